@@ -1,0 +1,259 @@
+//! Routing decision, pure and synchronous: given what a request looks like ([`RequestFeatures`]),
+//! decide whether it is a simple factual lookup for search or a complex request for the LLM.
+//!
+//! Order of evaluation, first match wins:
+//! 1. hard [`guards`]: things search can never serve (tool calls, images or audio,
+//!    `response_format`, `n > 1`, follow-ups that lean on the conversation) always go to the LLM;
+//! 2. the ordered [`rules`] from the config;
+//! 3. the [`scorer`], a lookup-vs-complex model with a confidence, against `lookup_threshold`.
+//!
+//! When in doubt the answer is the LLM: a wrong answer from search costs more than an LLM call.
+
+pub mod guards;
+pub mod rules;
+pub mod scorer;
+pub mod text;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use guards::{Guard, Guards};
+pub use rules::{Conditions, Rule};
+pub use scorer::{HeuristicScorer, Score, Scorer};
+
+/// What the classifier may look at. Built from the request by [`crate::openai`]; kept free of wire
+/// types so that the core can be tested and benched without HTTP.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFeatures {
+    /// Text of the last user message (text parts joined with newlines).
+    pub last_user: String,
+    /// Text of all system (and developer) messages joined.
+    pub system: String,
+    /// Number of user messages.
+    pub user_turns: usize,
+    /// Number of assistant or tool messages before the last user message.
+    pub prior_turns: usize,
+    pub has_tools: bool,
+    pub has_media: bool,
+    pub has_response_format: bool,
+    /// Requested number of choices (`n`), 1 when absent.
+    pub choices: u32,
+}
+
+impl RequestFeatures {
+    /// Features of a single-turn question, as CLI tools and evaluation see it.
+    pub fn from_query(query: &str) -> Self {
+        Self {
+            last_user: query.to_string(),
+            user_turns: 1,
+            choices: 1,
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Lookup,
+    Complex,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Lookup => "lookup",
+            Class::Complex => "complex",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    Search,
+    Llm,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Search => "search",
+            Route::Llm => "llm",
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What decided the route; rendered as the `x-ecoroute-reason` header and stored in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decider {
+    Guard(Guard),
+    Rule(String),
+    Classifier { p_lookup: f64, threshold: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub class: Class,
+    /// Confidence in `class`, in 0..=1. Guards and rules are certain by construction.
+    pub confidence: f64,
+    pub route: Route,
+    pub decider: Decider,
+}
+
+impl Decision {
+    pub fn reason(&self) -> String {
+        match &self.decider {
+            Decider::Guard(g) => format!("guard: {}", g.as_str()),
+            Decider::Rule(name) => format!("rule: {name}"),
+            Decider::Classifier {
+                p_lookup,
+                threshold,
+            } => {
+                let cmp = if *p_lookup >= *threshold { ">=" } else { "<" };
+                format!("classifier: p(lookup)={p_lookup:.2} {cmp} {threshold:.2}")
+            }
+        }
+    }
+}
+
+/// Guards, rules and scorer together; cheap to share behind an `Arc` and swapped whole on reload.
+#[derive(Clone)]
+pub struct Classifier {
+    pub guards: Guards,
+    pub rules: Vec<Rule>,
+    pub scorer: Arc<dyn Scorer>,
+    pub lookup_threshold: f64,
+}
+
+impl fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Classifier")
+            .field("guards", &self.guards)
+            .field(
+                "rules",
+                &self
+                    .rules
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("scorer", &self.scorer.name())
+            .field("lookup_threshold", &self.lookup_threshold)
+            .finish()
+    }
+}
+
+impl Classifier {
+    pub fn decide(&self, features: &RequestFeatures) -> Decision {
+        if let Some(guard) = self.guards.check(features) {
+            return Decision {
+                class: Class::Complex,
+                confidence: 1.0,
+                route: Route::Llm,
+                decider: Decider::Guard(guard),
+            };
+        }
+        if let Some(rule) = self.rules.iter().find(|r| r.when.matches(features)) {
+            let class = match rule.route {
+                Route::Search => Class::Lookup,
+                Route::Llm => Class::Complex,
+            };
+            return Decision {
+                class,
+                confidence: 1.0,
+                route: rule.route,
+                decider: Decider::Rule(rule.name.clone()),
+            };
+        }
+        let p_lookup = self
+            .scorer
+            .score(&features.last_user)
+            .p_lookup
+            .clamp(0.0, 1.0);
+        let decider = Decider::Classifier {
+            p_lookup,
+            threshold: self.lookup_threshold,
+        };
+        if p_lookup >= self.lookup_threshold {
+            Decision {
+                class: Class::Lookup,
+                confidence: p_lookup,
+                route: Route::Search,
+                decider,
+            }
+        } else {
+            Decision {
+                class: Class::Complex,
+                confidence: 1.0 - p_lookup,
+                route: Route::Llm,
+                decider,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn classifier(rules: Vec<Rule>) -> Classifier {
+        Classifier {
+            guards: Guards::default(),
+            rules,
+            scorer: Arc::new(HeuristicScorer),
+            lookup_threshold: 0.7,
+        }
+    }
+
+    fn rule(name: &str, route: Route, pattern: &str) -> Rule {
+        Rule {
+            name: name.into(),
+            route,
+            when: Conditions {
+                last_user: Some(regex::Regex::new(pattern).unwrap()),
+                ..Conditions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn guards_beat_rules_and_rules_beat_the_scorer() {
+        let c = classifier(vec![rule("force-search", Route::Search, "(?i)capital")]);
+        let mut f = RequestFeatures::from_query("What is the capital of Peru?");
+        assert_eq!(c.decide(&f).decider, Decider::Rule("force-search".into()));
+        f.has_tools = true;
+        let d = c.decide(&f);
+        assert_eq!(d.route, Route::Llm);
+        assert_eq!(d.reason(), "guard: tools");
+    }
+
+    #[test]
+    fn scorer_routes_lookups_to_search_and_writing_to_llm() {
+        let c = classifier(vec![]);
+        let d = c.decide(&RequestFeatures::from_query("What is the capital of Peru?"));
+        assert_eq!(d.route, Route::Search, "{}", d.reason());
+        let d = c.decide(&RequestFeatures::from_query("Write a limerick about Lima"));
+        assert_eq!(d.route, Route::Llm, "{}", d.reason());
+        assert!(d.reason().starts_with("classifier: p(lookup)="));
+    }
+
+    proptest! {
+        #[test]
+        fn decision_is_consistent_for_any_text(text in ".{0,300}", tools in any::<bool>(), threshold in 0.0f64..=1.0) {
+            let mut c = classifier(vec![]);
+            c.lookup_threshold = threshold;
+            let mut f = RequestFeatures::from_query(&text);
+            f.has_tools = tools;
+            let d = c.decide(&f);
+            prop_assert!((0.0..=1.0).contains(&d.confidence));
+            prop_assert_eq!(d.route == Route::Search, d.class == Class::Lookup);
+            if tools { prop_assert_eq!(d.route, Route::Llm); }
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! Configuration, loaded in two stages: [`raw`] is what serde reads from TOML (unknown keys are
+//! errors), and [`Config`] is the validated form the server runs on: addresses parsed, regexes
+//! compiled, ranges and references checked. Every problem names the file, the key and the fix, and
+//! all problems are reported at once so `ecoroute check` is useful in one pass.
+
+pub mod raw;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::classify::{Conditions, Guards, Route, Rule};
+use raw::RawConfig;
+
+/// One thing wrong with a config file: where, what, and how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}. Fix: {}", self.key, self.problem, self.fix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config file: {source}. Fix: pass --config PATH to an existing file")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub max_concurrency: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone)]
+pub struct LlmConfig {
+    /// Base URL including the API version prefix, without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    /// The key read from `api_key_env` at load time. Never printed: see the `Debug` impl.
+    pub api_key: Option<String>,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub total_timeout: Duration,
+}
+
+impl fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SearchBackendConfig {
+    Embedded { index_dir: PathBuf, corpus: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    pub backend: SearchBackendConfig,
+    pub min_confidence: f64,
+    pub top_k: usize,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClassifierConfig {
+    pub lookup_threshold: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// `None` when the ledger is disabled.
+    pub path: Option<PathBuf>,
+    pub store_prompts: bool,
+    pub channel_capacity: usize,
+    pub batch_size: usize,
+}
+
+/// The validated configuration the proxy runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was loaded from, for error messages and reloads.
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub llm: LlmConfig,
+    pub search: SearchConfig,
+    pub classifier: ClassifierConfig,
+    pub guards: Guards,
+    pub rules: Vec<Rule>,
+    pub ledger: LedgerConfig,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates TOML text. `env` looks up environment variables, so tests stay pure.
+    pub fn from_toml_str(
+        text: &str,
+        source: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = source.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        validate(raw, source, env).map_err(|problems| ConfigError::Invalid { file, problems })
+    }
+}
+
+fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+
+    let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
+        problems.push(problem(
+            "server.listen",
+            format!("`{}` is not an address: {e}", raw.server.listen),
+            "use IP:PORT, e.g. \"127.0.0.1:8080\"",
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    if raw.server.max_body_bytes < 1024 {
+        problems.push(problem(
+            "server.max_body_bytes",
+            "must be at least 1024",
+            "raise it; OpenAI requests are often tens of kilobytes",
+        ));
+    }
+    if raw.server.max_concurrency == 0 {
+        problems.push(problem(
+            "server.max_concurrency",
+            "must be at least 1",
+            "set it to the number of requests the proxy may serve at once",
+        ));
+    }
+
+    let base_url = raw.llm.base_url.trim_end_matches('/').to_string();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+        || reqwest::Url::parse(&base_url).is_err()
+    {
+        problems.push(problem(
+            "llm.base_url",
+            format!("`{}` is not an http(s) URL", raw.llm.base_url),
+            "use the upstream's API root, e.g. \"https://api.openai.com/v1\"",
+        ));
+    }
+    let api_key = match &raw.llm.api_key_env {
+        Some(name) if name.trim().is_empty() => {
+            problems.push(problem("llm.api_key_env", "is empty", "name an environment variable, or remove the key to forward the client's Authorization header"));
+            None
+        }
+        Some(name) => {
+            match env(name) {
+                Some(key) if !key.is_empty() => Some(key),
+                _ => {
+                    problems.push(problem("llm.api_key_env", format!("environment variable `{name}` is not set"), format!("export {name}=..., or remove llm.api_key_env to forward the client's key")));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    for (key, value) in [
+        ("llm.connect_timeout_ms", raw.llm.connect_timeout_ms),
+        ("llm.first_byte_timeout_ms", raw.llm.first_byte_timeout_ms),
+        ("llm.total_timeout_ms", raw.llm.total_timeout_ms),
+        ("search.timeout_ms", raw.search.timeout_ms),
+    ] {
+        if value == 0 {
+            problems.push(problem(
+                key,
+                "must be greater than 0",
+                "give a timeout in milliseconds",
+            ));
+        }
+    }
+    if raw.llm.first_byte_timeout_ms > raw.llm.total_timeout_ms {
+        problems.push(problem(
+            "llm.first_byte_timeout_ms",
+            "is longer than llm.total_timeout_ms",
+            "make the first-byte timeout at most the total timeout",
+        ));
+    }
+
+    let backend = match raw.search.backend.as_str() {
+        "embedded" => SearchBackendConfig::Embedded {
+            index_dir: PathBuf::from(&raw.search.index_dir),
+            corpus: PathBuf::from(&raw.search.corpus),
+        },
+        other => {
+            problems.push(problem(
+                "search.backend",
+                format!("unknown backend `{other}`"),
+                "use \"embedded\"",
+            ));
+            SearchBackendConfig::Embedded {
+                index_dir: PathBuf::new(),
+                corpus: PathBuf::new(),
+            }
+        }
+    };
+    check_unit(
+        &mut problems,
+        "search.min_confidence",
+        raw.search.min_confidence,
+    );
+    if raw.search.top_k == 0 || raw.search.top_k > 100 {
+        problems.push(problem(
+            "search.top_k",
+            "must be between 1 and 100",
+            "5 is a good default",
+        ));
+    }
+    check_unit(
+        &mut problems,
+        "classifier.lookup_threshold",
+        raw.classifier.lookup_threshold,
+    );
+
+    let mut rules: Vec<Rule> = Vec::with_capacity(raw.rules.len());
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let key = |field: &str| format!("rules[{i}].{field}");
+        if r.name.trim().is_empty() {
+            problems.push(problem(
+                key("name"),
+                "is empty",
+                "give every rule a unique name; it appears in x-ecoroute-reason",
+            ));
+        } else if rules.iter().any(|other| other.name == r.name) {
+            problems.push(problem(
+                key("name"),
+                format!("`{}` is used by an earlier rule", r.name),
+                "rule names must be unique",
+            ));
+        }
+        let route = match r.route.as_str() {
+            "search" => Route::Search,
+            "llm" => Route::Llm,
+            other => {
+                problems.push(problem(
+                    key("route"),
+                    format!("unknown route `{other}`"),
+                    "use \"search\" or \"llm\"",
+                ));
+                Route::Llm
+            }
+        };
+        let mut compile = |field: &str, pattern: &Option<String>| -> Option<Regex> {
+            let pattern = pattern.as_ref()?;
+            match regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+            {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    problems.push(problem(key(field), format!("invalid regex: {}", e.to_string().replace('\n', " ")), "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)"));
+                    None
+                }
+            }
+        };
+        let conditions = Conditions {
+            last_user: compile("last_user_regex", &r.last_user_regex),
+            system: compile("system_regex", &r.system_regex),
+            has_tools: r.has_tools,
+            has_media: r.has_media,
+            has_response_format: r.has_response_format,
+            min_turns: r.min_turns,
+            max_turns: r.max_turns,
+            min_chars: r.min_chars,
+            max_chars: r.max_chars,
+        };
+        if conditions.is_empty() && r.last_user_regex.is_none() && r.system_regex.is_none() {
+            problems.push(problem(
+                key("name"),
+                format!(
+                    "rule `{}` has no condition, so it would match every request",
+                    r.name
+                ),
+                "add a condition such as last_user_regex, or remove the rule",
+            ));
+        }
+        if let (Some(lo), Some(hi)) = (r.min_turns, r.max_turns) {
+            if lo > hi {
+                problems.push(problem(
+                    key("min_turns"),
+                    "is larger than max_turns",
+                    "swap them",
+                ));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (r.min_chars, r.max_chars) {
+            if lo > hi {
+                problems.push(problem(
+                    key("min_chars"),
+                    "is larger than max_chars",
+                    "swap them",
+                ));
+            }
+        }
+        rules.push(Rule {
+            name: r.name,
+            route,
+            when: conditions,
+        });
+    }
+
+    if raw.ledger.channel_capacity == 0 || raw.ledger.batch_size == 0 {
+        problems.push(problem(
+            "ledger.channel_capacity",
+            "channel_capacity and batch_size must be at least 1",
+            "use the defaults (65536 and 512)",
+        ));
+    }
+    if raw.ledger.enabled && raw.ledger.path.trim().is_empty() {
+        problems.push(problem(
+            "ledger.path",
+            "is empty",
+            "give a file path such as \"data/ledger.sqlite\", or set enabled = false",
+        ));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        source: source.to_path_buf(),
+        server: ServerConfig {
+            listen,
+            max_body_bytes: raw.server.max_body_bytes,
+            max_concurrency: raw.server.max_concurrency,
+            shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+        },
+        llm: LlmConfig {
+            base_url,
+            api_key_env: raw.llm.api_key_env,
+            api_key,
+            connect_timeout: Duration::from_millis(raw.llm.connect_timeout_ms),
+            first_byte_timeout: Duration::from_millis(raw.llm.first_byte_timeout_ms),
+            total_timeout: Duration::from_millis(raw.llm.total_timeout_ms),
+        },
+        search: SearchConfig {
+            backend,
+            min_confidence: raw.search.min_confidence,
+            top_k: raw.search.top_k,
+            timeout: Duration::from_millis(raw.search.timeout_ms),
+        },
+        classifier: ClassifierConfig {
+            lookup_threshold: raw.classifier.lookup_threshold,
+        },
+        guards: Guards {
+            tools: raw.guards.tools,
+            media: raw.guards.media,
+            response_format: raw.guards.response_format,
+            multiple_choices: raw.guards.multiple_choices,
+            follow_up: raw.guards.follow_up,
+        },
+        rules,
+        ledger: LedgerConfig {
+            path: raw.ledger.enabled.then(|| PathBuf::from(raw.ledger.path)),
+            store_prompts: raw.ledger.store_prompts,
+            channel_capacity: raw.ledger.channel_capacity,
+            batch_size: raw.ledger.batch_size,
+        },
+    })
+}
+
+fn check_unit(problems: &mut Vec<Problem>, key: &str, value: f64) {
+    if !(0.0..=1.0).contains(&value) {
+        problems.push(problem(
+            key,
+            format!("{value} is outside 0.0..=1.0"),
+            "use a probability between 0 and 1",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("test.toml"), &|name| {
+            (name == "KEY_SET").then(|| "sk-test".to_string())
+        })
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match load(text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_working_defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.server.listen.port(), 8080);
+        assert!(c.guards.tools && c.guards.follow_up);
+        assert_eq!(c.llm.base_url, "https://api.openai.com/v1");
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let text = include_str!("../../config/ecoroute.toml");
+        let c = load(text).unwrap();
+        assert!(!c.rules.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_a_parse_error_naming_file_and_key() {
+        let err = load("[server]\nlisten_addr = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml:"), "{err}");
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn bad_regex_names_the_rule_key_and_a_fix() {
+        let p =
+            problems("[[rules]]\nname = \"r\"\nroute = \"llm\"\nlast_user_regex = \"(unclosed\"\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, "rules[0].last_user_regex");
+        assert!(p[0].problem.contains("invalid regex"));
+        assert!(!p[0].fix.is_empty());
+    }
+
+    #[test]
+    fn all_problems_are_reported_together() {
+        let p = problems(
+            "[server]\nlisten = \"nope\"\n[classifier]\nlookup_threshold = 1.5\n[[rules]]\nname = \"a\"\nroute = \"moon\"\nhas_tools = true\n[[rules]]\nname = \"a\"\nroute = \"llm\"\n",
+        );
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"server.listen"), "{keys:?}");
+        assert!(keys.contains(&"classifier.lookup_threshold"), "{keys:?}");
+        assert!(keys.contains(&"rules[0].route"), "{keys:?}");
+        assert!(keys.contains(&"rules[1].name"), "{keys:?}");
+    }
+
+    #[test]
+    fn api_key_env_is_resolved_and_redacted() {
+        let c = load("[llm]\napi_key_env = \"KEY_SET\"\n").unwrap();
+        assert_eq!(c.llm.api_key.as_deref(), Some("sk-test"));
+        assert!(!format!("{:?}", c.llm).contains("sk-test"));
+        let p = problems("[llm]\napi_key_env = \"KEY_MISSING\"\n");
+        assert_eq!(p[0].key, "llm.api_key_env");
+    }
+}

@@ -1,0 +1,164 @@
+//! Stage one of config loading: the TOML file as serde sees it. Every table denies unknown fields so
+//! a typo is an error at load time rather than a silently ignored setting. Defaults live here, next
+//! to the field they belong to; the meaning of each field is documented in `config/ecoroute.toml`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub llm: RawLlm,
+    #[serde(default)]
+    pub search: RawSearch,
+    #[serde(default)]
+    pub classifier: RawClassifier,
+    #[serde(default)]
+    pub guards: RawGuards,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    #[serde(default)]
+    pub ledger: RawLedger,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub max_concurrency: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_concurrency: 1024,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLlm {
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub connect_timeout_ms: u64,
+    pub first_byte_timeout_ms: u64,
+    pub total_timeout_ms: u64,
+}
+
+impl Default for RawLlm {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".into(),
+            api_key_env: None,
+            connect_timeout_ms: 5_000,
+            first_byte_timeout_ms: 60_000,
+            total_timeout_ms: 600_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSearch {
+    pub backend: String,
+    pub index_dir: String,
+    pub corpus: String,
+    pub min_confidence: f64,
+    pub top_k: usize,
+    pub timeout_ms: u64,
+}
+
+impl Default for RawSearch {
+    fn default() -> Self {
+        Self {
+            backend: "embedded".into(),
+            index_dir: "data/index".into(),
+            corpus: "corpus/default.jsonl.gz".into(),
+            min_confidence: 0.8,
+            top_k: 5,
+            timeout_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClassifier {
+    pub lookup_threshold: f64,
+}
+
+impl Default for RawClassifier {
+    fn default() -> Self {
+        Self {
+            lookup_threshold: 0.7,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGuards {
+    pub tools: bool,
+    pub media: bool,
+    pub response_format: bool,
+    pub multiple_choices: bool,
+    pub follow_up: bool,
+}
+
+impl Default for RawGuards {
+    fn default() -> Self {
+        Self {
+            tools: true,
+            media: true,
+            response_format: true,
+            multiple_choices: true,
+            follow_up: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    pub route: String,
+    pub last_user_regex: Option<String>,
+    pub system_regex: Option<String>,
+    pub has_tools: Option<bool>,
+    pub has_media: Option<bool>,
+    pub has_response_format: Option<bool>,
+    pub min_turns: Option<usize>,
+    pub max_turns: Option<usize>,
+    pub min_chars: Option<usize>,
+    pub max_chars: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLedger {
+    pub enabled: bool,
+    pub path: String,
+    pub store_prompts: bool,
+    pub channel_capacity: usize,
+    pub batch_size: usize,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "data/ledger.sqlite".into(),
+            store_prompts: false,
+            channel_capacity: 65_536,
+            batch_size: 512,
+        }
+    }
+}

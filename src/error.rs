@@ -1,0 +1,185 @@
+//! The one error type of ecoroute and its single, exhaustive mapping to an HTTP status and an
+//! OpenAI-shaped error body (`{"error":{"message","type","param","code"}}`), so that every client
+//! library's error handling works unchanged against the proxy.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not parse the JSON body: {0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<&'static str>,
+    },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("the proxy is at its concurrency limit; retry shortly")]
+    Overloaded,
+    #[error("the upstream LLM could not be reached: {0}")]
+    UpstreamUnavailable(String),
+    #[error("the upstream LLM did not answer within {0} ms")]
+    UpstreamTimeout(u64),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("search index error: {0}")]
+    Index(String),
+    #[error("ledger error: {0}")]
+    Ledger(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status for this error; exhaustive so a new variant cannot be forgotten.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Internal(_)
+            | Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `error.type` vocabulary, which SDKs use to pick an exception class.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidJson(_)
+            | Error::InvalidRequest { .. }
+            | Error::BodyRead(_)
+            | Error::PayloadTooLarge { .. } => "invalid_request_error",
+            Error::NotFound(_) => "not_found_error",
+            Error::Overloaded => "overloaded_error",
+            Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
+            Error::Internal(_)
+            | Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::Io { .. } => "server_error",
+        }
+    }
+
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            Error::PayloadTooLarge { .. } => Some("request_too_large"),
+            Error::UpstreamTimeout(_) => Some("upstream_timeout"),
+            Error::UpstreamUnavailable(_) => Some("upstream_unavailable"),
+            Error::Overloaded => Some("overloaded"),
+            _ => None,
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidRequest { param, .. } => *param,
+            _ => None,
+        }
+    }
+
+    /// The OpenAI error body. Internal details are not echoed for 5xx server errors.
+    pub fn body(&self) -> serde_json::Value {
+        let message = match self {
+            Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::Io { .. }
+            | Error::Internal(_) => "internal server error".to_string(),
+            other => other.to_string(),
+        };
+        serde_json::json!({
+            "error": {
+                "message": message,
+                "type": self.kind(),
+                "param": self.param(),
+                "code": self.code(),
+            }
+        })
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, status = status.as_u16(), "request failed");
+        }
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if matches!(self, Error::Overloaded) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_keep_their_message_server_errors_do_not() {
+        let e = Error::InvalidRequest {
+            message: "`messages` is required".into(),
+            param: Some("messages"),
+        };
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.body()["error"]["message"], "`messages` is required");
+        assert_eq!(e.body()["error"]["param"], "messages");
+        let e = Error::Ledger("disk full at /secret/path".into());
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.body()["error"]["message"], "internal server error");
+    }
+
+    #[test]
+    fn upstream_failures_map_to_gateway_statuses() {
+        assert_eq!(
+            Error::UpstreamUnavailable("refused".into()).status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            Error::UpstreamTimeout(10).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            Error::PayloadTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn overload_sets_retry_after() {
+        let response = Error::Overloaded.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

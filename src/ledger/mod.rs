@@ -1,0 +1,278 @@
+//! The request ledger. Handlers hand a [`LedgerRecord`] to [`Ledger::record`], which never blocks:
+//! it puts the row on a bounded channel. A background thread takes rows off the channel and writes
+//! them to SQLite (WAL mode) in batches, one transaction per batch. [`LedgerWriter::shutdown`] tells
+//! the thread to drain what is queued and stop, so a graceful shutdown loses nothing.
+//!
+//! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
+//! see [`LedgerStats`].
+
+mod sqlite;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::LedgerConfig;
+use crate::Error;
+
+pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
+
+/// One request, as the ledger stores it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LedgerRecord {
+    /// Milliseconds since the Unix epoch when the request arrived.
+    pub ts_ms: i64,
+    pub request_id: String,
+    /// The API path, e.g. `/v1/chat/completions`.
+    pub path: String,
+    /// `search`, `llm` or `passthrough`.
+    pub route: String,
+    /// Why: the guard, rule or classifier verdict, or the escalation cause.
+    pub reason: String,
+    /// Classifier class (`lookup`/`complex`) for chat requests.
+    pub class: Option<String>,
+    pub confidence: Option<f64>,
+    /// True when the request was classified for search but answered by the LLM.
+    pub escalated: bool,
+    pub model: Option<String>,
+    pub status: u16,
+    pub stream: bool,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    /// `upstream` (reported by the LLM), `estimated` (search answers), or `none`.
+    pub usage_source: String,
+    pub latency_ms: f64,
+    /// Time to the upstream's response headers, for LLM calls.
+    pub upstream_ms: Option<f64>,
+    pub search_ms: Option<f64>,
+    /// Corpus document or URL a search answer came from.
+    pub answer_source: Option<String>,
+    /// The last user message, only when `ledger.store_prompts = true`.
+    pub prompt: Option<String>,
+    pub error: Option<String>,
+}
+
+enum Message {
+    Record(Box<LedgerRecord>),
+    Shutdown,
+}
+
+/// Counters shared between the handle and the writer.
+#[derive(Debug, Default)]
+pub struct LedgerStats {
+    pub queued: AtomicU64,
+    pub written: AtomicU64,
+    /// Rows not queued (channel full or closed) or not written (database error).
+    pub dropped: AtomicU64,
+}
+
+/// The request side of the ledger: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: Option<mpsc::Sender<Message>>,
+    stats: Arc<LedgerStats>,
+    store_prompts: bool,
+}
+
+impl Ledger {
+    /// A ledger that records nothing (`ledger.enabled = false`).
+    pub fn disabled() -> Ledger {
+        Ledger {
+            tx: None,
+            stats: Arc::default(),
+            store_prompts: false,
+        }
+    }
+
+    pub fn stores_prompts(&self) -> bool {
+        self.store_prompts
+    }
+
+    pub fn stats(&self) -> &LedgerStats {
+        &self.stats
+    }
+
+    pub fn record(&self, record: LedgerRecord) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                let why = if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    "channel full"
+                } else {
+                    "writer stopped"
+                };
+                tracing::error!(why, "ledger row dropped");
+            }
+        }
+    }
+}
+
+/// The writer side: owns the background thread.
+pub struct LedgerWriter {
+    tx: mpsc::Sender<Message>,
+    thread: JoinHandle<()>,
+    stats: Arc<LedgerStats>,
+}
+
+impl LedgerWriter {
+    /// Stops the writer after it has written everything queued before this call.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        // `send` waits for room, so the shutdown marker is queued behind every accepted row.
+        let _ = self.tx.send(Message::Shutdown).await;
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| Error::Ledger(format!("joining the ledger writer: {e}")))?
+            .map_err(|_| Error::Ledger("the ledger writer panicked".into()))?;
+        let s = &self.stats;
+        tracing::info!(
+            written = s.written.load(Ordering::Relaxed),
+            dropped = s.dropped.load(Ordering::Relaxed),
+            "ledger closed"
+        );
+        Ok(())
+    }
+}
+
+/// Starts the ledger: opens (and migrates) the database now, so a bad path fails at start-up,
+/// then hands the connection to the writer thread.
+pub fn start(config: &LedgerConfig) -> Result<(Ledger, Option<LedgerWriter>), Error> {
+    let Some(path) = &config.path else {
+        return Ok((Ledger::disabled(), None));
+    };
+    let conn = open_sqlite(path)?;
+    let (tx, rx) = mpsc::channel(config.channel_capacity);
+    let stats = Arc::new(LedgerStats::default());
+    let batch_size = config.batch_size;
+    let thread_stats = Arc::clone(&stats);
+    let thread = std::thread::Builder::new()
+        .name("ecoroute-ledger".into())
+        .spawn(move || write_loop(conn, rx, batch_size, &thread_stats))
+        .map_err(|e| Error::io("starting the ledger thread", e))?;
+    let ledger = Ledger {
+        tx: Some(tx.clone()),
+        stats: Arc::clone(&stats),
+        store_prompts: config.store_prompts,
+    };
+    Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
+}
+
+fn write_loop(
+    mut conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<Message>,
+    batch_size: usize,
+    stats: &LedgerStats,
+) {
+    let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
+    let mut stopping = false;
+    while !stopping {
+        match rx.blocking_recv() {
+            Some(Message::Record(r)) => batch.push(r),
+            Some(Message::Shutdown) | None => stopping = true,
+        }
+        // Take whatever else is already queued, up to a batch, without waiting.
+        while batch.len() < batch_size {
+            match rx.try_recv() {
+                Ok(Message::Record(r)) => batch.push(r),
+                Ok(Message::Shutdown) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        if stopping {
+            // Drain rows queued before the shutdown marker was seen but after this batch filled.
+            while let Ok(Message::Record(r)) = rx.try_recv() {
+                batch.push(r);
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len() as u64;
+        match sqlite::insert_batch(&mut conn, &batch) {
+            Ok(()) => {
+                stats.written.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.dropped.fetch_add(n, Ordering::Relaxed);
+                tracing::error!(error = %e, rows = n, "could not write ledger rows");
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Reads every row back, oldest first; for tests and small tools.
+pub fn read_all(path: &Path) -> Result<Vec<LedgerRecord>, Error> {
+    sqlite::read_all(&open_sqlite(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(path: &Path) -> LedgerConfig {
+        LedgerConfig {
+            path: Some(path.to_path_buf()),
+            store_prompts: false,
+            channel_capacity: 1024,
+            batch_size: 7,
+        }
+    }
+
+    fn row(i: usize) -> LedgerRecord {
+        LedgerRecord {
+            ts_ms: i as i64,
+            request_id: format!("r{i}"),
+            route: "search".into(),
+            status: 200,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_every_queued_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let (ledger, writer) = start(&config(&path)).unwrap();
+        for i in 0..500 {
+            ledger.record(row(i));
+        }
+        writer.unwrap().shutdown().await.unwrap();
+        let rows = read_all(&path).unwrap();
+        assert_eq!(rows.len(), 500);
+        assert_eq!(rows[499].request_id, "r499");
+        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        ledger.record(row(500));
+        assert_eq!(
+            ledger.stats().dropped.load(Ordering::Relaxed),
+            1,
+            "a row after shutdown is counted as dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn full_channel_counts_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let conn = open_sqlite(&path).unwrap();
+        drop(conn);
+        let (tx, _rx) = mpsc::channel(1);
+        let ledger = Ledger {
+            tx: Some(tx),
+            stats: Arc::default(),
+            store_prompts: false,
+        };
+        ledger.record(row(1));
+        ledger.record(row(2));
+        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 1);
+    }
+}

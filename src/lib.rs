@@ -1,0 +1,34 @@
+//! ecoroute: an inference routing proxy that answers simple factual lookups from a search backend and
+//! sends everything else to the LLM, unchanged, recording what each request cost and saved.
+//!
+//! # Layout
+//!
+//! Pure core (no I/O, unit- and property-tested in place, benched with criterion):
+//! - [`classify`]: request features, config rules, hard guards and the lookup-vs-complex scorer,
+//!   which together give a [`classify::Decision`] (class, confidence, route, reason).
+//! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
+//!   (the adequacy check that makes a request escalate to the LLM).
+//! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
+//!
+//! Edges (I/O):
+//! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
+//!   [`config::Config`] with regexes compiled and references checked.
+//! - [`search`]: the [`search::SearchBackend`] trait and the embedded tantivy backend, with the index
+//!   builder for the default corpus.
+//! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through).
+//! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into SQLite.
+//! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
+//! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify).
+//! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
+
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ledger;
+pub mod llm;
+pub mod openai;
+pub mod search;
+pub mod server;
+
+pub use error::Error;

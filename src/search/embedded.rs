@@ -1,0 +1,398 @@
+//! The embedded search backend: a tantivy index over short documents (one fact or definition each),
+//! built from a JSON Lines corpus (gzip or plain). `serve` builds it on first start, and rebuilds it
+//! when the corpus changes (a stamp file records which corpus an index was built from).
+//!
+//! Searches run inline on the calling task: a query over the default index takes well under a
+//! millisecond of CPU, less than a hop to a blocking thread pool would cost, and running inline keeps
+//! the thread CPU time of the search measurable for the energy ledger.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value,
+    STORED, STRING,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
+
+use super::{Hit, SearchBackend, SearchError};
+use crate::classify::text::{is_stopword, words};
+use crate::Error;
+
+/// One corpus document, as stored in `corpus/*.jsonl(.gz)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusDoc {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+const STAMP_FILE: &str = "ecoroute-corpus.stamp";
+const TITLE_BOOST: f32 = 2.0;
+const MAX_QUERY_TERMS: usize = 16;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: Field,
+    text: Field,
+    source: Field,
+    url: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    // Frequencies but no positions: queries are bags of words, and positions would double the index.
+    let indexed = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqs),
+        )
+        .set_stored();
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        title: builder.add_text_field("title", indexed.clone()),
+        text: builder.add_text_field("text", indexed),
+        source: builder.add_text_field("source", STORED),
+        url: builder.add_text_field("url", STORED),
+    };
+    (builder.build(), fields)
+}
+
+fn index_err(context: &str) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
+    move |e| Error::Index(format!("{context}: {e}"))
+}
+
+pub struct EmbeddedIndex {
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+    docs: u64,
+}
+
+impl EmbeddedIndex {
+    /// Opens the index in `dir`, building it from `corpus` first if it is missing or was built from
+    /// another version of the corpus.
+    pub fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
+        let stamp = corpus_stamp(corpus)?;
+        let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();
+        if current.as_deref() != Some(stamp.as_str()) {
+            tracing::info!(index = %dir.display(), corpus = %corpus.display(), "building the search index (first start or corpus changed)");
+            let started = std::time::Instant::now();
+            let count = build_index(dir, read_corpus(corpus)?)?;
+            std::fs::write(dir.join(STAMP_FILE), &stamp)
+                .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
+            tracing::info!(
+                documents = count,
+                seconds = started.elapsed().as_secs_f64(),
+                "search index built"
+            );
+        }
+        Self::open(dir)
+    }
+
+    pub fn open(dir: &Path) -> Result<EmbeddedIndex, Error> {
+        let index = Index::open_in_dir(dir).map_err(index_err("opening the search index"))?;
+        Self::from_index(index)
+    }
+
+    /// An index held in memory, for tests and small corpora.
+    pub fn in_memory(
+        docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
+    ) -> Result<EmbeddedIndex, Error> {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        write_docs(&index, fields, docs)?;
+        Self::from_index(index)
+    }
+
+    fn from_index(index: Index) -> Result<EmbeddedIndex, Error> {
+        let (_, fields) = schema();
+        let analyzer = index
+            .tokenizer_for_field(fields.text)
+            .map_err(index_err("loading the tokenizer"))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_err("opening a reader"))?;
+        let docs = reader.searcher().num_docs();
+        Ok(EmbeddedIndex {
+            reader,
+            fields,
+            analyzer,
+            docs,
+        })
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.docs
+    }
+
+    /// Bag-of-words BM25 over title (boosted) and text, from the question's content words.
+    pub fn search_sync(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
+        let mut analyzer = self.analyzer.clone();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in words(query)
+            .filter(|w| !is_stopword(w))
+            .take(MAX_QUERY_TERMS)
+        {
+            let mut stream = analyzer.token_stream(&word);
+            while let Some(token) = stream.next() {
+                let title = TermQuery::new(
+                    Term::from_field_text(self.fields.title, &token.text),
+                    IndexRecordOption::WithFreqs,
+                );
+                let text = TermQuery::new(
+                    Term::from_field_text(self.fields.text, &token.text),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST)),
+                ));
+                clauses.push((Occur::Should, Box::new(text)));
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(limit.max(1)),
+            )
+            .map_err(|e| SearchError::Backend(e.to_string()))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher
+                .doc(address)
+                .map_err(|e| SearchError::Backend(e.to_string()))?;
+            let get = |field: Field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            hits.push(Hit {
+                id: get(self.fields.id),
+                title: get(self.fields.title),
+                text: get(self.fields.text),
+                source: get(self.fields.source),
+                url: get(self.fields.url),
+                score,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+impl SearchBackend for EmbeddedIndex {
+    fn name(&self) -> &str {
+        "embedded"
+    }
+
+    fn search<'a>(
+        &'a self,
+        query: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>> {
+        Box::pin(std::future::ready(self.search_sync(query, limit)))
+    }
+}
+
+/// Builds an index in `dir` from documents, replacing what was there. Writes into a sibling
+/// directory first and renames it into place, so a crash mid-build never leaves a half index.
+pub fn build_index(
+    dir: &Path,
+    docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
+) -> Result<u64, Error> {
+    let building = PathBuf::from(format!("{}.building", dir.display()));
+    if building.exists() {
+        std::fs::remove_dir_all(&building)
+            .map_err(|e| Error::io(format!("removing {}", building.display()), e))?;
+    }
+    std::fs::create_dir_all(&building)
+        .map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
+    let (schema, fields) = schema();
+    let index =
+        Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
+    let count = write_docs(&index, fields, docs)?;
+    drop(index);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::io(format!("removing the old index {}", dir.display()), e))?;
+    }
+    std::fs::rename(&building, dir)
+        .map_err(|e| Error::io(format!("moving the new index into {}", dir.display()), e))?;
+    Ok(count)
+}
+
+fn write_docs(
+    index: &Index,
+    fields: Fields,
+    docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
+) -> Result<u64, Error> {
+    let mut writer: tantivy::IndexWriter = index
+        .writer(200_000_000)
+        .map_err(index_err("opening the index writer"))?;
+    let mut count = 0;
+    for doc in docs {
+        let doc = doc?;
+        writer
+            .add_document(doc!(
+                fields.id => doc.id,
+                fields.title => doc.title,
+                fields.text => doc.text,
+                fields.source => doc.source,
+                fields.url => doc.url,
+            ))
+            .map_err(index_err("adding a document"))?;
+        count += 1;
+    }
+    writer.commit().map_err(index_err("committing the index"))?;
+    writer
+        .wait_merging_threads()
+        .map_err(index_err("merging index segments"))?;
+    Ok(count)
+}
+
+/// Reads a JSON Lines corpus, gzip-compressed when the name ends in `.gz`.
+pub fn read_corpus(path: &Path) -> Result<impl Iterator<Item = Result<CorpusDoc, Error>>, Error> {
+    let file = File::open(path)
+        .map_err(|e| Error::io(format!("opening the corpus {}", path.display()), e))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let name = path.display().to_string();
+    Ok(BufReader::new(reader)
+        .lines()
+        .enumerate()
+        .filter_map(move |(i, line)| match line {
+            Err(e) => Some(Err(Error::io(format!("reading {name} line {}", i + 1), e))),
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(
+                serde_json::from_str::<CorpusDoc>(&line)
+                    .map_err(|e| Error::Index(format!("{name} line {}: {e}", i + 1))),
+            ),
+        }))
+}
+
+/// Identifies a corpus by content (FNV-1a over its bytes) and size, so an index is rebuilt exactly
+/// when the corpus it came from changes.
+fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(corpus)
+        .map_err(|e| Error::io(format!("reading the corpus {}", corpus.display()), e))?;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in &bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!(
+        "schema=1 bytes={} fnv1a64={hash:016x}\n",
+        bytes.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, title: &str, text: &str) -> Result<CorpusDoc, Error> {
+        Ok(CorpusDoc {
+            id: id.into(),
+            title: title.into(),
+            text: text.into(),
+            source: "test".into(),
+            url: format!("https://example.org/{id}"),
+        })
+    }
+
+    fn sample() -> Vec<Result<CorpusDoc, Error>> {
+        vec![
+            doc("country/PE/capital", "Peru", "The capital of Peru is Lima."),
+            doc(
+                "country/CL/capital",
+                "Chile",
+                "The capital of Chile is Santiago.",
+            ),
+            doc("wn/dog", "dog", "dog (noun): a member of the genus Canis."),
+        ]
+    }
+
+    #[test]
+    fn finds_the_matching_fact_first() {
+        let index = EmbeddedIndex::in_memory(sample()).unwrap();
+        let hits = index
+            .search_sync("What is the capital of Peru?", 5)
+            .unwrap();
+        assert_eq!(hits[0].id, "country/PE/capital");
+        assert_eq!(hits[0].url, "https://example.org/country/PE/capital");
+        assert!(hits[0].score > hits.get(1).map_or(0.0, |h| h.score));
+    }
+
+    #[test]
+    fn stemming_matches_plural_forms_and_stopwords_alone_find_nothing() {
+        let index = EmbeddedIndex::in_memory(sample()).unwrap();
+        assert_eq!(index.search_sync("dogs", 5).unwrap()[0].id, "wn/dog");
+        assert!(index.search_sync("what is the", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn builds_on_disk_and_rebuilds_when_the_corpus_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("corpus.jsonl");
+        std::fs::write(
+            &corpus,
+            "{\"id\":\"a\",\"title\":\"Peru\",\"text\":\"The capital of Peru is Lima.\"}\n",
+        )
+        .unwrap();
+        let index_dir = dir.path().join("index");
+        assert_eq!(
+            EmbeddedIndex::open_or_build(&index_dir, &corpus)
+                .unwrap()
+                .num_docs(),
+            1
+        );
+        std::fs::write(&corpus, "{\"id\":\"a\",\"title\":\"Peru\",\"text\":\"x\"}\n{\"id\":\"b\",\"title\":\"Chile\",\"text\":\"y\"}\n").unwrap();
+        assert_eq!(
+            EmbeddedIndex::open_or_build(&index_dir, &corpus)
+                .unwrap()
+                .num_docs(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_bad_corpus_line_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("c.jsonl");
+        std::fs::write(
+            &corpus,
+            "{\"id\":\"a\",\"title\":\"t\",\"text\":\"x\"}\nnot json\n",
+        )
+        .unwrap();
+        let err = read_corpus(&corpus)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.jsonl line 2"), "{err}");
+    }
+}

@@ -1,0 +1,435 @@
+//! `POST /v1/chat/completions`: read → classify → (search → adequacy check) → answer, or forward to
+//! the LLM unchanged. The response always has OpenAI's shape, streamed when the client asked, and
+//! carries `x-ecoroute-route` and `x-ecoroute-reason`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use super::{header_value, read_body, request_id, AppState, PendingRecord, Runtime};
+use crate::classify::Route;
+use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
+use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
+use crate::search::answer::{self, Answer};
+use crate::search::SearchQuery;
+use crate::Error;
+
+pub const ROUTE_HEADER: &str = "x-ecoroute-route";
+pub const REASON_HEADER: &str = "x-ecoroute-reason";
+
+pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    // One runtime snapshot for the whole request: a reload mid-request does not change its course.
+    let runtime = state.runtime();
+    let id = request_id(request.headers());
+    let mut pending = PendingRecord::new(state.ledger.clone(), "/v1/chat/completions", &id);
+    let (parts, body) = request.into_parts();
+    let mut response = match pipeline(&state, &runtime, &parts.headers, body, &mut pending).await {
+        Ok(Reply::Done(response)) => response,
+        Ok(Reply::Streaming(response)) => return with_request_id(response, &id),
+        Err(error) => {
+            pending.record.error = Some(error.to_string());
+            let route = pending.record.route.clone();
+            let reason = pending.record.reason.clone();
+            let mut response = error.into_response();
+            if !route.is_empty() {
+                response
+                    .headers_mut()
+                    .insert(ROUTE_HEADER, header_value(&route));
+                response
+                    .headers_mut()
+                    .insert(REASON_HEADER, header_value(&reason));
+            }
+            response
+        }
+    };
+    pending.record.status = response.status().as_u16();
+    pending.finish();
+    drop(pending);
+    response = with_request_id(response, &id);
+    response
+}
+
+fn with_request_id(mut response: Response, id: &str) -> Response {
+    response
+        .headers_mut()
+        .insert("x-request-id", header_value(id));
+    response
+}
+
+enum Reply {
+    /// Complete; the handler records the ledger row.
+    Done(Response),
+    /// A stream that owns the ledger row and records it when it ends.
+    Streaming(Response),
+}
+
+async fn pipeline(
+    state: &AppState,
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    body: Body,
+    pending: &mut PendingRecord,
+) -> Result<Reply, Error> {
+    let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
+    let chat = ChatRequest::parse(&bytes)?;
+    if chat.messages.is_empty() {
+        return Err(Error::InvalidRequest {
+            message: "`messages` must not be empty".into(),
+            param: Some("messages"),
+        });
+    }
+    let features = chat.features();
+    let decision = runtime.classifier.decide(&features);
+    {
+        let r = &mut pending.record;
+        r.model = chat.model.clone();
+        r.stream = chat.is_stream();
+        r.class = Some(decision.class.as_str().to_string());
+        r.confidence = Some(decision.confidence);
+        r.route = decision.route.as_str().to_string();
+        r.reason = decision.reason();
+        if state.ledger.stores_prompts() {
+            r.prompt = Some(features.last_user.clone());
+        }
+    }
+
+    if decision.route == Route::Search {
+        let searched = Instant::now();
+        let verdict = search_answer(runtime, &features.last_user).await;
+        pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
+        match verdict {
+            Ok(answer) => {
+                return Ok(Reply::Done(search_response(
+                    runtime, &chat, &answer, pending,
+                )))
+            }
+            Err(why) => {
+                pending.record.escalated = true;
+                pending.record.route = Route::Llm.as_str().to_string();
+                pending.record.reason = format!("{why}; {}", decision.reason());
+            }
+        }
+    }
+    forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending).await
+}
+
+/// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
+/// to escalate, never an error for the client.
+async fn search_answer(runtime: &Runtime, question: &str) -> Result<Answer, String> {
+    let query = SearchQuery {
+        text: question.to_string(),
+        limit: runtime.config.search.top_k,
+    };
+    let outcome = match runtime.search.clone().oneshot(query).await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
+            return Err("escalated: search timed out".into())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "search backend failed; escalating");
+            return Err("escalated: search failed".into());
+        }
+    };
+    answer::answer(
+        question,
+        &outcome.hits,
+        runtime.config.search.min_confidence,
+    )
+    .map_err(|refusal| refusal.reason())
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn search_response(
+    runtime: &Runtime,
+    chat: &ChatRequest,
+    answer: &Answer,
+    pending: &mut PendingRecord,
+) -> Response {
+    let content = answer.to_message();
+    let usage = Usage {
+        prompt_tokens: chat.estimated_prompt_tokens(),
+        completion_tokens: openai::estimate_tokens(&content),
+    };
+    let id = format!("chatcmpl-{}", pending.record.request_id);
+    let fingerprint = format!("ecoroute-search-{}", runtime.search_backend_name);
+    let meta = CompletionMeta {
+        id: &id,
+        created: unix_seconds(),
+        model: chat.model_name(),
+        fingerprint: &fingerprint,
+    };
+    {
+        let r = &mut pending.record;
+        r.prompt_tokens = Some(usage.prompt_tokens);
+        r.completion_tokens = Some(usage.completion_tokens);
+        r.usage_source = "estimated".into();
+        r.answer_source = Some(if answer.url.is_empty() {
+            answer.doc_id.clone()
+        } else {
+            answer.url.clone()
+        });
+        r.reason = format!("{}; search confidence {:.2}", r.reason, answer.confidence);
+    }
+    let mut response = if chat.is_stream() {
+        let frames =
+            openai::completion_stream(&meta, &content, usage, chat.include_usage_in_stream());
+        sse_response(Body::from_stream(futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(Ok::<Bytes, std::convert::Infallible>),
+        )))
+    } else {
+        axum::Json(openai::completion(&meta, &content, usage)).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));
+    h.insert(REASON_HEADER, header_value(&pending.record.reason));
+    response
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn forward_to_llm(
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    body: Bytes,
+    stream: bool,
+    pending: &mut PendingRecord,
+) -> Result<Reply, Error> {
+    let mut headers = headers.clone();
+    // Ask for an identity-encoded body so usage can be read from it; the client still gets it whole.
+    headers.remove(header::ACCEPT_ENCODING);
+    if !headers.contains_key("x-request-id") {
+        headers.insert("x-request-id", header_value(&pending.record.request_id));
+    }
+    let request = UpstreamRequest {
+        method: Method::POST,
+        path_and_query: "/chat/completions".into(),
+        headers,
+        body: body.into(),
+    };
+    let upstream_started = Instant::now();
+    let upstream = runtime.upstream.send(request).await?;
+    pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
+    let status = upstream.status();
+    let mut response_headers = response_headers(upstream.headers());
+    response_headers.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
+    response_headers.insert(REASON_HEADER, header_value(&pending.record.reason));
+    let is_sse = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+
+    if stream && status.is_success() && is_sse {
+        // Pass the stream through chunk by chunk; the tap reads usage on the way and owns the row.
+        let mut owned = pending.take();
+        owned.record.status = status.as_u16();
+        let total_timeout = runtime.upstream.total_timeout();
+        let body = Body::from_stream(usage_tap(
+            Box::pin(upstream.bytes_stream()),
+            owned,
+            total_timeout,
+        ));
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = response_headers;
+        return Ok(Reply::Streaming(response));
+    }
+
+    let total_timeout = runtime.upstream.total_timeout();
+    let bytes = upstream
+        .bytes()
+        .await
+        .map_err(|e| map_reqwest_error(e, total_timeout))?;
+    if let Some(usage) = serde_json::from_slice::<UsageEnvelope>(&bytes)
+        .ok()
+        .and_then(|e| e.usage)
+    {
+        pending.record.prompt_tokens = usage.prompt_tokens;
+        pending.record.completion_tokens = usage.completion_tokens;
+        pending.record.usage_source = "upstream".into();
+    }
+    if !status.is_success() {
+        pending.record.error = Some(format!("upstream returned {status}"));
+    }
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    Ok(Reply::Done(response))
+}
+
+#[derive(Deserialize)]
+struct UsageEnvelope {
+    usage: Option<UpstreamUsage>,
+}
+
+#[derive(Deserialize)]
+struct UpstreamUsage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ChunkView {
+    #[serde(default)]
+    choices: Vec<ChoiceView>,
+    usage: Option<UpstreamUsage>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView {
+    delta: Option<DeltaView>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView {
+    content: Option<String>,
+}
+
+/// Reads SSE lines as they pass, for the usage chunk (when the client asked for one) or, failing
+/// that, an estimate from the streamed text.
+#[derive(Default)]
+struct SseScanner {
+    partial: Vec<u8>,
+    usage: Option<(Option<u32>, Option<u32>)>,
+    streamed_chars: usize,
+}
+
+impl SseScanner {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.partial.extend_from_slice(chunk);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let Some(data) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let Ok(view) = serde_json::from_slice::<ChunkView>(data.trim_ascii()) else {
+                continue;
+            };
+            if let Some(u) = view.usage {
+                self.usage = Some((u.prompt_tokens, u.completion_tokens));
+            }
+            for choice in view.choices {
+                if let Some(content) = choice.delta.and_then(|d| d.content) {
+                    self.streamed_chars += content.chars().count();
+                }
+            }
+        }
+    }
+
+    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
+        match self.usage {
+            Some((prompt, completion)) => {
+                record.prompt_tokens = prompt;
+                record.completion_tokens = completion;
+                record.usage_source = "upstream".into();
+            }
+            None => {
+                record.completion_tokens =
+                    Some(u32::try_from(self.streamed_chars.div_ceil(4)).unwrap_or(u32::MAX));
+                record.usage_source = "estimated".into();
+            }
+        }
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+/// Passes upstream chunks through as they arrive. A cut stream ends with an OpenAI-style error
+/// event, so clients see why instead of a hang; the ledger row is written when the stream ends or
+/// the client goes away.
+fn usage_tap(
+    inner: ByteStream,
+    pending: PendingRecord,
+    total_timeout: std::time::Duration,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    struct Tap {
+        inner: ByteStream,
+        pending: PendingRecord,
+        scanner: SseScanner,
+        done: bool,
+    }
+    let tap = Tap {
+        inner,
+        pending,
+        scanner: SseScanner::default(),
+        done: false,
+    };
+    futures_util::stream::unfold(tap, move |mut tap| async move {
+        if tap.done {
+            return None;
+        }
+        match tap.inner.next().await {
+            Some(Ok(chunk)) => {
+                tap.scanner.feed(&chunk);
+                Some((Ok(chunk), tap))
+            }
+            Some(Err(e)) => {
+                let error = map_reqwest_error(e, total_timeout);
+                tracing::warn!(error = %error, "upstream stream failed mid-way");
+                tap.scanner.apply(&mut tap.pending.record);
+                tap.pending.record.status = StatusCode::BAD_GATEWAY.as_u16();
+                tap.pending.record.error = Some(format!("stream cut: {error}"));
+                tap.pending.finish();
+                tap.done = true;
+                Some((Ok(openai::sse_frame(&error.body())), tap))
+            }
+            None => {
+                tap.scanner.apply(&mut tap.pending.record);
+                tap.pending.finish();
+                None
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_reads_usage_across_chunk_boundaries() {
+        let mut s = SseScanner::default();
+        s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\ndata: {\"choices\":[],\"us");
+        s.feed(b"age\":{\"prompt_tokens\":9,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
+        assert_eq!(s.usage, Some((Some(9), Some(3))));
+        assert_eq!(s.streamed_chars, 11);
+    }
+
+    #[test]
+    fn scanner_estimates_when_no_usage_is_sent() {
+        let mut s = SseScanner::default();
+        s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"12345678\"}}]}\n\n");
+        let mut r = crate::ledger::LedgerRecord::default();
+        s.apply(&mut r);
+        assert_eq!(
+            (r.completion_tokens, r.usage_source.as_str()),
+            (Some(2), "estimated")
+        );
+    }
+}

@@ -1,0 +1,332 @@
+//! The HTTP server: shared state, start-up, and graceful shutdown.
+//!
+//! - [`stack`]: every tower layer and route, in one place.
+//! - [`chat`]: the `/v1/chat/completions` pipeline (classify, search, escalate, forward).
+//! - [`passthrough`]: every other `/v1/*` path, proxied to the upstream unchanged.
+//!
+//! Per-request state lives in a [`PendingRecord`] that travels with the request (and with its
+//! response stream) and is handed to the ledger when it is dropped, so even a request whose client
+//! went away is recorded.
+
+pub mod chat;
+pub mod passthrough;
+pub mod stack;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::classify::{Classifier, HeuristicScorer};
+use crate::config::{Config, SearchBackendConfig};
+use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
+use crate::llm::Upstream;
+use crate::search::embedded::EmbeddedIndex;
+use crate::search::{SearchBackend, SearchService};
+use crate::Error;
+
+/// Everything built from one config. Swapped whole (hot reload), so a request keeps the snapshot
+/// it started with.
+pub struct Runtime {
+    pub config: Config,
+    pub classifier: Classifier,
+    pub search: stack::SearchStack,
+    pub search_backend_name: String,
+    pub upstream: Upstream,
+}
+
+impl Runtime {
+    /// Builds the runtime; opening (or first building) the embedded index runs on a blocking thread.
+    pub async fn build(config: Config) -> Result<Runtime, Error> {
+        let backend: Arc<dyn SearchBackend> = match &config.search.backend {
+            SearchBackendConfig::Embedded { index_dir, corpus } => {
+                let (dir, corpus) = (index_dir.clone(), corpus.clone());
+                let index = tokio::task::spawn_blocking(move || {
+                    EmbeddedIndex::open_or_build(&dir, &corpus)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("index task failed: {e}")))??;
+                tracing::info!(documents = index.num_docs(), "embedded search index ready");
+                Arc::new(index)
+            }
+        };
+        Self::with_backend(config, backend)
+    }
+
+    /// Builds the runtime around a given search backend (tests use this to inject mocks).
+    pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Runtime, Error> {
+        let classifier = classifier_for(&config);
+        let search_backend_name = backend.name().to_string();
+        let search = stack::search_stack(SearchService::new(backend), config.search.timeout);
+        let upstream = Upstream::new(&config.llm)?;
+        Ok(Runtime {
+            config,
+            classifier,
+            search,
+            search_backend_name,
+            upstream,
+        })
+    }
+}
+
+/// The classifier that `serve`, `classify` and `eval` all use for a config.
+pub fn classifier_for(config: &Config) -> Classifier {
+    Classifier {
+        guards: config.guards.clone(),
+        rules: config.rules.clone(),
+        scorer: Arc::new(HeuristicScorer),
+        lookup_threshold: config.classifier.lookup_threshold,
+    }
+}
+
+pub struct AppState {
+    runtime: ArcSwap<Runtime>,
+    pub ledger: Ledger,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(runtime: Runtime, ledger: Ledger) -> AppState {
+        AppState {
+            runtime: ArcSwap::from_pointee(runtime),
+            ledger,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The current runtime snapshot.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// A started server: its address, and the handle to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, waits for requests in flight (up to the grace period), then
+    /// drains the ledger.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .map_err(|e| Error::Internal(format!("server task failed: {e}")))?
+    }
+}
+
+/// Binds `config.server.listen` (port 0 picks a free port), builds the runtime and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, Error> {
+    let runtime = Runtime::build(config).await?;
+    start_with(runtime).await
+}
+
+pub async fn start_with(runtime: Runtime) -> Result<RunningServer, Error> {
+    let listen = runtime.config.server.listen;
+    let grace = runtime.config.server.shutdown_grace;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::io(format!("binding {listen}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    let (ledger, writer) = ledger::start(&runtime.config.ledger)?;
+    let state = Arc::new(AppState::new(runtime, ledger));
+    let app = stack::router(Arc::clone(&state));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, app, Arc::clone(&state), writer, rx, grace));
+    tracing::info!(%addr, "ecoroute listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn run(
+    listener: TcpListener,
+    app: axum::Router,
+    state: Arc<AppState>,
+    writer: Option<LedgerWriter>,
+    stop: oneshot::Receiver<()>,
+    grace: std::time::Duration,
+) -> Result<(), Error> {
+    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+    let signal_state = Arc::clone(&state);
+    let signal = async move {
+        let _ = stop.await;
+        signal_state.draining.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = stopping_tx.send(());
+    };
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let grace_expired = async move {
+        match stopping_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        result = serve => result.map_err(|e| Error::io("serving", e))?,
+        () = grace_expired => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; closing remaining connections"),
+    }
+    if let Some(writer) = writer {
+        writer.shutdown().await?;
+    }
+    Ok(())
+}
+
+/// Per-request ledger state. Travels with the request, and with the response stream when there is
+/// one; dropping it writes the row. A request dropped before it finished (client gone) is recorded
+/// with status 499, as nginx does.
+pub struct PendingRecord {
+    ledger: Ledger,
+    started: Instant,
+    pub record: LedgerRecord,
+    finished: bool,
+    /// False once the row has been handed on by [`PendingRecord::take`].
+    armed: bool,
+}
+
+impl PendingRecord {
+    pub fn new(ledger: Ledger, path: &str, request_id: &str) -> PendingRecord {
+        let ts_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        PendingRecord {
+            ledger,
+            started: Instant::now(),
+            record: LedgerRecord {
+                ts_ms,
+                request_id: request_id.to_string(),
+                path: path.to_string(),
+                status: 499,
+                usage_source: "none".into(),
+                ..LedgerRecord::default()
+            },
+            finished: false,
+            armed: true,
+        }
+    }
+
+    /// Moves the row out (to a response stream that will finish it); this one then writes nothing.
+    pub fn take(&mut self) -> PendingRecord {
+        self.armed = false;
+        PendingRecord {
+            ledger: self.ledger.clone(),
+            started: self.started,
+            record: std::mem::take(&mut self.record),
+            finished: false,
+            armed: true,
+        }
+    }
+
+    /// Marks the request as complete; the row is written when this is dropped.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for PendingRecord {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut record = std::mem::take(&mut self.record);
+        record.latency_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        if !self.finished {
+            record.status = 499;
+            record
+                .error
+                .get_or_insert_with(|| "client closed the request before it completed".into());
+        }
+        self.ledger.record(record);
+    }
+}
+
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// A header value from free text (rule names may be Unicode): non-ASCII and control characters
+/// become `?`, and the result is capped so a header can never be refused.
+pub fn header_value(text: &str) -> HeaderValue {
+    let clean: String = text
+        .chars()
+        .take(512)
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Error::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(Error::BodyRead(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_when_sane() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert("x-request-id", HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&h).len(), 32);
+    }
+
+    #[test]
+    fn header_values_are_always_valid() {
+        assert_eq!(header_value("rule: café\n"), "rule: caf??");
+    }
+}

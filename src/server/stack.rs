@@ -1,0 +1,93 @@
+//! The tower stack, built in one place. Read from the outside in:
+//!
+//! HTTP: catch panics → [health routes] | load shed → global concurrency limit → routes
+//! Search backend: timeout → backend
+//! LLM backend: [`crate::llm::Upstream`] carries its own connect / first-byte / total timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::{chat, passthrough, AppState};
+use crate::search::{BoxError, SearchService};
+use crate::Error;
+
+/// The search backend as the chat pipeline calls it.
+pub type SearchStack = tower::timeout::Timeout<SearchService>;
+
+pub fn search_stack(service: SearchService, timeout: Duration) -> SearchStack {
+    ServiceBuilder::new()
+        // A slow search must never hold up an answer the LLM could give: past the timeout the
+        // request escalates.
+        .timeout(timeout)
+        .service(service)
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_concurrency = state.runtime().config.server.max_concurrency;
+    let api = Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(chat::handle).fallback(passthrough::handle),
+        )
+        .route("/v1/{*path}", any(passthrough::handle))
+        .layer(
+            ServiceBuilder::new()
+                // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
+                //    SDKs retry with backoff.
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    Error::Overloaded
+                }))
+                // 2. Refuse at once rather than queue when the limit is reached: queueing behind a
+                //    full proxy only turns overload into timeouts.
+                .load_shed()
+                // 1. One limit shared by all API routes (a per-route limit would multiply it).
+                .layer(GlobalConcurrencyLimitLayer::new(max_concurrency)),
+        );
+    Router::new()
+        // Health checks sit outside the limit, so an overloaded proxy is not restarted for it.
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(api)
+        .fallback(not_found)
+        // Outermost: a panic in any handler is a 500 in OpenAI's shape, not a dropped connection.
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                Error::Internal("handler panicked".into()).into_response()
+            },
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "draining"})),
+        )
+            .into_response();
+    }
+    let runtime = state.runtime();
+    Json(serde_json::json!({"status": "ready", "search_backend": runtime.search_backend_name}))
+        .into_response()
+}
+
+async fn not_found(uri: http::Uri) -> Error {
+    Error::NotFound(format!(
+        "no route for {}; ecoroute serves /v1/* and /healthz, /readyz",
+        uri.path()
+    ))
+}
