@@ -47,6 +47,9 @@ pub enum Command {
         /// Address to listen on, overriding `server.listen`.
         #[arg(long, env = "ECOROUTE_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Upstream API root, overriding `llm.base_url` (e.g. http://127.0.0.1:9000/v1).
+        #[arg(long, env = "ECOROUTE_UPSTREAM")]
+        upstream: Option<String>,
     },
     /// Validate a config file and print every problem with its key and fix.
     Check {
@@ -98,7 +101,7 @@ pub enum IndexCommand {
 
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -107,7 +110,11 @@ pub fn init_tracing() {
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
-        Command::Serve { config, listen } => serve(&config.config, listen),
+        Command::Serve {
+            config,
+            listen,
+            upstream,
+        } => serve(&config.config, listen, upstream),
         Command::Check { config } => check(&config.config),
         Command::Index {
             command:
@@ -138,10 +145,22 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::io("starting the async runtime", e))
 }
 
-fn serve(config_path: &Path, listen: Option<SocketAddr>) -> Result<ExitCode, Error> {
+fn serve(
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    upstream: Option<String>,
+) -> Result<ExitCode, Error> {
     let mut config = Config::load(config_path)?;
     if let Some(addr) = listen {
         config.server.listen = addr;
+    }
+    if let Some(url) = upstream {
+        config.llm.base_url = crate::config::validate_base_url(&url).map_err(|p| {
+            crate::config::ConfigError::Invalid {
+                file: "--upstream".into(),
+                problems: vec![p],
+            }
+        })?;
     }
     tokio_runtime()?.block_on(async {
         let running = server::start(config).await?;

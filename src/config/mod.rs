@@ -183,16 +183,10 @@ fn validate(
         ));
     }
 
-    let base_url = raw.llm.base_url.trim_end_matches('/').to_string();
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-        || reqwest::Url::parse(&base_url).is_err()
-    {
-        problems.push(problem(
-            "llm.base_url",
-            format!("`{}` is not an http(s) URL", raw.llm.base_url),
-            "use the upstream's API root, e.g. \"https://api.openai.com/v1\"",
-        ));
-    }
+    let base_url = validate_base_url(&raw.llm.base_url).unwrap_or_else(|p| {
+        problems.push(p);
+        String::new()
+    });
     let api_key = match &raw.llm.api_key_env {
         Some(name) if name.trim().is_empty() => {
             problems.push(problem("llm.api_key_env", "is empty", "name an environment variable, or remove the key to forward the client's Authorization header"));
@@ -302,7 +296,7 @@ fn validate(
             {
                 Ok(re) => Some(re),
                 Err(e) => {
-                    problems.push(problem(key(field), format!("invalid regex: {}", e.to_string().replace('\n', " ")), "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)"));
+                    problems.push(problem(key(field), format!("invalid regex: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")), "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)"));
                     None
                 }
             }
@@ -411,6 +405,20 @@ fn validate(
             batch_size: raw.ledger.batch_size,
         },
     })
+}
+
+/// An upstream API root: http(s), parseable, without a trailing slash.
+pub fn validate_base_url(url: &str) -> Result<String, Problem> {
+    let trimmed = url.trim_end_matches('/');
+    let scheme_ok = trimmed.starts_with("http://") || trimmed.starts_with("https://");
+    if !scheme_ok || reqwest::Url::parse(trimmed).is_err() {
+        return Err(problem(
+            "llm.base_url",
+            format!("`{url}` is not an http(s) URL"),
+            "use the upstream's API root, e.g. \"https://api.openai.com/v1\"",
+        ));
+    }
+    Ok(trimmed.to_string())
 }
 
 fn check_unit(problems: &mut Vec<Problem>, key: &str, value: f64) {

@@ -10,7 +10,11 @@
 //! scores as well (ambiguous: "population of Lima" could be Peru or Ohio), or when the answer has
 //! the wrong type for the question (a "how many" with no number, a "when" with no year).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::Hit;
 use crate::classify::text::{is_stopword, stem, words};
@@ -117,6 +121,32 @@ impl AnswerType {
     }
 }
 
+/// Common phrasings of a lookup, rewritten to the words the facts use ("how many people live in
+/// France" → "population of France"), so that retrieval and the adequacy check see the same thing.
+static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(?i)\bhow many (people|inhabitants|residents|persons|citizens)( (live|lives|living|reside|are there|are living))?( in)?\b", "population of"),
+        (r"(?i)\bwhat is the (size|surface area|land area) of\b", "area of"),
+        (r"(?i)\bhow (big|large) is\b", "area of"),
+        (r"(?i)\bcapital city\b", "capital"),
+        (r"(?i)\bwhat (currency|money) (is used|do they use|is spent)( in)?\b", "currency of"),
+        (r"(?i)\bwho (found|first isolated|first discovered|isolated)\b", "who discovered"),
+    ]
+    .into_iter()
+    .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
+    .collect()
+});
+
+pub fn normalize_question(question: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(question);
+    for (re, replacement) in REWRITES.iter() {
+        if re.is_match(&text) {
+            text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
+        }
+    }
+    text
+}
+
 /// The stemmed content words of a text: what a lookup is about.
 pub fn content_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
@@ -132,9 +162,13 @@ fn term_set(text: &str) -> HashSet<String> {
 }
 
 /// The subject of a hit: its title up to a comma or parenthesis ("Lima, Peru" → "Lima").
-fn entity(title: &str) -> &str {
+pub fn entity(title: &str) -> &str {
     title.split([',', '(']).next().unwrap_or(title).trim()
 }
+
+/// A second subject is a real rival only if the backend ranked it comparably: "Compiler-Compiler"
+/// far below "compiler" does not make "what is a compiler" ambiguous.
+const RIVAL_MIN_SCORE_RATIO: f32 = 0.5;
 
 struct Scored<'a> {
     hit: &'a Hit,
@@ -202,7 +236,7 @@ fn best_sentence<'a>(question_terms: &[String], hit: &'a Hit) -> &'a str {
 
 /// Decides whether the hits answer the question, and if so with which sentence.
 pub fn answer(question: &str, hits: &[Hit], min_confidence: f64) -> Result<Answer, Refusal> {
-    let terms = content_terms(question);
+    let terms = content_terms(&normalize_question(question));
     if terms.is_empty() {
         return Err(Refusal::NoContentWords);
     }
@@ -221,7 +255,9 @@ pub fn answer(question: &str, hits: &[Hit], min_confidence: f64) -> Result<Answe
     // Titles name subjects in full ("Lima, Peru" vs "Lima, United States"), so compare them whole.
     let best_title = best.hit.title.to_lowercase();
     if let Some(rival) = scored[1..].iter().find(|s| {
-        s.confidence >= best.confidence - 0.05 && s.hit.title.to_lowercase() != best_title
+        s.confidence >= best.confidence - 0.05
+            && s.hit.score >= best.hit.score * RIVAL_MIN_SCORE_RATIO
+            && s.hit.title.to_lowercase() != best_title
     }) {
         // Two different subjects answer equally well; but an identical answer sentence is no conflict.
         if best_sentence(&terms, rival.hit) != best_sentence(&terms, best.hit) {
@@ -322,6 +358,28 @@ mod tests {
     }
 
     #[test]
+    fn a_far_weaker_rival_is_no_ambiguity() {
+        let mut weak = hit(
+            "foldoc/cc",
+            "Compiler-Compiler",
+            "Compiler-Compiler: generates a compiler.",
+        );
+        weak.score = 0.2;
+        let hits = vec![
+            hit(
+                "wn/compiler",
+                "compiler",
+                "compiler (noun): a program that translates source code.",
+            ),
+            weak,
+        ];
+        assert_eq!(
+            answer("What is a compiler?", &hits, 0.8).unwrap().doc_id,
+            "wn/compiler"
+        );
+    }
+
+    #[test]
     fn refuses_answers_of_the_wrong_type() {
         let hits = vec![hit("el/8", "Oxygen (O)", "Oxygen is a colourless gas.")];
         assert_eq!(
@@ -349,6 +407,23 @@ mod tests {
             answer("what is it?", &peru(), 0.8),
             Err(Refusal::NoContentWords)
         );
+    }
+
+    #[test]
+    fn rewrites_compile_and_apply() {
+        assert_eq!(REWRITES.len(), 6, "every rewrite pattern compiles");
+        assert_eq!(
+            normalize_question("How many people live in France?"),
+            "population of France?"
+        );
+        assert_eq!(
+            normalize_question("What is the capital city of Peru"),
+            "What is the capital of Peru"
+        );
+        assert!(matches!(
+            normalize_question("Who wrote Hamlet?"),
+            Cow::Borrowed(_)
+        ));
     }
 
     proptest! {

@@ -22,6 +22,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
+use super::answer::{entity, normalize_question};
 use super::{Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
 use crate::Error;
@@ -40,13 +41,19 @@ pub struct CorpusDoc {
 }
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
+/// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
+const INDEX_SCHEMA_VERSION: u32 = 2;
 const TITLE_BOOST: f32 = 2.0;
+const TITLE_KEY_BOOST: f32 = 8.0;
 const MAX_QUERY_TERMS: usize = 16;
 
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
     title: Field,
+    /// The title's subject, lower-cased and untokenized ("Lima, Peru" → "lima"), so a question
+    /// whose content words are exactly a headword finds that entry first.
+    title_key: Field,
     text: Field,
     source: Field,
     url: Field,
@@ -65,6 +72,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
         title: builder.add_text_field("title", indexed.clone()),
+        title_key: builder.add_text_field("title_key", STRING),
         text: builder.add_text_field("text", indexed),
         source: builder.add_text_field("source", STORED),
         url: builder.add_text_field("url", STORED),
@@ -120,7 +128,12 @@ impl EmbeddedIndex {
     }
 
     fn from_index(index: Index) -> Result<EmbeddedIndex, Error> {
-        let (_, fields) = schema();
+        let (expected, fields) = schema();
+        if index.schema() != expected {
+            return Err(Error::Index(
+                "the index was built by another version of ecoroute; rebuild it with `ecoroute index build`".into(),
+            ));
+        }
         let analyzer = index
             .tokenizer_for_field(fields.text)
             .map_err(index_err("loading the tokenizer"))?;
@@ -142,15 +155,28 @@ impl EmbeddedIndex {
         self.docs
     }
 
-    /// Bag-of-words BM25 over title (boosted) and text, from the question's content words.
+    /// BM25 over title (boosted) and text, from the question's content words. Documents that
+    /// contain every content word come first; the rest are filled from the plain disjunction. BM25
+    /// alone would favour a dictionary entry that repeats one of the words over the fact that
+    /// contains all of them.
     pub fn search_sync(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
+        let limit = limit.max(1);
         let mut analyzer = self.analyzer.clone();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in words(query)
+        let mut per_word: Vec<Box<dyn Query>> = Vec::new();
+        let content: Vec<String> = words(&normalize_question(query))
             .filter(|w| !is_stopword(w))
             .take(MAX_QUERY_TERMS)
-        {
-            let mut stream = analyzer.token_stream(&word);
+            .collect();
+        let key_query: Box<dyn Query> = Box::new(BoostQuery::new(
+            Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.title_key, &content.join(" ")),
+                IndexRecordOption::Basic,
+            )),
+            TITLE_KEY_BOOST,
+        ));
+        for word in &content {
+            let mut either: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut stream = analyzer.token_stream(word);
             while let Some(token) = stream.next() {
                 let title = TermQuery::new(
                     Term::from_field_text(self.fields.title, &token.text),
@@ -160,23 +186,39 @@ impl EmbeddedIndex {
                     Term::from_field_text(self.fields.text, &token.text),
                     IndexRecordOption::WithFreqs,
                 );
-                clauses.push((
+                either.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST)),
                 ));
-                clauses.push((Occur::Should, Box::new(text)));
+                either.push((Occur::Should, Box::new(text)));
+            }
+            if !either.is_empty() {
+                per_word.push(Box::new(BooleanQuery::new(either)));
             }
         }
-        if clauses.is_empty() {
+        if per_word.is_empty() {
             return Ok(Vec::new());
         }
         let searcher = self.reader.searcher();
-        let top = searcher
-            .search(
-                &BooleanQuery::new(clauses),
-                &TopDocs::with_limit(limit.max(1)),
-            )
-            .map_err(|e| SearchError::Backend(e.to_string()))?;
+        let run = |occur: Occur| -> Result<Vec<(f32, tantivy::DocAddress)>, SearchError> {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                per_word.iter().map(|q| (occur, q.box_clone())).collect();
+            clauses.push((Occur::Should, key_query.box_clone()));
+            searcher
+                .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))
+                .map_err(|e| SearchError::Backend(e.to_string()))
+        };
+        let mut top = run(Occur::Must)?;
+        if top.len() < limit && per_word.len() > 1 {
+            for (score, address) in run(Occur::Should)? {
+                if top.len() == limit {
+                    break;
+                }
+                if !top.iter().any(|(_, a)| *a == address) {
+                    top.push((score, address));
+                }
+            }
+        }
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher
@@ -256,6 +298,7 @@ fn write_docs(
         writer
             .add_document(doc!(
                 fields.id => doc.id,
+                fields.title_key => entity(&doc.title).to_lowercase(),
                 fields.title => doc.title,
                 fields.text => doc.text,
                 fields.source => doc.source,
@@ -305,7 +348,7 @@ fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     Ok(format!(
-        "schema=1 bytes={} fnv1a64={hash:016x}\n",
+        "schema={INDEX_SCHEMA_VERSION} bytes={} fnv1a64={hash:016x}\n",
         bytes.len()
     ))
 }
@@ -345,6 +388,27 @@ mod tests {
         assert_eq!(hits[0].id, "country/PE/capital");
         assert_eq!(hits[0].url, "https://example.org/country/PE/capital");
         assert!(hits[0].score > hits.get(1).map_or(0.0, |h| h.score));
+    }
+
+    #[test]
+    fn an_exact_headword_beats_entries_that_repeat_the_word() {
+        let index = EmbeddedIndex::in_memory(vec![
+            doc(
+                "foldoc/cc",
+                "compiler-compiler",
+                "compiler-compiler: a compiler of compiler compilers.",
+            ),
+            doc(
+                "wn/compiler",
+                "compiler",
+                "compiler (noun): a program that translates source code.",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            index.search_sync("What is a compiler?", 5).unwrap()[0].id,
+            "wn/compiler"
+        );
     }
 
     #[test]

@@ -1,0 +1,310 @@
+//! Test harness: a mock OpenAI upstream and the real ecoroute server, both on port 0.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ecoroute::config::Config;
+use ecoroute::server::{self, RunningServer};
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+
+/// What the mock upstream saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Clone, Default)]
+pub struct MockState {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    pub state: MockState,
+}
+
+impl MockUpstream {
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn chat_calls(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.path == "/v1/chat/completions")
+            .count()
+    }
+}
+
+pub const LLM_TEXT: &str =
+    "There once was a city called Lima, whose fog made the sunsets look dimmer.";
+
+/// The mock's behaviour is chosen by magic words in the last message:
+/// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
+/// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks.
+pub async fn start_mock() -> MockUpstream {
+    let state = MockState::default();
+    let app = Router::new()
+        .route("/v1/chat/completions", post(mock_chat))
+        .route("/v1/models", get(mock_models))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    MockUpstream { addr, state }
+}
+
+async fn mock_models(State(state): State<MockState>, request: Request) -> Response {
+    record(&state, request).await;
+    axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "mock"}]})).into_response()
+}
+
+async fn record(state: &MockState, request: Request) -> Seen {
+    let path = request.uri().path().to_string();
+    let headers = request.headers().clone();
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let seen = Seen {
+        path,
+        headers,
+        body,
+    };
+    state.seen.lock().unwrap().push(seen.clone());
+    seen
+}
+
+fn chunk(content: Option<&str>, finish: Option<&str>) -> Bytes {
+    let delta = match content {
+        Some(c) => json!({"content": c}),
+        None => json!({}),
+    };
+    let v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+async fn mock_chat(State(state): State<MockState>, request: Request) -> Response {
+    let seen = record(&state, request).await;
+    let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+    let text = body.to_string();
+    for code in [429u16, 500, 503] {
+        if text.contains(&format!("__status_{code}")) {
+            let status = StatusCode::from_u16(code).unwrap();
+            return (status, axum::Json(json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}))).into_response();
+        }
+    }
+    if text.contains("__slow") {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    if text.contains("__hold") {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
+    if !stream {
+        let reply = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": LLM_TEXT}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38}
+        });
+        return (StatusCode::OK, [("x-mock", "yes")], axum::Json(reply)).into_response();
+    }
+    let cut = text.contains("__cut");
+    let pause = text.contains("__pause");
+    let (half1, half2) = LLM_TEXT.split_at(30);
+    let (half1, half2) = (half1.to_string(), half2.to_string());
+    let frames = async_stream_frames(half1, half2, cut, pause, include_usage);
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("x-mock", "yes")
+        .body(Body::from_stream(frames))
+        .unwrap()
+}
+
+fn async_stream_frames(
+    half1: String,
+    half2: String,
+    cut: bool,
+    pause: bool,
+    include_usage: bool,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::unfold(0u8, move |step| {
+        let (half1, half2) = (half1.clone(), half2.clone());
+        async move {
+            match step {
+                0 => Some((Ok(chunk(Some(&half1), None)), 1)),
+                1 => {
+                    if pause {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    }
+                    Some((Ok(chunk(Some(&half2), None)), 2))
+                }
+                2 if cut => {
+                    // Let the first chunks reach the client before the connection breaks.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Err(std::io::Error::other("cut")), 9))
+                }
+                2 => Some((Ok(chunk(None, Some("stop"))), 3)),
+                3 if include_usage => {
+                    let v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                        "choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38}});
+                    Some((Ok(Bytes::from(format!("data: {v}\n\n"))), 4))
+                }
+                3 | 4 => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), 5)),
+                _ => None,
+            }
+        }
+    })
+}
+
+pub fn fixture_corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus.jsonl")
+}
+
+/// A running proxy in front of a mock upstream, with its own temporary data directory.
+pub struct Harness {
+    pub mock: MockUpstream,
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with("", |_| {}).await
+    }
+
+    /// `extra` is TOML appended to the base config; `tweak` edits the validated config.
+    pub async fn start_with(extra: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let mock = start_mock().await;
+        let base_url = mock.base_url();
+        Self::start_against(mock, &base_url, extra, tweak).await
+    }
+
+    pub async fn start_against(
+        mock: MockUpstream,
+        base_url: &str,
+        extra: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = test_config_toml(base_url, dir.path(), extra);
+        let mut config = Config::from_toml_str(&toml, &dir.path().join("test.toml"), &|name| {
+            std::env::var(name).ok()
+        })
+        .unwrap();
+        tweak(&mut config);
+        let server = server::start(config).await.unwrap();
+        let addr = server.addr;
+        Harness {
+            mock,
+            server: Some(server),
+            addr,
+            dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join("ledger.sqlite")
+    }
+
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .header("authorization", "Bearer sk-client-key")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server (draining the ledger) and returns the ledger rows.
+    pub async fn stop(&mut self) -> Vec<ecoroute::ledger::LedgerRecord> {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+        ecoroute::ledger::read_all(&self.ledger_path()).unwrap()
+    }
+}
+
+pub fn test_config_toml(base_url: &str, dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+shutdown_grace_ms = 5000
+
+[llm]
+base_url = "{base_url}"
+connect_timeout_ms = 1000
+first_byte_timeout_ms = 1000
+total_timeout_ms = 5000
+
+[search]
+index_dir = "{index}"
+corpus = "{corpus}"
+
+[ledger]
+path = "{ledger}"
+batch_size = 4
+{extra}
+"#,
+        index = dir.join("index").display(),
+        corpus = fixture_corpus().display(),
+        ledger = dir.join("ledger.sqlite").display(),
+    )
+}
+
+pub fn user(text: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]})
+}
+
+pub fn user_stream(text: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": text}]})
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|frame| frame.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Concatenated `delta.content` of a chat-completion SSE body.
+pub fn sse_content(body: &str) -> String {
+    sse_events(body)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}

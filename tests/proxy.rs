@@ -1,0 +1,418 @@
+//! End-to-end tests: the real server on port 0 in front of a mock OpenAI upstream on port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn lookup_is_answered_from_search_without_calling_the_llm() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("What is the capital of Peru?")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-route"), "search");
+    assert!(
+        header(&r, "x-ecoroute-reason").contains("classifier"),
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+    assert!(!header(&r, "x-request-id").is_empty());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "gpt-4o-mini");
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("Lima"), "{content}");
+    assert!(
+        content.contains("https://www.geonames.org/3932488"),
+        "source is cited: {content}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    let usage = &v["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(h.mock.chat_calls(), 0, "the LLM was not called");
+
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].route, "search");
+    assert_eq!(rows[0].class.as_deref(), Some("lookup"));
+    assert_eq!(rows[0].usage_source, "estimated");
+    assert_eq!(
+        rows[0].answer_source.as_deref(),
+        Some("https://www.geonames.org/3932488")
+    );
+    assert_eq!(rows[0].prompt, None, "prompts are not stored by default");
+}
+
+#[tokio::test]
+async fn lookup_streams_as_chat_completion_chunks() {
+    let h = Harness::start().await;
+    let mut body = user_stream("What is the capital of Peru?");
+    body["stream_options"] = json!({"include_usage": true});
+    let r = h.chat(body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-route"), "search");
+    assert!(header(&r, "content-type").starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    let events = sse_events(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(
+        chunks.last().unwrap()["usage"]["total_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "usage chunk when asked for"
+    );
+    assert!(sse_content(&text).starts_with("The capital of Peru is Lima."));
+}
+
+#[tokio::test]
+async fn writing_request_goes_to_the_llm_untouched() {
+    let mut h = Harness::start().await;
+    let request = user("Write a limerick about Lima");
+    let r = h.chat(request.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert_eq!(header(&r, "x-mock"), "yes", "upstream headers pass through");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], LLM_TEXT);
+    let seen = h.mock.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&seen[0].body).unwrap(),
+        request,
+        "body forwarded unchanged"
+    );
+    assert_eq!(
+        seen[0].headers["authorization"], "Bearer sk-client-key",
+        "client key forwarded as is"
+    );
+    let rows = h.stop().await;
+    assert_eq!(rows[0].route, "llm");
+    assert_eq!(
+        (rows[0].prompt_tokens, rows[0].completion_tokens),
+        (Some(21), Some(17))
+    );
+    assert_eq!(rows[0].usage_source, "upstream");
+}
+
+#[tokio::test]
+async fn llm_stream_is_passed_through_as_it_arrives() {
+    let mut h = Harness::start().await;
+    let started = Instant::now();
+    let r = h
+        .chat(user_stream("Write a limerick about Lima __pause"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    let mut stream = r.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(
+        String::from_utf8_lossy(&first).contains("There once"),
+        "first chunk arrives on its own"
+    );
+    assert!(
+        first_at < Duration::from_millis(350),
+        "first chunk came before the upstream's 400 ms pause ended: {first_at:?}"
+    );
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&first),
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(sse_content(&all), LLM_TEXT);
+    assert!(all.ends_with("data: [DONE]\n\n"));
+    let rows = h.stop().await;
+    assert_eq!(
+        rows[0].usage_source, "estimated",
+        "no usage chunk was asked for, so it is estimated"
+    );
+    assert_eq!(rows[0].status, 200);
+}
+
+#[tokio::test]
+async fn weak_search_hit_escalates_to_the_llm() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("Who wrote Hamlet?")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert!(
+        header(&r, "x-ecoroute-reason").starts_with("escalated: low search confidence"),
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+    assert_eq!(h.mock.chat_calls(), 1);
+    let rows = h.stop().await;
+    assert!(rows[0].escalated);
+    assert_eq!(rows[0].class.as_deref(), Some("lookup"));
+    assert!(rows[0].search_ms.is_some());
+}
+
+#[tokio::test]
+async fn ambiguous_lookup_escalates() {
+    let h = Harness::start().await;
+    let r = h.chat(user("What is the population of Lima?")).await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert!(
+        header(&r, "x-ecoroute-reason").starts_with("escalated: ambiguous"),
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+}
+
+#[tokio::test]
+async fn guards_send_tools_and_follow_ups_to_the_llm() {
+    let h = Harness::start().await;
+    let mut body = user("What is the capital of Peru?");
+    body["tools"] = json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
+    let r = h.chat(body).await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert_eq!(header(&r, "x-ecoroute-reason"), "guard: tools");
+
+    let follow_up = json!({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "What is the capital of Peru?"},
+        {"role": "assistant", "content": "Lima."},
+        {"role": "user", "content": "and its population?"}]});
+    let r = h.chat(follow_up).await;
+    assert_eq!(header(&r, "x-ecoroute-reason"), "guard: follow-up");
+    assert_eq!(h.mock.chat_calls(), 2);
+}
+
+#[tokio::test]
+async fn config_rules_decide_before_the_classifier() {
+    let extra =
+        "[[rules]]\nname = \"support-bot\"\nroute = \"llm\"\nsystem_regex = \"(?i)support\"\n";
+    let h = Harness::start_with(extra, |_| {}).await;
+    let body = json!({"model": "m", "messages": [{"role": "system", "content": "You are a support agent"}, {"role": "user", "content": "What is the capital of Peru?"}]});
+    let r = h.chat(body).await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert_eq!(header(&r, "x-ecoroute-reason"), "rule: support-bot");
+}
+
+#[tokio::test]
+async fn other_v1_paths_are_proxied_unchanged() {
+    let mut h = Harness::start().await;
+    let r = h
+        .client
+        .get(h.url("/v1/models?limit=5"))
+        .header("authorization", "Bearer sk-client-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ecoroute-reason"), "passthrough");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"][0]["id"], "gpt-4o-mini");
+    let rows = h.stop().await;
+    assert_eq!(rows[0].route, "passthrough");
+    assert_eq!(rows[0].path, "/v1/models");
+}
+
+#[tokio::test]
+async fn bad_input_gets_openai_shaped_4xx() {
+    let h = Harness::start().await;
+    let post = |body: Vec<u8>| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    let r = post(b"{not json".to_vec()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+
+    let r = post(br#"{"model":"gpt-4o-mini"}"#.to_vec()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "messages");
+
+    let r = post(br#"{"model":"m","messages":[]}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let huge = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "a".repeat(70_000)
+    );
+    let r = post(huge.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "request_too_large");
+    assert_eq!(h.mock.chat_calls(), 0);
+
+    let r = h.client.get(h.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn upstream_down_is_a_502_and_is_ledgered() {
+    let mock = start_mock().await;
+    // A port that was just free and is now closed: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut h = Harness::start_against(mock, &format!("http://{closed}/v1"), "", |_| {}).await;
+    let r = h.chat(user("Write a limerick about Lima")).await;
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_unavailable");
+    assert!(
+        !v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&closed.to_string()),
+        "upstream address not leaked"
+    );
+    // A lookup still works with the LLM down.
+    let r = h.chat(user("What is the capital of Peru?")).await;
+    assert_eq!(r.status(), 200);
+    let rows = h.stop().await;
+    assert_eq!(
+        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![502, 200]
+    );
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_504() {
+    let h = Harness::start().await;
+    let started = Instant::now();
+    let r = h.chat(user("Write a limerick __slow")).await;
+    assert_eq!(r.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "first-byte timeout (1 s) applied"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn upstream_errors_pass_through_with_their_status() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("Write a limerick __status_429")).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "mock 429");
+    let rows = h.stop().await;
+    assert_eq!(rows[0].status, 429);
+}
+
+#[tokio::test]
+async fn a_cut_stream_ends_with_an_error_event_and_is_ledgered() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user_stream("Write a limerick __cut")).await;
+    assert_eq!(r.status(), 200);
+    let body = String::from_utf8_lossy(&r.bytes().await.unwrap_or_default()).to_string();
+    let last = sse_events(&body).last().cloned().unwrap_or_default();
+    assert!(last.contains("\"error\""), "{body}");
+    let rows = h.stop().await;
+    assert_eq!(rows[0].status, 502);
+    assert!(rows[0].error.as_deref().unwrap().starts_with("stream cut"));
+}
+
+#[tokio::test]
+async fn configured_key_replaces_the_clients() {
+    std::env::set_var("ECOROUTE_TEST_UPSTREAM_KEY", "sk-server-side");
+    let h = Harness::start_with("", |c| {
+        c.llm.api_key = Some("sk-server-side".into());
+        c.llm.api_key_env = Some("ECOROUTE_TEST_UPSTREAM_KEY".into());
+    })
+    .await;
+    let _ = h.chat(user("Write a limerick about Lima")).await;
+    assert_eq!(
+        h.mock.seen()[0].headers["authorization"],
+        "Bearer sk-server-side"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.client
+            .get(h.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = h.client.get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["search_backend"],
+        "embedded"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_requests_in_flight_and_ledgers_them() {
+    let mut h = Harness::start().await;
+    let client = h.client.clone();
+    let url = h.url("/v1/chat/completions");
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .json(&user("Write a limerick __hold"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let rows = h.stop().await;
+    assert_eq!(
+        in_flight.await.unwrap(),
+        200,
+        "the request in flight completed"
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, 200);
+}
+
+#[tokio::test]
+async fn prompts_are_stored_only_when_enabled() {
+    let mut h = Harness::start_with("", |c| c.ledger.store_prompts = true).await;
+    let _ = h.chat(user("What is the capital of Peru?")).await;
+    let rows = h.stop().await;
+    assert_eq!(
+        rows[0].prompt.as_deref(),
+        Some("What is the capital of Peru?")
+    );
+}
