@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::classify::{Decider, RequestFeatures};
+use crate::classify::train::{train, Example, Rng, TrainOptions};
+use crate::classify::{model, Classifier, Decider, RequestFeatures};
 use crate::config::{Config, SearchBackendConfig};
+use crate::eval::{calibrate, EvalReport, Scored};
 use crate::search::answer;
 use crate::search::embedded::{build_index, read_corpus, EmbeddedIndex};
 use crate::{server, Error};
@@ -29,12 +31,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// Config file.
-    #[arg(
-        long,
-        short,
-        env = "ECOROUTE_CONFIG",
-        default_value = "config/ecoroute.toml"
-    )]
+    #[arg(long, short, env = "ECOROUTE_CONFIG", default_value = "config/ecoroute.toml")]
     pub config: PathBuf,
 }
 
@@ -70,6 +67,29 @@ pub enum Command {
         limit: usize,
         query: String,
     },
+    /// Train the lookup-vs-complex model from labelled queries (reproducible with --seed).
+    Train(TrainArgs),
+    /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
+    Eval {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Labelled JSON Lines (`query`, `label`, optional `source`).
+        #[arg(long)]
+        input: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pick the lookup_threshold with the most lookups under a false-lookup target.
+    Calibrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        input: PathBuf,
+        /// Highest acceptable share of complex requests sent to search.
+        #[arg(long, default_value_t = 0.02)]
+        max_false_lookup: f64,
+    },
     /// Classify queries exactly as `serve` would (guards, rules, threshold from the config).
     Classify {
         #[command(flatten)]
@@ -82,6 +102,32 @@ pub enum Command {
         input: Option<PathBuf>,
         query: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Labelled JSON Lines (`query`, `label` = lookup|complex); repeat for several files.
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
+    /// Where to write the model (gzip). The builtin model is models/classifier.bin.gz.
+    #[arg(long, default_value = "models/classifier.bin.gz")]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// AdaGrad base learning rate.
+    #[arg(long, default_value_t = 0.2)]
+    pub learning_rate: f32,
+    /// L2 penalty per update.
+    #[arg(long, default_value_t = 1e-4)]
+    pub l2: f32,
+    /// Share of rows held out to report accuracy and a threshold before the final fit on all rows.
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout: f64,
+    /// False-lookup target used for the threshold suggested from the holdout.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_false_lookup: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,18 +163,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => serve(&config.config, listen, upstream),
         Command::Check { config } => check(&config.config),
         Command::Index {
-            command:
-                IndexCommand::Build {
-                    config,
-                    corpus,
-                    output,
-                },
+            command: IndexCommand::Build { config, corpus, output },
         } => index_build(&config.config, corpus, output),
-        Command::Search {
+        Command::Search { config, limit, query } => search(&config.config, limit, &query),
+        Command::Train(args) => train_command(&args),
+        Command::Eval { config, input, json } => eval_command(&config.config, &input, json),
+        Command::Calibrate {
             config,
-            limit,
-            query,
-        } => search(&config.config, limit, &query),
+            input,
+            max_false_lookup,
+        } => calibrate_command(&config.config, &input, max_false_lookup),
         Command::Classify {
             config,
             explain,
@@ -145,22 +189,17 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::io("starting the async runtime", e))
 }
 
-fn serve(
-    config_path: &Path,
-    listen: Option<SocketAddr>,
-    upstream: Option<String>,
-) -> Result<ExitCode, Error> {
+fn serve(config_path: &Path, listen: Option<SocketAddr>, upstream: Option<String>) -> Result<ExitCode, Error> {
     let mut config = Config::load(config_path)?;
     if let Some(addr) = listen {
         config.server.listen = addr;
     }
     if let Some(url) = upstream {
-        config.llm.base_url = crate::config::validate_base_url(&url).map_err(|p| {
-            crate::config::ConfigError::Invalid {
+        config.llm.base_url =
+            crate::config::validate_base_url(&url).map_err(|p| crate::config::ConfigError::Invalid {
                 file: "--upstream".into(),
                 problems: vec![p],
-            }
-        })?;
+            })?;
     }
     tokio_runtime()?.block_on(async {
         let running = server::start(config).await?;
@@ -204,10 +243,7 @@ fn check(config_path: &Path) -> Result<ExitCode, Error> {
             println!("{}: ok", config_path.display());
             println!("  listen            {}", config.server.listen);
             println!("  upstream          {}", config.llm.base_url);
-            println!(
-                "  lookup_threshold  {:.2}",
-                config.classifier.lookup_threshold
-            );
+            println!("  lookup_threshold  {:.2}", config.classifier.lookup_threshold);
             println!(
                 "  search            min_confidence {:.2}, top_k {}",
                 config.search.min_confidence, config.search.top_k
@@ -236,11 +272,7 @@ fn embedded_paths(config: &Config) -> (PathBuf, PathBuf) {
     }
 }
 
-fn index_build(
-    config_path: &Path,
-    corpus: Option<PathBuf>,
-    output: Option<PathBuf>,
-) -> Result<ExitCode, Error> {
+fn index_build(config_path: &Path, corpus: Option<PathBuf>, output: Option<PathBuf>) -> Result<ExitCode, Error> {
     let config = Config::load(config_path)?;
     let (index_dir, default_corpus) = embedded_paths(&config);
     let corpus = corpus.unwrap_or(default_corpus);
@@ -280,36 +312,19 @@ fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Err
         )
         .map_err(io)?;
     }
-    writeln!(
-        out,
-        "({} hits in {:.2} ms)",
-        hits.len(),
-        elapsed.as_secs_f64() * 1e3
-    )
-    .map_err(io)?;
+    writeln!(out, "({} hits in {:.2} ms)", hits.len(), elapsed.as_secs_f64() * 1e3).map_err(io)?;
     match answer::answer(
         query,
         &hits[..hits.len().min(config.search.top_k)],
         config.search.min_confidence,
     ) {
-        Ok(a) => writeln!(
-            out,
-            "\nanswer (confidence {:.2}):\n{}",
-            a.confidence,
-            a.to_message()
-        )
-        .map_err(io)?,
+        Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,
         Err(refusal) => writeln!(out, "\nno answer: {}", refusal.reason()).map_err(io)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn classify(
-    config_path: &Path,
-    explain: bool,
-    input: Option<&Path>,
-    query: Option<&str>,
-) -> Result<ExitCode, Error> {
+fn classify(config_path: &Path, explain: bool, input: Option<&Path>, query: Option<&str>) -> Result<ExitCode, Error> {
     let config = Config::load(config_path)?;
     let classifier = server::classifier_for(&config);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -320,8 +335,7 @@ fn classify(
     };
     match (input, query) {
         (Some(path), _) => {
-            let file = std::fs::File::open(path)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let file = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             for line in std::io::BufReader::new(file).lines() {
                 let line = line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
                 if line.trim().is_empty() {
@@ -368,8 +382,7 @@ fn classify(
 /// A query from one input line: the `query` field of a JSON object, else the line itself.
 pub fn query_of_line(line: &str) -> String {
     if line.trim_start().starts_with('{') {
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line)
-        {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line) {
             if let Some(q) = map.get("query").and_then(|v| v.as_str()) {
                 return q.to_string();
             }
@@ -380,4 +393,242 @@ pub fn query_of_line(line: &str) -> String {
 
 fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
+}
+
+/// One labelled query.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Labelled {
+    pub query: String,
+    pub label: String,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl Labelled {
+    fn is_lookup(&self) -> bool {
+        self.label == "lookup"
+    }
+}
+
+/// Reads labelled JSON Lines; a row whose label is neither lookup nor complex is an error naming the line.
+pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let row: Labelled = serde_json::from_str(line)
+            .map_err(|e| Error::InvalidJson(format!("{} line {}: {e}", path.display(), i + 1)))?;
+        if row.label != "lookup" && row.label != "complex" {
+            return Err(Error::InvalidRequest {
+                message: format!(
+                    "{} line {}: label must be lookup or complex, not `{}`",
+                    path.display(),
+                    i + 1,
+                    row.label
+                ),
+                param: None,
+            });
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
+    let mut rows = Vec::new();
+    for path in &args.input {
+        rows.extend(read_labelled(path)?);
+    }
+    let mut examples: Vec<Example> = rows
+        .iter()
+        .map(|r| Example {
+            text: r.query.clone(),
+            lookup: r.is_lookup(),
+        })
+        .collect();
+    let options = TrainOptions {
+        epochs: args.epochs,
+        seed: args.seed,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
+    };
+    let name = format!("linear-v1 seed={}", args.seed);
+    let started = std::time::Instant::now();
+    if args.holdout > 0.0 && args.holdout < 1.0 {
+        Rng::new(args.seed ^ 0x5eed).shuffle(&mut examples);
+        let cut = ((examples.len() as f64) * (1.0 - args.holdout)) as usize;
+        let (fit, held) = examples.split_at(cut);
+        let model = train(fit, &options, &name);
+        let scored: Vec<Scored> = held
+            .iter()
+            .map(|e| Scored {
+                fixed: None,
+                p_lookup: model.p_lookup(&e.text),
+                gold_lookup: e.lookup,
+            })
+            .collect();
+        let mut at_half = crate::eval::Confusion::default();
+        for s in &scored {
+            at_half.add(s.gold_lookup, s.p_lookup >= 0.5);
+        }
+        println!(
+            "holdout ({} rows): at 0.5 lookup recall {}, false-lookup rate {}",
+            held.len(),
+            pct(at_half.lookup_recall()),
+            pct(at_half.false_lookup_rate())
+        );
+        if let Some(c) = calibrate(&scored, args.max_false_lookup) {
+            println!(
+                "holdout: threshold {:.3} keeps false lookups at {} (target {}) with lookup recall {}",
+                c.threshold,
+                pct(c.confusion.false_lookup_rate()),
+                pct(Some(args.max_false_lookup)),
+                pct(c.confusion.lookup_recall())
+            );
+        }
+    }
+    let model = train(&examples, &options, &name);
+    let bytes = model::encode_gz(&model);
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    std::fs::write(&args.output, &bytes).map_err(|e| Error::io(format!("writing {}", args.output.display()), e))?;
+    println!(
+        "trained on {} rows ({} lookup) in {:.1}s; wrote {} ({} KB)",
+        examples.len(),
+        examples.iter().filter(|e| e.lookup).count(),
+        started.elapsed().as_secs_f64(),
+        args.output.display(),
+        bytes.len() / 1024
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decide_labelled(classifier: &Classifier, rows: &[Labelled]) -> Vec<crate::classify::Decision> {
+    rows.iter()
+        .map(|r| classifier.decide(&RequestFeatures::from_query(&r.query)))
+        .collect()
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, Error> {
+    let config = Config::load(config_path)?;
+    let classifier = server::classifier_for(&config);
+    let rows = read_labelled(input)?;
+    let mut report = EvalReport::default();
+    for (row, d) in rows.iter().zip(decide_labelled(&classifier, &rows)) {
+        report.add(
+            row.source.as_deref(),
+            row.is_lookup(),
+            d.route == crate::classify::Route::Search,
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let io = |e| Error::io("writing to stdout", e);
+    if json {
+        let mut v = report.to_json();
+        v["scorer"] = classifier.scorer.name().into();
+        v["lookup_threshold"] = classifier.lookup_threshold.into();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(io)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &report.overall;
+    writeln!(
+        out,
+        "{} queries, scorer {}, lookup_threshold {:.3}\n",
+        c.total(),
+        classifier.scorer.name(),
+        classifier.lookup_threshold
+    )
+    .map_err(io)?;
+    writeln!(out, "class     precision  recall").map_err(io)?;
+    writeln!(
+        out,
+        "lookup    {:>9}  {:>6}",
+        pct(c.lookup_precision()),
+        pct(c.lookup_recall())
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "complex   {:>9}  {:>6}\n",
+        pct(c.complex_precision()),
+        pct(c.complex_recall())
+    )
+    .map_err(io)?;
+    writeln!(out, "confusion          predicted lookup  predicted complex").map_err(io)?;
+    writeln!(out, "gold lookup        {:>16}  {:>17}", c.true_lookup, c.missed_lookup).map_err(io)?;
+    writeln!(
+        out,
+        "gold complex       {:>16}  {:>17}\n",
+        c.false_lookup, c.true_complex
+    )
+    .map_err(io)?;
+    writeln!(out, "kept off the LLM (routed to search): {}", pct(c.kept_off_llm())).map_err(io)?;
+    writeln!(
+        out,
+        "false-lookup rate (complex sent to search): {}\n",
+        pct(c.false_lookup_rate())
+    )
+    .map_err(io)?;
+    if !report.by_source.is_empty() {
+        writeln!(
+            out,
+            "{:<40} {:>6} {:>14} {:>14}",
+            "source", "n", "lookup recall", "false-lookup"
+        )
+        .map_err(io)?;
+        for (source, c) in &report.by_source {
+            let (recall, flr) = (pct(c.lookup_recall()), pct(c.false_lookup_rate()));
+            writeln!(out, "{:<40} {:>6} {:>14} {:>14}", source, c.total(), recall, flr).map_err(io)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn calibrate_command(config_path: &Path, input: &Path, max_false_lookup: f64) -> Result<ExitCode, Error> {
+    let config = Config::load(config_path)?;
+    let classifier = server::classifier_for(&config);
+    let rows = read_labelled(input)?;
+    let scored: Vec<Scored> = rows
+        .iter()
+        .zip(decide_labelled(&classifier, &rows))
+        .map(|(row, d)| match d.decider {
+            Decider::Classifier { p_lookup, .. } => Scored {
+                fixed: None,
+                p_lookup,
+                gold_lookup: row.is_lookup(),
+            },
+            _ => Scored {
+                fixed: Some(d.route == crate::classify::Route::Search),
+                p_lookup: 0.0,
+                gold_lookup: row.is_lookup(),
+            },
+        })
+        .collect();
+    match calibrate(&scored, max_false_lookup) {
+        Some(c) => {
+            println!(
+                "{} queries: at threshold {:.3} the false-lookup rate is {} (target {}), lookup recall {}, {} routed to search",
+                rows.len(),
+                c.threshold,
+                pct(c.confusion.false_lookup_rate()),
+                pct(Some(max_false_lookup)),
+                pct(c.confusion.lookup_recall()),
+                pct(c.confusion.kept_off_llm())
+            );
+            let rounded_up = (c.threshold * 1000.0).ceil() / 1000.0;
+            println!(
+                "\nset in {}:\n[classifier]\nlookup_threshold = {rounded_up:.3}",
+                config_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("no threshold meets a false-lookup rate of {max_false_lookup}: rules that route to search already exceed it");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

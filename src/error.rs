@@ -37,10 +37,7 @@ pub enum Error {
     #[error("ledger error: {0}")]
     Ledger(String),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 }
 
 impl Error {
@@ -54,19 +51,15 @@ impl Error {
     /// The HTTP status for this error; exhaustive so a new variant cannot be forgotten.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Internal(_)
-            | Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) | Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -80,11 +73,9 @@ impl Error {
             Error::NotFound(_) => "not_found_error",
             Error::Overloaded => "overloaded_error",
             Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
-            Error::Internal(_)
-            | Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::Io { .. } => "server_error",
+            Error::Internal(_) | Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } => {
+                "server_error"
+            }
         }
     }
 
@@ -108,11 +99,9 @@ impl Error {
     /// The OpenAI error body. Internal details are not echoed for 5xx server errors.
     pub fn body(&self) -> serde_json::Value {
         let message = match self {
-            Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::Io { .. }
-            | Error::Internal(_) => "internal server error".to_string(),
+            Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } | Error::Internal(_) => {
+                "internal server error".to_string()
+            }
             other => other.to_string(),
         };
         serde_json::json!({
@@ -166,10 +155,7 @@ mod tests {
             Error::UpstreamUnavailable("refused".into()).status(),
             StatusCode::BAD_GATEWAY
         );
-        assert_eq!(
-            Error::UpstreamTimeout(10).status(),
-            StatusCode::GATEWAY_TIMEOUT
-        );
+        assert_eq!(Error::UpstreamTimeout(10).status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(
             Error::PayloadTooLarge { limit: 1 }.status(),
             StatusCode::PAYLOAD_TOO_LARGE

@@ -8,6 +8,9 @@
 //!   which together give a [`classify::Decision`] (class, confidence, route, reason).
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
+//! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
+//!   regression, embedded in the binary) and its deterministic trainer.
+//! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
 //!
 //! Edges (I/O):
@@ -25,6 +28,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod ledger;
 pub mod llm;
 pub mod openai;

@@ -30,9 +30,7 @@ const HOP_BY_HOP: &[HeaderName] = &[
 ];
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name)
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
+    HOP_BY_HOP.contains(name) || name.as_str() == "keep-alive" || name.as_str() == "proxy-connection"
 }
 
 /// Response headers to hand back to the client: all but the hop-by-hop ones.
@@ -78,9 +76,8 @@ impl Upstream {
             .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
         let authorization = match &config.api_key {
             Some(key) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                    Error::Internal("the configured API key is not a valid header value".into())
-                })?;
+                let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| Error::Internal("the configured API key is not a valid header value".into()))?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -167,18 +164,9 @@ mod tests {
     fn hop_by_hop_headers_are_not_returned() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert(
-            "x-ratelimit-remaining-requests",
-            HeaderValue::from_static("99"),
-        );
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("99"));
         let out = response_headers(&h);
         assert_eq!(out.len(), 2);
         assert!(out.contains_key("x-ratelimit-remaining-requests"));

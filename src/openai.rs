@@ -101,9 +101,10 @@ impl ChatRequest {
             prior_turns,
             has_tools: non_empty(&self.tools) || non_empty(&self.functions),
             has_media: self.messages.iter().any(|m| has_media(m.content.as_ref())),
-            has_response_format: self.response_format.as_ref().is_some_and(|f| {
-                !f.is_null() && f.get("type").and_then(Value::as_str) != Some("text")
-            }),
+            has_response_format: self
+                .response_format
+                .as_ref()
+                .is_some_and(|f| !f.is_null() && f.get("type").and_then(Value::as_str) != Some("text")),
             choices: self.n.unwrap_or(1),
         }
     }
@@ -148,9 +149,7 @@ fn has_media(content: Option<&Value>) -> bool {
         return false;
     };
     parts.iter().any(|p| {
-        p.get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t != "text")
+        p.get("type").and_then(Value::as_str).is_some_and(|t| t != "text")
             || p.get("image_url").is_some()
             || p.get("input_audio").is_some()
     })
@@ -227,12 +226,7 @@ pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The SSE frames of a streamed answer: the role, the content in a few pieces (word boundaries, as a
 /// model would stream it), the stop, the usage chunk if asked for, and `[DONE]`.
-pub fn completion_stream(
-    meta: &CompletionMeta<'_>,
-    content: &str,
-    usage: Usage,
-    include_usage: bool,
-) -> Vec<Bytes> {
+pub fn completion_stream(meta: &CompletionMeta<'_>, content: &str, usage: Usage, include_usage: bool) -> Vec<Bytes> {
     let mut frames = vec![sse_frame(&chunk(
         meta,
         json!({"role": "assistant", "content": ""}),
@@ -296,25 +290,25 @@ mod tests {
         assert_eq!(f.last_user, "what is this?");
         assert!(f.has_tools && f.has_media && f.has_response_format);
         assert_eq!((f.user_turns, f.prior_turns, f.choices), (2, 1, 2));
-        let plain = ChatRequest::parse(br#"{"messages":[{"role":"user","content":"x"}],"tools":[],"response_format":{"type":"text"}}"#).unwrap().features();
+        let plain = ChatRequest::parse(
+            br#"{"messages":[{"role":"user","content":"x"}],"tools":[],"response_format":{"type":"text"}}"#,
+        )
+        .unwrap()
+        .features();
         assert!(!plain.has_tools && !plain.has_response_format);
     }
 
     #[test]
     fn last_message_not_from_user_gives_no_user_text() {
-        let r = ChatRequest::parse(
-            br#"{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}"#,
-        )
-        .unwrap();
+        let r =
+            ChatRequest::parse(br#"{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}"#)
+                .unwrap();
         assert_eq!(r.features().last_user, "");
     }
 
     #[test]
     fn parse_errors_are_told_apart() {
-        assert!(matches!(
-            ChatRequest::parse(b"{not json"),
-            Err(Error::InvalidJson(_))
-        ));
+        assert!(matches!(ChatRequest::parse(b"{not json"), Err(Error::InvalidJson(_))));
         match ChatRequest::parse(br#"{"model":"x"}"#) {
             Err(Error::InvalidRequest { param, .. }) => assert_eq!(param, Some("messages")),
             other => panic!("{other:?}"),
@@ -329,8 +323,7 @@ mod tests {
             model: "m",
             fingerprint: "f",
         };
-        let text =
-            "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3932488";
+        let text = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3932488";
         let frames = completion_stream(
             &meta,
             text,
@@ -344,8 +337,7 @@ mod tests {
         let mut content = String::new();
         for f in &frames[..frames.len() - 1] {
             let s = std::str::from_utf8(f).unwrap();
-            let v: Value =
-                serde_json::from_str(s.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+            let v: Value = serde_json::from_str(s.strip_prefix("data: ").unwrap().trim_end()).unwrap();
             assert_eq!(v["object"], "chat.completion.chunk");
             if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
                 content.push_str(c);

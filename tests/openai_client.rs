@@ -29,10 +29,7 @@ async fn official_openai_client_works_unchanged() {
     if !has_openai {
         let hint = "install it with `python3 -m venv .venv && .venv/bin/pip install openai` (as .ci/run does)";
         if std::env::var_os("CI").is_some() {
-            panic!(
-                "the openai Python package is missing for {}: {hint}",
-                python.display()
-            );
+            panic!("the openai Python package is missing for {}: {hint}", python.display());
         }
         eprintln!(
             "SKIPPED official_openai_client_works_unchanged: no openai package for {}; {hint}",
@@ -50,10 +47,7 @@ async fn official_openai_client_works_unchanged() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "openai client checks failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "openai client checks failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("checks passed"), "{stdout}");
     println!("{stdout}");
 }

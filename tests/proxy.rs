@@ -10,10 +10,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or("")
+    r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
 #[tokio::test]
@@ -74,18 +71,11 @@ async fn lookup_streams_as_chat_completion_chunks() {
         .iter()
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
-    assert!(chunks
-        .iter()
-        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(chunks
-        .iter()
-        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
     assert!(
-        chunks.last().unwrap()["usage"]["total_tokens"]
-            .as_u64()
-            .unwrap()
-            > 0,
+        chunks.last().unwrap()["usage"]["total_tokens"].as_u64().unwrap() > 0,
         "usage chunk when asked for"
     );
     assert!(sse_content(&text).starts_with("The capital of Peru is Lima."));
@@ -114,10 +104,7 @@ async fn writing_request_goes_to_the_llm_untouched() {
     );
     let rows = h.stop().await;
     assert_eq!(rows[0].route, "llm");
-    assert_eq!(
-        (rows[0].prompt_tokens, rows[0].completion_tokens),
-        (Some(21), Some(17))
-    );
+    assert_eq!((rows[0].prompt_tokens, rows[0].completion_tokens), (Some(21), Some(17)));
     assert_eq!(rows[0].usage_source, "upstream");
 }
 
@@ -125,9 +112,7 @@ async fn writing_request_goes_to_the_llm_untouched() {
 async fn llm_stream_is_passed_through_as_it_arrives() {
     let mut h = Harness::start().await;
     let started = Instant::now();
-    let r = h
-        .chat(user_stream("Write a limerick about Lima __pause"))
-        .await;
+    let r = h.chat(user_stream("Write a limerick about Lima __pause")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
     let mut stream = r.bytes_stream();
@@ -145,11 +130,7 @@ async fn llm_stream_is_passed_through_as_it_arrives() {
     while let Some(chunk) = stream.next().await {
         rest.extend_from_slice(&chunk.unwrap());
     }
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&first),
-        String::from_utf8_lossy(&rest)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&first), String::from_utf8_lossy(&rest));
     assert_eq!(sse_content(&all), LLM_TEXT);
     assert!(all.ends_with("data: [DONE]\n\n"));
     let rows = h.stop().await;
@@ -160,9 +141,14 @@ async fn llm_stream_is_passed_through_as_it_arrives() {
     assert_eq!(rows[0].status, 200);
 }
 
+/// Routes plain wh-questions to search by rule, so these tests exercise the adequacy check
+/// whatever the trained classifier thinks of the wording.
+const WH_TO_SEARCH: &str =
+    "[[rules]]\nname = \"wh-to-search\"\nroute = \"search\"\nlast_user_regex = \"^(Who|What) \"\n";
+
 #[tokio::test]
 async fn weak_search_hit_escalates_to_the_llm() {
-    let mut h = Harness::start().await;
+    let mut h = Harness::start_with(WH_TO_SEARCH, |_| {}).await;
     let r = h.chat(user("Who wrote Hamlet?")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
@@ -175,12 +161,13 @@ async fn weak_search_hit_escalates_to_the_llm() {
     let rows = h.stop().await;
     assert!(rows[0].escalated);
     assert_eq!(rows[0].class.as_deref(), Some("lookup"));
+    assert!(rows[0].reason.ends_with("rule: wh-to-search"), "{}", rows[0].reason);
     assert!(rows[0].search_ms.is_some());
 }
 
 #[tokio::test]
 async fn ambiguous_lookup_escalates() {
-    let h = Harness::start().await;
+    let h = Harness::start_with(WH_TO_SEARCH, |_| {}).await;
     let r = h.chat(user("What is the population of Lima?")).await;
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
     assert!(
@@ -210,8 +197,7 @@ async fn guards_send_tools_and_follow_ups_to_the_llm() {
 
 #[tokio::test]
 async fn config_rules_decide_before_the_classifier() {
-    let extra =
-        "[[rules]]\nname = \"support-bot\"\nroute = \"llm\"\nsystem_regex = \"(?i)support\"\n";
+    let extra = "[[rules]]\nname = \"support-bot\"\nroute = \"llm\"\nsystem_regex = \"(?i)support\"\n";
     let h = Harness::start_with(extra, |_| {}).await;
     let body = json!({"model": "m", "messages": [{"role": "system", "content": "You are a support agent"}, {"role": "user", "content": "What is the capital of Peru?"}]});
     let r = h.chat(body).await;
@@ -259,9 +245,7 @@ async fn bad_input_gets_openai_shaped_4xx() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["param"], "messages");
 
-    let r = post(br#"{"model":"m","messages":[]}"#.to_vec())
-        .await
-        .unwrap();
+    let r = post(br#"{"model":"m","messages":[]}"#.to_vec()).await.unwrap();
     assert_eq!(r.status(), 400);
 
     let huge = format!(
@@ -292,20 +276,14 @@ async fn upstream_down_is_a_502_and_is_ledgered() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_unavailable");
     assert!(
-        !v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&closed.to_string()),
+        !v["error"]["message"].as_str().unwrap().contains(&closed.to_string()),
         "upstream address not leaked"
     );
     // A lookup still works with the LLM down.
     let r = h.chat(user("What is the capital of Peru?")).await;
     assert_eq!(r.status(), 200);
     let rows = h.stop().await;
-    assert_eq!(
-        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![502, 200]
-    );
+    assert_eq!(rows.iter().map(|r| r.status).collect::<Vec<_>>(), vec![502, 200]);
 }
 
 #[tokio::test]
@@ -355,30 +333,16 @@ async fn configured_key_replaces_the_clients() {
     })
     .await;
     let _ = h.chat(user("Write a limerick about Lima")).await;
-    assert_eq!(
-        h.mock.seen()[0].headers["authorization"],
-        "Bearer sk-server-side"
-    );
+    assert_eq!(h.mock.seen()[0].headers["authorization"], "Bearer sk-server-side");
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
     let h = Harness::start().await;
-    assert_eq!(
-        h.client
-            .get(h.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(h.client.get(h.url("/healthz")).send().await.unwrap().status(), 200);
     let r = h.client.get(h.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["search_backend"],
-        "embedded"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["search_backend"], "embedded");
 }
 
 #[tokio::test]
@@ -397,11 +361,7 @@ async fn shutdown_waits_for_requests_in_flight_and_ledgers_them() {
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let rows = h.stop().await;
-    assert_eq!(
-        in_flight.await.unwrap(),
-        200,
-        "the request in flight completed"
-    );
+    assert_eq!(in_flight.await.unwrap(), 200, "the request in flight completed");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, 200);
 }
@@ -411,8 +371,5 @@ async fn prompts_are_stored_only_when_enabled() {
     let mut h = Harness::start_with("", |c| c.ledger.store_prompts = true).await;
     let _ = h.chat(user("What is the capital of Peru?")).await;
     let rows = h.stop().await;
-    assert_eq!(
-        rows[0].prompt.as_deref(),
-        Some("What is the capital of Peru?")
-    );
+    assert_eq!(rows[0].prompt.as_deref(), Some("What is the capital of Peru?"));
 }

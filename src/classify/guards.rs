@@ -115,8 +115,8 @@ pub fn refers_back(message: &str) -> bool {
         return true;
     }
     const PRONOUNS: &[&str] = &[
-        "it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "hers", "this",
-        "that", "these", "those", "there", "one",
+        "it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "hers", "this", "that", "these",
+        "those", "there", "one",
     ];
     words.iter().any(|w| PRONOUNS.contains(&w.as_str()))
 }
@@ -138,25 +138,12 @@ mod tests {
     #[test]
     fn follow_ups_are_caught_only_in_conversations() {
         let g = Guards::default();
-        assert_eq!(
-            g.check(&conversation("and its population?")),
-            Some(Guard::FollowUp)
-        );
-        assert_eq!(
-            g.check(&conversation("What about Chile?")),
-            Some(Guard::FollowUp)
-        );
-        assert_eq!(
-            g.check(&conversation("Who founded it?")),
-            Some(Guard::FollowUp)
-        );
+        assert_eq!(g.check(&conversation("and its population?")), Some(Guard::FollowUp));
+        assert_eq!(g.check(&conversation("What about Chile?")), Some(Guard::FollowUp));
+        assert_eq!(g.check(&conversation("Who founded it?")), Some(Guard::FollowUp));
         assert_eq!(g.check(&conversation("What is the capital of Peru?")), None);
         let first = RequestFeatures::from_query("and its population?");
-        assert_eq!(
-            g.check(&first),
-            None,
-            "a first message has nothing to refer back to"
-        );
+        assert_eq!(g.check(&first), None, "a first message has nothing to refer back to");
     }
 
     #[test]
@@ -186,9 +173,6 @@ mod tests {
             multiple_choices: false,
             follow_up: false,
         };
-        assert_eq!(
-            off.check(&RequestFeatures::from_query("   ")),
-            Some(Guard::NoUserText)
-        );
+        assert_eq!(off.check(&RequestFeatures::from_query("   ")), Some(Guard::NoUserText));
     }
 }

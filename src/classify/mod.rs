@@ -10,14 +10,17 @@
 //! When in doubt the answer is the LLM: a wrong answer from search costs more than an LLM call.
 
 pub mod guards;
+pub mod model;
 pub mod rules;
 pub mod scorer;
 pub mod text;
+pub mod train;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use guards::{Guard, Guards};
+pub use model::LinearModel;
 pub use rules::{Conditions, Rule};
 pub use scorer::{HeuristicScorer, Score, Scorer};
 
@@ -110,10 +113,7 @@ impl Decision {
         match &self.decider {
             Decider::Guard(g) => format!("guard: {}", g.as_str()),
             Decider::Rule(name) => format!("rule: {name}"),
-            Decider::Classifier {
-                p_lookup,
-                threshold,
-            } => {
+            Decider::Classifier { p_lookup, threshold } => {
                 let cmp = if *p_lookup >= *threshold { ">=" } else { "<" };
                 format!("classifier: p(lookup)={p_lookup:.2} {cmp} {threshold:.2}")
             }
@@ -134,14 +134,7 @@ impl fmt::Debug for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Classifier")
             .field("guards", &self.guards)
-            .field(
-                "rules",
-                &self
-                    .rules
-                    .iter()
-                    .map(|r| r.name.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("rules", &self.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
             .field("scorer", &self.scorer.name())
             .field("lookup_threshold", &self.lookup_threshold)
             .finish()
@@ -170,11 +163,7 @@ impl Classifier {
                 decider: Decider::Rule(rule.name.clone()),
             };
         }
-        let p_lookup = self
-            .scorer
-            .score(&features.last_user)
-            .p_lookup
-            .clamp(0.0, 1.0);
+        let p_lookup = self.scorer.score(&features.last_user).p_lookup.clamp(0.0, 1.0);
         let decider = Decider::Classifier {
             p_lookup,
             threshold: self.lookup_threshold,

@@ -42,9 +42,7 @@ impl Conditions {
 
     pub fn matches(&self, f: &RequestFeatures) -> bool {
         let chars = f.last_user.chars().count();
-        self.last_user
-            .as_ref()
-            .is_none_or(|re| re.is_match(&f.last_user))
+        self.last_user.as_ref().is_none_or(|re| re.is_match(&f.last_user))
             && self.system.as_ref().is_none_or(|re| re.is_match(&f.system))
             && self.has_tools.is_none_or(|want| want == f.has_tools)
             && self.has_media.is_none_or(|want| want == f.has_media)

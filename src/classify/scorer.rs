@@ -82,8 +82,8 @@ const IMPERATIVES: &[&str] = &[
     "paraphrase",
 ];
 const YES_NO: &[&str] = &[
-    "is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "will", "should",
-    "has", "have", "had", "might", "may",
+    "is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "will", "should", "has", "have", "had",
+    "might", "may",
 ];
 const REASONING: &[&str] = &[
     "why",
@@ -133,8 +133,7 @@ const AGGREGATION: &[&str] = &[
     "how many of",
 ];
 const CODE: &[&str] = &[
-    "```", "def ", "function", "};", "=>", "();", "import ", "#include", "select ", "console.",
-    "print(", "</",
+    "```", "def ", "function", "};", "=>", "();", "import ", "#include", "select ", "console.", "print(", "</",
 ];
 
 fn add(contributions: &mut Vec<(String, f64)>, name: &str, weight: f64) {
@@ -167,10 +166,7 @@ impl Scorer for HeuristicScorer {
         }
         if IMPERATIVES.contains(&first)
             || (matches!(first, "please" | "can" | "could")
-                && tokens
-                    .iter()
-                    .take(4)
-                    .any(|w| IMPERATIVES.contains(&w.as_str())))
+                && tokens.iter().take(4).any(|w| IMPERATIVES.contains(&w.as_str())))
         {
             add(&mut c, "imperative request", -3.0);
         }
@@ -221,9 +217,7 @@ fn has_arithmetic(text: &str) -> bool {
         (w[0].is_ascii_digit()
             && matches!(w[1], b'+' | b'*' | b'/' | b'^' | b'=')
             && (w[2].is_ascii_digit() || w[2] == b' '))
-            || (w[0] == b' '
-                && matches!(w[1], b'+' | b'*' | b'/' | b'^' | b'=' | b'-')
-                && w[2] == b' ')
+            || (w[0] == b' ' && matches!(w[1], b'+' | b'*' | b'/' | b'^' | b'=' | b'-') && w[2] == b' ')
     })
 }
 

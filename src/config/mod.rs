@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::classify::{Conditions, Guards, Route, Rule};
+use std::sync::Arc;
+
+use crate::classify::{model, Conditions, Guards, HeuristicScorer, Route, Rule, Scorer};
 use raw::RawConfig;
 
 /// One thing wrong with a config file: where, what, and how to fix it.
@@ -32,17 +34,11 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read the config file: {source}. Fix: pass --config PATH to an existing file")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    Read { file: String, source: std::io::Error },
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        file: String,
-        problems: Vec<Problem>,
-    },
+    Invalid { file: String, problems: Vec<Problem> },
 }
 
 #[derive(Debug, Clone)]
@@ -91,9 +87,23 @@ pub struct SearchConfig {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClassifierConfig {
     pub lookup_threshold: f64,
+    /// What `model` named: `builtin`, `heuristic`, or a file path.
+    pub model: String,
+    /// The loaded scorer; loading happens at config load so `check` catches a bad model file.
+    pub scorer: Arc<dyn Scorer>,
+}
+
+impl fmt::Debug for ClassifierConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClassifierConfig")
+            .field("lookup_threshold", &self.lookup_threshold)
+            .field("model", &self.model)
+            .field("scorer", &self.scorer.name())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -153,11 +163,7 @@ fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<St
     }
 }
 
-fn validate(
-    raw: RawConfig,
-    source: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, Vec<Problem>> {
+fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
 
     let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
@@ -189,18 +195,24 @@ fn validate(
     });
     let api_key = match &raw.llm.api_key_env {
         Some(name) if name.trim().is_empty() => {
-            problems.push(problem("llm.api_key_env", "is empty", "name an environment variable, or remove the key to forward the client's Authorization header"));
+            problems.push(problem(
+                "llm.api_key_env",
+                "is empty",
+                "name an environment variable, or remove the key to forward the client's Authorization header",
+            ));
             None
         }
-        Some(name) => {
-            match env(name) {
-                Some(key) if !key.is_empty() => Some(key),
-                _ => {
-                    problems.push(problem("llm.api_key_env", format!("environment variable `{name}` is not set"), format!("export {name}=..., or remove llm.api_key_env to forward the client's key")));
-                    None
-                }
+        Some(name) => match env(name) {
+            Some(key) if !key.is_empty() => Some(key),
+            _ => {
+                problems.push(problem(
+                    "llm.api_key_env",
+                    format!("environment variable `{name}` is not set"),
+                    format!("export {name}=..., or remove llm.api_key_env to forward the client's key"),
+                ));
+                None
             }
-        }
+        },
         None => None,
     };
     for (key, value) in [
@@ -210,11 +222,7 @@ fn validate(
         ("search.timeout_ms", raw.search.timeout_ms),
     ] {
         if value == 0 {
-            problems.push(problem(
-                key,
-                "must be greater than 0",
-                "give a timeout in milliseconds",
-            ));
+            problems.push(problem(key, "must be greater than 0", "give a timeout in milliseconds"));
         }
     }
     if raw.llm.first_byte_timeout_ms > raw.llm.total_timeout_ms {
@@ -242,11 +250,7 @@ fn validate(
             }
         }
     };
-    check_unit(
-        &mut problems,
-        "search.min_confidence",
-        raw.search.min_confidence,
-    );
+    check_unit(&mut problems, "search.min_confidence", raw.search.min_confidence);
     if raw.search.top_k == 0 || raw.search.top_k > 100 {
         problems.push(problem(
             "search.top_k",
@@ -259,6 +263,17 @@ fn validate(
         "classifier.lookup_threshold",
         raw.classifier.lookup_threshold,
     );
+    let scorer: Arc<dyn Scorer> = match load_scorer(&raw.classifier.model) {
+        Ok(scorer) => scorer,
+        Err(message) => {
+            problems.push(problem(
+                "classifier.model",
+                message,
+                "use \"builtin\", \"heuristic\", or the path of a file written by `ecoroute train`",
+            ));
+            Arc::new(HeuristicScorer)
+        }
+    };
 
     let mut rules: Vec<Rule> = Vec::with_capacity(raw.rules.len());
     for (i, r) in raw.rules.into_iter().enumerate() {
@@ -290,13 +305,17 @@ fn validate(
         };
         let mut compile = |field: &str, pattern: &Option<String>| -> Option<Regex> {
             let pattern = pattern.as_ref()?;
-            match regex::RegexBuilder::new(pattern)
-                .size_limit(1 << 20)
-                .build()
-            {
+            match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
                 Ok(re) => Some(re),
                 Err(e) => {
-                    problems.push(problem(key(field), format!("invalid regex: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")), "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)"));
+                    problems.push(problem(
+                        key(field),
+                        format!(
+                            "invalid regex: {}",
+                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                        ),
+                        "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
+                    ));
                     None
                 }
             }
@@ -315,29 +334,18 @@ fn validate(
         if conditions.is_empty() && r.last_user_regex.is_none() && r.system_regex.is_none() {
             problems.push(problem(
                 key("name"),
-                format!(
-                    "rule `{}` has no condition, so it would match every request",
-                    r.name
-                ),
+                format!("rule `{}` has no condition, so it would match every request", r.name),
                 "add a condition such as last_user_regex, or remove the rule",
             ));
         }
         if let (Some(lo), Some(hi)) = (r.min_turns, r.max_turns) {
             if lo > hi {
-                problems.push(problem(
-                    key("min_turns"),
-                    "is larger than max_turns",
-                    "swap them",
-                ));
+                problems.push(problem(key("min_turns"), "is larger than max_turns", "swap them"));
             }
         }
         if let (Some(lo), Some(hi)) = (r.min_chars, r.max_chars) {
             if lo > hi {
-                problems.push(problem(
-                    key("min_chars"),
-                    "is larger than max_chars",
-                    "swap them",
-                ));
+                problems.push(problem(key("min_chars"), "is larger than max_chars", "swap them"));
             }
         }
         rules.push(Rule {
@@ -389,6 +397,8 @@ fn validate(
         },
         classifier: ClassifierConfig {
             lookup_threshold: raw.classifier.lookup_threshold,
+            model: raw.classifier.model,
+            scorer,
         },
         guards: Guards {
             tools: raw.guards.tools,
@@ -405,6 +415,18 @@ fn validate(
             batch_size: raw.ledger.batch_size,
         },
     })
+}
+
+/// The scorer a `classifier.model` value names.
+pub fn load_scorer(spec: &str) -> Result<Arc<dyn Scorer>, String> {
+    match spec {
+        "builtin" => Ok(model::builtin()?),
+        "heuristic" => Ok(Arc::new(HeuristicScorer)),
+        path => {
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read model file `{path}`: {e}"))?;
+            Ok(Arc::new(model::decode_gz(&bytes, path)?))
+        }
+    }
 }
 
 /// An upstream API root: http(s), parseable, without a trailing slash.
@@ -465,17 +487,14 @@ mod tests {
 
     #[test]
     fn unknown_key_is_a_parse_error_naming_file_and_key() {
-        let err = load("[server]\nlisten_addr = \"x\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = load("[server]\nlisten_addr = \"x\"\n").unwrap_err().to_string();
         assert!(err.starts_with("test.toml:"), "{err}");
         assert!(err.contains("listen_addr"), "{err}");
     }
 
     #[test]
     fn bad_regex_names_the_rule_key_and_a_fix() {
-        let p =
-            problems("[[rules]]\nname = \"r\"\nroute = \"llm\"\nlast_user_regex = \"(unclosed\"\n");
+        let p = problems("[[rules]]\nname = \"r\"\nroute = \"llm\"\nlast_user_regex = \"(unclosed\"\n");
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].key, "rules[0].last_user_regex");
         assert!(p[0].problem.contains("invalid regex"));
@@ -492,6 +511,21 @@ mod tests {
         assert!(keys.contains(&"classifier.lookup_threshold"), "{keys:?}");
         assert!(keys.contains(&"rules[0].route"), "{keys:?}");
         assert!(keys.contains(&"rules[1].name"), "{keys:?}");
+    }
+
+    #[test]
+    fn classifier_model_is_loaded_or_refused() {
+        assert_eq!(load("").unwrap().classifier.model, "builtin");
+        assert_eq!(
+            load("[classifier]\nmodel = \"heuristic\"\n")
+                .unwrap()
+                .classifier
+                .scorer
+                .name(),
+            "heuristic-v1"
+        );
+        let p = problems("[classifier]\nmodel = \"/no/such/model.bin.gz\"\n");
+        assert_eq!(p[0].key, "classifier.model");
     }
 
     #[test]

@@ -93,12 +93,14 @@ impl Default for RawSearch {
 #[serde(deny_unknown_fields, default)]
 pub struct RawClassifier {
     pub lookup_threshold: f64,
+    pub model: String,
 }
 
 impl Default for RawClassifier {
     fn default() -> Self {
         Self {
-            lookup_threshold: 0.7,
+            lookup_threshold: 0.932,
+            model: "builtin".into(),
         }
     }
 }

@@ -165,12 +165,7 @@ pub fn start(config: &LedgerConfig) -> Result<(Ledger, Option<LedgerWriter>), Er
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
 }
 
-fn write_loop(
-    mut conn: rusqlite::Connection,
-    mut rx: mpsc::Receiver<Message>,
-    batch_size: usize,
-    stats: &LedgerStats,
-) {
+fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Message>, batch_size: usize, stats: &LedgerStats) {
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
     while !stopping {

@@ -17,11 +17,9 @@ fn db_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
 /// Opens the ledger database, creating the file, its folder and the schema if needed.
 pub fn open(path: &Path) -> Result<Connection, Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
     }
-    let conn = Connection::open(path)
-        .map_err(|e| Error::Ledger(format!("opening {}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| Error::Ledger(format!("opening {}: {e}", path.display())))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db_err("enabling WAL"))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -71,9 +69,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
 }
 
 pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
-    let tx = conn
-        .transaction()
-        .map_err(db_err("starting a transaction"))?;
+    let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
     {
         let mut insert = tx
             .prepare_cached(
@@ -147,6 +143,5 @@ pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
             })
         })
         .map_err(db_err("reading rows"))?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(db_err("reading a row"))
+    rows.collect::<Result<Vec<_>, _>>().map_err(db_err("reading a row"))
 }

@@ -55,10 +55,7 @@ impl Refusal {
         match self {
             Refusal::NoContentWords => "escalated: nothing to search for".into(),
             Refusal::NoHits => "escalated: no search results".into(),
-            Refusal::LowConfidence {
-                confidence,
-                threshold,
-            } => {
+            Refusal::LowConfidence { confidence, threshold } => {
                 format!("escalated: low search confidence ({confidence:.2} < {threshold:.2})")
             }
             Refusal::Ambiguous { other, .. } => {
@@ -90,11 +87,7 @@ impl AnswerType {
     /// What kind of answer the question wants, from its wording.
     pub fn of_question(question: &str) -> AnswerType {
         let q = question.to_lowercase();
-        if q.starts_with("when")
-            || q.contains("what year")
-            || q.contains("which year")
-            || q.contains("in what year")
-        {
+        if q.starts_with("when") || q.contains("what year") || q.contains("which year") || q.contains("in what year") {
             AnswerType::Year
         } else if q.contains("how many")
             || q.contains("how much")
@@ -177,10 +170,7 @@ struct Scored<'a> {
 
 fn score_hit<'a>(question_terms: &[String], hit: &'a Hit) -> Scored<'a> {
     let doc_terms = term_set(&format!("{} {}", hit.title, hit.text));
-    let covered = question_terms
-        .iter()
-        .filter(|t| doc_terms.contains(*t))
-        .count();
+    let covered = question_terms.iter().filter(|t| doc_terms.contains(*t)).count();
     let coverage = covered as f64 / question_terms.len() as f64;
     let entity_terms = term_set(entity(&hit.title));
     let named = !entity_terms.is_empty() && entity_terms.iter().all(|t| question_terms.contains(t));
@@ -219,10 +209,7 @@ fn sentences(text: &str) -> Vec<&str> {
 /// "discovered" answers "who discovered hydrogen"). The first sentence wins ties.
 fn best_sentence<'a>(question_terms: &[String], hit: &'a Hit) -> &'a str {
     let subject = term_set(entity(&hit.title));
-    let focus: Vec<&String> = question_terms
-        .iter()
-        .filter(|t| !subject.contains(*t))
-        .collect();
+    let focus: Vec<&String> = question_terms.iter().filter(|t| !subject.contains(*t)).collect();
     let mut best = ("", 0usize);
     for sentence in sentences(&hit.text) {
         let terms = term_set(sentence);
@@ -373,10 +360,7 @@ mod tests {
             ),
             weak,
         ];
-        assert_eq!(
-            answer("What is a compiler?", &hits, 0.8).unwrap().doc_id,
-            "wn/compiler"
-        );
+        assert_eq!(answer("What is a compiler?", &hits, 0.8).unwrap().doc_id, "wn/compiler");
     }
 
     #[test]
@@ -399,14 +383,8 @@ mod tests {
 
     #[test]
     fn no_hits_and_no_content_words_refuse() {
-        assert_eq!(
-            answer("what is the capital of Peru", &[], 0.8),
-            Err(Refusal::NoHits)
-        );
-        assert_eq!(
-            answer("what is it?", &peru(), 0.8),
-            Err(Refusal::NoContentWords)
-        );
+        assert_eq!(answer("what is the capital of Peru", &[], 0.8), Err(Refusal::NoHits));
+        assert_eq!(answer("what is it?", &peru(), 0.8), Err(Refusal::NoContentWords));
     }
 
     #[test]
@@ -420,10 +398,7 @@ mod tests {
             normalize_question("What is the capital city of Peru"),
             "What is the capital of Peru"
         );
-        assert!(matches!(
-            normalize_question("Who wrote Hamlet?"),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(normalize_question("Who wrote Hamlet?"), Cow::Borrowed(_)));
     }
 
     proptest! {

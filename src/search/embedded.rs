@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value,
-    STORED, STRING,
+    Field, IndexRecordOption, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
@@ -118,9 +117,7 @@ impl EmbeddedIndex {
     }
 
     /// An index held in memory, for tests and small corpora.
-    pub fn in_memory(
-        docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
-    ) -> Result<EmbeddedIndex, Error> {
+    pub fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
         write_docs(&index, fields, docs)?;
@@ -186,10 +183,7 @@ impl EmbeddedIndex {
                     Term::from_field_text(self.fields.text, &token.text),
                     IndexRecordOption::WithFreqs,
                 );
-                either.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST)),
-                ));
+                either.push((Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))));
                 either.push((Occur::Should, Box::new(text)));
             }
             if !either.is_empty() {
@@ -201,8 +195,7 @@ impl EmbeddedIndex {
         }
         let searcher = self.reader.searcher();
         let run = |occur: Occur| -> Result<Vec<(f32, tantivy::DocAddress)>, SearchError> {
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-                per_word.iter().map(|q| (occur, q.box_clone())).collect();
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = per_word.iter().map(|q| (occur, q.box_clone())).collect();
             clauses.push((Occur::Should, key_query.box_clone()));
             searcher
                 .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))
@@ -221,9 +214,7 @@ impl EmbeddedIndex {
         }
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let doc: TantivyDocument = searcher
-                .doc(address)
-                .map_err(|e| SearchError::Backend(e.to_string()))?;
+            let doc: TantivyDocument = searcher.doc(address).map_err(|e| SearchError::Backend(e.to_string()))?;
             let get = |field: Field| {
                 doc.get_first(field)
                     .and_then(|v| v.as_str())
@@ -248,36 +239,25 @@ impl SearchBackend for EmbeddedIndex {
         "embedded"
     }
 
-    fn search<'a>(
-        &'a self,
-        query: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>> {
+    fn search<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>> {
         Box::pin(std::future::ready(self.search_sync(query, limit)))
     }
 }
 
 /// Builds an index in `dir` from documents, replacing what was there. Writes into a sibling
 /// directory first and renames it into place, so a crash mid-build never leaves a half index.
-pub fn build_index(
-    dir: &Path,
-    docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
-) -> Result<u64, Error> {
+pub fn build_index(dir: &Path, docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<u64, Error> {
     let building = PathBuf::from(format!("{}.building", dir.display()));
     if building.exists() {
-        std::fs::remove_dir_all(&building)
-            .map_err(|e| Error::io(format!("removing {}", building.display()), e))?;
+        std::fs::remove_dir_all(&building).map_err(|e| Error::io(format!("removing {}", building.display()), e))?;
     }
-    std::fs::create_dir_all(&building)
-        .map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
+    std::fs::create_dir_all(&building).map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
     let (schema, fields) = schema();
-    let index =
-        Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
+    let index = Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
     let count = write_docs(&index, fields, docs)?;
     drop(index);
     if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| Error::io(format!("removing the old index {}", dir.display()), e))?;
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(format!("removing the old index {}", dir.display()), e))?;
     }
     std::fs::rename(&building, dir)
         .map_err(|e| Error::io(format!("moving the new index into {}", dir.display()), e))?;
@@ -316,8 +296,7 @@ fn write_docs(
 
 /// Reads a JSON Lines corpus, gzip-compressed when the name ends in `.gz`.
 pub fn read_corpus(path: &Path) -> Result<impl Iterator<Item = Result<CorpusDoc, Error>>, Error> {
-    let file = File::open(path)
-        .map_err(|e| Error::io(format!("opening the corpus {}", path.display()), e))?;
+    let file = File::open(path).map_err(|e| Error::io(format!("opening the corpus {}", path.display()), e))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(GzDecoder::new(file))
     } else {
@@ -340,8 +319,7 @@ pub fn read_corpus(path: &Path) -> Result<impl Iterator<Item = Result<CorpusDoc,
 /// Identifies a corpus by content (FNV-1a over its bytes) and size, so an index is rebuilt exactly
 /// when the corpus it came from changes.
 fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(corpus)
-        .map_err(|e| Error::io(format!("reading the corpus {}", corpus.display()), e))?;
+    let bytes = std::fs::read(corpus).map_err(|e| Error::io(format!("reading the corpus {}", corpus.display()), e))?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in &bytes {
         hash ^= u64::from(*b);
@@ -370,11 +348,7 @@ mod tests {
     fn sample() -> Vec<Result<CorpusDoc, Error>> {
         vec![
             doc("country/PE/capital", "Peru", "The capital of Peru is Lima."),
-            doc(
-                "country/CL/capital",
-                "Chile",
-                "The capital of Chile is Santiago.",
-            ),
+            doc("country/CL/capital", "Chile", "The capital of Chile is Santiago."),
             doc("wn/dog", "dog", "dog (noun): a member of the genus Canis."),
         ]
     }
@@ -382,9 +356,7 @@ mod tests {
     #[test]
     fn finds_the_matching_fact_first() {
         let index = EmbeddedIndex::in_memory(sample()).unwrap();
-        let hits = index
-            .search_sync("What is the capital of Peru?", 5)
-            .unwrap();
+        let hits = index.search_sync("What is the capital of Peru?", 5).unwrap();
         assert_eq!(hits[0].id, "country/PE/capital");
         assert_eq!(hits[0].url, "https://example.org/country/PE/capital");
         assert!(hits[0].score > hits.get(1).map_or(0.0, |h| h.score));
@@ -428,30 +400,20 @@ mod tests {
         )
         .unwrap();
         let index_dir = dir.path().join("index");
-        assert_eq!(
-            EmbeddedIndex::open_or_build(&index_dir, &corpus)
-                .unwrap()
-                .num_docs(),
-            1
-        );
-        std::fs::write(&corpus, "{\"id\":\"a\",\"title\":\"Peru\",\"text\":\"x\"}\n{\"id\":\"b\",\"title\":\"Chile\",\"text\":\"y\"}\n").unwrap();
-        assert_eq!(
-            EmbeddedIndex::open_or_build(&index_dir, &corpus)
-                .unwrap()
-                .num_docs(),
-            2
-        );
+        assert_eq!(EmbeddedIndex::open_or_build(&index_dir, &corpus).unwrap().num_docs(), 1);
+        std::fs::write(
+            &corpus,
+            "{\"id\":\"a\",\"title\":\"Peru\",\"text\":\"x\"}\n{\"id\":\"b\",\"title\":\"Chile\",\"text\":\"y\"}\n",
+        )
+        .unwrap();
+        assert_eq!(EmbeddedIndex::open_or_build(&index_dir, &corpus).unwrap().num_docs(), 2);
     }
 
     #[test]
     fn a_bad_corpus_line_names_the_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("c.jsonl");
-        std::fs::write(
-            &corpus,
-            "{\"id\":\"a\",\"title\":\"t\",\"text\":\"x\"}\nnot json\n",
-        )
-        .unwrap();
+        std::fs::write(&corpus, "{\"id\":\"a\",\"title\":\"t\",\"text\":\"x\"}\nnot json\n").unwrap();
         let err = read_corpus(&corpus)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()

@@ -36,11 +36,7 @@ pub enum SearchError {
 pub trait SearchBackend: Send + Sync + 'static {
     /// Short name for logs, the ledger and `system_fingerprint`, e.g. `embedded`.
     fn name(&self) -> &str;
-    fn search<'a>(
-        &'a self,
-        query: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>>;
+    fn search<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>>;
 }
 
 /// A request to the search service.

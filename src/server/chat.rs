@@ -41,12 +41,8 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             let reason = pending.record.reason.clone();
             let mut response = error.into_response();
             if !route.is_empty() {
-                response
-                    .headers_mut()
-                    .insert(ROUTE_HEADER, header_value(&route));
-                response
-                    .headers_mut()
-                    .insert(REASON_HEADER, header_value(&reason));
+                response.headers_mut().insert(ROUTE_HEADER, header_value(&route));
+                response.headers_mut().insert(REASON_HEADER, header_value(&reason));
             }
             response
         }
@@ -59,9 +55,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {
-    response
-        .headers_mut()
-        .insert("x-request-id", header_value(id));
+    response.headers_mut().insert("x-request-id", header_value(id));
     response
 }
 
@@ -107,11 +101,7 @@ async fn pipeline(
         let verdict = search_answer(runtime, &features.last_user).await;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
         match verdict {
-            Ok(answer) => {
-                return Ok(Reply::Done(search_response(
-                    runtime, &chat, &answer, pending,
-                )))
-            }
+            Ok(answer) => return Ok(Reply::Done(search_response(runtime, &chat, &answer, pending))),
             Err(why) => {
                 pending.record.escalated = true;
                 pending.record.route = Route::Llm.as_str().to_string();
@@ -131,20 +121,13 @@ async fn search_answer(runtime: &Runtime, question: &str) -> Result<Answer, Stri
     };
     let outcome = match runtime.search.clone().oneshot(query).await {
         Ok(outcome) => outcome,
-        Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
-            return Err("escalated: search timed out".into())
-        }
+        Err(e) if e.is::<tower::timeout::error::Elapsed>() => return Err("escalated: search timed out".into()),
         Err(e) => {
             tracing::warn!(error = %e, "search backend failed; escalating");
             return Err("escalated: search failed".into());
         }
     };
-    answer::answer(
-        question,
-        &outcome.hits,
-        runtime.config.search.min_confidence,
-    )
-    .map_err(|refusal| refusal.reason())
+    answer::answer(question, &outcome.hits, runtime.config.search.min_confidence).map_err(|refusal| refusal.reason())
 }
 
 fn unix_seconds() -> u64 {
@@ -154,12 +137,7 @@ fn unix_seconds() -> u64 {
         .unwrap_or(0)
 }
 
-fn search_response(
-    runtime: &Runtime,
-    chat: &ChatRequest,
-    answer: &Answer,
-    pending: &mut PendingRecord,
-) -> Response {
+fn search_response(runtime: &Runtime, chat: &ChatRequest, answer: &Answer, pending: &mut PendingRecord) -> Response {
     let content = answer.to_message();
     let usage = Usage {
         prompt_tokens: chat.estimated_prompt_tokens(),
@@ -186,12 +164,9 @@ fn search_response(
         r.reason = format!("{}; search confidence {:.2}", r.reason, answer.confidence);
     }
     let mut response = if chat.is_stream() {
-        let frames =
-            openai::completion_stream(&meta, &content, usage, chat.include_usage_in_stream());
+        let frames = openai::completion_stream(&meta, &content, usage, chat.include_usage_in_stream());
         sse_response(Body::from_stream(futures_util::stream::iter(
-            frames
-                .into_iter()
-                .map(Ok::<Bytes, std::convert::Infallible>),
+            frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
         )))
     } else {
         axum::Json(openai::completion(&meta, &content, usage)).into_response()
@@ -205,10 +180,7 @@ fn search_response(
 fn sse_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -250,11 +222,7 @@ async fn forward_to_llm(
         let mut owned = pending.take();
         owned.record.status = status.as_u16();
         let total_timeout = runtime.upstream.total_timeout();
-        let body = Body::from_stream(usage_tap(
-            Box::pin(upstream.bytes_stream()),
-            owned,
-            total_timeout,
-        ));
+        let body = Body::from_stream(usage_tap(Box::pin(upstream.bytes_stream()), owned, total_timeout));
         let mut response = Response::new(body);
         *response.status_mut() = status;
         *response.headers_mut() = response_headers;
@@ -350,8 +318,7 @@ impl SseScanner {
                 record.usage_source = "upstream".into();
             }
             None => {
-                record.completion_tokens =
-                    Some(u32::try_from(self.streamed_chars.div_ceil(4)).unwrap_or(u32::MAX));
+                record.completion_tokens = Some(u32::try_from(self.streamed_chars.div_ceil(4)).unwrap_or(u32::MAX));
                 record.usage_source = "estimated".into();
             }
         }
@@ -427,9 +394,6 @@ mod tests {
         s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"12345678\"}}]}\n\n");
         let mut r = crate::ledger::LedgerRecord::default();
         s.apply(&mut r);
-        assert_eq!(
-            (r.completion_tokens, r.usage_source.as_str()),
-            (Some(2), "estimated")
-        );
+        assert_eq!((r.completion_tokens, r.usage_source.as_str()), (Some(2), "estimated"));
     }
 }

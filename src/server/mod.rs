@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::classify::{Classifier, HeuristicScorer};
+use crate::classify::Classifier;
 use crate::config::{Config, SearchBackendConfig};
 use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
 use crate::llm::Upstream;
@@ -49,11 +49,9 @@ impl Runtime {
         let backend: Arc<dyn SearchBackend> = match &config.search.backend {
             SearchBackendConfig::Embedded { index_dir, corpus } => {
                 let (dir, corpus) = (index_dir.clone(), corpus.clone());
-                let index = tokio::task::spawn_blocking(move || {
-                    EmbeddedIndex::open_or_build(&dir, &corpus)
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("index task failed: {e}")))??;
+                let index = tokio::task::spawn_blocking(move || EmbeddedIndex::open_or_build(&dir, &corpus))
+                    .await
+                    .map_err(|e| Error::Internal(format!("index task failed: {e}")))??;
                 tracing::info!(documents = index.num_docs(), "embedded search index ready");
                 Arc::new(index)
             }
@@ -82,7 +80,7 @@ pub fn classifier_for(config: &Config) -> Classifier {
     Classifier {
         guards: config.guards.clone(),
         rules: config.rules.clone(),
-        scorer: Arc::new(HeuristicScorer),
+        scorer: Arc::clone(&config.classifier.scorer),
         lookup_threshold: config.classifier.lookup_threshold,
     }
 }
@@ -280,13 +278,7 @@ pub fn header_value(text: &str) -> HeaderValue {
     let clean: String = text
         .chars()
         .take(512)
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
         .collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
@@ -302,10 +294,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             Err(Error::PayloadTooLarge { limit })
         }
         Err(e) => Err(Error::BodyRead(e.to_string())),

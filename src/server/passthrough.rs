@@ -39,9 +39,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Some(q) => format!("{suffix}?{q}"),
             None => suffix.to_string(),
         };
-        let body = reqwest::Body::wrap_stream(
-            http_body_util::Limited::new(body, limit).into_data_stream(),
-        );
+        let body = reqwest::Body::wrap_stream(http_body_util::Limited::new(body, limit).into_data_stream());
         let request = UpstreamRequest {
             method: parts.method,
             path_and_query,
@@ -52,8 +50,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Ok(upstream) => {
                 let status = upstream.status();
                 let headers = response_headers(upstream.headers());
-                let mut response =
-                    Response::new(axum::body::Body::from_stream(upstream.bytes_stream()));
+                let mut response = Response::new(axum::body::Body::from_stream(upstream.bytes_stream()));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
                 response

@@ -35,18 +35,13 @@ pub fn search_stack(service: SearchService, timeout: Duration) -> SearchStack {
 pub fn router(state: Arc<AppState>) -> Router {
     let max_concurrency = state.runtime().config.server.max_concurrency;
     let api = Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(chat::handle).fallback(passthrough::handle),
-        )
+        .route("/v1/chat/completions", post(chat::handle).fallback(passthrough::handle))
         .route("/v1/{*path}", any(passthrough::handle))
         .layer(
             ServiceBuilder::new()
                 // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
                 //    SDKs retry with backoff.
-                .layer(HandleErrorLayer::new(|_: BoxError| async {
-                    Error::Overloaded
-                }))
+                .layer(HandleErrorLayer::new(|_: BoxError| async { Error::Overloaded }))
                 // 2. Refuse at once rather than queue when the limit is reached: queueing behind a
                 //    full proxy only turns overload into timeouts.
                 .load_shed()
@@ -60,11 +55,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .fallback(not_found)
         // Outermost: a panic in any handler is a 500 in OpenAI's shape, not a dropped connection.
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                Error::Internal("handler panicked".into()).into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            Error::Internal("handler panicked".into()).into_response()
+        }))
         .with_state(state)
 }
 
@@ -81,8 +74,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             .into_response();
     }
     let runtime = state.runtime();
-    Json(serde_json::json!({"status": "ready", "search_backend": runtime.search_backend_name}))
-        .into_response()
+    Json(serde_json::json!({"status": "ready", "search_backend": runtime.search_backend_name})).into_response()
 }
 
 async fn not_found(uri: http::Uri) -> Error {

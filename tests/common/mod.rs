@@ -45,15 +45,11 @@ impl MockUpstream {
     }
 
     pub fn chat_calls(&self) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| s.path == "/v1/chat/completions")
-            .count()
+        self.seen().iter().filter(|s| s.path == "/v1/chat/completions").count()
     }
 }
 
-pub const LLM_TEXT: &str =
-    "There once was a city called Lima, whose fog made the sunsets look dimmer.";
+pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made the sunsets look dimmer.";
 
 /// The mock's behaviour is chosen by magic words in the last message:
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
@@ -72,18 +68,15 @@ pub async fn start_mock() -> MockUpstream {
 
 async fn mock_models(State(state): State<MockState>, request: Request) -> Response {
     record(&state, request).await;
-    axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "mock"}]})).into_response()
+    axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "mock"}]}))
+        .into_response()
 }
 
 async fn record(state: &MockState, request: Request) -> Seen {
     let path = request.uri().path().to_string();
     let headers = request.headers().clone();
     let body = request.into_body().collect().await.unwrap().to_bytes();
-    let seen = Seen {
-        path,
-        headers,
-        body,
-    };
+    let seen = Seen { path, headers, body };
     state.seen.lock().unwrap().push(seen.clone());
     seen
 }
@@ -105,7 +98,13 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     for code in [429u16, 500, 503] {
         if text.contains(&format!("__status_{code}")) {
             let status = StatusCode::from_u16(code).unwrap();
-            return (status, axum::Json(json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}))).into_response();
+            return (
+                status,
+                axum::Json(
+                    json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}),
+                ),
+            )
+                .into_response();
         }
     }
     if text.contains("__slow") {
@@ -115,9 +114,7 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     let stream = body["stream"].as_bool().unwrap_or(false);
-    let include_usage = body["stream_options"]["include_usage"]
-        .as_bool()
-        .unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     if !stream {
         let reply = json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
@@ -207,10 +204,8 @@ impl Harness {
     ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let toml = test_config_toml(base_url, dir.path(), extra);
-        let mut config = Config::from_toml_str(&toml, &dir.path().join("test.toml"), &|name| {
-            std::env::var(name).ok()
-        })
-        .unwrap();
+        let mut config =
+            Config::from_toml_str(&toml, &dir.path().join("test.toml"), &|name| std::env::var(name).ok()).unwrap();
         tweak(&mut config);
         let server = server::start(config).await.unwrap();
         let addr = server.addr;
@@ -301,10 +296,6 @@ pub fn sse_content(body: &str) -> String {
         .iter()
         .filter(|e| *e != "[DONE]")
         .filter_map(|e| serde_json::from_str::<Value>(e).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
         .collect()
 }

@@ -1,0 +1,127 @@
+//! Benchmarks of the pure core on real queries: classification (the full decision, as `serve`
+//! makes it), the search adequacy check, and the embedded search over the default corpus.
+//!
+//! `cargo bench --bench core`. Besides criterion's figures (mean time per call over all dev
+//! queries), it prints the per-query distribution: each query timed alone (median of 200 runs),
+//! then the median and p99 across queries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ecoroute::classify::{model, Classifier, Guards, RequestFeatures};
+use ecoroute::search::answer;
+use ecoroute::search::embedded::{build_index, read_corpus, EmbeddedIndex};
+
+fn dev_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("training/dev.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["query"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn classifier() -> Classifier {
+    Classifier {
+        guards: Guards::default(),
+        rules: Vec::new(),
+        scorer: model::builtin().unwrap(),
+        lookup_threshold: 0.932,
+    }
+}
+
+/// Per-query latency distribution: median of `runs` timings per query, then p50/p99 across queries.
+fn distribution(label: &str, items: &[String], runs: usize, mut f: impl FnMut(&str)) {
+    let mut per_query: Vec<f64> = items
+        .iter()
+        .map(|q| {
+            let mut t: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let start = Instant::now();
+                    f(q);
+                    start.elapsed().as_secs_f64() * 1e6
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect();
+    per_query.sort_by(f64::total_cmp);
+    let at = |q: f64| per_query[((per_query.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{label}: {} queries, per-query median {:.2} µs, p99 {:.2} µs, max {:.2} µs",
+        per_query.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+}
+
+fn bench_classify(c: &mut Criterion) {
+    let queries = dev_queries();
+    let classifier = classifier();
+    let features: Vec<RequestFeatures> = queries.iter().map(|q| RequestFeatures::from_query(q)).collect();
+    let mut i = 0;
+    c.bench_function("classify/decide (dev queries, round robin)", |b| {
+        b.iter(|| {
+            i = (i + 1) % features.len();
+            black_box(classifier.decide(black_box(&features[i])))
+        })
+    });
+    distribution("classify/decide", &queries, 200, |q| {
+        black_box(classifier.decide(&RequestFeatures::from_query(q)));
+    });
+}
+
+fn default_index() -> Arc<EmbeddedIndex> {
+    let dir = std::env::temp_dir().join(format!("ecoroute-bench-index-{}", std::process::id()));
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/default.jsonl.gz");
+    build_index(&dir, read_corpus(&corpus).unwrap()).unwrap();
+    Arc::new(EmbeddedIndex::open(&dir).unwrap())
+}
+
+fn bench_search(c: &mut Criterion) {
+    let index = default_index();
+    let lookups: Vec<String> = [
+        "What is the capital of Peru?",
+        "who discovered oxygen",
+        "How many people live in France?",
+        "What is a compiler?",
+        "define serendipity",
+        "what is the currency of japan",
+        "Who wrote Hamlet?",
+        "when was the product red iphone 7 released",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut i = 0;
+    c.bench_function("search/embedded top-5 (default corpus)", |b| {
+        b.iter(|| {
+            i = (i + 1) % lookups.len();
+            black_box(index.search_sync(black_box(&lookups[i]), 5).unwrap())
+        })
+    });
+    let hits: Vec<_> = lookups.iter().map(|q| index.search_sync(q, 5).unwrap()).collect();
+    let mut j = 0;
+    c.bench_function("search/adequacy check + answer", |b| {
+        b.iter(|| {
+            j = (j + 1) % lookups.len();
+            black_box(answer::answer(black_box(&lookups[j]), &hits[j], 0.8).ok())
+        })
+    });
+    distribution("search+answer (default corpus)", &lookups, 200, |q| {
+        let hits = index.search_sync(q, 5).unwrap();
+        black_box(answer::answer(q, &hits, 0.8).ok());
+    });
+}
+
+criterion_group!(benches, bench_classify, bench_search);
+criterion_main!(benches);

@@ -1,0 +1,385 @@
+//! The trained lookup-vs-complex scorer: logistic regression over hashed features. Pure: features
+//! and scoring here, training in [`super::train`], file I/O at the edges (the CLI).
+//!
+//! Features (all lower-cased, digits folded to `0`, so casing and numbers do not leak style):
+//! - word unigrams and bigrams, the first word, the first two words, the last word;
+//! - character trigrams over the whole text (robust to typos, inflections and unseen words);
+//! - hand features: length buckets, question marks, digits, arithmetic, code symbols, line breaks,
+//!   commas, "or" choices, quotes. Whether a question ends in "?" is deliberately not a feature:
+//!   it says more about the dataset a query came from than about what it asks.
+//!
+//! Each feature is hashed (FNV-1a) into 2^18 weights. N-gram groups are scaled by 1/sqrt(count) so
+//! that a long text does not win by volume.
+
+use super::scorer::{Score, Scorer};
+
+pub const DIM_BITS: u32 = 18;
+pub const DIM: usize = 1 << DIM_BITS;
+const MAGIC: &[u8; 4] = b"ECLR";
+const FORMAT_VERSION: u32 = 1;
+
+/// A feature's identity: a kind tag and up to two text parts, hashed without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Feature<'a> {
+    pub kind: &'static str,
+    pub a: &'a str,
+    pub b: &'a str,
+}
+
+impl Feature<'_> {
+    pub fn bucket(&self) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [
+            self.kind.as_bytes(),
+            b"\x1f",
+            self.a.as_bytes(),
+            b"\x1f",
+            self.b.as_bytes(),
+        ] {
+            for &byte in part {
+                h ^= u64::from(byte);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (h ^ (h >> 29)) as usize & (DIM - 1)
+    }
+
+    pub fn name(&self) -> String {
+        match (self.a.is_empty(), self.b.is_empty()) {
+            (true, _) => self.kind.to_string(),
+            (false, true) => format!("{} \"{}\"", self.kind, self.a),
+            (false, false) => format!("{} \"{} {}\"", self.kind, self.a, self.b),
+        }
+    }
+}
+
+/// Lower-cases and folds digits to `0`.
+pub fn normalize(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect()
+}
+
+/// Calls `emit` for every feature of `text` with its value.
+pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
+    let norm = normalize(text);
+    let tokens: Vec<&str> = norm
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let feature = |kind: &'static str, a, b| Feature { kind, a, b };
+
+    if !tokens.is_empty() {
+        let scale = 1.0 / (tokens.len() as f32).sqrt();
+        for t in &tokens {
+            emit(feature("word", t, ""), scale);
+        }
+        for pair in tokens.windows(2) {
+            emit(feature("bigram", pair[0], pair[1]), scale);
+        }
+        emit(feature("first", tokens[0], ""), 1.0);
+        emit(feature("first2", tokens[0], tokens.get(1).copied().unwrap_or("")), 1.0);
+        emit(feature("last", tokens[tokens.len() - 1], ""), 1.0);
+    }
+
+    // Character trigrams over the words joined by single spaces, with boundary spaces.
+    let joined: Vec<char> = std::iter::once(' ')
+        .chain(tokens.join(" ").chars())
+        .chain(std::iter::once(' '))
+        .collect();
+    if joined.len() >= 3 {
+        let count = joined.len() - 2;
+        let scale = 1.0 / (count as f32).sqrt();
+        let mut buf = [0u8; 12];
+        for w in joined.windows(3) {
+            let mut len = 0;
+            for c in w {
+                len += c.encode_utf8(&mut buf[len..]).len();
+            }
+            if let Ok(tri) = std::str::from_utf8(&buf[..len]) {
+                emit(
+                    Feature {
+                        kind: "char3",
+                        a: tri,
+                        b: "",
+                    },
+                    scale,
+                );
+            }
+        }
+    }
+
+    let words = tokens.len();
+    let length = match words {
+        0..=3 => "words:1-3",
+        4..=6 => "words:4-6",
+        7..=10 => "words:7-10",
+        11..=15 => "words:11-15",
+        16..=25 => "words:16-25",
+        26..=50 => "words:26-50",
+        _ => "words:51+",
+    };
+    emit(feature(length, "", ""), 1.0);
+    let trimmed = text.trim_end();
+    let questions = text.matches('?').count();
+    let flags: [(&'static str, bool); 9] = [
+        ("several ?", questions > 1),
+        ("has digits", text.bytes().any(|b| b.is_ascii_digit())),
+        ("arithmetic", has_arithmetic(text)),
+        (
+            "code symbols",
+            text.contains("```") || text.matches(['{', '}', ';', '=']).count() >= 2,
+        ),
+        ("line breaks", text.contains('\n')),
+        ("several commas", text.matches(',').count() >= 2),
+        ("or-choice", tokens.contains(&"or")),
+        (
+            "quotes",
+            text.contains('"') || text.contains('\'') && text.matches('\'').count() >= 2,
+        ),
+        (
+            "several sentences",
+            trimmed.char_indices().any(|(i, c)| {
+                matches!(c, '.' | '?' | '!') && i + 1 < trimmed.len() && trimmed[i + 1..].starts_with(' ')
+            }),
+        ),
+    ];
+    for (name, on) in flags {
+        if on {
+            emit(feature(name, "", ""), 1.0);
+        }
+    }
+}
+
+fn has_arithmetic(text: &str) -> bool {
+    // Spaces aside, a digit, an operator, and a digit or an opening bracket: "12 * 7", "3+4", "2^(x)".
+    let compact: Vec<u8> = text.bytes().filter(|b| *b != b' ').collect();
+    compact.windows(3).any(|w| {
+        w[0].is_ascii_digit()
+            && matches!(w[1], b'+' | b'-' | b'*' | b'/' | b'^' | b'=' | b'x')
+            && (w[2].is_ascii_digit() || w[2] == b'(')
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("not an ecoroute classifier model (bad magic)")]
+    BadMagic,
+    #[error("model format {0} is not supported by this ecoroute (expects {FORMAT_VERSION})")]
+    Version(u32),
+    #[error("model file is truncated or has the wrong size")]
+    Truncated,
+}
+
+/// Logistic regression weights over hashed features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearModel {
+    pub weights: Vec<f32>,
+    pub bias: f32,
+    /// Identifies the model in reports and `explain`.
+    pub name: String,
+}
+
+impl LinearModel {
+    pub fn zeros(name: &str) -> LinearModel {
+        LinearModel {
+            weights: vec![0.0; DIM],
+            bias: 0.0,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn logit(&self, text: &str) -> f32 {
+        let mut z = self.bias;
+        for_each_feature(text, &mut |f, v| z += self.weights[f.bucket()] * v);
+        z
+    }
+
+    pub fn p_lookup(&self, text: &str) -> f64 {
+        sigmoid(f64::from(self.logit(text)))
+    }
+
+    /// Serialises as: magic, format version, dimension bits, bias, weights (all little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + DIM * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&DIM_BITS.to_le_bytes());
+        out.extend_from_slice(&self.bias.to_le_bytes());
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<LinearModel, ModelError> {
+        if bytes.len() < 16 || &bytes[..4] != MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        let word = |i: usize| -> [u8; 4] { [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]] };
+        let version = u32::from_le_bytes(word(4));
+        if version != FORMAT_VERSION {
+            return Err(ModelError::Version(version));
+        }
+        if u32::from_le_bytes(word(8)) != DIM_BITS || bytes.len() != 16 + DIM * 4 {
+            return Err(ModelError::Truncated);
+        }
+        let bias = f32::from_le_bytes(word(12));
+        let weights = bytes[16..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(LinearModel {
+            weights,
+            bias,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// The model shipped inside the binary, trained by `ecoroute train` on `training/` (see its README).
+static BUILTIN: &[u8] = include_bytes!("../../models/classifier.bin.gz");
+
+static BUILTIN_MODEL: std::sync::LazyLock<Result<std::sync::Arc<LinearModel>, String>> =
+    std::sync::LazyLock::new(|| {
+        decode_gz(BUILTIN, "builtin")
+            .map(std::sync::Arc::new)
+            .map_err(|e| format!("the builtin classifier model is unusable: {e}"))
+    });
+
+/// The builtin model, decoded once per process.
+pub fn builtin() -> Result<std::sync::Arc<LinearModel>, String> {
+    BUILTIN_MODEL.clone()
+}
+
+/// Decodes a gzip-compressed model file's bytes.
+pub fn decode_gz(bytes: &[u8], name: &str) -> Result<LinearModel, String> {
+    use std::io::Read;
+    let mut raw = Vec::with_capacity(16 + DIM * 4);
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("not a gzip model file: {e}"))?;
+    LinearModel::from_bytes(&raw, name).map_err(|e| e.to_string())
+}
+
+/// Encodes a model as a gzip-compressed file's bytes.
+pub fn encode_gz(model: &LinearModel) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = gz.write_all(&model.to_bytes());
+    gz.finish().unwrap_or_default()
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl Scorer for LinearModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, text: &str) -> Score {
+        let mut contributions: Vec<(String, f64)> = Vec::new();
+        let mut z = self.bias;
+        for_each_feature(text, &mut |f, v| {
+            let c = self.weights[f.bucket()] * v;
+            z += c;
+            if c != 0.0 {
+                contributions.push((f.name(), f64::from(c)));
+            }
+        });
+        contributions.push(("bias".into(), f64::from(self.bias)));
+        // Merge repeated features (a trigram seen twice) before ranking.
+        contributions.sort_by(|a, b| a.0.cmp(&b.0));
+        contributions.dedup_by(|later, first| {
+            if later.0 == first.0 {
+                first.1 += later.1;
+                true
+            } else {
+                false
+            }
+        });
+        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        Score {
+            p_lookup: sigmoid(f64::from(z)),
+            contributions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_feature(text, &mut |f, _| out.push(f.name()));
+        out
+    }
+
+    #[test]
+    fn features_ignore_casing_and_fold_digits() {
+        assert_eq!(
+            names("What is the capital of PERU"),
+            names("what is the capital of peru")
+        );
+        assert!(names("born in 1821?").contains(&"word \"0000\"".to_string()));
+    }
+
+    #[test]
+    fn hand_features_fire() {
+        let n = names("def f(x):\n  return x = 1; {}");
+        assert!(n.contains(&"code symbols".to_string()) && n.contains(&"line breaks".to_string()));
+        assert!(names("What is 12 * 7?").contains(&"arithmetic".to_string()));
+        assert!(names("Is it tea or coffee?").contains(&"or-choice".to_string()));
+    }
+
+    #[test]
+    fn bytes_round_trip_and_bad_files_are_refused() {
+        let mut m = LinearModel::zeros("t");
+        m.bias = 0.25;
+        m.weights[7] = -1.5;
+        let back = LinearModel::from_bytes(&m.to_bytes(), "t").unwrap();
+        assert_eq!(back, m);
+        assert!(matches!(
+            LinearModel::from_bytes(b"nope", "t"),
+            Err(ModelError::BadMagic)
+        ));
+        let mut bytes = m.to_bytes();
+        bytes.truncate(100);
+        assert!(matches!(
+            LinearModel::from_bytes(&bytes, "t"),
+            Err(ModelError::Truncated)
+        ));
+    }
+
+    #[test]
+    fn builtin_model_loads_and_routes_the_obvious_cases() {
+        let m = builtin().unwrap();
+        assert!(m.p_lookup("What is the capital of Peru?") > 0.7);
+        assert!(m.p_lookup("Write a limerick about Lima") < 0.3);
+        assert!(m.p_lookup("def add(a, b):\n    return a - b\nWhy does this return the wrong sum?") < 0.3);
+    }
+
+    #[test]
+    fn gzip_round_trip() {
+        let mut m = LinearModel::zeros("t");
+        m.weights[3] = 2.0;
+        assert_eq!(decode_gz(&encode_gz(&m), "t").unwrap(), m);
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_scores_in_range(text in "\\PC{0,500}") {
+            let mut m = LinearModel::zeros("t");
+            m.weights.iter_mut().enumerate().for_each(|(i, w)| *w = ((i % 7) as f32 - 3.0) * 0.01);
+            let p = m.score(&text).p_lookup;
+            prop_assert!((0.0..=1.0).contains(&p));
+            prop_assert!((p - m.p_lookup(&text)).abs() < 1e-6);
+        }
+    }
+}

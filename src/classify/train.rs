@@ -1,0 +1,168 @@
+//! Training of the [`LinearModel`]: logistic regression with AdaGrad and L2, classes weighted to
+//! balance, examples shuffled per epoch by a seeded xorshift generator. Pure and deterministic:
+//! the same examples and options give the same weights, bit for bit.
+
+use super::model::{for_each_feature, sigmoid, LinearModel, DIM};
+
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub text: String,
+    pub lookup: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub l2: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 3,
+            learning_rate: 0.2,
+            l2: 1e-4,
+            seed: 42,
+        }
+    }
+}
+
+/// xorshift64*: small, seedable, and stable across platforms and crate versions.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+fn featurize(text: &str) -> Vec<(u32, f32)> {
+    let mut out = Vec::with_capacity(128);
+    for_each_feature(text, &mut |f, v| out.push((f.bucket() as u32, v)));
+    out
+}
+
+pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> LinearModel {
+    let mut model = LinearModel::zeros(name);
+    if examples.is_empty() {
+        return model;
+    }
+    let data: Vec<(Vec<(u32, f32)>, f32)> = examples
+        .iter()
+        .map(|e| (featurize(&e.text), if e.lookup { 1.0 } else { 0.0 }))
+        .collect();
+    let lookups = examples.iter().filter(|e| e.lookup).count().max(1) as f32;
+    let complexes = (examples.len() as f32 - lookups).max(1.0);
+    let n = examples.len() as f32;
+    let class_weight = |y: f32| {
+        if y > 0.5 {
+            n / (2.0 * lookups)
+        } else {
+            n / (2.0 * complexes)
+        }
+    };
+
+    let mut squared = vec![0f32; DIM];
+    let mut bias_squared = 0f32;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut rng = Rng::new(options.seed);
+    const EPS: f32 = 1e-8;
+    for _ in 0..options.epochs {
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let (features, y) = &data[i];
+            let mut z = model.bias;
+            for &(bucket, v) in features {
+                z += model.weights[bucket as usize] * v;
+            }
+            let g = (sigmoid(f64::from(z)) as f32 - y) * class_weight(*y);
+            for &(bucket, v) in features {
+                let b = bucket as usize;
+                let grad = g * v + options.l2 * model.weights[b];
+                squared[b] += grad * grad;
+                model.weights[b] -= options.learning_rate * grad / (squared[b] + EPS).sqrt();
+            }
+            bias_squared += g * g;
+            model.bias -= options.learning_rate * g / (bias_squared + EPS).sqrt();
+        }
+    }
+    model
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples() -> Vec<Example> {
+        let lookups = [
+            "what is the capital of peru",
+            "who wrote hamlet",
+            "when was oxygen discovered",
+            "capital of chile",
+            "who painted the mona lisa",
+            "what is the population of france",
+        ];
+        let complexes = [
+            "write a poem about the sea",
+            "explain how tcp works in detail",
+            "write a python function to sort a list",
+            "compare peru and chile as destinations",
+            "help me plan a trip",
+            "summarize this article for me",
+        ];
+        lookups
+            .iter()
+            .map(|t| Example {
+                text: t.to_string(),
+                lookup: true,
+            })
+            .chain(complexes.iter().map(|t| Example {
+                text: t.to_string(),
+                lookup: false,
+            }))
+            .collect()
+    }
+
+    #[test]
+    fn learns_to_separate_the_classes() {
+        let model = train(&examples(), &TrainOptions::default(), "t");
+        for e in examples() {
+            let p = model.p_lookup(&e.text);
+            assert_eq!(p >= 0.5, e.lookup, "{}: {p}", e.text);
+        }
+        assert!(model.p_lookup("who wrote the odyssey") > model.p_lookup("write a story about the odyssey"));
+    }
+
+    #[test]
+    fn training_is_reproducible_and_depends_on_the_seed() {
+        let a = train(&examples(), &TrainOptions::default(), "t");
+        let b = train(&examples(), &TrainOptions::default(), "t");
+        assert_eq!(a, b);
+        let c = train(
+            &examples(),
+            &TrainOptions {
+                seed: 7,
+                ..TrainOptions::default()
+            },
+            "t",
+        );
+        assert_ne!(a.weights, c.weights);
+    }
+}

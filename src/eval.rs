@@ -1,0 +1,204 @@
+//! Evaluation and calibration of routing decisions against labelled queries. Pure: callers
+//! classify, this counts. "Positive" is `lookup` throughout: a false lookup is a complex request
+//! sent to search, the costly mistake.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Confusion {
+    /// lookup predicted lookup
+    pub true_lookup: u64,
+    /// lookup predicted complex (an LLM call that search could have saved)
+    pub missed_lookup: u64,
+    /// complex predicted lookup (a complex request sent to search)
+    pub false_lookup: u64,
+    /// complex predicted complex
+    pub true_complex: u64,
+}
+
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+impl Confusion {
+    pub fn add(&mut self, gold_lookup: bool, predicted_lookup: bool) {
+        match (gold_lookup, predicted_lookup) {
+            (true, true) => self.true_lookup += 1,
+            (true, false) => self.missed_lookup += 1,
+            (false, true) => self.false_lookup += 1,
+            (false, false) => self.true_complex += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.true_lookup + self.missed_lookup + self.false_lookup + self.true_complex
+    }
+
+    pub fn lookup_precision(&self) -> Option<f64> {
+        ratio(self.true_lookup, self.true_lookup + self.false_lookup)
+    }
+
+    pub fn lookup_recall(&self) -> Option<f64> {
+        ratio(self.true_lookup, self.true_lookup + self.missed_lookup)
+    }
+
+    pub fn complex_precision(&self) -> Option<f64> {
+        ratio(self.true_complex, self.true_complex + self.missed_lookup)
+    }
+
+    pub fn complex_recall(&self) -> Option<f64> {
+        ratio(self.true_complex, self.true_complex + self.false_lookup)
+    }
+
+    /// Share of complex requests sent to search.
+    pub fn false_lookup_rate(&self) -> Option<f64> {
+        ratio(self.false_lookup, self.false_lookup + self.true_complex)
+    }
+
+    /// Share of all requests routed to search (before the search adequacy check).
+    pub fn kept_off_llm(&self) -> Option<f64> {
+        ratio(self.true_lookup + self.false_lookup, self.total())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalReport {
+    pub overall: Confusion,
+    pub by_source: BTreeMap<String, Confusion>,
+}
+
+impl EvalReport {
+    pub fn add(&mut self, source: Option<&str>, gold_lookup: bool, predicted_lookup: bool) {
+        self.overall.add(gold_lookup, predicted_lookup);
+        if let Some(s) = source {
+            self.by_source
+                .entry(s.to_string())
+                .or_default()
+                .add(gold_lookup, predicted_lookup);
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let metrics = |c: &Confusion| {
+            serde_json::json!({
+                "n": c.total(),
+                "confusion": c,
+                "lookup": {"precision": c.lookup_precision(), "recall": c.lookup_recall()},
+                "complex": {"precision": c.complex_precision(), "recall": c.complex_recall()},
+                "kept_off_llm": c.kept_off_llm(),
+                "false_lookup_rate": c.false_lookup_rate(),
+            })
+        };
+        let by_source: serde_json::Map<String, serde_json::Value> =
+            self.by_source.iter().map(|(k, v)| (k.clone(), metrics(v))).collect();
+        let mut out = metrics(&self.overall);
+        out["by_source"] = serde_json::Value::Object(by_source);
+        out
+    }
+}
+
+/// One labelled query as calibration sees it: decided by a guard or rule already (`fixed`), or by
+/// the scorer's probability against the threshold being chosen.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    pub fixed: Option<bool>,
+    pub p_lookup: f64,
+    pub gold_lookup: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Calibration {
+    pub threshold: f64,
+    pub confusion: Confusion,
+}
+
+/// The threshold with the most lookups whose false-lookup rate stays at or under `max_false_lookup`.
+/// None when even the strictest threshold exceeds the target (rules alone break it).
+pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration> {
+    let evaluate = |threshold: f64| {
+        let mut c = Confusion::default();
+        for s in scored {
+            c.add(s.gold_lookup, s.fixed.unwrap_or(s.p_lookup >= threshold));
+        }
+        c
+    };
+    let mut candidates: Vec<f64> = scored
+        .iter()
+        .filter(|s| s.fixed.is_none())
+        .map(|s| s.p_lookup)
+        .collect();
+    candidates.push(1.0 + f64::EPSILON);
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    // The false-lookup rate only falls as the threshold rises: the first that fits is the best.
+    candidates.into_iter().find_map(|t| {
+        let c = evaluate(t);
+        (c.false_lookup_rate().unwrap_or(0.0) <= max_false_lookup).then_some(Calibration {
+            threshold: t.min(1.0),
+            confusion: c,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn metrics_from_a_known_confusion() {
+        let mut c = Confusion::default();
+        for (g, p, n) in [(true, true, 8), (true, false, 2), (false, true, 1), (false, false, 9)] {
+            for _ in 0..n {
+                c.add(g, p);
+            }
+        }
+        assert_eq!(c.lookup_recall(), Some(0.8));
+        assert_eq!(c.false_lookup_rate(), Some(0.1));
+        assert_eq!(c.kept_off_llm(), Some(9.0 / 20.0));
+        assert!((c.lookup_precision().unwrap() - 8.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_picks_the_lowest_threshold_within_target() {
+        let s = |p: f64, gold: bool| Scored {
+            fixed: None,
+            p_lookup: p,
+            gold_lookup: gold,
+        };
+        let scored = [s(0.9, true), s(0.8, true), s(0.7, false), s(0.6, true), s(0.2, false)];
+        let c = calibrate(&scored, 0.0).unwrap();
+        assert_eq!(c.threshold, 0.8);
+        assert_eq!(c.confusion.true_lookup, 2);
+        let c = calibrate(&scored, 0.5).unwrap();
+        assert_eq!(c.threshold, 0.6);
+    }
+
+    #[test]
+    fn fixed_decisions_can_make_the_target_unreachable() {
+        let scored = [
+            Scored {
+                fixed: Some(true),
+                p_lookup: 0.0,
+                gold_lookup: false,
+            },
+            Scored {
+                fixed: None,
+                p_lookup: 0.1,
+                gold_lookup: false,
+            },
+        ];
+        assert_eq!(calibrate(&scored, 0.2), None);
+    }
+
+    proptest! {
+        #[test]
+        fn calibrated_rate_never_exceeds_the_target(ps in proptest::collection::vec((0.0f64..1.0, any::<bool>()), 1..60), target in 0.0f64..0.3) {
+            let scored: Vec<Scored> = ps.iter().map(|&(p, g)| Scored { fixed: None, p_lookup: p, gold_lookup: g }).collect();
+            let c = calibrate(&scored, target).unwrap();
+            prop_assert!(c.confusion.false_lookup_rate().unwrap_or(0.0) <= target);
+        }
+    }
+}
