@@ -32,7 +32,10 @@ impl Guard {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Which guards are on; read straight from the config's `[guards]` table (plain flags, nothing to
+/// validate).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Guards {
     pub tools: bool,
     pub media: bool,

@@ -400,13 +400,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             model: raw.classifier.model,
             scorer,
         },
-        guards: Guards {
-            tools: raw.guards.tools,
-            media: raw.guards.media,
-            response_format: raw.guards.response_format,
-            multiple_choices: raw.guards.multiple_choices,
-            follow_up: raw.guards.follow_up,
-        },
+        guards: raw.guards,
         rules,
         ledger: LedgerConfig {
             path: raw.ledger.enabled.then(|| PathBuf::from(raw.ledger.path)),

@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::classify::Guards;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -16,7 +18,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub classifier: RawClassifier,
     #[serde(default)]
-    pub guards: RawGuards,
+    pub guards: Guards,
     #[serde(default)]
     pub rules: Vec<RawRule>,
     #[serde(default)]
@@ -101,28 +103,6 @@ impl Default for RawClassifier {
         Self {
             lookup_threshold: 0.932,
             model: "builtin".into(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawGuards {
-    pub tools: bool,
-    pub media: bool,
-    pub response_format: bool,
-    pub multiple_choices: bool,
-    pub follow_up: bool,
-}
-
-impl Default for RawGuards {
-    fn default() -> Self {
-        Self {
-            tools: true,
-            media: true,
-            response_format: true,
-            multiple_choices: true,
-            follow_up: true,
         }
     }
 }

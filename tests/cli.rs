@@ -1,0 +1,170 @@
+//! The command line as scripts use it: `classify`, `eval`, `calibrate`, `train`, `check`, `search`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn ecoroute(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn classify_input_writes_one_json_line_per_query_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("q.jsonl");
+    std::fs::write(&jsonl, "{\"query\":\"What is the capital of Peru?\",\"label\":\"lookup\"}\n{\"query\":\"Write a limerick about Lima\"}\n").unwrap();
+    let plain = dir.path().join("q.txt");
+    std::fs::write(&plain, "What is the capital of Peru?\n\nWrite a limerick about Lima\n").unwrap();
+    for input in [&jsonl, &plain] {
+        let (ok, stdout, stderr) = ecoroute(&["classify", "--input", input.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert_eq!(lines[0]["class"], "lookup");
+        assert_eq!(lines[0]["route"], "search");
+        assert_eq!(lines[1]["class"], "complex");
+        assert_eq!(lines[1]["route"], "llm");
+        for l in &lines {
+            let c = l["confidence"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&c));
+            assert!(!l["reason"].as_str().unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
+fn classify_applies_config_guards_and_rules_like_serve() {
+    let (ok, stdout, _) = ecoroute(&["classify", "Please write a haiku about the capital of Peru"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["reason"], "rule: writing-task", "the shipped config's rule decides");
+    let (ok, stdout, _) = ecoroute(&["classify", "--explain", "Who discovered oxygen?"]);
+    assert!(ok);
+    assert!(stdout.contains("top features"), "{stdout}");
+}
+
+#[test]
+fn eval_json_counts_a_known_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("labelled.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"query":"What is the capital of Peru?","label":"lookup","source":"a"}"#,
+            r#"{"query":"Who discovered oxygen?","label":"lookup","source":"a"}"#,
+            r#"{"query":"Write a limerick about Lima","label":"complex","source":"b"}"#,
+            r#"{"query":"Write a Python function to reverse a linked list","label":"complex","source":"b"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = ecoroute(&["eval", "--json", "--input", input.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["n"], 4);
+    assert_eq!(v["confusion"]["true_complex"], 2);
+    assert_eq!(v["false_lookup_rate"], 0.0);
+    assert_eq!(v["by_source"]["b"]["n"], 2);
+    let (ok, stdout, _) = ecoroute(&["eval", "--input", input.to_str().unwrap()]);
+    assert!(ok && stdout.contains("false-lookup rate"), "{stdout}");
+}
+
+#[test]
+fn calibrate_prints_the_config_line() {
+    let (ok, stdout, stderr) = ecoroute(&[
+        "calibrate",
+        "--input",
+        "training/dev.jsonl",
+        "--max-false-lookup",
+        "0.05",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("[classifier]\nlookup_threshold = "), "{stdout}");
+}
+
+#[test]
+fn train_is_reproducible_with_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.jsonl");
+    let rows: Vec<String> = (0..40)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!(r#"{{"query":"what is the capital of country {i}","label":"lookup"}}"#)
+            } else {
+                format!(r#"{{"query":"write a poem about topic {i}","label":"complex"}}"#)
+            }
+        })
+        .collect();
+    std::fs::write(&input, rows.join("\n")).unwrap();
+    let out = |name: &str, seed: &str| {
+        let path = dir.path().join(name);
+        let (ok, _, stderr) = ecoroute(&[
+            "train",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            path.to_str().unwrap(),
+            "--seed",
+            seed,
+        ]);
+        assert!(ok, "{stderr}");
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(out("a.bin.gz", "1"), out("b.bin.gz", "1"));
+    assert_ne!(out("a.bin.gz", "1"), out("c.bin.gz", "2"));
+    // A trained file is usable as `classifier.model`.
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!("[classifier]\nmodel = \"{}\"\n", dir.path().join("a.bin.gz").display()),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = ecoroute(&["check", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{stdout}{stderr}");
+}
+
+#[test]
+fn check_fails_with_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[search]\nmin_confidence = 2\n").unwrap();
+    let (ok, _, stderr) = ecoroute(&["check", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`search.min_confidence`") && stderr.contains("Fix:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn search_prints_hits_and_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), ""),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = ecoroute(&[
+        "search",
+        "--config",
+        config.to_str().unwrap(),
+        "What is the capital of Peru?",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("The capital of Peru is Lima."), "{stdout}");
+    assert!(stdout.contains("answer (confidence"), "{stdout}");
+}
