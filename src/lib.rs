@@ -6,6 +6,8 @@
 //! Pure core (no I/O, unit- and property-tested in place, benched with criterion):
 //! - [`classify`]: request features, config rules, hard guards and the lookup-vs-complex scorer,
 //!   which together give a [`classify::Decision`] (class, confidence, route, reason).
+//! - [`energy`]: the energy model (EcoLogits' LLM-inference method, CPU-time energy of a search) and
+//!   the model catalogue and electricity zones it reads; every figure a low/central/high range.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
 //! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
@@ -27,6 +29,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod ledger;

@@ -1,0 +1,313 @@
+//! Energy model, pure: what an LLM call costs, following EcoLogits' "LLM inference" method
+//! (genai-impact/ecologits, as released in ecologits 0.11.3), and what a local search costs,
+//! from measured CPU time. Every figure is a [`Range`] (low, central, high).
+//!
+//! LLM request energy, for `T` output tokens on a model with `P_active` and `P_total` billion
+//! parameters (each a range when the architecture is not public):
+//!
+//! - GPU energy per token (Wh) = α·exp(β·B)·P_active + γ, with B = 64 requests batched per server;
+//! - GPUs needed = 2^⌈log2 ⌈1.2·P_total·16/8 / 80 GB⌉⌉ (16-bit weights, 20% overhead, A100/H100 80 GB);
+//! - generation time = T / tps + ttft when the model's throughput is known, else
+//!   T·(A·P_active + B'·B + C) seconds;
+//! - server energy (without GPUs) = time · 1.2 kW · GPUs/8 / B;
+//! - request energy = PUE · (server + GPUs · T · per-token GPU energy), PUE 1.2.
+//!
+//! The low end of the range uses the low parameter estimates, the high end the high ones; central is
+//! their mean. The constants are EcoLogits' regressions, unchanged.
+
+pub mod catalogue;
+
+use serde::Serialize;
+
+pub use catalogue::{Catalogue, ModelSpec, Zone};
+
+/// Names the method behind every figure in the ledger and reports.
+pub const METHOD_VERSION: &str = "ecoroute-energy-1 (EcoLogits LLM inference, ecologits 0.11.3)";
+
+const GPU_ENERGY_ALPHA: f64 = 1.166_527_317_045_191_4e-6;
+const GPU_ENERGY_BETA: f64 = -0.011_205_921_025_579_175;
+const GPU_ENERGY_GAMMA: f64 = 4.052_928_146_734_005e-5;
+const LATENCY_ALPHA: f64 = 0.000_678_508_809_435_366_3;
+const LATENCY_BETA: f64 = 0.000_311_931_031_168_825_9;
+const LATENCY_GAMMA: f64 = 0.019_473_717_579_473_387;
+const QUANTIZATION_BITS: f64 = 16.0;
+const GPU_MEMORY_GB: f64 = 80.0;
+const SERVER_GPUS: f64 = 8.0;
+const SERVER_POWER_KW: f64 = 1.2;
+const BATCH_SIZE: f64 = 64.0;
+pub const DEFAULT_PUE: f64 = 1.2;
+
+/// A figure with its uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Range {
+    pub low: f64,
+    pub central: f64,
+    pub high: f64,
+}
+
+impl Range {
+    pub fn new(low: f64, high: f64) -> Range {
+        let (low, high) = if low <= high { (low, high) } else { (high, low) };
+        Range {
+            low,
+            central: (low + high) / 2.0,
+            high,
+        }
+    }
+
+    pub fn exact(v: f64) -> Range {
+        Range {
+            low: v,
+            central: v,
+            high: v,
+        }
+    }
+
+    pub fn scale(self, k: f64) -> Range {
+        Range {
+            low: self.low * k,
+            central: self.central * k,
+            high: self.high * k,
+        }
+    }
+
+    /// What is left of this saving after a cost, both uncertain and independent: the low end takes
+    /// the cost's high end off, the high end its low end, so the range widens rather than narrows.
+    pub fn net_of(self, cost: Range) -> Range {
+        Range {
+            low: self.low - cost.high,
+            central: self.central - cost.central,
+            high: self.high - cost.low,
+        }
+    }
+}
+
+impl std::ops::Add for Range {
+    type Output = Range;
+
+    fn add(self, other: Range) -> Range {
+        Range {
+            low: self.low + other.low,
+            central: self.central + other.central,
+            high: self.high + other.high,
+        }
+    }
+}
+
+/// The parts of a model that the method needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LlmProfile {
+    /// Billions of parameters used per token (low, high).
+    pub active_b: (f64, f64),
+    /// Billions of parameters held in GPU memory (low, high).
+    pub total_b: (f64, f64),
+    /// Measured output tokens per second, if known.
+    pub tps: Option<f64>,
+    /// Measured time to first token in seconds, if known.
+    pub ttft_s: Option<f64>,
+}
+
+/// The energy breakdown of one LLM call at one parameter point, in Wh.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LlmPoint {
+    pub gpus: f64,
+    pub generation_s: f64,
+    pub gpu_wh: f64,
+    pub server_wh: f64,
+    pub request_wh: f64,
+}
+
+pub fn gpus_required(total_b: f64) -> f64 {
+    let memory_gb = 1.2 * total_b * QUANTIZATION_BITS / 8.0;
+    let gpus = (memory_gb / GPU_MEMORY_GB).ceil().max(1.0);
+    2f64.powf(gpus.log2().ceil())
+}
+
+/// One point of the method: given parameter counts, output tokens and (optionally) the measured
+/// request latency, which bounds the generation time from above.
+pub fn llm_point(
+    active_b: f64,
+    total_b: f64,
+    profile: &LlmProfile,
+    output_tokens: f64,
+    request_latency_s: Option<f64>,
+    pue: f64,
+) -> LlmPoint {
+    let per_token_wh = GPU_ENERGY_ALPHA * (GPU_ENERGY_BETA * BATCH_SIZE).exp() * active_b + GPU_ENERGY_GAMMA;
+    let gpu_wh = output_tokens * per_token_wh;
+    let modelled_s = match profile.tps.filter(|t| *t > 0.0) {
+        Some(tps) => output_tokens / tps + profile.ttft_s.unwrap_or(0.0),
+        None => output_tokens * (LATENCY_ALPHA * active_b + LATENCY_BETA * BATCH_SIZE + LATENCY_GAMMA),
+    };
+    let generation_s = match request_latency_s {
+        Some(measured) if measured < modelled_s => measured,
+        _ => modelled_s,
+    };
+    let gpus = gpus_required(total_b);
+    let server_wh = generation_s / 3600.0 * SERVER_POWER_KW * 1000.0 * (gpus / SERVER_GPUS) / BATCH_SIZE;
+    LlmPoint {
+        gpus,
+        generation_s,
+        gpu_wh,
+        server_wh,
+        request_wh: pue * (server_wh + gpus * gpu_wh),
+    }
+}
+
+/// Energy of one LLM call, in Wh, as a range over the model's parameter estimates.
+pub fn llm_energy_wh(profile: &LlmProfile, output_tokens: f64, request_latency_s: Option<f64>, pue: f64) -> Range {
+    let low = llm_point(
+        profile.active_b.0,
+        profile.total_b.0,
+        profile,
+        output_tokens,
+        request_latency_s,
+        pue,
+    );
+    let high = llm_point(
+        profile.active_b.1,
+        profile.total_b.1,
+        profile,
+        output_tokens,
+        request_latency_s,
+        pue,
+    );
+    Range::new(low.request_wh, high.request_wh)
+}
+
+/// Energy of work done on our own CPU, from its measured CPU time: seconds × watts per busy core
+/// (a range, e.g. 5–15 W for a modern server core) × PUE.
+pub fn cpu_energy_wh(cpu_seconds: f64, watts_per_core: (f64, f64), pue: f64) -> Range {
+    Range::new(
+        cpu_seconds * watts_per_core.0 / 3600.0 * pue,
+        cpu_seconds * watts_per_core.1 / 3600.0 * pue,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn gpt_4o() -> LlmProfile {
+        LlmProfile {
+            active_b: (44.0, 132.0),
+            total_b: (440.0, 440.0),
+            tps: Some(74.0),
+            ttft_s: Some(0.61),
+        }
+    }
+
+    fn gpt_4o_mini() -> LlmProfile {
+        LlmProfile {
+            active_b: (8.0, 28.0),
+            total_b: (8.0, 28.0),
+            tps: Some(79.0),
+            ttft_s: Some(0.54),
+        }
+    }
+
+    fn within(value: f64, expected: f64, tolerance: f64) -> bool {
+        (value - expected).abs() <= expected * tolerance
+    }
+
+    /// EcoLogits' own figures for 300 output tokens (computed with ecologits 0.11.3, world mix,
+    /// PUE 1.2): gpt-4o 0.436–0.725 Wh, gpt-4o-mini 0.0196–0.0237 Wh. We reproduce them to 1%.
+    #[test]
+    fn reproduces_ecologits_for_gpt_4o_and_mini() {
+        let e = llm_energy_wh(&gpt_4o(), 300.0, None, DEFAULT_PUE);
+        assert!(within(e.low, 0.436_06, 0.01) && within(e.high, 0.724_69, 0.01), "{e:?}");
+        let e = llm_energy_wh(&gpt_4o_mini(), 300.0, None, DEFAULT_PUE);
+        assert!(within(e.low, 0.019_62, 0.01) && within(e.high, 0.023_72, 0.01), "{e:?}");
+    }
+
+    /// The same method without throughput data (modelled latency), as EcoLogits computes it:
+    /// gpt-4o at 44B active gives 0.6376 Wh, 16 GPUs, 20.79 s.
+    #[test]
+    fn reproduces_ecologits_intermediates_without_throughput() {
+        let profile = LlmProfile {
+            tps: None,
+            ttft_s: None,
+            ..gpt_4o()
+        };
+        let p = llm_point(44.0, 440.0, &profile, 300.0, None, DEFAULT_PUE);
+        assert_eq!(p.gpus, 16.0);
+        assert!(within(p.generation_s, 20.7875, 0.001), "{p:?}");
+        assert!(within(p.request_wh, 0.637_605, 0.001), "{p:?}");
+    }
+
+    /// Independent published estimates use other methods, and EcoLogits sits above them: Epoch AI
+    /// puts a typical GPT-4o query (about 500 output tokens) at about 0.3 Wh, where EcoLogits gives
+    /// 0.73–1.2 Wh; Google measured 0.24 Wh for the median Gemini text prompt. Epoch estimates from
+    /// FLOPs on H100s, Google measures its own fleet; EcoLogits regresses measured A100 energy. We
+    /// follow EcoLogits (the method the ledger names) and pin the gap at under a factor of 4. Since a
+    /// higher LLM estimate means a larger saving, savings from EcoLogits' central figure are at the
+    /// generous end: the low end of each range is the conservative claim, and reports must say so.
+    #[test]
+    fn independent_estimates_are_within_a_stated_factor() {
+        let c = catalogue::Catalogue::builtin().unwrap();
+        let gpt_4o = llm_energy_wh(&c.resolve("gpt-4o").spec.profile(), 500.0, None, DEFAULT_PUE).central;
+        let ratio = gpt_4o / 0.3;
+        assert!(
+            (1.0..4.0).contains(&ratio),
+            "gpt-4o central {gpt_4o:.3} Wh is {ratio:.2}× Epoch's 0.3 Wh"
+        );
+        let flash = llm_energy_wh(&c.resolve("gemini-2.5-flash").spec.profile(), 300.0, None, DEFAULT_PUE).central;
+        let ratio = flash / 0.24;
+        assert!(
+            (1.0..4.0).contains(&ratio),
+            "gemini-2.5-flash central {flash:.3} Wh is {ratio:.2}× Google's 0.24 Wh"
+        );
+    }
+
+    #[test]
+    fn measured_latency_caps_the_generation_time() {
+        let free = llm_point(44.0, 440.0, &gpt_4o(), 300.0, None, DEFAULT_PUE);
+        let capped = llm_point(44.0, 440.0, &gpt_4o(), 300.0, Some(1.0), DEFAULT_PUE);
+        assert_eq!(capped.generation_s, 1.0);
+        assert!(capped.request_wh < free.request_wh);
+    }
+
+    #[test]
+    fn net_savings_widen_with_the_cost_uncertainty() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let net = Range::new(0.4, 0.8).net_of(Range::new(0.01, 0.05));
+        assert!(
+            close(net.low, 0.35) && close(net.central, 0.57) && close(net.high, 0.79),
+            "{net:?}"
+        );
+        let total = Range::new(0.4, 0.8) + Range::exact(0.1);
+        assert!(
+            close(total.low, 0.5) && close(total.central, 0.7) && close(total.high, 0.9),
+            "{total:?}"
+        );
+    }
+
+    #[test]
+    fn gpu_count_rounds_up_to_a_power_of_two() {
+        assert_eq!(gpus_required(8.0), 1.0);
+        assert_eq!(gpus_required(28.0), 1.0);
+        assert_eq!(gpus_required(70.0), 4.0); // 168 GB → 3 GPUs → 4
+        assert_eq!(gpus_required(440.0), 16.0); // 1056 GB → 14 → 16
+    }
+
+    #[test]
+    fn search_on_a_cpu_costs_microwatt_hours() {
+        let e = cpu_energy_wh(100e-6, (5.0, 15.0), 1.2);
+        assert!(e.high < 1e-6, "100 µs of CPU is under a microwatt-hour: {e:?}");
+        assert!(e.low > 0.0);
+    }
+
+    proptest! {
+        #[test]
+        fn energy_grows_with_tokens_and_parameters(tokens in 1.0f64..4000.0, extra in 1.0f64..1000.0, active in 1.0f64..500.0) {
+            let p = LlmProfile { active_b: (active, active * 2.0), total_b: (active * 2.0, active * 4.0), tps: None, ttft_s: None };
+            let a = llm_energy_wh(&p, tokens, None, DEFAULT_PUE);
+            let b = llm_energy_wh(&p, tokens + extra, None, DEFAULT_PUE);
+            prop_assert!(a.low <= a.central && a.central <= a.high);
+            prop_assert!(b.central > a.central);
+            let bigger = LlmProfile { active_b: (active * 2.0, active * 4.0), ..p };
+            prop_assert!(llm_energy_wh(&bigger, tokens, None, DEFAULT_PUE).central > a.central);
+        }
+    }
+}
