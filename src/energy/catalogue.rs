@@ -24,6 +24,24 @@ pub struct ModelSpec {
     pub tps: Option<f64>,
     #[serde(default)]
     pub ttft_s: Option<f64>,
+    /// List price, USD per million input tokens.
+    #[serde(default)]
+    pub input_usd_per_mtok: Option<f64>,
+    /// List price, USD per million output tokens.
+    #[serde(default)]
+    pub output_usd_per_mtok: Option<f64>,
+    pub source: String,
+}
+
+/// Where a provider runs its models: the zone of the electricity mix, the PUE and the on-site water
+/// use of its data centres, as ranges.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    pub name: String,
+    pub zone: String,
+    pub pue: [f64; 2],
+    pub wue_l_per_kwh: [f64; 2],
     pub source: String,
 }
 
@@ -53,6 +71,8 @@ pub struct Zone {
 struct ModelsFile {
     #[serde(default)]
     model: Vec<ModelSpec>,
+    #[serde(default)]
+    provider: Vec<ProviderSpec>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +93,7 @@ pub struct Resolved<'a> {
 pub struct Catalogue {
     models: Vec<ModelSpec>,
     fallback: ModelSpec,
+    providers: Vec<ProviderSpec>,
     zones: Vec<Zone>,
 }
 
@@ -94,11 +115,21 @@ impl Catalogue {
                 ));
             }
         }
-        Ok(Catalogue {
+        let catalogue = Catalogue {
             models: models.model,
             fallback: fallback_model(),
+            providers: models.provider,
             zones: zones.zone,
-        })
+        };
+        for p in &catalogue.providers {
+            if catalogue.zone(&p.zone).is_none() {
+                return Err(format!(
+                    "models catalogue: provider `{}` names zone `{}`, which zones.toml lacks",
+                    p.name, p.zone
+                ));
+            }
+        }
+        Ok(catalogue)
     }
 
     pub fn models(&self) -> &[ModelSpec] {
@@ -111,6 +142,21 @@ impl Catalogue {
 
     pub fn zone(&self, code: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.code.eq_ignore_ascii_case(code))
+    }
+
+    /// The provider's data centre; unknown providers get the widest range of the known ones.
+    pub fn provider(&self, name: &str) -> ProviderSpec {
+        self.providers
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+            .unwrap_or_else(|| ProviderSpec {
+                name: name.to_string(),
+                zone: "USA".into(),
+                pue: [1.09, 1.2],
+                wue_l_per_kwh: [0.09, 0.999],
+                source: "ecoroute default for unknown providers: the span of EcoLogits' provider settings".into(),
+            })
     }
 
     pub fn resolve(&self, requested: &str) -> Resolved<'_> {
@@ -143,6 +189,8 @@ pub fn fallback_model() -> ModelSpec {
         active_params_b: [8.0, 132.0],
         tps: None,
         ttft_s: None,
+        input_usd_per_mtok: None,
+        output_usd_per_mtok: None,
         source: "ecoroute default for unknown models: spans gpt-4o-mini to gpt-4o in the EcoLogits catalogue".into(),
     }
 }
@@ -186,6 +234,9 @@ mod tests {
             assert!(c.zone(zone).is_some(), "zone {zone}");
         }
         assert!(c.zone("FRA").unwrap().gco2e_per_kwh < c.zone("DEU").unwrap().gco2e_per_kwh);
+        assert_eq!(c.provider("openai").pue, [1.2, 1.2]);
+        assert_eq!(c.provider("mistralai").zone, "SWE");
+        assert_eq!(c.resolve("gpt-4o-mini").spec.output_usd_per_mtok, Some(0.6));
     }
 
     #[test]

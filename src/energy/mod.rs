@@ -15,11 +15,13 @@
 //! The low end of the range uses the low parameter estimates, the high end the high ones; central is
 //! their mean. The constants are EcoLogits' regressions, unchanged.
 
+pub mod accounting;
 pub mod catalogue;
 
 use serde::Serialize;
 
-pub use catalogue::{Catalogue, ModelSpec, Zone};
+pub use accounting::{account, Impacts, LocalSettings, LocalWork, Outcome, RequestCosts};
+pub use catalogue::{Catalogue, ModelSpec, ProviderSpec, Zone};
 
 /// Names the method behind every figure in the ledger and reports.
 pub const METHOD_VERSION: &str = "ecoroute-energy-1 (EcoLogits LLM inference, ecologits 0.11.3)";
