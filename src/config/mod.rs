@@ -15,6 +15,7 @@ use regex::Regex;
 use std::sync::Arc;
 
 use crate::classify::{model, Conditions, Guards, HeuristicScorer, Route, Rule, Scorer};
+use crate::energy::{Catalogue, LocalSettings, Range};
 use raw::RawConfig;
 
 /// One thing wrong with a config file: where, what, and how to fix it.
@@ -111,8 +112,17 @@ pub struct LedgerConfig {
     /// `None` when the ledger is disabled.
     pub path: Option<PathBuf>,
     pub store_prompts: bool,
+    /// Request header that names the tenant; without it the tenant is a hash of the API key.
+    pub tenant_header: http::HeaderName,
     pub channel_capacity: usize,
     pub batch_size: usize,
+}
+
+/// The energy model's inputs: the catalogue (models, providers, zones) and the local settings.
+#[derive(Debug, Clone)]
+pub struct EnergyConfig {
+    pub catalogue: Arc<Catalogue>,
+    pub local: LocalSettings,
 }
 
 /// The validated configuration the proxy runs on.
@@ -127,6 +137,7 @@ pub struct Config {
     pub guards: Guards,
     pub rules: Vec<Rule>,
     pub ledger: LedgerConfig,
+    pub energy: EnergyConfig,
 }
 
 impl Config {
@@ -370,6 +381,17 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         ));
     }
 
+    let tenant_header = http::HeaderName::from_bytes(raw.ledger.tenant_header.to_ascii_lowercase().as_bytes())
+        .unwrap_or_else(|_| {
+            problems.push(problem(
+                "ledger.tenant_header",
+                format!("`{}` is not a header name", raw.ledger.tenant_header),
+                "use a name such as \"x-ecoroute-tenant\"",
+            ));
+            http::HeaderName::from_static("x-ecoroute-tenant")
+        });
+    let energy = validate_energy(&raw.energy, &mut problems);
+
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -405,10 +427,110 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         ledger: LedgerConfig {
             path: raw.ledger.enabled.then(|| PathBuf::from(raw.ledger.path)),
             store_prompts: raw.ledger.store_prompts,
+            tenant_header,
             channel_capacity: raw.ledger.channel_capacity,
             batch_size: raw.ledger.batch_size,
         },
+        energy,
     })
+}
+
+fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyConfig {
+    let catalogue = match Catalogue::builtin() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(problem(
+                "energy",
+                e,
+                "rebuild config/models.toml with scripts/build_energy_tables.py",
+            ));
+            return EnergyConfig {
+                catalogue: Arc::new(Catalogue::empty()),
+                local: fallback_local(),
+            };
+        }
+    };
+    let zone = match catalogue.zone(&raw.zone) {
+        Some(z) => z.clone(),
+        None => {
+            let codes: Vec<&str> = catalogue.zones().iter().map(|z| z.code.as_str()).collect();
+            problems.push(problem(
+                "energy.zone",
+                format!("unknown zone `{}`", raw.zone),
+                format!("use one of {}", codes.join(", ")),
+            ));
+            fallback_local().zone
+        }
+    };
+    if !(1.0..=3.0).contains(&raw.pue) {
+        problems.push(problem(
+            "energy.pue",
+            format!("{} is not a plausible PUE", raw.pue),
+            "use 1.0 to 3.0 (1.56 is the 2024 industry average)",
+        ));
+    }
+    let [lo, hi] = raw.watts_per_core;
+    if !(lo > 0.0 && lo <= hi) {
+        problems.push(problem(
+            "energy.watts_per_core",
+            "must be [low, high] with 0 < low <= high",
+            "e.g. [4.0, 12.0]",
+        ));
+    }
+    if raw.default_output_tokens <= 0.0 {
+        problems.push(problem(
+            "energy.default_output_tokens",
+            "must be positive",
+            "300 is a typical chat answer",
+        ));
+    }
+    if raw.onsite_wue_l_per_kwh < 0.0 {
+        problems.push(problem(
+            "energy.onsite_wue_l_per_kwh",
+            "must not be negative",
+            "0 for air-cooled rooms",
+        ));
+    }
+    let search_wh_per_query = match raw.search_wh_per_query {
+        Some([a, b]) if a >= 0.0 && a <= b => Some(Range::new(a, b)),
+        Some(_) => {
+            problems.push(problem(
+                "energy.search_wh_per_query",
+                "must be [low, high] with 0 <= low <= high",
+                "or remove it to measure CPU time",
+            ));
+            None
+        }
+        None => None,
+    };
+    EnergyConfig {
+        catalogue: Arc::new(catalogue),
+        local: LocalSettings {
+            zone,
+            pue: raw.pue,
+            watts_per_core: (lo, hi),
+            onsite_wue_l_per_kwh: raw.onsite_wue_l_per_kwh,
+            default_output_tokens: raw.default_output_tokens,
+            search_wh_per_query,
+        },
+    }
+}
+
+fn fallback_local() -> LocalSettings {
+    LocalSettings {
+        zone: crate::energy::Zone {
+            code: "WOR".into(),
+            name: "world".into(),
+            gco2e_per_kwh: 550.0,
+            water_l_per_kwh: 3.0,
+            source: "placeholder while the config has errors".into(),
+        },
+        pue: 1.56,
+        watts_per_core: (4.0, 12.0),
+        onsite_wue_l_per_kwh: 0.0,
+        default_output_tokens: 300.0,
+        search_wh_per_query: None,
+    }
 }
 
 /// The scorer a `classifier.model` value names.
@@ -505,6 +627,16 @@ mod tests {
         assert!(keys.contains(&"classifier.lookup_threshold"), "{keys:?}");
         assert!(keys.contains(&"rules[0].route"), "{keys:?}");
         assert!(keys.contains(&"rules[1].name"), "{keys:?}");
+    }
+
+    #[test]
+    fn energy_settings_are_checked() {
+        let c = load("[energy]\nzone = \"FRA\"\n").unwrap();
+        assert_eq!(c.energy.local.zone.code, "FRA");
+        let p = problems("[energy]\nzone = \"MARS\"\npue = 0.5\nwatts_per_core = [10.0, 5.0]\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["energy.zone", "energy.pue", "energy.watts_per_core"]);
+        assert!(p[0].fix.contains("FRA"), "the fix lists the zones");
     }
 
     #[test]

@@ -23,6 +23,32 @@ pub struct RawConfig {
     pub rules: Vec<RawRule>,
     #[serde(default)]
     pub ledger: RawLedger,
+    #[serde(default)]
+    pub energy: RawEnergy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEnergy {
+    pub zone: String,
+    pub pue: f64,
+    pub watts_per_core: [f64; 2],
+    pub onsite_wue_l_per_kwh: f64,
+    pub default_output_tokens: f64,
+    pub search_wh_per_query: Option<[f64; 2]>,
+}
+
+impl Default for RawEnergy {
+    fn default() -> Self {
+        Self {
+            zone: "WOR".into(),
+            pue: 1.56,
+            watts_per_core: [4.0, 12.0],
+            onsite_wue_l_per_kwh: 0.0,
+            default_output_tokens: 300.0,
+            search_wh_per_query: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +155,7 @@ pub struct RawLedger {
     pub enabled: bool,
     pub path: String,
     pub store_prompts: bool,
+    pub tenant_header: String,
     pub channel_capacity: usize,
     pub batch_size: usize,
 }
@@ -139,6 +166,7 @@ impl Default for RawLedger {
             enabled: true,
             path: "data/ledger.sqlite".into(),
             store_prompts: false,
+            tenant_header: "x-ecoroute-tenant".into(),
             channel_capacity: 65_536,
             batch_size: 512,
         }

@@ -248,6 +248,31 @@ pub fn account(
     }
 }
 
+/// Mean output tokens of LLM answers per model, from the ledger's own history: the estimate of
+/// what an avoided LLM call would have written. Below `min_samples` the stated default is used.
+#[derive(Debug, Clone, Default)]
+pub struct TokenHistory {
+    per_model: std::collections::HashMap<String, (f64, u64)>,
+}
+
+pub const MIN_HISTORY_SAMPLES: u64 = 20;
+
+impl TokenHistory {
+    pub fn observe(&mut self, model: &str, completion_tokens: f64, samples: u64) {
+        let entry = self.per_model.entry(model.to_string()).or_insert((0.0, 0));
+        entry.0 += completion_tokens * samples as f64;
+        entry.1 += samples;
+    }
+
+    /// Expected output tokens for `model`, and whether they come from history.
+    pub fn expected(&self, model: &str, default_tokens: f64) -> (f64, bool) {
+        match self.per_model.get(model) {
+            Some(&(sum, n)) if n >= MIN_HISTORY_SAMPLES => (sum / n as f64, true),
+            _ => (default_tokens, false),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +372,17 @@ mod tests {
             r.counterfactual.energy_wh.high > r.counterfactual.energy_wh.low * 5.0,
             "the default is deliberately wide"
         );
+    }
+
+    #[test]
+    fn token_history_takes_over_from_the_default() {
+        let mut h = TokenHistory::default();
+        assert_eq!(h.expected("gpt-4o", 300.0), (300.0, false));
+        h.observe("gpt-4o", 100.0, MIN_HISTORY_SAMPLES - 1);
+        assert_eq!(h.expected("gpt-4o", 300.0), (300.0, false));
+        h.observe("gpt-4o", 200.0, 1);
+        let (tokens, from_history) = h.expected("gpt-4o", 300.0);
+        assert!(from_history && (tokens - 105.0).abs() < 1e-9);
     }
 
     proptest! {

@@ -132,6 +132,16 @@ impl Catalogue {
         Ok(catalogue)
     }
 
+    /// A catalogue with no models, providers or zones: every model resolves to the fallback.
+    pub fn empty() -> Catalogue {
+        Catalogue {
+            models: Vec::new(),
+            fallback: fallback_model(),
+            providers: Vec::new(),
+            zones: Vec::new(),
+        }
+    }
+
     pub fn models(&self) -> &[ModelSpec] {
         &self.models
     }

@@ -20,7 +20,7 @@ pub mod catalogue;
 
 use serde::Serialize;
 
-pub use accounting::{account, Impacts, LocalSettings, LocalWork, Outcome, RequestCosts};
+pub use accounting::{account, Impacts, LocalSettings, LocalWork, Outcome, RequestCosts, TokenHistory};
 pub use catalogue::{Catalogue, ModelSpec, ProviderSpec, Zone};
 
 /// Names the method behind every figure in the ledger and reports.

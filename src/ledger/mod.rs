@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::config::LedgerConfig;
+use crate::config::{EnergyConfig, LedgerConfig};
+use crate::energy::{account, LocalWork, Outcome, RequestCosts, TokenHistory};
 use crate::Error;
 
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
@@ -54,6 +55,24 @@ pub struct LedgerRecord {
     /// The last user message, only when `ledger.store_prompts = true`.
     pub prompt: Option<String>,
     pub error: Option<String>,
+    /// From the tenant header, or `key:` and a hash of the API key; never the key itself.
+    pub tenant: Option<String>,
+    /// Thread CPU time the proxy spent on this request (parsing, classifying, answering, streaming).
+    pub proxy_cpu_us: f64,
+    /// Thread CPU time of the search step.
+    pub search_cpu_us: Option<f64>,
+    /// Filled by the ledger writer, off the request path.
+    pub accounting: Option<Accounting>,
+}
+
+/// The energy figures of a row, computed by the writer from the facts above.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Accounting {
+    pub costs: RequestCosts,
+    /// Output tokens the avoided LLM call was assumed to write (search answers only).
+    pub counterfactual_tokens: Option<f64>,
+    /// Whether that figure came from this ledger's history for the model (else the stated default).
+    pub tokens_from_history: bool,
 }
 
 enum Message {
@@ -144,18 +163,26 @@ impl LedgerWriter {
 
 /// Starts the ledger: opens (and migrates) the database now, so a bad path fails at start-up,
 /// then hands the connection to the writer thread.
-pub fn start(config: &LedgerConfig) -> Result<(Ledger, Option<LedgerWriter>), Error> {
+pub fn start(config: &LedgerConfig, energy: &EnergyConfig) -> Result<(Ledger, Option<LedgerWriter>), Error> {
     let Some(path) = &config.path else {
         return Ok((Ledger::disabled(), None));
     };
     let conn = open_sqlite(path)?;
+    let mut history = TokenHistory::default();
+    for (model, mean, count) in sqlite::token_history(&conn)? {
+        history.observe(&model, mean, count);
+    }
+    let accountant = Accountant {
+        energy: energy.clone(),
+        history,
+    };
     let (tx, rx) = mpsc::channel(config.channel_capacity);
     let stats = Arc::new(LedgerStats::default());
     let batch_size = config.batch_size;
     let thread_stats = Arc::clone(&stats);
     let thread = std::thread::Builder::new()
         .name("ecoroute-ledger".into())
-        .spawn(move || write_loop(conn, rx, batch_size, &thread_stats))
+        .spawn(move || write_loop(conn, rx, batch_size, &thread_stats, accountant))
         .map_err(|e| Error::io("starting the ledger thread", e))?;
     let ledger = Ledger {
         tx: Some(tx.clone()),
@@ -165,7 +192,67 @@ pub fn start(config: &LedgerConfig) -> Result<(Ledger, Option<LedgerWriter>), Er
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
 }
 
-fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Message>, batch_size: usize, stats: &LedgerStats) {
+/// Computes a row's energy figures; owns the output-token history the counterfactuals use.
+pub struct Accountant {
+    pub energy: EnergyConfig,
+    pub history: TokenHistory,
+}
+
+impl Accountant {
+    pub fn account(&mut self, r: &LedgerRecord) -> Accounting {
+        let model = r.model.as_deref().unwrap_or("unknown");
+        let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
+        let completion = f64::from(r.completion_tokens.unwrap_or(0));
+        let latency_s = Some(r.latency_ms / 1e3);
+        let mut counterfactual_tokens = None;
+        let mut tokens_from_history = false;
+        let outcome = match (r.route.as_str(), r.escalated) {
+            ("search", _) => {
+                let (tokens, from_history) = self.history.expected(model, self.energy.local.default_output_tokens);
+                counterfactual_tokens = Some(tokens);
+                tokens_from_history = from_history;
+                Outcome::Search {
+                    prompt_tokens: prompt,
+                    expected_output_tokens: tokens,
+                }
+            }
+            ("llm", true) => Outcome::Escalated {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+            },
+            ("llm", false) => Outcome::Llm {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+            },
+            _ => Outcome::Passthrough,
+        };
+        if r.route == "llm" && r.status == 200 && r.usage_source == "upstream" {
+            if let Some(tokens) = r.completion_tokens {
+                self.history.observe(model, f64::from(tokens), 1);
+            }
+        }
+        let work = LocalWork {
+            proxy_cpu_s: r.proxy_cpu_us / 1e6,
+            search_cpu_s: r.search_cpu_us.unwrap_or(0.0) / 1e6,
+        };
+        let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
+        Accounting {
+            costs,
+            counterfactual_tokens,
+            tokens_from_history,
+        }
+    }
+}
+
+fn write_loop(
+    mut conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<Message>,
+    batch_size: usize,
+    stats: &LedgerStats,
+    mut accountant: Accountant,
+) {
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
     while !stopping {
@@ -189,6 +276,9 @@ fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Message>, b
         }
         if batch.is_empty() {
             continue;
+        }
+        for r in batch.iter_mut() {
+            r.accounting = Some(accountant.account(r));
         }
         let n = batch.len() as u64;
         match sqlite::insert_batch(&mut conn, &batch) {
@@ -217,9 +307,16 @@ mod tests {
         LedgerConfig {
             path: Some(path.to_path_buf()),
             store_prompts: false,
+            tenant_header: http::HeaderName::from_static("x-ecoroute-tenant"),
             channel_capacity: 1024,
             batch_size: 7,
         }
+    }
+
+    fn energy() -> EnergyConfig {
+        crate::config::Config::from_toml_str("", Path::new("t.toml"), &|_| None)
+            .unwrap()
+            .energy
     }
 
     fn row(i: usize) -> LedgerRecord {
@@ -236,7 +333,7 @@ mod tests {
     async fn shutdown_writes_every_queued_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
-        let (ledger, writer) = start(&config(&path)).unwrap();
+        let (ledger, writer) = start(&config(&path), &energy()).unwrap();
         for i in 0..500 {
             ledger.record(row(i));
         }
@@ -244,6 +341,12 @@ mod tests {
         let rows = read_all(&path).unwrap();
         assert_eq!(rows.len(), 500);
         assert_eq!(rows[499].request_id, "r499");
+        let accounting = rows[0].accounting.expect("the writer accounts every row");
+        assert!(
+            accounting.costs.saved.energy_wh.central > 0.0,
+            "a search row saves energy"
+        );
+        assert_eq!(accounting.counterfactual_tokens, Some(300.0));
         assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
         ledger.record(row(500));
         assert_eq!(

@@ -1,20 +1,72 @@
 //! SQLite storage for the ledger: schema, migrations, batched inserts. WAL mode lets `report` and
 //! other readers work while the proxy writes.
+//!
+//! The energy figures are stored flat, one column per side × metric × bound, named like
+//! `saved_energy_wh_central`, so that reports are plain `SUM`s and any SQL tool can read them.
 
 use std::path::Path;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params_from_iter, types::Value, Connection, Row};
 
-use super::LedgerRecord;
+use super::{Accounting, LedgerRecord};
+use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
+pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
+pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
+
+/// The 36 figure columns, in storage order.
+pub fn figure_columns() -> Vec<String> {
+    let mut out = Vec::with_capacity(36);
+    for side in SIDES {
+        for metric in METRICS {
+            for bound in BOUNDS {
+                out.push(format!("{side}_{metric}_{bound}"));
+            }
+        }
+    }
+    out
+}
+
+const BASE_COLUMNS: [&str; 20] = [
+    "ts_ms",
+    "request_id",
+    "path",
+    "route",
+    "reason",
+    "class",
+    "confidence",
+    "escalated",
+    "model",
+    "status",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "usage_source",
+    "latency_ms",
+    "upstream_ms",
+    "search_ms",
+    "answer_source",
+    "prompt",
+    "error",
+];
+const V2_COLUMNS: [&str; 7] = [
+    "tenant",
+    "proxy_cpu_us",
+    "search_cpu_us",
+    "model_fallback",
+    "counterfactual_tokens",
+    "tokens_from_history",
+    "method_version",
+];
 
 fn db_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
     move |e| Error::Ledger(format!("{context}: {e}"))
 }
 
-/// Opens the ledger database, creating the file, its folder and the schema if needed.
+/// Opens the ledger database, creating the file, its folder and the schema, or migrating an older one.
 pub fn open(path: &Path) -> Result<Connection, Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
@@ -65,60 +117,159 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         )
         .map_err(db_err("creating the schema"))?;
     }
+    if version < 2 {
+        // v2: tenant, measured CPU time, and the energy figures. Older rows keep NULLs there.
+        let mut sql = String::from("BEGIN;\n");
+        for (column, kind) in [
+            ("tenant", "TEXT"),
+            ("proxy_cpu_us", "REAL"),
+            ("search_cpu_us", "REAL"),
+            ("model_fallback", "INTEGER"),
+            ("counterfactual_tokens", "REAL"),
+            ("tokens_from_history", "INTEGER"),
+            ("method_version", "TEXT"),
+        ] {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
+        }
+        for column in figure_columns() {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} REAL;\n"));
+        }
+        sql.push_str(
+            "CREATE INDEX IF NOT EXISTS requests_tenant ON requests (tenant);\nPRAGMA user_version = 2;\nCOMMIT;",
+        );
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 2"))?;
+    }
     Ok(conn)
 }
 
+fn all_columns() -> Vec<String> {
+    BASE_COLUMNS
+        .iter()
+        .chain(V2_COLUMNS.iter())
+        .map(|c| c.to_string())
+        .chain(figure_columns())
+        .collect()
+}
+
+fn impacts_values(i: &Impacts) -> [f64; 12] {
+    let r = [i.energy_wh, i.co2e_g, i.water_ml, i.cost_usd];
+    let mut out = [0.0; 12];
+    for (k, range) in r.iter().enumerate() {
+        out[k * 3] = range.low;
+        out[k * 3 + 1] = range.central;
+        out[k * 3 + 2] = range.high;
+    }
+    out
+}
+
+fn row_values(r: &LedgerRecord) -> Vec<Value> {
+    let opt_u32 = |v: Option<u32>| v.map_or(Value::Null, |n| Value::Integer(i64::from(n)));
+    let opt_f64 = |v: Option<f64>| v.map_or(Value::Null, Value::Real);
+    let opt_text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let mut values = vec![
+        Value::Integer(r.ts_ms),
+        Value::Text(r.request_id.clone()),
+        Value::Text(r.path.clone()),
+        Value::Text(r.route.clone()),
+        Value::Text(r.reason.clone()),
+        opt_text(&r.class),
+        opt_f64(r.confidence),
+        Value::Integer(i64::from(r.escalated)),
+        opt_text(&r.model),
+        Value::Integer(i64::from(r.status)),
+        Value::Integer(i64::from(r.stream)),
+        opt_u32(r.prompt_tokens),
+        opt_u32(r.completion_tokens),
+        Value::Text(r.usage_source.clone()),
+        Value::Real(r.latency_ms),
+        opt_f64(r.upstream_ms),
+        opt_f64(r.search_ms),
+        opt_text(&r.answer_source),
+        opt_text(&r.prompt),
+        opt_text(&r.error),
+        opt_text(&r.tenant),
+        Value::Real(r.proxy_cpu_us),
+        opt_f64(r.search_cpu_us),
+    ];
+    match &r.accounting {
+        Some(a) => {
+            values.push(Value::Integer(i64::from(a.costs.model_fallback)));
+            values.push(opt_f64(a.counterfactual_tokens));
+            values.push(Value::Integer(i64::from(a.tokens_from_history)));
+            values.push(Value::Text(METHOD_VERSION.into()));
+            for side in [&a.costs.actual, &a.costs.counterfactual, &a.costs.saved] {
+                values.extend(impacts_values(side).into_iter().map(Value::Real));
+            }
+        }
+        None => values.extend(std::iter::repeat_n(Value::Null, 4 + 36)),
+    }
+    values
+}
+
 pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+    let columns = all_columns();
+    let placeholders = (1..=columns.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("INSERT INTO requests ({}) VALUES ({placeholders})", columns.join(", "));
     let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
     {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO requests (ts_ms, request_id, path, route, reason, class, confidence, escalated, model, status,
-                    stream, prompt_tokens, completion_tokens, usage_source, latency_ms, upstream_ms, search_ms,
-                    answer_source, prompt, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            )
-            .map_err(db_err("preparing the insert"))?;
+        let mut insert = tx.prepare_cached(&sql).map_err(db_err("preparing the insert"))?;
         for r in rows {
             insert
-                .execute(params![
-                    r.ts_ms,
-                    r.request_id,
-                    r.path,
-                    r.route,
-                    r.reason,
-                    r.class,
-                    r.confidence,
-                    r.escalated,
-                    r.model,
-                    r.status,
-                    r.stream,
-                    r.prompt_tokens,
-                    r.completion_tokens,
-                    r.usage_source,
-                    r.latency_ms,
-                    r.upstream_ms,
-                    r.search_ms,
-                    r.answer_source,
-                    r.prompt,
-                    r.error,
-                ])
+                .execute(params_from_iter(row_values(r)))
                 .map_err(db_err("inserting a row"))?;
         }
     }
     tx.commit().map_err(db_err("committing"))
 }
 
+fn read_impacts(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Impacts>> {
+    let mut v = [0.0; 12];
+    for (k, slot) in v.iter_mut().enumerate() {
+        match row.get::<_, Option<f64>>(first + k)? {
+            Some(x) => *slot = x,
+            None => return Ok(None),
+        }
+    }
+    let range = |i: usize| Range {
+        low: v[i],
+        central: v[i + 1],
+        high: v[i + 2],
+    };
+    Ok(Some(Impacts {
+        energy_wh: range(0),
+        co2e_g: range(3),
+        water_ml: range(6),
+        cost_usd: range(9),
+    }))
+}
+
 pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT ts_ms, request_id, path, route, reason, class, confidence, escalated, model, status, stream,
-                prompt_tokens, completion_tokens, usage_source, latency_ms, upstream_ms, search_ms, answer_source, prompt, error
-             FROM requests ORDER BY id",
-        )
-        .map_err(db_err("preparing the query"))?;
+    let sql = format!("SELECT {} FROM requests ORDER BY id", all_columns().join(", "));
+    let mut stmt = conn.prepare(&sql).map_err(db_err("preparing the query"))?;
     let rows = stmt
         .query_map([], |r| {
+            let figures = 20 + 7;
+            let accounting = match (
+                read_impacts(r, figures)?,
+                read_impacts(r, figures + 12)?,
+                read_impacts(r, figures + 24)?,
+            ) {
+                (Some(actual), Some(counterfactual), Some(saved)) => Some(Accounting {
+                    costs: RequestCosts {
+                        actual,
+                        counterfactual,
+                        saved,
+                        model_fallback: r.get::<_, Option<bool>>(23)?.unwrap_or(false),
+                    },
+                    counterfactual_tokens: r.get(24)?,
+                    tokens_from_history: r.get::<_, Option<bool>>(25)?.unwrap_or(false),
+                }),
+                _ => None,
+            };
             Ok(LedgerRecord {
                 ts_ms: r.get(0)?,
                 request_id: r.get(1)?,
@@ -140,8 +291,67 @@ pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
                 answer_source: r.get(17)?,
                 prompt: r.get(18)?,
                 error: r.get(19)?,
+                tenant: r.get(20)?,
+                proxy_cpu_us: r.get::<_, Option<f64>>(21)?.unwrap_or(0.0),
+                search_cpu_us: r.get(22)?,
+                accounting,
             })
         })
         .map_err(db_err("reading rows"))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err("reading a row"))
+}
+
+/// Mean upstream-reported output tokens of successful LLM answers, per model, with counts.
+pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, u64)>, Error> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT model, AVG(completion_tokens), COUNT(*) FROM requests
+             WHERE route = 'llm' AND status = 200 AND usage_source = 'upstream'
+               AND completion_tokens IS NOT NULL AND model IS NOT NULL
+             GROUP BY model",
+        )
+        .map_err(db_err("preparing the history query"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+            ))
+        })
+        .map_err(db_err("reading the history"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(db_err("reading a history row"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_ledger_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE requests (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, request_id TEXT NOT NULL,
+                 path TEXT NOT NULL, route TEXT NOT NULL, reason TEXT NOT NULL, class TEXT, confidence REAL,
+                 escalated INTEGER NOT NULL, model TEXT, status INTEGER NOT NULL, stream INTEGER NOT NULL,
+                 prompt_tokens INTEGER, completion_tokens INTEGER, usage_source TEXT NOT NULL, latency_ms REAL NOT NULL,
+                 upstream_ms REAL, search_ms REAL, answer_source TEXT, prompt TEXT, error TEXT);
+                 INSERT INTO requests (ts_ms, request_id, path, route, reason, escalated, status, stream, usage_source, latency_ms)
+                 VALUES (1, 'old', '/v1/chat/completions', 'llm', 'r', 0, 200, 0, 'none', 5.0);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let rows = read_all(&conn).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].request_id, "old");
+        assert_eq!(rows[0].accounting, None, "old rows have no figures, and say so");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 }

@@ -51,6 +51,8 @@ pub struct SearchQuery {
 pub struct SearchOutcome {
     pub hits: Vec<Hit>,
     pub elapsed: Duration,
+    /// Thread CPU time of the search, when it ran on one thread (the embedded backend always does).
+    pub cpu: Option<Duration>,
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -84,10 +86,18 @@ impl tower::Service<SearchQuery> for SearchService {
         let backend = Arc::clone(&self.backend);
         Box::pin(async move {
             let started = Instant::now();
+            let thread = std::thread::current().id();
+            let cpu_now = || cpu_time::ThreadTime::try_now().ok().map(|t| t.as_duration());
+            let cpu_start = cpu_now();
             let hits = backend.search(&query.text, query.limit).await?;
+            let cpu = match (cpu_start, cpu_now()) {
+                (Some(a), Some(b)) if std::thread::current().id() == thread => Some(b.saturating_sub(a)),
+                _ => None,
+            };
             Ok(SearchOutcome {
                 hits,
                 elapsed: started.elapsed(),
+                cpu,
             })
         })
     }

@@ -15,7 +15,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use super::{header_value, read_body, request_id, AppState, PendingRecord, Runtime};
+use super::{header_value, read_body, request_id, tenant_of, AppState, CpuMeter, PendingRecord, Runtime};
 use crate::classify::Route;
 use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
@@ -32,6 +32,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let id = request_id(request.headers());
     let mut pending = PendingRecord::new(state.ledger.clone(), "/v1/chat/completions", &id);
     let (parts, body) = request.into_parts();
+    pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
     let mut response = match pipeline(&state, &runtime, &parts.headers, body, &mut pending).await {
         Ok(Reply::Done(response)) => response,
         Ok(Reply::Streaming(response)) => return with_request_id(response, &id),
@@ -74,6 +75,7 @@ async fn pipeline(
     pending: &mut PendingRecord,
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
+    let meter = CpuMeter::start();
     let chat = ChatRequest::parse(&bytes)?;
     if chat.messages.is_empty() {
         return Err(Error::InvalidRequest {
@@ -83,6 +85,7 @@ async fn pipeline(
     }
     let features = chat.features();
     let decision = runtime.classifier.decide(&features);
+    pending.record.proxy_cpu_us += meter.micros();
     {
         let r = &mut pending.record;
         r.model = chat.model.clone();
@@ -98,7 +101,7 @@ async fn pipeline(
 
     if decision.route == Route::Search {
         let searched = Instant::now();
-        let verdict = search_answer(runtime, &features.last_user).await;
+        let verdict = search_answer(runtime, &features.last_user, pending).await;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
         match verdict {
             Ok(answer) => return Ok(Reply::Done(search_response(runtime, &chat, &answer, pending))),
@@ -114,7 +117,7 @@ async fn pipeline(
 
 /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
 /// to escalate, never an error for the client.
-async fn search_answer(runtime: &Runtime, question: &str) -> Result<Answer, String> {
+async fn search_answer(runtime: &Runtime, question: &str, pending: &mut PendingRecord) -> Result<Answer, String> {
     let query = SearchQuery {
         text: question.to_string(),
         limit: runtime.config.search.top_k,
@@ -127,7 +130,13 @@ async fn search_answer(runtime: &Runtime, question: &str) -> Result<Answer, Stri
             return Err("escalated: search failed".into());
         }
     };
-    answer::answer(question, &outcome.hits, runtime.config.search.min_confidence).map_err(|refusal| refusal.reason())
+    // The adequacy check is part of the search step's cost.
+    let meter = CpuMeter::start();
+    let verdict = answer::answer(question, &outcome.hits, runtime.config.search.min_confidence)
+        .map_err(|refusal| refusal.reason());
+    let search_us = outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros();
+    pending.record.search_cpu_us = Some(search_us);
+    verdict
 }
 
 fn unix_seconds() -> u64 {
@@ -138,6 +147,7 @@ fn unix_seconds() -> u64 {
 }
 
 fn search_response(runtime: &Runtime, chat: &ChatRequest, answer: &Answer, pending: &mut PendingRecord) -> Response {
+    let meter = CpuMeter::start();
     let content = answer.to_message();
     let usage = Usage {
         prompt_tokens: chat.estimated_prompt_tokens(),
@@ -174,6 +184,7 @@ fn search_response(runtime: &Runtime, chat: &ChatRequest, answer: &Answer, pendi
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));
     h.insert(REASON_HEADER, header_value(&pending.record.reason));
+    pending.record.proxy_cpu_us += meter.micros();
     response
 }
 
@@ -234,6 +245,7 @@ async fn forward_to_llm(
         .bytes()
         .await
         .map_err(|e| map_reqwest_error(e, total_timeout))?;
+    let meter = CpuMeter::start();
     if let Some(usage) = serde_json::from_slice::<UsageEnvelope>(&bytes)
         .ok()
         .and_then(|e| e.usage)
@@ -242,6 +254,7 @@ async fn forward_to_llm(
         pending.record.completion_tokens = usage.completion_tokens;
         pending.record.usage_source = "upstream".into();
     }
+    pending.record.proxy_cpu_us += meter.micros();
     if !status.is_success() {
         pending.record.error = Some(format!("upstream returned {status}"));
     }
@@ -353,7 +366,9 @@ fn usage_tap(
         }
         match tap.inner.next().await {
             Some(Ok(chunk)) => {
+                let meter = CpuMeter::start();
                 tap.scanner.feed(&chunk);
+                tap.pending.record.proxy_cpu_us += meter.micros();
                 Some((Ok(chunk), tap))
             }
             Some(Err(e)) => {

@@ -146,7 +146,7 @@ pub async fn start_with(runtime: Runtime) -> Result<RunningServer, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
-    let (ledger, writer) = ledger::start(&runtime.config.ledger)?;
+    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy)?;
     let state = Arc::new(AppState::new(runtime, ledger));
     let app = stack::router(Arc::clone(&state));
     let (tx, rx) = oneshot::channel::<()>();
@@ -283,6 +283,60 @@ pub fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// Thread CPU time of a synchronous stretch of work on the calling thread. A task that moved to
+/// another thread in between cannot be measured this way, and reports nothing rather than a wrong
+/// figure.
+pub struct CpuMeter {
+    /// The thread's CPU clock at the start, as a plain `Duration` so the meter stays `Send`.
+    start: Option<std::time::Duration>,
+    thread: std::thread::ThreadId,
+}
+
+/// The calling thread's CPU clock.
+pub fn thread_cpu_now() -> Option<std::time::Duration> {
+    cpu_time::ThreadTime::try_now().ok().map(|t| t.as_duration())
+}
+
+impl CpuMeter {
+    pub fn start() -> CpuMeter {
+        CpuMeter {
+            start: thread_cpu_now(),
+            thread: std::thread::current().id(),
+        }
+    }
+
+    /// Microseconds of CPU since `start`, or 0 when not measurable.
+    pub fn micros(&self) -> f64 {
+        match (self.start, thread_cpu_now()) {
+            (Some(start), Some(now)) if std::thread::current().id() == self.thread => {
+                now.saturating_sub(start).as_secs_f64() * 1e6
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
+/// a salted SHA-256 of the Authorization header, so the key itself is never stored.
+pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
+    if let Some(name) = headers
+        .get(tenant_header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+    {
+        return Some(name.to_string());
+    }
+    let auth = headers.get(http::header::AUTHORIZATION)?;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"ecoroute-tenant:")
+        .chain_update(auth.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(format!("key:{hex}"))
+}
+
 /// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
     let declared = headers
@@ -312,6 +366,34 @@ mod tests {
         assert_eq!(request_id(&h), "abc-123");
         h.insert("x-request-id", HeaderValue::from_static("has space"));
         assert_eq!(request_id(&h).len(), 32);
+    }
+
+    #[test]
+    fn tenants_come_from_the_header_or_a_key_hash_never_the_key() {
+        let name = http::HeaderName::from_static("x-ecoroute-tenant");
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-secret-123"),
+        );
+        let hashed = tenant_of(&h, &name).unwrap();
+        assert!(hashed.starts_with("key:") && hashed.len() == 20, "{hashed}");
+        assert!(!hashed.contains("sk-secret"));
+        assert_eq!(tenant_of(&h, &name), Some(hashed), "stable");
+        h.insert("x-ecoroute-tenant", HeaderValue::from_static("team-a"));
+        assert_eq!(tenant_of(&h, &name).as_deref(), Some("team-a"));
+        assert_eq!(tenant_of(&HeaderMap::new(), &name), None);
+    }
+
+    #[test]
+    fn cpu_meter_measures_work_on_this_thread() {
+        let meter = CpuMeter::start();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(meter.micros() > 0.0);
     }
 
     #[test]

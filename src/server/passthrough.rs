@@ -21,6 +21,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let mut pending = PendingRecord::new(state.ledger.clone(), &path, &id);
     pending.record.route = "passthrough".into();
     pending.record.reason = "passthrough: not a chat completion".into();
+    pending.record.tenant = super::tenant_of(request.headers(), &runtime.config.ledger.tenant_header);
 
     let (parts, body) = request.into_parts();
     let limit = runtime.config.server.max_body_bytes;
