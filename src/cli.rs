@@ -17,6 +17,13 @@ use crate::search::answer;
 use crate::search::embedded::{build_index, read_corpus, EmbeddedIndex};
 use crate::{server, Error};
 
+/// `println!` that returns an error instead of panicking when stdout is closed (`ecoroute … | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| Error::io("writing to stdout", e))?
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ecoroute",
@@ -240,15 +247,16 @@ async fn shutdown_signal() {
 fn check(config_path: &Path) -> Result<ExitCode, Error> {
     match Config::load(config_path) {
         Ok(config) => {
-            println!("{}: ok", config_path.display());
-            println!("  listen            {}", config.server.listen);
-            println!("  upstream          {}", config.llm.base_url);
-            println!("  lookup_threshold  {:.2}", config.classifier.lookup_threshold);
-            println!(
+            outln!("{}: ok", config_path.display());
+            outln!("  listen            {}", config.server.listen);
+            outln!("  upstream          {}", config.llm.base_url);
+            outln!("  lookup_threshold  {:.2}", config.classifier.lookup_threshold);
+            outln!(
                 "  search            min_confidence {:.2}, top_k {}",
-                config.search.min_confidence, config.search.top_k
+                config.search.min_confidence,
+                config.search.top_k
             );
-            println!(
+            outln!(
                 "  rules             {}",
                 config
                     .rules
@@ -279,7 +287,7 @@ fn index_build(config_path: &Path, corpus: Option<PathBuf>, output: Option<PathB
     let index_dir = output.unwrap_or(index_dir);
     let started = std::time::Instant::now();
     let count = build_index(&index_dir, read_corpus(&corpus)?)?;
-    println!(
+    outln!(
         "indexed {count} documents from {} into {} in {:.1}s",
         corpus.display(),
         index_dir.display(),
@@ -470,14 +478,14 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         for s in &scored {
             at_half.add(s.gold_lookup, s.p_lookup >= 0.5);
         }
-        println!(
+        outln!(
             "holdout ({} rows): at 0.5 lookup recall {}, false-lookup rate {}",
             held.len(),
             pct(at_half.lookup_recall()),
             pct(at_half.false_lookup_rate())
         );
         if let Some(c) = calibrate(&scored, args.max_false_lookup) {
-            println!(
+            outln!(
                 "holdout: threshold {:.3} keeps false lookups at {} (target {}) with lookup recall {}",
                 c.threshold,
                 pct(c.confusion.false_lookup_rate()),
@@ -492,7 +500,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
     }
     std::fs::write(&args.output, &bytes).map_err(|e| Error::io(format!("writing {}", args.output.display()), e))?;
-    println!(
+    outln!(
         "trained on {} rows ({} lookup) in {:.1}s; wrote {} ({} KB)",
         examples.len(),
         examples.iter().filter(|e| e.lookup).count(),
@@ -610,7 +618,7 @@ fn calibrate_command(config_path: &Path, input: &Path, max_false_lookup: f64) ->
         .collect();
     match calibrate(&scored, max_false_lookup) {
         Some(c) => {
-            println!(
+            outln!(
                 "{} queries: at threshold {:.3} the false-lookup rate is {} (target {}), lookup recall {}, {} routed to search",
                 rows.len(),
                 c.threshold,
@@ -620,7 +628,7 @@ fn calibrate_command(config_path: &Path, input: &Path, max_false_lookup: f64) ->
                 pct(c.confusion.kept_off_llm())
             );
             let rounded_up = (c.threshold * 1000.0).ceil() / 1000.0;
-            println!(
+            outln!(
                 "\nset in {}:\n[classifier]\nlookup_threshold = {rounded_up:.3}",
                 config_path.display()
             );

@@ -54,12 +54,23 @@ async fn lookup_is_answered_from_search_without_calling_the_llm() {
     );
     assert_eq!(rows[0].prompt, None, "prompts are not stored by default");
     let tenant = rows[0].tenant.as_deref().unwrap();
-    assert!(tenant.starts_with("key:") && !tenant.contains("sk-client-key"), "{tenant}");
+    assert!(
+        tenant.starts_with("key:") && !tenant.contains("sk-client-key"),
+        "{tenant}"
+    );
     assert!(rows[0].search_cpu_us.unwrap() > 0.0, "search CPU time is measured");
     assert!(rows[0].proxy_cpu_us > 0.0, "proxy CPU time is measured");
     let a = rows[0].accounting.expect("the row carries energy figures");
-    assert!(a.costs.saved.energy_wh.low > 0.0, "an answered lookup saves energy: {:?}", a.costs.saved);
-    assert!(a.costs.actual.energy_wh.high < 1e-5, "and costs microwatt-hours: {:?}", a.costs.actual);
+    assert!(
+        a.costs.saved.energy_wh.low > 0.0,
+        "an answered lookup saves energy: {:?}",
+        a.costs.saved
+    );
+    assert!(
+        a.costs.actual.energy_wh.high < 1e-5,
+        "and costs microwatt-hours: {:?}",
+        a.costs.actual
+    );
     assert!(a.costs.saved.cost_usd.central > 0.0);
     assert!(!a.costs.model_fallback, "gpt-4o-mini is in the catalogue");
 }
@@ -116,10 +127,17 @@ async fn writing_request_goes_to_the_llm_untouched() {
     assert_eq!((rows[0].prompt_tokens, rows[0].completion_tokens), (Some(21), Some(17)));
     assert_eq!(rows[0].usage_source, "upstream");
     let a = rows[0].accounting.unwrap();
-    assert!(a.costs.saved.energy_wh.high < 0.0, "an LLM route can only cost: {:?}", a.costs.saved);
+    assert!(
+        a.costs.saved.energy_wh.high < 0.0,
+        "an LLM route can only cost: {:?}",
+        a.costs.saved
+    );
     // 17 tokens of gpt-4o-mini: 17 × 4.5e-5 Wh per token × PUE 1.2 ≈ 0.0009 Wh (the mock's latency caps the server share).
     let wh = a.costs.actual.energy_wh.central;
-    assert!((0.0007..0.0012).contains(&wh), "the LLM call is in the actual figure: {wh}");
+    assert!(
+        (0.0007..0.0012).contains(&wh),
+        "the LLM call is in the actual figure: {wh}"
+    );
 }
 
 #[tokio::test]
