@@ -74,6 +74,8 @@ pub enum Command {
         limit: usize,
         query: String,
     },
+    /// Savings report from the ledger: totals and groups, each figure a low/central/high range.
+    Report(ReportArgs),
     /// Train the lookup-vs-complex model from labelled queries (reproducible with --seed).
     Train(TrainArgs),
     /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
@@ -109,6 +111,36 @@ pub enum Command {
         input: Option<PathBuf>,
         query: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Ledger file, overriding `ledger.path`.
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// First day included (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day included (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// day, week, month, tenant, route or model.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +206,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => index_build(&config.config, corpus, output),
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),
+        Command::Report(args) => report_command(&args),
         Command::Eval { config, input, json } => eval_command(&config.config, &input, json),
         Command::Calibrate {
             config,
@@ -639,4 +672,60 @@ fn calibrate_command(config_path: &Path, input: &Path, max_false_lookup: f64) ->
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
+    let by = crate::report::GroupBy::parse(&args.by).ok_or_else(|| Error::InvalidRequest {
+        message: format!("--by {}: use day, week, month, tenant, route or model", args.by),
+        param: None,
+    })?;
+    let day = |flag: &str, value: &Option<String>| -> Result<Option<i64>, Error> {
+        value
+            .as_deref()
+            .map(|v| {
+                crate::report::days_from_civil(v).ok_or_else(|| Error::InvalidRequest {
+                    message: format!("{flag} {v}: use a date as YYYY-MM-DD"),
+                    param: None,
+                })
+            })
+            .transpose()
+    };
+    let from_ms = day("--from", &args.from)?.map(|d| d * 86_400_000);
+    let to_ms = day("--to", &args.to)?.map(|d| (d + 1) * 86_400_000);
+    let path = match &args.ledger {
+        Some(p) => p.clone(),
+        None => {
+            let config = Config::load(&args.config.config)?;
+            config.ledger.path.ok_or_else(|| Error::InvalidRequest {
+                message: "the ledger is disabled in this config; pass --ledger PATH".into(),
+                param: None,
+            })?
+        }
+    };
+    if !path.exists() {
+        return Err(Error::io(
+            format!("reading the ledger {}", path.display()),
+            std::io::ErrorKind::NotFound.into(),
+        ));
+    }
+    let rows: Vec<_> = crate::ledger::read_all(&path)?
+        .into_iter()
+        .filter(|r| from_ms.is_none_or(|f| r.ts_ms >= f) && to_ms.is_none_or(|t| r.ts_ms < t))
+        .collect();
+    let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone());
+    let text = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n",
+        ReportFormat::Csv => crate::report::to_csv(&report),
+        ReportFormat::Md => crate::report::to_markdown(&report),
+    };
+    match &args.output {
+        Some(file) => {
+            std::fs::write(file, text).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+            eprintln!("wrote {} ({} requests)", file.display(), report.totals.requests);
+        }
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io("writing to stdout", e))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

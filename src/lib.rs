@@ -23,6 +23,7 @@
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through).
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into SQLite.
 //! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
+//! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
 //! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify).
 //! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
 
@@ -35,6 +36,7 @@ pub mod eval;
 pub mod ledger;
 pub mod llm;
 pub mod openai;
+pub mod report;
 pub mod search;
 pub mod server;
 

@@ -1,0 +1,446 @@
+//! Savings reports over ledger rows, pure: aggregation and rendering. `ecoroute report` reads the
+//! rows and writes one of the formats.
+//!
+//! Ranges are summed bound by bound (lows with lows, highs with highs). The model uncertainty
+//! behind them is systematic (the same parameter estimates for every call of a model), so errors
+//! do not cancel across requests and the summed low is the honest conservative total.
+//!
+//! The JSON format is a stable contract: fields are only ever added.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::energy::{Impacts, Range, METHOD_VERSION};
+use crate::ledger::LedgerRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Day,
+    Week,
+    Month,
+    Tenant,
+    Route,
+    Model,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "day" => GroupBy::Day,
+            "week" => GroupBy::Week,
+            "month" => GroupBy::Month,
+            "tenant" => GroupBy::Tenant,
+            "route" => GroupBy::Route,
+            "model" => GroupBy::Model,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Day => "day",
+            GroupBy::Week => "week",
+            GroupBy::Month => "month",
+            GroupBy::Tenant => "tenant",
+            GroupBy::Route => "route",
+            GroupBy::Model => "model",
+        }
+    }
+
+    fn key(self, r: &LedgerRecord) -> String {
+        let days = r.ts_ms.div_euclid(86_400_000);
+        match self {
+            GroupBy::Day => civil(days),
+            // Weeks start on Monday; 1970-01-01 was a Thursday.
+            GroupBy::Week => civil(days - (days + 3).rem_euclid(7)),
+            GroupBy::Month => civil(days)[..7].to_string(),
+            GroupBy::Tenant => r.tenant.clone().unwrap_or_else(|| "(none)".into()),
+            GroupBy::Route => {
+                if r.escalated {
+                    "escalated".into()
+                } else {
+                    r.route.clone()
+                }
+            }
+            GroupBy::Model => r.model.clone().unwrap_or_else(|| "(none)".into()),
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
+pub fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+pub fn days_from_civil(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let (y, m, d): (i64, i64, i64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ByRoute {
+    pub search: u64,
+    pub llm: u64,
+    pub escalated: u64,
+    pub passthrough: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub by_route: ByRoute,
+    /// Share of chat requests answered without the LLM: search / (search + llm + escalated).
+    pub llm_avoided_share: f64,
+    pub energy_saved_wh: Range,
+    pub co2e_saved_g: Range,
+    pub water_saved_ml: Range,
+    pub cost_saved_usd: Range,
+    pub energy_actual_wh: Range,
+    pub energy_counterfactual_wh: Range,
+    /// Requests whose model was not in the catalogue (figures use the stated default).
+    pub unknown_model_requests: u64,
+    /// Rows written before the ledger carried figures (schema v1).
+    pub rows_without_figures: u64,
+}
+
+impl Totals {
+    fn add(&mut self, r: &LedgerRecord) {
+        self.requests += 1;
+        match (r.route.as_str(), r.escalated) {
+            ("search", _) => self.by_route.search += 1,
+            ("llm", true) => self.by_route.escalated += 1,
+            ("llm", false) => self.by_route.llm += 1,
+            _ => self.by_route.passthrough += 1,
+        }
+        match &r.accounting {
+            Some(a) => {
+                let saved: Impacts = a.costs.saved;
+                self.energy_saved_wh = self.energy_saved_wh + saved.energy_wh;
+                self.co2e_saved_g = self.co2e_saved_g + saved.co2e_g;
+                self.water_saved_ml = self.water_saved_ml + saved.water_ml;
+                self.cost_saved_usd = self.cost_saved_usd + saved.cost_usd;
+                self.energy_actual_wh = self.energy_actual_wh + a.costs.actual.energy_wh;
+                self.energy_counterfactual_wh = self.energy_counterfactual_wh + a.costs.counterfactual.energy_wh;
+                self.unknown_model_requests += u64::from(a.costs.model_fallback);
+            }
+            None => self.rows_without_figures += 1,
+        }
+        let chat = self.by_route.search + self.by_route.llm + self.by_route.escalated;
+        self.llm_avoided_share = if chat == 0 {
+            0.0
+        } else {
+            self.by_route.search as f64 / chat as f64
+        };
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub key: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub method_version: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub by: &'static str,
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub groups: Vec<Group>,
+}
+
+pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Option<String>) -> Report {
+    let mut totals = Totals::default();
+    let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+    for r in rows {
+        totals.add(r);
+        groups.entry(by.key(r)).or_default().add(r);
+    }
+    Report {
+        method_version: METHOD_VERSION,
+        from,
+        to,
+        by: by.as_str(),
+        totals,
+        groups: groups.into_iter().map(|(key, totals)| Group { key, totals }).collect(),
+    }
+}
+
+const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,llm_avoided_share,\
+energy_saved_wh_low,energy_saved_wh_central,energy_saved_wh_high,co2e_saved_g_low,co2e_saved_g_central,co2e_saved_g_high,\
+water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_line(key: &str, t: &Totals) -> String {
+    let r = |x: Range| format!("{},{},{}", x.low, x.central, x.high);
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{}",
+        csv_field(key),
+        t.requests,
+        t.by_route.search,
+        t.by_route.llm,
+        t.by_route.escalated,
+        t.by_route.passthrough,
+        t.llm_avoided_share,
+        r(t.energy_saved_wh),
+        r(t.co2e_saved_g),
+        r(t.water_saved_ml),
+        r(t.cost_saved_usd)
+    )
+}
+
+pub fn to_csv(report: &Report) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for g in &report.groups {
+        out.push_str(&csv_line(&g.key, &g.totals));
+        out.push('\n');
+    }
+    out.push_str(&csv_line("total", &report.totals));
+    out.push('\n');
+    out
+}
+
+/// A range as a person reads it: "0.52 Wh (0.41–0.68)".
+pub fn human(r: Range, unit: &str) -> String {
+    let f = |x: f64| {
+        let a = x.abs();
+        if a == 0.0 {
+            "0".to_string()
+        } else if a >= 100.0 {
+            format!("{x:.0}")
+        } else if a >= 1.0 {
+            format!("{x:.2}")
+        } else {
+            format!("{x:.3e}")
+        }
+    };
+    format!("{} {unit} ({}–{})", f(r.central), f(r.low), f(r.high))
+}
+
+pub fn to_markdown(report: &Report) -> String {
+    let t = &report.totals;
+    let mut out = String::from("# ecoroute savings report\n\n");
+    let period = match (&report.from, &report.to) {
+        (None, None) => "all time".to_string(),
+        (f, t) => format!(
+            "{} to {}",
+            f.as_deref().unwrap_or("start"),
+            t.as_deref().unwrap_or("now")
+        ),
+    };
+    out.push_str(&format!("Period: {period}. Method: {}.\n\n", report.method_version));
+    out.push_str(&format!(
+        "- Requests: {} ({} answered from search, {} by the LLM, {} escalated, {} pass-through)\n",
+        t.requests, t.by_route.search, t.by_route.llm, t.by_route.escalated, t.by_route.passthrough
+    ));
+    out.push_str(&format!(
+        "- LLM calls avoided: {:.1}% of chat requests\n",
+        t.llm_avoided_share * 100.0
+    ));
+    out.push_str(&format!("- Energy saved: {}\n", human(t.energy_saved_wh, "Wh")));
+    out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
+    out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
+    out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    if t.unknown_model_requests > 0 {
+        out.push_str(&format!(
+            "- {} requests used a model not in the catalogue; their figures use the stated default.\n",
+            t.unknown_model_requests
+        ));
+    }
+    out.push_str(&format!(
+        "\n| {} | requests | search | LLM avoided | energy saved (Wh) | CO2e saved (g) | spend avoided (USD) |\n",
+        report.by
+    ));
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for g in &report.groups {
+        let s = &g.totals;
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1}% | {:.4} | {:.4} | {:.6} |\n",
+            g.key.replace('|', "\\|"),
+            s.requests,
+            s.by_route.search,
+            s.llm_avoided_share * 100.0,
+            s.energy_saved_wh.central,
+            s.co2e_saved_g.central,
+            s.cost_saved_usd.central
+        ));
+    }
+    out.push_str(
+        "\nFigures are central estimates; each has a low–high range in the JSON and CSV formats. \
+The low end is the conservative claim: the LLM-inference method (EcoLogits) gives higher per-call energy than \
+some independent estimates, so savings at the central figure are at the generous end.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::RequestCosts;
+    use crate::ledger::Accounting;
+    use proptest::prelude::*;
+
+    fn row(ts_ms: i64, route: &str, escalated: bool, saved: f64, tenant: &str) -> LedgerRecord {
+        let impacts = |x: f64| Impacts {
+            energy_wh: Range::new(x * 0.5, x * 1.5),
+            co2e_g: Range::exact(x),
+            water_ml: Range::exact(x),
+            cost_usd: Range::exact(x / 100.0),
+        };
+        LedgerRecord {
+            ts_ms,
+            route: route.into(),
+            escalated,
+            tenant: Some(tenant.into()),
+            accounting: Some(Accounting {
+                costs: RequestCosts {
+                    actual: impacts(0.0),
+                    counterfactual: impacts(saved.max(0.0)),
+                    saved: impacts(saved),
+                    model_fallback: false,
+                },
+                counterfactual_tokens: None,
+                tokens_from_history: false,
+            }),
+            ..LedgerRecord::default()
+        }
+    }
+
+    #[test]
+    fn dates_round_trip_and_weeks_start_on_monday() {
+        assert_eq!(civil(0), "1970-01-01");
+        assert_eq!(days_from_civil("2026-11-24"), Some(20_781));
+        assert_eq!(civil(20_781), "2026-11-24");
+        let tuesday = LedgerRecord {
+            ts_ms: 20_781 * 86_400_000 + 5_000,
+            ..LedgerRecord::default()
+        };
+        assert_eq!(GroupBy::Week.key(&tuesday), "2026-11-23");
+        assert_eq!(GroupBy::Month.key(&tuesday), "2026-11");
+        assert_eq!(days_from_civil("2026-13-01"), None);
+    }
+
+    #[test]
+    fn totals_and_groups_add_up() {
+        let day = 86_400_000;
+        let rows = vec![
+            row(0, "search", false, 0.5, "a"),
+            row(10, "search", false, 0.5, "b"),
+            row(day, "llm", false, -0.001, "a"),
+            row(day + 1, "llm", true, -0.002, "a"),
+            row(day + 2, "passthrough", false, -0.0001, "b"),
+        ];
+        let r = build(&rows, GroupBy::Day, None, None);
+        assert_eq!(r.totals.requests, 5);
+        assert_eq!(
+            r.totals.by_route,
+            ByRoute {
+                search: 2,
+                llm: 1,
+                escalated: 1,
+                passthrough: 1
+            }
+        );
+        assert!((r.totals.llm_avoided_share - 0.5).abs() < 1e-12);
+        assert!((r.totals.energy_saved_wh.central - (1.0 - 0.0031)).abs() < 1e-12);
+        assert_eq!(r.groups.len(), 2);
+        let sum: f64 = r.groups.iter().map(|g| g.totals.energy_saved_wh.central).sum();
+        assert!((sum - r.totals.energy_saved_wh.central).abs() < 1e-12);
+        let by_tenant = build(&rows, GroupBy::Tenant, None, None);
+        assert_eq!(
+            by_tenant.groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn json_contract_has_the_documented_fields() {
+        let r = build(
+            &[row(0, "search", false, 0.5, "a")],
+            GroupBy::Route,
+            Some("2026-11-01".into()),
+            None,
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        for field in [
+            "requests",
+            "by_route",
+            "llm_avoided_share",
+            "energy_saved_wh",
+            "co2e_saved_g",
+            "water_saved_ml",
+            "cost_saved_usd",
+            "groups",
+            "method_version",
+        ] {
+            assert!(v.get(field).is_some(), "{field} missing from {v}");
+        }
+        for bound in ["low", "central", "high"] {
+            assert!(v["energy_saved_wh"][bound].is_number());
+        }
+        assert_eq!(v["groups"][0]["key"], "search");
+        assert!(
+            v["groups"][0]["energy_saved_wh"]["central"].is_number(),
+            "groups carry the same fields"
+        );
+    }
+
+    #[test]
+    fn csv_has_a_row_per_group_and_a_total() {
+        let r = build(&[row(0, "search", false, 0.5, "a,b")], GroupBy::Tenant, None, None);
+        let csv = to_csv(&r);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].split(',').count(), lines[2].split(',').count());
+        assert!(lines[1].starts_with("\"a,b\","), "{}", lines[1]);
+        assert!(to_markdown(&r).contains("Energy saved"));
+    }
+
+    proptest! {
+        #[test]
+        fn groups_always_sum_to_the_total(savings in proptest::collection::vec((0i64..10, -1.0f64..1.0), 0..40)) {
+            let rows: Vec<LedgerRecord> = savings.iter().map(|(d, s)| row(d * 86_400_000, if *s > 0.0 { "search" } else { "llm" }, false, *s, "t")).collect();
+            let r = build(&rows, GroupBy::Day, None, None);
+            let n: u64 = r.groups.iter().map(|g| g.totals.requests).sum();
+            prop_assert_eq!(n, r.totals.requests);
+            let e: f64 = r.groups.iter().map(|g| g.totals.energy_saved_wh.low).sum();
+            prop_assert!((e - r.totals.energy_saved_wh.low).abs() < 1e-9);
+        }
+    }
+}
