@@ -115,6 +115,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ReportFormat {
+    Html,
     Json,
     Csv,
     Md,
@@ -717,6 +718,12 @@ fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
         ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n",
         ReportFormat::Csv => crate::report::to_csv(&report),
         ReportFormat::Md => crate::report::to_markdown(&report),
+        ReportFormat::Html => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            crate::report::html::render(&rows, args.from.clone(), args.to.clone(), now_ms, None)
+        }
     };
     match &args.output {
         Some(file) => {

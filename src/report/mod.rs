@@ -7,6 +7,8 @@
 //!
 //! The JSON format is a stable contract: fields are only ever added.
 
+pub mod html;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -1,0 +1,344 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no scripts or network), for
+//! managers. Headline figures with their ranges, savings over time, routes, top tenants with an
+//! eco-label, and the methodology with sources and uncertainty.
+
+use super::{build, civil, human, GroupBy, Report, Totals};
+use crate::energy::{Range, METHOD_VERSION};
+use crate::ledger::LedgerRecord;
+
+/// Eco-label by actual (net) energy per request, central estimate, in Wh.
+pub const LABEL_THRESHOLDS_WH: [(char, f64); 4] = [('A', 0.02), ('B', 0.05), ('C', 0.15), ('D', 0.4)];
+
+pub fn eco_label(actual_wh_per_request: f64) -> char {
+    LABEL_THRESHOLDS_WH
+        .iter()
+        .find(|(_, limit)| actual_wh_per_request < *limit)
+        .map_or('E', |(label, _)| *label)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn card(title: &str, value: &str, detail: &str) -> String {
+    format!(
+        "<div class=\"card\"><div class=\"t\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
+        escape(title),
+        escape(value),
+        escape(detail)
+    )
+}
+
+fn fmt(x: f64, unit: &str) -> String {
+    let a = x.abs();
+    let (v, u) = match unit {
+        "Wh" if a >= 1000.0 => (x / 1000.0, "kWh"),
+        "g" if a >= 1000.0 => (x / 1000.0, "kg"),
+        "mL" if a >= 1000.0 => (x / 1000.0, "L"),
+        _ => (x, unit),
+    };
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 1.0 {
+        2
+    } else {
+        4
+    };
+    format!("{v:.digits$} {u}")
+}
+
+fn range_text(r: Range, unit: &str) -> String {
+    format!("range {} to {}", fmt(r.low, unit), fmt(r.high, unit))
+}
+
+/// Bars with low–high whiskers, one per group, for the central energy saved.
+fn time_chart(report: &Report) -> String {
+    let groups = &report.groups;
+    if groups.is_empty() {
+        return "<p class=\"muted\">No requests in this period.</p>".into();
+    }
+    let (w, h, pad) = (720.0, 220.0, 40.0);
+    let max = groups
+        .iter()
+        .map(|g| g.totals.energy_saved_wh.high.max(0.0))
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let min = groups
+        .iter()
+        .map(|g| g.totals.energy_saved_wh.low.min(0.0))
+        .fold(0.0f64, f64::min);
+    let span = max - min;
+    let y = |v: f64| pad + (max - v) / span * (h - 2.0 * pad);
+    let step = (w - 2.0 * pad) / groups.len() as f64;
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Energy saved per {}\">",
+        report.by
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{pad}\" x2=\"{}\" y1=\"{y0}\" y2=\"{y0}\" class=\"axis\"/>",
+        w - pad,
+        y0 = y(0.0)
+    ));
+    for (i, g) in groups.iter().enumerate() {
+        let r = g.totals.energy_saved_wh;
+        let x = pad + step * i as f64 + step * 0.15;
+        let bw = step * 0.7;
+        let (top, bottom) = if r.central >= 0.0 {
+            (y(r.central), y(0.0))
+        } else {
+            (y(0.0), y(r.central))
+        };
+        let class = if r.central >= 0.0 { "bar" } else { "bar neg" };
+        svg.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" class=\"{class}\"><title>{}: {}</title></rect>",
+            (bottom - top).max(0.5),
+            escape(&g.key),
+            escape(&human(r, "Wh"))
+        ));
+        let cx = x + bw / 2.0;
+        svg.push_str(&format!(
+            "<line x1=\"{cx:.1}\" x2=\"{cx:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"whisker\"/>",
+            y(r.high),
+            y(r.low)
+        ));
+        if groups.len() <= 16 || i % (groups.len() / 8).max(1) == 0 {
+            // Dates as MM-DD: a year on every bar only crowds the axis.
+            let short = if g.key.len() == 10 && g.key.as_bytes()[4] == b'-' {
+                &g.key[5..]
+            } else {
+                g.key.as_str()
+            };
+            svg.push_str(&format!(
+                "<text x=\"{cx:.1}\" y=\"{:.1}\" class=\"label\">{}</text>",
+                h - 12.0,
+                escape(short)
+            ));
+        }
+    }
+    svg.push_str(&format!(
+        "<text x=\"4\" y=\"{:.1}\" class=\"label start\">{}</text>",
+        pad - 8.0,
+        escape(&fmt(max, "Wh"))
+    ));
+    svg.push_str("</svg>");
+    svg
+}
+
+fn routes_chart(t: &Totals) -> String {
+    let parts = [
+        ("answered from search", t.by_route.search, "search"),
+        ("LLM", t.by_route.llm, "llm"),
+        ("escalated to the LLM", t.by_route.escalated, "esc"),
+        ("pass-through", t.by_route.passthrough, "pass"),
+    ];
+    let total = parts.iter().map(|p| p.1).sum::<u64>().max(1) as f64;
+    let mut x = 0.0;
+    let mut svg = String::from("<svg viewBox=\"0 0 720 60\" role=\"img\" aria-label=\"Requests by route\">");
+    let mut legend = String::from("<div class=\"legend\">");
+    for (name, n, class) in parts {
+        let w = n as f64 / total * 720.0;
+        if w > 0.0 {
+            svg.push_str(&format!("<rect x=\"{x:.1}\" y=\"10\" width=\"{w:.1}\" height=\"36\" class=\"r-{class}\"><title>{name}: {n}</title></rect>"));
+        }
+        x += w;
+        legend.push_str(&format!(
+            "<span><i class=\"r-{class}\"></i>{} {} ({:.1}%)</span>",
+            escape(name),
+            n,
+            n as f64 / total * 100.0
+        ));
+    }
+    svg.push_str("</svg>");
+    legend.push_str("</div>");
+    svg + &legend
+}
+
+fn tenant_table(rows: &[LedgerRecord]) -> String {
+    let report = build(rows, GroupBy::Tenant, None, None);
+    let mut groups = report.groups;
+    groups.sort_by(|a, b| {
+        b.totals
+            .energy_saved_wh
+            .central
+            .total_cmp(&a.totals.energy_saved_wh.central)
+    });
+    let max = groups
+        .iter()
+        .map(|g| g.totals.energy_saved_wh.central.max(0.0))
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Net Wh / request</th><th>Label</th></tr></thead><tbody>");
+    for g in groups.iter().take(10) {
+        let t = &g.totals;
+        let per_request = t.energy_actual_wh.central / t.requests.max(1) as f64;
+        let label = eco_label(per_request);
+        let bar = (t.energy_saved_wh.central.max(0.0) / max * 160.0).round();
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{:.4}</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
+            escape(&g.key),
+            t.requests,
+            t.llm_avoided_share * 100.0,
+            escape(&fmt(t.energy_saved_wh.central, "Wh")),
+            per_request
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+const STYLE: &str = "body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2b24;max-width:980px;margin:32px auto;padding:0 20px;background:#f7faf8}
+h1{font-size:26px;margin:0}h2{font-size:18px;margin:32px 0 8px}.muted,.sub{color:#5c6f65}.sub{margin:4px 0 20px}
+.cards{display:grid;grid-template-columns:repeat(3,1fr);gap:12px}.card{background:#fff;border:1px solid #dde8e1;border-radius:10px;padding:14px 16px}
+.card .t{color:#5c6f65;font-size:13px}.card .v{font-size:24px;font-weight:650;color:#146c43}.card .d{color:#5c6f65;font-size:12px}
+section{background:#fff;border:1px solid #dde8e1;border-radius:10px;padding:16px 18px;margin-top:16px}
+svg{width:100%;height:auto}.bar{fill:#2f9e63}.neg{fill:#d9822b}.whisker{stroke:#1d2b24;stroke-width:1.2}.axis{stroke:#9fb3a8}
+.label{font-size:10px;text-anchor:middle;fill:#5c6f65}.label.start{text-anchor:start}
+.r-search,.legend .r-search{fill:#2f9e63;background:#2f9e63}.r-llm,.legend .r-llm{fill:#6c8cd5;background:#6c8cd5}
+.r-esc,.legend .r-esc{fill:#d9822b;background:#d9822b}.r-pass,.legend .r-pass{fill:#b8c4bd;background:#b8c4bd}
+.legend{display:flex;gap:18px;flex-wrap:wrap;font-size:13px}.legend i{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px}
+table{border-collapse:collapse;width:100%;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e6eee9;text-align:left}th{color:#5c6f65;font-weight:600}
+[class^=label-]{display:inline-block;width:26px;text-align:center;border-radius:5px;color:#fff;font-weight:700}
+.label-A{background:#1a7f37}.label-B{background:#57a639}.label-C{background:#d9b81b}.label-D{background:#e57a1f}.label-E{background:#c8372d}
+.method p,.method li{font-size:14px}code{background:#eef3f0;padding:1px 4px;border-radius:4px}";
+
+/// The whole report as one HTML document.
+pub fn render(
+    rows: &[LedgerRecord],
+    from: Option<String>,
+    to: Option<String>,
+    generated_at_ms: i64,
+    refresh_seconds: Option<u32>,
+) -> String {
+    let span_days = match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) => (b.ts_ms - a.ts_ms) / 86_400_000,
+        _ => 0,
+    };
+    let by = if span_days > 120 {
+        GroupBy::Month
+    } else if span_days > 45 {
+        GroupBy::Week
+    } else {
+        GroupBy::Day
+    };
+    let over_time = build(rows, by, from.clone(), to.clone());
+    let t = &over_time.totals;
+    let period = match (&from, &to) {
+        (None, None) => "all recorded traffic".to_string(),
+        (f, t) => format!(
+            "{} to {}",
+            f.as_deref().unwrap_or("start"),
+            t.as_deref().unwrap_or("now")
+        ),
+    };
+    let refresh = refresh_seconds
+        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
+        .unwrap_or_default();
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}<title>ecoroute savings report</title><style>{STYLE}</style></head><body>"
+    );
+    html.push_str(&format!(
+        "<h1>ecoroute savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC · method {}</p>",
+        escape(&period),
+        t.requests,
+        civil(generated_at_ms.div_euclid(86_400_000)),
+        escape(METHOD_VERSION)
+    ));
+    html.push_str("<div class=\"cards\">");
+    html.push_str(&card(
+        "Energy saved",
+        &fmt(t.energy_saved_wh.central, "Wh"),
+        &range_text(t.energy_saved_wh, "Wh"),
+    ));
+    html.push_str(&card(
+        "CO2e avoided",
+        &fmt(t.co2e_saved_g.central, "g"),
+        &range_text(t.co2e_saved_g, "g"),
+    ));
+    html.push_str(&card(
+        "Water saved",
+        &fmt(t.water_saved_ml.central, "mL"),
+        &range_text(t.water_saved_ml, "mL"),
+    ));
+    html.push_str(&card(
+        "Spend avoided",
+        &format!("${:.4}", t.cost_saved_usd.central),
+        "at list prices",
+    ));
+    html.push_str(&card(
+        "LLM calls avoided",
+        &format!("{:.1}%", t.llm_avoided_share * 100.0),
+        &format!(
+            "{} of {} chat requests",
+            t.by_route.search,
+            t.by_route.search + t.by_route.llm + t.by_route.escalated
+        ),
+    ));
+    let per_request = t.energy_actual_wh.central / t.requests.max(1) as f64;
+    html.push_str(&card(
+        "Net energy per request",
+        &fmt(per_request, "Wh"),
+        &format!("eco-label {}", eco_label(per_request)),
+    ));
+    html.push_str("</div>");
+    html.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
+    html.push_str(&format!(
+        "<section><h2>How requests were served</h2>{}</section>",
+        routes_chart(t)
+    ));
+    html.push_str(&format!("<section><h2>Top tenants</h2>{}<p class=\"muted\">Eco-label by net (actual) energy per request: A under 0.02 Wh, B under 0.05, C under 0.15, D under 0.4, E above.</p></section>", tenant_table(rows)));
+    if t.unknown_model_requests > 0 {
+        html.push_str(&format!("<section><h2>Data quality</h2><p>{} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range.</p></section>", t.unknown_model_requests));
+    }
+    html.push_str(METHODOLOGY);
+    html.push_str("</body></html>");
+    html
+}
+
+const METHODOLOGY: &str = "<section class=\"method\"><h2>Methodology</h2>
+<p><b>What is counted.</b> Every request is a ledger row with its actual cost and its counterfactual (what it would have cost without ecoroute). The saving is their difference: a lookup answered from search saves the LLM call that did not happen, less the measured cost of the search and of the proxy; a request sent to the LLM, or escalated after a weak search, can only show a small loss. No saving is claimed for a request that reached the LLM.</p>
+<p><b>LLM calls</b> follow EcoLogits' LLM-inference method (genai-impact/ecologits, release 0.11.3): GPU energy per output token grows with the model's active parameters (regression on measured inference energy, batch of 64 requests); the GPUs needed follow from the total parameters at 16 bits on 80 GB cards; the server's other power (1.2 kW per 8 GPUs) is counted over the generation time; the provider's data-centre PUE is applied. Parameter counts come from EcoLogits' catalogue, as ranges where providers have not published them. The output length of an avoided call is the mean of that model's answers in this ledger once it has 20, else 300 tokens.</p>
+<p><b>Search and the proxy</b> are measured: thread CPU time of the work, times 4 to 12 W per busy core, times the local PUE.</p>
+<p><b>CO2e</b> is energy times the carbon intensity of the grid (ADEME Base Empreinte via EcoLogits): the provider's data-centre country for LLM calls, the configured zone for local work. <b>Water</b> is on-site use (the provider's WUE) plus the water of electricity generation. <b>Spend</b> uses list prices per million input and output tokens.</p>
+<p><b>Uncertainty.</b> Each figure is a range. Totals add lows to lows and highs to highs, because the uncertainty (model size, hardware) is the same for every call of a model and does not average out. Independent estimates put a GPT-4o query lower than EcoLogits (Epoch AI about 0.3 Wh; Google reports 0.24 Wh for its median Gemini prompt), so central savings are at the generous end: <b>quote the low end when a conservative figure is needed</b>.</p>
+<p><b>Not counted:</b> model training, embodied emissions of hardware, networks and end-user devices, and the idle capacity of the provider's fleet.</p></section>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_the_thresholds() {
+        assert_eq!(eco_label(0.001), 'A');
+        assert_eq!(eco_label(0.03), 'B');
+        assert_eq!(eco_label(0.1), 'C');
+        assert_eq!(eco_label(0.3), 'D');
+        assert_eq!(eco_label(2.0), 'E');
+    }
+
+    #[test]
+    fn html_is_self_contained_and_escapes_tenants() {
+        let rows = vec![LedgerRecord {
+            ts_ms: 1,
+            route: "search".into(),
+            tenant: Some("<script>x</script>".into()),
+            ..LedgerRecord::default()
+        }];
+        let html = render(&rows, None, None, 0, None);
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(
+            !html.contains("<script>"),
+            "tenant names are escaped, and there are no scripts"
+        );
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(
+            !html.contains("http://") && !html.contains("src="),
+            "no external resources"
+        );
+        for part in ["Energy saved", "<svg", "Methodology", "Top tenants"] {
+            assert!(html.contains(part), "{part}");
+        }
+    }
+}
