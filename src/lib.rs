@@ -24,6 +24,7 @@
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into SQLite.
 //! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
 //! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
+//! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
 //! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify).
 //! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
 
@@ -35,6 +36,7 @@ pub mod error;
 pub mod eval;
 pub mod ledger;
 pub mod llm;
+pub mod metrics;
 pub mod openai;
 pub mod report;
 pub mod search;

@@ -405,3 +405,30 @@ async fn prompts_are_stored_only_when_enabled() {
     let rows = h.stop().await;
     assert_eq!(rows[0].prompt.as_deref(), Some("What is the capital of Peru?"));
 }
+
+#[tokio::test]
+async fn metrics_count_routes_and_energy() {
+    let h = Harness::start().await;
+    let _ = h.chat(user("What is the capital of Peru?")).await;
+    let _ = h.chat(user("Write a limerick about Lima")).await;
+    let scrape = || async { h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    // Energy counters are updated by the ledger writer, a moment after the response.
+    let mut text = scrape().await;
+    for _ in 0..50 {
+        if text.contains("ecoroute_ledger_rows_written_total 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = scrape().await;
+    }
+    assert!(text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#), "{text}");
+    assert!(text.contains(r#"ecoroute_requests_total{route="llm",decided_by="classifier",status="2xx"} 1"#), "{text}");
+    assert!(text.contains("ecoroute_ledger_rows_written_total 2"), "{text}");
+    let avoided: f64 = text
+        .lines()
+        .find(|l| l.starts_with("ecoroute_energy_avoided_wh_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(avoided > 0.0, "{text}");
+}

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{EnergyConfig, LedgerConfig};
 use crate::energy::{account, LocalWork, Outcome, RequestCosts, TokenHistory};
+use crate::metrics::Metrics;
 use crate::Error;
 
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
@@ -95,16 +96,22 @@ pub struct Ledger {
     tx: Option<mpsc::Sender<Message>>,
     stats: Arc<LedgerStats>,
     store_prompts: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl Ledger {
     /// A ledger that records nothing (`ledger.enabled = false`).
-    pub fn disabled() -> Ledger {
+    pub fn disabled(metrics: Arc<Metrics>) -> Ledger {
         Ledger {
             tx: None,
             stats: Arc::default(),
             store_prompts: false,
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn stores_prompts(&self) -> bool {
@@ -116,6 +123,13 @@ impl Ledger {
     }
 
     pub fn record(&self, record: LedgerRecord) {
+        self.metrics.observe_request(
+            &record.route,
+            &record.reason,
+            record.escalated,
+            record.status,
+            record.latency_ms / 1e3,
+        );
         let Some(tx) = &self.tx else { return };
         match tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {
@@ -123,6 +137,7 @@ impl Ledger {
             }
             Err(e) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.ledger_dropped.inc();
                 let why = if matches!(e, mpsc::error::TrySendError::Full(_)) {
                     "channel full"
                 } else {
@@ -163,9 +178,13 @@ impl LedgerWriter {
 
 /// Starts the ledger: opens (and migrates) the database now, so a bad path fails at start-up,
 /// then hands the connection to the writer thread.
-pub fn start(config: &LedgerConfig, energy: &EnergyConfig) -> Result<(Ledger, Option<LedgerWriter>), Error> {
+pub fn start(
+    config: &LedgerConfig,
+    energy: &EnergyConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(Ledger, Option<LedgerWriter>), Error> {
     let Some(path) = &config.path else {
-        return Ok((Ledger::disabled(), None));
+        return Ok((Ledger::disabled(metrics), None));
     };
     let conn = open_sqlite(path)?;
     let mut history = TokenHistory::default();
@@ -182,12 +201,16 @@ pub fn start(config: &LedgerConfig, energy: &EnergyConfig) -> Result<(Ledger, Op
     let thread_stats = Arc::clone(&stats);
     let thread = std::thread::Builder::new()
         .name("ecoroute-ledger".into())
-        .spawn(move || write_loop(conn, rx, batch_size, &thread_stats, accountant))
+        .spawn({
+            let metrics = Arc::clone(&metrics);
+            move || write_loop(conn, rx, batch_size, &thread_stats, accountant, &metrics)
+        })
         .map_err(|e| Error::io("starting the ledger thread", e))?;
     let ledger = Ledger {
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
         store_prompts: config.store_prompts,
+        metrics,
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
 }
@@ -252,6 +275,7 @@ fn write_loop(
     batch_size: usize,
     stats: &LedgerStats,
     mut accountant: Accountant,
+    metrics: &Metrics,
 ) {
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
@@ -278,15 +302,19 @@ fn write_loop(
             continue;
         }
         for r in batch.iter_mut() {
-            r.accounting = Some(accountant.account(r));
+            let accounting = accountant.account(r);
+            metrics.observe_costs(r.route == "search", &accounting.costs);
+            r.accounting = Some(accounting);
         }
         let n = batch.len() as u64;
         match sqlite::insert_batch(&mut conn, &batch) {
             Ok(()) => {
                 stats.written.fetch_add(n, Ordering::Relaxed);
+                metrics.ledger_written.inc_by(n);
             }
             Err(e) => {
                 stats.dropped.fetch_add(n, Ordering::Relaxed);
+                metrics.ledger_dropped.inc_by(n);
                 tracing::error!(error = %e, rows = n, "could not write ledger rows");
             }
         }
@@ -333,7 +361,7 @@ mod tests {
     async fn shutdown_writes_every_queued_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
-        let (ledger, writer) = start(&config(&path), &energy()).unwrap();
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
         for i in 0..500 {
             ledger.record(row(i));
         }
@@ -367,6 +395,7 @@ mod tests {
             tx: Some(tx),
             stats: Arc::default(),
             store_prompts: false,
+            metrics: Arc::default(),
         };
         ledger.record(row(1));
         ledger.record(row(2));

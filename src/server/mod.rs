@@ -146,7 +146,8 @@ pub async fn start_with(runtime: Runtime) -> Result<RunningServer, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
-    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy)?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, metrics)?;
     let state = Arc::new(AppState::new(runtime, ledger));
     let app = stack::router(Arc::clone(&state));
     let (tx, rx) = oneshot::channel::<()>();

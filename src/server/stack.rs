@@ -52,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Health checks sit outside the limit, so an overloaded proxy is not restarted for it.
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(api)
         .fallback(not_found)
         // Outermost: a panic in any handler is a 500 in OpenAI's shape, not a dropped connection.
@@ -75,6 +76,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
     let runtime = state.runtime();
     Json(serde_json::json!({"status": "ready", "search_backend": runtime.search_backend_name})).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.ledger.metrics().encode();
+    (
+        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 async fn not_found(uri: http::Uri) -> Error {

@@ -1,0 +1,218 @@
+//! Prometheus metrics, exposed at `/metrics` in the text format.
+//!
+//! Counters must only rise, and a request can cost more than it saves, so energy is exported as
+//! two monotonic counters: `..._avoided_...` (the LLM calls search answers replaced) and
+//! `..._overhead_...` (the proxy's and the search's own cost, escalations included). The saving is
+//! `avoided - overhead`. All energy figures are central estimates; the ranges are in the ledger.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// search, llm or passthrough.
+    pub route: String,
+    /// guard, rule, classifier, escalated or passthrough: bounded, unlike the reason text.
+    pub decided_by: String,
+    /// Status class: 2xx, 4xx, 5xx.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabel, Histogram>,
+    pub energy_avoided_wh: Counter<f64, AtomicU64>,
+    pub energy_overhead_wh: Counter<f64, AtomicU64>,
+    pub co2e_avoided_g: Counter<f64, AtomicU64>,
+    pub cost_avoided_usd: Counter<f64, AtomicU64>,
+    pub ledger_written: Counter,
+    pub ledger_dropped: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ecoroute");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests served, by route, what decided it, and status class",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
+            // 0.1 ms to ~100 s: search answers and long LLM streams on one scale.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.0001, 2.5, 16,
+            ))
+        });
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to the last byte of the response",
+            latency.clone(),
+        );
+        let energy_avoided_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "energy_avoided_wh",
+            "Energy of the LLM calls that search answers replaced (central estimate)",
+            energy_avoided_wh.clone(),
+        );
+        let energy_overhead_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "energy_overhead_wh",
+            "Energy of the proxy's and the search's own work, escalations included (central)",
+            energy_overhead_wh.clone(),
+        );
+        let co2e_avoided_g = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "co2e_avoided_g",
+            "CO2e of the LLM calls avoided, less local overhead, when positive (central)",
+            co2e_avoided_g.clone(),
+        );
+        let cost_avoided_usd = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "cost_avoided_usd",
+            "List-price spend on LLM calls avoided",
+            cost_avoided_usd.clone(),
+        );
+        let ledger_written = Counter::default();
+        registry.register(
+            "ledger_rows_written",
+            "Ledger rows written to the database",
+            ledger_written.clone(),
+        );
+        let ledger_dropped = Counter::default();
+        registry.register(
+            "ledger_rows_dropped",
+            "Ledger rows that could not be queued or written",
+            ledger_dropped.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            energy_avoided_wh,
+            energy_overhead_wh,
+            co2e_avoided_g,
+            cost_avoided_usd,
+            ledger_written,
+            ledger_dropped,
+        }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        out
+    }
+
+    /// Counts a finished request.
+    pub fn observe_request(&self, route: &str, reason: &str, escalated: bool, status: u16, seconds: f64) {
+        let decided_by = if escalated {
+            "escalated"
+        } else {
+            match reason.split(':').next().unwrap_or("") {
+                "guard" => "guard",
+                "rule" => "rule",
+                "classifier" => "classifier",
+                "passthrough" => "passthrough",
+                _ => "other",
+            }
+        };
+        let status = match status {
+            200..=299 => "2xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "other",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                decided_by: decided_by.into(),
+                status: status.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// Adds a row's energy figures: what search answers avoided, and what the local work cost.
+    pub fn observe_costs(&self, answered_from_search: bool, costs: &crate::energy::RequestCosts) {
+        let avoided = if answered_from_search {
+            costs.counterfactual.energy_wh.central
+        } else {
+            0.0
+        };
+        self.energy_avoided_wh.inc_by(avoided.max(0.0));
+        self.energy_overhead_wh
+            .inc_by((avoided - costs.saved.energy_wh.central).max(0.0));
+        self.co2e_avoided_g.inc_by(costs.saved.co2e_g.central.max(0.0));
+        if answered_from_search {
+            self.cost_avoided_usd
+                .inc_by(costs.counterfactual.cost_usd.central.max(0.0));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_the_counters_with_bounded_labels() {
+        let m = Metrics::new();
+        m.observe_request(
+            "search",
+            "classifier: p(lookup)=0.99 >= 0.93; search confidence 1.00",
+            false,
+            200,
+            0.0004,
+        );
+        m.observe_request(
+            "llm",
+            "escalated: low search confidence (0.65 < 0.80); classifier: ...",
+            true,
+            200,
+            1.2,
+        );
+        m.observe_request("llm", "rule: code", false, 502, 0.01);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"decided_by="escalated""#));
+        assert!(text.contains(r#"ecoroute_requests_total{route="llm",decided_by="rule",status="5xx"} 1"#));
+        assert!(text.contains("ecoroute_request_duration_seconds_bucket"));
+        assert!(text.contains("ecoroute_ledger_rows_dropped_total 0"));
+        assert!(!text.contains("p(lookup)"), "reason text never becomes a label");
+    }
+}
