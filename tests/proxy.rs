@@ -411,7 +411,16 @@ async fn metrics_count_routes_and_energy() {
     let h = Harness::start().await;
     let _ = h.chat(user("What is the capital of Peru?")).await;
     let _ = h.chat(user("Write a limerick about Lima")).await;
-    let scrape = || async { h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let scrape = || async {
+        h.client
+            .get(h.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
     // Energy counters are updated by the ledger writer, a moment after the response.
     let mut text = scrape().await;
     for _ in 0..50 {
@@ -421,8 +430,14 @@ async fn metrics_count_routes_and_energy() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         text = scrape().await;
     }
-    assert!(text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#), "{text}");
-    assert!(text.contains(r#"ecoroute_requests_total{route="llm",decided_by="classifier",status="2xx"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ecoroute_requests_total{route="llm",decided_by="classifier",status="2xx"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("ecoroute_ledger_rows_written_total 2"), "{text}");
     let avoided: f64 = text
         .lines()
@@ -431,4 +446,26 @@ async fn metrics_count_routes_and_energy() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(avoided > 0.0, "{text}");
+}
+
+#[tokio::test]
+async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
+    let off = Harness::start().await;
+    assert_eq!(off.client.get(off.url("/dashboard")).send().await.unwrap().status(), 404);
+
+    let token = "test-admin-token-0123456789";
+    let h = Harness::start_with("", |c| c.admin.token = Some(token.into())).await;
+    let _ = h.chat(user("What is the capital of Peru?")).await;
+    let r = h.client.get(h.url("/dashboard")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(header(&r, "www-authenticate").starts_with("Basic"));
+    let r = h.client.get(h.url("/dashboard")).bearer_auth("wrong-token-wrong-token-00").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // The row is written by the background writer; give it a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = h.client.get(h.url("/dashboard")).basic_auth("manager", Some(token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("ecoroute savings report") && html.contains("http-equiv=\"refresh\""));
+    assert!(html.contains("1 requests"), "the dashboard reads the live ledger");
 }

@@ -138,6 +138,21 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub ledger: LedgerConfig,
     pub energy: EnergyConfig,
+    pub admin: AdminConfig,
+}
+
+/// Admin endpoints (`/dashboard`, later `/admin/*`): off unless a token is configured.
+#[derive(Clone, Default)]
+pub struct AdminConfig {
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Config {
@@ -391,6 +406,28 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             http::HeaderName::from_static("x-ecoroute-tenant")
         });
     let energy = validate_energy(&raw.energy, &mut problems);
+    let admin = match &raw.admin.token_env {
+        None => AdminConfig::default(),
+        Some(name) => match env(name) {
+            Some(token) if token.len() >= 16 => AdminConfig { token: Some(token) },
+            Some(_) => {
+                problems.push(problem(
+                    "admin.token_env",
+                    format!("the token in `{name}` is shorter than 16 characters"),
+                    "use a long random token, e.g. `openssl rand -hex 32`",
+                ));
+                AdminConfig::default()
+            }
+            None => {
+                problems.push(problem(
+                    "admin.token_env",
+                    format!("environment variable `{name}` is not set"),
+                    format!("export {name}=<token>, or remove admin.token_env to keep admin endpoints off"),
+                ));
+                AdminConfig::default()
+            }
+        },
+    };
 
     if !problems.is_empty() {
         return Err(problems);
@@ -432,6 +469,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             batch_size: raw.ledger.batch_size,
         },
         energy,
+        admin,
     })
 }
 

@@ -25,6 +25,15 @@ pub struct RawConfig {
     pub ledger: RawLedger,
     #[serde(default)]
     pub energy: RawEnergy,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// Environment variable holding the admin bearer token; admin endpoints are off without one.
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

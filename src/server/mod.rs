@@ -8,6 +8,7 @@
 //! response stream) and is handed to the ledger when it is dropped, so even a request whose client
 //! went away is recorded.
 
+pub mod admin;
 pub mod chat;
 pub mod passthrough;
 pub mod stack;

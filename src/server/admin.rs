@@ -1,0 +1,116 @@
+//! Admin surface: the live dashboard (and, later, `/admin/*`). Everything here requires the admin
+//! token from `admin.token_env`; with none configured these routes answer 404, as if absent.
+//!
+//! The token is accepted as `Authorization: Bearer <token>`, or as the password of HTTP Basic auth
+//! so a browser can open the dashboard (any user name). Comparison is constant-time.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
+use http::{header, HeaderMap, StatusCode};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::Error;
+
+/// Does the request carry the admin token?
+pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let presented: Vec<u8> = if let Some(bearer) = value.strip_prefix("Bearer ") {
+        bearer.trim().as_bytes().to_vec()
+    } else if let Some(basic) = value.strip_prefix("Basic ") {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+            return false;
+        };
+        match decoded.iter().position(|&b| b == b':') {
+            Some(i) => decoded[i + 1..].to_vec(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    // ct_eq is constant-time for equal lengths; a length mismatch is refused without comparing.
+    presented.len() == token.len() && bool::from(presented.as_slice().ct_eq(token.as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({"error": {
+        "message": "admin token required", "type": "invalid_request_error", "param": null, "code": "unauthorized"}})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"ecoroute admin\""),
+    );
+    response
+}
+
+/// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.
+pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let runtime = state.runtime();
+    let Some(token) = runtime.config.admin.token.as_deref() else {
+        return Error::NotFound("the dashboard is off: set admin.token_env in the config".into()).into_response();
+    };
+    if !authorized(&headers, token) {
+        return unauthorized();
+    }
+    let Some(path) = runtime.config.ledger.path.clone() else {
+        return Error::NotFound("the ledger is disabled, so there is nothing to show".into()).into_response();
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let since = now_ms - 30 * 86_400_000;
+    let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
+        let rows: Vec<_> = crate::ledger::read_all(&path)?
+            .into_iter()
+            .filter(|r| r.ts_ms >= since)
+            .collect();
+        let from = crate::report::civil(since.div_euclid(86_400_000));
+        Ok(crate::report::html::render(&rows, Some(from), None, now_ms, Some(30)))
+    })
+    .await;
+    match rendered {
+        Ok(Ok(html)) => {
+            let mut response = Html(html).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => Error::Internal(format!("dashboard task failed: {e}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, http::HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_and_basic_are_accepted_with_the_right_token_only() {
+        let token = "0123456789abcdef0123";
+        assert!(authorized(&with(&format!("Bearer {token}")), token));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("manager:{token}"));
+        assert!(authorized(&with(&format!("Basic {basic}")), token));
+        assert!(
+            !authorized(&with("Bearer 0123456789abcdef012"), token),
+            "prefix of the token"
+        );
+        assert!(!authorized(&with("Bearer wrong-token-wrong-token"), token));
+        assert!(!authorized(&with("Basic !!notbase64"), token));
+        assert!(!authorized(&HeaderMap::new(), token));
+    }
+}
