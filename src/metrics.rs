@@ -39,6 +39,7 @@ pub struct Metrics {
     pub cost_avoided_usd: Counter<f64, AtomicU64>,
     pub ledger_written: Counter,
     pub ledger_dropped: Counter,
+    pub ledger_spooled: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,7 +110,14 @@ impl Metrics {
             "Ledger rows that could not be queued or written",
             ledger_dropped.clone(),
         );
+        let ledger_spooled = Counter::default();
+        registry.register(
+            "ledger_rows_spooled",
+            "Ledger rows sent to the spool file (replayed later)",
+            ledger_spooled.clone(),
+        );
         Metrics {
+            ledger_spooled,
             registry: Mutex::new(registry),
             requests,
             latency,

@@ -451,7 +451,10 @@ async fn metrics_count_routes_and_energy() {
 #[tokio::test]
 async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
     let off = Harness::start().await;
-    assert_eq!(off.client.get(off.url("/dashboard")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        off.client.get(off.url("/dashboard")).send().await.unwrap().status(),
+        404
+    );
 
     let token = "test-admin-token-0123456789";
     let h = Harness::start_with("", |c| c.admin.token = Some(token.into())).await;
@@ -459,11 +462,23 @@ async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
     let r = h.client.get(h.url("/dashboard")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(header(&r, "www-authenticate").starts_with("Basic"));
-    let r = h.client.get(h.url("/dashboard")).bearer_auth("wrong-token-wrong-token-00").send().await.unwrap();
+    let r = h
+        .client
+        .get(h.url("/dashboard"))
+        .bearer_auth("wrong-token-wrong-token-00")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // The row is written by the background writer; give it a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = h.client.get(h.url("/dashboard")).basic_auth("manager", Some(token)).send().await.unwrap();
+    let r = h
+        .client
+        .get(h.url("/dashboard"))
+        .basic_auth("manager", Some(token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("ecoroute savings report") && html.contains("http-equiv=\"refresh\""));

@@ -16,7 +16,7 @@
 //! (proxy, embedded search) uses measured CPU time and the local zone. Water follows EcoLogits:
 //! IT energy × (on-site WUE + PUE × the electricity mix's water intensity).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::catalogue::{Catalogue, ProviderSpec, Zone};
 use super::{cpu_energy_wh, llm_point, LlmProfile, Range};
@@ -36,7 +36,7 @@ pub struct LocalSettings {
     pub search_wh_per_query: Option<Range>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Impacts {
     pub energy_wh: Range,
     pub co2e_g: Range,
@@ -108,7 +108,7 @@ impl Impacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RequestCosts {
     pub actual: Impacts,
     pub counterfactual: Impacts,

@@ -18,7 +18,7 @@
 pub mod accounting;
 pub mod catalogue;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use accounting::{account, Impacts, LocalSettings, LocalWork, Outcome, RequestCosts, TokenHistory};
 pub use catalogue::{Catalogue, ModelSpec, ProviderSpec, Zone};
@@ -40,7 +40,7 @@ const BATCH_SIZE: f64 = 64.0;
 pub const DEFAULT_PUE: f64 = 1.2;
 
 /// A figure with its uncertainty.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Range {
     pub low: f64,
     pub central: f64,

@@ -6,6 +6,7 @@
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
 //! see [`LedgerStats`].
 
+pub mod spool;
 mod sqlite;
 
 use std::path::Path;
@@ -13,18 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::config::{EnergyConfig, LedgerConfig};
 use crate::energy::{account, LocalWork, Outcome, RequestCosts, TokenHistory};
 use crate::metrics::Metrics;
 use crate::Error;
+use spool::Spool;
 
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
 /// One request, as the ledger stores it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerRecord {
     /// Milliseconds since the Unix epoch when the request arrived.
     pub ts_ms: i64,
@@ -67,7 +69,7 @@ pub struct LedgerRecord {
 }
 
 /// The energy figures of a row, computed by the writer from the facts above.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Accounting {
     pub costs: RequestCosts,
     /// Output tokens the avoided LLM call was assumed to write (search answers only).
@@ -88,6 +90,10 @@ pub struct LedgerStats {
     pub written: AtomicU64,
     /// Rows not queued (channel full or closed) or not written (database error).
     pub dropped: AtomicU64,
+    /// Rows written to the spool file instead (replayed later).
+    pub spooled: AtomicU64,
+    /// Spooled rows later written to the database.
+    pub replayed: AtomicU64,
 }
 
 /// The request side of the ledger: cheap to clone, never blocks.
@@ -97,6 +103,7 @@ pub struct Ledger {
     stats: Arc<LedgerStats>,
     store_prompts: bool,
     metrics: Arc<Metrics>,
+    spool: Option<Arc<Spool>>,
 }
 
 impl Ledger {
@@ -107,6 +114,7 @@ impl Ledger {
             stats: Arc::default(),
             store_prompts: false,
             metrics,
+            spool: None,
         }
     }
 
@@ -135,15 +143,24 @@ impl Ledger {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => {
+            // Overload: the writer is behind. Spill to the spool rather than lose the row.
+            Err(mpsc::error::TrySendError::Full(Message::Record(row))) => {
+                match self.spool.as_ref().map(|s| s.append([row.as_ref()])) {
+                    Some(Ok(_)) => {
+                        self.stats.spooled.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.ledger_spooled.inc();
+                    }
+                    _ => {
+                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.ledger_dropped.inc();
+                        tracing::error!("ledger row dropped: channel full and spool not writable");
+                    }
+                }
+            }
+            Err(_) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 self.metrics.ledger_dropped.inc();
-                let why = if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                    "channel full"
-                } else {
-                    "writer stopped"
-                };
-                tracing::error!(why, "ledger row dropped");
+                tracing::error!("ledger row dropped: the writer has stopped");
             }
         }
     }
@@ -195,6 +212,7 @@ pub fn start(
         energy: energy.clone(),
         history,
     };
+    let spool = Arc::new(Spool::beside(path));
     let (tx, rx) = mpsc::channel(config.channel_capacity);
     let stats = Arc::new(LedgerStats::default());
     let batch_size = config.batch_size;
@@ -203,7 +221,8 @@ pub fn start(
         .name("ecoroute-ledger".into())
         .spawn({
             let metrics = Arc::clone(&metrics);
-            move || write_loop(conn, rx, batch_size, &thread_stats, accountant, &metrics)
+            let spool = Arc::clone(&spool);
+            move || write_loop(conn, rx, batch_size, &thread_stats, accountant, &metrics, &spool)
         })
         .map_err(|e| Error::io("starting the ledger thread", e))?;
     let ledger = Ledger {
@@ -211,6 +230,7 @@ pub fn start(
         stats: Arc::clone(&stats),
         store_prompts: config.store_prompts,
         metrics,
+        spool: Some(Arc::clone(&spool)),
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
 }
@@ -276,7 +296,12 @@ fn write_loop(
     stats: &LedgerStats,
     mut accountant: Accountant,
     metrics: &Metrics,
+    spool: &Spool,
 ) {
+    // Rows spooled by an earlier run (or a crash mid-outage) go in first.
+    if !spool.is_empty() {
+        replay(&mut conn, spool, &mut accountant, stats, metrics);
+    }
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
     while !stopping {
@@ -311,14 +336,73 @@ fn write_loop(
             Ok(()) => {
                 stats.written.fetch_add(n, Ordering::Relaxed);
                 metrics.ledger_written.inc_by(n);
+                if !spool.is_empty() {
+                    replay(&mut conn, spool, &mut accountant, stats, metrics);
+                }
             }
             Err(e) => {
-                stats.dropped.fetch_add(n, Ordering::Relaxed);
-                metrics.ledger_dropped.inc_by(n);
-                tracing::error!(error = %e, rows = n, "could not write ledger rows");
+                tracing::error!(error = %e, rows = n, spool = %spool.path().display(), "could not write ledger rows; spooling them");
+                match spool.append(batch.iter().map(|b| b.as_ref())) {
+                    Ok(_) => {
+                        stats.spooled.fetch_add(n, Ordering::Relaxed);
+                        metrics.ledger_spooled.inc_by(n);
+                    }
+                    Err(spool_error) => {
+                        stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        metrics.ledger_dropped.inc_by(n);
+                        tracing::error!(error = %spool_error, rows = n, "spool not writable either; rows dropped");
+                    }
+                }
             }
         }
         batch.clear();
+    }
+}
+
+/// Moves spooled rows into the database; on failure they go back to the spool.
+fn replay(
+    conn: &mut rusqlite::Connection,
+    spool: &Spool,
+    accountant: &mut Accountant,
+    stats: &LedgerStats,
+    metrics: &Metrics,
+) {
+    let rows = match spool.take() {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the ledger spool");
+            return;
+        }
+    };
+    if rows.is_empty() {
+        return;
+    }
+    let mut batch: Vec<Box<LedgerRecord>> = rows
+        .into_iter()
+        .map(|mut r| {
+            if r.accounting.is_none() {
+                let accounting = accountant.account(&r);
+                metrics.observe_costs(r.route == "search", &accounting.costs);
+                r.accounting = Some(accounting);
+            }
+            Box::new(r)
+        })
+        .collect();
+    let n = batch.len() as u64;
+    match sqlite::insert_batch(conn, &batch) {
+        Ok(()) => {
+            stats.written.fetch_add(n, Ordering::Relaxed);
+            stats.replayed.fetch_add(n, Ordering::Relaxed);
+            metrics.ledger_written.inc_by(n);
+            tracing::info!(rows = n, "replayed spooled ledger rows");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, rows = n, "spool replay failed; rows stay spooled");
+            if spool.append(batch.iter_mut().map(|b| &**b)).is_err() {
+                stats.dropped.fetch_add(n, Ordering::Relaxed);
+                metrics.ledger_dropped.inc_by(n);
+            }
+        }
     }
 }
 
@@ -384,6 +468,84 @@ mod tests {
         );
     }
 
+    async fn wait_for(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn rows_survive_a_database_outage_through_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        for i in 0..5 {
+            ledger.record(row(i));
+        }
+        wait_for("5 rows written", || ledger.stats().written.load(Ordering::Relaxed) == 5).await;
+        // The outage: the table disappears under the writer, so every insert fails.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch("ALTER TABLE requests RENAME TO requests_away")
+            .unwrap();
+        for i in 5..10 {
+            ledger.record(row(i));
+        }
+        wait_for("5 rows spooled", || ledger.stats().spooled.load(Ordering::Relaxed) == 5).await;
+        assert!(!Spool::beside(&path).is_empty());
+        other
+            .execute_batch("ALTER TABLE requests_away RENAME TO requests")
+            .unwrap();
+        // The next successful write replays the spool.
+        ledger.record(row(10));
+        writer.unwrap().shutdown().await.unwrap();
+        let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
+        ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
+        assert_eq!(ids, (0..11).map(|i| format!("r{i}")).collect::<Vec<_>>());
+        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0, "nothing lost");
+        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 5);
+        assert!(Spool::beside(&path).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_spool_left_by_an_earlier_run_is_replayed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        Spool::beside(&path).append(&[row(1), row(2)]).unwrap();
+        let (_ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        writer.unwrap().shutdown().await.unwrap();
+        let rows = read_all(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter().all(|r| r.accounting.is_some()),
+            "replayed rows are accounted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_spills_to_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::beside(&dir.path().join("ledger.sqlite")));
+        let (tx, _rx) = mpsc::channel(1);
+        let ledger = Ledger {
+            tx: Some(tx),
+            stats: Arc::default(),
+            store_prompts: false,
+            metrics: Arc::default(),
+            spool: Some(Arc::clone(&spool)),
+        };
+        ledger.record(row(1));
+        ledger.record(row(2));
+        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().spooled.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(spool.take().unwrap()[0].request_id, "r2");
+    }
+
     #[tokio::test]
     async fn full_channel_counts_drops() {
         let dir = tempfile::tempdir().unwrap();
@@ -396,6 +558,7 @@ mod tests {
             stats: Arc::default(),
             store_prompts: false,
             metrics: Arc::default(),
+            spool: None,
         };
         ledger.record(row(1));
         ledger.record(row(2));
