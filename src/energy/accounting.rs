@@ -44,19 +44,6 @@ pub struct Impacts {
     pub cost_usd: Range,
 }
 
-impl std::ops::Add for Impacts {
-    type Output = Impacts;
-
-    fn add(self, o: Impacts) -> Impacts {
-        Impacts {
-            energy_wh: self.energy_wh + o.energy_wh,
-            co2e_g: self.co2e_g + o.co2e_g,
-            water_ml: self.water_ml + o.water_ml,
-            cost_usd: self.cost_usd + o.cost_usd,
-        }
-    }
-}
-
 /// What happened to a request, as far as accounting goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
@@ -82,29 +69,32 @@ pub enum Outcome {
 }
 
 impl Impacts {
+    /// Combines two sets of impacts metric by metric.
+    fn zip(self, o: Impacts, f: impl Fn(Range, Range) -> Range) -> Impacts {
+        Impacts {
+            energy_wh: f(self.energy_wh, o.energy_wh),
+            co2e_g: f(self.co2e_g, o.co2e_g),
+            water_ml: f(self.water_ml, o.water_ml),
+            cost_usd: f(self.cost_usd, o.cost_usd),
+        }
+    }
+
     /// A cost as a negative saving.
     pub fn negate(self) -> Impacts {
-        let neg = |r: Range| Range {
-            low: -r.high,
-            central: -r.central,
-            high: -r.low,
-        };
-        Impacts {
-            energy_wh: neg(self.energy_wh),
-            co2e_g: neg(self.co2e_g),
-            water_ml: neg(self.water_ml),
-            cost_usd: neg(self.cost_usd),
-        }
+        Impacts::default().net_of(self)
     }
 
     /// This saving less an independent cost (see [`Range::net_of`]).
     pub fn net_of(self, cost: Impacts) -> Impacts {
-        Impacts {
-            energy_wh: self.energy_wh.net_of(cost.energy_wh),
-            co2e_g: self.co2e_g.net_of(cost.co2e_g),
-            water_ml: self.water_ml.net_of(cost.water_ml),
-            cost_usd: self.cost_usd.net_of(cost.cost_usd),
-        }
+        self.zip(cost, Range::net_of)
+    }
+}
+
+impl std::ops::Add for Impacts {
+    type Output = Impacts;
+
+    fn add(self, o: Impacts) -> Impacts {
+        self.zip(o, |a, b| a + b)
     }
 }
 

@@ -441,11 +441,17 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn shutdown_writes_every_queued_row() {
+    /// A ledger on a fresh database in a temporary directory.
+    fn fresh() -> (tempfile::TempDir, std::path::PathBuf, Ledger, Option<LedgerWriter>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
         let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        (dir, path, ledger, writer)
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_every_queued_row() {
+        let (_dir, path, ledger, writer) = fresh();
         for i in 0..500 {
             ledger.record(row(i));
         }
@@ -480,9 +486,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_survive_a_database_outage_through_the_spool() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        let (_dir, path, ledger, writer) = fresh();
         for i in 0..5 {
             ledger.record(row(i));
         }
