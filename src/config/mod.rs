@@ -75,7 +75,7 @@ impl fmt::Debug for LlmConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SearchBackendConfig {
     Embedded { index_dir: PathBuf, corpus: PathBuf },
 }
@@ -568,6 +568,50 @@ fn fallback_local() -> LocalSettings {
         onsite_wue_l_per_kwh: 0.0,
         default_output_tokens: 300.0,
         search_wh_per_query: None,
+    }
+}
+
+impl Config {
+    /// The running config as JSON for `GET /admin/config`, secrets left out: the upstream key
+    /// and the admin token appear only as whether they are set.
+    pub fn redacted(&self) -> serde_json::Value {
+        let SearchBackendConfig::Embedded { index_dir, corpus } = &self.search.backend;
+        let rules: Vec<serde_json::Value> = self
+            .rules
+            .iter()
+            .map(|r| {
+                let c = &r.when;
+                serde_json::json!({
+                    "name": r.name, "route": r.route.as_str(),
+                    "last_user_regex": c.last_user.as_ref().map(|re| re.as_str()),
+                    "system_regex": c.system.as_ref().map(|re| re.as_str()),
+                    "has_tools": c.has_tools, "has_media": c.has_media, "has_response_format": c.has_response_format,
+                    "min_turns": c.min_turns, "max_turns": c.max_turns, "min_chars": c.min_chars, "max_chars": c.max_chars,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "source": self.source.display().to_string(),
+            "server": {"listen": self.server.listen.to_string(), "max_body_bytes": self.server.max_body_bytes,
+                       "max_concurrency": self.server.max_concurrency, "shutdown_grace_ms": self.server.shutdown_grace.as_millis() as u64},
+            "llm": {"base_url": self.llm.base_url, "api_key_env": self.llm.api_key_env, "api_key_set": self.llm.api_key.is_some(),
+                    "connect_timeout_ms": self.llm.connect_timeout.as_millis() as u64,
+                    "first_byte_timeout_ms": self.llm.first_byte_timeout.as_millis() as u64,
+                    "total_timeout_ms": self.llm.total_timeout.as_millis() as u64},
+            "search": {"backend": "embedded", "index_dir": index_dir.display().to_string(), "corpus": corpus.display().to_string(),
+                       "min_confidence": self.search.min_confidence, "top_k": self.search.top_k,
+                       "timeout_ms": self.search.timeout.as_millis() as u64},
+            "classifier": {"model": self.classifier.model, "scorer": self.classifier.scorer.name(), "lookup_threshold": self.classifier.lookup_threshold},
+            "guards": {"tools": self.guards.tools, "media": self.guards.media, "response_format": self.guards.response_format,
+                       "multiple_choices": self.guards.multiple_choices, "follow_up": self.guards.follow_up},
+            "rules": rules,
+            "ledger": {"enabled": self.ledger.path.is_some(), "path": self.ledger.path.as_ref().map(|p| p.display().to_string()),
+                       "store_prompts": self.ledger.store_prompts, "tenant_header": self.ledger.tenant_header.as_str()},
+            "energy": {"zone": self.energy.local.zone.code, "pue": self.energy.local.pue,
+                       "watts_per_core": [self.energy.local.watts_per_core.0, self.energy.local.watts_per_core.1],
+                       "default_output_tokens": self.energy.local.default_output_tokens},
+            "admin": {"token_set": self.admin.token.is_some()},
+        })
     }
 }
 

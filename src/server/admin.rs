@@ -51,15 +51,83 @@ fn unauthorized() -> Response {
     response
 }
 
-/// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.
-pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// Lets the request through only with the admin token; without one configured, the admin surface
+/// does not exist (404).
+fn denied_unless_admin(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let runtime = state.runtime();
     let Some(token) = runtime.config.admin.token.as_deref() else {
-        return Error::NotFound("the dashboard is off: set admin.token_env in the config".into()).into_response();
+        return Some(
+            Error::NotFound("admin endpoints are off: set admin.token_env in the config".into()).into_response(),
+        );
     };
-    if !authorized(&headers, token) {
-        return unauthorized();
+    (!authorized(headers, token)).then(unauthorized)
+}
+
+/// `POST /admin/reload`: reload the config file now; 422 with the problems if it does not validate.
+pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, &headers) {
+        return denied;
     }
+    match state.reload().await {
+        Ok(done) => axum::Json(serde_json::json!({"status": "reloaded", "source": done.source, "restart_needed_for": done.restart_needed_for})).into_response(),
+        Err(Error::Config(e)) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(super::reload::refusal_body(&e))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /admin/config`: the running config, secrets redacted.
+pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, &headers) {
+        return denied;
+    }
+    axum::Json(state.runtime().config.redacted()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct ExplainQuery {
+    q: String,
+}
+
+/// `GET /admin/explain?q=…`: the full decision for a single-turn question, search included.
+pub async fn explain(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<ExplainQuery>,
+) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, &headers) {
+        return denied;
+    }
+    let runtime = state.runtime();
+    let features = crate::classify::RequestFeatures::from_query(&query.q);
+    let decision = runtime.classifier.decide(&features);
+    let score = runtime.classifier.scorer.score(&query.q);
+    let top: Vec<serde_json::Value> = score
+        .contributions
+        .iter()
+        .take(10)
+        .map(|(name, weight)| serde_json::json!({"feature": name, "weight": weight}))
+        .collect();
+    let search = super::chat::explain_search(&runtime, &query.q).await;
+    axum::Json(serde_json::json!({
+        "query": query.q,
+        "class": decision.class.as_str(),
+        "confidence": decision.confidence,
+        "route": decision.route.as_str(),
+        "reason": decision.reason(),
+        "scorer": runtime.classifier.scorer.name(),
+        "p_lookup": score.p_lookup,
+        "top_features": top,
+        "search": search,
+    }))
+    .into_response()
+}
+
+/// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.
+pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, &headers) {
+        return denied;
+    }
+    let runtime = state.runtime();
     let Some(path) = runtime.config.ledger.path.clone() else {
         return Error::NotFound("the ledger is disabled, so there is nothing to show".into()).into_response();
     };

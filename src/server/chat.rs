@@ -139,6 +139,29 @@ async fn search_answer(runtime: &Runtime, question: &str, pending: &mut PendingR
     verdict
 }
 
+/// What search would do with a question, for `/admin/explain`: the hits and the answer or refusal.
+pub async fn explain_search(runtime: &Runtime, question: &str) -> serde_json::Value {
+    let query = SearchQuery {
+        text: question.to_string(),
+        limit: runtime.config.search.top_k,
+    };
+    match runtime.search.clone().oneshot(query).await {
+        Ok(outcome) => {
+            let hits: Vec<serde_json::Value> = outcome
+                .hits
+                .iter()
+                .map(|h| serde_json::json!({"title": h.title, "source": h.source, "url": h.url, "score": h.score, "text": h.text}))
+                .collect();
+            let verdict = match answer::answer(question, &outcome.hits, runtime.config.search.min_confidence) {
+                Ok(a) => serde_json::json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
+                Err(refusal) => serde_json::json!({"refusal": refusal.reason()}),
+            };
+            serde_json::json!({"hits": hits, "verdict": verdict, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3})
+        }
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    }
+}
+
 fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

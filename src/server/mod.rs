@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod chat;
 pub mod passthrough;
+pub mod reload;
 pub mod stack;
 
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub struct Runtime {
     pub classifier: Classifier,
     pub search: stack::SearchStack,
     pub search_backend_name: String,
+    /// Kept so a reload with the same search settings reuses the open index.
+    pub search_backend: Arc<dyn SearchBackend>,
     pub upstream: Upstream,
 }
 
@@ -64,13 +67,14 @@ impl Runtime {
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Runtime, Error> {
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
-        let search = stack::search_stack(SearchService::new(backend), config.search.timeout);
+        let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), config.search.timeout);
         let upstream = Upstream::new(&config.llm)?;
         Ok(Runtime {
             config,
             classifier,
             search,
             search_backend_name,
+            search_backend: backend,
             upstream,
         })
     }
@@ -90,6 +94,8 @@ pub struct AppState {
     runtime: ArcSwap<Runtime>,
     pub ledger: Ledger,
     draining: AtomicBool,
+    /// One reload at a time; requests never wait on it.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -98,6 +104,7 @@ impl AppState {
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
             draining: AtomicBool::new(false),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -151,6 +158,7 @@ pub async fn start_with(runtime: Runtime) -> Result<RunningServer, Error> {
     let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, metrics)?;
     let state = Arc::new(AppState::new(runtime, ledger));
     let app = stack::router(Arc::clone(&state));
+    reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(run(listener, app, Arc::clone(&state), writer, rx, grace));
     tracing::info!(%addr, "ecoroute listening");

@@ -54,6 +54,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/dashboard", get(super::admin::dashboard))
+        .route("/admin/reload", axum::routing::post(super::admin::reload))
+        .route("/admin/config", get(super::admin::config))
+        .route("/admin/explain", get(super::admin::explain))
         .merge(api)
         .fallback(not_found)
         // Outermost: a panic in any handler is a 500 in OpenAI's shape, not a dropped connection.

@@ -204,8 +204,10 @@ impl Harness {
     ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let toml = test_config_toml(base_url, dir.path(), extra);
-        let mut config =
-            Config::from_toml_str(&toml, &dir.path().join("test.toml"), &|name| std::env::var(name).ok()).unwrap();
+        // Written to disk so that a reload can read it again.
+        let source = dir.path().join("test.toml");
+        std::fs::write(&source, &toml).unwrap();
+        let mut config = Config::from_toml_str(&toml, &source, &|name| std::env::var(name).ok()).unwrap();
         tweak(&mut config);
         let server = server::start(config).await.unwrap();
         let addr = server.addr;
@@ -220,6 +222,19 @@ impl Harness {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("test.toml")
+    }
+
+    /// Rewrites the config file with the base test config plus `extra`.
+    pub fn rewrite_config(&self, extra: &str) {
+        std::fs::write(
+            self.config_path(),
+            test_config_toml(&self.mock.base_url(), self.dir.path(), extra),
+        )
+        .unwrap();
     }
 
     pub fn ledger_path(&self) -> PathBuf {

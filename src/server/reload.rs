@@ -1,0 +1,136 @@
+//! Hot reload: load and validate the config file again, build a new [`Runtime`] and swap it in
+//! atomically. A request keeps the snapshot it started with, so requests in flight are unaffected;
+//! a config that does not validate is refused and the running one stays.
+//!
+//! Triggers: SIGHUP, a change to the config file (polled every two seconds), `POST /admin/reload`.
+//! Settings bound at start (listen address, concurrency limit, ledger and energy settings) need a
+//! restart; a reload that changes them says so instead of silently ignoring them.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::{AppState, Runtime};
+use crate::config::{Config, ConfigError};
+use crate::Error;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reloaded {
+    pub source: String,
+    /// Changed settings that only a restart applies.
+    pub restart_needed_for: Vec<&'static str>,
+}
+
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.server.listen != new.server.listen {
+        keys.push("server.listen");
+    }
+    if old.server.max_concurrency != new.server.max_concurrency {
+        keys.push("server.max_concurrency");
+    }
+    if old.ledger.path != new.ledger.path
+        || old.ledger.channel_capacity != new.ledger.channel_capacity
+        || old.ledger.batch_size != new.ledger.batch_size
+    {
+        keys.push("ledger");
+    }
+    if old.energy.local != new.energy.local {
+        keys.push("energy");
+    }
+    keys
+}
+
+impl AppState {
+    /// Reloads from the file the running config came from.
+    pub async fn reload(&self) -> Result<Reloaded, Error> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.runtime();
+        let path = current.config.source.clone();
+        let config = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
+        let restart_needed_for = restart_needed(&current.config, &config);
+        let runtime = if config.search.backend == current.config.search.backend {
+            Runtime::with_backend(config, Arc::clone(&current.search_backend))?
+        } else {
+            Runtime::build(config).await?
+        };
+        self.runtime.store(Arc::new(runtime));
+        let source = current.config.source.display().to_string();
+        if restart_needed_for.is_empty() {
+            tracing::info!(%source, "config reloaded");
+        } else {
+            tracing::warn!(%source, restart_needed_for = ?restart_needed_for, "config reloaded; some changes need a restart");
+        }
+        Ok(Reloaded {
+            source,
+            restart_needed_for,
+        })
+    }
+
+    /// Reloads and logs the outcome; for signal and file-watch triggers, which have no caller to tell.
+    pub async fn reload_and_log(&self, trigger: &str) {
+        match self.reload().await {
+            Ok(_) => {}
+            Err(Error::Config(e)) => {
+                tracing::error!(trigger, error = %e, "config reload refused; the running config stays")
+            }
+            Err(e) => tracing::error!(trigger, error = %e, "config reload failed; the running config stays"),
+        }
+    }
+}
+
+fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Watches the config file and SIGHUP until the state is dropped.
+pub fn spawn_triggers(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    // The baseline is taken now, not on the task's first poll, so a change made in between counts.
+    let mut last = stamp(&state.runtime().config.source);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now = stamp(&state.runtime().config.source);
+            if now.is_some() && now != last {
+                last = now;
+                state.reload_and_log("config file changed").await;
+            }
+        }
+    });
+    #[cfg(unix)]
+    {
+        let weak = Arc::downgrade(state);
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let Some(state) = weak.upgrade() else { return };
+                state.reload_and_log("SIGHUP").await;
+            }
+        });
+    }
+}
+
+/// The admin API's answer to a refused reload: 422 with every problem.
+pub fn refusal_body(e: &ConfigError) -> serde_json::Value {
+    let problems: Vec<String> = match e {
+        ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+        other => vec![other.to_string()],
+    };
+    serde_json::json!({"error": {
+        "message": "config refused; the running config stays",
+        "type": "invalid_config",
+        "param": null,
+        "code": "config_invalid",
+        "problems": problems,
+    }})
+}
