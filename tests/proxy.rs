@@ -484,3 +484,76 @@ async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
     assert!(html.contains("ecoroute savings report") && html.contains("http-equiv=\"refresh\""));
     assert!(html.contains("1 requests"), "the dashboard reads the live ledger");
 }
+
+#[tokio::test]
+async fn clients_can_force_the_llm_and_search_only_when_allowed() {
+    let h = Harness::start().await;
+    let send = |h: &Harness, text: &str, route: &str| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-route", route.to_string())
+            .json(&user(text))
+            .send()
+    };
+    let r = send(&h, "What is the capital of Peru?", "llm").await.unwrap();
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert_eq!(header(&r, "x-ecoroute-reason"), "override: client asked for llm");
+    let seen = h.mock.seen();
+    assert!(
+        !seen[0].headers.contains_key("x-ecoroute-route"),
+        "control headers are not forwarded upstream"
+    );
+    let r = send(&h, "Write a limerick about Lima", "search").await.unwrap();
+    assert_eq!(
+        header(&r, "x-ecoroute-route"),
+        "llm",
+        "forcing search is off by default"
+    );
+
+    let allowed = Harness::start_with("", |c| c.classifier.allow_search_override = true).await;
+    let r = send(&allowed, "Who wrote Hamlet?", "search").await.unwrap();
+    assert_eq!(
+        header(&r, "x-ecoroute-route"),
+        "llm",
+        "a forced search still escalates on low confidence"
+    );
+    assert!(
+        header(&r, "x-ecoroute-reason").starts_with("escalated: low search confidence"),
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+    assert!(header(&r, "x-ecoroute-reason").ends_with("override: client asked for search"));
+}
+
+#[tokio::test]
+async fn explain_header_carries_the_decision_trace_on_request() {
+    let h = Harness::start().await;
+    let r = h.chat(user("What is the capital of Peru?")).await;
+    assert!(r.headers().get("x-ecoroute-explain").is_none(), "only on request");
+    let r = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("x-ecoroute-explain", "1")
+        .json(&user("What is the capital of Peru?"))
+        .send()
+        .await
+        .unwrap();
+    let trace = header(&r, "x-ecoroute-explain").to_string();
+    assert!(
+        trace.contains("route=search") && trace.contains("class=lookup") && trace.contains("top="),
+        "{trace}"
+    );
+    assert!(trace.contains("source=https://www.geonames.org/3932488"), "{trace}");
+    let r = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("x-ecoroute-explain", "1")
+        .json(&user_stream("Write a limerick about Lima"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        header(&r, "x-ecoroute-explain").contains("route=llm"),
+        "on streamed LLM answers too"
+    );
+}

@@ -96,7 +96,12 @@ impl fmt::Display for Route {
 pub enum Decider {
     Guard(Guard),
     Rule(String),
-    Classifier { p_lookup: f64, threshold: f64 },
+    /// The client asked for this route with `x-ecoroute-route`.
+    Override(Route),
+    Classifier {
+        p_lookup: f64,
+        threshold: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +118,7 @@ impl Decision {
         match &self.decider {
             Decider::Guard(g) => format!("guard: {}", g.as_str()),
             Decider::Rule(name) => format!("rule: {name}"),
+            Decider::Override(route) => format!("override: client asked for {route}"),
             Decider::Classifier { p_lookup, threshold } => {
                 let cmp = if *p_lookup >= *threshold { ">=" } else { "<" };
                 format!("classifier: p(lookup)={p_lookup:.2} {cmp} {threshold:.2}")
@@ -186,10 +192,64 @@ impl Classifier {
     }
 }
 
+/// Applies a client's `x-ecoroute-route` request. Forcing the LLM is always allowed; forcing search
+/// only when the config allows it, and never past a guard (search cannot serve a tool call). A
+/// forced search still goes through the adequacy check, so it can escalate.
+pub fn apply_override(decision: Decision, requested: Option<Route>, allow_search: bool) -> Decision {
+    match requested {
+        Some(Route::Llm) => Decision {
+            class: Class::Complex,
+            confidence: 1.0,
+            route: Route::Llm,
+            decider: Decider::Override(Route::Llm),
+        },
+        Some(Route::Search) if allow_search && !matches!(decision.decider, Decider::Guard(_)) => Decision {
+            class: Class::Lookup,
+            confidence: 1.0,
+            route: Route::Search,
+            decider: Decider::Override(Route::Search),
+        },
+        _ => decision,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn overrides_force_the_llm_and_search_only_when_allowed_and_unguarded() {
+        let c = classifier(vec![]);
+        let lookup = c.decide(&RequestFeatures::from_query("What is the capital of Peru?"));
+        assert_eq!(
+            apply_override(lookup.clone(), Some(Route::Llm), false).route,
+            Route::Llm
+        );
+        assert_eq!(
+            apply_override(lookup.clone(), Some(Route::Llm), false).reason(),
+            "override: client asked for llm"
+        );
+        let writing = c.decide(&RequestFeatures::from_query("Write a limerick about Lima"));
+        assert_eq!(
+            apply_override(writing.clone(), Some(Route::Search), false),
+            writing,
+            "search override not allowed"
+        );
+        assert_eq!(
+            apply_override(writing.clone(), Some(Route::Search), true).route,
+            Route::Search
+        );
+        let mut tools = RequestFeatures::from_query("What is the capital of Peru?");
+        tools.has_tools = true;
+        let guarded = c.decide(&tools);
+        assert_eq!(
+            apply_override(guarded.clone(), Some(Route::Search), true),
+            guarded,
+            "guards win over a forced search"
+        );
+        assert_eq!(apply_override(lookup.clone(), None, true), lookup);
+    }
 
     fn classifier(rules: Vec<Rule>) -> Classifier {
         Classifier {

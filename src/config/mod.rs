@@ -91,6 +91,8 @@ pub struct SearchConfig {
 #[derive(Clone)]
 pub struct ClassifierConfig {
     pub lookup_threshold: f64,
+    /// Whether a client may force search with `x-ecoroute-route: search` (forcing the LLM is always allowed).
+    pub allow_search_override: bool,
     /// What `model` named: `builtin`, `heuristic`, or a file path.
     pub model: String,
     /// The loaded scorer; loading happens at config load so `check` catches a bad model file.
@@ -456,6 +458,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         },
         classifier: ClassifierConfig {
             lookup_threshold: raw.classifier.lookup_threshold,
+            allow_search_override: raw.classifier.allow_search_override,
             model: raw.classifier.model,
             scorer,
         },

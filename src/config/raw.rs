@@ -131,6 +131,7 @@ impl Default for RawSearch {
 pub struct RawClassifier {
     pub lookup_threshold: f64,
     pub model: String,
+    pub allow_search_override: bool,
 }
 
 impl Default for RawClassifier {
@@ -138,6 +139,7 @@ impl Default for RawClassifier {
         Self {
             lookup_threshold: 0.932,
             model: "builtin".into(),
+            allow_search_override: false,
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, CpuMeter, PendingRecord, Runtime};
-use crate::classify::Route;
+use crate::classify::{apply_override, Route};
 use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::search::answer::{self, Answer};
@@ -25,6 +25,7 @@ use crate::Error;
 
 pub const ROUTE_HEADER: &str = "x-ecoroute-route";
 pub const REASON_HEADER: &str = "x-ecoroute-reason";
+pub const EXPLAIN_HEADER: &str = "x-ecoroute-explain";
 
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // One runtime snapshot for the whole request: a reload mid-request does not change its course.
@@ -84,7 +85,12 @@ async fn pipeline(
         });
     }
     let features = chat.features();
-    let decision = runtime.classifier.decide(&features);
+    let decision = apply_override(
+        runtime.classifier.decide(&features),
+        requested_route(headers),
+        runtime.config.classifier.allow_search_override,
+    );
+    let explain = wants_explain(headers).then(|| top_features(runtime, &features.last_user, &decision));
     pending.record.proxy_cpu_us += meter.micros();
     {
         let r = &mut pending.record;
@@ -104,7 +110,15 @@ async fn pipeline(
         let verdict = search_answer(runtime, &features.last_user, pending).await;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
         match verdict {
-            Ok(answer) => return Ok(Reply::Done(search_response(runtime, &chat, &answer, pending))),
+            Ok(answer) => {
+                let mut response = search_response(runtime, &chat, &answer, pending);
+                if let Some(top) = &explain {
+                    response
+                        .headers_mut()
+                        .insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
+                }
+                return Ok(Reply::Done(response));
+            }
             Err(why) => {
                 pending.record.escalated = true;
                 pending.record.route = Route::Llm.as_str().to_string();
@@ -112,7 +126,7 @@ async fn pipeline(
             }
         }
     }
-    forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending).await
+    forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending, explain.as_deref()).await
 }
 
 /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
@@ -219,12 +233,64 @@ fn sse_response(body: Body) -> Response {
     response
 }
 
+/// The client's `x-ecoroute-route` request, if any.
+fn requested_route(headers: &HeaderMap) -> Option<Route> {
+    match headers.get(ROUTE_HEADER)?.to_str().ok()?.trim() {
+        "llm" => Some(Route::Llm),
+        "search" => Some(Route::Search),
+        _ => None,
+    }
+}
+
+fn wants_explain(headers: &HeaderMap) -> bool {
+    headers
+        .get(EXPLAIN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
+/// The scorer's three strongest features, when the scorer decided.
+fn top_features(runtime: &Runtime, text: &str, decision: &crate::classify::Decision) -> String {
+    if !matches!(decision.decider, crate::classify::Decider::Classifier { .. }) {
+        return String::new();
+    }
+    let score = runtime.classifier.scorer.score(text);
+    score
+        .contributions
+        .iter()
+        .take(3)
+        .map(|(name, w)| format!("{w:+.2} {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The compact decision trace for `x-ecoroute-explain`.
+fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
+    let mut parts = vec![
+        format!("route={}", r.route),
+        format!("class={}", r.class.as_deref().unwrap_or("-")),
+        format!("confidence={:.3}", r.confidence.unwrap_or(0.0)),
+        format!("reason={}", r.reason),
+    ];
+    if let Some(ms) = r.search_ms {
+        parts.push(format!("search_ms={ms:.3}"));
+    }
+    if let Some(source) = &r.answer_source {
+        parts.push(format!("source={source}"));
+    }
+    if !top.is_empty() {
+        parts.push(format!("top={top}"));
+    }
+    header_value(&parts.join("; "))
+}
+
 async fn forward_to_llm(
     runtime: &Runtime,
     headers: &HeaderMap,
     body: Bytes,
     stream: bool,
     pending: &mut PendingRecord,
+    explain: Option<&str>,
 ) -> Result<Reply, Error> {
     let mut headers = headers.clone();
     // Ask for an identity-encoded body so usage can be read from it; the client still gets it whole.
@@ -245,6 +311,9 @@ async fn forward_to_llm(
     let mut response_headers = response_headers(upstream.headers());
     response_headers.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
     response_headers.insert(REASON_HEADER, header_value(&pending.record.reason));
+    if let Some(top) = explain {
+        response_headers.insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
+    }
     let is_sse = upstream
         .headers()
         .get(header::CONTENT_TYPE)
