@@ -27,6 +27,34 @@ pub struct RawConfig {
     pub energy: RawEnergy,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub routing: RawRouting,
+    #[serde(default)]
+    pub tenant: Vec<RawTenant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRouting {
+    pub mode: String,
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        Self { mode: "route".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub lookup_threshold: Option<f64>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -64,6 +64,12 @@ pub struct LedgerRecord {
     pub proxy_cpu_us: f64,
     /// Thread CPU time of the search step.
     pub search_cpu_us: Option<f64>,
+    /// `route`, `shadow` or `off`: the routing mode that applied.
+    pub mode: String,
+    /// In shadow mode, what ecoroute would have done: `search` (answered) or `llm`.
+    pub shadow_route: Option<String>,
+    /// In shadow mode, the answer search would have given, with its source.
+    pub shadow_answer: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -76,6 +82,8 @@ pub struct Accounting {
     pub counterfactual_tokens: Option<f64>,
     /// Whether that figure came from this ledger's history for the model (else the stated default).
     pub tokens_from_history: bool,
+    /// Shadow mode: what answering from search would have saved, against the LLM answer given.
+    pub shadow_saved: Option<crate::energy::Impacts>,
 }
 
 enum Message {
@@ -249,7 +257,9 @@ impl Accountant {
         let latency_s = Some(r.latency_ms / 1e3);
         let mut counterfactual_tokens = None;
         let mut tokens_from_history = false;
-        let outcome = match (r.route.as_str(), r.escalated) {
+        // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
+        let searched = r.escalated || r.search_cpu_us.is_some();
+        let outcome = match (r.route.as_str(), searched) {
             ("search", _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.default_output_tokens);
                 counterfactual_tokens = Some(tokens);
@@ -281,10 +291,19 @@ impl Accountant {
             search_cpu_s: r.search_cpu_us.unwrap_or(0.0) / 1e6,
         };
         let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
+        // The would-be saving compares the search answer with the LLM answer actually given.
+        let shadow_saved = (r.mode == "shadow" && r.shadow_route.as_deref() == Some("search")).then(|| {
+            let would = Outcome::Search {
+                prompt_tokens: prompt,
+                expected_output_tokens: completion,
+            };
+            account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
+        });
         Accounting {
             costs,
             counterfactual_tokens,
             tokens_from_history,
+            shadow_saved,
         }
     }
 }

@@ -12,15 +12,24 @@ use super::{Accounting, LedgerRecord};
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
 pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
 pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
 
 /// The 36 figure columns, in storage order.
 pub fn figure_columns() -> Vec<String> {
-    let mut out = Vec::with_capacity(36);
-    for side in SIDES {
+    columns_for(&SIDES)
+}
+
+/// The would-be saving of shadow-mode rows (schema v3): 12 columns `shadow_saved_…`.
+pub fn shadow_columns() -> Vec<String> {
+    columns_for(&["shadow_saved"])
+}
+
+fn columns_for(sides: &[&str]) -> Vec<String> {
+    let mut out = Vec::with_capacity(sides.len() * 12);
+    for side in sides {
         for metric in METRICS {
             for bound in BOUNDS {
                 out.push(format!("{side}_{metric}_{bound}"));
@@ -52,6 +61,7 @@ const BASE_COLUMNS: [&str; 20] = [
     "prompt",
     "error",
 ];
+const V3_COLUMNS: [&str; 3] = ["mode", "shadow_route", "shadow_answer"];
 const V2_COLUMNS: [&str; 7] = [
     "tenant",
     "proxy_cpu_us",
@@ -140,6 +150,19 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 2"))?;
     }
+    if version < 3 {
+        // v3: routing mode and shadow-mode outcomes.
+        let mut sql = String::from("BEGIN;\n");
+        for column in V3_COLUMNS {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} TEXT;\n"));
+        }
+        for column in shadow_columns() {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} REAL;\n"));
+        }
+        sql.push_str("PRAGMA user_version = 3;\nCOMMIT;");
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 3"))?;
+    }
     Ok(conn)
 }
 
@@ -149,6 +172,8 @@ fn all_columns() -> Vec<String> {
         .chain(V2_COLUMNS.iter())
         .map(|c| c.to_string())
         .chain(figure_columns())
+        .chain(V3_COLUMNS.iter().map(|c| c.to_string()))
+        .chain(shadow_columns())
         .collect()
 }
 
@@ -203,6 +228,13 @@ fn row_values(r: &LedgerRecord) -> Vec<Value> {
             }
         }
         None => values.extend(std::iter::repeat_n(Value::Null, 4 + 36)),
+    }
+    values.push(Value::Text(r.mode.clone()));
+    values.push(opt_text(&r.shadow_route));
+    values.push(opt_text(&r.shadow_answer));
+    match r.accounting.as_ref().and_then(|a| a.shadow_saved) {
+        Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
+        None => values.extend(std::iter::repeat_n(Value::Null, 12)),
     }
     values
 }
@@ -267,6 +299,7 @@ pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
                     },
                     counterfactual_tokens: r.get(24)?,
                     tokens_from_history: r.get::<_, Option<bool>>(25)?.unwrap_or(false),
+                    shadow_saved: read_impacts(r, figures + 36 + 3)?,
                 }),
                 _ => None,
             };
@@ -294,6 +327,11 @@ pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
                 tenant: r.get(20)?,
                 proxy_cpu_us: r.get::<_, Option<f64>>(21)?.unwrap_or(0.0),
                 search_cpu_us: r.get(22)?,
+                mode: r
+                    .get::<_, Option<String>>(figures + 36)?
+                    .unwrap_or_else(|| "route".into()),
+                shadow_route: r.get(figures + 37)?,
+                shadow_answer: r.get(figures + 38)?,
                 accounting,
             })
         })

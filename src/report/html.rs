@@ -289,6 +289,15 @@ pub fn render(
         routes_chart(t)
     ));
     html.push_str(&format!("<section><h2>Top tenants</h2>{}<p class=\"muted\">Eco-label by net (actual) energy per request: A under 0.02 Wh, B under 0.05, C under 0.15, D under 0.4, E above.</p></section>", tenant_table(rows)));
+    if t.shadow.requests > 0 {
+        html.push_str(&format!(
+            "<section><h2>Shadow mode</h2><p>{} requests ran in shadow mode: classified and searched, but answered by the LLM. Search would have answered {} of them, saving {} ({}). These are not included in the savings above.</p></section>",
+            t.shadow.requests,
+            t.shadow.would_answer_from_search,
+            escape(&fmt(t.shadow.would_save_energy_wh.central, "Wh")),
+            escape(&range_text(t.shadow.would_save_energy_wh, "Wh"))
+        ));
+    }
     if t.unknown_model_requests > 0 {
         html.push_str(&format!("<section><h2>Data quality</h2><p>{} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range.</p></section>", t.unknown_model_requests));
     }

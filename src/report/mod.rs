@@ -128,6 +128,19 @@ pub struct Totals {
     pub unknown_model_requests: u64,
     /// Rows written before the ledger carried figures (schema v1).
     pub rows_without_figures: u64,
+    /// Shadow-mode traffic, apart: what routing would have done. Not part of the savings above.
+    pub shadow: ShadowTotals,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ShadowTotals {
+    pub requests: u64,
+    /// Shadow requests that search would have answered.
+    pub would_answer_from_search: u64,
+    pub would_save_energy_wh: Range,
+    pub would_save_co2e_g: Range,
+    pub would_save_water_ml: Range,
+    pub would_save_cost_usd: Range,
 }
 
 impl Totals {
@@ -151,6 +164,19 @@ impl Totals {
                 self.unknown_model_requests += u64::from(a.costs.model_fallback);
             }
             None => self.rows_without_figures += 1,
+        }
+        if r.mode == "shadow" {
+            let s = &mut self.shadow;
+            s.requests += 1;
+            if r.shadow_route.as_deref() == Some("search") {
+                s.would_answer_from_search += 1;
+            }
+            if let Some(would) = r.accounting.and_then(|a| a.shadow_saved) {
+                s.would_save_energy_wh = s.would_save_energy_wh + would.energy_wh;
+                s.would_save_co2e_g = s.would_save_co2e_g + would.co2e_g;
+                s.would_save_water_ml = s.would_save_water_ml + would.water_ml;
+                s.would_save_cost_usd = s.would_save_cost_usd + would.cost_usd;
+            }
         }
         let chat = self.by_route.search + self.by_route.llm + self.by_route.escalated;
         self.llm_avoided_share = if chat == 0 {
@@ -279,6 +305,14 @@ pub fn to_markdown(report: &Report) -> String {
     out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
     out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
     out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    if t.shadow.requests > 0 {
+        out.push_str(&format!(
+            "- Shadow mode (not counted above): {} requests, {} of which search would have answered, saving {}\n",
+            t.shadow.requests,
+            t.shadow.would_answer_from_search,
+            human(t.shadow.would_save_energy_wh, "Wh")
+        ));
+    }
     if t.unknown_model_requests > 0 {
         out.push_str(&format!(
             "- {} requests used a model not in the catalogue; their figures use the stated default.\n",
@@ -339,6 +373,7 @@ mod tests {
                 },
                 counterfactual_tokens: None,
                 tokens_from_history: false,
+                shadow_saved: None,
             }),
             ..LedgerRecord::default()
         }

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, CpuMeter, PendingRecord, Runtime};
 use crate::classify::{apply_override, Route};
+use crate::config::Mode;
 use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::search::answer::{self, Answer};
@@ -85,8 +86,24 @@ async fn pipeline(
         });
     }
     let features = chat.features();
+    let (mode, classifier) = runtime.policy(pending.record.tenant.as_deref());
+    pending.record.mode = mode.as_str().to_string();
+    {
+        let r = &mut pending.record;
+        r.model = chat.model.clone();
+        r.stream = chat.is_stream();
+        if state.ledger.stores_prompts() {
+            r.prompt = Some(features.last_user.clone());
+        }
+    }
+    if mode == Mode::Off {
+        pending.record.proxy_cpu_us += meter.micros();
+        pending.record.route = Route::Llm.as_str().to_string();
+        pending.record.reason = "mode: off".into();
+        return forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending, None).await;
+    }
     let decision = apply_override(
-        runtime.classifier.decide(&features),
+        classifier.decide(&features),
         requested_route(headers),
         runtime.config.classifier.allow_search_override,
     );
@@ -94,23 +111,18 @@ async fn pipeline(
     pending.record.proxy_cpu_us += meter.micros();
     {
         let r = &mut pending.record;
-        r.model = chat.model.clone();
-        r.stream = chat.is_stream();
         r.class = Some(decision.class.as_str().to_string());
         r.confidence = Some(decision.confidence);
         r.route = decision.route.as_str().to_string();
         r.reason = decision.reason();
-        if state.ledger.stores_prompts() {
-            r.prompt = Some(features.last_user.clone());
-        }
     }
 
     if decision.route == Route::Search {
         let searched = Instant::now();
         let verdict = search_answer(runtime, &features.last_user, pending).await;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
-        match verdict {
-            Ok(answer) => {
+        match (verdict, mode) {
+            (Ok(answer), Mode::Route) => {
                 let mut response = search_response(runtime, &chat, &answer, pending);
                 if let Some(top) = &explain {
                     response
@@ -119,12 +131,38 @@ async fn pipeline(
                 }
                 return Ok(Reply::Done(response));
             }
-            Err(why) => {
+            // Shadow mode: note what search would have answered, then answer from the LLM.
+            (Ok(answer), _) => {
+                let r = &mut pending.record;
+                r.shadow_route = Some(Route::Search.as_str().into());
+                r.shadow_answer = Some(answer.to_message());
+                r.answer_source = Some(if answer.url.is_empty() {
+                    answer.doc_id.clone()
+                } else {
+                    answer.url.clone()
+                });
+                r.route = Route::Llm.as_str().into();
+                r.reason = format!(
+                    "shadow: search would answer (confidence {:.2}); {}",
+                    answer.confidence,
+                    decision.reason()
+                );
+            }
+            (Err(why), Mode::Route) => {
                 pending.record.escalated = true;
                 pending.record.route = Route::Llm.as_str().to_string();
                 pending.record.reason = format!("{why}; {}", decision.reason());
             }
+            (Err(why), _) => {
+                let r = &mut pending.record;
+                r.shadow_route = Some(Route::Llm.as_str().into());
+                r.route = Route::Llm.as_str().into();
+                r.reason = format!("shadow: search would escalate ({why}); {}", decision.reason());
+            }
         }
+    } else if mode == Mode::Shadow {
+        pending.record.shadow_route = Some(Route::Llm.as_str().into());
+        pending.record.reason = format!("shadow: would route to the LLM; {}", decision.reason());
     }
     forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending, explain.as_deref()).await
 }

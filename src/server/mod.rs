@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::classify::Classifier;
-use crate::config::{Config, SearchBackendConfig};
+use crate::config::{Config, Mode, SearchBackendConfig};
 use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
 use crate::llm::Upstream;
 use crate::search::embedded::EmbeddedIndex;
@@ -44,6 +44,8 @@ pub struct Runtime {
     pub search_backend_name: String,
     /// Kept so a reload with the same search settings reuses the open index.
     pub search_backend: Arc<dyn SearchBackend>,
+    /// Tenants with their own policy: mode and classifier (own rules first, own threshold).
+    pub tenants: std::collections::HashMap<String, (Mode, Classifier)>,
     pub upstream: Upstream,
 }
 
@@ -69,14 +71,38 @@ impl Runtime {
         let search_backend_name = backend.name().to_string();
         let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), config.search.timeout);
         let upstream = Upstream::new(&config.llm)?;
+        let tenants = config
+            .routing
+            .tenants
+            .iter()
+            .map(|t| {
+                let mut c = classifier.clone();
+                c.rules = t.rules.iter().chain(config.rules.iter()).cloned().collect();
+                if let Some(th) = t.lookup_threshold {
+                    c.lookup_threshold = th;
+                }
+                (t.name.clone(), (t.mode.unwrap_or(config.routing.mode), c))
+            })
+            .collect();
         Ok(Runtime {
             config,
             classifier,
             search,
             search_backend_name,
             search_backend: backend,
+            tenants,
             upstream,
         })
+    }
+}
+
+impl Runtime {
+    /// The mode and classifier for a tenant: its own policy if it has one, else the global one.
+    pub fn policy(&self, tenant: Option<&str>) -> (Mode, &Classifier) {
+        match tenant.and_then(|t| self.tenants.get(t)) {
+            Some((mode, classifier)) => (*mode, classifier),
+            None => (self.config.routing.mode, &self.classifier),
+        }
     }
 }
 
@@ -230,6 +256,7 @@ impl PendingRecord {
                 path: path.to_string(),
                 status: 499,
                 usage_source: "none".into(),
+                mode: "route".into(),
                 ..LedgerRecord::default()
             },
             finished: false,
