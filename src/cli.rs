@@ -76,6 +76,9 @@ pub enum Command {
     },
     /// Savings report from the ledger: totals and groups, each figure a low/central/high range.
     Report(ReportArgs),
+    /// Run requests through classification and search as `serve` would, without calling the LLM;
+    /// with --compare, list every request whose route differs between two configs.
+    Replay(ReplayArgs),
     /// Train the lookup-vs-complex model from labelled queries (reproducible with --seed).
     Train(TrainArgs),
     /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
@@ -144,6 +147,28 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Chat-completion request bodies (JSON Lines), ledger rows with stored prompts (JSON Lines with
+    /// a `prompt` field), or a ledger database (`.sqlite`, rows stored with ledger.store_prompts).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Config A.
+    #[arg(long, short, env = "ECOROUTE_CONFIG", default_value = "config/ecoroute.toml")]
+    pub config: PathBuf,
+    /// Config B, to compare with A.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReplayFormat,
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Labelled JSON Lines (`query`, `label` = lookup|complex); repeat for several files.
@@ -207,6 +232,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => index_build(&config.config, corpus, output),
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),
+        Command::Replay(args) => replay_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval { config, input, json } => eval_command(&config.config, &input, json),
         Command::Calibrate {
@@ -733,6 +759,192 @@ fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
         None => std::io::stdout()
             .write_all(text.as_bytes())
             .map_err(|e| Error::io("writing to stdout", e))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One request to replay.
+struct ReplayItem {
+    line: usize,
+    features: RequestFeatures,
+    model: String,
+    tenant: Option<String>,
+    prompt_tokens: f64,
+}
+
+fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
+    let from_text = |line: usize, text: &str, model: Option<String>, tenant: Option<String>| ReplayItem {
+        line,
+        prompt_tokens: f64::from(crate::openai::estimate_tokens(text) + 7),
+        features: RequestFeatures::from_query(text),
+        model: model.unwrap_or_else(|| "unknown".into()),
+        tenant,
+    };
+    if path.extension().is_some_and(|e| e == "sqlite") {
+        return Ok(crate::ledger::read_all(path)?
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                r.prompt
+                    .clone()
+                    .map(|p| from_text(i + 1, &p, r.model.clone(), r.tenant.clone()))
+            })
+            .collect());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |why: String| Error::InvalidRequest {
+            message: format!("{} line {}: {why}", path.display(), i + 1),
+            param: None,
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let tenant = value.get("tenant").and_then(|t| t.as_str()).map(str::to_string);
+        if value.get("messages").is_some() {
+            let chat = crate::openai::ChatRequest::parse(line.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            items.push(ReplayItem {
+                line: i + 1,
+                prompt_tokens: f64::from(chat.estimated_prompt_tokens()),
+                features: chat.features(),
+                model: chat.model_name().to_string(),
+                tenant,
+            });
+        } else if let Some(prompt) = value.get("prompt").and_then(|p| p.as_str()) {
+            let model = value.get("model").and_then(|m| m.as_str()).map(str::to_string);
+            items.push(from_text(i + 1, prompt, model, tenant));
+        } else {
+            return Err(bad(
+                "neither a chat-completion body (`messages`) nor a ledger row with a `prompt`".into(),
+            ));
+        }
+    }
+    Ok(items)
+}
+
+#[derive(serde::Serialize, Default)]
+struct ReplaySummary {
+    config: String,
+    requests: usize,
+    search: usize,
+    escalated: usize,
+    llm: usize,
+    expected_energy_saved_wh: crate::energy::Range,
+    expected_cost_saved_usd: crate::energy::Range,
+}
+
+async fn replay_with(config: Config, items: &[ReplayItem]) -> Result<(ReplaySummary, Vec<(String, String)>), Error> {
+    use crate::energy::{account, LocalWork, Outcome};
+    let source = config.source.display().to_string();
+    let runtime = server::Runtime::build(config).await?;
+    let energy = &runtime.config.energy;
+    let default_tokens = energy.local.default_output_tokens;
+    let mut summary = ReplaySummary {
+        config: source,
+        ..ReplaySummary::default()
+    };
+    let mut routes = Vec::with_capacity(items.len());
+    for item in items {
+        let run = server::chat::dry_run(&runtime, &item.features, item.tenant.as_deref()).await;
+        let outcome = run.outcome();
+        let work = LocalWork {
+            proxy_cpu_s: 0.0,
+            search_cpu_s: run.search.as_ref().and_then(|s| s.cpu_us).unwrap_or(0.0) / 1e6,
+        };
+        let accounted = match outcome {
+            "search" => Outcome::Search {
+                prompt_tokens: item.prompt_tokens,
+                expected_output_tokens: default_tokens,
+            },
+            "escalated" => Outcome::Escalated {
+                prompt_tokens: item.prompt_tokens,
+                completion_tokens: default_tokens,
+                latency_s: None,
+            },
+            _ => Outcome::Llm {
+                prompt_tokens: item.prompt_tokens,
+                completion_tokens: default_tokens,
+                latency_s: None,
+            },
+        };
+        let costs = account(&energy.catalogue, &energy.local, &item.model, accounted, work);
+        summary.expected_energy_saved_wh = summary.expected_energy_saved_wh + costs.saved.energy_wh;
+        summary.expected_cost_saved_usd = summary.expected_cost_saved_usd + costs.saved.cost_usd;
+        summary.requests += 1;
+        match outcome {
+            "search" => summary.search += 1,
+            "escalated" => summary.escalated += 1,
+            _ => summary.llm += 1,
+        }
+        routes.push((outcome.to_string(), run.reason()));
+    }
+    Ok((summary, routes))
+}
+
+fn replay_command(args: &ReplayArgs) -> Result<ExitCode, Error> {
+    let items = replay_items(&args.input)?;
+    let config_a = Config::load(&args.config)?;
+    let config_b = args.compare.as_deref().map(Config::load).transpose()?;
+    let (a, b) = tokio_runtime()?.block_on(async {
+        let a = replay_with(config_a, &items).await?;
+        let b = match config_b {
+            Some(c) => Some(replay_with(c, &items).await?),
+            None => None,
+        };
+        Ok::<_, Error>((a, b))
+    })?;
+    let changed: Vec<serde_json::Value> = match &b {
+        Some((_, routes_b)) => items
+            .iter()
+            .zip(a.1.iter().zip(routes_b.iter()))
+            .filter(|(_, (ra, rb))| ra.0 != rb.0)
+            .map(|(item, (ra, rb))| {
+                serde_json::json!({"line": item.line, "query": item.features.last_user,
+                    "a": {"route": ra.0, "reason": ra.1}, "b": {"route": rb.0, "reason": rb.1}})
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    match args.format {
+        ReplayFormat::Json => {
+            let v = serde_json::json!({"a": a.0, "b": b.as_ref().map(|b| &b.0), "changed": changed});
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        ReplayFormat::Text => {
+            for summary in std::iter::once(&a.0).chain(b.as_ref().map(|b| &b.0)) {
+                let share = |n: usize| 100.0 * n as f64 / summary.requests.max(1) as f64;
+                outln!("{} ({} requests)", summary.config, summary.requests);
+                outln!(
+                    "  answered from search {:>6}  {:5.1}%",
+                    summary.search,
+                    share(summary.search)
+                );
+                outln!(
+                    "  escalated to the LLM {:>6}  {:5.1}%",
+                    summary.escalated,
+                    share(summary.escalated)
+                );
+                outln!("  sent to the LLM      {:>6}  {:5.1}%", summary.llm, share(summary.llm));
+                outln!(
+                    "  expected energy saved {}, spend avoided ${:.4}\n",
+                    crate::report::human(summary.expected_energy_saved_wh, "Wh"),
+                    summary.expected_cost_saved_usd.central
+                );
+            }
+            if b.is_some() {
+                outln!("{} requests change route between the configs:", changed.len());
+                for c in &changed {
+                    outln!(
+                        "  line {:>5}: {} -> {}  {}\n              A: {}\n              B: {}",
+                        c["line"],
+                        c["a"]["route"].as_str().unwrap_or(""),
+                        c["b"]["route"].as_str().unwrap_or(""),
+                        c["query"].as_str().unwrap_or(""),
+                        c["a"]["reason"].as_str().unwrap_or(""),
+                        c["b"]["reason"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -119,7 +119,9 @@ async fn pipeline(
 
     if decision.route == Route::Search {
         let searched = Instant::now();
-        let verdict = search_answer(runtime, &features.last_user, pending).await;
+        let step = search_answer(runtime, &features.last_user).await;
+        pending.record.search_cpu_us = step.cpu_us;
+        let verdict = step.verdict;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
         match (verdict, mode) {
             (Ok(answer), Mode::Route) => {
@@ -169,26 +171,81 @@ async fn pipeline(
 
 /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
 /// to escalate, never an error for the client.
-async fn search_answer(runtime: &Runtime, question: &str, pending: &mut PendingRecord) -> Result<Answer, String> {
+pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
     let query = SearchQuery {
         text: question.to_string(),
         limit: runtime.config.search.top_k,
     };
     let outcome = match runtime.search.clone().oneshot(query).await {
         Ok(outcome) => outcome,
-        Err(e) if e.is::<tower::timeout::error::Elapsed>() => return Err("escalated: search timed out".into()),
+        Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
+            return SearchStep {
+                verdict: Err("escalated: search timed out".into()),
+                cpu_us: None,
+            }
+        }
         Err(e) => {
             tracing::warn!(error = %e, "search backend failed; escalating");
-            return Err("escalated: search failed".into());
+            return SearchStep {
+                verdict: Err("escalated: search failed".into()),
+                cpu_us: None,
+            };
         }
     };
     // The adequacy check is part of the search step's cost.
     let meter = CpuMeter::start();
     let verdict = answer::answer(question, &outcome.hits, runtime.config.search.min_confidence)
         .map_err(|refusal| refusal.reason());
-    let search_us = outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros();
-    pending.record.search_cpu_us = Some(search_us);
-    verdict
+    let cpu_us = Some(outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros());
+    SearchStep { verdict, cpu_us }
+}
+
+/// The search step's result: the answer or why it escalates, and its CPU time.
+pub struct SearchStep {
+    pub verdict: Result<Answer, String>,
+    pub cpu_us: Option<f64>,
+}
+
+/// How a request would be routed, without calling the LLM: the decision, then the search step when
+/// the decision is search. `serve` and `replay` share this; `serve` then answers or forwards.
+pub struct DryRun {
+    pub mode: Mode,
+    pub decision: crate::classify::Decision,
+    pub search: Option<SearchStep>,
+}
+
+impl DryRun {
+    /// `search` (answered from search), `escalated`, or `llm`; in shadow mode what it would have been.
+    pub fn outcome(&self) -> &'static str {
+        match (&self.search, self.mode) {
+            (_, Mode::Off) => "llm",
+            (Some(SearchStep { verdict: Ok(_), .. }), _) => "search",
+            (Some(_), _) => "escalated",
+            (None, _) => "llm",
+        }
+    }
+
+    pub fn reason(&self) -> String {
+        match (&self.search, self.mode) {
+            (_, Mode::Off) => "mode: off".into(),
+            (Some(SearchStep { verdict: Ok(a), .. }), _) => {
+                format!("{}; search confidence {:.2}", self.decision.reason(), a.confidence)
+            }
+            (Some(SearchStep { verdict: Err(why), .. }), _) => format!("{why}; {}", self.decision.reason()),
+            (None, _) => self.decision.reason(),
+        }
+    }
+}
+
+pub async fn dry_run(runtime: &Runtime, features: &crate::classify::RequestFeatures, tenant: Option<&str>) -> DryRun {
+    let (mode, classifier) = runtime.policy(tenant);
+    let decision = classifier.decide(features);
+    let search = if mode != Mode::Off && decision.route == Route::Search {
+        Some(search_answer(runtime, &features.last_user).await)
+    } else {
+        None
+    };
+    DryRun { mode, decision, search }
 }
 
 /// What search would do with a question, for `/admin/explain`: the hits and the answer or refusal.
