@@ -38,17 +38,7 @@ async fn a_reload_changes_routing_without_dropping_a_request() {
     let mut h = start().await;
     assert_eq!(route_of(&h, "What is the capital of Peru?").await.0, "search");
 
-    let client = h.client.clone();
-    let url = h.url("/v1/chat/completions");
-    let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .json(&user("Write a limerick __hold"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let in_flight = h.spawn_held_request();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     h.rewrite_config(&format!("{ADMIN}{PERU_TO_LLM}"));

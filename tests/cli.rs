@@ -178,7 +178,8 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
     let rule = "[[rules]]\nname = \"peru-to-llm\"\nroute = \"llm\"\nlast_user_regex = \"Peru\"\n";
     std::fs::write(&b, common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), rule)).unwrap();
     let input = dir.path().join("requests.jsonl");
-    let body = |q: &str| serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": q}]}).to_string();
+    let body =
+        |q: &str| serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": q}]}).to_string();
     let lines = [
         body("What is the capital of Peru?"),
         body("What is the capital of Chile?"),
@@ -187,18 +188,48 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
     ];
     std::fs::write(&input, lines.join("\n")).unwrap();
     let (ok, stdout, stderr) = ecoroute(&[
-        "replay", "--input", input.to_str().unwrap(), "--config", a.to_str().unwrap(), "--compare", b.to_str().unwrap(), "--format", "json",
+        "replay",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        a.to_str().unwrap(),
+        "--compare",
+        b.to_str().unwrap(),
+        "--format",
+        "json",
     ]);
     assert!(ok, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
-    let changed: Vec<u64> = v["changed"].as_array().unwrap().iter().map(|c| c["line"].as_u64().unwrap()).collect();
+    let changed: Vec<u64> = v["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(changed, [1, 4], "{stdout}");
     for c in v["changed"].as_array().unwrap() {
-        assert_eq!((c["a"]["route"].as_str(), c["b"]["route"].as_str()), (Some("search"), Some("llm")));
+        assert_eq!(
+            (c["a"]["route"].as_str(), c["b"]["route"].as_str()),
+            (Some("search"), Some("llm"))
+        );
         assert_eq!(c["b"]["reason"], "rule: peru-to-llm");
     }
-    assert_eq!((v["a"]["search"].as_u64(), v["b"]["search"].as_u64()), (Some(3), Some(1)));
-    assert!(v["a"]["expected_energy_saved_wh"]["central"].as_f64().unwrap() > v["b"]["expected_energy_saved_wh"]["central"].as_f64().unwrap());
-    let (ok, text, _) = ecoroute(&["replay", "--input", input.to_str().unwrap(), "--config", a.to_str().unwrap(), "--compare", b.to_str().unwrap()]);
+    assert_eq!(
+        (v["a"]["search"].as_u64(), v["b"]["search"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert!(
+        v["a"]["expected_energy_saved_wh"]["central"].as_f64().unwrap()
+            > v["b"]["expected_energy_saved_wh"]["central"].as_f64().unwrap()
+    );
+    let (ok, text, _) = ecoroute(&[
+        "replay",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        a.to_str().unwrap(),
+        "--compare",
+        b.to_str().unwrap(),
+    ]);
     assert!(ok && text.contains("2 requests change route"), "{text}");
 }

@@ -380,17 +380,7 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn shutdown_waits_for_requests_in_flight_and_ledgers_them() {
     let mut h = Harness::start().await;
-    let client = h.client.clone();
-    let url = h.url("/v1/chat/completions");
-    let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .json(&user("Write a limerick __hold"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let in_flight = h.spawn_held_request();
     tokio::time::sleep(Duration::from_millis(150)).await;
     let rows = h.stop().await;
     assert_eq!(in_flight.await.unwrap(), 200, "the request in flight completed");

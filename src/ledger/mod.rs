@@ -549,18 +549,26 @@ mod tests {
         );
     }
 
+    /// A ledger whose channel holds one row and is never read, so the second row finds it full.
+    fn ledger_with_full_channel(spool: Option<Arc<Spool>>) -> (Ledger, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(1);
+        (
+            Ledger {
+                tx: Some(tx),
+                stats: Arc::default(),
+                store_prompts: false,
+                metrics: Arc::default(),
+                spool,
+            },
+            rx,
+        )
+    }
+
     #[tokio::test]
     async fn a_full_channel_spills_to_the_spool() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Arc::new(Spool::beside(&dir.path().join("ledger.sqlite")));
-        let (tx, _rx) = mpsc::channel(1);
-        let ledger = Ledger {
-            tx: Some(tx),
-            stats: Arc::default(),
-            store_prompts: false,
-            metrics: Arc::default(),
-            spool: Some(Arc::clone(&spool)),
-        };
+        let (ledger, _rx) = ledger_with_full_channel(Some(Arc::clone(&spool)));
         ledger.record(row(1));
         ledger.record(row(2));
         assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
@@ -570,19 +578,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn full_channel_counts_drops() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let conn = open_sqlite(&path).unwrap();
-        drop(conn);
-        let (tx, _rx) = mpsc::channel(1);
-        let ledger = Ledger {
-            tx: Some(tx),
-            stats: Arc::default(),
-            store_prompts: false,
-            metrics: Arc::default(),
-            spool: None,
-        };
+    async fn full_channel_without_a_spool_counts_drops() {
+        let (ledger, _rx) = ledger_with_full_channel(None);
         ledger.record(row(1));
         ledger.record(row(2));
         assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);

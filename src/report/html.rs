@@ -246,42 +246,44 @@ pub fn render(
         civil(generated_at_ms.div_euclid(86_400_000)),
         escape(METHOD_VERSION)
     ));
-    html.push_str("<div class=\"cards\">");
-    html.push_str(&card(
-        "Energy saved",
-        &fmt(t.energy_saved_wh.central, "Wh"),
-        &range_text(t.energy_saved_wh, "Wh"),
-    ));
-    html.push_str(&card(
-        "CO2e avoided",
-        &fmt(t.co2e_saved_g.central, "g"),
-        &range_text(t.co2e_saved_g, "g"),
-    ));
-    html.push_str(&card(
-        "Water saved",
-        &fmt(t.water_saved_ml.central, "mL"),
-        &range_text(t.water_saved_ml, "mL"),
-    ));
-    html.push_str(&card(
-        "Spend avoided",
-        &format!("${:.4}", t.cost_saved_usd.central),
-        "at list prices",
-    ));
-    html.push_str(&card(
-        "LLM calls avoided",
-        &format!("{:.1}%", t.llm_avoided_share * 100.0),
-        &format!(
-            "{} of {} chat requests",
-            t.by_route.search,
-            t.by_route.search + t.by_route.llm + t.by_route.escalated
-        ),
-    ));
     let per_request = t.energy_actual_wh.central / t.requests.max(1) as f64;
-    html.push_str(&card(
-        "Net energy per request",
-        &fmt(per_request, "Wh"),
-        &format!("eco-label {}", eco_label(per_request)),
-    ));
+    let chat = t.by_route.search + t.by_route.llm + t.by_route.escalated;
+    let cards = [
+        (
+            "Energy saved",
+            fmt(t.energy_saved_wh.central, "Wh"),
+            range_text(t.energy_saved_wh, "Wh"),
+        ),
+        (
+            "CO2e avoided",
+            fmt(t.co2e_saved_g.central, "g"),
+            range_text(t.co2e_saved_g, "g"),
+        ),
+        (
+            "Water saved",
+            fmt(t.water_saved_ml.central, "mL"),
+            range_text(t.water_saved_ml, "mL"),
+        ),
+        (
+            "Spend avoided",
+            format!("${:.4}", t.cost_saved_usd.central),
+            "at list prices".to_string(),
+        ),
+        (
+            "LLM calls avoided",
+            format!("{:.1}%", t.llm_avoided_share * 100.0),
+            format!("{} of {chat} chat requests", t.by_route.search),
+        ),
+        (
+            "Net energy per request",
+            fmt(per_request, "Wh"),
+            format!("eco-label {}", eco_label(per_request)),
+        ),
+    ];
+    html.push_str("<div class=\"cards\">");
+    for (title, value, detail) in &cards {
+        html.push_str(&card(title, value, detail));
+    }
     html.push_str("</div>");
     html.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
     html.push_str(&format!(

@@ -241,6 +241,21 @@ impl Harness {
         self.dir.path().join("ledger.sqlite")
     }
 
+    /// Starts an LLM request the mock holds for 600 ms, to have one in flight; resolves to its status.
+    pub fn spawn_held_request(&self) -> tokio::task::JoinHandle<http::StatusCode> {
+        let client = self.client.clone();
+        let url = self.url("/v1/chat/completions");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&user("Write a limerick __hold"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    }
+
     pub async fn chat(&self, body: Value) -> reqwest::Response {
         self.client
             .post(self.url("/v1/chat/completions"))
