@@ -547,3 +547,25 @@ async fn explain_header_carries_the_decision_trace_on_request() {
         "on streamed LLM answers too"
     );
 }
+
+#[tokio::test]
+async fn too_many_messages_and_huge_headers_get_clear_4xx() {
+    let h = Harness::start_with("", |c| c.server.max_messages = 10).await;
+    let messages: Vec<Value> = (0..11)
+        .map(|i| json!({"role": "user", "content": format!("message {i}")}))
+        .collect();
+    let r = h.chat(json!({"model": "m", "messages": messages})).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "messages");
+    assert!(v["error"]["message"].as_str().unwrap().contains("11 messages"));
+    let r = h
+        .client
+        .get(h.url("/healthz"))
+        .header("x-big", "a".repeat(600 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431, "oversized headers are refused by the HTTP layer");
+    assert_eq!(h.mock.chat_calls(), 0);
+}

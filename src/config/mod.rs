@@ -46,6 +46,8 @@ pub enum ConfigError {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// More messages than this in one chat request is a 400.
+    pub max_messages: usize,
     pub max_concurrency: usize,
     pub shutdown_grace: Duration,
 }
@@ -363,6 +365,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         server: ServerConfig {
             listen,
             max_body_bytes: raw.server.max_body_bytes,
+            max_messages: raw.server.max_messages,
             max_concurrency: raw.server.max_concurrency,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
         },

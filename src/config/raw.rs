@@ -93,6 +93,7 @@ impl Default for RawEnergy {
 pub struct RawServer {
     pub listen: String,
     pub max_body_bytes: usize,
+    pub max_messages: usize,
     pub max_concurrency: usize,
     pub shutdown_grace_ms: u64,
 }
@@ -102,6 +103,7 @@ impl Default for RawServer {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 4 * 1024 * 1024,
+            max_messages: 2048,
             max_concurrency: 1024,
             shutdown_grace_ms: 30_000,
         }

@@ -79,6 +79,16 @@ async fn pipeline(
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
     let chat = ChatRequest::parse(&bytes)?;
+    if chat.messages.len() > runtime.config.server.max_messages {
+        return Err(Error::InvalidRequest {
+            message: format!(
+                "{} messages is more than the limit of {}",
+                chat.messages.len(),
+                runtime.config.server.max_messages
+            ),
+            param: Some("messages"),
+        });
+    }
     if chat.messages.is_empty() {
         return Err(Error::InvalidRequest {
             message: "`messages` must not be empty".into(),
