@@ -187,7 +187,7 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
         serde_json::json!({"prompt": "What is the capital of Peru?", "model": "gpt-4o", "tenant": "t"}).to_string(),
     ];
     std::fs::write(&input, lines.join("\n")).unwrap();
-    let (ok, stdout, stderr) = ecoroute(&[
+    let replay = [
         "replay",
         "--input",
         input.to_str().unwrap(),
@@ -195,9 +195,8 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
         a.to_str().unwrap(),
         "--compare",
         b.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    ];
+    let (ok, stdout, stderr) = ecoroute(&[&replay[..], &["--format", "json"]].concat());
     assert!(ok, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let changed: Vec<u64> = v["changed"]
@@ -222,14 +221,6 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
         v["a"]["expected_energy_saved_wh"]["central"].as_f64().unwrap()
             > v["b"]["expected_energy_saved_wh"]["central"].as_f64().unwrap()
     );
-    let (ok, text, _) = ecoroute(&[
-        "replay",
-        "--input",
-        input.to_str().unwrap(),
-        "--config",
-        a.to_str().unwrap(),
-        "--compare",
-        b.to_str().unwrap(),
-    ]);
+    let (ok, text, _) = ecoroute(&replay);
     assert!(ok && text.contains("2 requests change route"), "{text}");
 }
