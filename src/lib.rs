@@ -24,6 +24,7 @@
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into SQLite.
 //! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
 //! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
+//! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
 //! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify).
 //! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
@@ -31,6 +32,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod energy;
 pub mod error;
 pub mod eval;

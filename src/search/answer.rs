@@ -31,6 +31,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Where the answer comes from, for the ledger: the source URL, else the document id.
+    pub fn source_ref(&self) -> String {
+        if self.url.is_empty() {
+            self.doc_id.clone()
+        } else {
+            self.url.clone()
+        }
+    }
+
     /// The assistant message: the answer, then where it comes from.
     pub fn to_message(&self) -> String {
         format!(

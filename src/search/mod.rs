@@ -86,14 +86,9 @@ impl tower::Service<SearchQuery> for SearchService {
         let backend = Arc::clone(&self.backend);
         Box::pin(async move {
             let started = Instant::now();
-            let thread = std::thread::current().id();
-            let cpu_now = || cpu_time::ThreadTime::try_now().ok().map(|t| t.as_duration());
-            let cpu_start = cpu_now();
+            let meter = crate::cpu::CpuMeter::start();
             let hits = backend.search(&query.text, query.limit).await?;
-            let cpu = match (cpu_start, cpu_now()) {
-                (Some(a), Some(b)) if std::thread::current().id() == thread => Some(b.saturating_sub(a)),
-                _ => None,
-            };
+            let cpu = meter.elapsed();
             Ok(SearchOutcome {
                 hits,
                 elapsed: started.elapsed(),

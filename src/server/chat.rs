@@ -15,9 +15,10 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use super::{header_value, read_body, request_id, tenant_of, AppState, CpuMeter, PendingRecord, Runtime};
+use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord, Runtime};
 use crate::classify::{apply_override, Route};
 use crate::config::Mode;
+use crate::cpu::CpuMeter;
 use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::search::answer::{self, Answer};
@@ -148,11 +149,7 @@ async fn pipeline(
                 let r = &mut pending.record;
                 r.shadow_route = Some(Route::Search.as_str().into());
                 r.shadow_answer = Some(answer.to_message());
-                r.answer_source = Some(if answer.url.is_empty() {
-                    answer.doc_id.clone()
-                } else {
-                    answer.url.clone()
-                });
+                r.answer_source = Some(answer.source_ref());
                 r.route = Route::Llm.as_str().into();
                 r.reason = format!(
                     "shadow: search would answer (confidence {:.2}); {}",
@@ -181,12 +178,20 @@ async fn pipeline(
 
 /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
 /// to escalate, never an error for the client.
-pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
+/// One call to the search stack (timeout included) with the configured number of hits.
+async fn run_search(
+    runtime: &Runtime,
+    question: &str,
+) -> Result<crate::search::SearchOutcome, crate::search::BoxError> {
     let query = SearchQuery {
         text: question.to_string(),
         limit: runtime.config.search.top_k,
     };
-    let outcome = match runtime.search.clone().oneshot(query).await {
+    runtime.search.clone().oneshot(query).await
+}
+
+pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
+    let outcome = match run_search(runtime, question).await {
         Ok(outcome) => outcome,
         Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
             return SearchStep {
@@ -260,11 +265,7 @@ pub async fn dry_run(runtime: &Runtime, features: &crate::classify::RequestFeatu
 
 /// What search would do with a question, for `/admin/explain`: the hits and the answer or refusal.
 pub async fn explain_search(runtime: &Runtime, question: &str) -> serde_json::Value {
-    let query = SearchQuery {
-        text: question.to_string(),
-        limit: runtime.config.search.top_k,
-    };
-    match runtime.search.clone().oneshot(query).await {
+    match run_search(runtime, question).await {
         Ok(outcome) => {
             let hits: Vec<serde_json::Value> = outcome
                 .hits
@@ -308,11 +309,7 @@ fn search_response(runtime: &Runtime, chat: &ChatRequest, answer: &Answer, pendi
         r.prompt_tokens = Some(usage.prompt_tokens);
         r.completion_tokens = Some(usage.completion_tokens);
         r.usage_source = "estimated".into();
-        r.answer_source = Some(if answer.url.is_empty() {
-            answer.doc_id.clone()
-        } else {
-            answer.url.clone()
-        });
+        r.answer_source = Some(answer.source_ref());
         r.reason = format!("{}; search confidence {:.2}", r.reason, answer.confidence);
     }
     let mut response = if chat.is_stream() {

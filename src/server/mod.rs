@@ -320,39 +320,6 @@ pub fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// Thread CPU time of a synchronous stretch of work on the calling thread. A task that moved to
-/// another thread in between cannot be measured this way, and reports nothing rather than a wrong
-/// figure.
-pub struct CpuMeter {
-    /// The thread's CPU clock at the start, as a plain `Duration` so the meter stays `Send`.
-    start: Option<std::time::Duration>,
-    thread: std::thread::ThreadId,
-}
-
-/// The calling thread's CPU clock.
-pub fn thread_cpu_now() -> Option<std::time::Duration> {
-    cpu_time::ThreadTime::try_now().ok().map(|t| t.as_duration())
-}
-
-impl CpuMeter {
-    pub fn start() -> CpuMeter {
-        CpuMeter {
-            start: thread_cpu_now(),
-            thread: std::thread::current().id(),
-        }
-    }
-
-    /// Microseconds of CPU since `start`, or 0 when not measurable.
-    pub fn micros(&self) -> f64 {
-        match (self.start, thread_cpu_now()) {
-            (Some(start), Some(now)) if std::thread::current().id() == self.thread => {
-                now.saturating_sub(start).as_secs_f64() * 1e6
-            }
-            _ => 0.0,
-        }
-    }
-}
-
 /// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
 /// a salted SHA-256 of the Authorization header, so the key itself is never stored.
 pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
@@ -420,17 +387,6 @@ mod tests {
         h.insert("x-ecoroute-tenant", HeaderValue::from_static("team-a"));
         assert_eq!(tenant_of(&h, &name).as_deref(), Some("team-a"));
         assert_eq!(tenant_of(&HeaderMap::new(), &name), None);
-    }
-
-    #[test]
-    fn cpu_meter_measures_work_on_this_thread() {
-        let meter = CpuMeter::start();
-        let mut x = 0u64;
-        for i in 0..2_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        std::hint::black_box(x);
-        assert!(meter.micros() > 0.0);
     }
 
     #[test]
