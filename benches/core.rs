@@ -14,7 +14,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ecoroute::classify::{model, Classifier, Guards, RequestFeatures};
 use ecoroute::search::answer;
-use ecoroute::search::embedded::{build_index, read_corpus, EmbeddedIndex};
+use ecoroute::search::embedded::EmbeddedIndex;
 
 fn dev_queries() -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("training/dev.jsonl")).unwrap();
@@ -83,7 +83,7 @@ fn bench_classify(c: &mut Criterion) {
 fn default_index() -> Arc<EmbeddedIndex> {
     let dir = std::env::temp_dir().join(format!("ecoroute-bench-index-{}", std::process::id()));
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/default.jsonl.gz");
-    build_index(&dir, read_corpus(&corpus).unwrap()).unwrap();
+    EmbeddedIndex::build(&dir, &corpus).unwrap();
     Arc::new(EmbeddedIndex::open(&dir).unwrap())
 }
 
@@ -114,12 +114,12 @@ fn bench_search(c: &mut Criterion) {
     c.bench_function("search/adequacy check + answer", |b| {
         b.iter(|| {
             j = (j + 1) % lookups.len();
-            black_box(answer::answer(black_box(&lookups[j]), &hits[j], 0.8).ok())
+            black_box(answer::answer(black_box(&lookups[j]), &hits[j], &answer::Adequacy::default()).ok())
         })
     });
     distribution("search+answer (default corpus)", &lookups, 200, |q| {
         let hits = index.search_sync(q, 5).unwrap();
-        black_box(answer::answer(q, &hits, 0.8).ok());
+        black_box(answer::answer(q, &hits, &answer::Adequacy::default()).ok());
     });
 }
 

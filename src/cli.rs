@@ -14,7 +14,7 @@ use crate::classify::{model, Classifier, Decider, RequestFeatures};
 use crate::config::{Config, SearchBackendConfig};
 use crate::eval::{calibrate, EvalReport, Scored};
 use crate::search::answer;
-use crate::search::embedded::{build_index, read_corpus, EmbeddedIndex};
+use crate::search::embedded::EmbeddedIndex;
 use crate::{server, Error};
 
 /// `println!` that returns an error instead of panicking when stdout is closed (`ecoroute … | head`).
@@ -197,13 +197,14 @@ pub struct TrainArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
-    /// Build the embedded index from a JSON Lines corpus (gzip or plain).
+    /// Build the embedded index from a corpus: a JSON Lines file (gzip or plain), a Markdown or
+    /// text file, or a folder of them.
     Build {
         #[command(flatten)]
         config: ConfigArg,
-        /// Corpus file, overriding `search.corpus`.
-        #[arg(long)]
-        corpus: Option<PathBuf>,
+        /// File or folder to index, overriding `search.corpus`.
+        #[arg(long, visible_alias = "corpus")]
+        input: Option<PathBuf>,
         /// Index directory, overriding `search.index_dir`.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -228,8 +229,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => serve(&config.config, listen, upstream),
         Command::Check { config } => check(&config.config),
         Command::Index {
-            command: IndexCommand::Build { config, corpus, output },
-        } => index_build(&config.config, corpus, output),
+            command: IndexCommand::Build { config, input, output },
+        } => index_build(&config.config, input, output),
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),
         Command::Replay(args) => replay_command(&args),
@@ -312,8 +313,9 @@ fn check(config_path: &Path) -> Result<ExitCode, Error> {
             outln!("  upstream          {}", config.llm.base_url);
             outln!("  lookup_threshold  {:.2}", config.classifier.lookup_threshold);
             outln!(
-                "  search            min_confidence {:.2}, top_k {}",
-                config.search.min_confidence,
+                "  search            {} backend, min_confidence {:.2}, top_k {}",
+                config.search.backend.kind(),
+                config.search.adequacy.min_confidence,
                 config.search.top_k
             );
             outln!(
@@ -334,19 +336,22 @@ fn check(config_path: &Path) -> Result<ExitCode, Error> {
     }
 }
 
-fn embedded_paths(config: &Config) -> (PathBuf, PathBuf) {
-    match &config.search.backend {
-        SearchBackendConfig::Embedded { index_dir, corpus } => (index_dir.clone(), corpus.clone()),
-    }
-}
-
-fn index_build(config_path: &Path, corpus: Option<PathBuf>, output: Option<PathBuf>) -> Result<ExitCode, Error> {
+fn index_build(config_path: &Path, input: Option<PathBuf>, output: Option<PathBuf>) -> Result<ExitCode, Error> {
     let config = Config::load(config_path)?;
-    let (index_dir, default_corpus) = embedded_paths(&config);
-    let corpus = corpus.unwrap_or(default_corpus);
-    let index_dir = output.unwrap_or(index_dir);
+    let (index_dir, corpus) = match (&config.search.backend, input, output) {
+        (_, Some(input), Some(output)) => (output, input),
+        (SearchBackendConfig::Embedded { index_dir, corpus }, input, output) => {
+            (output.unwrap_or(index_dir.clone()), input.unwrap_or(corpus.clone()))
+        }
+        (other, _, _) => {
+            return Err(Error::Index(format!(
+                "search.backend is `{}`, which ecoroute does not index; pass --input and --output to build an embedded index anyway",
+                other.kind()
+            )))
+        }
+    };
     let started = std::time::Instant::now();
-    let count = build_index(&index_dir, read_corpus(&corpus)?)?;
+    let count = EmbeddedIndex::build(&index_dir, &corpus)?;
     outln!(
         "indexed {count} documents from {} into {} in {:.1}s",
         corpus.display(),
@@ -356,15 +361,19 @@ fn index_build(config_path: &Path, corpus: Option<PathBuf>, output: Option<PathB
     Ok(ExitCode::SUCCESS)
 }
 
+/// Searches with the configured backend (whichever it is) and shows the hits and the answer the
+/// proxy would give.
 fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Error> {
     let config = Config::load(config_path)?;
-    let (index_dir, corpus) = embedded_paths(&config);
-    let index = EmbeddedIndex::open_or_build(&index_dir, &corpus)?;
-    let started = std::time::Instant::now();
-    let hits = index
-        .search_sync(query, limit.max(config.search.top_k))
-        .map_err(|e| Error::Index(e.to_string()))?;
-    let elapsed = started.elapsed();
+    let (hits, elapsed) = tokio_runtime()?.block_on(async {
+        let backend = crate::search::connect(&config.search).await?;
+        let started = std::time::Instant::now();
+        let hits = backend
+            .search(query, limit.max(config.search.top_k))
+            .await
+            .map_err(|e| Error::Index(e.to_string()))?;
+        Ok::<_, Error>((hits, started.elapsed()))
+    })?;
     let mut out = std::io::stdout().lock();
     let io = |e| Error::io("writing to stdout", e);
     for (i, hit) in hits.iter().take(limit).enumerate() {
@@ -384,7 +393,7 @@ fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Err
     match answer::answer(
         query,
         &hits[..hits.len().min(config.search.top_k)],
-        config.search.min_confidence,
+        &config.search.adequacy,
     ) {
         Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,
         Err(refusal) => writeln!(out, "\nno answer: {}", refusal.reason()).map_err(io)?,

@@ -25,6 +25,13 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SearchFailureLabels {
+    pub backend: String,
+    /// timeout, error or circuit_open.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
     pub route: String,
 }
@@ -40,6 +47,7 @@ pub struct Metrics {
     pub ledger_written: Counter,
     pub ledger_dropped: Counter,
     pub ledger_spooled: Counter,
+    pub search_failures: Family<SearchFailureLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -116,7 +124,14 @@ impl Metrics {
             "Ledger rows sent to the spool file (replayed later)",
             ledger_spooled.clone(),
         );
+        let search_failures = Family::<SearchFailureLabels, Counter>::default();
+        registry.register(
+            "search_failures",
+            "Search calls that returned nothing because the backend failed, timed out or was cut off by the circuit breaker; each request escalated to the LLM",
+            search_failures.clone(),
+        );
         Metrics {
+            search_failures,
             ledger_spooled,
             registry: Mutex::new(registry),
             requests,
@@ -131,6 +146,15 @@ impl Metrics {
     }
 
     /// The exposition text.
+    pub fn search_failed(&self, backend: &str, reason: &str) {
+        self.search_failures
+            .get_or_create(&SearchFailureLabels {
+                backend: backend.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Ok(registry) = self.registry.lock() {

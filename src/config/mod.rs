@@ -4,6 +4,9 @@
 //! all problems are reported at once so `ecoroute check` is useful in one pass.
 
 pub mod raw;
+pub mod search;
+
+pub use search::{Adequacy, SearchBackendConfig, SearchConfig};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,7 +18,7 @@ use regex::Regex;
 use std::sync::Arc;
 
 use crate::classify::{model, Conditions, Guards, HeuristicScorer, Route, Rule, Scorer};
-use crate::energy::{Catalogue, LocalSettings, Range};
+use crate::energy::{Catalogue, LocalSettings};
 use raw::RawConfig;
 
 /// One thing wrong with a config file: where, what, and how to fix it.
@@ -75,19 +78,6 @@ impl fmt::Debug for LlmConfig {
             .field("total_timeout", &self.total_timeout)
             .finish()
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SearchBackendConfig {
-    Embedded { index_dir: PathBuf, corpus: PathBuf },
-}
-
-#[derive(Debug, Clone)]
-pub struct SearchConfig {
-    pub backend: SearchBackendConfig,
-    pub min_confidence: f64,
-    pub top_k: usize,
-    pub timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -264,31 +254,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         ));
     }
 
-    let backend = match raw.search.backend.as_str() {
-        "embedded" => SearchBackendConfig::Embedded {
-            index_dir: PathBuf::from(&raw.search.index_dir),
-            corpus: PathBuf::from(&raw.search.corpus),
-        },
-        other => {
-            problems.push(problem(
-                "search.backend",
-                format!("unknown backend `{other}`"),
-                "use \"embedded\"",
-            ));
-            SearchBackendConfig::Embedded {
-                index_dir: PathBuf::new(),
-                corpus: PathBuf::new(),
-            }
-        }
-    };
-    check_unit(&mut problems, "search.min_confidence", raw.search.min_confidence);
-    if raw.search.top_k == 0 || raw.search.top_k > 100 {
-        problems.push(problem(
-            "search.top_k",
-            "must be between 1 and 100",
-            "5 is a good default",
-        ));
-    }
+    let search = search::validate_search(raw.search, env, &mut problems);
     check_unit(
         &mut problems,
         "classifier.lookup_threshold",
@@ -333,7 +299,8 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             ));
             http::HeaderName::from_static("x-ecoroute-tenant")
         });
-    let energy = validate_energy(&raw.energy, &mut problems);
+    let mut energy = validate_energy(&raw.energy, &mut problems);
+    energy.local.search_wh_per_query = search.wh_per_query;
     let admin = match &raw.admin.token_env {
         None => AdminConfig::default(),
         Some(name) => match env(name) {
@@ -377,12 +344,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             first_byte_timeout: Duration::from_millis(raw.llm.first_byte_timeout_ms),
             total_timeout: Duration::from_millis(raw.llm.total_timeout_ms),
         },
-        search: SearchConfig {
-            backend,
-            min_confidence: raw.search.min_confidence,
-            top_k: raw.search.top_k,
-            timeout: Duration::from_millis(raw.search.timeout_ms),
-        },
+        search,
         classifier: ClassifierConfig {
             lookup_threshold: raw.classifier.lookup_threshold,
             allow_search_override: raw.classifier.allow_search_override,
@@ -460,18 +422,6 @@ fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyC
             "0 for air-cooled rooms",
         ));
     }
-    let search_wh_per_query = match raw.search_wh_per_query {
-        Some([a, b]) if a >= 0.0 && a <= b => Some(Range::new(a, b)),
-        Some(_) => {
-            problems.push(problem(
-                "energy.search_wh_per_query",
-                "must be [low, high] with 0 <= low <= high",
-                "or remove it to measure CPU time",
-            ));
-            None
-        }
-        None => None,
-    };
     EnergyConfig {
         catalogue: Arc::new(catalogue),
         local: LocalSettings {
@@ -480,7 +430,8 @@ fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyC
             watts_per_core: (lo, hi),
             onsite_wue_l_per_kwh: raw.onsite_wue_l_per_kwh,
             default_output_tokens: raw.default_output_tokens,
-            search_wh_per_query,
+            // Set from `[search]`, which knows the backend.
+            search_wh_per_query: None,
         },
     }
 }
@@ -506,7 +457,6 @@ impl Config {
     /// The running config as JSON for `GET /admin/config`, secrets left out: the upstream key
     /// and the admin token appear only as whether they are set.
     pub fn redacted(&self) -> serde_json::Value {
-        let SearchBackendConfig::Embedded { index_dir, corpus } = &self.search.backend;
         let rules: Vec<serde_json::Value> = self
             .rules
             .iter()
@@ -529,9 +479,7 @@ impl Config {
                     "connect_timeout_ms": self.llm.connect_timeout.as_millis() as u64,
                     "first_byte_timeout_ms": self.llm.first_byte_timeout.as_millis() as u64,
                     "total_timeout_ms": self.llm.total_timeout.as_millis() as u64},
-            "search": {"backend": "embedded", "index_dir": index_dir.display().to_string(), "corpus": corpus.display().to_string(),
-                       "min_confidence": self.search.min_confidence, "top_k": self.search.top_k,
-                       "timeout_ms": self.search.timeout.as_millis() as u64},
+            "search": self.search.redacted(),
             "classifier": {"model": self.classifier.model, "scorer": self.classifier.scorer.name(), "lookup_threshold": self.classifier.lookup_threshold},
             "guards": {"tools": self.guards.tools, "media": self.guards.media, "response_format": self.guards.response_format,
                        "multiple_choices": self.guards.multiple_choices, "follow_up": self.guards.follow_up},

@@ -72,7 +72,6 @@ pub struct RawEnergy {
     pub watts_per_core: [f64; 2],
     pub onsite_wue_l_per_kwh: f64,
     pub default_output_tokens: f64,
-    pub search_wh_per_query: Option<[f64; 2]>,
 }
 
 impl Default for RawEnergy {
@@ -83,7 +82,6 @@ impl Default for RawEnergy {
             watts_per_core: [4.0, 12.0],
             onsite_wue_l_per_kwh: 0.0,
             default_output_tokens: 300.0,
-            search_wh_per_query: None,
         }
     }
 }
@@ -141,6 +139,13 @@ pub struct RawSearch {
     pub min_confidence: f64,
     pub top_k: usize,
     pub timeout_ms: u64,
+    pub rival_score_ratio: f64,
+    pub rival_margin: f64,
+    pub wh_per_query: Option<[f64; 2]>,
+    pub circuit_breaker: RawBreaker,
+    pub elasticsearch: Option<RawElasticsearch>,
+    pub http: Option<RawHttpSearch>,
+    pub postgres: Option<RawPgSearch>,
 }
 
 impl Default for RawSearch {
@@ -152,6 +157,134 @@ impl Default for RawSearch {
             min_confidence: 0.8,
             top_k: 5,
             timeout_ms: 200,
+            rival_score_ratio: 0.5,
+            rival_margin: 0.05,
+            wh_per_query: None,
+            circuit_breaker: RawBreaker::default(),
+            elasticsearch: None,
+            http: None,
+            postgres: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBreaker {
+    pub failure_threshold: u32,
+    pub open_ms: u64,
+}
+
+impl Default for RawBreaker {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            open_ms: 30_000,
+        }
+    }
+}
+
+/// `[search.elasticsearch]`, also used for OpenSearch (same `_search` API).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawElasticsearch {
+    pub url: String,
+    pub index: String,
+    #[serde(default = "default_es_fields")]
+    pub fields: Vec<String>,
+    #[serde(default = "default_title")]
+    pub title_field: String,
+    #[serde(default = "default_text")]
+    pub text_field: String,
+    #[serde(default)]
+    pub url_field: Option<String>,
+    /// A JSON body replacing the default `multi_match` query; strings may hold {{query}}, {{limit}}.
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub source_name: Option<String>,
+}
+
+fn default_es_fields() -> Vec<String> {
+    vec!["title^2".into(), "text".into()]
+}
+
+fn default_title() -> String {
+    "title".into()
+}
+
+fn default_text() -> String {
+    "text".into()
+}
+
+/// `[search.http]`: any JSON search API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpSearch {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Header name → environment variable holding its value (API keys).
+    #[serde(default)]
+    pub header_env: std::collections::BTreeMap<String, String>,
+    pub results: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default)]
+    pub url_field: Option<String>,
+    #[serde(default)]
+    pub score: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub source_name: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// `[search.postgres]`: full-text search in a PostgreSQL table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPgSearch {
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    pub table: String,
+    pub id_column: String,
+    pub title_column: String,
+    pub text_column: String,
+    pub url_column: Option<String>,
+    pub tsvector_column: String,
+    pub language: String,
+    pub pool_size: usize,
+    pub source_name: Option<String>,
+}
+
+impl Default for RawPgSearch {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_env: None,
+            table: "documents".into(),
+            id_column: "id".into(),
+            title_column: "title".into(),
+            text_column: "body".into(),
+            url_column: Some("url".into()),
+            tsvector_column: "tsv".into(),
+            language: "english".into(),
+            pool_size: 8,
+            source_name: None,
         }
     }
 }

@@ -19,6 +19,28 @@ use regex::Regex;
 use super::Hit;
 use crate::classify::text::{is_stopword, stem, words};
 
+/// How far the adequacy check trusts a backend's ranking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adequacy {
+    /// The best hit's confidence must reach this.
+    pub min_confidence: f64,
+    /// A different subject whose backend score is at least this share of the best one's (after
+    /// normalising scores to the best) and whose confidence is within `rival_margin` makes the
+    /// answer ambiguous.
+    pub rival_score_ratio: f64,
+    pub rival_margin: f64,
+}
+
+impl Default for Adequacy {
+    fn default() -> Self {
+        Adequacy {
+            min_confidence: 0.8,
+            rival_score_ratio: 0.5,
+            rival_margin: 0.05,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// The sentence that answers the question, as it stands in the source.
@@ -82,7 +104,126 @@ pub enum AnswerType {
     Any,
     Number,
     Year,
+    Person,
+    Place,
 }
+
+/// Words that say a text is about a person: roles, trades, titles, and the verbs of a life.
+static PERSON_CUES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    [
+        "he",
+        "she",
+        "his",
+        "her",
+        "him",
+        "born",
+        "died",
+        "who",
+        "person",
+        "man",
+        "woman",
+        "author",
+        "writer",
+        "poet",
+        "dramatist",
+        "playwright",
+        "novelist",
+        "painter",
+        "artist",
+        "sculptor",
+        "composer",
+        "musician",
+        "singer",
+        "actor",
+        "actress",
+        "director",
+        "scientist",
+        "physicist",
+        "chemist",
+        "biologist",
+        "mathematician",
+        "astronomer",
+        "philosopher",
+        "economist",
+        "engineer",
+        "inventor",
+        "explorer",
+        "discoverer",
+        "king",
+        "queen",
+        "emperor",
+        "empress",
+        "president",
+        "minister",
+        "prime",
+        "chancellor",
+        "general",
+        "leader",
+        "statesman",
+        "politician",
+        "founder",
+        "pope",
+        "saint",
+        "prophet",
+        "ruler",
+        "pharaoh",
+        "prince",
+        "princess",
+        "lord",
+        "sir",
+        "dr",
+        "ceo",
+        "chairman",
+        "discovered",
+        "invented",
+        "wrote",
+        "founded",
+        "painted",
+        "composed",
+    ]
+    .into_iter()
+    .collect()
+});
+
+static PLACE_CUES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    [
+        "in",
+        "at",
+        "near",
+        "located",
+        "city",
+        "town",
+        "country",
+        "state",
+        "province",
+        "region",
+        "capital",
+        "island",
+        "continent",
+        "north",
+        "south",
+        "east",
+        "west",
+        "river",
+        "mountain",
+        "coast",
+        "border",
+        "borders",
+        "county",
+        "district",
+        "village",
+        "ocean",
+        "sea",
+        "lake",
+    ]
+    .into_iter()
+    .collect()
+});
+
+/// Two or more capitalised words in a row, not at the start of the sentence: a name.
+static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"[^.!?]\s(?:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?:[A-Z][a-z'’-]+|[A-Z]\.|de|van|von|da|del|la|le))*\s+[A-Z][a-z'’-]+").ok()
+});
 
 impl AnswerType {
     pub fn as_str(self) -> &'static str {
@@ -90,13 +231,16 @@ impl AnswerType {
             AnswerType::Any => "fact",
             AnswerType::Number => "number",
             AnswerType::Year => "date",
+            AnswerType::Person => "person",
+            AnswerType::Place => "place",
         }
     }
 
     /// What kind of answer the question wants, from its wording.
     pub fn of_question(question: &str) -> AnswerType {
-        let q = question.to_lowercase();
-        if q.starts_with("when") || q.contains("what year") || q.contains("which year") || q.contains("in what year") {
+        let q = question.trim_start().to_lowercase();
+        let starts = |w: &str| q.starts_with(w) && q[w.len()..].starts_with([' ', '\'', '’']);
+        if starts("when") || q.contains("what year") || q.contains("which year") || q.contains("in what year") {
             AnswerType::Year
         } else if q.contains("how many")
             || q.contains("how much")
@@ -107,18 +251,34 @@ impl AnswerType {
             || q.contains("atomic weight")
         {
             AnswerType::Number
+        } else if starts("who") || starts("whom") || q.starts_with("who's") {
+            AnswerType::Person
+        } else if starts("where") {
+            AnswerType::Place
         } else {
             AnswerType::Any
         }
     }
 
     fn fits(self, sentence: &str) -> bool {
+        let cues = |set: &HashSet<&str>| crate::classify::text::words(sentence).any(|w| set.contains(w.as_str()));
+        let has_name = || NAME.as_ref().is_some_and(|re| re.is_match(&format!(". {sentence}")));
         match self {
             AnswerType::Any => true,
             AnswerType::Number => sentence.chars().any(|c| c.is_ascii_digit()),
             AnswerType::Year => sentence
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| (3..=4).contains(&run.len())),
+            // A person is named ("Henry Cavendish") or described as one ("English poet").
+            AnswerType::Person => has_name() || cues(&PERSON_CUES),
+            // A place is named (a capitalised word past the first) or described as one.
+            AnswerType::Place => {
+                cues(&PLACE_CUES)
+                    || sentence
+                        .split_whitespace()
+                        .skip(1)
+                        .any(|w| w.chars().next().is_some_and(char::is_uppercase))
+            }
         }
     }
 }
@@ -163,14 +323,20 @@ fn term_set(text: &str) -> HashSet<String> {
     words(text).map(|w| stem(&w).to_string()).collect()
 }
 
-/// The subject of a hit: its title up to a comma or parenthesis ("Lima, Peru" → "Lima").
+/// The subject of a hit: its title up to a comma or parenthesis ("Lima, Peru" → "Lima"), without a
+/// site name ("Lima - Wikipedia" → "Lima") or a heading path ("Billing › Refunds" → "Refunds").
 pub fn entity(title: &str) -> &str {
-    title.split([',', '(']).next().unwrap_or(title).trim()
+    let title = title.rsplit(" › ").next().unwrap_or(title);
+    let title = title.split([',', '(', '|']).next().unwrap_or(title);
+    title
+        .split(" - ")
+        .next()
+        .unwrap_or(title)
+        .split(" — ")
+        .next()
+        .unwrap_or(title)
+        .trim()
 }
-
-/// A second subject is a real rival only if the backend ranked it comparably: "Compiler-Compiler"
-/// far below "compiler" does not make "what is a compiler" ambiguous.
-const RIVAL_MIN_SCORE_RATIO: f32 = 0.5;
 
 struct Scored<'a> {
     hit: &'a Hit,
@@ -231,7 +397,7 @@ fn best_sentence<'a>(question_terms: &[String], hit: &'a Hit) -> &'a str {
 }
 
 /// Decides whether the hits answer the question, and if so with which sentence.
-pub fn answer(question: &str, hits: &[Hit], min_confidence: f64) -> Result<Answer, Refusal> {
+pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
     let terms = content_terms(&normalize_question(question));
     if terms.is_empty() {
         return Err(Refusal::NoContentWords);
@@ -242,17 +408,27 @@ pub fn answer(question: &str, hits: &[Hit], min_confidence: f64) -> Result<Answe
     let Some(best) = scored.first() else {
         return Err(Refusal::NoHits);
     };
-    if best.confidence < min_confidence {
+    if best.confidence < adequacy.min_confidence {
         return Err(Refusal::LowConfidence {
             confidence: best.confidence,
-            threshold: min_confidence,
+            threshold: adequacy.min_confidence,
         });
     }
-    // Titles name subjects in full ("Lima, Peru" vs "Lima, United States"), so compare them whole.
+    // Backends score on their own scales (BM25, ts_rank, rank order); relative to the top score
+    // they compare. A second subject is a real rival only if the backend ranked it comparably:
+    // "Compiler-Compiler" far below "compiler" does not make "what is a compiler" ambiguous.
+    let top_score = hits.iter().map(|h| f64::from(h.score)).fold(f64::MIN, f64::max);
+    let normalised = |h: &Hit| {
+        if top_score > 0.0 {
+            f64::from(h.score) / top_score
+        } else {
+            1.0
+        }
+    };
     let best_title = best.hit.title.to_lowercase();
     if let Some(rival) = scored[1..].iter().find(|s| {
-        s.confidence >= best.confidence - 0.05
-            && s.hit.score >= best.hit.score * RIVAL_MIN_SCORE_RATIO
+        s.confidence >= best.confidence - adequacy.rival_margin
+            && normalised(s.hit) >= normalised(best.hit) * adequacy.rival_score_ratio
             && s.hit.title.to_lowercase() != best_title
     }) {
         // Two different subjects answer equally well; but an identical answer sentence is no conflict.
@@ -283,6 +459,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn adequacy(min_confidence: f64) -> Adequacy {
+        Adequacy {
+            min_confidence,
+            ..Adequacy::default()
+        }
+    }
+
     fn hit(id: &str, title: &str, text: &str) -> Hit {
         Hit {
             id: id.into(),
@@ -312,7 +495,7 @@ mod tests {
 
     #[test]
     fn answers_the_capital_of_peru_with_its_source() {
-        let a = answer("What is the capital of Peru?", &peru(), 0.8).unwrap();
+        let a = answer("What is the capital of Peru?", &peru(), &adequacy(0.8)).unwrap();
         assert_eq!(a.sentence, "The capital of Peru is Lima.");
         assert_eq!(a.doc_id, "country/PE/capital");
         assert!(a
@@ -327,7 +510,7 @@ mod tests {
             "hamlet",
             "hamlet (noun): a community of people smaller than a village.",
         )];
-        match answer("who wrote hamlet", &hits, 0.8) {
+        match answer("who wrote hamlet", &hits, &adequacy(0.8)) {
             Err(Refusal::LowConfidence { confidence, .. }) => assert!(confidence < 0.8),
             other => panic!("{other:?}"),
         }
@@ -348,7 +531,7 @@ mod tests {
             ),
         ];
         assert!(matches!(
-            answer("population of Lima", &hits, 0.8),
+            answer("population of Lima", &hits, &adequacy(0.8)),
             Err(Refusal::Ambiguous { .. })
         ));
     }
@@ -369,14 +552,17 @@ mod tests {
             ),
             weak,
         ];
-        assert_eq!(answer("What is a compiler?", &hits, 0.8).unwrap().doc_id, "wn/compiler");
+        assert_eq!(
+            answer("What is a compiler?", &hits, &adequacy(0.8)).unwrap().doc_id,
+            "wn/compiler"
+        );
     }
 
     #[test]
     fn refuses_answers_of_the_wrong_type() {
         let hits = vec![hit("el/8", "Oxygen (O)", "Oxygen is a colourless gas.")];
         assert_eq!(
-            answer("When was oxygen discovered?", &hits, 0.5),
+            answer("When was oxygen discovered?", &hits, &adequacy(0.5)),
             Err(Refusal::WrongAnswerType {
                 expected: AnswerType::Year
             })
@@ -384,16 +570,57 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_type_follows_the_question_word() {
+        assert_eq!(AnswerType::of_question("Who discovered oxygen?"), AnswerType::Person);
+        assert_eq!(AnswerType::of_question("where is Lima"), AnswerType::Place);
+        assert_eq!(AnswerType::of_question("When was gold found"), AnswerType::Year);
+        assert_eq!(AnswerType::of_question("whose idea was it"), AnswerType::Any);
+        assert!(AnswerType::Person.fits("Discovered by Henry Cavendish in 1776."));
+        assert!(AnswerType::Person.fits("shakespeare (noun): English poet and dramatist (1564-1616)."));
+        assert!(!AnswerType::Person.fits("hamlet (noun): a community of people smaller than a village."));
+        assert!(AnswerType::Place.fits("Lima is a city in Peru."));
+        assert!(!AnswerType::Place.fits("entropy (noun): a measure of disorder."));
+    }
+
+    #[test]
+    fn a_who_question_is_not_answered_with_a_thing() {
+        let hits = vec![hit(
+            "wn/hamlet",
+            "Hamlet",
+            "Hamlet (noun): a community of people smaller than a village.",
+        )];
+        assert_eq!(
+            answer("Who is Hamlet?", &hits, &adequacy(0.5)),
+            Err(Refusal::WrongAnswerType {
+                expected: AnswerType::Person
+            })
+        );
+    }
+
+    #[test]
+    fn web_titles_name_their_subject_without_the_site() {
+        assert_eq!(entity("Lima - Wikipedia"), "Lima");
+        assert_eq!(entity("Billing › Refunds"), "Refunds");
+        assert_eq!(entity("Lima, Peru"), "Lima");
+    }
+
+    #[test]
     fn picks_the_sentence_that_answers() {
         let hits = vec![hit("el/1", "Hydrogen (H)", "Hydrogen: Colourless, odourless gaseous chemical element. Lightest and most abundant element in the universe. Discovered by Henry Cavendish in 1776.")];
-        let a = answer("Who discovered hydrogen?", &hits, 0.8).unwrap();
+        let a = answer("Who discovered hydrogen?", &hits, &adequacy(0.8)).unwrap();
         assert_eq!(a.sentence, "Discovered by Henry Cavendish in 1776.");
     }
 
     #[test]
     fn no_hits_and_no_content_words_refuse() {
-        assert_eq!(answer("what is the capital of Peru", &[], 0.8), Err(Refusal::NoHits));
-        assert_eq!(answer("what is it?", &peru(), 0.8), Err(Refusal::NoContentWords));
+        assert_eq!(
+            answer("what is the capital of Peru", &[], &adequacy(0.8)),
+            Err(Refusal::NoHits)
+        );
+        assert_eq!(
+            answer("what is it?", &peru(), &adequacy(0.8)),
+            Err(Refusal::NoContentWords)
+        );
     }
 
     #[test]
@@ -413,7 +640,7 @@ mod tests {
     proptest! {
         #[test]
         fn an_answer_always_meets_the_threshold(question in "\\PC{0,80}", threshold in 0.0f64..=1.0) {
-            if let Ok(a) = answer(&question, &peru(), threshold) {
+            if let Ok(a) = answer(&question, &peru(), &adequacy(threshold)) {
                 prop_assert!(a.confidence >= threshold);
                 prop_assert!(!a.sentence.is_empty());
             }

@@ -6,11 +6,8 @@
 //! millisecond of CPU, less than a hop to a blocking thread pool would cost, and running inline keeps
 //! the thread CPU time of the search measurable for the energy ledger.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
@@ -91,17 +88,15 @@ pub struct EmbeddedIndex {
 }
 
 impl EmbeddedIndex {
-    /// Opens the index in `dir`, building it from `corpus` first if it is missing or was built from
-    /// another version of the corpus.
+    /// Opens the index in `dir`, building it from `corpus` (a file or a folder, see
+    /// [`super::ingest`]) first if it is missing or was built from another version of the corpus.
     pub fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
         let stamp = corpus_stamp(corpus)?;
         let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();
         if current.as_deref() != Some(stamp.as_str()) {
             tracing::info!(index = %dir.display(), corpus = %corpus.display(), "building the search index (first start or corpus changed)");
             let started = std::time::Instant::now();
-            let count = build_index(dir, read_corpus(corpus)?)?;
-            std::fs::write(dir.join(STAMP_FILE), &stamp)
-                .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
+            let count = Self::build(dir, corpus)?;
             tracing::info!(
                 documents = count,
                 seconds = started.elapsed().as_secs_f64(),
@@ -109,6 +104,17 @@ impl EmbeddedIndex {
             );
         }
         Self::open(dir)
+    }
+
+    /// Builds the index in `dir` from a corpus file or folder and stamps it with the corpus it came
+    /// from, so `serve` will not build it again. Returns the number of documents.
+    pub fn build(dir: &Path, corpus: &Path) -> Result<u64, Error> {
+        let stamp = corpus_stamp(corpus)?;
+        let docs = super::ingest::read_documents(corpus)?;
+        let count = build_index(dir, docs.into_iter().map(Ok))?;
+        std::fs::write(dir.join(STAMP_FILE), &stamp)
+            .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
+        Ok(count)
     }
 
     pub fn open(dir: &Path) -> Result<EmbeddedIndex, Error> {
@@ -294,40 +300,27 @@ fn write_docs(
     Ok(count)
 }
 
-/// Reads a JSON Lines corpus, gzip-compressed when the name ends in `.gz`.
-pub fn read_corpus(path: &Path) -> Result<impl Iterator<Item = Result<CorpusDoc, Error>>, Error> {
-    let file = File::open(path).map_err(|e| Error::io(format!("opening the corpus {}", path.display()), e))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    let name = path.display().to_string();
-    Ok(BufReader::new(reader)
-        .lines()
-        .enumerate()
-        .filter_map(move |(i, line)| match line {
-            Err(e) => Some(Err(Error::io(format!("reading {name} line {}", i + 1), e))),
-            Ok(line) if line.trim().is_empty() => None,
-            Ok(line) => Some(
-                serde_json::from_str::<CorpusDoc>(&line)
-                    .map_err(|e| Error::Index(format!("{name} line {}: {e}", i + 1))),
-            ),
-        }))
-}
-
-/// Identifies a corpus by content (FNV-1a over its bytes) and size, so an index is rebuilt exactly
-/// when the corpus it came from changes.
+/// Identifies a corpus by content (FNV-1a over its files' names and bytes) and size, so an index is
+/// rebuilt exactly when the corpus it came from changes.
 fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(corpus).map_err(|e| Error::io(format!("reading the corpus {}", corpus.display()), e))?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in &bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    let mut size = 0usize;
+    let mut feed = |bytes: &[u8]| {
+        size += bytes.len();
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for file in super::ingest::input_files(corpus)? {
+        let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading the corpus {}", file.display()), e))?;
+        if corpus.is_dir() {
+            feed(file.strip_prefix(corpus).unwrap_or(&file).to_string_lossy().as_bytes());
+        }
+        feed(&bytes);
     }
     Ok(format!(
-        "schema={INDEX_SCHEMA_VERSION} bytes={} fnv1a64={hash:016x}\n",
-        bytes.len()
+        "schema={INDEX_SCHEMA_VERSION} bytes={size} fnv1a64={hash:016x}\n"
     ))
 }
 
@@ -414,11 +407,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("c.jsonl");
         std::fs::write(&corpus, "{\"id\":\"a\",\"title\":\"t\",\"text\":\"x\"}\nnot json\n").unwrap();
-        let err = read_corpus(&corpus)
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
+        let err = EmbeddedIndex::build(&dir.path().join("index"), &corpus)
             .unwrap_err()
             .to_string();
         assert!(err.contains("c.jsonl line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_markdown_folder_is_indexed_and_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let kb = dir.path().join("kb");
+        std::fs::create_dir(&kb).unwrap();
+        std::fs::write(
+            kb.join("vpn.md"),
+            "# VPN\n\nThe office VPN uses WireGuard on port 51820.\n",
+        )
+        .unwrap();
+        let index = EmbeddedIndex::open_or_build(&dir.path().join("index"), &kb).unwrap();
+        let hits = index.search_sync("which port does the VPN use", 3).unwrap();
+        assert_eq!(hits[0].title, "VPN");
+        assert_eq!(hits[0].url, "vpn.md#vpn");
     }
 }

@@ -2,11 +2,20 @@
 //! server talks to it through [`SearchService`], a `tower::Service`, so that timeouts (and, later,
 //! limits and circuit breakers) compose as layers in `server::stack`, and tests can mock it.
 //!
-//! - [`embedded`]: the default backend, a tantivy index built from the corpus in `corpus/`.
+//! - [`embedded`]: the default backend, a tantivy index built from the corpus in `corpus/`, or from
+//!   a company's own files read by [`ingest`] (JSON Lines, Markdown, plain text).
+//! - [`http`]: Elasticsearch / OpenSearch `_search`, and any JSON search API (SearxNG, Brave,
+//!   Meilisearch, Typesense) by URL template and JSON pointers.
+//! - [`postgres`]: PostgreSQL full-text search.
+//! - [`breaker`]: the circuit breaker layer in front of every backend.
 //! - [`answer`]: pure; picks the sentence that answers the question, or refuses.
 
 pub mod answer;
+pub mod breaker;
 pub mod embedded;
+pub mod http;
+pub mod ingest;
+pub mod postgres;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,6 +40,29 @@ pub struct Hit {
 pub enum SearchError {
     #[error("search backend failed: {0}")]
     Backend(String),
+}
+
+/// Opens the backend a config names. The embedded index is opened (or first built) on a blocking
+/// thread; external backends connect lazily, so one that is down at start makes requests escalate
+/// rather than stopping the proxy.
+pub async fn connect(config: &crate::config::SearchConfig) -> Result<Arc<dyn SearchBackend>, crate::Error> {
+    use crate::config::SearchBackendConfig;
+    Ok(match &config.backend {
+        SearchBackendConfig::Embedded { index_dir, corpus } => {
+            let (dir, corpus) = (index_dir.clone(), corpus.clone());
+            let index = tokio::task::spawn_blocking(move || embedded::EmbeddedIndex::open_or_build(&dir, &corpus))
+                .await
+                .map_err(|e| crate::Error::Internal(format!("index task failed: {e}")))??;
+            tracing::info!(documents = index.num_docs(), "embedded search index ready");
+            Arc::new(index)
+        }
+        SearchBackendConfig::Http(settings) => {
+            Arc::new(http::HttpSearch::new((**settings).clone()).map_err(|e| crate::Error::Internal(e.to_string()))?)
+        }
+        SearchBackendConfig::Postgres(settings) => {
+            Arc::new(postgres::PgSearch::new(settings).map_err(|e| crate::Error::Internal(e.to_string()))?)
+        }
+    })
 }
 
 pub trait SearchBackend: Send + Sync + 'static {

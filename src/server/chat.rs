@@ -131,6 +131,12 @@ async fn pipeline(
     if decision.route == Route::Search {
         let searched = Instant::now();
         let step = search_answer(runtime, &features.last_user).await;
+        if let Some(failure) = step.failure {
+            state
+                .ledger
+                .metrics()
+                .search_failed(&runtime.search_backend_name, failure.as_str());
+        }
         pending.record.search_cpu_us = step.cpu_us;
         let verdict = step.verdict;
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
@@ -193,32 +199,66 @@ async fn run_search(
 pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
     let outcome = match run_search(runtime, question).await {
         Ok(outcome) => outcome,
-        Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
-            return SearchStep {
-                verdict: Err("escalated: search timed out".into()),
-                cpu_us: None,
-            }
-        }
         Err(e) => {
-            tracing::warn!(error = %e, "search backend failed; escalating");
+            let failure = if e.is::<tower::timeout::error::Elapsed>() {
+                SearchFailure::Timeout
+            } else if e.is::<crate::search::breaker::CircuitOpen>() {
+                SearchFailure::CircuitOpen
+            } else {
+                tracing::warn!(error = %e, backend = %runtime.search_backend_name, "search backend failed; escalating");
+                SearchFailure::Error
+            };
             return SearchStep {
-                verdict: Err("escalated: search failed".into()),
+                verdict: Err(format!("escalated: {}", failure.reason())),
                 cpu_us: None,
+                failure: Some(failure),
             };
         }
     };
     // The adequacy check is part of the search step's cost.
     let meter = CpuMeter::start();
-    let verdict = answer::answer(question, &outcome.hits, runtime.config.search.min_confidence)
-        .map_err(|refusal| refusal.reason());
+    let verdict =
+        answer::answer(question, &outcome.hits, &runtime.config.search.adequacy).map_err(|refusal| refusal.reason());
     let cpu_us = Some(outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros());
-    SearchStep { verdict, cpu_us }
+    SearchStep {
+        verdict,
+        cpu_us,
+        failure: None,
+    }
+}
+
+/// Why the search backend gave no hits at all (as opposed to hits that do not answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchFailure {
+    Timeout,
+    Error,
+    CircuitOpen,
+}
+
+impl SearchFailure {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchFailure::Timeout => "timeout",
+            SearchFailure::Error => "error",
+            SearchFailure::CircuitOpen => "circuit_open",
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            SearchFailure::Timeout => "search timed out",
+            SearchFailure::Error => "search failed",
+            SearchFailure::CircuitOpen => "search circuit open",
+        }
+    }
 }
 
 /// The search step's result: the answer or why it escalates, and its CPU time.
 pub struct SearchStep {
     pub verdict: Result<Answer, String>,
     pub cpu_us: Option<f64>,
+    pub failure: Option<SearchFailure>,
 }
 
 /// How a request would be routed, without calling the LLM: the decision, then the search step when
@@ -272,7 +312,7 @@ pub async fn explain_search(runtime: &Runtime, question: &str) -> serde_json::Va
                 .iter()
                 .map(|h| serde_json::json!({"title": h.title, "source": h.source, "url": h.url, "score": h.score, "text": h.text}))
                 .collect();
-            let verdict = match answer::answer(question, &outcome.hits, runtime.config.search.min_confidence) {
+            let verdict = match answer::answer(question, &outcome.hits, &runtime.config.search.adequacy) {
                 Ok(a) => serde_json::json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
                 Err(refusal) => serde_json::json!({"refusal": refusal.reason()}),
             };

@@ -28,10 +28,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::classify::Classifier;
-use crate::config::{Config, Mode, SearchBackendConfig};
+use crate::config::{Config, Mode};
 use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
 use crate::llm::Upstream;
-use crate::search::embedded::EmbeddedIndex;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
@@ -52,16 +51,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the runtime; opening (or first building) the embedded index runs on a blocking thread.
     pub async fn build(config: Config) -> Result<Runtime, Error> {
-        let backend: Arc<dyn SearchBackend> = match &config.search.backend {
-            SearchBackendConfig::Embedded { index_dir, corpus } => {
-                let (dir, corpus) = (index_dir.clone(), corpus.clone());
-                let index = tokio::task::spawn_blocking(move || EmbeddedIndex::open_or_build(&dir, &corpus))
-                    .await
-                    .map_err(|e| Error::Internal(format!("index task failed: {e}")))??;
-                tracing::info!(documents = index.num_docs(), "embedded search index ready");
-                Arc::new(index)
-            }
-        };
+        let backend = crate::search::connect(&config.search).await?;
         Self::with_backend(config, backend)
     }
 
@@ -69,7 +59,7 @@ impl Runtime {
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Runtime, Error> {
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
-        let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), config.search.timeout);
+        let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
         let upstream = Upstream::new(&config.llm)?;
         let tenants = config
             .routing

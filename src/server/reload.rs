@@ -52,7 +52,7 @@ impl AppState {
             .await
             .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
         let restart_needed_for = restart_needed(&current.config, &config);
-        let runtime = if config.search.backend == current.config.search.backend {
+        let runtime = if config.search.backend.same_as(&current.config.search.backend) {
             Runtime::with_backend(config, Arc::clone(&current.search_backend))?
         } else {
             Runtime::build(config).await?

@@ -1,11 +1,10 @@
 //! The tower stack, built in one place. Read from the outside in:
 //!
 //! HTTP: catch panics → [health routes] | load shed → global concurrency limit → routes
-//! Search backend: timeout → backend
+//! Search backend: circuit breaker → timeout → backend
 //! LLM backend: [`crate::llm::Upstream`] carries its own connect / first-byte / total timeouts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
@@ -18,17 +17,22 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::{chat, passthrough, AppState};
+use crate::config::SearchConfig;
+use crate::search::breaker::{BreakerLayer, BreakerService};
 use crate::search::{BoxError, SearchService};
 use crate::Error;
 
 /// The search backend as the chat pipeline calls it.
-pub type SearchStack = tower::timeout::Timeout<SearchService>;
+pub type SearchStack = BreakerService<tower::timeout::Timeout<SearchService>>;
 
-pub fn search_stack(service: SearchService, timeout: Duration) -> SearchStack {
+pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
     ServiceBuilder::new()
-        // A slow search must never hold up an answer the LLM could give: past the timeout the
-        // request escalates.
-        .timeout(timeout)
+        // 2. After repeated failures or timeouts, stop calling a backend that is down: requests
+        //    escalate at once instead of each waiting out the timeout.
+        .layer(BreakerLayer::new(config.breaker))
+        // 1. A slow search must never hold up an answer the LLM could give: past the timeout the
+        //    request escalates (and the breaker counts it as a failure).
+        .timeout(config.timeout)
         .service(service)
 }
 

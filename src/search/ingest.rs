@@ -1,0 +1,353 @@
+//! Reads a company's own documents into corpus documents for the embedded index: a JSON Lines file
+//! (gzip or plain), a Markdown or plain-text file, or a folder of them (walked recursively, in
+//! name order, hidden entries skipped), so `ecoroute index build --input docs/` indexes a
+//! knowledge base as it stands.
+//!
+//! - JSON Lines: one document per line with `title` and `text` (`id`, `url`, `source` optional;
+//!   other fields are ignored, since exports carry metadata).
+//! - Markdown: one document per section; the title is the heading path ("Billing › Refunds"), the
+//!   text is the section with its markup removed, so answers read as sentences.
+//! - Plain text: one document per paragraph, titled by the file's first line when it is short.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use serde::Deserialize;
+
+use super::embedded::CorpusDoc;
+use crate::Error;
+
+#[derive(Debug, Deserialize)]
+struct LooseDoc {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    source: String,
+}
+
+/// The kinds of file a knowledge base is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    JsonLines { gzip: bool },
+    Markdown,
+    Text,
+}
+
+fn kind_of(path: &Path) -> Option<Kind> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    if name.ends_with(".jsonl.gz") || name.ends_with(".ndjson.gz") {
+        Some(Kind::JsonLines { gzip: true })
+    } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
+        Some(Kind::JsonLines { gzip: false })
+    } else if name.ends_with(".md") || name.ends_with(".markdown") {
+        Some(Kind::Markdown)
+    } else if name.ends_with(".txt") {
+        Some(Kind::Text)
+    } else {
+        None
+    }
+}
+
+/// The files an input names, in a stable order: the file itself, or every readable file under the
+/// folder.
+pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
+    if input.is_file() {
+        return match kind_of(input) {
+            Some(_) => Ok(vec![input.to_path_buf()]),
+            None => Err(Error::Index(format!(
+                "{}: not a .jsonl, .jsonl.gz, .md, .markdown or .txt file",
+                input.display()
+            ))),
+        };
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![input.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?
+                .path();
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+            {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if kind_of(&path).is_some() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Index(format!(
+            "{}: no .jsonl, .jsonl.gz, .md, .markdown or .txt files in it",
+            input.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// Reads every document of an input file or folder.
+pub fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
+    let root = if input.is_dir() {
+        input
+    } else {
+        input.parent().unwrap_or(input)
+    };
+    let mut docs = Vec::new();
+    for file in input_files(input)? {
+        let relative = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let kind = kind_of(&file).ok_or_else(|| Error::Index(format!("{}: unknown file type", file.display())))?;
+        let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        let text = match kind {
+            Kind::JsonLines { gzip: true } => {
+                let mut out = String::new();
+                GzDecoder::new(bytes.as_slice())
+                    .read_to_string(&mut out)
+                    .map_err(|e| Error::io(format!("decompressing {}", file.display()), e))?;
+                out
+            }
+            _ => String::from_utf8(bytes).map_err(|_| Error::Index(format!("{}: not UTF-8 text", file.display())))?,
+        };
+        match kind {
+            Kind::JsonLines { .. } => docs.extend(parse_jsonl(&text, &relative)?),
+            Kind::Markdown => docs.extend(parse_markdown(&text, &relative)),
+            Kind::Text => docs.extend(parse_text(&text, &relative)),
+        }
+    }
+    Ok(docs)
+}
+
+fn parse_jsonl(text: &str, relative: &str) -> Result<Vec<CorpusDoc>, Error> {
+    let mut docs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: LooseDoc =
+            serde_json::from_str(line).map_err(|e| Error::Index(format!("{relative} line {}: {e}", i + 1)))?;
+        if doc.title.trim().is_empty() && doc.text.trim().is_empty() {
+            return Err(Error::Index(format!(
+                "{relative} line {}: a document needs a `title` or a `text`",
+                i + 1
+            )));
+        }
+        docs.push(CorpusDoc {
+            id: doc.id.unwrap_or_else(|| format!("{relative}:{}", i + 1)),
+            title: doc.title,
+            text: doc.text,
+            source: if doc.source.is_empty() {
+                relative.to_string()
+            } else {
+                doc.source
+            },
+            url: doc.url,
+        });
+    }
+    Ok(docs)
+}
+
+/// A heading's anchor as GitHub and most static-site generators write it.
+fn slug(heading: &str) -> String {
+    let mut out = String::new();
+    for c in heading.trim().to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if (c == ' ' || c == '-') && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Markdown markup that would read badly in an answer: links keep their text, emphasis and code
+/// marks go, list bullets and quote marks go.
+fn plain_markdown(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let body = trimmed
+        .strip_prefix("- ")
+        .or_else(|| trimmed.strip_prefix("* "))
+        .or_else(|| trimmed.strip_prefix("+ "))
+        .or_else(|| trimmed.strip_prefix("> "))
+        .unwrap_or(trimmed);
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after
+            .find("](")
+            .and_then(|close| after[close + 2..].find(')').map(|end| (close, close + 2 + end)))
+        {
+            Some((close, end)) => {
+                out.push_str(&after[..close]);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("**", "").replace("__", "").replace('`', "")
+}
+
+fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
+    let file_title = Path::new(relative)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(relative)
+        .replace(['-', '_'], " ");
+    let mut docs = Vec::new();
+    // The heading path: `path[level - 1]` is the current heading of that level.
+    let mut path: Vec<String> = Vec::new();
+    let mut body: Vec<String> = Vec::new();
+    let mut in_code = false;
+    let flush = |path: &[String], body: &mut Vec<String>, docs: &mut Vec<CorpusDoc>| {
+        let text = body.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        body.clear();
+        if text.is_empty() {
+            return;
+        }
+        let headings: Vec<&str> = path.iter().map(String::as_str).filter(|h| !h.is_empty()).collect();
+        let title = if headings.is_empty() {
+            file_title.clone()
+        } else {
+            headings.join(" › ")
+        };
+        let anchor = headings.last().map(|h| format!("#{}", slug(h))).unwrap_or_default();
+        docs.push(CorpusDoc {
+            id: format!("{relative}{anchor}:{}", docs.len()),
+            title,
+            text,
+            source: relative.to_string(),
+            url: format!("{relative}{anchor}"),
+        });
+    };
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            // Code blocks are not answers to factual questions.
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        let level = line.chars().take_while(|&c| c == '#').count();
+        if (1..=6).contains(&level) && line[level..].starts_with(' ') {
+            flush(&path, &mut body, &mut docs);
+            path.resize(level, String::new());
+            path[level - 1] = plain_markdown(line[level..].trim());
+            continue;
+        }
+        let plain = plain_markdown(line);
+        if plain.trim().is_empty() {
+            // A paragraph break: keep sentences apart so extraction can pick one.
+            if body.last().is_some_and(|l| !l.ends_with(['.', '!', '?', ':'])) {
+                if let Some(last) = body.last_mut() {
+                    last.push('.');
+                }
+            }
+            continue;
+        }
+        body.push(plain.trim().to_string());
+    }
+    flush(&path, &mut body, &mut docs);
+    docs
+}
+
+fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
+    let stem = Path::new(relative)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(relative)
+        .replace(['-', '_'], " ");
+    let mut paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let title = match paragraphs.first() {
+        Some(first) if first.len() <= 80 && !first.ends_with('.') => paragraphs.remove(0),
+        _ => stem,
+    };
+    paragraphs
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| CorpusDoc {
+            id: format!("{relative}:{}", i + 1),
+            title: title.clone(),
+            text,
+            source: relative.to_string(),
+            url: relative.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_sections_become_documents_with_heading_paths() {
+        let md = "# Billing\n\nIntro line.\n\n## Refunds\n\nRefunds take **5 days**.\nSee [the form](https://x/form).\n\n```\ncode here\n```\n\n## Invoices\n- Sent monthly\n";
+        let docs = parse_markdown(md, "kb/billing.md");
+        let titles: Vec<&str> = docs.iter().map(|d| d.title.as_str()).collect();
+        assert_eq!(titles, ["Billing", "Billing › Refunds", "Billing › Invoices"]);
+        assert_eq!(docs[1].text, "Refunds take 5 days. See the form.");
+        assert_eq!(docs[1].url, "kb/billing.md#refunds");
+        assert!(!docs.iter().any(|d| d.text.contains("code here")));
+    }
+
+    #[test]
+    fn text_paragraphs_and_loose_json_lines() {
+        let docs = parse_text("Office hours\n\nWe open at 9.\n\nWe close at 5.", "hours.txt");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].title, "Office hours");
+        assert_eq!(docs[1].text, "We close at 5.");
+
+        let docs = parse_jsonl(
+            "{\"title\":\"VPN\",\"text\":\"Use WireGuard.\",\"owner\":\"it\"}\n\n",
+            "kb.jsonl",
+        )
+        .unwrap();
+        assert_eq!(docs[0].id, "kb.jsonl:1");
+        assert_eq!(docs[0].source, "kb.jsonl");
+        assert!(parse_jsonl("{\"owner\":\"it\"}", "kb.jsonl")
+            .unwrap_err()
+            .to_string()
+            .contains("kb.jsonl line 1"));
+    }
+
+    #[test]
+    fn folders_are_walked_in_order_and_other_files_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.md"), "# B\n\nBee text.").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "Alpha text.").unwrap();
+        std::fs::write(dir.path().join("image.png"), [0u8, 1, 2]).unwrap();
+        std::fs::write(dir.path().join(".hidden.md"), "# H\n\nhidden").unwrap();
+        let docs = read_documents(dir.path()).unwrap();
+        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["a.txt:1", "sub/b.md#b:0"]);
+        assert!(read_documents(&dir.path().join("image.png")).is_err());
+    }
+}
