@@ -234,7 +234,8 @@ pub struct RawHttpSearch {
     pub body: Option<String>,
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
-    /// Header name → environment variable holding its value (API keys).
+    /// Header name → environment variable holding its value (API keys), or a template such as
+    /// `Bearer ${VAR}`.
     #[serde(default)]
     pub header_env: std::collections::BTreeMap<String, String>,
     pub results: String,

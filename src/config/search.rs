@@ -257,6 +257,26 @@ fn secret_from_env(
     }
 }
 
+/// A header value from the environment: `VAR` is the variable's value; `Bearer ${VAR}` fills the
+/// variable into the text around it.
+fn header_from_env(
+    key: &str,
+    template: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let Some(start) = template.find("${") else {
+        return secret_from_env(key, template, env, problems);
+    };
+    let Some(len) = template[start + 2..].find('}') else {
+        problems.push(problem(key, "has `${` without `}`", "write ${VARIABLE}"));
+        return None;
+    };
+    let var = &template[start + 2..start + 2 + len];
+    let value = secret_from_env(key, var, env, problems)?;
+    Some(format!("{}{value}{}", &template[..start], &template[start + 3 + len..]))
+}
+
 fn check_base_url(key: &str, url: &str, problems: &mut Vec<Problem>) -> bool {
     match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => true,
@@ -455,7 +475,7 @@ fn http_json(
             ok = false;
             continue;
         };
-        match secret_from_env(&key, var, env, problems).and_then(|value| sensitive(&key, &value, problems)) {
+        match header_from_env(&key, var, env, problems).and_then(|value| sensitive(&key, &value, problems)) {
             Some(v) => {
                 headers.insert(header, v);
             }
