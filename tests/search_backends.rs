@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use common::{user, Harness};
 use ecoroute::config::Config;
-use ecoroute::search::answer::{self, Adequacy};
+use ecoroute::search::answer;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::Value;
 
