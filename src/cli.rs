@@ -128,9 +128,9 @@ pub enum ReportFormat {
 pub struct ReportArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Ledger file, overriding `ledger.path`.
+    /// Ledger to read, overriding the config's: a SQLite file, or a postgres:// URL.
     #[arg(long)]
-    pub ledger: Option<PathBuf>,
+    pub ledger: Option<String>,
     /// First day included (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -728,23 +728,29 @@ fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
     };
     let from_ms = day("--from", &args.from)?.map(|d| d * 86_400_000);
     let to_ms = day("--to", &args.to)?.map(|d| (d + 1) * 86_400_000);
-    let path = match &args.ledger {
-        Some(p) => p.clone(),
+    let store = match &args.ledger {
+        Some(p) if p.starts_with("postgres://") || p.starts_with("postgresql://") => {
+            crate::config::LedgerStore::Postgres { url: p.clone() }
+        }
+        Some(p) => {
+            let path = PathBuf::from(p);
+            if !path.exists() {
+                return Err(Error::io(
+                    format!("reading the ledger {}", path.display()),
+                    std::io::ErrorKind::NotFound.into(),
+                ));
+            }
+            crate::config::LedgerStore::Sqlite(path)
+        }
         None => {
             let config = Config::load(&args.config.config)?;
-            config.ledger.path.ok_or_else(|| Error::InvalidRequest {
-                message: "the ledger is disabled in this config; pass --ledger PATH".into(),
+            config.ledger.store.ok_or_else(|| Error::InvalidRequest {
+                message: "the ledger is disabled in this config; pass --ledger PATH or postgres://...".into(),
                 param: None,
             })?
         }
     };
-    if !path.exists() {
-        return Err(Error::io(
-            format!("reading the ledger {}", path.display()),
-            std::io::ErrorKind::NotFound.into(),
-        ));
-    }
-    let rows: Vec<_> = crate::ledger::read_all(&path)?
+    let rows: Vec<_> = crate::ledger::read_store(&store)?
         .into_iter()
         .filter(|r| from_ms.is_none_or(|f| r.ts_ms >= f) && to_ms.is_none_or(|t| r.ts_ms < t))
         .collect();

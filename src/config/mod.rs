@@ -101,10 +101,57 @@ impl fmt::Debug for ClassifierConfig {
     }
 }
 
+/// Where the ledger is kept.
+#[derive(Clone, PartialEq)]
+pub enum LedgerStore {
+    Sqlite(PathBuf),
+    /// Shared by a fleet of proxies.
+    Postgres {
+        url: String,
+    },
+}
+
+impl fmt::Debug for LedgerStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LedgerStore::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            // The URL may carry a password.
+            LedgerStore::Postgres { .. } => f.write_str("Postgres"),
+        }
+    }
+}
+
+impl LedgerStore {
+    /// For messages: the file, or the database without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            LedgerStore::Sqlite(path) => path.display().to_string(),
+            LedgerStore::Postgres { url } => match url.parse::<tokio_postgres::Config>() {
+                Ok(c) => format!(
+                    "postgres://{}/{}",
+                    c.get_hosts()
+                        .iter()
+                        .map(|h| match h {
+                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                            #[cfg(unix)]
+                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    c.get_dbname().unwrap_or("")
+                ),
+                Err(_) => "postgres".into(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
     /// `None` when the ledger is disabled.
-    pub path: Option<PathBuf>,
+    pub store: Option<LedgerStore>,
+    /// Rows the database cannot take go here, to be replayed; `None` drops (and counts) them.
+    pub spool: Option<PathBuf>,
     pub store_prompts: bool,
     /// Request header that names the tenant; without it the tenant is a hash of the API key.
     pub tenant_header: http::HeaderName,
@@ -282,14 +329,58 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             "use the defaults (65536 and 512)",
         ));
     }
-    if raw.ledger.enabled && raw.ledger.path.trim().is_empty() {
+    let ledger_url = match (&raw.ledger.url, &raw.ledger.url_env) {
+        (Some(_), Some(_)) => {
+            problems.push(problem(
+                "ledger.url",
+                "is set together with ledger.url_env",
+                "keep one; url_env keeps the password out of the file",
+            ));
+            None
+        }
+        (Some(url), None) => Some(url.clone()),
+        (None, Some(var)) => match env(var) {
+            Some(url) if !url.is_empty() => Some(url),
+            _ => {
+                problems.push(problem(
+                    "ledger.url_env",
+                    format!("environment variable `{var}` is not set"),
+                    format!("export {var}=postgres://..., or remove ledger.url_env to use the SQLite file"),
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(url) = &ledger_url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            || url.parse::<tokio_postgres::Config>().is_err()
+        {
+            problems.push(problem(
+                "ledger.url",
+                "is not a PostgreSQL URL",
+                "use postgres://user:password@host:5432/dbname",
+            ));
+        }
+    }
+    if raw.ledger.enabled && ledger_url.is_none() && raw.ledger.path.trim().is_empty() {
         problems.push(problem(
             "ledger.path",
             "is empty",
             "give a file path such as \"data/ledger.sqlite\", or set enabled = false",
         ));
     }
-
+    let store = match (raw.ledger.enabled, ledger_url) {
+        (false, _) => None,
+        (true, Some(url)) => Some(LedgerStore::Postgres { url }),
+        (true, None) => Some(LedgerStore::Sqlite(PathBuf::from(&raw.ledger.path))),
+    };
+    let spool = match (&raw.ledger.spool, &store) {
+        (Some(path), _) if path.is_empty() => None,
+        (Some(path), _) => Some(PathBuf::from(path)),
+        (None, Some(LedgerStore::Sqlite(path))) => Some(crate::ledger::spool::Spool::default_path(path)),
+        (None, _) => None,
+    };
     let tenant_header = http::HeaderName::from_bytes(raw.ledger.tenant_header.to_ascii_lowercase().as_bytes())
         .unwrap_or_else(|_| {
             problems.push(problem(
@@ -355,7 +446,8 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         rules,
         routing,
         ledger: LedgerConfig {
-            path: raw.ledger.enabled.then(|| PathBuf::from(raw.ledger.path)),
+            store,
+            spool,
             store_prompts: raw.ledger.store_prompts,
             tenant_header,
             channel_capacity: raw.ledger.channel_capacity,
@@ -484,7 +576,8 @@ impl Config {
             "guards": {"tools": self.guards.tools, "media": self.guards.media, "response_format": self.guards.response_format,
                        "multiple_choices": self.guards.multiple_choices, "follow_up": self.guards.follow_up},
             "rules": rules,
-            "ledger": {"enabled": self.ledger.path.is_some(), "path": self.ledger.path.as_ref().map(|p| p.display().to_string()),
+            "ledger": {"enabled": self.ledger.store.is_some(), "store": self.ledger.store.as_ref().map(LedgerStore::describe),
+                       "spool": self.ledger.spool.as_ref().map(|p| p.display().to_string()),
                        "store_prompts": self.ledger.store_prompts, "tenant_header": self.ledger.tenant_header.as_str()},
             "energy": {"zone": self.energy.local.zone.code, "pue": self.energy.local.pue,
                        "watts_per_core": [self.energy.local.watts_per_core.0, self.energy.local.watts_per_core.1],

@@ -329,6 +329,12 @@ pub struct RawRule {
 pub struct RawLedger {
     pub enabled: bool,
     pub path: String,
+    /// A PostgreSQL ledger instead of the SQLite file: `postgres://...`, or the variable holding it.
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    /// Where rows go while the database cannot take them; "" for nowhere (rows are then counted as
+    /// dropped). Default: beside the SQLite file; none for PostgreSQL (nothing on local disk).
+    pub spool: Option<String>,
     pub store_prompts: bool,
     pub tenant_header: String,
     pub channel_capacity: usize,
@@ -340,6 +346,9 @@ impl Default for RawLedger {
         Self {
             enabled: true,
             path: "data/ledger.sqlite".into(),
+            url: None,
+            url_env: None,
+            spool: None,
             store_prompts: false,
             tenant_header: "x-ecoroute-tenant".into(),
             channel_capacity: 65_536,

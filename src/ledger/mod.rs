@@ -6,6 +6,7 @@
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
 //! see [`LedgerStats`].
 
+mod postgres;
 pub mod spool;
 mod sqlite;
 
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::config::{EnergyConfig, LedgerConfig};
+use crate::config::{EnergyConfig, LedgerConfig, LedgerStore};
 use crate::energy::{account, LocalWork, Outcome, RequestCosts, TokenHistory};
 use crate::metrics::Metrics;
 use crate::Error;
@@ -201,44 +202,113 @@ impl LedgerWriter {
     }
 }
 
-/// Starts the ledger: opens (and migrates) the database now, so a bad path fails at start-up,
-/// then hands the connection to the writer thread.
+/// An open ledger database.
+pub enum Store {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<::postgres::Client>),
+}
+
+impl Store {
+    /// Opens (creating or migrating the schema). Blocking: call it off the async runtime (the
+    /// PostgreSQL client refuses to run inside it).
+    pub fn open(target: &LedgerStore) -> Result<Store, Error> {
+        Ok(match target {
+            LedgerStore::Sqlite(path) => Store::Sqlite(open_sqlite(path)?),
+            LedgerStore::Postgres { url } => Store::Postgres(Box::new(postgres::open(url)?)),
+        })
+    }
+
+    fn insert_batch(&mut self, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::insert_batch(conn, rows),
+            Store::Postgres(client) => postgres::insert_batch(client, rows),
+        }
+    }
+
+    fn token_history(&mut self) -> Result<Vec<(String, f64, u64)>, Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::token_history(conn),
+            Store::Postgres(client) => postgres::token_history(client),
+        }
+    }
+
+    pub fn read_all(&mut self) -> Result<Vec<LedgerRecord>, Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::read_all(conn),
+            Store::Postgres(client) => postgres::read_all(client),
+        }
+    }
+}
+
+/// Every row of a ledger, oldest first; safe to call from anywhere (the work runs on its own thread).
+pub fn read_store(target: &LedgerStore) -> Result<Vec<LedgerRecord>, Error> {
+    let target = target.clone();
+    postgres::on_own_thread(move || Store::open(&target)?.read_all())
+}
+
+/// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so
+/// a bad path or an unreachable database fails at start-up.
 pub fn start(
     config: &LedgerConfig,
     energy: &EnergyConfig,
     metrics: Arc<Metrics>,
 ) -> Result<(Ledger, Option<LedgerWriter>), Error> {
-    let Some(path) = &config.path else {
+    let Some(target) = config.store.clone() else {
         return Ok((Ledger::disabled(metrics), None));
     };
-    let conn = open_sqlite(path)?;
-    let mut history = TokenHistory::default();
-    for (model, mean, count) in sqlite::token_history(&conn)? {
-        history.observe(&model, mean, count);
-    }
-    let accountant = Accountant {
-        energy: energy.clone(),
-        history,
-    };
-    let spool = Arc::new(Spool::beside(path));
+    let spool = config.spool.clone().map(|path| Arc::new(Spool::at(path)));
     let (tx, rx) = mpsc::channel(config.channel_capacity);
     let stats = Arc::new(LedgerStats::default());
     let batch_size = config.batch_size;
     let thread_stats = Arc::clone(&stats);
+    let energy = energy.clone();
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel::<Result<(), Error>>(1);
     let thread = std::thread::Builder::new()
         .name("ecoroute-ledger".into())
         .spawn({
             let metrics = Arc::clone(&metrics);
-            let spool = Arc::clone(&spool);
-            move || write_loop(conn, rx, batch_size, &thread_stats, accountant, &metrics, &spool)
+            let spool = spool.clone();
+            move || {
+                let opened = Store::open(&target).and_then(|mut store| {
+                    let mut history = TokenHistory::default();
+                    for (model, mean, count) in store.token_history()? {
+                        history.observe(&model, mean, count);
+                    }
+                    Ok((store, history))
+                });
+                let (store, history) = match opened {
+                    Ok(opened) => {
+                        let _ = opened_tx.send(Ok(()));
+                        opened
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let accountant = Accountant { energy, history };
+                write_loop(
+                    store,
+                    &target,
+                    rx,
+                    batch_size,
+                    &thread_stats,
+                    accountant,
+                    &metrics,
+                    spool.as_deref(),
+                );
+            }
         })
         .map_err(|e| Error::io("starting the ledger thread", e))?;
+    opened_rx
+        .recv()
+        .map_err(|_| Error::Ledger("the ledger writer stopped before opening the database".into()))??;
     let ledger = Ledger {
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
         store_prompts: config.store_prompts,
         metrics,
-        spool: Some(Arc::clone(&spool)),
+        spool,
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
 }
@@ -308,18 +378,20 @@ impl Accountant {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_loop(
-    mut conn: rusqlite::Connection,
+    mut store: Store,
+    target: &LedgerStore,
     mut rx: mpsc::Receiver<Message>,
     batch_size: usize,
     stats: &LedgerStats,
     mut accountant: Accountant,
     metrics: &Metrics,
-    spool: &Spool,
+    spool: Option<&Spool>,
 ) {
     // Rows spooled by an earlier run (or a crash mid-outage) go in first.
-    if !spool.is_empty() {
-        replay(&mut conn, spool, &mut accountant, stats, metrics);
+    if let Some(spool) = spool.filter(|s| !s.is_empty()) {
+        replay(&mut store, spool, &mut accountant, stats, metrics);
     }
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
@@ -351,26 +423,41 @@ fn write_loop(
             r.accounting = Some(accounting);
         }
         let n = batch.len() as u64;
-        match sqlite::insert_batch(&mut conn, &batch) {
+        match store.insert_batch(&batch) {
             Ok(()) => {
                 stats.written.fetch_add(n, Ordering::Relaxed);
                 metrics.ledger_written.inc_by(n);
-                if !spool.is_empty() {
-                    replay(&mut conn, spool, &mut accountant, stats, metrics);
+                if let Some(spool) = spool.filter(|s| !s.is_empty()) {
+                    replay(&mut store, spool, &mut accountant, stats, metrics);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = n, spool = %spool.path().display(), "could not write ledger rows; spooling them");
-                match spool.append(batch.iter().map(|b| b.as_ref())) {
-                    Ok(_) => {
+                let spooled = spool.map(|spool| {
+                    (
+                        spool.path().display().to_string(),
+                        spool.append(batch.iter().map(|b| b.as_ref())),
+                    )
+                });
+                match spooled {
+                    Some((path, Ok(_))) => {
+                        tracing::error!(error = %e, rows = n, spool = %path, "could not write ledger rows; spooled them");
                         stats.spooled.fetch_add(n, Ordering::Relaxed);
                         metrics.ledger_spooled.inc_by(n);
                     }
-                    Err(spool_error) => {
+                    Some((_, Err(spool_error))) => {
                         stats.dropped.fetch_add(n, Ordering::Relaxed);
                         metrics.ledger_dropped.inc_by(n);
-                        tracing::error!(error = %spool_error, rows = n, "spool not writable either; rows dropped");
+                        tracing::error!(error = %e, %spool_error, rows = n, "could not write ledger rows, nor spool them; rows dropped");
                     }
+                    None => {
+                        stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        metrics.ledger_dropped.inc_by(n);
+                        tracing::error!(error = %e, rows = n, "could not write ledger rows and no spool is configured; rows dropped");
+                    }
+                }
+                // A broken connection stays broken: reconnect for the next batch.
+                if let Some(reopened) = reconnect(&store, target) {
+                    store = reopened;
                 }
             }
         }
@@ -378,14 +465,26 @@ fn write_loop(
     }
 }
 
+/// A fresh connection to the same PostgreSQL ledger when the old one has closed (database restart,
+/// network cut); `None` while the database is still unreachable (the next failed batch tries again).
+fn reconnect(store: &Store, target: &LedgerStore) -> Option<Store> {
+    match store {
+        Store::Postgres(client) if client.is_closed() => match Store::open(target) {
+            Ok(store) => {
+                tracing::info!("reconnected to the PostgreSQL ledger");
+                Some(store)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL ledger still unreachable");
+                None
+            }
+        },
+        _ => None,
+    }
+}
+
 /// Moves spooled rows into the database; on failure they go back to the spool.
-fn replay(
-    conn: &mut rusqlite::Connection,
-    spool: &Spool,
-    accountant: &mut Accountant,
-    stats: &LedgerStats,
-    metrics: &Metrics,
-) {
+fn replay(store: &mut Store, spool: &Spool, accountant: &mut Accountant, stats: &LedgerStats, metrics: &Metrics) {
     let rows = match spool.take() {
         Ok(rows) => rows,
         Err(e) => {
@@ -408,7 +507,7 @@ fn replay(
         })
         .collect();
     let n = batch.len() as u64;
-    match sqlite::insert_batch(conn, &batch) {
+    match store.insert_batch(&batch) {
         Ok(()) => {
             stats.written.fetch_add(n, Ordering::Relaxed);
             stats.replayed.fetch_add(n, Ordering::Relaxed);
@@ -425,7 +524,7 @@ fn replay(
     }
 }
 
-/// Reads every row back, oldest first; for tests and small tools.
+/// Reads every row of a SQLite ledger back, oldest first; for tests and small tools.
 pub fn read_all(path: &Path) -> Result<Vec<LedgerRecord>, Error> {
     sqlite::read_all(&open_sqlite(path)?)
 }
@@ -436,7 +535,8 @@ mod tests {
 
     fn config(path: &Path) -> LedgerConfig {
         LedgerConfig {
-            path: Some(path.to_path_buf()),
+            store: Some(LedgerStore::Sqlite(path.to_path_buf())),
+            spool: Some(Spool::default_path(path)),
             store_prompts: false,
             tenant_header: http::HeaderName::from_static("x-ecoroute-tenant"),
             channel_capacity: 1024,

@@ -19,12 +19,21 @@ pub struct Spool {
 
 impl Spool {
     pub fn beside(ledger: &Path) -> Spool {
-        let mut name = ledger.as_os_str().to_owned();
-        name.push(".spool.jsonl");
+        Spool::at(Self::default_path(ledger))
+    }
+
+    pub fn at(path: PathBuf) -> Spool {
         Spool {
-            path: PathBuf::from(name),
+            path,
             lock: Mutex::new(()),
         }
+    }
+
+    /// `<ledger>.spool.jsonl`, the spool of a SQLite ledger unless the config names another.
+    pub fn default_path(ledger: &Path) -> PathBuf {
+        let mut name = ledger.as_os_str().to_owned();
+        name.push(".spool.jsonl");
+        PathBuf::from(name)
     }
 
     pub fn path(&self) -> &Path {

@@ -166,7 +166,8 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     Ok(conn)
 }
 
-fn all_columns() -> Vec<String> {
+/// Every stored column, in the order of [`row_values`].
+pub fn all_columns() -> Vec<String> {
     BASE_COLUMNS
         .iter()
         .chain(V2_COLUMNS.iter())
@@ -175,6 +176,31 @@ fn all_columns() -> Vec<String> {
         .chain(V3_COLUMNS.iter().map(|c| c.to_string()))
         .chain(shadow_columns())
         .collect()
+}
+
+/// How a column is stored; the same three kinds in SQLite and PostgreSQL, so both hold the same
+/// values and reports run the same SQL on either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Integer,
+    Real,
+    Text,
+}
+
+pub fn kind_of(column: &str) -> Kind {
+    match column {
+        "ts_ms"
+        | "escalated"
+        | "status"
+        | "stream"
+        | "prompt_tokens"
+        | "completion_tokens"
+        | "model_fallback"
+        | "tokens_from_history" => Kind::Integer,
+        "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
+        | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer" => Kind::Text,
+        _ => Kind::Real,
+    }
 }
 
 fn impacts_values(i: &Impacts) -> [f64; 12] {
@@ -188,7 +214,8 @@ fn impacts_values(i: &Impacts) -> [f64; 12] {
     out
 }
 
-fn row_values(r: &LedgerRecord) -> Vec<Value> {
+/// A record as column values, in the order of [`all_columns`].
+pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
     let opt_u32 = |v: Option<u32>| v.map_or(Value::Null, |n| Value::Integer(i64::from(n)));
     let opt_f64 = |v: Option<f64>| v.map_or(Value::Null, Value::Real);
     let opt_text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
@@ -258,82 +285,112 @@ pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result
     tx.commit().map_err(db_err("committing"))
 }
 
-fn read_impacts(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Impacts>> {
-    let mut v = [0.0; 12];
-    for (k, slot) in v.iter_mut().enumerate() {
-        match row.get::<_, Option<f64>>(first + k)? {
-            Some(x) => *slot = x,
-            None => return Ok(None),
-        }
+fn read_impacts(v: &[Value], first: usize) -> Option<Impacts> {
+    let mut figures = [0.0; 12];
+    for (k, slot) in figures.iter_mut().enumerate() {
+        *slot = real(v, first + k)?;
     }
     let range = |i: usize| Range {
-        low: v[i],
-        central: v[i + 1],
-        high: v[i + 2],
+        low: figures[i],
+        central: figures[i + 1],
+        high: figures[i + 2],
     };
-    Ok(Some(Impacts {
+    Some(Impacts {
         energy_wh: range(0),
         co2e_g: range(3),
         water_ml: range(6),
         cost_usd: range(9),
-    }))
+    })
+}
+
+fn real(v: &[Value], i: usize) -> Option<f64> {
+    match v.get(i) {
+        Some(Value::Real(x)) => Some(*x),
+        Some(Value::Integer(n)) => Some(*n as f64),
+        _ => None,
+    }
+}
+
+fn integer(v: &[Value], i: usize) -> Option<i64> {
+    match v.get(i) {
+        Some(Value::Integer(n)) => Some(*n),
+        Some(Value::Real(x)) => Some(*x as i64),
+        _ => None,
+    }
+}
+
+fn text(v: &[Value], i: usize) -> Option<String> {
+    match v.get(i) {
+        Some(Value::Text(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A record from its column values (in the order of [`all_columns`]), whichever database they
+/// came from.
+pub fn record_from_values(v: &[Value]) -> LedgerRecord {
+    let figures = BASE_COLUMNS.len() + V2_COLUMNS.len();
+    let flag = |i: usize| integer(v, i).unwrap_or(0) != 0;
+    let tokens = |i: usize| integer(v, i).and_then(|n| u32::try_from(n).ok());
+    let accounting = match (
+        read_impacts(v, figures),
+        read_impacts(v, figures + 12),
+        read_impacts(v, figures + 24),
+    ) {
+        (Some(actual), Some(counterfactual), Some(saved)) => Some(Accounting {
+            costs: RequestCosts {
+                actual,
+                counterfactual,
+                saved,
+                model_fallback: flag(23),
+            },
+            counterfactual_tokens: real(v, 24),
+            tokens_from_history: flag(25),
+            shadow_saved: read_impacts(v, figures + 36 + 3),
+        }),
+        _ => None,
+    };
+    LedgerRecord {
+        ts_ms: integer(v, 0).unwrap_or(0),
+        request_id: text(v, 1).unwrap_or_default(),
+        path: text(v, 2).unwrap_or_default(),
+        route: text(v, 3).unwrap_or_default(),
+        reason: text(v, 4).unwrap_or_default(),
+        class: text(v, 5),
+        confidence: real(v, 6),
+        escalated: flag(7),
+        model: text(v, 8),
+        status: integer(v, 9).and_then(|n| u16::try_from(n).ok()).unwrap_or(0),
+        stream: flag(10),
+        prompt_tokens: tokens(11),
+        completion_tokens: tokens(12),
+        usage_source: text(v, 13).unwrap_or_default(),
+        latency_ms: real(v, 14).unwrap_or(0.0),
+        upstream_ms: real(v, 15),
+        search_ms: real(v, 16),
+        answer_source: text(v, 17),
+        prompt: text(v, 18),
+        error: text(v, 19),
+        tenant: text(v, 20),
+        proxy_cpu_us: real(v, 21).unwrap_or(0.0),
+        search_cpu_us: real(v, 22),
+        mode: text(v, figures + 36).unwrap_or_else(|| "route".into()),
+        shadow_route: text(v, figures + 37),
+        shadow_answer: text(v, figures + 38),
+        accounting,
+    }
 }
 
 pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
-    let sql = format!("SELECT {} FROM requests ORDER BY id", all_columns().join(", "));
+    let columns = all_columns();
+    let sql = format!("SELECT {} FROM requests ORDER BY id", columns.join(", "));
     let mut stmt = conn.prepare(&sql).map_err(db_err("preparing the query"))?;
     let rows = stmt
-        .query_map([], |r| {
-            let figures = 20 + 7;
-            let accounting = match (
-                read_impacts(r, figures)?,
-                read_impacts(r, figures + 12)?,
-                read_impacts(r, figures + 24)?,
-            ) {
-                (Some(actual), Some(counterfactual), Some(saved)) => Some(Accounting {
-                    costs: RequestCosts {
-                        actual,
-                        counterfactual,
-                        saved,
-                        model_fallback: r.get::<_, Option<bool>>(23)?.unwrap_or(false),
-                    },
-                    counterfactual_tokens: r.get(24)?,
-                    tokens_from_history: r.get::<_, Option<bool>>(25)?.unwrap_or(false),
-                    shadow_saved: read_impacts(r, figures + 36 + 3)?,
-                }),
-                _ => None,
-            };
-            Ok(LedgerRecord {
-                ts_ms: r.get(0)?,
-                request_id: r.get(1)?,
-                path: r.get(2)?,
-                route: r.get(3)?,
-                reason: r.get(4)?,
-                class: r.get(5)?,
-                confidence: r.get(6)?,
-                escalated: r.get(7)?,
-                model: r.get(8)?,
-                status: r.get(9)?,
-                stream: r.get(10)?,
-                prompt_tokens: r.get(11)?,
-                completion_tokens: r.get(12)?,
-                usage_source: r.get(13)?,
-                latency_ms: r.get(14)?,
-                upstream_ms: r.get(15)?,
-                search_ms: r.get(16)?,
-                answer_source: r.get(17)?,
-                prompt: r.get(18)?,
-                error: r.get(19)?,
-                tenant: r.get(20)?,
-                proxy_cpu_us: r.get::<_, Option<f64>>(21)?.unwrap_or(0.0),
-                search_cpu_us: r.get(22)?,
-                mode: r
-                    .get::<_, Option<String>>(figures + 36)?
-                    .unwrap_or_else(|| "route".into()),
-                shadow_route: r.get(figures + 37)?,
-                shadow_answer: r.get(figures + 38)?,
-                accounting,
-            })
+        .query_map([], |r: &Row<'_>| {
+            let values = (0..columns.len())
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<rusqlite::Result<Vec<Value>>>()?;
+            Ok(record_from_values(&values))
         })
         .map_err(db_err("reading rows"))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err("reading a row"))

@@ -54,7 +54,7 @@ pub fn search_sql(s: &PgSearchSettings) -> String {
     format!(
         "SELECT {id}::text, coalesce({title}::text, ''), coalesce({text}::text, ''), {url}, \
          ts_rank({tsv}, q)::real AS score \
-         FROM {table}, to_tsquery($1::regconfig, replace(plainto_tsquery($1::regconfig, $2)::text, ' & ', ' | ')) AS q \
+         FROM {table}, to_tsquery($1::text::regconfig, replace(plainto_tsquery($1::text::regconfig, $2)::text, ' & ', ' | ')) AS q \
          WHERE {tsv} @@ q ORDER BY score DESC LIMIT $3",
         id = quote(&s.id_column),
         title = quote(&s.title_column),
@@ -149,7 +149,7 @@ mod tests {
         assert!(sql.contains("FROM \"kb\".\"documents\""), "{sql}");
         assert!(sql.contains("coalesce(\"body\"::text, '')"));
         assert!(
-            sql.contains("plainto_tsquery($1::regconfig, $2)"),
+            sql.contains("plainto_tsquery($1::text::regconfig, $2)"),
             "the query is a parameter"
         );
         assert!(sql.contains(", '',"), "no url column selects an empty string");

@@ -128,7 +128,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         return denied;
     }
     let runtime = state.runtime();
-    let Some(path) = runtime.config.ledger.path.clone() else {
+    let Some(store) = runtime.config.ledger.store.clone() else {
         return Error::NotFound("the ledger is disabled, so there is nothing to show".into()).into_response();
     };
     let now_ms = std::time::SystemTime::now()
@@ -136,7 +136,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         .map_or(0, |d| d.as_millis() as i64);
     let since = now_ms - 30 * 86_400_000;
     let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
-        let rows: Vec<_> = crate::ledger::read_all(&path)?
+        let rows: Vec<_> = crate::ledger::read_store(&store)?
             .into_iter()
             .filter(|r| r.ts_ms >= since)
             .collect();

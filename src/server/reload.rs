@@ -30,7 +30,8 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.server.max_concurrency != new.server.max_concurrency {
         keys.push("server.max_concurrency");
     }
-    if old.ledger.path != new.ledger.path
+    if old.ledger.store != new.ledger.store
+        || old.ledger.spool != new.ledger.spool
         || old.ledger.channel_capacity != new.ledger.channel_capacity
         || old.ledger.batch_size != new.ledger.batch_size
     {

@@ -1,0 +1,155 @@
+//! Against a real PostgreSQL server: full-text search as the search backend, and the ledger shared
+//! by two proxies that `report` then reads as one.
+//!
+//! The server comes from `ECOROUTE_TEST_POSTGRES_URL` (`.ci/run` starts one with
+//! `scripts/ci/postgres.sh`). Without it these tests say how to get one and pass; under CI (`CI`
+//! set) a missing server is a failure. Each test works in its own new database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{user, Harness};
+use ecoroute::config::{Config, LedgerStore};
+use ecoroute::search::answer;
+use serde_json::Value;
+
+fn server_url() -> Option<String> {
+    match std::env::var("ECOROUTE_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "ECOROUTE_TEST_POSTGRES_URL is not set under CI; .ci/run starts a server with scripts/ci/postgres.sh"
+            )
+        }
+        Err(_) => {
+            eprintln!("skipped: no PostgreSQL. Run `eval \"$(scripts/ci/postgres.sh)\"` first to include these tests.");
+            None
+        }
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// A new, empty database on the test server; returns its URL.
+async fn fresh_database(server: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "ecoroute_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    connect(server)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+#[tokio::test]
+async fn full_text_search_in_postgres_answers_lookups() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let db = connect(&url).await;
+    db.batch_execute(
+        "CREATE TABLE documents (
+            id text PRIMARY KEY, title text NOT NULL, body text NOT NULL, url text,
+            tsv tsvector GENERATED ALWAYS AS
+              (setweight(to_tsvector('english', title), 'A') || to_tsvector('english', body)) STORED);
+         CREATE INDEX documents_tsv ON documents USING gin (tsv);",
+    )
+    .await
+    .unwrap();
+    let corpus = std::fs::read_to_string(common::fixture_corpus()).unwrap();
+    for line in corpus.lines() {
+        let doc: Value = serde_json::from_str(line).unwrap();
+        db.execute(
+            "INSERT INTO documents (id, title, body, url) VALUES ($1, $2, $3, $4)",
+            &[
+                &doc["id"].as_str(),
+                &doc["title"].as_str(),
+                &doc["text"].as_str(),
+                &doc["url"].as_str(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/postgres.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let config = Config::from_toml_str(&text, &example, &|_| Some(url.clone())).unwrap();
+    let backend = ecoroute::search::connect(&config.search).await.unwrap();
+    assert_eq!(backend.name(), "postgres");
+
+    let hits = backend.search("What is the capital of Peru?", 5).await.unwrap();
+    assert_eq!(hits[0].id, "country/PE/capital", "{hits:?}");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "ranked by ts_rank");
+    let a = answer::answer("What is the capital of Peru?", &hits, &config.search.adequacy).unwrap();
+    assert_eq!(a.sentence, "The capital of Peru is Lima.");
+    assert_eq!(a.url, "https://www.geonames.org/3932488");
+
+    // A question the table cannot answer finds nothing that passes the adequacy check.
+    let hits = backend.search("Who wrote Hamlet?", 5).await.unwrap();
+    assert!(answer::answer("Who wrote Hamlet?", &hits, &config.search.adequacy).is_err());
+    // Quotes and operators in the question are data, not SQL or tsquery syntax.
+    backend.search("'); DROP TABLE documents; -- & | !", 5).await.unwrap();
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM documents", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 11);
+}
+
+#[tokio::test]
+async fn two_proxies_share_one_postgres_ledger_and_report_counts_both() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let store = LedgerStore::Postgres { url: url.clone() };
+    let start = |store: LedgerStore| {
+        Harness::start_with("", move |config| {
+            config.ledger.store = Some(store);
+            config.ledger.spool = None;
+        })
+    };
+    // Both start at once: the schema lock keeps their migrations apart.
+    let (mut a, mut b) = tokio::join!(start(store.clone()), start(store.clone()));
+    for i in 0..3 {
+        a.chat(user("What is the capital of Peru?")).await;
+        b.chat(user(&format!("Write a haiku about rain number {i}"))).await;
+    }
+    b.chat(user("What is the capital of Chile?")).await;
+    a.server.take().unwrap().shutdown().await.unwrap();
+    b.server.take().unwrap().shutdown().await.unwrap();
+
+    let rows = ecoroute::ledger::read_store(&store).unwrap();
+    assert_eq!(rows.len(), 7, "every request of both proxies is in the one ledger");
+    assert_eq!(rows.iter().filter(|r| r.route == "search").count(), 4);
+    assert!(
+        rows.iter().all(|r| r.accounting.is_some()),
+        "energy figures are written too"
+    );
+    assert!(!a.dir.path().join("ledger.sqlite").exists(), "nothing on local disk");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["report", "--format", "json", "--ledger", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["requests"], 7, "{report}");
+    assert_eq!(report["by_route"]["search"], 4, "{report}");
+    assert!(report["energy_saved_wh"]["central"].as_f64().unwrap() > 0.0, "{report}");
+}
