@@ -48,7 +48,7 @@ def country_docs(src):
         if c.get("currencyname"):
             facts.append(("currency", f"The currency of {name} is the {c['currencyname']} ({c['currencycode']})."))
         if c.get("continentcode") in continents:
-            facts.append(("continent", f"{name} is a country in {continents[c['continentcode']]}."))
+            facts.append(("continent", f"{name} is a country on the continent of {continents[c['continentcode']]}."))
         neighbours = [by_iso[n] for n in (c.get("neighbours") or "").split(",") if n in by_iso]
         if neighbours:
             facts.append(("neighbours", f"{name} borders {', '.join(neighbours)}."))

@@ -85,9 +85,16 @@ pub enum Command {
     Eval {
         #[command(flatten)]
         config: ConfigArg,
-        /// Labelled JSON Lines (`query`, `label`, optional `source`).
+        /// Labelled JSON Lines (`query`, `label`, optional `source`): routing quality.
+        #[arg(long, required_unless_present = "answers", conflicts_with = "answers")]
+        input: Option<PathBuf>,
+        /// JSON Lines with gold `answers` (and `query`, optional `source`): answer quality of the
+        /// search route, through the whole pipeline and for the search step alone.
         #[arg(long)]
-        input: PathBuf,
+        answers: Option<PathBuf>,
+        /// Also print each question, what search answered, and whether it holds a gold answer.
+        #[arg(long, requires = "answers")]
+        verbose: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -235,7 +242,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Train(args) => train_command(&args),
         Command::Replay(args) => replay_command(&args),
         Command::Report(args) => report_command(&args),
-        Command::Eval { config, input, json } => eval_command(&config.config, &input, json),
+        Command::Eval {
+            config,
+            input,
+            answers,
+            verbose,
+            json,
+        } => match (input, answers) {
+            (_, Some(answers)) => eval_answers_command(&config.config, &answers, json, verbose),
+            (Some(input), None) => eval_command(&config.config, &input, json),
+            (None, None) => Err(Error::InvalidRequest {
+                message: "eval needs --input or --answers".into(),
+                param: None,
+            }),
+        },
         Command::Calibrate {
             config,
             input,
@@ -660,6 +680,129 @@ fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode
         for (source, c) in &report.by_source {
             let (recall, flr) = (pct(c.lookup_recall()), pct(c.false_lookup_rate()));
             writeln!(out, "{:<40} {:>6} {:>14} {:>14}", source, c.total(), recall, flr).map_err(io)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Deserialize)]
+struct WithAnswers {
+    query: String,
+    /// A list of acceptable answers, or one answer.
+    #[serde(deserialize_with = "one_or_many")]
+    answers: Vec<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match <OneOrMany as serde::Deserialize>::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn eval_answers_command(config_path: &Path, input: &Path, json: bool, verbose: bool) -> Result<ExitCode, Error> {
+    use crate::eval::AnswerReport;
+    let config = Config::load(config_path)?;
+    let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("reading {}", input.display()), e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let row: WithAnswers = serde_json::from_str(line)
+            .map_err(|e| Error::InvalidJson(format!("{} line {}: {e}", input.display(), i + 1)))?;
+        if row.answers.is_empty() {
+            return Err(Error::InvalidRequest {
+                message: format!("{} line {}: `answers` is empty", input.display(), i + 1),
+                param: None,
+            });
+        }
+        rows.push(row);
+    }
+    let (pipeline, alone, lines) = tokio_runtime()?.block_on(async {
+        let runtime = server::Runtime::build(config).await?;
+        let (mut pipeline, mut alone) = (AnswerReport::default(), AnswerReport::default());
+        let mut lines = Vec::new();
+        for row in &rows {
+            let features = RequestFeatures::from_query(&row.query);
+            let dry = server::chat::dry_run(&runtime, &features, None).await;
+            let step = match dry.search {
+                Some(step) => step,
+                None => server::chat::search_answer(&runtime, &row.query).await,
+            };
+            let answer = step.verdict.as_ref().ok().map(|a| a.sentence.as_str());
+            let routed = dry.decision.route == crate::classify::Route::Search;
+            pipeline.add(row.source.as_deref(), routed, answer, &row.answers);
+            alone.add(row.source.as_deref(), true, answer, &row.answers);
+            if verbose {
+                let verdict = match (&step.verdict, answer) {
+                    (Ok(_), Some(text)) if crate::eval::contains_gold(text, &row.answers) => format!("correct  {text}"),
+                    (Ok(_), Some(text)) => format!("WRONG    {text}  (gold: {})", row.answers.join(" | ")),
+                    (Err(why), _) => format!("refused  {why}"),
+                    _ => String::new(),
+                };
+                lines.push(format!(
+                    "{:<7} {:<60} {verdict}",
+                    if routed { "search" } else { "llm" },
+                    row.query
+                ));
+            }
+        }
+        Ok::<_, Error>((pipeline, alone, lines))
+    })?;
+    if json {
+        let v = serde_json::json!({"pipeline": pipeline.to_json(), "search_step_alone": alone.to_json()});
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in &lines {
+        outln!("{line}");
+    }
+    for (title, report) in [
+        ("pipeline (classifier, then search and its adequacy check)", &pipeline),
+        ("search step alone (every question searched)", &alone),
+    ] {
+        let o = &report.overall;
+        outln!("\n{title}: {} questions", o.questions);
+        outln!(
+            "  answered from search       {:>6}  ({})",
+            o.answered,
+            pct(o.answered_share())
+        );
+        outln!(
+            "  answers with a gold answer {:>6}  ({} of answers)",
+            o.correct,
+            pct(o.correct_share())
+        );
+        outln!(
+            "  escalated to the LLM       {:>6}  ({})",
+            o.escalated,
+            pct(o.escalated_share())
+        );
+        if report.by_source.len() > 1 {
+            outln!(
+                "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                "source",
+                "n",
+                "answered",
+                "correct",
+                "escalated"
+            );
+            for (source, c) in &report.by_source {
+                outln!(
+                    "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                    source,
+                    c.questions,
+                    pct(c.answered_share()),
+                    pct(c.correct_share()),
+                    pct(c.escalated_share())
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

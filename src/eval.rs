@@ -202,3 +202,162 @@ mod tests {
         }
     }
 }
+
+/// Answer quality on questions with gold answers: how many search answered, how many of those
+/// answers hold a gold answer, how many escalated. Counted twice: through the whole pipeline
+/// (classifier, then search and its adequacy check), and for the search step alone (every
+/// question searched), which isolates retrieval and extraction from routing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AnswerCounts {
+    pub questions: u64,
+    /// The classifier sent the question to search (always, for the search step alone).
+    pub routed_to_search: u64,
+    /// Search gave an answer.
+    pub answered: u64,
+    /// ... that contains a gold answer.
+    pub correct: u64,
+    /// Routed to search, but the adequacy check (or the backend) sent it on to the LLM.
+    pub escalated: u64,
+}
+
+impl AnswerCounts {
+    pub fn add(&mut self, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
+        self.questions += 1;
+        if !routed_to_search {
+            return;
+        }
+        self.routed_to_search += 1;
+        match answer {
+            Some(text) => {
+                self.answered += 1;
+                if contains_gold(text, gold) {
+                    self.correct += 1;
+                }
+            }
+            None => self.escalated += 1,
+        }
+    }
+
+    pub fn answered_share(&self) -> Option<f64> {
+        ratio(self.answered, self.questions)
+    }
+
+    /// Of the answers search gave, the share that contain a gold answer: the target metric.
+    pub fn correct_share(&self) -> Option<f64> {
+        ratio(self.correct, self.answered)
+    }
+
+    pub fn escalated_share(&self) -> Option<f64> {
+        ratio(self.escalated, self.questions)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "questions": self.questions, "routed_to_search": self.routed_to_search,
+            "answered": self.answered, "correct": self.correct, "escalated": self.escalated,
+            "answered_share": self.answered_share(), "correct_share": self.correct_share(),
+            "escalated_share": self.escalated_share(),
+        })
+    }
+}
+
+/// Answer-quality counts overall and per `source`.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerReport {
+    pub overall: AnswerCounts,
+    pub by_source: BTreeMap<String, AnswerCounts>,
+}
+
+impl AnswerReport {
+    pub fn add(&mut self, source: Option<&str>, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
+        self.overall.add(routed_to_search, answer, gold);
+        if let Some(s) = source {
+            self.by_source
+                .entry(s.to_string())
+                .or_default()
+                .add(routed_to_search, answer, gold);
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "overall": self.overall.to_json(),
+            "by_source": self.by_source.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// Lower case, digits' thousands separators and punctuation dropped, articles removed, spaces
+/// collapsed: "The Mona Lisa" and "mona lisa" match, "29,907,003" and "29907003" match.
+fn normalize_answer(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut cleaned = String::with_capacity(text.len());
+    for (i, c) in chars.iter().enumerate() {
+        let between_digits =
+            |i: usize| i > 0 && chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if c.is_alphanumeric() {
+            cleaned.extend(c.to_lowercase());
+        } else if (*c == ',' || *c == '.') && between_digits(i) {
+            if *c == '.' {
+                cleaned.push('.');
+            }
+        } else {
+            cleaned.push(' ');
+        }
+    }
+    cleaned
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether an answer contains one of the gold answers, as whole words (SQuAD-style containment).
+pub fn contains_gold(answer: &str, gold: &[String]) -> bool {
+    let answer = format!(" {} ", normalize_answer(answer));
+    gold.iter()
+        .map(|g| normalize_answer(g))
+        .filter(|g| !g.is_empty())
+        .any(|g| answer.contains(&format!(" {g} ")))
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn gold_answers_match_as_whole_normalised_words() {
+        let gold = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(contains_gold("The capital of Peru is Lima.", &gold(&["Lima"])));
+        assert!(contains_gold("It has 29907003 people.", &gold(&["29,907,003"])));
+        assert!(contains_gold(
+            "Painted by da Vinci: the Mona Lisa",
+            &gold(&["Mona Lisa"])
+        ));
+        assert!(!contains_gold(
+            "The capital of Peru is Lima.",
+            &gold(&["Li", "Peru City"])
+        ));
+        assert!(
+            !contains_gold("anything", &gold(&["", "the"])),
+            "empty gold never matches"
+        );
+    }
+
+    #[test]
+    fn counts_split_answered_correct_and_escalated() {
+        let gold = vec!["Lima".to_string()];
+        let mut r = AnswerReport::default();
+        r.add(Some("a"), true, Some("The capital is Lima."), &gold);
+        r.add(Some("a"), true, Some("The capital is Cusco."), &gold);
+        r.add(Some("b"), true, None, &gold);
+        r.add(Some("b"), false, None, &gold);
+        let o = r.overall;
+        assert_eq!(
+            (o.questions, o.routed_to_search, o.answered, o.correct, o.escalated),
+            (4, 3, 2, 1, 1)
+        );
+        assert_eq!(o.correct_share(), Some(0.5));
+        assert_eq!(r.by_source["b"].escalated, 1);
+    }
+}

@@ -224,3 +224,47 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
     let (ok, text, _) = ecoroute(&replay);
     assert!(ok && text.contains("2 requests change route"), "{text}");
 }
+
+#[test]
+fn eval_answers_counts_answered_correct_and_escalated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), ""),
+    )
+    .unwrap();
+    let questions = dir.path().join("answers.jsonl");
+    std::fs::write(
+        &questions,
+        [
+            r#"{"query": "What is the capital of Peru?", "answers": ["Lima"], "source": "capitals"}"#,
+            r#"{"query": "What is the capital of Chile?", "answers": ["Valparaiso"], "source": "capitals"}"#,
+            r#"{"query": "Who wrote Hamlet?", "answers": "Shakespeare", "source": "people"}"#,
+            r#"{"query": "Write a limerick about Lima", "answers": ["Lima"]}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = ecoroute(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        "--answers",
+        questions.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let p = &v["pipeline"]["overall"];
+    assert_eq!(p["questions"], 4, "{v}");
+    assert_eq!(p["routed_to_search"], 3, "the limerick goes to the LLM: {v}");
+    assert_eq!(
+        p["answered"], 2,
+        "Peru and Chile are answered, Hamlet is not in the corpus: {v}"
+    );
+    assert_eq!(p["correct"], 1, "Santiago is not the gold Valparaiso: {v}");
+    assert_eq!(p["escalated"], 1, "{v}");
+    assert_eq!(v["search_step_alone"]["overall"]["routed_to_search"], 4);
+    assert_eq!(v["pipeline"]["by_source"]["capitals"]["correct_share"], 0.5);
+}

@@ -75,9 +75,21 @@ impl Answer {
 pub enum Refusal {
     NoContentWords,
     NoHits,
-    LowConfidence { confidence: f64, threshold: f64 },
-    Ambiguous { confidence: f64, other: String },
-    WrongAnswerType { expected: AnswerType },
+    LowConfidence {
+        confidence: f64,
+        threshold: f64,
+    },
+    Ambiguous {
+        confidence: f64,
+        other: String,
+    },
+    WrongAnswerType {
+        expected: AnswerType,
+    },
+    /// The answer sentence does not speak to a word of the question.
+    Unsupported {
+        missing: String,
+    },
 }
 
 impl Refusal {
@@ -94,6 +106,9 @@ impl Refusal {
             }
             Refusal::WrongAnswerType { expected } => {
                 format!("escalated: search answer is not a {}", expected.as_str())
+            }
+            Refusal::Unsupported { missing } => {
+                format!("escalated: search answer does not mention `{missing}`")
             }
         }
     }
@@ -293,11 +308,26 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bcapital city\b", "capital"),
         (r"(?i)\bwhat (currency|money) (is used|do they use|is spent)( in)?\b", "currency of"),
         (r"(?i)\bwho (found|first isolated|first discovered|isolated)\b", "who discovered"),
+        (r"(?i)\b(what|which) currency does (.+?) use\b", "currency of $2"),
+        (r"(?i)\b(what|which) currency is used in\b", "currency of"),
+        (r"(?i)\b(what|which) (city|town) is the capital of\b", "capital of"),
+        (r"(?i)\b(in )?(what|which) year (was|were|did)\b", "when $3"),
+        (r"(?i)\b(what|which) countries (border|neighbou?r) (.+?)\??$", "$3 borders"),
+        (r"(?i)\bwhat does (the word |the term )?(.+?) mean\b", "$2"),
     ]
     .into_iter()
     .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
     .collect()
 });
+
+/// Compiles the rewrite and answer-type patterns now, so the first request does not pay for it
+/// (tens of milliseconds in a debug build, charged to that request's CPU time).
+pub fn warm_up() {
+    LazyLock::force(&REWRITES);
+    LazyLock::force(&NAME);
+    LazyLock::force(&PERSON_CUES);
+    LazyLock::force(&PLACE_CUES);
+}
 
 pub fn normalize_question(question: &str) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(question);
@@ -425,22 +455,39 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
             1.0
         }
     };
+    // Another subject that answers as well makes the answer a guess. So does another sense of the
+    // same word when the question asks what the word is ("compiler": a program, or a person who
+    // compiles); when it asks something about the subject ("who discovered oxygen"), documents on
+    // that subject are facts about one thing, not rivals. An identical sentence is no conflict.
     let best_title = best.hit.title.to_lowercase();
+    let subject = term_set(entity(&best.hit.title));
+    let asks_what_it_is = terms.iter().all(|t| subject.contains(t));
+    // A typed question ("who", "when", "how many") is checked against the type below; an untyped
+    // one has nothing else to tell two facts on the subject apart ("symbol for sodium": its symbol,
+    // or the etymology of its symbol), so there they are rivals too.
+    let expected = AnswerType::of_question(question);
+    let same_subject_rivals = asks_what_it_is || expected == AnswerType::Any;
     if let Some(rival) = scored[1..].iter().find(|s| {
         s.confidence >= best.confidence - adequacy.rival_margin
             && normalised(s.hit) >= normalised(best.hit) * adequacy.rival_score_ratio
-            && s.hit.title.to_lowercase() != best_title
+            && (same_subject_rivals || s.hit.title.to_lowercase() != best_title)
+            && best_sentence(&terms, s.hit) != best_sentence(&terms, best.hit)
     }) {
-        // Two different subjects answer equally well; but an identical answer sentence is no conflict.
-        if best_sentence(&terms, rival.hit) != best_sentence(&terms, best.hit) {
-            return Err(Refusal::Ambiguous {
-                confidence: best.confidence,
-                other: rival.hit.title.clone(),
-            });
-        }
+        return Err(Refusal::Ambiguous {
+            confidence: best.confidence,
+            other: rival.hit.title.clone(),
+        });
     }
     let sentence = best_sentence(&terms, best.hit);
-    let expected = AnswerType::of_question(question);
+    // What the question asks about its subject must be in the answer itself: "the state capitol of
+    // New Mexico" is not answered by "a state in southwestern United States", however well the
+    // document matches the rest.
+    let said = term_set(&format!("{} {sentence}", best.hit.title));
+    if let Some(missing) = terms.iter().find(|t| !subject.contains(*t) && !said.contains(*t)) {
+        return Err(Refusal::Unsupported {
+            missing: missing.clone(),
+        });
+    }
     if !expected.fits(sentence) {
         return Err(Refusal::WrongAnswerType { expected });
     }
@@ -559,8 +606,57 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_must_speak_to_what_the_question_asks() {
+        let hits = vec![hit(
+            "wn/nm",
+            "New Mexico",
+            "New Mexico (noun): a state in southwestern United States on the Mexican border.",
+        )];
+        assert_eq!(
+            answer("what is the state capitol of new mexico", &hits, &adequacy(0.8)),
+            Err(Refusal::Unsupported {
+                missing: "capitol".into()
+            })
+        );
+    }
+
+    #[test]
+    fn two_senses_of_the_word_asked_about_are_ambiguous_but_facts_on_one_subject_are_not() {
+        let senses = vec![
+            hit(
+                "wn/compiler/1",
+                "compiler",
+                "compiler (noun): a person who compiles information.",
+            ),
+            hit(
+                "wn/compiler/2",
+                "compiler",
+                "compiler (noun): a program that translates source code.",
+            ),
+        ];
+        assert!(matches!(
+            answer("What is a compiler?", &senses, &adequacy(0.8)),
+            Err(Refusal::Ambiguous { .. })
+        ));
+        let facts = vec![
+            hit(
+                "el/8/d",
+                "Oxygen (O)",
+                "Oxygen was discovered by Joseph Priestley in 1774.",
+            ),
+            hit(
+                "el/8/x",
+                "Oxygen (O)",
+                "Oxygen: colourless gas, discovered in 1774 by Priestley.",
+            ),
+        ];
+        let a = answer("Who discovered oxygen?", &facts, &adequacy(0.8)).unwrap();
+        assert_eq!(a.doc_id, "el/8/d");
+    }
+
+    #[test]
     fn refuses_answers_of_the_wrong_type() {
-        let hits = vec![hit("el/8", "Oxygen (O)", "Oxygen is a colourless gas.")];
+        let hits = vec![hit("el/8", "Oxygen (O)", "Oxygen was discovered by Joseph Priestley.")];
         assert_eq!(
             answer("When was oxygen discovered?", &hits, &adequacy(0.5)),
             Err(Refusal::WrongAnswerType {
@@ -625,7 +721,7 @@ mod tests {
 
     #[test]
     fn rewrites_compile_and_apply() {
-        assert_eq!(REWRITES.len(), 6, "every rewrite pattern compiles");
+        assert_eq!(REWRITES.len(), 12, "every rewrite pattern compiles");
         assert_eq!(
             normalize_question("How many people live in France?"),
             "population of France?"

@@ -41,6 +41,7 @@ const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 const INDEX_SCHEMA_VERSION: u32 = 2;
 const TITLE_BOOST: f32 = 2.0;
 const TITLE_KEY_BOOST: f32 = 8.0;
+const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
 
 #[derive(Clone, Copy)]
@@ -170,13 +171,28 @@ impl EmbeddedIndex {
             .filter(|w| !is_stopword(w))
             .take(MAX_QUERY_TERMS)
             .collect();
-        let key_query: Box<dyn Query> = Box::new(BoostQuery::new(
-            Box::new(TermQuery::new(
-                Term::from_field_text(self.fields.title_key, &content.join(" ")),
-                IndexRecordOption::Basic,
-            )),
-            TITLE_KEY_BOOST,
-        ));
+        // A document whose subject is exactly the question's words ("compiler" for "what is a
+        // compiler") ranks first; one whose subject is a phrase of the question ("silver" in
+        // "atomic number of silver") ranks above entries that merely repeat its other words.
+        let key = |phrase: &str, boost: f32| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.title_key, phrase),
+                        IndexRecordOption::Basic,
+                    )),
+                    boost,
+                )),
+            )
+        };
+        let mut keys = vec![key(&content.join(" "), TITLE_KEY_BOOST)];
+        for n in 1..content.len().min(4) {
+            for phrase in content.windows(n) {
+                keys.push(key(&phrase.join(" "), PHRASE_KEY_BOOST));
+            }
+        }
+        let key_query: Box<dyn Query> = Box::new(BooleanQuery::new(keys));
         for word in &content {
             let mut either: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             let mut stream = analyzer.token_stream(word);

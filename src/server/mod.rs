@@ -57,6 +57,7 @@ impl Runtime {
 
     /// Builds the runtime around a given search backend (tests use this to inject mocks).
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Runtime, Error> {
+        crate::search::answer::warm_up();
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
         let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
