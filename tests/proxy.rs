@@ -391,6 +391,24 @@ async fn shutdown_waits_for_requests_in_flight_and_ledgers_them() {
 }
 
 #[tokio::test]
+async fn during_the_drain_delay_readyz_fails_but_requests_are_still_served() {
+    let mut h = Harness::start_with("", |c| c.server.drain_delay = Duration::from_millis(400)).await;
+    let server = h.server.take().unwrap();
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = h.client.get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "the load balancer is told to stop sending");
+    let late = h.chat(user("What is the capital of Peru?")).await;
+    assert_eq!(late.status(), 200, "a request that arrives meanwhile is still served");
+    stopping.await.unwrap().unwrap();
+    assert!(
+        h.client.get(h.url("/healthz")).send().await.is_err(),
+        "after the delay the listener is closed"
+    );
+    assert_eq!(ecoroute::ledger::read_all(&h.ledger_path()).unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn prompts_are_stored_only_when_enabled() {
     let mut h = Harness::start_with("", |c| c.ledger.store_prompts = true).await;
     let _ = h.chat(user("What is the capital of Peru?")).await;

@@ -369,3 +369,24 @@ async fn a_slow_backend_times_out_and_escalates() {
     );
     assert!(metrics(&h).await.contains(r#"reason="timeout"} 1"#));
 }
+
+#[test]
+fn the_kubernetes_config_is_stateless() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/ecoroute.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = Config::from_toml_str(&text, &path, &|name| {
+        Some(match name {
+            "ECOROUTE_LEDGER_URL" => "postgres://ecoroute@postgres:5432/ecoroute".to_string(),
+            "ECOROUTE_ADMIN_TOKEN" => "0123456789abcdef0123".to_string(),
+            other => format!("secret-of-{other}"),
+        })
+    })
+    .unwrap();
+    assert_eq!(config.search.backend.kind(), "elasticsearch");
+    assert!(matches!(
+        config.ledger.store,
+        Some(ecoroute::config::LedgerStore::Postgres { .. })
+    ));
+    assert_eq!(config.ledger.spool, None, "nothing is written to the pod's disk");
+    assert!(config.server.drain_delay > Duration::ZERO);
+}

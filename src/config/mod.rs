@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub max_messages: usize,
     pub max_concurrency: usize,
     pub shutdown_grace: Duration,
+    /// After SIGTERM, how long to keep accepting while `/readyz` says draining, so a load balancer
+    /// stops sending traffic before the listener closes.
+    pub drain_delay: Duration,
 }
 
 #[derive(Clone)]
@@ -426,6 +429,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             max_messages: raw.server.max_messages,
             max_concurrency: raw.server.max_concurrency,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+            drain_delay: Duration::from_millis(raw.server.drain_delay_ms),
         },
         llm: LlmConfig {
             base_url,

@@ -94,6 +94,7 @@ pub struct RawServer {
     pub max_messages: usize,
     pub max_concurrency: usize,
     pub shutdown_grace_ms: u64,
+    pub drain_delay_ms: u64,
 }
 
 impl Default for RawServer {
@@ -104,6 +105,7 @@ impl Default for RawServer {
             max_messages: 2048,
             max_concurrency: 1024,
             shutdown_grace_ms: 30_000,
+            drain_delay_ms: 0,
         }
     }
 }

@@ -197,9 +197,17 @@ async fn run(
 ) -> Result<(), Error> {
     let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
     let signal_state = Arc::clone(&state);
+    let drain_delay = state.runtime().config.server.drain_delay;
     let signal = async move {
         let _ = stop.await;
         signal_state.draining.store(true, Ordering::Relaxed);
+        if !drain_delay.is_zero() {
+            tracing::info!(
+                delay_ms = drain_delay.as_millis() as u64,
+                "shutting down: /readyz says draining; still accepting while the load balancer catches up"
+            );
+            tokio::time::sleep(drain_delay).await;
+        }
         tracing::info!("shutting down: no new connections, finishing requests in flight");
         let _ = stopping_tx.send(());
     };
