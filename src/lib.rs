@@ -12,21 +12,26 @@
 //!   (the adequacy check that makes a request escalate to the LLM).
 //! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
 //!   regression, embedded in the binary) and its deterministic trainer.
-//! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries.
+//! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries,
+//!   and answer quality (answered, correct, escalated) over questions with gold answers.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
 //!
 //! Edges (I/O):
 //! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
 //!   [`config::Config`] with regexes compiled and references checked.
-//! - [`search`]: the [`search::SearchBackend`] trait and the embedded tantivy backend, with the index
-//!   builder for the default corpus.
+//! - [`search`]: the [`search::SearchBackend`] trait and its backends: embedded tantivy (with
+//!   [`search::ingest`] reading JSON Lines, Markdown and text), HTTP JSON APIs including
+//!   Elasticsearch/OpenSearch ([`search::http`]), PostgreSQL full-text ([`search::postgres`]), and
+//!   the circuit breaker layer ([`search::breaker`]).
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through).
-//! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into SQLite.
+//! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into
+//!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot.
 //! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
 //! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
 //! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
-//! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify).
+//! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify, eval, calibrate,
+//!   train, report, replay).
 //! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
 
 pub mod classify;
