@@ -378,6 +378,9 @@ impl Accountant {
     }
 }
 
+/// How long the writer waits for more rows before writing a batch that is not full.
+const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 #[allow(clippy::too_many_arguments)]
 fn write_loop(
     mut store: Store,
@@ -400,12 +403,21 @@ fn write_loop(
             Some(Message::Record(r)) => batch.push(r),
             Some(Message::Shutdown) | None => stopping = true,
         }
-        // Take whatever else is already queued, up to a batch, without waiting.
-        while batch.len() < batch_size {
+        // Take whatever else is already queued, up to a batch. Under load rows arrive one at a
+        // time; waiting a moment lets them share one transaction, whose cost is most of a row's.
+        let mut waited = false;
+        loop {
             match rx.try_recv() {
                 Ok(Message::Record(r)) => batch.push(r),
                 Ok(Message::Shutdown) => stopping = true,
+                Err(_) if !waited && !stopping && batch.len() < batch_size => {
+                    std::thread::sleep(GROUP_COMMIT_WAIT);
+                    waited = true;
+                }
                 Err(_) => break,
+            }
+            if batch.len() >= batch_size {
+                break;
             }
         }
         if stopping {

@@ -10,7 +10,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use rusqlite::types::Value;
 
-use super::sqlite::{all_columns, kind_of, record_from_values, row_values, Kind, SCHEMA_VERSION};
+use super::sqlite::{all_columns, kind_of, record_from_values, row_values, Kind, INSERT_SQL, SCHEMA_VERSION};
 use super::LedgerRecord;
 use crate::Error;
 
@@ -98,15 +98,9 @@ fn param(value: Value, kind: Kind) -> Box<dyn ToSql + Sync> {
 }
 
 pub fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
-    let columns = all_columns();
-    let kinds: Vec<Kind> = columns.iter().map(|c| kind_of(c)).collect();
-    let placeholders = (1..=columns.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("INSERT INTO requests ({}) VALUES ({placeholders})", columns.join(", "));
+    let kinds: Vec<Kind> = all_columns().iter().map(|c| kind_of(c)).collect();
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    let statement = tx.prepare(&sql).map_err(db_err("preparing the insert"))?;
+    let statement = tx.prepare(&INSERT_SQL).map_err(db_err("preparing the insert"))?;
     for r in rows {
         let params: Vec<Box<dyn ToSql + Sync>> = row_values(r)
             .into_iter()

@@ -266,16 +266,21 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
     values
 }
 
-pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+/// The insert statement, built once: `$n` placeholders suit both SQLite and PostgreSQL.
+pub static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let columns = all_columns();
     let placeholders = (1..=columns.len())
-        .map(|i| format!("?{i}"))
+        .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!("INSERT INTO requests ({}) VALUES ({placeholders})", columns.join(", "));
+    format!("INSERT INTO requests ({}) VALUES ({placeholders})", columns.join(", "))
+});
+
+pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+    let sql = INSERT_SQL.as_str();
     let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
     {
-        let mut insert = tx.prepare_cached(&sql).map_err(db_err("preparing the insert"))?;
+        let mut insert = tx.prepare_cached(sql).map_err(db_err("preparing the insert"))?;
         for r in rows {
             insert
                 .execute(params_from_iter(row_values(r)))
