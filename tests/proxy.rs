@@ -589,3 +589,24 @@ async fn too_many_messages_and_huge_headers_get_clear_4xx() {
     assert_eq!(r.status(), 431, "oversized headers are refused by the HTTP layer");
     assert_eq!(h.mock.chat_calls(), 0);
 }
+
+#[tokio::test]
+async fn over_the_concurrency_limit_requests_are_shed_with_retry_after() {
+    let mut h = Harness::start_with("", |c| c.server.max_concurrency = 1).await;
+    let in_flight = h.spawn_held_request();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let shed = h.chat(user("Write a haiku about queues")).await;
+    assert_eq!(shed.status(), 503);
+    let retry_after: u64 = header(&shed, "retry-after").parse().expect("Retry-After is whole seconds");
+    assert!(retry_after >= 1);
+    let body: Value = shed.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    let health = h.client.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "health checks are outside the limit");
+    assert_eq!(in_flight.await.unwrap(), 200, "the request holding the slot is unharmed");
+    let after = h.chat(user("Write a haiku about queues")).await;
+    assert_eq!(after.status(), 200, "once the slot is free, requests are served again");
+    assert_eq!(h.mock.chat_calls(), 2, "the shed request never reached the upstream");
+    h.stop().await;
+}

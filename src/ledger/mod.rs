@@ -647,6 +647,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_locked_database_spills_to_the_spool_and_is_replayed() {
+        let (_dir, path, ledger, writer) = fresh();
+        ledger.record(row(0));
+        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        // Another process holds the write lock for longer than the writer's busy timeout (5 s).
+        let locker = rusqlite::Connection::open(&path).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        for i in 1..4 {
+            ledger.record(row(i));
+        }
+        for _ in 0..150 {
+            if ledger.stats().spooled.load(Ordering::Relaxed) == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(ledger.stats().spooled.load(Ordering::Relaxed), 3, "the locked rows spilled");
+        locker.execute_batch("COMMIT").unwrap();
+        drop(locker);
+        ledger.record(row(4));
+        writer.unwrap().shutdown().await.unwrap();
+        let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
+        ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
+        assert_eq!(ids, (0..5).map(|i| format!("r{i}")).collect::<Vec<_>>());
+        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
+        assert!(Spool::beside(&path).is_empty());
+    }
+
+    #[tokio::test]
     async fn a_spool_left_by_an_earlier_run_is_replayed_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
