@@ -44,6 +44,7 @@ pub struct Metrics {
     pub energy_overhead_wh: Counter<f64, AtomicU64>,
     pub co2e_avoided_g: Counter<f64, AtomicU64>,
     pub cost_avoided_usd: Counter<f64, AtomicU64>,
+    pub requests_shed: Counter,
     pub ledger_written: Counter,
     pub ledger_dropped: Counter,
     pub ledger_spooled: Counter,
@@ -106,6 +107,12 @@ impl Metrics {
             "List-price spend on LLM calls avoided",
             cost_avoided_usd.clone(),
         );
+        let requests_shed = Counter::default();
+        registry.register(
+            "requests_shed",
+            "Requests refused with 503 at the concurrency limit (never ledgered: nothing was spent)",
+            requests_shed.clone(),
+        );
         let ledger_written = Counter::default();
         registry.register(
             "ledger_rows_written",
@@ -140,6 +147,7 @@ impl Metrics {
             energy_overhead_wh,
             co2e_avoided_g,
             cost_avoided_usd,
+            requests_shed,
             ledger_written,
             ledger_dropped,
         }

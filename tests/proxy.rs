@@ -608,5 +608,7 @@ async fn over_the_concurrency_limit_requests_are_shed_with_retry_after() {
     let after = h.chat(user("Write a haiku about queues")).await;
     assert_eq!(after.status(), 200, "once the slot is free, requests are served again");
     assert_eq!(h.mock.chat_calls(), 2, "the shed request never reached the upstream");
+    let metrics = h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ecoroute_requests_shed_total 1\n"), "{metrics}");
     h.stop().await;
 }

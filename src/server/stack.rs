@@ -38,6 +38,7 @@ pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStac
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_concurrency = state.runtime().config.server.max_concurrency;
+    let shed_counter = state.ledger.metrics().clone();
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::handle).fallback(passthrough::handle))
         .route("/v1/{*path}", any(passthrough::handle))
@@ -45,7 +46,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             ServiceBuilder::new()
                 // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
                 //    SDKs retry with backoff.
-                .layer(HandleErrorLayer::new(|_: BoxError| async { Error::Overloaded }))
+                .layer(HandleErrorLayer::new(move |_: BoxError| {
+                    shed_counter.requests_shed.inc();
+                    async { Error::Overloaded }
+                }))
                 // 2. Refuse at once rather than queue when the limit is reached: queueing behind a
                 //    full proxy only turns overload into timeouts.
                 .load_shed()
