@@ -597,18 +597,75 @@ async fn over_the_concurrency_limit_requests_are_shed_with_retry_after() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let shed = h.chat(user("Write a haiku about queues")).await;
     assert_eq!(shed.status(), 503);
-    let retry_after: u64 = header(&shed, "retry-after").parse().expect("Retry-After is whole seconds");
+    let retry_after: u64 = header(&shed, "retry-after")
+        .parse()
+        .expect("Retry-After is whole seconds");
     assert!(retry_after >= 1);
     let body: Value = shed.json().await.unwrap();
     assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
     assert_eq!(body["error"]["code"], "overloaded", "{body}");
     let health = h.client.get(h.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200, "health checks are outside the limit");
-    assert_eq!(in_flight.await.unwrap(), 200, "the request holding the slot is unharmed");
+    assert_eq!(
+        in_flight.await.unwrap(),
+        200,
+        "the request holding the slot is unharmed"
+    );
     let after = h.chat(user("Write a haiku about queues")).await;
     assert_eq!(after.status(), 200, "once the slot is free, requests are served again");
     assert_eq!(h.mock.chat_calls(), 2, "the shed request never reached the upstream");
-    let metrics = h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("ecoroute_requests_shed_total 1\n"), "{metrics}");
+    h.stop().await;
+}
+
+/// Sends a raw HTTP/1.1 request (clients normalise `..` away) and returns the status line.
+async fn raw_request(addr: std::net::SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_upstream_is_always_the_configured_one_whatever_the_request_names() {
+    let mut h = Harness::start().await;
+    for target in ["/v1/../../internal", "/v1/%2e%2e/%2E%2E/internal", "/v1/models/./x"] {
+        let status = raw_request(
+            h.addr,
+            &format!("GET {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(status.contains(" 400 "), "{target}: {status}");
+    }
+    // An absolute-form target and a foreign Host header still reach the configured upstream.
+    let status = raw_request(
+        h.addr,
+        "GET http://evil.example/v1/models HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(status.contains(" 200 "), "{status}");
+    let seen = h.mock.seen();
+    assert_eq!(seen.len(), 1, "only the last request reached the upstream");
+    assert_eq!(seen[0].path, "/v1/models");
+    assert_ne!(
+        seen[0].headers.get("host").map(|v| v.to_str().unwrap()),
+        Some("evil.example"),
+        "the client's Host header is not passed on"
+    );
     h.stop().await;
 }

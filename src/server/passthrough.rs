@@ -32,6 +32,12 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         .and_then(|v| v.parse::<u64>().ok());
     let mut response = if declared.is_some_and(|len| len > limit as u64) {
         Error::PayloadTooLarge { limit }.into_response()
+    } else if has_dot_segment(&path) {
+        Error::InvalidRequest {
+            message: "the path may not contain `.` or `..` segments".into(),
+            param: None,
+        }
+        .into_response()
     } else {
         // The path is kept, the host is always the configured upstream's: a request cannot choose
         // where the proxy connects.
@@ -69,4 +75,35 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     pending.record.status = response.status().as_u16();
     pending.finish();
     response
+}
+
+/// True when a path segment is `.` or `..`, literally or percent-encoded. The upstream URL is the
+/// configured base plus the request's path; URL resolution would let `/v1/../../x` climb out of the
+/// base's prefix (a gateway's `/openai/v1` to its `/internal`), so such paths are refused.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_however_they_are_spelled() {
+        for path in [
+            "/v1/../admin",
+            "/v1/./models",
+            "/v1/%2e%2e/x",
+            "/v1/%2E./x",
+            "/v1/models/..",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/v1/models", "/v1/files/file-1.jsonl", "/v1/..hidden", "/v1/a..b"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 }
