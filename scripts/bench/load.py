@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,55 +25,8 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-LLM_BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a haiku about load balancers"}]})
-SEARCH_BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is the capital of Peru?"}]})
-STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Write a haiku about load balancers"}]})
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status < 500:
-                    return
-        except Exception:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except FileNotFoundError:
-            pass
-    return total / CLK_TCK
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def children(pid):
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out]
+from stack import (LLM_BODY, ROOT, SEARCH_BODY, STREAM_BODY, build, children, cpu_seconds, free_port,
+                   peak_rss_mb, start_ecoroute, start_mock, stop_all)
 
 
 def oha(url, body, concurrency, duration, pids):
@@ -115,27 +67,14 @@ def main():
             raise SystemExit(f"{tool} not found: cargo install oha --locked; apt-get install nginx-light")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 
-    subprocess.run(["cargo", "build", "--release", "--bin", "ecoroute", "--example", "mock_upstream"], cwd=ROOT, check=True)
+    build()
     tmp = tempfile.mkdtemp(prefix="ecoroute-bench-")
     procs = []
     try:
         mock_port, eco_port, nginx_port = free_port(), free_port(), free_port()
-        mock = subprocess.Popen([os.path.join(ROOT, "target/release/examples/mock_upstream"), f"127.0.0.1:{mock_port}", "50"],
-                                stderr=subprocess.DEVNULL)
+        mock = start_mock(mock_port)
         procs.append(mock)
-
-        config = os.path.join(tmp, "bench.toml")
-        with open(os.path.join(ROOT, "config/ecoroute.toml")) as f:
-            text = f.read()
-        text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{eco_port}"')
-        text = text.replace('base_url = "https://api.openai.com/v1"', f'base_url = "http://127.0.0.1:{mock_port}/v1"')
-        text = text.replace('path = "data/ledger.sqlite"', f'path = "{tmp}/ledger.sqlite"')
-        text = text.replace('index_dir = "data/index"', f'index_dir = "{ROOT}/data/index"')
-        text = text.replace('corpus = "corpus/default.jsonl.gz"', f'corpus = "{ROOT}/corpus/default.jsonl.gz"')
-        with open(config, "w") as f:
-            f.write(text)
-        eco = subprocess.Popen([os.path.join(ROOT, "target/release/ecoroute"), "serve", "--config", config],
-                               cwd=ROOT, stderr=open(os.path.join(tmp, "ecoroute.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
+        eco = start_ecoroute(tmp, eco_port, mock_port)
         procs.append(eco)
 
         with open(os.path.join(tmp, "nginx.conf"), "w") as f:
@@ -164,7 +103,6 @@ http {{
                               stderr=subprocess.DEVNULL)
         procs.append(ng)
 
-        wait_http(f"http://127.0.0.1:{eco_port}/readyz")
         time.sleep(0.5)
         nginx_workers = children(ng.pid)
         urls = {
@@ -202,13 +140,7 @@ http {{
             ttfb[name] = median_of(runs)
         rss = peak_rss_mb(eco.pid)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
     lines = []
