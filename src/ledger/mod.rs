@@ -663,7 +663,11 @@ mod tests {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert_eq!(ledger.stats().spooled.load(Ordering::Relaxed), 3, "the locked rows spilled");
+        assert_eq!(
+            ledger.stats().spooled.load(Ordering::Relaxed),
+            3,
+            "the locked rows spilled"
+        );
         locker.execute_batch("COMMIT").unwrap();
         drop(locker);
         ledger.record(row(4));
