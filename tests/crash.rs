@@ -24,7 +24,7 @@ struct Proxy {
     _dir: tempfile::TempDir,
 }
 
-/// Starts the release-or-debug binary cargo built for this test, on port 0, and reads the bound
+/// Starts the `ecoroute` binary cargo built for this test, on port 0, and reads the bound
 /// address from its start-up line.
 fn spawn_proxy(base_url: &str) -> Proxy {
     let dir = tempfile::tempdir().unwrap();
