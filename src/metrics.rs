@@ -48,6 +48,7 @@ pub struct Metrics {
     pub ledger_written: Counter,
     pub ledger_dropped: Counter,
     pub ledger_spooled: Counter,
+    pub ledger_pruned: Counter,
     pub search_failures: Family<SearchFailureLabels, Counter>,
 }
 
@@ -131,6 +132,12 @@ impl Metrics {
             "Ledger rows sent to the spool file (replayed later)",
             ledger_spooled.clone(),
         );
+        let ledger_pruned = Counter::default();
+        registry.register(
+            "ledger_rows_pruned",
+            "Ledger rows deleted because they were older than ledger.retention_days",
+            ledger_pruned.clone(),
+        );
         let search_failures = Family::<SearchFailureLabels, Counter>::default();
         registry.register(
             "search_failures",
@@ -140,6 +147,7 @@ impl Metrics {
         Metrics {
             search_failures,
             ledger_spooled,
+            ledger_pruned,
             registry: Mutex::new(registry),
             requests,
             latency,

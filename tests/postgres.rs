@@ -153,3 +153,49 @@ async fn two_proxies_share_one_postgres_ledger_and_report_counts_both() {
     assert_eq!(report["by_route"]["search"], 4, "{report}");
     assert!(report["energy_saved_wh"]["central"].as_f64().unwrap() > 0.0, "{report}");
 }
+
+#[tokio::test]
+async fn rows_past_retention_are_deleted_from_postgres() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
+    let store = LedgerStore::Postgres { url: url.clone() };
+    let ledger_config = |retention| ecoroute::config::LedgerConfig {
+        store: Some(store.clone()),
+        spool: None,
+        retention,
+        ..base.ledger.clone()
+    };
+    let old = |i: usize| ecoroute::ledger::LedgerRecord {
+        ts_ms: i as i64,
+        request_id: format!("old-{i}"),
+        route: "llm".into(),
+        status: 200,
+        ..Default::default()
+    };
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config(None), &base.energy, Default::default()).unwrap();
+    for i in 0..7 {
+        ledger.record(old(i));
+    }
+    writer.unwrap().shutdown().await.unwrap();
+
+    let week = Some(std::time::Duration::from_secs(7 * 86_400));
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config(week), &base.energy, Default::default()).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    ledger.record(ecoroute::ledger::LedgerRecord {
+        ts_ms: now_ms,
+        request_id: "today".into(),
+        ..old(0)
+    });
+    writer.unwrap().shutdown().await.unwrap();
+    let ids: Vec<String> = tokio::task::spawn_blocking(move || ecoroute::ledger::read_store(&store).unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.request_id)
+        .collect();
+    assert_eq!(ids, ["today"]);
+}

@@ -160,6 +160,8 @@ pub struct LedgerConfig {
     pub tenant_header: http::HeaderName,
     pub channel_capacity: usize,
     pub batch_size: usize,
+    /// Rows older than this are deleted by the ledger writer; `None` keeps every row.
+    pub retention: Option<std::time::Duration>,
 }
 
 /// The energy model's inputs: the catalogue (models, providers, zones) and the local settings.
@@ -332,6 +334,13 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             "use the defaults (65536 and 512)",
         ));
     }
+    if raw.ledger.retention_days == Some(0) {
+        problems.push(problem(
+            "ledger.retention_days",
+            "0 would delete every row as soon as it is written",
+            "use at least 1, or remove the key to keep every row",
+        ));
+    }
     let ledger_url = match (&raw.ledger.url, &raw.ledger.url_env) {
         (Some(_), Some(_)) => {
             problems.push(problem(
@@ -456,6 +465,10 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             tenant_header,
             channel_capacity: raw.ledger.channel_capacity,
             batch_size: raw.ledger.batch_size,
+            retention: raw
+                .ledger
+                .retention_days
+                .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400)),
         },
         energy,
         admin,
@@ -859,6 +872,15 @@ mod tests {
         assert!(keys.contains(&"classifier.lookup_threshold"), "{keys:?}");
         assert!(keys.contains(&"rules[0].route"), "{keys:?}");
         assert!(keys.contains(&"rules[1].name"), "{keys:?}");
+    }
+
+    #[test]
+    fn ledger_retention_is_days_and_never_zero() {
+        assert_eq!(load("").unwrap().ledger.retention, None, "unset keeps every row");
+        let c = load("[ledger]\nretention_days = 90\n").unwrap();
+        assert_eq!(c.ledger.retention, Some(std::time::Duration::from_secs(90 * 86_400)));
+        let p = problems("[ledger]\nretention_days = 0\n");
+        assert_eq!(p[0].key, "ledger.retention_days");
     }
 
     #[test]

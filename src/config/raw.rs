@@ -341,6 +341,8 @@ pub struct RawLedger {
     pub tenant_header: String,
     pub channel_capacity: usize,
     pub batch_size: usize,
+    /// Rows older than this many days are deleted; unset keeps every row.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for RawLedger {
@@ -355,6 +357,7 @@ impl Default for RawLedger {
             tenant_header: "x-ecoroute-tenant".into(),
             channel_capacity: 65_536,
             batch_size: 512,
+            retention_days: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -225,6 +226,13 @@ impl Store {
         }
     }
 
+    fn prune(&mut self, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::prune(conn, cutoff_ms, limit),
+            Store::Postgres(client) => postgres::prune(client, cutoff_ms, limit),
+        }
+    }
+
     fn token_history(&mut self) -> Result<Vec<(String, f64, u64)>, Error> {
         match self {
             Store::Sqlite(conn) => sqlite::token_history(conn),
@@ -259,7 +267,10 @@ pub fn start(
     let spool = config.spool.clone().map(|path| Arc::new(Spool::at(path)));
     let (tx, rx) = mpsc::channel(config.channel_capacity);
     let stats = Arc::new(LedgerStats::default());
-    let batch_size = config.batch_size;
+    let settings = WriterSettings {
+        batch_size: config.batch_size,
+        retention: config.retention,
+    };
     let thread_stats = Arc::clone(&stats);
     let energy = energy.clone();
     let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel::<Result<(), Error>>(1);
@@ -291,7 +302,7 @@ pub fn start(
                     store,
                     &target,
                     rx,
-                    batch_size,
+                    settings,
                     &thread_stats,
                     accountant,
                     &metrics,
@@ -379,14 +390,62 @@ impl Accountant {
 }
 
 /// How long the writer waits for more rows before writing a batch that is not full.
-const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+const GROUP_COMMIT_WAIT: Duration = Duration::from_millis(10);
+
+/// How often the writer deletes rows past `ledger.retention_days`, and how much per go: small
+/// transactions, so readers and the next batch of inserts never wait long.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_CHUNK: u32 = 5_000;
+const PRUNE_CHUNKS_PER_PASS: usize = 20;
+
+/// Deletes rows older than `retention`; true when none are left.
+fn prune_old_rows(store: &mut Store, retention: Duration, metrics: &Metrics) -> bool {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let cutoff_ms = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let mut pruned = 0;
+    let mut finished = false;
+    for _ in 0..PRUNE_CHUNKS_PER_PASS {
+        match store.prune(cutoff_ms, PRUNE_CHUNK) {
+            Ok(n) => {
+                pruned += n;
+                metrics.ledger_pruned.inc_by(n);
+                if n < u64::from(PRUNE_CHUNK) {
+                    finished = true;
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete ledger rows past retention; retrying in an hour");
+                finished = true;
+                break;
+            }
+        }
+    }
+    if pruned > 0 {
+        tracing::info!(
+            rows = pruned,
+            retention_days = retention.as_secs() / 86_400,
+            "deleted ledger rows past retention"
+        );
+    }
+    finished
+}
+
+/// How the writer batches and how long it keeps rows.
+#[derive(Clone, Copy)]
+struct WriterSettings {
+    batch_size: usize,
+    retention: Option<Duration>,
+}
 
 #[allow(clippy::too_many_arguments)]
 fn write_loop(
     mut store: Store,
     target: &LedgerStore,
     mut rx: mpsc::Receiver<Message>,
-    batch_size: usize,
+    WriterSettings { batch_size, retention }: WriterSettings,
     stats: &LedgerStats,
     mut accountant: Accountant,
     metrics: &Metrics,
@@ -398,7 +457,17 @@ fn write_loop(
     }
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
     let mut stopping = false;
+    let mut next_prune = Instant::now();
     while !stopping {
+        if let Some(retention) = retention.filter(|_| Instant::now() >= next_prune) {
+            let finished = prune_old_rows(&mut store, retention, metrics);
+            // A long backlog is deleted a slice per batch, so new rows keep flowing meanwhile.
+            next_prune = if finished {
+                Instant::now() + PRUNE_EVERY
+            } else {
+                Instant::now()
+            };
+        }
         match rx.blocking_recv() {
             Some(Message::Record(r)) => batch.push(r),
             Some(Message::Shutdown) | None => stopping = true,
@@ -553,6 +622,7 @@ mod tests {
             tenant_header: http::HeaderName::from_static("x-ecoroute-tenant"),
             channel_capacity: 1024,
             batch_size: 7,
+            retention: None,
         }
     }
 
@@ -678,6 +748,42 @@ mod tests {
         assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
         assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
         assert!(Spool::beside(&path).is_empty());
+    }
+
+    #[tokio::test]
+    async fn rows_past_retention_are_deleted_and_recent_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        // A first run without retention leaves 12 rows from 1970.
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        for i in 0..12 {
+            ledger.record(row(i));
+        }
+        writer.unwrap().shutdown().await.unwrap();
+        assert_eq!(read_all(&path).unwrap().len(), 12);
+
+        let metrics = Arc::new(Metrics::new());
+        let thirty_days = Some(Duration::from_secs(30 * 86_400));
+        let with_retention = LedgerConfig {
+            retention: thirty_days,
+            ..config(&path)
+        };
+        let (ledger, writer) = start(&with_retention, &energy(), Arc::clone(&metrics)).unwrap();
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let recent = LedgerRecord {
+            ts_ms: now_ms - 29 * 86_400_000,
+            request_id: "recent".into(),
+            ..row(0)
+        };
+        ledger.record(recent);
+        writer.unwrap().shutdown().await.unwrap();
+        let ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
+        assert_eq!(
+            ids,
+            vec!["recent".to_string()],
+            "only the row inside the 30 days is left"
+        );
+        assert!(metrics.encode().contains("ecoroute_ledger_rows_pruned_total 12"));
     }
 
     #[tokio::test]

@@ -97,6 +97,17 @@ fn param(value: Value, kind: Kind) -> Box<dyn ToSql + Sync> {
     }
 }
 
+/// Deletes up to `limit` rows older than `cutoff_ms`, in one short transaction; returns how many.
+/// Every replica of a fleet prunes; the deletes are idempotent.
+pub fn prune(client: &mut Client, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
+    client
+        .execute(
+            "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE ts_ms < $1 LIMIT $2)",
+            &[&cutoff_ms, &i64::from(limit)],
+        )
+        .map_err(db_err("pruning old rows"))
+}
+
 pub fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
     let kinds: Vec<Kind> = all_columns().iter().map(|c| kind_of(c)).collect();
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;

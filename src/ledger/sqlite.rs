@@ -276,6 +276,17 @@ pub static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
     format!("INSERT INTO requests ({}) VALUES ({placeholders})", columns.join(", "))
 });
 
+/// Deletes up to `limit` rows older than `cutoff_ms`, in one short transaction; returns how many.
+pub fn prune(conn: &mut Connection, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
+    let deleted = conn
+        .execute(
+            "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests WHERE ts_ms < ?1 LIMIT ?2)",
+            rusqlite::params![cutoff_ms, limit],
+        )
+        .map_err(db_err("pruning old rows"))?;
+    Ok(deleted as u64)
+}
+
 pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
     let sql = INSERT_SQL.as_str();
     let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
