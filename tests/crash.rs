@@ -55,9 +55,10 @@ fn spawn_proxy(base_url: &str) -> Proxy {
     }
 }
 
+/// Through the shell's built-in `kill`, which every machine has (std can only send SIGKILL).
 fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
