@@ -149,15 +149,17 @@ fn check_fails_with_key_and_fix() {
     );
 }
 
+/// Writes the test config (fixture corpus, an LLM nobody answers at) plus `extra` into `dir/name`.
+fn write_config(dir: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, common::test_config_toml("http://127.0.0.1:9/v1", dir, extra)).unwrap();
+    path
+}
+
 #[test]
 fn search_prints_hits_and_the_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), ""),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), "c.toml", "");
     let (ok, stdout, stderr) = ecoroute(&[
         "search",
         "--config",
@@ -172,11 +174,9 @@ fn search_prints_hits_and_the_answer() {
 #[test]
 fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("a.toml");
-    let b = dir.path().join("b.toml");
-    std::fs::write(&a, common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), "")).unwrap();
+    let a = write_config(dir.path(), "a.toml", "");
     let rule = "[[rules]]\nname = \"peru-to-llm\"\nroute = \"llm\"\nlast_user_regex = \"Peru\"\n";
-    std::fs::write(&b, common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), rule)).unwrap();
+    let b = write_config(dir.path(), "b.toml", rule);
     let input = dir.path().join("requests.jsonl");
     let body =
         |q: &str| serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": q}]}).to_string();
@@ -228,12 +228,7 @@ fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
 #[test]
 fn eval_answers_counts_answered_correct_and_escalated() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        common::test_config_toml("http://127.0.0.1:9/v1", dir.path(), ""),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), "c.toml", "");
     let questions = dir.path().join("answers.jsonl");
     std::fs::write(
         &questions,

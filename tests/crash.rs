@@ -7,7 +7,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,26 +118,30 @@ fn ledger_ids(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_under_load_loses_no_ledger_row() {
+/// Starts the proxy, puts it under load for 1.5 s, sends it `signal_name`, and waits for it to
+/// exit and for the clients to stop (they keep sending while it drains). Returns the exit status,
+/// the proxy (for its ledger), what the clients saw, and when the signal was sent.
+async fn signal_under_load(signal_name: &str) -> (ExitStatus, Proxy, Arc<Load>, Instant) {
     let mock = start_mock().await;
     let mut proxy = spawn_proxy(&mock.base_url());
     let stop = Arc::new(AtomicBool::new(false));
     let (load, tasks) = start_load(proxy.addr, stop.clone());
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    signal(&proxy.child, "TERM");
-    // Clients keep sending while it drains; new connections are refused once the listener closes.
-    let status = tokio::task::spawn_blocking(move || {
-        let status = proxy.child.wait().unwrap();
-        (status, proxy)
-    })
-    .await
-    .unwrap();
-    let (status, proxy) = status;
+    signal(&proxy.child, signal_name);
+    let signalled_at = Instant::now();
+    let (status, proxy) = tokio::task::spawn_blocking(move || (proxy.child.wait().unwrap(), proxy))
+        .await
+        .unwrap();
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
     }
+    (status, proxy, load, signalled_at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_ledger_row() {
+    let (status, proxy, load, _) = signal_under_load("TERM").await;
     assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
 
     let served: HashSet<String> = load.served.lock().unwrap().keys().cloned().collect();
@@ -166,23 +170,7 @@ async fn sigterm_under_load_loses_no_ledger_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_at_most_the_last_moments_of_rows() {
-    let mock = start_mock().await;
-    let mut proxy = spawn_proxy(&mock.base_url());
-    let stop = Arc::new(AtomicBool::new(false));
-    let (load, tasks) = start_load(proxy.addr, stop.clone());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    signal(&proxy.child, "KILL");
-    let killed_at = Instant::now();
-    let (status, proxy) = tokio::task::spawn_blocking(move || {
-        let status = proxy.child.wait().unwrap();
-        (status, proxy)
-    })
-    .await
-    .unwrap();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let (status, proxy, load, killed_at) = signal_under_load("KILL").await;
     assert!(!status.success(), "killed: {status:?}");
 
     // SQLite recovers the write-ahead log on open: the ledger is readable and consistent.

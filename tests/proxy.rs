@@ -421,24 +421,14 @@ async fn metrics_count_routes_and_energy() {
     let h = Harness::start().await;
     let _ = h.chat(user("What is the capital of Peru?")).await;
     let _ = h.chat(user("Write a limerick about Lima")).await;
-    let scrape = || async {
-        h.client
-            .get(h.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     // Energy counters are updated by the ledger writer, a moment after the response.
-    let mut text = scrape().await;
+    let mut text = h.metrics().await;
     for _ in 0..50 {
         if text.contains("ecoroute_ledger_rows_written_total 2") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        text = scrape().await;
+        text = h.metrics().await;
     }
     assert!(
         text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#),
@@ -614,15 +604,7 @@ async fn over_the_concurrency_limit_requests_are_shed_with_retry_after() {
     let after = h.chat(user("Write a haiku about queues")).await;
     assert_eq!(after.status(), 200, "once the slot is free, requests are served again");
     assert_eq!(h.mock.chat_calls(), 2, "the shed request never reached the upstream");
-    let metrics = h
-        .client
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(metrics.contains("ecoroute_requests_shed_total 1\n"), "{metrics}");
     h.stop().await;
 }

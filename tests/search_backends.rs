@@ -286,17 +286,6 @@ async fn proxy_on_elasticsearch(mock: SocketAddr, breaker_failures: u32, timeout
     .await
 }
 
-async fn metrics(h: &Harness) -> String {
-    h.client
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_proxy_answers_from_elasticsearch() {
     let (addr, mock) = start_mock_search().await;
@@ -339,7 +328,7 @@ async fn backend_errors_escalate_and_the_circuit_opens() {
     assert!(reasons[3].starts_with("escalated: search circuit open"), "{reasons:?}");
     assert_eq!(mock.seen().len(), 2, "after two failures the backend is not called");
     assert_eq!(h.mock.chat_calls(), 4, "no request lost");
-    let text = metrics(&h).await;
+    let text = h.metrics().await;
     assert!(
         text.contains(r#"ecoroute_search_failures_total{backend="elasticsearch",reason="error"} 2"#),
         "{text}"
@@ -367,7 +356,7 @@ async fn a_slow_backend_times_out_and_escalates() {
         started.elapsed() < Duration::from_millis(700),
         "the timeout, not the backend, set the pace"
     );
-    assert!(metrics(&h).await.contains(r#"reason="timeout"} 1"#));
+    assert!(h.metrics().await.contains(r#"reason="timeout"} 1"#));
 }
 
 #[test]

@@ -266,6 +266,18 @@ impl Harness {
             .unwrap()
     }
 
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Stops the server (draining the ledger) and returns the ledger rows.
     pub async fn stop(&mut self) -> Vec<ecoroute::ledger::LedgerRecord> {
         if let Some(server) = self.server.take() {
