@@ -930,10 +930,7 @@ fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
         ReportFormat::Csv => crate::report::to_csv(&report),
         ReportFormat::Md => crate::report::to_markdown(&report),
         ReportFormat::Html => {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            crate::report::html::render(&rows, args.from.clone(), args.to.clone(), now_ms, None)
+            crate::report::html::render(&rows, args.from.clone(), args.to.clone(), crate::ledger::now_ms(), None)
         }
     };
     match &args.output {

@@ -181,12 +181,8 @@ async fn rows_past_retention_are_deleted_from_postgres() {
 
     let week = Some(std::time::Duration::from_secs(7 * 86_400));
     let (ledger, writer) = ecoroute::ledger::start(&ledger_config(week), &base.energy, Default::default()).unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     ledger.record(ecoroute::ledger::LedgerRecord {
-        ts_ms: now_ms,
+        ts_ms: ecoroute::ledger::now_ms(),
         request_id: "today".into(),
         ..old(0)
     });

@@ -398,12 +398,16 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_CHUNK: u32 = 5_000;
 const PRUNE_CHUNKS_PER_PASS: usize = 20;
 
+/// The current time as a ledger timestamp (`ts_ms`: Unix milliseconds).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Deletes rows older than `retention`; true when none are left.
 fn prune_old_rows(store: &mut Store, retention: Duration, metrics: &Metrics) -> bool {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let cutoff_ms = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let cutoff_ms = now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
     let mut pruned = 0;
     let mut finished = false;
     for _ in 0..PRUNE_CHUNKS_PER_PASS {
@@ -769,9 +773,8 @@ mod tests {
             ..config(&path)
         };
         let (ledger, writer) = start(&with_retention, &energy(), Arc::clone(&metrics)).unwrap();
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
         let recent = LedgerRecord {
-            ts_ms: now_ms - 29 * 86_400_000,
+            ts_ms: now_ms() - 29 * 86_400_000,
             request_id: "recent".into(),
             ..row(0)
         };

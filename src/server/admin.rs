@@ -134,9 +134,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -
     let Some(store) = runtime.config.ledger.store.clone() else {
         return Error::NotFound("the ledger is disabled, so there is nothing to show".into()).into_response();
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::ledger::now_ms();
     let since = now_ms - 30 * 86_400_000;
     let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
         let rows: Vec<_> = crate::ledger::read_store(&store)?

@@ -17,7 +17,7 @@ pub mod stack;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use axum::body::Body;
@@ -242,10 +242,7 @@ pub struct PendingRecord {
 
 impl PendingRecord {
     pub fn new(ledger: Ledger, path: &str, request_id: &str) -> PendingRecord {
-        let ts_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let ts_ms = crate::ledger::now_ms();
         PendingRecord {
             ledger,
             started: Instant::now(),
