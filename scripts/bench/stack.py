@@ -46,25 +46,27 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
-def peak_rss_mb(pid):
+def status_mb(pid, field):
+    """A memory figure from /proc/PID/status (reported in kB), in MB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid):
+    return status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid):
+    return status_mb(pid, "VmRSS")
 
 
 def children(pid):
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(p) for p in out]
 
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def build():

@@ -210,12 +210,17 @@ fn plain_markdown(line: &str) -> String {
     out.replace("**", "").replace("__", "").replace('`', "")
 }
 
-fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
-    let file_title = Path::new(relative)
+/// "billing/refund-policy.md" → "refund policy": the title of a document with no heading.
+fn title_from_file_name(relative: &str) -> String {
+    Path::new(relative)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or(relative)
-        .replace(['-', '_'], " ");
+        .replace(['-', '_'], " ")
+}
+
+fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
+    let file_title = title_from_file_name(relative);
     let mut docs = Vec::new();
     // The heading path: `path[level - 1]` is the current heading of that level.
     let mut path: Vec<String> = Vec::new();
@@ -275,11 +280,7 @@ fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
 }
 
 fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
-    let stem = Path::new(relative)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(relative)
-        .replace(['-', '_'], " ");
+    let stem = title_from_file_name(relative);
     let mut paragraphs: Vec<String> = text
         .split("\n\n")
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
