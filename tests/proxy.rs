@@ -78,6 +78,31 @@ async fn lookup_is_answered_from_search_without_calling_the_llm() {
 }
 
 #[tokio::test]
+async fn a_lookup_in_a_chat_frame_is_still_answered_from_search() {
+    let mut h = Harness::start().await;
+    let r = h
+        .chat(user("Hi! Could you tell me what the capital of Peru is? Thanks a lot."))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "x-ecoroute-route"),
+        "search",
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+    let v: Value = r.json().await.unwrap();
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("Lima"), "{content}");
+    // The frame does not make a task a lookup.
+    let r = h
+        .chat(user("Hi! Could you write me a limerick about Lima? Thanks!"))
+        .await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert_eq!(h.mock.chat_calls(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn lookup_streams_as_chat_completion_chunks() {
     let h = Harness::start().await;
     let mut body = user_stream("What is the capital of Peru?");

@@ -8,10 +8,13 @@
 //!   commas, "or" choices, quotes. Whether a question ends in "?" is deliberately not a feature:
 //!   it says more about the dataset a query came from than about what it asks.
 //!
+//! All of them are taken from the question inside any chat frame ("Hi! Could you tell me ...").
+//!
 //! Each feature is hashed (FNV-1a) into 2^18 weights. N-gram groups are scaled by 1/sqrt(count) so
 //! that a long text does not win by volume.
 
 use super::scorer::{Score, Scorer};
+use super::text::core_question;
 
 pub const DIM_BITS: u32 = 18;
 pub const DIM: usize = 1 << DIM_BITS;
@@ -61,8 +64,10 @@ pub fn normalize(text: &str) -> String {
         .collect()
 }
 
-/// Calls `emit` for every feature of `text` with its value.
+/// Calls `emit` for every feature of `text` with its value. Features describe the question inside
+/// any chat frame ([`core_question`]): "hey, can you tell me ..." asks what "..." asks.
 pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
+    let text = core_question(text);
     let norm = normalize(text);
     let tokens: Vec<&str> = norm
         .split(|c: char| !c.is_alphanumeric())
@@ -363,6 +368,22 @@ mod tests {
         assert!(m.p_lookup("What is the capital of Peru?") > 0.7);
         assert!(m.p_lookup("Write a limerick about Lima") < 0.3);
         assert!(m.p_lookup("def add(a, b):\n    return a - b\nWhy does this return the wrong sum?") < 0.3);
+    }
+
+    #[test]
+    fn a_chat_frame_does_not_change_the_score() {
+        let m = builtin().unwrap();
+        for (plain, framed) in [
+            ("who wrote Hamlet?", "Hey, can you tell me who wrote Hamlet? Thanks!"),
+            ("the capital of Peru", "Do you happen to know the capital of Peru"),
+            (
+                "In which year did Rome fall?",
+                "Hi! In which year did Rome fall? Cheers",
+            ),
+        ] {
+            assert_eq!(m.p_lookup(plain), m.p_lookup(framed), "{framed}");
+        }
+        assert!(m.p_lookup("Can you tell me a joke about Hamlet") < 0.5);
     }
 
     #[test]

@@ -8,6 +8,246 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(|w| w.to_lowercase())
 }
 
+/// The question inside a chat frame: "Hey, can you tell me who wrote Hamlet? Thanks!" becomes
+/// "who wrote Hamlet?". Chatbot users wrap lookups in greetings and politeness that the labelled
+/// sources never have; left in, those words read as a conversation and push lookups to the LLM,
+/// and the search backend would look for them too.
+///
+/// Only closed-class filler is removed, so nothing that changes what is asked can go:
+/// - a lead-in made only of [`is_frame_word`]s, up to the first question word ("could you let me
+///   know when ...") or after "know" ("do you know the capital of ..."), or a greeting closed by
+///   punctuation ("Hi! ...", "Quick question: ...");
+/// - a closing of thanks or "please" ("... thanks a lot!", "..., please").
+///
+/// A request with a task in its lead-in keeps it: "Can you explain what a monad is" has
+/// "explain", which is not filler. Returns a slice of `text`, never an empty one.
+pub fn core_question(text: &str) -> &str {
+    let spans = word_spans(text);
+    let lower: Vec<String> = spans.iter().map(|&(s, e)| text[s..e].to_lowercase()).collect();
+    let mut first = 0;
+    if let Some(q) = lower.iter().position(|w| is_question_word(w)) {
+        // "... know in which year", "... tell me to whom": the preposition belongs to the question.
+        let q = if q > 1 && is_preposition(&lower[q - 1]) {
+            q - 1
+        } else {
+            q
+        };
+        if q > 0 && q <= MAX_FRAME_WORDS && lower[..q].iter().all(|w| is_frame_word(w)) {
+            first = q;
+        }
+    }
+    if first == 0 {
+        // "Do you happen to know the capital of Peru": an asking frame ending in "know" before a
+        // question that has no question word.
+        let lead = lower
+            .iter()
+            .take(MAX_FRAME_WORDS)
+            .take_while(|w| is_frame_word(w))
+            .count();
+        if let Some(know) = lower[..lead].iter().rposition(|w| w == "know") {
+            if know + 1 < lower.len() {
+                first = know + 1;
+            }
+        }
+    }
+    if first == 0 {
+        let greeting = lower.iter().take_while(|w| is_greeting(w)).count();
+        if greeting > 0 && greeting < lower.len() {
+            let between = &text[spans[greeting - 1].1..spans[greeting].0];
+            if between.contains([',', '!', ':', '.', '-']) {
+                first = greeting;
+            }
+        }
+    }
+    let mut last = lower.len();
+    // A closing is a run of thanks words that starts with a thanks or "please".
+    let tail = lower[first..].iter().rev().take_while(|w| is_closing_word(w)).count();
+    if tail > 0 {
+        let run = &lower[last - tail..];
+        if let Some(head) = run.iter().position(|w| is_closing_head(w)) {
+            let cut = last - tail + head;
+            // Only a closing set apart by punctuation or a capital ("... hamlet Thank you"): "how
+            // do you say thank you" keeps its end.
+            let apart = || {
+                text[spans[cut - 1].1..spans[cut].0].contains([',', '?', '!', '.', ';', '-'])
+                    || text[spans[cut].0..].starts_with(|c: char| c.is_uppercase())
+            };
+            if cut > first && apart() {
+                last = cut;
+            }
+        }
+    }
+    if first == 0 && last == lower.len() {
+        return text;
+    }
+    let start = spans[first].0;
+    let end = if last == lower.len() {
+        text.len()
+    } else {
+        // Keep the question's own punctuation ("Hamlet?"), drop what joined it to the closing.
+        let gap = &text[spans[last - 1].1..spans[last].0];
+        let keep = gap
+            .find(|c: char| c != '?' && c != '.' && c != '!')
+            .unwrap_or(gap.len());
+        spans[last - 1].1 + keep
+    };
+    text[start..end].trim_end_matches([',', ' ', ';', '-'])
+}
+
+/// At most this many words of lead-in are taken for a frame; a longer lead-in is content.
+const MAX_FRAME_WORDS: usize = 10;
+
+/// Byte spans of alphanumeric runs (the same words as [`words`]).
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+fn is_question_word(word: &str) -> bool {
+    matches!(
+        word,
+        "what" | "whats" | "who" | "whom" | "whose" | "when" | "where" | "which" | "why" | "how"
+    )
+}
+
+fn is_preposition(word: &str) -> bool {
+    matches!(
+        word,
+        "in" | "on"
+            | "at"
+            | "from"
+            | "for"
+            | "by"
+            | "with"
+            | "to"
+            | "of"
+            | "during"
+            | "since"
+            | "after"
+            | "before"
+            | "under"
+            | "about"
+            | "into"
+            | "through"
+    )
+}
+
+fn is_greeting(word: &str) -> bool {
+    matches!(
+        word,
+        "hi" | "hey"
+            | "hello"
+            | "hiya"
+            | "yo"
+            | "there"
+            | "ok"
+            | "okay"
+            | "so"
+            | "well"
+            | "um"
+            | "quick"
+            | "simple"
+            | "random"
+            | "question"
+            | "good"
+            | "morning"
+            | "afternoon"
+            | "evening"
+            | "dear"
+            | "thanks"
+    )
+}
+
+/// Greetings, politeness and the verbs of asking: words that frame a question without changing it.
+pub fn is_frame_word(word: &str) -> bool {
+    is_greeting(word)
+        || matches!(
+            word,
+            "please"
+                | "pls"
+                | "plz"
+                | "kindly"
+                | "can"
+                | "could"
+                | "would"
+                | "will"
+                | "you"
+                | "u"
+                | "tell"
+                | "me"
+                | "us"
+                | "i"
+                | "d"
+                | "m"
+                | "ll"
+                | "ve"
+                | "do"
+                | "does"
+                | "did"
+                | "know"
+                | "happen"
+                | "to"
+                | "by"
+                | "any"
+                | "chance"
+                | "idea"
+                | "let"
+                | "like"
+                | "want"
+                | "wanted"
+                | "need"
+                | "was"
+                | "am"
+                | "wondering"
+                | "wonder"
+                | "curious"
+                | "just"
+                | "find"
+                | "out"
+                | "remind"
+                | "ask"
+                | "asking"
+                | "one"
+                | "more"
+                | "another"
+                | "also"
+                | "and"
+                | "but"
+                | "a"
+                | "have"
+                | "got"
+        )
+}
+
+fn is_closing_head(word: &str) -> bool {
+    matches!(
+        word,
+        "thanks" | "thank" | "thx" | "ty" | "cheers" | "please" | "pls" | "plz" | "appreciated"
+    )
+}
+
+fn is_closing_word(word: &str) -> bool {
+    is_closing_head(word)
+        || matches!(
+            word,
+            "you" | "so" | "very" | "much" | "a" | "lot" | "in" | "advance" | "again" | "mate"
+        )
+}
+
 /// Function words and question words that carry no topic; a lookup's content terms are the rest.
 pub fn is_stopword(word: &str) -> bool {
     matches!(
@@ -104,6 +344,79 @@ mod tests {
     fn words_lowercase_and_split_on_punctuation() {
         let w: Vec<String> = words("What's Peru's CAPITAL?").collect();
         assert_eq!(w, ["what", "s", "peru", "s", "capital"]);
+    }
+
+    #[test]
+    fn chat_frames_are_removed_around_the_question() {
+        for (framed, core) in [
+            ("Hey, can you tell me who wrote Hamlet? Thanks!", "who wrote Hamlet?"),
+            (
+                "Could you let me know when the Berlin Wall fell",
+                "when the Berlin Wall fell",
+            ),
+            (
+                "I'd like to know what is the capital of Peru, please",
+                "what is the capital of Peru",
+            ),
+            ("Quick question: capital of peru", "capital of peru"),
+            (
+                "Hi! Who painted the Mona Lisa? Thank you so much.",
+                "Who painted the Mona Lisa?",
+            ),
+            ("who wrote hamlet? thx", "who wrote hamlet?"),
+            ("who wrote hamlet Thank you so much.", "who wrote hamlet"),
+            (
+                "Do you happen to know where Napoleon was born?",
+                "where Napoleon was born?",
+            ),
+            ("can you tell me in which year Rome fell", "in which year Rome fell"),
+            ("I'd like to know the capital of Peru", "the capital of Peru"),
+        ] {
+            assert_eq!(core_question(framed), core, "{framed}");
+        }
+    }
+
+    #[test]
+    fn tasks_and_plain_questions_are_left_whole() {
+        for text in [
+            "Who wrote Hamlet?",
+            "Can you explain what a monad is?",
+            "Please write a poem",
+            "how do you say thank you in French",
+            "who wrote hamlet thanks",
+            "how much is a lot",
+            "Tell me a story about a dragon",
+            "Hey",
+            "thanks",
+            "Hi there",
+            "Do you think that is fair?",
+            "Do you know",
+            "Can you tell me a joke",
+            "I need a plan for what to cook this week",
+        ] {
+            let core = core_question(text);
+            assert!(!core.is_empty(), "{text}");
+            assert_eq!(core, text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_core_is_a_non_empty_part_of_the_text(text in "\\PC{0,80}", frame in 0usize..6) {
+            let framed = [
+                text.clone(),
+                format!("Hi! Can you tell me {text}"),
+                format!("{text} thanks"),
+                format!("Do you know, {text}? Thank you!"),
+                format!("please tell me who {text}, thx"),
+                format!("know {text} Thanks a lot"),
+            ][frame].clone();
+            let core = core_question(&framed);
+            proptest::prop_assert!(framed.contains(core));
+            if framed.chars().any(char::is_alphanumeric) {
+                proptest::prop_assert!(core.chars().any(char::is_alphanumeric), "{framed:?} -> {core:?}");
+            }
+        }
     }
 
     #[test]

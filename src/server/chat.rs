@@ -197,6 +197,9 @@ async fn run_search(
 }
 
 pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
+    // "Hi! Can you tell me who wrote Hamlet? Thanks": search for, and check the answer against,
+    // what is asked, not the greeting around it.
+    let question = crate::classify::text::core_question(question);
     let outcome = match run_search(runtime, question).await {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -305,6 +308,7 @@ pub async fn dry_run(runtime: &Runtime, features: &crate::classify::RequestFeatu
 
 /// What search would do with a question, for `/admin/explain`: the hits and the answer or refusal.
 pub async fn explain_search(runtime: &Runtime, question: &str) -> serde_json::Value {
+    let question = crate::classify::text::core_question(question);
     match run_search(runtime, question).await {
         Ok(outcome) => {
             let hits: Vec<serde_json::Value> = outcome
