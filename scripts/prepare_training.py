@@ -6,7 +6,10 @@
   `lookup`, fragments of under three words are dropped;
 - adds template data where a class is thin (writing, code, advice, comparison and multi-hop
   questions for `complex`; corpus-domain lookups and definitions for `lookup`), with casing and
-  punctuation varied so the model does not learn the sources' surface style.
+  punctuation varied so the model does not learn the sources' surface style;
+- wraps some rows of both classes in chat phrasing ("Can you tell me ...", "hey, ...", "... thanks")
+  so that a polite frame, common in chatbot traffic and absent from the sources, says nothing about
+  the class. `HELD_OUT_WRAPPERS` are never trained on: scripts/robustness.py measures with them.
 
 Deterministic (seeded). Output: training/train.jsonl, training/dev.jsonl, training/synthetic.jsonl.
 Usage: python3 scripts/prepare_training.py [SHARED_QUERIES_DIR]
@@ -49,6 +52,44 @@ def vary(rng, text):
     elif p < 0.4 and not text.endswith("?"):
         text = text.rstrip(".!") + "?"
     return text
+
+
+# Chat frames around a question. Applied to both classes alike, so they carry no label.
+QUESTION = re.compile(r"^(what|what's|whats|who|whom|whose|when|where|which|why|how|in what|in which)\b", re.I)
+YES_NO = re.compile(r"^(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
+IMPERATIVE = re.compile(r"^(write|compose|draft|give|help|explain|summarize|summarise|show|fix|convert|compare|plan|"
+                        r"list|rewrite|translate|recommend|brainstorm|critique|create|outline|describe|name|find|"
+                        r"suggest|design|edit|analyze|analyse|evaluate|provide|generate|make|tell|identify|classify)\b", re.I)
+QUESTION_WRAPPERS = ["Can you tell me {q}", "Do you know {q}", "I'd like to know {q}", "Tell me {q}",
+                     "I was wondering, {q}", "Could you tell me {q}", "Do you know {q} by any chance"]
+YES_NO_WRAPPERS = ["Can you tell me, {q}", "Do you know, {q}", "I was wondering, {q}", "Tell me, {q}"]
+IMPERATIVE_WRAPPERS = ["Can you {q}", "Could you {q}", "Please {q}", "I'd like you to {q}"]
+ANY_WRAPPERS = ["Quick question: {Q}", "hey, {q}", "Hi! {Q}", "{Q} Thanks!", "{Q} please", "Question: {Q}",
+                "hello, {q}", "{Q} thx", "Hi there. {Q}", "{Q} Thanks in advance."]
+HELD_OUT_WRAPPERS = ["Do you happen to know {q}", "Any idea {q}", "Hello there! {Q}", "{Q} Cheers",
+                     "I need to know {q}", "Could you let me know {q}", "pls tell me {q}", "{Q} Thank you so much."]
+WRAP_SHARE = 0.15
+
+
+def wrap(template, text):
+    text = text.strip()
+    lowered = text[:1].lower() + text[1:]
+    return template.format(q=lowered, Q=text)
+
+
+def chat_frame(rng, text):
+    """A share of rows get a chat frame that fits their grammar; the rest are returned as they are."""
+    if rng.random() >= WRAP_SHARE:
+        return text
+    if QUESTION.match(text):
+        pool = QUESTION_WRAPPERS + ANY_WRAPPERS
+    elif YES_NO.match(text):
+        pool = YES_NO_WRAPPERS + ANY_WRAPPERS
+    elif IMPERATIVE.match(text):
+        pool = IMPERATIVE_WRAPPERS + ANY_WRAPPERS
+    else:
+        pool = ANY_WRAPPERS
+    return wrap(rng.choice(pool), text)
 
 
 TOPICS = ["climate change", "the French Revolution", "machine learning", "remote work", "photosynthesis",
@@ -172,6 +213,8 @@ def fill(rng, template):
 
 def main():
     rng = random.Random(20261124)
+    # Its own generator, so that adding chat frames left every other row as it was.
+    frame_rng = random.Random(20261125)
     OUT.mkdir(exist_ok=True)
     for split in ("train", "dev"):
         rows = [clean(json.loads(l)) for l in open(SRC / f"{split}.jsonl", encoding="utf-8")]
@@ -180,6 +223,7 @@ def main():
             # Each source has its own surface style (NQ: lower case, no "?"); vary it so the model
             # learns what is asked, not who asked.
             rows = [dict(r, query=vary(rng, r["query"])) for r in rows]
+            rows = [dict(r, query=chat_frame(frame_rng, r["query"])) for r in rows]
         with open(OUT / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -195,6 +239,8 @@ def main():
         synthetic.append({"query": vary(rng, q), "label": "lookup", "source": "synthetic_corpus"})
     for _ in range(700):
         synthetic.append({"query": vary(rng, fill(rng, rng.choice(LOOKUP_TEMPLATES))), "label": "lookup", "source": "synthetic_templates"})
+    for r in synthetic:
+        r["query"] = chat_frame(frame_rng, r["query"])
     rng.shuffle(synthetic)
     with open(OUT / "synthetic.jsonl", "w", encoding="utf-8") as f:
         for r in synthetic:
