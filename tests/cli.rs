@@ -137,6 +137,52 @@ fn train_is_reproducible_with_a_seed() {
 }
 
 #[test]
+fn train_cross_validates_per_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.jsonl");
+    // "poems" is separable; "tricky" complex rows read exactly like the lookups, so they are the
+    // false lookups, and the report must pin them on their source.
+    let mut rows: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"query":"who founded company number {i}","label":"lookup","source":"facts"}}"#))
+        .collect();
+    rows.extend(
+        (0..30).map(|i| format!(r#"{{"query":"write a poem about topic {i}","label":"complex","source":"poems"}}"#)),
+    );
+    rows.extend((0..6).map(|i| {
+        format!(
+            r#"{{"query":"who founded company number {}","label":"complex","source":"tricky"}}"#,
+            100 + i
+        )
+    }));
+    std::fs::write(&input, rows.join("\n")).unwrap();
+    let model = dir.path().join("m.bin.gz");
+    let (ok, stdout, stderr) = ecoroute(&[
+        "train",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--max-false-lookup",
+        "0.2",
+    ]);
+    assert!(ok, "{stderr}");
+    let line = |source: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(source))
+            .unwrap_or_else(|| panic!("no {source} line in {stdout}"))
+            .to_string()
+    };
+    assert!(stdout.contains("3-fold cross-validation (96 rows)"), "{stdout}");
+    let false_lookups = |source: &str| line(source).split_whitespace().last().unwrap_or_default().to_string();
+    assert_eq!(false_lookups("poems"), "0.0%", "{stdout}");
+    assert_ne!(false_lookups("tricky"), "0.0%", "{stdout}");
+    assert!(line("facts").contains('%'), "{stdout}");
+}
+
+#[test]
 fn check_fails_with_key_and_fix() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
