@@ -33,7 +33,7 @@ fn classifier() -> Classifier {
         guards: Guards::default(),
         rules: Vec::new(),
         scorer: model::builtin().unwrap(),
-        lookup_threshold: 0.933,
+        lookup_threshold: 0.931,
     }
 }
 

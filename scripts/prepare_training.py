@@ -62,6 +62,8 @@ IMPERATIVE = re.compile(r"^(write|compose|draft|give|help|explain|summarize|summ
                         r"suggest|design|edit|analyze|analyse|evaluate|provide|generate|make|tell|identify|classify)\b", re.I)
 QUESTION_WRAPPERS = ["Can you tell me {q}", "Do you know {q}", "I'd like to know {q}", "Tell me {q}",
                      "I was wondering, {q}", "Could you tell me {q}", "Do you know {q} by any chance"]
+NOUN_PHRASE = re.compile(r"^(the|a|an)\b", re.I)
+NOUN_PHRASE_WRAPPERS = ["Tell me {q}", "Give me {q}", "Do you know {q}", "I'd like to know {q}"]
 YES_NO_WRAPPERS = ["Can you tell me, {q}", "Do you know, {q}", "I was wondering, {q}", "Tell me, {q}"]
 IMPERATIVE_WRAPPERS = ["Can you {q}", "Could you {q}", "Please {q}", "I'd like you to {q}"]
 ANY_WRAPPERS = ["Quick question: {Q}", "hey, {q}", "Hi! {Q}", "{Q} Thanks!", "{Q} please", "Question: {Q}",
@@ -83,6 +85,8 @@ def chat_frame(rng, text):
         return text
     if QUESTION.match(text):
         pool = QUESTION_WRAPPERS + ANY_WRAPPERS
+    elif NOUN_PHRASE.match(text):
+        pool = NOUN_PHRASE_WRAPPERS + ANY_WRAPPERS
     elif YES_NO.match(text):
         pool = YES_NO_WRAPPERS + ANY_WRAPPERS
     elif IMPERATIVE.match(text):
@@ -169,6 +173,10 @@ LOOKUP_TEMPLATES = [
     "When was {thing} built?", "When was {person} born?", "Where was {person} born?", "Who was {person}?",
     "What is {person} famous for?", "What is the official language of {place}?", "How tall is {thing}?",
     "What year did {person} die?", "Which continent is {place} in?", "What is the largest city in {place}?",
+    # Imperative and keyword lookups, as chat users type them.
+    "Tell me the capital of {place}", "Give me the population of {place}", "Tell me the currency of {place}",
+    "Give me the official language of {place}", "Tell me the year {person} died", "Name the founder of {thing}",
+    "{place} capital", "{person} birthday", "{thing} location", "{person} date of birth", "{place} currency",
 ]
 
 
