@@ -607,13 +607,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
             pct(at_half.false_lookup_rate())
         );
         if let Some(c) = calibrate(&scored, args.max_false_lookup) {
-            outln!(
-                "holdout: threshold {:.3} keeps false lookups at {} (target {}) with lookup recall {}",
-                c.threshold,
-                pct(c.confusion.false_lookup_rate()),
-                pct(Some(args.max_false_lookup)),
-                pct(c.confusion.lookup_recall())
-            );
+            outln!("holdout: {}", describe_calibration(&c, args.max_false_lookup));
         }
     }
     if args.folds >= 2 {
@@ -635,6 +629,16 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         bytes.len() / 1024
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe_calibration(c: &crate::eval::Calibration, max_false_lookup: f64) -> String {
+    format!(
+        "threshold {:.3} keeps false lookups at {} (target {}) with lookup recall {}",
+        c.threshold,
+        pct(c.confusion.false_lookup_rate()),
+        pct(Some(max_false_lookup)),
+        pct(c.confusion.lookup_recall())
+    )
 }
 
 fn report_cross_validation(
@@ -665,12 +669,9 @@ fn report_cross_validation(
         return Ok(());
     };
     outln!(
-        "{folds}-fold cross-validation ({} rows): threshold {:.3} keeps false lookups at {} (target {}) with lookup recall {}",
+        "{folds}-fold cross-validation ({} rows): {}",
         rows.len(),
-        c.threshold,
-        pct(c.confusion.false_lookup_rate()),
-        pct(Some(max_false_lookup)),
-        pct(c.confusion.lookup_recall())
+        describe_calibration(&c, max_false_lookup)
     );
     let mut report = EvalReport::default();
     for (r, &p) in rows.iter().zip(&scores) {
