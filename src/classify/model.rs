@@ -14,7 +14,7 @@
 //! that a long text does not win by volume.
 
 use super::scorer::{Score, Scorer};
-use super::text::core_question;
+use super::text::{core_question, word_slices};
 
 pub const DIM_BITS: u32 = 18;
 pub const DIM: usize = 1 << DIM_BITS;
@@ -69,10 +69,7 @@ pub fn normalize(text: &str) -> String {
 pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
     let text = core_question(text);
     let norm = normalize(text);
-    let tokens: Vec<&str> = norm
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = word_slices(&norm).collect();
     let feature = |kind: &'static str, a, b| Feature { kind, a, b };
 
     if !tokens.is_empty() {

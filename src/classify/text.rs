@@ -1,11 +1,22 @@
 //! Small, allocation-light text helpers shared by the classifier and the answer extractor.
 
-/// Lower-cased word tokens: runs of alphanumerics (Unicode aware), apostrophes inside words kept
-/// out, so "Peru's" yields "peru" and "s".
+/// The words of a text as slices of it: runs of alphanumerics (Unicode aware), apostrophes inside
+/// words kept out, so "Peru's" yields "Peru" and "s". The one definition of a word here.
+pub fn word_slices(text: &str) -> impl Iterator<Item = &str> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// Lower-cased [`word_slices`].
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
+    word_slices(text).map(str::to_lowercase)
+}
+
+/// Byte spans of the [`word_slices`] in `text`.
+fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    word_slices(text).map(move |w| {
+        let start = w.as_ptr() as usize - text.as_ptr() as usize;
+        (start, start + w.len())
+    })
 }
 
 /// The question inside a chat frame: "Hey, can you tell me who wrote Hamlet? Thanks!" becomes
@@ -22,7 +33,7 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// A request with a task in its lead-in keeps it: "Can you explain what a monad is" has
 /// "explain", which is not filler. Returns a slice of `text`, never an empty one.
 pub fn core_question(text: &str) -> &str {
-    let spans = word_spans(text);
+    let spans: Vec<(usize, usize)> = word_spans(text).collect();
     let lower: Vec<String> = spans.iter().map(|&(s, e)| text[s..e].to_lowercase()).collect();
     let mut first = 0;
     if let Some(q) = lower.iter().position(|w| is_question_word(w)) {
@@ -96,26 +107,6 @@ pub fn core_question(text: &str) -> &str {
 
 /// At most this many words of lead-in are taken for a frame; a longer lead-in is content.
 const MAX_FRAME_WORDS: usize = 10;
-
-/// Byte spans of alphanumeric runs (the same words as [`words`]).
-fn word_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                spans.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
-    }
-    spans
-}
 
 fn is_question_word(word: &str) -> bool {
     matches!(
