@@ -583,6 +583,8 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
     };
     let name = format!("linear-v1 seed={}", args.seed);
     let started = std::time::Instant::now();
+    // Before the holdout's shuffle, so scores and rows (with their sources) still line up.
+    let cross_validation = (args.folds >= 2).then(|| cross_validate(&examples, &options, args.folds));
     if args.holdout > 0.0 && args.holdout < 1.0 {
         Rng::new(args.seed ^ 0x5eed).shuffle(&mut examples);
         let cut = ((examples.len() as f64) * (1.0 - args.holdout)) as usize;
@@ -610,9 +612,8 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
             outln!("holdout: {}", describe_calibration(&c, args.max_false_lookup));
         }
     }
-    if args.folds >= 2 {
-        // Before the holdout's shuffle, so rows and their sources still line up.
-        report_cross_validation(&rows, &options, args.folds, args.max_false_lookup)?;
+    if let Some(scores) = cross_validation {
+        report_cross_validation(&rows, &scores, args.folds, args.max_false_lookup)?;
     }
     let model = train(&examples, &options, &name);
     let bytes = model::encode_gz(&model);
@@ -641,23 +642,16 @@ fn describe_calibration(c: &crate::eval::Calibration, max_false_lookup: f64) -> 
     )
 }
 
+/// `scores` are the out-of-fold p(lookup) of `rows`, in order.
 fn report_cross_validation(
     rows: &[Labelled],
-    options: &TrainOptions,
+    scores: &[f64],
     folds: usize,
     max_false_lookup: f64,
 ) -> Result<(), Error> {
-    let examples: Vec<Example> = rows
-        .iter()
-        .map(|r| Example {
-            text: r.query.clone(),
-            lookup: r.is_lookup(),
-        })
-        .collect();
-    let scores = cross_validate(&examples, options, folds);
     let scored: Vec<Scored> = rows
         .iter()
-        .zip(&scores)
+        .zip(scores)
         .map(|(r, &p)| Scored {
             fixed: None,
             p_lookup: p,
@@ -674,7 +668,7 @@ fn report_cross_validation(
         describe_calibration(&c, max_false_lookup)
     );
     let mut report = EvalReport::default();
-    for (r, &p) in rows.iter().zip(&scores) {
+    for (r, &p) in rows.iter().zip(scores) {
         report.add(r.source.as_deref(), r.is_lookup(), p >= c.threshold);
     }
     outln!(
