@@ -154,6 +154,10 @@ fn train_cross_validates_per_source() {
             100 + i
         )
     }));
+    // Template rows are trained on but kept out of the headline, which must speak of real rows.
+    rows.extend((0..20).map(|i| {
+        format!(r#"{{"query":"compose a sonnet on theme {i}","label":"complex","source":"synthetic_templates"}}"#)
+    }));
     std::fs::write(&input, rows.join("\n")).unwrap();
     let model = dir.path().join("m.bin.gz");
     let (ok, stdout, stderr) = ecoroute(&[
@@ -175,7 +179,11 @@ fn train_cross_validates_per_source() {
             .unwrap_or_else(|| panic!("no {source} line in {stdout}"))
             .to_string()
     };
-    assert!(stdout.contains("3-fold cross-validation (96 rows)"), "{stdout}");
+    assert!(
+        stdout.contains("3-fold cross-validation (96 rows; 20 synthetic* rows trained on, not scored)"),
+        "{stdout}"
+    );
+    assert!(line("synthetic_templates").contains('%'), "{stdout}");
     let false_lookups = |source: &str| line(source).split_whitespace().last().unwrap_or_default().to_string();
     assert_eq!(false_lookups("poems"), "0.0%", "{stdout}");
     assert_ne!(false_lookups("tricky"), "0.0%", "{stdout}");
