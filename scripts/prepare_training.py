@@ -209,14 +209,38 @@ def corpus_lookups(rng, corpus_path, n):
     return out
 
 
-def fill(rng, template):
+ENTITY_SLOTS = {"place": ("place", "place2", "place3"), "person": ("person", "person2"), "thing": ("thing", "thing2")}
+
+
+def slots(rng):
     picks = lambda xs, k: rng.sample(xs, k)
     p = picks(PLACES, 3)
     per = picks(PEOPLE, 2)
     th = picks(THINGS, 2)
     l = picks(LANGS, 2)
-    return template.format(topic=rng.choice(TOPICS), form=rng.choice(FORMS), lang=l[0], lang2=l[1], task=rng.choice(TASKS),
-                           place=p[0], place2=p[1], place3=p[2], person=per[0], person2=per[1], thing=th[0], thing2=th[1])
+    return dict(topic=rng.choice(TOPICS), form=rng.choice(FORMS), lang=l[0], lang2=l[1], task=rng.choice(TASKS),
+                place=p[0], place2=p[1], place3=p[2], person=per[0], person2=per[1], thing=th[0], thing2=th[1])
+
+
+def fill(rng, template):
+    return template.format(**slots(rng))
+
+
+def complex_with_entity_lookups(rng, template):
+    """A complex template row, and a lookup about each named entity in it.
+
+    Without the lookups, a name that only complex templates use ("Write a dialogue between Marie
+    Curie and ...") teaches the model that the name means "complex", and "When was Marie Curie
+    born?" went to the LLM.
+    """
+    values = slots(rng)
+    lookups = []
+    for kind, names in ENTITY_SLOTS.items():
+        for name in names:
+            if "{" + name + "}" in template:
+                lookup = rng.choice([t for t in LOOKUP_TEMPLATES if "{" + kind + "}" in t])
+                lookups.append(lookup.format(**{kind: values[name]}))
+    return template.format(**values), lookups
 
 
 def main():
@@ -238,11 +262,13 @@ def main():
         print(f"{split}: {len(rows)} rows")
     synthetic = []
     seen = set()
-    while len(synthetic) < 4500:
-        q = vary(rng, fill(rng, rng.choice(COMPLEX_TEMPLATES)))
+    while len(seen) < 4500:
+        q, lookups = complex_with_entity_lookups(rng, rng.choice(COMPLEX_TEMPLATES))
+        q = vary(rng, q)
         if q not in seen:
             seen.add(q)
             synthetic.append({"query": q, "label": "complex", "source": "synthetic_templates"})
+            synthetic.extend({"query": vary(rng, l), "label": "lookup", "source": "synthetic_templates"} for l in lookups)
     for q in corpus_lookups(rng, Path("corpus/default.jsonl.gz"), 1500):
         synthetic.append({"query": vary(rng, q), "label": "lookup", "source": "synthetic_corpus"})
     for _ in range(700):

@@ -383,6 +383,26 @@ mod tests {
         assert!(m.p_lookup("Can you tell me a joke about Hamlet") < 0.5);
     }
 
+    /// The synthetic complex templates name a few people, places and things ("Write a dialogue
+    /// between Marie Curie and …"). The model shipped before they came with lookups about the same
+    /// names sent "When was Marie Curie born?" to the LLM (p = 0.68); a name must not decide.
+    #[test]
+    fn names_from_the_complex_templates_do_not_make_a_lookup_complex() {
+        let m = builtin().unwrap();
+        let threshold = crate::config::raw::RawClassifier::default().lookup_threshold;
+        for question in [
+            "When was Marie Curie born?",
+            "Where was Albert Einstein born?",
+            "When was Cleopatra born?",
+            "What year did Frida Kahlo die?",
+            "What language is spoken in Kenya?",
+            "Where is the Golden Gate Bridge located?",
+        ] {
+            let p = m.p_lookup(question);
+            assert!(p >= threshold, "{question}: p(lookup) {p} < {threshold}");
+        }
+    }
+
     #[test]
     fn gzip_round_trip() {
         let mut m = LinearModel::zeros("t");
