@@ -51,6 +51,16 @@ fn classify_applies_config_guards_and_rules_like_serve() {
     assert!(ok);
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["reason"], "rule: writing-task", "the shipped config's rule decides");
+    let (ok, stdout, _) = ecoroute(&["classify", "Which film came out first, Vertigo or Psycho?"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["reason"], "rule: comparison", "{stdout}");
+    assert_eq!(v["route"], "llm");
+    // Natural Questions asks without the comma and labels it a lookup: the classifier decides.
+    let (ok, stdout, _) = ecoroute(&["classify", "which came first huck finn or tom sawyer"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(v["reason"].as_str().unwrap().starts_with("classifier:"), "{stdout}");
     let (ok, stdout, _) = ecoroute(&["classify", "--explain", "Who discovered oxygen?"]);
     assert!(ok);
     assert!(stdout.contains("top features"), "{stdout}");
