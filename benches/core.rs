@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ecoroute::classify::{model, Classifier, Guards, RequestFeatures};
+use ecoroute::classify::{Classifier, RequestFeatures};
+use ecoroute::config::Config;
 use ecoroute::search::answer;
 use ecoroute::search::embedded::EmbeddedIndex;
+use ecoroute::server::classifier_for;
 
 fn dev_queries() -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("training/dev.jsonl")).unwrap();
@@ -28,13 +30,10 @@ fn dev_queries() -> Vec<String> {
         .collect()
 }
 
+/// The classifier of the shipped config (guards, rules, model and threshold), as `serve` builds it.
 fn classifier() -> Classifier {
-    Classifier {
-        guards: Guards::default(),
-        rules: Vec::new(),
-        scorer: model::builtin().unwrap(),
-        lookup_threshold: 0.931,
-    }
+    let config = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ecoroute.toml")).unwrap();
+    classifier_for(&config)
 }
 
 /// Per-query latency distribution: median of `runs` timings per query, then p50/p99 across queries.
