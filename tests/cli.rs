@@ -56,6 +56,10 @@ fn classify_applies_config_guards_and_rules_like_serve() {
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["reason"], "rule: comparison", "{stdout}");
     assert_eq!(v["route"], "llm");
+    let (ok, stdout, _) = ecoroute(&["classify", "Hi! Who are you?"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["reason"], "guard: personal", "{stdout}");
     // Natural Questions asks without the comma and labels it a lookup: the classifier decides.
     let (ok, stdout, _) = ecoroute(&["classify", "which came first huck finn or tom sawyer"]);
     assert!(ok);
