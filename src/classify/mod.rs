@@ -3,7 +3,8 @@
 //!
 //! Order of evaluation, first match wins:
 //! 1. hard [`guards`]: things search can never serve (tool calls, images or audio,
-//!    `response_format`, `n > 1`, follow-ups that lean on the conversation) always go to the LLM;
+//!    `response_format`, `n > 1`, follow-ups that lean on the conversation, questions about the
+//!    assistant, the user or this moment) always go to the LLM;
 //! 2. the ordered [`rules`] from the config;
 //! 3. the [`scorer`], a lookup-vs-complex model with a confidence, against `lookup_threshold`.
 //!
