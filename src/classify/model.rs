@@ -152,6 +152,84 @@ pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
             emit(feature(name, "", ""), 1.0);
         }
     }
+    // Cues that a request wants several facts listed, weighed or added up. Each groups many
+    // wordings ("name five …", "give three …", "list 10 …") that are rare one by one.
+    let cues: [(&'static str, bool); 3] = [
+        ("cue:count-request", asks_for_several(&tokens)),
+        ("cue:compare", compares(&tokens)),
+        (
+            "cue:aggregate",
+            tokens.iter().any(|t| {
+                matches!(
+                    *t,
+                    "total" | "combined" | "sum" | "average" | "altogether" | "respective" | "respectively" | "each"
+                )
+            }),
+        ),
+    ];
+    for (name, on) in cues {
+        if on {
+            emit(feature(name, "", ""), 1.0);
+        }
+    }
+}
+
+/// "Name five countries …", "give me three examples", "list 10 …": a verb of listing near the start,
+/// then a count.
+fn asks_for_several(tokens: &[&str]) -> bool {
+    let Some(verb) = tokens.iter().take(3).position(|t| {
+        matches!(
+            *t,
+            "name"
+                | "list"
+                | "give"
+                | "provide"
+                | "suggest"
+                | "recommend"
+                | "enumerate"
+                | "mention"
+                | "identify"
+                | "state"
+        )
+    }) else {
+        return false;
+    };
+    tokens.iter().skip(verb + 1).take(3).any(|t| {
+        t.bytes().all(|b| b.is_ascii_digit())
+            || matches!(
+                *t,
+                "two"
+                    | "three"
+                    | "four"
+                    | "five"
+                    | "six"
+                    | "seven"
+                    | "eight"
+                    | "nine"
+                    | "ten"
+                    | "some"
+                    | "several"
+                    | "few"
+            )
+    })
+}
+
+/// "the difference between", "similarities between", "compare", "pros and cons", "better than".
+fn compares(tokens: &[&str]) -> bool {
+    tokens
+        .iter()
+        .any(|t| matches!(*t, "compare" | "comparison" | "versus" | "vs"))
+        || tokens.windows(2).any(|w| {
+            matches!(
+                (w[0], w[1]),
+                (
+                    "difference" | "differences" | "similarity" | "similarities" | "distinction",
+                    "between"
+                ) | ("better" | "worse", "than")
+                    | ("pros", "and")
+                    | ("advantages", "and")
+            )
+        })
 }
 
 fn has_arithmetic(text: &str) -> bool {
@@ -338,6 +416,21 @@ mod tests {
         assert!(n.contains(&"code symbols".to_string()) && n.contains(&"line breaks".to_string()));
         assert!(names("What is 12 * 7?").contains(&"arithmetic".to_string()));
         assert!(names("Is it tea or coffee?").contains(&"or-choice".to_string()));
+        let cue = |text: &str, cue: &str| names(text).contains(&cue.to_string());
+        assert!(cue("Name five countries where French is spoken", "cue:count-request"));
+        assert!(cue("Can you list 10 rivers in Peru?", "cue:count-request"));
+        assert!(!cue("Name the capital of Peru", "cue:count-request"));
+        assert!(cue(
+            "What is the difference between a crocodile and an alligator?",
+            "cue:compare"
+        ));
+        assert!(cue("Is Lima better than Cusco for a holiday?", "cue:compare"));
+        assert!(!cue("Who is the better half of Sonny and Cher", "cue:compare"));
+        assert!(cue(
+            "What is the combined population of Peru and Chile?",
+            "cue:aggregate"
+        ));
+        assert!(!cue("What is the population of Peru?", "cue:aggregate"));
     }
 
     #[test]
