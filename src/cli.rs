@@ -204,6 +204,10 @@ pub struct TrainArgs {
     /// fold's model never saw, per source. Slower (one fit per fold), far less noisy than --holdout.
     #[arg(long, default_value_t = 0)]
     pub folds: usize,
+    /// Fit this many times with seeds seed, seed+1, … and average the weights: one model, as fast
+    /// to run, whose ranking depends less on the order the examples were seen in
+    #[arg(long, default_value_t = 5)]
+    pub average: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -580,6 +584,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         seed: args.seed,
         learning_rate: args.learning_rate,
         l2: args.l2,
+        average: args.average,
     };
     let name = format!("linear-v1 seed={}", args.seed);
     let started = std::time::Instant::now();
