@@ -25,8 +25,10 @@ from prepare_training import HELD_OUT_WRAPPERS, wrap  # noqa: E402
 # Written before the classifier's chat-frame handling (classify::text::core_question) was built,
 # and never trained on. Not fully independent: the same hand then wrote core_question's word
 # lists, which hold some of their words (yo, random, good morning, just curious, appreciated).
-# The rest ("My friend asked me", "Settle a debate", "Do you remember", "Hey assistant") show what
-# a frame nobody anticipated does: the unknown words read as a conversation, and lookups escalate.
+# "Hey assistant, …" then led to the vocative rule (a greeting, up to two words naming the
+# addressee, punctuation), so it is no longer independent either. The rest ("My friend asked me",
+# "Settle a debate", "Do you remember") show what a frame nobody anticipated does: the unknown
+# words read as a conversation, and lookups escalate.
 FRESH_WRAPPERS = ["Yo, {q}", "Random question, {q}", "My friend asked me {q}", "Just curious: {Q}",
                   "Settle a debate: {Q}", "Good morning! {Q}", "{Q} Thanks a lot!", "{Q} Much appreciated.",
                   "Do you remember {q}", "Hey assistant, {q}"]

@@ -62,12 +62,14 @@ pub fn core_question(text: &str) -> &str {
         }
     }
     if first == 0 {
+        // A greeting closed by punctuation, perhaps with the name it is addressed to: "Hi! …",
+        // "Hey assistant, …", "Hello ChatGPT: …".
         let greeting = lower.iter().take_while(|w| is_greeting(w)).count();
-        if greeting > 0 && greeting < lower.len() {
-            let between = &text[spans[greeting - 1].1..spans[greeting].0];
-            if between.contains([',', '!', ':', '.', '-']) {
-                first = greeting;
-            }
+        if greeting > 0 {
+            let last_end = (greeting + MAX_VOCATIVE_WORDS).min(lower.len() - 1);
+            first = (greeting..=last_end)
+                .find(|&end| text[spans[end - 1].1..spans[end].0].contains([',', '!', ':', '.', '-']))
+                .unwrap_or(0);
         }
     }
     let mut last = lower.len();
@@ -107,6 +109,9 @@ pub fn core_question(text: &str) -> &str {
 
 /// At most this many words of lead-in are taken for a frame; a longer lead-in is content.
 const MAX_FRAME_WORDS: usize = 10;
+
+/// At most this many words may name the addressee between a greeting and its punctuation.
+const MAX_VOCATIVE_WORDS: usize = 2;
 
 fn is_question_word(word: &str) -> bool {
     matches!(
@@ -362,6 +367,8 @@ mod tests {
             ),
             ("can you tell me in which year Rome fell", "in which year Rome fell"),
             ("I'd like to know the capital of Peru", "the capital of Peru"),
+            ("Hey assistant, who wrote Hamlet?", "who wrote Hamlet?"),
+            ("Hello ChatGPT! Write a poem about Lima", "Write a poem about Lima"),
         ] {
             assert_eq!(core_question(framed), core, "{framed}");
         }
@@ -384,6 +391,7 @@ mod tests {
             "Do you know",
             "Can you tell me a joke",
             "I need a plan for what to cook this week",
+            "Hello world program in Rust, how do I write one?",
         ] {
             let core = core_question(text);
             assert!(!core.is_empty(), "{text}");
