@@ -114,9 +114,58 @@ pub struct Calibration {
     pub confusion: Confusion,
 }
 
+/// Wilson score interval for `k` successes in `n` trials at the normal quantile `z`. Unlike the
+/// textbook ±z·√(p(1−p)/n), it stays inside [0, 1] and is not empty at k = 0, which is the case
+/// that matters here: "0 of 405 false lookups" still allows a rate near 1%.
+pub fn wilson_interval(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// z for a two-sided 95% interval.
+pub const Z_95: f64 = 1.959_964;
+/// z for a one-sided 95% bound.
+pub const Z_95_ONE_SIDED: f64 = 1.644_854;
+
+impl Confusion {
+    /// 95% Wilson interval of the false-lookup rate: how far the rate measured on this many complex
+    /// requests may be from the rate on the traffic they were drawn from.
+    pub fn false_lookup_interval(&self) -> Option<(f64, f64)> {
+        wilson_interval(self.false_lookup, self.false_lookup + self.true_complex, Z_95)
+    }
+}
+
+/// What the false-lookup target is held against when calibrating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FalseLookupBound {
+    /// The rate measured on the labelled set.
+    Observed,
+    /// The one-sided 95% Wilson upper bound of that rate: on a small set the measured rate at the
+    /// chosen threshold is the lucky draw that made it fit, and traffic sees more.
+    Upper95,
+}
+
 /// The threshold with the most lookups whose false-lookup rate stays at or under `max_false_lookup`.
 /// None when even the strictest threshold exceeds the target (rules alone break it).
 pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration> {
+    calibrate_against(scored, max_false_lookup, FalseLookupBound::Observed)
+}
+
+/// [`calibrate`], with the target held against `bound`.
+pub fn calibrate_against(scored: &[Scored], max_false_lookup: f64, bound: FalseLookupBound) -> Option<Calibration> {
+    let rate = |c: &Confusion| match bound {
+        FalseLookupBound::Observed => c.false_lookup_rate().unwrap_or(0.0),
+        FalseLookupBound::Upper95 => {
+            wilson_interval(c.false_lookup, c.false_lookup + c.true_complex, Z_95_ONE_SIDED).map_or(0.0, |(_, hi)| hi)
+        }
+    };
     let evaluate = |threshold: f64| {
         let mut c = Confusion::default();
         for s in scored {
@@ -135,7 +184,7 @@ pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration
     // The false-lookup rate only falls as the threshold rises: the first that fits is the best.
     candidates.into_iter().find_map(|t| {
         let c = evaluate(t);
-        (c.false_lookup_rate().unwrap_or(0.0) <= max_false_lookup).then_some(Calibration {
+        (rate(&c) <= max_false_lookup).then_some(Calibration {
             threshold: t.min(1.0),
             confusion: c,
         })
@@ -146,6 +195,39 @@ pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn wilson_interval_matches_known_values() {
+        // 8 of 405 (the dev set's false lookups at 2%): 1.0% to 3.9%.
+        let (lo, hi) = wilson_interval(8, 405, Z_95).unwrap();
+        assert!((lo - 0.0101).abs() < 5e-4 && (hi - 0.0385).abs() < 5e-4, "{lo} {hi}");
+        let (lo, hi) = wilson_interval(0, 405, Z_95).unwrap();
+        assert!(lo == 0.0 && (hi - 0.0094).abs() < 5e-4, "{hi}");
+        assert_eq!(wilson_interval(3, 0, Z_95), None);
+    }
+
+    #[test]
+    fn the_upper_bound_calibration_is_stricter() {
+        // 1,000 complex rows scored 0..1 evenly, 1,000 lookups all at 1.0.
+        let scored: Vec<Scored> = (0..1000)
+            .map(|i| Scored {
+                fixed: None,
+                p_lookup: f64::from(i) / 1000.0,
+                gold_lookup: false,
+            })
+            .chain((0..1000).map(|_| Scored {
+                fixed: None,
+                p_lookup: 1.0,
+                gold_lookup: true,
+            }))
+            .collect();
+        let observed = calibrate_against(&scored, 0.02, FalseLookupBound::Observed).unwrap();
+        let upper = calibrate_against(&scored, 0.02, FalseLookupBound::Upper95).unwrap();
+        assert_eq!(observed.confusion.false_lookup, 20);
+        assert!(upper.threshold > observed.threshold);
+        let (_, hi) = wilson_interval(upper.confusion.false_lookup, 1000, Z_95_ONE_SIDED).unwrap();
+        assert!(hi <= 0.02 && upper.confusion.false_lookup < 20, "{hi}");
+    }
 
     #[test]
     fn metrics_from_a_known_confusion() {

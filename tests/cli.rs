@@ -108,6 +108,31 @@ fn calibrate_prints_the_config_line() {
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("[classifier]\nlookup_threshold = "), "{stdout}");
+    assert!(
+        stdout.contains("; 95% interval "),
+        "the rate comes with its uncertainty: {stdout}"
+    );
+    let threshold = |stdout: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("lookup_threshold = "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (ok, strict, stderr) = ecoroute(&[
+        "calibrate",
+        "--input",
+        "training/dev.jsonl",
+        "--max-false-lookup",
+        "0.05",
+        "--upper-bound",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        threshold(&strict) > threshold(&stdout),
+        "the 95% upper bound must be met with a stricter threshold:\n{stdout}\n{strict}"
+    );
 }
 
 #[test]
