@@ -89,6 +89,7 @@ impl EvalReport {
                 "complex": {"precision": c.complex_precision(), "recall": c.complex_recall()},
                 "kept_off_llm": c.kept_off_llm(),
                 "false_lookup_rate": c.false_lookup_rate(),
+                "false_lookup_rate_95": c.false_lookup_interval().map(|(lo, hi)| [lo, hi]),
             })
         };
         let by_source: serde_json::Map<String, serde_json::Value> =

@@ -92,6 +92,9 @@ fn eval_json_counts_a_known_set() {
     assert_eq!(v["n"], 4);
     assert_eq!(v["confusion"]["true_complex"], 2);
     assert_eq!(v["false_lookup_rate"], 0.0);
+    // 0 of 2 complex requests: the interval still reaches far up.
+    assert_eq!(v["false_lookup_rate_95"][0], 0.0);
+    assert!(v["false_lookup_rate_95"][1].as_f64().unwrap() > 0.5, "{v}");
     assert_eq!(v["by_source"]["b"]["n"], 2);
     let (ok, stdout, _) = ecoroute(&["eval", "--input", input.to_str().unwrap()]);
     assert!(ok && stdout.contains("false-lookup rate"), "{stdout}");
