@@ -213,6 +213,10 @@ pub struct TrainArgs {
     /// to run, whose ranking depends less on the order the examples were seen in
     #[arg(long, default_value_t = 5)]
     pub average: usize,
+    /// With --folds: also report the cross-validated false-lookup rate and recall at this
+    /// threshold (the one in a config, say), not only at the one that meets the target
+    #[arg(long)]
+    pub at_threshold: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -633,7 +637,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         }
     }
     if let Some(scores) = cross_validation {
-        report_cross_validation(&rows, &scores, args.folds, args.max_false_lookup)?;
+        report_cross_validation(&rows, &scores, args.folds, args.max_false_lookup, args.at_threshold)?;
     }
     let model = train(&examples, &options, &name);
     let bytes = model::encode_gz(&model);
@@ -689,6 +693,7 @@ fn report_cross_validation(
     scores: &[f64],
     folds: usize,
     max_false_lookup: f64,
+    at_threshold: Option<f64>,
 ) -> Result<(), Error> {
     let is_template = |r: &Labelled| {
         r.source
@@ -720,6 +725,17 @@ fn report_cross_validation(
         },
         describe_calibration(&c, max_false_lookup)
     );
+    if let Some(threshold) = at_threshold {
+        let mut at = crate::eval::Confusion::default();
+        for s in &scored {
+            at.add(s.gold_lookup, s.p_lookup >= threshold);
+        }
+        outln!(
+            "{folds}-fold cross-validation at threshold {threshold:.3}: false lookups {}, lookup recall {}",
+            describe_false_lookups(&at),
+            pct(at.lookup_recall())
+        );
+    }
     let mut report = EvalReport::default();
     for (r, &p) in rows.iter().zip(scores) {
         report.add(r.source.as_deref(), r.is_lookup(), p >= c.threshold);

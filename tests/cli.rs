@@ -213,6 +213,8 @@ fn train_cross_validates_per_source() {
         "3",
         "--max-false-lookup",
         "0.2",
+        "--at-threshold",
+        "1.0",
     ]);
     assert!(ok, "{stderr}");
     let line = |source: &str| {
@@ -227,6 +229,11 @@ fn train_cross_validates_per_source() {
         "{stdout}"
     );
     assert!(line("synthetic_templates").contains('%'), "{stdout}");
+    // At a threshold nothing reaches, nothing is a false lookup: 0 of the 36 real complex rows.
+    assert!(
+        stdout.contains("3-fold cross-validation at threshold 1.000: false lookups 0.0% (0 of 36;"),
+        "{stdout}"
+    );
     let false_lookups = |source: &str| line(source).split_whitespace().last().unwrap_or_default().to_string();
     assert_eq!(false_lookups("poems"), "0.0%", "{stdout}");
     assert_ne!(false_lookups("tricky"), "0.0%", "{stdout}");
