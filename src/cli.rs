@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::classify::train::{cross_validate, train, Example, Rng, TrainOptions};
 use crate::classify::{model, Classifier, Decider, RequestFeatures};
 use crate::config::{Config, SearchBackendConfig};
-use crate::eval::{calibrate, calibrate_against, EvalReport, FalseLookupBound, Scored};
+use crate::eval::{calibrate, calibrate_against, confusion_at, EvalReport, FalseLookupBound, Scored, Z_95};
 use crate::search::answer;
 use crate::search::embedded::EmbeddedIndex;
 use crate::{server, Error};
@@ -622,10 +622,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
                 gold_lookup: e.lookup,
             })
             .collect();
-        let mut at_half = crate::eval::Confusion::default();
-        for s in &scored {
-            at_half.add(s.gold_lookup, s.p_lookup >= 0.5);
-        }
+        let at_half = confusion_at(&scored, 0.5);
         outln!(
             "holdout ({} rows): at 0.5 lookup recall {}, false-lookup rate {}",
             held.len(),
@@ -659,12 +656,12 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
 /// "1.5% (6 of 405; 95% interval 0.7–3.2%)": the rate, what it was measured on, and how far off
 /// that many rows leave it.
 fn describe_false_lookups(c: &crate::eval::Confusion) -> String {
-    let complex = c.false_lookup + c.true_complex;
-    match c.false_lookup_interval() {
+    match c.false_lookup_interval(Z_95) {
         Some((lo, hi)) => format!(
-            "{} ({} of {complex}; 95% interval {:.1}–{:.1}%)",
+            "{} ({} of {}; 95% interval {:.1}–{:.1}%)",
             pct(c.false_lookup_rate()),
             c.false_lookup,
+            c.gold_complex(),
             lo * 100.0,
             hi * 100.0
         ),
@@ -726,10 +723,7 @@ fn report_cross_validation(
         describe_calibration(&c, max_false_lookup)
     );
     if let Some(threshold) = at_threshold {
-        let mut at = crate::eval::Confusion::default();
-        for s in &scored {
-            at.add(s.gold_lookup, s.p_lookup >= threshold);
-        }
+        let at = confusion_at(&scored, threshold);
         outln!(
             "{folds}-fold cross-validation at threshold {threshold:.3}: false lookups {}, lookup recall {}",
             describe_false_lookups(&at),
@@ -740,23 +734,26 @@ fn report_cross_validation(
     for (r, &p) in rows.iter().zip(scores) {
         report.add(r.source.as_deref(), r.is_lookup(), p >= c.threshold);
     }
-    outln!(
-        "  {:<42} {:>6} {:>14} {:>13}",
-        "source",
-        "n",
-        "lookup recall",
-        "false-lookup"
-    );
-    for (source, confusion) in &report.by_source {
-        outln!(
-            "  {:<42} {:>6} {:>14} {:>13}",
-            source,
-            confusion.total(),
-            pct(confusion.lookup_recall()),
-            pct(confusion.false_lookup_rate())
-        );
-    }
+    outln!("{}", source_table(&report, "  "));
     Ok(())
+}
+
+/// The per-source table of `eval` and `train --folds`: rows, lookup recall, false-lookup rate.
+fn source_table(report: &EvalReport, indent: &str) -> String {
+    let row = |source: &str, n: &str, recall: &str, false_lookups: &str| {
+        format!("{indent}{source:<40} {n:>6} {recall:>14} {false_lookups:>14}")
+    };
+    std::iter::once(row("source", "n", "lookup recall", "false-lookup"))
+        .chain(report.by_source.iter().map(|(source, c)| {
+            row(
+                source,
+                &c.total().to_string(),
+                &pct(c.lookup_recall()),
+                &pct(c.false_lookup_rate()),
+            )
+        }))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn decide_labelled(classifier: &Classifier, rows: &[Labelled]) -> Vec<crate::classify::Decision> {
@@ -830,16 +827,7 @@ fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode
     )
     .map_err(io)?;
     if !report.by_source.is_empty() {
-        writeln!(
-            out,
-            "{:<40} {:>6} {:>14} {:>14}",
-            "source", "n", "lookup recall", "false-lookup"
-        )
-        .map_err(io)?;
-        for (source, c) in &report.by_source {
-            let (recall, flr) = (pct(c.lookup_recall()), pct(c.false_lookup_rate()));
-            writeln!(out, "{:<40} {:>6} {:>14} {:>14}", source, c.total(), recall, flr).map_err(io)?;
-        }
+        writeln!(out, "{}", source_table(&report, "")).map_err(io)?;
     }
     Ok(ExitCode::SUCCESS)
 }

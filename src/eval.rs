@@ -49,12 +49,17 @@ impl Confusion {
     }
 
     pub fn complex_recall(&self) -> Option<f64> {
-        ratio(self.true_complex, self.true_complex + self.false_lookup)
+        ratio(self.true_complex, self.gold_complex())
+    }
+
+    /// Complex requests, wherever they were sent.
+    pub fn gold_complex(&self) -> u64 {
+        self.false_lookup + self.true_complex
     }
 
     /// Share of complex requests sent to search.
     pub fn false_lookup_rate(&self) -> Option<f64> {
-        ratio(self.false_lookup, self.false_lookup + self.true_complex)
+        ratio(self.false_lookup, self.gold_complex())
     }
 
     /// Share of all requests routed to search (before the search adequacy check).
@@ -89,7 +94,7 @@ impl EvalReport {
                 "complex": {"precision": c.complex_precision(), "recall": c.complex_recall()},
                 "kept_off_llm": c.kept_off_llm(),
                 "false_lookup_rate": c.false_lookup_rate(),
-                "false_lookup_rate_95": c.false_lookup_interval().map(|(lo, hi)| [lo, hi]),
+                "false_lookup_rate_95": c.false_lookup_interval(Z_95).map(|(lo, hi)| [lo, hi]),
             })
         };
         let by_source: serde_json::Map<String, serde_json::Value> =
@@ -136,11 +141,20 @@ pub const Z_95: f64 = 1.959_964;
 pub const Z_95_ONE_SIDED: f64 = 1.644_854;
 
 impl Confusion {
-    /// 95% Wilson interval of the false-lookup rate: how far the rate measured on this many complex
-    /// requests may be from the rate on the traffic they were drawn from.
-    pub fn false_lookup_interval(&self) -> Option<(f64, f64)> {
-        wilson_interval(self.false_lookup, self.false_lookup + self.true_complex, Z_95)
+    /// Wilson interval of the false-lookup rate at quantile `z` ([`Z_95`]: how far the rate
+    /// measured on this many complex requests may be from the rate on the traffic they came from).
+    pub fn false_lookup_interval(&self, z: f64) -> Option<(f64, f64)> {
+        wilson_interval(self.false_lookup, self.gold_complex(), z)
     }
+}
+
+/// The confusion of `scored` at `threshold`: scorer decisions against it, fixed ones as they are.
+pub fn confusion_at(scored: &[Scored], threshold: f64) -> Confusion {
+    let mut c = Confusion::default();
+    for s in scored {
+        c.add(s.gold_lookup, s.fixed.unwrap_or(s.p_lookup >= threshold));
+    }
+    c
 }
 
 /// What the false-lookup target is held against when calibrating.
@@ -163,16 +177,7 @@ pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration
 pub fn calibrate_against(scored: &[Scored], max_false_lookup: f64, bound: FalseLookupBound) -> Option<Calibration> {
     let rate = |c: &Confusion| match bound {
         FalseLookupBound::Observed => c.false_lookup_rate().unwrap_or(0.0),
-        FalseLookupBound::Upper95 => {
-            wilson_interval(c.false_lookup, c.false_lookup + c.true_complex, Z_95_ONE_SIDED).map_or(0.0, |(_, hi)| hi)
-        }
-    };
-    let evaluate = |threshold: f64| {
-        let mut c = Confusion::default();
-        for s in scored {
-            c.add(s.gold_lookup, s.fixed.unwrap_or(s.p_lookup >= threshold));
-        }
-        c
+        FalseLookupBound::Upper95 => c.false_lookup_interval(Z_95_ONE_SIDED).map_or(0.0, |(_, hi)| hi),
     };
     let mut candidates: Vec<f64> = scored
         .iter()
@@ -184,7 +189,7 @@ pub fn calibrate_against(scored: &[Scored], max_false_lookup: f64, bound: FalseL
     candidates.dedup();
     // The false-lookup rate only falls as the threshold rises: the first that fits is the best.
     candidates.into_iter().find_map(|t| {
-        let c = evaluate(t);
+        let c = confusion_at(scored, t);
         (rate(&c) <= max_false_lookup).then_some(Calibration {
             threshold: t.min(1.0),
             confusion: c,
