@@ -73,9 +73,17 @@ pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> Linear
         .iter()
         .map(|e| (featurize(&e.text), if e.lookup { 1.0 } else { 0.0 }))
         .collect();
+    // Classes weighted to balance: each class carries half of the total weight.
+    let lookups = examples.iter().filter(|e| e.lookup).count().max(1) as f32;
+    let complexes = (examples.len() as f32 - lookups).max(1.0);
+    let n = examples.len() as f32;
+    let class_weights = ClassWeights {
+        lookup: n / (2.0 * lookups),
+        complex: n / (2.0 * complexes),
+    };
     let runs = options.average.max(1);
     for run in 0..runs {
-        let fit = fit_once(examples, &data, options, options.seed.wrapping_add(run as u64), name);
+        let fit = fit_once(&data, class_weights, options, options.seed.wrapping_add(run as u64));
         for (w, f) in model.weights.iter_mut().zip(&fit.weights) {
             *w += f / runs as f32;
         }
@@ -84,22 +92,26 @@ pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> Linear
     model
 }
 
+#[derive(Clone, Copy)]
+struct ClassWeights {
+    lookup: f32,
+    complex: f32,
+}
+
+/// One fit: `options.epochs` epochs of AdaGrad over `data` (features and label, 1.0 for a lookup),
+/// each in an order drawn from `seed`.
 fn fit_once(
-    examples: &[Example],
     data: &[(Vec<(u32, f32)>, f32)],
+    class_weights: ClassWeights,
     options: &TrainOptions,
     seed: u64,
-    name: &str,
 ) -> LinearModel {
-    let mut model = LinearModel::zeros(name);
-    let lookups = examples.iter().filter(|e| e.lookup).count().max(1) as f32;
-    let complexes = (examples.len() as f32 - lookups).max(1.0);
-    let n = examples.len() as f32;
+    let mut model = LinearModel::zeros("fit");
     let class_weight = |y: f32| {
         if y > 0.5 {
-            n / (2.0 * lookups)
+            class_weights.lookup
         } else {
-            n / (2.0 * complexes)
+            class_weights.complex
         }
     };
 
