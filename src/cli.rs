@@ -217,6 +217,10 @@ pub struct TrainArgs {
     /// threshold (the one in a config, say), not only at the one that meets the target
     #[arg(long)]
     pub at_threshold: Option<f64>,
+    /// With --folds: write each row's out-of-fold p(lookup) here as JSON Lines (`query`, `label`,
+    /// `source`, `p_lookup`), to read which rows the model gets wrong on data it never saw
+    #[arg(long)]
+    pub scores_output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -358,7 +362,7 @@ fn check(config_path: &Path) -> Result<ExitCode, Error> {
             outln!("{}: ok", config_path.display());
             outln!("  listen            {}", config.server.listen);
             outln!("  upstream          {}", config.llm.base_url);
-            outln!("  lookup_threshold  {:.2}", config.classifier.lookup_threshold);
+            outln!("  lookup_threshold  {:.3}", config.classifier.lookup_threshold);
             outln!(
                 "  search            {} backend, min_confidence {:.2}, top_k {}",
                 config.search.backend.kind(),
@@ -634,6 +638,9 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         }
     }
     if let Some(scores) = cross_validation {
+        if let Some(path) = &args.scores_output {
+            write_out_of_fold_scores(path, &rows, &scores)?;
+        }
         report_cross_validation(&rows, &scores, args.folds, args.max_false_lookup, args.at_threshold)?;
     }
     let model = train(&examples, &options, &name);
@@ -651,6 +658,21 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         bytes.len() / 1024
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_out_of_fold_scores(path: &Path, rows: &[Labelled], scores: &[f64]) -> Result<(), Error> {
+    let mut out = String::new();
+    for (r, &p) in rows.iter().zip(scores) {
+        let line = serde_json::json!({
+            "query": r.query,
+            "label": r.label,
+            "source": r.source,
+            "p_lookup": (p * 1e4).round() / 1e4,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// "1.5% (6 of 405; 95% interval 0.7–3.2%)": the rate, what it was measured on, and how far off

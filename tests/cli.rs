@@ -203,12 +203,15 @@ fn train_cross_validates_per_source() {
     }));
     std::fs::write(&input, rows.join("\n")).unwrap();
     let model = dir.path().join("m.bin.gz");
+    let scores = dir.path().join("scores.jsonl");
     let (ok, stdout, stderr) = ecoroute(&[
         "train",
         "--input",
         input.to_str().unwrap(),
         "--output",
         model.to_str().unwrap(),
+        "--scores-output",
+        scores.to_str().unwrap(),
         "--folds",
         "3",
         "--max-false-lookup",
@@ -238,6 +241,22 @@ fn train_cross_validates_per_source() {
     assert_eq!(false_lookups("poems"), "0.0%", "{stdout}");
     assert_ne!(false_lookups("tricky"), "0.0%", "{stdout}");
     assert!(line("facts").contains('%'), "{stdout}");
+
+    // One out-of-fold score per input row, in order, with its label and source.
+    let scored: Vec<serde_json::Value> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(scored.len(), rows.len());
+    assert_eq!(scored[0]["query"], "who founded company number 0");
+    assert_eq!(scored[60]["source"], "poems");
+    let p = |row: &serde_json::Value| row["p_lookup"].as_f64().unwrap();
+    assert!(scored.iter().all(|r| (0.0..=1.0).contains(&p(r))));
+    assert!(
+        p(&scored[0]) > p(&scored[60]),
+        "a lookup must outscore a poem out of fold"
+    );
 }
 
 #[test]
