@@ -11,7 +11,12 @@
   so that a polite frame, common in chatbot traffic and absent from the sources, says nothing about
   the class. `HELD_OUT_WRAPPERS` are never trained on: scripts/robustness.py measures with them.
 
-Deterministic (seeded). Output: training/train.jsonl, training/dev.jsonl, training/synthetic.jsonl.
+- adds the sources in training/sources/ (HotpotQA, WebQuestions, SQuAD, CQADupStack titles; see
+  scripts/extract_sources.py): each is split, seeded, into rows for train.jsonl and rows held out
+  in heldout.jsonl, which is never trained on.
+
+Deterministic (seeded). Output: training/train.jsonl, training/dev.jsonl, training/synthetic.jsonl,
+training/heldout.jsonl.
 Usage: python3 scripts/prepare_training.py [SHARED_QUERIES_DIR]
 """
 import gzip
@@ -243,6 +248,23 @@ def complex_with_entity_lookups(rng, template):
     return template.format(**values), lookups
 
 
+# Rows of each added source that go to train.jsonl; the rest are held out. HotpotQA gets the most:
+# its questions read like TriviaQA's, and the model needs many of them to learn the difference.
+SOURCE_TRAIN_ROWS = {"hotpotqa": 5000, "webquestions": 1400, "squad": 1200, "cqadupstack": 1800}
+
+
+def added_sources(rng):
+    """(train rows, held-out rows) from training/sources/, split per source."""
+    train, held = [], []
+    for source, n in SOURCE_TRAIN_ROWS.items():
+        with gzip.open(OUT / "sources" / f"{source}.jsonl.gz", "rt", encoding="utf-8") as f:
+            rows = [json.loads(l) for l in f]
+        rng.shuffle(rows)
+        train += rows[:n]
+        held += rows[n:]
+    return train, held
+
+
 def main():
     rng = random.Random(20261124)
     # Its own generator, so that adding chat frames left every other row as it was.
@@ -252,10 +274,18 @@ def main():
         rows = [clean(json.loads(l)) for l in open(SRC / f"{split}.jsonl", encoding="utf-8")]
         rows = [r for r in rows if r]
         if split == "train":
+            # Their own generator, so that adding them left every other row as it was.
+            source_rng = random.Random(20261126)
+            added, held = added_sources(source_rng)
+            with open(OUT / "heldout.jsonl", "w", encoding="utf-8") as f:
+                for r in held:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            print(f"heldout: {len(held)} rows")
+            added = [dict(r, query=chat_frame(source_rng, vary(source_rng, r["query"]))) for r in added]
             # Each source has its own surface style (NQ: lower case, no "?"); vary it so the model
             # learns what is asked, not who asked.
             rows = [dict(r, query=vary(rng, r["query"])) for r in rows]
-            rows = [dict(r, query=chat_frame(frame_rng, r["query"])) for r in rows]
+            rows = [dict(r, query=chat_frame(frame_rng, r["query"])) for r in rows] + added
         with open(OUT / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
