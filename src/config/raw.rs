@@ -303,7 +303,7 @@ pub struct RawClassifier {
 impl Default for RawClassifier {
     fn default() -> Self {
         Self {
-            lookup_threshold: 0.941,
+            lookup_threshold: 0.915,
             model: "builtin".into(),
             allow_search_override: false,
         }
