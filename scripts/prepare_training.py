@@ -265,31 +265,32 @@ def added_sources(rng):
     return train, held
 
 
+def write_jsonl(name, rows):
+    with open(OUT / name, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{name}: {len(rows)} rows")
+
+
 def main():
     rng = random.Random(20261124)
     # Its own generator, so that adding chat frames left every other row as it was.
     frame_rng = random.Random(20261125)
     OUT.mkdir(exist_ok=True)
+    # Their own generator too, so that adding the sources left every other row as it was.
+    source_rng = random.Random(20261126)
+    added, held = added_sources(source_rng)
+    added = [dict(r, query=chat_frame(source_rng, vary(source_rng, r["query"]))) for r in added]
+    write_jsonl("heldout.jsonl", held)
     for split in ("train", "dev"):
         rows = [clean(json.loads(l)) for l in open(SRC / f"{split}.jsonl", encoding="utf-8")]
         rows = [r for r in rows if r]
         if split == "train":
-            # Their own generator, so that adding them left every other row as it was.
-            source_rng = random.Random(20261126)
-            added, held = added_sources(source_rng)
-            with open(OUT / "heldout.jsonl", "w", encoding="utf-8") as f:
-                for r in held:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            print(f"heldout: {len(held)} rows")
-            added = [dict(r, query=chat_frame(source_rng, vary(source_rng, r["query"]))) for r in added]
             # Each source has its own surface style (NQ: lower case, no "?"); vary it so the model
             # learns what is asked, not who asked.
             rows = [dict(r, query=vary(rng, r["query"])) for r in rows]
             rows = [dict(r, query=chat_frame(frame_rng, r["query"])) for r in rows] + added
-        with open(OUT / f"{split}.jsonl", "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        print(f"{split}: {len(rows)} rows")
+        write_jsonl(f"{split}.jsonl", rows)
     synthetic = []
     seen = set()
     while len(seen) < 4500:
@@ -306,11 +307,7 @@ def main():
     for r in synthetic:
         r["query"] = chat_frame(frame_rng, r["query"])
     rng.shuffle(synthetic)
-    with open(OUT / "synthetic.jsonl", "w", encoding="utf-8") as f:
-        for r in synthetic:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"synthetic: {len(synthetic)} rows")
-
+    write_jsonl("synthetic.jsonl", synthetic)
 
 if __name__ == "__main__":
     main()
