@@ -591,6 +591,18 @@ pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
 }
 
 fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
+    // Both only mean something for out-of-fold scores; without folds they would be dropped in silence.
+    for (flag, given) in [
+        ("--at-threshold", args.at_threshold.is_some()),
+        ("--scores-output", args.scores_output.is_some()),
+    ] {
+        if given && args.folds < 2 {
+            return Err(Error::InvalidRequest {
+                message: format!("{flag} reports on cross-validation: add --folds 5 (2 or more)"),
+                param: None,
+            });
+        }
+    }
     let mut rows = Vec::new();
     for path in &args.input {
         rows.extend(read_labelled(path)?);

@@ -257,6 +257,22 @@ fn train_cross_validates_per_source() {
         p(&scored[0]) > p(&scored[60]),
         "a lookup must outscore a poem out of fold"
     );
+
+    // Without folds there are no out-of-fold scores: refused, not silently ignored.
+    let (ok, _, stderr) = ecoroute(&[
+        "train",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+        "--scores-output",
+        scores.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--scores-output") && stderr.contains("--folds"),
+        "{stderr}"
+    );
 }
 
 #[test]
