@@ -122,7 +122,7 @@ impl Decision {
             Decider::Override(route) => format!("override: client asked for {route}"),
             Decider::Classifier { p_lookup, threshold } => {
                 let cmp = if *p_lookup >= *threshold { ">=" } else { "<" };
-                format!("classifier: p(lookup)={p_lookup:.2} {cmp} {threshold:.2}")
+                format!("classifier: p(lookup)={p_lookup:.3} {cmp} {threshold:.3}")
             }
         }
     }
@@ -291,6 +291,21 @@ mod tests {
         let d = c.decide(&RequestFeatures::from_query("Write a limerick about Lima"));
         assert_eq!(d.route, Route::Llm, "{}", d.reason());
         assert!(d.reason().starts_with("classifier: p(lookup)="));
+    }
+
+    #[test]
+    fn the_reason_shows_the_threshold_as_configured() {
+        // Two places turned 0.915 into "0.92", a threshold nobody had set.
+        let d = Decision {
+            class: Class::Complex,
+            confidence: 0.117,
+            route: Route::Llm,
+            decider: Decider::Classifier {
+                p_lookup: 0.883,
+                threshold: 0.915,
+            },
+        };
+        assert_eq!(d.reason(), "classifier: p(lookup)=0.883 < 0.915");
     }
 
     proptest! {
