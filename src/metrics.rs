@@ -239,7 +239,7 @@ mod tests {
         let m = Metrics::new();
         m.observe_request(
             "search",
-            "classifier: p(lookup)=0.994 >= 0.915; search confidence 1.00",
+            "classifier: p(lookup)=0.994 >= 0.926; search confidence 1.00",
             false,
             200,
             0.0004,
