@@ -204,7 +204,7 @@ fn train_cross_validates_per_source() {
     std::fs::write(&input, rows.join("\n")).unwrap();
     let model = dir.path().join("m.bin.gz");
     let scores = dir.path().join("scores.jsonl");
-    let (ok, stdout, stderr) = ecoroute(&[
+    let train_with_scores = [
         "train",
         "--input",
         input.to_str().unwrap(),
@@ -212,13 +212,14 @@ fn train_cross_validates_per_source() {
         model.to_str().unwrap(),
         "--scores-output",
         scores.to_str().unwrap(),
-        "--folds",
-        "3",
-        "--max-false-lookup",
-        "0.2",
-        "--at-threshold",
-        "1.0",
-    ]);
+    ];
+    let (ok, stdout, stderr) = ecoroute(
+        &[
+            &train_with_scores[..],
+            &["--folds", "3", "--max-false-lookup", "0.2", "--at-threshold", "1.0"],
+        ]
+        .concat(),
+    );
     assert!(ok, "{stderr}");
     let line = |source: &str| {
         stdout
@@ -259,15 +260,7 @@ fn train_cross_validates_per_source() {
     );
 
     // Without folds there are no out-of-fold scores: refused, not silently ignored.
-    let (ok, _, stderr) = ecoroute(&[
-        "train",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        model.to_str().unwrap(),
-        "--scores-output",
-        scores.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = ecoroute(&train_with_scores);
     assert!(!ok);
     assert!(
         stderr.contains("--scores-output") && stderr.contains("--folds"),
