@@ -64,26 +64,55 @@ fn featurize(text: &str) -> Vec<(u32, f32)> {
     out
 }
 
-pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> LinearModel {
-    let mut model = LinearModel::zeros(name);
-    if examples.is_empty() {
-        return model;
-    }
-    let data: Vec<(Vec<(u32, f32)>, f32)> = examples
+/// An example's hashed features and its label (1.0 for a lookup), computed once however many fits
+/// use it.
+type Row = (Vec<(u32, f32)>, f32);
+
+fn featurize_all(examples: &[Example]) -> Vec<Row> {
+    examples
         .iter()
         .map(|e| (featurize(&e.text), if e.lookup { 1.0 } else { 0.0 }))
-        .collect();
+        .collect()
+}
+
+/// The model's logit for hashed features: what [`LinearModel::logit`] computes from a text.
+fn logit_of(model: &LinearModel, features: &[(u32, f32)]) -> f32 {
+    let mut z = model.bias;
+    for &(bucket, v) in features {
+        z += model.weights[bucket as usize] * v;
+    }
+    z
+}
+
+pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> LinearModel {
+    let data = featurize_all(examples);
+    let all: Vec<usize> = (0..data.len()).collect();
+    train_on(&data, &all, options, name)
+}
+
+/// [`train`] on the rows of `data` listed in `rows`, in that order.
+fn train_on(data: &[Row], rows: &[usize], options: &TrainOptions, name: &str) -> LinearModel {
+    let mut model = LinearModel::zeros(name);
+    if rows.is_empty() {
+        return model;
+    }
     // Classes weighted to balance: each class carries half of the total weight.
-    let lookups = examples.iter().filter(|e| e.lookup).count().max(1) as f32;
-    let complexes = (examples.len() as f32 - lookups).max(1.0);
-    let n = examples.len() as f32;
+    let lookups = rows.iter().filter(|&&i| data[i].1 > 0.5).count().max(1) as f32;
+    let complexes = (rows.len() as f32 - lookups).max(1.0);
+    let n = rows.len() as f32;
     let class_weights = ClassWeights {
         lookup: n / (2.0 * lookups),
         complex: n / (2.0 * complexes),
     };
     let runs = options.average.max(1);
     for run in 0..runs {
-        let fit = fit_once(&data, class_weights, options, options.seed.wrapping_add(run as u64));
+        let fit = fit_once(
+            data,
+            rows,
+            class_weights,
+            options,
+            options.seed.wrapping_add(run as u64),
+        );
         for (w, f) in model.weights.iter_mut().zip(&fit.weights) {
             *w += f / runs as f32;
         }
@@ -98,10 +127,11 @@ struct ClassWeights {
     complex: f32,
 }
 
-/// One fit: `options.epochs` epochs of AdaGrad over `data` (features and label, 1.0 for a lookup),
-/// each in an order drawn from `seed`.
+/// One fit: `options.epochs` epochs of AdaGrad over the `rows` of `data`, each in an order drawn
+/// from `seed`.
 fn fit_once(
-    data: &[(Vec<(u32, f32)>, f32)],
+    data: &[Row],
+    rows: &[usize],
     class_weights: ClassWeights,
     options: &TrainOptions,
     seed: u64,
@@ -117,17 +147,14 @@ fn fit_once(
 
     let mut squared = vec![0f32; DIM];
     let mut bias_squared = 0f32;
-    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut order: Vec<usize> = rows.to_vec();
     let mut rng = Rng::new(seed);
     const EPS: f32 = 1e-8;
     for _ in 0..options.epochs {
         rng.shuffle(&mut order);
         for &i in &order {
             let (features, y) = &data[i];
-            let mut z = model.bias;
-            for &(bucket, v) in features {
-                z += model.weights[bucket as usize] * v;
-            }
+            let z = logit_of(&model, features);
             let g = (sigmoid(f64::from(z)) as f32 - y) * class_weight(*y);
             for &(bucket, v) in features {
                 let b = bucket as usize;
@@ -145,7 +172,8 @@ fn fit_once(
 /// Out-of-fold p(lookup) for every example: the rows are dealt into `folds` seeded folds, and each
 /// fold is scored by a model trained on the others. Pooled, these scores measure the model on
 /// rows it never saw with every row used once, which is far less noisy than one small held-out
-/// set when the false-lookup target leaves room for only a handful of mistakes.
+/// set when the false-lookup target leaves room for only a handful of mistakes. Each example is
+/// featurized once for all the folds.
 pub fn cross_validate(examples: &[Example], options: &TrainOptions, folds: usize) -> Vec<f64> {
     let folds = folds.clamp(2, examples.len().max(2));
     let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -154,17 +182,13 @@ pub fn cross_validate(examples: &[Example], options: &TrainOptions, folds: usize
     for (position, &i) in order.iter().enumerate() {
         fold_of[i] = position % folds;
     }
+    let data = featurize_all(examples);
     let mut scores = vec![0.0; examples.len()];
     for fold in 0..folds {
-        let fit: Vec<Example> = examples
-            .iter()
-            .zip(&fold_of)
-            .filter(|(_, &f)| f != fold)
-            .map(|(e, _)| e.clone())
-            .collect();
-        let model = train(&fit, options, "fold");
-        for (i, e) in examples.iter().enumerate().filter(|(i, _)| fold_of[*i] == fold) {
-            scores[i] = model.p_lookup(&e.text);
+        let (held, fit): (Vec<usize>, Vec<usize>) = (0..data.len()).partition(|&i| fold_of[i] == fold);
+        let model = train_on(&data, &fit, options, "fold");
+        for i in held {
+            scores[i] = sigmoid(f64::from(logit_of(&model, &data[i].0)));
         }
     }
     scores
