@@ -116,12 +116,13 @@ pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
     // one "N", numbers "#". "Where was the director of Vertigo born?" is "^ where was the N of N $"
     // and "Where was Marie Curie born?" is "^ where was N $", whatever the names: a shape seen
     // with other names in training carries over to names it never saw.
-    let mut skeleton: Vec<&str> = Vec::with_capacity(tokens.len() + 2);
+    let shaped = &tokens[..tokens.len().min(SHAPE_WINDOW)];
+    let mut skeleton: Vec<&str> = Vec::with_capacity(shaped.len() + 2);
     skeleton.push("^");
-    for t in &tokens[..tokens.len().min(SHAPE_WINDOW)] {
+    for t in shaped {
         let shape = if is_function_word(t) {
             t
-        } else if t.bytes().all(|b| b == b'0') {
+        } else if is_number(t) {
             "#"
         } else {
             "N"
@@ -261,6 +262,11 @@ fn is_function_word(t: &str) -> bool {
     FUNCTION_WORDS.binary_search(&t).is_ok()
 }
 
+/// A token of digits only (after [`normalize`], all `0`s).
+fn is_number(t: &str) -> bool {
+    t.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// "Name five countries …", "give me three examples", "list 10 …": a verb of listing near the start,
 /// then a count.
 fn asks_for_several(tokens: &[&str]) -> bool {
@@ -282,7 +288,7 @@ fn asks_for_several(tokens: &[&str]) -> bool {
         return false;
     };
     tokens.iter().skip(verb + 1).take(3).any(|t| {
-        t.bytes().all(|b| b.is_ascii_digit())
+        is_number(t)
             || matches!(
                 *t,
                 "two"
