@@ -214,7 +214,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5)]
     pub average: usize,
     /// With --folds: also report the cross-validated false-lookup rate and recall at this
-    /// threshold (the one in a config, say), not only at the one that meets the target
+    /// threshold (the one in a config, say), not only at the one that meets the target, and give
+    /// the per-source table at it
     #[arg(long)]
     pub at_threshold: Option<f64>,
     /// With --folds: write each row's out-of-fold p(lookup) here as JSON Lines (`query`, `label`,
@@ -764,10 +765,14 @@ fn report_cross_validation(
             pct(at.lookup_recall())
         );
     }
+    // Per source at the threshold asked about, if any: that is the config a team is weighing, and
+    // which sources it lets through is what they need to read.
+    let table_threshold = at_threshold.unwrap_or(c.threshold);
     let mut report = EvalReport::default();
     for (r, &p) in rows.iter().zip(scores) {
-        report.add(r.source.as_deref(), r.is_lookup(), p >= c.threshold);
+        report.add(r.source.as_deref(), r.is_lookup(), p >= table_threshold);
     }
+    outln!("per source at threshold {table_threshold:.3}:");
     outln!("{}", source_table(&report, "  "));
     Ok(())
 }

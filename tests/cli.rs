@@ -221,27 +221,40 @@ fn train_cross_validates_per_source() {
         .concat(),
     );
     assert!(ok, "{stderr}");
-    let line = |source: &str| {
-        stdout
+    // Column `from_end` (0 = false lookups, 1 = lookup recall) of a source's row in the table.
+    let column = |stdout: &str, source: &str, from_end: usize| {
+        let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(source))
-            .unwrap_or_else(|| panic!("no {source} line in {stdout}"))
+            .unwrap_or_else(|| panic!("no {source} line in {stdout}"));
+        line.split_whitespace()
+            .rev()
+            .nth(from_end)
+            .unwrap_or_default()
             .to_string()
     };
     assert!(
         stdout.contains("3-fold cross-validation (96 rows; 20 synthetic* rows trained on, not scored)"),
         "{stdout}"
     );
-    assert!(line("synthetic_templates").contains('%'), "{stdout}");
+    assert!(column(&stdout, "synthetic_templates", 0).contains('%'), "{stdout}");
     // At a threshold nothing reaches, nothing is a false lookup: 0 of the 36 real complex rows.
     assert!(
         stdout.contains("3-fold cross-validation at threshold 1.000: false lookups 0.0% (0 of 36;"),
         "{stdout}"
     );
-    let false_lookups = |source: &str| line(source).split_whitespace().last().unwrap_or_default().to_string();
-    assert_eq!(false_lookups("poems"), "0.0%", "{stdout}");
-    assert_ne!(false_lookups("tricky"), "0.0%", "{stdout}");
-    assert!(line("facts").contains('%'), "{stdout}");
+    // The per-source table is at the threshold asked about: nothing passes 1.0.
+    assert!(stdout.contains("per source at threshold 1.000:"), "{stdout}");
+    assert_eq!(column(&stdout, "tricky", 0), "0.0%", "{stdout}");
+    assert_eq!(column(&stdout, "facts", 1), "0.0%", "{stdout}");
+
+    // Without it, the table is at the threshold that meets the target, which lets tricky rows through.
+    let (ok, stdout, stderr) =
+        ecoroute(&[&train_with_scores[..], &["--folds", "3", "--max-false-lookup", "0.2"]].concat());
+    assert!(ok, "{stderr}");
+    assert_eq!(column(&stdout, "poems", 0), "0.0%", "{stdout}");
+    assert_ne!(column(&stdout, "tricky", 0), "0.0%", "{stdout}");
+    assert_ne!(column(&stdout, "facts", 1), "0.0%", "{stdout}");
 
     // One out-of-fold score per input row, in order, with its label and source.
     let scored: Vec<serde_json::Value> = std::fs::read_to_string(&scores)
