@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ecoroute::classify::text::core_question;
 use ecoroute::classify::{Classifier, RequestFeatures};
 use ecoroute::config::Config;
 use ecoroute::search::answer;
@@ -76,6 +77,11 @@ fn bench_classify(c: &mut Criterion) {
     });
     distribution("classify/decide", &queries, 200, |q| {
         black_box(classifier.decide(&RequestFeatures::from_query(q)));
+    });
+    // The chat-frame strip runs up to three times per request (guard, model, search); this says
+    // what sharing it would save.
+    distribution("classify/core_question", &queries, 200, |q| {
+        black_box(core_question(black_box(q)));
     });
 }
 

@@ -170,7 +170,7 @@ impl Classifier {
                 decider: Decider::Rule(rule.name.clone()),
             };
         }
-        let p_lookup = self.scorer.score(&features.last_user).p_lookup.clamp(0.0, 1.0);
+        let p_lookup = self.scorer.p_lookup(&features.last_user).clamp(0.0, 1.0);
         let decider = Decider::Classifier {
             p_lookup,
             threshold: self.lookup_threshold,
