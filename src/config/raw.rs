@@ -303,7 +303,7 @@ pub struct RawClassifier {
 impl Default for RawClassifier {
     fn default() -> Self {
         Self {
-            lookup_threshold: 0.926,
+            lookup_threshold: 0.920,
             model: "builtin".into(),
             allow_search_override: false,
         }
