@@ -354,6 +354,8 @@ pub enum ModelError {
     Dimension(u32),
     #[error("model file is truncated or has the wrong size")]
     Truncated,
+    #[error("not a gzip model file: {0}")]
+    Unreadable(String),
 }
 
 /// Logistic regression weights over hashed features.
@@ -399,10 +401,25 @@ impl LinearModel {
     }
 
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<LinearModel, ModelError> {
-        if bytes.len() < 16 || &bytes[..4] != MAGIC {
+        LinearModel::read_from(bytes, name)
+    }
+
+    /// Reads a model as [`LinearModel::to_bytes`] wrote it, from a stream: the weights go straight
+    /// into their vector, without a copy of the whole file beside them (16 MB the allocator would
+    /// keep after it is freed).
+    pub fn read_from(mut input: impl std::io::Read, name: &str) -> Result<LinearModel, ModelError> {
+        let too_short = |e: std::io::Error, short: ModelError| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => short,
+            _ => ModelError::Unreadable(e.to_string()),
+        };
+        let mut header = [0u8; 16];
+        input
+            .read_exact(&mut header)
+            .map_err(|e| too_short(e, ModelError::BadMagic))?;
+        if &header[..4] != MAGIC {
             return Err(ModelError::BadMagic);
         }
-        let word = |i: usize| -> [u8; 4] { [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]] };
+        let word = |i: usize| -> [u8; 4] { [header[i], header[i + 1], header[i + 2], header[i + 3]] };
         let version = u32::from_le_bytes(word(4));
         if version != FORMAT_VERSION {
             return Err(ModelError::Version(version));
@@ -411,14 +428,27 @@ impl LinearModel {
         if bits != DIM_BITS {
             return Err(ModelError::Dimension(bits));
         }
-        if bytes.len() != 16 + DIM * 4 {
-            return Err(ModelError::Truncated);
-        }
         let bias = f32::from_le_bytes(word(12));
-        let weights = bytes[16..]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let mut weights = Vec::with_capacity(DIM);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while weights.len() < DIM {
+            let want = ((DIM - weights.len()) * 4).min(chunk.len());
+            input
+                .read_exact(&mut chunk[..want])
+                .map_err(|e| too_short(e, ModelError::Truncated))?;
+            weights.extend(
+                chunk[..want]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+        // Anything after the weights means the file is not what its header says.
+        let mut after = [0u8; 1];
+        match input.read(&mut after) {
+            Ok(0) => {}
+            Ok(_) => return Err(ModelError::Truncated),
+            Err(e) => return Err(ModelError::Unreadable(e.to_string())),
+        }
         Ok(LinearModel {
             weights,
             bias,
@@ -444,12 +474,7 @@ pub fn builtin() -> Result<std::sync::Arc<LinearModel>, String> {
 
 /// Decodes a gzip-compressed model file's bytes.
 pub fn decode_gz(bytes: &[u8], name: &str) -> Result<LinearModel, String> {
-    use std::io::Read;
-    let mut raw = Vec::with_capacity(16 + DIM * 4);
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("not a gzip model file: {e}"))?;
-    LinearModel::from_bytes(&raw, name).map_err(|e| e.to_string())
+    LinearModel::read_from(flate2::read::GzDecoder::new(bytes), name).map_err(|e| e.to_string())
 }
 
 /// Encodes a model as a gzip-compressed file's bytes.
@@ -609,6 +634,12 @@ mod tests {
             refused.to_string().contains("2^20") && refused.to_string().contains("retrain"),
             "{refused}"
         );
+        let mut longer = m.to_bytes();
+        longer.push(0);
+        assert!(matches!(
+            LinearModel::from_bytes(&longer, "t"),
+            Err(ModelError::Truncated)
+        ));
         let mut bytes = m.to_bytes();
         bytes.truncate(100);
         assert!(matches!(
@@ -670,7 +701,11 @@ mod tests {
     fn gzip_round_trip() {
         let mut m = LinearModel::zeros("t");
         m.weights[3] = 2.0;
+        m.weights[DIM - 1] = -0.5;
         assert_eq!(decode_gz(&encode_gz(&m), "t").unwrap(), m);
+        let not_gzip = vec![b'x'; 64];
+        let refused = decode_gz(&not_gzip, "t").unwrap_err();
+        assert!(refused.contains("not a gzip model file"), "{refused}");
     }
 
     proptest! {
