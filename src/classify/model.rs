@@ -348,9 +348,7 @@ pub enum ModelError {
         "model format {0} is not supported by this ecoroute (expects {FORMAT_VERSION}): retrain it with `ecoroute train`"
     )]
     Version(u32),
-    #[error(
-        "model has 2^{0} weights, this ecoroute expects 2^{DIM_BITS}: retrain it with `ecoroute train`"
-    )]
+    #[error("model has 2^{0} weights, this ecoroute expects 2^{DIM_BITS}: retrain it with `ecoroute train`")]
     Dimension(u32),
     #[error("model file is truncated or has the wrong size")]
     Truncated,
