@@ -13,7 +13,7 @@
 //!
 //! All of them are taken from the question inside any chat frame ("Hi! Could you tell me ...").
 //!
-//! Each feature is hashed (FNV-1a) into 2^20 weights. N-gram groups are scaled by 1/sqrt(count) so
+//! Each feature is hashed (FNV-1a) into 2^22 weights. N-gram groups are scaled by 1/sqrt(count) so
 //! that a long text does not win by volume.
 
 use super::scorer::{Score, Scorer};
