@@ -374,10 +374,19 @@ impl LinearModel {
         }
     }
 
-    /// Sums in the order `score` does, so the two agree to the bit.
     pub fn logit(&self, text: &str) -> f32 {
+        self.logit_visiting(text, |_, _| {})
+    }
+
+    /// The one sum behind [`LinearModel::logit`] and `explain`'s [`Scorer::score`], so the two
+    /// agree to the bit: `visit` sees each feature with its contribution to the logit.
+    fn logit_visiting(&self, text: &str, mut visit: impl FnMut(Feature<'_>, f32)) -> f32 {
         let mut z = self.bias;
-        for_each_feature(text, &mut |f, v| z += self.weights[f.bucket()] * v);
+        for_each_feature(text, &mut |f, v| {
+            let c = self.weights[f.bucket()] * v;
+            z += c;
+            visit(f, c);
+        });
         z
     }
 
@@ -495,10 +504,7 @@ impl Scorer for LinearModel {
 
     fn score(&self, text: &str) -> Score {
         let mut contributions: Vec<(String, f64)> = Vec::new();
-        let mut z = self.bias;
-        for_each_feature(text, &mut |f, v| {
-            let c = self.weights[f.bucket()] * v;
-            z += c;
+        let z = self.logit_visiting(text, |f, c| {
             if c != 0.0 {
                 contributions.push((f.name(), f64::from(c)));
             }
