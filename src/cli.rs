@@ -310,17 +310,8 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn serve(config_path: &Path, listen: Option<SocketAddr>, upstream: Option<String>) -> Result<ExitCode, Error> {
-    let mut config = Config::load(config_path)?;
-    if let Some(addr) = listen {
-        config.server.listen = addr;
-    }
-    if let Some(url) = upstream {
-        config.llm.base_url =
-            crate::config::validate_base_url(&url).map_err(|p| crate::config::ConfigError::Invalid {
-                file: "--upstream".into(),
-                problems: vec![p],
-            })?;
-    }
+    let overrides = crate::config::Overrides { listen, upstream };
+    let config = Config::load_with(config_path, &overrides, crate::config::Purpose::Serve)?;
     tokio_runtime()?.block_on(async {
         let running = server::start(config).await?;
         eprintln!(
@@ -389,7 +380,7 @@ fn check(config_path: &Path) -> Result<ExitCode, Error> {
 }
 
 fn index_build(config_path: &Path, input: Option<PathBuf>, output: Option<PathBuf>) -> Result<ExitCode, Error> {
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     let (index_dir, corpus) = match (&config.search.backend, input, output) {
         (_, Some(input), Some(output)) => (output, input),
         (SearchBackendConfig::Embedded { index_dir, corpus }, input, output) => {
@@ -416,7 +407,7 @@ fn index_build(config_path: &Path, input: Option<PathBuf>, output: Option<PathBu
 /// Searches with the configured backend (whichever it is) and shows the hits and the answer the
 /// proxy would give.
 fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Error> {
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     // As the proxy does: the question without its chat frame.
     let query = crate::classify::text::core_question(query);
     let wanted = limit.max(config.search.top_k);
@@ -483,7 +474,7 @@ fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Err
 }
 
 fn classify(config_path: &Path, explain: bool, input: Option<&Path>, query: Option<&str>) -> Result<ExitCode, Error> {
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     let classifier = server::classifier_for(&config);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e| Error::io("writing to stdout", e);
@@ -806,7 +797,7 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, Error> {
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     let classifier = server::classifier_for(&config);
     let rows = read_labelled(input)?;
     let mut report = EvalReport::default();
@@ -896,7 +887,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 
 fn eval_answers_command(config_path: &Path, input: &Path, json: bool, verbose: bool) -> Result<ExitCode, Error> {
     use crate::eval::AnswerReport;
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("reading {}", input.display()), e))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -1000,7 +991,7 @@ fn calibrate_command(
     max_false_lookup: f64,
     bound: FalseLookupBound,
 ) -> Result<ExitCode, Error> {
-    let config = Config::load(config_path)?;
+    let config = Config::load_offline(config_path)?;
     let classifier = server::classifier_for(&config);
     let rows = read_labelled(input)?;
     let scored: Vec<Scored> = rows
@@ -1081,7 +1072,7 @@ fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
             crate::config::LedgerStore::Sqlite(path)
         }
         None => {
-            let config = Config::load(&args.config.config)?;
+            let config = Config::load_offline(&args.config.config)?;
             config.ledger.store.ok_or_else(|| Error::InvalidRequest {
                 message: "the ledger is disabled in this config; pass --ledger PATH or postgres://...".into(),
                 param: None,
@@ -1232,8 +1223,8 @@ async fn replay_with(config: Config, items: &[ReplayItem]) -> Result<(ReplaySumm
 
 fn replay_command(args: &ReplayArgs) -> Result<ExitCode, Error> {
     let items = replay_items(&args.input)?;
-    let config_a = Config::load(&args.config)?;
-    let config_b = args.compare.as_deref().map(Config::load).transpose()?;
+    let config_a = Config::load_offline(&args.config)?;
+    let config_b = args.compare.as_deref().map(Config::load_offline).transpose()?;
     let (a, b) = tokio_runtime()?.block_on(async {
         let a = replay_with(config_a, &items).await?;
         let b = match config_b {

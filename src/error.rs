@@ -20,6 +20,14 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    #[error("the request {what} did not arrive within {ms} ms")]
+    ClientTimeout { what: &'static str, ms: u64 },
+    #[error("admin token required")]
+    Unauthorized,
+    #[error("too many failed admin logins from this address; retry in {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: u64 },
+    #[error("the proxy is shutting down; retry on another instance")]
+    ShuttingDown,
     #[error("the proxy is at its concurrency limit; retry shortly")]
     Overloaded,
     #[error("the upstream LLM could not be reached: {0}")]
@@ -36,6 +44,9 @@ pub enum Error {
     Index(String),
     #[error("ledger error: {0}")]
     Ledger(String),
+    /// The ledger file is not a healthy SQLite database (the writer moves it aside).
+    #[error("ledger file is corrupt: {0}")]
+    LedgerCorrupt(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -53,13 +64,19 @@ impl Error {
         match self {
             Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Internal(_) | Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Internal(_)
+            | Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::LedgerCorrupt(_)
+            | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -69,13 +86,20 @@ impl Error {
             Error::InvalidJson(_)
             | Error::InvalidRequest { .. }
             | Error::BodyRead(_)
+            | Error::ClientTimeout { .. }
+            | Error::Unauthorized
             | Error::PayloadTooLarge { .. } => "invalid_request_error",
+            Error::TooManyAttempts { .. } => "rate_limit_error",
+            Error::ShuttingDown => "server_error",
             Error::NotFound(_) => "not_found_error",
             Error::Overloaded => "overloaded_error",
             Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
-            Error::Internal(_) | Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } => {
-                "server_error"
-            }
+            Error::Internal(_)
+            | Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::LedgerCorrupt(_)
+            | Error::Io { .. } => "server_error",
         }
     }
 
@@ -85,6 +109,10 @@ impl Error {
             Error::UpstreamTimeout(_) => Some("upstream_timeout"),
             Error::UpstreamUnavailable(_) => Some("upstream_unavailable"),
             Error::Overloaded => Some("overloaded"),
+            Error::ClientTimeout { .. } => Some("request_timeout"),
+            Error::Unauthorized => Some("unauthorized"),
+            Error::TooManyAttempts { .. } => Some("too_many_attempts"),
+            Error::ShuttingDown => Some("shutting_down"),
             _ => None,
         }
     }
@@ -99,9 +127,13 @@ impl Error {
     /// The OpenAI error body. Internal details are not echoed for 5xx server errors.
     pub fn body(&self) -> serde_json::Value {
         let message = match self {
-            Error::Config(_) | Error::Index(_) | Error::Ledger(_) | Error::Io { .. } | Error::Internal(_) => {
-                "internal server error".to_string()
-            }
+            Error::ShuttingDown => self.to_string(),
+            Error::Config(_)
+            | Error::Index(_)
+            | Error::Ledger(_)
+            | Error::LedgerCorrupt(_)
+            | Error::Io { .. }
+            | Error::Internal(_) => "internal server error".to_string(),
             other => other.to_string(),
         };
         serde_json::json!({
@@ -122,10 +154,26 @@ impl IntoResponse for Error {
             tracing::warn!(error = %self, status = status.as_u16(), "request failed");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if matches!(self, Error::Overloaded) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match self {
+            Error::Overloaded | Error::ShuttingDown => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Error::TooManyAttempts { retry_after_s } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            Error::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"ecoroute admin\""),
+                );
+            }
+            // The rest of a slow or unreadable body may still be on its way: this connection
+            // cannot carry another request.
+            Error::ClientTimeout { .. } | Error::BodyRead(_) | Error::PayloadTooLarge { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

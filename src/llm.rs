@@ -48,14 +48,30 @@ pub struct UpstreamRequest {
     pub path_and_query: String,
     pub headers: HeaderMap,
     pub body: reqwest::Body,
+    /// The proxy's id for this request, sent upstream as `x-request-id` so both logs join up.
+    pub request_id: String,
 }
 
 struct Inner {
     client: reqwest::Client,
-    base_url: String,
+    base_url: reqwest::Url,
     authorization: Option<HeaderValue>,
+    connect_timeout: Duration,
     first_byte_timeout: Duration,
     total_timeout: Duration,
+}
+
+/// The upstream URL for a path under the base, or `None` when the path, once resolved as the
+/// HTTP client will resolve it (dot segments, backslashes, percent-encoded dots), lands outside
+/// the base's path. Checked on the parsed URL itself, so no spelling of `..` gets past it, and the
+/// configured key is never sent anywhere but under `llm.base_url`.
+pub fn upstream_url(base: &reqwest::Url, path_and_query: &str) -> Option<reqwest::Url> {
+    let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
+    let url = reqwest::Url::parse(&joined).ok()?;
+    let base_path = base.path().trim_end_matches('/');
+    let inside = url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    let same_origin = url.origin() == base.origin();
+    (inside && same_origin).then_some(url)
 }
 
 #[derive(Clone)]
@@ -83,11 +99,14 @@ impl Upstream {
             }
             None => None,
         };
+        let base_url = reqwest::Url::parse(&config.base_url)
+            .map_err(|e| Error::Internal(format!("llm.base_url is not a URL: {e}")))?;
         Ok(Upstream {
             inner: Arc::new(Inner {
                 client,
-                base_url: config.base_url.clone(),
+                base_url,
                 authorization,
+                connect_timeout: config.connect_timeout,
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
             }),
@@ -96,12 +115,20 @@ impl Upstream {
 
     pub async fn send(&self, request: UpstreamRequest) -> Result<reqwest::Response, Error> {
         let inner = &self.inner;
-        let url = format!("{}{}", inner.base_url, request.path_and_query);
-        let mut headers = HeaderMap::with_capacity(request.headers.len());
+        let Some(url) = upstream_url(&inner.base_url, &request.path_and_query) else {
+            return Err(Error::InvalidRequest {
+                message: "the path leaves the API's base path".into(),
+                param: None,
+            });
+        };
+        let mut headers = HeaderMap::with_capacity(request.headers.len() + 1);
         for (name, value) in &request.headers {
-            if !is_hop_by_hop(name) && !name.as_str().starts_with("x-ecoroute-") {
+            if !is_hop_by_hop(name) && !name.as_str().starts_with("x-ecoroute-") && name != "x-request-id" {
                 headers.append(name.clone(), value.clone());
             }
+        }
+        if let Ok(id) = HeaderValue::from_str(&request.request_id) {
+            headers.insert("x-request-id", id);
         }
         if let Some(auth) = &inner.authorization {
             headers.insert(header::AUTHORIZATION, auth.clone());
@@ -114,9 +141,14 @@ impl Upstream {
             .send();
         match tokio::time::timeout(inner.first_byte_timeout, pending).await {
             Err(_) => Err(Error::UpstreamTimeout(millis(inner.first_byte_timeout))),
-            Ok(Err(e)) => Err(map_reqwest_error(e, inner.total_timeout)),
+            Ok(Err(e)) => Err(self.map_error(e)),
             Ok(Ok(response)) => Ok(response),
         }
+    }
+
+    /// Maps a client error, naming the timeout that fired.
+    pub fn map_error(&self, e: reqwest::Error) -> Error {
+        map_reqwest_error(e, self.inner.connect_timeout, self.inner.total_timeout)
     }
 }
 
@@ -124,12 +156,16 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Maps a client error to the proxy's error without echoing the upstream URL to the caller.
-pub fn map_reqwest_error(e: reqwest::Error, total_timeout: Duration) -> Error {
-    if e.is_timeout() {
-        Error::UpstreamTimeout(millis(total_timeout))
+/// Maps a client error to the proxy's error without echoing the upstream URL to the caller. A
+/// connection that could not be made, in time or at all, is a 502 (nothing reached the upstream);
+/// only an upstream that took the request and did not answer in time is a 504.
+pub fn map_reqwest_error(e: reqwest::Error, connect_timeout: Duration, total_timeout: Duration) -> Error {
+    if e.is_connect() && e.is_timeout() {
+        Error::UpstreamUnavailable(format!("no connection within {} ms", millis(connect_timeout)))
     } else if e.is_connect() {
         Error::UpstreamUnavailable("connection failed".into())
+    } else if e.is_timeout() {
+        Error::UpstreamTimeout(millis(total_timeout))
     } else {
         Error::UpstreamUnavailable(e.without_url().to_string())
     }
@@ -150,12 +186,6 @@ impl tower::Service<UpstreamRequest> for Upstream {
     }
 }
 
-impl Upstream {
-    pub fn total_timeout(&self) -> Duration {
-        self.inner.total_timeout
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +200,34 @@ mod tests {
         let out = response_headers(&h);
         assert_eq!(out.len(), 2);
         assert!(out.contains_key("x-ratelimit-remaining-requests"));
+    }
+
+    #[test]
+    fn no_spelling_of_a_path_leaves_the_base_path() {
+        let base = reqwest::Url::parse("http://upstream.test/openai/v1").unwrap();
+        for path in [
+            "/../x",
+            "/..\\..\\secret",
+            "/models\\..\\..\\internal/admin",
+            "/%2e%2e/%2e%2e/x",
+            "/.%2E/x",
+            "/models/../../x",
+        ] {
+            assert_eq!(upstream_url(&base, path), None, "{path} escapes");
+        }
+        for path in [
+            "/models",
+            "/chat/completions",
+            "/files/file-1/content?x=1",
+            "/models/ft:gpt-4o:acme",
+        ] {
+            let url = upstream_url(&base, path).unwrap_or_else(|| panic!("{path} is inside"));
+            assert!(url.path().starts_with("/openai/v1/"), "{url}");
+        }
+        assert_eq!(
+            upstream_url(&base, "@evil.test/x").map(|u| u.host_str().map(str::to_string)),
+            None,
+            "no other host"
+        );
     }
 }

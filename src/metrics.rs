@@ -49,6 +49,7 @@ pub struct Metrics {
     pub ledger_dropped: Counter,
     pub ledger_spooled: Counter,
     pub ledger_pruned: Counter,
+    pub ledger_corrupt: Counter,
     pub search_failures: Family<SearchFailureLabels, Counter>,
 }
 
@@ -138,6 +139,12 @@ impl Metrics {
             "Ledger rows deleted because they were older than ledger.retention_days",
             ledger_pruned.clone(),
         );
+        let ledger_corrupt = Counter::default();
+        registry.register(
+            "ledger_corrupt_files",
+            "Ledger database files found corrupt, moved aside (renamed, kept) and replaced by a fresh ledger",
+            ledger_corrupt.clone(),
+        );
         let search_failures = Family::<SearchFailureLabels, Counter>::default();
         registry.register(
             "search_failures",
@@ -148,6 +155,7 @@ impl Metrics {
             search_failures,
             ledger_spooled,
             ledger_pruned,
+            ledger_corrupt,
             registry: Mutex::new(registry),
             requests,
             latency,

@@ -56,6 +56,18 @@ pub struct ServerConfig {
     /// After SIGTERM, how long to keep accepting while `/readyz` says draining, so a load balancer
     /// stops sending traffic before the listener closes.
     pub drain_delay: Duration,
+    /// Open client connections at most; past it the proxy stops accepting until one closes.
+    pub max_connections: usize,
+    /// From accepting a connection (or the end of the previous response on a keep-alive one) to
+    /// the end of the request headers. Covers idle keep-alive connections and slow headers.
+    pub header_read_timeout: Duration,
+    /// From the end of the headers to the end of the body. The body is read before the request
+    /// takes a concurrency slot, so a client that stalls is cut off without holding one.
+    pub body_read_timeout: Duration,
+    /// Request header fields at most (HTTP/1.1); more is a 431.
+    pub max_headers: usize,
+    /// Bytes of request line and headers at most (HTTP/1.1); more is a 431.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -186,6 +198,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub energy: EnergyConfig,
     pub admin: AdminConfig,
+    /// Command-line and environment overrides, applied again at every reload.
+    pub overrides: Overrides,
 }
 
 /// Admin endpoints (`/dashboard`, later `/admin/*`): off unless a token is configured.
@@ -202,15 +216,64 @@ impl fmt::Debug for AdminConfig {
     }
 }
 
+/// Settings given on the command line or in the environment (`--listen`, `--upstream`,
+/// `ECOROUTE_UPSTREAM`). They win over the file at start and at every reload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub upstream: Option<String>,
+}
+
+/// What the config is loaded for: `serve` and `check` need every secret the file names; offline
+/// commands (search, classify, eval, replay, …) never call the LLM or open the admin surface, so
+/// they do without the upstream key and the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    #[default]
+    Serve,
+    Offline,
+}
+
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file for `serve`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &Overrides::default(), Purpose::Serve)
+    }
+
+    /// Reads a config file for a command that neither serves nor calls the LLM.
+    pub fn load_offline(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &Overrides::default(), Purpose::Offline)
+    }
+
+    /// Reads, parses and validates a config file, then applies the overrides.
+    pub fn load_with(path: &Path, overrides: &Overrides, purpose: Purpose) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             file: file.clone(),
             source,
         })?;
-        Self::from_toml_str(&text, path, &|name| std::env::var(name).ok())
+        let env = |name: &str| std::env::var(name).ok();
+        let mut config = Self::parse(&text, path, &env, purpose)?;
+        config.apply(overrides.clone())?;
+        Ok(config)
+    }
+
+    /// Applies command-line overrides; they are kept so that a reload applies them again.
+    pub fn apply(&mut self, overrides: Overrides) -> Result<(), ConfigError> {
+        if let Some(addr) = overrides.listen {
+            self.server.listen = addr;
+        }
+        if let Some(url) = &overrides.upstream {
+            self.llm.base_url = validate_base_url(url).map_err(|mut p| {
+                p.key = "--upstream (or ECOROUTE_UPSTREAM)".into();
+                ConfigError::Invalid {
+                    file: self.source.display().to_string(),
+                    problems: vec![p],
+                }
+            })?;
+        }
+        self.overrides = overrides;
+        Ok(())
     }
 
     /// Parses and validates TOML text. `env` looks up environment variables, so tests stay pure.
@@ -219,12 +282,89 @@ impl Config {
         source: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Self::parse(text, source, env, Purpose::Serve)
+    }
+
+    /// Parses and validates; every problem of the file is reported at once, those TOML and serde
+    /// find (syntax, unknown keys, wrong types) together with the validation's.
+    pub fn parse(
+        text: &str,
+        source: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        purpose: Purpose,
+    ) -> Result<Config, ConfigError> {
         let file = source.display().to_string();
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
-        validate(raw, source, env).map_err(|problems| ConfigError::Invalid { file, problems })
+        let (raw, mut problems) = parse_collecting(text);
+        let Some(raw) = raw else {
+            return Err(ConfigError::Invalid { file, problems });
+        };
+        match validate(raw, source, env, purpose) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::Invalid { file, problems }),
+            Err(more) => {
+                problems.extend(more);
+                Err(ConfigError::Invalid { file, problems })
+            }
+        }
+    }
+}
+
+/// Deserialises the file, and on each error notes it and reads on with the offending line left
+/// out, so one `check` lists every unknown key and mistyped value instead of the first only.
+fn parse_collecting(text: &str) -> (Option<RawConfig>, Vec<Problem>) {
+    const MAX_PARSE_PROBLEMS: usize = 32;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut problems = Vec::new();
+    let mut attempt = text.to_string();
+    for _ in 0..MAX_PARSE_PROBLEMS {
+        let error = match toml::from_str::<RawConfig>(&attempt) {
+            Ok(raw) => return (Some(raw), problems),
+            Err(error) => error,
+        };
+        let line = error
+            .span()
+            .map(|span| attempt[..span.start.min(attempt.len())].matches('\n').count());
+        let message = error.message().trim().to_string();
+        let fix = if message.starts_with("unknown field") {
+            "remove the key or correct its spelling (the message lists the keys this table takes)"
+        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            "give a value of the type the message names"
+        } else {
+            "correct the TOML at that line"
+        };
+        let key = line.map_or_else(|| "(file)".to_string(), |l| key_at(&lines, l));
+        let at = line.map_or_else(String::new, |l| format!("line {}: ", l + 1));
+        problems.push(problem(key, format!("{at}{message}"), fix));
+        // Leave the line out and read on; a line already left out (or none named) ends the pass.
+        match line {
+            Some(l) if l < lines.len() && !lines[l].trim_start().starts_with('#') => {
+                lines[l] = format!("# {}", lines[l]);
+                attempt = lines.join("\n");
+            }
+            _ => return (None, problems),
+        }
+    }
+    (None, problems)
+}
+
+/// The dotted key written on line `index` (0-based), with the table it sits in.
+fn key_at(lines: &[String], index: usize) -> String {
+    let table = lines[..index.min(lines.len())]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = lines
+        .get(index)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    match (table, key) {
+        (Some(t), Some(k)) => format!("{t}.{k}"),
+        (Some(t), None) => t,
+        (None, Some(k)) => k,
+        (None, None) => format!("line {}", index + 1),
     }
 }
 
@@ -236,7 +376,12 @@ fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<St
     }
 }
 
-fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
+fn validate(
+    raw: RawConfig,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    purpose: Purpose,
+) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
 
     let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
@@ -252,6 +397,36 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             "server.max_body_bytes",
             "must be at least 1024",
             "raise it; OpenAI requests are often tens of kilobytes",
+        ));
+    }
+    if raw.server.max_connections == 0 {
+        problems.push(problem(
+            "server.max_connections",
+            "must be at least 1",
+            "set it to the client connections the proxy may hold open at once (default 4096)",
+        ));
+    }
+    for (key, value) in [
+        ("server.header_read_timeout_ms", raw.server.header_read_timeout_ms),
+        ("server.body_read_timeout_ms", raw.server.body_read_timeout_ms),
+    ] {
+        if value == 0 {
+            problems.push(problem(key, "must be greater than 0", "give a timeout in milliseconds"));
+        }
+    }
+    if raw.server.max_headers == 0 {
+        problems.push(problem(
+            "server.max_headers",
+            "must be at least 1",
+            "use the default, 100",
+        ));
+    }
+    // hyper's read buffer cannot be smaller than 8 KiB.
+    if raw.server.max_header_bytes < 8192 {
+        problems.push(problem(
+            "server.max_header_bytes",
+            "must be at least 8192",
+            "use the default, 65536",
         ));
     }
     if raw.server.max_concurrency == 0 {
@@ -277,6 +452,7 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         }
         Some(name) => match env(name) {
             Some(key) if !key.is_empty() => Some(key),
+            _ if purpose == Purpose::Offline => None,
             _ => {
                 problems.push(problem(
                     "llm.api_key_env",
@@ -406,16 +582,19 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
     energy.local.search_wh_per_query = search.wh_per_query;
     let admin = match &raw.admin.token_env {
         None => AdminConfig::default(),
+        Some(_) if purpose == Purpose::Offline => AdminConfig::default(),
         Some(name) => match env(name) {
-            Some(token) if token.len() >= 16 => AdminConfig { token: Some(token) },
-            Some(_) => {
-                problems.push(problem(
-                    "admin.token_env",
-                    format!("the token in `{name}` is shorter than 16 characters"),
-                    "use a long random token, e.g. `openssl rand -hex 32`",
-                ));
-                AdminConfig::default()
-            }
+            Some(token) => match weak_token(&token) {
+                None => AdminConfig { token: Some(token) },
+                Some(why) => {
+                    problems.push(problem(
+                        "admin.token_env",
+                        format!("the token in `{name}` {why}"),
+                        "use a long random token, e.g. `openssl rand -hex 32`",
+                    ));
+                    AdminConfig::default()
+                }
+            },
             None => {
                 problems.push(problem(
                     "admin.token_env",
@@ -439,6 +618,11 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
             max_concurrency: raw.server.max_concurrency,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
             drain_delay: Duration::from_millis(raw.server.drain_delay_ms),
+            max_connections: raw.server.max_connections,
+            header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(raw.server.body_read_timeout_ms),
+            max_headers: raw.server.max_headers,
+            max_header_bytes: raw.server.max_header_bytes,
         },
         llm: LlmConfig {
             base_url,
@@ -472,7 +656,23 @@ fn validate(raw: RawConfig, source: &Path, env: &dyn Fn(&str) -> Option<String>)
         },
         energy,
         admin,
+        overrides: Overrides::default(),
     })
+}
+
+/// Why an admin token is too weak to guard the admin surface, if it is.
+fn weak_token(token: &str) -> Option<&'static str> {
+    let distinct: std::collections::BTreeSet<char> = token.chars().collect();
+    if token.chars().count() < 16 {
+        Some("is shorter than 16 characters")
+    } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // A bearer token is read up to the first space, and surrounding blanks are trimmed.
+        Some("contains spaces or control characters")
+    } else if distinct.len() < 8 {
+        Some("repeats too few characters (fewer than 8 distinct ones)")
+    } else {
+        None
+    }
 }
 
 fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyConfig {
@@ -583,7 +783,12 @@ impl Config {
         serde_json::json!({
             "source": self.source.display().to_string(),
             "server": {"listen": self.server.listen.to_string(), "max_body_bytes": self.server.max_body_bytes,
-                       "max_concurrency": self.server.max_concurrency, "shutdown_grace_ms": self.server.shutdown_grace.as_millis() as u64},
+                       "max_concurrency": self.server.max_concurrency, "shutdown_grace_ms": self.server.shutdown_grace.as_millis() as u64,
+                       "drain_delay_ms": self.server.drain_delay.as_millis() as u64, "max_messages": self.server.max_messages,
+                       "max_connections": self.server.max_connections,
+                       "header_read_timeout_ms": self.server.header_read_timeout.as_millis() as u64,
+                       "body_read_timeout_ms": self.server.body_read_timeout.as_millis() as u64,
+                       "max_headers": self.server.max_headers, "max_header_bytes": self.server.max_header_bytes},
             "llm": {"base_url": self.llm.base_url, "api_key_env": self.llm.api_key_env, "api_key_set": self.llm.api_key.is_some(),
                     "connect_timeout_ms": self.llm.connect_timeout.as_millis() as u64,
                     "first_byte_timeout_ms": self.llm.first_byte_timeout.as_millis() as u64,

@@ -95,6 +95,11 @@ pub struct RawServer {
     pub max_concurrency: usize,
     pub shutdown_grace_ms: u64,
     pub drain_delay_ms: u64,
+    pub max_connections: usize,
+    pub header_read_timeout_ms: u64,
+    pub body_read_timeout_ms: u64,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
 }
 
 impl Default for RawServer {
@@ -106,6 +111,11 @@ impl Default for RawServer {
             max_concurrency: 1024,
             shutdown_grace_ms: 30_000,
             drain_delay_ms: 0,
+            max_connections: 4096,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
         }
     }
 }

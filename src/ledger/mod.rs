@@ -104,6 +104,8 @@ pub struct LedgerStats {
     pub spooled: AtomicU64,
     /// Spooled rows later written to the database.
     pub replayed: AtomicU64,
+    /// Requests begun whose row has not been handed over yet (see [`Ledger::in_flight`]).
+    pub in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The request side of the ledger: cheap to clone, never blocks.
@@ -138,6 +140,29 @@ impl Ledger {
 
     pub fn stats(&self) -> &LedgerStats {
         &self.stats
+    }
+
+    /// A request began; its row is owed. Shutdown waits for every owed row before it closes the
+    /// writer, so the ledger outlives the handlers.
+    pub fn request_started(&self) {
+        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's row was handed to [`Ledger::record`].
+    pub fn request_ended(&self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Requests whose row is still owed.
+    pub fn in_flight(&self) -> usize {
+        self.stats.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Rows that shutdown gave up waiting for: counted as dropped, never silently gone.
+    pub fn count_lost(&self, rows: usize) {
+        let rows = rows as u64;
+        self.stats.dropped.fetch_add(rows, Ordering::Relaxed);
+        self.metrics.ledger_dropped.inc_by(rows);
     }
 
     pub fn record(&self, record: LedgerRecord) {
@@ -280,13 +305,7 @@ pub fn start(
             let metrics = Arc::clone(&metrics);
             let spool = spool.clone();
             move || {
-                let opened = Store::open(&target).and_then(|mut store| {
-                    let mut history = TokenHistory::default();
-                    for (model, mean, count) in store.token_history()? {
-                        history.observe(&model, mean, count);
-                    }
-                    Ok((store, history))
-                });
+                let opened = open_for_writing(&target, &metrics);
                 let (store, history) = match opened {
                     Ok(opened) => {
                         let _ = opened_tx.send(Ok(()));
@@ -322,6 +341,50 @@ pub fn start(
         spool,
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
+}
+
+/// How long the writer waits on a database another process holds locked before it spools the
+/// batch instead. Rows in memory are what a SIGKILL can lose, so this bounds that window: rows of
+/// requests that ended within about this long (plus [`GROUP_COMMIT_WAIT`]) before the kill.
+pub const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Opens the ledger for the writer and reads the output-token history. A SQLite file that turns
+/// out corrupt is moved aside (kept, never deleted), logged loudly and counted in
+/// `ecoroute_ledger_corrupt_files_total`, and a fresh ledger is started: traffic never depends on
+/// the ledger.
+fn open_for_writing(target: &LedgerStore, metrics: &Metrics) -> Result<(Store, TokenHistory), Error> {
+    let load = || -> Result<(Store, TokenHistory), Error> {
+        let mut store = Store::open(target)?;
+        if let Store::Sqlite(conn) = &store {
+            conn.busy_timeout(WRITER_BUSY_TIMEOUT)
+                .map_err(|e| Error::Ledger(format!("setting busy_timeout: {e}")))?;
+        }
+        let mut history = TokenHistory::default();
+        for (model, mean, count) in store.token_history()? {
+            history.observe(&model, mean, count);
+        }
+        Ok((store, history))
+    };
+    match (load(), target) {
+        (Err(Error::LedgerCorrupt(detail)), LedgerStore::Sqlite(path)) => {
+            recover_from_corruption(path, &detail, metrics)?;
+            load()
+        }
+        (result, _) => result,
+    }
+}
+
+/// Moves a corrupt SQLite ledger aside and says so where operators look.
+fn recover_from_corruption(path: &Path, detail: &str, metrics: &Metrics) -> Result<(), Error> {
+    let aside = sqlite::move_aside(path)?;
+    metrics.ledger_corrupt.inc();
+    tracing::error!(
+        ledger = %path.display(),
+        moved_to = %aside.display(),
+        error = %detail,
+        "LEDGER FILE CORRUPT: moved it aside (kept, not deleted) and started a fresh ledger; requests are served as usual"
+    );
+    Ok(())
 }
 
 /// Computes a row's energy figures; owns the output-token history the counterfactuals use.
@@ -540,8 +603,19 @@ fn write_loop(
                         tracing::error!(error = %e, rows = n, "could not write ledger rows and no spool is configured; rows dropped");
                     }
                 }
-                // A broken connection stays broken: reconnect for the next batch.
-                if let Some(reopened) = reconnect(&store, target) {
+                // A broken connection stays broken: reconnect for the next batch. A file that
+                // went corrupt under the writer is moved aside for a fresh one (the batch is in
+                // the spool and goes into the new file).
+                if let (Error::LedgerCorrupt(detail), LedgerStore::Sqlite(path)) = (&e, target) {
+                    match recover_from_corruption(path, detail, metrics)
+                        .and_then(|()| open_for_writing(target, metrics))
+                    {
+                        Ok((fresh, _)) => store = fresh,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not start a fresh ledger; batches go to the spool meanwhile")
+                        }
+                    }
+                } else if let Some(reopened) = reconnect(&store, target) {
                     store = reopened;
                 }
             }
@@ -802,6 +876,92 @@ mod tests {
             rows.iter().all(|r| r.accounting.is_some()),
             "replayed rows are accounted"
         );
+    }
+
+    /// The ways the attack review broke a ledger file: cut in half, cut to 100 bytes (inside the
+    /// header), overwritten with random bytes, and pages zeroed in the middle.
+    fn corrupt(path: &Path, how: &str) {
+        let bytes = std::fs::read(path).unwrap();
+        let broken = match how {
+            "half" => bytes[..bytes.len() / 2].to_vec(),
+            "header" => bytes[..100].to_vec(),
+            "random" => (0..bytes.len()).map(|i| (i * 7919 % 251) as u8).collect(),
+            "zeroed" => {
+                let mut b = bytes.clone();
+                let page = 4096;
+                for byte in b.iter_mut().skip(page).take(page * 6) {
+                    *byte = 0;
+                }
+                b
+            }
+            other => panic!("{other}"),
+        };
+        std::fs::write(path, broken).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_ledger_is_moved_aside_and_a_fresh_one_started() {
+        for how in ["half", "header", "random", "zeroed"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ledger.sqlite");
+            let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+            for i in 0..400 {
+                ledger.record(LedgerRecord {
+                    route: "llm".into(),
+                    model: Some("gpt-4o".into()),
+                    usage_source: "upstream".into(),
+                    completion_tokens: Some(20),
+                    reason: "x".repeat(200),
+                    ..row(i)
+                });
+            }
+            writer.unwrap().shutdown().await.unwrap();
+            let _ = std::fs::remove_file(Spool::beside(&path).path());
+            corrupt(&path, how);
+
+            let metrics = Arc::new(Metrics::new());
+            let (ledger, writer) = start(&config(&path), &energy(), Arc::clone(&metrics))
+                .unwrap_or_else(|e| panic!("{how}: the proxy must start: {e}"));
+            ledger.record(row(1000));
+            writer.unwrap().shutdown().await.unwrap();
+            let rows = read_all(&path).unwrap();
+            assert_eq!(rows.len(), 1, "{how}: a fresh ledger with the new row");
+            let kept: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|name| name.starts_with("ledger.sqlite.corrupt-"))
+                .collect();
+            assert!(!kept.is_empty(), "{how}: the corrupt file is kept aside");
+            assert!(
+                metrics.encode().contains("ecoroute_ledger_corrupt_files_total 1"),
+                "{how}: counted"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_locked_database_spills_to_the_spool_within_a_bounded_time() {
+        let (_dir, path, ledger, writer) = fresh();
+        ledger.record(row(0));
+        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        let locker = rusqlite::Connection::open(&path).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let locked_at = Instant::now();
+        ledger.record(row(1));
+        // Rows held in memory while the database is locked are what a SIGKILL loses; they must
+        // reach the (fsynced) spool in well under a second, not after a five-second busy wait.
+        wait_for("the row spooled", || {
+            ledger.stats().spooled.load(Ordering::Relaxed) == 1
+        })
+        .await;
+        assert!(
+            locked_at.elapsed() < Duration::from_secs(1),
+            "spooled after {:?}",
+            locked_at.elapsed()
+        );
+        locker.execute_batch("COMMIT").unwrap();
+        drop(locker);
+        writer.unwrap().shutdown().await.unwrap();
     }
 
     /// A ledger whose channel holds one row and is never read, so the second row finds it full.

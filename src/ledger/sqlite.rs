@@ -73,7 +73,39 @@ const V2_COLUMNS: [&str; 7] = [
 ];
 
 fn db_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |e| Error::Ledger(format!("{context}: {e}"))
+    move |e| {
+        let corrupt = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        );
+        if corrupt {
+            Error::LedgerCorrupt(format!("{context}: {e}"))
+        } else {
+            Error::Ledger(format!("{context}: {e}"))
+        }
+    }
+}
+
+/// Moves a corrupt ledger (with its WAL and shared-memory files) aside as
+/// `<ledger>.corrupt-<unix ms>`, never deleting it, so the proxy can start a fresh one and the old
+/// rows can still be recovered by hand (`sqlite3 … .recover`). Returns the new name.
+pub fn move_aside(path: &Path) -> Result<std::path::PathBuf, Error> {
+    let stamp = super::now_ms();
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".corrupt-{stamp}"));
+    let aside = std::path::PathBuf::from(aside);
+    std::fs::rename(path, &aside)
+        .map_err(|e| Error::io(format!("moving the corrupt ledger {} aside", path.display()), e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(suffix);
+        if std::path::Path::new(&from).exists() {
+            std::fs::rename(&from, &to).map_err(|e| Error::io("moving the corrupt ledger's WAL aside", e))?;
+        }
+    }
+    Ok(aside)
 }
 
 /// Opens the ledger database, creating the file, its folder and the schema, or migrating an older one.

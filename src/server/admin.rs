@@ -2,11 +2,16 @@
 //! token from `admin.token_env`; with none configured these routes answer 404, as if absent.
 //!
 //! The token is accepted as `Authorization: Bearer <token>`, or as the password of HTTP Basic auth
-//! so a browser can open the dashboard (any user name). Comparison is constant-time.
+//! so a browser can open the dashboard (any user name); the scheme is case-insensitive (RFC 9110
+//! §11.1). Comparison is constant-time. After [`MAX_FAILURES`] failed logins in a minute an address
+//! gets 429 until the minute is out, so the token cannot be guessed at line rate.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use http::{header, HeaderMap, StatusCode};
@@ -21,10 +26,13 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let presented: Vec<u8> = if let Some(bearer) = value.strip_prefix("Bearer ") {
-        bearer.trim().as_bytes().to_vec()
-    } else if let Some(basic) = value.strip_prefix("Basic ") {
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+    let Some((scheme, credentials)) = value.trim_start().split_once(' ') else {
+        return false;
+    };
+    let presented: Vec<u8> = if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.trim().as_bytes().to_vec()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
             return false;
         };
         match decoded.iter().position(|&b| b == b':') {
@@ -40,35 +48,73 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
     bool::from(digest(&presented).as_slice().ct_eq(digest(token.as_bytes()).as_slice()))
 }
 
-fn unauthorized() -> Response {
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(serde_json::json!({"error": {
-        "message": "admin token required", "type": "invalid_request_error", "param": null, "code": "unauthorized"}})),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Basic realm=\"ecoroute admin\""),
-    );
-    response
+/// Failed logins an address may make in [`FAILURE_WINDOW`] before it is refused with 429.
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses remembered at most; past it, windows that have ended are forgotten first.
+const MAX_TRACKED: usize = 10_000;
+
+/// Failed admin logins per client address, in fixed one-minute windows.
+#[derive(Default)]
+pub struct FailedLogins {
+    by_address: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailedLogins {
+    /// `Some(seconds to wait)` while `address` is over the limit.
+    fn blocked(&self, address: IpAddr, now: Instant) -> Option<u64> {
+        let map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let (started, failures) = *map.get(&address)?;
+        let ends = started + FAILURE_WINDOW;
+        (failures >= MAX_FAILURES && now < ends).then(|| ends.duration_since(now).as_secs().max(1))
+    }
+
+    fn failed(&self, address: IpAddr, now: Instant) {
+        let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, (started, _)| now.duration_since(*started) < FAILURE_WINDOW);
+        }
+        let entry = map.entry(address).or_insert((now, 0));
+        if now.duration_since(entry.0) >= FAILURE_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
 }
 
 /// Lets the request through only with the admin token; without one configured, the admin surface
-/// does not exist (404).
-fn denied_unless_admin(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// does not exist (404). Too many failures from one address are a 429.
+fn denied_unless_admin(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<Response> {
     let runtime = state.runtime();
     let Some(token) = runtime.config.admin.token.as_deref() else {
         return Some(
             Error::NotFound("admin endpoints are off: set admin.token_env in the config".into()).into_response(),
         );
     };
-    (!authorized(headers, token)).then(unauthorized)
+    let address = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+    let now = Instant::now();
+    if let Some(retry_after_s) = state.admin_failures.blocked(address, now) {
+        return Some(Error::TooManyAttempts { retry_after_s }.into_response());
+    }
+    if authorized(headers, token) {
+        return None;
+    }
+    state.admin_failures.failed(address, now);
+    tracing::warn!(%address, "admin login failed");
+    Some(Error::Unauthorized.into_response())
+}
+
+/// The client address the accept loop attached to the request (absent in tests that call the
+/// router directly).
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+fn peer_of(peer: Peer) -> Option<SocketAddr> {
+    peer.map(|axum::Extension(ConnectInfo(addr))| addr)
 }
 
 /// `POST /admin/reload`: reload the config file now; 422 with the problems if it does not validate.
-pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied_unless_admin(&state, &headers) {
+pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
     match state.reload().await {
@@ -79,8 +125,8 @@ pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 }
 
 /// `GET /admin/config`: the running config, secrets redacted.
-pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied_unless_admin(&state, &headers) {
+pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
     axum::Json(state.runtime().config.redacted()).into_response()
@@ -94,10 +140,11 @@ pub struct ExplainQuery {
 /// `GET /admin/explain?q=…`: the full decision for a single-turn question, search included.
 pub async fn explain(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<ExplainQuery>,
 ) -> Response {
-    if let Some(denied) = denied_unless_admin(&state, &headers) {
+    if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
     let runtime = state.runtime();
@@ -126,8 +173,8 @@ pub async fn explain(
 }
 
 /// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.
-pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied_unless_admin(&state, &headers) {
+pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
     let runtime = state.runtime();
@@ -181,5 +228,31 @@ mod tests {
         assert!(!authorized(&with("Bearer wrong-token-wrong-token"), token));
         assert!(!authorized(&with("Basic !!notbase64"), token));
         assert!(!authorized(&HeaderMap::new(), token));
+        assert!(
+            authorized(&with(&format!("bearer {token}")), token),
+            "the scheme is case-insensitive"
+        );
+        assert!(authorized(&with(&format!("BASIC {basic}")), token));
+        assert!(!authorized(&with(token), token), "no scheme");
+    }
+
+    #[test]
+    fn an_address_is_refused_after_too_many_failures_until_its_window_ends() {
+        let logins = FailedLogins::default();
+        let attacker = IpAddr::from([10, 0, 0, 1]);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(logins.blocked(attacker, t0), None);
+            logins.failed(attacker, t0);
+        }
+        let wait = logins.blocked(attacker, t0 + Duration::from_secs(1));
+        assert_eq!(wait, Some(59));
+        assert_eq!(logins.blocked(other, t0), None, "other addresses are not affected");
+        assert_eq!(
+            logins.blocked(attacker, t0 + FAILURE_WINDOW),
+            None,
+            "a new window starts clean"
+        );
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
 use tower::ServiceExt;
 
@@ -19,7 +19,7 @@ use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRec
 use crate::classify::{apply_override, Route};
 use crate::config::Mode;
 use crate::cpu::CpuMeter;
-use crate::llm::{map_reqwest_error, response_headers, UpstreamRequest};
+use crate::llm::{response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::search::answer::{self, Answer};
 use crate::search::SearchQuery;
@@ -36,7 +36,12 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let mut pending = PendingRecord::new(state.ledger.clone(), "/v1/chat/completions", &id);
     let (parts, body) = request.into_parts();
     pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
-    let mut response = match pipeline(&state, &runtime, &parts.headers, body, &mut pending).await {
+    let outcome = tokio::select! {
+        outcome = pipeline(&state, &runtime, &parts.headers, body, &mut pending) => outcome,
+        // The shutdown grace is over and the upstream has not answered yet.
+        () = state.stopped() => Err(Error::ShuttingDown),
+    };
+    let mut response = match outcome {
         Ok(Reply::Done(response)) => response,
         Ok(Reply::Streaming(response)) => return with_request_id(response, &id),
         Err(error) => {
@@ -111,7 +116,16 @@ async fn pipeline(
         pending.record.proxy_cpu_us += meter.micros();
         pending.record.route = Route::Llm.as_str().to_string();
         pending.record.reason = "mode: off".into();
-        return forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending, None).await;
+        return forward_to_llm(
+            runtime,
+            headers,
+            bytes,
+            chat.is_stream(),
+            pending,
+            None,
+            Box::pin(state.stopped()),
+        )
+        .await;
     }
     let decision = apply_override(
         classifier.decide(&features),
@@ -179,7 +193,16 @@ async fn pipeline(
         pending.record.shadow_route = Some(Route::Llm.as_str().into());
         pending.record.reason = format!("shadow: would route to the LLM; {}", decision.reason());
     }
-    forward_to_llm(runtime, headers, bytes, chat.is_stream(), pending, explain.as_deref()).await
+    forward_to_llm(
+        runtime,
+        headers,
+        bytes,
+        chat.is_stream(),
+        pending,
+        explain.as_deref(),
+        Box::pin(state.stopped()),
+    )
+    .await
 }
 
 /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
@@ -437,18 +460,17 @@ async fn forward_to_llm(
     stream: bool,
     pending: &mut PendingRecord,
     explain: Option<&str>,
+    stopped: StopFuture,
 ) -> Result<Reply, Error> {
     let mut headers = headers.clone();
     // Ask for an identity-encoded body so usage can be read from it; the client still gets it whole.
     headers.remove(header::ACCEPT_ENCODING);
-    if !headers.contains_key("x-request-id") {
-        headers.insert("x-request-id", header_value(&pending.record.request_id));
-    }
     let request = UpstreamRequest {
         method: Method::POST,
         path_and_query: "/chat/completions".into(),
         headers,
         body: body.into(),
+        request_id: pending.record.request_id.clone(),
     };
     let upstream_started = Instant::now();
     let upstream = runtime.upstream.send(request).await?;
@@ -465,42 +487,33 @@ async fn forward_to_llm(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-
-    if stream && status.is_success() && is_sse {
-        // Pass the stream through chunk by chunk; the tap reads usage on the way and owns the row.
-        let mut owned = pending.take();
-        owned.record.status = status.as_u16();
-        let total_timeout = runtime.upstream.total_timeout();
-        let body = Body::from_stream(usage_tap(Box::pin(upstream.bytes_stream()), owned, total_timeout));
-        let mut response = Response::new(body);
-        *response.status_mut() = status;
-        *response.headers_mut() = response_headers;
-        return Ok(Reply::Streaming(response));
-    }
-
-    let total_timeout = runtime.upstream.total_timeout();
-    let bytes = upstream
-        .bytes()
-        .await
-        .map_err(|e| map_reqwest_error(e, total_timeout))?;
-    let meter = CpuMeter::start();
-    if let Some(usage) = serde_json::from_slice::<UsageEnvelope>(&bytes)
-        .ok()
-        .and_then(|e| e.usage)
-    {
-        pending.record.prompt_tokens = usage.prompt_tokens;
-        pending.record.completion_tokens = usage.completion_tokens;
-        pending.record.usage_source = "upstream".into();
-    }
-    pending.record.proxy_cpu_us += meter.micros();
     if !status.is_success() {
         pending.record.error = Some(format!("upstream returned {status}"));
     }
-    let mut response = Response::new(Body::from(bytes));
+    // Both kinds of body are passed through chunk by chunk as they arrive, never held whole: the
+    // tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
+    let scanner = if stream && status.is_success() && is_sse {
+        UsageScanner::Sse(SseScanner::default())
+    } else {
+        UsageScanner::Json(JsonUsage::default())
+    };
+    let mut owned = pending.take();
+    owned.record.status = status.as_u16();
+    let body = Body::from_stream(usage_tap(
+        Box::pin(upstream.bytes_stream()),
+        owned,
+        runtime.upstream.clone(),
+        scanner,
+        stopped,
+    ));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
-    Ok(Reply::Done(response))
+    Ok(Reply::Streaming(response))
 }
+
+/// Resolves when the proxy's shutdown grace is over (see [`AppState::stopped`]).
+pub type StopFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 #[derive(Deserialize)]
 struct UsageEnvelope {
@@ -576,55 +589,143 @@ impl SseScanner {
     }
 }
 
+/// Reads `usage` from a JSON body that passes through in chunks, in bounded memory: a body up to
+/// [`JsonUsage::WHOLE`] is kept and parsed whole; past that only its last [`JsonUsage::TAIL`]
+/// bytes are, where OpenAI-compatible servers put `usage` (after `choices`).
+#[derive(Default)]
+struct JsonUsage {
+    kept: Vec<u8>,
+    total: usize,
+}
+
+impl JsonUsage {
+    const WHOLE: usize = 256 * 1024;
+    const TAIL: usize = 16 * 1024;
+
+    fn feed(&mut self, chunk: &[u8]) {
+        self.total += chunk.len();
+        self.kept.extend_from_slice(chunk);
+        if self.total > Self::WHOLE && self.kept.len() > 2 * Self::TAIL {
+            let cut = self.kept.len() - Self::TAIL;
+            self.kept.drain(..cut);
+        }
+    }
+
+    fn usage(&self) -> Option<UpstreamUsage> {
+        if self.total <= Self::WHOLE {
+            return serde_json::from_slice::<UsageEnvelope>(&self.kept).ok()?.usage;
+        }
+        let key = b"\"usage\"";
+        let at = self.kept.windows(key.len()).rposition(|w| w == key)?;
+        let rest = self.kept[at + key.len()..].trim_ascii_start().strip_prefix(b":")?;
+        serde_json::Deserializer::from_slice(rest)
+            .into_iter::<UpstreamUsage>()
+            .next()?
+            .ok()
+    }
+
+    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
+        if let Some(usage) = self.usage() {
+            record.prompt_tokens = usage.prompt_tokens;
+            record.completion_tokens = usage.completion_tokens;
+            record.usage_source = "upstream".into();
+        }
+    }
+}
+
+enum UsageScanner {
+    Sse(SseScanner),
+    Json(JsonUsage),
+}
+
+impl UsageScanner {
+    fn feed(&mut self, chunk: &[u8]) {
+        match self {
+            UsageScanner::Sse(s) => s.feed(chunk),
+            UsageScanner::Json(j) => j.feed(chunk),
+        }
+    }
+
+    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
+        match self {
+            UsageScanner::Sse(s) => s.apply(record),
+            UsageScanner::Json(j) => j.apply(record),
+        }
+    }
+
+    /// How a body that cannot go on ends: an SSE stream with an OpenAI-style error event (clients
+    /// see why instead of a hang); a JSON body by aborting the response, so the client sees a cut
+    /// body rather than one that looks complete.
+    fn end_with(&self, error: &Error) -> Result<Bytes, Error> {
+        match self {
+            UsageScanner::Sse(_) => Ok(openai::sse_frame(&error.body())),
+            UsageScanner::Json(_) => Err(Error::UpstreamUnavailable(error.to_string())),
+        }
+    }
+}
+
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
-/// Passes upstream chunks through as they arrive. A cut stream ends with an OpenAI-style error
-/// event, so clients see why instead of a hang; the ledger row is written when the stream ends or
-/// the client goes away.
+/// Passes upstream chunks through as they arrive. A cut stream, or one still going when the
+/// shutdown grace is over, ends as [`UsageScanner::end_with`] says; the ledger row is written when
+/// the body ends or the client goes away.
 fn usage_tap(
     inner: ByteStream,
     pending: PendingRecord,
-    total_timeout: std::time::Duration,
-) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    upstream: crate::llm::Upstream,
+    scanner: UsageScanner,
+    stopped: StopFuture,
+) -> impl Stream<Item = Result<Bytes, Error>> + Send {
     struct Tap {
         inner: ByteStream,
         pending: PendingRecord,
-        scanner: SseScanner,
+        scanner: UsageScanner,
+        stopped: StopFuture,
+        upstream: crate::llm::Upstream,
         done: bool,
     }
     let tap = Tap {
         inner,
         pending,
-        scanner: SseScanner::default(),
+        scanner,
+        stopped,
+        upstream,
         done: false,
     };
     futures_util::stream::unfold(tap, move |mut tap| async move {
         if tap.done {
             return None;
         }
-        match tap.inner.next().await {
-            Some(Ok(chunk)) => {
+        let next = tokio::select! {
+            biased;
+            () = &mut tap.stopped => Err(Error::ShuttingDown),
+            next = tap.inner.next() => Ok(next),
+        };
+        let failed = match next {
+            Ok(Some(Ok(chunk))) => {
                 let meter = CpuMeter::start();
                 tap.scanner.feed(&chunk);
                 tap.pending.record.proxy_cpu_us += meter.micros();
-                Some((Ok(chunk), tap))
+                return Some((Ok(chunk), tap));
             }
-            Some(Err(e)) => {
-                let error = map_reqwest_error(e, total_timeout);
-                tracing::warn!(error = %error, "upstream stream failed mid-way");
-                tap.scanner.apply(&mut tap.pending.record);
-                tap.pending.record.status = StatusCode::BAD_GATEWAY.as_u16();
-                tap.pending.record.error = Some(format!("stream cut: {error}"));
-                tap.pending.finish();
-                tap.done = true;
-                Some((Ok(openai::sse_frame(&error.body())), tap))
-            }
-            None => {
+            Ok(None) => {
                 tap.scanner.apply(&mut tap.pending.record);
                 tap.pending.finish();
-                None
+                return None;
             }
-        }
+            Ok(Some(Err(e))) => {
+                let error = tap.upstream.map_error(e);
+                tracing::warn!(error = %error, "upstream body failed mid-way");
+                error
+            }
+            Err(stopping) => stopping,
+        };
+        tap.scanner.apply(&mut tap.pending.record);
+        tap.pending.record.status = failed.status().as_u16();
+        tap.pending.record.error = Some(format!("stream cut: {failed}"));
+        tap.pending.finish();
+        tap.done = true;
+        Some((tap.scanner.end_with(&failed), tap))
     })
 }
 
@@ -639,6 +740,30 @@ mod tests {
         s.feed(b"age\":{\"prompt_tokens\":9,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
         assert_eq!(s.usage, Some((Some(9), Some(3))));
         assert_eq!(s.streamed_chars, 11);
+    }
+
+    #[test]
+    fn json_usage_is_read_whole_or_from_the_tail_of_a_large_body() {
+        let mut small = JsonUsage::default();
+        small.feed(b"{\"usage\": {\"prompt_tokens\": 5, \"com");
+        small.feed(b"pletion_tokens\": 7}, \"choices\": []}");
+        let u = small.usage().unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(5), Some(7)));
+
+        let mut large = JsonUsage::default();
+        large.feed(b"{\"choices\":[{\"message\":{\"content\":\"");
+        let filler = vec![b'x'; 64 * 1024];
+        for _ in 0..20 {
+            large.feed(&filler);
+        }
+        large.feed(b"\"}}],\"usage\" : {\"prompt_tokens\":11,\"completion_tokens\":1300000}}");
+        assert!(
+            large.kept.len() <= 2 * JsonUsage::TAIL + filler.len(),
+            "memory stays bounded"
+        );
+        let u = large.usage().unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(11), Some(1_300_000)));
+        assert!(JsonUsage::default().usage().is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod conn;
 pub mod passthrough;
 pub mod reload;
 pub mod stack;
@@ -111,8 +112,14 @@ pub struct AppState {
     runtime: ArcSwap<Runtime>,
     pub ledger: Ledger,
     draining: AtomicBool,
+    /// Set when the shutdown grace is over: requests still in flight end now, with an error the
+    /// client can read (a 503, or an SSE error event on a stream), so their rows are written
+    /// before the ledger closes.
+    stop_in_flight: tokio::sync::watch::Sender<bool>,
     /// One reload at a time; requests never wait on it.
     reloading: tokio::sync::Mutex<()>,
+    /// Failed admin logins per client address.
+    pub admin_failures: admin::FailedLogins,
 }
 
 impl AppState {
@@ -121,7 +128,18 @@ impl AppState {
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
             draining: AtomicBool::new(false),
+            stop_in_flight: tokio::sync::watch::Sender::new(false),
             reloading: tokio::sync::Mutex::new(()),
+            admin_failures: admin::FailedLogins::default(),
+        }
+    }
+
+    /// Resolves when requests in flight must end (the shutdown grace is over).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop_in_flight.subscribe();
+        async move {
+            // An error means the state is gone, which also means stop.
+            let _ = rx.wait_for(|stop| *stop).await;
         }
     }
 
@@ -195,9 +213,9 @@ async fn run(
     stop: oneshot::Receiver<()>,
     grace: std::time::Duration,
 ) -> Result<(), Error> {
-    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+    let server = state.runtime().config.server.clone();
+    let drain_delay = server.drain_delay;
     let signal_state = Arc::clone(&state);
-    let drain_delay = state.runtime().config.server.drain_delay;
     let signal = async move {
         let _ = stop.await;
         signal_state.draining.store(true, Ordering::Relaxed);
@@ -209,23 +227,83 @@ async fn run(
             tokio::time::sleep(drain_delay).await;
         }
         tracing::info!("shutting down: no new connections, finishing requests in flight");
-        let _ = stopping_tx.send(());
     };
-    let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let grace_expired = async move {
-        match stopping_rx.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        result = serve => result.map_err(|e| Error::io("serving", e))?,
-        () = grace_expired => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; closing remaining connections"),
+    tokio::pin!(signal);
+
+    let builder = Arc::new(conn::http_builder(&server));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(server.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        // A connection slot first: at the cap, newcomers wait in the kernel's backlog.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(|_| Error::Internal("connection slots closed".into()))?,
+            () = &mut signal => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before accept: back off a
+                    // moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let task = conn::serve_connection(
+            stream,
+            peer,
+            app.clone(),
+            Arc::clone(&state),
+            Arc::clone(&builder),
+            graceful.watcher(),
+            server.header_read_timeout,
+        );
+        connections.spawn(async move {
+            task.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+
+    // Keep-alive connections close after their current response; requests in flight finish.
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            in_flight = state.ledger.in_flight(),
+            "grace period over; ending the requests still in flight"
+        );
+        state.stop_in_flight.send_replace(true);
+        wait_for_rows(&state, std::time::Duration::from_secs(2)).await;
+    }
+    // Connections still open now have nothing in flight (or would not stop): close them.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    wait_for_rows(&state, std::time::Duration::from_secs(1)).await;
+    let unfinished = state.ledger.in_flight();
+    if unfinished > 0 {
+        tracing::error!(
+            requests = unfinished,
+            "requests still unfinished at shutdown; their ledger rows are lost"
+        );
+        state.ledger.count_lost(unfinished);
     }
     if let Some(writer) = writer {
         writer.shutdown().await?;
     }
     Ok(())
+}
+
+/// Waits (up to `limit`) until every request's ledger row has been handed to the writer.
+async fn wait_for_rows(state: &AppState, limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while state.ledger.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// Per-request ledger state. Travels with the request, and with the response stream when there is
@@ -242,6 +320,7 @@ pub struct PendingRecord {
 
 impl PendingRecord {
     pub fn new(ledger: Ledger, path: &str, request_id: &str) -> PendingRecord {
+        ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
         PendingRecord {
             ledger,
@@ -292,6 +371,7 @@ impl Drop for PendingRecord {
                 .get_or_insert_with(|| "client closed the request before it completed".into());
         }
         self.ledger.record(record);
+        self.ledger.request_ended();
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use http::HeaderValue;
 use http_body_util::BodyExt;
 
@@ -32,9 +33,9 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         .and_then(|v| v.parse::<u64>().ok());
     let mut response = if declared.is_some_and(|len| len > limit as u64) {
         Error::PayloadTooLarge { limit }.into_response()
-    } else if has_dot_segment(&path) {
+    } else if let Err(why) = check_path(&path) {
         Error::InvalidRequest {
-            message: "the path may not contain `.` or `..` segments".into(),
+            message: format!("the path is refused: {why}"),
             param: None,
         }
         .into_response()
@@ -52,12 +53,23 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             path_and_query,
             headers: parts.headers,
             body,
+            request_id: id.clone(),
         };
-        match runtime.upstream.send(request).await {
+        let sent = tokio::select! {
+            sent = runtime.upstream.send(request) => sent,
+            () = state.stopped() => Err(Error::ShuttingDown),
+        };
+        match sent {
             Ok(upstream) => {
                 let status = upstream.status();
                 let headers = response_headers(upstream.headers());
-                let mut response = Response::new(axum::body::Body::from_stream(upstream.bytes_stream()));
+                // A body still streaming when the shutdown grace ends is cut (aborted, so the
+                // client cannot take it for complete).
+                let body = upstream
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(|e| Error::UpstreamUnavailable(e.without_url().to_string())));
+                let body = cut_when_stopped(body, state.stopped());
+                let mut response = Response::new(axum::body::Body::from_stream(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
                 response
@@ -77,33 +89,101 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     response
 }
 
-/// True when a path segment is `.` or `..`, literally or percent-encoded. The upstream URL is the
-/// configured base plus the request's path; URL resolution would let `/v1/../../x` climb out of the
-/// base's prefix (a gateway's `/openai/v1` to its `/internal`), so such paths are refused.
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
+/// The stream, ending with an error (so the response is aborted) if the shutdown grace ends first.
+fn cut_when_stopped(
+    inner: impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send {
+    let start = (Box::pin(inner), Box::pin(stopped), false);
+    futures_util::stream::unfold(start, |(mut inner, mut stopped, done)| async move {
+        if done {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = &mut stopped => Some((Err(Error::ShuttingDown), (inner, stopped, true))),
+            next = inner.next() => next.map(|item| (item, (inner, stopped, false))),
+        }
     })
+}
+
+/// Why a path is refused, if it is. Each segment is judged as the upstream may read it, after
+/// percent-decoding: `.` and `..` (also with a `;parameter` tail, which some servers strip),
+/// backslashes, encoded separators, control characters and a second level of encoding are
+/// refused. [`crate::llm::upstream_url`] checks the resolved URL again before anything is sent.
+fn check_path(path: &str) -> Result<(), &'static str> {
+    for segment in path.split('/') {
+        let decoded: Vec<u8> = percent_decode(segment.as_bytes());
+        let bare = decoded.split(|&b| b == b';').next().unwrap_or_default();
+        if bare == b"." || bare == b".." {
+            return Err("`.` and `..` segments are not allowed");
+        }
+        if decoded.contains(&b'\\') || decoded.contains(&b'/') {
+            return Err("a segment may not contain a backslash or an encoded `/`");
+        }
+        if decoded.iter().any(|b| b.is_ascii_control()) {
+            return Err("a segment may not contain control characters");
+        }
+        if decoded.contains(&b'%') {
+            return Err("a segment may not be percent-encoded twice");
+        }
+    }
+    Ok(())
+}
+
+/// `%XX` sequences decoded; anything else kept as is.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use super::check_path;
 
     #[test]
-    fn dot_segments_are_found_however_they_are_spelled() {
+    fn traversal_is_refused_however_it_is_spelled() {
         for path in [
             "/v1/../admin",
             "/v1/./models",
             "/v1/%2e%2e/x",
             "/v1/%2E./x",
             "/v1/models/..",
+            "/v1/..\\..\\secret",
+            "/v1/models\\..\\..\\internal/admin",
+            "/v1/models/..%2f..%2f_log",
+            "/v1/..%5c..%5c_log",
+            "/v1/x/..;/y",
+            "/v1/..%09/x",
+            "/v1/%252e%252e/x",
         ] {
-            assert!(has_dot_segment(path), "{path}");
+            assert!(check_path(path).is_err(), "{path}");
         }
-        for path in ["/v1/models", "/v1/files/file-1.jsonl", "/v1/..hidden", "/v1/a..b"] {
-            assert!(!has_dot_segment(path), "{path}");
+        for path in [
+            "/v1/models",
+            "/v1/files/file-1.jsonl",
+            "/v1/..hidden",
+            "/v1/a..b",
+            "/v1/models/ft:gpt-4o-mini:acme:custom:abc123",
+            "/v1/files/file%20name",
+        ] {
+            assert!(check_path(path).is_ok(), "{path}");
         }
     }
 }

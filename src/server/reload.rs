@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::{AppState, Runtime};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Purpose};
 use crate::Error;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -49,7 +49,9 @@ impl AppState {
         let _one_at_a_time = self.reloading.lock().await;
         let current = self.runtime();
         let path = current.config.source.clone();
-        let config = tokio::task::spawn_blocking(move || Config::load(&path))
+        // The command line's --listen / --upstream win over the file now as they did at start.
+        let overrides = current.config.overrides.clone();
+        let config = tokio::task::spawn_blocking(move || Config::load_with(&path, &overrides, Purpose::Serve))
             .await
             .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
         let restart_needed_for = restart_needed(&current.config, &config);

@@ -16,7 +16,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{chat, passthrough, AppState};
+use super::{chat, header_value, passthrough, read_body, request_id, tenant_of, AppState, PendingRecord};
 use crate::config::SearchConfig;
 use crate::search::breaker::{BreakerLayer, BreakerService};
 use crate::search::{BoxError, SearchService};
@@ -44,6 +44,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/{*path}", any(passthrough::handle))
         .layer(
             ServiceBuilder::new()
+                // 4. The body is read whole, within server.body_read_timeout, before the request
+                //    takes a slot: a client that stalls is cut off with 408 and never holds a slot
+                //    while sending nothing, and a shed request's body is already off the wire, so
+                //    its 503 leaves the keep-alive connection usable.
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    read_body_first,
+                ))
                 // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
                 //    SDKs retry with backoff.
                 .layer(HandleErrorLayer::new(move |_: BoxError| {
@@ -102,9 +110,54 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn not_found(uri: http::Uri) -> Error {
-    Error::NotFound(format!(
+/// 0. (inside the API routes) Reads the body before anything else; see the layer's comment.
+async fn read_body_first(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let runtime = state.runtime();
+    let server = &runtime.config.server;
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        server.body_read_timeout,
+        read_body(&parts.headers, body, server.max_body_bytes),
+    )
+    .await;
+    let error = match read {
+        Ok(Ok(bytes)) => {
+            let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            return next.run(request).await;
+        }
+        Ok(Err(error)) => error,
+        Err(_) => Error::ClientTimeout {
+            what: "body",
+            ms: u64::try_from(server.body_read_timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+    };
+    rejected(&state, &parts, error)
+}
+
+/// Answers a request refused before routing, with its ledger row.
+fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
+    let id = request_id(&parts.headers);
+    let path: String = parts.uri.path().chars().take(256).collect();
+    let mut pending = PendingRecord::new(state.ledger.clone(), &path, &id);
+    pending.record.tenant = tenant_of(&parts.headers, &state.runtime().config.ledger.tenant_header);
+    pending.record.reason = "rejected: before routing".into();
+    pending.record.status = error.status().as_u16();
+    pending.record.error = Some(error.to_string());
+    pending.finish();
+    let mut response = error.into_response();
+    response.headers_mut().insert("x-request-id", header_value(&id));
+    response
+}
+
+async fn not_found(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let error = Error::NotFound(format!(
         "no route for {}; ecoroute serves /v1/* and /healthz, /readyz",
-        uri.path()
-    ))
+        parts.uri.path().chars().take(256).collect::<String>()
+    ));
+    rejected(&state, &parts, error)
 }
