@@ -186,8 +186,10 @@ pub struct TrainArgs {
     /// Labelled JSON Lines (`query`, `label` = lookup|complex); repeat for several files.
     #[arg(long, required = true)]
     pub input: Vec<PathBuf>,
-    /// Where to write the model (gzip). The builtin model is models/classifier.bin.gz.
-    #[arg(long, default_value = "models/classifier.bin.gz")]
+    /// Where to write the model (gzip); use it with `classifier.model = "PATH"`. The default keeps
+    /// the shipped model (models/classifier.bin.gz, embedded at build time) untouched: name that
+    /// file here on purpose to replace it.
+    #[arg(long, default_value = "data/classifier.bin.gz")]
     pub output: PathBuf,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -29,6 +29,13 @@ pub struct ChatRequest {
     pub response_format: Option<Value>,
     #[serde(default)]
     pub n: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    /// A string or a list of strings.
+    #[serde(default)]
+    pub stop: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +75,48 @@ impl ChatRequest {
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false)
+    }
+
+    /// The request's own limit on the answer's length, if it sets one.
+    pub fn max_answer_tokens(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// Stop sequences, as OpenAI reads `stop`: one string or a list of them.
+    pub fn stop_sequences(&self) -> Vec<&str> {
+        match &self.stop {
+            Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An answer text as the request's `stop` and `max_tokens` would have let the LLM write it:
+    /// cut before the first stop sequence; refused (the request escalates, with the reason) when
+    /// that leaves nothing or the answer is longer than the limit, since a half answer from search
+    /// is worse than an LLM call.
+    pub fn fit_answer(&self, content: &str) -> Result<String, String> {
+        let cut = self
+            .stop_sequences()
+            .iter()
+            .filter_map(|stop| content.find(stop))
+            .min()
+            .unwrap_or(content.len());
+        let fitted = content[..cut].trim_end();
+        if fitted.is_empty() {
+            return Err("escalated: a stop sequence cuts the whole search answer".into());
+        }
+        let tokens = estimate_tokens(fitted);
+        match self.max_answer_tokens() {
+            Some(max) if tokens > max => Err(format!(
+                "escalated: the search answer ({tokens} tokens) is longer than max_tokens ({max})"
+            )),
+            _ => Ok(fitted.to_string()),
+        }
     }
 
     pub fn model_name(&self) -> &str {

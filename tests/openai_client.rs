@@ -1,6 +1,7 @@
 //! The proxy driven by the official `openai` Python package, streaming and not, on both routes.
-//! `.ci/run` installs the package into `.venv`; elsewhere the test says how to get it. Under CI
-//! (`CI` set) a missing package is a failure, not a skip.
+//! The test is `#[ignore]`d, so a plain `cargo test` counts it as ignored in its summary instead of
+//! passing it unrun; `cargo test -- --include-ignored` runs it (`.ci/run` installs the package into
+//! `.venv` first), and then a missing package is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -20,23 +21,18 @@ fn python() -> PathBuf {
 }
 
 #[tokio::test]
+#[ignore = "needs the openai Python package: python3 -m venv .venv && .venv/bin/pip install openai, then cargo test -- --include-ignored"]
 async fn official_openai_client_works_unchanged() {
     let python = python();
     let has_openai = std::process::Command::new(&python)
         .args(["-c", "import openai"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_openai {
-        let hint = "install it with `python3 -m venv .venv && .venv/bin/pip install openai` (as .ci/run does)";
-        if std::env::var_os("CI").is_some() {
-            panic!("the openai Python package is missing for {}: {hint}", python.display());
-        }
-        eprintln!(
-            "SKIPPED official_openai_client_works_unchanged: no openai package for {}; {hint}",
-            python.display()
-        );
-        return;
-    }
+    assert!(
+        has_openai,
+        "the openai Python package is missing for {}: install it with `python3 -m venv .venv && .venv/bin/pip install openai` (as .ci/run does)",
+        python.display()
+    );
     let h = common::Harness::start().await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_smoke.py");
     let out = tokio::process::Command::new(&python)

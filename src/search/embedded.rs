@@ -93,10 +93,40 @@ pub struct EmbeddedIndex {
 impl EmbeddedIndex {
     /// Opens the index in `dir`, building it from `corpus` (a file or a folder, see
     /// [`super::ingest`]) first if it is missing or was built from another version of the corpus.
+    ///
+    /// An index that was not built from this corpus (another corpus, or files ecoroute did not
+    /// write) is never overwritten: that is a team's own index, and the error says what to set.
     pub fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
         let stamp = corpus_stamp(corpus)?;
         let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();
-        if current.as_deref() != Some(stamp.as_str()) {
+        let rebuild = match current.as_deref() {
+            Some(current) if current == stamp => false,
+            Some(current) => match (built_from(current), built_from(&stamp)) {
+                (Some(theirs), Some(ours)) if theirs != ours => {
+                    return Err(Error::Index(format!(
+                        "search.index_dir {} was built from {theirs}, not from search.corpus {}; ecoroute will not overwrite it. \
+                         Fix: set search.corpus = \"{theirs}\" to serve that index (rebuilt when that corpus changes), \
+                         or point search.index_dir at another folder",
+                        dir.display(),
+                        corpus.display()
+                    )))
+                }
+                // Same corpus, changed since (or an index from an older ecoroute): rebuild.
+                _ => true,
+            },
+            None if holds_files(dir) => {
+                return Err(Error::Index(format!(
+                    "search.index_dir {} holds files but no {STAMP_FILE}: it was not built by ecoroute, which will not overwrite it. \
+                     Fix: point search.index_dir at an empty or new folder, or build this one with \
+                     `ecoroute index build --input {} --output {}`",
+                    dir.display(),
+                    corpus.display(),
+                    dir.display()
+                )))
+            }
+            None => true,
+        };
+        if rebuild {
             tracing::info!(index = %dir.display(), corpus = %corpus.display(), "building the search index (first start or corpus changed)");
             let started = std::time::Instant::now();
             let count = Self::build(dir, corpus)?;
@@ -338,9 +368,23 @@ fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
         }
         feed(&bytes);
     }
+    // The corpus's absolute path too, so an index built from another corpus is told apart from
+    // one whose corpus changed.
+    let path = std::fs::canonicalize(corpus).unwrap_or_else(|_| corpus.to_path_buf());
     Ok(format!(
-        "schema={INDEX_SCHEMA_VERSION} bytes={size} fnv1a64={hash:016x}\n"
+        "schema={INDEX_SCHEMA_VERSION} bytes={size} fnv1a64={hash:016x}\ncorpus={}\n",
+        path.display()
     ))
+}
+
+/// The corpus a stamp says its index was built from (stamps before this line had none).
+fn built_from(stamp: &str) -> Option<&str> {
+    stamp.lines().find_map(|line| line.strip_prefix("corpus="))
+}
+
+/// Whether a folder exists and has anything in it.
+fn holds_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
 
 #[cfg(test)]
@@ -419,6 +463,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(EmbeddedIndex::open_or_build(&index_dir, &corpus).unwrap().num_docs(), 2);
+    }
+
+    #[test]
+    fn an_index_built_from_another_corpus_or_by_hand_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = dir.path().join("default.jsonl");
+        std::fs::write(&default, "{\"id\":\"a\",\"title\":\"Peru\",\"text\":\"Lima.\"}\n").unwrap();
+        let own = dir.path().join("own-docs.jsonl");
+        std::fs::write(
+            &own,
+            "{\"id\":\"x\",\"title\":\"Acme\",\"text\":\"Acme makes anvils.\"}\n{\"id\":\"y\",\"title\":\"Roadrunner\",\"text\":\"Beep.\"}\n",
+        )
+        .unwrap();
+        // A team builds its own index, then points index_dir at it with the default corpus left.
+        let team_index = dir.path().join("team-index");
+        EmbeddedIndex::build(&team_index, &own).unwrap();
+        let err = EmbeddedIndex::open_or_build(&team_index, &default)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("will not overwrite") && err.contains("own-docs.jsonl"),
+            "{err}"
+        );
+        assert_eq!(
+            EmbeddedIndex::open_or_build(&team_index, &own).unwrap().num_docs(),
+            2,
+            "untouched, and served with its own corpus named"
+        );
+        // A folder with files ecoroute did not write.
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("meta.json"), "{}").unwrap();
+        let err = EmbeddedIndex::open_or_build(&foreign, &default)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("not built by ecoroute"), "{err}");
+        assert!(foreign.join("meta.json").exists());
     }
 
     #[test]

@@ -101,6 +101,13 @@ async fn pipeline(
             param: Some("messages"),
         });
     }
+    // As OpenAI does: a request that names no model is refused, not answered.
+    if chat.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(Error::InvalidRequest {
+            message: "you must provide a model parameter".into(),
+            param: Some("model"),
+        });
+    }
     let features = chat.features();
     let (mode, classifier) = runtime.policy(pending.record.tenant.as_deref());
     pending.record.mode = mode.as_str().to_string();
@@ -152,11 +159,14 @@ async fn pipeline(
                 .search_failed(&runtime.search_backend_name, failure.as_str());
         }
         pending.record.search_cpu_us = step.cpu_us;
-        let verdict = step.verdict;
+        // The answer as the request's `stop` and `max_tokens` allow, or a reason to escalate.
+        let verdict = step
+            .verdict
+            .and_then(|answer| chat.fit_answer(&answer.to_message()).map(|content| (answer, content)));
         pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
         match (verdict, mode) {
-            (Ok(answer), Mode::Route) => {
-                let mut response = search_response(runtime, &chat, &answer, pending);
+            (Ok((answer, content)), Mode::Route) => {
+                let mut response = search_response(runtime, &chat, &answer, &content, pending);
                 if let Some(top) = &explain {
                     response
                         .headers_mut()
@@ -165,10 +175,10 @@ async fn pipeline(
                 return Ok(Reply::Done(response));
             }
             // Shadow mode: note what search would have answered, then answer from the LLM.
-            (Ok(answer), _) => {
+            (Ok((answer, content)), _) => {
                 let r = &mut pending.record;
                 r.shadow_route = Some(Route::Search.as_str().into());
-                r.shadow_answer = Some(answer.to_message());
+                r.shadow_answer = Some(content);
                 r.answer_source = Some(answer.source_ref());
                 r.route = Route::Llm.as_str().into();
                 r.reason = format!(
@@ -356,9 +366,14 @@ fn unix_seconds() -> u64 {
         .unwrap_or(0)
 }
 
-fn search_response(runtime: &Runtime, chat: &ChatRequest, answer: &Answer, pending: &mut PendingRecord) -> Response {
+fn search_response(
+    runtime: &Runtime,
+    chat: &ChatRequest,
+    answer: &Answer,
+    content: &str,
+    pending: &mut PendingRecord,
+) -> Response {
     let meter = CpuMeter::start();
-    let content = answer.to_message();
     let usage = Usage {
         prompt_tokens: chat.estimated_prompt_tokens(),
         completion_tokens: openai::estimate_tokens(&content),
