@@ -154,3 +154,28 @@ async fn admin_endpoints_need_the_token_and_hide_secrets() {
         "no token configured: admin is off"
     );
 }
+
+#[tokio::test]
+async fn admin_login_takes_any_case_of_the_scheme_and_throttles_guessing() {
+    let h = start().await;
+    let get = |auth: String| {
+        h.client
+            .get(h.url("/admin/config"))
+            .header("authorization", auth)
+            .send()
+    };
+    assert_eq!(get(format!("bearer {TOKEN}")).await.unwrap().status(), 200);
+    assert_eq!(get(format!("BEARER {TOKEN}")).await.unwrap().status(), 200);
+    for i in 0..10 {
+        let r = get(format!("Bearer wrong-guess-{i:04}-xxxxxxxxxxxx")).await.unwrap();
+        assert_eq!(r.status(), 401, "guess {i}");
+    }
+    let r = get("Bearer wrong-guess-0010-xxxxxxxxxxxx".into()).await.unwrap();
+    assert_eq!(r.status(), 429, "the eleventh failure in a minute");
+    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_attempts");
+    // While throttled, even the right token waits: a guess that happens to be right must not
+    // be told apart from the others.
+    assert_eq!(get(format!("Bearer {TOKEN}")).await.unwrap().status(), 429);
+}

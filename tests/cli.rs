@@ -408,3 +408,101 @@ fn eval_answers_counts_answered_correct_and_escalated() {
     assert_eq!(v["search_step_alone"]["overall"]["routed_to_search"], 4);
     assert_eq!(v["pipeline"]["by_source"]["capitals"]["correct_share"], 0.5);
 }
+
+/// Runs the binary in `dir` (so relative defaults land there), with `ECOROUTE_*` secrets unset.
+fn ecoroute_in(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "error")
+        .env_remove("ECOROUTE_TEST_UNSET_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn train_without_output_leaves_the_shipped_model_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    let shipped = dir.path().join("models/classifier.bin.gz");
+    std::fs::write(&shipped, b"the shipped model").unwrap();
+    let rows: Vec<String> = (0..20)
+        .map(|i| {
+            let (q, l) = if i % 2 == 0 {
+                ("what is the capital of", "lookup")
+            } else {
+                ("write a poem about", "complex")
+            };
+            format!(r#"{{"query":"{q} thing {i}","label":"{l}"}}"#)
+        })
+        .collect();
+    std::fs::write(dir.path().join("t.jsonl"), rows.join("\n")).unwrap();
+    let (ok, stdout, stderr) = ecoroute_in(dir.path(), &["train", "--input", "t.jsonl"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read(&shipped).unwrap(),
+        b"the shipped model",
+        "not overwritten"
+    );
+    assert!(dir.path().join("data/classifier.bin.gz").exists(), "{stdout}");
+}
+
+#[test]
+fn offline_commands_do_not_need_the_admin_token_or_the_upstream_key_but_serve_and_check_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\ntoken_env = \"ECOROUTE_TEST_UNSET_ADMIN_TOKEN\"\n[llm]\napi_key_env = \"ECOROUTE_TEST_UNSET_ADMIN_TOKEN\"\n[search]\ncorpus = \"{}\"\nindex_dir = \"{}\"\n",
+            common::fixture_corpus().display(),
+            dir.path().join("index").display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (ok, stdout, stderr) = ecoroute_in(
+        dir.path(),
+        &["classify", "--config", config, "What is the capital of Peru?"],
+    );
+    assert!(ok, "classify: {stdout}{stderr}");
+    let (ok, stdout, stderr) = ecoroute_in(
+        dir.path(),
+        &["search", "--config", config, "What is the capital of Peru?"],
+    );
+    assert!(ok, "search: {stdout}{stderr}");
+    assert!(stdout.contains("Lima"), "{stdout}");
+    let (ok, _, stderr) = ecoroute_in(dir.path(), &["check", "--config", config]);
+    assert!(!ok, "check tells the truth about serve");
+    assert!(
+        stderr.contains("admin.token_env") && stderr.contains("llm.api_key_env"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_lists_every_problem_of_a_file_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten_addr = \"x\"\nmax_concurrency = \"many\"\n[classifier]\nlookup_threshold = 1.5\nthreshhold = 2\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = ecoroute(&["check", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    for key in [
+        "server.listen_addr",
+        "server.max_concurrency",
+        "classifier.threshhold",
+        "classifier.lookup_threshold",
+    ] {
+        assert!(stderr.contains(&format!("`{key}`")), "{key} missing from:\n{stderr}");
+    }
+    assert!(stderr.contains("line 2"), "problems name their line:\n{stderr}");
+}

@@ -676,3 +676,37 @@ async fn the_upstream_is_always_the_configured_one_whatever_the_request_names() 
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn chat_requests_need_a_model_and_search_answers_keep_to_stop_and_max_tokens() {
+    let mut h = Harness::start().await;
+    let r = h
+        .chat(serde_json::json!({"messages": [{"role": "user", "content": "What is the capital of Peru?"}]}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "model");
+
+    // A stop sequence cuts the search answer where the LLM would have stopped.
+    let mut body = user("What is the capital of Peru?");
+    body["stop"] = serde_json::json!(["\n\nSource"]);
+    let r = h.chat(body).await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "search");
+    let v: Value = r.json().await.unwrap();
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("Lima") && !content.contains("Source"), "{content}");
+
+    // An answer longer than max_tokens is not cut mid-fact: the request goes to the LLM.
+    let mut body = user("What is the capital of Peru?");
+    body["max_tokens"] = serde_json::json!(3);
+    let r = h.chat(body).await;
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert!(
+        header(&r, "x-ecoroute-reason").contains("max_tokens"),
+        "{}",
+        header(&r, "x-ecoroute-reason")
+    );
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r.escalated && r.reason.contains("max_tokens")));
+}

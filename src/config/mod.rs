@@ -1115,6 +1115,28 @@ mod tests {
     }
 
     #[test]
+    fn weak_admin_tokens_are_refused() {
+        let with_token = |token: &'static str| {
+            Config::from_toml_str("[admin]\ntoken_env = \"T\"\n", Path::new("t.toml"), &move |_| {
+                Some(token.to_string())
+            })
+        };
+        assert!(with_token("0123456789abcdef0123").is_ok());
+        for weak in [
+            "short",
+            "                ",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "0123456789 abcdef0123",
+        ] {
+            let err = with_token(weak)
+                .err()
+                .unwrap_or_else(|| panic!("{weak:?} accepted"))
+                .to_string();
+            assert!(err.contains("admin.token_env"), "{err}");
+        }
+    }
+
+    #[test]
     fn api_key_env_is_resolved_and_redacted() {
         let c = load("[llm]\napi_key_env = \"KEY_SET\"\n").unwrap();
         assert_eq!(c.llm.api_key.as_deref(), Some("sk-test"));

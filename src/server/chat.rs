@@ -376,7 +376,7 @@ fn search_response(
     let meter = CpuMeter::start();
     let usage = Usage {
         prompt_tokens: chat.estimated_prompt_tokens(),
-        completion_tokens: openai::estimate_tokens(&content),
+        completion_tokens: openai::estimate_tokens(content),
     };
     let id = format!("chatcmpl-{}", pending.record.request_id);
     let fingerprint = format!("ecoroute-search-{}", runtime.search_backend_name);
@@ -395,12 +395,12 @@ fn search_response(
         r.reason = format!("{}; search confidence {:.2}", r.reason, answer.confidence);
     }
     let mut response = if chat.is_stream() {
-        let frames = openai::completion_stream(&meta, &content, usage, chat.include_usage_in_stream());
+        let frames = openai::completion_stream(&meta, content, usage, chat.include_usage_in_stream());
         sse_response(Body::from_stream(futures_util::stream::iter(
             frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
         )))
     } else {
-        axum::Json(openai::completion(&meta, &content, usage)).into_response()
+        axum::Json(openai::completion(&meta, content, usage)).into_response()
     };
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));

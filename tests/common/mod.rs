@@ -59,6 +59,8 @@ pub async fn start_mock() -> MockUpstream {
     let app = Router::new()
         .route("/v1/chat/completions", post(mock_chat))
         .route("/v1/models", get(mock_models))
+        // Anything else is recorded too, so a test can see every path that reached the upstream.
+        .fallback(mock_any)
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -70,6 +72,11 @@ async fn mock_models(State(state): State<MockState>, request: Request) -> Respon
     record(&state, request).await;
     axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "mock"}]}))
         .into_response()
+}
+
+async fn mock_any(State(state): State<MockState>, request: Request) -> Response {
+    record(&state, request).await;
+    axum::Json(json!({"object": "mock"})).into_response()
 }
 
 async fn record(state: &MockState, request: Request) -> Seen {
@@ -115,6 +122,50 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     }
     let stream = body["stream"].as_bool().unwrap_or(false);
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    if text.contains("__trickle") {
+        // A JSON answer whose first half comes at once and the rest 1.5 s later.
+        let reply = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": LLM_TEXT}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38}
+        })
+        .to_string();
+        let (first, rest) = reply.split_at(reply.len() / 2);
+        let (first, rest) = (Bytes::from(first.to_string()), Bytes::from(rest.to_string()));
+        let parts = futures_util::stream::unfold(0u8, move |step| {
+            let (first, rest) = (first.clone(), rest.clone());
+            async move {
+                match step {
+                    0 => Some((Ok::<_, std::io::Error>(first), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        Some((Ok(rest), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from_stream(parts))
+            .unwrap();
+    }
+    if text.contains("__longstream") {
+        // An SSE answer of 20 chunks, 200 ms apart.
+        let frames = futures_util::stream::unfold(0u8, |step| async move {
+            if step >= 20 {
+                return None;
+            }
+            if step > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Some((Ok::<_, std::io::Error>(chunk(Some("word "), None)), step + 1))
+        });
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(frames))
+            .unwrap();
+    }
     if !stream {
         let reply = json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
