@@ -8,17 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn ecoroute(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    ecoroute_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
 
 #[test]
@@ -409,7 +399,7 @@ fn eval_answers_counts_answered_correct_and_escalated() {
     assert_eq!(v["pipeline"]["by_source"]["capitals"]["correct_share"], 0.5);
 }
 
-/// Runs the binary in `dir` (so relative defaults land there), with `ECOROUTE_*` secrets unset.
+/// Runs the binary in `dir` (so relative defaults land there), with the test's unset variable unset.
 fn ecoroute_in(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
         .args(args)
