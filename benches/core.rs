@@ -15,9 +15,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ecoroute::classify::text::core_question;
 use ecoroute::classify::{Classifier, RequestFeatures};
 use ecoroute::config::Config;
+use ecoroute::pipeline::classifier_for;
 use ecoroute::search::answer;
 use ecoroute::search::embedded::EmbeddedIndex;
-use ecoroute::server::classifier_for;
 
 fn dev_queries() -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("training/dev.jsonl")).unwrap();

@@ -13,7 +13,7 @@ use crate::classify::train::{cross_validate, train, Example, Rng, TrainOptions};
 use crate::classify::{model, Classifier, Decider, RequestFeatures};
 use crate::config::{Config, SearchBackendConfig};
 use crate::eval::{calibrate, calibrate_against, confusion_at, EvalReport, FalseLookupBound, Scored, Z_95};
-use crate::search::answer;
+use crate::pipeline::{AnswerLimits, Outcome, Pipeline, RouteRequest, Routed, Served};
 use crate::search::embedded::EmbeddedIndex;
 use crate::{server, Error};
 
@@ -167,10 +167,15 @@ pub enum ReplayFormat {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Chat-completion request bodies (JSON Lines), ledger rows with stored prompts (JSON Lines with
-    /// a `prompt` field), or a ledger database (`.sqlite`, rows stored with ledger.store_prompts).
+    /// JSON Lines, each a question (`query`), a whole chat request (`request`, or the body itself
+    /// with `messages`) or a ledger row with its stored `prompt`; or a ledger database (`.sqlite`,
+    /// rows stored with ledger.store_prompts). An optional `tenant` picks that tenant's policy.
     #[arg(long)]
     pub input: PathBuf,
+    /// One JSON line per input, in order: how `serve` would answer it (`route` search or llm,
+    /// `served` search, escalated or llm, `reason`, and the `answer` text when search answers).
+    #[arg(long, conflicts_with = "compare")]
+    pub json: bool,
     /// Config A.
     #[arg(long, short, env = "ECOROUTE_CONFIG", default_value = "config/ecoroute.toml")]
     pub config: PathBuf,
@@ -468,16 +473,22 @@ fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Err
         elapsed.as_secs_f64() * 1e3
     )
     .map_err(io)?;
-    match answer::answer(query, &answered_from, &config.search.adequacy) {
+    // The answer exactly as the proxy's search step gives it: through the search stack's timeout
+    // and circuit breaker, and the adequacy check.
+    let step = tokio_runtime()?.block_on(async {
+        let pipeline = Pipeline::build(config).await?;
+        Ok::<_, Error>(pipeline.search_step(query).await)
+    })?;
+    match step.verdict {
         Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,
-        Err(refusal) => writeln!(out, "\nno answer: {}", refusal.reason()).map_err(io)?,
+        Err(why) => writeln!(out, "\nno answer: {why}").map_err(io)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn classify(config_path: &Path, explain: bool, input: Option<&Path>, query: Option<&str>) -> Result<ExitCode, Error> {
     let config = Config::load_offline(config_path)?;
-    let classifier = server::classifier_for(&config);
+    let classifier = crate::pipeline::classifier_for(&config);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e| Error::io("writing to stdout", e);
     let decide_line = |text: &str| {
@@ -800,7 +811,7 @@ fn pct(x: Option<f64>) -> String {
 
 fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, Error> {
     let config = Config::load_offline(config_path)?;
-    let classifier = server::classifier_for(&config);
+    let classifier = crate::pipeline::classifier_for(&config);
     let rows = read_labelled(input)?;
     let mut report = EvalReport::default();
     for (row, d) in rows.iter().zip(decide_labelled(&classifier, &rows)) {
@@ -904,22 +915,36 @@ fn eval_answers_command(config_path: &Path, input: &Path, json: bool, verbose: b
         rows.push(row);
     }
     let (pipeline, alone, lines) = tokio_runtime()?.block_on(async {
-        let runtime = server::Runtime::build(config).await?;
+        let routing = Pipeline::build(config).await?;
         let (mut pipeline, mut alone) = (AnswerReport::default(), AnswerReport::default());
         let mut lines = Vec::new();
+        let limits = AnswerLimits::default();
         for row in &rows {
             let features = RequestFeatures::from_query(&row.query);
-            let dry = server::chat::dry_run(&runtime, &features, None).await;
-            let step = match dry.search {
-                Some(step) => step,
-                None => server::chat::search_answer(&runtime, &row.query).await,
+            let routed = routing
+                .route(RouteRequest {
+                    features: &features,
+                    tenant: None,
+                    requested: None,
+                    limits: &limits,
+                })
+                .await;
+            let routed_to_search = routed
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.route == crate::classify::Route::Search);
+            // The search step's verdict: the one the pipeline ran, or, for questions it kept on
+            // the LLM, the same step run alone.
+            let verdict: Result<String, String> = match &routed.outcome {
+                Outcome::Answered { answer, .. } => Ok(answer.sentence.clone()),
+                Outcome::Escalated { why, .. } => Err(why.clone()),
+                Outcome::Off | Outcome::Llm => routing.search_step(&row.query).await.verdict.map(|a| a.sentence),
             };
-            let answer = step.verdict.as_ref().ok().map(|a| a.sentence.as_str());
-            let routed = dry.decision.route == crate::classify::Route::Search;
-            pipeline.add(row.source.as_deref(), routed, answer, &row.answers);
+            let answer = verdict.as_ref().ok().map(String::as_str);
+            pipeline.add(row.source.as_deref(), routed_to_search, answer, &row.answers);
             alone.add(row.source.as_deref(), true, answer, &row.answers);
             if verbose {
-                let verdict = match (&step.verdict, answer) {
+                let verdict = match (&verdict, answer) {
                     (Ok(_), Some(text)) if crate::eval::contains_gold(text, &row.answers) => format!("correct  {text}"),
                     (Ok(_), Some(text)) => format!("WRONG    {text}  (gold: {})", row.answers.join(" | ")),
                     (Err(why), _) => format!("refused  {why}"),
@@ -927,7 +952,7 @@ fn eval_answers_command(config_path: &Path, input: &Path, json: bool, verbose: b
                 };
                 lines.push(format!(
                     "{:<7} {:<60} {verdict}",
-                    if routed { "search" } else { "llm" },
+                    if routed_to_search { "search" } else { "llm" },
                     row.query
                 ));
             }
@@ -994,7 +1019,7 @@ fn calibrate_command(
     bound: FalseLookupBound,
 ) -> Result<ExitCode, Error> {
     let config = Config::load_offline(config_path)?;
-    let classifier = server::classifier_for(&config);
+    let classifier = crate::pipeline::classifier_for(&config);
     let rows = read_labelled(input)?;
     let scored: Vec<Scored> = rows
         .iter()
@@ -1113,6 +1138,8 @@ struct ReplayItem {
     model: String,
     tenant: Option<String>,
     prompt_tokens: f64,
+    /// The request's `stop` and `max_tokens` (none for a bare question).
+    limits: AnswerLimits,
 }
 
 fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
@@ -1122,6 +1149,7 @@ fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
         features: RequestFeatures::from_query(text),
         model: model.unwrap_or_else(|| "unknown".into()),
         tenant,
+        limits: AnswerLimits::default(),
     };
     if path.extension().is_some_and(|e| e == "sqlite") {
         return Ok(crate::ledger::read_all(path)?
@@ -1143,21 +1171,31 @@ fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
         };
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let tenant = value.get("tenant").and_then(|t| t.as_str()).map(str::to_string);
-        if value.get("messages").is_some() {
-            let chat = crate::openai::ChatRequest::parse(line.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let request = match value.get("request") {
+            Some(request) => Some(request.to_string()),
+            None if value.get("messages").is_some() => Some(line.to_string()),
+            None => None,
+        };
+        if let Some(request) = request {
+            let chat = crate::openai::ChatRequest::parse(request.as_bytes()).map_err(|e| bad(e.to_string()))?;
             items.push(ReplayItem {
                 line: i + 1,
                 prompt_tokens: f64::from(chat.estimated_prompt_tokens()),
                 features: chat.features(),
                 model: chat.model_name().to_string(),
                 tenant,
+                limits: chat.limits(),
             });
-        } else if let Some(prompt) = value.get("prompt").and_then(|p| p.as_str()) {
+        } else if let Some(prompt) = value
+            .get("query")
+            .or_else(|| value.get("prompt"))
+            .and_then(|p| p.as_str())
+        {
             let model = value.get("model").and_then(|m| m.as_str()).map(str::to_string);
             items.push(from_text(i + 1, prompt, model, tenant));
         } else {
             return Err(bad(
-                "neither a chat-completion body (`messages`) nor a ledger row with a `prompt`".into(),
+                "none of `query`, `request`, `messages` (a chat body) or `prompt` (a ledger row)".into(),
             ));
         }
     }
@@ -1175,35 +1213,51 @@ struct ReplaySummary {
     expected_cost_saved_usd: crate::energy::Range,
 }
 
+/// Each item's route, as `serve` would take it.
+async fn route_items(config: Config, items: &[ReplayItem]) -> Result<(Pipeline, Vec<Routed>), Error> {
+    let pipeline = Pipeline::build(config).await?;
+    let mut routed = Vec::with_capacity(items.len());
+    for item in items {
+        let request = RouteRequest {
+            features: &item.features,
+            tenant: item.tenant.as_deref(),
+            requested: None,
+            limits: &item.limits,
+        };
+        routed.push(pipeline.route(request).await);
+    }
+    Ok((pipeline, routed))
+}
+
 async fn replay_with(config: Config, items: &[ReplayItem]) -> Result<(ReplaySummary, Vec<(String, String)>), Error> {
-    use crate::energy::{account, LocalWork, Outcome};
+    use crate::energy::{account, LocalWork, Outcome as Accounted};
     let source = config.source.display().to_string();
-    let runtime = server::Runtime::build(config).await?;
-    let energy = &runtime.config.energy;
+    let (pipeline, routed) = route_items(config, items).await?;
+    let energy = &pipeline.config.energy;
     let default_tokens = energy.local.default_output_tokens;
     let mut summary = ReplaySummary {
         config: source,
         ..ReplaySummary::default()
     };
     let mut routes = Vec::with_capacity(items.len());
-    for item in items {
-        let run = server::chat::dry_run(&runtime, &item.features, item.tenant.as_deref()).await;
-        let outcome = run.outcome();
+    for (item, run) in items.iter().zip(&routed) {
+        // In shadow mode, what the routing would do live: that is what a team replays it for.
+        let outcome = run.would_serve();
         let work = LocalWork {
             proxy_cpu_s: 0.0,
-            search_cpu_s: run.search.as_ref().and_then(|s| s.cpu_us).unwrap_or(0.0) / 1e6,
+            search_cpu_s: run.search().and_then(|s| s.cpu_us).unwrap_or(0.0) / 1e6,
         };
         let accounted = match outcome {
-            "search" => Outcome::Search {
+            Served::Search => Accounted::Search {
                 prompt_tokens: item.prompt_tokens,
                 expected_output_tokens: default_tokens,
             },
-            "escalated" => Outcome::Escalated {
+            Served::Escalated => Accounted::Escalated {
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: default_tokens,
                 latency_s: None,
             },
-            _ => Outcome::Llm {
+            Served::Llm => Accounted::Llm {
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: default_tokens,
                 latency_s: None,
@@ -1214,18 +1268,43 @@ async fn replay_with(config: Config, items: &[ReplayItem]) -> Result<(ReplaySumm
         summary.expected_cost_saved_usd = summary.expected_cost_saved_usd + costs.saved.cost_usd;
         summary.requests += 1;
         match outcome {
-            "search" => summary.search += 1,
-            "escalated" => summary.escalated += 1,
-            _ => summary.llm += 1,
+            Served::Search => summary.search += 1,
+            Served::Escalated => summary.escalated += 1,
+            Served::Llm => summary.llm += 1,
         }
-        routes.push((outcome.to_string(), run.reason()));
+        routes.push((outcome.as_str().to_string(), run.reason()));
     }
     Ok((summary, routes))
+}
+
+/// `replay --json`: one line per input, what `serve` would answer.
+fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitCode, Error> {
+    let (_, routed) = tokio_runtime()?.block_on(route_items(config, items))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (item, run) in items.iter().zip(&routed) {
+        let served = run.served();
+        let line = serde_json::json!({
+            "line": item.line,
+            "query": item.features.last_user,
+            // As the `x-ecoroute-route` header says it.
+            "route": if served == Served::Search { "search" } else { "llm" },
+            "served": served.as_str(),
+            "mode": run.mode.as_str(),
+            "reason": run.reason(),
+            "answer": run.answer().filter(|_| served == Served::Search).map(|(_, content)| content),
+        });
+        writeln!(out, "{line}").map_err(|e| Error::io("writing to stdout", e))?;
+    }
+    out.flush().map_err(|e| Error::io("writing to stdout", e))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay_command(args: &ReplayArgs) -> Result<ExitCode, Error> {
     let items = replay_items(&args.input)?;
     let config_a = Config::load_offline(&args.config)?;
+    if args.json {
+        return replay_lines(config_a, &items);
+    }
     let config_b = args.compare.as_deref().map(Config::load_offline).transpose()?;
     let (a, b) = tokio_runtime()?.block_on(async {
         let a = replay_with(config_a, &items).await?;

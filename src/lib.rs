@@ -45,6 +45,7 @@ pub mod ledger;
 pub mod llm;
 pub mod metrics;
 pub mod openai;
+pub mod pipeline;
 pub mod report;
 pub mod search;
 pub mod server;

@@ -95,27 +95,11 @@ impl ChatRequest {
         }
     }
 
-    /// An answer text as the request's `stop` and `max_tokens` would have let the LLM write it:
-    /// cut before the first stop sequence; refused (the request escalates, with the reason) when
-    /// that leaves nothing or the answer is longer than the limit, since a half answer from search
-    /// is worse than an LLM call.
-    pub fn fit_answer(&self, content: &str) -> Result<String, String> {
-        let cut = self
-            .stop_sequences()
-            .iter()
-            .filter_map(|stop| content.find(stop))
-            .min()
-            .unwrap_or(content.len());
-        let fitted = content[..cut].trim_end();
-        if fitted.is_empty() {
-            return Err("escalated: a stop sequence cuts the whole search answer".into());
-        }
-        let tokens = estimate_tokens(fitted);
-        match self.max_answer_tokens() {
-            Some(max) if tokens > max => Err(format!(
-                "escalated: the search answer ({tokens} tokens) is longer than max_tokens ({max})"
-            )),
-            _ => Ok(fitted.to_string()),
+    /// The request's `stop` and `max_tokens`, which a search answer must keep to.
+    pub fn limits(&self) -> crate::pipeline::AnswerLimits {
+        crate::pipeline::AnswerLimits {
+            stop: self.stop_sequences().into_iter().map(str::to_string).collect(),
+            max_tokens: self.max_answer_tokens(),
         }
     }
 

@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(|| {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/ecoroute.toml");
     let config = Config::load(&path).expect("the shipped config loads");
-    ecoroute::server::classifier_for(&config)
+    ecoroute::pipeline::classifier_for(&config)
 });
 
 fuzz_target!(|body: &[u8]| {

@@ -135,9 +135,12 @@ pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
 #[derive(serde::Deserialize)]
 pub struct ExplainQuery {
     q: String,
+    /// Route as this tenant's policy would.
+    tenant: Option<String>,
 }
 
-/// `GET /admin/explain?q=…`: the full decision for a single-turn question, search included.
+/// `GET /admin/explain?q=…[&tenant=…]`: the full decision for a single-turn question, as `serve`
+/// would route it for that tenant, search included.
 pub async fn explain(
     State(state): State<Arc<AppState>>,
     peer: Peer,
@@ -148,28 +151,8 @@ pub async fn explain(
         return denied;
     }
     let runtime = state.runtime();
-    let features = crate::classify::RequestFeatures::from_query(&query.q);
-    let decision = runtime.classifier.decide(&features);
-    let score = runtime.classifier.scorer.score(&query.q);
-    let top: Vec<serde_json::Value> = score
-        .contributions
-        .iter()
-        .take(10)
-        .map(|(name, weight)| serde_json::json!({"feature": name, "weight": weight}))
-        .collect();
-    let search = super::chat::explain_search(&runtime, &query.q).await;
-    axum::Json(serde_json::json!({
-        "query": query.q,
-        "class": decision.class.as_str(),
-        "confidence": decision.confidence,
-        "route": decision.route.as_str(),
-        "reason": decision.reason(),
-        "scorer": runtime.classifier.scorer.name(),
-        "p_lookup": score.p_lookup,
-        "top_features": top,
-        "search": search,
-    }))
-    .into_response()
+    let explained = crate::pipeline::explain::explain(&runtime, &query.q, query.tenant.as_deref()).await;
+    axum::Json(explained).into_response()
 }
 
 /// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.

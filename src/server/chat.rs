@@ -13,16 +13,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
-use tower::ServiceExt;
 
-use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord, Runtime};
-use crate::classify::{apply_override, Route};
-use crate::config::Mode;
+use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
+use crate::classify::Route;
 use crate::cpu::CpuMeter;
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
-use crate::search::answer::{self, Answer};
-use crate::search::SearchQuery;
+use crate::pipeline::{explain, Pipeline, RouteRequest, Served};
+use crate::search::answer::Answer;
 use crate::Error;
 
 pub const ROUTE_HEADER: &str = "x-ecoroute-route";
@@ -37,7 +35,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let (parts, body) = request.into_parts();
     pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
     let outcome = tokio::select! {
-        outcome = pipeline(&state, &runtime, &parts.headers, body, &mut pending) => outcome,
+        outcome = answer_or_forward(&state, &runtime, &parts.headers, body, &mut pending) => outcome,
         // The shutdown grace is over and the upstream has not answered yet.
         () = state.stopped() => Err(Error::ShuttingDown),
     };
@@ -75,9 +73,9 @@ enum Reply {
     Streaming(Response),
 }
 
-async fn pipeline(
+async fn answer_or_forward(
     state: &AppState,
-    runtime: &Runtime,
+    runtime: &Pipeline,
     headers: &HeaderMap,
     body: Body,
     pending: &mut PendingRecord,
@@ -109,8 +107,6 @@ async fn pipeline(
         });
     }
     let features = chat.features();
-    let (mode, classifier) = runtime.policy(pending.record.tenant.as_deref());
-    pending.record.mode = mode.as_str().to_string();
     {
         let r = &mut pending.record;
         r.model = chat.model.clone();
@@ -119,89 +115,41 @@ async fn pipeline(
             r.prompt = Some(features.last_user.clone());
         }
     }
-    if mode == Mode::Off {
-        pending.record.proxy_cpu_us += meter.micros();
-        pending.record.route = Route::Llm.as_str().to_string();
-        pending.record.reason = "mode: off".into();
-        return forward_to_llm(
-            runtime,
-            headers,
-            bytes,
-            chat.is_stream(),
-            pending,
-            None,
-            Box::pin(state.stopped()),
-        )
-        .await;
-    }
-    let decision = apply_override(
-        classifier.decide(&features),
-        requested_route(headers),
-        runtime.config.classifier.allow_search_override,
-    );
-    let explain = wants_explain(headers).then(|| top_features(runtime, &features.last_user, &decision));
     pending.record.proxy_cpu_us += meter.micros();
-    {
-        let r = &mut pending.record;
-        r.class = Some(decision.class.as_str().to_string());
-        r.confidence = Some(decision.confidence);
-        r.route = decision.route.as_str().to_string();
-        r.reason = decision.reason();
+    let tenant = pending.record.tenant.clone();
+    let limits = chat.limits();
+    let routed = runtime
+        .route(RouteRequest {
+            features: &features,
+            tenant: tenant.as_deref(),
+            requested: requested_route(headers),
+            limits: &limits,
+        })
+        .await;
+    if let Some(failure) = routed.search().and_then(|s| s.failure) {
+        state
+            .ledger
+            .metrics()
+            .search_failed(&runtime.search_backend_name, failure.as_str());
     }
-
-    if decision.route == Route::Search {
-        let searched = Instant::now();
-        let step = search_answer(runtime, &features.last_user).await;
-        if let Some(failure) = step.failure {
-            state
-                .ledger
-                .metrics()
-                .search_failed(&runtime.search_backend_name, failure.as_str());
+    pending.apply(&routed);
+    let explain = match (&routed.decision, wants_explain(headers)) {
+        (Some(decision), true) => Some(explain::top_features(
+            runtime,
+            tenant.as_deref(),
+            &features.last_user,
+            decision,
+        )),
+        _ => None,
+    };
+    if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
+        let mut response = search_response(runtime, &chat, answer, content, pending);
+        if let Some(top) = &explain {
+            response
+                .headers_mut()
+                .insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
         }
-        pending.record.search_cpu_us = step.cpu_us;
-        // The answer as the request's `stop` and `max_tokens` allow, or a reason to escalate.
-        let verdict = step
-            .verdict
-            .and_then(|answer| chat.fit_answer(&answer.to_message()).map(|content| (answer, content)));
-        pending.record.search_ms = Some(searched.elapsed().as_secs_f64() * 1e3);
-        match (verdict, mode) {
-            (Ok((answer, content)), Mode::Route) => {
-                let mut response = search_response(runtime, &chat, &answer, &content, pending);
-                if let Some(top) = &explain {
-                    response
-                        .headers_mut()
-                        .insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
-                }
-                return Ok(Reply::Done(response));
-            }
-            // Shadow mode: note what search would have answered, then answer from the LLM.
-            (Ok((answer, content)), _) => {
-                let r = &mut pending.record;
-                r.shadow_route = Some(Route::Search.as_str().into());
-                r.shadow_answer = Some(content);
-                r.answer_source = Some(answer.source_ref());
-                r.route = Route::Llm.as_str().into();
-                r.reason = format!(
-                    "shadow: search would answer (confidence {:.2}); {}",
-                    answer.confidence,
-                    decision.reason()
-                );
-            }
-            (Err(why), Mode::Route) => {
-                pending.record.escalated = true;
-                pending.record.route = Route::Llm.as_str().to_string();
-                pending.record.reason = format!("{why}; {}", decision.reason());
-            }
-            (Err(why), _) => {
-                let r = &mut pending.record;
-                r.shadow_route = Some(Route::Llm.as_str().into());
-                r.route = Route::Llm.as_str().into();
-                r.reason = format!("shadow: search would escalate ({why}); {}", decision.reason());
-            }
-        }
-    } else if mode == Mode::Shadow {
-        pending.record.shadow_route = Some(Route::Llm.as_str().into());
-        pending.record.reason = format!("shadow: would route to the LLM; {}", decision.reason());
+        return Ok(Reply::Done(response));
     }
     forward_to_llm(
         runtime,
@@ -215,150 +163,6 @@ async fn pipeline(
     .await
 }
 
-/// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a reason
-/// to escalate, never an error for the client.
-/// One call to the search stack (timeout included) with the configured number of hits.
-async fn run_search(
-    runtime: &Runtime,
-    question: &str,
-) -> Result<crate::search::SearchOutcome, crate::search::BoxError> {
-    let query = SearchQuery {
-        text: question.to_string(),
-        limit: runtime.config.search.top_k,
-    };
-    runtime.search.clone().oneshot(query).await
-}
-
-pub async fn search_answer(runtime: &Runtime, question: &str) -> SearchStep {
-    // "Hi! Can you tell me who wrote Hamlet? Thanks": search for, and check the answer against,
-    // what is asked, not the greeting around it.
-    let question = crate::classify::text::core_question(question);
-    let outcome = match run_search(runtime, question).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            let failure = if e.is::<tower::timeout::error::Elapsed>() {
-                SearchFailure::Timeout
-            } else if e.is::<crate::search::breaker::CircuitOpen>() {
-                SearchFailure::CircuitOpen
-            } else {
-                tracing::warn!(error = %e, backend = %runtime.search_backend_name, "search backend failed; escalating");
-                SearchFailure::Error
-            };
-            return SearchStep {
-                verdict: Err(format!("escalated: {}", failure.reason())),
-                cpu_us: None,
-                failure: Some(failure),
-            };
-        }
-    };
-    // The adequacy check is part of the search step's cost.
-    let meter = CpuMeter::start();
-    let verdict =
-        answer::answer(question, &outcome.hits, &runtime.config.search.adequacy).map_err(|refusal| refusal.reason());
-    let cpu_us = Some(outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros());
-    SearchStep {
-        verdict,
-        cpu_us,
-        failure: None,
-    }
-}
-
-/// Why the search backend gave no hits at all (as opposed to hits that do not answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchFailure {
-    Timeout,
-    Error,
-    CircuitOpen,
-}
-
-impl SearchFailure {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SearchFailure::Timeout => "timeout",
-            SearchFailure::Error => "error",
-            SearchFailure::CircuitOpen => "circuit_open",
-        }
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            SearchFailure::Timeout => "search timed out",
-            SearchFailure::Error => "search failed",
-            SearchFailure::CircuitOpen => "search circuit open",
-        }
-    }
-}
-
-/// The search step's result: the answer or why it escalates, and its CPU time.
-pub struct SearchStep {
-    pub verdict: Result<Answer, String>,
-    pub cpu_us: Option<f64>,
-    pub failure: Option<SearchFailure>,
-}
-
-/// How a request would be routed, without calling the LLM: the decision, then the search step when
-/// the decision is search. `serve` and `replay` share this; `serve` then answers or forwards.
-pub struct DryRun {
-    pub mode: Mode,
-    pub decision: crate::classify::Decision,
-    pub search: Option<SearchStep>,
-}
-
-impl DryRun {
-    /// `search` (answered from search), `escalated`, or `llm`; in shadow mode what it would have been.
-    pub fn outcome(&self) -> &'static str {
-        match (&self.search, self.mode) {
-            (_, Mode::Off) => "llm",
-            (Some(SearchStep { verdict: Ok(_), .. }), _) => "search",
-            (Some(_), _) => "escalated",
-            (None, _) => "llm",
-        }
-    }
-
-    pub fn reason(&self) -> String {
-        match (&self.search, self.mode) {
-            (_, Mode::Off) => "mode: off".into(),
-            (Some(SearchStep { verdict: Ok(a), .. }), _) => {
-                format!("{}; search confidence {:.2}", self.decision.reason(), a.confidence)
-            }
-            (Some(SearchStep { verdict: Err(why), .. }), _) => format!("{why}; {}", self.decision.reason()),
-            (None, _) => self.decision.reason(),
-        }
-    }
-}
-
-pub async fn dry_run(runtime: &Runtime, features: &crate::classify::RequestFeatures, tenant: Option<&str>) -> DryRun {
-    let (mode, classifier) = runtime.policy(tenant);
-    let decision = classifier.decide(features);
-    let search = if mode != Mode::Off && decision.route == Route::Search {
-        Some(search_answer(runtime, &features.last_user).await)
-    } else {
-        None
-    };
-    DryRun { mode, decision, search }
-}
-
-/// What search would do with a question, for `/admin/explain`: the hits and the answer or refusal.
-pub async fn explain_search(runtime: &Runtime, question: &str) -> serde_json::Value {
-    let question = crate::classify::text::core_question(question);
-    match run_search(runtime, question).await {
-        Ok(outcome) => {
-            let hits: Vec<serde_json::Value> = outcome
-                .hits
-                .iter()
-                .map(|h| serde_json::json!({"title": h.title, "source": h.source, "url": h.url, "score": h.score, "text": h.text}))
-                .collect();
-            let verdict = match answer::answer(question, &outcome.hits, &runtime.config.search.adequacy) {
-                Ok(a) => serde_json::json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
-                Err(refusal) => serde_json::json!({"refusal": refusal.reason()}),
-            };
-            serde_json::json!({"hits": hits, "verdict": verdict, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3})
-        }
-        Err(e) => serde_json::json!({"error": e.to_string()}),
-    }
-}
-
 fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -367,7 +171,7 @@ fn unix_seconds() -> u64 {
 }
 
 fn search_response(
-    runtime: &Runtime,
+    runtime: &Pipeline,
     chat: &ChatRequest,
     answer: &Answer,
     content: &str,
@@ -392,7 +196,6 @@ fn search_response(
         r.completion_tokens = Some(usage.completion_tokens);
         r.usage_source = "estimated".into();
         r.answer_source = Some(answer.source_ref());
-        r.reason = format!("{}; search confidence {:.2}", r.reason, answer.confidence);
     }
     let mut response = if chat.is_stream() {
         let frames = openai::completion_stream(&meta, content, usage, chat.include_usage_in_stream());
@@ -433,21 +236,6 @@ fn wants_explain(headers: &HeaderMap) -> bool {
         .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
-/// The scorer's three strongest features, when the scorer decided.
-fn top_features(runtime: &Runtime, text: &str, decision: &crate::classify::Decision) -> String {
-    if !matches!(decision.decider, crate::classify::Decider::Classifier { .. }) {
-        return String::new();
-    }
-    let score = runtime.classifier.scorer.score(text);
-    score
-        .contributions
-        .iter()
-        .take(3)
-        .map(|(name, w)| format!("{w:+.2} {name}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The compact decision trace for `x-ecoroute-explain`.
 fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
     let mut parts = vec![
@@ -469,7 +257,7 @@ fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
 }
 
 async fn forward_to_llm(
-    runtime: &Runtime,
+    runtime: &Pipeline,
     headers: &HeaderMap,
     body: Bytes,
     stream: bool,

@@ -28,88 +28,14 @@ use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::classify::Classifier;
+use crate::classify::Route;
 use crate::config::{Config, Mode};
 use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
-use crate::llm::Upstream;
-use crate::search::{SearchBackend, SearchService};
+use crate::pipeline::{Outcome, Pipeline, Routed};
 use crate::Error;
 
-/// Everything built from one config. Swapped whole (hot reload), so a request keeps the snapshot
-/// it started with.
-pub struct Runtime {
-    pub config: Config,
-    pub classifier: Classifier,
-    pub search: stack::SearchStack,
-    pub search_backend_name: String,
-    /// Kept so a reload with the same search settings reuses the open index.
-    pub search_backend: Arc<dyn SearchBackend>,
-    /// Tenants with their own policy: mode and classifier (own rules first, own threshold).
-    pub tenants: std::collections::HashMap<String, (Mode, Classifier)>,
-    pub upstream: Upstream,
-}
-
-impl Runtime {
-    /// Builds the runtime; opening (or first building) the embedded index runs on a blocking thread.
-    pub async fn build(config: Config) -> Result<Runtime, Error> {
-        let backend = crate::search::connect(&config.search).await?;
-        Self::with_backend(config, backend)
-    }
-
-    /// Builds the runtime around a given search backend (tests use this to inject mocks).
-    pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Runtime, Error> {
-        crate::search::answer::warm_up();
-        let classifier = classifier_for(&config);
-        let search_backend_name = backend.name().to_string();
-        let search = stack::search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
-        let upstream = Upstream::new(&config.llm)?;
-        let tenants = config
-            .routing
-            .tenants
-            .iter()
-            .map(|t| {
-                let mut c = classifier.clone();
-                c.rules = t.rules.iter().chain(config.rules.iter()).cloned().collect();
-                if let Some(th) = t.lookup_threshold {
-                    c.lookup_threshold = th;
-                }
-                (t.name.clone(), (t.mode.unwrap_or(config.routing.mode), c))
-            })
-            .collect();
-        Ok(Runtime {
-            config,
-            classifier,
-            search,
-            search_backend_name,
-            search_backend: backend,
-            tenants,
-            upstream,
-        })
-    }
-}
-
-impl Runtime {
-    /// The mode and classifier for a tenant: its own policy if it has one, else the global one.
-    pub fn policy(&self, tenant: Option<&str>) -> (Mode, &Classifier) {
-        match tenant.and_then(|t| self.tenants.get(t)) {
-            Some((mode, classifier)) => (*mode, classifier),
-            None => (self.config.routing.mode, &self.classifier),
-        }
-    }
-}
-
-/// The classifier that `serve`, `classify` and `eval` all use for a config.
-pub fn classifier_for(config: &Config) -> Classifier {
-    Classifier {
-        guards: config.guards.clone(),
-        rules: config.rules.clone(),
-        scorer: Arc::clone(&config.classifier.scorer),
-        lookup_threshold: config.classifier.lookup_threshold,
-    }
-}
-
 pub struct AppState {
-    runtime: ArcSwap<Runtime>,
+    runtime: ArcSwap<Pipeline>,
     pub ledger: Ledger,
     draining: AtomicBool,
     /// Set when the shutdown grace is over: requests still in flight end now, with an error the
@@ -123,7 +49,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(runtime: Runtime, ledger: Ledger) -> AppState {
+    pub fn new(runtime: Pipeline, ledger: Ledger) -> AppState {
         AppState {
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
@@ -144,7 +70,7 @@ impl AppState {
     }
 
     /// The current runtime snapshot.
-    pub fn runtime(&self) -> Arc<Runtime> {
+    pub fn runtime(&self) -> Arc<Pipeline> {
         self.runtime.load_full()
     }
 
@@ -176,11 +102,11 @@ impl RunningServer {
 
 /// Binds `config.server.listen` (port 0 picks a free port), builds the runtime and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, Error> {
-    let runtime = Runtime::build(config).await?;
+    let runtime = Pipeline::build(config).await?;
     start_with(runtime).await
 }
 
-pub async fn start_with(runtime: Runtime) -> Result<RunningServer, Error> {
+pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     let listen = runtime.config.server.listen;
     let grace = runtime.config.server.shutdown_grace;
     let listener = TcpListener::bind(listen)
@@ -348,6 +274,41 @@ impl PendingRecord {
             record: std::mem::take(&mut self.record),
             finished: false,
             armed: true,
+        }
+    }
+
+    /// Writes a request's route into its row: mode, class, route, reason, what search did (and in
+    /// shadow mode what it would have done) and what the decision and the search step cost.
+    pub fn apply(&mut self, routed: &Routed) {
+        let r = &mut self.record;
+        r.mode = routed.mode.as_str().to_string();
+        r.route = Route::Llm.as_str().to_string();
+        r.reason = routed.reason();
+        r.proxy_cpu_us += routed.decide_cpu_us;
+        if let Some(decision) = &routed.decision {
+            r.class = Some(decision.class.as_str().to_string());
+            r.confidence = Some(decision.confidence);
+        }
+        if let Some(search) = routed.search() {
+            r.search_cpu_us = search.cpu_us;
+            r.search_ms = Some(search.elapsed_ms);
+        }
+        let live = routed.mode == Mode::Route;
+        match &routed.outcome {
+            Outcome::Answered { answer, .. } if live => {
+                r.route = Route::Search.as_str().to_string();
+                r.answer_source = Some(answer.source_ref());
+            }
+            Outcome::Answered { answer, content, .. } => {
+                r.shadow_route = Some(Route::Search.as_str().into());
+                r.shadow_answer = Some(content.clone());
+                r.answer_source = Some(answer.source_ref());
+            }
+            Outcome::Escalated { .. } if live => r.escalated = true,
+            Outcome::Escalated { .. } | Outcome::Llm if routed.mode == Mode::Shadow => {
+                r.shadow_route = Some(Route::Llm.as_str().into());
+            }
+            Outcome::Escalated { .. } | Outcome::Llm | Outcome::Off => {}
         }
     }
 

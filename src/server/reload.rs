@@ -1,4 +1,4 @@
-//! Hot reload: load and validate the config file again, build a new [`Runtime`] and swap it in
+//! Hot reload: load and validate the config file again, build a new [`Pipeline`] and swap it in
 //! atomically. A request keeps the snapshot it started with, so requests in flight are unaffected;
 //! a config that does not validate is refused and the running one stays.
 //!
@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{AppState, Runtime};
+use super::AppState;
 use crate::config::{Config, ConfigError, Purpose};
+use crate::pipeline::Pipeline;
 use crate::Error;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -56,9 +57,9 @@ impl AppState {
             .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
         let restart_needed_for = restart_needed(&current.config, &config);
         let runtime = if config.search.backend.same_as(&current.config.search.backend) {
-            Runtime::with_backend(config, Arc::clone(&current.search_backend))?
+            Pipeline::with_backend(config, Arc::clone(&current.search_backend))?
         } else {
-            Runtime::build(config).await?
+            Pipeline::build(config).await?
         };
         self.runtime.store(Arc::new(runtime));
         let source = current.config.source.display().to_string();

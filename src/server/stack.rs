@@ -1,7 +1,7 @@
 //! The tower stack, built in one place. Read from the outside in:
 //!
 //! HTTP: catch panics → [health routes] | load shed → global concurrency limit → routes
-//! Search backend: circuit breaker → timeout → backend
+//! Search backend: circuit breaker → timeout → backend ([`crate::pipeline::search_stack`])
 //! LLM backend: [`crate::llm::Upstream`] carries its own connect / first-byte / total timeouts.
 
 use std::sync::Arc;
@@ -17,24 +17,8 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::{chat, header_value, passthrough, read_body, request_id, tenant_of, AppState, PendingRecord};
-use crate::config::SearchConfig;
-use crate::search::breaker::{BreakerLayer, BreakerService};
-use crate::search::{BoxError, SearchService};
+use crate::search::BoxError;
 use crate::Error;
-
-/// The search backend as the chat pipeline calls it.
-pub type SearchStack = BreakerService<tower::timeout::Timeout<SearchService>>;
-
-pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
-    ServiceBuilder::new()
-        // 2. After repeated failures or timeouts, stop calling a backend that is down: requests
-        //    escalate at once instead of each waiting out the timeout.
-        .layer(BreakerLayer::new(config.breaker))
-        // 1. A slow search must never hold up an answer the LLM could give: past the timeout the
-        //    request escalates (and the breaker counts it as a failure).
-        .timeout(config.timeout)
-        .service(service)
-}
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_concurrency = state.runtime().config.server.max_concurrency;

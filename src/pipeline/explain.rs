@@ -1,0 +1,81 @@
+//! The decision trace: the scorer's strongest features, and what search makes of a question (its
+//! hits and the answer or refusal). For the `x-ecoroute-explain` header and `/admin/explain`.
+
+use serde_json::{json, Value};
+
+use super::{AnswerLimits, Pipeline, RouteRequest};
+use crate::classify::{Decider, Decision, RequestFeatures};
+use crate::search::answer;
+
+/// The scorer's three strongest features, when the scorer decided.
+pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, text: &str, decision: &Decision) -> String {
+    if !matches!(decision.decider, Decider::Classifier { .. }) {
+        return String::new();
+    }
+    let score = pipeline.policy(tenant).classifier.scorer.score(text);
+    score
+        .contributions
+        .iter()
+        .take(3)
+        .map(|(name, w)| format!("{w:+.2} {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What search would do with a question: the hits and the answer or refusal.
+pub async fn explain_search(pipeline: &Pipeline, question: &str) -> Value {
+    let question = crate::classify::text::core_question(question);
+    match pipeline.run_search(question).await {
+        Ok(outcome) => {
+            let hits: Vec<Value> = outcome
+                .hits
+                .iter()
+                .map(|h| json!({"title": h.title, "source": h.source, "url": h.url, "score": h.score, "text": h.text}))
+                .collect();
+            let verdict = match answer::answer(question, &outcome.hits, &pipeline.config.search.adequacy) {
+                Ok(a) => json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
+                Err(refusal) => json!({"refusal": refusal.reason()}),
+            };
+            json!({"hits": hits, "verdict": verdict, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3})
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
+
+/// The full decision for a single-turn question, as `serve` would route it for `tenant`, with the
+/// scorer's features and what search makes of it.
+pub async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> Value {
+    let features = RequestFeatures::from_query(query);
+    let routed = pipeline
+        .route(RouteRequest {
+            features: &features,
+            tenant,
+            requested: None,
+            limits: &AnswerLimits::default(),
+        })
+        .await;
+    let classifier = &pipeline.policy(tenant).classifier;
+    let score = classifier.scorer.score(query);
+    let top: Vec<Value> = score
+        .contributions
+        .iter()
+        .take(10)
+        .map(|(name, weight)| json!({"feature": name, "weight": weight}))
+        .collect();
+    let search = explain_search(pipeline, query).await;
+    json!({
+        "query": query,
+        "tenant": tenant,
+        "mode": routed.mode.as_str(),
+        "class": routed.decision.as_ref().map(|d| d.class.as_str()),
+        "confidence": routed.decision.as_ref().map(|d| d.confidence),
+        // As the `x-ecoroute-route` header would say, and which of the three outcomes it is.
+        "route": if routed.served() == super::Served::Search { "search" } else { "llm" },
+        "served": routed.served().as_str(),
+        "reason": routed.reason(),
+        "scorer": classifier.scorer.name(),
+        "p_lookup": score.p_lookup,
+        "top_features": top,
+        "search": search,
+    })
+}

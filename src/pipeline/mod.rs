@@ -1,0 +1,122 @@
+//! The routing decision, written once: `serve`, `replay`, `eval --answers`, `/admin/explain` and
+//! `ecoroute search` all call [`Pipeline::route`] (or its search step), so what is measured offline
+//! is what users get.
+//!
+//! - [`Pipeline`]: everything built from one config (classifier, tenant policies, the search stack,
+//!   the upstream client); swapped whole on reload, so a request keeps the snapshot it started with.
+//! - [`route`]: one request's decision and search step, as a typed [`route::Routed`], with the one
+//!   formatter of the `x-ecoroute-reason` text.
+//! - [`explain`]: the decision trace for `x-ecoroute-explain` and `/admin/explain`.
+
+pub mod explain;
+pub mod route;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tower::ServiceBuilder;
+
+use crate::classify::Classifier;
+use crate::config::{Config, Mode, SearchConfig};
+use crate::llm::Upstream;
+use crate::search::breaker::{BreakerLayer, BreakerService};
+use crate::search::{SearchBackend, SearchService};
+use crate::Error;
+
+pub use route::{AnswerLimits, Outcome, RouteRequest, Routed, SearchCost, SearchFailure, Served};
+
+/// The search backend as the pipeline calls it.
+pub type SearchStack = BreakerService<tower::timeout::Timeout<SearchService>>;
+
+pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
+    ServiceBuilder::new()
+        // 2. After repeated failures or timeouts, stop calling a backend that is down: requests
+        //    escalate at once instead of each waiting out the timeout.
+        .layer(BreakerLayer::new(config.breaker))
+        // 1. A slow search must never hold up an answer the LLM could give: past the timeout the
+        //    request escalates (and the breaker counts it as a failure).
+        .timeout(config.timeout)
+        .service(service)
+}
+
+/// How one tenant's requests are routed: its mode, and its classifier (its own rules first, its
+/// own threshold).
+#[derive(Clone)]
+pub struct Policy {
+    pub mode: Mode,
+    pub classifier: Classifier,
+}
+
+/// Everything built from one config.
+pub struct Pipeline {
+    pub config: Config,
+    /// The global policy, for requests of tenants without their own.
+    pub policy: Policy,
+    pub search: SearchStack,
+    pub search_backend_name: String,
+    /// Kept so a reload with the same search settings reuses the open index.
+    pub search_backend: Arc<dyn SearchBackend>,
+    pub tenants: HashMap<String, Policy>,
+    pub upstream: Upstream,
+}
+
+impl Pipeline {
+    /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
+    pub async fn build(config: Config) -> Result<Pipeline, Error> {
+        let backend = crate::search::connect(&config.search).await?;
+        Self::with_backend(config, backend)
+    }
+
+    /// Builds the pipeline around a given search backend (tests use this to inject mocks).
+    pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
+        crate::search::answer::warm_up();
+        let classifier = classifier_for(&config);
+        let search_backend_name = backend.name().to_string();
+        let search = search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
+        let upstream = Upstream::new(&config.llm)?;
+        let tenants = config
+            .routing
+            .tenants
+            .iter()
+            .map(|t| {
+                let mut c = classifier.clone();
+                c.rules = t.rules.iter().chain(config.rules.iter()).cloned().collect();
+                if let Some(th) = t.lookup_threshold {
+                    c.lookup_threshold = th;
+                }
+                let policy = Policy {
+                    mode: t.mode.unwrap_or(config.routing.mode),
+                    classifier: c,
+                };
+                (t.name.clone(), policy)
+            })
+            .collect();
+        Ok(Pipeline {
+            policy: Policy {
+                mode: config.routing.mode,
+                classifier,
+            },
+            config,
+            search,
+            search_backend_name,
+            search_backend: backend,
+            tenants,
+            upstream,
+        })
+    }
+
+    /// The policy for a tenant: its own if it has one, else the global one.
+    pub fn policy(&self, tenant: Option<&str>) -> &Policy {
+        tenant.and_then(|t| self.tenants.get(t)).unwrap_or(&self.policy)
+    }
+}
+
+/// The classifier that `serve`, `classify` and `eval` all use for a config.
+pub fn classifier_for(config: &Config) -> Classifier {
+    Classifier {
+        guards: config.guards.clone(),
+        rules: config.rules.clone(),
+        scorer: Arc::clone(&config.classifier.scorer),
+        lookup_threshold: config.classifier.lookup_threshold,
+    }
+}

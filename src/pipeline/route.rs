@@ -1,0 +1,331 @@
+//! One request's route: the decision (guards, rules, scorer, a client's override), then, when the
+//! decision is search, the search step (backend through timeout and breaker, the adequacy check, and
+//! the request's own `stop` and `max_tokens`). The result is a typed [`Routed`]; `serve` answers or
+//! forwards from it, and the offline tools read the same value.
+
+use std::time::Instant;
+
+use tower::ServiceExt;
+
+use super::Pipeline;
+use crate::classify::{apply_override, Decision, RequestFeatures, Route};
+use crate::config::Mode;
+use crate::cpu::CpuMeter;
+use crate::search::answer::{self, Answer};
+use crate::search::{BoxError, SearchOutcome, SearchQuery};
+
+/// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerLimits {
+    pub stop: Vec<String>,
+    pub max_tokens: Option<u32>,
+}
+
+impl AnswerLimits {
+    /// An answer text as these limits would have let the LLM write it: cut before the first stop
+    /// sequence; refused (the request escalates, with the reason) when that leaves nothing or the
+    /// answer is longer than `max_tokens`, since a half answer from search is worse than an LLM call.
+    pub fn fit(&self, content: &str) -> Result<String, String> {
+        let cut = self
+            .stop
+            .iter()
+            .filter(|stop| !stop.is_empty())
+            .filter_map(|stop| content.find(stop.as_str()))
+            .min()
+            .unwrap_or(content.len());
+        let fitted = content[..cut].trim_end();
+        if fitted.is_empty() {
+            return Err("escalated: a stop sequence cuts the whole search answer".into());
+        }
+        let tokens = crate::openai::estimate_tokens(fitted);
+        match self.max_tokens {
+            Some(max) if tokens > max => Err(format!(
+                "escalated: the search answer ({tokens} tokens) is longer than max_tokens ({max})"
+            )),
+            _ => Ok(fitted.to_string()),
+        }
+    }
+}
+
+/// What routing needs to know of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRequest<'a> {
+    pub features: &'a RequestFeatures,
+    /// Picks the tenant's policy, if it has one.
+    pub tenant: Option<&'a str>,
+    /// The client's `x-ecoroute-route`, if any.
+    pub requested: Option<Route>,
+    pub limits: &'a AnswerLimits,
+}
+
+/// Why the search backend gave no hits at all (as opposed to hits that do not answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchFailure {
+    Timeout,
+    Error,
+    CircuitOpen,
+}
+
+impl SearchFailure {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchFailure::Timeout => "timeout",
+            SearchFailure::Error => "error",
+            SearchFailure::CircuitOpen => "circuit_open",
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            SearchFailure::Timeout => "search timed out",
+            SearchFailure::Error => "search failed",
+            SearchFailure::CircuitOpen => "search circuit open",
+        }
+    }
+}
+
+/// What the search step cost, and whether the backend failed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchCost {
+    /// Thread CPU time of the search and the adequacy check; `None` when the backend failed.
+    pub cpu_us: Option<f64>,
+    pub elapsed_ms: f64,
+    pub failure: Option<SearchFailure>,
+}
+
+/// The search step alone: the answer or why it escalates, and its cost.
+pub struct SearchStep {
+    pub verdict: Result<Answer, String>,
+    pub cost: SearchCost,
+}
+
+/// What happened after the decision.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `mode = "off"`: forwarded without deciding.
+    Off,
+    /// Decided for the LLM; no search.
+    Llm,
+    /// Search answered; `content` is the message, fitted to the request's limits.
+    Answered {
+        answer: Answer,
+        content: String,
+        search: SearchCost,
+    },
+    /// Decided for search, but search could not answer well enough: the LLM answers.
+    Escalated { why: String, search: SearchCost },
+}
+
+/// Which tool answers the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    Search,
+    Escalated,
+    Llm,
+}
+
+impl Served {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Search => "search",
+            Served::Escalated => "escalated",
+            Served::Llm => "llm",
+        }
+    }
+}
+
+/// A request's route: the mode that applied, the decision (none in `off` mode) and the outcome.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub mode: Mode,
+    pub decision: Option<Decision>,
+    pub outcome: Outcome,
+    /// Thread CPU time of the decision (the search step's is in [`SearchCost`]).
+    pub decide_cpu_us: f64,
+}
+
+impl Routed {
+    /// What `serve` does with the request: answer from search only in `route` mode.
+    pub fn served(&self) -> Served {
+        match self.mode {
+            Mode::Route => self.would_serve(),
+            Mode::Shadow | Mode::Off => Served::Llm,
+        }
+    }
+
+    /// What the routing would do if it were live: in shadow mode, what it would have done.
+    pub fn would_serve(&self) -> Served {
+        match &self.outcome {
+            Outcome::Answered { .. } => Served::Search,
+            Outcome::Escalated { .. } => Served::Escalated,
+            Outcome::Off | Outcome::Llm => Served::Llm,
+        }
+    }
+
+    pub fn search(&self) -> Option<&SearchCost> {
+        match &self.outcome {
+            Outcome::Answered { search, .. } | Outcome::Escalated { search, .. } => Some(search),
+            Outcome::Off | Outcome::Llm => None,
+        }
+    }
+
+    /// The answer search gave (served, or in shadow mode noted).
+    pub fn answer(&self) -> Option<(&Answer, &str)> {
+        match &self.outcome {
+            Outcome::Answered { answer, content, .. } => Some((answer, content.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The `x-ecoroute-reason` text, and the ledger's `reason`: the one place it is written.
+    pub fn reason(&self) -> String {
+        let Some(decision) = &self.decision else {
+            return "mode: off".into();
+        };
+        let decided = decision.reason();
+        let shadow = self.mode == Mode::Shadow;
+        match &self.outcome {
+            Outcome::Off => "mode: off".into(),
+            Outcome::Llm if shadow => format!("shadow: would route to the LLM; {decided}"),
+            Outcome::Llm => decided,
+            Outcome::Answered { answer, .. } if shadow => format!(
+                "shadow: search would answer (confidence {:.2}); {decided}",
+                answer.confidence
+            ),
+            Outcome::Answered { answer, .. } => format!("{decided}; search confidence {:.2}", answer.confidence),
+            Outcome::Escalated { why, .. } if shadow => format!("shadow: search would escalate ({why}); {decided}"),
+            Outcome::Escalated { why, .. } => format!("{why}; {decided}"),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Routes one request. Never fails: any search failure is a reason to escalate.
+    pub async fn route(&self, request: RouteRequest<'_>) -> Routed {
+        let policy = self.policy(request.tenant);
+        if policy.mode == Mode::Off {
+            return Routed {
+                mode: Mode::Off,
+                decision: None,
+                outcome: Outcome::Off,
+                decide_cpu_us: 0.0,
+            };
+        }
+        let meter = CpuMeter::start();
+        let decision = apply_override(
+            policy.classifier.decide(request.features),
+            request.requested,
+            self.config.classifier.allow_search_override,
+        );
+        let decide_cpu_us = meter.micros();
+        let outcome = if decision.route == Route::Search {
+            let step = self.search_step(&request.features.last_user).await;
+            let fitted = step.verdict.and_then(|answer| {
+                request
+                    .limits
+                    .fit(&answer.to_message())
+                    .map(|content| (answer, content))
+            });
+            match fitted {
+                Ok((answer, content)) => Outcome::Answered {
+                    answer,
+                    content,
+                    search: step.cost,
+                },
+                Err(why) => Outcome::Escalated { why, search: step.cost },
+            }
+        } else {
+            Outcome::Llm
+        };
+        Routed {
+            mode: policy.mode,
+            decision: Some(decision),
+            outcome,
+            decide_cpu_us,
+        }
+    }
+
+    /// One call to the search stack (timeout and breaker included) with the configured number of hits.
+    pub async fn run_search(&self, question: &str) -> Result<SearchOutcome, BoxError> {
+        let query = SearchQuery {
+            text: question.to_string(),
+            limit: self.config.search.top_k,
+        };
+        self.search.clone().oneshot(query).await
+    }
+
+    /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a
+    /// reason to escalate, never an error for the client.
+    pub async fn search_step(&self, question: &str) -> SearchStep {
+        // "Hi! Can you tell me who wrote Hamlet? Thanks": search for, and check the answer against,
+        // what is asked, not the greeting around it.
+        let question = crate::classify::text::core_question(question);
+        let started = Instant::now();
+        let outcome = match self.run_search(question).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let failure = if e.is::<tower::timeout::error::Elapsed>() {
+                    SearchFailure::Timeout
+                } else if e.is::<crate::search::breaker::CircuitOpen>() {
+                    SearchFailure::CircuitOpen
+                } else {
+                    tracing::warn!(error = %e, backend = %self.search_backend_name, "search backend failed; escalating");
+                    SearchFailure::Error
+                };
+                return SearchStep {
+                    verdict: Err(format!("escalated: {}", failure.reason())),
+                    cost: SearchCost {
+                        cpu_us: None,
+                        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                        failure: Some(failure),
+                    },
+                };
+            }
+        };
+        // The adequacy check is part of the search step's cost.
+        let meter = CpuMeter::start();
+        let verdict =
+            answer::answer(question, &outcome.hits, &self.config.search.adequacy).map_err(|refusal| refusal.reason());
+        let cpu_us = outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros();
+        SearchStep {
+            verdict,
+            cost: SearchCost {
+                cpu_us: Some(cpu_us),
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                failure: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_cut_at_the_first_stop_and_refuse_long_or_emptied_answers() {
+        let text = "The capital of Peru is Lima.\n\nSource: Peru (GeoNames)";
+        let none = AnswerLimits::default();
+        assert_eq!(none.fit(text).unwrap(), text);
+        let stop = AnswerLimits {
+            stop: vec!["\n\nSource".into(), "Lima".into()],
+            max_tokens: None,
+        };
+        assert_eq!(
+            stop.fit(text).unwrap(),
+            "The capital of Peru is",
+            "the earliest stop wins"
+        );
+        let cuts_all = AnswerLimits {
+            stop: vec!["The".into()],
+            max_tokens: None,
+        };
+        assert!(cuts_all.fit(text).is_err());
+        let short = AnswerLimits {
+            stop: vec![],
+            max_tokens: Some(3),
+        };
+        assert!(short.fit(text).unwrap_err().contains("max_tokens (3)"));
+    }
+}

@@ -1,0 +1,78 @@
+//! `replay --json` against `serve`: the same config, the same questions, the same answers. Both run
+//! `Pipeline::route`, so they cannot drift; this test holds them to it on real chatbot questions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn replay_json_agrees_with_serve_on_every_question() {
+    let h = Harness::start().await;
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/training/dev.jsonl")).unwrap();
+    // Every fifth question of the dev set (lookups and complex requests alike), plus questions the
+    // fixture corpus answers, one with a chat frame, and one whose answer `max_tokens` refuses.
+    let mut requests: Vec<Value> = dev
+        .lines()
+        .step_by(5)
+        .map(|l| user(serde_json::from_str::<Value>(l).unwrap()["query"].as_str().unwrap()))
+        .collect();
+    requests.push(user("What is the capital of Peru?"));
+    requests.push(user("Hi! Could you tell me what the capital of Chile is? Thanks"));
+    let mut limited = user("What is the capital of France?");
+    limited["max_tokens"] = serde_json::json!(2);
+    requests.push(limited);
+    assert!(requests.len() > 400);
+
+    let mut served = Vec::new();
+    for body in &requests {
+        let r = h.chat(body.clone()).await;
+        let route = r.headers()["x-ecoroute-route"].to_str().unwrap().to_string();
+        let reason = r.headers()["x-ecoroute-reason"].to_str().unwrap().to_string();
+        let answer = if route == "search" {
+            let v: Value = r.json().await.unwrap();
+            Some(v["choices"][0]["message"]["content"].as_str().unwrap().to_string())
+        } else {
+            None
+        };
+        served.push((route, reason, answer));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("requests.jsonl");
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|body| serde_json::json!({"request": body}).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["replay", "--json", "--config"])
+        .arg(h.config_path())
+        .arg("--input")
+        .arg(&input)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let replayed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replayed.len(), requests.len());
+    let mut from_search = 0;
+    for (i, ((route, reason, answer), line)) in served.iter().zip(&replayed).enumerate() {
+        let query = &requests[i]["messages"][0]["content"];
+        assert_eq!(line["route"], route.as_str(), "route of {query}");
+        // Header values replace non-ASCII with `?`: compare through the same lens.
+        let replayed_reason = ecoroute::server::header_value(line["reason"].as_str().unwrap());
+        assert_eq!(replayed_reason, reason.as_str(), "reason of {query}");
+        assert_eq!(line["answer"].as_str(), answer.as_deref(), "answer to {query}");
+        from_search += usize::from(route == "search");
+    }
+    assert!(from_search >= 2, "the comparison covers search answers too");
+    assert!(
+        replayed.iter().any(|l| l["served"] == "escalated"),
+        "and escalations (max_tokens)"
+    );
+}
