@@ -1,4 +1,4 @@
-//! A mock OpenAI upstream for load benchmarks (`scripts/bench/load.sh`): answers every
+//! A mock OpenAI upstream for demos and load benchmarks (`scripts/bench/load.py`): answers every
 //! `POST /v1/chat/completions` at once with a fixed completion, or, with `"stream": true`, with an
 //! SSE stream whose first chunk leaves at once and the rest after `--stream-gap-ms`. The same bytes
 //! whether called directly, through nginx or through ecoroute, so latencies compare.

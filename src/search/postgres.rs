@@ -1,7 +1,7 @@
 //! Search with PostgreSQL full-text search (`tsvector` / `ts_rank`), for a company whose knowledge
-//! base already lives in Postgres. The table needs a `tsvector` column with a GIN index; the README
-//! gives a schema. Identifiers come from the config and are checked there (letters, digits and `_`
-//! only) and quoted here; the query text is always a bind parameter.
+//! base already lives in Postgres. The table needs a `tsvector` column with a GIN index;
+//! `config/examples/postgres.toml` gives a schema. Identifiers come from the config and are checked
+//! there (letters, digits and `_` only) and quoted here; the query text is always a bind parameter.
 //!
 //! The question's words are OR-ed (`plainto_tsquery` with `&` turned into `|`), and `ts_rank`
 //! orders documents by how many of them they hold and how often: the adequacy check, not the
