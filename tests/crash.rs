@@ -2,7 +2,8 @@
 //! ledger counted against the responses clients actually received.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{start_mock, test_config_toml, user};
+use support::{start_mock, test_config_toml, user};
 
 /// Requests each client keeps in flight against the proxy.
 const CLIENTS: usize = 16;

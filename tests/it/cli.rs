@@ -1,7 +1,5 @@
 //! The command line as scripts use it: `classify`, `eval`, `calibrate`, `train`, `check`, `search`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::process::Command;
 
@@ -287,7 +285,7 @@ fn check_fails_with_key_and_fix() {
 /// Writes the test config (fixture corpus, an LLM nobody answers at) plus `extra` into `dir/name`.
 fn write_config(dir: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, common::test_config_toml("http://127.0.0.1:9/v1", dir, extra)).unwrap();
+    std::fs::write(&path, crate::support::test_config_toml("http://127.0.0.1:9/v1", dir, extra)).unwrap();
     path
 }
 
@@ -450,7 +448,7 @@ fn offline_commands_do_not_need_the_admin_token_or_the_upstream_key_but_serve_an
         &config,
         format!(
             "[admin]\ntoken_env = \"ECOROUTE_TEST_UNSET_ADMIN_TOKEN\"\n[llm]\napi_key_env = \"ECOROUTE_TEST_UNSET_ADMIN_TOKEN\"\n[search]\ncorpus = \"{}\"\nindex_dir = \"{}\"\n",
-            common::fixture_corpus().display(),
+            crate::support::fixture_corpus().display(),
             dir.path().join("index").display()
         ),
     )

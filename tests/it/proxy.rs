@@ -1,11 +1,9 @@
 //! End-to-end tests: the real server on port 0 in front of a mock OpenAI upstream on port 0.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 

@@ -2,9 +2,7 @@
 //! The test is `#[ignore]`d, so a plain `cargo test` counts it as ignored in its summary instead of
 //! passing it unrun; `cargo test -- --include-ignored` runs it (`.ci/run` installs the package into
 //! `.venv` first), and then a missing package is a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::path::PathBuf;
 
@@ -33,7 +31,7 @@ async fn official_openai_client_works_unchanged() {
         "the openai Python package is missing for {}: install it with `python3 -m venv .venv && .venv/bin/pip install openai` (as .ci/run does)",
         python.display()
     );
-    let h = common::Harness::start().await;
+    let h = crate::support::Harness::start().await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_smoke.py");
     let out = tokio::process::Command::new(&python)
         .arg(&script)

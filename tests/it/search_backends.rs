@@ -3,9 +3,7 @@
 //! Brave, Meilisearch, Typesense) must load, send the request its engine expects, and map the
 //! response to an answer. Then through the proxy: an answer from Elasticsearch, and escalation on
 //! backend errors, timeouts and an open circuit, counted in metrics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use common::{user, Harness};
+use crate::support::{user, Harness};
 use ecoroute::config::Config;
 use ecoroute::search::answer;
 use http::{HeaderMap, Method, StatusCode, Uri};

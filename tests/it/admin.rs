@@ -1,11 +1,9 @@
 //! Hot reload and the admin API, against the real server and a mock upstream.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 const TOKEN_ENV: &str = "ECOROUTE_TEST_ADMIN_TOKEN";

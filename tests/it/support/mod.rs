@@ -1,4 +1,5 @@
 //! Test harness: a mock OpenAI upstream and the real ecoroute server, both on port 0.
+// `tests/crash.rs` includes this file too and uses only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;

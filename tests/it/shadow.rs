@@ -1,9 +1,7 @@
 //! Shadow mode and per-tenant policy, through the real server.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 async fn ask(h: &Harness, text: &str, tenant: Option<&str>) -> (String, String, String) {

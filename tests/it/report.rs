@@ -1,10 +1,8 @@
 //! A traffic mix through the real server, then `ecoroute report`: the totals must match the ledger
 //! row by row.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 #[tokio::test]

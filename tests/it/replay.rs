@@ -1,10 +1,8 @@
 //! `replay --json` against `serve`: the same config, the same questions, the same answers. Both run
 //! `Pipeline::route`, so they cannot drift; this test holds them to it on real chatbot questions.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 #[tokio::test]

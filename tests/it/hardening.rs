@@ -2,14 +2,12 @@
 //! upstream: traversal out of the base path, slow and stalled clients, shutdown with requests in
 //! flight, timeouts that name the wrong deadline, bodies held whole, shed requests on keep-alive
 //! connections, and requests hyper refuses before any handler sees them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,14 +1,12 @@
 //! API keys and the admin token must never appear in logs, the ledger, metrics, reports, the
 //! dashboard or the admin API. This drives real traffic (both routes, errors, admin calls) and
 //! greps everything the proxy writes or serves for the secrets.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::support::*;
 
 const UPSTREAM_KEY: &str = "sk-upstream-SECRET-4242424242";
 const CLIENT_KEY: &str = "sk-client-SECRET-1717171717";

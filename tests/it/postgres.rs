@@ -6,13 +6,11 @@
 //! ignored in its summary instead of passing them unrun; `cargo test -- --include-ignored` (as
 //! `.ci/run` does) runs them, and then a missing server is a failure. Each test works in its own
 //! new database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{user, Harness};
+use crate::support::{user, Harness};
 use ecoroute::config::{Config, LedgerStore};
 use ecoroute::search::answer;
 use serde_json::Value;
@@ -66,7 +64,7 @@ async fn full_text_search_in_postgres_answers_lookups() {
     )
     .await
     .unwrap();
-    let corpus = std::fs::read_to_string(common::fixture_corpus()).unwrap();
+    let corpus = std::fs::read_to_string(crate::support::fixture_corpus()).unwrap();
     for line in corpus.lines() {
         let doc: Value = serde_json::from_str(line).unwrap();
         db.execute(
