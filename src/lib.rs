@@ -26,12 +26,18 @@
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through).
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into
 //!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot.
-//! - [`server`]: the HTTP server: tower stack, routes, the chat-completions pipeline, graceful shutdown.
+//! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
+//!   one config, swapped whole on reload), tenant policies, the search stack (timeout, breaker) and
+//!   [`pipeline::Pipeline::route`], whose typed [`pipeline::Routed`] `serve`, `replay`, `eval`,
+//!   `/admin/explain` and `ecoroute search` all read.
+//! - [`server`]: the HTTP server: the accept loop and its client limits ([`server::conn`]), the
+//!   tower stack, the chat-completions handler (parse, route, answer or forward), pass-through,
+//!   admin, hot reload and graceful shutdown.
 //! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
 //! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
-//! - [`cli`]: the `ecoroute` command line (serve, check, index, search, classify, eval, calibrate,
-//!   train, report, replay).
+//! - [`cli`]: the `ecoroute` command line, one file per command (serve and check, index, search,
+//!   classify, eval, calibrate, train, report, replay) and the JSON Lines reader they share.
 //! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
 
 pub mod classify;

@@ -27,18 +27,6 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub fn parse(s: &str) -> Option<GroupBy> {
-        Some(match s {
-            "day" => GroupBy::Day,
-            "week" => GroupBy::Week,
-            "month" => GroupBy::Month,
-            "tenant" => GroupBy::Tenant,
-            "route" => GroupBy::Route,
-            "model" => GroupBy::Model,
-            _ => return None,
-        })
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             GroupBy::Day => "day",

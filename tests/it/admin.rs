@@ -1,6 +1,5 @@
 //! Hot reload and the admin API, against the real server and a mock upstream.
 
-
 use std::time::Duration;
 
 use crate::support::*;

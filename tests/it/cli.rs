@@ -1,6 +1,5 @@
 //! The command line as scripts use it: `classify`, `eval`, `calibrate`, `train`, `check`, `search`.
 
-
 use std::process::Command;
 
 use serde_json::Value;
@@ -285,7 +284,11 @@ fn check_fails_with_key_and_fix() {
 /// Writes the test config (fixture corpus, an LLM nobody answers at) plus `extra` into `dir/name`.
 fn write_config(dir: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, crate::support::test_config_toml("http://127.0.0.1:9/v1", dir, extra)).unwrap();
+    std::fs::write(
+        &path,
+        crate::support::test_config_toml("http://127.0.0.1:9/v1", dir, extra),
+    )
+    .unwrap();
     path
 }
 

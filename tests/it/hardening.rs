@@ -3,7 +3,6 @@
 //! flight, timeouts that name the wrong deadline, bodies held whole, shed requests on keep-alive
 //! connections, and requests hyper refuses before any handler sees them.
 
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

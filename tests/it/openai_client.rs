@@ -3,7 +3,6 @@
 //! passing it unrun; `cargo test -- --include-ignored` runs it (`.ci/run` installs the package into
 //! `.venv` first), and then a missing package is a failure.
 
-
 use std::path::PathBuf;
 
 fn python() -> PathBuf {

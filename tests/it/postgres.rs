@@ -7,7 +7,6 @@
 //! `.ci/run` does) runs them, and then a missing server is a failure. Each test works in its own
 //! new database.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::{user, Harness};

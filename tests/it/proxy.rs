@@ -1,6 +1,5 @@
 //! End-to-end tests: the real server on port 0 in front of a mock OpenAI upstream on port 0.
 
-
 use std::time::{Duration, Instant};
 
 use crate::support::*;

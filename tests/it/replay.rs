@@ -1,7 +1,6 @@
 //! `replay --json` against `serve`: the same config, the same questions, the same answers. Both run
 //! `Pipeline::route`, so they cannot drift; this test holds them to it on real chatbot questions.
 
-
 use crate::support::*;
 use serde_json::Value;
 

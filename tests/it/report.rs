@@ -1,7 +1,6 @@
 //! A traffic mix through the real server, then `ecoroute report`: the totals must match the ledger
 //! row by row.
 
-
 use crate::support::*;
 use serde_json::Value;
 

@@ -4,17 +4,16 @@
 //! response to an answer. Then through the proxy: an answer from Elasticsearch, and escalation on
 //! backend errors, timeouts and an open circuit, counted in metrics.
 
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{user, Harness};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use crate::support::{user, Harness};
 use ecoroute::config::Config;
 use ecoroute::search::answer;
 use http::{HeaderMap, Method, StatusCode, Uri};

@@ -2,7 +2,6 @@
 //! dashboard or the admin API. This drives real traffic (both routes, errors, admin calls) and
 //! greps everything the proxy writes or serves for the secrets.
 
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

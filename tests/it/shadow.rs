@@ -1,6 +1,5 @@
 //! Shadow mode and per-tenant policy, through the real server.
 
-
 use crate::support::*;
 use serde_json::Value;
 

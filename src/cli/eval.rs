@@ -1,0 +1,186 @@
+//! `eval`: routing quality over labelled queries, and answer quality over questions with gold answers.
+
+use super::*;
+
+pub(super) fn decide_labelled(classifier: &Classifier, rows: &[Labelled]) -> Vec<crate::classify::Decision> {
+    rows.iter()
+        .map(|r| classifier.decide(&RequestFeatures::from_query(&r.query)))
+        .collect()
+}
+
+pub(super) fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
+pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, Error> {
+    let config = Config::load_offline(config_path)?;
+    let classifier = crate::pipeline::classifier_for(&config);
+    let rows = read_labelled(input)?;
+    let mut report = EvalReport::default();
+    for (row, d) in rows.iter().zip(decide_labelled(&classifier, &rows)) {
+        report.add(
+            row.source.as_deref(),
+            row.is_lookup(),
+            d.route == crate::classify::Route::Search,
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let io = |e| Error::io("writing to stdout", e);
+    if json {
+        let mut v = report.to_json();
+        v["scorer"] = classifier.scorer.name().into();
+        v["lookup_threshold"] = classifier.lookup_threshold.into();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(io)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &report.overall;
+    writeln!(
+        out,
+        "{} queries, scorer {}, lookup_threshold {:.3}\n",
+        c.total(),
+        classifier.scorer.name(),
+        classifier.lookup_threshold
+    )
+    .map_err(io)?;
+    writeln!(out, "class     precision  recall").map_err(io)?;
+    writeln!(
+        out,
+        "lookup    {:>9}  {:>6}",
+        pct(c.lookup_precision()),
+        pct(c.lookup_recall())
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "complex   {:>9}  {:>6}\n",
+        pct(c.complex_precision()),
+        pct(c.complex_recall())
+    )
+    .map_err(io)?;
+    writeln!(out, "confusion          predicted lookup  predicted complex").map_err(io)?;
+    writeln!(out, "gold lookup        {:>16}  {:>17}", c.true_lookup, c.missed_lookup).map_err(io)?;
+    writeln!(
+        out,
+        "gold complex       {:>16}  {:>17}\n",
+        c.false_lookup, c.true_complex
+    )
+    .map_err(io)?;
+    writeln!(out, "kept off the LLM (routed to search): {}", pct(c.kept_off_llm())).map_err(io)?;
+    writeln!(
+        out,
+        "false-lookup rate (complex sent to search): {}\n",
+        describe_false_lookups(c)
+    )
+    .map_err(io)?;
+    if !report.by_source.is_empty() {
+        writeln!(out, "{}", source_table(&report, "")).map_err(io)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn eval_answers_command(
+    config_path: &Path,
+    input: &Path,
+    json: bool,
+    verbose: bool,
+) -> Result<ExitCode, Error> {
+    use crate::eval::AnswerReport;
+    let config = Config::load_offline(config_path)?;
+    let rows = super::jsonl::read_with_answers(input)?;
+    let (pipeline, alone, lines) = tokio_runtime()?.block_on(async {
+        let routing = Pipeline::build(config).await?;
+        let (mut pipeline, mut alone) = (AnswerReport::default(), AnswerReport::default());
+        let mut lines = Vec::new();
+        let limits = AnswerLimits::default();
+        for row in &rows {
+            let features = RequestFeatures::from_query(&row.query);
+            let routed = routing
+                .route(RouteRequest {
+                    features: &features,
+                    tenant: None,
+                    requested: None,
+                    limits: &limits,
+                })
+                .await;
+            let routed_to_search = routed
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.route == crate::classify::Route::Search);
+            // The search step's verdict: the one the pipeline ran, or, for questions it kept on
+            // the LLM, the same step run alone.
+            let verdict: Result<String, String> = match &routed.outcome {
+                Outcome::Answered { answer, .. } => Ok(answer.sentence.clone()),
+                Outcome::Escalated { why, .. } => Err(why.clone()),
+                Outcome::Off | Outcome::Llm => routing.search_step(&row.query).await.verdict.map(|a| a.sentence),
+            };
+            let answer = verdict.as_ref().ok().map(String::as_str);
+            pipeline.add(row.source.as_deref(), routed_to_search, answer, &row.answers);
+            alone.add(row.source.as_deref(), true, answer, &row.answers);
+            if verbose {
+                let verdict = match (&verdict, answer) {
+                    (Ok(_), Some(text)) if crate::eval::contains_gold(text, &row.answers) => format!("correct  {text}"),
+                    (Ok(_), Some(text)) => format!("WRONG    {text}  (gold: {})", row.answers.join(" | ")),
+                    (Err(why), _) => format!("refused  {why}"),
+                    _ => String::new(),
+                };
+                lines.push(format!(
+                    "{:<7} {:<60} {verdict}",
+                    if routed_to_search { "search" } else { "llm" },
+                    row.query
+                ));
+            }
+        }
+        Ok::<_, Error>((pipeline, alone, lines))
+    })?;
+    if json {
+        let v = serde_json::json!({"pipeline": pipeline.to_json(), "search_step_alone": alone.to_json()});
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in &lines {
+        outln!("{line}");
+    }
+    for (title, report) in [
+        ("pipeline (classifier, then search and its adequacy check)", &pipeline),
+        ("search step alone (every question searched)", &alone),
+    ] {
+        let o = &report.overall;
+        outln!("\n{title}: {} questions", o.questions);
+        outln!(
+            "  answered from search       {:>6}  ({})",
+            o.answered,
+            pct(o.answered_share())
+        );
+        outln!(
+            "  answers with a gold answer {:>6}  ({} of answers)",
+            o.correct,
+            pct(o.correct_share())
+        );
+        outln!(
+            "  escalated to the LLM       {:>6}  ({})",
+            o.escalated,
+            pct(o.escalated_share())
+        );
+        if report.by_source.len() > 1 {
+            outln!(
+                "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                "source",
+                "n",
+                "answered",
+                "correct",
+                "escalated"
+            );
+            for (source, c) in &report.by_source {
+                outln!(
+                    "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                    source,
+                    c.questions,
+                    pct(c.answered_share()),
+                    pct(c.correct_share()),
+                    pct(c.escalated_share())
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

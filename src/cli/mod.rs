@@ -1,0 +1,225 @@
+//! The `ecoroute` command line. `main` parses it and calls [`run`]; each subcommand loads the config
+//! the same way `serve` does, so `check`, `classify` and `search` tell the truth about what the proxy
+//! would do.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::classify::train::{cross_validate, train, Example, Rng, TrainOptions};
+use crate::classify::{model, Classifier, Decider, RequestFeatures};
+use crate::config::{Config, SearchBackendConfig};
+use crate::eval::{calibrate, calibrate_against, confusion_at, EvalReport, FalseLookupBound, Scored, Z_95};
+use crate::pipeline::{AnswerLimits, Outcome, Pipeline, RouteRequest, Routed, Served};
+use crate::search::embedded::EmbeddedIndex;
+use crate::Error;
+
+/// `println!` that returns an error instead of panicking when stdout is closed (`ecoroute … | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| Error::io("writing to stdout", e))?
+    };
+}
+
+mod calibrate;
+mod classify;
+mod eval;
+mod index;
+mod jsonl;
+mod replay;
+mod report;
+mod search;
+mod serve;
+mod train;
+
+use calibrate::calibrate_command;
+use classify::classify;
+pub use classify::query_of_line;
+use eval::{decide_labelled, eval_answers_command, eval_command, pct};
+use index::index_build;
+pub use index::IndexCommand;
+pub use jsonl::{read_jsonl, read_labelled, Label, Labelled};
+use replay::replay_command;
+pub use replay::{ReplayArgs, ReplayFormat};
+use report::report_command;
+pub use report::{ReportArgs, ReportFormat};
+use search::search;
+use serve::{check, serve};
+pub use train::TrainArgs;
+use train::{describe_false_lookups, source_table, train_command};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecoroute",
+    version,
+    about = "Inference routing proxy: answers simple lookups from search, sends the rest to the LLM"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Config file.
+    #[arg(long, short, env = "ECOROUTE_CONFIG", default_value = "config/ecoroute.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address to listen on, overriding `server.listen`.
+        #[arg(long, env = "ECOROUTE_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Upstream API root, overriding `llm.base_url` (e.g. http://127.0.0.1:9000/v1).
+        #[arg(long, env = "ECOROUTE_UPSTREAM")]
+        upstream: Option<String>,
+    },
+    /// Validate a config file and print every problem with its key and fix.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Manage the embedded search index.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Search the configured index and show the answer the proxy would give.
+    Search {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Number of hits to show.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        query: String,
+    },
+    /// Savings report from the ledger: totals and groups, each figure a low/central/high range.
+    Report(ReportArgs),
+    /// Run requests through classification and search as `serve` would, without calling the LLM;
+    /// with --compare, list every request whose route differs between two configs.
+    Replay(ReplayArgs),
+    /// Train the lookup-vs-complex model from labelled queries (reproducible with --seed).
+    Train(TrainArgs),
+    /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
+    Eval {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Labelled JSON Lines (`query`, `label`, optional `source`): routing quality.
+        #[arg(long, required_unless_present = "answers", conflicts_with = "answers")]
+        input: Option<PathBuf>,
+        /// JSON Lines with gold `answers` (and `query`, optional `source`): answer quality of the
+        /// search route, through the whole pipeline and for the search step alone.
+        #[arg(long)]
+        answers: Option<PathBuf>,
+        /// Also print each question, what search answered, and whether it holds a gold answer.
+        #[arg(long, requires = "answers")]
+        verbose: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pick the lookup_threshold with the most lookups under a false-lookup target.
+    Calibrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        input: PathBuf,
+        /// Highest acceptable share of complex requests sent to search.
+        #[arg(long, default_value_t = 0.02)]
+        max_false_lookup: f64,
+        /// Hold the target against the one-sided 95% upper bound of the false-lookup rate, not the
+        /// rate measured: on a few hundred complex rows the threshold that just fits them lets more
+        /// through on traffic.
+        #[arg(long)]
+        upper_bound: bool,
+    },
+    /// Classify queries exactly as `serve` would (guards, rules, threshold from the config).
+    Classify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show the deciding guard or rule, or the scorer's top features.
+        #[arg(long)]
+        explain: bool,
+        /// JSON Lines with a `query` field, or plain text with one query a line; writes one JSON line each.
+        #[arg(long, conflicts_with = "query")]
+        input: Option<PathBuf>,
+        query: Option<String>,
+    },
+}
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            upstream,
+        } => serve(&config.config, listen, upstream),
+        Command::Check { config } => check(&config.config),
+        Command::Index {
+            command: IndexCommand::Build { config, input, output },
+        } => index_build(&config.config, input, output),
+        Command::Search { config, limit, query } => search(&config.config, limit, &query),
+        Command::Train(args) => train_command(&args),
+        Command::Replay(args) => replay_command(&args),
+        Command::Report(args) => report_command(&args),
+        Command::Eval {
+            config,
+            input,
+            answers,
+            verbose,
+            json,
+        } => match (input, answers) {
+            (_, Some(answers)) => eval_answers_command(&config.config, &answers, json, verbose),
+            (Some(input), None) => eval_command(&config.config, &input, json),
+            (None, None) => Err(Error::InvalidRequest {
+                message: "eval needs --input or --answers".into(),
+                param: None,
+            }),
+        },
+        Command::Calibrate {
+            config,
+            input,
+            max_false_lookup,
+            upper_bound,
+        } => calibrate_command(
+            &config.config,
+            &input,
+            max_false_lookup,
+            if upper_bound {
+                FalseLookupBound::Upper95
+            } else {
+                FalseLookupBound::Observed
+            },
+        ),
+        Command::Classify {
+            config,
+            explain,
+            input,
+            query,
+        } => classify(&config.config, explain, input.as_deref(), query.as_deref()),
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))
+}

@@ -1,0 +1,121 @@
+//! `report`: savings reports from the ledger, in JSON, CSV, Markdown or HTML.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Ledger to read, overriding the config's: a SQLite file, or a postgres:// URL.
+    #[arg(long)]
+    pub ledger: Option<String>,
+    /// First day included (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day included (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// How rows are grouped.
+    #[arg(long, value_enum, default_value = "day")]
+    pub by: By,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `--by`: the report's grouping.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum By {
+    Day,
+    Week,
+    Month,
+    Tenant,
+    Route,
+    Model,
+}
+
+impl By {
+    fn group_by(self) -> crate::report::GroupBy {
+        use crate::report::GroupBy;
+        match self {
+            By::Day => GroupBy::Day,
+            By::Week => GroupBy::Week,
+            By::Month => GroupBy::Month,
+            By::Tenant => GroupBy::Tenant,
+            By::Route => GroupBy::Route,
+            By::Model => GroupBy::Model,
+        }
+    }
+}
+
+pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
+    let by = args.by.group_by();
+    let day = |flag: &str, value: &Option<String>| -> Result<Option<i64>, Error> {
+        value
+            .as_deref()
+            .map(|v| {
+                crate::report::days_from_civil(v).ok_or_else(|| Error::InvalidRequest {
+                    message: format!("{flag} {v}: use a date as YYYY-MM-DD"),
+                    param: None,
+                })
+            })
+            .transpose()
+    };
+    let from_ms = day("--from", &args.from)?.map(|d| d * 86_400_000);
+    let to_ms = day("--to", &args.to)?.map(|d| (d + 1) * 86_400_000);
+    let store = match &args.ledger {
+        Some(p) if p.starts_with("postgres://") || p.starts_with("postgresql://") => {
+            crate::config::LedgerStore::Postgres { url: p.clone() }
+        }
+        Some(p) => {
+            let path = PathBuf::from(p);
+            if !path.exists() {
+                return Err(Error::io(
+                    format!("reading the ledger {}", path.display()),
+                    std::io::ErrorKind::NotFound.into(),
+                ));
+            }
+            crate::config::LedgerStore::Sqlite(path)
+        }
+        None => {
+            let config = Config::load_offline(&args.config.config)?;
+            config.ledger.store.ok_or_else(|| Error::InvalidRequest {
+                message: "the ledger is disabled in this config; pass --ledger PATH or postgres://...".into(),
+                param: None,
+            })?
+        }
+    };
+    let rows: Vec<_> = crate::ledger::read_store(&store)?
+        .into_iter()
+        .filter(|r| from_ms.is_none_or(|f| r.ts_ms >= f) && to_ms.is_none_or(|t| r.ts_ms < t))
+        .collect();
+    let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone());
+    let text = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n",
+        ReportFormat::Csv => crate::report::to_csv(&report),
+        ReportFormat::Md => crate::report::to_markdown(&report),
+        ReportFormat::Html => {
+            crate::report::html::render(&rows, args.from.clone(), args.to.clone(), crate::ledger::now_ms(), None)
+        }
+    };
+    match &args.output {
+        Some(file) => {
+            std::fs::write(file, text).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+            eprintln!("wrote {} ({} requests)", file.display(), report.totals.requests);
+        }
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io("writing to stdout", e))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

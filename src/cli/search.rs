@@ -1,0 +1,79 @@
+//! `search`: ask the configured backend, list its hits, and show the answer the proxy's search
+//! step would give.
+
+use super::*;
+
+/// Searches with the configured backend (whichever it is) and shows the hits and the answer the
+/// proxy would give.
+pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Error> {
+    let config = Config::load_offline(config_path)?;
+    // As the proxy does: the question without its chat frame.
+    let query = crate::classify::text::core_question(query);
+    let wanted = limit.max(config.search.top_k);
+    // `shown` is what is listed; `answered_from` is exactly what the proxy's adequacy check sees.
+    let (shown, answered_from, elapsed) = match &config.search.backend {
+        // The embedded index also lists near misses (documents with only some of the words), to
+        // explain why nothing answered; the proxy never sees them.
+        SearchBackendConfig::Embedded { index_dir, corpus } => {
+            let index = EmbeddedIndex::open_or_build(index_dir, corpus)?;
+            let started = std::time::Instant::now();
+            let proxy_hits = index
+                .search_sync(query, config.search.top_k)
+                .map_err(|e| Error::Index(e.to_string()))?;
+            let elapsed = started.elapsed();
+            let shown = index
+                .search_with_near_misses(query, wanted)
+                .map_err(|e| Error::Index(e.to_string()))?;
+            (shown, proxy_hits, elapsed)
+        }
+        _ => tokio_runtime()?.block_on(async {
+            let backend = crate::search::connect(&config.search).await?;
+            let started = std::time::Instant::now();
+            let hits = backend
+                .search(query, wanted)
+                .await
+                .map_err(|e| Error::Index(e.to_string()))?;
+            let proxy_hits = hits[..hits.len().min(config.search.top_k)].to_vec();
+            Ok::<_, Error>((hits, proxy_hits, started.elapsed()))
+        })?,
+    };
+    let mut out = std::io::stdout().lock();
+    let io = |e| Error::io("writing to stdout", e);
+    for (i, hit) in shown.iter().take(limit).enumerate() {
+        let near_miss = !answered_from.iter().any(|h| h.id == hit.id);
+        writeln!(
+            out,
+            "{:>2}. {:>7.3}  {} [{}] {}{}\n              {}",
+            i + 1,
+            hit.score,
+            hit.title,
+            hit.source,
+            hit.url,
+            if near_miss {
+                "  (near miss: lacks a word of the question)"
+            } else {
+                ""
+            },
+            hit.text
+        )
+        .map_err(io)?;
+    }
+    writeln!(
+        out,
+        "({} hits for the proxy in {:.2} ms)",
+        answered_from.len(),
+        elapsed.as_secs_f64() * 1e3
+    )
+    .map_err(io)?;
+    // The answer exactly as the proxy's search step gives it: through the search stack's timeout
+    // and circuit breaker, and the adequacy check.
+    let step = tokio_runtime()?.block_on(async {
+        let pipeline = Pipeline::build(config).await?;
+        Ok::<_, Error>(pipeline.search_step(query).await)
+    })?;
+    match step.verdict {
+        Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,
+        Err(why) => writeln!(out, "\nno answer: {why}").map_err(io)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,79 @@
+//! `serve` (start the proxy, stop it on SIGTERM or Ctrl-C) and `check` (validate a config).
+
+use super::*;
+// The one command that starts the HTTP server; every other command works offline.
+use crate::server as proxy;
+
+pub(super) fn serve(
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    upstream: Option<String>,
+) -> Result<ExitCode, Error> {
+    let overrides = crate::config::Overrides { listen, upstream };
+    let config = Config::load_with(config_path, &overrides, crate::config::Purpose::Serve)?;
+    tokio_runtime()?.block_on(async {
+        let running = proxy::start(config).await?;
+        eprintln!(
+            "ecoroute listening on http://{} (config {})",
+            running.addr,
+            config_path.display()
+        );
+        shutdown_signal().await;
+        running.shutdown().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+pub(super) fn check(config_path: &Path) -> Result<ExitCode, Error> {
+    match Config::load(config_path) {
+        Ok(config) => {
+            outln!("{}: ok", config_path.display());
+            outln!("  listen            {}", config.server.listen);
+            outln!("  upstream          {}", config.llm.base_url);
+            outln!("  lookup_threshold  {:.3}", config.classifier.lookup_threshold);
+            outln!(
+                "  search            {} backend, min_confidence {:.2}, top_k {}",
+                config.search.backend.kind(),
+                config.search.adequacy.min_confidence,
+                config.search.top_k
+            );
+            outln!(
+                "  rules             {}",
+                config
+                    .rules
+                    .iter()
+                    .map(|r| format!("{} → {}", r.name, r.route))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
