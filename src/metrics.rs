@@ -187,19 +187,17 @@ impl Metrics {
         out
     }
 
-    /// Counts a finished request.
-    pub fn observe_request(&self, route: &str, reason: &str, escalated: bool, status: u16, seconds: f64) {
-        let decided_by = if escalated {
-            "escalated"
-        } else {
-            match reason.split(':').next().unwrap_or("") {
-                "guard" => "guard",
-                "rule" => "rule",
-                "classifier" => "classifier",
-                "passthrough" => "passthrough",
-                _ => "other",
-            }
+    /// Counts a finished request, labelled by route, who decided it (or `escalated`), and status.
+    pub fn observe_request(&self, record: &crate::ledger::LedgerRecord, seconds: f64) {
+        use crate::ledger::RouteTaken;
+        let route = record.route.as_str();
+        let decided_by = match (record.escalated, record.decided_by, record.route) {
+            (true, _, _) => "escalated",
+            (false, Some(who), _) => who.as_str(),
+            (false, None, RouteTaken::Passthrough) => "passthrough",
+            (false, None, _) => "none",
         };
+        let status = record.status;
         let status = match status {
             200..=299 => "2xx",
             400..=499 => "4xx",
@@ -244,22 +242,25 @@ mod tests {
 
     #[test]
     fn exposition_has_the_counters_with_bounded_labels() {
+        use crate::ledger::{DecidedBy, LedgerRecord, RouteTaken};
         let m = Metrics::new();
+        let row = |route, decided_by, escalated, status| LedgerRecord {
+            route,
+            decided_by,
+            escalated,
+            status,
+            reason: "classifier: p(lookup)=0.994 >= 0.926; search confidence 1.00".into(),
+            ..LedgerRecord::default()
+        };
         m.observe_request(
-            "search",
-            "classifier: p(lookup)=0.994 >= 0.926; search confidence 1.00",
-            false,
-            200,
+            &row(RouteTaken::Search, Some(DecidedBy::Classifier), false, 200),
             0.0004,
         );
-        m.observe_request(
-            "llm",
-            "escalated: low search confidence (0.65 < 0.80); classifier: ...",
-            true,
-            200,
-            1.2,
-        );
-        m.observe_request("llm", "rule: code", false, 502, 0.01);
+        m.observe_request(&row(RouteTaken::Llm, Some(DecidedBy::Classifier), true, 200), 1.2);
+        m.observe_request(&row(RouteTaken::Llm, Some(DecidedBy::Rule), false, 502), 0.01);
+        // Shadow, override and `mode: off` rows used to land in `other`, read off the reason text.
+        m.observe_request(&row(RouteTaken::Llm, Some(DecidedBy::Override), false, 200), 0.01);
+        m.observe_request(&row(RouteTaken::Llm, Some(DecidedBy::Off), false, 200), 0.01);
         let text = m.encode();
         assert!(
             text.contains(r#"ecoroute_requests_total{route="search",decided_by="classifier",status="2xx"} 1"#),
@@ -270,5 +271,7 @@ mod tests {
         assert!(text.contains("ecoroute_request_duration_seconds_bucket"));
         assert!(text.contains("ecoroute_ledger_rows_dropped_total 0"));
         assert!(!text.contains("p(lookup)"), "reason text never becomes a label");
+        assert!(text.contains(r#"decided_by="override""#) && text.contains(r#"decided_by="off""#));
+        assert!(!text.contains(r#"decided_by="other""#));
     }
 }

@@ -56,7 +56,8 @@ impl RequestFeatures {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Class {
     Lookup,
     Complex,
@@ -69,9 +70,14 @@ impl Class {
             Class::Complex => "complex",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Class> {
+        [Class::Lookup, Class::Complex].into_iter().find(|c| c.as_str() == text)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Route {
     Search,
     Llm,
@@ -83,6 +89,10 @@ impl Route {
             Route::Search => "search",
             Route::Llm => "llm",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Route> {
+        [Route::Search, Route::Llm].into_iter().find(|r| r.as_str() == text)
     }
 }
 

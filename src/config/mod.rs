@@ -897,8 +897,10 @@ fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problems: &mut Vec
 
 /// How requests are handled: `route` (the product), `shadow` (classify and search, answer from
 /// the LLM, ledger what would have happened) or `off` (straight to the LLM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
+    #[default]
     Route,
     Shadow,
     Off,
@@ -911,6 +913,12 @@ impl Mode {
             Mode::Shadow => "shadow",
             Mode::Off => "off",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        [Mode::Route, Mode::Shadow, Mode::Off]
+            .into_iter()
+            .find(|m| m.as_str() == text)
     }
 }
 

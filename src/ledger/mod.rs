@@ -7,6 +7,7 @@
 //! see [`LedgerStats`].
 
 mod postgres;
+pub mod record;
 pub mod spool;
 mod sqlite;
 
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::Error;
 use spool::Spool;
 
+pub use record::{DecidedBy, RouteTaken, Served, UsageSource};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
 /// One request, as the ledger stores it.
@@ -35,12 +37,12 @@ pub struct LedgerRecord {
     pub request_id: String,
     /// The API path, e.g. `/v1/chat/completions`.
     pub path: String,
-    /// `search`, `llm` or `passthrough`.
-    pub route: String,
+    /// The route taken: search, llm, passthrough, or none (refused before routing).
+    pub route: RouteTaken,
     /// Why: the guard, rule or classifier verdict, or the escalation cause.
     pub reason: String,
-    /// Classifier class (`lookup`/`complex`) for chat requests.
-    pub class: Option<String>,
+    /// Classifier class for chat requests.
+    pub class: Option<crate::classify::Class>,
     pub confidence: Option<f64>,
     /// True when the request was classified for search but answered by the LLM.
     pub escalated: bool,
@@ -49,8 +51,8 @@ pub struct LedgerRecord {
     pub stream: bool,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
-    /// `upstream` (reported by the LLM), `estimated` (search answers), or `none`.
-    pub usage_source: String,
+    /// Where the token counts came from.
+    pub usage_source: UsageSource,
     pub latency_ms: f64,
     /// Time to the upstream's response headers, for LLM calls.
     pub upstream_ms: Option<f64>,
@@ -66,14 +68,30 @@ pub struct LedgerRecord {
     pub proxy_cpu_us: f64,
     /// Thread CPU time of the search step.
     pub search_cpu_us: Option<f64>,
-    /// `route`, `shadow` or `off`: the routing mode that applied.
-    pub mode: String,
+    /// The routing mode that applied.
+    pub mode: crate::config::Mode,
     /// In shadow mode, what ecoroute would have done: `search` (answered) or `llm`.
-    pub shadow_route: Option<String>,
+    pub shadow_route: Option<crate::classify::Route>,
+    /// Who decided the route (chat requests); in memory and in the spool, not in the database.
+    #[serde(default)]
+    pub decided_by: Option<DecidedBy>,
     /// In shadow mode, the answer search would have given, with its source.
     pub shadow_answer: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
+}
+
+impl LedgerRecord {
+    /// What answered the request: the one place the route and the escalation flag are read together.
+    pub fn served(&self) -> Served {
+        match (self.route, self.escalated) {
+            (RouteTaken::Search, _) => Served::Search,
+            (RouteTaken::Llm, true) => Served::Escalated,
+            (RouteTaken::Llm, false) => Served::Llm,
+            (RouteTaken::Passthrough, _) => Served::Passthrough,
+            (RouteTaken::Unrouted, _) => Served::Unrouted,
+        }
+    }
 }
 
 /// The energy figures of a row, computed by the writer from the facts above.
@@ -166,13 +184,7 @@ impl Ledger {
     }
 
     pub fn record(&self, record: LedgerRecord) {
-        self.metrics.observe_request(
-            &record.route,
-            &record.reason,
-            record.escalated,
-            record.status,
-            record.latency_ms / 1e3,
-        );
+        self.metrics.observe_request(&record, record.latency_ms / 1e3);
         let Some(tx) = &self.tx else { return };
         match tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {
@@ -403,8 +415,8 @@ impl Accountant {
         let mut tokens_from_history = false;
         // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
         let searched = r.escalated || r.search_cpu_us.is_some();
-        let outcome = match (r.route.as_str(), searched) {
-            ("search", _) => {
+        let outcome = match (r.served(), searched) {
+            (Served::Search, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.default_output_tokens);
                 counterfactual_tokens = Some(tokens);
                 tokens_from_history = from_history;
@@ -413,19 +425,19 @@ impl Accountant {
                     expected_output_tokens: tokens,
                 }
             }
-            ("llm", true) => Outcome::Escalated {
+            (Served::Escalated | Served::Llm, true) => Outcome::Escalated {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 latency_s,
             },
-            ("llm", false) => Outcome::Llm {
+            (Served::Escalated | Served::Llm, false) => Outcome::Llm {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 latency_s,
             },
-            _ => Outcome::Passthrough,
+            (Served::Passthrough | Served::Unrouted, _) => Outcome::Passthrough,
         };
-        if r.route == "llm" && r.status == 200 && r.usage_source == "upstream" {
+        if r.route == RouteTaken::Llm && r.status == 200 && r.usage_source == UsageSource::Upstream {
             if let Some(tokens) = r.completion_tokens {
                 self.history.observe(model, f64::from(tokens), 1);
             }
@@ -436,7 +448,9 @@ impl Accountant {
         };
         let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
         // The would-be saving compares the search answer with the LLM answer actually given.
-        let shadow_saved = (r.mode == "shadow" && r.shadow_route.as_deref() == Some("search")).then(|| {
+        let shadow_saved = (r.mode == crate::config::Mode::Shadow
+            && r.shadow_route == Some(crate::classify::Route::Search))
+        .then(|| {
             let would = Outcome::Search {
                 prompt_tokens: prompt,
                 expected_output_tokens: completion,
@@ -567,7 +581,7 @@ fn write_loop(
         }
         for r in batch.iter_mut() {
             let accounting = accountant.account(r);
-            metrics.observe_costs(r.route == "search", &accounting.costs);
+            metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
             r.accounting = Some(accounting);
         }
         let n = batch.len() as u64;
@@ -659,7 +673,7 @@ fn replay(store: &mut Store, spool: &Spool, accountant: &mut Accountant, stats: 
         .map(|mut r| {
             if r.accounting.is_none() {
                 let accounting = accountant.account(&r);
-                metrics.observe_costs(r.route == "search", &accounting.costs);
+                metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
                 r.accounting = Some(accounting);
             }
             Box::new(r)
@@ -714,7 +728,7 @@ mod tests {
         LedgerRecord {
             ts_ms: i as i64,
             request_id: format!("r{i}"),
-            route: "search".into(),
+            route: RouteTaken::Search,
             status: 200,
             ..Default::default()
         }
@@ -907,9 +921,9 @@ mod tests {
             let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
             for i in 0..400 {
                 ledger.record(LedgerRecord {
-                    route: "llm".into(),
+                    route: RouteTaken::Llm,
                     model: Some("gpt-4o".into()),
-                    usage_source: "upstream".into(),
+                    usage_source: UsageSource::Upstream,
                     completion_tokens: Some(20),
                     reason: "x".repeat(200),
                     ..row(i)

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use rusqlite::{params_from_iter, types::Value, Connection, Row};
 
-use super::{Accounting, LedgerRecord};
+use super::{Accounting, LedgerRecord, RouteTaken, UsageSource};
+use crate::classify::{Class, Route};
+use crate::config::Mode;
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
@@ -255,9 +257,9 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
         Value::Integer(r.ts_ms),
         Value::Text(r.request_id.clone()),
         Value::Text(r.path.clone()),
-        Value::Text(r.route.clone()),
+        Value::Text(r.route.as_str().to_string()),
         Value::Text(r.reason.clone()),
-        opt_text(&r.class),
+        opt_text(&r.class.map(|c| c.as_str().to_string())),
         opt_f64(r.confidence),
         Value::Integer(i64::from(r.escalated)),
         opt_text(&r.model),
@@ -265,7 +267,7 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
         Value::Integer(i64::from(r.stream)),
         opt_u32(r.prompt_tokens),
         opt_u32(r.completion_tokens),
-        Value::Text(r.usage_source.clone()),
+        Value::Text(r.usage_source.as_str().to_string()),
         Value::Real(r.latency_ms),
         opt_f64(r.upstream_ms),
         opt_f64(r.search_ms),
@@ -288,8 +290,8 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
         }
         None => values.extend(std::iter::repeat_n(Value::Null, 4 + 36)),
     }
-    values.push(Value::Text(r.mode.clone()));
-    values.push(opt_text(&r.shadow_route));
+    values.push(Value::Text(r.mode.as_str().to_string()));
+    values.push(opt_text(&r.shadow_route.map(|route| route.as_str().to_string())));
     values.push(opt_text(&r.shadow_answer));
     match r.accounting.as_ref().and_then(|a| a.shadow_saved) {
         Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
@@ -402,9 +404,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         ts_ms: integer(v, 0).unwrap_or(0),
         request_id: text(v, 1).unwrap_or_default(),
         path: text(v, 2).unwrap_or_default(),
-        route: text(v, 3).unwrap_or_default(),
+        route: text(v, 3).and_then(|t| RouteTaken::parse(&t)).unwrap_or_default(),
         reason: text(v, 4).unwrap_or_default(),
-        class: text(v, 5),
+        class: text(v, 5).and_then(|t| Class::parse(&t)),
         confidence: real(v, 6),
         escalated: flag(7),
         model: text(v, 8),
@@ -412,7 +414,7 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         stream: flag(10),
         prompt_tokens: tokens(11),
         completion_tokens: tokens(12),
-        usage_source: text(v, 13).unwrap_or_default(),
+        usage_source: text(v, 13).and_then(|t| UsageSource::parse(&t)).unwrap_or_default(),
         latency_ms: real(v, 14).unwrap_or(0.0),
         upstream_ms: real(v, 15),
         search_ms: real(v, 16),
@@ -422,8 +424,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         tenant: text(v, 20),
         proxy_cpu_us: real(v, 21).unwrap_or(0.0),
         search_cpu_us: real(v, 22),
-        mode: text(v, figures + 36).unwrap_or_else(|| "route".into()),
-        shadow_route: text(v, figures + 37),
+        mode: text(v, figures + 36).and_then(|t| Mode::parse(&t)).unwrap_or_default(),
+        shadow_route: text(v, figures + 37).and_then(|t| Route::parse(&t)),
+        decided_by: None,
         shadow_answer: text(v, figures + 38),
         accounting,
     }

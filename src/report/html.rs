@@ -333,7 +333,7 @@ mod tests {
     fn html_is_self_contained_and_escapes_tenants() {
         let rows = vec![LedgerRecord {
             ts_ms: 1,
-            route: "search".into(),
+            route: crate::ledger::RouteTaken::Search,
             tenant: Some("<script>x</script>".into()),
             ..LedgerRecord::default()
         }];

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::energy::{Impacts, Range, METHOD_VERSION};
-use crate::ledger::LedgerRecord;
+use crate::ledger::{LedgerRecord, Served};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
@@ -46,13 +46,7 @@ impl GroupBy {
             GroupBy::Week => civil(days - (days + 3).rem_euclid(7)),
             GroupBy::Month => civil(days)[..7].to_string(),
             GroupBy::Tenant => r.tenant.clone().unwrap_or_else(|| "(none)".into()),
-            GroupBy::Route => {
-                if r.escalated {
-                    "escalated".into()
-                } else {
-                    r.route.clone()
-                }
-            }
+            GroupBy::Route => r.served().as_str().to_string(),
             GroupBy::Model => r.model.clone().unwrap_or_else(|| "(none)".into()),
         }
     }
@@ -134,11 +128,12 @@ pub struct ShadowTotals {
 impl Totals {
     fn add(&mut self, r: &LedgerRecord) {
         self.requests += 1;
-        match (r.route.as_str(), r.escalated) {
-            ("search", _) => self.by_route.search += 1,
-            ("llm", true) => self.by_route.escalated += 1,
-            ("llm", false) => self.by_route.llm += 1,
-            _ => self.by_route.passthrough += 1,
+        match r.served() {
+            Served::Search => self.by_route.search += 1,
+            Served::Escalated => self.by_route.escalated += 1,
+            Served::Llm => self.by_route.llm += 1,
+            // Requests refused before routing spent no model either way.
+            Served::Passthrough | Served::Unrouted => self.by_route.passthrough += 1,
         }
         match &r.accounting {
             Some(a) => {
@@ -153,10 +148,10 @@ impl Totals {
             }
             None => self.rows_without_figures += 1,
         }
-        if r.mode == "shadow" {
+        if r.mode == crate::config::Mode::Shadow {
             let s = &mut self.shadow;
             s.requests += 1;
-            if r.shadow_route.as_deref() == Some("search") {
+            if r.shadow_route == Some(crate::classify::Route::Search) {
                 s.would_answer_from_search += 1;
             }
             if let Some(would) = r.accounting.and_then(|a| a.shadow_saved) {
@@ -349,7 +344,7 @@ mod tests {
         };
         LedgerRecord {
             ts_ms,
-            route: route.into(),
+            route: crate::ledger::RouteTaken::parse(route).unwrap_or_default(),
             escalated,
             tenant: Some(tenant.into()),
             accounting: Some(Accounting {

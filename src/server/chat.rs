@@ -15,8 +15,8 @@ use http::{header, HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
-use crate::classify::Route;
 use crate::cpu::CpuMeter;
+use crate::ledger::{RouteTaken, UsageSource};
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::pipeline::{explain, Pipeline, RouteRequest, Served};
@@ -44,11 +44,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         Ok(Reply::Streaming(response)) => return with_request_id(response, &id),
         Err(error) => {
             pending.record.error = Some(error.to_string());
-            let route = pending.record.route.clone();
+            let route = pending.record.route;
             let reason = pending.record.reason.clone();
             let mut response = error.into_response();
-            if !route.is_empty() {
-                response.headers_mut().insert(ROUTE_HEADER, header_value(&route));
+            if route != RouteTaken::Unrouted {
+                response
+                    .headers_mut()
+                    .insert(ROUTE_HEADER, header_value(route.as_str()));
                 response.headers_mut().insert(REASON_HEADER, header_value(&reason));
             }
             response
@@ -194,7 +196,7 @@ fn search_response(
         let r = &mut pending.record;
         r.prompt_tokens = Some(usage.prompt_tokens);
         r.completion_tokens = Some(usage.completion_tokens);
-        r.usage_source = "estimated".into();
+        r.usage_source = UsageSource::Estimated;
         r.answer_source = Some(answer.source_ref());
     }
     let mut response = if chat.is_stream() {
@@ -221,10 +223,10 @@ fn sse_response(body: Body) -> Response {
 }
 
 /// The client's `x-ecoroute-route` request, if any.
-fn requested_route(headers: &HeaderMap) -> Option<Route> {
+fn requested_route(headers: &HeaderMap) -> Option<crate::classify::Route> {
     match headers.get(ROUTE_HEADER)?.to_str().ok()?.trim() {
-        "llm" => Some(Route::Llm),
-        "search" => Some(Route::Search),
+        "llm" => Some(crate::classify::Route::Llm),
+        "search" => Some(crate::classify::Route::Search),
         _ => None,
     }
 }
@@ -239,8 +241,8 @@ fn wants_explain(headers: &HeaderMap) -> bool {
 /// The compact decision trace for `x-ecoroute-explain`.
 fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
     let mut parts = vec![
-        format!("route={}", r.route),
-        format!("class={}", r.class.as_deref().unwrap_or("-")),
+        format!("route={}", r.route.as_str()),
+        format!("class={}", r.class.map_or("-", |c| c.as_str())),
         format!("confidence={:.3}", r.confidence.unwrap_or(0.0)),
         format!("reason={}", r.reason),
     ];
@@ -382,11 +384,11 @@ impl SseScanner {
             Some((prompt, completion)) => {
                 record.prompt_tokens = prompt;
                 record.completion_tokens = completion;
-                record.usage_source = "upstream".into();
+                record.usage_source = UsageSource::Upstream;
             }
             None => {
                 record.completion_tokens = Some(u32::try_from(self.streamed_chars.div_ceil(4)).unwrap_or(u32::MAX));
-                record.usage_source = "estimated".into();
+                record.usage_source = UsageSource::Estimated;
             }
         }
     }
@@ -431,7 +433,7 @@ impl JsonUsage {
         if let Some(usage) = self.usage() {
             record.prompt_tokens = usage.prompt_tokens;
             record.completion_tokens = usage.completion_tokens;
-            record.usage_source = "upstream".into();
+            record.usage_source = UsageSource::Upstream;
         }
     }
 }

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use crate::classify::Route;
 use crate::config::{Config, Mode};
-use crate::ledger::{self, Ledger, LedgerRecord, LedgerWriter};
+use crate::ledger::{self, DecidedBy, Ledger, LedgerRecord, LedgerWriter, RouteTaken};
 use crate::pipeline::{Outcome, Pipeline, Routed};
 use crate::Error;
 
@@ -256,8 +256,6 @@ impl PendingRecord {
                 request_id: request_id.to_string(),
                 path: path.to_string(),
                 status: 499,
-                usage_source: "none".into(),
-                mode: "route".into(),
                 ..LedgerRecord::default()
             },
             finished: false,
@@ -281,12 +279,18 @@ impl PendingRecord {
     /// shadow mode what it would have done) and what the decision and the search step cost.
     pub fn apply(&mut self, routed: &Routed) {
         let r = &mut self.record;
-        r.mode = routed.mode.as_str().to_string();
-        r.route = Route::Llm.as_str().to_string();
+        r.mode = routed.mode;
+        r.route = RouteTaken::Llm;
         r.reason = routed.reason();
         r.proxy_cpu_us += routed.decide_cpu_us;
+        r.decided_by = Some(
+            routed
+                .decision
+                .as_ref()
+                .map_or(DecidedBy::Off, |d| DecidedBy::of(&d.decider)),
+        );
         if let Some(decision) = &routed.decision {
-            r.class = Some(decision.class.as_str().to_string());
+            r.class = Some(decision.class);
             r.confidence = Some(decision.confidence);
         }
         if let Some(search) = routed.search() {
@@ -296,17 +300,17 @@ impl PendingRecord {
         let live = routed.mode == Mode::Route;
         match &routed.outcome {
             Outcome::Answered { answer, .. } if live => {
-                r.route = Route::Search.as_str().to_string();
+                r.route = RouteTaken::Search;
                 r.answer_source = Some(answer.source_ref());
             }
             Outcome::Answered { answer, content, .. } => {
-                r.shadow_route = Some(Route::Search.as_str().into());
+                r.shadow_route = Some(Route::Search);
                 r.shadow_answer = Some(content.clone());
                 r.answer_source = Some(answer.source_ref());
             }
             Outcome::Escalated { .. } if live => r.escalated = true,
             Outcome::Escalated { .. } | Outcome::Llm if routed.mode == Mode::Shadow => {
-                r.shadow_route = Some(Route::Llm.as_str().into());
+                r.shadow_route = Some(Route::Llm);
             }
             Outcome::Escalated { .. } | Outcome::Llm | Outcome::Off => {}
         }

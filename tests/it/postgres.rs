@@ -163,7 +163,7 @@ async fn rows_past_retention_are_deleted_from_postgres() {
     let old = |i: usize| ecoroute::ledger::LedgerRecord {
         ts_ms: i as i64,
         request_id: format!("old-{i}"),
-        route: "llm".into(),
+        route: ecoroute::ledger::RouteTaken::Llm,
         status: 200,
         ..Default::default()
     };

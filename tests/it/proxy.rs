@@ -43,7 +43,7 @@ async fn lookup_is_answered_from_search_without_calling_the_llm() {
     let rows = h.stop().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].route, "search");
-    assert_eq!(rows[0].class.as_deref(), Some("lookup"));
+    assert_eq!(rows[0].class.map(|c| c.as_str()), Some("lookup"));
     assert_eq!(rows[0].usage_source, "estimated");
     assert_eq!(
         rows[0].answer_source.as_deref(),
@@ -216,7 +216,7 @@ async fn weak_search_hit_escalates_to_the_llm() {
     assert_eq!(h.mock.chat_calls(), 1);
     let rows = h.stop().await;
     assert!(rows[0].escalated);
-    assert_eq!(rows[0].class.as_deref(), Some("lookup"));
+    assert_eq!(rows[0].class.map(|c| c.as_str()), Some("lookup"));
     assert!(rows[0].reason.ends_with("rule: wh-to-search"), "{}", rows[0].reason);
     assert!(rows[0].search_ms.is_some());
 }

@@ -33,7 +33,7 @@ async fn shadow_mode_never_answers_from_search_but_ledgers_the_would_be_saving()
     let rows = h.stop().await;
     let lookup = &rows[0];
     assert_eq!((lookup.mode.as_str(), lookup.route.as_str()), ("shadow", "llm"));
-    assert_eq!(lookup.shadow_route.as_deref(), Some("search"));
+    assert_eq!(lookup.shadow_route.map(|r| r.as_str()), Some("search"));
     assert!(lookup.shadow_answer.as_deref().unwrap().contains("Lima"));
     let a = lookup.accounting.unwrap();
     assert!(
@@ -44,7 +44,7 @@ async fn shadow_mode_never_answers_from_search_but_ledgers_the_would_be_saving()
         a.shadow_saved.unwrap().energy_wh.central > 0.0,
         "the would-be saving is recorded"
     );
-    assert_eq!(rows[1].shadow_route.as_deref(), Some("llm"));
+    assert_eq!(rows[1].shadow_route.map(|r| r.as_str()), Some("llm"));
     assert!(rows[1].accounting.unwrap().shadow_saved.is_none());
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))

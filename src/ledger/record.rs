@@ -1,0 +1,165 @@
+//! The words a ledger row is made of, as types: the route a request took, where its token counts
+//! came from, who decided its route, and the four-way split every consumer (accountant, report,
+//! metrics, replay) reads through [`super::LedgerRecord::served`]. Each is stored as the same text
+//! as before, so the schema does not change.
+
+use serde::{Deserialize, Serialize};
+
+/// The route a request took, as the `route` column stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTaken {
+    /// Refused before routing (bad request, too large, timed out, no such path).
+    #[default]
+    #[serde(rename = "")]
+    Unrouted,
+    Search,
+    Llm,
+    Passthrough,
+}
+
+impl RouteTaken {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteTaken::Unrouted => "",
+            RouteTaken::Search => "search",
+            RouteTaken::Llm => "llm",
+            RouteTaken::Passthrough => "passthrough",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RouteTaken> {
+        [
+            RouteTaken::Unrouted,
+            RouteTaken::Search,
+            RouteTaken::Llm,
+            RouteTaken::Passthrough,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+impl From<crate::classify::Route> for RouteTaken {
+    fn from(route: crate::classify::Route) -> Self {
+        match route {
+            crate::classify::Route::Search => RouteTaken::Search,
+            crate::classify::Route::Llm => RouteTaken::Llm,
+        }
+    }
+}
+
+/// Where a row's token counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageSource {
+    /// No tokens (an error, or a request that never reached a model).
+    #[default]
+    None,
+    /// Reported by the LLM.
+    Upstream,
+    /// Counted by the proxy (search answers, streams without a usage chunk).
+    Estimated,
+}
+
+impl UsageSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageSource::None => "none",
+            UsageSource::Upstream => "upstream",
+            UsageSource::Estimated => "estimated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<UsageSource> {
+        [UsageSource::None, UsageSource::Upstream, UsageSource::Estimated]
+            .into_iter()
+            .find(|u| u.as_str() == text)
+    }
+}
+
+/// Who decided a chat request's route. Kept with the row in memory and in the spool (for metrics),
+/// not in the database, whose `reason` column says the same in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecidedBy {
+    Guard,
+    Rule,
+    Classifier,
+    /// The client's `x-ecoroute-route`.
+    Override,
+    /// `mode = "off"`: nothing decided.
+    Off,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::Guard => "guard",
+            DecidedBy::Rule => "rule",
+            DecidedBy::Classifier => "classifier",
+            DecidedBy::Override => "override",
+            DecidedBy::Off => "off",
+        }
+    }
+
+    pub fn of(decider: &crate::classify::Decider) -> DecidedBy {
+        use crate::classify::Decider;
+        match decider {
+            Decider::Guard(_) => DecidedBy::Guard,
+            Decider::Rule(_) => DecidedBy::Rule,
+            Decider::Override(_) => DecidedBy::Override,
+            Decider::Classifier { .. } => DecidedBy::Classifier,
+        }
+    }
+}
+
+/// What answered a request, the split every report and the accountant make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Served {
+    /// Answered from search.
+    Search,
+    /// Classified for search, answered by the LLM after search could not.
+    Escalated,
+    /// Sent to the LLM.
+    Llm,
+    /// Any other `/v1/*` path, forwarded unchanged.
+    Passthrough,
+    /// Refused before routing.
+    Unrouted,
+}
+
+impl Served {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Search => "search",
+            Served::Escalated => "escalated",
+            Served::Llm => "llm",
+            Served::Passthrough => "passthrough",
+            Served::Unrouted => "unrouted",
+        }
+    }
+}
+
+/// The stored words compare with text, so a row reads as it did when these were strings
+/// (`row.route == "search"`).
+macro_rules! compares_as_text {
+    ($($ty:ty),*) => {$(
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    )*};
+}
+
+compares_as_text!(
+    RouteTaken,
+    UsageSource,
+    DecidedBy,
+    Served,
+    crate::config::Mode,
+    crate::classify::Route,
+    crate::classify::Class
+);
