@@ -1,14 +1,11 @@
 //! The upstream LLM: an OpenAI-compatible HTTP API. [`Upstream`] forwards a request to the configured
 //! base URL only (never a URL taken from the request), with header hygiene (hop-by-hop headers and
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
-//! three timeouts: connect, first byte (response headers) and total. It is a `tower::Service`, so
-//! the server stack can wrap it in further layers.
+//! three timeouts: connect, first byte (response headers) and total.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 
@@ -168,21 +165,6 @@ pub fn map_reqwest_error(e: reqwest::Error, connect_timeout: Duration, total_tim
         Error::UpstreamTimeout(millis(total_timeout))
     } else {
         Error::UpstreamUnavailable(e.without_url().to_string())
-    }
-}
-
-impl tower::Service<UpstreamRequest> for Upstream {
-    type Response = reqwest::Response;
-    type Error = Error;
-    type Future = BoxFuture<'static, Result<reqwest::Response, Error>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: UpstreamRequest) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { this.send(request).await })
     }
 }
 

@@ -95,10 +95,7 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
             })?
         }
     };
-    let rows: Vec<_> = crate::ledger::read_store(&store)?
-        .into_iter()
-        .filter(|r| from_ms.is_none_or(|f| r.ts_ms >= f) && to_ms.is_none_or(|t| r.ts_ms < t))
-        .collect();
+    let rows = crate::ledger::read_store_range(&store, from_ms, to_ms)?;
     let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone());
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n",

@@ -202,7 +202,7 @@ pub struct Config {
     pub overrides: Overrides,
 }
 
-/// Admin endpoints (`/dashboard`, later `/admin/*`): off unless a token is configured.
+/// Admin endpoints (`/dashboard`, `/admin/*`): off unless a token is configured.
 #[derive(Clone, Default)]
 pub struct AdminConfig {
     pub token: Option<String>,
@@ -766,18 +766,24 @@ impl Config {
     /// The running config as JSON for `GET /admin/config`, secrets left out: the upstream key
     /// and the admin token appear only as whether they are set.
     pub fn redacted(&self) -> serde_json::Value {
-        let rules: Vec<serde_json::Value> = self
-            .rules
+        let rule_json = |r: &Rule| {
+            let c = &r.when;
+            serde_json::json!({
+                "name": r.name, "route": r.route.as_str(),
+                "last_user_regex": c.last_user.as_ref().map(|re| re.as_str()),
+                "system_regex": c.system.as_ref().map(|re| re.as_str()),
+                "has_tools": c.has_tools, "has_media": c.has_media, "has_response_format": c.has_response_format,
+                "min_turns": c.min_turns, "max_turns": c.max_turns, "min_chars": c.min_chars, "max_chars": c.max_chars,
+            })
+        };
+        let rules: Vec<serde_json::Value> = self.rules.iter().map(rule_json).collect();
+        let tenants: Vec<serde_json::Value> = self
+            .routing
+            .tenants
             .iter()
-            .map(|r| {
-                let c = &r.when;
-                serde_json::json!({
-                    "name": r.name, "route": r.route.as_str(),
-                    "last_user_regex": c.last_user.as_ref().map(|re| re.as_str()),
-                    "system_regex": c.system.as_ref().map(|re| re.as_str()),
-                    "has_tools": c.has_tools, "has_media": c.has_media, "has_response_format": c.has_response_format,
-                    "min_turns": c.min_turns, "max_turns": c.max_turns, "min_chars": c.min_chars, "max_chars": c.max_chars,
-                })
+            .map(|t| {
+                serde_json::json!({"name": t.name, "mode": t.mode.map(Mode::as_str), "lookup_threshold": t.lookup_threshold,
+                                   "rules": t.rules.iter().map(rule_json).collect::<Vec<_>>()})
             })
             .collect();
         serde_json::json!({
@@ -794,14 +800,18 @@ impl Config {
                     "first_byte_timeout_ms": self.llm.first_byte_timeout.as_millis() as u64,
                     "total_timeout_ms": self.llm.total_timeout.as_millis() as u64},
             "search": self.search.redacted(),
-            "classifier": {"model": self.classifier.model, "scorer": self.classifier.scorer.name(), "lookup_threshold": self.classifier.lookup_threshold},
+            "classifier": {"model": self.classifier.model, "scorer": self.classifier.scorer.name(), "lookup_threshold": self.classifier.lookup_threshold,
+                           "allow_search_override": self.classifier.allow_search_override},
+            "routing": {"mode": self.routing.mode.as_str(), "tenants": tenants},
             "guards": {"tools": self.guards.tools, "media": self.guards.media, "response_format": self.guards.response_format,
                        "multiple_choices": self.guards.multiple_choices, "follow_up": self.guards.follow_up,
                        "personal": self.guards.personal},
             "rules": rules,
             "ledger": {"enabled": self.ledger.store.is_some(), "store": self.ledger.store.as_ref().map(LedgerStore::describe),
                        "spool": self.ledger.spool.as_ref().map(|p| p.display().to_string()),
-                       "store_prompts": self.ledger.store_prompts, "tenant_header": self.ledger.tenant_header.as_str()},
+                       "store_prompts": self.ledger.store_prompts, "tenant_header": self.ledger.tenant_header.as_str(),
+                       "channel_capacity": self.ledger.channel_capacity, "batch_size": self.ledger.batch_size,
+                       "retention_days": self.ledger.retention.map(|r| r.as_secs() / 86_400)},
             "energy": {"zone": self.energy.local.zone.code, "pue": self.energy.local.pue,
                        "watts_per_core": [self.energy.local.watts_per_core.0, self.energy.local.watts_per_core.1],
                        "default_output_tokens": self.energy.local.default_output_tokens},

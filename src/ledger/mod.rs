@@ -1,6 +1,6 @@
 //! The request ledger. Handlers hand a [`LedgerRecord`] to [`Ledger::record`], which never blocks:
 //! it puts the row on a bounded channel. A background thread takes rows off the channel and writes
-//! them to SQLite (WAL mode) in batches, one transaction per batch. [`LedgerWriter::shutdown`] tells
+//! them to SQLite (WAL mode) or PostgreSQL in batches, one transaction per batch. [`LedgerWriter::shutdown`] tells
 //! the thread to drain what is queued and stop, so a graceful shutdown loses nothing.
 //!
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
@@ -277,18 +277,29 @@ impl Store {
         }
     }
 
-    pub fn read_all(&mut self) -> Result<Vec<LedgerRecord>, Error> {
+    /// Rows with `from_ms <= ts_ms < to_ms`, oldest first, the window applied by the database.
+    pub fn read_range(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
         match self {
-            Store::Sqlite(conn) => sqlite::read_all(conn),
-            Store::Postgres(client) => postgres::read_all(client),
+            Store::Sqlite(conn) => sqlite::read_range(conn, from_ms, to_ms),
+            Store::Postgres(client) => postgres::read_range(client, from_ms, to_ms),
         }
     }
 }
 
 /// Every row of a ledger, oldest first; safe to call from anywhere (the work runs on its own thread).
 pub fn read_store(target: &LedgerStore) -> Result<Vec<LedgerRecord>, Error> {
+    read_store_range(target, None, None)
+}
+
+/// The rows of a ledger in a time window (`from_ms` included, `to_ms` not), oldest first.
+pub fn read_store_range(
+    target: &LedgerStore,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+) -> Result<Vec<LedgerRecord>, Error> {
     let target = target.clone();
-    postgres::on_own_thread(move || Store::open(&target)?.read_all())
+    let (from_ms, to_ms) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
+    postgres::on_own_thread(move || Store::open(&target)?.read_range(from_ms, to_ms))
 }
 
 /// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so

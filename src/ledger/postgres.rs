@@ -124,10 +124,15 @@ pub fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(
     tx.commit().map_err(db_err("committing"))
 }
 
-pub fn read_all(client: &mut Client) -> Result<Vec<LedgerRecord>, Error> {
+pub fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
     let columns = all_columns();
-    let sql = format!("SELECT {} FROM requests ORDER BY ts_ms, id", columns.join(", "));
-    let rows = client.query(&sql, &[]).map_err(db_err("reading the ledger"))?;
+    let sql = format!(
+        "SELECT {} FROM requests WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id",
+        columns.join(", ")
+    );
+    let rows = client
+        .query(&sql, &[&from_ms, &to_ms])
+        .map_err(db_err("reading the ledger"))?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut values = Vec::with_capacity(columns.len());

@@ -1,6 +1,6 @@
 //! Search backends and the answer they can give. Every backend implements [`SearchBackend`]; the
-//! server talks to it through [`SearchService`], a `tower::Service`, so that timeouts (and, later,
-//! limits and circuit breakers) compose as layers in `server::stack`, and tests can mock it.
+//! pipeline talks to it through [`SearchService`], a `tower::Service`, so that the timeout and the
+//! circuit breaker compose as layers ([`crate::pipeline::search_stack`]), and tests can mock it.
 //!
 //! - [`embedded`]: the default backend, a tantivy index built from the corpus in `corpus/`, or from
 //!   a company's own files read by [`ingest`] (JSON Lines, Markdown, plain text).

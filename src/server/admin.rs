@@ -1,5 +1,6 @@
-//! Admin surface: the live dashboard (and, later, `/admin/*`). Everything here requires the admin
-//! token from `admin.token_env`; with none configured these routes answer 404, as if absent.
+//! Admin surface: the live dashboard and `/admin/*` (reload, config, explain). Everything here
+//! requires the admin token from `admin.token_env`; with none configured these routes answer 404, as
+//! if absent.
 //!
 //! The token is accepted as `Authorization: Bearer <token>`, or as the password of HTTP Basic auth
 //! so a browser can open the dashboard (any user name); the scheme is case-insensitive (RFC 9110
@@ -167,10 +168,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: 
     let now_ms = crate::ledger::now_ms();
     let since = now_ms - 30 * 86_400_000;
     let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
-        let rows: Vec<_> = crate::ledger::read_store(&store)?
-            .into_iter()
-            .filter(|r| r.ts_ms >= since)
-            .collect();
+        let rows = crate::ledger::read_store_range(&store, Some(since), None)?;
         let from = crate::report::civil(since.div_euclid(86_400_000));
         Ok(crate::report::html::render(&rows, Some(from), None, now_ms, Some(30)))
     })

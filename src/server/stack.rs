@@ -140,7 +140,7 @@ fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Res
 async fn not_found(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     let (parts, _body) = request.into_parts();
     let error = Error::NotFound(format!(
-        "no route for {}; ecoroute serves /v1/* and /healthz, /readyz",
+        "no route for {}; ecoroute serves /v1/*, /healthz, /readyz, /metrics, /dashboard and /admin/*",
         parts.uri.path().chars().take(256).collect::<String>()
     ));
     rejected(&state, &parts, error)
