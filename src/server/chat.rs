@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
-use serde::Deserialize;
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
 use crate::cpu::CpuMeter;
 use crate::ledger::{RouteTaken, UsageSource};
+use crate::llm::usage::{JsonUsage, SseScanner};
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::pipeline::{explain, Pipeline, RouteRequest, Served};
@@ -298,9 +298,9 @@ async fn forward_to_llm(
     // Both kinds of body are passed through chunk by chunk as they arrive, never held whole: the
     // tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
     let scanner = if stream && status.is_success() && is_sse {
-        UsageScanner::Sse(SseScanner::default())
+        Scanner::Sse(SseScanner::default())
     } else {
-        UsageScanner::Json(JsonUsage::default())
+        Scanner::Json(JsonUsage::default())
     };
     let mut owned = pending.take();
     owned.record.status = status.as_u16();
@@ -320,141 +320,30 @@ async fn forward_to_llm(
 /// Resolves when the proxy's shutdown grace is over (see [`AppState::stopped`]).
 pub type StopFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-#[derive(Deserialize)]
-struct UsageEnvelope {
-    usage: Option<UpstreamUsage>,
-}
-
-#[derive(Deserialize)]
-struct UpstreamUsage {
-    prompt_tokens: Option<u32>,
-    completion_tokens: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct ChunkView {
-    #[serde(default)]
-    choices: Vec<ChoiceView>,
-    usage: Option<UpstreamUsage>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceView {
-    delta: Option<DeltaView>,
-}
-
-#[derive(Deserialize)]
-struct DeltaView {
-    content: Option<String>,
-}
-
-/// Reads SSE lines as they pass, for the usage chunk (when the client asked for one) or, failing
-/// that, an estimate from the streamed text.
-#[derive(Default)]
-struct SseScanner {
-    partial: Vec<u8>,
-    usage: Option<(Option<u32>, Option<u32>)>,
-    streamed_chars: usize,
-}
-
-impl SseScanner {
-    fn feed(&mut self, chunk: &[u8]) {
-        self.partial.extend_from_slice(chunk);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let Ok(view) = serde_json::from_slice::<ChunkView>(data.trim_ascii()) else {
-                continue;
-            };
-            if let Some(u) = view.usage {
-                self.usage = Some((u.prompt_tokens, u.completion_tokens));
-            }
-            for choice in view.choices {
-                if let Some(content) = choice.delta.and_then(|d| d.content) {
-                    self.streamed_chars += content.chars().count();
-                }
-            }
-        }
-    }
-
-    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
-        match self.usage {
-            Some((prompt, completion)) => {
-                record.prompt_tokens = prompt;
-                record.completion_tokens = completion;
-                record.usage_source = UsageSource::Upstream;
-            }
-            None => {
-                record.completion_tokens = Some(u32::try_from(self.streamed_chars.div_ceil(4)).unwrap_or(u32::MAX));
-                record.usage_source = UsageSource::Estimated;
-            }
-        }
-    }
-}
-
-/// Reads `usage` from a JSON body that passes through in chunks, in bounded memory: a body up to
-/// [`JsonUsage::WHOLE`] is kept and parsed whole; past that only its last [`JsonUsage::TAIL`]
-/// bytes are, where OpenAI-compatible servers put `usage` (after `choices`).
-#[derive(Default)]
-struct JsonUsage {
-    kept: Vec<u8>,
-    total: usize,
-}
-
-impl JsonUsage {
-    const WHOLE: usize = 256 * 1024;
-    const TAIL: usize = 16 * 1024;
-
-    fn feed(&mut self, chunk: &[u8]) {
-        self.total += chunk.len();
-        self.kept.extend_from_slice(chunk);
-        if self.total > Self::WHOLE && self.kept.len() > 2 * Self::TAIL {
-            let cut = self.kept.len() - Self::TAIL;
-            self.kept.drain(..cut);
-        }
-    }
-
-    fn usage(&self) -> Option<UpstreamUsage> {
-        if self.total <= Self::WHOLE {
-            return serde_json::from_slice::<UsageEnvelope>(&self.kept).ok()?.usage;
-        }
-        let key = b"\"usage\"";
-        let at = self.kept.windows(key.len()).rposition(|w| w == key)?;
-        let rest = self.kept[at + key.len()..].trim_ascii_start().strip_prefix(b":")?;
-        serde_json::Deserializer::from_slice(rest)
-            .into_iter::<UpstreamUsage>()
-            .next()?
-            .ok()
-    }
-
-    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
-        if let Some(usage) = self.usage() {
-            record.prompt_tokens = usage.prompt_tokens;
-            record.completion_tokens = usage.completion_tokens;
-            record.usage_source = UsageSource::Upstream;
-        }
-    }
-}
-
-enum UsageScanner {
+/// Which usage reader a body gets, and how it ends when it cannot go on.
+enum Scanner {
     Sse(SseScanner),
     Json(JsonUsage),
 }
 
-impl UsageScanner {
+impl Scanner {
     fn feed(&mut self, chunk: &[u8]) {
         match self {
-            UsageScanner::Sse(s) => s.feed(chunk),
-            UsageScanner::Json(j) => j.feed(chunk),
+            Scanner::Sse(s) => s.feed(chunk),
+            Scanner::Json(j) => j.feed(chunk),
         }
     }
 
+    /// Writes what was read into the row.
     fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
-        match self {
-            UsageScanner::Sse(s) => s.apply(record),
-            UsageScanner::Json(j) => j.apply(record),
+        let read = match self {
+            Scanner::Sse(s) => Some(s.usage()),
+            Scanner::Json(j) => j.usage(),
+        };
+        if let Some(read) = read {
+            record.prompt_tokens = read.prompt_tokens;
+            record.completion_tokens = read.completion_tokens;
+            record.usage_source = read.source;
         }
     }
 
@@ -463,8 +352,8 @@ impl UsageScanner {
     /// body rather than one that looks complete.
     fn end_with(&self, error: &Error) -> Result<Bytes, Error> {
         match self {
-            UsageScanner::Sse(_) => Ok(openai::sse_frame(&error.body())),
-            UsageScanner::Json(_) => Err(Error::UpstreamUnavailable(error.to_string())),
+            Scanner::Sse(_) => Ok(openai::sse_frame(&error.body())),
+            Scanner::Json(_) => Err(Error::UpstreamUnavailable(error.to_string())),
         }
     }
 }
@@ -472,19 +361,19 @@ impl UsageScanner {
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// Passes upstream chunks through as they arrive. A cut stream, or one still going when the
-/// shutdown grace is over, ends as [`UsageScanner::end_with`] says; the ledger row is written when
+/// shutdown grace is over, ends as [`Scanner::end_with`] says; the ledger row is written when
 /// the body ends or the client goes away.
 fn usage_tap(
     inner: ByteStream,
     pending: PendingRecord,
     upstream: crate::llm::Upstream,
-    scanner: UsageScanner,
+    scanner: Scanner,
     stopped: StopFuture,
 ) -> impl Stream<Item = Result<Bytes, Error>> + Send {
     struct Tap {
         inner: ByteStream,
         pending: PendingRecord,
-        scanner: UsageScanner,
+        scanner: Scanner,
         stopped: StopFuture,
         upstream: crate::llm::Upstream,
         done: bool,
@@ -532,51 +421,4 @@ fn usage_tap(
         tap.done = true;
         Some((tap.scanner.end_with(&failed), tap))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scanner_reads_usage_across_chunk_boundaries() {
-        let mut s = SseScanner::default();
-        s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\ndata: {\"choices\":[],\"us");
-        s.feed(b"age\":{\"prompt_tokens\":9,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
-        assert_eq!(s.usage, Some((Some(9), Some(3))));
-        assert_eq!(s.streamed_chars, 11);
-    }
-
-    #[test]
-    fn json_usage_is_read_whole_or_from_the_tail_of_a_large_body() {
-        let mut small = JsonUsage::default();
-        small.feed(b"{\"usage\": {\"prompt_tokens\": 5, \"com");
-        small.feed(b"pletion_tokens\": 7}, \"choices\": []}");
-        let u = small.usage().unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(5), Some(7)));
-
-        let mut large = JsonUsage::default();
-        large.feed(b"{\"choices\":[{\"message\":{\"content\":\"");
-        let filler = vec![b'x'; 64 * 1024];
-        for _ in 0..20 {
-            large.feed(&filler);
-        }
-        large.feed(b"\"}}],\"usage\" : {\"prompt_tokens\":11,\"completion_tokens\":1300000}}");
-        assert!(
-            large.kept.len() <= 2 * JsonUsage::TAIL + filler.len(),
-            "memory stays bounded"
-        );
-        let u = large.usage().unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(11), Some(1_300_000)));
-        assert!(JsonUsage::default().usage().is_none());
-    }
-
-    #[test]
-    fn scanner_estimates_when_no_usage_is_sent() {
-        let mut s = SseScanner::default();
-        s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"12345678\"}}]}\n\n");
-        let mut r = crate::ledger::LedgerRecord::default();
-        s.apply(&mut r);
-        assert_eq!((r.completion_tokens, r.usage_source.as_str()), (Some(2), "estimated"));
-    }
 }

@@ -1,37 +1,39 @@
 //! The HTTP server: shared state, start-up, and graceful shutdown.
 //!
 //! - [`stack`]: every tower layer and route, in one place.
-//! - [`chat`]: the `/v1/chat/completions` pipeline (classify, search, escalate, forward).
+//! - [`chat`]: `/v1/chat/completions`: parse, [`crate::pipeline::Pipeline::route`], then answer
+//!   from search or forward to the LLM.
 //! - [`passthrough`]: every other `/v1/*` path, proxied to the upstream unchanged.
-//!
-//! Per-request state lives in a [`PendingRecord`] that travels with the request (and with its
-//! response stream) and is handed to the ledger when it is dropped, so even a request whose client
-//! went away is recorded.
+//! - [`conn`]: the accept loop and its limits on slow or hostile clients.
+//! - [`record`]: the per-request ledger row, [`PendingRecord`], that travels with the request (and
+//!   its response stream) and is handed to the ledger when it is dropped, so even a request whose
+//!   client went away is recorded.
+//! - [`request`]: request ids, header values, tenants, reading a body within its limit.
+//! - [`admin`], [`reload`]: the admin surface and hot reload.
 
 pub mod admin;
 pub mod chat;
 pub mod conn;
 pub mod passthrough;
+pub mod record;
 pub mod reload;
+pub mod request;
 pub mod stack;
+
+pub use record::PendingRecord;
+pub use request::{header_value, read_body, request_id, tenant_of};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use axum::body::Body;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
-use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::classify::Route;
-use crate::config::{Config, Mode};
-use crate::ledger::{self, DecidedBy, Ledger, LedgerRecord, LedgerWriter, RouteTaken};
-use crate::pipeline::{Outcome, Pipeline, Routed};
+use crate::config::Config;
+use crate::ledger::{self, Ledger, LedgerWriter};
+use crate::pipeline::Pipeline;
 use crate::Error;
 
 pub struct AppState {
@@ -229,209 +231,5 @@ async fn wait_for_rows(state: &AppState, limit: std::time::Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while state.ledger.in_flight() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
-
-/// Per-request ledger state. Travels with the request, and with the response stream when there is
-/// one; dropping it writes the row. A request dropped before it finished (client gone) is recorded
-/// with status 499, as nginx does.
-pub struct PendingRecord {
-    ledger: Ledger,
-    started: Instant,
-    pub record: LedgerRecord,
-    finished: bool,
-    /// False once the row has been handed on by [`PendingRecord::take`].
-    armed: bool,
-}
-
-impl PendingRecord {
-    pub fn new(ledger: Ledger, path: &str, request_id: &str) -> PendingRecord {
-        ledger.request_started();
-        let ts_ms = crate::ledger::now_ms();
-        PendingRecord {
-            ledger,
-            started: Instant::now(),
-            record: LedgerRecord {
-                ts_ms,
-                request_id: request_id.to_string(),
-                path: path.to_string(),
-                status: 499,
-                ..LedgerRecord::default()
-            },
-            finished: false,
-            armed: true,
-        }
-    }
-
-    /// Moves the row out (to a response stream that will finish it); this one then writes nothing.
-    pub fn take(&mut self) -> PendingRecord {
-        self.armed = false;
-        PendingRecord {
-            ledger: self.ledger.clone(),
-            started: self.started,
-            record: std::mem::take(&mut self.record),
-            finished: false,
-            armed: true,
-        }
-    }
-
-    /// Writes a request's route into its row: mode, class, route, reason, what search did (and in
-    /// shadow mode what it would have done) and what the decision and the search step cost.
-    pub fn apply(&mut self, routed: &Routed) {
-        let r = &mut self.record;
-        r.mode = routed.mode;
-        r.route = RouteTaken::Llm;
-        r.reason = routed.reason();
-        r.proxy_cpu_us += routed.decide_cpu_us;
-        r.decided_by = Some(
-            routed
-                .decision
-                .as_ref()
-                .map_or(DecidedBy::Off, |d| DecidedBy::of(&d.decider)),
-        );
-        if let Some(decision) = &routed.decision {
-            r.class = Some(decision.class);
-            r.confidence = Some(decision.confidence);
-        }
-        if let Some(search) = routed.search() {
-            r.search_cpu_us = search.cpu_us;
-            r.search_ms = Some(search.elapsed_ms);
-        }
-        let live = routed.mode == Mode::Route;
-        match &routed.outcome {
-            Outcome::Answered { answer, .. } if live => {
-                r.route = RouteTaken::Search;
-                r.answer_source = Some(answer.source_ref());
-            }
-            Outcome::Answered { answer, content, .. } => {
-                r.shadow_route = Some(Route::Search);
-                r.shadow_answer = Some(content.clone());
-                r.answer_source = Some(answer.source_ref());
-            }
-            Outcome::Escalated { .. } if live => r.escalated = true,
-            Outcome::Escalated { .. } | Outcome::Llm if routed.mode == Mode::Shadow => {
-                r.shadow_route = Some(Route::Llm);
-            }
-            Outcome::Escalated { .. } | Outcome::Llm | Outcome::Off => {}
-        }
-    }
-
-    /// Marks the request as complete; the row is written when this is dropped.
-    pub fn finish(&mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for PendingRecord {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let mut record = std::mem::take(&mut self.record);
-        record.latency_ms = self.started.elapsed().as_secs_f64() * 1e3;
-        if !self.finished {
-            record.status = 499;
-            record
-                .error
-                .get_or_insert_with(|| "client closed the request before it completed".into());
-        }
-        self.ledger.record(record);
-        self.ledger.request_ended();
-    }
-}
-
-/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
-}
-
-/// A header value from free text (rule names may be Unicode): non-ASCII and control characters
-/// become `?`, and the result is capped so a header can never be refused.
-pub fn header_value(text: &str) -> HeaderValue {
-    let clean: String = text
-        .chars()
-        .take(512)
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
-        .collect();
-    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
-}
-
-/// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
-/// a salted SHA-256 of the Authorization header, so the key itself is never stored.
-pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
-    if let Some(name) = headers
-        .get(tenant_header)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
-    {
-        return Some(name.to_string());
-    }
-    let auth = headers.get(http::header::AUTHORIZATION)?;
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"ecoroute-tenant:")
-        .chain_update(auth.as_bytes())
-        .finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Some(format!("key:{hex}"))
-}
-
-/// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(Error::PayloadTooLarge { limit });
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(Error::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(Error::BodyRead(e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_kept_when_sane() {
-        let mut h = HeaderMap::new();
-        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&h), "abc-123");
-        h.insert("x-request-id", HeaderValue::from_static("has space"));
-        assert_eq!(request_id(&h).len(), 32);
-    }
-
-    #[test]
-    fn tenants_come_from_the_header_or_a_key_hash_never_the_key() {
-        let name = http::HeaderName::from_static("x-ecoroute-tenant");
-        let mut h = HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer sk-secret-123"),
-        );
-        let hashed = tenant_of(&h, &name).unwrap();
-        assert!(hashed.starts_with("key:") && hashed.len() == 20, "{hashed}");
-        assert!(!hashed.contains("sk-secret"));
-        assert_eq!(tenant_of(&h, &name), Some(hashed), "stable");
-        h.insert("x-ecoroute-tenant", HeaderValue::from_static("team-a"));
-        assert_eq!(tenant_of(&h, &name).as_deref(), Some("team-a"));
-        assert_eq!(tenant_of(&HeaderMap::new(), &name), None);
-    }
-
-    #[test]
-    fn header_values_are_always_valid() {
-        assert_eq!(header_value("rule: café\n"), "rule: caf??");
     }
 }

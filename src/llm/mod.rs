@@ -3,6 +3,8 @@
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
 //! three timeouts: connect, first byte (response headers) and total.
 
+pub mod usage;
+
 use std::sync::Arc;
 use std::time::Duration;
 

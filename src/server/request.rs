@@ -1,0 +1,105 @@
+//! Small HTTP helpers the handlers share: the request id, header values from free text, the
+//! tenant of a request, and reading a body within its limit.
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt;
+
+use crate::Error;
+
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// A header value from free text (rule names may be Unicode): non-ASCII and control characters
+/// become `?`, and the result is capped so a header can never be refused.
+pub fn header_value(text: &str) -> HeaderValue {
+    let clean: String = text
+        .chars()
+        .take(512)
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .collect();
+    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
+/// a salted SHA-256 of the Authorization header, so the key itself is never stored.
+pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
+    if let Some(name) = headers
+        .get(tenant_header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+    {
+        return Some(name.to_string());
+    }
+    let auth = headers.get(http::header::AUTHORIZATION)?;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"ecoroute-tenant:")
+        .chain_update(auth.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(format!("key:{hex}"))
+}
+
+/// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(Error::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(Error::BodyRead(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_when_sane() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert("x-request-id", HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&h).len(), 32);
+    }
+
+    #[test]
+    fn tenants_come_from_the_header_or_a_key_hash_never_the_key() {
+        let name = http::HeaderName::from_static("x-ecoroute-tenant");
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-secret-123"),
+        );
+        let hashed = tenant_of(&h, &name).unwrap();
+        assert!(hashed.starts_with("key:") && hashed.len() == 20, "{hashed}");
+        assert!(!hashed.contains("sk-secret"));
+        assert_eq!(tenant_of(&h, &name), Some(hashed), "stable");
+        h.insert("x-ecoroute-tenant", HeaderValue::from_static("team-a"));
+        assert_eq!(tenant_of(&h, &name).as_deref(), Some("team-a"));
+        assert_eq!(tenant_of(&HeaderMap::new(), &name), None);
+    }
+
+    #[test]
+    fn header_values_are_always_valid() {
+        assert_eq!(header_value("rule: café\n"), "rule: caf??");
+    }
+}
