@@ -295,9 +295,28 @@ async fn forward_to_llm(
     if !status.is_success() {
         pending.record.error = Some(format!("upstream returned {status}"));
     }
-    // Both kinds of body are passed through chunk by chunk as they arrive, never held whole: the
-    // tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
-    let scanner = if stream && status.is_success() && is_sse {
+    let sse = stream && status.is_success() && is_sse;
+    // A small JSON answer of known length is read whole and sent with its length in one write:
+    // cheaper than a chunked stream, and bounded by SMALL_BODY. Anything else is passed through
+    // chunk by chunk as it arrives, never held whole.
+    let small = upstream.content_length().is_some_and(|len| len <= SMALL_BODY);
+    if !sse && small {
+        let bytes = tokio::select! {
+            bytes = upstream.bytes() => bytes.map_err(|e| runtime.upstream.map_error(e))?,
+            () = stopped => return Err(Error::ShuttingDown),
+        };
+        let meter = CpuMeter::start();
+        let mut scanner = Scanner::Json(JsonUsage::default());
+        scanner.feed(&bytes);
+        scanner.apply(&mut pending.record);
+        pending.record.proxy_cpu_us += meter.micros();
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = status;
+        *response.headers_mut() = response_headers;
+        return Ok(Reply::Done(response));
+    }
+    // The tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
+    let scanner = if sse {
         Scanner::Sse(SseScanner::default())
     } else {
         Scanner::Json(JsonUsage::default())
@@ -316,6 +335,9 @@ async fn forward_to_llm(
     *response.headers_mut() = response_headers;
     Ok(Reply::Streaming(response))
 }
+
+/// JSON answers up to this size, with a Content-Length, are read whole before they are sent.
+const SMALL_BODY: u64 = 256 * 1024;
 
 /// Resolves when the proxy's shutdown grace is over (see [`AppState::stopped`]).
 pub type StopFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -184,6 +184,24 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    // Vectored writes pass straight through (hyper then sends head and body in one system call);
+    // hyper's own error answers are a bare head in the first buffer.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.first().filter(|b| automatic_error_status(b).is_some()) {
+            return self.poll_write(cx, first);
+        }
+        ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
