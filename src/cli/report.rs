@@ -25,7 +25,7 @@ pub struct ReportArgs {
     pub to: Option<String>,
     /// How rows are grouped.
     #[arg(long, value_enum, default_value = "day")]
-    pub by: By,
+    pub by: crate::report::GroupBy,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ReportFormat,
     /// Write to this file instead of stdout.
@@ -33,33 +33,8 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `--by`: the report's grouping.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum By {
-    Day,
-    Week,
-    Month,
-    Tenant,
-    Route,
-    Model,
-}
-
-impl By {
-    fn group_by(self) -> crate::report::GroupBy {
-        use crate::report::GroupBy;
-        match self {
-            By::Day => GroupBy::Day,
-            By::Week => GroupBy::Week,
-            By::Month => GroupBy::Month,
-            By::Tenant => GroupBy::Tenant,
-            By::Route => GroupBy::Route,
-            By::Model => GroupBy::Model,
-        }
-    }
-}
-
 pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
-    let by = args.by.group_by();
+    let by = args.by;
     let day = |flag: &str, value: &Option<String>| -> Result<Option<i64>, Error> {
         value
             .as_deref()

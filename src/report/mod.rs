@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::energy::{Impacts, Range, METHOD_VERSION};
 use crate::ledger::{LedgerRecord, Served};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GroupBy {
     Day,
     Week,
