@@ -68,15 +68,14 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Overloaded | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            // The one way a config error reaches a client: `POST /admin/reload` with a bad file.
+            Error::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Internal(_)
-            | Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::LedgerCorrupt(_)
-            | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) | Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -90,16 +89,14 @@ impl Error {
             | Error::Unauthorized
             | Error::PayloadTooLarge { .. } => "invalid_request_error",
             Error::TooManyAttempts { .. } => "rate_limit_error",
+            Error::Config(_) => "invalid_config",
             Error::ShuttingDown => "server_error",
             Error::NotFound(_) => "not_found_error",
             Error::Overloaded => "overloaded_error",
             Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
-            Error::Internal(_)
-            | Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::LedgerCorrupt(_)
-            | Error::Io { .. } => "server_error",
+            Error::Internal(_) | Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } => {
+                "server_error"
+            }
         }
     }
 
@@ -113,6 +110,7 @@ impl Error {
             Error::Unauthorized => Some("unauthorized"),
             Error::TooManyAttempts { .. } => Some("too_many_attempts"),
             Error::ShuttingDown => Some("shutting_down"),
+            Error::Config(_) => Some("config_invalid"),
             _ => None,
         }
     }
@@ -128,22 +126,29 @@ impl Error {
     pub fn body(&self) -> serde_json::Value {
         let message = match self {
             Error::ShuttingDown => self.to_string(),
-            Error::Config(_)
-            | Error::Index(_)
-            | Error::Ledger(_)
-            | Error::LedgerCorrupt(_)
-            | Error::Io { .. }
-            | Error::Internal(_) => "internal server error".to_string(),
+            Error::Config(_) => "config refused; the running config stays".to_string(),
+            Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } | Error::Internal(_) => {
+                "internal server error".to_string()
+            }
             other => other.to_string(),
         };
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {
                 "message": message,
                 "type": self.kind(),
                 "param": self.param(),
                 "code": self.code(),
             }
-        })
+        });
+        // A refused config lists every problem, each with its key and fix.
+        if let Error::Config(e) = self {
+            let problems: Vec<String> = match e {
+                ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+                other => vec![other.to_string()],
+            };
+            body["error"]["problems"] = serde_json::json!(problems);
+        }
+        body
     }
 }
 
@@ -208,6 +213,24 @@ mod tests {
             Error::PayloadTooLarge { limit: 1 }.status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
+    }
+
+    #[test]
+    fn a_refused_config_is_a_422_listing_every_problem() {
+        let e = Error::Config(ConfigError::Invalid {
+            file: "c.toml".into(),
+            problems: vec![crate::config::Problem {
+                key: "classifier.lookup_threshold".into(),
+                problem: "1.5 is outside 0.0..=1.0".into(),
+                fix: "use a probability".into(),
+            }],
+        });
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = e.body();
+        assert_eq!(body["error"]["code"], "config_invalid");
+        assert!(body["error"]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("classifier.lookup_threshold")));
     }
 
     #[test]

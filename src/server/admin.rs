@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
-use http::{header, HeaderMap, StatusCode};
+use http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -120,7 +120,6 @@ pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
     }
     match state.reload().await {
         Ok(done) => axum::Json(serde_json::json!({"status": "reloaded", "source": done.source, "restart_needed_for": done.restart_needed_for})).into_response(),
-        Err(Error::Config(e)) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(super::reload::refusal_body(&e))).into_response(),
         Err(e) => e.into_response(),
     }
 }

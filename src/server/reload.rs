@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::AppState;
-use crate::config::{Config, ConfigError, Purpose};
+use crate::config::{Config, Purpose};
 use crate::pipeline::Pipeline;
 use crate::Error;
 
@@ -122,19 +122,4 @@ pub fn spawn_triggers(state: &Arc<AppState>) {
             }
         });
     }
-}
-
-/// The admin API's answer to a refused reload: 422 with every problem.
-pub fn refusal_body(e: &ConfigError) -> serde_json::Value {
-    let problems: Vec<String> = match e {
-        ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
-        other => vec![other.to_string()],
-    };
-    serde_json::json!({"error": {
-        "message": "config refused; the running config stays",
-        "type": "invalid_config",
-        "param": null,
-        "code": "config_invalid",
-        "problems": problems,
-    }})
 }
