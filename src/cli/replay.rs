@@ -157,7 +157,7 @@ pub(super) async fn replay_with(
                 completion_tokens: default_tokens,
                 latency_s: None,
             },
-            Served::Llm => Accounted::Llm {
+            Served::Llm | Served::Passthrough | Served::Unrouted => Accounted::Llm {
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: default_tokens,
                 latency_s: None,
@@ -170,7 +170,7 @@ pub(super) async fn replay_with(
         match outcome {
             Served::Search => summary.search += 1,
             Served::Escalated => summary.escalated += 1,
-            Served::Llm => summary.llm += 1,
+            Served::Llm | Served::Passthrough | Served::Unrouted => summary.llm += 1,
         }
         routes.push((outcome.as_str().to_string(), run.reason()));
     }

@@ -11,6 +11,7 @@ use super::Pipeline;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::config::Mode;
 use crate::cpu::CpuMeter;
+pub use crate::ledger::Served;
 use crate::search::answer::{self, Answer};
 use crate::search::{BoxError, SearchOutcome, SearchQuery};
 
@@ -117,24 +118,6 @@ pub enum Outcome {
     Escalated { why: String, search: SearchCost },
 }
 
-/// Which tool answers the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Served {
-    Search,
-    Escalated,
-    Llm,
-}
-
-impl Served {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Served::Search => "search",
-            Served::Escalated => "escalated",
-            Served::Llm => "llm",
-        }
-    }
-}
-
 /// A request's route: the mode that applied, the decision (none in `off` mode) and the outcome.
 #[derive(Debug, Clone)]
 pub struct Routed {
@@ -146,7 +129,8 @@ pub struct Routed {
 }
 
 impl Routed {
-    /// What `serve` does with the request: answer from search only in `route` mode.
+    /// What `serve` does with the request (search, escalated or llm; a chat request is never
+    /// passthrough or unrouted): answer from search only in `route` mode.
     pub fn served(&self) -> Served {
         match self.mode {
             Mode::Route => self.would_serve(),
