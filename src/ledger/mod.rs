@@ -148,10 +148,6 @@ impl Ledger {
         }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     pub fn stores_prompts(&self) -> bool {
         self.store_prompts
     }
@@ -184,7 +180,6 @@ impl Ledger {
     }
 
     pub fn record(&self, record: LedgerRecord) {
-        self.metrics.observe_request(&record, record.latency_ms / 1e3);
         let Some(tx) = &self.tx else { return };
         match tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {

@@ -31,7 +31,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     // One runtime snapshot for the whole request: a reload mid-request does not change its course.
     let runtime = state.runtime();
     let id = request_id(request.headers());
-    let mut pending = PendingRecord::new(state.ledger.clone(), "/v1/chat/completions", &id);
+    let mut pending = PendingRecord::new(&state, "/v1/chat/completions", &id);
     let (parts, body) = request.into_parts();
     pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
     let outcome = tokio::select! {
@@ -130,8 +130,7 @@ async fn answer_or_forward(
         .await;
     if let Some(failure) = routed.search().and_then(|s| s.failure) {
         state
-            .ledger
-            .metrics()
+            .metrics
             .search_failed(&runtime.search_backend_name, failure.as_str());
     }
     pending.apply(&routed);

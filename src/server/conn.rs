@@ -170,7 +170,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         if let Some(status) = automatic_error_status(buf) {
-            let mut pending = PendingRecord::new(self.state.ledger.clone(), "", "");
+            let mut pending = PendingRecord::new(&self.state, "", "");
             pending.record.request_id = uuid::Uuid::new_v4().simple().to_string();
             pending.record.status = status;
             pending.record.reason = "rejected: not a parsable HTTP request".into();

@@ -39,6 +39,8 @@ use crate::Error;
 pub struct AppState {
     runtime: ArcSwap<Pipeline>,
     pub ledger: Ledger,
+    /// `/metrics`: requests, energy, search failures, and the ledger's own counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     draining: AtomicBool,
     /// Set when the shutdown grace is over: requests still in flight end now, with an error the
     /// client can read (a 503, or an SSE error event on a stream), so their rows are written
@@ -51,10 +53,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(runtime: Pipeline, ledger: Ledger) -> AppState {
+    pub fn new(runtime: Pipeline, ledger: Ledger, metrics: Arc<crate::metrics::Metrics>) -> AppState {
         AppState {
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
+            metrics,
             draining: AtomicBool::new(false),
             stop_in_flight: tokio::sync::watch::Sender::new(false),
             reloading: tokio::sync::Mutex::new(()),
@@ -118,8 +121,8 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, metrics)?;
-    let state = Arc::new(AppState::new(runtime, ledger));
+    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, Arc::clone(&metrics))?;
+    let state = Arc::new(AppState::new(runtime, ledger, metrics));
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();

@@ -19,7 +19,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let runtime = state.runtime();
     let id = request_id(request.headers());
     let path = request.uri().path().to_string();
-    let mut pending = PendingRecord::new(state.ledger.clone(), &path, &id);
+    let mut pending = PendingRecord::new(&state, &path, &id);
     pending.record.route = crate::ledger::RouteTaken::Passthrough;
     pending.record.reason = "passthrough: not a chat completion".into();
     pending.record.tenant = super::tenant_of(request.headers(), &runtime.config.ledger.tenant_header);

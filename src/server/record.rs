@@ -2,11 +2,15 @@
 //! stream) and hands the row to the ledger when it is dropped, so even a request whose client went
 //! away is recorded. [`PendingRecord::apply`] writes a request's route into it in one place.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use super::AppState;
 
 use crate::classify::Route;
 use crate::config::Mode;
 use crate::ledger::{DecidedBy, Ledger, LedgerRecord, RouteTaken};
+use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Routed};
 
 /// Per-request ledger state. Travels with the request, and with the response stream when there is
@@ -14,6 +18,7 @@ use crate::pipeline::{Outcome, Routed};
 /// with status 499, as nginx does.
 pub struct PendingRecord {
     ledger: Ledger,
+    metrics: Arc<Metrics>,
     started: Instant,
     pub record: LedgerRecord,
     finished: bool,
@@ -22,11 +27,13 @@ pub struct PendingRecord {
 }
 
 impl PendingRecord {
-    pub fn new(ledger: Ledger, path: &str, request_id: &str) -> PendingRecord {
+    pub fn new(state: &AppState, path: &str, request_id: &str) -> PendingRecord {
+        let ledger = state.ledger.clone();
         ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
         PendingRecord {
             ledger,
+            metrics: Arc::clone(&state.metrics),
             started: Instant::now(),
             record: LedgerRecord {
                 ts_ms,
@@ -45,6 +52,7 @@ impl PendingRecord {
         self.armed = false;
         PendingRecord {
             ledger: self.ledger.clone(),
+            metrics: Arc::clone(&self.metrics),
             started: self.started,
             record: std::mem::take(&mut self.record),
             finished: false,
@@ -112,6 +120,7 @@ impl Drop for PendingRecord {
                 .error
                 .get_or_insert_with(|| "client closed the request before it completed".into());
         }
+        self.metrics.observe_request(&record, record.latency_ms / 1e3);
         self.ledger.record(record);
         self.ledger.request_ended();
     }

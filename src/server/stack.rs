@@ -22,7 +22,7 @@ use crate::Error;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_concurrency = state.runtime().config.server.max_concurrency;
-    let shed_counter = state.ledger.metrics().clone();
+    let shed_counter = Arc::clone(&state.metrics);
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::handle).fallback(passthrough::handle))
         .route("/v1/{*path}", any(passthrough::handle))
@@ -83,7 +83,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let text = state.ledger.metrics().encode();
+    let text = state.metrics.encode();
     (
         [(
             http::header::CONTENT_TYPE,
@@ -126,7 +126,7 @@ async fn read_body_first(
 fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
     let id = request_id(&parts.headers);
     let path: String = parts.uri.path().chars().take(256).collect();
-    let mut pending = PendingRecord::new(state.ledger.clone(), &path, &id);
+    let mut pending = PendingRecord::new(state, &path, &id);
     pending.record.tenant = tenant_of(&parts.headers, &state.runtime().config.ledger.tenant_header);
     pending.record.reason = "rejected: before routing".into();
     pending.record.status = error.status().as_u16();
