@@ -23,7 +23,8 @@
 //!   [`search::ingest`] reading JSON Lines, Markdown and text), HTTP JSON APIs including
 //!   Elasticsearch/OpenSearch ([`search::http`]), PostgreSQL full-text ([`search::postgres`]), and
 //!   the circuit breaker layer ([`search::breaker`]).
-//! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through).
+//! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through), and in
+//!   [`llm::usage`] the pure readers of token usage from an answer as it passes.
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into
 //!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot.
 //! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
