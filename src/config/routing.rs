@@ -1,0 +1,193 @@
+//! `[[rules]]`, `[routing]` and `[[tenant]]`: the config rules (regexes compiled here), the routing
+//! mode, and each tenant's own mode, threshold and rules.
+
+use regex::Regex;
+
+use super::{check_unit, problem, raw, Problem};
+use crate::classify::{Conditions, Route, Rule};
+
+/// Validates a list of rules; `prefix` names them in problems (`rules`, `tenant[0].rules`).
+pub(super) fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problems: &mut Vec<Problem>) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::with_capacity(raw_rules.len());
+    for (i, r) in raw_rules.into_iter().enumerate() {
+        let key = |field: &str| format!("{prefix}[{i}].{field}");
+        if r.name.trim().is_empty() {
+            problems.push(problem(
+                key("name"),
+                "is empty",
+                "give every rule a unique name; it appears in x-ecoroute-reason",
+            ));
+        } else if rules.iter().any(|other| other.name == r.name) {
+            problems.push(problem(
+                key("name"),
+                format!("`{}` is used by an earlier rule", r.name),
+                "rule names must be unique",
+            ));
+        }
+        let route = match r.route.as_str() {
+            "search" => Route::Search,
+            "llm" => Route::Llm,
+            other => {
+                problems.push(problem(
+                    key("route"),
+                    format!("unknown route `{other}`"),
+                    "use \"search\" or \"llm\"",
+                ));
+                Route::Llm
+            }
+        };
+        let mut compile = |field: &str, pattern: &Option<String>| -> Option<Regex> {
+            let pattern = pattern.as_ref()?;
+            match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    problems.push(problem(
+                        key(field),
+                        format!(
+                            "invalid regex: {}",
+                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                        ),
+                        "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
+                    ));
+                    None
+                }
+            }
+        };
+        let conditions = Conditions {
+            last_user: compile("last_user_regex", &r.last_user_regex),
+            system: compile("system_regex", &r.system_regex),
+            has_tools: r.has_tools,
+            has_media: r.has_media,
+            has_response_format: r.has_response_format,
+            min_turns: r.min_turns,
+            max_turns: r.max_turns,
+            min_chars: r.min_chars,
+            max_chars: r.max_chars,
+        };
+        if conditions.is_empty() && r.last_user_regex.is_none() && r.system_regex.is_none() {
+            problems.push(problem(
+                key("name"),
+                format!("rule `{}` has no condition, so it would match every request", r.name),
+                "add a condition such as last_user_regex, or remove the rule",
+            ));
+        }
+        if let (Some(lo), Some(hi)) = (r.min_turns, r.max_turns) {
+            if lo > hi {
+                problems.push(problem(key("min_turns"), "is larger than max_turns", "swap them"));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (r.min_chars, r.max_chars) {
+            if lo > hi {
+                problems.push(problem(key("min_chars"), "is larger than max_chars", "swap them"));
+            }
+        }
+        rules.push(Rule {
+            name: r.name,
+            route,
+            when: conditions,
+        });
+    }
+
+    rules
+}
+
+/// How requests are handled: `route` (the product), `shadow` (classify and search, answer from
+/// the LLM, ledger what would have happened) or `off` (straight to the LLM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Route,
+    Shadow,
+    Off,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Route => "route",
+            Mode::Shadow => "shadow",
+            Mode::Off => "off",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        [Mode::Route, Mode::Shadow, Mode::Off]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+pub(super) fn parse_mode(value: &str, key: String, problems: &mut Vec<Problem>) -> Mode {
+    match value {
+        "route" => Mode::Route,
+        "shadow" => Mode::Shadow,
+        "off" => Mode::Off,
+        other => {
+            problems.push(problem(
+                key,
+                format!("unknown mode `{other}`"),
+                "use \"route\", \"shadow\" or \"off\"",
+            ));
+            Mode::Route
+        }
+    }
+}
+
+/// A tenant's own policy; unset fields fall back to the global ones. Its rules run before the
+/// global rules.
+#[derive(Debug, Clone)]
+pub struct TenantPolicy {
+    pub name: String,
+    pub mode: Option<Mode>,
+    pub lookup_threshold: Option<f64>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    pub mode: Mode,
+    pub tenants: Vec<TenantPolicy>,
+}
+
+pub(super) fn validate_routing(
+    raw: &raw::RawRouting,
+    tenants: Vec<raw::RawTenant>,
+    problems: &mut Vec<Problem>,
+) -> RoutingConfig {
+    let mode = parse_mode(&raw.mode, "routing.mode".into(), problems);
+    let mut policies: Vec<TenantPolicy> = Vec::with_capacity(tenants.len());
+    for (i, t) in tenants.into_iter().enumerate() {
+        if t.name.trim().is_empty() {
+            problems.push(problem(
+                format!("tenant[{i}].name"),
+                "is empty",
+                "use the tenant header's value, or key:<hash> as shown in the ledger",
+            ));
+        } else if policies.iter().any(|p| p.name == t.name) {
+            problems.push(problem(
+                format!("tenant[{i}].name"),
+                format!("`{}` is listed twice", t.name),
+                "merge the two entries",
+            ));
+        }
+        let mode = t
+            .mode
+            .as_deref()
+            .map(|m| parse_mode(m, format!("tenant[{i}].mode"), problems));
+        if let Some(th) = t.lookup_threshold {
+            check_unit(problems, &format!("tenant[{i}].lookup_threshold"), th);
+        }
+        let rules = validate_rules(t.rules, &format!("tenant[{i}].rules"), problems);
+        policies.push(TenantPolicy {
+            name: t.name,
+            mode,
+            lookup_threshold: t.lookup_threshold,
+            rules,
+        });
+    }
+    RoutingConfig {
+        mode,
+        tenants: policies,
+    }
+}
