@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::HeaderValue;
-use http_body_util::BodyExt;
 
 use super::chat::{REASON_HEADER, ROUTE_HEADER};
 use super::{request_id, AppState, PendingRecord};
@@ -24,16 +23,9 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     pending.record.reason = "passthrough: not a chat completion".into();
     pending.record.tenant = super::tenant_of(request.headers(), &runtime.config.ledger.tenant_header);
 
+    // The body has already been read within server.max_body_bytes (the stack's read-body layer).
     let (parts, body) = request.into_parts();
-    let limit = runtime.config.server.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut response = if declared.is_some_and(|len| len > limit as u64) {
-        Error::PayloadTooLarge { limit }.into_response()
-    } else if let Err(why) = check_path(&path) {
+    let mut response = if let Err(why) = check_path(&path) {
         Error::InvalidRequest {
             message: format!("the path is refused: {why}"),
             param: None,
@@ -47,7 +39,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Some(q) => format!("{suffix}?{q}"),
             None => suffix.to_string(),
         };
-        let body = reqwest::Body::wrap_stream(http_body_util::Limited::new(body, limit).into_data_stream());
+        let body = reqwest::Body::wrap_stream(body.into_data_stream());
         let request = UpstreamRequest {
             method: parts.method,
             path_and_query,
