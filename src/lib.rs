@@ -18,7 +18,11 @@
 //!
 //! Edges (I/O):
 //! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
-//!   [`config::Config`] with regexes compiled and references checked.
+//!   [`config::Config`] with regexes compiled and references checked, one file per table. The
+//!   search, ledger and energy settings types belong to those modules ([`search::settings`],
+//!   [`ledger::settings`], [`energy::EnergyConfig`]), which never import the config.
+//! - [`redact`]: [`redact::Secret`] and the serialisers that let the validated config derive its
+//!   `Debug` and its `/admin/config` JSON without showing a secret.
 //! - [`search`]: the [`search::SearchBackend`] trait and its backends: embedded tantivy (with
 //!   [`search::ingest`] reading JSON Lines, Markdown and text), HTTP JSON APIs including
 //!   Elasticsearch/OpenSearch ([`search::http`]), PostgreSQL full-text ([`search::postgres`]), and
@@ -53,6 +57,7 @@ pub mod llm;
 pub mod metrics;
 pub mod openai;
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod search;
 pub mod server;

@@ -39,7 +39,7 @@ impl Guard {
 
 /// Which guards are on; read straight from the config's `[guards]` table (plain flags, nothing to
 /// validate).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Guards {
     pub tools: bool,

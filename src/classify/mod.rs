@@ -102,6 +102,33 @@ impl fmt::Display for Route {
     }
 }
 
+/// How requests are handled: `route` (the product), `shadow` (classify and search, answer from
+/// the LLM, ledger what would have happened) or `off` (straight to the LLM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Route,
+    Shadow,
+    Off,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Route => "route",
+            Mode::Shadow => "shadow",
+            Mode::Off => "off",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        [Mode::Route, Mode::Shadow, Mode::Off]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
 /// What decided the route; rendered as the `x-ecoroute-reason` header and stored in the ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decider {

@@ -6,16 +6,20 @@ use regex::Regex;
 
 use super::{RequestFeatures, Route};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Rule {
     pub name: String,
     pub route: Route,
+    #[serde(flatten)]
     pub when: Conditions,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Spelled as in the config file when shown (`last_user_regex`, …).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Conditions {
+    #[serde(rename = "last_user_regex", serialize_with = "crate::redact::ser::opt_regex")]
     pub last_user: Option<Regex>,
+    #[serde(rename = "system_regex", serialize_with = "crate::redact::ser::opt_regex")]
     pub system: Option<Regex>,
     pub has_tools: Option<bool>,
     pub has_media: Option<bool>,

@@ -13,6 +13,13 @@ pub struct Score {
     pub contributions: Vec<(String, f64)>,
 }
 
+/// A scorer shows as its name: the weights are data, not configuration to print.
+impl std::fmt::Debug for dyn Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 pub trait Scorer: Send + Sync {
     /// A short identifier for reports and `explain`, e.g. `heuristic-v1`.
     fn name(&self) -> &str;

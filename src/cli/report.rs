@@ -50,7 +50,7 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
     let to_ms = day("--to", &args.to)?.map(|d| (d + 1) * 86_400_000);
     let store = match &args.ledger {
         Some(p) if p.starts_with("postgres://") || p.starts_with("postgresql://") => {
-            crate::config::LedgerStore::Postgres { url: p.clone() }
+            crate::ledger::LedgerStore::postgres(p.clone())
         }
         Some(p) => {
             let path = PathBuf::from(p);
@@ -60,7 +60,7 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
                     std::io::ErrorKind::NotFound.into(),
                 ));
             }
-            crate::config::LedgerStore::Sqlite(path)
+            crate::ledger::LedgerStore::Sqlite(path)
         }
         None => {
             let config = Config::load_offline(&args.config.config)?;

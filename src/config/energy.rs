@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{problem, raw, EnergyConfig, Problem};
+use super::{problem, raw, Problem};
+use crate::energy::EnergyConfig;
 use crate::energy::{Catalogue, LocalSettings};
 
 pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyConfig {

@@ -3,25 +3,45 @@
 //! compiled, ranges and references checked. Every problem names the file, the key and the fix, and
 //! all problems are reported at once so `ecoroute check` is useful in one pass.
 
+//!
+//! One file per table validates it. The settings types of the search backend, the ledger and the
+//! energy model live in those modules, which never import this one; the config depends on them,
+//! not the other way round. Every validated type derives `Serialize` (secrets are
+//! [`crate::redact::Secret`]s), which is what `GET /admin/config` shows.
+
+mod admin;
+mod classifier;
 mod energy;
+mod ledger;
+mod llm;
 pub mod raw;
 mod routing;
 pub mod search;
+mod server;
 
+use admin::validate_admin;
+pub use admin::AdminConfig;
+use classifier::validate_classifier;
+pub use classifier::{load_scorer, ClassifierConfig};
 use energy::validate_energy;
+use ledger::validate_ledger;
+use llm::validate_llm;
+pub use llm::{validate_base_url, LlmConfig};
 use routing::{validate_routing, validate_rules};
-pub use routing::{Mode, RoutingConfig, TenantPolicy};
+pub use routing::{RoutingConfig, TenantPolicy};
 pub use search::{Adequacy, SearchBackendConfig, SearchConfig};
+use server::validate_server;
+pub use server::ServerConfig;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use std::sync::Arc;
+use serde::Serialize;
 
-use crate::classify::{model, Guards, HeuristicScorer, Rule, Scorer};
-use crate::energy::{Catalogue, LocalSettings};
+use crate::classify::{Guards, Rule};
+use crate::energy::EnergyConfig;
+use crate::ledger::LedgerConfig;
 use raw::RawConfig;
 
 /// One thing wrong with a config file: where, what, and how to fix it.
@@ -48,146 +68,8 @@ pub enum ConfigError {
     Invalid { file: String, problems: Vec<Problem> },
 }
 
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-    /// More messages than this in one chat request is a 400.
-    pub max_messages: usize,
-    pub max_concurrency: usize,
-    pub shutdown_grace: Duration,
-    /// After SIGTERM, how long to keep accepting while `/readyz` says draining, so a load balancer
-    /// stops sending traffic before the listener closes.
-    pub drain_delay: Duration,
-    /// Open client connections at most; past it the proxy stops accepting until one closes.
-    pub max_connections: usize,
-    /// From accepting a connection (or the end of the previous response on a keep-alive one) to
-    /// the end of the request headers. Covers idle keep-alive connections and slow headers.
-    pub header_read_timeout: Duration,
-    /// From the end of the headers to the end of the body. The body is read before the request
-    /// takes a concurrency slot, so a client that stalls is cut off without holding one.
-    pub body_read_timeout: Duration,
-    /// Request header fields at most (HTTP/1.1); more is a 431.
-    pub max_headers: usize,
-    /// Bytes of request line and headers at most (HTTP/1.1); more is a 431.
-    pub max_header_bytes: usize,
-}
-
-#[derive(Clone)]
-pub struct LlmConfig {
-    /// Base URL including the API version prefix, without a trailing slash, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub api_key_env: Option<String>,
-    /// The key read from `api_key_env` at load time. Never printed: see the `Debug` impl.
-    pub api_key: Option<String>,
-    pub connect_timeout: Duration,
-    pub first_byte_timeout: Duration,
-    pub total_timeout: Duration,
-}
-
-impl fmt::Debug for LlmConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LlmConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key_env", &self.api_key_env)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("first_byte_timeout", &self.first_byte_timeout)
-            .field("total_timeout", &self.total_timeout)
-            .finish()
-    }
-}
-
-#[derive(Clone)]
-pub struct ClassifierConfig {
-    pub lookup_threshold: f64,
-    /// Whether a client may force search with `x-ecoroute-route: search` (forcing the LLM is always allowed).
-    pub allow_search_override: bool,
-    /// What `model` named: `builtin`, `heuristic`, or a file path.
-    pub model: String,
-    /// The loaded scorer; loading happens at config load so `check` catches a bad model file.
-    pub scorer: Arc<dyn Scorer>,
-}
-
-impl fmt::Debug for ClassifierConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClassifierConfig")
-            .field("lookup_threshold", &self.lookup_threshold)
-            .field("model", &self.model)
-            .field("scorer", &self.scorer.name())
-            .finish()
-    }
-}
-
-/// Where the ledger is kept.
-#[derive(Clone, PartialEq)]
-pub enum LedgerStore {
-    Sqlite(PathBuf),
-    /// Shared by a fleet of proxies.
-    Postgres {
-        url: String,
-    },
-}
-
-impl fmt::Debug for LedgerStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LedgerStore::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
-            // The URL may carry a password.
-            LedgerStore::Postgres { .. } => f.write_str("Postgres"),
-        }
-    }
-}
-
-impl LedgerStore {
-    /// For messages: the file, or the database without credentials.
-    pub fn describe(&self) -> String {
-        match self {
-            LedgerStore::Sqlite(path) => path.display().to_string(),
-            LedgerStore::Postgres { url } => match url.parse::<tokio_postgres::Config>() {
-                Ok(c) => format!(
-                    "postgres://{}/{}",
-                    c.get_hosts()
-                        .iter()
-                        .map(|h| match h {
-                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                            #[cfg(unix)]
-                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.get_dbname().unwrap_or("")
-                ),
-                Err(_) => "postgres".into(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct LedgerConfig {
-    /// `None` when the ledger is disabled.
-    pub store: Option<LedgerStore>,
-    /// Rows the database cannot take go here, to be replayed; `None` drops (and counts) them.
-    pub spool: Option<PathBuf>,
-    pub store_prompts: bool,
-    /// Request header that names the tenant; without it the tenant is a hash of the API key.
-    pub tenant_header: http::HeaderName,
-    pub channel_capacity: usize,
-    pub batch_size: usize,
-    /// Rows older than this are deleted by the ledger writer; `None` keeps every row.
-    pub retention: Option<std::time::Duration>,
-}
-
-/// The energy model's inputs: the catalogue (models, providers, zones) and the local settings.
-#[derive(Debug, Clone)]
-pub struct EnergyConfig {
-    pub catalogue: Arc<Catalogue>,
-    pub local: LocalSettings,
-}
-
 /// The validated configuration the proxy runs on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// The file this was loaded from, for error messages and reloads.
     pub source: PathBuf,
@@ -205,23 +87,9 @@ pub struct Config {
     pub overrides: Overrides,
 }
 
-/// Admin endpoints (`/dashboard`, `/admin/*`): off unless a token is configured.
-#[derive(Clone, Default)]
-pub struct AdminConfig {
-    pub token: Option<String>,
-}
-
-impl fmt::Debug for AdminConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdminConfig")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
 /// Settings given on the command line or in the environment (`--listen`, `--upstream`,
 /// `ECOROUTE_UPSTREAM`). They win over the file at start and at every reload.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub upstream: Option<String>,
@@ -386,380 +254,42 @@ fn validate(
     purpose: Purpose,
 ) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
-
-    let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
-        problems.push(problem(
-            "server.listen",
-            format!("`{}` is not an address: {e}", raw.server.listen),
-            "use IP:PORT, e.g. \"127.0.0.1:8080\"",
-        ));
-        SocketAddr::from(([127, 0, 0, 1], 8080))
-    });
-    if raw.server.max_body_bytes < 1024 {
-        problems.push(problem(
-            "server.max_body_bytes",
-            "must be at least 1024",
-            "raise it; OpenAI requests are often tens of kilobytes",
-        ));
-    }
-    if raw.server.max_connections == 0 {
-        problems.push(problem(
-            "server.max_connections",
-            "must be at least 1",
-            "set it to the client connections the proxy may hold open at once (default 4096)",
-        ));
-    }
-    for (key, value) in [
-        ("server.header_read_timeout_ms", raw.server.header_read_timeout_ms),
-        ("server.body_read_timeout_ms", raw.server.body_read_timeout_ms),
-    ] {
-        if value == 0 {
-            problems.push(problem(key, "must be greater than 0", "give a timeout in milliseconds"));
-        }
-    }
-    if raw.server.max_headers == 0 {
-        problems.push(problem(
-            "server.max_headers",
-            "must be at least 1",
-            "use the default, 100",
-        ));
-    }
-    // hyper's read buffer cannot be smaller than 8 KiB.
-    if raw.server.max_header_bytes < 8192 {
-        problems.push(problem(
-            "server.max_header_bytes",
-            "must be at least 8192",
-            "use the default, 65536",
-        ));
-    }
-    if raw.server.max_concurrency == 0 {
-        problems.push(problem(
-            "server.max_concurrency",
-            "must be at least 1",
-            "set it to the number of requests the proxy may serve at once",
-        ));
-    }
-
-    let base_url = validate_base_url(&raw.llm.base_url).unwrap_or_else(|p| {
-        problems.push(p);
-        String::new()
-    });
-    let api_key = match &raw.llm.api_key_env {
-        Some(name) if name.trim().is_empty() => {
-            problems.push(problem(
-                "llm.api_key_env",
-                "is empty",
-                "name an environment variable, or remove the key to forward the client's Authorization header",
-            ));
-            None
-        }
-        Some(name) => match env(name) {
-            Some(key) if !key.is_empty() => Some(key),
-            _ if purpose == Purpose::Offline => None,
-            _ => {
-                problems.push(problem(
-                    "llm.api_key_env",
-                    format!("environment variable `{name}` is not set"),
-                    format!("export {name}=..., or remove llm.api_key_env to forward the client's key"),
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    for (key, value) in [
-        ("llm.connect_timeout_ms", raw.llm.connect_timeout_ms),
-        ("llm.first_byte_timeout_ms", raw.llm.first_byte_timeout_ms),
-        ("llm.total_timeout_ms", raw.llm.total_timeout_ms),
-        ("search.timeout_ms", raw.search.timeout_ms),
-    ] {
-        if value == 0 {
-            problems.push(problem(key, "must be greater than 0", "give a timeout in milliseconds"));
-        }
-    }
-    if raw.llm.first_byte_timeout_ms > raw.llm.total_timeout_ms {
-        problems.push(problem(
-            "llm.first_byte_timeout_ms",
-            "is longer than llm.total_timeout_ms",
-            "make the first-byte timeout at most the total timeout",
-        ));
-    }
-
+    let server = validate_server(&raw.server, &mut problems);
+    let llm = validate_llm(raw.llm, env, purpose, &mut problems);
     let search = search::validate_search(raw.search, env, &mut problems);
-    check_unit(
-        &mut problems,
-        "classifier.lookup_threshold",
-        raw.classifier.lookup_threshold,
-    );
-    let scorer: Arc<dyn Scorer> = match load_scorer(&raw.classifier.model) {
-        Ok(scorer) => scorer,
-        Err(message) => {
-            problems.push(problem(
-                "classifier.model",
-                message,
-                "use \"builtin\", \"heuristic\", or the path of a file written by `ecoroute train`",
-            ));
-            Arc::new(HeuristicScorer)
-        }
-    };
-
+    let classifier = validate_classifier(raw.classifier, &mut problems);
     let rules = validate_rules(raw.rules, "rules", &mut problems);
     let routing = validate_routing(&raw.routing, raw.tenant, &mut problems);
-
-    if raw.ledger.channel_capacity == 0 || raw.ledger.batch_size == 0 {
-        problems.push(problem(
-            "ledger.channel_capacity",
-            "channel_capacity and batch_size must be at least 1",
-            "use the defaults (65536 and 512)",
-        ));
-    }
-    if raw.ledger.retention_days == Some(0) {
-        problems.push(problem(
-            "ledger.retention_days",
-            "0 would delete every row as soon as it is written",
-            "use at least 1, or remove the key to keep every row",
-        ));
-    }
-    let ledger_url = match (&raw.ledger.url, &raw.ledger.url_env) {
-        (Some(_), Some(_)) => {
-            problems.push(problem(
-                "ledger.url",
-                "is set together with ledger.url_env",
-                "keep one; url_env keeps the password out of the file",
-            ));
-            None
-        }
-        (Some(url), None) => Some(url.clone()),
-        (None, Some(var)) => match env(var) {
-            Some(url) if !url.is_empty() => Some(url),
-            _ => {
-                problems.push(problem(
-                    "ledger.url_env",
-                    format!("environment variable `{var}` is not set"),
-                    format!("export {var}=postgres://..., or remove ledger.url_env to use the SQLite file"),
-                ));
-                None
-            }
-        },
-        (None, None) => None,
-    };
-    if let Some(url) = &ledger_url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
-            || url.parse::<tokio_postgres::Config>().is_err()
-        {
-            problems.push(problem(
-                "ledger.url",
-                "is not a PostgreSQL URL",
-                "use postgres://user:password@host:5432/dbname",
-            ));
-        }
-    }
-    if raw.ledger.enabled && ledger_url.is_none() && raw.ledger.path.trim().is_empty() {
-        problems.push(problem(
-            "ledger.path",
-            "is empty",
-            "give a file path such as \"data/ledger.sqlite\", or set enabled = false",
-        ));
-    }
-    let store = match (raw.ledger.enabled, ledger_url) {
-        (false, _) => None,
-        (true, Some(url)) => Some(LedgerStore::Postgres { url }),
-        (true, None) => Some(LedgerStore::Sqlite(PathBuf::from(&raw.ledger.path))),
-    };
-    let spool = match (&raw.ledger.spool, &store) {
-        (Some(path), _) if path.is_empty() => None,
-        (Some(path), _) => Some(PathBuf::from(path)),
-        (None, Some(LedgerStore::Sqlite(path))) => Some(crate::ledger::spool::Spool::default_path(path)),
-        (None, _) => None,
-    };
-    let tenant_header = http::HeaderName::from_bytes(raw.ledger.tenant_header.to_ascii_lowercase().as_bytes())
-        .unwrap_or_else(|_| {
-            problems.push(problem(
-                "ledger.tenant_header",
-                format!("`{}` is not a header name", raw.ledger.tenant_header),
-                "use a name such as \"x-ecoroute-tenant\"",
-            ));
-            http::HeaderName::from_static("x-ecoroute-tenant")
-        });
+    let ledger = validate_ledger(raw.ledger, env, &mut problems);
     let mut energy = validate_energy(&raw.energy, &mut problems);
     energy.local.search_wh_per_query = search.wh_per_query;
-    let admin = match &raw.admin.token_env {
-        None => AdminConfig::default(),
-        Some(_) if purpose == Purpose::Offline => AdminConfig::default(),
-        Some(name) => match env(name) {
-            Some(token) => match weak_token(&token) {
-                None => AdminConfig { token: Some(token) },
-                Some(why) => {
-                    problems.push(problem(
-                        "admin.token_env",
-                        format!("the token in `{name}` {why}"),
-                        "use a long random token, e.g. `openssl rand -hex 32`",
-                    ));
-                    AdminConfig::default()
-                }
-            },
-            None => {
-                problems.push(problem(
-                    "admin.token_env",
-                    format!("environment variable `{name}` is not set"),
-                    format!("export {name}=<token>, or remove admin.token_env to keep admin endpoints off"),
-                ));
-                AdminConfig::default()
-            }
-        },
-    };
+    let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Config {
         source: source.to_path_buf(),
-        server: ServerConfig {
-            listen,
-            max_body_bytes: raw.server.max_body_bytes,
-            max_messages: raw.server.max_messages,
-            max_concurrency: raw.server.max_concurrency,
-            shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
-            drain_delay: Duration::from_millis(raw.server.drain_delay_ms),
-            max_connections: raw.server.max_connections,
-            header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
-            body_read_timeout: Duration::from_millis(raw.server.body_read_timeout_ms),
-            max_headers: raw.server.max_headers,
-            max_header_bytes: raw.server.max_header_bytes,
-        },
-        llm: LlmConfig {
-            base_url,
-            api_key_env: raw.llm.api_key_env,
-            api_key,
-            connect_timeout: Duration::from_millis(raw.llm.connect_timeout_ms),
-            first_byte_timeout: Duration::from_millis(raw.llm.first_byte_timeout_ms),
-            total_timeout: Duration::from_millis(raw.llm.total_timeout_ms),
-        },
+        server,
+        llm,
         search,
-        classifier: ClassifierConfig {
-            lookup_threshold: raw.classifier.lookup_threshold,
-            allow_search_override: raw.classifier.allow_search_override,
-            model: raw.classifier.model,
-            scorer,
-        },
+        classifier,
         guards: raw.guards,
         rules,
         routing,
-        ledger: LedgerConfig {
-            store,
-            spool,
-            store_prompts: raw.ledger.store_prompts,
-            tenant_header,
-            channel_capacity: raw.ledger.channel_capacity,
-            batch_size: raw.ledger.batch_size,
-            retention: raw
-                .ledger
-                .retention_days
-                .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400)),
-        },
+        ledger,
         energy,
         admin,
         overrides: Overrides::default(),
     })
 }
 
-/// Why an admin token is too weak to guard the admin surface, if it is.
-fn weak_token(token: &str) -> Option<&'static str> {
-    let distinct: std::collections::BTreeSet<char> = token.chars().collect();
-    if token.chars().count() < 16 {
-        Some("is shorter than 16 characters")
-    } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        // A bearer token is read up to the first space, and surrounding blanks are trimmed.
-        Some("contains spaces or control characters")
-    } else if distinct.len() < 8 {
-        Some("repeats too few characters (fewer than 8 distinct ones)")
-    } else {
-        None
-    }
-}
-
 impl Config {
-    /// The running config as JSON for `GET /admin/config`, secrets left out: the upstream key
-    /// and the admin token appear only as whether they are set.
+    /// The running config as JSON for `GET /admin/config`: derived from the validated types, so
+    /// every key is there, and secrets show as `<redacted>`.
     pub fn redacted(&self) -> serde_json::Value {
-        let rule_json = |r: &Rule| {
-            let c = &r.when;
-            serde_json::json!({
-                "name": r.name, "route": r.route.as_str(),
-                "last_user_regex": c.last_user.as_ref().map(|re| re.as_str()),
-                "system_regex": c.system.as_ref().map(|re| re.as_str()),
-                "has_tools": c.has_tools, "has_media": c.has_media, "has_response_format": c.has_response_format,
-                "min_turns": c.min_turns, "max_turns": c.max_turns, "min_chars": c.min_chars, "max_chars": c.max_chars,
-            })
-        };
-        let rules: Vec<serde_json::Value> = self.rules.iter().map(rule_json).collect();
-        let tenants: Vec<serde_json::Value> = self
-            .routing
-            .tenants
-            .iter()
-            .map(|t| {
-                serde_json::json!({"name": t.name, "mode": t.mode.map(Mode::as_str), "lookup_threshold": t.lookup_threshold,
-                                   "rules": t.rules.iter().map(rule_json).collect::<Vec<_>>()})
-            })
-            .collect();
-        serde_json::json!({
-            "source": self.source.display().to_string(),
-            "server": {"listen": self.server.listen.to_string(), "max_body_bytes": self.server.max_body_bytes,
-                       "max_concurrency": self.server.max_concurrency, "shutdown_grace_ms": self.server.shutdown_grace.as_millis() as u64,
-                       "drain_delay_ms": self.server.drain_delay.as_millis() as u64, "max_messages": self.server.max_messages,
-                       "max_connections": self.server.max_connections,
-                       "header_read_timeout_ms": self.server.header_read_timeout.as_millis() as u64,
-                       "body_read_timeout_ms": self.server.body_read_timeout.as_millis() as u64,
-                       "max_headers": self.server.max_headers, "max_header_bytes": self.server.max_header_bytes},
-            "llm": {"base_url": self.llm.base_url, "api_key_env": self.llm.api_key_env, "api_key_set": self.llm.api_key.is_some(),
-                    "connect_timeout_ms": self.llm.connect_timeout.as_millis() as u64,
-                    "first_byte_timeout_ms": self.llm.first_byte_timeout.as_millis() as u64,
-                    "total_timeout_ms": self.llm.total_timeout.as_millis() as u64},
-            "search": self.search.redacted(),
-            "classifier": {"model": self.classifier.model, "scorer": self.classifier.scorer.name(), "lookup_threshold": self.classifier.lookup_threshold,
-                           "allow_search_override": self.classifier.allow_search_override},
-            "routing": {"mode": self.routing.mode.as_str(), "tenants": tenants},
-            "guards": {"tools": self.guards.tools, "media": self.guards.media, "response_format": self.guards.response_format,
-                       "multiple_choices": self.guards.multiple_choices, "follow_up": self.guards.follow_up,
-                       "personal": self.guards.personal},
-            "rules": rules,
-            "ledger": {"enabled": self.ledger.store.is_some(), "store": self.ledger.store.as_ref().map(LedgerStore::describe),
-                       "spool": self.ledger.spool.as_ref().map(|p| p.display().to_string()),
-                       "store_prompts": self.ledger.store_prompts, "tenant_header": self.ledger.tenant_header.as_str(),
-                       "channel_capacity": self.ledger.channel_capacity, "batch_size": self.ledger.batch_size,
-                       "retention_days": self.ledger.retention.map(|r| r.as_secs() / 86_400)},
-            "energy": {"zone": self.energy.local.zone.code, "pue": self.energy.local.pue,
-                       "watts_per_core": [self.energy.local.watts_per_core.0, self.energy.local.watts_per_core.1],
-                       "default_output_tokens": self.energy.local.default_output_tokens},
-            "admin": {"token_set": self.admin.token.is_some()},
-        })
+        serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
     }
-}
-
-/// The scorer a `classifier.model` value names.
-pub fn load_scorer(spec: &str) -> Result<Arc<dyn Scorer>, String> {
-    match spec {
-        "builtin" => Ok(model::builtin()?),
-        "heuristic" => Ok(Arc::new(HeuristicScorer)),
-        path => {
-            let bytes = std::fs::read(path).map_err(|e| format!("cannot read model file `{path}`: {e}"))?;
-            Ok(Arc::new(model::decode_gz(&bytes, path)?))
-        }
-    }
-}
-
-/// An upstream API root: http(s), parseable, without a trailing slash.
-pub fn validate_base_url(url: &str) -> Result<String, Problem> {
-    let trimmed = url.trim_end_matches('/');
-    let scheme_ok = trimmed.starts_with("http://") || trimmed.starts_with("https://");
-    if !scheme_ok || reqwest::Url::parse(trimmed).is_err() {
-        return Err(problem(
-            "llm.base_url",
-            format!("`{url}` is not an http(s) URL"),
-            "use the upstream's API root, e.g. \"https://api.openai.com/v1\"",
-        ));
-    }
-    Ok(trimmed.to_string())
 }
 
 fn check_unit(problems: &mut Vec<Problem>, key: &str, value: f64) {
@@ -802,6 +332,13 @@ mod tests {
         let text = include_str!("../../config/ecoroute.toml");
         let c = load(text).unwrap();
         assert!(!c.rules.is_empty());
+        // /admin/config is derived: the rules show as written, with their regexes.
+        let shown = c.redacted();
+        let first = &shown["rules"][0];
+        assert_eq!(first["name"], c.rules[0].name.as_str());
+        assert_eq!(first["route"], c.rules[0].route.as_str());
+        assert_eq!(shown["server"]["listen"], "127.0.0.1:8080");
+        assert_eq!(shown["routing"]["mode"], "route");
     }
 
     #[test]
@@ -891,8 +428,13 @@ mod tests {
     #[test]
     fn api_key_env_is_resolved_and_redacted() {
         let c = load("[llm]\napi_key_env = \"KEY_SET\"\n").unwrap();
-        assert_eq!(c.llm.api_key.as_deref(), Some("sk-test"));
+        assert_eq!(c.llm.api_key.as_ref().map(|k| k.expose().as_str()), Some("sk-test"));
         assert!(!format!("{:?}", c.llm).contains("sk-test"));
+        let shown = c.redacted().to_string();
+        assert!(
+            !shown.contains("sk-test") && shown.contains("\"api_key\":\"<redacted>\""),
+            "{shown}"
+        );
         let p = problems("[llm]\napi_key_env = \"KEY_MISSING\"\n");
         assert_eq!(p[0].key, "llm.api_key_env");
     }

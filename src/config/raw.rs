@@ -271,7 +271,7 @@ fn default_method() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPgSearch {
-    pub url: Option<String>,
+    pub url: Option<crate::redact::Secret<String>>,
     pub url_env: Option<String>,
     pub table: String,
     pub id_column: String,
@@ -342,7 +342,7 @@ pub struct RawLedger {
     pub enabled: bool,
     pub path: String,
     /// A PostgreSQL ledger instead of the SQLite file: `postgres://...`, or the variable holding it.
-    pub url: Option<String>,
+    pub url: Option<crate::redact::Secret<String>>,
     pub url_env: Option<String>,
     /// Where rows go while the database cannot take them; "" for nowhere (rows are then counted as
     /// dropped). Default: beside the SQLite file; none for PostgreSQL (nothing on local disk).

@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use super::{check_unit, problem, raw, Problem};
-use crate::classify::{Conditions, Route, Rule};
+use crate::classify::{Conditions, Mode, Route, Rule};
 
 /// Validates a list of rules; `prefix` names them in problems (`rules`, `tenant[0].rules`).
 pub(super) fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problems: &mut Vec<Problem>) -> Vec<Rule> {
@@ -91,33 +91,6 @@ pub(super) fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problem
     rules
 }
 
-/// How requests are handled: `route` (the product), `shadow` (classify and search, answer from
-/// the LLM, ledger what would have happened) or `off` (straight to the LLM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Route,
-    Shadow,
-    Off,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Route => "route",
-            Mode::Shadow => "shadow",
-            Mode::Off => "off",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Mode> {
-        [Mode::Route, Mode::Shadow, Mode::Off]
-            .into_iter()
-            .find(|m| m.as_str() == text)
-    }
-}
-
 pub(super) fn parse_mode(value: &str, key: String, problems: &mut Vec<Problem>) -> Mode {
     match value {
         "route" => Mode::Route,
@@ -136,7 +109,7 @@ pub(super) fn parse_mode(value: &str, key: String, problems: &mut Vec<Problem>) 
 
 /// A tenant's own policy; unset fields fall back to the global ones. Its rules run before the
 /// global rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TenantPolicy {
     pub name: String,
     pub mode: Option<Mode>,
@@ -144,7 +117,7 @@ pub struct TenantPolicy {
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RoutingConfig {
     pub mode: Mode,
     pub tenants: Vec<TenantPolicy>,

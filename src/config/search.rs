@@ -16,73 +16,7 @@ pub use crate::search::answer::Adequacy;
 use crate::search::breaker::BreakerSettings;
 use crate::search::http::{HitMapping, HttpSearchSettings};
 use crate::search::postgres::PgSearchSettings;
-
-#[derive(Clone)]
-pub enum SearchBackendConfig {
-    Embedded { index_dir: PathBuf, corpus: PathBuf },
-    Http(Box<HttpSearchSettings>),
-    Postgres(Box<PgSearchSettings>),
-}
-
-impl std::fmt::Debug for SearchBackendConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SearchBackendConfig::Embedded { index_dir, corpus } => f
-                .debug_struct("Embedded")
-                .field("index_dir", index_dir)
-                .field("corpus", corpus)
-                .finish(),
-            SearchBackendConfig::Http(s) => s.fmt(f),
-            // The connection string may carry a password.
-            SearchBackendConfig::Postgres(s) => f.debug_struct("Postgres").field("table", &s.table).finish(),
-        }
-    }
-}
-
-impl SearchBackendConfig {
-    /// The backend's name, as the backend itself reports it.
-    pub fn kind(&self) -> &str {
-        match self {
-            SearchBackendConfig::Embedded { .. } => "embedded",
-            SearchBackendConfig::Http(s) => &s.kind,
-            SearchBackendConfig::Postgres(_) => "postgres",
-        }
-    }
-
-    /// Whether two configs reach the same backend the same way (a reload then keeps it open).
-    pub fn same_as(&self, other: &SearchBackendConfig) -> bool {
-        match (self, other) {
-            (
-                SearchBackendConfig::Embedded { index_dir, corpus },
-                SearchBackendConfig::Embedded {
-                    index_dir: d2,
-                    corpus: c2,
-                },
-            ) => index_dir == d2 && corpus == c2,
-            (SearchBackendConfig::Postgres(a), SearchBackendConfig::Postgres(b)) => a == b,
-            (SearchBackendConfig::Http(a), SearchBackendConfig::Http(b)) => {
-                a.kind == b.kind
-                    && a.url_template == b.url_template
-                    && a.body_template == b.body_template
-                    && a.headers == b.headers
-                    && a.mapping == b.mapping
-                    && a.method == b.method
-            }
-            _ => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SearchConfig {
-    pub backend: SearchBackendConfig,
-    pub adequacy: Adequacy,
-    pub top_k: usize,
-    pub timeout: Duration,
-    pub breaker: BreakerSettings,
-    /// Energy per query in Wh, for backends whose CPU time the proxy cannot measure.
-    pub wh_per_query: Option<Range>,
-}
+pub use crate::search::settings::{SearchBackendConfig, SearchConfig};
 
 /// Per-query energy assumed for an external backend when the config gives none, with its basis.
 /// A dedicated search cluster: 5–100 ms of a 4–12 W core, × PUE 1.2–2, × 3–10 for replicas and
@@ -102,6 +36,13 @@ pub fn validate_search(
     problems: &mut Vec<Problem>,
 ) -> SearchConfig {
     let connect_timeout = Duration::from_millis(raw.timeout_ms.max(1));
+    if raw.timeout_ms == 0 {
+        problems.push(problem(
+            "search.timeout_ms",
+            "must be greater than 0",
+            "give a timeout in milliseconds",
+        ));
+    }
     let backend = match raw.backend.as_str() {
         "embedded" => Some(SearchBackendConfig::Embedded {
             index_dir: PathBuf::from(&raw.index_dir),
@@ -202,31 +143,6 @@ pub fn validate_search(
             open_for: Duration::from_millis(raw.circuit_breaker.open_ms.max(1)),
         },
         wh_per_query,
-    }
-}
-
-impl SearchConfig {
-    /// The search settings for `/admin/config`: where the backend is, never its credentials
-    /// (header values and connection strings are left out).
-    pub fn redacted(&self) -> Value {
-        let backend = match &self.backend {
-            SearchBackendConfig::Embedded { index_dir, corpus } => json!({
-                "index_dir": index_dir.display().to_string(), "corpus": corpus.display().to_string()}),
-            SearchBackendConfig::Http(h) => json!({
-                "method": h.method.as_str(), "url": h.url_template,
-                "headers": h.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-                "results": h.mapping.results}),
-            SearchBackendConfig::Postgres(p) => json!({"table": p.table, "language": p.language}),
-        };
-        json!({
-            "backend": self.backend.kind(), "settings": backend,
-            "min_confidence": self.adequacy.min_confidence, "rival_score_ratio": self.adequacy.rival_score_ratio,
-            "rival_margin": self.adequacy.rival_margin, "top_k": self.top_k,
-            "timeout_ms": self.timeout.as_millis() as u64,
-            "circuit_breaker": {"failure_threshold": self.breaker.failure_threshold,
-                                "open_ms": self.breaker.open_for.as_millis() as u64},
-            "wh_per_query": self.wh_per_query.map(|r| [r.low, r.high]),
-        })
     }
 }
 
@@ -533,7 +449,7 @@ fn postgres(
     problems: &mut Vec<Problem>,
 ) -> Option<PgSearchSettings> {
     let url = match (&pg.url, &pg.url_env) {
-        (Some(url), None) => Some(url.clone()),
+        (Some(url), None) => Some(url.expose().clone()),
         (None, Some(var)) => secret_from_env("search.postgres.url_env", var, env, problems),
         _ => {
             problems.push(problem(
@@ -588,7 +504,7 @@ fn postgres(
         return None;
     }
     Some(PgSearchSettings {
-        url: url.unwrap_or_default(),
+        url: url.unwrap_or_default().into(),
         source_name: pg.source_name.unwrap_or_else(|| format!("postgres:{}", pg.table)),
         table: pg.table,
         id_column: pg.id_column,

@@ -22,7 +22,7 @@ use super::catalogue::{Catalogue, ProviderSpec, Zone};
 use super::{cpu_energy_wh, llm_point, LlmProfile, Range};
 
 /// Local settings, from the config's `[energy]` table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocalSettings {
     pub zone: Zone,
     pub pue: f64,

@@ -23,6 +23,16 @@ use serde::{Deserialize, Serialize};
 pub use accounting::{account, Impacts, LocalSettings, LocalWork, Outcome, RequestCosts, TokenHistory};
 pub use catalogue::{Catalogue, ModelSpec, ProviderSpec, Zone};
 
+/// The energy model's inputs: the catalogue (models, providers, zones) and the local settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnergyConfig {
+    /// Shipped data, the same for every config; `/admin/config` shows the local settings only.
+    #[serde(skip)]
+    pub catalogue: std::sync::Arc<Catalogue>,
+    #[serde(flatten)]
+    pub local: LocalSettings,
+}
+
 /// Names the method behind every figure in the ledger and reports.
 pub const METHOD_VERSION: &str = "ecoroute-energy-1 (EcoLogits LLM inference, ecologits 0.11.3)";
 

@@ -8,6 +8,7 @@
 
 mod postgres;
 pub mod record;
+pub mod settings;
 pub mod spool;
 mod sqlite;
 
@@ -20,10 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::config::{EnergyConfig, LedgerConfig, LedgerStore};
+use crate::energy::EnergyConfig;
 use crate::energy::{account, LocalWork, Outcome, RequestCosts, TokenHistory};
 use crate::metrics::Metrics;
 use crate::Error;
+pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
 pub use record::{DecidedBy, RouteTaken, Served, UsageSource};
@@ -69,7 +71,7 @@ pub struct LedgerRecord {
     /// Thread CPU time of the search step.
     pub search_cpu_us: Option<f64>,
     /// The routing mode that applied.
-    pub mode: crate::config::Mode,
+    pub mode: crate::classify::Mode,
     /// In shadow mode, what ecoroute would have done: `search` (answered) or `llm`.
     pub shadow_route: Option<crate::classify::Route>,
     /// Who decided the route (chat requests); in memory and in the spool, not in the database.
@@ -247,7 +249,7 @@ impl Store {
     pub fn open(target: &LedgerStore) -> Result<Store, Error> {
         Ok(match target {
             LedgerStore::Sqlite(path) => Store::Sqlite(open_sqlite(path)?),
-            LedgerStore::Postgres { url } => Store::Postgres(Box::new(postgres::open(url)?)),
+            LedgerStore::Postgres { url } => Store::Postgres(Box::new(postgres::open(url.expose())?)),
         })
     }
 
@@ -454,7 +456,7 @@ impl Accountant {
         };
         let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
         // The would-be saving compares the search answer with the LLM answer actually given.
-        let shadow_saved = (r.mode == crate::config::Mode::Shadow
+        let shadow_saved = (r.mode == crate::classify::Mode::Shadow
             && r.shadow_route == Some(crate::classify::Route::Search))
         .then(|| {
             let would = Outcome::Search {

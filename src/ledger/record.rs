@@ -159,7 +159,7 @@ compares_as_text!(
     UsageSource,
     DecidedBy,
     Served,
-    crate::config::Mode,
+    crate::classify::Mode,
     crate::classify::Route,
     crate::classify::Class
 );

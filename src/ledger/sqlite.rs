@@ -9,8 +9,8 @@ use std::path::Path;
 use rusqlite::{params_from_iter, types::Value, Connection, Row};
 
 use super::{Accounting, LedgerRecord, RouteTaken, UsageSource};
+use crate::classify::Mode;
 use crate::classify::{Class, Route};
-use crate::config::Mode;
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 

@@ -91,7 +91,7 @@ impl Upstream {
             .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
         let authorization = match &config.api_key {
             Some(key) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
                     .map_err(|_| Error::Internal("the configured API key is not a valid header value".into()))?;
                 value.set_sensitive(true);
                 Some(value)

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 
 use crate::classify::Classifier;
-use crate::config::{Config, Mode, SearchConfig};
+use crate::classify::Mode;
+use crate::config::{Config, SearchConfig};
 use crate::llm::Upstream;
 use crate::search::breaker::{BreakerLayer, BreakerService};
 use crate::search::{SearchBackend, SearchService};

@@ -8,8 +8,8 @@ use std::time::Instant;
 use tower::ServiceExt;
 
 use super::Pipeline;
+use crate::classify::Mode;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
-use crate::config::Mode;
 use crate::cpu::CpuMeter;
 pub use crate::ledger::Served;
 use crate::search::answer::{self, Answer};

@@ -148,7 +148,7 @@ impl Totals {
             }
             None => self.rows_without_figures += 1,
         }
-        if r.mode == crate::config::Mode::Shadow {
+        if r.mode == crate::classify::Mode::Shadow {
             let s = &mut self.shadow;
             s.requests += 1;
             if r.shadow_route == Some(crate::classify::Route::Search) {

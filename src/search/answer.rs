@@ -20,7 +20,7 @@ use super::Hit;
 use crate::classify::text::{is_stopword, stem, words};
 
 /// How far the adequacy check trusts a backend's ranking.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Adequacy {
     /// The best hit's confidence must reach this.
     pub min_confidence: f64,

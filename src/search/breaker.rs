@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::BoxError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BreakerSettings {
     pub failure_threshold: u32,
+    #[serde(rename = "open_ms", serialize_with = "crate::redact::ser::millis")]
     pub open_for: Duration,
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{Hit, SearchBackend, SearchError};
 
 /// Where the fields of a hit are in one result object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HitMapping {
     /// Pointer to the array of results in the response, e.g. `/hits/hits`.
     pub results: String,
@@ -29,19 +29,22 @@ pub struct HitMapping {
 }
 
 /// Everything needed to call one HTTP search API.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize)]
 pub struct HttpSearchSettings {
     /// `elasticsearch`, `opensearch` or `http`: the backend's name in logs, the ledger and metrics.
     pub kind: String,
+    #[serde(serialize_with = "crate::redact::ser::display")]
     pub method: Method,
     pub url_template: String,
     pub body_template: Option<Value>,
     /// Sent with every call. Values read from the environment are marked sensitive, so `Debug`
-    /// and logs never show them.
+    /// and logs never show them; `/admin/config` shows the names only.
+    #[serde(serialize_with = "crate::redact::ser::header_names")]
     pub headers: HeaderMap,
     pub mapping: HitMapping,
     /// The `source` label of hits, e.g. "Company wiki".
     pub source_name: String,
+    #[serde(rename = "connect_timeout_ms", serialize_with = "crate::redact::ser::millis")]
     pub connect_timeout: Duration,
 }
 

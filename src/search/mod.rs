@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod http;
 pub mod ingest;
 pub mod postgres;
+pub mod settings;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -45,8 +46,8 @@ pub enum SearchError {
 /// Opens the backend a config names. The embedded index is opened (or first built) on a blocking
 /// thread; external backends connect lazily, so one that is down at start makes requests escalate
 /// rather than stopping the proxy.
-pub async fn connect(config: &crate::config::SearchConfig) -> Result<Arc<dyn SearchBackend>, crate::Error> {
-    use crate::config::SearchBackendConfig;
+pub async fn connect(config: &settings::SearchConfig) -> Result<Arc<dyn SearchBackend>, crate::Error> {
+    use settings::SearchBackendConfig;
     Ok(match &config.backend {
         SearchBackendConfig::Embedded { index_dir, corpus } => {
             let (dir, corpus) = (index_dir.clone(), corpus.clone());

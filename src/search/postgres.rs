@@ -12,11 +12,12 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::NoTls;
 
 use super::{Hit, SearchBackend, SearchError};
+use crate::redact::Secret;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PgSearchSettings {
-    /// Connection string; kept out of `Debug` output by the config (it may hold a password).
-    pub url: String,
+    /// Connection string; it may hold a password.
+    pub url: Secret<String>,
     pub table: String,
     pub id_column: String,
     pub title_column: String,
@@ -70,6 +71,7 @@ impl PgSearch {
     pub fn new(settings: &PgSearchSettings) -> Result<PgSearch, SearchError> {
         let pg_config: tokio_postgres::Config = settings
             .url
+            .expose()
             .parse()
             .map_err(|e| SearchError::Backend(format!("bad PostgreSQL URL: {e}")))?;
         let manager = Manager::from_config(
@@ -135,7 +137,7 @@ mod tests {
     #[test]
     fn the_statement_quotes_identifiers_and_binds_the_query() {
         let sql = search_sql(&PgSearchSettings {
-            url: String::new(),
+            url: Secret::default(),
             table: "kb.documents".into(),
             id_column: "id".into(),
             title_column: "title".into(),

@@ -87,7 +87,7 @@ impl FailedLogins {
 /// does not exist (404). Too many failures from one address are a 429.
 fn denied_unless_admin(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<Response> {
     let runtime = state.runtime();
-    let Some(token) = runtime.config.admin.token.as_deref() else {
+    let Some(token) = runtime.config.admin.token.as_ref().map(|t| t.expose().as_str()) else {
         return Some(
             Error::NotFound("admin endpoints are off: set admin.token_env in the config".into()).into_response(),
         );

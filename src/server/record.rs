@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::AppState;
 
+use crate::classify::Mode;
 use crate::classify::Route;
-use crate::config::Mode;
 use crate::ledger::{DecidedBy, Ledger, LedgerRecord, RouteTaken};
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Routed};

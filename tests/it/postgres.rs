@@ -10,7 +10,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::{user, Harness};
-use ecoroute::config::{Config, LedgerStore};
+use ecoroute::config::Config;
+use ecoroute::ledger::LedgerStore;
 use ecoroute::search::answer;
 use serde_json::Value;
 
@@ -110,7 +111,7 @@ async fn full_text_search_in_postgres_answers_lookups() {
 async fn two_proxies_share_one_postgres_ledger_and_report_counts_both() {
     let server = server_url();
     let url = fresh_database(&server).await;
-    let store = LedgerStore::Postgres { url: url.clone() };
+    let store = LedgerStore::postgres(url.clone());
     let start = |store: LedgerStore| {
         Harness::start_with("", move |config| {
             config.ledger.store = Some(store);
@@ -153,8 +154,8 @@ async fn rows_past_retention_are_deleted_from_postgres() {
     let server = server_url();
     let url = fresh_database(&server).await;
     let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
-    let store = LedgerStore::Postgres { url: url.clone() };
-    let ledger_config = |retention| ecoroute::config::LedgerConfig {
+    let store = LedgerStore::postgres(url.clone());
+    let ledger_config = |retention| ecoroute::ledger::LedgerConfig {
         store: Some(store.clone()),
         spool: None,
         retention,

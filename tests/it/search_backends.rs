@@ -371,7 +371,7 @@ fn the_kubernetes_config_is_stateless() {
     assert_eq!(config.search.backend.kind(), "elasticsearch");
     assert!(matches!(
         config.ledger.store,
-        Some(ecoroute::config::LedgerStore::Postgres { .. })
+        Some(ecoroute::ledger::LedgerStore::Postgres { .. })
     ));
     assert_eq!(config.ledger.spool, None, "nothing is written to the pod's disk");
     assert!(config.server.drain_delay > Duration::ZERO);
