@@ -1,6 +1,11 @@
-//! The one error type of ecoroute and its single, exhaustive mapping to an HTTP status and an
+//! The error a request can meet, and its single, exhaustive mapping to an HTTP status and an
 //! OpenAI-shaped error body (`{"error":{"message","type","param","code"}}`), so that every client
-//! library's error handling works unchanged against the proxy.
+//! library's error handling works unchanged against the proxy. The command line's own failures
+//! (bad flags, unreadable input files, a closed stdout) are [`crate::cli::CliError`], which wraps
+//! this one; they never reach a client.
+//!
+//! Failures of a library below (tantivy, SQLite, PostgreSQL, a join) keep it as their `source()`,
+//! and say it in their message, so a log line or `error:` line names the cause.
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
@@ -36,22 +41,89 @@ pub enum Error {
     UpstreamTimeout(u64),
     #[error("not found: {0}")]
     NotFound(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {context}{}", cause(source))]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("search index error: {0}")]
-    Index(String),
-    #[error("ledger error: {0}")]
-    Ledger(String),
+    #[error("search index error: {context}{}", cause(source))]
+    Index {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("ledger error: {context}{}", cause(source))]
+    Ledger {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The ledger file is not a healthy SQLite database (the writer moves it aside).
-    #[error("ledger file is corrupt: {0}")]
-    LedgerCorrupt(String),
+    #[error("ledger file is corrupt: {context}{}", cause(source))]
+    LedgerCorrupt {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
 
+/// A library's error, kept as the source of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn cause(source: &Option<BoxError>) -> String {
+    source.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+}
+
 impl Error {
+    /// A failure with no library error below it.
+    pub fn internal(context: impl Into<String>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// `context` failed because of `source`.
+    pub fn internal_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn index(context: impl Into<String>) -> Self {
+        Error::Index {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    pub fn index_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Index {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn ledger(context: impl Into<String>) -> Self {
+        Error::Ledger {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    pub fn ledger_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Ledger {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -73,9 +145,11 @@ impl Error {
             Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Internal(_) | Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Internal { .. }
+            | Error::Index { .. }
+            | Error::Ledger { .. }
+            | Error::LedgerCorrupt { .. }
+            | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -94,9 +168,11 @@ impl Error {
             Error::NotFound(_) => "not_found_error",
             Error::Overloaded => "overloaded_error",
             Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
-            Error::Internal(_) | Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } => {
-                "server_error"
-            }
+            Error::Internal { .. }
+            | Error::Index { .. }
+            | Error::Ledger { .. }
+            | Error::LedgerCorrupt { .. }
+            | Error::Io { .. } => "server_error",
         }
     }
 
@@ -127,9 +203,11 @@ impl Error {
         let message = match self {
             Error::ShuttingDown => self.to_string(),
             Error::Config(_) => "config refused; the running config stays".to_string(),
-            Error::Index(_) | Error::Ledger(_) | Error::LedgerCorrupt(_) | Error::Io { .. } | Error::Internal(_) => {
-                "internal server error".to_string()
-            }
+            Error::Index { .. }
+            | Error::Ledger { .. }
+            | Error::LedgerCorrupt { .. }
+            | Error::Io { .. }
+            | Error::Internal { .. } => "internal server error".to_string(),
             other => other.to_string(),
         };
         let mut body = serde_json::json!({
@@ -197,9 +275,13 @@ mod tests {
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(e.body()["error"]["message"], "`messages` is required");
         assert_eq!(e.body()["error"]["param"], "messages");
-        let e = Error::Ledger("disk full at /secret/path".into());
+        let disk = std::io::Error::other("disk full at /secret/path");
+        let e = Error::ledger_from("writing a batch", disk);
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.body()["error"]["message"], "internal server error");
+        // The cause is kept, for logs and for callers that look below.
+        assert!(e.to_string().contains("disk full"), "{e}");
+        assert!(std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("disk full")));
     }
 
     #[test]

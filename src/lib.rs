@@ -43,7 +43,9 @@
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
 //! - [`cli`]: the `ecoroute` command line, one file per command (serve and check, index, search,
 //!   classify, eval, calibrate, train, report, replay) and the JSON Lines reader they share.
-//! - [`error`]: the one error type and its exhaustive mapping to HTTP status and OpenAI error JSON.
+//! - [`error`]: the error a request can meet and its exhaustive mapping to HTTP status and OpenAI
+//!   error JSON; library failures keep their cause as `source()`. A command's own failures are
+//!   [`cli::CliError`], which wraps it.
 
 pub mod classify;
 pub mod cli;

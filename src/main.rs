@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     match ecoroute::cli::run(cli) {
         Ok(code) => code,
         // `ecoroute … | head`: the reader has what it wanted.
-        Err(ecoroute::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

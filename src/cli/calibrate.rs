@@ -1,5 +1,6 @@
 //! `calibrate`: the `lookup_threshold` with the most lookups under a false-lookup target.
 
+use super::error::CliError;
 use super::*;
 
 pub(super) fn calibrate_command(
@@ -7,7 +8,7 @@ pub(super) fn calibrate_command(
     input: &Path,
     max_false_lookup: f64,
     bound: FalseLookupBound,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let classifier = crate::pipeline::classifier_for(&config);
     let rows = read_labelled(input)?;

@@ -1,5 +1,6 @@
 //! `classify`: decisions exactly as `serve` makes them, for one query or a file of them.
 
+use super::error::CliError;
 use super::*;
 
 pub(super) fn classify(
@@ -7,20 +8,20 @@ pub(super) fn classify(
     explain: bool,
     input: Option<&Path>,
     query: Option<&str>,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let classifier = crate::pipeline::classifier_for(&config);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let io = |e| Error::io("writing to stdout", e);
+    let io = |e| CliError::io("writing to stdout", e);
     let decide_line = |text: &str| {
         let d = classifier.decide(&RequestFeatures::from_query(text));
         serde_json::json!({"class": d.class.as_str(), "confidence": round4(d.confidence), "route": d.route.as_str(), "reason": d.reason()})
     };
     match (input, query) {
         (Some(path), _) => {
-            let file = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let file = std::fs::File::open(path).map_err(|e| CliError::io(format!("opening {}", path.display()), e))?;
             for line in std::io::BufReader::new(file).lines() {
-                let line = line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let line = line.map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
                 if line.trim().is_empty() {
                     continue;
                 }

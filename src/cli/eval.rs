@@ -1,5 +1,6 @@
 //! `eval`: routing quality over labelled queries, and answer quality over questions with gold answers.
 
+use super::error::CliError;
 use super::*;
 
 pub(super) fn decide_labelled(classifier: &Classifier, rows: &[Labelled]) -> Vec<crate::classify::Decision> {
@@ -12,7 +13,7 @@ pub(super) fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0))
 }
 
-pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, Error> {
+pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let classifier = crate::pipeline::classifier_for(&config);
     let rows = read_labelled(input)?;
@@ -25,7 +26,7 @@ pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Resu
         );
     }
     let mut out = std::io::stdout().lock();
-    let io = |e| Error::io("writing to stdout", e);
+    let io = |e| CliError::io("writing to stdout", e);
     if json {
         let mut v = report.to_json();
         v["scorer"] = classifier.scorer.name().into();
@@ -83,7 +84,7 @@ pub(super) fn eval_answers_command(
     input: &Path,
     json: bool,
     verbose: bool,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     use crate::eval::AnswerReport;
     let config = Config::load_offline(config_path)?;
     let rows = super::jsonl::read_with_answers(input)?;

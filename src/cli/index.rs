@@ -1,5 +1,6 @@
 //! `index build`: (re)build an embedded index from a corpus file or folder.
 
+use super::error::CliError;
 use super::*;
 
 #[derive(Debug, Subcommand)]
@@ -22,7 +23,7 @@ pub(super) fn index_build(
     config_path: &Path,
     input: Option<PathBuf>,
     output: Option<PathBuf>,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let (index_dir, corpus) = match (&config.search.backend, input, output) {
         (_, Some(input), Some(output)) => (output, input),
@@ -30,7 +31,7 @@ pub(super) fn index_build(
             (output.unwrap_or(index_dir.clone()), input.unwrap_or(corpus.clone()))
         }
         (other, _, _) => {
-            return Err(Error::Index(format!(
+            return Err(CliError::Usage(format!(
                 "search.backend is `{}`, which ecoroute does not index; pass --input and --output to build an embedded index anyway",
                 other.kind()
             )))

@@ -1,24 +1,23 @@
 //! The JSON Lines inputs the offline commands share: one reader, and the labelled queries and
 //! questions with gold answers it reads.
 
+use super::error::CliError;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
-
 /// Reads a JSON Lines file (blank lines skipped) into rows with their 1-based line numbers; a bad
 /// line is an error naming the file and the line.
-pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
             serde_json::from_str(line)
                 .map(|row| (i + 1, row))
-                .map_err(|e| Error::InvalidJson(format!("{} line {}: {e}", path.display(), i + 1)))
+                .map_err(|e| CliError::Usage(format!("{} line {}: not JSON: {e}", path.display(), i + 1)))
         })
         .collect()
 }
@@ -47,7 +46,7 @@ impl Labelled {
 }
 
 /// Reads labelled JSON Lines; a label other than lookup or complex is an error naming the line.
-pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
+pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, CliError> {
     Ok(read_jsonl(path)?.into_iter().map(|(_, row)| row).collect())
 }
 
@@ -76,15 +75,15 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Reads questions with gold answers; a row without any is an error naming the line.
-pub fn read_with_answers(path: &Path) -> Result<Vec<WithAnswers>, Error> {
+pub fn read_with_answers(path: &Path) -> Result<Vec<WithAnswers>, CliError> {
     read_jsonl::<WithAnswers>(path)?
         .into_iter()
         .map(|(line, row)| {
             if row.answers.is_empty() {
-                Err(Error::InvalidRequest {
-                    message: format!("{} line {line}: `answers` is empty", path.display()),
-                    param: None,
-                })
+                Err(CliError::Usage(format!(
+                    "{} line {line}: `answers` is empty",
+                    path.display()
+                )))
             } else {
                 Ok(row)
             }

@@ -20,10 +20,12 @@ use crate::Error;
 /// `println!` that returns an error instead of panicking when stdout is closed (`ecoroute … | head`).
 macro_rules! outln {
     ($($arg:tt)*) => {
-        writeln!(std::io::stdout(), $($arg)*).map_err(|e| Error::io("writing to stdout", e))?
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| CliError::io("writing to stdout", e))?
     };
 }
 
+mod error;
+pub use error::CliError;
 mod calibrate;
 mod classify;
 mod eval;
@@ -164,7 +166,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
-pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve {
             config,
@@ -188,10 +190,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => match (input, answers) {
             (_, Some(answers)) => eval_answers_command(&config.config, &answers, json, verbose),
             (Some(input), None) => eval_command(&config.config, &input, json),
-            (None, None) => Err(Error::InvalidRequest {
-                message: "eval needs --input or --answers".into(),
-                param: None,
-            }),
+            (None, None) => Err(CliError::Usage("eval needs --input or --answers".into())),
         },
         Command::Calibrate {
             config,
@@ -217,9 +216,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::io("starting the async runtime", e))
+        .map_err(|e| CliError::io("starting the async runtime", e))
 }

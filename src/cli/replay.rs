@@ -1,6 +1,7 @@
 //! `replay`: requests through `serve`'s own routing without calling the LLM, as a summary, a
 //! comparison of two configs, or one JSON line per request.
 
+use super::error::CliError;
 use super::*;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -41,7 +42,7 @@ pub(super) struct ReplayItem {
     limits: AnswerLimits,
 }
 
-pub(super) fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
+pub(super) fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, CliError> {
     let from_text = |line: usize, text: &str, model: Option<String>, tenant: Option<String>| ReplayItem {
         line,
         prompt_tokens: f64::from(crate::openai::estimate_tokens(text) + 7),
@@ -63,10 +64,7 @@ pub(super) fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, Error> {
     }
     let mut items = Vec::new();
     for (line_no, value) in super::jsonl::read_jsonl::<serde_json::Value>(path)? {
-        let bad = |why: String| Error::InvalidRequest {
-            message: format!("{} line {line_no}: {why}", path.display()),
-            param: None,
-        };
+        let bad = |why: String| CliError::Usage(format!("{} line {line_no}: {why}", path.display()));
         let tenant = value.get("tenant").and_then(|t| t.as_str()).map(str::to_string);
         let request = match value.get("request") {
             Some(request) => Some(request.to_string()),
@@ -111,7 +109,7 @@ pub(super) struct ReplaySummary {
 }
 
 /// Each item's route, as `serve` would take it.
-pub(super) async fn route_items(config: Config, items: &[ReplayItem]) -> Result<(Pipeline, Vec<Routed>), Error> {
+pub(super) async fn route_items(config: Config, items: &[ReplayItem]) -> Result<(Pipeline, Vec<Routed>), CliError> {
     let pipeline = Pipeline::build(config).await?;
     let mut routed = Vec::with_capacity(items.len());
     for item in items {
@@ -129,7 +127,7 @@ pub(super) async fn route_items(config: Config, items: &[ReplayItem]) -> Result<
 pub(super) async fn replay_with(
     config: Config,
     items: &[ReplayItem],
-) -> Result<(ReplaySummary, Vec<(String, String)>), Error> {
+) -> Result<(ReplaySummary, Vec<(String, String)>), CliError> {
     use crate::energy::{account, LocalWork, Outcome as Accounted};
     let source = config.source.display().to_string();
     let (pipeline, routed) = route_items(config, items).await?;
@@ -178,7 +176,7 @@ pub(super) async fn replay_with(
 }
 
 /// `replay --json`: one line per input, what `serve` would answer.
-pub(super) fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitCode, Error> {
+pub(super) fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitCode, CliError> {
     let (_, routed) = tokio_runtime()?.block_on(route_items(config, items))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (item, run) in items.iter().zip(&routed) {
@@ -193,13 +191,13 @@ pub(super) fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitC
             "reason": run.reason(),
             "answer": run.answer().filter(|_| served == Served::Search).map(|(_, content)| content),
         });
-        writeln!(out, "{line}").map_err(|e| Error::io("writing to stdout", e))?;
+        writeln!(out, "{line}").map_err(|e| CliError::io("writing to stdout", e))?;
     }
-    out.flush().map_err(|e| Error::io("writing to stdout", e))?;
+    out.flush().map_err(|e| CliError::io("writing to stdout", e))?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn replay_command(args: &ReplayArgs) -> Result<ExitCode, Error> {
+pub(super) fn replay_command(args: &ReplayArgs) -> Result<ExitCode, CliError> {
     let items = replay_items(&args.input)?;
     let config_a = Config::load_offline(&args.config)?;
     if args.json {
@@ -212,7 +210,7 @@ pub(super) fn replay_command(args: &ReplayArgs) -> Result<ExitCode, Error> {
             Some(c) => Some(replay_with(c, &items).await?),
             None => None,
         };
-        Ok::<_, Error>((a, b))
+        Ok::<_, CliError>((a, b))
     })?;
     let changed: Vec<serde_json::Value> = match &b {
         Some((_, routes_b)) => items

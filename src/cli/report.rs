@@ -1,5 +1,6 @@
 //! `report`: savings reports from the ledger, in JSON, CSV, Markdown or HTML.
 
+use super::error::CliError;
 use super::*;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -33,16 +34,14 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
+pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, CliError> {
     let by = args.by;
-    let day = |flag: &str, value: &Option<String>| -> Result<Option<i64>, Error> {
+    let day = |flag: &str, value: &Option<String>| -> Result<Option<i64>, CliError> {
         value
             .as_deref()
             .map(|v| {
-                crate::report::days_from_civil(v).ok_or_else(|| Error::InvalidRequest {
-                    message: format!("{flag} {v}: use a date as YYYY-MM-DD"),
-                    param: None,
-                })
+                crate::report::days_from_civil(v)
+                    .ok_or_else(|| CliError::Usage(format!("{flag} {v}: use a date as YYYY-MM-DD")))
             })
             .transpose()
     };
@@ -55,7 +54,7 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
         Some(p) => {
             let path = PathBuf::from(p);
             if !path.exists() {
-                return Err(Error::io(
+                return Err(CliError::io(
                     format!("reading the ledger {}", path.display()),
                     std::io::ErrorKind::NotFound.into(),
                 ));
@@ -64,16 +63,18 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
         }
         None => {
             let config = Config::load_offline(&args.config.config)?;
-            config.ledger.store.ok_or_else(|| Error::InvalidRequest {
-                message: "the ledger is disabled in this config; pass --ledger PATH or postgres://...".into(),
-                param: None,
+            config.ledger.store.ok_or_else(|| {
+                CliError::Usage("the ledger is disabled in this config; pass --ledger PATH or postgres://...".into())
             })?
         }
     };
     let rows = crate::ledger::read_store_range(&store, from_ms, to_ms)?;
     let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone());
     let text = match args.format {
-        ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n",
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(&report).map_err(|e| Error::internal_from("writing the report as JSON", e))?
+                + "\n"
+        }
         ReportFormat::Csv => crate::report::to_csv(&report),
         ReportFormat::Md => crate::report::to_markdown(&report),
         ReportFormat::Html => {
@@ -82,12 +83,12 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, Error> {
     };
     match &args.output {
         Some(file) => {
-            std::fs::write(file, text).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+            std::fs::write(file, text).map_err(|e| CliError::io(format!("writing {}", file.display()), e))?;
             eprintln!("wrote {} ({} requests)", file.display(), report.totals.requests);
         }
         None => std::io::stdout()
             .write_all(text.as_bytes())
-            .map_err(|e| Error::io("writing to stdout", e))?,
+            .map_err(|e| CliError::io("writing to stdout", e))?,
     }
     Ok(ExitCode::SUCCESS)
 }

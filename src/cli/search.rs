@@ -1,11 +1,12 @@
 //! `search`: ask the configured backend, list its hits, and show the answer the proxy's search
 //! step would give.
 
+use super::error::CliError;
 use super::*;
 
 /// Searches with the configured backend (whichever it is) and shows the hits and the answer the
 /// proxy would give.
-pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, Error> {
+pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     // As the proxy does: the question without its chat frame.
     let query = crate::classify::text::core_question(query);
@@ -19,11 +20,11 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
             let started = std::time::Instant::now();
             let proxy_hits = index
                 .search_sync(query, config.search.top_k)
-                .map_err(|e| Error::Index(e.to_string()))?;
+                .map_err(|e| Error::index_from("searching", e))?;
             let elapsed = started.elapsed();
             let shown = index
                 .search_with_near_misses(query, wanted)
-                .map_err(|e| Error::Index(e.to_string()))?;
+                .map_err(|e| Error::index_from("searching", e))?;
             (shown, proxy_hits, elapsed)
         }
         _ => tokio_runtime()?.block_on(async {
@@ -32,13 +33,13 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
             let hits = backend
                 .search(query, wanted)
                 .await
-                .map_err(|e| Error::Index(e.to_string()))?;
+                .map_err(|e| Error::index_from("searching", e))?;
             let proxy_hits = hits[..hits.len().min(config.search.top_k)].to_vec();
             Ok::<_, Error>((hits, proxy_hits, started.elapsed()))
         })?,
     };
     let mut out = std::io::stdout().lock();
-    let io = |e| Error::io("writing to stdout", e);
+    let io = |e| CliError::io("writing to stdout", e);
     for (i, hit) in shown.iter().take(limit).enumerate() {
         let near_miss = !answered_from.iter().any(|h| h.id == hit.id);
         writeln!(

@@ -1,5 +1,6 @@
 //! `serve` (start the proxy, stop it on SIGTERM or Ctrl-C) and `check` (validate a config).
 
+use super::error::CliError;
 use super::*;
 // The one command that starts the HTTP server; every other command works offline.
 use crate::server as proxy;
@@ -8,7 +9,7 @@ pub(super) fn serve(
     config_path: &Path,
     listen: Option<SocketAddr>,
     upstream: Option<String>,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let overrides = crate::config::Overrides { listen, upstream };
     let config = Config::load_with(config_path, &overrides, crate::config::Purpose::Serve)?;
     tokio_runtime()?.block_on(async {
@@ -47,7 +48,7 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
-pub(super) fn check(config_path: &Path) -> Result<ExitCode, Error> {
+pub(super) fn check(config_path: &Path) -> Result<ExitCode, CliError> {
     match Config::load(config_path) {
         Ok(config) => {
             outln!("{}: ok", config_path.display());

@@ -1,5 +1,6 @@
 //! `train`: fit the lookup-vs-complex model, with optional cross-validation.
 
+use super::error::CliError;
 use super::*;
 
 #[derive(Debug, Args)]
@@ -47,17 +48,16 @@ pub struct TrainArgs {
     pub scores_output: Option<PathBuf>,
 }
 
-pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
+pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode, CliError> {
     // Both only mean something for out-of-fold scores; without folds they would be dropped in silence.
     for (flag, given) in [
         ("--at-threshold", args.at_threshold.is_some()),
         ("--scores-output", args.scores_output.is_some()),
     ] {
         if given && args.folds < 2 {
-            return Err(Error::InvalidRequest {
-                message: format!("{flag} reports on cross-validation: add --folds 5 (2 or more)"),
-                param: None,
-            });
+            return Err(CliError::Usage(format!(
+                "{flag} reports on cross-validation: add --folds 5 (2 or more)"
+            )));
         }
     }
     let mut rows = Vec::new();
@@ -115,9 +115,9 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
     let model = train(&examples, &options, &name);
     let bytes = model::encode_gz(&model);
     if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        std::fs::create_dir_all(parent).map_err(|e| CliError::io(format!("creating {}", parent.display()), e))?;
     }
-    std::fs::write(&args.output, &bytes).map_err(|e| Error::io(format!("writing {}", args.output.display()), e))?;
+    std::fs::write(&args.output, &bytes).map_err(|e| CliError::io(format!("writing {}", args.output.display()), e))?;
     outln!(
         "trained on {} rows ({} lookup) in {:.1}s; wrote {} ({} KB)",
         examples.len(),
@@ -129,7 +129,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn write_out_of_fold_scores(path: &Path, rows: &[Labelled], scores: &[f64]) -> Result<(), Error> {
+pub(super) fn write_out_of_fold_scores(path: &Path, rows: &[Labelled], scores: &[f64]) -> Result<(), CliError> {
     let mut out = String::new();
     for (r, &p) in rows.iter().zip(scores) {
         let line = serde_json::json!({
@@ -141,7 +141,7 @@ pub(super) fn write_out_of_fold_scores(path: &Path, rows: &[Labelled], scores: &
         out.push_str(&line.to_string());
         out.push('\n');
     }
-    std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    std::fs::write(path, out).map_err(|e| CliError::io(format!("writing {}", path.display()), e))
 }
 
 /// "1.5% (6 of 405; 95% interval 0.7–3.2%)": the rate, what it was measured on, and how far off
@@ -182,7 +182,7 @@ pub(super) fn report_cross_validation(
     folds: usize,
     max_false_lookup: f64,
     at_threshold: Option<f64>,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let is_template = |r: &Labelled| {
         r.source
             .as_deref()

@@ -225,8 +225,8 @@ impl LedgerWriter {
         let thread = self.thread;
         tokio::task::spawn_blocking(move || thread.join())
             .await
-            .map_err(|e| Error::Ledger(format!("joining the ledger writer: {e}")))?
-            .map_err(|_| Error::Ledger("the ledger writer panicked".into()))?;
+            .map_err(|e| Error::ledger_from("joining the ledger writer", e))?
+            .map_err(|_| Error::ledger("the ledger writer panicked"))?;
         let s = &self.stats;
         tracing::info!(
             written = s.written.load(Ordering::Relaxed),
@@ -352,7 +352,7 @@ pub fn start(
         .map_err(|e| Error::io("starting the ledger thread", e))?;
     opened_rx
         .recv()
-        .map_err(|_| Error::Ledger("the ledger writer stopped before opening the database".into()))??;
+        .map_err(|_| Error::ledger("the ledger writer stopped before opening the database"))??;
     let ledger = Ledger {
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
@@ -377,7 +377,7 @@ fn open_for_writing(target: &LedgerStore, metrics: &Metrics) -> Result<(Store, T
         let mut store = Store::open(target)?;
         if let Store::Sqlite(conn) = &store {
             conn.busy_timeout(WRITER_BUSY_TIMEOUT)
-                .map_err(|e| Error::Ledger(format!("setting busy_timeout: {e}")))?;
+                .map_err(|e| Error::ledger_from("setting busy_timeout", e))?;
         }
         let mut history = TokenHistory::default();
         for (model, mean, count) in store.token_history()? {
@@ -386,8 +386,8 @@ fn open_for_writing(target: &LedgerStore, metrics: &Metrics) -> Result<(Store, T
         Ok((store, history))
     };
     match (load(), target) {
-        (Err(Error::LedgerCorrupt(detail)), LedgerStore::Sqlite(path)) => {
-            recover_from_corruption(path, &detail, metrics)?;
+        (Err(corrupt @ Error::LedgerCorrupt { .. }), LedgerStore::Sqlite(path)) => {
+            recover_from_corruption(path, &corrupt.to_string(), metrics)?;
             load()
         }
         (result, _) => result,
@@ -628,8 +628,8 @@ fn write_loop(
                 // A broken connection stays broken: reconnect for the next batch. A file that
                 // went corrupt under the writer is moved aside for a fresh one (the batch is in
                 // the spool and goes into the new file).
-                if let (Error::LedgerCorrupt(detail), LedgerStore::Sqlite(path)) = (&e, target) {
-                    match recover_from_corruption(path, detail, metrics)
+                if let (Error::LedgerCorrupt { .. }, LedgerStore::Sqlite(path)) = (&e, target) {
+                    match recover_from_corruption(path, &e.to_string(), metrics)
                         .and_then(|()| open_for_writing(target, metrics))
                     {
                         Ok((fresh, _)) => store = fresh,

@@ -15,7 +15,7 @@ use super::LedgerRecord;
 use crate::Error;
 
 fn db_err(context: &'static str) -> impl Fn(postgres::Error) -> Error {
-    move |e| Error::Ledger(format!("{context}: {e}"))
+    move |e| Error::ledger_from(context, e)
 }
 
 /// Any number: a fleet's proxies take this advisory lock while creating or migrating the schema, so
@@ -37,7 +37,7 @@ pub fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + S
         .spawn(f)
         .map_err(|e| Error::io("starting a PostgreSQL thread", e))?
         .join()
-        .map_err(|_| Error::Ledger("the PostgreSQL thread panicked".into()))?
+        .map_err(|_| Error::ledger("the PostgreSQL thread panicked"))?
 }
 
 /// Connects and creates (or checks) the schema.
@@ -57,7 +57,7 @@ pub fn open(url: &str) -> Result<Client, Error> {
         .flatten();
     match version {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(Error::Ledger(format!(
+            return Err(Error::ledger(format!(
                 "the PostgreSQL ledger has schema version {v}, newer than this ecoroute ({SCHEMA_VERSION}); upgrade ecoroute"
             )))
         }

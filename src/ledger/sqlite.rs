@@ -81,9 +81,12 @@ fn db_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
         );
         if corrupt {
-            Error::LedgerCorrupt(format!("{context}: {e}"))
+            Error::LedgerCorrupt {
+                context: context.to_string(),
+                source: Some(e.into()),
+            }
         } else {
-            Error::Ledger(format!("{context}: {e}"))
+            Error::ledger_from(context, e)
         }
     }
 }
@@ -115,7 +118,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
     }
-    let conn = Connection::open(path).map_err(|e| Error::Ledger(format!("opening {}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| Error::ledger_from(format!("opening {}", path.display()), e))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db_err("enabling WAL"))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -126,7 +129,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(db_err("reading the schema version"))?;
     if version > SCHEMA_VERSION {
-        return Err(Error::Ledger(format!(
+        return Err(Error::ledger(format!(
             "{} has schema version {version}, newer than this ecoroute ({SCHEMA_VERSION}); upgrade ecoroute or use another ledger.path",
             path.display()
         )));

@@ -88,18 +88,18 @@ impl Upstream {
             // Redirects would let an upstream send us to a host the config never named.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| Error::internal_from("building the HTTP client", e))?;
         let authorization = match &config.api_key {
             Some(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| Error::Internal("the configured API key is not a valid header value".into()))?;
+                    .map_err(|_| Error::internal("the configured API key is not a valid header value"))?;
                 value.set_sensitive(true);
                 Some(value)
             }
             None => None,
         };
-        let base_url = reqwest::Url::parse(&config.base_url)
-            .map_err(|e| Error::Internal(format!("llm.base_url is not a URL: {e}")))?;
+        let base_url =
+            reqwest::Url::parse(&config.base_url).map_err(|e| Error::internal_from("llm.base_url is not a URL", e))?;
         Ok(Upstream {
             inner: Arc::new(Inner {
                 client,

@@ -80,7 +80,7 @@ fn schema() -> (Schema, Fields) {
 }
 
 fn index_err(context: &str) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
-    move |e| Error::Index(format!("{context}: {e}"))
+    move |e| Error::index_from(context, e)
 }
 
 pub struct EmbeddedIndex {
@@ -103,7 +103,7 @@ impl EmbeddedIndex {
             Some(current) if current == stamp => false,
             Some(current) => match (built_from(current), built_from(&stamp)) {
                 (Some(theirs), Some(ours)) if theirs != ours => {
-                    return Err(Error::Index(format!(
+                    return Err(Error::index(format!(
                         "search.index_dir {} was built from {theirs}, not from search.corpus {}; ecoroute will not overwrite it. \
                          Fix: set search.corpus = \"{theirs}\" to serve that index (rebuilt when that corpus changes), \
                          or point search.index_dir at another folder",
@@ -115,7 +115,7 @@ impl EmbeddedIndex {
                 _ => true,
             },
             None if holds_files(dir) => {
-                return Err(Error::Index(format!(
+                return Err(Error::index(format!(
                     "search.index_dir {} holds files but no {STAMP_FILE}: it was not built by ecoroute, which will not overwrite it. \
                      Fix: point search.index_dir at an empty or new folder, or build this one with \
                      `ecoroute index build --input {} --output {}`",
@@ -166,8 +166,8 @@ impl EmbeddedIndex {
     fn from_index(index: Index) -> Result<EmbeddedIndex, Error> {
         let (expected, fields) = schema();
         if index.schema() != expected {
-            return Err(Error::Index(
-                "the index was built by another version of ecoroute; rebuild it with `ecoroute index build`".into(),
+            return Err(Error::index(
+                "the index was built by another version of ecoroute; rebuild it with `ecoroute index build`",
             ));
         }
         let analyzer = index

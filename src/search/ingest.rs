@@ -61,7 +61,7 @@ pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
     if input.is_file() {
         return match kind_of(input) {
             Some(_) => Ok(vec![input.to_path_buf()]),
-            None => Err(Error::Index(format!(
+            None => Err(Error::index(format!(
                 "{}: not a .jsonl, .jsonl.gz, .md, .markdown or .txt file",
                 input.display()
             ))),
@@ -92,7 +92,7 @@ pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(Error::Index(format!(
+        return Err(Error::index(format!(
             "{}: no .jsonl, .jsonl.gz, .md, .markdown or .txt files in it",
             input.display()
         )));
@@ -114,7 +114,7 @@ pub fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
             .unwrap_or(&file)
             .to_string_lossy()
             .replace('\\', "/");
-        let kind = kind_of(&file).ok_or_else(|| Error::Index(format!("{}: unknown file type", file.display())))?;
+        let kind = kind_of(&file).ok_or_else(|| Error::index(format!("{}: unknown file type", file.display())))?;
         let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
         let text = match kind {
             Kind::JsonLines { gzip: true } => {
@@ -124,7 +124,7 @@ pub fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
                     .map_err(|e| Error::io(format!("decompressing {}", file.display()), e))?;
                 out
             }
-            _ => String::from_utf8(bytes).map_err(|_| Error::Index(format!("{}: not UTF-8 text", file.display())))?,
+            _ => String::from_utf8(bytes).map_err(|_| Error::index(format!("{}: not UTF-8 text", file.display())))?,
         };
         match kind {
             Kind::JsonLines { .. } => docs.extend(parse_jsonl(&text, &relative)?),
@@ -142,9 +142,9 @@ fn parse_jsonl(text: &str, relative: &str) -> Result<Vec<CorpusDoc>, Error> {
             continue;
         }
         let doc: LooseDoc =
-            serde_json::from_str(line).map_err(|e| Error::Index(format!("{relative} line {}: {e}", i + 1)))?;
+            serde_json::from_str(line).map_err(|e| Error::index(format!("{relative} line {}: {e}", i + 1)))?;
         if doc.title.trim().is_empty() && doc.text.trim().is_empty() {
-            return Err(Error::Index(format!(
+            return Err(Error::index(format!(
                 "{relative} line {}: a document needs a `title` or a `text`",
                 i + 1
             )));

@@ -53,16 +53,18 @@ pub async fn connect(config: &settings::SearchConfig) -> Result<Arc<dyn SearchBa
             let (dir, corpus) = (index_dir.clone(), corpus.clone());
             let index = tokio::task::spawn_blocking(move || embedded::EmbeddedIndex::open_or_build(&dir, &corpus))
                 .await
-                .map_err(|e| crate::Error::Internal(format!("index task failed: {e}")))??;
+                .map_err(|e| crate::Error::internal_from("index task failed", e))??;
             tracing::info!(documents = index.num_docs(), "embedded search index ready");
             Arc::new(index)
         }
-        SearchBackendConfig::Http(settings) => {
-            Arc::new(http::HttpSearch::new((**settings).clone()).map_err(|e| crate::Error::Internal(e.to_string()))?)
-        }
-        SearchBackendConfig::Postgres(settings) => {
-            Arc::new(postgres::PgSearch::new(settings).map_err(|e| crate::Error::Internal(e.to_string()))?)
-        }
+        SearchBackendConfig::Http(settings) => Arc::new(
+            http::HttpSearch::new((**settings).clone())
+                .map_err(|e| crate::Error::internal_from("starting the search client", e))?,
+        ),
+        SearchBackendConfig::Postgres(settings) => Arc::new(
+            postgres::PgSearch::new(settings)
+                .map_err(|e| crate::Error::internal_from("starting the search client", e))?,
+        ),
     })
 }
 

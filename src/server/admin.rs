@@ -181,7 +181,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: 
             response
         }
         Ok(Err(e)) => e.into_response(),
-        Err(e) => Error::Internal(format!("dashboard task failed: {e}")).into_response(),
+        Err(e) => Error::internal_from("dashboard task failed", e).into_response(),
     }
 }
 

@@ -101,7 +101,7 @@ impl RunningServer {
         }
         self.task
             .await
-            .map_err(|e| Error::Internal(format!("server task failed: {e}")))?
+            .map_err(|e| Error::internal_from("server task failed", e))?
     }
 }
 
@@ -168,7 +168,7 @@ async fn run(
     loop {
         // A connection slot first: at the cap, newcomers wait in the kernel's backlog.
         let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(|_| Error::Internal("connection slots closed".into()))?,
+            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(|_| Error::internal("connection slots closed"))?,
             () = &mut signal => break,
         };
         let (stream, peer) = tokio::select! {

@@ -54,7 +54,7 @@ impl AppState {
         let overrides = current.config.overrides.clone();
         let config = tokio::task::spawn_blocking(move || Config::load_with(&path, &overrides, Purpose::Serve))
             .await
-            .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
+            .map_err(|e| Error::internal_from("reload task failed", e))??;
         let restart_needed_for = restart_needed(&current.config, &config);
         let runtime = if config.search.backend.same_as(&current.config.search.backend) {
             Pipeline::with_backend(config, Arc::clone(&current.search_backend))?

@@ -61,7 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         // Outermost: a panic in any handler is a 500 in OpenAI's shape, not a dropped connection.
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            Error::Internal("handler panicked".into()).into_response()
+            Error::internal("handler panicked").into_response()
         }))
         .with_state(state)
 }
