@@ -4,6 +4,7 @@
 //! `cargo bench --bench core`. Besides criterion's figures (mean time per call over all dev
 //! queries), it prints the per-query distribution: each query timed alone (median of 200 runs),
 //! then the median and p99 across queries.
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;

@@ -128,6 +128,7 @@ impl ChatRequest {
             .filter(|m| m.role == "assistant" || m.role == "tool" || m.role == "function")
             .count();
         RequestFeatures {
+            question: crate::classify::text::core_question(&last_user).to_string(),
             last_user,
             system,
             user_turns: self.messages.iter().filter(|m| m.role == "user").count(),

@@ -83,7 +83,7 @@ impl Guards {
         if self.follow_up && f.prior_turns > 0 && refers_back(&f.last_user) {
             return Some(Guard::FollowUp);
         }
-        if self.personal && is_personal(&f.last_user) {
+        if self.personal && is_personal(&f.question) {
             return Some(Guard::Personal);
         }
         None
@@ -142,10 +142,8 @@ pub fn refers_back(message: &str) -> bool {
 /// mother", "my hero academia", "the lion sleeps tonight". On the 18,000 lookups of the labelled
 /// sources they match 52 (0.3%), mostly such titles. "you" alone is not enough: "what do you call a
 /// baby kangaroo" is a lookup.
-pub fn is_personal(message: &str) -> bool {
-    PERSONAL
-        .as_ref()
-        .is_some_and(|re| re.is_match(super::text::core_question(message).trim()))
+pub fn is_personal(question: &str) -> bool {
+    PERSONAL.as_ref().is_some_and(|re| re.is_match(question.trim()))
 }
 
 static PERSONAL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
@@ -182,6 +180,7 @@ mod tests {
     fn conversation(last: &str) -> RequestFeatures {
         RequestFeatures {
             last_user: last.into(),
+            question: crate::classify::text::core_question(last).into(),
             user_turns: 2,
             prior_turns: 1,
             choices: 1,
@@ -235,7 +234,7 @@ mod tests {
             "Hey, can you tell me what time it is? Thanks!",
             "Do you know what my name is?",
         ] {
-            assert!(is_personal(q), "{q}");
+            assert!(is_personal(crate::classify::text::core_question(q)), "{q}");
             assert_eq!(g.check(&RequestFeatures::from_query(q)), Some(Guard::Personal), "{q}");
         }
         // Titles and the generic "you" are full of pronouns and stay with the classifier.
@@ -246,7 +245,7 @@ mod tests {
             "Can you tell me who wrote Hamlet?",
             "how old do you have to be to vote in france",
         ] {
-            assert!(!is_personal(q), "{q}");
+            assert!(!is_personal(crate::classify::text::core_question(q)), "{q}");
         }
         let off = Guards {
             personal: false,

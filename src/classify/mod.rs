@@ -31,6 +31,9 @@ pub use scorer::{HeuristicScorer, Score, Scorer};
 pub struct RequestFeatures {
     /// Text of the last user message (text parts joined with newlines).
     pub last_user: String,
+    /// The question inside `last_user`'s chat frame ([`text::core_question`]), computed once per
+    /// request: the scorer, the personal-question guard and search all read this.
+    pub question: String,
     /// Text of all system (and developer) messages joined.
     pub system: String,
     /// Number of user messages.
@@ -49,6 +52,7 @@ impl RequestFeatures {
     pub fn from_query(query: &str) -> Self {
         Self {
             last_user: query.to_string(),
+            question: text::core_question(query).to_string(),
             user_turns: 1,
             choices: 1,
             ..Self::default()
@@ -207,7 +211,7 @@ impl Classifier {
                 decider: Decider::Rule(rule.name.clone()),
             };
         }
-        let p_lookup = self.scorer.p_lookup(&features.last_user).clamp(0.0, 1.0);
+        let p_lookup = self.scorer.p_lookup(&features.question).clamp(0.0, 1.0);
         let decider = Decider::Classifier {
             p_lookup,
             threshold: self.lookup_threshold,

@@ -17,7 +17,7 @@
 //! that a long text does not win by volume.
 
 use super::scorer::{Score, Scorer};
-use super::text::{core_question, word_slices};
+use super::text::word_slices;
 
 /// 2^22 weights: fewer collisions among the word pairs than 2^20 gave 0.3–1.0 points of
 /// cross-validated recall at 2% false lookups and 0.8–1.8 points on data never trained on (4
@@ -84,10 +84,11 @@ pub fn normalize(text: &str) -> String {
         .collect()
 }
 
-/// Calls `emit` for every feature of `text` with its value. Features describe the question inside
-/// any chat frame ([`core_question`]): "hey, can you tell me ..." asks what "..." asks.
+/// Calls `emit` for every feature of `text` with its value. `text` is a question already out of
+/// its chat frame ([`super::text::core_question`]; requests carry it as
+/// `RequestFeatures::question`, training strips each example), so "hey, can you tell me ..."
+/// scores as "..." does.
 pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
-    let text = core_question(text);
     let norm = normalize(text);
     let tokens: Vec<&str> = word_slices(&norm).collect();
     let feature = |kind: &'static str, a, b| Feature { kind, a, b };
@@ -676,7 +677,8 @@ mod tests {
                 "Hi! In which year did Rome fall? Cheers",
             ),
         ] {
-            assert_eq!(m.p_lookup(plain), m.p_lookup(framed), "{framed}");
+            let p = |text: &str| m.p_lookup(&crate::classify::RequestFeatures::from_query(text).question);
+            assert_eq!(p(plain), p(framed), "{framed}");
         }
         assert!(m.p_lookup("Can you tell me a joke about Hamlet") < 0.5);
     }

@@ -24,8 +24,9 @@ pub trait Scorer: Send + Sync {
     /// A short identifier for reports and `explain`, e.g. `heuristic-v1`.
     fn name(&self) -> &str;
     /// The probability with the features behind it, for `explain`: names are formatted and ranked,
-    /// which costs more than the scoring itself.
-    fn score(&self, text: &str) -> Score;
+    /// which costs more than the scoring itself. `question` is already out of its chat frame
+    /// ([`super::text::core_question`], [`super::RequestFeatures::question`]).
+    fn score(&self, question: &str) -> Score;
     /// The probability alone, as every request needs it. Must equal `score(text).p_lookup`; a
     /// scorer overrides it to skip building the explanation.
     fn p_lookup(&self, text: &str) -> f64 {

@@ -60,7 +60,10 @@ impl Rng {
 
 fn featurize(text: &str) -> Vec<(u32, f32)> {
     let mut out = Vec::with_capacity(128);
-    for_each_feature(text, &mut |f, v| out.push((f.bucket() as u32, v)));
+    // Trained on the question inside any chat frame, as requests are scored.
+    for_each_feature(super::text::core_question(text), &mut |f, v| {
+        out.push((f.bucket() as u32, v))
+    });
     out
 }
 

@@ -41,7 +41,7 @@ pub(super) fn classify(
             )
             .map_err(io)?;
             if let Decider::Classifier { .. } = d.decider {
-                let score = classifier.scorer.score(text);
+                let score = classifier.scorer.score(crate::classify::text::core_question(text));
                 writeln!(
                     out,
                     "scorer      {}\ntop features (contribution to the logit):",

@@ -112,7 +112,11 @@ pub(super) fn eval_answers_command(
             let verdict: Result<String, String> = match &routed.outcome {
                 Outcome::Answered { answer, .. } => Ok(answer.sentence.clone()),
                 Outcome::Escalated { why, .. } => Err(why.clone()),
-                Outcome::Off | Outcome::Llm => routing.search_step(&row.query).await.verdict.map(|a| a.sentence),
+                Outcome::Off | Outcome::Llm => routing
+                    .search_step(crate::classify::text::core_question(&row.query))
+                    .await
+                    .verdict
+                    .map(|a| a.sentence),
             };
             let answer = verdict.as_ref().ok().map(String::as_str);
             pipeline.add(row.source.as_deref(), routed_to_search, answer, &row.answers);

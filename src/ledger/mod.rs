@@ -529,7 +529,10 @@ struct WriterSettings {
     retention: Option<Duration>,
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the writer loop owns each of these; a struct would only rename them"
+)]
 fn write_loop(
     mut store: Store,
     target: &LedgerStore,

@@ -7,12 +7,12 @@ use super::{AnswerLimits, Pipeline, RouteRequest};
 use crate::classify::{Decider, Decision, RequestFeatures};
 use crate::search::answer;
 
-/// The scorer's three strongest features, when the scorer decided.
-pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, text: &str, decision: &Decision) -> String {
+/// The scorer's three strongest features, when the scorer decided; `question` as the scorer saw it.
+pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, decision: &Decision) -> String {
     if !matches!(decision.decider, Decider::Classifier { .. }) {
         return String::new();
     }
-    let score = pipeline.policy(tenant).classifier.scorer.score(text);
+    let score = pipeline.policy(tenant).classifier.scorer.score(question);
     score
         .contributions
         .iter()
@@ -55,7 +55,7 @@ pub async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> 
         })
         .await;
     let classifier = &pipeline.policy(tenant).classifier;
-    let score = classifier.scorer.score(query);
+    let score = classifier.scorer.score(&features.question);
     let top: Vec<Value> = score
         .contributions
         .iter()

@@ -204,7 +204,7 @@ impl Pipeline {
         );
         let decide_cpu_us = meter.micros();
         let outcome = if decision.route == Route::Search {
-            let step = self.search_step(&request.features.last_user).await;
+            let step = self.search_step(&request.features.question).await;
             let fitted = step.verdict.and_then(|answer| {
                 request
                     .limits
@@ -241,10 +241,11 @@ impl Pipeline {
 
     /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a
     /// reason to escalate, never an error for the client.
+    ///
+    /// `question` is out of its chat frame ([`crate::classify::RequestFeatures::question`]): "Hi!
+    /// Can you tell me who wrote Hamlet? Thanks" searches for, and checks the answer against, what
+    /// is asked, not the greeting around it.
     pub async fn search_step(&self, question: &str) -> SearchStep {
-        // "Hi! Can you tell me who wrote Hamlet? Thanks": search for, and check the answer against,
-        // what is asked, not the greeting around it.
-        let question = crate::classify::text::core_question(question);
         let started = Instant::now();
         let outcome = match self.run_search(question).await {
             Ok(outcome) => outcome,

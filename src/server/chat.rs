@@ -138,7 +138,7 @@ async fn answer_or_forward(
         (Some(decision), true) => Some(explain::top_features(
             runtime,
             tenant.as_deref(),
-            &features.last_user,
+            &features.question,
             decision,
         )),
         _ => None,

@@ -42,5 +42,5 @@ async fn official_openai_client_works_unchanged() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "openai client checks failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("checks passed"), "{stdout}");
-    println!("{stdout}");
+    eprintln!("{stdout}");
 }
