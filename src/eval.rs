@@ -377,7 +377,14 @@ impl AnswerReport {
 
 /// Lower case, digits' thousands separators and punctuation dropped, articles removed, spaces
 /// collapsed: "The Mona Lisa" and "mona lisa" match, "29,907,003" and "29907003" match.
+/// Accents off ("Brasília" is "Brasilia"): canonical decomposition, then the marks dropped.
+fn fold_accents(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect()
+}
+
 fn normalize_answer(text: &str) -> String {
+    let text = fold_accents(text);
     let chars: Vec<char> = text.chars().collect();
     let mut cleaned = String::with_capacity(text.len());
     for (i, c) in chars.iter().enumerate() {
@@ -400,18 +407,61 @@ fn normalize_answer(text: &str) -> String {
         .join(" ")
 }
 
-/// Whether an answer contains one of the gold answers, as whole words (SQuAD-style containment).
+/// Whether a gold answer is a pattern: `re:` before it, or the regular expressions of the TREC
+/// answer sets ("Tom(my)?\\s+Lasorda").
+fn gold_pattern(gold: &str) -> Option<regex::Regex> {
+    let pattern = match gold.strip_prefix("re:") {
+        Some(p) => p,
+        None if gold.contains('\\') || gold.contains(")?") || gold.contains(".*") || gold.contains('[') => gold,
+        None => return None,
+    };
+    regex::RegexBuilder::new(pattern).case_insensitive(true).size_limit(1 << 20).build().ok()
+}
+
+/// The gold answer and its shorter forms: without a parenthesis, and without a generic head such
+/// as "City of" ("City of Brussels" is answered by "Brussels").
+fn gold_forms(gold: &str) -> Vec<String> {
+    static HEADS: &[&str] = &["city of ", "town of ", "state of ", "republic of ", "kingdom of ", "province of "];
+    let mut forms = vec![normalize_answer(gold)];
+    if let Some(i) = gold.find(" (") {
+        forms.push(normalize_answer(&gold[..i]));
+    }
+    let lower = gold.to_lowercase();
+    for head in HEADS {
+        if let Some(rest) = lower.strip_prefix(head) {
+            forms.push(normalize_answer(rest));
+        }
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// Whether an answer contains one of the gold answers, as whole words (SQuAD-style containment)
+/// with case and accents folded, or matches a gold pattern.
 pub fn contains_gold(answer: &str, gold: &[String]) -> bool {
-    let answer = format!(" {} ", normalize_answer(answer));
-    gold.iter()
-        .map(|g| normalize_answer(g))
-        .filter(|g| !g.is_empty())
-        .any(|g| answer.contains(&format!(" {g} ")))
+    let folded = fold_accents(answer);
+    let normalised = format!(" {} ", normalize_answer(answer));
+    gold.iter().any(|g| match gold_pattern(g) {
+        Some(re) => re.is_match(&folded),
+        None => gold_forms(g).iter().any(|f| normalised.contains(&format!(" {f} "))),
+    })
 }
 
 #[cfg(test)]
 mod answer_tests {
     use super::*;
+
+    #[test]
+    fn gold_answers_fold_accents_read_patterns_and_drop_generic_heads() {
+        let gold = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(contains_gold("The capital of Brazil is Brasilia.", &gold(&["Brasília"])));
+        assert!(contains_gold("The capital of Brazil is Brasília.", &gold(&["brasilia"])));
+        assert!(contains_gold("The capital of Belgium is Brussels.", &gold(&["City of Brussels"])));
+        assert!(contains_gold("Tommy Lasorda managed them.", &gold(&["Tom(my)?\\s+Lasorda"])));
+        assert!(contains_gold("It has 39,187,155 people.", &gold(&["re:\\b39[,.]?\\d{3}"])));
+        assert!(!contains_gold("It has 12 people.", &gold(&["re:\\b39[,.]?\\d{3}"])));
+        assert!(!contains_gold("The capital is Bruges.", &gold(&["City of Brussels"])));
+    }
 
     #[test]
     fn gold_answers_match_as_whole_normalised_words() {

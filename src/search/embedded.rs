@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
-use super::answer::{entity, normalize_question};
-use super::{Hit, SearchBackend, SearchError};
+use super::answer::{entity, looks_like_a_name, normalize_question};
+use super::{question, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
 use crate::Error;
 
@@ -38,7 +38,7 @@ pub struct CorpusDoc {
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 3;
+const INDEX_SCHEMA_VERSION: u32 = 4;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
@@ -235,19 +235,42 @@ impl EmbeddedIndex {
             }
         }
         let key_query: Box<dyn Query> = Box::new(BooleanQuery::new(keys));
+        let searcher = self.reader.searcher();
         for word in &content {
-            let mut stream = analyzer.token_stream(word);
-            while let Some(token) = stream.next() {
-                per_word.push(Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.body, &token.text),
-                    IndexRecordOption::WithFreqs,
-                )));
+            // Each word of the question by any of its forms ("wrote": written, writer, author),
+            // or, when the index has none of them, by a spelling one or two edits away
+            // ("austrailia"). The adequacy check applies the same tolerance.
+            let mut forms: Vec<Box<dyn Query>> = Vec::new();
+            let mut known = false;
+            for form in question::surface_forms(word) {
+                let mut stream = analyzer.token_stream(form);
+                while let Some(token) = stream.next() {
+                    let term = Term::from_field_text(self.fields.body, &token.text);
+                    known |= searcher.doc_freq(&term).unwrap_or(0) > 0;
+                    forms.push(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)));
+                }
+            }
+            let typo_distance = match word.chars().count() {
+                0..=4 => 0,
+                5..=7 => 1,
+                _ => 2,
+            };
+            if !known && typo_distance > 0 {
+                let mut stream = analyzer.token_stream(word);
+                while let Some(token) = stream.next() {
+                    let term = Term::from_field_text(self.fields.body, &token.text);
+                    forms.push(Box::new(FuzzyTermQuery::new(term, typo_distance, true)));
+                }
+            }
+            match forms.len() {
+                0 => {}
+                1 => per_word.extend(forms),
+                _ => per_word.push(Box::new(BooleanQuery::union(forms))),
             }
         }
         if per_word.is_empty() {
             return Ok(Vec::new());
         }
-        let searcher = self.reader.searcher();
         let run = |occur: Occur| -> Result<Vec<(f32, tantivy::DocAddress)>, SearchError> {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = per_word.iter().map(|q| (occur, q.box_clone())).collect();
             clauses.push((Occur::Should, key_query.box_clone()));
@@ -329,16 +352,24 @@ fn write_docs(
     let mut count = 0;
     for doc in docs {
         let doc = doc?;
+        let subject = entity(&doc.title);
+        // A person is asked about by surname ("when was Shakespeare born"): the surname is a key too.
+        let mut document = doc!(
+            fields.id => doc.id,
+            fields.title_key => subject.to_lowercase(),
+            fields.body => format!("{0} {0} {1}", doc.title, doc.text),
+            fields.title => doc.title.clone(),
+            fields.text => doc.text,
+            fields.source => doc.source,
+            fields.url => doc.url,
+        );
+        if looks_like_a_name(subject) {
+            if let Some(surname) = subject.rsplit(' ').next() {
+                document.add_text(fields.title_key, surname.to_lowercase());
+            }
+        }
         writer
-            .add_document(doc!(
-                fields.id => doc.id,
-                fields.title_key => entity(&doc.title).to_lowercase(),
-                fields.body => format!("{0} {0} {1}", doc.title, doc.text),
-                fields.title => doc.title,
-                fields.text => doc.text,
-                fields.source => doc.source,
-                fields.url => doc.url,
-            ))
+            .add_document(document)
             .map_err(index_err("adding a document"))?;
         count += 1;
     }

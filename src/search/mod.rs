@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod http;
 pub mod ingest;
 pub mod postgres;
+pub mod question;
 pub mod settings;
 
 use std::sync::Arc;

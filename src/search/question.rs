@@ -1,0 +1,295 @@
+//! Questions as people type them, made comparable with what documents say. Pure.
+//!
+//! - [`rewrite`]: other names of countries ("nz", "UK", "usa" → the name the sources use, from
+//!   `aliases.tsv`, which `scripts/build_corpus.py` writes from the World Factbook), common
+//!   misspellings and shorthand ("capitol", "whats", "ww2"), and lookups phrased the long way
+//!   ("how many people live in X" → "population of X").
+//! - [`term`]: a word's comparable form. Inflections are cut by [`stem`]; irregular and derived
+//!   forms of the verbs that lookups ask about share one form ("wrote", "written", "writer" →
+//!   `write`), so "who wrote Hamlet" meets "written by William Shakespeare".
+//! - [`surface_forms`]: the other way round, for a search engine that matches words as written.
+//! - [`same_term`]: equality that forgives one typo in five letters, two in eight ("austrailia").
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::classify::text::stem;
+
+/// Verbs of the facts people look up, with their irregular and derived forms. The first word of
+/// a group is the group's form.
+const WORD_GROUPS: &[&[&str]] = &[
+    &["write", "wrote", "written", "writes", "writing", "writer", "author", "authored"],
+    &["paint", "painted", "painter", "painting", "paints"],
+    &["compose", "composed", "composer", "composition", "composes"],
+    &["invent", "invented", "inventor", "invention", "invents"],
+    &["discover", "discovered", "discoverer", "discovery", "discovers"],
+    &["found", "founded", "founder", "founding", "cofounded", "co-founded"],
+    &["direct", "directed", "director", "directs"],
+    &["sing", "sang", "sung", "singer", "sings"],
+    &["build", "built", "builder", "builds"],
+    &["design", "designed", "designer", "designs"],
+    &["sculpt", "sculpted", "sculptor", "sculpture"],
+    &["born", "birth", "bear"],
+    &["die", "died", "death", "dies"],
+    &["begin", "began", "begun", "begins", "start", "started", "starts"],
+    &["end", "ended", "ends"],
+    &["speak", "spoke", "spoken", "speaks"],
+    &["height", "tall", "high", "elevation"],
+    &["develop", "developed", "developer", "development"],
+    &["record", "recorded", "recording"],
+];
+
+static GROUP_OF: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+    WORD_GROUPS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, group)| group.iter().map(move |w| (*w, i)))
+        .collect()
+});
+
+/// The comparable form of a lower-case word.
+pub fn term(word: &str) -> String {
+    match GROUP_OF.get(word) {
+        Some(&group) => WORD_GROUPS[group][0].to_string(),
+        None => stem(word).to_string(),
+    }
+}
+
+/// Every form of the word's group (the word alone when it has none).
+pub fn surface_forms(word: &str) -> Vec<&str> {
+    match GROUP_OF.get(word) {
+        Some(&group) => WORD_GROUPS[group].to_vec(),
+        None => vec![word],
+    }
+}
+
+/// Whether a question's term and a document's term are the same word, allowing for a typo in a
+/// long word: one edit in five to seven letters, two from eight, never in the first letter
+/// (so "austria" is not "australia", nor "iran" "iraq").
+pub fn same_term(asked: &str, said: &str) -> bool {
+    if asked == said {
+        return true;
+    }
+    let len = asked.chars().count();
+    let allowed = match len {
+        0..=4 => return false,
+        5..=7 => 1,
+        _ => 2,
+    };
+    asked.chars().next() == said.chars().next()
+        && said.chars().count().abs_diff(len) <= allowed
+        && strsim::damerau_levenshtein(asked, said) <= allowed
+}
+
+/// Whether `asked` is one of `said`, typos allowed.
+pub fn mentions<'a>(said: impl IntoIterator<Item = &'a String>, asked: &str) -> bool {
+    said.into_iter().any(|s| same_term(asked, s))
+}
+
+struct Aliases {
+    /// Any casing: "uk", "UK", "Uk".
+    any: Option<Regex>,
+    /// Only as written, because the lower-case form is an English word ("US", "CAR").
+    cased: Option<Regex>,
+    names: HashMap<String, &'static str>,
+}
+
+static ALIASES: LazyLock<Aliases> = LazyLock::new(|| {
+    let mut any = Vec::new();
+    let mut cased = Vec::new();
+    let mut names = HashMap::new();
+    for line in include_str!("aliases.tsv").lines() {
+        let mut fields = line.split('\t');
+        let (Some(alias), Some(name), Some(how)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if alias.starts_with('#') {
+            continue;
+        }
+        names.insert(alias.to_lowercase(), name);
+        let escaped = regex::escape(alias);
+        if how == "cased" {
+            cased.push(escaped);
+        } else {
+            any.push(escaped);
+        }
+    }
+    // Longest first, so "republic of korea" wins over "korea".
+    let build = |mut alternatives: Vec<String>, flags: &str| {
+        alternatives.sort_by_key(|a| std::cmp::Reverse(a.len()));
+        Regex::new(&format!(r"{flags}\b(?:{})\b", alternatives.join("|"))).ok()
+    };
+    Aliases {
+        any: build(any, "(?i)"),
+        cased: build(cased, ""),
+        names,
+    }
+});
+
+/// Misspellings and shorthand common enough in chat to fix before anything else.
+static SHORTHAND: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(?i)\bwhats\b", "what is"),
+        (r"(?i)\bwhos\b", "who is"),
+        (r"(?i)\bcapitol\b", "capital"),
+        (r"(?i)\b(?:ww ?(?:2|ii)|world war (?:2|two)|second world war)\b", "World War II"),
+        (r"(?i)\b(?:ww ?(?:1|i)|world war (?:1|one)|first world war)\b", "World War I"),
+    ]
+    .into_iter()
+    .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
+    .collect()
+});
+
+/// Common phrasings of a lookup, rewritten to the words the facts use ("how many people live in
+/// France" → "population of France"), so that retrieval and the adequacy check see the same thing.
+static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(?i)\bhow many (people|inhabitants|residents|persons|citizens)( (live|lives|living|reside|are there|are living))?( in)?\b", "population of"),
+        (r"(?i)\bwhat is the (size|surface area|land area) of\b", "area of"),
+        (r"(?i)\bhow (big|large) is\b", "area of"),
+        (r"(?i)\bhow (tall|high) is\b", "height of"),
+        (r"(?i)\bcapital city\b", "capital"),
+        (r"(?i)\bwhat (currency|money) (is used|do they use|is spent)( in)?\b", "currency of"),
+        (r"(?i)\bwho (found|first isolated|first discovered|isolated)\b", "who discovered"),
+        (r"(?i)\b(what|which) currency does (.+?) use\b", "currency of $2"),
+        (r"(?i)\b(what|which) currency is used in\b", "currency of"),
+        (r"(?i)\b(what|which) (city|town) is the capital of\b", "capital of"),
+        (r"(?i)\b(in )?(what|which) year (was|were|did)\b", "when $3"),
+        (r"(?i)\b(what|which) countries (border|neighbou?r) (.+?)\??$", "$3 borders"),
+        (r"(?i)\bwhat does (the word |the term )?(.+?) mean\b", "$2"),
+        (r"(?i)\bwhat (?:does|do) (?:the (?:abbreviation|acronym) )?(.+?) stand for\b", "$1"),
+        (r"(?i)^\s*(?:define|definition of|meaning of|the meaning of)\s+", ""),
+    ]
+    .into_iter()
+    .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
+    .collect()
+});
+
+/// Compiles the tables now, so the first request does not pay for it.
+pub fn warm_up() {
+    LazyLock::force(&ALIASES);
+    LazyLock::force(&SHORTHAND);
+    LazyLock::force(&REWRITES);
+    LazyLock::force(&GROUP_OF);
+}
+
+/// The question with shorthand fixed, countries named as the sources name them, and long
+/// phrasings shortened.
+pub fn rewrite(question: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(question);
+    for (re, replacement) in SHORTHAND.iter() {
+        if re.is_match(&text) {
+            text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
+        }
+    }
+    let aliases = &*ALIASES;
+    let shouting = !question.chars().any(char::is_lowercase);
+    let cased = aliases.cased.as_ref().filter(|_| !shouting);
+    for re in [aliases.any.as_ref(), cased].into_iter().flatten() {
+        if re.is_match(&text) {
+            let replaced = re.replace_all(&text, |c: &regex::Captures<'_>| {
+                aliases.names.get(&c[0].to_lowercase()).copied().unwrap_or("").to_string()
+            });
+            text = Cow::Owned(replaced.into_owned());
+        }
+    }
+    for (re, replacement) in REWRITES.iter() {
+        if re.is_match(&text) {
+            text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
+        }
+    }
+    text
+}
+
+/// For "what does CPU stand for": the abbreviation asked about.
+pub fn abbreviation_asked(question: &str) -> Option<String> {
+    static STANDS_FOR: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\bwhat (?:does|do|is) (?:the (?:abbreviation|acronym) )?([a-z][a-z0-9&.]{1,9}) (?:stand for|short for)\b").ok()
+    });
+    let caps = STANDS_FOR.as_ref()?.captures(question)?;
+    let letters: String = caps[1].chars().filter(char::is_ascii_alphanumeric).collect();
+    (letters.len() >= 2).then(|| letters.to_lowercase())
+}
+
+/// Whether `text` spells out `abbreviation` ("cpu") as consecutive words whose initials are its
+/// letters ("central processing unit"), small words allowed in between ("Bank of America").
+pub fn expands(text: &str, abbreviation: &str) -> bool {
+    let words: Vec<String> = crate::classify::text::words(text).collect();
+    let letters: Vec<char> = abbreviation.chars().collect();
+    let small = |w: &str| matches!(w, "of" | "and" | "the" | "for" | "in" | "on" | "to" | "a");
+    (0..words.len()).any(|start| {
+        let mut i = 0;
+        for w in &words[start..] {
+            if i == letters.len() {
+                break;
+            }
+            if w.starts_with(letters[i]) {
+                i += 1;
+            } else if !(i > 0 && small(w)) {
+                return false;
+            }
+        }
+        i == letters.len() && words[start].starts_with(letters[0])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn country_names_as_typed_become_the_sources_names() {
+        assert_eq!(rewrite("capital of nz?"), "capital of New Zealand?");
+        assert_eq!(rewrite("what is the currency of the UK"), "what is the currency of the United Kingdom");
+        assert_eq!(rewrite("usa capital"), "United States capital");
+        // "us" the pronoun stays; "US" the country is renamed unless the whole question shouts.
+        assert_eq!(rewrite("tell us the capital of peru"), "tell us the capital of peru");
+        assert_eq!(rewrite("capital of the US"), "capital of United States");
+        assert_eq!(rewrite("capital of the us"), "capital of United States");
+        assert_eq!(rewrite("WHAT IS THE CAPITAL OF PERU AS OF NOW"), "WHAT IS THE CAPITAL OF PERU AS OF NOW");
+    }
+
+    #[test]
+    fn shorthand_and_long_phrasings_are_rewritten() {
+        assert_eq!(rewrite("whats the capitol of germany"), "what is the capital of germany");
+        assert_eq!(rewrite("when did ww2 end"), "when did World War II end");
+        assert_eq!(rewrite("how tall is mount everest"), "height of mount everest");
+        assert_eq!(rewrite("what does CPU stand for"), "CPU");
+        assert_eq!(rewrite("define democracy"), "democracy");
+    }
+
+    #[test]
+    fn irregular_and_derived_forms_share_a_term() {
+        assert_eq!(term("wrote"), term("written"));
+        assert_eq!(term("writer"), term("write"));
+        assert_eq!(term("inventor"), term("invented"));
+        assert_eq!(term("painting"), term("painted"));
+        assert_eq!(term("capitals"), term("capital"));
+        assert!(surface_forms("wrote").contains(&"written"));
+        assert_eq!(surface_forms("peru"), ["peru"]);
+    }
+
+    #[test]
+    fn typos_are_forgiven_in_long_words_only() {
+        assert!(same_term("austrailia", "australia"));
+        assert!(same_term("switzerlnd", "switzerland"));
+        assert!(!same_term("austria", "australia"));
+        assert!(!same_term("iran", "iraq"));
+        assert!(!same_term("paris", "baris"), "never the first letter");
+        assert!(!same_term("mali", "malta"));
+    }
+
+    #[test]
+    fn abbreviations_are_checked_against_their_expansion() {
+        assert_eq!(abbreviation_asked("what does CPU stand for"), Some("cpu".into()));
+        assert_eq!(abbreviation_asked("What does N.A.S.A. stand for?"), Some("nasa".into()));
+        assert_eq!(abbreviation_asked("what is a cpu"), None);
+        assert!(expands("A central processing unit (CPU) is ...", "cpu"));
+        assert!(expands("the National Aeronautics and Space Administration", "nasa"));
+        assert!(expands("Bank of America", "boa"));
+        assert!(!expands("a unit that processes centrally", "cpu"));
+    }
+}
