@@ -380,7 +380,9 @@ impl AnswerReport {
 /// Accents off ("Brasília" is "Brasilia"): canonical decomposition, then the marks dropped.
 fn fold_accents(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    text.nfkd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect()
+    text.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect()
 }
 
 fn normalize_answer(text: &str) -> String {
@@ -415,13 +417,24 @@ fn gold_pattern(gold: &str) -> Option<regex::Regex> {
         None if gold.contains('\\') || gold.contains(")?") || gold.contains(".*") || gold.contains('[') => gold,
         None => return None,
     };
-    regex::RegexBuilder::new(pattern).case_insensitive(true).size_limit(1 << 20).build().ok()
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
 }
 
 /// The gold answer and its shorter forms: without a parenthesis, and without a generic head such
 /// as "City of" ("City of Brussels" is answered by "Brussels").
 fn gold_forms(gold: &str) -> Vec<String> {
-    static HEADS: &[&str] = &["city of ", "town of ", "state of ", "republic of ", "kingdom of ", "province of "];
+    static HEADS: &[&str] = &[
+        "city of ",
+        "town of ",
+        "state of ",
+        "republic of ",
+        "kingdom of ",
+        "province of ",
+    ];
     let mut forms = vec![normalize_answer(gold)];
     if let Some(i) = gold.find(" (") {
         forms.push(normalize_answer(&gold[..i]));
@@ -454,11 +467,26 @@ mod answer_tests {
     #[test]
     fn gold_answers_fold_accents_read_patterns_and_drop_generic_heads() {
         let gold = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(contains_gold("The capital of Brazil is Brasilia.", &gold(&["Brasília"])));
-        assert!(contains_gold("The capital of Brazil is Brasília.", &gold(&["brasilia"])));
-        assert!(contains_gold("The capital of Belgium is Brussels.", &gold(&["City of Brussels"])));
-        assert!(contains_gold("Tommy Lasorda managed them.", &gold(&["Tom(my)?\\s+Lasorda"])));
-        assert!(contains_gold("It has 39,187,155 people.", &gold(&["re:\\b39[,.]?\\d{3}"])));
+        assert!(contains_gold(
+            "The capital of Brazil is Brasilia.",
+            &gold(&["Brasília"])
+        ));
+        assert!(contains_gold(
+            "The capital of Brazil is Brasília.",
+            &gold(&["brasilia"])
+        ));
+        assert!(contains_gold(
+            "The capital of Belgium is Brussels.",
+            &gold(&["City of Brussels"])
+        ));
+        assert!(contains_gold(
+            "Tommy Lasorda managed them.",
+            &gold(&["Tom(my)?\\s+Lasorda"])
+        ));
+        assert!(contains_gold(
+            "It has 39,187,155 people.",
+            &gold(&["re:\\b39[,.]?\\d{3}"])
+        ));
         assert!(!contains_gold("It has 12 people.", &gold(&["re:\\b39[,.]?\\d{3}"])));
         assert!(!contains_gold("The capital is Bruges.", &gold(&["City of Brussels"])));
     }

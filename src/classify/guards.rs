@@ -21,6 +21,13 @@ pub enum Guard {
     Personal,
     /// Nothing to classify: the last message is not a user message with text.
     NoUserText,
+    /// The question is not in English, the language of the answers search has: an answer in
+    /// another language than the user's is a wrong one.
+    Language,
+    /// The system prompt asks for something a search answer does not do: a language, a format, a
+    /// persona or a scope ("only answer questions about Acme"). A team whose system prompt allows
+    /// plain sourced answers turns this guard off (`[guards] system_prompt = false`).
+    SystemPrompt,
 }
 
 impl Guard {
@@ -33,6 +40,8 @@ impl Guard {
             Guard::FollowUp => "follow-up",
             Guard::Personal => "personal",
             Guard::NoUserText => "no user text",
+            Guard::Language => "language",
+            Guard::SystemPrompt => "system prompt",
         }
     }
 }
@@ -48,6 +57,8 @@ pub struct Guards {
     pub multiple_choices: bool,
     pub follow_up: bool,
     pub personal: bool,
+    pub language: bool,
+    pub system_prompt: bool,
 }
 
 impl Default for Guards {
@@ -59,6 +70,8 @@ impl Default for Guards {
             multiple_choices: true,
             follow_up: true,
             personal: true,
+            language: true,
+            system_prompt: true,
         }
     }
 }
@@ -86,8 +99,184 @@ impl Guards {
         if self.personal && is_personal(&f.question) {
             return Some(Guard::Personal);
         }
+        if self.language && !reads_as_english(&f.last_user) {
+            return Some(Guard::Language);
+        }
+        if self.system_prompt && system_prompt_constrains(&f.system) {
+            return Some(Guard::SystemPrompt);
+        }
         None
     }
+}
+
+/// Function words of the languages chatbot users most often write in besides English. A question
+/// with more of them than of English ones is not in English.
+const FOREIGN_FUNCTION_WORDS: &[&str] = &[
+    // French
+    "le",
+    "la",
+    "les",
+    "est",
+    "sont",
+    "quel",
+    "quelle",
+    "quels",
+    "quelles",
+    "qui",
+    "du",
+    "des",
+    "une",
+    "et",
+    "où",
+    "comment",
+    "pourquoi",
+    "combien",
+    "qu'est-ce",
+    "c'est",
+    "capitale",
+    "ce",
+    "je",
+    "vous",
+    "il",
+    "elle",
+    "dans",
+    "en",
+    "au",
+    "aux",
+    "avec",
+    "sur",
+    "pas",
+    "toujours",
+    "tu",
+    "réponds",
+    "répondez",
+    "français",
+    "française",
+    // Spanish
+    "el",
+    "los",
+    "las",
+    "es",
+    "cuál",
+    "cual",
+    "qué",
+    "quién",
+    "quien",
+    "del",
+    "una",
+    "y",
+    "dónde",
+    "donde",
+    "cómo",
+    "cuándo",
+    "cuando",
+    "cuántos",
+    "por",
+    "para",
+    "siempre",
+    "responde",
+    "español",
+    "usted",
+    // German
+    "der",
+    "die",
+    "das",
+    "ist",
+    "wer",
+    "wo",
+    "und",
+    "ein",
+    "eine",
+    "wie",
+    "wann",
+    "welche",
+    "welcher",
+    "hauptstadt",
+    "immer",
+    "auf",
+    "mit",
+    "nicht",
+    "sie",
+    "du",
+    "antworte",
+    "antworten",
+    "deutsch",
+    // Italian, Portuguese
+    "il",
+    "chi",
+    "che",
+    "di",
+    "è",
+    "qual",
+    "quem",
+    "onde",
+    "não",
+    "um",
+    "uma",
+    "capitale",
+];
+
+const ENGLISH_FUNCTION_WORDS: &[&str] = &[
+    "the", "is", "are", "was", "were", "what", "who", "which", "when", "where", "how", "of", "in", "a", "an", "and",
+    "does", "did", "do", "to", "for", "on", "with", "by", "capital", "it",
+];
+
+/// Whether a message reads as English: written in the Latin script, and with no more foreign
+/// function words than English ones ("quelle est la capitale du Pérou" is French, "capital of
+/// Peru" English). Short messages with neither count as English: names and terms are shared.
+pub fn reads_as_english(message: &str) -> bool {
+    let other_script = message.chars().filter(|c| c.is_alphabetic() && !is_latin(*c)).count();
+    let letters = message.chars().filter(|c| c.is_alphabetic()).count();
+    if letters > 0 && other_script * 4 > letters {
+        return false;
+    }
+    let words: Vec<String> = super::text::words(message).collect();
+    let english = words
+        .iter()
+        .filter(|w| ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
+        .count();
+    let foreign = words
+        .iter()
+        .filter(|w| FOREIGN_FUNCTION_WORDS.contains(&w.as_str()) && !ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
+        .count();
+    foreign == 0 || english >= foreign
+}
+
+fn is_latin(c: char) -> bool {
+    c.is_ascii_alphabetic() || ('\u{00C0}'..='\u{024F}').contains(&c) || ('\u{1E00}'..='\u{1EFF}').contains(&c)
+}
+
+/// Whether the system prompt asks for what a search answer cannot give: a reply language, a
+/// format or length, a tone or persona, or a scope. A bare "You are a helpful assistant." does
+/// not; neither does a prompt about safety or honesty.
+pub fn system_prompt_constrains(system: &str) -> bool {
+    static CONSTRAINS: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"(?i)\b(?:",
+            // a language
+            r"(?:answer|respond|reply|write|speak|talk)\w*\s+(?:only\s+)?in\s+(?:[a-z]+)|in (?:french|spanish|german|italian|portuguese|dutch|chinese|japanese|korean|arabic|russian|hindi)\b|",
+            // a format or length
+            r"json|markdown|bullet|table|xml|yaml|csv|haiku|rhym\w*|poem|one word|one sentence|single word|\d+ words|(?:under|at most|no more than|fewer than|less than) \d+|concise|brief|short answers?|step[- ]by[- ]step|emoji|format|",
+            // a tone or persona
+            r"pirate|persona|role[- ]?play|character|pretend|act as|tone|friendly|formal|casual|humou?r\w*|sarcas\w*|",
+            // a scope
+            r"only (?:answer|respond|help|discuss|talk)|(?:do not|don't|never) (?:answer|discuss|talk|respond)|refuse|off[- ]topic|unrelated|customer|support|our (?:product|service|company)|products?\b",
+            r")",
+        ))
+        .ok()
+    });
+    // "You are Ada, Acme's assistant": a named persona. "You are a helpful assistant" is none.
+    static PERSONA: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\byou are (?:called |named )?([a-z][\w'’-]*)").ok());
+    let persona = PERSONA.as_ref().and_then(|re| re.captures(system)).is_some_and(|c| {
+        !matches!(
+            c[1].to_lowercase().as_str(),
+            "a" | "an" | "the" | "chatgpt" | "gpt" | "claude" | "an ai" | "ai"
+        )
+    });
+    let system = system.trim();
+    !system.is_empty()
+        && (persona || !reads_as_english(system) || CONSTRAINS.as_ref().is_some_and(|re| re.is_match(system)))
 }
 
 /// Does this message need the earlier turns to be understood? True for anaphora ("it", "its",
@@ -189,6 +378,69 @@ mod tests {
     }
 
     #[test]
+    fn questions_in_another_language_go_to_the_llm() {
+        for q in [
+            "Quelle est la capitale du Pérou ?",
+            "¿Cuál es la capital de Perú?",
+            "Wer schrieb Hamlet?",
+            "Was ist die Hauptstadt von Peru",
+            "ペルーの首都は？",
+            "Какая столица Перу?",
+        ] {
+            assert!(!reads_as_english(q), "{q}");
+            assert_eq!(
+                Guards::default().check(&RequestFeatures::from_query(q)),
+                Some(Guard::Language),
+                "{q}"
+            );
+        }
+        for q in [
+            "What is the capital of Peru?",
+            "capital of peru",
+            "who wrote Les Misérables",
+            "Lima",
+            "define déjà vu",
+        ] {
+            assert!(reads_as_english(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_system_prompt_that_sets_a_language_format_persona_or_scope_goes_to_the_llm() {
+        let with_system = |system: &str| RequestFeatures {
+            system: system.into(),
+            ..RequestFeatures::from_query("What is the capital of Peru?")
+        };
+        for system in [
+            "Always answer in French.",
+            "Réponds toujours en français.",
+            "Respond in JSON.",
+            "Answer in one word.",
+            "You are Captain Jack, a pirate. Stay in character.",
+            "You are Acme's support bot. Only answer questions about Acme products.",
+            "Keep answers under 20 words.",
+        ] {
+            assert_eq!(
+                Guards::default().check(&with_system(system)),
+                Some(Guard::SystemPrompt),
+                "{system}"
+            );
+        }
+        for system in [
+            "",
+            "You are a helpful assistant.",
+            "You are an AI assistant. Be honest and accurate.",
+        ] {
+            assert_eq!(Guards::default().check(&with_system(system)), None, "{system}");
+        }
+        let off = Guards {
+            system_prompt: false,
+            ..Guards::default()
+        };
+        assert_eq!(off.check(&with_system("Always answer in French.")), None);
+    }
+
+    #[test]
     fn follow_ups_are_caught_only_in_conversations() {
         let g = Guards::default();
         assert_eq!(g.check(&conversation("and its population?")), Some(Guard::FollowUp));
@@ -263,6 +515,8 @@ mod tests {
             multiple_choices: false,
             follow_up: false,
             personal: false,
+            language: false,
+            system_prompt: false,
         };
         assert_eq!(off.check(&RequestFeatures::from_query("   ")), Some(Guard::NoUserText));
     }

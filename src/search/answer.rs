@@ -16,8 +16,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::Hit;
 use super::question::{self, mentions, same_term, term};
+use super::Hit;
 use crate::classify::text::{is_stopword, words};
 
 /// How far the adequacy check trusts a backend's ranking.
@@ -247,11 +247,61 @@ static DATED: LazyLock<Option<Regex>> =
 
 /// Words that end the names of things, not people: "World War", "World Cup", "Pacific Ocean".
 const THING_HEADS: &[&str] = &[
-    "war", "cup", "ocean", "sea", "river", "mountains", "empire", "kingdom", "republic", "university", "company",
-    "party", "church", "award", "prize", "games", "league", "championship", "revolution", "treaty", "act", "states",
-    "union", "island", "islands", "city", "county", "province", "lake", "bay", "street", "station", "airport",
-    "museum", "bridge", "tower", "hall", "park", "school", "college", "institute", "society", "council", "army",
-    "navy", "corporation", "records", "times", "day", "series", "tournament", "festival", "age", "era", "dynasty",
+    "war",
+    "cup",
+    "ocean",
+    "sea",
+    "river",
+    "mountains",
+    "empire",
+    "kingdom",
+    "republic",
+    "university",
+    "company",
+    "party",
+    "church",
+    "award",
+    "prize",
+    "games",
+    "league",
+    "championship",
+    "revolution",
+    "treaty",
+    "act",
+    "states",
+    "union",
+    "island",
+    "islands",
+    "city",
+    "county",
+    "province",
+    "lake",
+    "bay",
+    "street",
+    "station",
+    "airport",
+    "museum",
+    "bridge",
+    "tower",
+    "hall",
+    "park",
+    "school",
+    "college",
+    "institute",
+    "society",
+    "council",
+    "army",
+    "navy",
+    "corporation",
+    "records",
+    "times",
+    "day",
+    "series",
+    "tournament",
+    "festival",
+    "age",
+    "era",
+    "dynasty",
 ];
 
 /// A name that reads as a person's: two or more capitalised words whose last is not the head of a
@@ -376,10 +426,15 @@ const MAKER_TERMS: &[&str] = &[
 pub fn looks_like_a_name(title: &str) -> bool {
     let words: Vec<&str> = title.split_whitespace().collect();
     (2..=4).contains(&words.len())
-        && words.first().is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
-        && words.last().is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
+        && words
+            .first()
+            .is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
+        && words
+            .last()
+            .is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
         && words.iter().all(|w| {
-            w.chars().next().is_some_and(char::is_uppercase) || matches!(*w, "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le")
+            w.chars().next().is_some_and(char::is_uppercase)
+                || matches!(*w, "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le")
         })
         && !title.contains(|c: char| c.is_ascii_digit())
 }
@@ -425,21 +480,22 @@ fn score_hit<'a>(asked: &Asked, hit: &'a Hit) -> Scored<'a> {
     let subject = entity(&hit.title);
     let entity_terms: Vec<String> = words(subject).filter(|w| !is_stopword(w)).map(|w| term(&w)).collect();
     let in_question = |t: &String| asked.terms.iter().any(|q| same_term(q, t));
-    let bonus = if !entity_terms.is_empty() && entity_terms.iter().all(in_question) {
-        0.3
-    } else if asked.abbreviation.as_deref().is_some_and(|a| question::expands(&hit.text, a)) {
-        0.3
-    } else if looks_like_a_name(subject) && about_a_person(&hit.text) && entity_terms.last().is_some_and(in_question) {
-        0.2
-    } else if asked.asks_maker
-        && looks_like_a_name(subject)
-        && about_a_person(&hit.text)
+    let named = !entity_terms.is_empty() && entity_terms.iter().all(in_question);
+    let spelled_out = asked
+        .abbreviation
+        .as_deref()
+        .is_some_and(|a| question::expands(&hit.text, a));
+    let person = looks_like_a_name(subject) && about_a_person(&hit.text);
+    let maker = asked.asks_maker
+        && person
         && sentences(&hit.text).iter().any(|s| {
             let said = term_set(s);
             asked.terms.iter().all(|t| mentions(&said, t))
-        })
-    {
+        });
+    let bonus = if named || spelled_out || maker {
         0.3
+    } else if person && entity_terms.last().is_some_and(in_question) {
+        0.2
     } else {
         0.0
     };
@@ -484,7 +540,11 @@ fn best_sentence<'a>(asked: &Asked, hit: &'a Hit) -> &'a str {
         let terms = term_set(sentence);
         let mut overlap = focus.iter().filter(|t| mentions(&terms, t)).count();
         // The sentence that spells the abbreviation out is the answer to "what does it stand for".
-        if asked.abbreviation.as_deref().is_some_and(|a| question::expands(sentence, a)) {
+        if asked
+            .abbreviation
+            .as_deref()
+            .is_some_and(|a| question::expands(sentence, a))
+        {
             overlap += asked.terms.len() + 1;
         }
         if best.0.is_empty() || overlap > best.1 {
@@ -655,7 +715,10 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
         });
     }
     if !expected.fits(sentence)
-        || asked.abbreviation.as_deref().is_some_and(|a| !question::expands(sentence, a))
+        || asked
+            .abbreviation
+            .as_deref()
+            .is_some_and(|a| !question::expands(sentence, a))
     {
         return Err(Refusal::WrongAnswerType { expected });
     }
@@ -902,15 +965,26 @@ mod tests {
         let a = answer("who invented the telephone", &[bell.clone(), telephone], &adequacy(0.8)).unwrap();
         assert!(a.sentence.contains("Bell"), "{}", a.sentence);
         // Not a person: a thing's document is no maker.
-        let tower = hit("wiki/Tower", "Eiffel Tower", "The Eiffel Tower was invented as a telephone mast.");
+        let tower = hit(
+            "wiki/Tower",
+            "Eiffel Tower",
+            "The Eiffel Tower was invented as a telephone mast.",
+        );
         assert!(answer("who invented the telephone", &[tower], &adequacy(0.8)).is_err());
     }
 
     #[test]
     fn questions_about_the_present_escalate() {
         let hits = vec![hit("wiki/Acme", "Acme", "The chief executive of Acme is Jane Doe.")];
-        for q in ["who is the ceo of acme these days", "who is the current ceo of acme", "who won the cup this year"] {
-            assert!(matches!(answer(q, &hits, &adequacy(0.5)), Err(Refusal::TimeSensitive { .. })), "{q}");
+        for q in [
+            "who is the ceo of acme these days",
+            "who is the current ceo of acme",
+            "who won the cup this year",
+        ] {
+            assert!(
+                matches!(answer(q, &hits, &adequacy(0.5)), Err(Refusal::TimeSensitive { .. })),
+                "{q}"
+            );
         }
     }
 
@@ -927,7 +1001,12 @@ mod tests {
             "United States",
             "The highest point of United States is Denali 6,190 m.",
         )];
-        assert!(answer("in which US state is the highest point of the united states", &peak, &adequacy(0.5)).is_err());
+        assert!(answer(
+            "in which US state is the highest point of the united states",
+            &peak,
+            &adequacy(0.5)
+        )
+        .is_err());
     }
 
     #[test]
@@ -939,7 +1018,11 @@ mod tests {
         )];
         let a = answer("what does CPU stand for", &good, &adequacy(0.8)).unwrap();
         assert!(a.sentence.contains("central processing unit"));
-        let bad = vec![hit("wn/cpu", "CPU", "CPU (noun): the part of a computer that does the processing.")];
+        let bad = vec![hit(
+            "wn/cpu",
+            "CPU",
+            "CPU (noun): the part of a computer that does the processing.",
+        )];
         assert!(answer("what does CPU stand for", &bad, &adequacy(0.8)).is_err());
     }
 
@@ -947,7 +1030,11 @@ mod tests {
     fn two_sources_that_give_the_same_particulars_are_no_rivals() {
         let hits = vec![
             hit("geo/ca", "Canada", "The capital of Canada is Ottawa."),
-            hit("wiki/Canada", "Canada", "Canada is a country in North America. Its capital is Ottawa."),
+            hit(
+                "wiki/Canada",
+                "Canada",
+                "Canada is a country in North America. Its capital is Ottawa.",
+            ),
         ];
         let a = answer("capital of canada", &hits, &adequacy(0.8)).unwrap();
         assert!(a.sentence.contains("Ottawa"));

@@ -368,9 +368,7 @@ fn write_docs(
                 document.add_text(fields.title_key, surname.to_lowercase());
             }
         }
-        writer
-            .add_document(document)
-            .map_err(index_err("adding a document"))?;
+        writer.add_document(document).map_err(index_err("adding a document"))?;
         count += 1;
     }
     writer.commit().map_err(index_err("committing the index"))?;

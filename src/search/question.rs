@@ -21,7 +21,9 @@ use crate::classify::text::stem;
 /// Verbs of the facts people look up, with their irregular and derived forms. The first word of
 /// a group is the group's form.
 const WORD_GROUPS: &[&[&str]] = &[
-    &["write", "wrote", "written", "writes", "writing", "writer", "author", "authored"],
+    &[
+        "write", "wrote", "written", "writes", "writing", "writer", "author", "authored",
+    ],
     &["paint", "painted", "painter", "painting", "paints"],
     &["compose", "composed", "composer", "composition", "composes"],
     &["invent", "invented", "inventor", "invention", "invents"],
@@ -135,8 +137,14 @@ static SHORTHAND: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bwhats\b", "what is"),
         (r"(?i)\bwhos\b", "who is"),
         (r"(?i)\bcapitol\b", "capital"),
-        (r"(?i)\b(?:ww ?(?:2|ii)|world war (?:2|two)|second world war)\b", "World War II"),
-        (r"(?i)\b(?:ww ?(?:1|i)|world war (?:1|one)|first world war)\b", "World War I"),
+        (
+            r"(?i)\b(?:ww ?(?:2|ii)|world war (?:2|two)|second world war)\b",
+            "World War II",
+        ),
+        (
+            r"(?i)\b(?:ww ?(?:1|i)|world war (?:1|one)|first world war)\b",
+            "World War I",
+        ),
     ]
     .into_iter()
     .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
@@ -191,7 +199,12 @@ pub fn rewrite(question: &str) -> Cow<'_, str> {
     for re in [aliases.any.as_ref(), cased].into_iter().flatten() {
         if re.is_match(&text) {
             let replaced = re.replace_all(&text, |c: &regex::Captures<'_>| {
-                aliases.names.get(&c[0].to_lowercase()).copied().unwrap_or("").to_string()
+                aliases
+                    .names
+                    .get(&c[0].to_lowercase())
+                    .copied()
+                    .unwrap_or("")
+                    .to_string()
             });
             text = Cow::Owned(replaced.into_owned());
         }
@@ -243,18 +256,27 @@ mod tests {
     #[test]
     fn country_names_as_typed_become_the_sources_names() {
         assert_eq!(rewrite("capital of nz?"), "capital of New Zealand?");
-        assert_eq!(rewrite("what is the currency of the UK"), "what is the currency of the United Kingdom");
+        assert_eq!(
+            rewrite("what is the currency of the UK"),
+            "what is the currency of the United Kingdom"
+        );
         assert_eq!(rewrite("usa capital"), "United States capital");
         // "us" the pronoun stays; "US" the country is renamed unless the whole question shouts.
         assert_eq!(rewrite("tell us the capital of peru"), "tell us the capital of peru");
         assert_eq!(rewrite("capital of the US"), "capital of United States");
         assert_eq!(rewrite("capital of the us"), "capital of United States");
-        assert_eq!(rewrite("WHAT IS THE CAPITAL OF PERU AS OF NOW"), "WHAT IS THE CAPITAL OF PERU AS OF NOW");
+        assert_eq!(
+            rewrite("WHAT IS THE CAPITAL OF PERU AS OF NOW"),
+            "WHAT IS THE CAPITAL OF PERU AS OF NOW"
+        );
     }
 
     #[test]
     fn shorthand_and_long_phrasings_are_rewritten() {
-        assert_eq!(rewrite("whats the capitol of germany"), "what is the capital of germany");
+        assert_eq!(
+            rewrite("whats the capitol of germany"),
+            "what is the capital of germany"
+        );
         assert_eq!(rewrite("when did ww2 end"), "when did World War II end");
         assert_eq!(rewrite("how tall is mount everest"), "height of mount everest");
         assert_eq!(rewrite("what does CPU stand for"), "CPU");

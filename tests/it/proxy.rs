@@ -249,13 +249,24 @@ async fn guards_send_tools_and_follow_ups_to_the_llm() {
     let r = h.chat(follow_up).await;
     assert_eq!(header(&r, "x-ecoroute-reason"), "guard: follow-up");
     assert_eq!(h.mock.chat_calls(), 2);
+
+    // A French question, and a system prompt that asks for French, are not answered in English.
+    let r = h.chat(user("Quelle est la capitale du Pérou ?")).await;
+    assert_eq!(header(&r, "x-ecoroute-reason"), "guard: language");
+    let french_bot = json!({"model": "m", "messages": [
+        {"role": "system", "content": "Always answer in French."},
+        {"role": "user", "content": "What is the capital of Peru?"}]});
+    let r = h.chat(french_bot).await;
+    assert_eq!(header(&r, "x-ecoroute-reason"), "guard: system prompt");
+    assert_eq!(h.mock.chat_calls(), 4);
 }
 
 #[tokio::test]
 async fn config_rules_decide_before_the_classifier() {
-    let extra = "[[rules]]\nname = \"support-bot\"\nroute = \"llm\"\nsystem_regex = \"(?i)support\"\n";
+    let extra = "[[rules]]\nname = \"support-bot\"\nroute = \"llm\"\nsystem_regex = \"(?i)billing\"\n";
     let h = Harness::start_with(extra, |_| {}).await;
-    let body = json!({"model": "m", "messages": [{"role": "system", "content": "You are a support agent"}, {"role": "user", "content": "What is the capital of Peru?"}]});
+    // A system prompt the system-prompt guard lets through, so that the rule is what decides.
+    let body = json!({"model": "m", "messages": [{"role": "system", "content": "You are a helpful assistant. Team: billing."}, {"role": "user", "content": "What is the capital of Peru?"}]});
     let r = h.chat(body).await;
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
     assert_eq!(header(&r, "x-ecoroute-reason"), "rule: support-bot");
