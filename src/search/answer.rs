@@ -91,6 +91,12 @@ pub enum Refusal {
     Unsupported {
         missing: String,
     },
+    /// The question asks what someone did or does with something ("what did they use to build
+    /// it", "what do you use a cleaver for"), or about people it calls "they" or "he": a document
+    /// on the subject rarely says that, and its definition is no answer.
+    NotAFact {
+        why: &'static str,
+    },
     /// The question asks about now ("these days", "this year", "current"); the sources carry no
     /// date that says they are recent enough, and a stale answer is a wrong one.
     TimeSensitive {
@@ -116,6 +122,7 @@ impl Refusal {
             Refusal::Unsupported { missing } => {
                 format!("escalated: search answer does not mention `{missing}`")
             }
+            Refusal::NotAFact { why } => format!("escalated: search answers facts, not {why}"),
             Refusal::TimeSensitive { cue } => {
                 format!("escalated: the question asks about the present (`{cue}`) and search has no dated source")
             }
@@ -404,7 +411,7 @@ pub fn normalize_question(question: &str) -> Cow<'_, str> {
 pub fn content_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     words(text)
-        .filter(|w| !is_stopword(w))
+        .filter(|w| !is_stopword(w) && !question::is_light(w))
         .map(|w| term(&w))
         .filter(|w| seen.insert(w.clone()))
         .collect()
@@ -467,6 +474,34 @@ struct Asked {
     abbreviation: Option<String>,
     /// A "who" question about who made something ("who wrote", "who invented").
     asks_maker: bool,
+    /// "largest ocean", "longest river": the answer is whatever a sentence in the present tense
+    /// says holds that record ("is the longest river"), matched by this pattern.
+    superlative: Option<Regex>,
+}
+
+/// For a question after the record holder of a kind ("the largest ocean"): a pattern for a
+/// sentence that says something holds it now ("is the largest ocean", "is the largest of the
+/// oceans"), not that it did ("was the world's tallest building until 1970").
+fn asks_superlative(question: &str) -> Option<Regex> {
+    static SUPERLATIVE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|brightest)\s+(?:[a-z]+\s+)?([a-z]{3,})").ok()
+    });
+    let caps = SUPERLATIVE.as_ref()?.captures(question)?;
+    let record = caps[1].to_lowercase();
+    let kind = caps[2].to_lowercase();
+    let kind = crate::classify::text::stem(&kind);
+    Regex::new(&format!(
+        r"(?i)\b(?:is|are)\b[^.;]*?\b{record}\b\s+(?:[\w-]+\s+){{0,2}}{kind}"
+    ))
+    .ok()
+}
+
+/// "the second-largest", "third largest": a record, but not the one asked for.
+fn ranked_below_first(sentence: &str) -> bool {
+    static BELOW: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:(?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|\d+(?:st|nd|rd|th)|one of the)[- ]+(?:\w+[- ]+)?(?:largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|most|brightest)|until|formerly|previously|former|once)\b").ok()
+    });
+    BELOW.as_ref().is_some_and(|re| re.is_match(sentence))
 }
 
 /// How surely the hit is about what the question asks: 0.7 × coverage, plus 0.3 when the hit's
@@ -492,7 +527,15 @@ fn score_hit<'a>(asked: &Asked, hit: &'a Hit) -> Scored<'a> {
             let said = term_set(s);
             asked.terms.iter().all(|t| mentions(&said, t))
         });
-    let bonus = if named || spelled_out || maker {
+    // "What is the largest ocean": the answer is the subject of a sentence that says so, not a
+    // second-largest one.
+    let superlative = asked.superlative.as_ref().is_some_and(|record| {
+        sentences(&hit.text).iter().any(|s| {
+            let said = term_set(s);
+            asked.terms.iter().all(|t| mentions(&said, t)) && record.is_match(s) && !ranked_below_first(s)
+        })
+    });
+    let bonus = if named || spelled_out || maker || superlative {
         0.3
     } else if person && entity_terms.last().is_some_and(in_question) {
         0.2
@@ -568,7 +611,7 @@ fn agree(asked: &Asked, a: &Hit, a_sentence: &str, b: &Hit, b_sentence: &str) ->
     // ("Ottawa"; "Au", "79") all stand in the other.
     let same_particulars = |x: &str, y: &str| {
         let particulars = particulars(asked, x);
-        let other: HashSet<String> = words(y).collect();
+        let other: HashSet<String> = words(y).map(|w| question::fold(&w)).collect();
         !particulars.is_empty() && particulars.iter().all(|p| other.contains(p))
     };
     a_sentence == b_sentence
@@ -588,6 +631,7 @@ fn particulars(asked: &Asked, sentence: &str) -> Vec<String> {
         .filter(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit()))
         .flat_map(|w| words(w).collect::<Vec<_>>())
         .filter(|w| !asked.terms.iter().any(|t| same_term(t, &term(w))))
+        .map(|w| question::fold(&w))
         .collect()
 }
 
@@ -596,20 +640,48 @@ fn particulars(asked: &Asked, sentence: &str) -> Vec<String> {
 fn asks_about_now(question: &str) -> Option<String> {
     static NOW: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"(?i)\b(these days|nowadays|right now|at the moment|currently|current|presently|this (?:year|season|month|week)|last (?:year|season|night|week)|latest|most recent|so far|to date|as of (?:now|today)|today|now|still|incumbent|reigning|recent(?:ly)?|(?:19|20)\d\d)\b",
+            r"(?i)\b(these days|nowadays|right now|at the moment|currently|current|presently|this (?:year|season|month|week)|last (?:year|season|night|week)|latest|most recent|so far|to date|as of (?:now|today)|today|now|still|incumbent|reigning|recent(?:ly)?)\b",
         )
         .ok()
     });
     NOW.as_ref()?.find(question).map(|m| m.as_str().to_lowercase())
 }
 
-/// For "which state is ..." or "in what country ...": the kind of thing asked for.
+/// For "which state is ...": the part of a country asked for. A fact about the whole country
+/// ("the highest point of the United States is Denali") is the typical wrong answer to it.
 fn kind_asked(question: &str) -> Option<String> {
     static KIND: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:which|what) (?:(?:us|u\.s\.|american|european|african|asian) )?(state|country|city|town|river|ocean|sea|continent|planet|island|language|currency|mountain|lake|desert|province|county|team|band|film|movie|novel|book|song|album|instrument|element|animal|bird|sport)\b").ok()
+        Regex::new(r"(?i)\b(?:which|what) (?:(?:us|u\.s\.|american|canadian|australian|indian) )?(state|province|county|region|district)\b").ok()
     });
     let caps = KIND.as_ref()?.captures(question)?;
     Some(caps[1].to_lowercase())
+}
+
+/// Questions a fact on their subject does not answer: what someone did or does with it, and
+/// questions about people they only call "they" or "he" (characters of a story).
+fn asks_beyond_facts(question: &str) -> Option<&'static str> {
+    static ACTION: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)^\s*what (?:do|does|did|can|could|should|would|will) ").ok());
+    static PRONOUN: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)\b(?:do|does|did|was|were|is|are|will|would|can|could|has|have|had) (?:they|he|she|we|you|i)\b",
+        )
+        .ok()
+    });
+    // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
+    // means people there in general.
+    static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people|you) (?:use|speak|call|eat|drink|celebrate|pay|write)\b[^?]*\bin\b").ok()
+    });
+    if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
+        None
+    } else if ACTION.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("what someone does with something")
+    } else if PRONOUN.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("questions about people named only by a pronoun")
+    } else {
+        None
+    }
 }
 
 /// For "how many X in a Y": Y.
@@ -619,6 +691,19 @@ fn per_unit(question: &str) -> Option<String> {
     });
     let caps = PER.as_ref()?.captures(question)?;
     Some(caps[1].to_lowercase())
+}
+
+/// A sentence from the middle of a summary says "It is the highest mountain in Africa"; alone, as
+/// an answer, it must say what "it" is.
+fn name_the_subject(sentence: &str, subject: &str) -> String {
+    for pronoun in ["It ", "He ", "She ", "They "] {
+        if let Some(rest) = sentence.strip_prefix(pronoun) {
+            if !subject.is_empty() {
+                return format!("{subject} {rest}");
+            }
+        }
+    }
+    sentence.to_string()
 }
 
 /// Whether a document reads as being about a person: a life's years, "born", or a pronoun.
@@ -634,6 +719,9 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
     if let Some(cue) = asks_about_now(question) {
         return Err(Refusal::TimeSensitive { cue });
     }
+    if let Some(why) = asks_beyond_facts(question) {
+        return Err(Refusal::NotAFact { why });
+    }
     let terms = content_terms(&normalize_question(question));
     if terms.is_empty() {
         return Err(Refusal::NoContentWords);
@@ -641,6 +729,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
     let expected = AnswerType::of_question(question);
     let asked = Asked {
         asks_maker: expected == AnswerType::Person && terms.iter().any(|t| MAKER_TERMS.contains(&t.as_str())),
+        superlative: asks_superlative(question),
         abbreviation: question::abbreviation_asked(question),
         terms,
         expected,
@@ -723,7 +812,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
         return Err(Refusal::WrongAnswerType { expected });
     }
     Ok(Answer {
-        sentence: sentence.to_string(),
+        sentence: name_the_subject(sentence, entity(&best.hit.title)),
         title: best.hit.title.clone(),
         source: best.hit.source.clone(),
         url: best.hit.url.clone(),
@@ -971,6 +1060,29 @@ mod tests {
             "The Eiffel Tower was invented as a telephone mast.",
         );
         assert!(answer("who invented the telephone", &[tower], &adequacy(0.8)).is_err());
+    }
+
+    #[test]
+    fn what_someone_did_with_a_thing_is_not_answered_by_its_definition() {
+        let wall = vec![hit(
+            "wn/gw",
+            "Great Wall",
+            "Great Wall (noun): a fortification 1,500 miles long built across northern China.",
+        )];
+        assert!(matches!(
+            answer(
+                "what did they use to build the great wall of china",
+                &wall,
+                &adequacy(0.5)
+            ),
+            Err(Refusal::NotAFact { .. })
+        ));
+        let cpu = vec![hit(
+            "wn/cpu",
+            "CPU",
+            "CPU (noun): the processor; also called central processing unit.",
+        )];
+        assert!(answer("what does cpu stand for", &cpu, &adequacy(0.8)).is_ok());
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl EmbeddedIndex {
         let mut analyzer = self.analyzer.clone();
         let mut per_word: Vec<Box<dyn Query>> = Vec::new();
         let content: Vec<String> = words(&normalize_question(query))
-            .filter(|w| !is_stopword(w))
+            .filter(|w| !is_stopword(w) && !question::is_light(w))
             .take(MAX_QUERY_TERMS)
             .collect();
         // A document whose subject is exactly the question's words ("compiler" for "what is a

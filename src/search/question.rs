@@ -164,6 +164,8 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bwho (found|first isolated|first discovered|isolated)\b", "who discovered"),
         (r"(?i)\b(what|which) currency does (.+?) use\b", "currency of $2"),
         (r"(?i)\b(what|which) currency is used in\b", "currency of"),
+        (r"(?i)\b(currency|money) (?:is |that is )?used in\b", "currency of"),
+        (r"(?i)\b(?:what|which) languages? (?:is|are|do they|do people) (?:spoken|speak) in\b", "languages spoken in"),
         (r"(?i)\b(what|which) (city|town) is the capital of\b", "capital of"),
         (r"(?i)\b(in )?(what|which) year (was|were|did)\b", "when $3"),
         (r"(?i)\b(what|which) countries (border|neighbou?r) (.+?)\??$", "$3 borders"),
@@ -217,6 +219,23 @@ pub fn rewrite(question: &str) -> Cow<'_, str> {
     text
 }
 
+/// Accents off ("Brasília" → "Brasilia"), so two sources that spell a name differently agree.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect()
+}
+
+/// Words a question uses to ask, not what it asks about: "currency used in South Africa" asks
+/// what "currency of South Africa" asks. Left out of the search and of the adequacy check.
+pub fn is_light(word: &str) -> bool {
+    matches!(
+        word,
+        "use" | "used" | "uses" | "using" | "they" | "there" | "called" | "named" | "world's"
+    )
+}
+
 /// For "what does CPU stand for": the abbreviation asked about.
 pub fn abbreviation_asked(question: &str) -> Option<String> {
     static STANDS_FOR: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -232,21 +251,45 @@ pub fn abbreviation_asked(question: &str) -> Option<String> {
 pub fn expands(text: &str, abbreviation: &str) -> bool {
     let words: Vec<String> = crate::classify::text::words(text).collect();
     let letters: Vec<char> = abbreviation.chars().collect();
+    (0..words.len()).any(|start| spells(&words[start..], &letters, true))
+}
+
+/// Whether `words`, from the first, spell `letters`: each word gives its first letter and may give
+/// more from inside it, in order ("hypertext" gives h and t of HTML; "deoxyribonucleic" d and n of
+/// DNA); small words may come between.
+fn spells(words: &[String], letters: &[char], first: bool) -> bool {
     let small = |w: &str| matches!(w, "of" | "and" | "the" | "for" | "in" | "on" | "to" | "a");
-    (0..words.len()).any(|start| {
-        let mut i = 0;
-        for w in &words[start..] {
-            if i == letters.len() {
-                break;
+    let Some(letter) = letters.first() else {
+        return true;
+    };
+    let Some((word, rest)) = words.split_first() else {
+        return false;
+    };
+    if !word.starts_with(*letter) {
+        return !first && small(word) && spells(rest, letters, false);
+    }
+    // The first word spelling it all is the abbreviation itself, not its expansion.
+    let most = if first { letters.len() - 1 } else { letters.len() };
+    // Letters this word may take beyond its first: as many as appear in order inside it.
+    let inside: Vec<char> = word.chars().skip(1).collect();
+    let mut taken = 1;
+    let mut at = 0;
+    let mut options = vec![1];
+    while taken < letters.len() {
+        match inside[at..].iter().position(|c| *c == letters[taken]) {
+            Some(p) => {
+                at += p + 1;
+                taken += 1;
+                options.push(taken);
             }
-            if w.starts_with(letters[i]) {
-                i += 1;
-            } else if !(i > 0 && small(w)) {
-                return false;
-            }
+            None => break,
         }
-        i == letters.len() && words[start].starts_with(letters[0])
-    })
+    }
+    options
+        .iter()
+        .rev()
+        .filter(|&&n| n <= most)
+        .any(|&n| spells(rest, &letters[n..], false))
 }
 
 #[cfg(test)]
@@ -313,5 +356,8 @@ mod tests {
         assert!(expands("the National Aeronautics and Space Administration", "nasa"));
         assert!(expands("Bank of America", "boa"));
         assert!(!expands("a unit that processes centrally", "cpu"));
+        assert!(expands("HyperText Markup Language", "html"));
+        assert!(expands("also called deoxyribonucleic acid", "dna"));
+        assert!(!expands("a long linear polymer", "dna"));
     }
 }
