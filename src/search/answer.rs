@@ -248,6 +248,9 @@ static PLACE_CUES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 static LIFE_YEARS: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\(\s*(?:c\. |born )?\d{3,4}\s*(?:BC\s*)?[–-]\s*\d{0,4}\s*(?:BC|AD)?\s*\)").ok());
 
+/// A share ("25.3%"), which is no count.
+static PERCENT: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\d+(?:[.,]\d+)?\s*%").ok());
+
 /// A year as a date ("in 1270", "since 1991"), which answers "when", not "how many".
 static DATED: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"(?i)\b(?:in|since|until|from|by|born in|died in)\s+\d{3,4}\b").ok());
@@ -313,16 +316,46 @@ const THING_HEADS: &[&str] = &[
 
 /// A name that reads as a person's: two or more capitalised words whose last is not the head of a
 /// thing's name ("World War II", "Pacific Ocean").
-fn has_person_name(sentence: &str) -> bool {
+/// Names made only of the question's own words ("Sri Lanka" for "who fought in the Sri Lankan
+/// civil war") are no answer and do not count.
+fn has_person_name(sentence: &str, asked: &[String]) -> bool {
     let Some(re) = NAME.as_ref() else {
         return false;
     };
     let text = format!(". {sentence}");
     re.find_iter(&text).any(|m| {
-        let last = m.as_str().split_whitespace().last().unwrap_or("").to_lowercase();
-        !THING_HEADS.contains(&last.as_str())
+        // The match starts with the character before the name.
+        let name: Vec<&str> = m.as_str().split_whitespace().skip(1).collect();
+        let last = name.last().copied().unwrap_or("").to_lowercase();
+        let new = name
+            .iter()
+            .flat_map(|part| words(part).collect::<Vec<_>>())
+            .any(|w| !asked.iter().any(|t| same_term(t, &term(&w))));
+        !THING_HEADS.contains(&last.as_str()) && new
     })
 }
+
+/// The answer type check with what the question says: a "when" not about a birth or a death is
+/// not answered by the years of a life, and a "who" by a name that only repeats the question.
+fn fits_question(asked: &Asked, sentence: &str) -> bool {
+    match asked.expected {
+        AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
+            let mut text = Cow::Borrowed(sentence);
+            for re in [LIFE_YEARS.as_ref(), LIFE_EVENTS.as_ref()].into_iter().flatten() {
+                text = Cow::Owned(re.replace_all(&text, "").into_owned());
+            }
+            AnswerType::Year.fits(&text)
+        }
+        AnswerType::Person => {
+            has_person_name(sentence, &asked.terms) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))
+        }
+        other => other.fits(sentence),
+    }
+}
+
+/// "born in 1918", "died in 2013": the dates of a life.
+static LIFE_EVENTS: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(?:born|died)(?: in)? \d{3,4}\b").ok());
 
 /// Two or more capitalised words in a row, not at the start of the sentence: a name.
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -371,7 +404,10 @@ impl AnswerType {
             // A count or a measure, not the years of a life: "(1214-1270)" does not say how many.
             AnswerType::Number => {
                 let mut text = Cow::Borrowed(sentence);
-                for re in [LIFE_YEARS.as_ref(), DATED.as_ref()].into_iter().flatten() {
+                for re in [LIFE_YEARS.as_ref(), DATED.as_ref(), PERCENT.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     text = Cow::Owned(re.replace_all(&text, "").into_owned());
                 }
                 text.chars().any(|c| c.is_ascii_digit())
@@ -380,7 +416,7 @@ impl AnswerType {
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| (3..=4).contains(&run.len())),
             // A person is named ("Henry Cavendish") or described as one ("English poet").
-            AnswerType::Person => has_person_name(sentence) || cues(&PERSON_CUES),
+            AnswerType::Person => has_person_name(sentence, &[]) || cues(&PERSON_CUES),
             // A place is named (a capitalised word past the first) or described as one.
             AnswerType::Place => {
                 cues(&PLACE_CUES)
@@ -411,7 +447,7 @@ pub fn normalize_question(question: &str) -> Cow<'_, str> {
 pub fn content_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     words(text)
-        .filter(|w| !is_stopword(w) && !question::is_light(w))
+        .filter(|w| !is_stopword(w))
         .map(|w| term(&w))
         .filter(|w| seen.insert(w.clone()))
         .collect()
@@ -424,7 +460,7 @@ fn term_set(text: &str) -> HashSet<String> {
 /// Verbs whose subject is the answer to a "who" question: "who invented the telephone" is
 /// answered by the document about the inventor, not the one about the telephone.
 const MAKER_TERMS: &[&str] = &[
-    "write", "paint", "compose", "invent", "discover", "found", "direct", "sing", "build", "design", "sculpt",
+    "write", "paint", "compose", "invent", "discover", "founded", "direct", "sing", "build", "design", "sculpt",
     "develop",
 ];
 
@@ -490,8 +526,16 @@ fn asks_superlative(question: &str) -> Option<Regex> {
     let record = caps[1].to_lowercase();
     let kind = caps[2].to_lowercase();
     let kind = crate::classify::text::stem(&kind);
+    // "in Africa" bounds the record: "the longest river in South Africa" is another record.
+    static SCOPE: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)\b(?:in|on|of) (?:the )?([a-z][a-z ]*?)\s*\??$").ok());
+    let scope = SCOPE
+        .as_ref()
+        .and_then(|re| re.captures(&question[caps.get(0).map_or(0, |m| m.end())..]))
+        .map(|c| format!(r"[^.;]*\b(?:in|on|of) (?:the )?{}\b", regex::escape(&c[1])))
+        .unwrap_or_default();
     Regex::new(&format!(
-        r"(?i)\b(?:is|are)\b[^.;]*?\b{record}\b\s+(?:[\w-]+\s+){{0,2}}{kind}"
+        r"(?i)\b(?:is|are)\b[^.;]*?\b{record}\b\s+(?:[\w-]+\s+){{0,2}}{kind}\w*{scope}"
     ))
     .ok()
 }
@@ -644,14 +688,22 @@ fn asks_about_now(question: &str) -> Option<String> {
         )
         .ok()
     });
-    NOW.as_ref()?.find(question).map(|m| m.as_str().to_lowercase())
+    // "Who is the president of X" asks who holds the office now; "where did the capitol used to
+    // be" asks for what no longer holds.
+    static OFFICE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:who(?:'s| is) the (?:\w+ )?(?:president|ceo|head|leader|chairman|chairwoman|chair|administrator|director|prime minister|premier|king|queen|monarch|mayor|governor|chancellor|secretary|manager|coach|captain|owner|pope|chief|minister|speaker|editor|principal)|used to|formerly|no longer|any ?more)\b").ok()
+    });
+    NOW.as_ref()?
+        .find(question)
+        .or_else(|| OFFICE.as_ref()?.find(question))
+        .map(|m| m.as_str().to_lowercase())
 }
 
 /// For "which state is ...": the part of a country asked for. A fact about the whole country
 /// ("the highest point of the United States is Denali") is the typical wrong answer to it.
 fn kind_asked(question: &str) -> Option<String> {
     static KIND: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:which|what) (?:(?:us|u\.s\.|american|canadian|australian|indian) )?(state|province|county|region|district)\b").ok()
+        Regex::new(r"(?i)\b(?:which|what)(?: is| was)?(?: the)? (?:[\w-]+ ){0,2}?(?:(?:us|u\.s\.|american|canadian|australian|indian) )?(state|province|county|region|district)\b").ok()
     });
     let caps = KIND.as_ref()?.captures(question)?;
     Some(caps[1].to_lowercase())
@@ -671,10 +723,19 @@ fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
     // means people there in general.
     static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people|you) (?:use|speak|call|eat|drink|celebrate|pay|write)\b[^?]*\bin\b").ok()
+        Regex::new(
+            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b",
+        )
+        .ok()
     });
+    // "Who was Rhett Butler in Gone with the Wind": a role in a work, which a summary of the work
+    // names among others.
+    static ROLE_IN_WORK: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)^\s*who (?:is|was|played) .+ in (?:the )?[a-z]").ok());
     if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
         None
+    } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question)) && !question.contains(" in the world") {
+        Some("who someone is in a story")
     } else if ACTION.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("what someone does with something")
     } else if PRONOUN.as_ref().is_some_and(|re| re.is_match(question)) {
@@ -725,6 +786,14 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
     let terms = content_terms(&normalize_question(question));
     if terms.is_empty() {
         return Err(Refusal::NoContentWords);
+    }
+    // "Who wrote And Can It Be That I Should Gain": a title of small words leaves one or two
+    // words to match, and those match anything.
+    let length = words(question).count();
+    if length >= 8 && terms.len() * 4 < length {
+        return Err(Refusal::NotAFact {
+            why: "questions made mostly of small words (a quoted title?)",
+        });
     }
     let expected = AnswerType::of_question(question);
     let asked = Asked {
@@ -803,7 +872,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
             missing: missing.clone(),
         });
     }
-    if !expected.fits(sentence)
+    if !fits_question(&asked, sentence)
         || asked
             .abbreviation
             .as_deref()

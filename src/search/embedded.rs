@@ -210,7 +210,7 @@ impl EmbeddedIndex {
         let mut analyzer = self.analyzer.clone();
         let mut per_word: Vec<Box<dyn Query>> = Vec::new();
         let content: Vec<String> = words(&normalize_question(query))
-            .filter(|w| !is_stopword(w) && !question::is_light(w))
+            .filter(|w| !is_stopword(w))
             .take(MAX_QUERY_TERMS)
             .collect();
         // A document whose subject is exactly the question's words ("compiler" for "what is a
@@ -236,6 +236,7 @@ impl EmbeddedIndex {
         }
         let key_query: Box<dyn Query> = Box::new(BooleanQuery::new(keys));
         let searcher = self.reader.searcher();
+        let mut typos: Vec<String> = Vec::new();
         for word in &content {
             // Each word of the question by any of its forms ("wrote": written, writer, author),
             // or, when the index has none of them, by a spelling one or two edits away
@@ -256,6 +257,7 @@ impl EmbeddedIndex {
                 _ => 2,
             };
             if !known && typo_distance > 0 {
+                typos.push(word.clone());
                 let mut stream = analyzer.token_stream(word);
                 while let Some(token) = stream.next() {
                     let term = Term::from_field_text(self.fields.body, &token.text);
@@ -298,16 +300,49 @@ impl EmbeddedIndex {
                     .unwrap_or_default()
                     .to_string()
             };
+            // A word the index lacks may be a typo of a common word ("austrailia") or a rare word
+            // of its own ("gymnophobia" is not "gynophobia"): keep a hit only if what it has in
+            // place of the word is common.
+            let text = get(self.fields.text);
+            let title = get(self.fields.title);
+            if !typos.is_empty()
+                && !typos
+                    .iter()
+                    .all(|typo| self.has_common_spelling(&searcher, typo, &title, &text))
+            {
+                continue;
+            }
             hits.push(Hit {
                 id: get(self.fields.id),
-                title: get(self.fields.title),
-                text: get(self.fields.text),
+                title,
+                text,
                 source: get(self.fields.source),
                 url: get(self.fields.url),
                 score,
             });
         }
         Ok(hits)
+    }
+}
+
+/// Documents a word must be in for a misspelling of it to be taken as meaning it.
+const COMMON_WORD_DOCS: u64 = 20;
+
+impl EmbeddedIndex {
+    /// Whether the hit spells `typo` as a word that the index has in many documents.
+    fn has_common_spelling(&self, searcher: &tantivy::Searcher, typo: &str, title: &str, text: &str) -> bool {
+        let mut analyzer = self.analyzer.clone();
+        words(title).chain(words(text)).any(|w| {
+            question::same_term(typo, &w) && {
+                let mut stream = analyzer.token_stream(&w);
+                let mut common = false;
+                while let Some(token) = stream.next() {
+                    let term = Term::from_field_text(self.fields.body, &token.text);
+                    common |= searcher.doc_freq(&term).unwrap_or(0) >= COMMON_WORD_DOCS;
+                }
+                common
+            }
+        })
     }
 }
 

@@ -28,7 +28,8 @@ const WORD_GROUPS: &[&[&str]] = &[
     &["compose", "composed", "composer", "composition", "composes"],
     &["invent", "invented", "inventor", "invention", "invents"],
     &["discover", "discovered", "discoverer", "discovery", "discovers"],
-    &["found", "founded", "founder", "founding", "cofounded", "co-founded"],
+    // Not "found" itself: it is also the past of "find".
+    &["founded", "founder", "founding", "cofounded", "co-founded", "founders"],
     &["direct", "directed", "director", "directs"],
     &["sing", "sang", "sung", "singer", "sings"],
     &["build", "built", "builder", "builds"],
@@ -165,6 +166,7 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\b(what|which) currency does (.+?) use\b", "currency of $2"),
         (r"(?i)\b(what|which) currency is used in\b", "currency of"),
         (r"(?i)\b(currency|money) (?:is |that is )?used in\b", "currency of"),
+        (r"(?i)\b(?:what|which) (?:currency|money) do (?:they|people|you) use in\b", "currency of"),
         (r"(?i)\b(?:what|which) languages? (?:is|are|do they|do people) (?:spoken|speak) in\b", "languages spoken in"),
         (r"(?i)\b(what|which) (city|town) is the capital of\b", "capital of"),
         (r"(?i)\b(in )?(what|which) year (was|were|did)\b", "when $3"),
@@ -225,15 +227,6 @@ pub fn fold(text: &str) -> String {
     text.nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .collect()
-}
-
-/// Words a question uses to ask, not what it asks about: "currency used in South Africa" asks
-/// what "currency of South Africa" asks. Left out of the search and of the adequacy check.
-pub fn is_light(word: &str) -> bool {
-    matches!(
-        word,
-        "use" | "used" | "uses" | "using" | "they" | "there" | "called" | "named" | "world's"
-    )
 }
 
 /// For "what does CPU stand for": the abbreviation asked about.
