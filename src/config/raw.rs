@@ -261,6 +261,24 @@ pub struct RawHttpSearch {
     pub id: Option<String>,
     #[serde(default)]
     pub source_name: Option<String>,
+    /// Answer boxes read before the results (SearxNG `answers`/`infoboxes`, Brave `infobox`/`faq`).
+    #[serde(default)]
+    pub boxes: Vec<RawAnswerBox>,
+}
+
+/// `[[search.http.boxes]]`: where a web search API puts its direct answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnswerBox {
+    /// Pointer to an array of boxes (or to one box).
+    pub results: String,
+    /// Pointer to the box's title; without it, the box answers the question as asked.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Pointer to the answer's text; "" for a box that is a string itself.
+    pub text: String,
+    #[serde(default)]
+    pub url_field: Option<String>,
 }
 
 fn default_method() -> String {

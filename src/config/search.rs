@@ -14,7 +14,7 @@ use super::{problem, Problem};
 use crate::energy::Range;
 pub use crate::search::answer::Adequacy;
 use crate::search::breaker::BreakerSettings;
-use crate::search::http::{HitMapping, HttpSearchSettings};
+use crate::search::http::{BoxMapping, HitMapping, HttpSearchSettings};
 use crate::search::postgres::PgSearchSettings;
 pub use crate::search::settings::{SearchBackendConfig, SearchConfig};
 
@@ -317,6 +317,7 @@ fn elasticsearch(
             url: es.url_field.as_deref().map(pointer),
             score: Some("/_score".into()),
             id: Some("/_id".into()),
+            boxes: Vec::new(),
         },
         source_name: es.source_name.unwrap_or_else(|| format!("{kind}:{}", es.index)),
         connect_timeout,
@@ -417,9 +418,38 @@ fn http_json(
             }
         }
     }
+    for (i, b) in h.boxes.iter().enumerate() {
+        for (field, pointer) in [
+            ("results", Some(&b.results)),
+            ("title", b.title.as_ref()),
+            ("text", Some(&b.text)),
+            ("url_field", b.url_field.as_ref()),
+        ] {
+            if let Some(p) = pointer {
+                if (!p.is_empty() || field == "results") && !p.starts_with('/') {
+                    problems.push(problem(
+                        format!("search.http.boxes[{i}].{field}"),
+                        format!("`{p}` is not a JSON pointer"),
+                        "start it with /, e.g. \"/infoboxes\" or \"/content\" (\"\" for text: the box is a string)",
+                    ));
+                    ok = false;
+                }
+            }
+        }
+    }
     if !ok {
         return None;
     }
+    let boxes = h
+        .boxes
+        .into_iter()
+        .map(|b| BoxMapping {
+            results: b.results,
+            title: b.title,
+            text: b.text,
+            url: b.url_field,
+        })
+        .collect();
     let host = url::Url::parse(&crate::search::http::fill_url(&h.url, "q", 1))
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -437,6 +467,7 @@ fn http_json(
             url: h.url_field,
             score: h.score,
             id: h.id,
+            boxes,
         },
         source_name: h.source_name.unwrap_or(host),
         connect_timeout,

@@ -1230,6 +1230,27 @@ mod tests {
     }
 
     #[test]
+    fn a_web_search_answer_box_answers_and_agrees_with_the_infobox() {
+        let hits = vec![
+            hit("box-0-0", "capital of peru", "Lima"),
+            hit("box-1-0", "Peru", "Peru's capital and largest city is Lima."),
+            hit(
+                "r1",
+                "Lima - Wikipedia",
+                "Lima is the capital and the largest city of Peru.",
+            ),
+        ];
+        let a = answer("capital of peru", &hits, &adequacy(0.8)).unwrap();
+        assert!(a.sentence.contains("Lima"), "{}", a.sentence);
+        // A box that contradicts the infobox is no answer.
+        let conflicting = vec![
+            hit("box-0-0", "capital of peru", "Cusco"),
+            hit("box-1-0", "Peru", "Peru's capital and largest city is Lima."),
+        ];
+        assert!(answer("capital of peru", &conflicting, &adequacy(0.8)).is_err());
+    }
+
+    #[test]
     fn no_hits_and_no_content_words_refuse() {
         assert_eq!(
             answer("what is the capital of Peru", &[], &adequacy(0.8)),

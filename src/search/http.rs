@@ -26,6 +26,22 @@ pub struct HitMapping {
     /// Without a score, results score by rank (1, 1/2, 1/3, ...).
     pub score: Option<String>,
     pub id: Option<String>,
+    /// Answer boxes, read before the results: what "use a search engine" means in practice.
+    pub boxes: Vec<BoxMapping>,
+}
+
+/// Where a web search API puts a direct answer (SearxNG `answers` and `infoboxes`, Brave `infobox`
+/// and `faq`). A box ranks above every result; the adequacy check still judges it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BoxMapping {
+    /// Pointer to an array of boxes, or to a single box.
+    pub results: String,
+    /// Pointer to the box's subject. `None`: the engine answered the question as asked (SearxNG's
+    /// `answers`), so the question is the box's title.
+    pub title: Option<String>,
+    /// Pointer to the answer text; "" when each box is a string.
+    pub text: String,
+    pub url: Option<String>,
 }
 
 /// Everything needed to call one HTTP search API.
@@ -111,8 +127,13 @@ impl SearchBackend for HttpSearch {
             let body: Value = response.json().await.map_err(|e| {
                 SearchError::Backend(format!("{} sent no JSON: {}", self.settings.kind, e.without_url()))
             })?;
-            let mut hits = map_hits(&body, &self.settings.mapping, &self.settings.source_name)?;
-            hits.truncate(limit);
+            let mut hits = map_hits_for(&body, &self.settings.mapping, &self.settings.source_name, query)?;
+            // Boxes rank first: above the best result's score.
+            let top = hits.iter().map(|h| h.score).fold(1.0f32, f32::max);
+            for hit in hits.iter_mut().filter(|h| h.id.starts_with("box-")) {
+                hit.score = top * 2.0;
+            }
+            hits.truncate(limit + self.settings.mapping.boxes.len());
             Ok(hits)
         })
     }
@@ -151,6 +172,56 @@ pub fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
 /// Maps a response body to hits. Results without a title and text are skipped; a response without
 /// the result array is an error (the mapping or the API is wrong, and that must show in logs).
 pub fn map_hits(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
+    map_hits_for(body, mapping, source_name, "")
+}
+
+/// As [`map_hits`], with the answer boxes first; `query` titles a box that has no title.
+pub fn map_hits_for(
+    body: &Value,
+    mapping: &HitMapping,
+    source_name: &str,
+    query: &str,
+) -> Result<Vec<Hit>, SearchError> {
+    let mut hits = map_boxes(body, &mapping.boxes, source_name, query);
+    hits.extend(map_results(body, mapping, source_name)?);
+    Ok(hits)
+}
+
+/// The answer boxes of a response, scored above any result (2, where results score at most their
+/// own best, normalised against it by the adequacy check).
+fn map_boxes(body: &Value, boxes: &[BoxMapping], source_name: &str, query: &str) -> Vec<Hit> {
+    let text_at = |item: &Value, pointer: &str| item.pointer(pointer).map(text_of).unwrap_or_default();
+    let mut hits = Vec::new();
+    for (b, mapping) in boxes.iter().enumerate() {
+        let items: Vec<&Value> = match body.pointer(&mapping.results) {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(item @ Value::Object(_)) => vec![item],
+            _ => continue,
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let text = text_at(item, &mapping.text);
+            if text.is_empty() {
+                continue;
+            }
+            let title = match &mapping.title {
+                Some(pointer) => text_at(item, pointer),
+                None => query.to_string(),
+            };
+            let url = mapping.url.as_deref().map(|p| text_at(item, p)).unwrap_or_default();
+            hits.push(Hit {
+                id: format!("box-{b}-{i}"),
+                title,
+                text,
+                source: source_name.to_string(),
+                url,
+                score: 0.0,
+            });
+        }
+    }
+    hits
+}
+
+fn map_results(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
     let results = body
         .pointer(&mapping.results)
         .and_then(Value::as_array)
@@ -237,7 +308,73 @@ mod tests {
             url: Some("/url".into()),
             score: Some("/score".into()),
             id: None,
+            boxes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn answer_boxes_come_first_and_an_untitled_one_answers_the_question() {
+        // A SearxNG response: a direct answer, an infobox, then web results.
+        let body = json!({
+            "answers": ["Lima"],
+            "infoboxes": [{"infobox": "Peru", "content": "Peru's capital and largest city is Lima.", "id": "https://en.wikipedia.org/wiki/Peru"}],
+            "results": [{"title": "Lima - Wikipedia", "content": "Lima is the capital of Peru.", "url": "https://x", "score": 3.0}]
+        });
+        let searxng = HitMapping {
+            boxes: vec![
+                BoxMapping {
+                    results: "/answers".into(),
+                    title: None,
+                    text: "".into(),
+                    url: None,
+                },
+                BoxMapping {
+                    results: "/infoboxes".into(),
+                    title: Some("/infobox".into()),
+                    text: "/content".into(),
+                    url: Some("/id".into()),
+                },
+            ],
+            ..mapping()
+        };
+        let hits = map_hits_for(&body, &searxng, "SearxNG", "capital of peru").unwrap();
+        assert_eq!(hits.len(), 3);
+        assert_eq!(
+            (hits[0].title.as_str(), hits[0].text.as_str()),
+            ("capital of peru", "Lima")
+        );
+        assert_eq!(hits[1].title, "Peru");
+        assert_eq!(hits[2].title, "Lima - Wikipedia");
+        // A Brave infobox is one object, not an array; a response without boxes is no error.
+        let brave = json!({"infobox": {"title": "Peru", "long_desc": "Peru is a country."}, "results": []});
+        let one = BoxMapping {
+            results: "/infobox".into(),
+            title: Some("/title".into()),
+            text: "/long_desc".into(),
+            url: None,
+        };
+        let hits = map_hits_for(
+            &brave,
+            &HitMapping {
+                boxes: vec![one],
+                ..mapping()
+            },
+            "Brave",
+            "peru",
+        )
+        .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert!(map_hits_for(
+            &json!({"results": []}),
+            &HitMapping {
+                boxes: searxng.boxes.clone(),
+                ..mapping()
+            },
+            "S",
+            "q"
+        )
+        .unwrap()
+        .is_empty());
     }
 
     #[test]

@@ -229,6 +229,21 @@ async fn every_example_config_queries_its_engine_and_answers_from_its_response()
 }
 
 #[tokio::test]
+async fn a_searxng_infobox_is_read_before_the_web_results() {
+    let (addr, mock) = start_mock_search().await;
+    mock.answer_with(200, "searxng-infobox.json");
+    let config = example_config("searxng", addr);
+    let backend = ecoroute::search::connect(&config.search).await.unwrap();
+    let question = "What is the capital of Peru?";
+    let hits = backend.search(question, config.search.top_k).await.unwrap();
+    assert_eq!(hits[0].title, "Peru", "the infobox ranks first: {hits:?}");
+    assert!(hits[0].score > hits[1].score);
+    let a = answer::answer(question, &hits, &config.search.adequacy).unwrap_or_else(|r| panic!("{}", r.reason()));
+    assert_eq!(a.sentence, "Its capital and largest city is Lima.");
+    assert_eq!(a.url, "https://en.wikipedia.org/wiki/Peru");
+}
+
+#[tokio::test]
 async fn elasticsearch_query_body_is_the_configured_multi_match() {
     let (addr, mock) = start_mock_search().await;
     mock.answer_with(200, "elasticsearch-8.json");
