@@ -5,11 +5,14 @@
 //!
 //! Pure core (no I/O, unit- and property-tested in place, benched with criterion):
 //! - [`classify`]: request features, config rules, hard guards and the lookup-vs-complex scorer,
-//!   which together give a [`classify::Decision`] (class, confidence, route, reason).
+//!   which together give a [`classify::Decision`] (class, confidence, route, reason). The guards
+//!   include the conversation's language and a system prompt that search answers cannot honour.
 //! - [`energy`]: the energy model (EcoLogits' LLM-inference method, CPU-time energy of a search) and
 //!   the model catalogue and electricity zones it reads; every figure a low/central/high range.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
+//! - [`search::question`]: questions as people type them made comparable with documents (country
+//!   aliases, shorthand, one term per verb family, typo tolerance, abbreviation expansions).
 //! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
 //!   regression, embedded in the binary) and its deterministic trainer.
 //! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries,
