@@ -377,16 +377,8 @@ impl AnswerReport {
 
 /// Lower case, digits' thousands separators and punctuation dropped, articles removed, spaces
 /// collapsed: "The Mona Lisa" and "mona lisa" match, "29,907,003" and "29907003" match.
-/// Accents off ("Brasília" is "Brasilia"): canonical decomposition, then the marks dropped.
-fn fold_accents(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    text.nfkd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect()
-}
-
 fn normalize_answer(text: &str) -> String {
-    let text = fold_accents(text);
+    let text = crate::search::question::fold(text);
     let chars: Vec<char> = text.chars().collect();
     let mut cleaned = String::with_capacity(text.len());
     for (i, c) in chars.iter().enumerate() {
@@ -452,7 +444,7 @@ fn gold_forms(gold: &str) -> Vec<String> {
 /// Whether an answer contains one of the gold answers, as whole words (SQuAD-style containment)
 /// with case and accents folded, or matches a gold pattern.
 pub fn contains_gold(answer: &str, gold: &[String]) -> bool {
-    let folded = fold_accents(answer);
+    let folded = crate::search::question::fold(answer);
     let normalised = format!(" {} ", normalize_answer(answer));
     gold.iter().any(|g| match gold_pattern(g) {
         Some(re) => re.is_match(&folded),

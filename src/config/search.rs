@@ -407,16 +407,13 @@ fn http_json(
         ("search.http.score", h.score.as_ref()),
         ("search.http.id", h.id.as_ref()),
     ] {
-        if let Some(p) = pointer {
-            if !p.is_empty() && !p.starts_with('/') {
-                problems.push(problem(
-                    key,
-                    format!("`{p}` is not a JSON pointer"),
-                    "start it with /, e.g. \"/results\" or \"/document/title\"",
-                ));
-                ok = false;
-            }
-        }
+        ok &= check_pointer(
+            key.to_string(),
+            pointer,
+            true,
+            "start it with /, e.g. \"/results\" or \"/document/title\"",
+            problems,
+        );
     }
     for (i, b) in h.boxes.iter().enumerate() {
         for (field, pointer) in [
@@ -425,16 +422,13 @@ fn http_json(
             ("text", Some(&b.text)),
             ("url_field", b.url_field.as_ref()),
         ] {
-            if let Some(p) = pointer {
-                if (!p.is_empty() || field == "results") && !p.starts_with('/') {
-                    problems.push(problem(
-                        format!("search.http.boxes[{i}].{field}"),
-                        format!("`{p}` is not a JSON pointer"),
-                        "start it with /, e.g. \"/infoboxes\" or \"/content\" (\"\" for text: the box is a string)",
-                    ));
-                    ok = false;
-                }
-            }
+            ok &= check_pointer(
+                format!("search.http.boxes[{i}].{field}"),
+                pointer,
+                field != "results",
+                "start it with /, e.g. \"/infoboxes\" or \"/content\" (\"\" for text: the box is a string)",
+                problems,
+            );
         }
     }
     if !ok {
@@ -472,6 +466,24 @@ fn http_json(
         source_name: h.source_name.unwrap_or(host),
         connect_timeout,
     })
+}
+
+/// Whether a configured JSON pointer is one ("" is the whole value, where `may_be_empty`); a
+/// problem names the key otherwise.
+fn check_pointer(
+    key: String,
+    pointer: Option<&String>,
+    may_be_empty: bool,
+    fix: &str,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    match pointer {
+        Some(p) if !(p.starts_with('/') || p.is_empty() && may_be_empty) => {
+            problems.push(problem(key, format!("`{p}` is not a JSON pointer"), fix));
+            false
+        }
+        _ => true,
+    }
 }
 
 fn postgres(

@@ -248,6 +248,14 @@ static PLACE_CUES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 static LIFE_YEARS: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\(\s*(?:c\. |born )?\d{3,4}\s*(?:BC\s*)?[–-]\s*\d{0,4}\s*(?:BC|AD)?\s*\)").ok());
 
+/// The sentence with what the patterns match taken out.
+fn without(sentence: &str, patterns: &[&LazyLock<Option<Regex>>]) -> String {
+    patterns
+        .iter()
+        .filter_map(|p| p.as_ref())
+        .fold(sentence.to_string(), |text, re| re.replace_all(&text, "").into_owned())
+}
+
 /// A share ("25.3%"), which is no count.
 static PERCENT: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\d+(?:[.,]\d+)?\s*%").ok());
 
@@ -340,11 +348,7 @@ fn has_person_name(sentence: &str, asked: &[String]) -> bool {
 fn fits_question(asked: &Asked, sentence: &str) -> bool {
     match asked.expected {
         AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
-            let mut text = Cow::Borrowed(sentence);
-            for re in [LIFE_YEARS.as_ref(), LIFE_EVENTS.as_ref()].into_iter().flatten() {
-                text = Cow::Owned(re.replace_all(&text, "").into_owned());
-            }
-            AnswerType::Year.fits(&text)
+            AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS]))
         }
         AnswerType::Person => {
             has_person_name(sentence, &asked.terms) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))
@@ -402,16 +406,9 @@ impl AnswerType {
         match self {
             AnswerType::Any => true,
             // A count or a measure, not the years of a life: "(1214-1270)" does not say how many.
-            AnswerType::Number => {
-                let mut text = Cow::Borrowed(sentence);
-                for re in [LIFE_YEARS.as_ref(), DATED.as_ref(), PERCENT.as_ref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    text = Cow::Owned(re.replace_all(&text, "").into_owned());
-                }
-                text.chars().any(|c| c.is_ascii_digit())
-            }
+            AnswerType::Number => without(sentence, &[&LIFE_YEARS, &DATED, &PERCENT])
+                .chars()
+                .any(|c| c.is_ascii_digit()),
             AnswerType::Year => sentence
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| (3..=4).contains(&run.len())),
