@@ -1,12 +1,20 @@
 //! `index build`: (re)build an embedded index from a corpus file or folder.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use super::error::CliError;
 use super::*;
+use crate::search::ingest::{IngestOptions, Progress};
+
+/// How often a long build says how far it has got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
-    /// Build the embedded index from a corpus: a JSON Lines file (gzip or plain), a Markdown or
-    /// text file, or a folder of them.
+    /// Build the embedded index from a corpus: a JSON Lines file (gzip or plain), Markdown or
+    /// text, a Kiwix ZIM archive, a Wikidata JSON dump, a Wikipedia abstracts dump, or a folder
+    /// of them. Shows progress on stderr.
     Build {
         #[command(flatten)]
         config: ConfigArg,
@@ -16,6 +24,10 @@ pub enum IndexCommand {
         /// Index directory, overriding `search.index_dir`.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// The language read from Wikidata dumps (labels, descriptions, and which Wikipedia an
+        /// item needs an article in).
+        #[arg(long, default_value = "en")]
+        language: String,
     },
 }
 
@@ -23,6 +35,7 @@ pub(super) fn index_build(
     config_path: &Path,
     input: Option<PathBuf>,
     output: Option<PathBuf>,
+    language: String,
 ) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let (index_dir, corpus) = match (&config.search.backend, input, output) {
@@ -38,7 +51,15 @@ pub(super) fn index_build(
         }
     };
     let started = std::time::Instant::now();
-    let count = EmbeddedIndex::build(&index_dir, &corpus)?;
+    let progress = Progress::default();
+    let options = IngestOptions { language };
+    let done = AtomicBool::new(false);
+    let count = std::thread::scope(|scope| {
+        scope.spawn(|| report_progress(&progress, &done, started));
+        let built = EmbeddedIndex::build_with(&index_dir, &corpus, &options, &progress);
+        done.store(true, Ordering::Relaxed);
+        built
+    })?;
     outln!(
         "indexed {count} documents from {} into {} in {:.1}s",
         corpus.display(),
@@ -46,4 +67,28 @@ pub(super) fn index_build(
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a progress line to stderr every few seconds until `done`: the share of the input read,
+/// the documents indexed and the rate, and the time left at that rate.
+fn report_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
+    let mut last = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() < PROGRESS_EVERY {
+            continue;
+        }
+        last = Instant::now();
+        let (read, total, documents) = (progress.read_bytes(), progress.total_bytes(), progress.documents());
+        let seconds = started.elapsed().as_secs_f64();
+        let share = if total == 0 { 0.0 } else { read as f64 / total as f64 };
+        let left = if share > 0.0 { seconds * (1.0 - share) / share } else { f64::NAN };
+        tracing::info!(
+            "indexing: {:.1}% of {:.1} MB read, {documents} documents ({:.0}/s), about {:.0}s left",
+            share * 100.0,
+            total as f64 / 1e6,
+            documents as f64 / seconds.max(1e-9),
+            left
+        );
+    }
 }

@@ -19,6 +19,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
 use super::answer::{entity, looks_like_a_name, normalize_question};
+use super::ingest::{IngestOptions, Progress};
 use super::{question, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
 use crate::Error;
@@ -142,9 +143,13 @@ impl EmbeddedIndex {
     /// Builds the index in `dir` from a corpus file or folder and stamps it with the corpus it came
     /// from, so `serve` will not build it again. Returns the number of documents.
     pub fn build(dir: &Path, corpus: &Path) -> Result<u64, Error> {
+        Self::build_with(dir, corpus, &IngestOptions::default(), &Progress::default())
+    }
+
+    /// [`EmbeddedIndex::build`] with the choices for public dumps, reporting how far it has got.
+    pub fn build_with(dir: &Path, corpus: &Path, options: &IngestOptions, progress: &Progress) -> Result<u64, Error> {
         let stamp = corpus_stamp(corpus)?;
-        let docs = super::ingest::read_documents(corpus)?;
-        let count = build_index(dir, docs.into_iter().map(Ok))?;
+        let count = build_index(dir, |sink| super::ingest::read_into(corpus, options, progress, sink))?;
         std::fs::write(dir.join(STAMP_FILE), &stamp)
             .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
         Ok(count)
@@ -159,7 +164,11 @@ impl EmbeddedIndex {
     pub fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
-        write_docs(&index, fields, docs)?;
+        let mut writer = DocWriter::new(&index, fields)?;
+        for doc in docs {
+            writer.add(doc?)?;
+        }
+        writer.finish()?;
         Self::from_index(index)
     }
 
@@ -356,9 +365,13 @@ impl SearchBackend for EmbeddedIndex {
     }
 }
 
-/// Builds an index in `dir` from documents, replacing what was there. Writes into a sibling
-/// directory first and renames it into place, so a crash mid-build never leaves a half index.
-pub fn build_index(dir: &Path, docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<u64, Error> {
+/// Builds an index in `dir` from the documents `feed` gives, replacing what was there. Writes into
+/// a sibling directory first and renames it into place, so a crash mid-build never leaves a half
+/// index. Memory stays within the writer's budget whatever the number of documents.
+pub fn build_index(
+    dir: &Path,
+    feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
+) -> Result<u64, Error> {
     let building = PathBuf::from(format!("{}.building", dir.display()));
     if building.exists() {
         std::fs::remove_dir_all(&building).map_err(|e| Error::io(format!("removing {}", building.display()), e))?;
@@ -366,7 +379,9 @@ pub fn build_index(dir: &Path, docs: impl IntoIterator<Item = Result<CorpusDoc, 
     std::fs::create_dir_all(&building).map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
     let (schema, fields) = schema();
     let index = Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
-    let count = write_docs(&index, fields, docs)?;
+    let mut writer = DocWriter::new(&index, fields)?;
+    feed(&mut |doc| writer.add(doc))?;
+    let count = writer.finish()?;
     drop(index);
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| Error::io(format!("removing the old index {}", dir.display()), e))?;
@@ -376,19 +391,24 @@ pub fn build_index(dir: &Path, docs: impl IntoIterator<Item = Result<CorpusDoc, 
     Ok(count)
 }
 
-fn write_docs(
-    index: &Index,
+/// Adds corpus documents to an index; tantivy flushes a segment whenever its 200 MB budget fills.
+struct DocWriter {
+    writer: tantivy::IndexWriter,
     fields: Fields,
-    docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>,
-) -> Result<u64, Error> {
-    let mut writer: tantivy::IndexWriter = index
-        .writer(200_000_000)
-        .map_err(index_err("opening the index writer"))?;
-    let mut count = 0;
-    for doc in docs {
-        let doc = doc?;
+    count: u64,
+}
+
+impl DocWriter {
+    fn new(index: &Index, fields: Fields) -> Result<DocWriter, Error> {
+        let writer = index
+            .writer(200_000_000)
+            .map_err(index_err("opening the index writer"))?;
+        Ok(DocWriter { writer, fields, count: 0 })
+    }
+
+    fn add(&mut self, doc: CorpusDoc) -> Result<(), Error> {
+        let fields = self.fields;
         let subject = entity(&doc.title);
-        // A person is asked about by surname ("when was Shakespeare born"): the surname is a key too.
         let mut document = doc!(
             fields.id => doc.id,
             fields.title_key => subject.to_lowercase(),
@@ -398,39 +418,68 @@ fn write_docs(
             fields.source => doc.source,
             fields.url => doc.url,
         );
+        // A person is asked about by surname ("when was Shakespeare born"): the surname is a key too.
         if looks_like_a_name(subject) {
             if let Some(surname) = subject.rsplit(' ').next() {
                 document.add_text(fields.title_key, surname.to_lowercase());
             }
         }
-        writer.add_document(document).map_err(index_err("adding a document"))?;
-        count += 1;
+        self.writer
+            .add_document(document)
+            .map_err(index_err("adding a document"))?;
+        self.count += 1;
+        Ok(())
     }
-    writer.commit().map_err(index_err("committing the index"))?;
-    writer
-        .wait_merging_threads()
-        .map_err(index_err("merging index segments"))?;
-    Ok(count)
+
+    fn finish(mut self) -> Result<u64, Error> {
+        self.writer.commit().map_err(index_err("committing the index"))?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(index_err("merging index segments"))?;
+        Ok(self.count)
+    }
 }
+
+/// Files above this size are identified by size and modification time rather than content: `serve`
+/// checks the stamp at every start, and hashing a 100 GB Wikipedia archive would take minutes.
+const HASHED_FILE_LIMIT: u64 = 256 << 20;
 
 /// Identifies a corpus by content (FNV-1a over its files' names and bytes) and size, so an index is
 /// rebuilt exactly when the corpus it came from changes.
 fn corpus_stamp(corpus: &Path) -> Result<String, Error> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut size = 0usize;
+    let mut size = 0u64;
     let mut feed = |bytes: &[u8]| {
-        size += bytes.len();
         for b in bytes {
             hash ^= u64::from(*b);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
     };
     for file in super::ingest::input_files(corpus)? {
-        let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading the corpus {}", file.display()), e))?;
+        let reading = |e| Error::io(format!("reading the corpus {}", file.display()), e);
         if corpus.is_dir() {
             feed(file.strip_prefix(corpus).unwrap_or(&file).to_string_lossy().as_bytes());
         }
-        feed(&bytes);
+        let metadata = std::fs::metadata(&file).map_err(reading)?;
+        size += metadata.len();
+        if metadata.len() > HASHED_FILE_LIMIT {
+            let modified = metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            feed(format!("size={} modified={modified}", metadata.len()).as_bytes());
+            continue;
+        }
+        let mut reader = std::fs::File::open(&file).map_err(reading)?;
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut chunk).map_err(reading)?;
+            if n == 0 {
+                break;
+            }
+            feed(&chunk[..n]);
+        }
     }
     // The corpus's absolute path too, so an index built from another corpus is told apart from
     // one whose corpus changed.

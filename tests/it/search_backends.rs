@@ -391,3 +391,33 @@ fn the_kubernetes_config_is_stateless() {
     assert_eq!(config.ledger.spool, None, "nothing is written to the pod's disk");
     assert!(config.server.drain_delay > Duration::ZERO);
 }
+
+/// Offline Wikipedia and Wikidata, end to end: `serve` on a folder holding a real Kiwix ZIM archive
+/// and a real Wikidata API answer builds its index from them and answers lookups from both.
+#[tokio::test]
+async fn serve_answers_from_a_kiwix_archive_and_a_wikidata_dump() {
+    let folder = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest");
+    let mut h = Harness::start_with("", |config| {
+        if let ecoroute::config::SearchBackendConfig::Embedded { corpus, .. } = &mut config.search.backend {
+            *corpus = folder;
+        }
+    })
+    .await;
+    let asked = [
+        ("When was Douglas Adams born?", "11 March 1952", "wikidata.org/wiki/Q42"),
+        ("Who directed Ray?", "Taylor Hackford", "wikipedia.org/wiki/Ray_(film)"),
+    ];
+    for (question, answer, source) in asked {
+        let r = h.chat(user(question)).await;
+        assert_eq!(
+            r.headers()["x-ecoroute-route"],
+            "search",
+            "{question}: {:?}",
+            r.headers().get("x-ecoroute-reason")
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(content.contains(answer) && content.contains(source), "{question}: {content}");
+    }
+    h.stop().await;
+}

@@ -1,21 +1,19 @@
-//! Reads a company's own documents into corpus documents for the embedded index: a JSON Lines file
-//! (gzip or plain), a Markdown or plain-text file, or a folder of them (walked recursively, in
-//! name order, hidden entries skipped), so `ecoroute index build --input docs/` indexes a
-//! knowledge base as it stands.
+//! A company's own knowledge base: JSON Lines exports, Markdown and plain text, so
+//! `ecoroute index build --input docs/` indexes a knowledge base as it stands.
 //!
 //! - JSON Lines: one document per line with `title` and `text` (`id`, `url`, `source` optional;
-//!   other fields are ignored, since exports carry metadata).
+//!   other fields are ignored, since exports carry metadata). Read line by line.
 //! - Markdown: one document per section; the title is the heading path ("Billing › Refunds"), the
 //!   text is the section with its markup removed, so answers read as sentences.
 //! - Plain text: one document per paragraph, titled by the file's first line when it is short.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
+use std::path::Path;
 
-use flate2::read::GzDecoder;
 use serde::Deserialize;
 
-use super::embedded::CorpusDoc;
+use super::Sink;
+use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 #[derive(Debug, Deserialize)]
@@ -32,124 +30,21 @@ struct LooseDoc {
     source: String,
 }
 
-/// The kinds of file a knowledge base is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    JsonLines { gzip: bool },
-    Markdown,
-    Text,
-}
-
-fn kind_of(path: &Path) -> Option<Kind> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-    if name.ends_with(".jsonl.gz") || name.ends_with(".ndjson.gz") {
-        Some(Kind::JsonLines { gzip: true })
-    } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
-        Some(Kind::JsonLines { gzip: false })
-    } else if name.ends_with(".md") || name.ends_with(".markdown") {
-        Some(Kind::Markdown)
-    } else if name.ends_with(".txt") {
-        Some(Kind::Text)
-    } else {
-        None
-    }
-}
-
-/// The files an input names, in a stable order: the file itself, or every readable file under the
-/// folder.
-pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
-    if input.is_file() {
-        return match kind_of(input) {
-            Some(_) => Ok(vec![input.to_path_buf()]),
-            None => Err(Error::index(format!(
-                "{}: not a .jsonl, .jsonl.gz, .md, .markdown or .txt file",
-                input.display()
-            ))),
-        };
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![input.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?
-                .path();
-            if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
-            {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if kind_of(&path).is_some() {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        return Err(Error::index(format!(
-            "{}: no .jsonl, .jsonl.gz, .md, .markdown or .txt files in it",
-            input.display()
-        )));
-    }
-    Ok(files)
-}
-
-/// Reads every document of an input file or folder.
-pub fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
-    let root = if input.is_dir() {
-        input
-    } else {
-        input.parent().unwrap_or(input)
-    };
-    let mut docs = Vec::new();
-    for file in input_files(input)? {
-        let relative = file
-            .strip_prefix(root)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let kind = kind_of(&file).ok_or_else(|| Error::index(format!("{}: unknown file type", file.display())))?;
-        let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-        let text = match kind {
-            Kind::JsonLines { gzip: true } => {
-                let mut out = String::new();
-                GzDecoder::new(bytes.as_slice())
-                    .read_to_string(&mut out)
-                    .map_err(|e| Error::io(format!("decompressing {}", file.display()), e))?;
-                out
-            }
-            _ => String::from_utf8(bytes).map_err(|_| Error::index(format!("{}: not UTF-8 text", file.display())))?,
-        };
-        match kind {
-            Kind::JsonLines { .. } => docs.extend(parse_jsonl(&text, &relative)?),
-            Kind::Markdown => docs.extend(parse_markdown(&text, &relative)),
-            Kind::Text => docs.extend(parse_text(&text, &relative)),
-        }
-    }
-    Ok(docs)
-}
-
-fn parse_jsonl(text: &str, relative: &str) -> Result<Vec<CorpusDoc>, Error> {
-    let mut docs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+pub(super) fn read_jsonl(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(format!("reading {relative} line {}", i + 1), e))?;
         if line.trim().is_empty() {
             continue;
         }
         let doc: LooseDoc =
-            serde_json::from_str(line).map_err(|e| Error::index(format!("{relative} line {}: {e}", i + 1)))?;
+            serde_json::from_str(&line).map_err(|e| Error::index(format!("{relative} line {}: {e}", i + 1)))?;
         if doc.title.trim().is_empty() && doc.text.trim().is_empty() {
             return Err(Error::index(format!(
                 "{relative} line {}: a document needs a `title` or a `text`",
                 i + 1
             )));
         }
-        docs.push(CorpusDoc {
+        sink(CorpusDoc {
             id: doc.id.unwrap_or_else(|| format!("{relative}:{}", i + 1)),
             title: doc.title,
             text: doc.text,
@@ -159,9 +54,9 @@ fn parse_jsonl(text: &str, relative: &str) -> Result<Vec<CorpusDoc>, Error> {
                 doc.source
             },
             url: doc.url,
-        });
+        })?;
     }
-    Ok(docs)
+    Ok(())
 }
 
 /// A heading's anchor as GitHub and most static-site generators write it.
@@ -219,7 +114,7 @@ fn title_from_file_name(relative: &str) -> String {
         .replace(['-', '_'], " ")
 }
 
-fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
+pub(super) fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
     let file_title = title_from_file_name(relative);
     let mut docs = Vec::new();
     // The heading path: `path[level - 1]` is the current heading of that level.
@@ -279,7 +174,7 @@ fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
     docs
 }
 
-fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
+pub(super) fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
     let stem = title_from_file_name(relative);
     let mut paragraphs: Vec<String> = text
         .split("\n\n")
@@ -306,6 +201,7 @@ fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::ingest::read_documents;
 
     #[test]
     fn markdown_sections_become_documents_with_heading_paths() {
@@ -325,14 +221,18 @@ mod tests {
         assert_eq!(docs[0].title, "Office hours");
         assert_eq!(docs[1].text, "We close at 5.");
 
-        let docs = parse_jsonl(
-            "{\"title\":\"VPN\",\"text\":\"Use WireGuard.\",\"owner\":\"it\"}\n\n",
-            "kb.jsonl",
-        )
-        .unwrap();
+        let jsonl = |text: &str| {
+            let mut docs = Vec::new();
+            read_jsonl(text.as_bytes(), "kb.jsonl", &mut |doc| {
+                docs.push(doc);
+                Ok(())
+            })
+            .map(|()| docs)
+        };
+        let docs = jsonl("{\"title\":\"VPN\",\"text\":\"Use WireGuard.\",\"owner\":\"it\"}\n\n").unwrap();
         assert_eq!(docs[0].id, "kb.jsonl:1");
         assert_eq!(docs[0].source, "kb.jsonl");
-        assert!(parse_jsonl("{\"owner\":\"it\"}", "kb.jsonl")
+        assert!(jsonl("{\"owner\":\"it\"}")
             .unwrap_err()
             .to_string()
             .contains("kb.jsonl line 1"));
