@@ -479,6 +479,63 @@ pub fn looks_like_a_name(title: &str) -> bool {
         && !title.contains(|c: char| c.is_ascii_digit())
 }
 
+/// The dates of a life as Wikipedia's first sentence gives them: "(September 23, 1930 – June 10,
+/// 2004)", "(23 April 1564 – 23 April 1616)", "(/ˈpærɪs/; born 5 May 1960)".
+static LIFE_DATES: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    let date = r"(?:c\. )?(?:[A-Z][a-z]+\.? \d{1,2}, |\d{1,2} [A-Z][a-z]+ |[A-Z][a-z]+ )?(?:\d{1,4} BC|\d{3,4})";
+    Regex::new(&format!(
+        r"\((?:[^()]*?;\s*)?(?:(born)\s+({date})|({date})\s*[–-]\s*({date}))\s*\)"
+    ))
+    .ok()
+});
+
+/// A person's passage says when they were born and died only in the parenthesis after their name;
+/// said as sentences ("Ray Charles was born on September 23, 1930."), "when was X born" finds the
+/// words it asks with and an answer that reads on its own. None for other passages.
+pub fn life_sentences(title: &str, text: &str) -> Option<String> {
+    let subject = entity(title);
+    // A painting or a war has dates in parentheses too; a person's passage says "he" or "she".
+    let personal = words(text).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him"));
+    if !looks_like_a_name(subject) || !personal {
+        return None;
+    }
+    let first = sentences(text).into_iter().next()?;
+    let life = LIFE_DATES.as_ref()?.captures(first)?;
+    // "on 10 June 2004" with a day, "in June 2004" and "in 44 BC" without.
+    let said = |date: &str| {
+        let numbers = date
+            .split_whitespace()
+            .filter(|w| w.trim_end_matches(',').chars().all(|c| c.is_ascii_digit()))
+            .count();
+        if numbers >= 2 {
+            format!("on {date}")
+        } else {
+            format!("in {date}")
+        }
+    };
+    match (life.get(2), life.get(3), life.get(4)) {
+        (Some(born), _, _) => Some(format!("{subject} was born {}.", said(born.as_str()))),
+        (None, Some(born), Some(died)) => Some(format!(
+            "{subject} was born {}. {subject} died {}.",
+            said(born.as_str()),
+            said(died.as_str())
+        )),
+        _ => None,
+    }
+}
+
+/// The hit with its life dates said as sentences ([`life_sentences`]), for passages from backends
+/// that did not add them when indexing.
+fn with_life_dates(hit: &Hit) -> Cow<'_, Hit> {
+    match life_sentences(&hit.title, &hit.text) {
+        Some(said) if !hit.text.contains(&said) => Cow::Owned(Hit {
+            text: format!("{} {said}", hit.text),
+            ..hit.clone()
+        }),
+        _ => Cow::Borrowed(hit),
+    }
+}
+
 /// The subject of a hit: its title up to a comma or parenthesis ("Lima, Peru" → "Lima"), without a
 /// site name ("Lima - Wikipedia" → "Lima") or a heading path ("Billing › Refunds" → "Refunds").
 pub fn entity(title: &str) -> &str {
@@ -801,6 +858,8 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
         expected,
     };
     let terms = &asked.terms;
+    let hits: Vec<Cow<'_, Hit>> = hits.iter().map(with_life_dates).collect();
+    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let mut scored: Vec<Scored<'_>> = hits.iter().map(|h| score_hit(&asked, h)).collect();
     // Stable sort: among equal confidences, the backend's ranking decides.
     scored.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
@@ -891,6 +950,67 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_dates_of_a_life_are_said_as_sentences() {
+        let said = |title: &str, text: &str| life_sentences(title, text);
+        assert_eq!(
+            said(
+                "Ray Charles",
+                "Ray Charles Robinson (September 23, 1930 – June 10, 2004) was an American singer. He was blind."
+            )
+            .as_deref(),
+            Some("Ray Charles was born on September 23, 1930. Ray Charles died on June 10, 2004.")
+        );
+        assert_eq!(
+            said(
+                "William Shakespeare",
+                "William Shakespeare (c. 23 April 1564 – 23 April 1616) was an English playwright. His plays..."
+            )
+            .as_deref(),
+            Some("William Shakespeare was born on c. 23 April 1564. William Shakespeare died on 23 April 1616.")
+        );
+        assert_eq!(
+            said(
+                "Tom Hanks",
+                "Thomas Jeffrey Hanks (/hæŋks/; born July 9, 1956) is an American actor. He won two Oscars."
+            )
+            .as_deref(),
+            Some("Tom Hanks was born on July 9, 1956.")
+        );
+        assert_eq!(
+            said(
+                "Julius Caesar",
+                "Gaius Julius Caesar (100 BC – 44 BC) was a Roman general. He crossed the Rubicon."
+            )
+            .as_deref(),
+            Some("Julius Caesar was born in 100 BC. Julius Caesar died in 44 BC.")
+        );
+        // Not a person's name, or dates that are not a life, or dates after the first sentence.
+        assert_eq!(
+            said(
+                "Mona Lisa",
+                "The Mona Lisa (1503 – 1519) is a painting. It hangs in the Louvre."
+            ),
+            None
+        );
+        assert_eq!(
+            said("World War II", "World War II (1939 – 1945) was a global war."),
+            None
+        );
+        assert_eq!(
+            said(
+                "Ray Charles",
+                "Ray Charles was a singer. His band (1950 – 1960) toured."
+            ),
+            None
+        );
+        assert_eq!(
+            said("Ray Charles", "Ray Charles (1930 – 2004) was a singer."),
+            None,
+            "no pronoun"
+        );
+    }
 
     fn adequacy(min_confidence: f64) -> Adequacy {
         Adequacy {

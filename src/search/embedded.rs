@@ -18,7 +18,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
-use super::answer::{entity, looks_like_a_name, normalize_question};
+use super::answer::{entity, life_sentences, looks_like_a_name, normalize_question};
 use super::ingest::{IngestOptions, Progress};
 use super::{question, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
@@ -39,7 +39,7 @@ pub struct CorpusDoc {
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 4;
+const INDEX_SCHEMA_VERSION: u32 = 5;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
@@ -403,18 +403,27 @@ impl DocWriter {
         let writer = index
             .writer(200_000_000)
             .map_err(index_err("opening the index writer"))?;
-        Ok(DocWriter { writer, fields, count: 0 })
+        Ok(DocWriter {
+            writer,
+            fields,
+            count: 0,
+        })
     }
 
     fn add(&mut self, doc: CorpusDoc) -> Result<(), Error> {
         let fields = self.fields;
         let subject = entity(&doc.title);
+        // "(1930 – 2004)" said as sentences, so "when was X born" finds "born" in the index.
+        let text = match life_sentences(&doc.title, &doc.text) {
+            Some(said) if !doc.text.contains(&said) => format!("{} {said}", doc.text),
+            _ => doc.text,
+        };
         let mut document = doc!(
             fields.id => doc.id,
             fields.title_key => subject.to_lowercase(),
-            fields.body => format!("{0} {0} {1}", doc.title, doc.text),
+            fields.body => format!("{0} {0} {1}", doc.title, text),
             fields.title => doc.title.clone(),
-            fields.text => doc.text,
+            fields.text => text,
             fields.source => doc.source,
             fields.url => doc.url,
         );
