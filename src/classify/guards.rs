@@ -48,7 +48,7 @@ impl Guard {
 
 /// Which guards are on; read straight from the config's `[guards]` table (plain flags, nothing to
 /// validate).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Guards {
     pub tools: bool,

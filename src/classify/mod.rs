@@ -176,6 +176,9 @@ pub struct Classifier {
     pub rules: Vec<Rule>,
     pub scorer: Arc<dyn Scorer>,
     pub lookup_threshold: f64,
+    /// System prompts a tenant has declared compatible with plain sourced answers: a request whose
+    /// system prompt matches skips the system-prompt guard (`[[tenant]] search_compatible_system`).
+    pub compatible_system: Option<regex::Regex>,
 }
 
 impl fmt::Debug for Classifier {
@@ -185,13 +188,26 @@ impl fmt::Debug for Classifier {
             .field("rules", &self.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
             .field("scorer", &self.scorer.name())
             .field("lookup_threshold", &self.lookup_threshold)
+            .field(
+                "compatible_system",
+                &self.compatible_system.as_ref().map(regex::Regex::as_str),
+            )
             .finish()
     }
 }
 
 impl Classifier {
     pub fn decide(&self, features: &RequestFeatures) -> Decision {
-        if let Some(guard) = self.guards.check(features) {
+        let declared_compatible = !features.system.trim().is_empty()
+            && self
+                .compatible_system
+                .as_ref()
+                .is_some_and(|re| re.is_match(&features.system));
+        let guards = Guards {
+            system_prompt: self.guards.system_prompt && !declared_compatible,
+            ..self.guards
+        };
+        if let Some(guard) = guards.check(features) {
             return Decision {
                 class: Class::Complex,
                 confidence: 1.0,
@@ -293,12 +309,30 @@ mod tests {
         assert_eq!(apply_override(lookup.clone(), None, true), lookup);
     }
 
+    #[test]
+    fn a_tenant_declared_system_prompt_passes_the_system_prompt_guard_and_no_other() {
+        let mut c = classifier(vec![]);
+        let mut acme = RequestFeatures::from_query("What is the capital of Peru?");
+        acme.system = "You are Ada, Acme's assistant. Be friendly.".into();
+        assert_eq!(c.decide(&acme).decider, Decider::Guard(Guard::SystemPrompt));
+        c.compatible_system = Some(regex::Regex::new(r"^You are Ada, Acme's assistant\.").unwrap());
+        assert_eq!(c.decide(&acme).route, Route::Search);
+        // Another prompt of the same tenant is not covered by the declaration.
+        acme.system = "Réponds toujours en français.".into();
+        assert_eq!(c.decide(&acme).decider, Decider::Guard(Guard::SystemPrompt));
+        // The other guards still hold.
+        acme.system = "You are Ada, Acme's assistant.".into();
+        acme.has_tools = true;
+        assert_eq!(c.decide(&acme).decider, Decider::Guard(Guard::Tools));
+    }
+
     fn classifier(rules: Vec<Rule>) -> Classifier {
         Classifier {
             guards: Guards::default(),
             rules,
             scorer: Arc::new(HeuristicScorer),
             lookup_threshold: 0.7,
+            compatible_system: None,
         }
     }
 

@@ -53,6 +53,9 @@ pub struct RawTenant {
     pub mode: Option<String>,
     #[serde(default)]
     pub lookup_threshold: Option<f64>,
+    /// A regex over the system prompt: the tenant's prompts that allow plain sourced answers.
+    #[serde(default)]
+    pub search_compatible_system: Option<String>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
 }

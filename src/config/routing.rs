@@ -114,6 +114,9 @@ pub struct TenantPolicy {
     pub name: String,
     pub mode: Option<Mode>,
     pub lookup_threshold: Option<f64>,
+    /// The system prompts this tenant declares compatible with search answers.
+    #[serde(serialize_with = "crate::redact::ser::opt_regex")]
+    pub search_compatible_system: Option<Regex>,
     pub rules: Vec<Rule>,
 }
 
@@ -152,10 +155,27 @@ pub(super) fn validate_routing(
             check_unit(problems, &format!("tenant[{i}].lookup_threshold"), th);
         }
         let rules = validate_rules(t.rules, &format!("tenant[{i}].rules"), problems);
+        let search_compatible_system = t.search_compatible_system.as_deref().and_then(|pattern| {
+            match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    problems.push(problem(
+                        format!("tenant[{i}].search_compatible_system"),
+                        format!(
+                            "invalid regex: {}",
+                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                        ),
+                        "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
+                    ));
+                    None
+                }
+            }
+        });
         policies.push(TenantPolicy {
             name: t.name,
             mode,
             lookup_threshold: t.lookup_threshold,
+            search_compatible_system,
             rules,
         });
     }

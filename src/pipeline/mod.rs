@@ -85,6 +85,7 @@ impl Pipeline {
                 if let Some(th) = t.lookup_threshold {
                     c.lookup_threshold = th;
                 }
+                c.compatible_system = t.search_compatible_system.clone();
                 let policy = Policy {
                     mode: t.mode.unwrap_or(config.routing.mode),
                     classifier: c,
@@ -115,9 +116,10 @@ impl Pipeline {
 /// The classifier that `serve`, `classify` and `eval` all use for a config.
 pub fn classifier_for(config: &Config) -> Classifier {
     Classifier {
-        guards: config.guards.clone(),
+        guards: config.guards,
         rules: config.rules.clone(),
         scorer: Arc::clone(&config.classifier.scorer),
         lookup_threshold: config.classifier.lookup_threshold,
+        compatible_system: None,
     }
 }

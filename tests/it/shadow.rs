@@ -108,3 +108,44 @@ last_user_regex = "Peru"
         "its rule only"
     );
 }
+
+/// A company's chatbot has a system prompt; the team declares which of its prompts allow a plain,
+/// sourced answer, and those requests may be answered from search while other prompts still go to
+/// the LLM, and other tenants keep the guard.
+#[tokio::test]
+async fn a_tenant_declares_its_system_prompt_compatible_with_search_answers() {
+    let extra = r#"
+[[tenant]]
+name = "acme"
+search_compatible_system = "^You are Ada, Acme's assistant\\."
+"#;
+    let h = Harness::start_with(extra, |_| {}).await;
+    let ask_with = |system: &'static str, tenant: &'static str| {
+        let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "What is the capital of Peru?"}]});
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-tenant", tenant)
+            .json(&body)
+            .send()
+    };
+    let route = |r: &reqwest::Response| {
+        (
+            r.headers()["x-ecoroute-route"].to_str().unwrap().to_string(),
+            r.headers()["x-ecoroute-reason"].to_str().unwrap().to_string(),
+        )
+    };
+    let ada = "You are Ada, Acme's assistant. Be friendly and helpful.";
+    let r = ask_with(ada, "acme").await.unwrap();
+    assert_eq!(route(&r).0, "search", "{:?}", route(&r));
+    let content = r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(content.contains("Lima"), "{content}");
+    let r = ask_with("You are a pirate. Answer like one.", "acme").await.unwrap();
+    assert_eq!(route(&r), ("llm".to_string(), "guard: system prompt".to_string()));
+    let r = ask_with(ada, "another-team").await.unwrap();
+    assert_eq!(route(&r), ("llm".to_string(), "guard: system prompt".to_string()));
+}
