@@ -82,7 +82,11 @@ fn report_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
         let (read, total, documents) = (progress.read_bytes(), progress.total_bytes(), progress.documents());
         let seconds = started.elapsed().as_secs_f64();
         let share = if total == 0 { 0.0 } else { read as f64 / total as f64 };
-        let left = if share > 0.0 { seconds * (1.0 - share) / share } else { f64::NAN };
+        let left = if share > 0.0 {
+            seconds * (1.0 - share) / share
+        } else {
+            f64::NAN
+        };
         tracing::info!(
             "indexing: {:.1}% of {:.1} MB read, {documents} documents ({:.0}/s), about {:.0}s left",
             share * 100.0,

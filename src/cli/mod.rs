@@ -175,12 +175,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => serve(&config.config, listen, upstream),
         Command::Check { config } => check(&config.config),
         Command::Index {
-            command: IndexCommand::Build {
-                config,
-                input,
-                output,
-                language,
-            },
+            command:
+                IndexCommand::Build {
+                    config,
+                    input,
+                    output,
+                    language,
+                },
         } => index_build(&config.config, input, output, language),
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),

@@ -417,7 +417,10 @@ async fn serve_answers_from_a_kiwix_archive_and_a_wikidata_dump() {
         );
         let v: serde_json::Value = r.json().await.unwrap();
         let content = v["choices"][0]["message"]["content"].as_str().unwrap();
-        assert!(content.contains(answer) && content.contains(source), "{question}: {content}");
+        assert!(
+            content.contains(answer) && content.contains(source),
+            "{question}: {content}"
+        );
     }
     h.stop().await;
 }

@@ -42,7 +42,9 @@ pub struct IngestOptions {
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { language: "en".to_string() }
+        IngestOptions {
+            language: "en".to_string(),
+        }
     }
 }
 
@@ -117,7 +119,8 @@ impl Kind {
     }
 }
 
-const KNOWN_FILES: &str = ".jsonl(.gz), .md, .txt, .zim, a Wikidata .json(.gz) dump or a Wikipedia abstract .xml(.gz) dump";
+const KNOWN_FILES: &str =
+    ".jsonl(.gz), .md, .txt, .zim, a Wikidata .json(.gz) dump or a Wikipedia abstract .xml(.gz) dump";
 
 fn kind_of(path: &Path) -> Option<Kind> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();
@@ -239,7 +242,13 @@ pub fn read_into(input: &Path, options: &IngestOptions, progress: &Progress, sin
             Kind::Zim => zim::read(file, &relative, progress, &mut counted)?,
             Kind::Wikidata { gzip } => {
                 let labels = wikidata::collect_labels(open_text(file, gzip, progress)?, options, &relative)?;
-                wikidata::read(open_text(file, gzip, progress)?, options, &labels, &relative, &mut counted)?;
+                wikidata::read(
+                    open_text(file, gzip, progress)?,
+                    options,
+                    &labels,
+                    &relative,
+                    &mut counted,
+                )?;
             }
             Kind::Abstracts { gzip } => abstracts::read(open_text(file, gzip, progress)?, &relative, &mut counted)?,
         }

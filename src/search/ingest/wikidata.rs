@@ -469,7 +469,9 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest").join(name)
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ingest")
+            .join(name)
     }
 
     fn documents(text: &str, options: &IngestOptions) -> Vec<CorpusDoc> {
@@ -485,7 +487,10 @@ mod tests {
 
     #[test]
     fn dates_amounts_and_lists_read_as_people_write_them() {
-        assert_eq!(date("+00000001952-03-11T00:00:00Z", 11).as_deref(), Some("11 March 1952"));
+        assert_eq!(
+            date("+00000001952-03-11T00:00:00Z", 11).as_deref(),
+            Some("11 March 1952")
+        );
         assert_eq!(date("+1952-03-00T00:00:00Z", 10).as_deref(), Some("March 1952"));
         assert_eq!(date("+1952-00-00T00:00:00Z", 9).as_deref(), Some("1952"));
         assert_eq!(date("-0753-04-21T00:00:00Z", 9).as_deref(), Some("753 BC"));

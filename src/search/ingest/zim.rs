@@ -52,7 +52,9 @@ pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut 
         if open_cluster.as_ref().is_none_or(|(open, _)| *open != cluster_index) {
             open_cluster = Some((
                 cluster_index,
-                archive.get_cluster(cluster_index).map_err(zim_error("reading a cluster of"))?,
+                archive
+                    .get_cluster(cluster_index)
+                    .map_err(zim_error("reading a cluster of"))?,
             ));
         }
         let Some((_, cluster)) = &open_cluster else { continue };
@@ -195,7 +197,10 @@ mod tests {
             canonical_url(html).as_deref(),
             Some("https://en.wikipedia.org/wiki/Ray_Charles")
         );
-        assert_eq!(lead_text("<body><p>Mercury may refer to:</p><ul><li>a planet</li></ul></body>"), None);
+        assert_eq!(
+            lead_text("<body><p>Mercury may refer to:</p><ul><li>a planet</li></ul></body>"),
+            None
+        );
         assert_eq!(lead_text("<body><div>no prose</div></body>"), None);
     }
 
@@ -210,7 +215,11 @@ mod tests {
         })
         .unwrap();
         let ray = docs.iter().find(|d| d.title == "Ray Charles").unwrap();
-        assert!(ray.text.starts_with("Ray Charles Robinson (September 23, 1930"), "{}", ray.text);
+        assert!(
+            ray.text.starts_with("Ray Charles Robinson (September 23, 1930"),
+            "{}",
+            ray.text
+        );
         assert!(!ray.text.contains("Background information"), "the infobox is left out");
         assert_eq!(ray.url, "https://en.wikipedia.org/wiki/Ray_Charles");
         // Scripts, styles, images and redirects are not articles.
