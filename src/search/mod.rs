@@ -3,7 +3,7 @@
 //! circuit breaker compose as layers ([`crate::pipeline::search_stack`]), and tests can mock it.
 //!
 //! - [`embedded`]: the default backend, a tantivy index built from the corpus in `corpus/`, or from
-//!   a company's own files read by [`ingest`] (JSON Lines, Markdown, plain text).
+//!   a company's own files read by [`ingest`] (JSON Lines, Markdown, plain text, Kiwix ZIM, Wikidata and Wikipedia abstracts dumps).
 //! - [`http`]: Elasticsearch / OpenSearch `_search`, and any JSON search API (SearxNG, Brave,
 //!   Meilisearch, Typesense) by URL template and JSON pointers.
 //! - [`postgres`]: PostgreSQL full-text search.
