@@ -348,13 +348,35 @@ fn has_person_name(sentence: &str, asked: &[String]) -> bool {
 fn fits_question(asked: &Asked, sentence: &str) -> bool {
     match asked.expected {
         AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
-            AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS]))
+            AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS, &YEAR_OF_ANOTHER]))
         }
         AnswerType::Person => {
             has_person_name(sentence, &asked.terms) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))
         }
         other => other.fits(sentence),
     }
+}
+
+/// "the 2011 Fukushima accident", "the 2026 World Cup": a year naming another event, which does
+/// not say when the one asked about happened.
+static YEAR_OF_ANOTHER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\bthe \d{4} [A-Z]").ok());
+
+/// What a "who made it" question names: "who wrote and can it be that i should gain" → "and can it
+/// be that i should gain"; "who invented the telephone" → "telephone".
+fn work_asked_about(question: &str) -> Option<String> {
+    static WORK: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\bwho (?:first )?(?:wrote|painted|composed|invented|discovered|founded|directed|sang|built|designed|sculpted|developed|created)\s+(?:(?:the|a|an) )?(?:\d{4} )?(?:(?:song|book|novel|poem|play|film|movie|opera|symphony|painting|hymn|story|lyrics|music|words)(?: to| of| for)?,? )?(?:(?:the|a|an) )?(.+?)[\s?.!]*$").ok()
+    });
+    // Quotes around a title ("the 1942 film, ‘Casablanca’") are not part of it.
+    let question = question.replace(['‘', '’', '“', '”', '"', '\''], "");
+    let phrase = WORK.as_ref()?.captures(&question)?.get(1)?.as_str().trim().to_string();
+    (!phrase.is_empty()).then_some(phrase)
+}
+
+/// Whether `text` says `phrase` word for word (case, accents and punctuation aside).
+fn phrase_in(text: &str, phrase: &str) -> bool {
+    let flat = |s: &str| format!(" {} ", words(&question::fold(s)).collect::<Vec<_>>().join(" "));
+    flat(text).contains(&flat(phrase))
 }
 
 /// "born in 1918", "died in 2013": the dates of a life.
@@ -688,6 +710,11 @@ fn best_sentence<'a>(asked: &Asked, hit: &'a Hit) -> &'a str {
         {
             overlap += asked.terms.len() + 1;
         }
+        // Among sentences that share as many words, one with a date answers "when"; "which
+        // happened in Japan" does not, for "when did it happen". (Not for counts or names: any
+        // number or name in a sentence on the subject would do, and most are not the answer.)
+        let dated = asked.expected == AnswerType::Year && fits_question(asked, sentence);
+        let overlap = 2 * overlap + usize::from(dated);
         if best.0.is_empty() || overlap > best.1 {
             best = (sentence, overlap);
         }
@@ -786,7 +813,14 @@ fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // names among others.
     static ROLE_IN_WORK: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*who (?:is|was|played) .+ in (?:the )?[a-z]").ok());
-    if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
+    // "Why is the sky blue", "what causes the seasons", "how does a vaccine work": an explanation,
+    // which a sentence that shares the words is not. "How many", "how tall" are facts.
+    static EXPLANATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:why\b|what (?:causes|caused|makes|made) |how (?:does|do|did|can|could|should|would|is|are|was|were) )").ok()
+    });
+    if EXPLANATION.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("explanations (why, how, what causes)")
+    } else if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
         None
     } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question)) && !question.contains(" in the world") {
         Some("who someone is in a story")
@@ -824,7 +858,7 @@ fn name_the_subject(sentence: &str, subject: &str) -> String {
 /// Whether a document reads as being about a person: a life's years, "born", or a pronoun.
 fn about_a_person(text: &str) -> bool {
     static PERSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"\(\s*(?:c\. |born )?\d{3,4}\s*[–-]\s*\d{3,4}\s*\)|(?:born|he|she|his|her)").ok()
+        Regex::new(r"\(\s*(?:c\. |born )?\d{3,4}\s*[–-]\s*\d{3,4}\s*\)|\b(?:born|[Hh]e|[Ss]he|[Hh]is|[Hh]er)\b").ok()
     });
     PERSON.as_ref().is_some_and(|re| re.is_match(text))
 }
@@ -928,6 +962,13 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
             missing: missing.clone(),
         });
     }
+    if let Some(work) = asked.asks_maker.then(|| work_asked_about(question)).flatten() {
+        let about_the_work =
+            subject.iter().all(|t| terms.iter().any(|q| same_term(q, t))) && phrase_in(&best.hit.title, &work);
+        if !about_the_work && !phrase_in(sentence, &work) {
+            return Err(Refusal::Unsupported { missing: work });
+        }
+    }
     if !fits_question(&asked, sentence)
         || asked
             .abbreviation
@@ -1028,6 +1069,58 @@ mod tests {
             url: format!("https://example.org/{id}"),
             score: 1.0,
         }
+    }
+
+    #[test]
+    fn a_maker_is_named_for_the_work_asked_about_word_for_word() {
+        let a = adequacy(0.8);
+        let goodland = hit(
+            "w1",
+            "Eugenius Warming",
+            "Johannes Eugenius Bülow Warming was a Danish botanist. Ecologist Robert J. Goodland wrote in 1975: \"If one individual can be singled out to be honoured as the founder of ecology, Warming should gain precedence.\" Eugenius Warming was born in 1841 and died in 1924.",
+        );
+        let got = answer("who wrote and can it be that i should gain", &[goodland], &a);
+        assert!(matches!(got, Err(Refusal::Unsupported { .. })), "{got:?}");
+        let casablanca = hit(
+            "f1",
+            "Casablanca (film)",
+            "Casablanca is a 1942 American romantic drama film directed by Michael Curtiz and starring Humphrey Bogart.",
+        );
+        let got = answer("Who directed the 1942 film, ‘Casablanca’?", &[casablanca], &a).unwrap();
+        assert!(got.sentence.contains("Michael Curtiz"), "{}", got.sentence);
+        assert_eq!(
+            work_asked_about("who invented the telephone?").as_deref(),
+            Some("telephone")
+        );
+        assert_eq!(
+            work_asked_about("Who wrote the 1884 novel ‘The Adventures of Huckleberry Finn’?").as_deref(),
+            Some("Adventures of Huckleberry Finn")
+        );
+        assert_eq!(work_asked_about("who is the author of Hamlet"), None);
+    }
+
+    #[test]
+    fn when_is_answered_by_the_date_of_the_event_not_of_another_it_names() {
+        let a = adequacy(0.8);
+        let chernobyl = hit(
+            "c1",
+            "Chernobyl disaster",
+            "On 26 April 1986, reactor 4 of the Chernobyl Nuclear Power Plant exploded. It is one of two nuclear accidents rated at the maximum severity, the other being the 2011 Fukushima nuclear accident, which happened in Japan.",
+        );
+        match answer("when did the nuclear disaster in chernobyl happen", &[chernobyl], &a) {
+            Ok(got) => assert!(got.sentence.contains("1986"), "{}", got.sentence),
+            Err(refusal) => assert!(!matches!(refusal, Refusal::NoHits), "{refusal:?}"),
+        }
+        assert!(!fits_question(
+            &Asked {
+                terms: vec!["chernobyl".into()],
+                expected: AnswerType::Year,
+                abbreviation: None,
+                asks_maker: false,
+                superlative: None,
+            },
+            "It is one of two accidents, the other being the 2011 Fukushima nuclear accident."
+        ));
     }
 
     fn peru() -> Vec<Hit> {
@@ -1269,6 +1362,30 @@ mod tests {
             "CPU (noun): the processor; also called central processing unit.",
         )];
         assert!(answer("what does cpu stand for", &cpu, &adequacy(0.8)).is_ok());
+    }
+
+    #[test]
+    fn explanations_are_not_facts_but_how_many_is() {
+        let seasons = vec![hit(
+            "w/s",
+            "Season",
+            "In temperate regions, the seasons are marked by changes in the intensity of sunlight; the seasons change because the Earth's axis is tilted.",
+        )];
+        for question in [
+            "What causes the seasons to change?",
+            "why do the seasons change",
+            "how do the seasons change",
+        ] {
+            assert!(
+                matches!(
+                    answer(question, &seasons, &adequacy(0.5)),
+                    Err(Refusal::NotAFact { .. })
+                ),
+                "{question}"
+            );
+        }
+        assert_eq!(asks_beyond_facts("how many seasons are there"), None);
+        assert_eq!(asks_beyond_facts("how tall is mount everest"), None);
     }
 
     #[test]

@@ -174,6 +174,7 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bwhat does (the word |the term )?(.+?) mean\b", "$2"),
         (r"(?i)\bwhat (?:does|do) (?:the (?:abbreviation|acronym) )?(.+?) stand for\b", "$1"),
         (r"(?i)^\s*(?:define|definition of|meaning of|the meaning of)\s+", ""),
+        (r"(?i)\bwhat (?:are|is) (?:the )?(?:people|a person|someone|residents|inhabitants|natives|citizens) (?:from|of|in) (.+?) called\b", "nationality of $1"),
     ]
     .into_iter()
     .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
@@ -317,6 +318,7 @@ mod tests {
         assert_eq!(rewrite("how tall is mount everest"), "height of mount everest");
         assert_eq!(rewrite("what does CPU stand for"), "CPU");
         assert_eq!(rewrite("define democracy"), "democracy");
+        assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
 
     #[test]
