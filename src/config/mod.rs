@@ -355,6 +355,9 @@ mod tests {
         assert_eq!(p[0].key, "rules[0].last_user_regex");
         assert!(p[0].problem.contains("invalid regex"));
         assert!(!p[0].fix.is_empty());
+        let p = problems("[[tenant]]\nname = \"acme\"\nsearch_compatible_system = \"[ada\"\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, "tenant[0].search_compatible_system");
     }
 
     #[test]

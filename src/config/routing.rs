@@ -6,6 +6,25 @@ use regex::Regex;
 use super::{check_unit, problem, raw, Problem};
 use crate::classify::{Conditions, Mode, Route, Rule};
 
+/// Compiles a regex from the config, or records the problem under `key`. The size limit keeps a
+/// pathological pattern from costing memory on every request.
+fn compile_regex(key: String, pattern: Option<&str>, problems: &mut Vec<Problem>) -> Option<Regex> {
+    match regex::RegexBuilder::new(pattern?).size_limit(1 << 20).build() {
+        Ok(re) => Some(re),
+        Err(e) => {
+            problems.push(problem(
+                key,
+                format!(
+                    "invalid regex: {}",
+                    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+                "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
+            ));
+            None
+        }
+    }
+}
+
 /// Validates a list of rules; `prefix` names them in problems (`rules`, `tenant[0].rules`).
 pub(super) fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problems: &mut Vec<Problem>) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::with_capacity(raw_rules.len());
@@ -36,23 +55,8 @@ pub(super) fn validate_rules(raw_rules: Vec<raw::RawRule>, prefix: &str, problem
                 Route::Llm
             }
         };
-        let mut compile = |field: &str, pattern: &Option<String>| -> Option<Regex> {
-            let pattern = pattern.as_ref()?;
-            match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    problems.push(problem(
-                        key(field),
-                        format!(
-                            "invalid regex: {}",
-                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
-                        ),
-                        "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
-                    ));
-                    None
-                }
-            }
-        };
+        let mut compile =
+            |field: &str, pattern: &Option<String>| compile_regex(key(field), pattern.as_deref(), problems);
         let conditions = Conditions {
             last_user: compile("last_user_regex", &r.last_user_regex),
             system: compile("system_regex", &r.system_regex),
@@ -155,22 +159,11 @@ pub(super) fn validate_routing(
             check_unit(problems, &format!("tenant[{i}].lookup_threshold"), th);
         }
         let rules = validate_rules(t.rules, &format!("tenant[{i}].rules"), problems);
-        let search_compatible_system = t.search_compatible_system.as_deref().and_then(|pattern| {
-            match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    problems.push(problem(
-                        format!("tenant[{i}].search_compatible_system"),
-                        format!(
-                            "invalid regex: {}",
-                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
-                        ),
-                        "fix the pattern (Rust regex syntax; use '...' TOML strings to avoid escaping)",
-                    ));
-                    None
-                }
-            }
-        });
+        let search_compatible_system = compile_regex(
+            format!("tenant[{i}].search_compatible_system"),
+            t.search_compatible_system.as_deref(),
+            problems,
+        );
         policies.push(TenantPolicy {
             name: t.name,
             mode,

@@ -516,13 +516,15 @@ static LIFE_DATES: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// words it asks with and an answer that reads on its own. None for other passages.
 pub fn life_sentences(title: &str, text: &str) -> Option<String> {
     let subject = entity(title);
-    // A painting or a war has dates in parentheses too; a person's passage says "he" or "she".
-    let personal = words(text).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him"));
-    if !looks_like_a_name(subject) || !personal {
+    if !looks_like_a_name(subject) {
         return None;
     }
     let first = sentences(text).into_iter().next()?;
     let life = LIFE_DATES.as_ref()?.captures(first)?;
+    // A painting or a war has dates in parentheses too; a person's passage says "he" or "she".
+    if !words(text).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him")) {
+        return None;
+    }
     // "on 10 June 2004" with a day, "in June 2004" and "in 44 BC" without.
     let said = |date: &str| {
         let numbers = date
