@@ -132,7 +132,9 @@ pub(super) async fn replay_with(
     let source = config.source.display().to_string();
     let (pipeline, routed) = route_items(config, items).await?;
     let energy = &pipeline.config.energy;
-    let default_tokens = energy.local.default_output_tokens;
+    // Replay has no history: the stated prior for an answer to a lookup. (For requests the LLM
+    // answers, the call is on both sides and cancels out of the saving.)
+    let answer_tokens = energy.local.lookup_answer_tokens;
     let mut summary = ReplaySummary {
         config: source,
         ..ReplaySummary::default()
@@ -148,16 +150,16 @@ pub(super) async fn replay_with(
         let accounted = match outcome {
             Served::Search => Accounted::Search {
                 prompt_tokens: item.prompt_tokens,
-                expected_output_tokens: default_tokens,
+                expected_output_tokens: answer_tokens,
             },
             Served::Escalated => Accounted::Escalated {
                 prompt_tokens: item.prompt_tokens,
-                completion_tokens: default_tokens,
+                completion_tokens: answer_tokens.central,
                 latency_s: None,
             },
             Served::Llm | Served::Passthrough | Served::Unrouted => Accounted::Llm {
                 prompt_tokens: item.prompt_tokens,
-                completion_tokens: default_tokens,
+                completion_tokens: answer_tokens.central,
                 latency_s: None,
             },
         };

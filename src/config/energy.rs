@@ -49,11 +49,19 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             "e.g. [4.0, 12.0]",
         ));
     }
-    if raw.default_output_tokens <= 0.0 {
+    if raw.default_output_tokens.is_some() {
         problems.push(problem(
             "energy.default_output_tokens",
-            "must be positive",
-            "300 is a typical chat answer",
+            "is replaced: it booked an avoided lookup answer as long as a typical chat answer (300 tokens), several times what LLMs write for a lookup",
+            "remove it; `lookup_answer_tokens = [20, 50, 150]` (low, central, high) is the prior until the ledger has 20 LLM answers to lookups per model",
+        ));
+    }
+    let [low_tokens, central_tokens, high_tokens] = raw.lookup_answer_tokens;
+    if !(low_tokens > 0.0 && low_tokens <= central_tokens && central_tokens <= high_tokens) {
+        problems.push(problem(
+            "energy.lookup_answer_tokens",
+            "must be [low, central, high] with 0 < low <= central <= high",
+            "e.g. [20, 50, 150]",
         ));
     }
     if raw.onsite_wue_l_per_kwh < 0.0 {
@@ -70,7 +78,11 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             pue: raw.pue,
             watts_per_core: (lo, hi),
             onsite_wue_l_per_kwh: raw.onsite_wue_l_per_kwh,
-            default_output_tokens: raw.default_output_tokens,
+            lookup_answer_tokens: crate::energy::Range {
+                low: low_tokens,
+                central: central_tokens,
+                high: high_tokens,
+            },
             // Set from `[search]`, which knows the backend.
             search_wh_per_query: None,
         },
@@ -89,7 +101,11 @@ pub(super) fn fallback_local() -> LocalSettings {
         pue: 1.56,
         watts_per_core: (4.0, 12.0),
         onsite_wue_l_per_kwh: 0.0,
-        default_output_tokens: 300.0,
+        lookup_answer_tokens: crate::energy::Range {
+            low: 20.0,
+            central: 50.0,
+            high: 150.0,
+        },
         search_wh_per_query: None,
     }
 }

@@ -349,6 +349,16 @@ mod tests {
     }
 
     #[test]
+    fn the_replaced_output_length_key_is_refused_with_the_new_one() {
+        let p = problems("[energy]\ndefault_output_tokens = 300\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, "energy.default_output_tokens");
+        assert!(p[0].fix.contains("lookup_answer_tokens"), "{}", p[0].fix);
+        let p = problems("[energy]\nlookup_answer_tokens = [50, 20, 150]\n");
+        assert_eq!(p[0].key, "energy.lookup_answer_tokens");
+    }
+
+    #[test]
     fn bad_regex_names_the_rule_key_and_a_fix() {
         let p = problems("[[rules]]\nname = \"r\"\nroute = \"llm\"\nlast_user_regex = \"(unclosed\"\n");
         assert_eq!(p.len(), 1);

@@ -74,7 +74,10 @@ pub struct RawEnergy {
     pub pue: f64,
     pub watts_per_core: [f64; 2],
     pub onsite_wue_l_per_kwh: f64,
-    pub default_output_tokens: f64,
+    /// [low, central, high] output tokens of an avoided answer to a lookup, until there is history.
+    pub lookup_answer_tokens: [f64; 3],
+    /// Replaced by `lookup_answer_tokens`; read only to say so.
+    pub default_output_tokens: Option<f64>,
 }
 
 impl Default for RawEnergy {
@@ -84,7 +87,8 @@ impl Default for RawEnergy {
             pue: 1.56,
             watts_per_core: [4.0, 12.0],
             onsite_wue_l_per_kwh: 0.0,
-            default_output_tokens: 300.0,
+            lookup_answer_tokens: [20.0, 50.0, 150.0],
+            default_output_tokens: None,
         }
     }
 }

@@ -30,8 +30,9 @@ pub struct LocalSettings {
     pub watts_per_core: (f64, f64),
     /// On-site water use of the local data centre, L/kWh (0 for air-cooled rooms).
     pub onsite_wue_l_per_kwh: f64,
-    /// Output tokens assumed for an avoided LLM call until the ledger has history for the model.
-    pub default_output_tokens: f64,
+    /// Output tokens an avoided LLM answer to a lookup is assumed to have (low, central, high),
+    /// until the ledger holds enough LLM answers to lookups of the model.
+    pub lookup_answer_tokens: Range,
     /// For external search backends: a configured per-query energy instead of measured CPU time.
     pub search_wh_per_query: Option<Range>,
 }
@@ -47,10 +48,11 @@ pub struct Impacts {
 /// What happened to a request, as far as accounting goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
-    /// Answered from search; `expected_output_tokens` is what the LLM would have written.
+    /// Answered from search; `expected_output_tokens` is what the LLM would have written, as a
+    /// range: its uncertainty widens the counterfactual's.
     Search {
         prompt_tokens: f64,
-        expected_output_tokens: f64,
+        expected_output_tokens: Range,
     },
     /// Classified for search, answered by the LLM.
     Escalated {
@@ -120,19 +122,20 @@ fn llm_impacts(
     catalogue: &Catalogue,
     model: &str,
     prompt_tokens: f64,
-    output_tokens: f64,
+    output_tokens: Range,
     latency_s: Option<f64>,
 ) -> (Impacts, bool) {
     let resolved = catalogue.resolve(model);
     let spec = resolved.spec;
     let provider: ProviderSpec = catalogue.provider(&spec.provider);
     let profile: LlmProfile = spec.profile();
-    // The range's low end pairs low parameters with the low PUE, the high end the high ones.
+    // The range's low end pairs low parameters with the low PUE (and the fewest tokens, when the
+    // length is an estimate), the high end the high ones.
     let low = llm_point(
         profile.active_b.0,
         profile.total_b.0,
         &profile,
-        output_tokens,
+        output_tokens.low,
         latency_s,
         provider.pue[0],
     );
@@ -140,7 +143,7 @@ fn llm_impacts(
         profile.active_b.1,
         profile.total_b.1,
         &profile,
-        output_tokens,
+        output_tokens.high,
         latency_s,
         provider.pue[1],
     );
@@ -150,14 +153,20 @@ fn llm_impacts(
     // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
     let water_low = low.request_wh / provider.pue[0] * (provider.wue_l_per_kwh[0] + provider.pue[0] * mix_wue);
     let water_high = high.request_wh / provider.pue[1] * (provider.wue_l_per_kwh[1] + provider.pue[1] * mix_wue);
-    let cost = spec.input_usd_per_mtok.unwrap_or(0.0) * prompt_tokens / 1e6
-        + spec.output_usd_per_mtok.unwrap_or(0.0) * output_tokens / 1e6;
+    let cost = |output: f64| {
+        spec.input_usd_per_mtok.unwrap_or(0.0) * prompt_tokens / 1e6
+            + spec.output_usd_per_mtok.unwrap_or(0.0) * output / 1e6
+    };
     let impacts = Impacts {
         energy_wh,
         // Wh × g/kWh / 1000 = g
         co2e_g: energy_wh.scale(gco2e / 1000.0),
         water_ml: Range::new(water_low, water_high),
-        cost_usd: Range::exact(cost),
+        cost_usd: Range {
+            low: cost(output_tokens.low),
+            central: cost(output_tokens.central),
+            high: cost(output_tokens.high),
+        },
     };
     (impacts, resolved.fallback)
 }
@@ -207,7 +216,13 @@ pub fn account(
             completion_tokens,
             latency_s,
         } => {
-            let (llm, fallback) = llm_impacts(catalogue, model, prompt_tokens, completion_tokens, latency_s);
+            let (llm, fallback) = llm_impacts(
+                catalogue,
+                model,
+                prompt_tokens,
+                Range::exact(completion_tokens),
+                latency_s,
+            );
             let saved = (proxy + search).negate();
             RequestCosts {
                 actual: proxy + search + llm,
@@ -221,7 +236,13 @@ pub fn account(
             completion_tokens,
             latency_s,
         } => {
-            let (llm, fallback) = llm_impacts(catalogue, model, prompt_tokens, completion_tokens, latency_s);
+            let (llm, fallback) = llm_impacts(
+                catalogue,
+                model,
+                prompt_tokens,
+                Range::exact(completion_tokens),
+                latency_s,
+            );
             RequestCosts {
                 actual: proxy + llm,
                 counterfactual: llm,
@@ -238,27 +259,45 @@ pub fn account(
     }
 }
 
-/// Mean output tokens of LLM answers per model, from the ledger's own history: the estimate of
-/// what an avoided LLM call would have written. Below `min_samples` the stated default is used.
+/// How long the LLM's answers to lookups are, per model, from the ledger's own history: the
+/// estimate of what an avoided answer would have been. Only answers to requests classified as
+/// lookups count (escalations, shadow mode, lookups routed to the LLM): writing and code answers
+/// are ten times longer and would inflate every saving. Below `MIN_HISTORY_SAMPLES` the stated
+/// prior is used.
 #[derive(Debug, Clone, Default)]
 pub struct TokenHistory {
-    per_model: std::collections::HashMap<String, (f64, u64)>,
+    /// Per model: sum of tokens, sum of squares, answers.
+    per_model: std::collections::HashMap<String, (f64, f64, u64)>,
 }
 
 pub const MIN_HISTORY_SAMPLES: u64 = 20;
 
 impl TokenHistory {
-    pub fn observe(&mut self, model: &str, completion_tokens: f64, samples: u64) {
-        let entry = self.per_model.entry(model.to_string()).or_insert((0.0, 0));
-        entry.0 += completion_tokens * samples as f64;
-        entry.1 += samples;
+    /// Adds `samples` answers whose mean is `mean_tokens` and mean square `mean_square`.
+    pub fn observe(&mut self, model: &str, mean_tokens: f64, mean_square: f64, samples: u64) {
+        let entry = self.per_model.entry(model.to_string()).or_insert((0.0, 0.0, 0));
+        entry.0 += mean_tokens * samples as f64;
+        entry.1 += mean_square * samples as f64;
+        entry.2 += samples;
     }
 
-    /// Expected output tokens for `model`, and whether they come from history.
-    pub fn expected(&self, model: &str, default_tokens: f64) -> (f64, bool) {
+    /// The expected length of `model`'s answer to a lookup, and whether it comes from history:
+    /// the mean with its 95% interval (two standard errors) once there is history, else `prior`.
+    pub fn expected(&self, model: &str, prior: Range) -> (Range, bool) {
         match self.per_model.get(model) {
-            Some(&(sum, n)) if n >= MIN_HISTORY_SAMPLES => (sum / n as f64, true),
-            _ => (default_tokens, false),
+            Some(&(sum, sum_squares, n)) if n >= MIN_HISTORY_SAMPLES => {
+                let count = n as f64;
+                let mean = sum / count;
+                let variance = (sum_squares / count - mean * mean).max(0.0);
+                let margin = 2.0 * (variance / count).sqrt();
+                let range = Range {
+                    low: (mean - margin).max(1.0).min(mean),
+                    central: mean,
+                    high: mean + margin,
+                };
+                (range, true)
+            }
+            _ => (prior, false),
         }
     }
 }
@@ -274,7 +313,7 @@ mod tests {
             pue: 1.5,
             watts_per_core: (5.0, 15.0),
             onsite_wue_l_per_kwh: 0.0,
-            default_output_tokens: 300.0,
+            lookup_answer_tokens: Range::exact(300.0),
             search_wh_per_query: None,
         }
     }
@@ -292,7 +331,7 @@ mod tests {
             "gpt-4o",
             Outcome::Search {
                 prompt_tokens: 20.0,
-                expected_output_tokens: 300.0,
+                expected_output_tokens: Range::exact(300.0),
             },
             work,
         );
@@ -353,7 +392,7 @@ mod tests {
             "acme-llm-9",
             Outcome::Search {
                 prompt_tokens: 10.0,
-                expected_output_tokens: 300.0,
+                expected_output_tokens: Range::exact(300.0),
             },
             LocalWork::default(),
         );
@@ -365,14 +404,28 @@ mod tests {
     }
 
     #[test]
-    fn token_history_takes_over_from_the_default() {
+    fn token_history_takes_over_from_the_prior_with_its_uncertainty() {
+        let prior = Range {
+            low: 20.0,
+            central: 50.0,
+            high: 150.0,
+        };
         let mut h = TokenHistory::default();
-        assert_eq!(h.expected("gpt-4o", 300.0), (300.0, false));
-        h.observe("gpt-4o", 100.0, MIN_HISTORY_SAMPLES - 1);
-        assert_eq!(h.expected("gpt-4o", 300.0), (300.0, false));
-        h.observe("gpt-4o", 200.0, 1);
-        let (tokens, from_history) = h.expected("gpt-4o", 300.0);
-        assert!(from_history && (tokens - 105.0).abs() < 1e-9);
+        assert_eq!(h.expected("gpt-4o", prior), (prior, false));
+        h.observe("gpt-4o", 30.0, 900.0, MIN_HISTORY_SAMPLES - 1);
+        assert_eq!(h.expected("gpt-4o", prior), (prior, false));
+        // One answer of 50 tokens among nineteen of 30: mean 31, some spread.
+        h.observe("gpt-4o", 50.0, 2500.0, 1);
+        let (tokens, from_history) = h.expected("gpt-4o", prior);
+        assert!(from_history && (tokens.central - 31.0).abs() < 1e-9, "{tokens:?}");
+        assert!(
+            tokens.low < 31.0 && tokens.high > 31.0 && tokens.high < 35.0,
+            "{tokens:?}"
+        );
+        // Identical answers: no spread to widen the range.
+        let mut same = TokenHistory::default();
+        same.observe("m", 25.0, 625.0, 40);
+        assert_eq!(same.expected("m", prior).0, Range::exact(25.0));
     }
 
     proptest! {

@@ -267,7 +267,7 @@ impl Store {
         }
     }
 
-    fn token_history(&mut self) -> Result<Vec<(String, f64, u64)>, Error> {
+    fn token_history(&mut self) -> Result<Vec<(String, f64, f64, u64)>, Error> {
         match self {
             Store::Sqlite(conn) => sqlite::token_history(conn),
             Store::Postgres(client) => postgres::token_history(client),
@@ -380,8 +380,8 @@ fn open_for_writing(target: &LedgerStore, metrics: &Metrics) -> Result<(Store, T
                 .map_err(|e| Error::ledger_from("setting busy_timeout", e))?;
         }
         let mut history = TokenHistory::default();
-        for (model, mean, count) in store.token_history()? {
-            history.observe(&model, mean, count);
+        for (model, mean, mean_square, count) in store.token_history()? {
+            history.observe(&model, mean, mean_square, count);
         }
         Ok((store, history))
     };
@@ -425,8 +425,8 @@ impl Accountant {
         let searched = r.escalated || r.search_cpu_us.is_some();
         let outcome = match (r.served(), searched) {
             (Served::Search, _) => {
-                let (tokens, from_history) = self.history.expected(model, self.energy.local.default_output_tokens);
-                counterfactual_tokens = Some(tokens);
+                let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
+                counterfactual_tokens = Some(tokens.central);
                 tokens_from_history = from_history;
                 Outcome::Search {
                     prompt_tokens: prompt,
@@ -445,9 +445,12 @@ impl Accountant {
             },
             (Served::Passthrough | Served::Unrouted, _) => Outcome::Passthrough,
         };
-        if r.route == RouteTaken::Llm && r.status == 200 && r.usage_source == UsageSource::Upstream {
+        // Only answers to lookups tell how long an avoided answer to a lookup would have been.
+        let lookup = r.class == Some(crate::classify::Class::Lookup);
+        if lookup && r.route == RouteTaken::Llm && r.status == 200 && r.usage_source == UsageSource::Upstream {
             if let Some(tokens) = r.completion_tokens {
-                self.history.observe(model, f64::from(tokens), 1);
+                let tokens = f64::from(tokens);
+                self.history.observe(model, tokens, tokens * tokens, 1);
             }
         }
         let work = LocalWork {
@@ -461,7 +464,7 @@ impl Accountant {
         .then(|| {
             let would = Outcome::Search {
                 prompt_tokens: prompt,
-                expected_output_tokens: completion,
+                expected_output_tokens: crate::energy::Range::exact(completion),
             };
             account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
         });
@@ -768,13 +771,74 @@ mod tests {
             accounting.costs.saved.energy_wh.central > 0.0,
             "a search row saves energy"
         );
-        assert_eq!(accounting.counterfactual_tokens, Some(300.0));
+        assert_eq!(accounting.counterfactual_tokens, Some(50.0), "the stated prior");
         assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
         ledger.record(row(500));
         assert_eq!(
             ledger.stats().dropped.load(Ordering::Relaxed),
             1,
             "a row after shutdown is counted as dropped"
+        );
+    }
+
+    /// The avoided answer is as long as the LLM's answers to lookups, not to writing requests:
+    /// an upstream that writes 700 tokens for writing and 30 for questions books a search answer
+    /// at about 30, live and again after a restart (when the history is read from the ledger).
+    #[tokio::test]
+    async fn an_avoided_answer_is_as_long_as_the_llms_answers_to_lookups() {
+        use crate::classify::Class;
+        let llm_row = |i: usize, class: Class, tokens: u32| LedgerRecord {
+            ts_ms: i as i64,
+            request_id: format!("llm{i}"),
+            route: RouteTaken::Llm,
+            status: 200,
+            model: Some("gpt-4o".into()),
+            class: Some(class),
+            escalated: class == Class::Lookup,
+            prompt_tokens: Some(20),
+            completion_tokens: Some(tokens),
+            usage_source: UsageSource::Upstream,
+            ..Default::default()
+        };
+        let search_row = |id: &str| LedgerRecord {
+            request_id: id.into(),
+            route: RouteTaken::Search,
+            status: 200,
+            model: Some("gpt-4o".into()),
+            class: Some(Class::Lookup),
+            prompt_tokens: Some(20),
+            ..Default::default()
+        };
+        let (_dir, path, ledger, writer) = fresh();
+        for i in 0..25 {
+            ledger.record(llm_row(i, Class::Complex, 700));
+            ledger.record(llm_row(100 + i, Class::Lookup, 28 + (i % 5) as u32));
+        }
+        ledger.record(search_row("answered"));
+        writer.unwrap().shutdown().await.unwrap();
+        let booked = |rows: &[LedgerRecord], id: &str| {
+            let row = rows.iter().find(|r| r.request_id == id).unwrap();
+            row.accounting.unwrap()
+        };
+        let rows = read_all(&path).unwrap();
+        let live = booked(&rows, "answered");
+        assert!(live.tokens_from_history);
+        let tokens = live.counterfactual_tokens.unwrap();
+        assert!((29.0..=31.0).contains(&tokens), "{tokens}");
+        // What gpt-4o spends on 30 tokens, not on a 700-token essay: well under 0.2 Wh.
+        assert!(
+            live.costs.counterfactual.energy_wh.high < 0.2,
+            "{:?}",
+            live.costs.counterfactual
+        );
+
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
+        ledger.record(search_row("after restart"));
+        writer.unwrap().shutdown().await.unwrap();
+        let rows = read_all(&path).unwrap();
+        assert_eq!(
+            booked(&rows, "after restart").counterfactual_tokens,
+            live.counterfactual_tokens
         );
     }
 

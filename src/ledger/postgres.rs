@@ -159,11 +159,12 @@ pub fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<L
     Ok(out)
 }
 
-pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, u64)>, Error> {
+pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, f64, u64)>, Error> {
     let rows = client
         .query(
-            "SELECT model, AVG(completion_tokens)::double precision, COUNT(*) FROM requests
-             WHERE route = 'llm' AND status = 200 AND usage_source = 'upstream'
+            "SELECT model, AVG(completion_tokens)::double precision,
+                    AVG(completion_tokens::double precision * completion_tokens), COUNT(*) FROM requests
+             WHERE route = 'llm' AND status = 200 AND usage_source = 'upstream' AND class = 'lookup'
                AND completion_tokens IS NOT NULL AND model IS NOT NULL
              GROUP BY model",
             &[],
@@ -174,7 +175,8 @@ pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, u64)>, Err
             Ok((
                 r.try_get::<_, String>(0)?,
                 r.try_get::<_, f64>(1)?,
-                r.try_get::<_, i64>(2)?.max(0) as u64,
+                r.try_get::<_, f64>(2)?,
+                r.try_get::<_, i64>(3)?.max(0) as u64,
             ))
         })
         .collect::<Result<Vec<_>, postgres::Error>>()

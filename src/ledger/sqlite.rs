@@ -459,12 +459,14 @@ pub fn read_range(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Led
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err("reading a row"))
 }
 
-/// Mean upstream-reported output tokens of successful LLM answers, per model, with counts.
-pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, u64)>, Error> {
+/// Upstream-reported output tokens of successful LLM answers to lookups, per model: mean, mean
+/// square and count.
+pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, u64)>, Error> {
     let mut stmt = conn
         .prepare(
-            "SELECT model, AVG(completion_tokens), COUNT(*) FROM requests
-             WHERE route = 'llm' AND status = 200 AND usage_source = 'upstream'
+            "SELECT model, AVG(completion_tokens), AVG(completion_tokens * completion_tokens * 1.0), COUNT(*)
+             FROM requests
+             WHERE route = 'llm' AND status = 200 AND usage_source = 'upstream' AND class = 'lookup'
                AND completion_tokens IS NOT NULL AND model IS NOT NULL
              GROUP BY model",
         )
@@ -474,7 +476,8 @@ pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, u64)>, Error
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, f64>(1)?,
-                r.get::<_, i64>(2)?.max(0) as u64,
+                r.get::<_, f64>(2)?,
+                r.get::<_, i64>(3)?.max(0) as u64,
             ))
         })
         .map_err(db_err("reading the history"))?;
