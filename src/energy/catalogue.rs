@@ -176,7 +176,19 @@ impl Catalogue {
                 .iter()
                 .find(|m| m.name.eq_ignore_ascii_case(n) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(n)))
         };
-        let found = find(&name).or_else(|| find(strip_date(&name)));
+        // Then as gateways and self-hosted servers spell the same model: "llama-3.1-70b" for
+        // "meta-llama/Meta-Llama-3.1-70B-Instruct", "mistral-small" for "mistral-small-latest".
+        let family = |n: &str| family_name(strip_date(n)).to_string();
+        let find_family = |n: &str| {
+            let wanted = family(n);
+            self.models.iter().find(|m| {
+                family(&m.name.to_ascii_lowercase()) == wanted
+                    || m.aliases.iter().any(|a| family(&a.to_ascii_lowercase()) == wanted)
+            })
+        };
+        let found = find(&name)
+            .or_else(|| find(strip_date(&name)))
+            .or_else(|| find_family(&name));
         match found {
             Some(spec) => Resolved { spec, fallback: false },
             None => Resolved {
@@ -203,6 +215,18 @@ pub fn fallback_model() -> ModelSpec {
         output_usd_per_mtok: None,
         source: "ecoroute default for unknown models: spans gpt-4o-mini to gpt-4o in the EcoLogits catalogue".into(),
     }
+}
+
+/// A lower-case model name without what gateways add or drop: the organisation ("meta-llama/"),
+/// a "meta-" prefix, and "-latest", "-instruct" or "-chat" suffixes.
+fn family_name(name: &str) -> &str {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    let name = name.strip_prefix("meta-").unwrap_or(name);
+    let mut name = name;
+    for suffix in ["-latest", "-instruct", "-chat"] {
+        name = name.strip_suffix(suffix).unwrap_or(name);
+    }
+    name
 }
 
 /// `gpt-4o-2024-08-06` → `gpt-4o`, `claude-3-5-sonnet-20241022` → `claude-3-5-sonnet`.
@@ -254,6 +278,17 @@ mod tests {
         let c = Catalogue::builtin().unwrap();
         assert_eq!(c.resolve("gpt-4o-mini-2024-07-18").spec.name, "gpt-4o-mini");
         assert_eq!(c.resolve("GPT-4o").spec.name, "gpt-4o");
+        // As gateways and self-hosted servers name them.
+        assert_eq!(c.resolve("mistral-small").spec.name, "mistral-small-latest");
+        assert_eq!(
+            c.resolve("llama-3.1-70b").spec.name,
+            "meta-llama/Meta-Llama-3.1-70B-Instruct"
+        );
+        assert_eq!(
+            c.resolve("meta-llama/llama-3.1-8b-instruct").spec.name,
+            "meta-llama/Meta-Llama-3.1-8B-Instruct"
+        );
+        assert!(c.resolve("llama-3.1-7b").fallback, "a different size is another model");
         let unknown = c.resolve("my-private-model");
         assert!(unknown.fallback);
         assert_eq!(unknown.spec.name, "unknown");
