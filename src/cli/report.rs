@@ -77,9 +77,14 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, CliError> {
         }
         ReportFormat::Csv => crate::report::to_csv(&report),
         ReportFormat::Md => crate::report::to_markdown(&report),
-        ReportFormat::Html => {
-            crate::report::html::render(&rows, args.from.clone(), args.to.clone(), crate::ledger::now_ms(), None)
-        }
+        ReportFormat::Html => crate::report::html::render(
+            &rows,
+            args.from.clone(),
+            args.to.clone(),
+            crate::ledger::now_ms(),
+            None,
+            Some(by),
+        ),
     };
     match &args.output {
         Some(file) => {

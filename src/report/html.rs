@@ -33,21 +33,7 @@ fn card(title: &str, value: &str, detail: &str) -> String {
 }
 
 fn fmt(x: f64, unit: &str) -> String {
-    let a = x.abs();
-    let (v, u) = match unit {
-        "Wh" if a >= 1000.0 => (x / 1000.0, "kWh"),
-        "g" if a >= 1000.0 => (x / 1000.0, "kg"),
-        "mL" if a >= 1000.0 => (x / 1000.0, "L"),
-        _ => (x, unit),
-    };
-    let digits = if v.abs() >= 100.0 {
-        0
-    } else if v.abs() >= 1.0 {
-        2
-    } else {
-        4
-    };
-    format!("{v:.digits$} {u}")
+    super::figure(x, unit)
 }
 
 fn range_text(r: Range, unit: &str) -> String {
@@ -84,8 +70,9 @@ fn time_chart(report: &Report) -> String {
     ));
     for (i, g) in groups.iter().enumerate() {
         let r = g.totals.energy_saved_wh;
-        let x = pad + step * i as f64 + step * 0.15;
-        let bw = step * 0.7;
+        // A few periods do not make a wall of colour: bars are at most 48 px wide, centred.
+        let bw = (step * 0.7).min(48.0);
+        let x = pad + step * i as f64 + (step - bw) / 2.0;
         let (top, bottom) = if r.central >= 0.0 {
             (y(r.central), y(0.0))
         } else {
@@ -125,6 +112,43 @@ fn time_chart(report: &Report) -> String {
     ));
     svg.push_str("</svg>");
     svg
+}
+
+/// Energy as something everyone has held: a smartphone charge is about 15 Wh (a 4,000 mAh battery
+/// at 3.85 V); shown only when the saving reaches one.
+fn phone_charges(wh: f64) -> String {
+    const PHONE_CHARGE_WH: f64 = 15.0;
+    let charges = wh / PHONE_CHARGE_WH;
+    if charges >= 1.0 {
+        format!(
+            " · about {} smartphone charges (15 Wh each)",
+            super::significant(charges)
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Each group's figures with their ranges, as `ecoroute report --by` asked.
+fn breakdown_table(report: &Report) -> String {
+    let mut table = format!(
+        "<table><tr><th>{}</th><th>requests</th><th>from search</th><th>energy saved</th><th>CO2e avoided</th><th>spend avoided</th></tr>",
+        escape(report.by)
+    );
+    for g in &report.groups {
+        let s = &g.totals;
+        table.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&g.key),
+            s.requests,
+            s.by_route.search,
+            escape(&human(s.energy_saved_wh, "Wh")),
+            escape(&human(s.co2e_saved_g, "g")),
+            escape(&human(s.cost_saved_usd, "USD"))
+        ));
+    }
+    table.push_str("</table>");
+    table
 }
 
 fn routes_chart(t: &Totals) -> String {
@@ -211,6 +235,7 @@ pub fn render(
     to: Option<String>,
     generated_at_ms: i64,
     refresh_seconds: Option<u32>,
+    breakdown: Option<GroupBy>,
 ) -> String {
     let span_days = match (rows.first(), rows.last()) {
         (Some(a), Some(b)) => (b.ts_ms - a.ts_ms) / 86_400_000,
@@ -252,7 +277,11 @@ pub fn render(
         (
             "Energy saved",
             fmt(t.energy_saved_wh.central, "Wh"),
-            range_text(t.energy_saved_wh, "Wh"),
+            format!(
+                "{}{}",
+                range_text(t.energy_saved_wh, "Wh"),
+                phone_charges(t.energy_saved_wh.central)
+            ),
         ),
         (
             "CO2e avoided",
@@ -266,8 +295,8 @@ pub fn render(
         ),
         (
             "Spend avoided",
-            format!("${:.4}", t.cost_saved_usd.central),
-            "at list prices".to_string(),
+            fmt(t.cost_saved_usd.central, "USD"),
+            format!("{}, at list prices", range_text(t.cost_saved_usd, "USD")),
         ),
         (
             "LLM calls avoided",
@@ -290,6 +319,13 @@ pub fn render(
         "<section><h2>How requests were served</h2>{}</section>",
         routes_chart(t)
     ));
+    if let Some(by) = breakdown {
+        html.push_str(&format!(
+            "<section><h2>By {}</h2>{}</section>",
+            by.as_str(),
+            breakdown_table(&build(rows, by, from.clone(), to.clone()))
+        ));
+    }
     html.push_str(&format!("<section><h2>Top tenants</h2>{}<p class=\"muted\">Eco-label by net (actual) energy per request: A under 0.02 Wh, B under 0.05, C under 0.15, D under 0.4, E above.</p></section>", tenant_table(rows)));
     if t.shadow.requests > 0 {
         html.push_str(&format!(
@@ -337,7 +373,7 @@ mod tests {
             tenant: Some("<script>x</script>".into()),
             ..LedgerRecord::default()
         }];
-        let html = render(&rows, None, None, 0, None);
+        let html = render(&rows, None, None, 0, None, Some(GroupBy::Tenant));
         assert!(html.starts_with("<!doctype html>"));
         assert!(
             !html.contains("<script>"),
@@ -348,8 +384,18 @@ mod tests {
             !html.contains("http://") && !html.contains("src="),
             "no external resources"
         );
-        for part in ["Energy saved", "<svg", "Methodology", "Top tenants"] {
+        for part in [
+            "Energy saved",
+            "<svg",
+            "Methodology",
+            "Top tenants",
+            "<h2>By tenant</h2>",
+            "at list prices",
+        ] {
             assert!(html.contains(part), "{part}");
         }
+        assert!(!render(&rows, None, None, 0, None, None).contains("<h2>By "));
+        assert_eq!(phone_charges(3.0), "");
+        assert_eq!(phone_charges(30.0), " · about 2.00 smartphone charges (15 Wh each)");
     }
 }

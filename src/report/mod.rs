@@ -247,21 +247,70 @@ pub fn to_csv(report: &Report) -> String {
     out
 }
 
-/// A range as a person reads it: "0.52 Wh (0.41–0.68)".
-pub fn human(r: Range, unit: &str) -> String {
-    let f = |x: f64| {
-        let a = x.abs();
-        if a == 0.0 {
-            "0".to_string()
-        } else if a >= 100.0 {
-            format!("{x:.0}")
-        } else if a >= 1.0 {
-            format!("{x:.2}")
-        } else {
-            format!("{x:.3e}")
-        }
+/// The unit a magnitude reads best in, and what to divide by: 0.00005 Wh is "50 µWh", not
+/// "5.000e-5 Wh"; 2,400 g is "2.4 kg".
+fn unit_for(magnitude: f64, unit: &str) -> (f64, String) {
+    let steps: &[(f64, &str)] = match unit {
+        "Wh" => &[(1e3, "kWh"), (1.0, "Wh"), (1e-3, "mWh"), (1e-6, "µWh")],
+        "g" => &[(1e3, "kg"), (1.0, "g"), (1e-3, "mg"), (1e-6, "µg")],
+        "mL" => &[(1e3, "L"), (1.0, "mL"), (1e-3, "µL")],
+        _ => &[],
     };
-    format!("{} {unit} ({}–{})", f(r.central), f(r.low), f(r.high))
+    steps
+        .iter()
+        // The largest unit the figure is at least a tenth of: "0.52 Wh", "50 mWh".
+        .find(|(scale, _)| magnitude >= *scale * 0.1)
+        .or(steps.last())
+        .map_or((1.0, unit.to_string()), |(scale, name)| (*scale, (*name).to_string()))
+}
+
+/// A number with three significant figures and no exponent: "0.0123", "12.3", "1234".
+pub(crate) fn significant(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || !a.is_finite() {
+        return "0".to_string();
+    }
+    let digits = (2 - a.log10().floor() as i32).clamp(0, 12) as usize;
+    let text = format!("{x:.digits$}");
+    // "-0.00" is zero.
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        "0".to_string()
+    } else {
+        text
+    }
+}
+
+/// One figure in the unit it reads best in: "0.52 Wh", "48.3 mWh", "$0.0123".
+pub fn figure(x: f64, unit: &str) -> String {
+    if unit == "USD" {
+        // Below a hundredth of a cent, money is not worth digits.
+        if x.abs() < 1e-4 {
+            return if x == 0.0 { "$0".into() } else { "≈$0".into() };
+        }
+        return format!("${}", significant(x)).replace("$-", "−$");
+    }
+    let (scale, name) = unit_for(x.abs(), unit);
+    format!("{} {name}", significant(x / scale))
+}
+
+/// A range as a person reads it, in one unit for all three figures: "0.52 Wh (0.41 to 0.68)".
+pub fn human(r: Range, unit: &str) -> String {
+    if unit == "USD" {
+        return format!(
+            "{} ({} to {})",
+            figure(r.central, unit),
+            figure(r.low, unit),
+            figure(r.high, unit)
+        );
+    }
+    let magnitude = r.central.abs().max(r.low.abs()).max(r.high.abs());
+    let (scale, name) = unit_for(magnitude, unit);
+    format!(
+        "{} {name} ({} to {})",
+        significant(r.central / scale),
+        significant(r.low / scale),
+        significant(r.high / scale)
+    )
 }
 
 pub fn to_markdown(report: &Report) -> String {
@@ -303,25 +352,27 @@ pub fn to_markdown(report: &Report) -> String {
         ));
     }
     out.push_str(&format!(
-        "\n| {} | requests | search | LLM avoided | energy saved (Wh) | CO2e saved (g) | spend avoided (USD) |\n",
+        "\n| {} | requests | search | LLM avoided | energy saved | CO2e saved | spend avoided |\n",
         report.by
     ));
     out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for g in &report.groups {
         let s = &g.totals;
+        // A group with no key (requests the grouping does not apply to) is named, not blank.
+        let key = if g.key.is_empty() { "(none)" } else { g.key.as_str() };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1}% | {:.4} | {:.4} | {:.6} |\n",
-            g.key.replace('|', "\\|"),
+            "| {} | {} | {} | {:.1}% | {} | {} | {} |\n",
+            key.replace('|', "\\|"),
             s.requests,
             s.by_route.search,
             s.llm_avoided_share * 100.0,
-            s.energy_saved_wh.central,
-            s.co2e_saved_g.central,
-            s.cost_saved_usd.central
+            human(s.energy_saved_wh, "Wh"),
+            human(s.co2e_saved_g, "g"),
+            human(s.cost_saved_usd, "USD")
         ));
     }
     out.push_str(
-        "\nFigures are central estimates; each has a low–high range in the JSON and CSV formats. \
+        "\nEach figure is a central estimate with its low to high range. \
 The low end is the conservative claim: the LLM-inference method (EcoLogits) gives higher per-call energy than \
 some independent estimates, so savings at the central figure are at the generous end.\n",
     );
@@ -450,6 +501,28 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), lines[2].split(',').count());
         assert!(lines[1].starts_with("\"a,b\","), "{}", lines[1]);
         assert!(to_markdown(&r).contains("Energy saved"));
+    }
+
+    #[test]
+    fn figures_read_in_the_unit_that_fits_without_exponents() {
+        assert_eq!(figure(0.52, "Wh"), "0.520 Wh");
+        assert_eq!(figure(0.000_049_93, "Wh"), "49.9 µWh");
+        assert_eq!(figure(-0.016_64, "Wh"), "-16.6 mWh");
+        assert_eq!(figure(2_400.0, "g"), "2.40 kg");
+        assert_eq!(figure(0.012_34, "USD"), "$0.0123");
+        assert_eq!(figure(-0.5, "USD"), "−$0.500");
+        let r = Range {
+            low: -0.000_049_93,
+            central: -0.000_03,
+            high: -0.000_016_64,
+        };
+        assert_eq!(human(r, "Wh"), "-30.0 µWh (-49.9 to -16.6)");
+        let tiny = build(&[row(0, "llm", false, -0.000_02, "t")], GroupBy::Tenant, None, None);
+        let markdown = to_markdown(&tiny);
+        let exponent = regex::Regex::new(r"\de-\d").unwrap();
+        assert!(!exponent.is_match(&markdown), "{markdown}");
+        assert!(markdown.contains("≈$0"), "{markdown}");
+        assert!(markdown.contains("µWh"), "{markdown}");
     }
 
     proptest! {

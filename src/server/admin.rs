@@ -169,7 +169,14 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: 
     let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
         let rows = crate::ledger::read_store_range(&store, Some(since), None)?;
         let from = crate::report::civil(since.div_euclid(86_400_000));
-        Ok(crate::report::html::render(&rows, Some(from), None, now_ms, Some(30)))
+        Ok(crate::report::html::render(
+            &rows,
+            Some(from),
+            None,
+            now_ms,
+            Some(30),
+            None,
+        ))
     })
     .await;
     match rendered {
