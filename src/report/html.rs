@@ -2,19 +2,9 @@
 //! managers. Headline figures with their ranges, savings over time, routes, top tenants with an
 //! eco-label, and the methodology with sources and uncertainty.
 
-use super::{build, civil, human, GroupBy, Report, Totals};
+use super::{build, civil, human, GroupBy, Report, Totals, LABEL_SOURCE};
 use crate::energy::{Range, METHOD_VERSION};
 use crate::ledger::LedgerRecord;
-
-/// Eco-label by actual (net) energy per request, central estimate, in Wh.
-pub const LABEL_THRESHOLDS_WH: [(char, f64); 4] = [('A', 0.02), ('B', 0.05), ('C', 0.15), ('D', 0.4)];
-
-pub fn eco_label(actual_wh_per_request: f64) -> char {
-    LABEL_THRESHOLDS_WH
-        .iter()
-        .find(|(_, limit)| actual_wh_per_request < *limit)
-        .map_or('E', |(label, _)| *label)
-}
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -194,19 +184,19 @@ fn tenant_table(rows: &[LedgerRecord]) -> String {
         .map(|g| g.totals.energy_saved_wh.central.max(0.0))
         .fold(0.0f64, f64::max)
         .max(1e-12);
-    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Net Wh / request</th><th>Label</th></tr></thead><tbody>");
+    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Energy per chat request</th><th>Label</th></tr></thead><tbody>");
     for g in groups.iter().take(10) {
         let t = &g.totals;
-        let per_request = t.energy_actual_wh.central / t.requests.max(1) as f64;
-        let label = eco_label(per_request);
+        let per_request = t.energy_per_chat_request_wh;
+        let label = t.eco_label.clone();
         let bar = (t.energy_saved_wh.central.max(0.0) / max * 160.0).round();
         out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{:.4}</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{}</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
             escape(&g.key),
             t.requests,
             t.llm_avoided_share * 100.0,
             escape(&fmt(t.energy_saved_wh.central, "Wh")),
-            per_request
+            escape(&fmt(per_request, "Wh"))
         ));
     }
     out.push_str("</tbody></table>");
@@ -271,7 +261,7 @@ pub fn render(
         civil(generated_at_ms.div_euclid(86_400_000)),
         escape(METHOD_VERSION)
     ));
-    let per_request = t.energy_actual_wh.central / t.requests.max(1) as f64;
+    let per_request = t.energy_per_chat_request_wh;
     let chat = t.by_route.search + t.by_route.llm + t.by_route.escalated;
     let cards = [
         (
@@ -304,9 +294,9 @@ pub fn render(
             format!("{} of {chat} chat requests", t.by_route.search),
         ),
         (
-            "Net energy per request",
+            "Energy per chat request",
             fmt(per_request, "Wh"),
-            format!("eco-label {}", eco_label(per_request)),
+            format!("eco-label {}", t.eco_label),
         ),
     ];
     html.push_str("<div class=\"cards\">");
@@ -326,7 +316,11 @@ pub fn render(
             breakdown_table(&build(rows, by, from.clone(), to.clone()))
         ));
     }
-    html.push_str(&format!("<section><h2>Top tenants</h2>{}<p class=\"muted\">Eco-label by net (actual) energy per request: A under 0.02 Wh, B under 0.05, C under 0.15, D under 0.4, E above.</p></section>", tenant_table(rows)));
+    html.push_str(&format!(
+        "<section><h2>Top tenants</h2>{}<p class=\"muted\">{}.</p></section>",
+        tenant_table(rows),
+        escape(LABEL_SOURCE)
+    ));
     if t.shadow.requests > 0 {
         html.push_str(&format!(
             "<section><h2>Shadow mode</h2><p>{} requests ran in shadow mode: classified and searched, but answered by the LLM. Search would have answered {} of them, saving {} ({}). These are not included in the savings above.</p></section>",
@@ -358,10 +352,11 @@ mod tests {
 
     #[test]
     fn labels_follow_the_thresholds() {
+        use crate::report::eco_label;
         assert_eq!(eco_label(0.001), 'A');
-        assert_eq!(eco_label(0.03), 'B');
-        assert_eq!(eco_label(0.1), 'C');
-        assert_eq!(eco_label(0.3), 'D');
+        assert_eq!(eco_label(0.05), 'B');
+        assert_eq!(eco_label(0.2), 'C');
+        assert_eq!(eco_label(0.5), 'D');
         assert_eq!(eco_label(2.0), 'E');
     }
 

@@ -112,6 +112,28 @@ pub struct Totals {
     pub rows_without_figures: u64,
     /// Shadow-mode traffic, apart: what routing would have done. Not part of the savings above.
     pub shadow: ShadowTotals,
+    /// Actual energy of the chat requests alone (search, LLM, escalated): pass-through calls such
+    /// as `GET /v1/models` cost almost nothing and would dilute a per-request figure.
+    pub energy_actual_chat_wh: Range,
+    /// Central actual energy per chat request, Wh.
+    pub energy_per_chat_request_wh: f64,
+    /// [`eco_label`] of `energy_per_chat_request_wh`; "-" without chat requests.
+    pub eco_label: String,
+}
+
+/// The eco-label's scale, in Wh of actual energy per chat request (central estimate), anchored on
+/// a public, dated figure: Epoch AI's estimate of 0.3 Wh for a typical GPT-4o query (February
+/// 2025). A is under a tenth of such a query, B under a third, C under one, D under three.
+pub const LABEL_THRESHOLDS_WH: [(char, f64); 4] = [('A', 0.03), ('B', 0.1), ('C', 0.3), ('D', 0.9)];
+
+/// Where the label's scale comes from, for every format that shows it.
+pub const LABEL_SOURCE: &str = "eco-label by actual energy per chat request against Epoch AI's 0.3 Wh per typical GPT-4o query (Feb 2025): A under 0.03 Wh, B under 0.1, C under 0.3, D under 0.9, E above; pass-through requests excluded";
+
+pub fn eco_label(wh_per_chat_request: f64) -> char {
+    LABEL_THRESHOLDS_WH
+        .iter()
+        .find(|(_, limit)| wh_per_chat_request < *limit)
+        .map_or('E', |(label, _)| *label)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -145,6 +167,9 @@ impl Totals {
                 self.energy_actual_wh = self.energy_actual_wh + a.costs.actual.energy_wh;
                 self.energy_counterfactual_wh = self.energy_counterfactual_wh + a.costs.counterfactual.energy_wh;
                 self.unknown_model_requests += u64::from(a.costs.model_fallback);
+                if matches!(r.served(), Served::Search | Served::Escalated | Served::Llm) {
+                    self.energy_actual_chat_wh = self.energy_actual_chat_wh + a.costs.actual.energy_wh;
+                }
             }
             None => self.rows_without_figures += 1,
         }
@@ -167,6 +192,12 @@ impl Totals {
         } else {
             self.by_route.search as f64 / chat as f64
         };
+        if chat > 0 {
+            self.energy_per_chat_request_wh = self.energy_actual_chat_wh.central / chat as f64;
+            self.eco_label = eco_label(self.energy_per_chat_request_wh).to_string();
+        } else {
+            self.eco_label = "-".into();
+        }
     }
 }
 
@@ -207,7 +238,8 @@ pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Optio
 
 const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,llm_avoided_share,\
 energy_saved_wh_low,energy_saved_wh_central,energy_saved_wh_high,co2e_saved_g_low,co2e_saved_g_central,co2e_saved_g_high,\
-water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high";
+water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high,\
+energy_per_chat_request_wh,eco_label";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -220,7 +252,7 @@ fn csv_field(s: &str) -> String {
 fn csv_line(key: &str, t: &Totals) -> String {
     let r = |x: Range| format!("{},{},{}", x.low, x.central, x.high);
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
         csv_field(key),
         t.requests,
         t.by_route.search,
@@ -231,7 +263,9 @@ fn csv_line(key: &str, t: &Totals) -> String {
         r(t.energy_saved_wh),
         r(t.co2e_saved_g),
         r(t.water_saved_ml),
-        r(t.cost_saved_usd)
+        r(t.cost_saved_usd),
+        t.energy_per_chat_request_wh,
+        t.eco_label
     )
 }
 
@@ -337,6 +371,11 @@ pub fn to_markdown(report: &Report) -> String {
     out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
     out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
     out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    out.push_str(&format!(
+        "- Eco-label {} ({} actual per chat request; {LABEL_SOURCE})\n",
+        t.eco_label,
+        figure(t.energy_per_chat_request_wh, "Wh")
+    ));
     if t.shadow.requests > 0 {
         out.push_str(&format!(
             "- Shadow mode (not counted above): {} requests, {} of which search would have answered, saving {}\n",
@@ -411,6 +450,32 @@ mod tests {
             }),
             ..LedgerRecord::default()
         }
+    }
+
+    /// The label is per chat request: free pass-through calls (`GET /v1/models`) cannot move it.
+    #[test]
+    fn pass_through_calls_do_not_move_the_eco_label() {
+        let mut llm = row(0, "llm", false, 0.0, "t");
+        if let Some(a) = llm.accounting.as_mut() {
+            a.costs.actual.energy_wh = Range::exact(0.2);
+        }
+        let alone = build(std::slice::from_ref(&llm), GroupBy::Tenant, None, None);
+        assert_eq!(alone.totals.eco_label, "C");
+        let mut padded = vec![llm];
+        padded.extend((1..=30).map(|i| row(i, "passthrough", false, 0.0, "t")));
+        let padded = build(&padded, GroupBy::Tenant, None, None);
+        assert_eq!(padded.totals.eco_label, "C");
+        assert!((padded.totals.energy_per_chat_request_wh - 0.2).abs() < 1e-12);
+        let csv = to_csv(&padded);
+        assert!(csv
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("energy_per_chat_request_wh,eco_label"));
+        assert!(csv.lines().last().unwrap().ends_with(",C"), "{csv}");
+        let json = serde_json::to_value(&padded).unwrap();
+        assert_eq!(json["eco_label"], "C");
+        assert!(to_markdown(&padded).contains("Epoch AI"));
     }
 
     #[test]
