@@ -330,8 +330,24 @@ pub fn render(
             escape(&range_text(t.shadow.would_save_energy_wh, "Wh"))
         ));
     }
-    if t.unknown_model_requests > 0 {
-        html.push_str(&format!("<section><h2>Data quality</h2><p>{} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range.</p></section>", t.unknown_model_requests));
+    if t.unknown_model_requests > 0 || t.by_route.search > 0 {
+        let mut quality = String::new();
+        if t.unknown_model_requests > 0 {
+            quality.push_str(&format!(
+                "<p>{} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range. {} of the energy saved rests on that default.</p>",
+                t.unknown_model_requests,
+                escape(&human(t.energy_saved_on_default_model_wh, "Wh"))
+            ));
+        }
+        if t.by_route.search > 0 {
+            quality.push_str(&format!(
+                "<p>What a search answer avoided is as long as the LLM's answers to lookups in this ledger for {} search answers, and the stated prior (a one- or two-sentence answer) for {}; the prior's range is wider.</p>",
+                t.avoided_length_from_history, t.avoided_length_from_prior
+            ));
+        }
+        html.push_str(&format!(
+            "<section><h2>What the figures rest on</h2>{quality}</section>"
+        ));
     }
     html.push_str(METHODOLOGY);
     html.push_str("</body></html>");

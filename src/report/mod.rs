@@ -108,6 +108,13 @@ pub struct Totals {
     pub energy_counterfactual_wh: Range,
     /// Requests whose model was not in the catalogue (figures use the stated default).
     pub unknown_model_requests: u64,
+    /// The part of `energy_saved_wh` that rests on the stated default for unknown models: a
+    /// manager can see how much of the claim depends on it.
+    pub energy_saved_on_default_model_wh: Range,
+    /// Search answers whose avoided answer length came from this ledger's LLM answers to lookups,
+    /// and those that used the stated prior.
+    pub avoided_length_from_history: u64,
+    pub avoided_length_from_prior: u64,
     /// Rows written before the ledger carried figures (schema v1).
     pub rows_without_figures: u64,
     /// Shadow-mode traffic, apart: what routing would have done. Not part of the savings above.
@@ -167,6 +174,16 @@ impl Totals {
                 self.energy_actual_wh = self.energy_actual_wh + a.costs.actual.energy_wh;
                 self.energy_counterfactual_wh = self.energy_counterfactual_wh + a.costs.counterfactual.energy_wh;
                 self.unknown_model_requests += u64::from(a.costs.model_fallback);
+                if a.costs.model_fallback {
+                    self.energy_saved_on_default_model_wh = self.energy_saved_on_default_model_wh + saved.energy_wh;
+                }
+                if r.served() == Served::Search {
+                    if a.tokens_from_history {
+                        self.avoided_length_from_history += 1;
+                    } else {
+                        self.avoided_length_from_prior += 1;
+                    }
+                }
                 if matches!(r.served(), Served::Search | Served::Escalated | Served::Llm) {
                     self.energy_actual_chat_wh = self.energy_actual_chat_wh + a.costs.actual.energy_wh;
                 }
@@ -386,8 +403,15 @@ pub fn to_markdown(report: &Report) -> String {
     }
     if t.unknown_model_requests > 0 {
         out.push_str(&format!(
-            "- {} requests used a model not in the catalogue; their figures use the stated default.\n",
-            t.unknown_model_requests
+            "- {} requests used a model not in the catalogue; their figures use the stated default, and {} of the energy saved rests on it.\n",
+            t.unknown_model_requests,
+            human(t.energy_saved_on_default_model_wh, "Wh")
+        ));
+    }
+    if t.by_route.search > 0 {
+        out.push_str(&format!(
+            "- Avoided answer length: from this ledger's LLM answers to lookups for {} search answers, from the stated prior for {}.\n",
+            t.avoided_length_from_history, t.avoided_length_from_prior
         ));
     }
     out.push_str(&format!(
@@ -450,6 +474,31 @@ mod tests {
             }),
             ..LedgerRecord::default()
         }
+    }
+
+    /// A manager sees how much of a saving rests on defaults: the unknown-model default, and the
+    /// prior for the avoided answer's length.
+    #[test]
+    fn the_report_says_how_much_rests_on_defaults() {
+        let mut unknown = row(0, "search", false, 0.4, "t");
+        if let Some(a) = unknown.accounting.as_mut() {
+            a.costs.model_fallback = true;
+            a.tokens_from_history = true;
+        }
+        let known = row(1, "search", false, 0.6, "t");
+        let r = build(&[unknown, known], GroupBy::Tenant, None, None);
+        let t = &r.totals;
+        assert!((t.energy_saved_on_default_model_wh.central - 0.4).abs() < 1e-12);
+        assert!((t.energy_saved_wh.central - 1.0).abs() < 1e-12);
+        assert_eq!((t.avoided_length_from_history, t.avoided_length_from_prior), (1, 1));
+        let markdown = to_markdown(&r);
+        assert!(markdown.contains("rests on it"), "{markdown}");
+        assert!(markdown.contains("from the stated prior for 1"), "{markdown}");
+        let html = crate::report::html::render(&[], None, None, 0, None, None);
+        assert!(
+            !html.contains("What the figures rest on"),
+            "nothing to say without requests"
+        );
     }
 
     /// The label is per chat request: free pass-through calls (`GET /v1/models`) cannot move it.
