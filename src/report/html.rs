@@ -350,6 +350,18 @@ pub fn render(
         ));
     }
     html.push_str(METHODOLOGY);
+    html.push_str(&format!(
+        "<section class=\"method\"><h2>Boundary and sources</h2><p>{}</p><ul>",
+        escape(super::BOUNDARY)
+    ));
+    for source in &super::SOURCES {
+        html.push_str(&format!(
+            "<li>{}: {}</li>",
+            escape(source.what),
+            escape(source.reference)
+        ));
+    }
+    html.push_str("</ul></section>");
     html.push_str("</body></html>");
     html
 }

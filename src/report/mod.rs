@@ -228,6 +228,10 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub method_version: &'static str,
+    /// What the figures cover and leave out.
+    pub boundary: &'static str,
+    /// Where every factor comes from, so each format can cite them.
+    pub sources: &'static [Source],
     pub from: Option<String>,
     pub to: Option<String>,
     pub by: &'static str,
@@ -235,6 +239,45 @@ pub struct Report {
     pub totals: Totals,
     pub groups: Vec<Group>,
 }
+
+/// A cited source: what it provides, and where to read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    pub what: &'static str,
+    pub reference: &'static str,
+}
+
+pub const BOUNDARY: &str = "Inference only: LLM calls (GPU and server energy over generation time, provider PUE), \
+the proxy and the search (measured CPU time). Carbon is location-based (the grid average of the data centre's \
+country), not market-based; water is on-site cooling plus the water of electricity generation. Not counted: \
+embodied emissions of hardware, model training, networks, end-user devices and idle fleet capacity.";
+
+pub const SOURCES: [Source; 6] = [
+    Source {
+        what: "LLM inference energy and water method",
+        reference: "EcoLogits 0.11.3, LLM inference methodology: https://ecologits.ai/latest/methodology/llm_inference/",
+    },
+    Source {
+        what: "grid carbon and water intensity per country",
+        reference: "ADEME Base Empreinte, via EcoLogits' electricity mixes (config/zones.toml)",
+    },
+    Source {
+        what: "provider data-centre PUE and WUE, model parameters and prices",
+        reference: "EcoLogits 0.11.3 provider and model catalogue (config/models.toml)",
+    },
+    Source {
+        what: "public anchor for one LLM query, and the eco-label's scale",
+        reference: "Epoch AI, 'How much energy does ChatGPT use?', Feb 2025: about 0.3 Wh per typical GPT-4o query",
+    },
+    Source {
+        what: "public anchor for one LLM prompt",
+        reference: "Google, 'Measuring the environmental impact of AI inference', Aug 2025: 0.24 Wh per median Gemini text prompt",
+    },
+    Source {
+        what: "footprint per functional unit",
+        reference: "Green Software Foundation, Software Carbon Intensity (ISO/IEC 21031:2024); embodied emissions not yet included here",
+    },
+];
 
 pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Option<String>) -> Report {
     let mut totals = Totals::default();
@@ -245,6 +288,8 @@ pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Optio
     }
     Report {
         method_version: METHOD_VERSION,
+        boundary: BOUNDARY,
+        sources: &SOURCES,
         from,
         to,
         by: by.as_str(),
@@ -434,6 +479,10 @@ pub fn to_markdown(report: &Report) -> String {
             human(s.cost_saved_usd, "USD")
         ));
     }
+    out.push_str(&format!("\nBoundary: {}\n\nSources:\n", report.boundary));
+    for source in report.sources {
+        out.push_str(&format!("- {}: {}\n", source.what, source.reference));
+    }
     out.push_str(
         "\nEach figure is a central estimate with its low to high range. \
 The low end is the conservative claim: the LLM-inference method (EcoLogits) gives higher per-call energy than \
@@ -525,6 +574,9 @@ mod tests {
         let json = serde_json::to_value(&padded).unwrap();
         assert_eq!(json["eco_label"], "C");
         assert!(to_markdown(&padded).contains("Epoch AI"));
+        assert!(json["sources"].as_array().is_some_and(|s| s.len() == SOURCES.len()));
+        assert!(json["boundary"].as_str().unwrap().contains("location-based"));
+        assert!(to_markdown(&padded).contains("Sources:"));
     }
 
     #[test]
