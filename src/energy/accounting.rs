@@ -197,6 +197,16 @@ pub fn account(
         .search_wh_per_query
         .unwrap_or_else(|| cpu_energy_wh(work.search_cpu_s, settings.watts_per_core, settings.pue));
     let search = local_impacts(settings, search_energy);
+    // An LLM answer that happened: its length is known, as the upstream reported it.
+    let answered = |prompt_tokens: f64, completion_tokens: f64, latency_s: Option<f64>| {
+        llm_impacts(
+            catalogue,
+            model,
+            prompt_tokens,
+            Range::exact(completion_tokens),
+            latency_s,
+        )
+    };
     match outcome {
         Outcome::Search {
             prompt_tokens,
@@ -216,13 +226,7 @@ pub fn account(
             completion_tokens,
             latency_s,
         } => {
-            let (llm, fallback) = llm_impacts(
-                catalogue,
-                model,
-                prompt_tokens,
-                Range::exact(completion_tokens),
-                latency_s,
-            );
+            let (llm, fallback) = answered(prompt_tokens, completion_tokens, latency_s);
             let saved = (proxy + search).negate();
             RequestCosts {
                 actual: proxy + search + llm,
@@ -236,13 +240,7 @@ pub fn account(
             completion_tokens,
             latency_s,
         } => {
-            let (llm, fallback) = llm_impacts(
-                catalogue,
-                model,
-                prompt_tokens,
-                Range::exact(completion_tokens),
-                latency_s,
-            );
+            let (llm, fallback) = answered(prompt_tokens, completion_tokens, latency_s);
             RequestCosts {
                 actual: proxy + llm,
                 counterfactual: llm,
