@@ -2,7 +2,7 @@
 //! managers. Headline figures with their ranges, savings over time, routes, top tenants with an
 //! eco-label, and the methodology with sources and uncertainty.
 
-use super::{build, civil, human, GroupBy, Report, Totals, LABEL_SOURCE};
+use super::{build, civil, figure, human, GroupBy, Report, Totals, LABEL_SOURCE};
 use crate::energy::{Range, METHOD_VERSION};
 use crate::ledger::LedgerRecord;
 
@@ -22,12 +22,8 @@ fn card(title: &str, value: &str, detail: &str) -> String {
     )
 }
 
-fn fmt(x: f64, unit: &str) -> String {
-    super::figure(x, unit)
-}
-
 fn range_text(r: Range, unit: &str) -> String {
-    format!("range {} to {}", fmt(r.low, unit), fmt(r.high, unit))
+    format!("range {} to {}", figure(r.low, unit), figure(r.high, unit))
 }
 
 /// Bars with low–high whiskers, one per group, for the central energy saved.
@@ -98,7 +94,7 @@ fn time_chart(report: &Report) -> String {
     svg.push_str(&format!(
         "<text x=\"4\" y=\"{:.1}\" class=\"label start\">{}</text>",
         pad - 8.0,
-        escape(&fmt(max, "Wh"))
+        escape(&figure(max, "Wh"))
     ));
     svg.push_str("</svg>");
     svg
@@ -195,8 +191,8 @@ fn tenant_table(rows: &[LedgerRecord]) -> String {
             escape(&g.key),
             t.requests,
             t.llm_avoided_share * 100.0,
-            escape(&fmt(t.energy_saved_wh.central, "Wh")),
-            escape(&fmt(per_request, "Wh"))
+            escape(&figure(t.energy_saved_wh.central, "Wh")),
+            escape(&figure(per_request, "Wh"))
         ));
     }
     out.push_str("</tbody></table>");
@@ -266,7 +262,7 @@ pub fn render(
     let cards = [
         (
             "Energy saved",
-            fmt(t.energy_saved_wh.central, "Wh"),
+            figure(t.energy_saved_wh.central, "Wh"),
             format!(
                 "{}{}",
                 range_text(t.energy_saved_wh, "Wh"),
@@ -275,17 +271,17 @@ pub fn render(
         ),
         (
             "CO2e avoided",
-            fmt(t.co2e_saved_g.central, "g"),
+            figure(t.co2e_saved_g.central, "g"),
             range_text(t.co2e_saved_g, "g"),
         ),
         (
             "Water saved",
-            fmt(t.water_saved_ml.central, "mL"),
+            figure(t.water_saved_ml.central, "mL"),
             range_text(t.water_saved_ml, "mL"),
         ),
         (
             "Spend avoided",
-            fmt(t.cost_saved_usd.central, "USD"),
+            figure(t.cost_saved_usd.central, "USD"),
             format!("{}, at list prices", range_text(t.cost_saved_usd, "USD")),
         ),
         (
@@ -295,7 +291,7 @@ pub fn render(
         ),
         (
             "Energy per chat request",
-            fmt(per_request, "Wh"),
+            figure(per_request, "Wh"),
             format!("eco-label {}", t.eco_label),
         ),
     ];
@@ -326,7 +322,7 @@ pub fn render(
             "<section><h2>Shadow mode</h2><p>{} requests ran in shadow mode: classified and searched, but answered by the LLM. Search would have answered {} of them, saving {} ({}). These are not included in the savings above.</p></section>",
             t.shadow.requests,
             t.shadow.would_answer_from_search,
-            escape(&fmt(t.shadow.would_save_energy_wh.central, "Wh")),
+            escape(&figure(t.shadow.would_save_energy_wh.central, "Wh")),
             escape(&range_text(t.shadow.would_save_energy_wh, "Wh"))
         ));
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::Sink;
+use super::{squeeze, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
@@ -122,7 +122,7 @@ pub(super) fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
     let mut body: Vec<String> = Vec::new();
     let mut in_code = false;
     let flush = |path: &[String], body: &mut Vec<String>, docs: &mut Vec<CorpusDoc>| {
-        let text = body.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = squeeze(&body.join(" "));
         body.clear();
         if text.is_empty() {
             return;
@@ -176,11 +176,7 @@ pub(super) fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
 
 pub(super) fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
     let stem = title_from_file_name(relative);
-    let mut paragraphs: Vec<String> = text
-        .split("\n\n")
-        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|p| !p.is_empty())
-        .collect();
+    let mut paragraphs: Vec<String> = text.split("\n\n").map(squeeze).filter(|p| !p.is_empty()).collect();
     let title = match paragraphs.first() {
         Some(first) if first.len() <= 80 && !first.ends_with('.') => paragraphs.remove(0),
         _ => stem,

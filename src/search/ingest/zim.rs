@@ -12,7 +12,7 @@ use std::path::Path;
 
 use zim::{MimeType, Namespace, Target, Zim};
 
-use super::{squeeze, Progress, Sink};
+use super::{file_size, squeeze, Progress, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
@@ -42,7 +42,7 @@ pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut 
     // libzim stores identical pages once and points several entries at the blob: index it once.
     articles.dedup_by_key(|&mut (cluster, blob, _)| (cluster, blob));
 
-    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let size = file_size(file);
     let per_article = size / u64::from(entries.max(1));
     let mut reported = 0;
     let mut open_cluster: Option<(u32, zim::Cluster<'_>)> = None;
