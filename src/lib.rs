@@ -33,7 +33,11 @@
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through), and in
 //!   [`llm::usage`] the pure readers of token usage from an answer as it passes.
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into
-//!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot.
+//!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot. Each row names
+//!   the energy settings it was computed under (recorded once per hash); rows of calls on metered
+//!   GPUs wait for their meter's reading ([`ledger::metered`]).
+//! - [`meter`]: GPU energy counters of self-hosted models (DCGM exporter or any Prometheus
+//!   counter), read on an interval and handed to the ledger.
 //! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
 //!   one config, swapped whole on reload), tenant policies, the search stack (timeout, breaker) and
 //!   [`pipeline::Pipeline::route`], whose typed [`pipeline::Routed`] `serve`, `replay`, `eval`,
@@ -41,7 +45,8 @@
 //! - [`server`]: the HTTP server: the accept loop and its client limits ([`server::conn`]), the
 //!   tower stack, the chat-completions handler (parse, route, answer or forward), pass-through,
 //!   admin, hot reload and graceful shutdown.
-//! - [`report`]: savings reports over ledger rows (pure aggregation; JSON, CSV and Markdown).
+//! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
+//!   Markdown and HTML), with the settings and sources behind them.
 //! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
 //! - [`cli`]: the `ecoroute` command line, one file per command (serve and check, index, search,
@@ -59,6 +64,7 @@ pub mod error;
 pub mod eval;
 pub mod ledger;
 pub mod llm;
+pub mod meter;
 pub mod metrics;
 pub mod openai;
 pub mod pipeline;

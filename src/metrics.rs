@@ -51,6 +51,10 @@ pub struct Metrics {
     pub ledger_pruned: Counter,
     pub ledger_corrupt: Counter,
     pub search_failures: Family<SearchFailureLabels, Counter>,
+    /// GPU energy read from meters, and the part of it no request could be given (idle intervals).
+    pub meter_read_wh: Counter<f64, AtomicU64>,
+    pub meter_unattributed_wh: Counter<f64, AtomicU64>,
+    pub meter_scrape_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -151,7 +155,28 @@ impl Metrics {
             "Search calls that returned nothing because the backend failed, timed out or was cut off by the circuit breaker; each request escalated to the LLM",
             search_failures.clone(),
         );
+        let meter_read_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "meter_gpu_energy_wh",
+            "GPU energy read from [[energy.meter]] counters, at the boards (before PUE)",
+            meter_read_wh.clone(),
+        );
+        let meter_unattributed_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "meter_unattributed_gpu_energy_wh",
+            "Metered GPU energy of intervals in which no metered request ended (idle draw), so in no ledger row",
+            meter_unattributed_wh.clone(),
+        );
+        let meter_scrape_failures = Counter::default();
+        registry.register(
+            "meter_scrape_failures",
+            "Reads of an [[energy.meter]] endpoint that failed; that interval's requests are estimated instead",
+            meter_scrape_failures.clone(),
+        );
         Metrics {
+            meter_read_wh,
+            meter_unattributed_wh,
+            meter_scrape_failures,
             search_failures,
             ledger_spooled,
             ledger_pruned,

@@ -151,16 +151,19 @@ pub(super) async fn replay_with(
             Served::Search => Accounted::Search {
                 prompt_tokens: item.prompt_tokens,
                 expected_output_tokens: answer_tokens,
+                measured: None,
             },
             Served::Escalated => Accounted::Escalated {
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: answer_tokens.central,
                 latency_s: None,
+                measured: None,
             },
             Served::Llm | Served::Passthrough | Served::Unrouted => Accounted::Llm {
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: answer_tokens.central,
                 latency_s: None,
+                measured: None,
             },
         };
         let costs = account(&energy.catalogue, &energy.local, &item.model, accounted, work);

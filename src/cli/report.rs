@@ -1,4 +1,4 @@
-//! `report`: savings reports from the ledger, in JSON, CSV, Markdown or HTML.
+//! `report`: footprint and savings reports from the ledger, in JSON, CSV, Markdown or HTML.
 
 use super::error::CliError;
 use super::*;
@@ -68,8 +68,8 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, CliError> {
             })?
         }
     };
-    let rows = crate::ledger::read_store_range(&store, from_ms, to_ms)?;
-    let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone());
+    let (rows, recorded) = crate::ledger::read_store_with_settings(&store, from_ms, to_ms)?;
+    let report = crate::report::build(&rows, by, args.from.clone(), args.to.clone()).with_settings(&recorded);
     let text = match args.format {
         ReportFormat::Json => {
             serde_json::to_string_pretty(&report).map_err(|e| Error::internal_from("writing the report as JSON", e))?
@@ -79,10 +79,11 @@ pub(super) fn report_command(args: &ReportArgs) -> Result<ExitCode, CliError> {
         ReportFormat::Md => crate::report::to_markdown(&report),
         ReportFormat::Html => crate::report::html::render(
             &rows,
+            &recorded,
             args.from.clone(),
             args.to.clone(),
             crate::ledger::now_ms(),
-            None,
+            crate::report::html::Page::Report,
             Some(by),
         ),
     };

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::{problem, raw, Problem};
 use crate::energy::EnergyConfig;
-use crate::energy::{Catalogue, LocalSettings};
+use crate::energy::{Catalogue, LocalSettings, MeterSpec, Site};
 
 pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyConfig {
-    let catalogue = match Catalogue::builtin() {
+    let mut catalogue = match Catalogue::builtin() {
         Ok(c) => c,
         Err(e) => {
             problems.push(problem(
@@ -19,9 +19,47 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             return EnergyConfig {
                 catalogue: Arc::new(Catalogue::empty()),
                 local: fallback_local(),
+                meters: Vec::new(),
             };
         }
     };
+    // A team's models first, then its prices (which may name those models).
+    if let Some(path) = &raw.catalogue {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Err(e) = catalogue.overlay(&text, path) {
+                    problems.push(problem(
+                        "energy.catalogue",
+                        format!("{path}: {e}"),
+                        "use the keys of config/models.toml ([[model]] name, provider, total_params_b, active_params_b, source; [[provider]] name, zone, pue, wue_l_per_kwh, source)",
+                    ));
+                }
+            }
+            Err(e) => problems.push(problem(
+                "energy.catalogue",
+                format!("cannot read {path}: {e}"),
+                "give the path of a TOML file of [[model]] entries, relative to the working directory",
+            )),
+        }
+    }
+    if let Some(path) = &raw.prices {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Err(e) = catalogue.set_prices(&text, path) {
+                    problems.push(problem(
+                        "energy.prices",
+                        format!("{path}: {e}"),
+                        "each [[price]] has model, input_usd_per_mtok, output_usd_per_mtok and source",
+                    ));
+                }
+            }
+            Err(e) => problems.push(problem(
+                "energy.prices",
+                format!("cannot read {path}: {e}"),
+                "give the path of a TOML file of [[price]] entries, relative to the working directory",
+            )),
+        }
+    }
     let zone = match catalogue.zone(&raw.zone) {
         Some(z) => z.clone(),
         None => {
@@ -71,8 +109,23 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             "0 for air-cooled rooms",
         ));
     }
+    let [embodied_low, embodied_high] = raw.embodied_g_per_core_hour;
+    if !(embodied_low >= 0.0 && embodied_low <= embodied_high) {
+        problems.push(problem(
+            "energy.embodied_g_per_core_hour",
+            "must be [low, high] with 0 <= low <= high",
+            "e.g. [1.9, 3.4] (a 5,700 kg server over 3 years and 64 to 112 cores)",
+        ));
+    }
+    let meters = raw
+        .meter
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| validate_meter(i, m, &catalogue, &zone, problems))
+        .collect();
     EnergyConfig {
         catalogue: Arc::new(catalogue),
+        meters,
         local: LocalSettings {
             zone,
             pue: raw.pue,
@@ -85,8 +138,99 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             },
             // Set from `[search]`, which knows the backend.
             search_wh_per_query: None,
+            embodied_g_per_core_hour: (embodied_low, embodied_high),
         },
     }
+}
+
+/// `[[energy.meter]]` entry `i`, checked: a URL, a known unit, models, a sane interval, PUE and zone.
+fn validate_meter(
+    i: usize,
+    m: &raw::RawMeter,
+    catalogue: &Catalogue,
+    local_zone: &crate::energy::Zone,
+    problems: &mut Vec<Problem>,
+) -> Option<MeterSpec> {
+    let key = |field: &str| format!("energy.meter[{i}].{field}");
+    let before = problems.len();
+    if url::Url::parse(&m.url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+        problems.push(problem(
+            key("url"),
+            format!("`{}` is not an http(s) URL", m.url),
+            "the exporter's metrics page, e.g. http://127.0.0.1:9400/metrics (NVIDIA DCGM exporter)",
+        ));
+    }
+    let wh_per_unit = match m.unit.as_str() {
+        "mJ" => 1.0 / 3.6e6,
+        "J" => 1.0 / 3600.0,
+        "Wh" => 1.0,
+        "kWh" => 1000.0,
+        other => {
+            problems.push(problem(
+                key("unit"),
+                format!("unknown unit `{other}`"),
+                "mJ (DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION), J, Wh or kWh",
+            ));
+            0.0
+        }
+    };
+    if m.models.is_empty() {
+        problems.push(problem(
+            key("models"),
+            "names no model",
+            "list the model names clients send for the models these GPUs serve",
+        ));
+    }
+    if !(1_000..=300_000).contains(&m.scrape_interval_ms) {
+        problems.push(problem(
+            key("scrape_interval_ms"),
+            format!("{} ms is outside 1,000 to 300,000", m.scrape_interval_ms),
+            "5000 reads the counter every 5 s",
+        ));
+    }
+    let [pue_low, pue_high] = m.pue;
+    if !(1.0 <= pue_low && pue_low <= pue_high && pue_high <= 3.0) {
+        problems.push(problem(
+            key("pue"),
+            "must be [low, high] within 1.0 to 3.0",
+            "e.g. [1.1, 1.56]",
+        ));
+    }
+    let [wue_low, wue_high] = m.wue_l_per_kwh;
+    if !(0.0 <= wue_low && wue_low <= wue_high) {
+        problems.push(problem(
+            key("wue_l_per_kwh"),
+            "must be [low, high] with 0 <= low <= high",
+            "[0.0, 0.0] for air-cooled rooms",
+        ));
+    }
+    let zone = match &m.zone {
+        None => local_zone.clone(),
+        Some(code) => match catalogue.zone(code) {
+            Some(z) => z.clone(),
+            None => {
+                problems.push(problem(
+                    key("zone"),
+                    format!("unknown zone `{code}`"),
+                    "a code from config/zones.toml, e.g. FRA",
+                ));
+                local_zone.clone()
+            }
+        },
+    };
+    (problems.len() == before).then(|| MeterSpec {
+        url: m.url.clone(),
+        metric: m.metric.clone(),
+        unit: m.unit.clone(),
+        wh_per_unit,
+        models: m.models.clone(),
+        scrape_interval_ms: m.scrape_interval_ms,
+        site: Site {
+            pue: m.pue,
+            wue_l_per_kwh: m.wue_l_per_kwh,
+            zone,
+        },
+    })
 }
 
 pub(super) fn fallback_local() -> LocalSettings {
@@ -107,5 +251,6 @@ pub(super) fn fallback_local() -> LocalSettings {
             high: 150.0,
         },
         search_wh_per_query: None,
+        embodied_g_per_core_hour: (1.9, 3.4),
     }
 }

@@ -451,4 +451,37 @@ mod tests {
         let p = problems("[llm]\napi_key_env = \"KEY_MISSING\"\n");
         assert_eq!(p[0].key, "llm.api_key_env");
     }
+
+    /// The shipped examples of a team's catalogue and prices load, and change what resolves.
+    #[test]
+    fn a_team_catalogue_and_prices_load_from_files() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let c = load(&format!(
+            "[energy]\ncatalogue = \"{root}/config/models.local.example.toml\"\nprices = \"{root}/config/prices.example.toml\"\n"
+        ))
+        .unwrap();
+        let catalogue = &c.energy.catalogue;
+        assert!(!catalogue.resolve("claude-3-5-sonnet-20241022").fallback);
+        assert_eq!(catalogue.resolve("mistral-small").spec.output_usd_per_mtok, Some(0.3));
+        assert_eq!(catalogue.provider("acme-dc").zone, "FRA");
+        assert!(catalogue.version().contains("models.local.example.toml"));
+        let p = problems("[energy]\ncatalogue = \"/nonexistent/models.toml\"\n");
+        assert_eq!(p[0].key, "energy.catalogue");
+        assert!(p[0].problem.contains("/nonexistent/models.toml"), "{p:?}");
+    }
+
+    #[test]
+    fn meters_are_checked_key_by_key() {
+        let c = load("[[energy.meter]]\nurl = \"http://127.0.0.1:9400/metrics\"\nmodels = [\"llama\"]\n").unwrap();
+        let m = &c.energy.meters[0];
+        assert_eq!((m.unit.as_str(), m.scrape_interval_ms), ("mJ", 5000));
+        assert!((m.wh_per_unit - 1.0 / 3.6e6).abs() < 1e-18);
+        let p = problems(
+            "[[energy.meter]]\nurl = \"ftp://x\"\nunit = \"BTU\"\nmodels = []\nscrape_interval_ms = 10\nzone = \"MARS\"\n",
+        );
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        for key in ["url", "unit", "models", "scrape_interval_ms", "zone"] {
+            assert!(keys.contains(&format!("energy.meter[0].{key}").as_str()), "{keys:?}");
+        }
+    }
 }

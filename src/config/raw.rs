@@ -78,6 +78,14 @@ pub struct RawEnergy {
     pub lookup_answer_tokens: [f64; 3],
     /// Replaced by `lookup_answer_tokens`; read only to say so.
     pub default_output_tokens: Option<f64>,
+    /// Manufacturing emissions of the proxy's host per busy core-hour, g CO2e [low, high].
+    pub embodied_g_per_core_hour: [f64; 2],
+    /// A team's own `[[model]]`/`[[provider]]` file, added to the shipped catalogue.
+    pub catalogue: Option<String>,
+    /// A team's `[[price]]` file: contract prices, or prices the catalogue lacks.
+    pub prices: Option<String>,
+    /// GPU energy counters of self-hosted models.
+    pub meter: Vec<RawMeter>,
 }
 
 impl Default for RawEnergy {
@@ -89,8 +97,50 @@ impl Default for RawEnergy {
             onsite_wue_l_per_kwh: 0.0,
             lookup_answer_tokens: [20.0, 50.0, 150.0],
             default_output_tokens: None,
+            embodied_g_per_core_hour: [1.9, 3.4],
+            catalogue: None,
+            prices: None,
+            meter: Vec::new(),
         }
     }
+}
+
+/// `[[energy.meter]]`: a Prometheus endpoint exposing a cumulative energy counter for the GPUs
+/// that serve some models (NVIDIA's DCGM exporter, or any NVML exporter).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeter {
+    pub url: String,
+    #[serde(default = "default_meter_metric")]
+    pub metric: String,
+    #[serde(default = "default_meter_unit")]
+    pub unit: String,
+    pub models: Vec<String>,
+    #[serde(default = "default_scrape_interval_ms")]
+    pub scrape_interval_ms: u64,
+    #[serde(default = "default_meter_pue")]
+    pub pue: [f64; 2],
+    #[serde(default)]
+    pub wue_l_per_kwh: [f64; 2],
+    /// The grid the GPUs draw from; `energy.zone` when unset.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+fn default_meter_metric() -> String {
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION".into()
+}
+
+fn default_meter_unit() -> String {
+    "mJ".into()
+}
+
+fn default_scrape_interval_ms() -> u64 {
+    5_000
+}
+
+fn default_meter_pue() -> [f64; 2] {
+    [1.1, 1.56]
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,12 @@
 //!
 //! LLM calls use the provider's data centre (zone, PUE, on-site WUE) from the catalogue; local work
 //! (proxy, embedded search) uses measured CPU time and the local zone. Water follows EcoLogits:
-//! IT energy × (on-site WUE + PUE × the electricity mix's water intensity).
+//! IT energy × (on-site WUE + PUE × the electricity mix's water intensity). CO2e includes the
+//! embodied emissions of the hardware (EcoLogits' for the LLM's servers and GPUs; a share of the
+//! proxy host's by CPU time), kept apart as well so a report can say how much they are.
+//!
+//! A self-hosted model whose GPUs expose an energy counter is *measured*: its GPU energy comes from
+//! the counter (see [`Measured`]), the rest of the server and the embodied share from the method.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +40,25 @@ pub struct LocalSettings {
     pub lookup_answer_tokens: Range,
     /// For external search backends: a configured per-query energy instead of measured CPU time.
     pub search_wh_per_query: Option<Range>,
+    /// Manufacturing emissions of the proxy's host per busy core-hour, g CO2e (low, high).
+    pub embodied_g_per_core_hour: (f64, f64),
+}
+
+/// The data centre of self-hosted GPUs, for energy measured on them: PUE and on-site water as
+/// ranges, and the grid they draw from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Site {
+    pub pue: [f64; 2],
+    pub wue_l_per_kwh: [f64; 2],
+    pub zone: Zone,
+}
+
+/// GPU energy measured for one LLM call (its share of a metered interval, in Wh at the boards),
+/// and where the GPUs are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured<'a> {
+    pub gpu_wh: Range,
+    pub site: &'a Site,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -45,26 +69,31 @@ pub struct Impacts {
     pub cost_usd: Range,
 }
 
-/// What happened to a request, as far as accounting goes.
+/// What happened to a request, as far as accounting goes. `measured` carries the GPU energy of
+/// the LLM call (for a search answer: of the avoided call, at the measured energy per token) when
+/// the model runs on metered GPUs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     /// Answered from search; `expected_output_tokens` is what the LLM would have written, as a
     /// range: its uncertainty widens the counterfactual's.
     Search {
         prompt_tokens: f64,
         expected_output_tokens: Range,
+        measured: Option<Measured<'a>>,
     },
     /// Classified for search, answered by the LLM.
     Escalated {
         prompt_tokens: f64,
         completion_tokens: f64,
         latency_s: Option<f64>,
+        measured: Option<Measured<'a>>,
     },
     /// Sent to the LLM directly.
     Llm {
         prompt_tokens: f64,
         completion_tokens: f64,
         latency_s: Option<f64>,
+        measured: Option<Measured<'a>>,
     },
     /// Not a chat completion; forwarded as is.
     Passthrough,
@@ -100,7 +129,7 @@ impl std::ops::Add for Impacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct RequestCosts {
     pub actual: Impacts,
     pub counterfactual: Impacts,
@@ -109,6 +138,15 @@ pub struct RequestCosts {
     pub saved: Impacts,
     /// The model was not in the catalogue; the stated default was used.
     pub model_fallback: bool,
+    /// The part of `actual.co2e_g` that is embodied emissions (hardware manufacturing).
+    #[serde(default)]
+    pub actual_embodied_g: Range,
+    /// The model has no price in the catalogue: its spend is unknown, not $0.
+    #[serde(default)]
+    pub unpriced: bool,
+    /// The LLM call's GPU energy was measured, not estimated.
+    #[serde(default)]
+    pub measured: bool,
 }
 
 /// Measured local work for one request.
@@ -118,17 +156,32 @@ pub struct LocalWork {
     pub search_cpu_s: f64,
 }
 
+/// An LLM call's impacts, and what they rest on.
+struct LlmCall {
+    impacts: Impacts,
+    embodied_g: Range,
+    fallback: bool,
+    priced: bool,
+    measured: bool,
+}
+
 fn llm_impacts(
     catalogue: &Catalogue,
     model: &str,
     prompt_tokens: f64,
     output_tokens: Range,
     latency_s: Option<f64>,
-) -> (Impacts, bool) {
+    measured: Option<Measured<'_>>,
+) -> LlmCall {
     let resolved = catalogue.resolve(model);
     let spec = resolved.spec;
     let provider: ProviderSpec = catalogue.provider(&spec.provider);
     let profile: LlmProfile = spec.profile();
+    // Measured GPUs run where the meter says, under its PUE; else the provider's data centre.
+    let (pue, wue, zone) = match measured {
+        Some(m) => (m.site.pue, m.site.wue_l_per_kwh, Some(&m.site.zone)),
+        None => (provider.pue, provider.wue_l_per_kwh, catalogue.zone(&provider.zone)),
+    };
     // The range's low end pairs low parameters with the low PUE (and the fewest tokens, when the
     // length is an estimate), the high end the high ones.
     let low = llm_point(
@@ -137,7 +190,7 @@ fn llm_impacts(
         &profile,
         output_tokens.low,
         latency_s,
-        provider.pue[0],
+        pue[0],
     );
     let high = llm_point(
         profile.active_b.1,
@@ -145,22 +198,29 @@ fn llm_impacts(
         &profile,
         output_tokens.high,
         latency_s,
-        provider.pue[1],
+        pue[1],
     );
-    let energy_wh = Range::new(low.request_wh, high.request_wh);
-    let mix = catalogue.zone(&provider.zone);
-    let (gco2e, mix_wue) = mix.map_or((0.0, 0.0), |z| (z.gco2e_per_kwh, z.water_l_per_kwh));
+    // IT energy (before PUE) at each end: the modelled GPUs and server, or the measured GPU
+    // energy with the modelled rest of the server (a GPU counter does not see the host).
+    let (it_low, it_high) = match measured {
+        Some(m) => (m.gpu_wh.low + low.server_wh, m.gpu_wh.high + high.server_wh),
+        None => (low.request_wh / pue[0], high.request_wh / pue[1]),
+    };
+    let energy_wh = Range::new(it_low * pue[0], it_high * pue[1]);
+    let (gco2e, mix_wue) = zone.map_or((0.0, 0.0), |z| (z.gco2e_per_kwh, z.water_l_per_kwh));
+    let embodied_g = Range::new(low.embodied_g, high.embodied_g);
     // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
-    let water_low = low.request_wh / provider.pue[0] * (provider.wue_l_per_kwh[0] + provider.pue[0] * mix_wue);
-    let water_high = high.request_wh / provider.pue[1] * (provider.wue_l_per_kwh[1] + provider.pue[1] * mix_wue);
+    let water_low = it_low * (wue[0] + pue[0] * mix_wue);
+    let water_high = it_high * (wue[1] + pue[1] * mix_wue);
+    let priced = spec.input_usd_per_mtok.is_some() && spec.output_usd_per_mtok.is_some();
     let cost = |output: f64| {
         spec.input_usd_per_mtok.unwrap_or(0.0) * prompt_tokens / 1e6
             + spec.output_usd_per_mtok.unwrap_or(0.0) * output / 1e6
     };
     let impacts = Impacts {
         energy_wh,
-        // Wh × g/kWh / 1000 = g
-        co2e_g: energy_wh.scale(gco2e / 1000.0),
+        // Wh × g/kWh / 1000 = g, plus the hardware's manufacturing share.
+        co2e_g: energy_wh.scale(gco2e / 1000.0) + embodied_g,
         water_ml: Range::new(water_low, water_high),
         cost_usd: Range {
             low: cost(output_tokens.low),
@@ -168,91 +228,110 @@ fn llm_impacts(
             high: cost(output_tokens.high),
         },
     };
-    (impacts, resolved.fallback)
+    LlmCall {
+        impacts,
+        embodied_g,
+        fallback: resolved.fallback,
+        priced,
+        measured: measured.is_some(),
+    }
 }
 
-fn local_impacts(settings: &LocalSettings, energy_wh: Range) -> Impacts {
+/// Local work's impacts, from its energy and its CPU time (for the host's embodied share).
+fn local_impacts(settings: &LocalSettings, energy_wh: Range, cpu_s: f64) -> (Impacts, Range) {
     let water_per_wh = (settings.onsite_wue_l_per_kwh + settings.pue * settings.zone.water_l_per_kwh) / settings.pue;
-    Impacts {
+    let (low, high) = settings.embodied_g_per_core_hour;
+    let embodied_g = Range::new(cpu_s / 3600.0 * low, cpu_s / 3600.0 * high);
+    let impacts = Impacts {
         energy_wh,
-        co2e_g: energy_wh.scale(settings.zone.gco2e_per_kwh / 1000.0),
+        co2e_g: energy_wh.scale(settings.zone.gco2e_per_kwh / 1000.0) + embodied_g,
         water_ml: energy_wh.scale(water_per_wh),
         // A few microseconds of a core already paid for: no marginal spend worth a figure.
         cost_usd: Range::exact(0.0),
-    }
+    };
+    (impacts, embodied_g)
 }
 
 pub fn account(
     catalogue: &Catalogue,
     settings: &LocalSettings,
     model: &str,
-    outcome: Outcome,
+    outcome: Outcome<'_>,
     work: LocalWork,
 ) -> RequestCosts {
-    let proxy = local_impacts(
+    let (proxy, proxy_embodied) = local_impacts(
         settings,
         cpu_energy_wh(work.proxy_cpu_s, settings.watts_per_core, settings.pue),
+        work.proxy_cpu_s,
     );
     let search_energy = settings
         .search_wh_per_query
         .unwrap_or_else(|| cpu_energy_wh(work.search_cpu_s, settings.watts_per_core, settings.pue));
-    let search = local_impacts(settings, search_energy);
+    let (search, search_embodied) = local_impacts(settings, search_energy, work.search_cpu_s);
     // An LLM answer that happened: its length is known, as the upstream reported it.
-    let answered = |prompt_tokens: f64, completion_tokens: f64, latency_s: Option<f64>| {
+    let answered = |prompt_tokens: f64, completion_tokens: f64, latency_s: Option<f64>, measured| {
         llm_impacts(
             catalogue,
             model,
             prompt_tokens,
             Range::exact(completion_tokens),
             latency_s,
+            measured,
         )
+    };
+    // What a request that reached (or would have reached) the LLM cost, and what it rests on.
+    let costs = |actual: Impacts, embodied: Range, saved: Impacts, llm: &LlmCall| RequestCosts {
+        actual,
+        counterfactual: llm.impacts,
+        saved,
+        model_fallback: llm.fallback,
+        actual_embodied_g: embodied,
+        unpriced: !llm.priced,
+        measured: llm.measured,
     };
     match outcome {
         Outcome::Search {
             prompt_tokens,
             expected_output_tokens,
+            measured,
         } => {
-            let (llm, fallback) = llm_impacts(catalogue, model, prompt_tokens, expected_output_tokens, None);
-            let saved = llm.net_of(proxy + search);
-            RequestCosts {
-                actual: proxy + search,
-                counterfactual: llm,
-                saved,
-                model_fallback: fallback,
-            }
+            let llm = llm_impacts(catalogue, model, prompt_tokens, expected_output_tokens, None, measured);
+            let saved = llm.impacts.net_of(proxy + search);
+            costs(proxy + search, proxy_embodied + search_embodied, saved, &llm)
         }
         Outcome::Escalated {
             prompt_tokens,
             completion_tokens,
             latency_s,
+            measured,
         } => {
-            let (llm, fallback) = answered(prompt_tokens, completion_tokens, latency_s);
+            let llm = answered(prompt_tokens, completion_tokens, latency_s, measured);
             let saved = (proxy + search).negate();
-            RequestCosts {
-                actual: proxy + search + llm,
-                counterfactual: llm,
-                saved,
-                model_fallback: fallback,
-            }
+            let embodied = proxy_embodied + search_embodied + llm.embodied_g;
+            costs(proxy + search + llm.impacts, embodied, saved, &llm)
         }
         Outcome::Llm {
             prompt_tokens,
             completion_tokens,
             latency_s,
+            measured,
         } => {
-            let (llm, fallback) = answered(prompt_tokens, completion_tokens, latency_s);
-            RequestCosts {
-                actual: proxy + llm,
-                counterfactual: llm,
-                saved: proxy.negate(),
-                model_fallback: fallback,
-            }
+            let llm = answered(prompt_tokens, completion_tokens, latency_s, measured);
+            costs(
+                proxy + llm.impacts,
+                proxy_embodied + llm.embodied_g,
+                proxy.negate(),
+                &llm,
+            )
         }
         Outcome::Passthrough => RequestCosts {
             actual: proxy,
             counterfactual: Impacts::default(),
             saved: proxy.negate(),
             model_fallback: false,
+            actual_embodied_g: proxy_embodied,
+            unpriced: false,
+            measured: false,
         },
     }
 }
@@ -313,6 +392,7 @@ mod tests {
             onsite_wue_l_per_kwh: 0.0,
             lookup_answer_tokens: Range::exact(300.0),
             search_wh_per_query: None,
+            embodied_g_per_core_hour: (1.9, 3.4),
         }
     }
 
@@ -330,6 +410,7 @@ mod tests {
             Outcome::Search {
                 prompt_tokens: 20.0,
                 expected_output_tokens: Range::exact(300.0),
+                measured: None,
             },
             work,
         );
@@ -363,11 +444,13 @@ mod tests {
                 prompt_tokens: 50.0,
                 completion_tokens: 200.0,
                 latency_s: Some(3.0),
+                measured: None,
             },
             Outcome::Escalated {
                 prompt_tokens: 50.0,
                 completion_tokens: 200.0,
                 latency_s: Some(3.0),
+                measured: None,
             },
             Outcome::Passthrough,
         ] {
@@ -391,6 +474,7 @@ mod tests {
             Outcome::Search {
                 prompt_tokens: 10.0,
                 expected_output_tokens: Range::exact(300.0),
+                measured: None,
             },
             LocalWork::default(),
         );
@@ -399,6 +483,112 @@ mod tests {
             r.counterfactual.energy_wh.high > r.counterfactual.energy_wh.low * 5.0,
             "the default is deliberately wide"
         );
+    }
+
+    fn within(value: f64, expected: f64, tolerance: f64) -> bool {
+        (value - expected).abs() <= expected.abs() * tolerance
+    }
+
+    fn avoided(tokens: f64, measured: Option<Measured<'_>>) -> Outcome<'_> {
+        Outcome::Search {
+            prompt_tokens: 0.0,
+            expected_output_tokens: Range::exact(tokens),
+            measured,
+        }
+    }
+
+    /// EcoLogits' headline `gwp` is usage plus embodied: for mistral-small-latest (Sweden's grid),
+    /// 300 tokens, ecologits 0.11.3 gives 0.012409 g, 0.008763 g of it embodied. Embodied
+    /// emissions do not depend on the grid, so on a clean grid they are most of the figure.
+    #[test]
+    fn co2e_includes_embodied_emissions_as_ecologits_does() {
+        let c = Catalogue::builtin().unwrap();
+        let r = account(
+            &c,
+            &settings(&c),
+            "mistral-small-latest",
+            avoided(300.0, None),
+            LocalWork::default(),
+        );
+        assert!(within(r.counterfactual.co2e_g.central, 0.012_409, 0.01), "{r:?}");
+        // An LLM answer carries its embodied share on the actual side too.
+        let llm = Outcome::Llm {
+            prompt_tokens: 0.0,
+            completion_tokens: 300.0,
+            latency_s: None,
+            measured: None,
+        };
+        let r = account(&c, &settings(&c), "mistral-small-latest", llm, LocalWork::default());
+        assert!(within(r.actual_embodied_g.central, 0.008_763, 0.01), "{r:?}");
+        assert!(r.actual.co2e_g.central > r.actual_embodied_g.central);
+        // Local work: the host's share by CPU time, 1 s of a core at 1.9–3.4 g per core-hour.
+        let work = LocalWork {
+            proxy_cpu_s: 1.0,
+            search_cpu_s: 0.0,
+        };
+        let r = account(&c, &settings(&c), "gpt-4o", Outcome::Passthrough, work);
+        assert!(within(r.actual_embodied_g.low, 1.9 / 3600.0, 1e-9), "{r:?}");
+        assert!(within(r.actual_embodied_g.high, 3.4 / 3600.0, 1e-9), "{r:?}");
+    }
+
+    /// Metered GPUs: the call's GPU energy is the measurement, under the site's PUE and grid, plus
+    /// the modelled rest of the server; the row says it was measured.
+    #[test]
+    fn measured_gpu_energy_replaces_the_estimate() {
+        let c = Catalogue::builtin().unwrap();
+        let site = Site {
+            pue: [1.1, 1.3],
+            wue_l_per_kwh: [0.0, 0.0],
+            zone: c.zone("FRA").unwrap().clone(),
+        };
+        let call = |measured| Outcome::Llm {
+            prompt_tokens: 10.0,
+            completion_tokens: 100.0,
+            latency_s: Some(2.0),
+            measured,
+        };
+        let model = "meta-llama/Meta-Llama-3.1-8B-Instruct";
+        let estimated = account(&c, &settings(&c), model, call(None), LocalWork::default());
+        let gpu = Measured {
+            gpu_wh: Range::exact(0.2),
+            site: &site,
+        };
+        let measured = account(&c, &settings(&c), model, call(Some(gpu)), LocalWork::default());
+        assert!(measured.measured && !estimated.measured);
+        let e = measured.actual.energy_wh;
+        assert!(e.low > 0.2 * 1.1 && e.low < 0.2 * 1.1 + 0.01, "{e:?}");
+        assert!(e.high > 0.2 * 1.3 && e.high < 0.2 * 1.3 + 0.01, "{e:?}");
+        assert!(
+            e.central > estimated.actual.energy_wh.central * 2.0,
+            "a lightly loaded GPU costs more"
+        );
+        // The French grid, not the provider's.
+        let usage_g = measured.actual.co2e_g.central - measured.actual_embodied_g.central;
+        assert!(within(
+            usage_g,
+            e.central * c.zone("FRA").unwrap().gco2e_per_kwh / 1000.0,
+            1e-6
+        ));
+        // The call happened either way: nothing is saved by measuring it.
+        assert!(measured.saved.energy_wh.high <= 0.0);
+    }
+
+    /// Unpriced models are flagged, so a report can say their spend is unknown rather than $0.
+    #[test]
+    fn unpriced_models_are_flagged() {
+        let c = Catalogue::builtin().unwrap();
+        let priced = account(&c, &settings(&c), "gpt-4o", avoided(50.0, None), LocalWork::default());
+        let unpriced = account(
+            &c,
+            &settings(&c),
+            "mistral-small-latest",
+            avoided(50.0, None),
+            LocalWork::default(),
+        );
+        assert!(!priced.unpriced && unpriced.unpriced);
+        assert_eq!(unpriced.counterfactual.cost_usd, Range::exact(0.0));
+        let pass = account(&c, &settings(&c), "gpt-4o", Outcome::Passthrough, LocalWork::default());
+        assert!(!pass.unpriced, "a pass-through call has no model price to lack");
     }
 
     #[test]
@@ -430,7 +620,7 @@ mod tests {
         #[test]
         fn ranges_stay_ordered(tokens in 1.0f64..3000.0, cpu in 0.0f64..0.01) {
             let c = Catalogue::builtin().unwrap();
-            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu });
+            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None, measured: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu });
             for range in [r.actual.energy_wh, r.actual.co2e_g, r.actual.water_ml, r.counterfactual.energy_wh] {
                 prop_assert!(range.low <= range.central && range.central <= range.high);
             }

@@ -3,6 +3,11 @@
 //! tries the exact name, then aliases, then the name without a date suffix
 //! (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`). Anything else falls back to a stated default and is
 //! flagged, so reports can say which figures rest on a guess.
+//!
+//! A team adds its own models and providers, or its contract prices, at run time
+//! (`energy.catalogue`, `energy.prices`): [`Catalogue::overlay`] and [`Catalogue::set_prices`].
+//! The catalogue's [`Catalogue::version`] names its source and a hash of every file it was read
+//! from, so a ledger row says which catalogue priced it.
 
 use serde::Deserialize;
 
@@ -89,12 +94,40 @@ pub struct Resolved<'a> {
     pub fallback: bool,
 }
 
+/// A contract or list price for one model, from a team's prices file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    pub model: String,
+    pub input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricesFile {
+    #[serde(default)]
+    price: Vec<PriceSpec>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     models: Vec<ModelSpec>,
     fallback: ModelSpec,
     providers: Vec<ProviderSpec>,
     zones: Vec<Zone>,
+    /// What the catalogue was read from, and a hash over those files.
+    version: String,
+    digest: sha2::Sha256,
+}
+
+fn check_ranges(m: &ModelSpec) -> Result<(), String> {
+    let ok = |r: [f64; 2]| r[0] > 0.0 && r[0] <= r[1];
+    if !ok(m.total_params_b) || !ok(m.active_params_b) || m.active_params_b[1] > m.total_params_b[1] {
+        return Err(format!("`{}` has inconsistent parameter ranges", m.name));
+    }
+    Ok(())
 }
 
 impl Catalogue {
@@ -104,22 +137,22 @@ impl Catalogue {
     }
 
     pub fn parse(models_toml: &str, zones_toml: &str) -> Result<Catalogue, String> {
+        use sha2::Digest;
         let models: ModelsFile = toml::from_str(models_toml).map_err(|e| format!("models catalogue: {e}"))?;
         let zones: ZonesFile = toml::from_str(zones_toml).map_err(|e| format!("zones table: {e}"))?;
         for m in &models.model {
-            let ok = |r: [f64; 2]| r[0] > 0.0 && r[0] <= r[1];
-            if !ok(m.total_params_b) || !ok(m.active_params_b) || m.active_params_b[1] > m.total_params_b[1] {
-                return Err(format!(
-                    "models catalogue: `{}` has inconsistent parameter ranges",
-                    m.name
-                ));
-            }
+            check_ranges(m).map_err(|e| format!("models catalogue: {e}"))?;
         }
+        let mut digest = sha2::Sha256::new();
+        digest.update(models_toml.as_bytes());
+        digest.update(zones_toml.as_bytes());
         let catalogue = Catalogue {
             models: models.model,
             fallback: fallback_model(),
             providers: models.provider,
             zones: zones.zone,
+            version: "ecologits 0.11.3 (config/models.toml, config/zones.toml)".into(),
+            digest,
         };
         for p in &catalogue.providers {
             if catalogue.zone(&p.zone).is_none() {
@@ -139,7 +172,72 @@ impl Catalogue {
             fallback: fallback_model(),
             providers: Vec::new(),
             zones: Vec::new(),
+            version: "empty".into(),
+            digest: sha2::Digest::new(),
         }
+    }
+
+    /// Adds a team's `[[model]]` and `[[provider]]` entries (same keys as `config/models.toml`):
+    /// an entry with a name already known replaces it, so a team can correct a shipped one; new
+    /// names are added and take precedence over family matches. `origin` names the file.
+    pub fn overlay(&mut self, models_toml: &str, origin: &str) -> Result<(), String> {
+        use sha2::Digest;
+        let file: ModelsFile = toml::from_str(models_toml).map_err(|e| format!("{e}"))?;
+        for m in file.model {
+            check_ranges(&m)?;
+            self.models.retain(|known| !known.name.eq_ignore_ascii_case(&m.name));
+            self.models.insert(0, m);
+        }
+        for p in file.provider {
+            if self.zone(&p.zone).is_none() {
+                return Err(format!(
+                    "provider `{}` names zone `{}`, which zones.toml lacks",
+                    p.name, p.zone
+                ));
+            }
+            self.providers.retain(|known| known.name != p.name);
+            self.providers.push(p);
+        }
+        self.digest.update(models_toml.as_bytes());
+        self.version.push_str(&format!(" + {origin}"));
+        Ok(())
+    }
+
+    /// Sets prices from a team's `[[price]]` entries (contract prices, or models the shipped
+    /// catalogue has no price for). Each `model` must resolve to a catalogue entry.
+    pub fn set_prices(&mut self, prices_toml: &str, origin: &str) -> Result<(), String> {
+        use sha2::Digest;
+        let file: PricesFile = toml::from_str(prices_toml).map_err(|e| format!("{e}"))?;
+        for price in file.price {
+            if !(price.input_usd_per_mtok >= 0.0 && price.output_usd_per_mtok >= 0.0) {
+                return Err(format!("the price of `{}` is negative", price.model));
+            }
+            let resolved = self.resolve(&price.model);
+            if resolved.fallback {
+                return Err(format!(
+                    "`{}` is not in the catalogue; add it with energy.catalogue first",
+                    price.model
+                ));
+            }
+            let name = resolved.spec.name.clone();
+            if let Some(spec) = self.models.iter_mut().find(|m| m.name == name) {
+                spec.input_usd_per_mtok = Some(price.input_usd_per_mtok);
+                spec.output_usd_per_mtok = Some(price.output_usd_per_mtok);
+                spec.source = format!("{}; price: {}", spec.source, price.source);
+            }
+        }
+        self.digest.update(prices_toml.as_bytes());
+        self.version.push_str(&format!(" + prices {origin}"));
+        Ok(())
+    }
+
+    /// Where the catalogue came from and a short hash over every file read: two ledgers with the
+    /// same version used the same parameters, data centres, grids and prices.
+    pub fn version(&self) -> String {
+        use sha2::Digest;
+        let hash = self.digest.clone().finalize();
+        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("{} sha256:{short}", self.version)
     }
 
     pub fn models(&self) -> &[ModelSpec] {
@@ -292,6 +390,31 @@ mod tests {
         let unknown = c.resolve("my-private-model");
         assert!(unknown.fallback);
         assert_eq!(unknown.spec.name, "unknown");
+    }
+
+    /// A team's catalogue and prices change what resolves and what it costs, and the version.
+    #[test]
+    fn a_team_adds_models_and_prices_at_run_time() {
+        let mut c = Catalogue::builtin().unwrap();
+        let shipped = c.version();
+        assert!(c.resolve("claude-3-5-sonnet-20241022").fallback);
+        assert_eq!(c.resolve("mistral-small-latest").spec.output_usd_per_mtok, None);
+        let models = "[[model]]\nname = \"claude-3-5-sonnet\"\nprovider = \"anthropic\"\ntotal_params_b = [300.0, 600.0]\nactive_params_b = [30.0, 60.0]\nsource = \"estimate from claude-sonnet-4-5\"\n";
+        c.overlay(models, "team.toml").unwrap();
+        assert!(
+            !c.resolve("claude-3-5-sonnet-20241022").fallback,
+            "dated names resolve to it"
+        );
+        let prices = "[[price]]\nmodel = \"mistral-small\"\ninput_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.3\nsource = \"contract 2026\"\n";
+        c.set_prices(prices, "prices.toml").unwrap();
+        assert_eq!(c.resolve("mistral-small-latest").spec.output_usd_per_mtok, Some(0.3));
+        assert_ne!(c.version(), shipped);
+        assert!(c.version().contains("team.toml") && c.version().contains("prices.toml"));
+        let unknown =
+            "[[price]]\nmodel = \"acme-9\"\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 1.0\nsource = \"s\"\n";
+        assert!(c.set_prices(unknown, "p.toml").unwrap_err().contains("acme-9"));
+        let bad_zone = "[[provider]]\nname = \"x\"\nzone = \"MARS\"\npue = [1.1, 1.2]\nwue_l_per_kwh = [0.0, 0.0]\nsource = \"s\"\n";
+        assert!(c.overlay(bad_zone, "t.toml").unwrap_err().contains("MARS"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
 //! see [`LedgerStats`].
 
+pub mod metered;
 mod postgres;
 pub mod record;
 pub mod settings;
@@ -28,6 +29,7 @@ use crate::Error;
 pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
+pub use metered::MeterReading;
 pub use record::{DecidedBy, RouteTaken, Served, UsageSource};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
@@ -79,6 +81,13 @@ pub struct LedgerRecord {
     pub decided_by: Option<DecidedBy>,
     /// In shadow mode, the answer search would have given, with its source.
     pub shadow_answer: Option<String>,
+    /// The hash of the energy settings the figures were computed under (the `energy_settings`
+    /// table holds them); set by the writer with the figures.
+    #[serde(default)]
+    pub settings_hash: Option<String>,
+    /// For an LLM call on metered GPUs: its share of the measured GPU energy, Wh.
+    #[serde(default)]
+    pub measured_gpu_wh: Option<f64>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -110,6 +119,8 @@ pub struct Accounting {
 
 enum Message {
     Record(Box<LedgerRecord>),
+    /// A meter read its GPUs: the rows waiting for it can be given their energy.
+    Metered(MeterReading),
     Shutdown,
 }
 
@@ -179,6 +190,19 @@ impl Ledger {
         let rows = rows as u64;
         self.stats.dropped.fetch_add(rows, Ordering::Relaxed);
         self.metrics.ledger_dropped.inc_by(rows);
+    }
+
+    /// Hands a meter's reading to the writer. Never blocks: when the channel is full the reading
+    /// is lost, and the rows waiting for it are given the next one.
+    pub fn meter_reading(&self, reading: MeterReading) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(Message::Metered(reading)).is_err() {
+                tracing::warn!(
+                    meter = reading.meter,
+                    "meter reading not queued: the ledger channel is full"
+                );
+            }
+        }
     }
 
     pub fn record(&self, record: LedgerRecord) {
@@ -267,6 +291,32 @@ impl Store {
         }
     }
 
+    fn record_settings(&mut self, hash: &str, settings_json: &str) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::record_settings(conn, hash, settings_json),
+            Store::Postgres(client) => postgres::record_settings(client, hash, settings_json),
+        }
+    }
+
+    /// Every settings hash the ledger has recorded, with the settings and when first seen.
+    pub fn read_settings(&mut self) -> Result<Vec<StoredSettings>, Error> {
+        let rows = match self {
+            Store::Sqlite(conn) => sqlite::read_settings(conn)?,
+            Store::Postgres(client) => postgres::read_settings(client)?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(hash, first_seen_ms, json)| {
+                let settings = serde_json::from_str(&json).ok()?;
+                Some(StoredSettings {
+                    hash,
+                    first_seen_ms,
+                    settings,
+                })
+            })
+            .collect())
+    }
+
     fn token_history(&mut self) -> Result<Vec<(String, f64, f64, u64)>, Error> {
         match self {
             Store::Sqlite(conn) => sqlite::token_history(conn),
@@ -281,6 +331,28 @@ impl Store {
             Store::Postgres(client) => postgres::read_range(client, from_ms, to_ms),
         }
     }
+}
+
+/// One recorded set of energy settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredSettings {
+    pub hash: String,
+    pub first_seen_ms: i64,
+    pub settings: crate::energy::EnergySettings,
+}
+
+/// The rows of a ledger in a window, and the settings it has recorded: what a report needs.
+pub fn read_store_with_settings(
+    target: &LedgerStore,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+) -> Result<(Vec<LedgerRecord>, Vec<StoredSettings>), Error> {
+    let target = target.clone();
+    let (from_ms, to_ms) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
+    postgres::on_own_thread(move || {
+        let mut store = Store::open(&target)?;
+        Ok((store.read_range(from_ms, to_ms)?, store.read_settings()?))
+    })
 }
 
 /// Every row of a ledger, oldest first; safe to call from anywhere (the work runs on its own thread).
@@ -336,7 +408,16 @@ pub fn start(
                         return;
                     }
                 };
-                let accountant = Accountant { energy, history };
+                let accountant = Accountant::new(energy, history);
+                let mut store = store;
+                match serde_json::to_string(&accountant.settings) {
+                    Ok(json) => {
+                        if let Err(e) = store.record_settings(&accountant.settings_hash, &json) {
+                            tracing::warn!(error = %e, "could not record the energy settings; rows still carry their hash");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not serialise the energy settings"),
+                }
                 write_loop(
                     store,
                     &target,
@@ -407,13 +488,37 @@ fn recover_from_corruption(path: &Path, detail: &str, metrics: &Metrics) -> Resu
     Ok(())
 }
 
-/// Computes a row's energy figures; owns the output-token history the counterfactuals use.
+/// Computes a row's energy figures; owns the output-token history the counterfactuals use, and
+/// each meter's latest measured energy per token.
 pub struct Accountant {
     pub energy: EnergyConfig,
     pub history: TokenHistory,
+    pub settings: crate::energy::EnergySettings,
+    pub settings_hash: String,
+    wh_per_token: Vec<Option<f64>>,
 }
 
 impl Accountant {
+    pub fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
+        let settings = energy.settings();
+        let settings_hash = settings.hash();
+        let wh_per_token = vec![None; energy.meters.len()];
+        Accountant {
+            energy,
+            history,
+            settings,
+            settings_hash,
+            wh_per_token,
+        }
+    }
+
+    /// A meter's latest measured GPU energy per output token.
+    pub fn measured_rate(&mut self, meter: usize, wh_per_token: f64) {
+        if let Some(rate) = self.wh_per_token.get_mut(meter) {
+            *rate = Some(wh_per_token);
+        }
+    }
+
     pub fn account(&mut self, r: &LedgerRecord) -> Accounting {
         let model = r.model.as_deref().unwrap_or("unknown");
         let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
@@ -423,25 +528,42 @@ impl Accountant {
         let mut tokens_from_history = false;
         // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
         let searched = r.escalated || r.search_cpu_us.is_some();
+        let meter = self.energy.meters.iter().position(|m| m.meters(model));
+        let site = meter.and_then(|i| self.energy.meters.get(i)).map(|m| &m.site);
+        let measured_call = site
+            .zip(r.measured_gpu_wh)
+            .map(|(site, gpu_wh)| crate::energy::Measured {
+                gpu_wh: crate::energy::Range::exact(gpu_wh),
+                site,
+            });
         let outcome = match (r.served(), searched) {
             (Served::Search, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
                 counterfactual_tokens = Some(tokens.central);
                 tokens_from_history = from_history;
+                // On metered GPUs the avoided answer costs what their answers cost lately.
+                let rate = meter.and_then(|i| self.wh_per_token.get(i).copied().flatten());
+                let measured = site.zip(rate).map(|(site, rate)| crate::energy::Measured {
+                    gpu_wh: tokens.scale(rate),
+                    site,
+                });
                 Outcome::Search {
                     prompt_tokens: prompt,
                     expected_output_tokens: tokens,
+                    measured,
                 }
             }
             (Served::Escalated | Served::Llm, true) => Outcome::Escalated {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 latency_s,
+                measured: measured_call,
             },
             (Served::Escalated | Served::Llm, false) => Outcome::Llm {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 latency_s,
+                measured: measured_call,
             },
             (Served::Passthrough | Served::Unrouted, _) => Outcome::Passthrough,
         };
@@ -465,6 +587,7 @@ impl Accountant {
             let would = Outcome::Search {
                 prompt_tokens: prompt,
                 expected_output_tokens: crate::energy::Range::exact(completion),
+                measured: measured_call,
             };
             account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
         });
@@ -475,6 +598,14 @@ impl Accountant {
             shadow_saved,
         }
     }
+}
+
+/// Computes a row's figures and names the settings they were computed under.
+fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRecord) {
+    let accounting = accountant.account(r);
+    metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
+    r.accounting = Some(accounting);
+    r.settings_hash = Some(accountant.settings_hash.clone());
 }
 
 /// How long the writer waits for more rows before writing a batch that is not full.
@@ -551,8 +682,33 @@ fn write_loop(
         replay(&mut store, spool, &mut accountant, stats, metrics);
     }
     let mut batch: Vec<Box<LedgerRecord>> = Vec::with_capacity(batch_size);
+    // Rows of calls on metered GPUs, until their meter's next reading.
+    let mut waiting = metered::Waiting::new(accountant.energy.meters.len());
     let mut stopping = false;
     let mut next_prune = Instant::now();
+    // A row joins the batch, or waits for its meter; a reading releases the rows it covers.
+    let mut take = |message: Message,
+                    batch: &mut Vec<Box<LedgerRecord>>,
+                    accountant: &mut Accountant,
+                    stopping: &mut bool| match message {
+        Message::Record(r) => match metered::meter_of(&accountant.energy.meters, &r) {
+            Some(meter) => waiting.hold(meter, r),
+            None => batch.push(r),
+        },
+        Message::Metered(reading) => {
+            let released = waiting.release(reading);
+            if let Some(rate) = released.wh_per_token {
+                accountant.measured_rate(reading.meter, rate);
+            }
+            metrics.meter_unattributed_wh.inc_by(released.unattributed_wh);
+            batch.extend(released.rows);
+        }
+        Message::Shutdown => {
+            *stopping = true;
+            // Readings that will not come: the waiting rows go in as estimated.
+            batch.extend(waiting.drain());
+        }
+    };
     while !stopping {
         if let Some(retention) = retention.filter(|_| Instant::now() >= next_prune) {
             let finished = prune_old_rows(&mut store, retention, metrics);
@@ -564,16 +720,15 @@ fn write_loop(
             };
         }
         match rx.blocking_recv() {
-            Some(Message::Record(r)) => batch.push(r),
-            Some(Message::Shutdown) | None => stopping = true,
+            Some(message) => take(message, &mut batch, &mut accountant, &mut stopping),
+            None => take(Message::Shutdown, &mut batch, &mut accountant, &mut stopping),
         }
         // Take whatever else is already queued, up to a batch. Under load rows arrive one at a
         // time; waiting a moment lets them share one transaction, whose cost is most of a row's.
         let mut waited = false;
         loop {
             match rx.try_recv() {
-                Ok(Message::Record(r)) => batch.push(r),
-                Ok(Message::Shutdown) => stopping = true,
+                Ok(message) => take(message, &mut batch, &mut accountant, &mut stopping),
                 Err(_) if !waited && !stopping && batch.len() < batch_size => {
                     std::thread::sleep(GROUP_COMMIT_WAIT);
                     waited = true;
@@ -585,18 +740,18 @@ fn write_loop(
             }
         }
         if stopping {
-            // Drain rows queued before the shutdown marker was seen but after this batch filled.
-            while let Ok(Message::Record(r)) = rx.try_recv() {
-                batch.push(r);
+            // Drain what was queued before the shutdown marker was seen but after this batch
+            // filled; rows still waiting for a meter go in as estimated.
+            while let Ok(message) = rx.try_recv() {
+                take(message, &mut batch, &mut accountant, &mut stopping);
             }
+            take(Message::Shutdown, &mut batch, &mut accountant, &mut stopping);
         }
         if batch.is_empty() {
             continue;
         }
         for r in batch.iter_mut() {
-            let accounting = accountant.account(r);
-            metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
-            r.accounting = Some(accounting);
+            account_row(&mut accountant, metrics, r);
         }
         let n = batch.len() as u64;
         match store.insert_batch(&batch) {
@@ -686,9 +841,7 @@ fn replay(store: &mut Store, spool: &Spool, accountant: &mut Accountant, stats: 
         .into_iter()
         .map(|mut r| {
             if r.accounting.is_none() {
-                let accounting = accountant.account(&r);
-                metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
-                r.accounting = Some(accounting);
+                account_row(accountant, metrics, &mut r);
             }
             Box::new(r)
         })

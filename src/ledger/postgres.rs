@@ -10,7 +10,10 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use rusqlite::types::Value;
 
-use super::sqlite::{all_columns, kind_of, record_from_values, row_values, Kind, INSERT_SQL, SCHEMA_VERSION};
+use super::sqlite::{
+    all_columns, kind_of, record_from_values, row_values, v4_columns, Kind, INSERT_SQL, SCHEMA_VERSION,
+    SETTINGS_TABLE_SQL,
+};
 use super::LedgerRecord;
 use crate::Error;
 
@@ -62,6 +65,21 @@ pub fn open(url: &str) -> Result<Client, Error> {
             )))
         }
         Some(v) if v == SCHEMA_VERSION => {}
+        Some(3) => {
+            // v4 adds columns (settings hash, price and measurement flags, embodied CO2e) and the
+            // settings table; rows written before keep NULLs there.
+            let mut sql = String::new();
+            for (column, _) in v4_columns() {
+                sql.push_str(&format!(
+                    "ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {};\n",
+                    sql_type(kind_of(column))
+                ));
+            }
+            sql.push_str(&format!(
+                "{SETTINGS_TABLE_SQL};\nDELETE FROM ecoroute_schema;\nINSERT INTO ecoroute_schema (version) VALUES ({SCHEMA_VERSION});"
+            ));
+            tx.batch_execute(&sql).map_err(db_err("migrating the ledger schema to version 4"))?;
+        }
         _ => {
             // The PostgreSQL ledger starts at the current version; later versions add columns here.
             let columns: Vec<String> = all_columns()
@@ -72,6 +90,7 @@ pub fn open(url: &str) -> Result<Client, Error> {
                 "CREATE TABLE IF NOT EXISTS requests (id BIGSERIAL PRIMARY KEY, {});
                  CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts_ms);
                  CREATE INDEX IF NOT EXISTS requests_tenant ON requests (tenant);
+                 {SETTINGS_TABLE_SQL};
                  DELETE FROM ecoroute_schema;
                  INSERT INTO ecoroute_schema (version) VALUES ({SCHEMA_VERSION});",
                 columns.join(", ")
@@ -157,6 +176,30 @@ pub fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<L
         out.push(record_from_values(&values));
     }
     Ok(out)
+}
+
+/// Records the settings under `hash` once; replicas of a fleet racing on it keep the first.
+pub fn record_settings(client: &mut Client, hash: &str, settings_json: &str) -> Result<(), Error> {
+    client
+        .execute(
+            "INSERT INTO energy_settings (hash, first_seen_ms, settings) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
+            &[&hash, &super::now_ms(), &settings_json],
+        )
+        .map_err(db_err("recording the energy settings"))?;
+    Ok(())
+}
+
+pub fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, String)>, Error> {
+    let rows = client
+        .query(
+            "SELECT hash, first_seen_ms, settings FROM energy_settings ORDER BY first_seen_ms",
+            &[],
+        )
+        .map_err(db_err("reading the energy settings"))?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<Vec<_>, postgres::Error>>()
+        .map_err(db_err("reading the energy settings"))
 }
 
 pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, f64, u64)>, Error> {

@@ -14,7 +14,7 @@ use crate::classify::{Class, Route};
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
 pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
 pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
@@ -64,6 +64,27 @@ const BASE_COLUMNS: [&str; 20] = [
     "error",
 ];
 const V3_COLUMNS: [&str; 3] = ["mode", "shadow_route", "shadow_answer"];
+/// v4: the settings a row was computed under (see the `energy_settings` table), whether its model
+/// has a price, whether its GPU energy was measured (and how much), and the embodied part of its
+/// actual CO2e.
+const V4_COLUMNS: [(&str, &str); 7] = [
+    ("settings_hash", "TEXT"),
+    ("unpriced", "INTEGER"),
+    ("energy_source", "TEXT"),
+    ("measured_gpu_wh", "REAL"),
+    ("actual_embodied_g_low", "REAL"),
+    ("actual_embodied_g_central", "REAL"),
+    ("actual_embodied_g_high", "REAL"),
+];
+
+/// One row per settings hash: the energy settings as JSON, and when this ledger first saw them.
+pub const SETTINGS_TABLE_SQL: &str =
+    "CREATE TABLE IF NOT EXISTS energy_settings (hash TEXT PRIMARY KEY, first_seen_ms BIGINT NOT NULL, settings TEXT NOT NULL)";
+
+/// The v4 columns, for the PostgreSQL migration.
+pub fn v4_columns() -> &'static [(&'static str, &'static str)] {
+    &V4_COLUMNS
+}
 const V2_COLUMNS: [&str; 7] = [
     "tenant",
     "proxy_cpu_us",
@@ -200,6 +221,16 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 3"))?;
     }
+    if version < 4 {
+        let mut sql = String::from("BEGIN;\n");
+        for (column, kind) in V4_COLUMNS {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
+        }
+        sql.push_str(SETTINGS_TABLE_SQL);
+        sql.push_str(";\nPRAGMA user_version = 4;\nCOMMIT;");
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 4"))?;
+    }
     Ok(conn)
 }
 
@@ -212,6 +243,7 @@ pub fn all_columns() -> Vec<String> {
         .chain(figure_columns())
         .chain(V3_COLUMNS.iter().map(|c| c.to_string()))
         .chain(shadow_columns())
+        .chain(V4_COLUMNS.iter().map(|(c, _)| c.to_string()))
         .collect()
 }
 
@@ -233,9 +265,11 @@ pub fn kind_of(column: &str) -> Kind {
         | "prompt_tokens"
         | "completion_tokens"
         | "model_fallback"
-        | "tokens_from_history" => Kind::Integer,
+        | "tokens_from_history"
+        | "unpriced" => Kind::Integer,
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
-        | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer" => Kind::Text,
+        | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
+        | "settings_hash" | "energy_source" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -299,6 +333,18 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
     match r.accounting.as_ref().and_then(|a| a.shadow_saved) {
         Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
         None => values.extend(std::iter::repeat_n(Value::Null, 12)),
+    }
+    values.push(opt_text(&r.settings_hash));
+    match &r.accounting {
+        Some(a) => {
+            let c = &a.costs;
+            values.push(Value::Integer(i64::from(c.unpriced)));
+            values.push(Value::Text(if c.measured { "measured" } else { "estimated" }.into()));
+            values.push(opt_f64(r.measured_gpu_wh));
+            let e = c.actual_embodied_g;
+            values.extend([e.low, e.central, e.high].map(Value::Real));
+        }
+        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 1)),
     }
     values
 }
@@ -383,7 +429,12 @@ fn text(v: &[Value], i: usize) -> Option<String> {
 /// came from.
 pub fn record_from_values(v: &[Value]) -> LedgerRecord {
     let figures = BASE_COLUMNS.len() + V2_COLUMNS.len();
+    let v4 = figures + 36 + V3_COLUMNS.len() + 12;
     let flag = |i: usize| integer(v, i).unwrap_or(0) != 0;
+    let embodied = match (real(v, v4 + 4), real(v, v4 + 5), real(v, v4 + 6)) {
+        (Some(low), Some(central), Some(high)) => Range { low, central, high },
+        _ => Range::default(),
+    };
     let tokens = |i: usize| integer(v, i).and_then(|n| u32::try_from(n).ok());
     let accounting = match (
         read_impacts(v, figures),
@@ -396,6 +447,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
                 counterfactual,
                 saved,
                 model_fallback: flag(23),
+                actual_embodied_g: embodied,
+                unpriced: flag(v4 + 1),
+                measured: text(v, v4 + 2).is_some_and(|t| t == "measured"),
             },
             counterfactual_tokens: real(v, 24),
             tokens_from_history: flag(25),
@@ -431,6 +485,8 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         shadow_route: text(v, figures + 37).and_then(|t| Route::parse(&t)),
         decided_by: None,
         shadow_answer: text(v, figures + 38),
+        settings_hash: text(v, v4),
+        measured_gpu_wh: real(v, v4 + 3),
         accounting,
     }
 }
@@ -457,6 +513,28 @@ pub fn read_range(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Led
         })
         .map_err(db_err("reading rows"))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err("reading a row"))
+}
+
+/// Records the settings under `hash` once (the first writer to see them keeps its timestamp).
+pub fn record_settings(conn: &Connection, hash: &str, settings_json: &str) -> Result<(), Error> {
+    conn.execute(
+        "INSERT OR IGNORE INTO energy_settings (hash, first_seen_ms, settings) VALUES (?1, ?2, ?3)",
+        rusqlite::params![hash, super::now_ms(), settings_json],
+    )
+    .map_err(db_err("recording the energy settings"))?;
+    Ok(())
+}
+
+/// Every recorded settings hash with its JSON and first use.
+pub fn read_settings(conn: &Connection) -> Result<Vec<(String, i64, String)>, Error> {
+    let mut stmt = conn
+        .prepare("SELECT hash, first_seen_ms, settings FROM energy_settings ORDER BY first_seen_ms")
+        .map_err(db_err("preparing the settings query"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(db_err("reading the settings"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(db_err("reading a settings row"))
 }
 
 /// Upstream-reported output tokens of successful LLM answers to lookups, per model: mean, mean

@@ -2,9 +2,9 @@
 //! managers. Headline figures with their ranges, savings over time, routes, top tenants with an
 //! eco-label, and the methodology with sources and uncertainty.
 
-use super::{build, civil, figure, human, GroupBy, Report, Totals, LABEL_SOURCE};
-use crate::energy::{Range, METHOD_VERSION};
-use crate::ledger::LedgerRecord;
+use super::{build, civil, figure, human, settings_sentence, GroupBy, Report, Totals, LABEL_SOURCE};
+use crate::energy::{EnergySettings, Range, METHOD_VERSION};
+use crate::ledger::{LedgerRecord, StoredSettings};
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -214,13 +214,22 @@ table{border-collapse:collapse;width:100%;font-size:14px}th,td{padding:6px 8px;b
 .label-A{background:#1a7f37}.label-B{background:#57a639}.label-C{background:#d9b81b}.label-D{background:#e57a1f}.label-E{background:#c8372d}
 .method p,.method li{font-size:14px}code{background:#eef3f0;padding:1px 4px;border-radius:4px}";
 
-/// The whole report as one HTML document.
+/// What the page is for: a saved report, or the live dashboard (refreshed, with the last hour).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Page {
+    Report,
+    Dashboard { refresh_seconds: u32 },
+}
+
+/// The whole report as one HTML document. `recorded` is the ledger's record of the settings its
+/// rows name, so the methodology states the figures actually used.
 pub fn render(
     rows: &[LedgerRecord],
+    recorded: &[StoredSettings],
     from: Option<String>,
     to: Option<String>,
     generated_at_ms: i64,
-    refresh_seconds: Option<u32>,
+    page: Page,
     breakdown: Option<GroupBy>,
 ) -> String {
     let span_days = match (rows.first(), rows.last()) {
@@ -234,7 +243,7 @@ pub fn render(
     } else {
         GroupBy::Day
     };
-    let over_time = build(rows, by, from.clone(), to.clone());
+    let over_time = build(rows, by, from.clone(), to.clone()).with_settings(recorded);
     let t = &over_time.totals;
     let period = match (&from, &to) {
         (None, None) => "all recorded traffic".to_string(),
@@ -244,21 +253,83 @@ pub fn render(
             t.as_deref().unwrap_or("now")
         ),
     };
-    let refresh = refresh_seconds
-        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
-        .unwrap_or_default();
+    let refresh = match page {
+        Page::Dashboard { refresh_seconds } => format!("<meta http-equiv=\"refresh\" content=\"{refresh_seconds}\">"),
+        Page::Report => String::new(),
+    };
     let mut html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}<title>ecoroute savings report</title><style>{STYLE}</style></head><body>"
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}<title>ecoroute footprint and savings report</title><style>{STYLE}</style></head><body>"
     );
     html.push_str(&format!(
-        "<h1>ecoroute savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC · method {}</p>",
+        "<h1>ecoroute footprint and savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC · method {}</p>",
         escape(&period),
         t.requests,
         civil(generated_at_ms.div_euclid(86_400_000)),
         escape(METHOD_VERSION)
     ));
+    if let Page::Dashboard { .. } = page {
+        html.push_str(&live_panel(rows, generated_at_ms));
+    }
     let per_request = t.energy_per_chat_request_wh;
     let chat = t.by_route.search + t.by_route.llm + t.by_route.escalated;
+    let actual_cards = [
+        (
+            "Energy used",
+            figure(t.energy_actual_wh.central, "Wh"),
+            range_text(t.energy_actual_wh, "Wh"),
+        ),
+        (
+            "CO2e emitted",
+            figure(t.co2e_actual_g.central, "g"),
+            format!(
+                "{}; {} of it embodied",
+                range_text(t.co2e_actual_g, "g"),
+                figure(t.co2e_embodied_actual_g.central, "g")
+            ),
+        ),
+        (
+            "SCI per chat request",
+            figure(t.sci_gco2e_per_request.central, "g"),
+            format!("CO2e, {}", range_text(t.sci_gco2e_per_request, "g")),
+        ),
+    ];
+    html.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
+    for (title, value, detail) in &actual_cards {
+        html.push_str(&card(title, value, detail));
+    }
+    html.push_str(&card(
+        "Water used",
+        &figure(t.water_actual_ml.central, "mL"),
+        &range_text(t.water_actual_ml, "mL"),
+    ));
+    html.push_str(&card(
+        "Spend",
+        &figure(t.cost_actual_usd.central, "USD"),
+        &if t.unpriced_requests > 0 {
+            format!(
+                "at catalogue prices; {} requests unpriced (unknown, not $0)",
+                t.unpriced_requests
+            )
+        } else {
+            "at catalogue prices".to_string()
+        },
+    ));
+    html.push_str(&if t.measured_requests > 0 {
+        card(
+            "Measured GPU energy",
+            &figure(t.energy_actual_measured_wh.central, "Wh"),
+            &format!("{} LLM calls on metered GPUs", t.measured_requests),
+        )
+    } else {
+        card(
+            "Measured GPU energy",
+            "not metered",
+            "LLM energy is estimated; [[energy.meter]] measures self-hosted GPUs",
+        )
+    });
+    html.push_str(
+        "</div><h2>Avoided <span class=\"muted\">(apart from the footprint, never netted with it)</span></h2>",
+    );
     let cards = [
         (
             "Energy saved",
@@ -282,7 +353,7 @@ pub fn render(
         (
             "Spend avoided",
             figure(t.cost_saved_usd.central, "USD"),
-            format!("{}, at list prices", range_text(t.cost_saved_usd, "USD")),
+            format!("{}, at catalogue prices", range_text(t.cost_saved_usd, "USD")),
         ),
         (
             "LLM calls avoided",
@@ -326,11 +397,26 @@ pub fn render(
             escape(&range_text(t.shadow.would_save_energy_wh, "Wh"))
         ));
     }
-    if t.unknown_model_requests > 0 || t.by_route.search > 0 {
-        let mut quality = String::new();
+    if t.requests > 0 {
+        let llm_calls = t.by_route.llm + t.by_route.escalated;
+        let metered = if t.measured_requests > 0 {
+            format!(
+                "; the GPU energy of {} of the {llm_calls} LLM calls, on metered GPUs ({})",
+                t.measured_requests,
+                escape(&human(t.energy_actual_measured_wh, "Wh"))
+            )
+        } else {
+            "; no GPU is metered".to_string()
+        };
+        let mut quality = format!(
+            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests{metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones, by the EcoLogits method below; embodied emissions, from hardware figures.</p>",
+            t.requests,
+            llm_calls.saturating_sub(t.measured_requests),
+            t.by_route.search
+        );
         if t.unknown_model_requests > 0 {
             quality.push_str(&format!(
-                "<p>{} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range. {} of the energy saved rests on that default.</p>",
+                "<p><b>Defaults:</b> {} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range. {} of the energy saved rests on that default.</p>",
                 t.unknown_model_requests,
                 escape(&human(t.energy_saved_on_default_model_wh, "Wh"))
             ));
@@ -341,11 +427,18 @@ pub fn render(
                 t.avoided_length_from_history, t.avoided_length_from_prior
             ));
         }
+        if t.unpriced_requests > 0 {
+            quality.push_str(&format!(
+                "<p>{} requests used a model without a price: their spend is unknown, not $0, and is left out of spend and spend avoided (<code>energy.prices</code> sets prices).</p>",
+                t.unpriced_requests
+            ));
+        }
         html.push_str(&format!(
             "<section><h2>What the figures rest on</h2>{quality}</section>"
         ));
     }
-    html.push_str(METHODOLOGY);
+    html.push_str(&methodology(over_time.settings.latest()));
+    html.push_str(&settings_section(&over_time));
     html.push_str(&format!(
         "<section class=\"method\"><h2>Boundary and sources</h2><p>{}</p><ul>",
         escape(super::BOUNDARY)
@@ -362,13 +455,179 @@ pub fn render(
     html
 }
 
-const METHODOLOGY: &str = "<section class=\"method\"><h2>Methodology</h2>
-<p><b>What is counted.</b> Every request is a ledger row with its actual cost and its counterfactual (what it would have cost without ecoroute). The saving is their difference: a lookup answered from search saves the LLM call that did not happen, less the measured cost of the search and of the proxy; a request sent to the LLM, or escalated after a weak search, can only show a small loss. No saving is claimed for a request that reached the LLM.</p>
-<p><b>LLM calls</b> follow EcoLogits' LLM-inference method (genai-impact/ecologits, release 0.11.3): GPU energy per output token grows with the model's active parameters (regression on measured inference energy, batch of 64 requests); the GPUs needed follow from the total parameters at 16 bits on 80 GB cards; the server's other power (1.2 kW per 8 GPUs) is counted over the generation time; the provider's data-centre PUE is applied. Parameter counts come from EcoLogits' catalogue, as ranges where providers have not published them. The output length of an avoided call is that of the model's answers <i>to lookups</i> (escalations, shadow mode) in this ledger, their mean with its 95% interval once there are 20, else the configured prior (<code>energy.lookup_answer_tokens</code>, by default 20 to 150 tokens, central 50); answers to writing and code requests, ten times longer, do not count.</p>
-<p><b>Search and the proxy</b> are measured: thread CPU time of the work, times 4 to 12 W per busy core, times the local PUE.</p>
-<p><b>CO2e</b> is energy times the carbon intensity of the grid (ADEME Base Empreinte via EcoLogits): the provider's data-centre country for LLM calls, the configured zone for local work. <b>Water</b> is on-site use (the provider's WUE) plus the water of electricity generation. <b>Spend</b> uses list prices per million input and output tokens.</p>
-<p><b>Uncertainty.</b> Each figure is a range. Totals add lows to lows and highs to highs, because the uncertainty (model size, hardware) is the same for every call of a model and does not average out. Independent estimates put a GPT-4o query lower than EcoLogits (Epoch AI about 0.3 Wh; Google reports 0.24 Wh for its median Gemini prompt), so central savings are at the generous end: <b>quote the low end when a conservative figure is needed</b>.</p>
-<p><b>Not counted:</b> model training, embodied emissions of hardware, networks and end-user devices, and the idle capacity of the provider's fleet.</p></section>";
+/// The settings' figures as the methodology quotes them; without a record (rows from before
+/// settings were recorded, or none), the shipped defaults, said as such.
+struct Quoted {
+    watts: String,
+    pue: String,
+    zone: String,
+    prior: String,
+    embodied: String,
+    catalogue: String,
+}
+
+fn quoted(settings: Option<&EnergySettings>) -> Quoted {
+    match settings {
+        Some(e) => Quoted {
+            watts: format!("{} to {} W", e.watts_per_core[0], e.watts_per_core[1]),
+            pue: e.pue.to_string(),
+            zone: format!("{} ({}: {} gCO2e/kWh)", e.zone_name, e.zone, e.zone_gco2e_per_kwh),
+            prior: format!(
+                "{} to {} tokens, central {}",
+                e.lookup_answer_tokens[0], e.lookup_answer_tokens[2], e.lookup_answer_tokens[1]
+            ),
+            embodied: format!(
+                "{} to {} g",
+                e.embodied_g_per_core_hour[0], e.embodied_g_per_core_hour[1]
+            ),
+            catalogue: e.catalogue_version.clone(),
+        },
+        None => Quoted {
+            watts: "(not recorded; default 4 to 12) W".into(),
+            pue: "(not recorded; default 1.56)".into(),
+            zone: "(not recorded; default world)".into(),
+            prior: "(not recorded; default 20 to 150 tokens, central 50)".into(),
+            embodied: "(not recorded; default 1.9 to 3.4) g".into(),
+            catalogue: "ecologits 0.11.3".into(),
+        },
+    }
+}
+
+/// The methodology, written from the settings the figures were computed under.
+fn methodology(settings: Option<&EnergySettings>) -> String {
+    let q = quoted(settings);
+    let meters = settings.map_or(0, |e| e.meters.len());
+    let measured = if meters > 0 {
+        format!("<p><b>Measured GPU energy.</b> {meters} GPU energy meter(s) are configured: the energy their counters report for an interval is shared among the LLM calls that ended in it, by output tokens, times the site's PUE; the rest of the server and the embodied share are estimated as below. Calls on other models are estimated.</p>")
+    } else {
+        "<p><b>Measured GPU energy.</b> No GPU energy meter is configured (<code>[[energy.meter]]</code>), so every LLM call is estimated.</p>".to_string()
+    };
+    format!("<section class=\"method\"><h2>Methodology</h2>
+<p><b>What is counted.</b> Every request is a ledger row with its actual cost and its counterfactual (what it would have cost without ecoroute). The actual footprint is reported as it is; the saving is the difference, reported apart: a lookup answered from search saves the LLM call that did not happen, less the measured cost of the search and of the proxy; a request sent to the LLM, or escalated after a weak search, can only show a small loss. No saving is claimed for a request that reached the LLM.</p>
+<p><b>LLM calls</b> follow EcoLogits' LLM-inference method (genai-impact/ecologits, release 0.11.3): GPU energy per output token grows with the model's active parameters (regression on measured H100 inference energy, batch of 64 requests); the GPUs needed follow from the total parameters at 16 bits on 80 GB cards; the server's other power (1.2 kW per 8 GPUs) is counted over the generation time; the provider's data-centre PUE is applied. Model parameters, data centres and prices come from the catalogue <code>{catalogue}</code>. The output length of an avoided call is that of the model's answers <i>to lookups</i> (escalations, shadow mode) in this ledger, their mean with its 95% interval once there are 20, else the configured prior ({prior}); answers to writing and code requests, ten times longer, do not count.</p>
+{measured}
+<p><b>Search and the proxy</b> are measured: thread CPU time of the work, times {watts} per busy core, times the local PUE of {pue}; their grid is {zone}.</p>
+<p><b>CO2e</b> is energy times the carbon intensity of the grid (ADEME Base Empreinte via EcoLogits, location-based): the provider's data-centre country for LLM calls, the local zone for local work. It includes <b>embodied emissions</b>: for LLM calls, EcoLogits' share of the manufacturing of the server (5,700 kgCO2e) and of each GPU (273 kgCO2e) over a 3-year life, per generation time and batch; for local work, {embodied} per busy core-hour. <b>Water</b> is on-site use (the provider's WUE) plus the water of electricity generation. <b>Spend</b> uses catalogue prices per million input and output tokens; a model without a price has unknown spend, left out and counted.</p>
+<p><b>SCI</b> (Software Carbon Intensity, ISO/IEC 21031:2024) is the actual CO2e of the chat requests, embodied included, per chat request. Avoided emissions do not lower it.</p>
+<p><b>Uncertainty.</b> Each figure is a range. Totals add lows to lows and highs to highs, because the uncertainty (model size, hardware) is the same for every call of a model and does not average out. Independent estimates put a GPT-4o query lower than EcoLogits (Epoch AI about 0.3 Wh; Google reports 0.24 Wh for its median Gemini prompt), so central savings are at the generous end: <b>quote the low end when a conservative figure is needed</b>. A lightly loaded self-hosted GPU costs far more per token than the batch of 64 the method assumes (ten times or more at batch 1, measured on an H100): meter it.</p>
+<p><b>Not counted:</b> model training, networks and end-user devices, and the idle capacity of the provider's fleet.</p></section>",
+        catalogue = escape(&q.catalogue),
+        prior = escape(&q.prior),
+        watts = escape(&q.watts),
+        pue = escape(&q.pue),
+        zone = escape(&q.zone),
+        embodied = escape(&q.embodied),
+    )
+}
+
+/// Every set of settings the report's rows were computed under, with its hash.
+fn settings_section(report: &Report) -> String {
+    let s = &report.settings;
+    let mut out = String::from("<section class=\"method\"><h2>Settings behind these figures</h2><ul>");
+    for each in &s.each {
+        out.push_str(&format!(
+            "<li><code>{}</code>, first used {}: {}</li>",
+            escape(&each.hash),
+            civil(each.first_seen_ms.div_euclid(86_400_000)),
+            escape(&settings_sentence(&each.settings))
+        ));
+    }
+    let unrecorded = s
+        .hashes
+        .iter()
+        .filter(|h| !s.each.iter().any(|e| &e.hash == *h))
+        .count();
+    if unrecorded > 0 {
+        out.push_str(&format!(
+            "<li>{unrecorded} settings hash(es) without a record in this ledger</li>"
+        ));
+    }
+    if s.rows_without_settings > 0 {
+        out.push_str(&format!(
+            "<li>{} rows were written before ecoroute recorded its settings; their CO2e leaves out embodied emissions</li>",
+            s.rows_without_settings
+        ));
+    }
+    if s.each.len() > 1 {
+        out.push_str(
+            "<li>The rows span several settings: figures computed under each are added as they were recorded.</li>",
+        );
+    }
+    out.push_str("</ul></section>");
+    out
+}
+
+/// The live view an operator watches during a rollout: the last hour, minute by minute.
+fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
+    let hour_ago = now_ms - 3_600_000;
+    let recent: Vec<&LedgerRecord> = rows
+        .iter()
+        .filter(|r| r.ts_ms >= hour_ago && r.ts_ms <= now_ms)
+        .collect();
+    let last_minutes = |minutes: i64| {
+        let since = now_ms - minutes * 60_000;
+        recent.iter().filter(|r| r.ts_ms >= since).count() as f64 / (minutes as f64 * 60.0)
+    };
+    let owned: Vec<LedgerRecord> = recent.iter().map(|r| (*r).clone()).collect();
+    let hour = build(&owned, GroupBy::Route, None, None).totals;
+    let chat = hour.by_route.search + hour.by_route.llm + hour.by_route.escalated;
+    // Requests per minute over the hour, answered from search on top.
+    let mut per_minute = [(0u32, 0u32); 60];
+    for r in &recent {
+        let slot = ((r.ts_ms - hour_ago) / 60_000).clamp(0, 59) as usize;
+        per_minute[slot].0 += 1;
+        if r.served() == crate::ledger::Served::Search {
+            per_minute[slot].1 += 1;
+        }
+    }
+    let peak = per_minute.iter().map(|m| m.0).max().unwrap_or(0).max(1) as f64;
+    let mut svg =
+        String::from("<svg viewBox=\"0 0 720 80\" role=\"img\" aria-label=\"Requests per minute, last hour\">");
+    for (i, (all, search)) in per_minute.iter().enumerate() {
+        let x = 12.0 * i as f64;
+        let h_all = f64::from(*all) / peak * 70.0;
+        let h_search = f64::from(*search) / peak * 70.0;
+        svg.push_str(&format!(
+            "<rect x=\"{x:.0}\" y=\"{:.1}\" width=\"10\" height=\"{h_all:.1}\" class=\"r-llm\"><title>{all} requests, {search} from search</title></rect><rect x=\"{x:.0}\" y=\"{:.1}\" width=\"10\" height=\"{h_search:.1}\" class=\"r-search\"/>",
+            75.0 - h_all,
+            75.0 - h_search
+        ));
+    }
+    svg.push_str("</svg>");
+    let avoided = if chat == 0 {
+        0.0
+    } else {
+        hour.by_route.search as f64 / chat as f64 * 100.0
+    };
+    let mut out = String::from("<section><h2>Live: the last hour</h2><div class=\"cards\">");
+    out.push_str(&card(
+        "Requests per second",
+        &super::significant(last_minutes(1)),
+        &format!(
+            "last minute; {} over the last 5 minutes",
+            super::significant(last_minutes(5))
+        ),
+    ));
+    out.push_str(&card(
+        "Routes, last hour",
+        &format!("{} requests", hour.requests),
+        &format!(
+            "{} search · {} LLM · {} escalated · {} pass-through",
+            hour.by_route.search, hour.by_route.llm, hour.by_route.escalated, hour.by_route.passthrough
+        ),
+    ));
+    out.push_str(&card(
+        "Saving rate",
+        &format!("{} per hour", figure(hour.energy_saved_wh.central, "Wh")),
+        &format!("{avoided:.1}% of chat requests answered from search"),
+    ));
+    out.push_str("</div>");
+    out.push_str(&svg);
+    out.push_str(
+        "<p class=\"muted\">Requests per minute over the last hour; green: answered from search.</p></section>",
+    );
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -392,7 +651,7 @@ mod tests {
             tenant: Some("<script>x</script>".into()),
             ..LedgerRecord::default()
         }];
-        let html = render(&rows, None, None, 0, None, Some(GroupBy::Tenant));
+        let html = render(&rows, &[], None, None, 0, Page::Report, Some(GroupBy::Tenant));
         assert!(html.starts_with("<!doctype html>"));
         assert!(
             !html.contains("<script>"),
@@ -409,11 +668,14 @@ mod tests {
             "Methodology",
             "Top tenants",
             "<h2>By tenant</h2>",
-            "at list prices",
+            "at catalogue prices",
+            "Actual footprint",
+            "SCI per chat request",
+            "not recorded",
         ] {
             assert!(html.contains(part), "{part}");
         }
-        assert!(!render(&rows, None, None, 0, None, None).contains("<h2>By "));
+        assert!(!render(&rows, &[], None, None, 0, Page::Report, None).contains("<h2>By "));
         assert_eq!(phone_charges(3.0), "");
         assert_eq!(phone_charges(30.0), " · about 2.00 smartphone charges (15 Wh each)");
     }

@@ -9,12 +9,12 @@
 
 pub mod html;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::energy::{Impacts, Range, METHOD_VERSION};
-use crate::ledger::{LedgerRecord, Served};
+use crate::ledger::{LedgerRecord, Served, StoredSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GroupBy {
@@ -126,6 +126,28 @@ pub struct Totals {
     pub energy_per_chat_request_wh: f64,
     /// [`eco_label`] of `energy_per_chat_request_wh`; "-" without chat requests.
     pub eco_label: String,
+    /// The actual footprint, side by side with what was avoided and never netted with it: CO2e
+    /// with the embodied emissions of hardware included, and the embodied part alone.
+    pub co2e_actual_g: Range,
+    pub co2e_embodied_actual_g: Range,
+    pub water_actual_ml: Range,
+    /// Spend on the LLM calls that happened, at catalogue prices (unpriced models count $0 here
+    /// and are counted in `unpriced_requests`).
+    pub cost_actual_usd: Range,
+    /// Software Carbon Intensity per chat request (R = one chat request): actual CO2e of the chat
+    /// requests, embodied included, over their number. Avoided emissions never lower it.
+    pub sci_gco2e_per_request: Range,
+    /// Actual CO2e of the chat requests alone (the SCI's numerator).
+    pub co2e_actual_chat_g: Range,
+    /// LLM calls whose GPU energy was measured (metered self-hosted GPUs), and their energy.
+    pub measured_requests: u64,
+    pub energy_actual_measured_wh: Range,
+    /// Requests whose model has no price: their spend is unknown, not $0.
+    pub unpriced_requests: u64,
+    /// The settings hashes this group's rows were computed under, and rows that name none
+    /// (written before ecoroute recorded them).
+    pub settings_hashes: BTreeSet<String>,
+    pub rows_without_settings: u64,
 }
 
 /// The eco-label's scale, in Wh of actual energy per chat request (central estimate), anchored on
@@ -186,9 +208,28 @@ impl Totals {
                 }
                 if matches!(r.served(), Served::Search | Served::Escalated | Served::Llm) {
                     self.energy_actual_chat_wh = self.energy_actual_chat_wh + a.costs.actual.energy_wh;
+                    self.co2e_actual_chat_g = self.co2e_actual_chat_g + a.costs.actual.co2e_g;
                 }
+                let actual = a.costs.actual;
+                self.co2e_actual_g = self.co2e_actual_g + actual.co2e_g;
+                self.co2e_embodied_actual_g = self.co2e_embodied_actual_g + a.costs.actual_embodied_g;
+                self.water_actual_ml = self.water_actual_ml + actual.water_ml;
+                self.cost_actual_usd = self.cost_actual_usd + actual.cost_usd;
+                if a.costs.measured {
+                    self.measured_requests += 1;
+                    self.energy_actual_measured_wh = self.energy_actual_measured_wh + actual.energy_wh;
+                }
+                self.unpriced_requests += u64::from(a.costs.unpriced);
             }
             None => self.rows_without_figures += 1,
+        }
+        match &r.settings_hash {
+            Some(hash) => {
+                if !self.settings_hashes.contains(hash) {
+                    self.settings_hashes.insert(hash.clone());
+                }
+            }
+            None => self.rows_without_settings += 1,
         }
         if r.mode == crate::classify::Mode::Shadow {
             let s = &mut self.shadow;
@@ -212,6 +253,7 @@ impl Totals {
         if chat > 0 {
             self.energy_per_chat_request_wh = self.energy_actual_chat_wh.central / chat as f64;
             self.eco_label = eco_label(self.energy_per_chat_request_wh).to_string();
+            self.sci_gco2e_per_request = self.co2e_actual_chat_g.scale(1.0 / chat as f64);
         } else {
             self.eco_label = "-".into();
         }
@@ -238,6 +280,55 @@ pub struct Report {
     #[serde(flatten)]
     pub totals: Totals,
     pub groups: Vec<Group>,
+    /// The energy settings the report's rows were computed under.
+    pub settings: SettingsSummary,
+}
+
+/// The settings behind a report: every hash its rows name, the settings each stands for (as the
+/// ledger recorded them), and the most recent set's key figures at the top.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SettingsSummary {
+    pub hashes: Vec<String>,
+    /// Rows written before ecoroute recorded settings (their figures exclude embodied emissions).
+    pub rows_without_settings: u64,
+    /// The most recent settings of the report's rows; `None` where the ledger has no record.
+    pub zone: Option<String>,
+    pub pue: Option<f64>,
+    pub watts_per_core: Option<[f64; 2]>,
+    pub catalogue_version: Option<String>,
+    pub counterfactual_basis: Option<String>,
+    pub method_version: Option<String>,
+    /// Each recorded set the rows use, oldest first.
+    pub each: Vec<StoredSettings>,
+}
+
+impl SettingsSummary {
+    /// The most recent recorded set the rows use.
+    pub fn latest(&self) -> Option<&crate::energy::EnergySettings> {
+        self.each.last().map(|s| &s.settings)
+    }
+}
+
+impl Report {
+    /// Fills in what each of the rows' settings hashes stands for, from the ledger's records.
+    pub fn with_settings(mut self, recorded: &[StoredSettings]) -> Report {
+        let s = &mut self.settings;
+        s.each = recorded
+            .iter()
+            .filter(|r| s.hashes.contains(&r.hash))
+            .cloned()
+            .collect();
+        s.each.sort_by_key(|r| r.first_seen_ms);
+        if let Some(latest) = s.each.last().map(|r| r.settings.clone()) {
+            s.zone = Some(format!("{} ({})", latest.zone, latest.zone_name));
+            s.pue = Some(latest.pue);
+            s.watts_per_core = Some(latest.watts_per_core);
+            s.catalogue_version = Some(latest.catalogue_version);
+            s.counterfactual_basis = Some(latest.counterfactual_basis);
+            s.method_version = Some(latest.method_version);
+        }
+        self
+    }
 }
 
 /// A cited source: what it provides, and where to read it.
@@ -247,12 +338,15 @@ pub struct Source {
     pub reference: &'static str,
 }
 
-pub const BOUNDARY: &str = "Inference only: LLM calls (GPU and server energy over generation time, provider PUE), \
-the proxy and the search (measured CPU time). Carbon is location-based (the grid average of the data centre's \
-country), not market-based; water is on-site cooling plus the water of electricity generation. Not counted: \
-embodied emissions of hardware, model training, networks, end-user devices and idle fleet capacity.";
+pub const BOUNDARY: &str = "Inference only: LLM calls (GPU and server energy over generation time, provider PUE; \
+measured GPU energy where a meter is configured), the proxy and the search (measured CPU time). CO2e includes \
+the embodied emissions of hardware (EcoLogits' server and GPU manufacturing over a 3-year life; the proxy \
+host's share by CPU time). Carbon is location-based (the grid average of the data centre's country), not \
+market-based; water is on-site cooling plus the water of electricity generation. Actual and avoided figures \
+are reported apart and never netted: an avoided emission does not lower the SCI. Not counted: model training, \
+networks, end-user devices and the idle capacity of the provider's fleet.";
 
-pub const SOURCES: [Source; 6] = [
+pub const SOURCES: [Source; 8] = [
     Source {
         what: "LLM inference energy and water method",
         reference: "EcoLogits 0.11.3, LLM inference methodology: https://ecologits.ai/latest/methodology/llm_inference/",
@@ -275,7 +369,15 @@ pub const SOURCES: [Source; 6] = [
     },
     Source {
         what: "footprint per functional unit",
-        reference: "Green Software Foundation, Software Carbon Intensity (ISO/IEC 21031:2024); embodied emissions not yet included here",
+        reference: "Green Software Foundation, Software Carbon Intensity (ISO/IEC 21031:2024): SCI = (E x I + M) per R, R = one chat request",
+    },
+    Source {
+        what: "embodied emissions of LLM servers and GPUs",
+        reference: "EcoLogits 0.11.3 impacts/llm.py: 5,700 kgCO2e per 8-GPU server, 273 kgCO2e per GPU, 3-year life, batch of 64",
+    },
+    Source {
+        what: "the proxy host's embodied emissions per core-hour",
+        reference: "energy.embodied_g_per_core_hour (default 1.9 to 3.4 g: EcoLogits' 5,700 kgCO2e server over 3 years and 64 to 112 cores)",
     },
 ];
 
@@ -286,7 +388,13 @@ pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Optio
         totals.add(r);
         groups.entry(by.key(r)).or_default().add(r);
     }
+    let settings = SettingsSummary {
+        hashes: totals.settings_hashes.iter().cloned().collect(),
+        rows_without_settings: totals.rows_without_settings,
+        ..SettingsSummary::default()
+    };
     Report {
+        settings,
         method_version: METHOD_VERSION,
         boundary: BOUNDARY,
         sources: &SOURCES,
@@ -298,10 +406,18 @@ pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Optio
     }
 }
 
+/// Every figure with its low, central and high, saved and actual side by side; the total row
+/// also carries the method and the sources, which apply to every row.
 const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,llm_avoided_share,\
 energy_saved_wh_low,energy_saved_wh_central,energy_saved_wh_high,co2e_saved_g_low,co2e_saved_g_central,co2e_saved_g_high,\
 water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high,\
-energy_per_chat_request_wh,eco_label";
+energy_per_chat_request_wh,eco_label,\
+energy_actual_wh_low,energy_actual_wh_central,energy_actual_wh_high,\
+co2e_actual_g_low,co2e_actual_g_central,co2e_actual_g_high,\
+co2e_embodied_actual_g_low,co2e_embodied_actual_g_central,co2e_embodied_actual_g_high,\
+water_actual_ml_low,water_actual_ml_central,water_actual_ml_high,\
+sci_gco2e_per_request_low,sci_gco2e_per_request_central,sci_gco2e_per_request_high,\
+measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -311,34 +427,56 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv_line(key: &str, t: &Totals) -> String {
+fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> String {
     let r = |x: Range| format!("{},{},{}", x.low, x.central, x.high);
-    format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+    let hashes: Vec<&str> = t.settings_hashes.iter().map(String::as_str).collect();
+    let (method, sources) = method_and_sources.unwrap_or_default();
+    [
         csv_field(key),
-        t.requests,
-        t.by_route.search,
-        t.by_route.llm,
-        t.by_route.escalated,
-        t.by_route.passthrough,
-        t.llm_avoided_share,
+        t.requests.to_string(),
+        t.by_route.search.to_string(),
+        t.by_route.llm.to_string(),
+        t.by_route.escalated.to_string(),
+        t.by_route.passthrough.to_string(),
+        t.llm_avoided_share.to_string(),
         r(t.energy_saved_wh),
         r(t.co2e_saved_g),
         r(t.water_saved_ml),
         r(t.cost_saved_usd),
-        t.energy_per_chat_request_wh,
-        t.eco_label
-    )
+        t.energy_per_chat_request_wh.to_string(),
+        t.eco_label.clone(),
+        r(t.energy_actual_wh),
+        r(t.co2e_actual_g),
+        r(t.co2e_embodied_actual_g),
+        r(t.water_actual_ml),
+        r(t.sci_gco2e_per_request),
+        t.measured_requests.to_string(),
+        t.unknown_model_requests.to_string(),
+        t.unpriced_requests.to_string(),
+        csv_field(&hashes.join(" ")),
+        csv_field(method),
+        csv_field(sources),
+    ]
+    .join(",")
 }
 
 pub fn to_csv(report: &Report) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for g in &report.groups {
-        out.push_str(&csv_line(&g.key, &g.totals));
+        out.push_str(&csv_line(&g.key, &g.totals, None));
         out.push('\n');
     }
-    out.push_str(&csv_line("total", &report.totals));
+    let sources: Vec<String> = report
+        .sources
+        .iter()
+        .map(|s| format!("{}: {}", s.what, s.reference))
+        .collect();
+    out.push_str(&csv_line(
+        "total",
+        &report.totals,
+        Some((report.method_version, &sources.join(" | "))),
+    ));
     out.push('\n');
     out
 }
@@ -411,7 +549,7 @@ pub fn human(r: Range, unit: &str) -> String {
 
 pub fn to_markdown(report: &Report) -> String {
     let t = &report.totals;
-    let mut out = String::from("# ecoroute savings report\n\n");
+    let mut out = String::from("# ecoroute footprint and savings report\n\n");
     let period = match (&report.from, &report.to) {
         (None, None) => "all time".to_string(),
         (f, t) => format!(
@@ -429,15 +567,48 @@ pub fn to_markdown(report: &Report) -> String {
         "- LLM calls avoided: {:.1}% of chat requests\n",
         t.llm_avoided_share * 100.0
     ));
-    out.push_str(&format!("- Energy saved: {}\n", human(t.energy_saved_wh, "Wh")));
-    out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
-    out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
-    out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    out.push_str("\n## Actual footprint\n\n");
+    out.push_str(&format!("- Energy used: {}\n", human(t.energy_actual_wh, "Wh")));
+    out.push_str(&format!(
+        "- CO2e emitted: {}, of which embodied (hardware manufacturing) {}\n",
+        human(t.co2e_actual_g, "g"),
+        human(t.co2e_embodied_actual_g, "g")
+    ));
+    out.push_str(&format!("- Water used: {}\n", human(t.water_actual_ml, "mL")));
+    out.push_str(&format!(
+        "- SCI: {} CO2e per chat request (embodied included; avoided emissions do not lower it)\n",
+        human(t.sci_gco2e_per_request, "g")
+    ));
+    out.push_str(&format!("- Spend: {}\n", human(t.cost_actual_usd, "USD")));
     out.push_str(&format!(
         "- Eco-label {} ({} actual per chat request; {LABEL_SOURCE})\n",
         t.eco_label,
         figure(t.energy_per_chat_request_wh, "Wh")
     ));
+    out.push_str("\n## Avoided (reported apart, never netted with the above)\n\n");
+    out.push_str(&format!("- Energy saved: {}\n", human(t.energy_saved_wh, "Wh")));
+    out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
+    out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
+    out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    out.push_str("\n## What the figures rest on\n\n");
+    let metered = if t.measured_requests > 0 {
+        format!(
+            "; the GPU energy of {} LLM calls on metered GPUs ({})",
+            t.measured_requests,
+            human(t.energy_actual_measured_wh, "Wh")
+        )
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "- Measured: the proxy's and the search's CPU time on every request{metered}. Estimated: every other LLM call and every avoided one, by the EcoLogits method; embodied emissions, from hardware figures.\n"
+    ));
+    if t.unpriced_requests > 0 {
+        out.push_str(&format!(
+            "- {} requests used a model without a price: their spend is unknown, not $0, and is left out of spend and spend avoided (set `energy.prices`).\n",
+            t.unpriced_requests
+        ));
+    }
     if t.shadow.requests > 0 {
         out.push_str(&format!(
             "- Shadow mode (not counted above): {} requests, {} of which search would have answered, saving {}\n",
@@ -479,6 +650,8 @@ pub fn to_markdown(report: &Report) -> String {
             human(s.cost_saved_usd, "USD")
         ));
     }
+    out.push_str("\n## Settings\n\n");
+    out.push_str(&settings_markdown(&report.settings));
     out.push_str(&format!("\nBoundary: {}\n\nSources:\n", report.boundary));
     for source in report.sources {
         out.push_str(&format!("- {}: {}\n", source.what, source.reference));
@@ -489,6 +662,64 @@ The low end is the conservative claim: the LLM-inference method (EcoLogits) give
 some independent estimates, so savings at the central figure are at the generous end.\n",
     );
     out
+}
+
+/// The settings behind a report, as Markdown bullets: one line per recorded set.
+fn settings_markdown(s: &SettingsSummary) -> String {
+    let mut out = String::new();
+    for each in &s.each {
+        out.push_str(&format!(
+            "- `{}` (first used {}): {}\n",
+            each.hash,
+            civil(each.first_seen_ms.div_euclid(86_400_000)),
+            settings_sentence(&each.settings)
+        ));
+    }
+    let unrecorded = s
+        .hashes
+        .iter()
+        .filter(|h| !s.each.iter().any(|e| &e.hash == *h))
+        .count();
+    if unrecorded > 0 {
+        out.push_str(&format!(
+            "- {unrecorded} settings hash(es) without a record in this ledger\n"
+        ));
+    }
+    if s.rows_without_settings > 0 {
+        out.push_str(&format!(
+            "- {} rows written before ecoroute recorded settings (their CO2e leaves out embodied emissions)\n",
+            s.rows_without_settings
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("- none recorded (no rows)\n");
+    }
+    out
+}
+
+/// One set of settings in words, for every format that prints them.
+pub fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
+    let mut text = format!(
+        "{}; catalogue {}; local zone {} ({}, {} gCO2e/kWh); PUE {}; {}–{} W per busy core; host embodied {}–{} g per core-hour; avoided answer length: {}",
+        e.method_version,
+        e.catalogue_version,
+        e.zone,
+        e.zone_name,
+        e.zone_gco2e_per_kwh,
+        e.pue,
+        e.watts_per_core[0],
+        e.watts_per_core[1],
+        e.embodied_g_per_core_hour[0],
+        e.embodied_g_per_core_hour[1],
+        e.counterfactual_basis
+    );
+    if let Some([low, high]) = e.search_wh_per_query {
+        text.push_str(&format!("; search {low}–{high} Wh per query (configured)"));
+    }
+    for meter in &e.meters {
+        text.push_str(&format!("; meter {meter}"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -515,7 +746,7 @@ mod tests {
                     actual: impacts(0.0),
                     counterfactual: impacts(saved.max(0.0)),
                     saved: impacts(saved),
-                    model_fallback: false,
+                    ..RequestCosts::default()
                 },
                 counterfactual_tokens: None,
                 tokens_from_history: false,
@@ -543,7 +774,7 @@ mod tests {
         let markdown = to_markdown(&r);
         assert!(markdown.contains("rests on it"), "{markdown}");
         assert!(markdown.contains("from the stated prior for 1"), "{markdown}");
-        let html = crate::report::html::render(&[], None, None, 0, None, None);
+        let html = crate::report::html::render(&[], &[], None, None, 0, crate::report::html::Page::Report, None);
         assert!(
             !html.contains("What the figures rest on"),
             "nothing to say without requests"
@@ -565,12 +796,10 @@ mod tests {
         assert_eq!(padded.totals.eco_label, "C");
         assert!((padded.totals.energy_per_chat_request_wh - 0.2).abs() < 1e-12);
         let csv = to_csv(&padded);
-        assert!(csv
-            .lines()
-            .next()
-            .unwrap()
-            .ends_with("energy_per_chat_request_wh,eco_label"));
-        assert!(csv.lines().last().unwrap().ends_with(",C"), "{csv}");
+        let header = csv_fields(csv.lines().next().unwrap());
+        let total = csv_fields(csv.lines().last().unwrap());
+        let label = header.iter().position(|h| h == "eco_label").unwrap();
+        assert_eq!(total[label], "C", "{csv}");
         let json = serde_json::to_value(&padded).unwrap();
         assert_eq!(json["eco_label"], "C");
         assert!(to_markdown(&padded).contains("Epoch AI"));
@@ -658,15 +887,112 @@ mod tests {
         );
     }
 
+    /// A CSV line's fields, quotes honoured.
+    fn csv_fields(line: &str) -> Vec<String> {
+        let mut fields = vec![String::new()];
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    fields.last_mut().unwrap().push('"');
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(String::new()),
+                c => fields.last_mut().unwrap().push(c),
+            }
+        }
+        fields
+    }
+
     #[test]
     fn csv_has_a_row_per_group_and_a_total() {
         let r = build(&[row(0, "search", false, 0.5, "a,b")], GroupBy::Tenant, None, None);
         let csv = to_csv(&r);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].split(',').count(), lines[2].split(',').count());
+        let header = csv_fields(lines[0]);
+        assert_eq!(header.len(), csv_fields(lines[1]).len());
+        assert_eq!(header.len(), csv_fields(lines[2]).len());
         assert!(lines[1].starts_with("\"a,b\","), "{}", lines[1]);
         assert!(to_markdown(&r).contains("Energy saved"));
+        // Actual figures, the method and the sources travel in the CSV too.
+        let total = csv_fields(lines[2]);
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        assert!(total[column("co2e_actual_g_central")].parse::<f64>().is_ok());
+        assert!(total[column("sci_gco2e_per_request_high")].parse::<f64>().is_ok());
+        assert_eq!(total[column("method_version")], METHOD_VERSION);
+        assert!(total[column("sources")].contains("EcoLogits 0.11.3"), "{}", lines[2]);
+    }
+
+    /// The footprint is reported beside the saving, never netted with it: SCI per chat request is
+    /// actual CO2e (embodied included) over chat requests, whatever was avoided.
+    #[test]
+    fn actual_footprint_and_sci_stand_beside_the_saving() {
+        let mut llm = row(0, "llm", false, -0.001, "t");
+        let mut search = row(1, "search", false, 0.5, "t");
+        for (r, co2e, embodied) in [(&mut llm, 0.3, 0.05), (&mut search, 0.001, 0.0001)] {
+            let a = r.accounting.as_mut().unwrap();
+            a.costs.actual.co2e_g = Range::exact(co2e);
+            a.costs.actual_embodied_g = Range::exact(embodied);
+            r.settings_hash = Some("abc123".into());
+        }
+        let pass = row(2, "passthrough", false, 0.0, "t");
+        let r = build(&[llm, search, pass], GroupBy::Tenant, None, None);
+        let t = &r.totals;
+        assert!((t.co2e_actual_g.central - 0.301).abs() < 1e-12);
+        assert!((t.co2e_embodied_actual_g.central - 0.0501).abs() < 1e-12);
+        assert!(
+            (t.sci_gco2e_per_request.central - 0.1505).abs() < 1e-12,
+            "two chat requests: {t:?}"
+        );
+        assert!(t.co2e_saved_g.central > 0.0, "the saving is still there, apart");
+        let json = serde_json::to_value(&r).unwrap();
+        for key in ["co2e_actual_g", "water_actual_ml", "sci_gco2e_per_request"] {
+            for bound in ["low", "central", "high"] {
+                assert!(json[key][bound].is_number(), "{key}.{bound} in {json}");
+            }
+        }
+        assert_eq!(json["settings"]["hashes"], serde_json::json!(["abc123"]));
+        assert_eq!(json["settings"]["rows_without_settings"], 1);
+        let markdown = to_markdown(&r);
+        assert!(
+            markdown.contains("## Actual footprint") && markdown.contains("SCI:"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("without a record"), "{markdown}");
+    }
+
+    /// The report names the settings its rows were computed under, from the ledger's record.
+    #[test]
+    fn the_report_states_the_settings_it_covers() {
+        let energy = crate::config::Config::from_toml_str("", std::path::Path::new("t.toml"), &|_| None)
+            .unwrap()
+            .energy;
+        let settings = energy.settings();
+        let hash = settings.hash();
+        let mut a = row(0, "search", false, 0.5, "t");
+        a.settings_hash = Some(hash.clone());
+        let recorded = vec![StoredSettings {
+            hash: hash.clone(),
+            first_seen_ms: 0,
+            settings: settings.clone(),
+        }];
+        let r = build(&[a], GroupBy::Day, None, None).with_settings(&recorded);
+        let json = serde_json::to_value(&r).unwrap();
+        let s = &json["settings"];
+        assert_eq!(s["hashes"][0], hash.as_str());
+        assert_eq!(s["pue"], settings.pue);
+        assert_eq!(s["watts_per_core"], serde_json::json!(settings.watts_per_core));
+        assert!(s["zone"].as_str().unwrap().starts_with(&settings.zone));
+        assert!(s["catalogue_version"].as_str().unwrap().contains("sha256:"));
+        assert!(s["counterfactual_basis"].as_str().unwrap().contains("prior"));
+        assert!(to_markdown(&r).contains(&hash));
+        // Different settings, different hash.
+        let mut other = settings.clone();
+        other.pue = 1.2;
+        assert_ne!(other.hash(), hash);
     }
 
     #[test]

@@ -155,7 +155,8 @@ pub async fn explain(
     axum::Json(explained).into_response()
 }
 
-/// `/dashboard`: the HTML report over the last 30 days, refreshing itself every 30 seconds.
+/// `/dashboard`: the last hour live (requests per second, routes, saving rate), then the HTML
+/// report over the last 30 days; the page refreshes itself every 30 seconds.
 pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
@@ -167,14 +168,15 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: 
     let now_ms = crate::ledger::now_ms();
     let since = now_ms - 30 * 86_400_000;
     let rendered = tokio::task::spawn_blocking(move || -> Result<String, Error> {
-        let rows = crate::ledger::read_store_range(&store, Some(since), None)?;
+        let (rows, recorded) = crate::ledger::read_store_with_settings(&store, Some(since), None)?;
         let from = crate::report::civil(since.div_euclid(86_400_000));
         Ok(crate::report::html::render(
             &rows,
+            &recorded,
             Some(from),
             None,
             now_ms,
-            Some(30),
+            crate::report::html::Page::Dashboard { refresh_seconds: 30 },
             None,
         ))
     })

@@ -122,11 +122,13 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
         .map_err(|e| Error::io("reading the bound address", e))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, Arc::clone(&metrics))?;
+    // GPU energy meters of self-hosted models feed the ledger, off the request path.
+    let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
     let state = Arc::new(AppState::new(runtime, ledger, metrics));
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, app, Arc::clone(&state), writer, rx, grace));
+    let task = tokio::spawn(run(listener, app, Arc::clone(&state), (meters, writer), rx, grace));
     tracing::info!(%addr, "ecoroute listening");
     Ok(RunningServer {
         addr,
@@ -140,7 +142,7 @@ async fn run(
     listener: TcpListener,
     app: axum::Router,
     state: Arc<AppState>,
-    writer: Option<LedgerWriter>,
+    (meters, writer): (crate::meter::Meters, Option<LedgerWriter>),
     stop: oneshot::Receiver<()>,
     grace: std::time::Duration,
 ) -> Result<(), Error> {
@@ -223,6 +225,8 @@ async fn run(
         );
         state.ledger.count_lost(unfinished);
     }
+    // The last interval's requests get their measured energy before the ledger closes.
+    meters.stop().await;
     if let Some(writer) = writer {
         writer.shutdown().await?;
     }

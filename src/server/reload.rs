@@ -38,7 +38,10 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         keys.push("ledger");
     }
-    if old.energy.local != new.energy.local {
+    if old.energy.local != new.energy.local
+        || old.energy.meters != new.energy.meters
+        || old.energy.catalogue.version() != new.energy.catalogue.version()
+    {
         keys.push("energy");
     }
     keys

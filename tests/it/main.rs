@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod energy;
 mod hardening;
 mod openai_client;
 mod postgres;

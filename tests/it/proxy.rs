@@ -514,8 +514,15 @@ async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    assert!(html.contains("ecoroute savings report") && html.contains("http-equiv=\"refresh\""));
+    assert!(html.contains("ecoroute footprint and savings report") && html.contains("http-equiv=\"refresh\""));
     assert!(html.contains("1 requests"), "the dashboard reads the live ledger");
+    // The live panel: the last hour's one request, answered from search.
+    assert!(html.contains("Live: the last hour"), "{html}");
+    assert!(
+        html.contains("1 search · 0 LLM · 0 escalated · 0 pass-through"),
+        "{html}"
+    );
+    assert!(html.contains("100.0% of chat requests answered from search"), "{html}");
 }
 
 #[tokio::test]

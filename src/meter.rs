@@ -1,0 +1,176 @@
+//! GPU energy meters for self-hosted models (`[[energy.meter]]`): each reads a cumulative energy
+//! counter from a Prometheus endpoint (NVIDIA's DCGM exporter publishes
+//! `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION` in mJ per GPU) every `scrape_interval_ms`, and hands the
+//! energy drawn since the previous read to the ledger, which shares it among the requests that
+//! ended in the interval by output tokens (see `ledger::metered`). I/O lives here; the share and
+//! the accounting are pure and tested where they are.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::energy::MeterSpec;
+use crate::ledger::{Ledger, MeterReading};
+use crate::metrics::Metrics;
+
+/// Sums every series of `metric` in a Prometheus text exposition (one series per GPU): `None`
+/// when the metric is absent.
+pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
+    let mut total = None;
+    for line in exposition.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(metric) else {
+            continue;
+        };
+        // The name must end here: `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION_X` is another metric.
+        let rest = match rest.chars().next() {
+            Some('{') => rest.find('}').map(|end| &rest[end + 1..]),
+            Some(' ' | '\t') => Some(rest),
+            _ => None,
+        };
+        let value = rest
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite());
+        if let Some(v) = value {
+            *total.get_or_insert(0.0) += v;
+        }
+    }
+    total
+}
+
+/// One meter: its endpoint and the counter's last value.
+pub struct Meter {
+    index: usize,
+    spec: MeterSpec,
+    client: reqwest::Client,
+    last_total: tokio::sync::Mutex<Option<f64>>,
+}
+
+impl Meter {
+    /// Reads the counter. The first read sets the baseline (no reading); later ones give the energy
+    /// since the previous read, or `gpu_wh: None` when the read failed or the counter went back
+    /// (an exporter or GPU reset), so the rows waiting are released as estimated.
+    pub async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
+        let total = self.scrape().await;
+        let mut last = self.last_total.lock().await;
+        let reading = match (total, *last) {
+            (Some(now), Some(before)) if now >= before => {
+                let gpu_wh = (now - before) * self.spec.wh_per_unit;
+                metrics.meter_read_wh.inc_by(gpu_wh);
+                Some(Some(gpu_wh))
+            }
+            (Some(_), None) => None,
+            (Some(_), Some(_)) | (None, _) => Some(None),
+        };
+        if total.is_none() {
+            metrics.meter_scrape_failures.inc();
+        }
+        if let Some(now) = total {
+            *last = Some(now);
+        }
+        reading.map(|gpu_wh| MeterReading {
+            meter: self.index,
+            gpu_wh,
+        })
+    }
+
+    async fn scrape(&self) -> Option<f64> {
+        let response = self.client.get(&self.spec.url).send().await;
+        let text = match response.and_then(reqwest::Response::error_for_status) {
+            Ok(r) => r.text().await.ok()?,
+            Err(e) => {
+                tracing::warn!(url = %self.spec.url, error = %e, "could not read the GPU energy meter");
+                return None;
+            }
+        };
+        let total = sum_counter(&text, &self.spec.metric);
+        if total.is_none() {
+            tracing::warn!(url = %self.spec.url, metric = %self.spec.metric, "the meter's page has no such metric");
+        }
+        total
+    }
+}
+
+/// The running meters: a task per meter, and a last read at shutdown so the final interval's
+/// requests are measured too.
+pub struct Meters {
+    meters: Vec<Arc<Meter>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ledger: Ledger,
+    metrics: Arc<Metrics>,
+}
+
+impl Meters {
+    /// Reads each meter once for its baseline, then every interval.
+    pub async fn start(specs: &[MeterSpec], ledger: Ledger, metrics: Arc<Metrics>) -> Meters {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        let mut meters = Vec::new();
+        let mut tasks = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            let meter = Arc::new(Meter {
+                index,
+                spec: spec.clone(),
+                client: client.clone(),
+                last_total: tokio::sync::Mutex::new(None),
+            });
+            let _ = meter.read(&metrics).await;
+            let (task_meter, task_ledger, task_metrics) = (Arc::clone(&meter), ledger.clone(), Arc::clone(&metrics));
+            tasks.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_millis(task_meter.spec.scrape_interval_ms));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Some(reading) = task_meter.read(&task_metrics).await {
+                        task_ledger.meter_reading(reading);
+                    }
+                }
+            }));
+            meters.push(meter);
+        }
+        Meters {
+            meters,
+            tasks,
+            ledger,
+            metrics,
+        }
+    }
+
+    /// Stops reading on a schedule and reads each meter a last time, after the requests in
+    /// flight have ended and before the ledger closes.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for meter in &self.meters {
+            if let Some(reading) = meter.read(&self.metrics).await {
+                self.ledger.meter_reading(reading);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_every_gpu_of_the_counter_and_nothing_else() {
+        let page = "# HELP DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION Total energy consumption since boot (in mJ).\n\
+# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n\
+DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu=\"0\",UUID=\"GPU-a\",Hostname=\"h\"} 1000\n\
+DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu=\"1\",UUID=\"GPU-b\",Hostname=\"h\"} 2500.5 1700000000000\n\
+DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION_OTHER{gpu=\"0\"} 99\n\
+DCGM_FI_DEV_POWER_USAGE{gpu=\"0\"} 300\n";
+        assert_eq!(sum_counter(page, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"), Some(3500.5));
+        assert_eq!(sum_counter("gpu_energy_joules 12\n", "gpu_energy_joules"), Some(12.0));
+        assert_eq!(sum_counter(page, "nvml_energy"), None);
+        assert_eq!(sum_counter("x{a=\"1\"} NaN\n", "x"), None, "not a number is no reading");
+    }
+}

@@ -1,0 +1,210 @@
+//! The footprint a manager reads, end to end through `serve`: measured GPU energy from a fake
+//! DCGM exporter, the settings each row was computed under, and the report that states both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Wh the fake exporter's GPUs draw between two reads: two GPUs, 0.5 Wh each.
+const WH_PER_READ: f64 = 1.0;
+
+/// A fake NVIDIA DCGM exporter: two GPUs whose cumulative energy counters (mJ) rise by 0.5 Wh
+/// each every time the page is read, so every interval holds exactly [`WH_PER_READ`].
+async fn start_fake_dcgm_exporter() -> (String, Arc<AtomicU64>) {
+    let reads = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&reads);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                let per_gpu_mj = n as f64 * WH_PER_READ / 2.0 * 3.6e6;
+                format!(
+                    "# HELP DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION Total energy consumption since boot (in mJ).\n\
+# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n\
+DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{{gpu=\"0\",UUID=\"GPU-0\"}} {per_gpu_mj}\n\
+DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{{gpu=\"1\",UUID=\"GPU-1\"}} {per_gpu_mj}\n\
+DCGM_FI_DEV_POWER_USAGE{{gpu=\"0\",UUID=\"GPU-0\"}} 250.0\n"
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/metrics"), reads)
+}
+
+#[tokio::test]
+async fn llm_calls_on_metered_gpus_are_booked_at_their_measured_energy() {
+    let (url, reads) = start_fake_dcgm_exporter().await;
+    let extra = format!(
+        r#"
+[[energy.meter]]
+url = "{url}"
+models = ["gpt-4o-mini"]
+scrape_interval_ms = 1000
+pue = [1.0, 1.0]
+zone = "FRA"
+"#
+    );
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    // Three writing requests, 17 output tokens each (the mock's answer), and a lookup that search
+    // answers: it used no GPU, so it never waits for the meter.
+    for text in [
+        "Write a limerick about Lima",
+        "Write a haiku about fog",
+        "Write a poem about Quito",
+    ] {
+        assert_eq!(h.chat(user(text)).await.status(), 200);
+    }
+    let lookup = h.chat(user("What is the capital of Peru?")).await;
+    assert_eq!(lookup.headers()["x-ecoroute-route"], "search");
+    // Let at least one scheduled read happen before the final one at shutdown.
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let rows = h.stop().await;
+    assert!(
+        reads.load(Ordering::SeqCst) >= 2,
+        "a baseline read and at least one more"
+    );
+
+    let llm: Vec<_> = rows.iter().filter(|r| r.route == "llm").collect();
+    assert_eq!(llm.len(), 3);
+    let mut shares = Vec::new();
+    for r in &llm {
+        let a = r.accounting.unwrap();
+        assert!(a.costs.measured, "{r:?}");
+        let gpu_wh = r.measured_gpu_wh.expect("a measured share");
+        shares.push(gpu_wh);
+        // PUE 1.0: the actual energy is the measured GPU energy plus the modelled rest of the
+        // server, which for a 17-token answer is a small part.
+        let e = a.costs.actual.energy_wh;
+        assert!(e.low >= gpu_wh && e.high < gpu_wh * 1.2, "{e:?} vs measured {gpu_wh}");
+        // The call happened: no saving is claimed for measuring it.
+        assert!(a.costs.saved.energy_wh.high <= 0.0);
+    }
+    // Each interval's whole energy went to the requests that ended in it, shared by tokens:
+    // equal answers in one interval get equal shares, and the shares add up to whole intervals.
+    let total: f64 = shares.iter().sum();
+    assert!(
+        (total - total.round()).abs() < 1e-9 && (1.0..=3.0).contains(&total.round()),
+        "{shares:?}"
+    );
+    let search = rows.iter().find(|r| r.route == "search").unwrap();
+    assert_eq!(
+        search.measured_gpu_wh, None,
+        "a search answer used no GPU and took no share"
+    );
+
+    // The report says what was measured.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args([
+            "report",
+            "--ledger",
+            h.ledger_path().to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["measured_requests"], 3);
+    assert!(report["energy_actual_measured_wh"]["central"].as_f64().unwrap() >= total);
+    assert!(report["settings"]["each"][0]["settings"]["meters"][0]
+        .as_str()
+        .unwrap()
+        .contains("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"));
+}
+
+/// Every row names the settings it was computed under; the ledger records them once per hash; a
+/// config change gives new rows a new hash, and the report covers both and states each.
+#[tokio::test]
+async fn rows_name_their_settings_and_reports_state_them() {
+    let mut h = Harness::start_with("[energy]\nzone = \"FRA\"\npue = 1.3\n", |_| {}).await;
+    assert_eq!(h.chat(user("What is the capital of Peru?")).await.status(), 200);
+    assert_eq!(h.chat(user("Write a limerick about Lima")).await.status(), 200);
+    let first = h.stop().await;
+    let hash = first[0].settings_hash.clone().expect("a settings hash");
+    assert!(first.iter().all(|r| r.settings_hash.as_deref() == Some(hash.as_str())));
+
+    // The same ledger under other settings.
+    let ledger = h.ledger_path();
+    let toml = test_config_toml(
+        &h.mock.base_url(),
+        h.dir.path(),
+        "[energy]\nzone = \"DEU\"\npue = 1.5\nwatts_per_core = [5.0, 15.0]\n",
+    );
+    let config = ecoroute::config::Config::from_toml_str(&toml, &h.config_path(), &|_| None).unwrap();
+    let server = ecoroute::server::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{}/v1/chat/completions", server.addr))
+        .json(&user("What is the capital of Chile?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.shutdown().await.unwrap();
+    let rows = ecoroute::ledger::read_all(&ledger).unwrap();
+    let second = rows.last().unwrap().settings_hash.clone().unwrap();
+    assert_ne!(second, hash, "other settings, another hash");
+
+    let run = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+            .args(["report", "--ledger", ledger.to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report: Value = serde_json::from_str(&run("json")).unwrap();
+    let s = &report["settings"];
+    assert_eq!(s["hashes"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["each"][0]["settings"]["zone"], "FRA");
+    assert_eq!(s["each"][1]["settings"]["zone"], "DEU");
+    assert_eq!(s["pue"], 1.5, "the latest settings at the top");
+    // Actual and avoided side by side, each a range, embodied emissions included.
+    for key in [
+        "co2e_actual_g",
+        "water_actual_ml",
+        "sci_gco2e_per_request",
+        "energy_saved_wh",
+    ] {
+        let (low, central, high) = (
+            report[key]["low"].as_f64().unwrap(),
+            report[key]["central"].as_f64().unwrap(),
+            report[key]["high"].as_f64().unwrap(),
+        );
+        assert!(
+            low <= central && central <= high && high > 0.0,
+            "{key}: {}",
+            report[key]
+        );
+    }
+    assert!(report["co2e_embodied_actual_g"]["central"].as_f64().unwrap() > 0.0);
+    let sum: f64 = rows
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.co2e_g.central)
+        .sum();
+    assert!((report["co2e_actual_g"]["central"].as_f64().unwrap() - sum).abs() < 1e-12);
+
+    // The HTML's methodology quotes the settings used (1.5 and 5 to 15 W), not constants.
+    let html = run("html");
+    assert!(html.contains("5 to 15 W"), "watts per core from the settings");
+    assert!(html.contains("PUE of 1.5"), "the local PUE from the settings");
+    assert!(html.contains(&hash) && html.contains(&second));
+    assert!(html.contains("Actual footprint") && html.contains("Measured:"));
+    let markdown = run("md");
+    assert!(markdown.contains(&second) && markdown.contains("## Actual footprint"));
+    let csv = run("csv");
+    assert!(
+        csv.lines().last().unwrap().contains("ADEME"),
+        "the total row cites the sources"
+    );
+}
