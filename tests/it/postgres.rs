@@ -190,3 +190,60 @@ async fn rows_past_retention_are_deleted_from_postgres() {
         .collect();
     assert_eq!(ids, ["today"]);
 }
+
+/// A fleet's ledger from before settings were recorded (schema 3) is migrated in place: its rows
+/// stay readable (without a settings hash), new rows name theirs, and the settings are recorded once.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
+    let server = server_url();
+    let url = fresh_database(&server).await;
+    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
+    let store = LedgerStore::postgres(url.clone());
+    let ledger_config = ecoroute::ledger::LedgerConfig {
+        store: Some(store.clone()),
+        spool: None,
+        ..base.ledger.clone()
+    };
+    let row = |id: &str| ecoroute::ledger::LedgerRecord {
+        ts_ms: ecoroute::ledger::now_ms(),
+        request_id: id.into(),
+        route: ecoroute::ledger::RouteTaken::Llm,
+        status: 200,
+        ..Default::default()
+    };
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("before"));
+    writer.unwrap().shutdown().await.unwrap();
+    // Make it a schema-3 ledger: no v4 columns, no settings table.
+    let db = connect(&url).await;
+    db.batch_execute(
+        "ALTER TABLE requests DROP COLUMN settings_hash, DROP COLUMN unpriced, DROP COLUMN energy_source,
+           DROP COLUMN measured_gpu_wh, DROP COLUMN actual_embodied_g_low, DROP COLUMN actual_embodied_g_central,
+           DROP COLUMN actual_embodied_g_high;
+         DROP TABLE energy_settings;
+         UPDATE ecoroute_schema SET version = 3;",
+    )
+    .await
+    .unwrap();
+
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("after"));
+    writer.unwrap().shutdown().await.unwrap();
+    let version: i64 = db
+        .query_one("SELECT max(version) FROM ecoroute_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, ecoroute::ledger::SCHEMA_VERSION);
+    let (rows, recorded) =
+        tokio::task::spawn_blocking(move || ecoroute::ledger::read_store_with_settings(&store, None, None).unwrap())
+            .await
+            .unwrap();
+    let hashes: Vec<Option<String>> = rows.iter().map(|r| r.settings_hash.clone()).collect();
+    assert_eq!(hashes[0], None, "the old row keeps no hash");
+    let hash = hashes[1].clone().expect("the new row names its settings");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].hash, hash);
+    assert_eq!(recorded[0].settings, base.energy.settings());
+}
