@@ -7,6 +7,9 @@ use super::{problem, raw, Problem};
 use crate::energy::EnergyConfig;
 use crate::energy::{Catalogue, LocalSettings, MeterSpec, Site};
 
+/// A team's catalogue file, read into the catalogue: [`Catalogue::overlay`] or [`Catalogue::set_prices`].
+type FileReader = fn(&mut Catalogue, &str, &str) -> Result<(), String>;
+
 pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>) -> EnergyConfig {
     let mut catalogue = match Catalogue::builtin() {
         Ok(c) => c,
@@ -24,40 +27,32 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
         }
     };
     // A team's models first, then its prices (which may name those models).
-    if let Some(path) = &raw.catalogue {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                if let Err(e) = catalogue.overlay(&text, path) {
-                    problems.push(problem(
-                        "energy.catalogue",
-                        format!("{path}: {e}"),
-                        "use the keys of config/models.toml ([[model]] name, provider, total_params_b, active_params_b, source; [[provider]] name, zone, pue, wue_l_per_kwh, source)",
-                    ));
-                }
-            }
-            Err(e) => problems.push(problem(
-                "energy.catalogue",
-                format!("cannot read {path}: {e}"),
-                "give the path of a TOML file of [[model]] entries, relative to the working directory",
-            )),
-        }
-    }
-    if let Some(path) = &raw.prices {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                if let Err(e) = catalogue.set_prices(&text, path) {
-                    problems.push(problem(
-                        "energy.prices",
-                        format!("{path}: {e}"),
-                        "each [[price]] has model, input_usd_per_mtok, output_usd_per_mtok and source",
-                    ));
-                }
-            }
-            Err(e) => problems.push(problem(
-                "energy.prices",
-                format!("cannot read {path}: {e}"),
-                "give the path of a TOML file of [[price]] entries, relative to the working directory",
-            )),
+    let files: [(&str, &Option<String>, &str, FileReader); 2] = [
+        (
+            "energy.catalogue",
+            &raw.catalogue,
+            "use the keys of config/models.toml ([[model]] name, provider, total_params_b, active_params_b, source; [[provider]] name, zone, pue, wue_l_per_kwh, source)",
+            Catalogue::overlay,
+        ),
+        (
+            "energy.prices",
+            &raw.prices,
+            "each [[price]] has model, input_usd_per_mtok, output_usd_per_mtok and source",
+            Catalogue::set_prices,
+        ),
+    ];
+    for (key, path, fix, read) in files {
+        let Some(path) = path else { continue };
+        let applied = std::fs::read_to_string(path)
+            .map_err(|e| {
+                (
+                    format!("cannot read {path}: {e}"),
+                    "give the path of a TOML file, relative to the working directory",
+                )
+            })
+            .and_then(|text| read(&mut catalogue, &text, path).map_err(|e| (format!("{path}: {e}"), fix)));
+        if let Err((message, fix)) = applied {
+            problems.push(problem(key, message, fix));
         }
     }
     let zone = match catalogue.zone(&raw.zone) {

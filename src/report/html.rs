@@ -2,7 +2,7 @@
 //! managers. Headline figures with their ranges, savings over time, routes, top tenants with an
 //! eco-label, and the methodology with sources and uncertainty.
 
-use super::{build, civil, figure, human, settings_sentence, GroupBy, Report, Totals, LABEL_SOURCE};
+use super::{build, civil, figure, human, GroupBy, Report, Totals, LABEL_SOURCE};
 use crate::energy::{EnergySettings, Range, METHOD_VERSION};
 use crate::ledger::{LedgerRecord, StoredSettings};
 
@@ -522,39 +522,11 @@ fn methodology(settings: Option<&EnergySettings>) -> String {
 
 /// Every set of settings the report's rows were computed under, with its hash.
 fn settings_section(report: &Report) -> String {
-    let s = &report.settings;
-    let mut out = String::from("<section class=\"method\"><h2>Settings behind these figures</h2><ul>");
-    for each in &s.each {
-        out.push_str(&format!(
-            "<li><code>{}</code>, first used {}: {}</li>",
-            escape(&each.hash),
-            civil(each.first_seen_ms.div_euclid(86_400_000)),
-            escape(&settings_sentence(&each.settings))
-        ));
-    }
-    let unrecorded = s
-        .hashes
+    let items: String = super::settings_lines(&report.settings)
         .iter()
-        .filter(|h| !s.each.iter().any(|e| &e.hash == *h))
-        .count();
-    if unrecorded > 0 {
-        out.push_str(&format!(
-            "<li>{unrecorded} settings hash(es) without a record in this ledger</li>"
-        ));
-    }
-    if s.rows_without_settings > 0 {
-        out.push_str(&format!(
-            "<li>{} rows were written before ecoroute recorded its settings; their CO2e leaves out embodied emissions</li>",
-            s.rows_without_settings
-        ));
-    }
-    if s.each.len() > 1 {
-        out.push_str(
-            "<li>The rows span several settings: figures computed under each are added as they were recorded.</li>",
-        );
-    }
-    out.push_str("</ul></section>");
-    out
+        .map(|line| format!("<li>{}</li>", escape(line)))
+        .collect();
+    format!("<section class=\"method\"><h2>Settings behind these figures</h2><ul>{items}</ul></section>")
 }
 
 /// The live view an operator watches during a rollout: the last hour, minute by minute.

@@ -664,37 +664,49 @@ some independent estimates, so savings at the central figure are at the generous
     out
 }
 
-/// The settings behind a report, as Markdown bullets: one line per recorded set.
-fn settings_markdown(s: &SettingsSummary) -> String {
-    let mut out = String::new();
-    for each in &s.each {
-        out.push_str(&format!(
-            "- `{}` (first used {}): {}\n",
-            each.hash,
-            civil(each.first_seen_ms.div_euclid(86_400_000)),
-            settings_sentence(&each.settings)
-        ));
-    }
+/// The settings behind a report in sentences, one per recorded set, then what is missing: the
+/// lines every format prints (as bullets or list items).
+pub fn settings_lines(s: &SettingsSummary) -> Vec<String> {
+    let mut lines: Vec<String> = s
+        .each
+        .iter()
+        .map(|each| {
+            format!(
+                "{} (first used {}): {}",
+                each.hash,
+                civil(each.first_seen_ms.div_euclid(86_400_000)),
+                settings_sentence(&each.settings)
+            )
+        })
+        .collect();
     let unrecorded = s
         .hashes
         .iter()
         .filter(|h| !s.each.iter().any(|e| &e.hash == *h))
         .count();
     if unrecorded > 0 {
-        out.push_str(&format!(
-            "- {unrecorded} settings hash(es) without a record in this ledger\n"
+        lines.push(format!(
+            "{unrecorded} settings hash(es) without a record in this ledger"
         ));
     }
     if s.rows_without_settings > 0 {
-        out.push_str(&format!(
-            "- {} rows written before ecoroute recorded settings (their CO2e leaves out embodied emissions)\n",
+        lines.push(format!(
+            "{} rows written before ecoroute recorded settings (their CO2e leaves out embodied emissions)",
             s.rows_without_settings
         ));
     }
-    if out.is_empty() {
-        out.push_str("- none recorded (no rows)\n");
+    if s.each.len() > 1 {
+        lines.push("the rows span several settings: the figures of each are added as they were recorded".into());
     }
-    out
+    lines
+}
+
+fn settings_markdown(s: &SettingsSummary) -> String {
+    let lines = settings_lines(s);
+    if lines.is_empty() {
+        return "- none recorded (no rows)\n".into();
+    }
+    lines.iter().map(|line| format!("- {line}\n")).collect()
 }
 
 /// One set of settings in words, for every format that prints them.
