@@ -1,5 +1,6 @@
 //! Benchmarks of the pure core on real queries: classification (the full decision, as `serve`
-//! makes it), the search adequacy check, and the embedded search over the default corpus.
+//! makes it), the search adequacy check, the embedded search over the default corpus, and the
+//! response cache's keys and look-up.
 //!
 //! `cargo bench --bench core`. Besides criterion's figures (mean time per call over all dev
 //! queries), it prints the per-query distribution: each query timed alone (median of 200 runs),
@@ -129,5 +130,48 @@ fn bench_search(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_classify, bench_search);
+/// The response cache's cost on every chat request: keys from the body (parse, normal form,
+/// SHA-256), and a look-up in a cache holding 10,000 answers.
+fn bench_cache(c: &mut Criterion) {
+    use ecoroute::cache::{request_keys, CachedAnswer, LlmCaching, Origin, ResponseCache};
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "gpt-4o-mini",
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant for ACME's customers. Answer briefly."},
+            {"role": "user", "content": "What is the capital of Peru?"}
+        ]
+    }))
+    .unwrap();
+    c.bench_function("cache/keys of a chat request (parse, normal form, sha-256)", |b| {
+        b.iter(|| {
+            let value: serde_json::Value = serde_json::from_slice(black_box(&body)).unwrap();
+            black_box(request_keys(
+                Some("tenant"),
+                &value,
+                LlmCaching::Deterministic,
+                Some("capital of peru"),
+            ))
+        })
+    });
+    let cache = ResponseCache::new(64 * 1024 * 1024);
+    for i in 0..10_000 {
+        let value =
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("question {i}")}]});
+        let keys = request_keys(None, &value, LlmCaching::Never, None).unwrap();
+        let answer = CachedAnswer {
+            content: format!("answer {i}, a sentence or two long as lookups are"),
+            origin: Origin::Search { source: "doc".into() },
+            stored: Instant::now(),
+        };
+        cache.put(&keys, answer, std::time::Duration::from_secs(3600));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let miss = request_keys(Some("tenant"), &value, LlmCaching::Deterministic, None).unwrap();
+    c.bench_function("cache/look-up (10,000 entries, miss)", |b| {
+        b.iter(|| black_box(cache.get(black_box(&miss), Instant::now())))
+    });
+}
+
+criterion_group!(benches, bench_classify, bench_search, bench_cache);
 criterion_main!(benches);

@@ -17,6 +17,8 @@
 //!   regression, embedded in the binary) and its deterministic trainer.
 //! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries,
 //!   and answer quality (answered, correct, escalated) over questions with gold answers.
+//! - [`cache`]: the response cache (keys in a normal form, near-duplicate lookups, TTL, a byte
+//!   budget with least recently used out first) and when an answer may be reused.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
 //!
 //! Edges (I/O):
@@ -55,6 +57,7 @@
 //!   error JSON; library failures keep their cause as `source()`. A command's own failures are
 //!   [`cli::CliError`], which wraps it.
 
+pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod config;

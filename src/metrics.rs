@@ -32,6 +32,12 @@ pub struct SearchFailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheResult {
+    /// hit, near_hit, miss or bypass.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
     pub route: String,
 }
@@ -55,6 +61,10 @@ pub struct Metrics {
     pub meter_read_wh: Counter<f64, AtomicU64>,
     pub meter_unattributed_wh: Counter<f64, AtomicU64>,
     pub meter_scrape_failures: Counter,
+    pub cache_lookups: Family<CacheResult, Counter>,
+    pub cache_stores: Counter,
+    pub cache_bytes: prometheus_client::metrics::gauge::Gauge,
+    pub cache_entries: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -173,7 +183,31 @@ impl Metrics {
             "Reads of an [[energy.meter]] endpoint that failed; that interval's requests are estimated instead",
             meter_scrape_failures.clone(),
         );
+        let cache_lookups = Family::<CacheResult, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Chat requests by what the response cache did: hit, near_hit (a near-duplicate lookup), miss, or bypass (cache off, shadow mode, no-cache, tools, n > 1, ...)",
+            cache_lookups.clone(),
+        );
+        let cache_stores = Counter::default();
+        registry.register(
+            "cache_stores",
+            "Answers stored in the response cache",
+            cache_stores.clone(),
+        );
+        let cache_bytes = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes the response cache holds (its budget is cache.max_bytes)",
+            cache_bytes.clone(),
+        );
+        let cache_entries = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register("cache_entries", "Keys in the response cache", cache_entries.clone());
         Metrics {
+            cache_lookups,
+            cache_stores,
+            cache_bytes,
+            cache_entries,
             meter_read_wh,
             meter_unattributed_wh,
             meter_scrape_failures,
@@ -192,6 +226,18 @@ impl Metrics {
             ledger_written,
             ledger_dropped,
         }
+    }
+
+    pub fn cache_lookup(&self, result: &str) {
+        self.cache_lookups
+            .get_or_create(&CacheResult { result: result.into() })
+            .inc();
+    }
+
+    pub fn cache_stored(&self, size: crate::cache::CacheSize) {
+        self.cache_stores.inc();
+        self.cache_bytes.set(i64::try_from(size.bytes).unwrap_or(i64::MAX));
+        self.cache_entries.set(i64::try_from(size.entries).unwrap_or(i64::MAX));
     }
 
     /// The exposition text.
@@ -220,6 +266,7 @@ impl Metrics {
             (true, _, _) => "escalated",
             (false, Some(who), _) => who.as_str(),
             (false, None, RouteTaken::Passthrough) => "passthrough",
+            (false, None, RouteTaken::Cache) => "cache",
             (false, None, _) => "none",
         };
         let status = record.status;

@@ -148,7 +148,8 @@ pub(super) async fn replay_with(
             search_cpu_s: run.search().and_then(|s| s.cpu_us).unwrap_or(0.0) / 1e6,
         };
         let accounted = match outcome {
-            Served::Search => Accounted::Search {
+            // Routing never answers from the cache; replay measures routing.
+            Served::Search | Served::Cache => Accounted::Search {
                 prompt_tokens: item.prompt_tokens,
                 expected_output_tokens: answer_tokens,
                 measured: None,
@@ -171,7 +172,7 @@ pub(super) async fn replay_with(
         summary.expected_cost_saved_usd = summary.expected_cost_saved_usd + costs.saved.cost_usd;
         summary.requests += 1;
         match outcome {
-            Served::Search => summary.search += 1,
+            Served::Search | Served::Cache => summary.search += 1,
             Served::Escalated => summary.escalated += 1,
             Served::Llm | Served::Passthrough | Served::Unrouted => summary.llm += 1,
         }

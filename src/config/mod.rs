@@ -10,6 +10,7 @@
 //! [`crate::redact::Secret`]s), which is what `GET /admin/config` shows.
 
 mod admin;
+pub mod cache;
 mod classifier;
 mod energy;
 mod ledger;
@@ -83,6 +84,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub energy: EnergyConfig,
     pub admin: AdminConfig,
+    pub cache: cache::CacheConfig,
     /// Command-line and environment overrides, applied again at every reload.
     pub overrides: Overrides,
 }
@@ -264,6 +266,7 @@ fn validate(
     let mut energy = validate_energy(&raw.energy, &mut problems);
     energy.local.search_wh_per_query = search.wh_per_query;
     let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
+    let cache = cache::validate_cache(&raw.cache, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -280,6 +283,7 @@ fn validate(
         ledger,
         energy,
         admin,
+        cache,
         overrides: Overrides::default(),
     })
 }

@@ -30,7 +30,33 @@ pub struct RawConfig {
     #[serde(default)]
     pub routing: RawRouting,
     #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
     pub tenant: Vec<RawTenant>,
+}
+
+/// `[cache]`: the response cache.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    pub enabled: bool,
+    pub max_bytes: usize,
+    pub ttl_s: u64,
+    /// "never", "deterministic" or "always".
+    pub llm: String,
+    pub near_duplicates: bool,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 64 * 1024 * 1024,
+            ttl_s: 3600,
+            llm: "deterministic".into(),
+            near_duplicates: true,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +82,11 @@ pub struct RawTenant {
     /// A regex over the system prompt: the tenant's prompts that allow plain sourced answers.
     #[serde(default)]
     pub search_compatible_system: Option<String>,
+    /// The tenant's own cache TTL and LLM-answer reuse.
+    #[serde(default)]
+    pub cache_ttl_s: Option<u64>,
+    #[serde(default)]
+    pub cache_llm: Option<String>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
 }

@@ -121,6 +121,8 @@ pub struct TenantPolicy {
     /// The system prompts this tenant declares compatible with search answers.
     #[serde(serialize_with = "crate::redact::ser::opt_regex")]
     pub search_compatible_system: Option<Regex>,
+    pub cache_ttl: Option<std::time::Duration>,
+    pub cache_llm: Option<crate::cache::LlmCaching>,
     pub rules: Vec<Rule>,
 }
 
@@ -164,11 +166,20 @@ pub(super) fn validate_routing(
             t.search_compatible_system.as_deref(),
             problems,
         );
+        let cache_ttl = t
+            .cache_ttl_s
+            .map(|ttl| super::cache::check_ttl(ttl, format!("tenant[{i}].cache_ttl_s"), problems));
+        let cache_llm = t
+            .cache_llm
+            .as_deref()
+            .map(|llm| super::cache::parse_llm_caching(llm, format!("tenant[{i}].cache_llm"), problems));
         policies.push(TenantPolicy {
             name: t.name,
             mode,
             lookup_threshold: t.lookup_threshold,
             search_compatible_system,
+            cache_ttl,
+            cache_llm,
             rules,
         });
     }

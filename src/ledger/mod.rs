@@ -30,7 +30,7 @@ pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
 pub use metered::MeterReading;
-pub use record::{DecidedBy, RouteTaken, Served, UsageSource};
+pub use record::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
 /// One request, as the ledger stores it.
@@ -88,6 +88,10 @@ pub struct LedgerRecord {
     /// For an LLM call on metered GPUs: its share of the measured GPU energy, Wh.
     #[serde(default)]
     pub measured_gpu_wh: Option<f64>,
+    /// For an answer from the cache: what it was first. An LLM answer's length is known (the
+    /// row's `completion_tokens`), so the call it avoided is booked at that length.
+    #[serde(default)]
+    pub cache_origin: Option<CacheOrigin>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -97,6 +101,7 @@ impl LedgerRecord {
     pub fn served(&self) -> Served {
         match (self.route, self.escalated) {
             (RouteTaken::Search, _) => Served::Search,
+            (RouteTaken::Cache, _) => Served::Cache,
             (RouteTaken::Llm, true) => Served::Escalated,
             (RouteTaken::Llm, false) => Served::Llm,
             (RouteTaken::Passthrough, _) => Served::Passthrough,
@@ -537,7 +542,17 @@ impl Accountant {
                 site,
             });
         let outcome = match (r.served(), searched) {
-            (Served::Search, _) => {
+            // A reused LLM answer avoided a call as long as the answer it repeats.
+            (Served::Cache, _) if r.cache_origin == Some(CacheOrigin::Llm) => {
+                counterfactual_tokens = Some(completion);
+                tokens_from_history = true;
+                Outcome::Search {
+                    prompt_tokens: prompt,
+                    expected_output_tokens: crate::energy::Range::exact(completion),
+                    measured: None,
+                }
+            }
+            (Served::Search | Served::Cache, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
                 counterfactual_tokens = Some(tokens.central);
                 tokens_from_history = from_history;
@@ -603,7 +618,7 @@ impl Accountant {
 /// Computes a row's figures and names the settings they were computed under.
 fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRecord) {
     let accounting = accountant.account(r);
-    metrics.observe_costs(r.route == RouteTaken::Search, &accounting.costs);
+    metrics.observe_costs(matches!(r.served(), Served::Search | Served::Cache), &accounting.costs);
     r.accounting = Some(accounting);
     r.settings_hash = Some(accountant.settings_hash.clone());
 }

@@ -16,6 +16,8 @@ pub enum RouteTaken {
     Search,
     Llm,
     Passthrough,
+    /// Answered from the response cache.
+    Cache,
 }
 
 impl RouteTaken {
@@ -25,6 +27,7 @@ impl RouteTaken {
             RouteTaken::Search => "search",
             RouteTaken::Llm => "llm",
             RouteTaken::Passthrough => "passthrough",
+            RouteTaken::Cache => "cache",
         }
     }
 
@@ -34,6 +37,7 @@ impl RouteTaken {
             RouteTaken::Search,
             RouteTaken::Llm,
             RouteTaken::Passthrough,
+            RouteTaken::Cache,
         ]
         .into_iter()
         .find(|r| r.as_str() == text)
@@ -114,12 +118,37 @@ impl DecidedBy {
     }
 }
 
+/// What a cached answer was first: a search answer or an LLM answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheOrigin {
+    Search,
+    Llm,
+}
+
+impl CacheOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOrigin::Search => "search",
+            CacheOrigin::Llm => "llm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CacheOrigin> {
+        [CacheOrigin::Search, CacheOrigin::Llm]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+}
+
 /// What answered a request, the split every report and the accountant make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Served {
     /// Answered from search.
     Search,
+    /// Answered from the response cache (an earlier search or LLM answer).
+    Cache,
     /// Classified for search, answered by the LLM after search could not.
     Escalated,
     /// Sent to the LLM.
@@ -134,6 +163,7 @@ impl Served {
     pub fn as_str(self) -> &'static str {
         match self {
             Served::Search => "search",
+            Served::Cache => "cache",
             Served::Escalated => "escalated",
             Served::Llm => "llm",
             Served::Passthrough => "passthrough",
@@ -156,6 +186,7 @@ macro_rules! compares_as_text {
 
 compares_as_text!(
     RouteTaken,
+    CacheOrigin,
     UsageSource,
     DecidedBy,
     Served,

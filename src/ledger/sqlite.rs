@@ -67,7 +67,7 @@ const V3_COLUMNS: [&str; 3] = ["mode", "shadow_route", "shadow_answer"];
 /// v4: the settings a row was computed under (see the `energy_settings` table), whether its model
 /// has a price, whether its GPU energy was measured (and how much), and the embodied part of its
 /// actual CO2e.
-const V4_COLUMNS: [(&str, &str); 7] = [
+const V4_COLUMNS: [(&str, &str); 8] = [
     ("settings_hash", "TEXT"),
     ("unpriced", "INTEGER"),
     ("energy_source", "TEXT"),
@@ -75,6 +75,7 @@ const V4_COLUMNS: [(&str, &str); 7] = [
     ("actual_embodied_g_low", "REAL"),
     ("actual_embodied_g_central", "REAL"),
     ("actual_embodied_g_high", "REAL"),
+    ("cache_origin", "TEXT"),
 ];
 
 /// One row per settings hash: the energy settings as JSON, and when this ledger first saw them.
@@ -269,7 +270,7 @@ pub fn kind_of(column: &str) -> Kind {
         | "unpriced" => Kind::Integer,
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
-        | "settings_hash" | "energy_source" => Kind::Text,
+        | "settings_hash" | "energy_source" | "cache_origin" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -344,8 +345,9 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
             let e = c.actual_embodied_g;
             values.extend([e.low, e.central, e.high].map(Value::Real));
         }
-        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 1)),
+        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 2)),
     }
+    values.push(opt_text(&r.cache_origin.map(|o| o.as_str().to_string())));
     values
 }
 
@@ -487,6 +489,7 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         shadow_answer: text(v, figures + 38),
         settings_hash: text(v, v4),
         measured_gpu_wh: real(v, v4 + 3),
+        cache_origin: text(v, v4 + 7).and_then(|t| super::CacheOrigin::parse(&t)),
         accounting,
     }
 }

@@ -46,6 +46,8 @@ pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStac
 pub struct Policy {
     pub mode: Mode,
     pub classifier: Classifier,
+    /// How long its answers are kept, and when an LLM answer may be reused.
+    pub cache: crate::cache::CachePolicy,
 }
 
 /// Everything built from one config.
@@ -59,6 +61,9 @@ pub struct Pipeline {
     pub search_backend: Arc<dyn SearchBackend>,
     pub tenants: HashMap<String, Policy>,
     pub upstream: Upstream,
+    /// The response cache (`[cache] enabled`); a reload builds a fresh one, so no answer outlives
+    /// the routing and index that produced it.
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 impl Pipeline {
@@ -89,15 +94,25 @@ impl Pipeline {
                 let policy = Policy {
                     mode: t.mode.unwrap_or(config.routing.mode),
                     classifier: c,
+                    cache: crate::cache::CachePolicy {
+                        ttl: t.cache_ttl.unwrap_or(config.cache.policy.ttl),
+                        llm: t.cache_llm.unwrap_or(config.cache.policy.llm),
+                    },
                 };
                 (t.name.clone(), policy)
             })
             .collect();
+        let cache = config
+            .cache
+            .enabled
+            .then(|| Arc::new(crate::cache::ResponseCache::new(config.cache.max_bytes)));
         Ok(Pipeline {
             policy: Policy {
                 mode: config.routing.mode,
                 classifier,
+                cache: config.cache.policy,
             },
+            cache,
             config,
             search,
             search_backend_name,

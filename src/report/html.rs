@@ -140,6 +140,7 @@ fn breakdown_table(report: &Report) -> String {
 fn routes_chart(t: &Totals) -> String {
     let parts = [
         ("answered from search", t.by_route.search, "search"),
+        ("from the cache", t.by_route.cache, "cache"),
         ("LLM", t.by_route.llm, "llm"),
         ("escalated to the LLM", t.by_route.escalated, "esc"),
         ("pass-through", t.by_route.passthrough, "pass"),
@@ -207,7 +208,7 @@ section{background:#fff;border:1px solid #dde8e1;border-radius:10px;padding:16px
 svg{width:100%;height:auto}.bar{fill:#2f9e63}.neg{fill:#d9822b}.whisker{stroke:#1d2b24;stroke-width:1.2}.axis{stroke:#9fb3a8}
 .label{font-size:10px;text-anchor:middle;fill:#5c6f65}.label.start{text-anchor:start}
 .r-search,.legend .r-search{fill:#2f9e63;background:#2f9e63}.r-llm,.legend .r-llm{fill:#6c8cd5;background:#6c8cd5}
-.r-esc,.legend .r-esc{fill:#d9822b;background:#d9822b}.r-pass,.legend .r-pass{fill:#b8c4bd;background:#b8c4bd}
+.r-esc,.legend .r-esc{fill:#d9822b;background:#d9822b}.r-pass,.legend .r-pass{fill:#b8c4bd;background:#b8c4bd}.r-cache,.legend .r-cache{fill:#1f7a8c;background:#1f7a8c}
 .legend{display:flex;gap:18px;flex-wrap:wrap;font-size:13px}.legend i{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px}
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e6eee9;text-align:left}th{color:#5c6f65;font-weight:600}
 [class^=label-]{display:inline-block;width:26px;text-align:center;border-radius:5px;color:#fff;font-weight:700}
@@ -271,7 +272,7 @@ pub fn render(
         html.push_str(&live_panel(rows, generated_at_ms));
     }
     let per_request = t.energy_per_chat_request_wh;
-    let chat = t.by_route.search + t.by_route.llm + t.by_route.escalated;
+    let chat = t.by_route.chat();
     let actual_cards = [
         (
             "Energy used",
@@ -358,7 +359,12 @@ pub fn render(
         (
             "LLM calls avoided",
             format!("{:.1}%", t.llm_avoided_share * 100.0),
-            format!("{} of {chat} chat requests", t.by_route.search),
+            format!(
+                "{} of {chat} chat requests ({} from search, {} from the cache)",
+                t.by_route.search + t.by_route.cache,
+                t.by_route.search,
+                t.by_route.cache
+            ),
         ),
         (
             "Energy per chat request",
@@ -542,13 +548,13 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
     };
     let owned: Vec<LedgerRecord> = recent.iter().map(|r| (*r).clone()).collect();
     let hour = build(&owned, GroupBy::Route, None, None).totals;
-    let chat = hour.by_route.search + hour.by_route.llm + hour.by_route.escalated;
+    let chat = hour.by_route.chat();
     // Requests per minute over the hour, answered from search on top.
     let mut per_minute = [(0u32, 0u32); 60];
     for r in &recent {
         let slot = ((r.ts_ms - hour_ago) / 60_000).clamp(0, 59) as usize;
         per_minute[slot].0 += 1;
-        if r.served() == crate::ledger::Served::Search {
+        if matches!(r.served(), crate::ledger::Served::Search | crate::ledger::Served::Cache) {
             per_minute[slot].1 += 1;
         }
     }
@@ -569,7 +575,7 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
     let avoided = if chat == 0 {
         0.0
     } else {
-        hour.by_route.search as f64 / chat as f64 * 100.0
+        (hour.by_route.search + hour.by_route.cache) as f64 / chat as f64 * 100.0
     };
     let mut out = String::from("<section><h2>Live: the last hour</h2><div class=\"cards\">");
     out.push_str(&card(
@@ -584,19 +590,23 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
         "Routes, last hour",
         &format!("{} requests", hour.requests),
         &format!(
-            "{} search · {} LLM · {} escalated · {} pass-through",
-            hour.by_route.search, hour.by_route.llm, hour.by_route.escalated, hour.by_route.passthrough
+            "{} search · {} cache · {} LLM · {} escalated · {} pass-through",
+            hour.by_route.search,
+            hour.by_route.cache,
+            hour.by_route.llm,
+            hour.by_route.escalated,
+            hour.by_route.passthrough
         ),
     ));
     out.push_str(&card(
         "Saving rate",
         &format!("{} per hour", figure(hour.energy_saved_wh.central, "Wh")),
-        &format!("{avoided:.1}% of chat requests answered from search"),
+        &format!("{avoided:.1}% of chat requests answered without the LLM"),
     ));
     out.push_str("</div>");
     out.push_str(&svg);
     out.push_str(
-        "<p class=\"muted\">Requests per minute over the last hour; green: answered from search.</p></section>",
+        "<p class=\"muted\">Requests per minute over the last hour; green: answered without the LLM (search or cache).</p></section>",
     );
     out
 }

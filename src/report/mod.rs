@@ -92,13 +92,22 @@ pub struct ByRoute {
     pub llm: u64,
     pub escalated: u64,
     pub passthrough: u64,
+    /// Answered from the response cache.
+    pub cache: u64,
+}
+
+impl ByRoute {
+    /// Chat requests: answered from search or the cache, or by the LLM.
+    pub fn chat(&self) -> u64 {
+        self.search + self.cache + self.llm + self.escalated
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
     pub requests: u64,
     pub by_route: ByRoute,
-    /// Share of chat requests answered without the LLM: search / (search + llm + escalated).
+    /// Share of chat requests answered without the LLM: (search + cache) / chat requests.
     pub llm_avoided_share: f64,
     pub energy_saved_wh: Range,
     pub co2e_saved_g: Range,
@@ -181,6 +190,7 @@ impl Totals {
         self.requests += 1;
         match r.served() {
             Served::Search => self.by_route.search += 1,
+            Served::Cache => self.by_route.cache += 1,
             Served::Escalated => self.by_route.escalated += 1,
             Served::Llm => self.by_route.llm += 1,
             // Requests refused before routing spent no model either way.
@@ -206,7 +216,10 @@ impl Totals {
                         self.avoided_length_from_prior += 1;
                     }
                 }
-                if matches!(r.served(), Served::Search | Served::Escalated | Served::Llm) {
+                if matches!(
+                    r.served(),
+                    Served::Search | Served::Cache | Served::Escalated | Served::Llm
+                ) {
                     self.energy_actual_chat_wh = self.energy_actual_chat_wh + a.costs.actual.energy_wh;
                     self.co2e_actual_chat_g = self.co2e_actual_chat_g + a.costs.actual.co2e_g;
                 }
@@ -244,11 +257,11 @@ impl Totals {
                 s.would_save_cost_usd = s.would_save_cost_usd + would.cost_usd;
             }
         }
-        let chat = self.by_route.search + self.by_route.llm + self.by_route.escalated;
+        let chat = self.by_route.chat();
         self.llm_avoided_share = if chat == 0 {
             0.0
         } else {
-            self.by_route.search as f64 / chat as f64
+            (self.by_route.search + self.by_route.cache) as f64 / chat as f64
         };
         if chat > 0 {
             self.energy_per_chat_request_wh = self.energy_actual_chat_wh.central / chat as f64;
@@ -408,7 +421,7 @@ pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Optio
 
 /// Every figure with its low, central and high, saved and actual side by side; the total row
 /// also carries the method and the sources, which apply to every row.
-const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,llm_avoided_share,\
+const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,cache,llm_avoided_share,\
 energy_saved_wh_low,energy_saved_wh_central,energy_saved_wh_high,co2e_saved_g_low,co2e_saved_g_central,co2e_saved_g_high,\
 water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high,\
 energy_per_chat_request_wh,eco_label,\
@@ -438,6 +451,7 @@ fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> 
         t.by_route.llm.to_string(),
         t.by_route.escalated.to_string(),
         t.by_route.passthrough.to_string(),
+        t.by_route.cache.to_string(),
         t.llm_avoided_share.to_string(),
         r(t.energy_saved_wh),
         r(t.co2e_saved_g),
@@ -560,8 +574,8 @@ pub fn to_markdown(report: &Report) -> String {
     };
     out.push_str(&format!("Period: {period}. Method: {}.\n\n", report.method_version));
     out.push_str(&format!(
-        "- Requests: {} ({} answered from search, {} by the LLM, {} escalated, {} pass-through)\n",
-        t.requests, t.by_route.search, t.by_route.llm, t.by_route.escalated, t.by_route.passthrough
+        "- Requests: {} ({} answered from search, {} from the cache, {} by the LLM, {} escalated, {} pass-through)\n",
+        t.requests, t.by_route.search, t.by_route.cache, t.by_route.llm, t.by_route.escalated, t.by_route.passthrough
     ));
     out.push_str(&format!(
         "- LLM calls avoided: {:.1}% of chat requests\n",
@@ -852,7 +866,8 @@ mod tests {
                 search: 2,
                 llm: 1,
                 escalated: 1,
-                passthrough: 1
+                passthrough: 1,
+                cache: 0
             }
         );
         assert!((r.totals.llm_avoided_share - 0.5).abs() < 1e-12);

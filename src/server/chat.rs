@@ -117,8 +117,14 @@ async fn answer_or_forward(
             r.prompt = Some(features.last_user.clone());
         }
     }
-    pending.record.proxy_cpu_us += meter.micros();
     let tenant = pending.record.tenant.clone();
+    // The cache first: an identical request answered before costs a hash and a copy.
+    let cache = CacheStep::new(runtime, headers, &bytes, &features, tenant.as_deref());
+    if let Some(hit) = cache.exact_hit() {
+        pending.record.proxy_cpu_us += meter.micros();
+        return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
+    }
+    pending.record.proxy_cpu_us += meter.micros();
     let limits = chat.limits();
     let routed = runtime
         .route(RouteRequest {
@@ -143,6 +149,11 @@ async fn answer_or_forward(
         )),
         _ => None,
     };
+    let lookup = routed
+        .decision
+        .as_ref()
+        .is_some_and(|d| d.class == crate::classify::Class::Lookup);
+    let cache = cache.for_class(lookup);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let mut response = search_response(runtime, &chat, answer, content, pending);
         if let Some(top) = &explain {
@@ -150,18 +161,245 @@ async fn answer_or_forward(
                 .headers_mut()
                 .insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
         }
+        state
+            .metrics
+            .cache_lookup(if cache.active() { "miss" } else { "bypass" });
+        cache.store(
+            content,
+            crate::cache::Origin::Search {
+                source: answer.source_ref(),
+            },
+            &state.metrics,
+        );
         return Ok(Reply::Done(response));
     }
-    forward_to_llm(
-        runtime,
+    // A lookup asked before in other words, whose LLM answer may be given again.
+    if let Some(hit) = cache.near_hit() {
+        return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
+    }
+    state
+        .metrics
+        .cache_lookup(if cache.active() { "miss" } else { "bypass" });
+    let call = LlmCall {
         headers,
-        bytes,
-        chat.is_stream(),
-        pending,
-        explain.as_deref(),
-        Box::pin(state.stopped()),
-    )
-    .await
+        body: bytes,
+        stream: chat.is_stream(),
+        explain: explain.as_deref(),
+        stopped: Box::pin(state.stopped()),
+        fill: cache.filler(Arc::clone(&state.metrics)),
+    };
+    forward_to_llm(runtime, call, pending).await
+}
+
+/// The response cache's part in one request: its keys (none when the cache is off, the request
+/// must bypass it, or the tenant is not routing live), and the tenant's TTL.
+struct CacheStep {
+    cache: Option<Arc<crate::cache::ResponseCache>>,
+    keys: Option<crate::cache::RequestKeys>,
+    ttl: std::time::Duration,
+}
+
+impl CacheStep {
+    fn new(
+        runtime: &Pipeline,
+        headers: &HeaderMap,
+        body: &[u8],
+        features: &crate::classify::RequestFeatures,
+        tenant: Option<&str>,
+    ) -> CacheStep {
+        let policy = runtime.policy(tenant);
+        let off = CacheStep {
+            cache: None,
+            keys: None,
+            ttl: policy.cache.ttl,
+        };
+        let Some(cache) = runtime.cache.clone() else { return off };
+        // Shadow and off modes change nothing for the client; a forced route or a client's
+        // no-cache asks for a fresh answer.
+        if policy.mode != crate::classify::Mode::Route || requested_route(headers).is_some() || refuses_cache(headers) {
+            return off;
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return off;
+        };
+        let single_turn = features.user_turns == 1 && features.prior_turns == 0;
+        let question = (runtime.config.cache.near_duplicates && single_turn).then_some(features.question.as_str());
+        let keys = crate::cache::request_keys(tenant, &value, policy.cache.llm, question);
+        CacheStep {
+            cache: Some(cache),
+            keys,
+            ttl: policy.cache.ttl,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.cache.is_some() && self.keys.is_some()
+    }
+
+    /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
+    /// can be meaning (`x++`).
+    fn for_class(mut self, lookup: bool) -> CacheStep {
+        if let (Some(keys), false) = (self.keys.as_mut(), lookup) {
+            keys.near = None;
+        }
+        self
+    }
+
+    fn find(&self, exact_only: bool) -> Option<crate::cache::Hit> {
+        let (cache, keys) = (self.cache.as_ref()?, self.keys?);
+        let keys = if exact_only {
+            crate::cache::RequestKeys { near: None, ..keys }
+        } else {
+            keys
+        };
+        let hit = cache.get(&keys, Instant::now())?;
+        // An LLM answer is given again only where this request may reuse one.
+        let reusable = matches!(hit.answer.origin, crate::cache::Origin::Search { .. }) || keys.llm_reusable;
+        reusable.then_some(hit)
+    }
+
+    fn exact_hit(&self) -> Option<crate::cache::Hit> {
+        self.find(true)
+    }
+
+    fn near_hit(&self) -> Option<crate::cache::Hit> {
+        self.find(false).filter(|hit| hit.near_duplicate)
+    }
+
+    fn store(&self, content: &str, origin: crate::cache::Origin, metrics: &crate::metrics::Metrics) {
+        if let (Some(cache), Some(keys)) = (&self.cache, &self.keys) {
+            if matches!(origin, crate::cache::Origin::Llm { .. }) && !keys.llm_reusable {
+                return;
+            }
+            cache.put(
+                keys,
+                crate::cache::CachedAnswer {
+                    content: content.to_string(),
+                    origin,
+                    stored: Instant::now(),
+                },
+                self.ttl,
+            );
+            metrics.cache_stored(cache.size());
+        }
+    }
+
+    /// What the LLM path needs to store the answer once it has passed, when it may.
+    fn filler(self, metrics: Arc<crate::metrics::Metrics>) -> Option<CacheFill> {
+        self.keys
+            .filter(|k| k.llm_reusable)
+            .and(self.cache.is_some().then_some(()))
+            .map(|()| CacheFill { step: self, metrics })
+    }
+}
+
+/// Stores an LLM answer in the cache after it has reached the client.
+struct CacheFill {
+    step: CacheStep,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl CacheFill {
+    fn store(&self, answer: Option<crate::llm::usage::PlainAnswer>, status: http::StatusCode) {
+        let Some(answer) = answer.filter(|_| status.is_success()) else {
+            return;
+        };
+        let tokens = answer
+            .completion_tokens
+            .unwrap_or_else(|| openai::estimate_tokens(&answer.content));
+        self.step.store(
+            &answer.content,
+            crate::cache::Origin::Llm {
+                model: answer.model,
+                completion_tokens: tokens,
+            },
+            &self.metrics,
+        );
+    }
+}
+
+/// `Cache-Control: no-cache` or `no-store` on the request: the client wants a fresh answer.
+fn refuses_cache(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| matches!(d.trim().to_ascii_lowercase().as_str(), "no-cache" | "no-store"))
+}
+
+/// An answer from the cache, in the shape and streaming mode the client asked for; its row says
+/// what it was first, so the call it avoided is booked at the right length.
+fn cache_response(
+    metrics: &crate::metrics::Metrics,
+    chat: &ChatRequest,
+    hit: &crate::cache::Hit,
+    pending: &mut PendingRecord,
+) -> Response {
+    let meter = CpuMeter::start();
+    let answer = &hit.answer;
+    let age_s = answer.stored.elapsed().as_secs();
+    let (model, completion_tokens, origin) = match &answer.origin {
+        crate::cache::Origin::Search { source } => {
+            pending.record.answer_source = Some(source.clone());
+            (
+                chat.model_name().to_string(),
+                openai::estimate_tokens(&answer.content),
+                crate::ledger::CacheOrigin::Search,
+            )
+        }
+        crate::cache::Origin::Llm {
+            model,
+            completion_tokens,
+        } => {
+            let model = if model.is_empty() {
+                chat.model_name().to_string()
+            } else {
+                model.clone()
+            };
+            (model, *completion_tokens, crate::ledger::CacheOrigin::Llm)
+        }
+    };
+    let kind = if hit.near_duplicate { "near-duplicate" } else { "exact" };
+    metrics.cache_lookup(if hit.near_duplicate { "near_hit" } else { "hit" });
+    let usage = Usage {
+        prompt_tokens: chat.estimated_prompt_tokens(),
+        completion_tokens,
+    };
+    {
+        let r = &mut pending.record;
+        r.route = RouteTaken::Cache;
+        r.cache_origin = Some(origin);
+        r.reason = format!("cache: {kind} hit, a {} answer stored {age_s} s ago", origin.as_str());
+        r.prompt_tokens = Some(usage.prompt_tokens);
+        r.completion_tokens = Some(usage.completion_tokens);
+        r.usage_source = UsageSource::Estimated;
+    }
+    let id = format!("chatcmpl-{}", pending.record.request_id);
+    let meta = CompletionMeta {
+        id: &id,
+        created: unix_seconds(),
+        model: &model,
+        fingerprint: "ecoroute-cache",
+    };
+    let mut response = completion_response(chat, &meta, &answer.content, usage);
+    let h = response.headers_mut();
+    h.insert(ROUTE_HEADER, HeaderValue::from_static("cache"));
+    h.insert(REASON_HEADER, header_value(&pending.record.reason));
+    pending.record.proxy_cpu_us += meter.micros();
+    response
+}
+
+/// A completion the proxy writes itself (search or cache), streamed when the client asked.
+fn completion_response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Response {
+    if chat.is_stream() {
+        let frames = openai::completion_stream(meta, content, usage, chat.include_usage_in_stream());
+        sse_response(Body::from_stream(futures_util::stream::iter(
+            frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
+        )))
+    } else {
+        axum::Json(openai::completion(meta, content, usage)).into_response()
+    }
 }
 
 fn unix_seconds() -> u64 {
@@ -198,14 +436,7 @@ fn search_response(
         r.usage_source = UsageSource::Estimated;
         r.answer_source = Some(answer.source_ref());
     }
-    let mut response = if chat.is_stream() {
-        let frames = openai::completion_stream(&meta, content, usage, chat.include_usage_in_stream());
-        sse_response(Body::from_stream(futures_util::stream::iter(
-            frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
-        )))
-    } else {
-        axum::Json(openai::completion(&meta, content, usage)).into_response()
-    };
+    let mut response = completion_response(chat, &meta, content, usage);
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));
     h.insert(REASON_HEADER, header_value(&pending.record.reason));
@@ -257,15 +488,26 @@ fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
     header_value(&parts.join("; "))
 }
 
-async fn forward_to_llm(
-    runtime: &Pipeline,
-    headers: &HeaderMap,
+/// A request on its way to the LLM: what is sent, and what the answer's way back needs.
+struct LlmCall<'a> {
+    headers: &'a HeaderMap,
     body: Bytes,
     stream: bool,
-    pending: &mut PendingRecord,
-    explain: Option<&str>,
+    explain: Option<&'a str>,
     stopped: StopFuture,
-) -> Result<Reply, Error> {
+    /// Where to keep the answer, when it may be given again.
+    fill: Option<CacheFill>,
+}
+
+async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut PendingRecord) -> Result<Reply, Error> {
+    let LlmCall {
+        headers,
+        body,
+        stream,
+        explain,
+        stopped,
+        fill,
+    } = call;
     let mut headers = headers.clone();
     // Ask for an identity-encoded body so usage can be read from it; the client still gets it whole.
     headers.remove(header::ACCEPT_ENCODING);
@@ -308,6 +550,9 @@ async fn forward_to_llm(
         let mut scanner = Scanner::Json(JsonUsage::default());
         scanner.feed(&bytes);
         scanner.apply(&mut pending.record);
+        if let Some(fill) = &fill {
+            fill.store(crate::llm::usage::PlainAnswer::from_json(&bytes), status);
+        }
         pending.record.proxy_cpu_us += meter.micros();
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
@@ -315,11 +560,13 @@ async fn forward_to_llm(
         return Ok(Reply::Done(response));
     }
     // The tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
-    let scanner = if sse {
-        Scanner::Sse(SseScanner::default())
-    } else {
-        Scanner::Json(JsonUsage::default())
+    let scanner = match (sse, &fill) {
+        (true, Some(_)) => Scanner::Sse(SseScanner::keeping_text()),
+        (true, None) => Scanner::Sse(SseScanner::default()),
+        // A large JSON answer is not kept: the cache takes small ones (read whole above).
+        (false, _) => Scanner::Json(JsonUsage::default()),
     };
+    let fill = fill.filter(|_| sse);
     let mut owned = pending.take();
     owned.record.status = status.as_u16();
     let body = Body::from_stream(usage_tap(
@@ -328,6 +575,7 @@ async fn forward_to_llm(
         runtime.upstream.clone(),
         scanner,
         stopped,
+        fill.map(|fill| (fill, status)),
     ));
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -390,6 +638,7 @@ fn usage_tap(
     upstream: crate::llm::Upstream,
     scanner: Scanner,
     stopped: StopFuture,
+    fill: Option<(CacheFill, http::StatusCode)>,
 ) -> impl Stream<Item = Result<Bytes, Error>> + Send {
     struct Tap {
         inner: ByteStream,
@@ -397,6 +646,7 @@ fn usage_tap(
         scanner: Scanner,
         stopped: StopFuture,
         upstream: crate::llm::Upstream,
+        fill: Option<(CacheFill, http::StatusCode)>,
         done: bool,
     }
     let tap = Tap {
@@ -405,6 +655,7 @@ fn usage_tap(
         scanner,
         stopped,
         upstream,
+        fill,
         done: false,
     };
     futures_util::stream::unfold(tap, move |mut tap| async move {
@@ -425,6 +676,10 @@ fn usage_tap(
             }
             Ok(None) => {
                 tap.scanner.apply(&mut tap.pending.record);
+                // The whole answer has passed: it may be kept for the next identical request.
+                if let (Some((fill, status)), Scanner::Sse(sse)) = (&tap.fill, &tap.scanner) {
+                    fill.store(sse.answer(), *status);
+                }
                 tap.pending.finish();
                 return None;
             }

@@ -220,7 +220,7 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
     db.batch_execute(
         "ALTER TABLE requests DROP COLUMN settings_hash, DROP COLUMN unpriced, DROP COLUMN energy_source,
            DROP COLUMN measured_gpu_wh, DROP COLUMN actual_embodied_g_low, DROP COLUMN actual_embodied_g_central,
-           DROP COLUMN actual_embodied_g_high;
+           DROP COLUMN actual_embodied_g_high, DROP COLUMN cache_origin;
          DROP TABLE energy_settings;
          UPDATE ecoroute_schema SET version = 3;",
     )

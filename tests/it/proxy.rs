@@ -519,10 +519,13 @@ async fn dashboard_needs_the_admin_token_and_is_off_without_one() {
     // The live panel: the last hour's one request, answered from search.
     assert!(html.contains("Live: the last hour"), "{html}");
     assert!(
-        html.contains("1 search · 0 LLM · 0 escalated · 0 pass-through"),
+        html.contains("1 search · 0 cache · 0 LLM · 0 escalated · 0 pass-through"),
         "{html}"
     );
-    assert!(html.contains("100.0% of chat requests answered from search"), "{html}");
+    assert!(
+        html.contains("100.0% of chat requests answered without the LLM"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
