@@ -153,7 +153,11 @@ async fn answer_or_forward(
         .decision
         .as_ref()
         .is_some_and(|d| d.class == crate::classify::Class::Lookup);
-    let cache = cache.for_class(lookup);
+    let personal = routed
+        .decision
+        .as_ref()
+        .is_some_and(|d| d.decider == crate::classify::Decider::Guard(crate::classify::Guard::Personal));
+    let cache = cache.for_class(lookup, personal);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let mut response = search_response(runtime, &chat, answer, content, pending);
         if let Some(top) = &explain {
@@ -237,10 +241,16 @@ impl CacheStep {
     }
 
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
-    /// can be meaning (`x++`).
-    fn for_class(mut self, lookup: bool) -> CacheStep {
-        if let (Some(keys), false) = (self.keys.as_mut(), lookup) {
-            keys.near = None;
+    /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
+    /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
+    fn for_class(mut self, lookup: bool, personal: bool) -> CacheStep {
+        if let Some(keys) = self.keys.as_mut() {
+            if !lookup {
+                keys.near = None;
+            }
+            if personal {
+                keys.llm_reusable = false;
+            }
         }
         self
     }

@@ -99,6 +99,12 @@ async fn answers_that_may_differ_are_not_reused() {
         .unwrap();
     assert_eq!(fresh.headers()["x-ecoroute-route"], "llm");
     assert_eq!(h.mock.chat_calls(), 6);
+    // A question about this moment or the user never reuses an LLM answer.
+    for _ in 0..2 {
+        let r = h.chat(deterministic("What time is it?")).await;
+        assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    }
+    assert_eq!(h.mock.chat_calls(), 8);
     // Tenants share nothing.
     let other = h
         .client
