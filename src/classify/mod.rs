@@ -14,6 +14,7 @@ pub mod guards;
 pub mod model;
 pub mod rules;
 pub mod scorer;
+pub mod tasks;
 pub mod text;
 pub mod train;
 
@@ -156,6 +157,12 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A lookup sure enough to be sent to search (past the threshold, or by a rule): what model
+    /// tiers count as a lookup task when search could not answer it.
+    pub fn is_confident_lookup(&self) -> bool {
+        self.class == Class::Lookup && self.route == Route::Search
+    }
+
     pub fn reason(&self) -> String {
         match &self.decider {
             Decider::Guard(g) => format!("guard: {}", g.as_str()),

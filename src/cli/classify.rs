@@ -14,8 +14,11 @@ pub(super) fn classify(
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e| CliError::io("writing to stdout", e);
     let decide_line = |text: &str| {
-        let d = classifier.decide(&RequestFeatures::from_query(text));
-        serde_json::json!({"class": d.class.as_str(), "confidence": round4(d.confidence), "route": d.route.as_str(), "reason": d.reason()})
+        let features = RequestFeatures::from_query(text);
+        let d = classifier.decide(&features);
+        // The task type that model tiers read (`[[tiers]]`): what a smaller model may serve.
+        let task = crate::classify::tasks::task_type(&features, d.is_confident_lookup());
+        serde_json::json!({"class": d.class.as_str(), "confidence": round4(d.confidence), "route": d.route.as_str(), "reason": d.reason(), "task": task.as_str()})
     };
     match (input, query) {
         (Some(path), _) => {
