@@ -19,6 +19,7 @@ pub mod raw;
 mod routing;
 pub mod search;
 mod server;
+pub mod tiers;
 
 use admin::validate_admin;
 pub use admin::AdminConfig;
@@ -85,6 +86,7 @@ pub struct Config {
     pub energy: EnergyConfig,
     pub admin: AdminConfig,
     pub cache: cache::CacheConfig,
+    pub tiers: Vec<tiers::Tier>,
     /// Command-line and environment overrides, applied again at every reload.
     pub overrides: Overrides,
 }
@@ -267,6 +269,7 @@ fn validate(
     energy.local.search_wh_per_query = search.wh_per_query;
     let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
     let cache = cache::validate_cache(&raw.cache, &mut problems);
+    let tiers = tiers::validate_tiers(raw.tiers, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -284,6 +287,7 @@ fn validate(
         energy,
         admin,
         cache,
+        tiers,
         overrides: Overrides::default(),
     })
 }

@@ -32,7 +32,37 @@ pub struct RawConfig {
     #[serde(default)]
     pub cache: RawCache,
     #[serde(default)]
+    pub tiers: Vec<RawTier>,
+    #[serde(default)]
     pub tenant: Vec<RawTenant>,
+}
+
+/// `[[tiers]]`: a cheaper model that may serve some requests for a model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub model: String,
+    pub cheaper: String,
+    #[serde(default = "default_tier_tasks")]
+    pub tasks: Vec<String>,
+    #[serde(default = "default_tier_max_chars")]
+    pub max_chars: usize,
+    #[serde(default = "default_tier_mode")]
+    pub mode: String,
+}
+
+fn default_tier_tasks() -> Vec<String> {
+    ["extraction", "classification", "short_rewrite", "translation"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_tier_max_chars() -> usize {
+    2000
+}
+
+fn default_tier_mode() -> String {
+    "shadow".into()
 }
 
 /// `[cache]`: the response cache.
@@ -87,6 +117,9 @@ pub struct RawTenant {
     pub cache_ttl_s: Option<u64>,
     #[serde(default)]
     pub cache_llm: Option<String>,
+    /// The tenant's own tier mode: "route", "shadow" or "off".
+    #[serde(default)]
+    pub tiers: Option<String>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
 }

@@ -123,6 +123,8 @@ pub struct TenantPolicy {
     pub search_compatible_system: Option<Regex>,
     pub cache_ttl: Option<std::time::Duration>,
     pub cache_llm: Option<crate::cache::LlmCaching>,
+    /// The tenant's own mode for every tier.
+    pub tiers: Option<super::tiers::TierMode>,
     pub rules: Vec<Rule>,
 }
 
@@ -173,7 +175,12 @@ pub(super) fn validate_routing(
             .cache_llm
             .as_deref()
             .map(|llm| super::cache::parse_llm_caching(llm, format!("tenant[{i}].cache_llm"), problems));
+        let tiers = t
+            .tiers
+            .as_deref()
+            .map(|mode| super::tiers::parse_tier_mode(mode, format!("tenant[{i}].tiers"), problems));
         policies.push(TenantPolicy {
+            tiers,
             name: t.name,
             mode,
             lookup_threshold: t.lookup_threshold,

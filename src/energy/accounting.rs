@@ -95,6 +95,17 @@ pub enum Outcome<'a> {
         latency_s: Option<f64>,
         measured: Option<Measured<'a>>,
     },
+    /// Answered by a cheaper model than the one the client asked for (a model tier): the
+    /// avoided call is the requested model's at the answer's real length. `searched` when a
+    /// search ran first (an escalated lookup).
+    Downgraded {
+        prompt_tokens: f64,
+        completion_tokens: f64,
+        latency_s: Option<f64>,
+        measured: Option<Measured<'a>>,
+        requested: &'a str,
+        searched: bool,
+    },
     /// Not a chat completion; forwarded as is.
     Passthrough,
 }
@@ -323,6 +334,40 @@ pub fn account(
                 proxy.negate(),
                 &llm,
             )
+        }
+        Outcome::Downgraded {
+            prompt_tokens,
+            completion_tokens,
+            latency_s,
+            measured,
+            requested,
+            searched,
+        } => {
+            let cheaper = answered(prompt_tokens, completion_tokens, latency_s, measured);
+            // The requested model's latency was never seen: its modelled generation time.
+            let asked = llm_impacts(
+                catalogue,
+                requested,
+                prompt_tokens,
+                Range::exact(completion_tokens),
+                None,
+                None,
+            );
+            let (local, local_embodied) = if searched {
+                (proxy + search, proxy_embodied + search_embodied)
+            } else {
+                (proxy, proxy_embodied)
+            };
+            let actual = local + cheaper.impacts;
+            RequestCosts {
+                actual,
+                counterfactual: asked.impacts,
+                saved: asked.impacts.net_of(actual),
+                model_fallback: cheaper.fallback || asked.fallback,
+                actual_embodied_g: local_embodied + cheaper.embodied_g,
+                unpriced: !(cheaper.priced && asked.priced),
+                measured: cheaper.measured,
+            }
         }
         Outcome::Passthrough => RequestCosts {
             actual: proxy,
@@ -614,6 +659,29 @@ mod tests {
         let mut same = TokenHistory::default();
         same.observe("m", 25.0, 625.0, 40);
         assert_eq!(same.expected("m", prior).0, Range::exact(25.0));
+    }
+
+    /// A downgrade saves the difference between the requested model and the one that answered, at
+    /// the answer's real length; a downgrade to a bigger model would show a loss, never a gain.
+    #[test]
+    fn a_downgrade_saves_the_difference_between_the_two_models() {
+        let c = Catalogue::builtin().unwrap();
+        let call = |requested| Outcome::Downgraded {
+            prompt_tokens: 50.0,
+            completion_tokens: 300.0,
+            latency_s: None,
+            measured: None,
+            requested,
+            searched: false,
+        };
+        let r = account(&c, &settings(&c), "gpt-4o-mini", call("gpt-4o"), LocalWork::default());
+        // EcoLogits at 300 tokens: gpt-4o 0.436–0.725 Wh, gpt-4o-mini 0.0196–0.0237 Wh.
+        assert!(within(r.counterfactual.energy_wh.low, 0.436, 0.01), "{r:?}");
+        assert!(within(r.actual.energy_wh.high, 0.0237, 0.01), "{r:?}");
+        assert!(r.saved.energy_wh.low > 0.4 && r.saved.energy_wh.high < 0.71, "{r:?}");
+        assert!(r.saved.cost_usd.central > 0.0, "gpt-4o costs more per token");
+        let upgrade = account(&c, &settings(&c), "gpt-4o", call("gpt-4o-mini"), LocalWork::default());
+        assert!(upgrade.saved.energy_wh.high < 0.0, "{upgrade:?}");
     }
 
     proptest! {

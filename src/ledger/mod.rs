@@ -92,6 +92,13 @@ pub struct LedgerRecord {
     /// row's `completion_tokens`), so the call it avoided is booked at that length.
     #[serde(default)]
     pub cache_origin: Option<CacheOrigin>,
+    /// A model tier served the request: the model the client asked for (`model` is the one that
+    /// answered).
+    #[serde(default)]
+    pub requested_model: Option<String>,
+    /// A model tier in shadow mode: the cheaper model that would have served it.
+    #[serde(default)]
+    pub tier_shadow_model: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -120,6 +127,9 @@ pub struct Accounting {
     pub tokens_from_history: bool,
     /// Shadow mode: what answering from search would have saved, against the LLM answer given.
     pub shadow_saved: Option<crate::energy::Impacts>,
+    /// A model tier in shadow mode: what the cheaper model would have saved at this answer's length.
+    #[serde(default)]
+    pub tier_shadow_saved: Option<crate::energy::Impacts>,
 }
 
 enum Message {
@@ -568,6 +578,14 @@ impl Accountant {
                     measured,
                 }
             }
+            (Served::Escalated | Served::Llm, searched) if r.requested_model.is_some() => Outcome::Downgraded {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+                measured: measured_call,
+                requested: r.requested_model.as_deref().unwrap_or(model),
+                searched,
+            },
             (Served::Escalated | Served::Llm, true) => Outcome::Escalated {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
@@ -606,11 +624,36 @@ impl Accountant {
             };
             account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
         });
+        // A tier in shadow mode: the requested model's answer against the cheaper one's, at the
+        // length the answer had.
+        let tier_shadow_saved = r
+            .tier_shadow_model
+            .as_deref()
+            .filter(|_| matches!(r.served(), Served::Llm | Served::Escalated) && r.status == 200)
+            .map(|cheaper| {
+                let would = Outcome::Downgraded {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                    latency_s: None,
+                    measured: None,
+                    requested: model,
+                    searched: false,
+                };
+                account(
+                    &self.energy.catalogue,
+                    &self.energy.local,
+                    cheaper,
+                    would,
+                    LocalWork::default(),
+                )
+                .saved
+            });
         Accounting {
             costs,
             counterfactual_tokens,
             tokens_from_history,
             shadow_saved,
+            tier_shadow_saved,
         }
     }
 }

@@ -69,10 +69,10 @@ pub fn open(url: &str) -> Result<Client, Error> {
             // v4 adds columns (settings hash, price and measurement flags, embodied CO2e) and the
             // settings table; rows written before keep NULLs there.
             let mut sql = String::new();
-            for (column, _) in v4_columns() {
+            for column in v4_columns() {
                 sql.push_str(&format!(
                     "ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {};\n",
-                    sql_type(kind_of(column))
+                    sql_type(kind_of(&column))
                 ));
             }
             sql.push_str(&format!(

@@ -67,7 +67,7 @@ const V3_COLUMNS: [&str; 3] = ["mode", "shadow_route", "shadow_answer"];
 /// v4: the settings a row was computed under (see the `energy_settings` table), whether its model
 /// has a price, whether its GPU energy was measured (and how much), and the embodied part of its
 /// actual CO2e.
-const V4_COLUMNS: [(&str, &str); 8] = [
+const V4_COLUMNS: [(&str, &str); 10] = [
     ("settings_hash", "TEXT"),
     ("unpriced", "INTEGER"),
     ("energy_source", "TEXT"),
@@ -76,15 +76,26 @@ const V4_COLUMNS: [(&str, &str); 8] = [
     ("actual_embodied_g_central", "REAL"),
     ("actual_embodied_g_high", "REAL"),
     ("cache_origin", "TEXT"),
+    ("requested_model", "TEXT"),
+    ("tier_shadow_model", "TEXT"),
 ];
+
+/// v4: the would-be saving of a model tier in shadow mode, 12 columns `tier_shadow_saved_…`.
+pub fn tier_shadow_columns() -> Vec<String> {
+    columns_for(&["tier_shadow_saved"])
+}
 
 /// One row per settings hash: the energy settings as JSON, and when this ledger first saw them.
 pub const SETTINGS_TABLE_SQL: &str =
     "CREATE TABLE IF NOT EXISTS energy_settings (hash TEXT PRIMARY KEY, first_seen_ms BIGINT NOT NULL, settings TEXT NOT NULL)";
 
 /// The v4 columns, for the PostgreSQL migration.
-pub fn v4_columns() -> &'static [(&'static str, &'static str)] {
-    &V4_COLUMNS
+pub fn v4_columns() -> Vec<String> {
+    V4_COLUMNS
+        .iter()
+        .map(|(c, _)| c.to_string())
+        .chain(tier_shadow_columns())
+        .collect()
 }
 const V2_COLUMNS: [&str; 7] = [
     "tenant",
@@ -227,6 +238,9 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         for (column, kind) in V4_COLUMNS {
             sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
         }
+        for column in tier_shadow_columns() {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} REAL;\n"));
+        }
         sql.push_str(SETTINGS_TABLE_SQL);
         sql.push_str(";\nPRAGMA user_version = 4;\nCOMMIT;");
         conn.execute_batch(&sql)
@@ -245,6 +259,7 @@ pub fn all_columns() -> Vec<String> {
         .chain(V3_COLUMNS.iter().map(|c| c.to_string()))
         .chain(shadow_columns())
         .chain(V4_COLUMNS.iter().map(|(c, _)| c.to_string()))
+        .chain(tier_shadow_columns())
         .collect()
 }
 
@@ -270,7 +285,7 @@ pub fn kind_of(column: &str) -> Kind {
         | "unpriced" => Kind::Integer,
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
-        | "settings_hash" | "energy_source" | "cache_origin" => Kind::Text,
+        | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -345,9 +360,15 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
             let e = c.actual_embodied_g;
             values.extend([e.low, e.central, e.high].map(Value::Real));
         }
-        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 2)),
+        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 4)),
     }
     values.push(opt_text(&r.cache_origin.map(|o| o.as_str().to_string())));
+    values.push(opt_text(&r.requested_model));
+    values.push(opt_text(&r.tier_shadow_model));
+    match r.accounting.as_ref().and_then(|a| a.tier_shadow_saved) {
+        Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
+        None => values.extend(std::iter::repeat_n(Value::Null, 12)),
+    }
     values
 }
 
@@ -456,6 +477,7 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
             counterfactual_tokens: real(v, 24),
             tokens_from_history: flag(25),
             shadow_saved: read_impacts(v, figures + 36 + 3),
+            tier_shadow_saved: read_impacts(v, v4 + V4_COLUMNS.len()),
         }),
         _ => None,
     };
@@ -490,6 +512,8 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         settings_hash: text(v, v4),
         measured_gpu_wh: real(v, v4 + 3),
         cache_origin: text(v, v4 + 7).and_then(|t| super::CacheOrigin::parse(&t)),
+        requested_model: text(v, v4 + 8),
+        tier_shadow_model: text(v, v4 + 9),
         accounting,
     }
 }

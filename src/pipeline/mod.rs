@@ -48,6 +48,16 @@ pub struct Policy {
     pub classifier: Classifier,
     /// How long its answers are kept, and when an LLM answer may be reused.
     pub cache: crate::cache::CachePolicy,
+    /// Its own mode for every model tier, else each tier's.
+    pub tiers: Option<crate::config::tiers::TierMode>,
+}
+
+/// A cheaper model chosen for a request, and whether it serves it or is only ledgered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierChoice {
+    pub cheaper: String,
+    pub task: crate::classify::tasks::TaskType,
+    pub mode: crate::config::tiers::TierMode,
 }
 
 /// Everything built from one config.
@@ -98,6 +108,7 @@ impl Pipeline {
                         ttl: t.cache_ttl.unwrap_or(config.cache.policy.ttl),
                         llm: t.cache_llm.unwrap_or(config.cache.policy.llm),
                     },
+                    tiers: t.tiers,
                 };
                 (t.name.clone(), policy)
             })
@@ -111,6 +122,7 @@ impl Pipeline {
                 mode: config.routing.mode,
                 classifier,
                 cache: config.cache.policy,
+                tiers: None,
             },
             cache,
             config,
@@ -119,6 +131,31 @@ impl Pipeline {
             search_backend: backend,
             tenants,
             upstream,
+        })
+    }
+
+    /// The cheaper model that may serve a request for `model` going to the LLM, if a tier allows
+    /// it: the tier's task list names the request's task, and its last user message is short
+    /// enough. When unsure (any other task), the requested model.
+    pub fn tier(
+        &self,
+        tenant: Option<&str>,
+        model: &str,
+        features: &crate::classify::RequestFeatures,
+        decision: Option<&crate::classify::Decision>,
+    ) -> Option<TierChoice> {
+        use crate::config::tiers::TierMode;
+        let tier = self.config.tiers.iter().find(|t| t.model.eq_ignore_ascii_case(model))?;
+        let mode = self.policy(tenant).tiers.unwrap_or(tier.mode);
+        if mode == TierMode::Off || features.last_user.chars().count() > tier.max_chars {
+            return None;
+        }
+        let lookup = decision.is_some_and(crate::classify::Decision::is_confident_lookup);
+        let task = crate::classify::tasks::task_type(features, lookup);
+        tier.tasks.contains(&task).then(|| TierChoice {
+            cheaper: tier.cheaper.clone(),
+            task,
+            mode,
         })
     }
 

@@ -403,6 +403,16 @@ pub fn render(
             escape(&range_text(t.shadow.would_save_energy_wh, "Wh"))
         ));
     }
+    if t.by_route.downgraded > 0 || t.tier_shadow.requests > 0 {
+        html.push_str(&format!(
+            "<section><h2>Model tiers</h2><p>{} requests were served by a cheaper model than the one asked for (the response says which, in <code>model</code> and <code>x-ecoroute-model</code>); their saving is in the figures above, by route <code>downgraded</code>. In shadow mode, {} more would have been, saving {} ({}) and {}; not counted above.</p></section>",
+            t.by_route.downgraded,
+            t.tier_shadow.requests,
+            escape(&figure(t.tier_shadow.would_save_energy_wh.central, "Wh")),
+            escape(&range_text(t.tier_shadow.would_save_energy_wh, "Wh")),
+            escape(&human(t.tier_shadow.would_save_cost_usd, "USD"))
+        ));
+    }
     if t.requests > 0 {
         let llm_calls = t.by_route.llm + t.by_route.escalated;
         let metered = if t.measured_requests > 0 {

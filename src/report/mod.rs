@@ -46,6 +46,8 @@ impl GroupBy {
             GroupBy::Week => civil(days - (days + 3).rem_euclid(7)),
             GroupBy::Month => civil(days)[..7].to_string(),
             GroupBy::Tenant => r.tenant.clone().unwrap_or_else(|| "(none)".into()),
+            // Downgrades are LLM answers, shown as their own row with their own saving.
+            GroupBy::Route if r.requested_model.is_some() => "downgraded".to_string(),
             GroupBy::Route => r.served().as_str().to_string(),
             GroupBy::Model => r.model.clone().unwrap_or_else(|| "(none)".into()),
         }
@@ -94,6 +96,8 @@ pub struct ByRoute {
     pub passthrough: u64,
     /// Answered from the response cache.
     pub cache: u64,
+    /// Of `llm` and `escalated`: served by a cheaper model than the one asked for (a model tier).
+    pub downgraded: u64,
 }
 
 impl ByRoute {
@@ -128,6 +132,8 @@ pub struct Totals {
     pub rows_without_figures: u64,
     /// Shadow-mode traffic, apart: what routing would have done. Not part of the savings above.
     pub shadow: ShadowTotals,
+    /// Model tiers in shadow mode, apart: what the cheaper models would have saved.
+    pub tier_shadow: TierShadowTotals,
     /// Actual energy of the chat requests alone (search, LLM, escalated): pass-through calls such
     /// as `GET /v1/models` cost almost nothing and would dilute a per-request figure.
     pub energy_actual_chat_wh: Range,
@@ -172,6 +178,15 @@ pub fn eco_label(wh_per_chat_request: f64) -> char {
         .iter()
         .find(|(_, limit)| wh_per_chat_request < *limit)
         .map_or('E', |(label, _)| *label)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TierShadowTotals {
+    /// Requests a tier in shadow mode would have sent to a cheaper model.
+    pub requests: u64,
+    pub would_save_energy_wh: Range,
+    pub would_save_co2e_g: Range,
+    pub would_save_cost_usd: Range,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -243,6 +258,16 @@ impl Totals {
                 }
             }
             None => self.rows_without_settings += 1,
+        }
+        if r.requested_model.is_some() {
+            self.by_route.downgraded += 1;
+        }
+        if let Some(would) = r.accounting.and_then(|a| a.tier_shadow_saved) {
+            let t = &mut self.tier_shadow;
+            t.requests += 1;
+            t.would_save_energy_wh = t.would_save_energy_wh + would.energy_wh;
+            t.would_save_co2e_g = t.would_save_co2e_g + would.co2e_g;
+            t.would_save_cost_usd = t.would_save_cost_usd + would.cost_usd;
         }
         if r.mode == crate::classify::Mode::Shadow {
             let s = &mut self.shadow;
@@ -631,6 +656,20 @@ pub fn to_markdown(report: &Report) -> String {
             human(t.shadow.would_save_energy_wh, "Wh")
         ));
     }
+    if t.by_route.downgraded > 0 {
+        out.push_str(&format!(
+            "- Served by a cheaper model than asked for (model tiers): {} requests\n",
+            t.by_route.downgraded
+        ));
+    }
+    if t.tier_shadow.requests > 0 {
+        out.push_str(&format!(
+            "- Model tiers in shadow mode (not counted above): {} requests would have gone to a cheaper model, saving {} and {}\n",
+            t.tier_shadow.requests,
+            human(t.tier_shadow.would_save_energy_wh, "Wh"),
+            human(t.tier_shadow.would_save_cost_usd, "USD")
+        ));
+    }
     if t.unknown_model_requests > 0 {
         out.push_str(&format!(
             "- {} requests used a model not in the catalogue; their figures use the stated default, and {} of the energy saved rests on it.\n",
@@ -777,6 +816,7 @@ mod tests {
                 counterfactual_tokens: None,
                 tokens_from_history: false,
                 shadow_saved: None,
+                tier_shadow_saved: None,
             }),
             ..LedgerRecord::default()
         }
@@ -867,7 +907,8 @@ mod tests {
                 llm: 1,
                 escalated: 1,
                 passthrough: 1,
-                cache: 0
+                cache: 0,
+                downgraded: 0
             }
         );
         assert!((r.totals.llm_avoided_share - 0.5).abs() < 1e-12);

@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
+use crate::config::tiers::TierMode;
 use crate::cpu::CpuMeter;
 use crate::ledger::{RouteTaken, UsageSource};
 use crate::llm::usage::{JsonUsage, SseScanner};
@@ -184,7 +185,35 @@ async fn answer_or_forward(
     state
         .metrics
         .cache_lookup(if cache.active() { "miss" } else { "bypass" });
+    // A cheaper model may serve it (a model tier), unless the client chose the route itself.
+    let mut bytes = bytes;
+    let mut served_model = None;
+    let tier = requested_route(headers)
+        .is_none()
+        .then(|| {
+            runtime.tier(
+                tenant.as_deref(),
+                chat.model_name(),
+                &features,
+                routed.decision.as_ref(),
+            )
+        })
+        .flatten();
+    if let Some(choice) = tier {
+        let r = &mut pending.record;
+        match choice.mode {
+            TierMode::Route => {
+                bytes = with_model(&bytes, &choice.cheaper)?;
+                r.requested_model = r.model.replace(choice.cheaper.clone());
+                r.reason = format!("{}; tier: {} to {}", r.reason, choice.task.as_str(), choice.cheaper);
+                served_model = Some(choice.cheaper);
+            }
+            TierMode::Shadow => r.tier_shadow_model = Some(choice.cheaper),
+            TierMode::Off => {}
+        }
+    }
     let call = LlmCall {
+        served_model,
         headers,
         body: bytes,
         stream: chat.is_stream(),
@@ -498,8 +527,25 @@ fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
     header_value(&parts.join("; "))
 }
 
+/// The request body with another `model`, for a model tier; everything else as the client sent it.
+fn with_model(body: &[u8], model: &str) -> Result<Bytes, Error> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::internal_from("re-reading a request already parsed", e))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("model".into(), serde_json::Value::String(model.to_string()));
+    }
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|e| Error::internal_from("writing the request for the cheaper model", e))
+}
+
+/// Says which model a tier sent the request to, besides the answer's own `model`.
+pub const MODEL_HEADER: &str = "x-ecoroute-model";
+
 /// A request on its way to the LLM: what is sent, and what the answer's way back needs.
 struct LlmCall<'a> {
+    /// The cheaper model a tier chose, for the response header.
+    served_model: Option<String>,
     headers: &'a HeaderMap,
     body: Bytes,
     stream: bool,
@@ -511,6 +557,7 @@ struct LlmCall<'a> {
 
 async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut PendingRecord) -> Result<Reply, Error> {
     let LlmCall {
+        served_model,
         headers,
         body,
         stream,
@@ -535,6 +582,9 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let mut response_headers = response_headers(upstream.headers());
     response_headers.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
     response_headers.insert(REASON_HEADER, header_value(&pending.record.reason));
+    if let Some(model) = &served_model {
+        response_headers.insert(MODEL_HEADER, header_value(model));
+    }
     if let Some(top) = explain {
         response_headers.insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
     }

@@ -18,3 +18,4 @@ mod report;
 mod search_backends;
 mod secrets;
 mod shadow;
+mod tiers;

@@ -217,13 +217,33 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
     writer.unwrap().shutdown().await.unwrap();
     // Make it a schema-3 ledger: no v4 columns, no settings table.
     let db = connect(&url).await;
-    db.batch_execute(
-        "ALTER TABLE requests DROP COLUMN settings_hash, DROP COLUMN unpriced, DROP COLUMN energy_source,
-           DROP COLUMN measured_gpu_wh, DROP COLUMN actual_embodied_g_low, DROP COLUMN actual_embodied_g_central,
-           DROP COLUMN actual_embodied_g_high, DROP COLUMN cache_origin;
+    let mut v4 = vec![
+        "settings_hash",
+        "unpriced",
+        "energy_source",
+        "measured_gpu_wh",
+        "actual_embodied_g_low",
+        "actual_embodied_g_central",
+        "actual_embodied_g_high",
+        "cache_origin",
+        "requested_model",
+        "tier_shadow_model",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for metric in ["energy_wh", "co2e_g", "water_ml", "cost_usd"] {
+        for bound in ["low", "central", "high"] {
+            v4.push(format!("tier_shadow_saved_{metric}_{bound}"));
+        }
+    }
+    let drops: Vec<String> = v4.iter().map(|c| format!("DROP COLUMN {c}")).collect();
+    db.batch_execute(&format!(
+        "ALTER TABLE requests {};
          DROP TABLE energy_settings;
          UPDATE ecoroute_schema SET version = 3;",
-    )
+        drops.join(", ")
+    ))
     .await
     .unwrap();
 

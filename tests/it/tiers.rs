@@ -1,0 +1,133 @@
+//! Model tiers through `serve`, against a mock upstream that logs the model it was asked for: a
+//! cheaper model serves only the tasks the tier names, the client is told, shadow mode changes
+//! nothing but the ledger, and the report shows downgrades as their own rows.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The model of each chat call the mock saw, in order.
+fn models_called(h: &Harness) -> Vec<String> {
+    h.mock
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/v1/chat/completions")
+        .map(|s| {
+            serde_json::from_slice::<Value>(&s.body).unwrap()["model"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+const TIERS: &str = r#"
+[[tiers]]
+model = "gpt-4o"
+cheaper = "gpt-4o-mini"
+mode = "route"
+
+[[tenant]]
+name = "careful-team"
+tiers = "shadow"
+"#;
+
+#[tokio::test]
+async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
+    let mut h = Harness::start_with(TIERS, |_| {}).await;
+    let translate = "Translate to French: the meeting is moved to Tuesday.";
+    let r = h.chat(ask("gpt-4o", translate)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ecoroute-model"], "gpt-4o-mini");
+    assert!(r.headers()["x-ecoroute-reason"]
+        .to_str()
+        .unwrap()
+        .ends_with("tier: translation to gpt-4o-mini"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["model"], "gpt-4o-mini", "the answer names the model that wrote it");
+    // Anything else keeps the model asked for: writing, code, another model.
+    for (model, text) in [
+        ("gpt-4o", "Write a limerick about Lima"),
+        (
+            "gpt-4o",
+            "Translate this Python function to Rust: def add(a, b): return a + b",
+        ),
+        ("gpt-4.1", translate),
+    ] {
+        let r = h.chat(ask(model, text)).await;
+        assert!(r.headers().get("x-ecoroute-model").is_none(), "{text}");
+    }
+    // A tenant in shadow mode is served by the model it asked for; the ledger keeps the would-be.
+    let r = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("x-ecoroute-tenant", "careful-team")
+        .json(&ask("gpt-4o", translate))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-ecoroute-model").is_none());
+    assert_eq!(
+        models_called(&h),
+        ["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4.1", "gpt-4o"]
+    );
+
+    let rows = h.stop().await;
+    let downgraded = rows.iter().find(|r| r.requested_model.is_some()).unwrap();
+    assert_eq!(downgraded.model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(downgraded.requested_model.as_deref(), Some("gpt-4o"));
+    let a = downgraded.accounting.unwrap();
+    assert!(
+        a.costs.saved.energy_wh.low > 0.0,
+        "gpt-4o's call avoided, gpt-4o-mini's paid: {a:?}"
+    );
+    let shadow = rows.iter().find(|r| r.tier_shadow_model.is_some()).unwrap();
+    assert_eq!(shadow.model.as_deref(), Some("gpt-4o"));
+    let would = shadow.accounting.unwrap().tier_shadow_saved.unwrap();
+    assert!(would.energy_wh.low > 0.0);
+    assert!(
+        shadow.accounting.unwrap().costs.saved.energy_wh.high <= 0.0,
+        "shadow saves nothing"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args([
+            "report",
+            "--ledger",
+            h.ledger_path().to_str().unwrap(),
+            "--by",
+            "route",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["by_route"]["downgraded"], 1);
+    assert_eq!(report["tier_shadow"]["requests"], 1);
+    let group = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "downgraded")
+        .unwrap();
+    assert!(group["energy_saved_wh"]["low"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn tiers_are_checked_at_load() {
+    let toml = |extra: &str| test_config_toml("http://127.0.0.1:9/v1", std::path::Path::new("/tmp"), extra);
+    let bad = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o\"\ntasks = [\"essay\"]\nmode = \"sometimes\"\n";
+    let err = ecoroute::config::Config::from_toml_str(&toml(bad), std::path::Path::new("t.toml"), &|_| None)
+        .err()
+        .unwrap()
+        .to_string();
+    for key in ["tiers[0].cheaper", "tiers[0].tasks[0]", "tiers[0].mode"] {
+        assert!(err.contains(key), "{key} in {err}");
+    }
+}
