@@ -49,6 +49,9 @@ pub struct RawTier {
     pub max_chars: usize,
     #[serde(default = "default_tier_mode")]
     pub mode: String,
+    /// Requests whose last user message matches are served too, whatever their task.
+    #[serde(default)]
+    pub last_user_regex: Option<String>,
 }
 
 fn default_tier_tasks() -> Vec<String> {

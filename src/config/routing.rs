@@ -8,7 +8,7 @@ use crate::classify::{Conditions, Mode, Route, Rule};
 
 /// Compiles a regex from the config, or records the problem under `key`. The size limit keeps a
 /// pathological pattern from costing memory on every request.
-fn compile_regex(key: String, pattern: Option<&str>, problems: &mut Vec<Problem>) -> Option<Regex> {
+pub(super) fn compile_regex(key: String, pattern: Option<&str>, problems: &mut Vec<Problem>) -> Option<Regex> {
     match regex::RegexBuilder::new(pattern?).size_limit(1 << 20).build() {
         Ok(re) => Some(re),
         Err(e) => {

@@ -33,7 +33,7 @@ pub(super) fn parse_tier_mode(text: &str, key: String, problems: &mut Vec<Proble
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Tier {
     /// The model clients ask for (compared without case).
     pub model: String,
@@ -42,6 +42,9 @@ pub struct Tier {
     /// Requests whose last user message is longer keep the requested model.
     pub max_chars: usize,
     pub mode: TierMode,
+    /// A team's own rule: matching requests qualify whatever their task.
+    #[serde(serialize_with = "crate::redact::ser::opt_regex")]
+    pub last_user_regex: Option<regex::Regex>,
 }
 
 pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>) -> Vec<Tier> {
@@ -87,12 +90,15 @@ pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>
                 "2000 keeps short tasks only",
             ));
         }
+        let last_user_regex =
+            super::routing::compile_regex(key("last_user_regex"), t.last_user_regex.as_deref(), problems);
         tiers.push(Tier {
             mode: parse_tier_mode(&t.mode, key("mode"), problems),
             model: t.model,
             cheaper: t.cheaper,
             tasks,
             max_chars: t.max_chars,
+            last_user_regex,
         });
     }
     tiers

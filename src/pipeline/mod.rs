@@ -56,7 +56,8 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierChoice {
     pub cheaper: String,
-    pub task: crate::classify::tasks::TaskType,
+    /// Why: the task (`translation`, …) or `rule` (the tier's `last_user_regex`).
+    pub why: &'static str,
     pub mode: crate::config::tiers::TierMode,
 }
 
@@ -152,9 +153,20 @@ impl Pipeline {
         }
         let lookup = decision.is_some_and(crate::classify::Decision::is_confident_lookup);
         let task = crate::classify::tasks::task_type(features, lookup);
-        tier.tasks.contains(&task).then(|| TierChoice {
+        let why = if tier.tasks.contains(&task) {
+            task.as_str()
+        } else if tier
+            .last_user_regex
+            .as_ref()
+            .is_some_and(|re| re.is_match(&features.last_user))
+        {
+            "rule"
+        } else {
+            return None;
+        };
+        Some(TierChoice {
             cheaper: tier.cheaper.clone(),
-            task,
+            why,
             mode,
         })
     }

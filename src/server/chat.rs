@@ -205,7 +205,7 @@ async fn answer_or_forward(
             TierMode::Route => {
                 bytes = with_model(&bytes, &choice.cheaper)?;
                 r.requested_model = r.model.replace(choice.cheaper.clone());
-                r.reason = format!("{}; tier: {} to {}", r.reason, choice.task.as_str(), choice.cheaper);
+                r.reason = format!("{}; tier: {} to {}", r.reason, choice.why, choice.cheaper);
                 served_model = Some(choice.cheaper);
             }
             TierMode::Shadow => r.tier_shadow_model = Some(choice.cheaper),

@@ -30,6 +30,7 @@ const TIERS: &str = r#"
 model = "gpt-4o"
 cheaper = "gpt-4o-mini"
 mode = "route"
+last_user_regex = '^FAQ:'
 
 [[tenant]]
 name = "careful-team"
@@ -61,6 +62,15 @@ async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
         let r = h.chat(ask(model, text)).await;
         assert!(r.headers().get("x-ecoroute-model").is_none(), "{text}");
     }
+    // The team's own rule serves what the task policy would keep.
+    let r = h
+        .chat(ask("gpt-4o", "FAQ: how do I reset my password? Answer in two steps."))
+        .await;
+    assert_eq!(r.headers()["x-ecoroute-model"], "gpt-4o-mini");
+    assert!(r.headers()["x-ecoroute-reason"]
+        .to_str()
+        .unwrap()
+        .ends_with("tier: rule to gpt-4o-mini"));
     // A tenant in shadow mode is served by the model it asked for; the ledger keeps the would-be.
     let r = h
         .client
@@ -73,7 +83,7 @@ async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
     assert!(r.headers().get("x-ecoroute-model").is_none());
     assert_eq!(
         models_called(&h),
-        ["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4.1", "gpt-4o"]
+        ["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4.1", "gpt-4o-mini", "gpt-4o"]
     );
 
     let rows = h.stop().await;
@@ -108,7 +118,7 @@ async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["by_route"]["downgraded"], 1);
+    assert_eq!(report["by_route"]["downgraded"], 2);
     assert_eq!(report["tier_shadow"]["requests"], 1);
     let group = report["groups"]
         .as_array()
@@ -122,12 +132,17 @@ async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
 #[tokio::test]
 async fn tiers_are_checked_at_load() {
     let toml = |extra: &str| test_config_toml("http://127.0.0.1:9/v1", std::path::Path::new("/tmp"), extra);
-    let bad = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o\"\ntasks = [\"essay\"]\nmode = \"sometimes\"\n";
+    let bad = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o\"\ntasks = [\"essay\"]\nmode = \"sometimes\"\nlast_user_regex = \"(\"\n";
     let err = ecoroute::config::Config::from_toml_str(&toml(bad), std::path::Path::new("t.toml"), &|_| None)
         .err()
         .unwrap()
         .to_string();
-    for key in ["tiers[0].cheaper", "tiers[0].tasks[0]", "tiers[0].mode"] {
+    for key in [
+        "tiers[0].cheaper",
+        "tiers[0].tasks[0]",
+        "tiers[0].mode",
+        "tiers[0].last_user_regex",
+    ] {
         assert!(err.contains(key), "{key} in {err}");
     }
 }
