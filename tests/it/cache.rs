@@ -161,27 +161,9 @@ async fn search_answers_and_near_duplicate_lookups_are_reused() {
     );
 
     let _ = h.stop().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args([
-            "report",
-            "--ledger",
-            h.ledger_path().to_str().unwrap(),
-            "--by",
-            "route",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "route", "json")).unwrap();
     assert_eq!(report["by_route"]["cache"], 2);
-    let group = report["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["key"] == "cache")
-        .unwrap();
+    let group = report_group(&report, "cache");
     assert!(
         group["energy_saved_wh"]["low"].as_f64().unwrap() > 0.0,
         "cache hits have their own row with their saving"

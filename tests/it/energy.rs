@@ -102,18 +102,7 @@ zone = "FRA"
     );
 
     // The report says what was measured.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args([
-            "report",
-            "--ledger",
-            h.ledger_path().to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
     assert_eq!(report["measured_requests"], 3);
     assert!(report["energy_actual_measured_wh"]["central"].as_f64().unwrap() >= total);
     assert!(report["settings"]["each"][0]["settings"]["meters"][0]
@@ -155,14 +144,7 @@ async fn rows_name_their_settings_and_reports_state_them() {
     let second = rows.last().unwrap().settings_hash.clone().unwrap();
     assert_ne!(second, hash, "other settings, another hash");
 
-    let run = |format: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-            .args(["report", "--ledger", ledger.to_str().unwrap(), "--format", format])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |format: &str| run_report(&ledger, "day", format);
     let report: Value = serde_json::from_str(&run("json")).unwrap();
     let s = &report["settings"];
     assert_eq!(s["hashes"].as_array().unwrap().len(), 2, "{s}");

@@ -104,28 +104,10 @@ async fn a_cheaper_model_serves_the_small_tasks_a_tier_names_and_says_so() {
         "shadow saves nothing"
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args([
-            "report",
-            "--ledger",
-            h.ledger_path().to_str().unwrap(),
-            "--by",
-            "route",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "route", "json")).unwrap();
     assert_eq!(report["by_route"]["downgraded"], 2);
     assert_eq!(report["tier_shadow"]["requests"], 1);
-    let group = report["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["key"] == "downgraded")
-        .unwrap();
+    let group = report_group(&report, "downgraded");
     assert!(group["energy_saved_wh"]["low"].as_f64().unwrap() > 0.0);
 }
 

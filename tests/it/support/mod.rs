@@ -393,3 +393,32 @@ pub fn sse_content(body: &str) -> String {
         .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
         .collect()
 }
+
+/// `ecoroute report --ledger LEDGER --by BY --format FORMAT`, as a manager runs it: its stdout,
+/// after checking it succeeded.
+pub fn run_report(ledger: &std::path::Path, by: &str, format: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args([
+            "report",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--by",
+            by,
+            "--format",
+            format,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The JSON report's group with this key.
+pub fn report_group<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == key)
+        .unwrap_or_else(|| panic!("no group {key} in {report}"))
+}
