@@ -52,6 +52,10 @@ pub struct RawTier {
     /// Requests whose last user message matches are served too, whatever their task.
     #[serde(default)]
     pub last_user_regex: Option<String>,
+    /// In shadow mode, the share of would-be downgrades also sent to the cheaper model after the
+    /// client has its answer, so a team can compare both (its cost is counted).
+    #[serde(default)]
+    pub review_sample: f64,
 }
 
 fn default_tier_tasks() -> Vec<String> {

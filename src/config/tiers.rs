@@ -45,6 +45,8 @@ pub struct Tier {
     /// A team's own rule: matching requests qualify whatever their task.
     #[serde(serialize_with = "crate::redact::ser::opt_regex")]
     pub last_user_regex: Option<regex::Regex>,
+    /// Shadow mode: the share of would-be downgrades also answered by the cheaper model, for review.
+    pub review_sample: f64,
 }
 
 pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>) -> Vec<Tier> {
@@ -99,6 +101,7 @@ pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>
             tasks,
             max_chars: t.max_chars,
             last_user_regex,
+            review_sample: t.review_sample,
         });
     }
     tiers

@@ -106,6 +106,13 @@ pub enum Outcome<'a> {
         requested: &'a str,
         searched: bool,
     },
+    /// An LLM call ecoroute made on its own account (a model tier's review of the cheaper model):
+    /// without ecoroute it would not have happened, so all of it is cost.
+    Extra {
+        prompt_tokens: f64,
+        completion_tokens: f64,
+        latency_s: Option<f64>,
+    },
     /// Not a chat completion; forwarded as is.
     Passthrough,
 }
@@ -367,6 +374,23 @@ pub fn account(
                 actual_embodied_g: local_embodied + cheaper.embodied_g,
                 unpriced: !(cheaper.priced && asked.priced),
                 measured: cheaper.measured,
+            }
+        }
+        Outcome::Extra {
+            prompt_tokens,
+            completion_tokens,
+            latency_s,
+        } => {
+            let llm = answered(prompt_tokens, completion_tokens, latency_s, None);
+            let actual = proxy + llm.impacts;
+            RequestCosts {
+                actual,
+                counterfactual: Impacts::default(),
+                saved: actual.negate(),
+                model_fallback: llm.fallback,
+                actual_embodied_g: proxy_embodied + llm.embodied_g,
+                unpriced: !llm.priced,
+                measured: false,
             }
         }
         Outcome::Passthrough => RequestCosts {

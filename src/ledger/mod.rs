@@ -99,6 +99,13 @@ pub struct LedgerRecord {
     /// A model tier in shadow mode: the cheaper model that would have served it.
     #[serde(default)]
     pub tier_shadow_model: Option<String>,
+    /// A review call (a tier's `review_sample`): the request id whose answer it repeats with the
+    /// cheaper model. An extra call that would not have happened: all cost, no saving.
+    #[serde(default)]
+    pub tier_review_of: Option<String>,
+    /// For tier review, with `ledger.store_prompts`: the answer this row's model gave.
+    #[serde(default)]
+    pub review_answer: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -578,6 +585,11 @@ impl Accountant {
                     measured,
                 }
             }
+            (Served::Llm, _) if r.tier_review_of.is_some() => Outcome::Extra {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+            },
             (Served::Escalated | Served::Llm, searched) if r.requested_model.is_some() => Outcome::Downgraded {
                 prompt_tokens: prompt,
                 completion_tokens: completion,

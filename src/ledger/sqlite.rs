@@ -67,7 +67,7 @@ const V3_COLUMNS: [&str; 3] = ["mode", "shadow_route", "shadow_answer"];
 /// v4: the settings a row was computed under (see the `energy_settings` table), whether its model
 /// has a price, whether its GPU energy was measured (and how much), and the embodied part of its
 /// actual CO2e.
-const V4_COLUMNS: [(&str, &str); 10] = [
+const V4_COLUMNS: [(&str, &str); 12] = [
     ("settings_hash", "TEXT"),
     ("unpriced", "INTEGER"),
     ("energy_source", "TEXT"),
@@ -78,6 +78,8 @@ const V4_COLUMNS: [(&str, &str); 10] = [
     ("cache_origin", "TEXT"),
     ("requested_model", "TEXT"),
     ("tier_shadow_model", "TEXT"),
+    ("tier_review_of", "TEXT"),
+    ("review_answer", "TEXT"),
 ];
 
 /// v4: the would-be saving of a model tier in shadow mode, 12 columns `tier_shadow_saved_…`.
@@ -285,7 +287,8 @@ pub fn kind_of(column: &str) -> Kind {
         | "unpriced" => Kind::Integer,
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
-        | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model" => Kind::Text,
+        | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model"
+        | "tier_review_of" | "review_answer" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -360,11 +363,13 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
             let e = c.actual_embodied_g;
             values.extend([e.low, e.central, e.high].map(Value::Real));
         }
-        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 4)),
+        None => values.extend(std::iter::repeat_n(Value::Null, V4_COLUMNS.len() - 6)),
     }
     values.push(opt_text(&r.cache_origin.map(|o| o.as_str().to_string())));
     values.push(opt_text(&r.requested_model));
     values.push(opt_text(&r.tier_shadow_model));
+    values.push(opt_text(&r.tier_review_of));
+    values.push(opt_text(&r.review_answer));
     match r.accounting.as_ref().and_then(|a| a.tier_shadow_saved) {
         Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
         None => values.extend(std::iter::repeat_n(Value::Null, 12)),
@@ -514,6 +519,8 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         cache_origin: text(v, v4 + 7).and_then(|t| super::CacheOrigin::parse(&t)),
         requested_model: text(v, v4 + 8),
         tier_shadow_model: text(v, v4 + 9),
+        tier_review_of: text(v, v4 + 10),
+        review_answer: text(v, v4 + 11),
         accounting,
     }
 }

@@ -59,6 +59,8 @@ pub struct TierChoice {
     /// Why: the task (`translation`, …) or `rule` (the tier's `last_user_regex`).
     pub why: &'static str,
     pub mode: crate::config::tiers::TierMode,
+    /// Shadow mode: the share of such requests also sent to the cheaper model for review.
+    pub review_sample: f64,
 }
 
 /// Everything built from one config.
@@ -168,6 +170,7 @@ impl Pipeline {
             cheaper: tier.cheaper.clone(),
             why,
             mode,
+            review_sample: tier.review_sample,
         })
     }
 

@@ -48,6 +48,7 @@ impl GroupBy {
             GroupBy::Tenant => r.tenant.clone().unwrap_or_else(|| "(none)".into()),
             // Downgrades are LLM answers, shown as their own row with their own saving.
             GroupBy::Route if r.requested_model.is_some() => "downgraded".to_string(),
+            GroupBy::Route if r.tier_review_of.is_some() => "tier_review".to_string(),
             GroupBy::Route => r.served().as_str().to_string(),
             GroupBy::Model => r.model.clone().unwrap_or_else(|| "(none)".into()),
         }
@@ -187,6 +188,11 @@ pub struct TierShadowTotals {
     pub would_save_energy_wh: Range,
     pub would_save_co2e_g: Range,
     pub would_save_cost_usd: Range,
+    /// Review calls to the cheaper model (`review_sample`) and what they cost: counted in the
+    /// footprint above and as a loss in the savings, since they would not have happened.
+    pub reviews: u64,
+    pub review_energy_wh: Range,
+    pub review_cost_usd: Range,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -261,6 +267,12 @@ impl Totals {
         }
         if r.requested_model.is_some() {
             self.by_route.downgraded += 1;
+        }
+        if let (Some(_), Some(a)) = (&r.tier_review_of, &r.accounting) {
+            let t = &mut self.tier_shadow;
+            t.reviews += 1;
+            t.review_energy_wh = t.review_energy_wh + a.costs.actual.energy_wh;
+            t.review_cost_usd = t.review_cost_usd + a.costs.actual.cost_usd;
         }
         if let Some(would) = r.accounting.and_then(|a| a.tier_shadow_saved) {
             let t = &mut self.tier_shadow;
@@ -668,6 +680,13 @@ pub fn to_markdown(report: &Report) -> String {
             t.tier_shadow.requests,
             human(t.tier_shadow.would_save_energy_wh, "Wh"),
             human(t.tier_shadow.would_save_cost_usd, "USD")
+        ));
+    }
+    if t.tier_shadow.reviews > 0 {
+        out.push_str(&format!(
+            "- Tier reviews: {} extra calls to cheaper models to compare answers, costing {} (counted above)\n",
+            t.tier_shadow.reviews,
+            human(t.tier_shadow.review_energy_wh, "Wh")
         ));
     }
     if t.unknown_model_requests > 0 {

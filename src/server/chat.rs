@@ -188,6 +188,7 @@ async fn answer_or_forward(
     // A cheaper model may serve it (a model tier), unless the client chose the route itself.
     let mut bytes = bytes;
     let mut served_model = None;
+    let mut keep_answer = false;
     let tier = requested_route(headers)
         .is_none()
         .then(|| {
@@ -208,11 +209,32 @@ async fn answer_or_forward(
                 r.reason = format!("{}; tier: {} to {}", r.reason, choice.why, choice.cheaper);
                 served_model = Some(choice.cheaper);
             }
-            TierMode::Shadow => r.tier_shadow_model = Some(choice.cheaper),
+            TierMode::Shadow => {
+                r.tier_shadow_model = Some(choice.cheaper.clone());
+                // A sampled share is also answered by the cheaper model, off the client's path, so
+                // the team can compare the two answers before it turns the tier on.
+                if sampled(&r.request_id, choice.review_sample) {
+                    keep_answer = state.ledger.stores_prompts();
+                    let review = PendingRecord::new(state, "/v1/chat/completions", &format!("{}-review", r.request_id));
+                    tokio::spawn(review_with_cheaper(
+                        runtime.upstream.clone(),
+                        headers.clone(),
+                        bytes.clone(),
+                        choice.cheaper,
+                        review,
+                        ReviewOf {
+                            request_id: r.request_id.clone(),
+                            tenant: r.tenant.clone(),
+                            keep_answer,
+                        },
+                    ));
+                }
+            }
             TierMode::Off => {}
         }
     }
     let call = LlmCall {
+        keep_answer,
         served_model,
         headers,
         body: bytes,
@@ -542,8 +564,107 @@ fn with_model(body: &[u8], model: &str) -> Result<Bytes, Error> {
 /// Says which model a tier sent the request to, besides the answer's own `model`.
 pub const MODEL_HEADER: &str = "x-ecoroute-model";
 
+/// Whether this request is in a tier's review sample: a stable draw from its id, so the same
+/// request is always in or out.
+fn sampled(request_id: &str, share: f64) -> bool {
+    use sha2::Digest;
+    if share <= 0.0 {
+        return false;
+    }
+    let hash = sha2::Sha256::digest(request_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    share >= 1.0 || (u64::from_le_bytes(first) as f64 / u64::MAX as f64) < share
+}
+
+/// The request a review call repeats.
+struct ReviewOf {
+    request_id: String,
+    tenant: Option<String>,
+    /// Keep the cheaper model's answer in the row (`ledger.store_prompts`).
+    keep_answer: bool,
+}
+
+/// A tier's review call: the client's request, not streamed, sent to the cheaper model after the
+/// client was served by the one it asked for. Its own ledger row books all of its cost (it would
+/// not have happened without ecoroute), and with `ledger.store_prompts` the answer, so the team
+/// can compare it with the original's.
+async fn review_with_cheaper(
+    upstream: crate::llm::Upstream,
+    headers: HeaderMap,
+    body: Bytes,
+    cheaper: String,
+    mut review: PendingRecord,
+    of: ReviewOf,
+) {
+    {
+        let r = &mut review.record;
+        r.route = RouteTaken::Llm;
+        r.model = Some(cheaper.clone());
+        r.tenant = of.tenant;
+        r.reason = format!("tier review: {cheaper}'s answer to request {}", of.request_id);
+        r.tier_review_of = Some(of.request_id);
+    }
+    let body = match with_model(&body, &cheaper).and_then(|b| not_streamed(&b)) {
+        Ok(body) => body,
+        Err(e) => {
+            review.record.error = Some(e.to_string());
+            review.record.status = 400;
+            review.finish();
+            return;
+        }
+    };
+    let mut headers = headers;
+    headers.remove(header::ACCEPT_ENCODING);
+    headers.remove(header::CONTENT_LENGTH);
+    let request = UpstreamRequest {
+        method: Method::POST,
+        path_and_query: "/chat/completions".into(),
+        headers,
+        body: body.into(),
+        request_id: review.record.request_id.clone(),
+    };
+    let answer = match upstream.send(request).await {
+        Ok(response) => {
+            review.record.status = response.status().as_u16();
+            response.bytes().await.map_err(|e| upstream.map_error(e))
+        }
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(bytes) => {
+            let mut usage = JsonUsage::default();
+            usage.feed(&bytes);
+            Scanner::Json(usage).apply(&mut review.record);
+            if of.keep_answer {
+                review.record.review_answer = crate::llm::usage::PlainAnswer::from_json(&bytes).map(|a| a.content);
+            }
+        }
+        Err(e) => {
+            review.record.status = e.status().as_u16();
+            review.record.error = Some(e.to_string());
+        }
+    }
+    review.finish();
+}
+
+/// The request body asking for one JSON answer instead of a stream.
+fn not_streamed(body: &[u8]) -> Result<Bytes, Error> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::internal_from("re-reading a request already parsed", e))?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("stream");
+        map.remove("stream_options");
+    }
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|e| Error::internal_from("writing the review request", e))
+}
+
 /// A request on its way to the LLM: what is sent, and what the answer's way back needs.
 struct LlmCall<'a> {
+    /// Keep the answer's text in the row (a tier review's original, with `ledger.store_prompts`).
+    keep_answer: bool,
     /// The cheaper model a tier chose, for the response header.
     served_model: Option<String>,
     headers: &'a HeaderMap,
@@ -557,6 +678,7 @@ struct LlmCall<'a> {
 
 async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut PendingRecord) -> Result<Reply, Error> {
     let LlmCall {
+        keep_answer,
         served_model,
         headers,
         body,
@@ -613,6 +735,9 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         if let Some(fill) = &fill {
             fill.store(crate::llm::usage::PlainAnswer::from_json(&bytes), status);
         }
+        if keep_answer {
+            pending.record.review_answer = crate::llm::usage::PlainAnswer::from_json(&bytes).map(|a| a.content);
+        }
         pending.record.proxy_cpu_us += meter.micros();
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
@@ -620,9 +745,9 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         return Ok(Reply::Done(response));
     }
     // The tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
-    let scanner = match (sse, &fill) {
-        (true, Some(_)) => Scanner::Sse(SseScanner::keeping_text()),
-        (true, None) => Scanner::Sse(SseScanner::default()),
+    let scanner = match (sse, fill.is_some() || keep_answer) {
+        (true, true) => Scanner::Sse(SseScanner::keeping_text()),
+        (true, false) => Scanner::Sse(SseScanner::default()),
         // A large JSON answer is not kept: the cache takes small ones (read whole above).
         (false, _) => Scanner::Json(JsonUsage::default()),
     };
@@ -635,7 +760,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         runtime.upstream.clone(),
         scanner,
         stopped,
-        fill.map(|fill| (fill, status)),
+        Keep {
+            fill: fill.map(|fill| (fill, status)),
+            answer: keep_answer,
+        },
     ));
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -689,6 +817,12 @@ impl Scanner {
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
+/// What a streamed answer is kept for once it has passed: the cache, and a tier review.
+struct Keep {
+    fill: Option<(CacheFill, http::StatusCode)>,
+    answer: bool,
+}
+
 /// Passes upstream chunks through as they arrive. A cut stream, or one still going when the
 /// shutdown grace is over, ends as [`Scanner::end_with`] says; the ledger row is written when
 /// the body ends or the client goes away.
@@ -698,7 +832,7 @@ fn usage_tap(
     upstream: crate::llm::Upstream,
     scanner: Scanner,
     stopped: StopFuture,
-    fill: Option<(CacheFill, http::StatusCode)>,
+    keep: Keep,
 ) -> impl Stream<Item = Result<Bytes, Error>> + Send {
     struct Tap {
         inner: ByteStream,
@@ -706,7 +840,7 @@ fn usage_tap(
         scanner: Scanner,
         stopped: StopFuture,
         upstream: crate::llm::Upstream,
-        fill: Option<(CacheFill, http::StatusCode)>,
+        keep: Keep,
         done: bool,
     }
     let tap = Tap {
@@ -715,7 +849,7 @@ fn usage_tap(
         scanner,
         stopped,
         upstream,
-        fill,
+        keep,
         done: false,
     };
     futures_util::stream::unfold(tap, move |mut tap| async move {
@@ -736,9 +870,15 @@ fn usage_tap(
             }
             Ok(None) => {
                 tap.scanner.apply(&mut tap.pending.record);
-                // The whole answer has passed: it may be kept for the next identical request.
-                if let (Some((fill, status)), Scanner::Sse(sse)) = (&tap.fill, &tap.scanner) {
-                    fill.store(sse.answer(), *status);
+                // The whole answer has passed: it may be kept for the next identical request, and
+                // for a tier review.
+                if let Scanner::Sse(sse) = &tap.scanner {
+                    if let Some((fill, status)) = &tap.keep.fill {
+                        fill.store(sse.answer(), *status);
+                    }
+                    if tap.keep.answer {
+                        tap.pending.record.review_answer = sse.answer().map(|a| a.content);
+                    }
                 }
                 tap.pending.finish();
                 return None;

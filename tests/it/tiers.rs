@@ -128,3 +128,72 @@ async fn tiers_are_checked_at_load() {
         assert!(err.contains(key), "{key} in {err}");
     }
 }
+
+/// In shadow mode, a sampled share is also answered by the cheaper model after the client has its
+/// answer; both answers are kept for review (with `ledger.store_prompts`), and the extra call is
+/// booked as pure cost.
+#[tokio::test]
+async fn shadow_review_calls_the_cheaper_model_too_and_counts_its_cost() {
+    let tiers = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o-mini\"\nreview_sample = 1.0\n";
+    let mut h = Harness::start_with(tiers, |c| c.ledger.store_prompts = true).await;
+    let translate = "Translate to French: the meeting is moved to Tuesday.";
+    let r = h.chat(ask("gpt-4o", translate)).await;
+    assert!(r.headers().get("x-ecoroute-model").is_none(), "shadow: served as asked");
+    let mut streamed = ask("gpt-4o", "Classify this review as positive or negative: great phone.");
+    streamed["stream"] = json!(true);
+    let _ = h.chat(streamed).await.text().await.unwrap();
+    // Not a small task: no review.
+    h.chat(ask("gpt-4o", "Write a limerick about Lima")).await;
+    // The review calls run off the client's path; give them a moment.
+    for _ in 0..50 {
+        if models_called(&h).len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut called = models_called(&h);
+    called.sort();
+    assert_eq!(called, ["gpt-4o", "gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]);
+    let reviews: Vec<_> = h
+        .mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/chat/completions")
+        .map(|s| serde_json::from_slice::<Value>(&s.body).unwrap())
+        .filter(|b| b["model"] == "gpt-4o-mini")
+        .collect();
+    assert!(
+        reviews.iter().all(|b| b.get("stream").is_none()),
+        "a review is asked for whole"
+    );
+
+    let rows = h.stop().await;
+    let review_rows: Vec<_> = rows.iter().filter(|r| r.tier_review_of.is_some()).collect();
+    assert_eq!(review_rows.len(), 2);
+    for review in &review_rows {
+        let original = rows
+            .iter()
+            .find(|r| Some(&r.request_id) == review.tier_review_of.as_ref())
+            .unwrap();
+        assert_eq!(original.tier_shadow_model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(
+            original.review_answer.as_deref(),
+            Some(LLM_TEXT),
+            "the requested model's answer"
+        );
+        assert_eq!(
+            review.review_answer.as_deref(),
+            Some(LLM_TEXT),
+            "the cheaper model's answer"
+        );
+        assert_eq!(review.model.as_deref(), Some("gpt-4o-mini"));
+        let a = review.accounting.unwrap();
+        assert_eq!(a.costs.counterfactual.energy_wh.high, 0.0, "it would not have happened");
+        assert!(a.costs.saved.energy_wh.high < 0.0 && a.costs.actual.energy_wh.low > 0.0);
+    }
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "route", "json")).unwrap();
+    assert_eq!(report["tier_shadow"]["reviews"], 2);
+    assert_eq!(report["tier_shadow"]["requests"], 2);
+    assert!(report["tier_shadow"]["review_energy_wh"]["central"].as_f64().unwrap() > 0.0);
+    assert_eq!(report_group(&report, "tier_review")["requests"], 2);
+}
