@@ -551,14 +551,24 @@ fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
 
 /// The request body with another `model`, for a model tier; everything else as the client sent it.
 fn with_model(body: &[u8], model: &str) -> Result<Bytes, Error> {
+    rewrite_body(body, |map| {
+        map.insert("model".into(), serde_json::Value::String(model.to_string()));
+    })
+}
+
+/// The client's request body, changed by `edit`, written again.
+fn rewrite_body(
+    body: &[u8],
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Result<Bytes, Error> {
     let mut value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| Error::internal_from("re-reading a request already parsed", e))?;
     if let Some(map) = value.as_object_mut() {
-        map.insert("model".into(), serde_json::Value::String(model.to_string()));
+        edit(map);
     }
     serde_json::to_vec(&value)
         .map(Bytes::from)
-        .map_err(|e| Error::internal_from("writing the request for the cheaper model", e))
+        .map_err(|e| Error::internal_from("writing the request again", e))
 }
 
 /// Says which model a tier sent the request to, besides the answer's own `model`.
@@ -615,15 +625,8 @@ async fn review_with_cheaper(
         }
     };
     let mut headers = headers;
-    headers.remove(header::ACCEPT_ENCODING);
     headers.remove(header::CONTENT_LENGTH);
-    let request = UpstreamRequest {
-        method: Method::POST,
-        path_and_query: "/chat/completions".into(),
-        headers,
-        body: body.into(),
-        request_id: review.record.request_id.clone(),
-    };
+    let request = chat_request(headers, body, &review.record.request_id);
     let answer = match upstream.send(request).await {
         Ok(response) => {
             review.record.status = response.status().as_u16();
@@ -650,15 +653,23 @@ async fn review_with_cheaper(
 
 /// The request body asking for one JSON answer instead of a stream.
 fn not_streamed(body: &[u8]) -> Result<Bytes, Error> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| Error::internal_from("re-reading a request already parsed", e))?;
-    if let Some(map) = value.as_object_mut() {
+    rewrite_body(body, |map| {
         map.remove("stream");
         map.remove("stream_options");
+    })
+}
+
+/// A chat-completions request to the upstream. It asks for an identity-encoded body so usage can
+/// be read from it; the client still gets it whole.
+fn chat_request(mut headers: HeaderMap, body: Bytes, request_id: &str) -> UpstreamRequest {
+    headers.remove(header::ACCEPT_ENCODING);
+    UpstreamRequest {
+        method: Method::POST,
+        path_and_query: "/chat/completions".into(),
+        headers,
+        body: body.into(),
+        request_id: request_id.to_string(),
     }
-    serde_json::to_vec(&value)
-        .map(Bytes::from)
-        .map_err(|e| Error::internal_from("writing the review request", e))
 }
 
 /// A request on its way to the LLM: what is sent, and what the answer's way back needs.
@@ -687,16 +698,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         stopped,
         fill,
     } = call;
-    let mut headers = headers.clone();
-    // Ask for an identity-encoded body so usage can be read from it; the client still gets it whole.
-    headers.remove(header::ACCEPT_ENCODING);
-    let request = UpstreamRequest {
-        method: Method::POST,
-        path_and_query: "/chat/completions".into(),
-        headers,
-        body: body.into(),
-        request_id: pending.record.request_id.clone(),
-    };
+    let request = chat_request(headers.clone(), body, &pending.record.request_id);
     let upstream_started = Instant::now();
     let upstream = runtime.upstream.send(request).await?;
     pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
