@@ -67,10 +67,11 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn as_str(&self) -> &'static str {
+    /// What the ledger records of it.
+    pub fn kind(&self) -> crate::ledger::CacheOrigin {
         match self {
-            Origin::Search { .. } => "search",
-            Origin::Llm { .. } => "llm",
+            Origin::Search { .. } => crate::ledger::CacheOrigin::Search,
+            Origin::Llm { .. } => crate::ledger::CacheOrigin::Llm,
         }
     }
 }

@@ -556,8 +556,7 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
         let since = now_ms - minutes * 60_000;
         recent.iter().filter(|r| r.ts_ms >= since).count() as f64 / (minutes as f64 * 60.0)
     };
-    let owned: Vec<LedgerRecord> = recent.iter().map(|r| (*r).clone()).collect();
-    let hour = build(&owned, GroupBy::Route, None, None).totals;
+    let hour = build(recent.iter().copied(), GroupBy::Route, None, None).totals;
     let chat = hour.by_route.chat();
     // Requests per minute over the hour, answered from search on top.
     let mut per_minute = [(0u32, 0u32); 60];

@@ -431,7 +431,13 @@ pub const SOURCES: [Source; 8] = [
     },
 ];
 
-pub fn build(rows: &[LedgerRecord], by: GroupBy, from: Option<String>, to: Option<String>) -> Report {
+/// The report over `rows` (a slice, or any selection of rows by reference).
+pub fn build<'a>(
+    rows: impl IntoIterator<Item = &'a LedgerRecord>,
+    by: GroupBy,
+    from: Option<String>,
+    to: Option<String>,
+) -> Report {
     let mut totals = Totals::default();
     let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
     for r in rows {

@@ -166,9 +166,7 @@ async fn answer_or_forward(
                 .headers_mut()
                 .insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
         }
-        state
-            .metrics
-            .cache_lookup(if cache.active() { "miss" } else { "bypass" });
+        cache.count_miss(&state.metrics);
         cache.store(
             content,
             crate::cache::Origin::Search {
@@ -182,9 +180,7 @@ async fn answer_or_forward(
     if let Some(hit) = cache.near_hit() {
         return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
     }
-    state
-        .metrics
-        .cache_lookup(if cache.active() { "miss" } else { "bypass" });
+    cache.count_miss(&state.metrics);
     // A cheaper model may serve it (a model tier), unless the client chose the route itself.
     let mut bytes = bytes;
     let mut served_model = None;
@@ -287,8 +283,10 @@ impl CacheStep {
         }
     }
 
-    fn active(&self) -> bool {
-        self.cache.is_some() && self.keys.is_some()
+    /// Counts a request the cache had no answer for: a miss, or a bypass when it could not look.
+    fn count_miss(&self, metrics: &crate::metrics::Metrics) {
+        let active = self.cache.is_some() && self.keys.is_some();
+        metrics.cache_lookup(if active { "miss" } else { "bypass" });
     }
 
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
@@ -400,14 +398,11 @@ fn cache_response(
     let meter = CpuMeter::start();
     let answer = &hit.answer;
     let age_s = answer.stored.elapsed().as_secs();
-    let (model, completion_tokens, origin) = match &answer.origin {
+    let origin = answer.origin.kind();
+    let (model, completion_tokens) = match &answer.origin {
         crate::cache::Origin::Search { source } => {
             pending.record.answer_source = Some(source.clone());
-            (
-                chat.model_name().to_string(),
-                openai::estimate_tokens(&answer.content),
-                crate::ledger::CacheOrigin::Search,
-            )
+            (chat.model_name().to_string(), openai::estimate_tokens(&answer.content))
         }
         crate::cache::Origin::Llm {
             model,
@@ -418,7 +413,7 @@ fn cache_response(
             } else {
                 model.clone()
             };
-            (model, *completion_tokens, crate::ledger::CacheOrigin::Llm)
+            (model, *completion_tokens)
         }
     };
     let kind = if hit.near_duplicate { "near-duplicate" } else { "exact" };
@@ -615,7 +610,13 @@ async fn review_with_cheaper(
         r.reason = format!("tier review: {cheaper}'s answer to request {}", of.request_id);
         r.tier_review_of = Some(of.request_id);
     }
-    let body = match with_model(&body, &cheaper).and_then(|b| not_streamed(&b)) {
+    // The cheaper model, asked for one JSON answer instead of a stream.
+    let body = rewrite_body(&body, |map| {
+        map.insert("model".into(), serde_json::Value::String(cheaper.clone()));
+        map.remove("stream");
+        map.remove("stream_options");
+    });
+    let body = match body {
         Ok(body) => body,
         Err(e) => {
             review.record.error = Some(e.to_string());
@@ -649,14 +650,6 @@ async fn review_with_cheaper(
         }
     }
     review.finish();
-}
-
-/// The request body asking for one JSON answer instead of a stream.
-fn not_streamed(body: &[u8]) -> Result<Bytes, Error> {
-    rewrite_body(body, |map| {
-        map.remove("stream");
-        map.remove("stream_options");
-    })
 }
 
 /// A chat-completions request to the upstream. It asks for an identity-encoded body so usage can
@@ -703,6 +696,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let upstream = runtime.upstream.send(request).await?;
     pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
+    let keep = Keep {
+        fill: fill.map(|fill| (fill, status)),
+        answer: keep_answer,
+    };
     let mut response_headers = response_headers(upstream.headers());
     response_headers.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
     response_headers.insert(REASON_HEADER, header_value(&pending.record.reason));
@@ -734,11 +731,8 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         let mut scanner = Scanner::Json(JsonUsage::default());
         scanner.feed(&bytes);
         scanner.apply(&mut pending.record);
-        if let Some(fill) = &fill {
-            fill.store(crate::llm::usage::PlainAnswer::from_json(&bytes), status);
-        }
-        if keep_answer {
-            pending.record.review_answer = crate::llm::usage::PlainAnswer::from_json(&bytes).map(|a| a.content);
+        if keep.wants_text() {
+            keep.passed(crate::llm::usage::PlainAnswer::from_json(&bytes), &mut pending.record);
         }
         pending.record.proxy_cpu_us += meter.micros();
         let mut response = Response::new(Body::from(bytes));
@@ -747,13 +741,12 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         return Ok(Reply::Done(response));
     }
     // The tap reads usage on the way (SSE usage chunk, or the JSON body's `usage`) and owns the row.
-    let scanner = match (sse, fill.is_some() || keep_answer) {
+    let scanner = match (sse, keep.wants_text()) {
         (true, true) => Scanner::Sse(SseScanner::keeping_text()),
         (true, false) => Scanner::Sse(SseScanner::default()),
         // A large JSON answer is not kept: the cache takes small ones (read whole above).
         (false, _) => Scanner::Json(JsonUsage::default()),
     };
-    let fill = fill.filter(|_| sse);
     let mut owned = pending.take();
     owned.record.status = status.as_u16();
     let body = Body::from_stream(usage_tap(
@@ -762,10 +755,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         runtime.upstream.clone(),
         scanner,
         stopped,
-        Keep {
-            fill: fill.map(|fill| (fill, status)),
-            answer: keep_answer,
-        },
+        keep,
     ));
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -819,10 +809,27 @@ impl Scanner {
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
-/// What a streamed answer is kept for once it has passed: the cache, and a tier review.
+/// What an LLM answer is kept for once it has passed: the cache, and a tier review.
 struct Keep {
     fill: Option<(CacheFill, http::StatusCode)>,
     answer: bool,
+}
+
+impl Keep {
+    fn wants_text(&self) -> bool {
+        self.fill.is_some() || self.answer
+    }
+
+    /// The whole answer has passed: it may be kept for the next identical request, and for a
+    /// tier review.
+    fn passed(&self, answer: Option<crate::llm::usage::PlainAnswer>, record: &mut crate::ledger::LedgerRecord) {
+        if self.answer {
+            record.review_answer = answer.as_ref().map(|a| a.content.clone());
+        }
+        if let Some((fill, status)) = &self.fill {
+            fill.store(answer, *status);
+        }
+    }
 }
 
 /// Passes upstream chunks through as they arrive. A cut stream, or one still going when the
@@ -872,15 +879,8 @@ fn usage_tap(
             }
             Ok(None) => {
                 tap.scanner.apply(&mut tap.pending.record);
-                // The whole answer has passed: it may be kept for the next identical request, and
-                // for a tier review.
-                if let Scanner::Sse(sse) = &tap.scanner {
-                    if let Some((fill, status)) = &tap.keep.fill {
-                        fill.store(sse.answer(), *status);
-                    }
-                    if tap.keep.answer {
-                        tap.pending.record.review_answer = sse.answer().map(|a| a.content);
-                    }
+                if let (Scanner::Sse(sse), true) = (&tap.scanner, tap.keep.wants_text()) {
+                    tap.keep.passed(sse.answer(), &mut tap.pending.record);
                 }
                 tap.pending.finish();
                 return None;
