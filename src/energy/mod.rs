@@ -63,6 +63,11 @@ impl MeterSpec {
     }
 }
 
+/// Which of the meters, if any, measures the GPUs that serve `model`.
+pub fn meter_for(meters: &[MeterSpec], model: &str) -> Option<usize> {
+    meters.iter().position(|m| m.meters(model))
+}
+
 /// Everything the figures of a ledger row depend on besides the row itself, as recorded once per
 /// [`EnergySettings::hash`] in the ledger: rows written under different settings can be told
 /// apart, and a report states the settings it covers.

@@ -43,7 +43,7 @@ pub fn meter_of(meters: &[MeterSpec], r: &LedgerRecord) -> Option<usize> {
         && r.status == 200
         && r.completion_tokens.is_some_and(|t| t > 0);
     let model = r.model.as_deref()?;
-    answered.then(|| meters.iter().position(|m| m.meters(model)))?
+    answered.then(|| crate::energy::meter_for(meters, model))?
 }
 
 impl Waiting {

@@ -550,7 +550,7 @@ impl Accountant {
         let mut tokens_from_history = false;
         // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
         let searched = r.escalated || r.search_cpu_us.is_some();
-        let meter = self.energy.meters.iter().position(|m| m.meters(model));
+        let meter = crate::energy::meter_for(&self.energy.meters, model);
         let site = meter.and_then(|i| self.energy.meters.get(i)).map(|m| &m.site);
         let measured_call = site
             .zip(r.measured_gpu_wh)
