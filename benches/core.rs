@@ -147,6 +147,7 @@ fn bench_cache(c: &mut Criterion) {
         b.iter(|| {
             let value: serde_json::Value = serde_json::from_slice(black_box(&body)).unwrap();
             black_box(request_keys(
+                ecoroute::api::Api::ChatCompletions,
                 Some("tenant"),
                 &value,
                 LlmCaching::Deterministic,
@@ -158,7 +159,14 @@ fn bench_cache(c: &mut Criterion) {
     for i in 0..10_000 {
         let value =
             serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("question {i}")}]});
-        let keys = request_keys(None, &value, LlmCaching::Never, None).unwrap();
+        let keys = request_keys(
+            ecoroute::api::Api::ChatCompletions,
+            None,
+            &value,
+            LlmCaching::Never,
+            None,
+        )
+        .unwrap();
         let answer = CachedAnswer {
             content: format!("answer {i}, a sentence or two long as lookups are"),
             origin: Origin::Search { source: "doc".into() },
@@ -167,7 +175,14 @@ fn bench_cache(c: &mut Criterion) {
         cache.put(&keys, answer, std::time::Duration::from_secs(3600));
     }
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let miss = request_keys(Some("tenant"), &value, LlmCaching::Deterministic, None).unwrap();
+    let miss = request_keys(
+        ecoroute::api::Api::ChatCompletions,
+        Some("tenant"),
+        &value,
+        LlmCaching::Deterministic,
+        None,
+    )
+    .unwrap();
     c.bench_function("cache/look-up (10,000 entries, miss)", |b| {
         b.iter(|| black_box(cache.get(black_box(&miss), Instant::now())))
     });

@@ -160,9 +160,11 @@ fn hash_normal_form(hash: &mut Sha256, value: &Value, skip: &dyn Fn(&str, &Value
     }
 }
 
-fn start(kind: &[u8], tenant: Option<&str>) -> Sha256 {
+fn start(kind: &[u8], api: crate::api::Api, tenant: Option<&str>) -> Sha256 {
     let mut hash = Sha256::new();
-    for part in [kind, tenant.unwrap_or("").as_bytes()] {
+    // The same words in two APIs are two requests: their answers take different shapes and
+    // their parameters mean different things.
+    for part in [kind, api.name().as_bytes(), tenant.unwrap_or("").as_bytes()] {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part);
     }
@@ -205,6 +207,7 @@ fn reusability(body: &serde_json::Map<String, Value>, llm: LlmCaching) -> Option
 /// The keys of a request, or `None` when it must bypass the cache. `lookup_question` is the
 /// request's question when it is a single-turn lookup (for the near-duplicate key).
 pub fn request_keys(
+    api: crate::api::Api,
     tenant: Option<&str>,
     body: &Value,
     llm: LlmCaching,
@@ -213,14 +216,17 @@ pub fn request_keys(
     let map = body.as_object()?;
     let llm_reusable = reusability(map, llm)?;
     let ignored = |key: &str, _: &Value| IGNORED_FIELDS.contains(&key);
-    let mut exact = start(b"exact", tenant);
+    let mut exact = start(b"exact", api, tenant);
     hash_normal_form(&mut exact, body, &ignored);
     let near = lookup_question.map(|question| {
         // Everything but the user's words: model, system prompt, parameters.
-        let mut near = start(b"near", tenant);
-        hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == "messages");
+        let mut near = start(b"near", api, tenant);
+        let turns = api.turns_field();
+        hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == turns);
+        // Anthropic's `system` and the Responses API's `instructions` are fields of their own,
+        // already in the normal form; chat's system prompt is among the messages.
         let system = map
-            .get("messages")
+            .get(turns)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -348,7 +354,13 @@ mod tests {
     use serde_json::json;
 
     fn keys(body: Value) -> Option<RequestKeys> {
-        request_keys(Some("t"), &body, LlmCaching::Deterministic, None)
+        request_keys(
+            crate::api::Api::ChatCompletions,
+            Some("t"),
+            &body,
+            LlmCaching::Deterministic,
+            None,
+        )
     }
 
     fn answer(text: &str) -> CachedAnswer {
@@ -390,6 +402,7 @@ mod tests {
         let text = keys(json!({"model": "m", "temperature": 0, "max_tokens": "5", "messages": [{"role": "user", "content": "Hi there"}]})).unwrap();
         assert_ne!(d.exact, text.exact);
         let other_tenant = request_keys(
+            crate::api::Api::ChatCompletions,
             Some("u"),
             &json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "Hi there"}]}),
             LlmCaching::Deterministic,
@@ -405,9 +418,17 @@ mod tests {
         assert!(!hot.llm_reusable);
         let default_temperature = keys(json!({"model": "m", "messages": []})).unwrap();
         assert!(!default_temperature.llm_reusable);
-        let always = request_keys(None, &json!({"model": "m", "messages": []}), LlmCaching::Always, None).unwrap();
+        let always = request_keys(
+            crate::api::Api::ChatCompletions,
+            None,
+            &json!({"model": "m", "messages": []}),
+            LlmCaching::Always,
+            None,
+        )
+        .unwrap();
         assert!(always.llm_reusable);
         let never = request_keys(
+            crate::api::Api::ChatCompletions,
             None,
             &json!({"model": "m", "temperature": 0, "messages": []}),
             LlmCaching::Never,
@@ -428,7 +449,16 @@ mod tests {
     #[test]
     fn near_duplicate_lookups_share_a_key() {
         let body = |q: &str| json!({"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q}]});
-        let near = |q: &str, core: &str| request_keys(None, &body(q), LlmCaching::Never, Some(core)).unwrap();
+        let near = |q: &str, core: &str| {
+            request_keys(
+                crate::api::Api::ChatCompletions,
+                None,
+                &body(q),
+                LlmCaching::Never,
+                Some(core),
+            )
+            .unwrap()
+        };
         let a = near("capital of peru?", "capital of peru?");
         let b = near("What is the capital of Peru?", "What is the capital of Péru");
         assert_ne!(a.exact, b.exact);
@@ -439,8 +469,7 @@ mod tests {
         assert_ne!(a.near, b.near, "different words are different questions");
         let c = near("Capital of Peru!!", "Capital of PERU");
         assert_eq!(a.near, c.near, "case and punctuation do not matter");
-        let other_system = request_keys(
-            None,
+        let other_system = request_keys(crate::api::Api::ChatCompletions, None,
             &json!({"model": "m", "messages": [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "capital of peru?"}]}),
             LlmCaching::Never,
             Some("capital of peru?"),

@@ -230,13 +230,26 @@ impl Error {
     }
 }
 
+/// Marks a response as an error the proxy wrote itself, with its OpenAI-shaped body, so the
+/// stack can give it the shape of the API the request was sent to ([`crate::api::Api::error_body_of`]).
+#[derive(Debug, Clone)]
+pub struct ProxyError {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(error = %self, status = status.as_u16(), "request failed");
         }
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let body = self.body();
+        let mut response = (status, axum::Json(&body)).into_response();
+        response.extensions_mut().insert(ProxyError {
+            status: status.as_u16(),
+            body,
+        });
         let headers = response.headers_mut();
         match self {
             Error::Overloaded | Error::ShuttingDown => {

@@ -20,6 +20,9 @@
 //! - [`cache`]: the response cache (keys in a normal form, near-duplicate lookups, TTL, a byte
 //!   budget with least recently used out first) and when an answer may be reused.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
+//! - [`api`]: the three chat APIs served (OpenAI chat completions, Anthropic Messages, OpenAI
+//!   Responses): each read into [`openai::ChatRequest`], the one view routing needs, and each
+//!   answer and error written in the API's own shape.
 //!
 //! Edges (I/O):
 //! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
@@ -57,6 +60,7 @@
 //!   error JSON; library failures keep their cause as `source()`. A command's own failures are
 //!   [`cli::CliError`], which wraps it.
 
+pub mod api;
 pub mod cache;
 pub mod classify;
 pub mod cli;

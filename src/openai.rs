@@ -36,6 +36,13 @@ pub struct ChatRequest {
     /// A string or a list of strings.
     #[serde(default)]
     pub stop: Option<Value>,
+    /// A feature of another API that only the LLM can serve (the Responses API's
+    /// `previous_response_id`, Anthropic's extended thinking), set by [`crate::api`]'s readers.
+    #[serde(skip)]
+    pub llm_feature: Option<&'static str>,
+    /// The API the request came in by, whose shape an answer written by the proxy takes.
+    #[serde(skip)]
+    pub api: crate::api::Api,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +147,7 @@ impl ChatRequest {
                 .as_ref()
                 .is_some_and(|f| !f.is_null() && f.get("type").and_then(Value::as_str) != Some("text")),
             choices: self.n.unwrap_or(1),
+            llm_feature: self.llm_feature,
         }
     }
 
@@ -287,7 +295,7 @@ pub fn completion_stream(meta: &CompletionMeta<'_>, content: &str, usage: Usage,
 
 /// Splits text into pieces of roughly `target` bytes, cutting only after whitespace so that the
 /// pieces concatenate back to the original exactly.
-fn split_for_stream(text: &str, target: usize) -> Vec<&str> {
+pub(crate) fn split_for_stream(text: &str, target: usize) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {

@@ -28,6 +28,10 @@ pub enum Guard {
     /// persona or a scope ("only answer questions about Acme"). A team whose system prompt allows
     /// plain sourced answers turns this guard off (`[guards] system_prompt = false`).
     SystemPrompt,
+    /// The request uses what only the LLM's API has: a conversation it stores
+    /// (`previous_response_id`), a background job, a stored prompt, extended thinking. Always on:
+    /// search cannot see what such a request refers to.
+    LlmFeature,
 }
 
 impl Guard {
@@ -42,6 +46,7 @@ impl Guard {
             Guard::NoUserText => "no user text",
             Guard::Language => "language",
             Guard::SystemPrompt => "system prompt",
+            Guard::LlmFeature => "llm feature",
         }
     }
 }
@@ -80,6 +85,9 @@ impl Guards {
     pub fn check(&self, f: &RequestFeatures) -> Option<Guard> {
         if f.last_user.trim().is_empty() {
             return Some(Guard::NoUserText);
+        }
+        if f.llm_feature.is_some() {
+            return Some(Guard::LlmFeature);
         }
         if self.tools && f.has_tools {
             return Some(Guard::Tools);

@@ -46,6 +46,8 @@ pub struct RequestFeatures {
     pub has_response_format: bool,
     /// Requested number of choices (`n`), 1 when absent.
     pub choices: u32,
+    /// A feature only the LLM's API can serve (state it holds, extended thinking), by name.
+    pub llm_feature: Option<&'static str>,
 }
 
 impl RequestFeatures {

@@ -1,4 +1,5 @@
-//! `[llm]`: the upstream API, its key and its timeouts.
+//! `[llm]`: the upstream APIs (OpenAI-compatible, and `[llm.anthropic]` for the Messages API),
+//! their keys and their timeouts.
 
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ pub struct LlmConfig {
     pub first_byte_timeout: Duration,
     #[serde(rename = "total_timeout_ms", serialize_with = "ser::millis")]
     pub total_timeout: Duration,
+    /// The Anthropic upstream, for `POST /v1/messages`.
+    pub anthropic: AnthropicConfig,
+}
+
+/// `[llm.anthropic]`: its key, when set, is sent as `x-api-key` in place of the client's.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnthropicConfig {
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<Secret<String>>,
 }
 
 pub(super) fn validate_llm(
@@ -32,28 +43,23 @@ pub(super) fn validate_llm(
         problems.push(p);
         String::new()
     });
-    let api_key = match &raw.api_key_env {
-        Some(name) if name.trim().is_empty() => {
-            problems.push(problem(
-                "llm.api_key_env",
-                "is empty",
-                "name an environment variable, or remove the key to forward the client's Authorization header",
-            ));
-            None
-        }
-        Some(name) => match env(name) {
-            Some(key) if !key.is_empty() => Some(Secret::new(key)),
-            _ if purpose == Purpose::Offline => None,
-            _ => {
-                problems.push(problem(
-                    "llm.api_key_env",
-                    format!("environment variable `{name}` is not set"),
-                    format!("export {name}=..., or remove llm.api_key_env to forward the client's key"),
-                ));
-                None
-            }
-        },
-        None => None,
+    let api_key = read_key("llm.api_key_env", raw.api_key_env.as_deref(), env, purpose, problems);
+    let anthropic = AnthropicConfig {
+        base_url: validate_base_url(&raw.anthropic.base_url)
+            .map_err(|mut p| {
+                p.key = "llm.anthropic.base_url".into();
+                p.fix = "use Anthropic's API root, e.g. \"https://api.anthropic.com/v1\"".into();
+                problems.push(p);
+            })
+            .unwrap_or_default(),
+        api_key: read_key(
+            "llm.anthropic.api_key_env",
+            raw.anthropic.api_key_env.as_deref(),
+            env,
+            purpose,
+            problems,
+        ),
+        api_key_env: raw.anthropic.api_key_env,
     };
     for (key, value) in [
         ("llm.connect_timeout_ms", raw.connect_timeout_ms),
@@ -78,6 +84,41 @@ pub(super) fn validate_llm(
         connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
         first_byte_timeout: Duration::from_millis(raw.first_byte_timeout_ms),
         total_timeout: Duration::from_millis(raw.total_timeout_ms),
+        anthropic,
+    }
+}
+
+/// The key named by `key` (an `api_key_env`), read from the environment; offline commands do
+/// without it.
+fn read_key(
+    key: &str,
+    name: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    purpose: Purpose,
+    problems: &mut Vec<Problem>,
+) -> Option<Secret<String>> {
+    match name {
+        Some(name) if name.trim().is_empty() => {
+            problems.push(problem(
+                key,
+                "is empty",
+                "name an environment variable, or remove the key to forward the client's own key",
+            ));
+            None
+        }
+        Some(name) => match env(name) {
+            Some(value) if !value.is_empty() => Some(Secret::new(value)),
+            _ if purpose == Purpose::Offline => None,
+            _ => {
+                problems.push(problem(
+                    key,
+                    format!("environment variable `{name}` is not set"),
+                    format!("export {name}=..., or remove {key} to forward the client's key"),
+                ));
+                None
+            }
+        },
+        None => None,
     }
 }
 

@@ -256,6 +256,24 @@ pub struct RawLlm {
     pub connect_timeout_ms: u64,
     pub first_byte_timeout_ms: u64,
     pub total_timeout_ms: u64,
+    pub anthropic: RawAnthropicLlm,
+}
+
+/// `[llm.anthropic]`: where `POST /v1/messages` goes; the timeouts are `[llm]`'s.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAnthropicLlm {
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+}
+
+impl Default for RawAnthropicLlm {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.anthropic.com/v1".into(),
+            api_key_env: None,
+        }
+    }
 }
 
 impl Default for RawLlm {
@@ -266,6 +284,7 @@ impl Default for RawLlm {
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 60_000,
             total_timeout_ms: 600_000,
+            anthropic: RawAnthropicLlm::default(),
         }
     }
 }

@@ -54,7 +54,8 @@ pub struct UpstreamRequest {
 struct Inner {
     client: reqwest::Client,
     base_url: reqwest::Url,
-    authorization: Option<HeaderValue>,
+    /// The configured key, under the header its API reads (`Authorization: Bearer`, `x-api-key`).
+    key: Option<(HeaderName, HeaderValue)>,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
     total_timeout: Duration,
@@ -79,7 +80,26 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The OpenAI-compatible upstream (`[llm]`): chat completions, Responses, everything else.
     pub fn new(config: &LlmConfig) -> Result<Upstream, Error> {
+        let key = config
+            .api_key
+            .as_ref()
+            .map(|k| (header::AUTHORIZATION, format!("Bearer {}", k.expose())));
+        Upstream::build(config, &config.base_url, key)
+    }
+
+    /// The Anthropic upstream (`[llm.anthropic]`), with `[llm]`'s timeouts.
+    pub fn anthropic(config: &LlmConfig) -> Result<Upstream, Error> {
+        let anthropic = &config.anthropic;
+        let key = anthropic
+            .api_key
+            .as_ref()
+            .map(|k| (HeaderName::from_static("x-api-key"), k.expose().to_string()));
+        Upstream::build(config, &anthropic.base_url, key)
+    }
+
+    fn build(config: &LlmConfig, base_url: &str, key: Option<(HeaderName, String)>) -> Result<Upstream, Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.total_timeout)
@@ -89,22 +109,22 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::internal_from("building the HTTP client", e))?;
-        let authorization = match &config.api_key {
-            Some(key) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+        let key = match key {
+            Some((name, key)) => {
+                let mut value = HeaderValue::from_str(&key)
                     .map_err(|_| Error::internal("the configured API key is not a valid header value"))?;
                 value.set_sensitive(true);
-                Some(value)
+                Some((name, value))
             }
             None => None,
         };
-        let base_url =
-            reqwest::Url::parse(&config.base_url).map_err(|e| Error::internal_from("llm.base_url is not a URL", e))?;
+        let base_url = reqwest::Url::parse(base_url)
+            .map_err(|e| Error::internal_from(format!("the upstream base URL `{base_url}` is not a URL"), e))?;
         Ok(Upstream {
             inner: Arc::new(Inner {
                 client,
                 base_url,
-                authorization,
+                key,
                 connect_timeout: config.connect_timeout,
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
@@ -129,8 +149,11 @@ impl Upstream {
         if let Ok(id) = HeaderValue::from_str(&request.request_id) {
             headers.insert("x-request-id", id);
         }
-        if let Some(auth) = &inner.authorization {
-            headers.insert(header::AUTHORIZATION, auth.clone());
+        if let Some((name, key)) = &inner.key {
+            // The configured key replaces whatever key the client sent, under either header.
+            headers.remove(header::AUTHORIZATION);
+            headers.remove("x-api-key");
+            headers.insert(name.clone(), key.clone());
         }
         let pending = inner
             .client

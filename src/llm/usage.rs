@@ -21,12 +21,28 @@ struct UsageEnvelope {
     usage: Option<UpstreamUsage>,
 }
 
+/// OpenAI chat's `prompt_tokens`/`completion_tokens`, or the `input_tokens`/`output_tokens` of
+/// Anthropic's Messages and OpenAI's Responses APIs.
 #[derive(Deserialize)]
 struct UpstreamUsage {
+    #[serde(alias = "input_tokens")]
     prompt_tokens: Option<u32>,
+    #[serde(alias = "output_tokens")]
     completion_tokens: Option<u32>,
 }
 
+/// The object an Anthropic `message_start` or a Responses `response.*` event wraps.
+#[derive(Deserialize)]
+struct EventObject {
+    usage: Option<UpstreamUsage>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// One SSE event of any of the three APIs: a chat chunk (`choices`), an Anthropic event or a
+/// Responses event (`type`, with the text in `delta` and usage in `message` or `response`).
 #[derive(Deserialize)]
 struct ChunkView {
     #[serde(default)]
@@ -34,6 +50,20 @@ struct ChunkView {
     usage: Option<UpstreamUsage>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    message: Option<EventObject>,
+    #[serde(default)]
+    response: Option<EventObject>,
+    /// Anthropic: `{"type": "text_delta", "text"}` or `{"stop_reason"}`; Responses: the text.
+    #[serde(default)]
+    delta: Option<serde_json::Value>,
+    /// Anthropic's `content_block_start` block, a Responses `output_item.added` item.
+    #[serde(default)]
+    content_block: Option<serde_json::Value>,
+    #[serde(default)]
+    item: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -66,25 +96,52 @@ impl PlainAnswer {
     /// Longer answers are not worth a cache slot (and are rarely repeated word for word).
     pub const MAX_BYTES: usize = 64 * 1024;
 
-    /// The answer of a whole `chat.completion` JSON body, if it is plain.
+    /// The answer of a whole JSON body, if it is plain: a `chat.completion` with one choice that
+    /// finished with `stop`, an Anthropic `message` of text blocks that ended its turn, or a
+    /// completed Responses `response` whose only output is a message.
     pub fn from_json(body: &[u8]) -> Option<PlainAnswer> {
-        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let choices = v.get("choices")?.as_array()?;
-        let [choice] = choices.as_slice() else { return None };
-        let message = choice.get("message")?;
-        let plain = choice.get("finish_reason")?.as_str() == Some("stop")
-            && ["tool_calls", "function_call", "audio"]
-                .iter()
-                .all(|k| message.get(*k).is_none_or(serde_json::Value::is_null));
-        let content = message.get("content")?.as_str()?;
-        (plain && content.len() <= Self::MAX_BYTES).then(|| PlainAnswer {
-            content: content.to_string(),
-            model: v.get("model").and_then(|m| m.as_str()).unwrap_or_default().to_string(),
-            completion_tokens: v
-                .get("usage")
-                .and_then(|u| u.get("completion_tokens"))
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok()),
+        use serde_json::Value;
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let content = match v
+            .get("object")
+            .and_then(Value::as_str)
+            .or(v.get("type").and_then(Value::as_str))
+        {
+            Some("message") => {
+                let blocks = v.get("content")?.as_array()?;
+                let text_only = blocks
+                    .iter()
+                    .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
+                let ended = matches!(v.get("stop_reason")?.as_str(), Some("end_turn" | "stop_sequence"));
+                (text_only && ended).then(|| crate::api::blocks_text(&v["content"]))?
+            }
+            Some("response") => {
+                let output = v.get("output")?.as_array()?;
+                let [item] = output.as_slice() else { return None };
+                let done = v.get("status")?.as_str() == Some("completed")
+                    && item.get("type").and_then(Value::as_str) == Some("message");
+                done.then(|| crate::api::blocks_text(&item["content"]))?
+            }
+            _ => {
+                let choices = v.get("choices")?.as_array()?;
+                let [choice] = choices.as_slice() else { return None };
+                let message = choice.get("message")?;
+                let plain = choice.get("finish_reason")?.as_str() == Some("stop")
+                    && ["tool_calls", "function_call", "audio"]
+                        .iter()
+                        .all(|k| message.get(*k).is_none_or(Value::is_null));
+                plain.then(|| message.get("content")?.as_str().map(str::to_string))??
+            }
+        };
+        let usage = v.get("usage");
+        let completion_tokens = ["completion_tokens", "output_tokens"]
+            .iter()
+            .find_map(|k| usage.and_then(|u| u.get(*k)).and_then(Value::as_u64))
+            .and_then(|n| u32::try_from(n).ok());
+        (content.len() <= Self::MAX_BYTES).then(|| PlainAnswer {
+            content,
+            model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+            completion_tokens,
         })
     }
 }
@@ -135,16 +192,31 @@ impl SseScanner {
             let Some(data) = line.strip_prefix(b"data:") else {
                 continue;
             };
-            let Ok(view) = serde_json::from_slice::<ChunkView>(data.trim_ascii()) else {
+            let Ok(mut view) = serde_json::from_slice::<ChunkView>(data.trim_ascii()) else {
                 continue;
             };
-            if let Some(u) = view.usage {
-                self.usage = Some((u.prompt_tokens, u.completion_tokens));
+            let usage = view
+                .usage
+                .take()
+                .or_else(|| view.message.as_mut().and_then(|m| m.usage.take()))
+                .or_else(|| view.response.as_mut().and_then(|r| r.usage.take()));
+            if let Some(u) = usage {
+                // Anthropic sends input tokens at the start and output tokens at the end.
+                let (prompt, completion) = self.usage.unwrap_or_default();
+                self.usage = Some((u.prompt_tokens.or(prompt), u.completion_tokens.or(completion)));
             }
-            if let (Some(text), Some(model)) = (self.text.as_mut(), &view.model) {
+            let model = view
+                .model
+                .as_ref()
+                .or_else(|| view.message.as_ref().and_then(|m| m.model.as_ref()))
+                .or_else(|| view.response.as_ref().and_then(|r| r.model.as_ref()));
+            if let (Some(text), Some(model)) = (self.text.as_mut(), model) {
                 if text.model.is_empty() {
                     text.model.clone_from(model);
                 }
+            }
+            if let Some(kind) = view.kind.as_deref() {
+                self.feed_event(kind, &view);
             }
             for choice in view.choices {
                 if let Some(text) = self.text.as_mut() {
@@ -165,6 +237,51 @@ impl SseScanner {
                     }
                 }
             }
+        }
+    }
+
+    /// An Anthropic or Responses event: its text, whether the answer stays plain, how it ended.
+    fn feed_event(&mut self, kind: &str, view: &ChunkView) {
+        let delta = view.delta.as_ref();
+        let piece = match kind {
+            "content_block_delta" => delta.and_then(|d| d.get("text")).and_then(serde_json::Value::as_str),
+            "response.output_text.delta" => delta.and_then(serde_json::Value::as_str),
+            _ => None,
+        };
+        if let Some(piece) = piece {
+            self.streamed_chars += piece.chars().count();
+        }
+        let Some(text) = self.text.as_mut() else { return };
+        let block_type = |b: Option<&serde_json::Value>| {
+            b.and_then(|b| b.get("type"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        match kind {
+            // A tool call, a thinking block, anything but text: not a plain answer.
+            "content_block_start" => text.spoiled |= block_type(view.content_block.as_ref()).as_deref() != Some("text"),
+            "response.output_item.added" => {
+                text.spoiled |= block_type(view.item.as_ref()).as_deref() != Some("message")
+            }
+            "message_delta" => {
+                let stop = delta
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(serde_json::Value::as_str);
+                if let Some(stop) = stop {
+                    let plain = matches!(stop, "end_turn" | "stop_sequence");
+                    text.finish = Some(if plain { "stop" } else { stop }.to_string());
+                }
+            }
+            "response.completed" => {
+                let done = view.response.as_ref().and_then(|r| r.status.as_deref()) == Some("completed");
+                text.finish = Some(if done { "stop" } else { "incomplete" }.to_string());
+            }
+            "response.incomplete" | "response.failed" => text.finish = Some("incomplete".into()),
+            _ => {}
+        }
+        if let Some(piece) = piece.filter(|_| !text.spoiled) {
+            text.content.push_str(piece);
+            text.spoiled |= text.content.len() > PlainAnswer::MAX_BYTES;
         }
     }
 
@@ -291,6 +408,52 @@ mod tests {
         assert_eq!((answer.content.as_str(), answer.completion_tokens), ("Lima.", Some(2)));
         let length = br#"{"model":"m","choices":[{"index":0,"message":{"content":"Li"},"finish_reason":"length"}]}"#;
         assert_eq!(PlainAnswer::from_json(length), None);
+    }
+
+    #[test]
+    fn anthropic_and_responses_streams_give_usage_and_text() {
+        let mut a = SseScanner::keeping_text();
+        a.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n");
+        a.feed(b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        a.feed(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Lima.\"}}\n\n");
+        a.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n");
+        assert_eq!(
+            a.usage,
+            Some((Some(25), Some(15))),
+            "input from the start, output from the end"
+        );
+        let answer = a.answer().unwrap();
+        assert_eq!((answer.content.as_str(), answer.model.as_str()), ("Lima.", "claude-x"));
+
+        let mut tool = SseScanner::keeping_text();
+        tool.feed(b"data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\"}}\n\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}\n\n");
+        assert_eq!(tool.answer(), None);
+
+        let mut r = SseScanner::keeping_text();
+        r.feed(b"event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"message\"}}\n\n");
+        r.feed(b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Lima is the capital.\"}\n\n");
+        r.feed(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-4o\",\"status\":\"completed\",\"usage\":{\"input_tokens\":9,\"output_tokens\":5}}}\n\n");
+        assert_eq!(r.usage().completion_tokens, Some(5));
+        assert_eq!(r.answer().unwrap().content, "Lima is the capital.");
+        let mut estimated = SseScanner::default();
+        estimated.feed(b"data: {\"type\":\"response.output_text.delta\",\"delta\":\"12345678\"}\n\n");
+        assert_eq!(estimated.usage().completion_tokens, Some(2));
+    }
+
+    #[test]
+    fn whole_anthropic_and_responses_answers_are_read() {
+        let message = br#"{"id":"msg_1","type":"message","model":"claude-x","content":[{"type":"text","text":"Lima."}],"stop_reason":"end_turn","usage":{"input_tokens":4,"output_tokens":3}}"#;
+        let answer = PlainAnswer::from_json(message).unwrap();
+        assert_eq!((answer.content.as_str(), answer.completion_tokens), ("Lima.", Some(3)));
+        let mut usage = JsonUsage::default();
+        usage.feed(message);
+        assert_eq!(usage.usage().unwrap().prompt_tokens, Some(4));
+        let cut = br#"{"type":"message","content":[{"type":"text","text":"Li"}],"stop_reason":"max_tokens"}"#;
+        assert_eq!(PlainAnswer::from_json(cut), None);
+        let response = br#"{"object":"response","status":"completed","model":"gpt-4o","output":[{"type":"message","content":[{"type":"output_text","text":"Lima."}]}],"usage":{"input_tokens":4,"output_tokens":2}}"#;
+        assert_eq!(PlainAnswer::from_json(response).unwrap().completion_tokens, Some(2));
+        let call = br#"{"object":"response","status":"completed","output":[{"type":"function_call","name":"f"}]}"#;
+        assert_eq!(PlainAnswer::from_json(call), None);
     }
 
     #[test]

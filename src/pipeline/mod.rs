@@ -74,12 +74,22 @@ pub struct Pipeline {
     pub search_backend: Arc<dyn SearchBackend>,
     pub tenants: HashMap<String, Policy>,
     pub upstream: Upstream,
+    /// `[llm.anthropic]`, for the Messages API.
+    pub anthropic: Upstream,
     /// The response cache (`[cache] enabled`); a reload builds a fresh one, so no answer outlives
     /// the routing and index that produced it.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 impl Pipeline {
+    /// The upstream that serves an API.
+    pub fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
+        match api.upstream() {
+            crate::api::UpstreamKind::OpenAi => &self.upstream,
+            crate::api::UpstreamKind::Anthropic => &self.anthropic,
+        }
+    }
+
     /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
     pub async fn build(config: Config) -> Result<Pipeline, Error> {
         let backend = crate::search::connect(&config.search).await?;
@@ -93,6 +103,7 @@ impl Pipeline {
         let search_backend_name = backend.name().to_string();
         let search = search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
         let upstream = Upstream::new(&config.llm)?;
+        let anthropic = Upstream::anthropic(&config.llm)?;
         let tenants = config
             .routing
             .tenants
@@ -134,6 +145,7 @@ impl Pipeline {
             search_backend: backend,
             tenants,
             upstream,
+            anthropic,
         })
     }
 

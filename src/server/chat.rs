@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
 
 use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
+use crate::api::Api;
 use crate::config::tiers::TierMode;
 use crate::cpu::CpuMeter;
 use crate::ledger::{RouteTaken, UsageSource};
@@ -28,15 +29,30 @@ pub const ROUTE_HEADER: &str = "x-ecoroute-route";
 pub const REASON_HEADER: &str = "x-ecoroute-reason";
 pub const EXPLAIN_HEADER: &str = "x-ecoroute-explain";
 
-pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// `POST /v1/chat/completions`.
+pub async fn handle(state: State<Arc<AppState>>, request: Request) -> Response {
+    serve(Api::ChatCompletions, state, request).await
+}
+
+/// `POST /v1/messages` (Anthropic).
+pub async fn handle_messages(state: State<Arc<AppState>>, request: Request) -> Response {
+    serve(Api::Messages, state, request).await
+}
+
+/// `POST /v1/responses` (OpenAI Responses).
+pub async fn handle_responses(state: State<Arc<AppState>>, request: Request) -> Response {
+    serve(Api::Responses, state, request).await
+}
+
+async fn serve(api: Api, State(state): State<Arc<AppState>>, request: Request) -> Response {
     // One runtime snapshot for the whole request: a reload mid-request does not change its course.
     let runtime = state.runtime();
     let id = request_id(request.headers());
-    let mut pending = PendingRecord::new(&state, "/v1/chat/completions", &id);
+    let mut pending = PendingRecord::new(&state, api.path(), &id);
     let (parts, body) = request.into_parts();
     pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
     let outcome = tokio::select! {
-        outcome = answer_or_forward(&state, &runtime, &parts.headers, body, &mut pending) => outcome,
+        outcome = answer_or_forward(api, &state, &runtime, &parts.headers, body, &mut pending) => outcome,
         // The shutdown grace is over and the upstream has not answered yet.
         () = state.stopped() => Err(Error::ShuttingDown),
     };
@@ -77,6 +93,7 @@ enum Reply {
 }
 
 async fn answer_or_forward(
+    api: Api,
     state: &AppState,
     runtime: &Pipeline,
     headers: &HeaderMap,
@@ -85,7 +102,7 @@ async fn answer_or_forward(
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
-    let chat = ChatRequest::parse(&bytes)?;
+    let chat = api.parse(&bytes)?;
     if chat.messages.len() > runtime.config.server.max_messages {
         return Err(Error::InvalidRequest {
             message: format!(
@@ -93,13 +110,14 @@ async fn answer_or_forward(
                 chat.messages.len(),
                 runtime.config.server.max_messages
             ),
-            param: Some("messages"),
+            param: Some(api.turns_field()),
         });
     }
-    if chat.messages.is_empty() {
+    // A request that only refers to state the upstream holds (a stored prompt) may have no turns.
+    if chat.messages.is_empty() && chat.llm_feature.is_none() {
         return Err(Error::InvalidRequest {
-            message: "`messages` must not be empty".into(),
-            param: Some("messages"),
+            message: format!("`{}` must not be empty", api.turns_field()),
+            param: Some(api.turns_field()),
         });
     }
     // As OpenAI does: a request that names no model is refused, not answered.
@@ -120,7 +138,7 @@ async fn answer_or_forward(
     }
     let tenant = pending.record.tenant.clone();
     // The cache first: an identical request answered before costs a hash and a copy.
-    let cache = CacheStep::new(runtime, headers, &bytes, &features, tenant.as_deref());
+    let cache = CacheStep::new(api, runtime, headers, &bytes, &features, tenant.as_deref());
     if let Some(hit) = cache.exact_hit() {
         pending.record.proxy_cpu_us += meter.micros();
         return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
@@ -211,9 +229,10 @@ async fn answer_or_forward(
                 // the team can compare the two answers before it turns the tier on.
                 if sampled(&r.request_id, choice.review_sample) {
                     keep_answer = state.ledger.stores_prompts();
-                    let review = PendingRecord::new(state, "/v1/chat/completions", &format!("{}-review", r.request_id));
+                    let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
                     tokio::spawn(review_with_cheaper(
-                        runtime.upstream.clone(),
+                        api,
+                        runtime.upstream_for(api).clone(),
                         headers.clone(),
                         bytes.clone(),
                         choice.cheaper,
@@ -230,6 +249,7 @@ async fn answer_or_forward(
         }
     }
     let call = LlmCall {
+        api,
         keep_answer,
         served_model,
         headers,
@@ -252,6 +272,7 @@ struct CacheStep {
 
 impl CacheStep {
     fn new(
+        api: Api,
         runtime: &Pipeline,
         headers: &HeaderMap,
         body: &[u8],
@@ -275,7 +296,7 @@ impl CacheStep {
         };
         let single_turn = features.user_turns == 1 && features.prior_turns == 0;
         let question = (runtime.config.cache.near_duplicates && single_turn).then_some(features.question.as_str());
-        let keys = crate::cache::request_keys(tenant, &value, policy.cache.llm, question);
+        let keys = crate::cache::request_keys(api, tenant, &value, policy.cache.llm, question);
         CacheStep {
             cache: Some(cache),
             keys,
@@ -431,7 +452,7 @@ fn cache_response(
         r.completion_tokens = Some(usage.completion_tokens);
         r.usage_source = UsageSource::Estimated;
     }
-    let id = format!("chatcmpl-{}", pending.record.request_id);
+    let id = chat.api.answer_id(&pending.record.request_id);
     let meta = CompletionMeta {
         id: &id,
         created: unix_seconds(),
@@ -449,12 +470,12 @@ fn cache_response(
 /// A completion the proxy writes itself (search or cache), streamed when the client asked.
 fn completion_response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Response {
     if chat.is_stream() {
-        let frames = openai::completion_stream(meta, content, usage, chat.include_usage_in_stream());
+        let frames = chat.api.answer_stream(chat, meta, content, usage);
         sse_response(Body::from_stream(futures_util::stream::iter(
             frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
         )))
     } else {
-        axum::Json(openai::completion(meta, content, usage)).into_response()
+        axum::Json(chat.api.answer_json(chat, meta, content, usage)).into_response()
     }
 }
 
@@ -477,7 +498,7 @@ fn search_response(
         prompt_tokens: chat.estimated_prompt_tokens(),
         completion_tokens: openai::estimate_tokens(content),
     };
-    let id = format!("chatcmpl-{}", pending.record.request_id);
+    let id = chat.api.answer_id(&pending.record.request_id);
     let fingerprint = format!("ecoroute-search-{}", runtime.search_backend_name);
     let meta = CompletionMeta {
         id: &id,
@@ -595,6 +616,7 @@ struct ReviewOf {
 /// not have happened without ecoroute), and with `ledger.store_prompts` the answer, so the team
 /// can compare it with the original's.
 async fn review_with_cheaper(
+    api: Api,
     upstream: crate::llm::Upstream,
     headers: HeaderMap,
     body: Bytes,
@@ -627,7 +649,7 @@ async fn review_with_cheaper(
     };
     let mut headers = headers;
     headers.remove(header::CONTENT_LENGTH);
-    let request = chat_request(headers, body, &review.record.request_id);
+    let request = chat_request(api, headers, body, &review.record.request_id);
     let answer = match upstream.send(request).await {
         Ok(response) => {
             review.record.status = response.status().as_u16();
@@ -652,13 +674,13 @@ async fn review_with_cheaper(
     review.finish();
 }
 
-/// A chat-completions request to the upstream. It asks for an identity-encoded body so usage can
-/// be read from it; the client still gets it whole.
-fn chat_request(mut headers: HeaderMap, body: Bytes, request_id: &str) -> UpstreamRequest {
+/// A chat request to the API's upstream. It asks for an identity-encoded body so usage can be
+/// read from it; the client still gets it whole.
+fn chat_request(api: Api, mut headers: HeaderMap, body: Bytes, request_id: &str) -> UpstreamRequest {
     headers.remove(header::ACCEPT_ENCODING);
     UpstreamRequest {
         method: Method::POST,
-        path_and_query: "/chat/completions".into(),
+        path_and_query: api.upstream_path().into(),
         headers,
         body: body.into(),
         request_id: request_id.to_string(),
@@ -667,6 +689,7 @@ fn chat_request(mut headers: HeaderMap, body: Bytes, request_id: &str) -> Upstre
 
 /// A request on its way to the LLM: what is sent, and what the answer's way back needs.
 struct LlmCall<'a> {
+    api: Api,
     /// Keep the answer's text in the row (a tier review's original, with `ledger.store_prompts`).
     keep_answer: bool,
     /// The cheaper model a tier chose, for the response header.
@@ -682,6 +705,7 @@ struct LlmCall<'a> {
 
 async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut PendingRecord) -> Result<Reply, Error> {
     let LlmCall {
+        api,
         keep_answer,
         served_model,
         headers,
@@ -691,9 +715,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         stopped,
         fill,
     } = call;
-    let request = chat_request(headers.clone(), body, &pending.record.request_id);
+    let request = chat_request(api, headers.clone(), body, &pending.record.request_id);
     let upstream_started = Instant::now();
-    let upstream = runtime.upstream.send(request).await?;
+    let client = runtime.upstream_for(api);
+    let upstream = client.send(request).await?;
     pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
     let keep = Keep {
@@ -724,7 +749,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let small = upstream.content_length().is_some_and(|len| len <= SMALL_BODY);
     if !sse && small {
         let bytes = tokio::select! {
-            bytes = upstream.bytes() => bytes.map_err(|e| runtime.upstream.map_error(e))?,
+            bytes = upstream.bytes() => bytes.map_err(|e| client.map_error(e))?,
             () = stopped => return Err(Error::ShuttingDown),
         };
         let meter = CpuMeter::start();
@@ -750,9 +775,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let mut owned = pending.take();
     owned.record.status = status.as_u16();
     let body = Body::from_stream(usage_tap(
+        api,
         Box::pin(upstream.bytes_stream()),
         owned,
-        runtime.upstream.clone(),
+        client.clone(),
         scanner,
         stopped,
         keep,
@@ -799,9 +825,9 @@ impl Scanner {
     /// How a body that cannot go on ends: an SSE stream with an OpenAI-style error event (clients
     /// see why instead of a hang); a JSON body by aborting the response, so the client sees a cut
     /// body rather than one that looks complete.
-    fn end_with(&self, error: &Error) -> Result<Bytes, Error> {
+    fn end_with(&self, api: Api, error: &Error) -> Result<Bytes, Error> {
         match self {
-            Scanner::Sse(_) => Ok(openai::sse_frame(&error.body())),
+            Scanner::Sse(_) => Ok(api.stream_error(error)),
             Scanner::Json(_) => Err(Error::UpstreamUnavailable(error.to_string())),
         }
     }
@@ -836,6 +862,7 @@ impl Keep {
 /// shutdown grace is over, ends as [`Scanner::end_with`] says; the ledger row is written when
 /// the body ends or the client goes away.
 fn usage_tap(
+    api: Api,
     inner: ByteStream,
     pending: PendingRecord,
     upstream: crate::llm::Upstream,
@@ -897,6 +924,6 @@ fn usage_tap(
         tap.pending.record.error = Some(format!("stream cut: {failed}"));
         tap.pending.finish();
         tap.done = true;
-        Some((tap.scanner.end_with(&failed), tap))
+        Some((tap.scanner.end_with(api, &failed), tap))
     })
 }

@@ -1,4 +1,4 @@
-//! Every `/v1/*` request other than a chat completion (models, embeddings, files, …) goes to the
+//! Every `/v1/*` request other than a chat request (chat completions, messages, responses) (models, embeddings, files, …) goes to the
 //! upstream unchanged, request and response bodies streamed, and is recorded in the ledger as
 //! `passthrough` so it never counts as an LLM call avoided or made.
 
@@ -47,8 +47,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             body,
             request_id: id.clone(),
         };
+        // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
+        let upstream = match crate::api::Api::of_path(&path) {
+            Some(api) => runtime.upstream_for(api),
+            None => &runtime.upstream,
+        };
         let sent = tokio::select! {
-            sent = runtime.upstream.send(request) => sent,
+            sent = upstream.send(request) => sent,
             () = state.stopped() => Err(Error::ShuttingDown),
         };
         match sent {

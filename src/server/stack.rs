@@ -25,6 +25,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     let shed_counter = Arc::clone(&state.metrics);
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::handle).fallback(passthrough::handle))
+        .route(
+            "/v1/messages",
+            post(chat::handle_messages).fallback(passthrough::handle),
+        )
+        .route(
+            "/v1/responses",
+            post(chat::handle_responses).fallback(passthrough::handle),
+        )
         .route("/v1/{*path}", any(passthrough::handle))
         .layer(
             ServiceBuilder::new()
@@ -47,7 +55,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .load_shed()
                 // 1. One limit shared by all API routes (a per-route limit would multiply it).
                 .layer(GlobalConcurrencyLimitLayer::new(max_concurrency)),
-        );
+        )
+        // 5. Outermost on the API routes: an error the proxy writes itself (a shed request, a
+        //    refused body, a bad request) takes the shape of the API it was sent to, so an
+        //    Anthropic SDK reads Anthropic's error shape whichever layer refused the request.
+        .layer(axum::middleware::from_fn(api_error_shape));
     Router::new()
         // Health checks sit outside the limit, so an overloaded proxy is not restarted for it.
         .route("/healthz", get(healthz))
@@ -92,6 +104,22 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Layer 5: rewrites the proxy's own error bodies into the shape of the API the request was sent
+/// to. Upstream errors pass as the upstream wrote them: they carry no [`crate::error::ProxyError`].
+async fn api_error_shape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = crate::api::Api::of_path(request.uri().path());
+    let mut response = next.run(request).await;
+    let Some(api) = api.filter(|api| *api == crate::api::Api::Messages) else {
+        return response;
+    };
+    let Some(error) = response.extensions_mut().remove::<crate::error::ProxyError>() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(api.error_body_of(&error).to_string()))
 }
 
 /// 0. (inside the API routes) Reads the body before anything else; see the layer's comment.

@@ -6,6 +6,7 @@
 mod support;
 
 mod admin;
+mod apis;
 mod cache;
 mod cli;
 mod energy;

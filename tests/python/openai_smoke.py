@@ -56,6 +56,36 @@ try:
 except openai.BadRequestError as e:
     check(e.status_code == 400, "400 maps to BadRequestError")
 
+# The Responses API, which the SDKs now favour.
+raw = client.responses.with_raw_response.create(model="gpt-4o-mini", input="What is the capital of Peru?")
+check(raw.headers.get("x-ecoroute-route") == "search", "responses: lookup routed to search")
+response = raw.parse()
+check(response.output_text.startswith("The capital of Peru is Lima."), "responses: search answer")
+check(response.status == "completed" and response.usage.output_tokens > 0, "responses: status and usage")
+
+events = list(client.responses.create(model="gpt-4o-mini", input="What is the capital of Peru?", stream=True))
+deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+check(deltas.startswith("The capital of Peru is Lima."), "responses: streamed search answer")
+check(events[-1].type == "response.completed", "responses: stream ends completed")
+check(events[-1].response.output_text == deltas, "responses: completed response carries the text")
+
+with client.responses.stream(model="gpt-4o-mini", input="What is the capital of Peru?") as stream:
+    for _ in stream:
+        pass
+    final = stream.get_final_response()
+check(final.output_text.startswith("The capital of Peru is Lima."), "responses: accumulated search stream")
+
+with client.responses.stream(model="gpt-4o-mini", input="Write a limerick about Lima") as stream:
+    for _ in stream:
+        pass
+    final = stream.get_final_response()
+check(final.output_text.startswith("There once was"), "responses: LLM stream passed through")
+
+response = client.responses.create(
+    model="gpt-4o-mini", instructions="Be brief.", input="Write a limerick about Lima"
+)
+check(response.output_text.startswith("There once was"), "responses: LLM answer passed through")
+
 models = client.models.list()
 check(models.data[0].id == "gpt-4o-mini", "models passthrough")
 

@@ -59,6 +59,8 @@ pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
         .route("/v1/chat/completions", post(mock_chat))
+        .route("/v1/messages", post(mock_messages))
+        .route("/v1/responses", post(mock_responses))
         .route("/v1/models", get(mock_models))
         // Anything else is recorded too, so a test can see every path that reached the upstream.
         .fallback(mock_any)
@@ -223,6 +225,125 @@ fn async_stream_frames(
     })
 }
 
+/// An SSE body of named events, as Anthropic and the Responses API stream.
+fn event_stream(events: Vec<(&str, Value)>) -> Response {
+    let body: String = events
+        .into_iter()
+        .map(|(event, data)| format!("event: {event}\ndata: {data}\n\n"))
+        .collect();
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// The mock's status answers (`__status_429` …) in the shape `error` gives, if the body asks.
+fn mock_status(text: &str, error: impl Fn(u16) -> Value) -> Option<Response> {
+    [429u16, 500, 503]
+        .into_iter()
+        .find(|code| text.contains(&format!("__status_{code}")))
+        .map(|code| (StatusCode::from_u16(code).unwrap(), axum::Json(error(code))).into_response())
+}
+
+/// Anthropic's Messages API: the LLM text as one text block, or its stream of events, with
+/// 21 input and 17 output tokens.
+async fn mock_messages(State(state): State<MockState>, request: Request) -> Response {
+    let seen = record(&state, request).await;
+    let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+    let text = body.to_string();
+    if let Some(status) = mock_status(
+        &text,
+        |code| json!({"type": "error", "error": {"type": "rate_limit_error", "message": format!("mock {code}")}}),
+    ) {
+        return status;
+    }
+    let model = body["model"].as_str().unwrap_or("claude-mock").to_string();
+    if !body["stream"].as_bool().unwrap_or(false) {
+        return axum::Json(json!({
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": LLM_TEXT}], "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 21, "output_tokens": 17}
+        }))
+        .into_response();
+    }
+    let (half1, half2) = LLM_TEXT.split_at(30);
+    event_stream(vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant",
+            "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 21, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        ("ping", json!({"type": "ping"})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": half1}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": half2}}),
+        ),
+        ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 17}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ])
+}
+
+/// OpenAI's Responses API: the LLM text as one output message, or its stream of events.
+async fn mock_responses(State(state): State<MockState>, request: Request) -> Response {
+    let seen = record(&state, request).await;
+    let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+    let text = body.to_string();
+    if let Some(status) = mock_status(
+        &text,
+        |code| json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}),
+    ) {
+        return status;
+    }
+    let message = json!({"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "text": LLM_TEXT, "annotations": []}]});
+    let response = json!({"id": "resp_mock", "object": "response", "created_at": 1, "status": "completed",
+        "model": "gpt-4o-mini", "output": [message], "error": null, "incomplete_details": null,
+        "usage": {"input_tokens": 21, "output_tokens": 17, "total_tokens": 38}});
+    if !body["stream"].as_bool().unwrap_or(false) {
+        return axum::Json(response).into_response();
+    }
+    let (half1, half2) = LLM_TEXT.split_at(30);
+    let delta = |piece: &str, n: u32| {
+        json!({"type": "response.output_text.delta", "sequence_number": n, "item_id": "msg_mock",
+        "output_index": 0, "content_index": 0, "delta": piece})
+    };
+    event_stream(vec![
+        (
+            "response.created",
+            json!({"type": "response.created", "sequence_number": 0,
+            "response": {"id": "resp_mock", "object": "response", "status": "in_progress", "model": "gpt-4o-mini", "output": []}}),
+        ),
+        (
+            "response.output_item.added",
+            json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+            "item": {"type": "message", "id": "msg_mock", "status": "in_progress", "role": "assistant", "content": []}}),
+        ),
+        (
+            "response.content_part.added",
+            json!({"type": "response.content_part.added", "sequence_number": 2, "item_id": "msg_mock",
+            "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        ),
+        ("response.output_text.delta", delta(half1, 3)),
+        ("response.output_text.delta", delta(half2, 4)),
+        (
+            "response.completed",
+            json!({"type": "response.completed", "sequence_number": 5, "response": response}),
+        ),
+    ])
+}
+
 pub fn fixture_corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus.jsonl")
 }
@@ -352,6 +473,9 @@ base_url = "{base_url}"
 connect_timeout_ms = 1000
 first_byte_timeout_ms = 1000
 total_timeout_ms = 5000
+
+[llm.anthropic]
+base_url = "{base_url}"
 
 [search]
 index_dir = "{index}"

@@ -1,0 +1,244 @@
+//! The chat APIs ecoroute serves, and what differs between them: how a request is read into the
+//! one view routing needs ([`ChatRequest`]), where it goes upstream, and how an answer the proxy
+//! writes itself (search or cache) and an error are shaped. Everything else (classification,
+//! guards, search, the cache, tiers, the ledger) is the same code for all of them. Pure: bytes in,
+//! values and frames out.
+//!
+//! - [`Api::ChatCompletions`]: OpenAI `POST /v1/chat/completions` ([`crate::openai`]).
+//! - [`Api::Messages`]: Anthropic `POST /v1/messages` ([`anthropic`]).
+//! - [`Api::Responses`]: OpenAI `POST /v1/responses` ([`responses`]).
+
+pub mod anthropic;
+pub mod responses;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
+use crate::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Api {
+    #[default]
+    ChatCompletions,
+    Messages,
+    Responses,
+}
+
+/// Which configured upstream serves an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    OpenAi,
+    Anthropic,
+}
+
+impl Api {
+    /// The client-facing path, as the ledger records it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::ChatCompletions => "/v1/chat/completions",
+            Api::Messages => "/v1/messages",
+            Api::Responses => "/v1/responses",
+        }
+    }
+
+    /// The path under the upstream's base URL (which includes `/v1`).
+    pub fn upstream_path(self) -> &'static str {
+        match self {
+            Api::ChatCompletions => "/chat/completions",
+            Api::Messages => "/messages",
+            Api::Responses => "/responses",
+        }
+    }
+
+    pub fn upstream(self) -> UpstreamKind {
+        match self {
+            Api::Messages => UpstreamKind::Anthropic,
+            Api::ChatCompletions | Api::Responses => UpstreamKind::OpenAi,
+        }
+    }
+
+    /// The API a request path belongs to, for errors written before the handler runs.
+    pub fn of_path(path: &str) -> Option<Api> {
+        [Api::ChatCompletions, Api::Messages, Api::Responses]
+            .into_iter()
+            .find(|api| path == api.path() || path.starts_with(&format!("{}/", api.path())))
+    }
+
+    /// Reads a request body into the view routing needs; a malformed one is a 400 that says why.
+    pub fn parse(self, body: &[u8]) -> Result<ChatRequest, Error> {
+        match self {
+            Api::ChatCompletions => ChatRequest::parse(body),
+            Api::Messages => anthropic::parse(body),
+            Api::Responses => responses::parse(body),
+        }
+    }
+
+    /// The API's name in metrics and the cache's keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::ChatCompletions => "chat_completions",
+            Api::Messages => "messages",
+            Api::Responses => "responses",
+        }
+    }
+
+    /// The field that holds the conversation's turns: a near-duplicate cache key leaves it out and
+    /// keeps the rest (model, system prompt, parameters).
+    pub fn turns_field(self) -> &'static str {
+        match self {
+            Api::ChatCompletions | Api::Messages => "messages",
+            Api::Responses => "input",
+        }
+    }
+
+    /// The id of an answer the proxy writes itself, in the API's own style.
+    pub fn answer_id(self, request_id: &str) -> String {
+        match self {
+            Api::ChatCompletions => format!("chatcmpl-{request_id}"),
+            Api::Messages => format!("msg_{request_id}"),
+            Api::Responses => format!("resp_{request_id}"),
+        }
+    }
+
+    /// A whole answer written by the proxy, as a JSON body.
+    pub fn answer_json(self, chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
+        match self {
+            Api::ChatCompletions => openai::completion(meta, content, usage),
+            Api::Messages => anthropic::message(meta, content, usage),
+            Api::Responses => responses::response(chat, meta, content, usage),
+        }
+    }
+
+    /// The same answer as the SSE frames of a stream.
+    pub fn answer_stream(
+        self,
+        chat: &ChatRequest,
+        meta: &CompletionMeta<'_>,
+        content: &str,
+        usage: Usage,
+    ) -> Vec<Bytes> {
+        match self {
+            Api::ChatCompletions => openai::completion_stream(meta, content, usage, chat.include_usage_in_stream()),
+            Api::Messages => anthropic::message_stream(meta, content, usage),
+            Api::Responses => responses::response_stream(chat, meta, content, usage),
+        }
+    }
+
+    /// The error body of a JSON response.
+    pub fn error_body(self, error: &Error) -> Value {
+        match self {
+            Api::ChatCompletions | Api::Responses => error.body(),
+            Api::Messages => anthropic::error_body(error),
+        }
+    }
+
+    /// An error the proxy wrote in OpenAI's shape (see [`crate::error::ProxyError`]), in this
+    /// API's shape.
+    pub fn error_body_of(self, error: &crate::error::ProxyError) -> Value {
+        match self {
+            Api::ChatCompletions | Api::Responses => error.body.clone(),
+            Api::Messages => anthropic::from_openai_error(error.status, &error.body),
+        }
+    }
+
+    /// The event that ends a stream which cannot go on, so the client sees why instead of a hang.
+    pub fn stream_error(self, error: &Error) -> Bytes {
+        match self {
+            Api::ChatCompletions => openai::sse_frame(&error.body()),
+            Api::Messages => event_frame("error", &anthropic::error_body(error)),
+            Api::Responses => responses::stream_error(error),
+        }
+    }
+}
+
+/// One SSE frame with an event name: `event: <name>\ndata: <json>\n\n`, as Anthropic's and the
+/// Responses API's streams are written.
+pub fn event_frame(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// Text of a list of content blocks, or of a plain string: the `text` of each block whose type is
+/// text (`text`, `input_text`, `output_text`), joined with newlines.
+pub(crate) fn blocks_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str).is_none_or(is_text_type))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn is_text_type(kind: &str) -> bool {
+    matches!(kind, "text" | "input_text" | "output_text")
+}
+
+/// Content for the routing view: text blocks as OpenAI `text` parts, and any other block (an
+/// image, a document, a tool call or result) kept with its own type, so the media guard sees it.
+pub(crate) fn as_chat_content(content: &Value) -> Value {
+    match content {
+        Value::Array(blocks) => Value::Array(
+            blocks
+                .iter()
+                .map(|b| match b.get("type").and_then(Value::as_str) {
+                    Some(kind) if is_text_type(kind) => serde_json::json!({
+                        "type": "text",
+                        "text": b.get("text").and_then(Value::as_str).unwrap_or_default(),
+                    }),
+                    Some(kind) => serde_json::json!({"type": kind}),
+                    None => b.clone(),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A body that is not JSON, or JSON of the wrong shape, told apart as [`ChatRequest::parse`] does.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    turns: &'static str,
+) -> Result<T, Error> {
+    serde_json::from_slice::<T>(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            let param = e.to_string().contains(turns).then_some(turns);
+            Error::InvalidRequest {
+                message: format!("invalid {what} request: {e}"),
+                param,
+            }
+        }
+        _ => Error::InvalidJson(e.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_their_api_and_nothing_else() {
+        assert_eq!(Api::of_path("/v1/messages"), Some(Api::Messages));
+        assert_eq!(Api::of_path("/v1/messages/count_tokens"), Some(Api::Messages));
+        assert_eq!(Api::of_path("/v1/responses"), Some(Api::Responses));
+        assert_eq!(Api::of_path("/v1/chat/completions"), Some(Api::ChatCompletions));
+        assert_eq!(Api::of_path("/v1/messagesx"), None);
+        assert_eq!(Api::of_path("/v1/models"), None);
+    }
+
+    #[test]
+    fn text_blocks_are_read_and_other_blocks_kept_as_media() {
+        let blocks = serde_json::json!([
+            {"type": "input_text", "text": "What is this?"},
+            {"type": "input_image", "image_url": "https://x"},
+        ]);
+        assert_eq!(blocks_text(&blocks), "What is this?");
+        let chat = as_chat_content(&blocks);
+        assert_eq!(chat[0], serde_json::json!({"type": "text", "text": "What is this?"}));
+        assert_eq!(chat[1]["type"], "input_image");
+    }
+}

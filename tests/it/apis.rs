@@ -1,0 +1,267 @@
+//! Anthropic's Messages API and OpenAI's Responses API end to end: the same routing, search
+//! answers, guards and ledger as chat completions, in each API's own shapes, streaming and not,
+//! and the LLM route forwarding the client's bytes and headers to the right upstream.
+
+use serde_json::{json, Value};
+
+use crate::support::{Harness, LLM_TEXT};
+
+/// The `data:` payloads of an event stream, with their event names.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let mut event = String::new();
+            let mut data = Value::Null;
+            for line in frame.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event = name.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap();
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+async fn post(h: &Harness, path: &str, body: Value) -> reqwest::Response {
+    h.client
+        .post(h.url(path))
+        .header("x-api-key", "sk-ant-client")
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn claude(text: &str, stream: bool) -> Value {
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 512, "stream": stream,
+           "messages": [{"role": "user", "content": text}]})
+}
+
+#[tokio::test]
+async fn anthropic_lookups_are_answered_from_search_in_anthropics_shape() {
+    let mut h = Harness::start().await;
+    let r = post(&h, "/v1/messages", claude("What is the capital of Peru?", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ecoroute-route"], "search");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["role"].as_str()),
+        (Some("message"), Some("assistant"))
+    );
+    assert_eq!(v["model"], "claude-sonnet-4-5");
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert!(v["id"].as_str().unwrap().starts_with("msg_"));
+    let text = v["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("The capital of Peru is Lima."), "{text}");
+    assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
+
+    let r = post(&h, "/v1/messages", claude("What is the capital of Chile?", true)).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let stream = events(&r.text().await.unwrap());
+    let names: Vec<&str> = stream.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    let streamed: String = stream
+        .iter()
+        .filter(|(e, _)| e == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert!(streamed.starts_with("The capital of Chile is Santiago."), "{streamed}");
+    assert_eq!(h.mock.seen().len(), 0, "no LLM call for either");
+
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row.path, "/v1/messages");
+        assert_eq!(row.route.as_str(), "search");
+        assert_eq!(row.model.as_deref(), Some("claude-sonnet-4-5"));
+    }
+    assert!(rows.iter().any(|r| r.stream));
+}
+
+#[tokio::test]
+async fn anthropic_requests_for_the_llm_reach_the_anthropic_upstream_unchanged() {
+    let mut h = Harness::start().await;
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 512,
+        "system": "You are a poet.", "messages": [{"role": "user", "content": "Write a limerick about Lima"}]});
+    let r = post(&h, "/v1/messages", body.clone()).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], LLM_TEXT);
+    let seen = h.mock.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/v1/messages");
+    assert_eq!(seen[0].headers["x-api-key"], "sk-ant-client");
+    assert_eq!(seen[0].headers["anthropic-version"], "2023-06-01");
+    assert_eq!(serde_json::from_slice::<Value>(&seen[0].body).unwrap(), body);
+
+    let r = post(&h, "/v1/messages", claude("Write a haiku about fog", true)).await;
+    let stream = events(&r.text().await.unwrap());
+    let streamed: String = stream
+        .iter()
+        .filter(|(e, _)| e == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, LLM_TEXT, "the upstream's stream passes through");
+
+    // Images and tool results are the LLM's, whatever the question.
+    let image = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}},
+        {"type": "text", "text": "What is the capital of Peru?"}]}]});
+    let r = post(&h, "/v1/messages", image).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    assert_eq!(r.headers()["x-ecoroute-reason"], "guard: media");
+
+    // Anthropic's own other paths go to its upstream too.
+    let r = post(&h, "/v1/messages/count_tokens", claude("hi", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.mock.seen().last().unwrap().path, "/v1/messages/count_tokens");
+
+    let rows = h.stop().await;
+    let llm: Vec<_> = rows
+        .iter()
+        .filter(|r| r.route.as_str() == "llm" && r.path == "/v1/messages")
+        .collect();
+    assert_eq!(llm.len(), 3);
+    for row in &llm[..2] {
+        assert_eq!(
+            (row.prompt_tokens, row.completion_tokens),
+            (Some(21), Some(17)),
+            "{row:?}"
+        );
+        assert_eq!(row.usage_source.as_str(), "upstream");
+    }
+}
+
+#[tokio::test]
+async fn anthropic_errors_take_anthropics_shape_and_a_configured_key_replaces_the_clients() {
+    let h = Harness::start_with("", |c| {
+        c.llm.anthropic.api_key = Some(ecoroute::redact::Secret::new("sk-ant-proxy".to_string()));
+    })
+    .await;
+    let r = post(
+        &h,
+        "/v1/messages",
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 9, "messages": []}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(v["error"]["message"].as_str().unwrap().contains("messages"), "{v}");
+
+    let r = h
+        .client
+        .post(h.url("/v1/messages"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "invalid_request_error"
+    );
+
+    // The upstream's own errors pass as it wrote them.
+    let r = post(&h, "/v1/messages", claude("Write a poem __status_429", false)).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "rate_limit_error");
+
+    post(&h, "/v1/messages", claude("Write a poem about the sea", false)).await;
+    let seen = h.mock.seen();
+    let last = seen.last().unwrap();
+    assert_eq!(last.headers["x-api-key"], "sk-ant-proxy");
+    assert!(last.headers.get("authorization").is_none());
+}
+
+fn responses(input: Value, stream: bool) -> Value {
+    json!({"model": "gpt-4o-mini", "input": input, "stream": stream})
+}
+
+#[tokio::test]
+async fn responses_lookups_are_answered_from_search_in_the_responses_shape() {
+    let mut h = Harness::start().await;
+    let r = post(
+        &h,
+        "/v1/responses",
+        responses(json!("What is the capital of Peru?"), false),
+    )
+    .await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "search");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["object"].as_str(), v["status"].as_str()),
+        (Some("response"), Some("completed"))
+    );
+    assert!(v["id"].as_str().unwrap().starts_with("resp_"));
+    let text = ecoroute::api::responses::output_text(&v);
+    assert!(text.starts_with("The capital of Peru is Lima."), "{text}");
+    assert!(v["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    let items = json!([{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is the capital of Chile?"}]}]);
+    let r = post(&h, "/v1/responses", responses(items, true)).await;
+    let stream = events(&r.text().await.unwrap());
+    let streamed: String = stream
+        .iter()
+        .filter(|(e, _)| e == "response.output_text.delta")
+        .map(|(_, d)| d["delta"].as_str().unwrap())
+        .collect();
+    assert!(streamed.starts_with("The capital of Chile is Santiago."), "{streamed}");
+    assert_eq!(stream.last().unwrap().0, "response.completed");
+    assert_eq!(h.mock.seen().len(), 0);
+    let rows = h.stop().await;
+    assert!(rows
+        .iter()
+        .all(|r| r.path == "/v1/responses" && r.route.as_str() == "search"));
+}
+
+#[tokio::test]
+async fn responses_that_need_the_llm_or_its_state_are_forwarded() {
+    let mut h = Harness::start().await;
+    let r = post(
+        &h,
+        "/v1/responses",
+        responses(json!("Write a limerick about Lima"), false),
+    )
+    .await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(ecoroute::api::responses::output_text(&v), LLM_TEXT);
+
+    // A lookup that continues a stored conversation: only the upstream knows what came before.
+    let mut follow_up = responses(json!("What is the capital of Peru?"), true);
+    follow_up["previous_response_id"] = json!("resp_abc");
+    let r = post(&h, "/v1/responses", follow_up).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    assert_eq!(r.headers()["x-ecoroute-reason"], "guard: llm feature");
+    let stream = events(&r.text().await.unwrap());
+    assert_eq!(stream.last().unwrap().0, "response.completed");
+
+    // JSON output is the LLM's too; and an empty input is refused in OpenAI's shape.
+    let mut json_out = responses(json!("What is the capital of Peru?"), false);
+    json_out["text"] = json!({"format": {"type": "json_object"}});
+    let r = post(&h, "/v1/responses", json_out).await;
+    assert_eq!(r.headers()["x-ecoroute-reason"], "guard: response_format");
+    let r = post(&h, "/v1/responses", responses(json!([]), false)).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "input");
+
+    assert!(h.mock.seen().iter().all(|s| s.path == "/v1/responses"));
+    let rows = h.stop().await;
+    let llm: Vec<_> = rows.iter().filter(|r| r.route.as_str() == "llm").collect();
+    assert_eq!(llm.len(), 3);
+    assert_eq!((llm[0].prompt_tokens, llm[0].completion_tokens), (Some(21), Some(17)));
+    assert_eq!(
+        (llm[1].prompt_tokens, llm[1].completion_tokens),
+        (Some(21), Some(17)),
+        "from response.completed"
+    );
+}
