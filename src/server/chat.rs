@@ -102,6 +102,11 @@ async fn answer_or_forward(
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
+    // A follow-up of a response answered here carries that turn to the upstream, which never saw it.
+    let bytes = match api {
+        Api::Responses => state.kept_responses.expand(bytes)?,
+        _ => bytes,
+    };
     let chat = api.parse(&bytes)?;
     if chat.messages.len() > runtime.config.server.max_messages {
         return Err(Error::InvalidRequest {
@@ -141,7 +146,8 @@ async fn answer_or_forward(
     let cache = CacheStep::new(api, runtime, headers, &bytes, &features, tenant.as_deref());
     if let Some(hit) = cache.exact_hit() {
         pending.record.proxy_cpu_us += meter.micros();
-        return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
+        let written = Written::new(&chat, &bytes, state);
+        return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     pending.record.proxy_cpu_us += meter.micros();
     let limits = chat.limits();
@@ -178,7 +184,8 @@ async fn answer_or_forward(
         .is_some_and(|d| d.decider == crate::classify::Decider::Guard(crate::classify::Guard::Personal));
     let cache = cache.for_class(lookup, personal);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
-        let mut response = search_response(runtime, &chat, answer, content, pending);
+        let written = Written::new(&chat, &bytes, state);
+        let mut response = search_response(runtime, written, answer, content, pending);
         if let Some(top) = &explain {
             response
                 .headers_mut()
@@ -196,7 +203,8 @@ async fn answer_or_forward(
     }
     // A lookup asked before in other words, whose LLM answer may be given again.
     if let Some(hit) = cache.near_hit() {
-        return Ok(Reply::Done(cache_response(&state.metrics, &chat, &hit, pending)));
+        let written = Written::new(&chat, &bytes, state);
+        return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     cache.count_miss(&state.metrics);
     // A cheaper model may serve it (a model tier), unless the client chose the route itself.
@@ -412,11 +420,12 @@ fn refuses_cache(headers: &HeaderMap) -> bool {
 /// what it was first, so the call it avoided is booked at the right length.
 fn cache_response(
     metrics: &crate::metrics::Metrics,
-    chat: &ChatRequest,
+    written: Written<'_>,
     hit: &crate::cache::Hit,
     pending: &mut PendingRecord,
 ) -> Response {
     let meter = CpuMeter::start();
+    let chat = written.chat;
     let answer = &hit.answer;
     let age_s = answer.stored.elapsed().as_secs();
     let origin = answer.origin.kind();
@@ -459,7 +468,7 @@ fn cache_response(
         model: &model,
         fingerprint: "ecoroute-cache",
     };
-    let mut response = completion_response(chat, &meta, &answer.content, usage);
+    let mut response = completion_response(written, &meta, &answer.content, usage);
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("cache"));
     h.insert(REASON_HEADER, header_value(&pending.record.reason));
@@ -467,8 +476,33 @@ fn cache_response(
     response
 }
 
-/// A completion the proxy writes itself (search or cache), streamed when the client asked.
-fn completion_response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Response {
+/// An answer the proxy writes itself, and what it was an answer to.
+#[derive(Clone, Copy)]
+struct Written<'a> {
+    chat: &'a ChatRequest,
+    /// The request as the client sent it (a Responses answer keeps its input).
+    body: &'a [u8],
+    kept: &'a super::kept::KeptResponses,
+}
+
+impl<'a> Written<'a> {
+    fn new(chat: &'a ChatRequest, body: &'a [u8], state: &'a AppState) -> Written<'a> {
+        Written {
+            chat,
+            body,
+            kept: &state.kept_responses,
+        }
+    }
+}
+
+/// A completion the proxy writes itself (search or cache), in the API's shape, streamed when the
+/// client asked. A Responses answer is kept, so that a follow-up naming it still works.
+fn completion_response(written: Written<'_>, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Response {
+    let chat = written.chat;
+    if chat.api == Api::Responses {
+        let response = chat.api.answer_json(chat, meta, content, usage);
+        written.kept.keep(written.body, response, content);
+    }
     if chat.is_stream() {
         let frames = chat.api.answer_stream(chat, meta, content, usage);
         sse_response(Body::from_stream(futures_util::stream::iter(
@@ -488,12 +522,13 @@ fn unix_seconds() -> u64 {
 
 fn search_response(
     runtime: &Pipeline,
-    chat: &ChatRequest,
+    written: Written<'_>,
     answer: &Answer,
     content: &str,
     pending: &mut PendingRecord,
 ) -> Response {
     let meter = CpuMeter::start();
+    let chat = written.chat;
     let usage = Usage {
         prompt_tokens: chat.estimated_prompt_tokens(),
         completion_tokens: openai::estimate_tokens(content),
@@ -513,7 +548,7 @@ fn search_response(
         r.usage_source = UsageSource::Estimated;
         r.answer_source = Some(answer.source_ref());
     }
-    let mut response = completion_response(chat, &meta, content, usage);
+    let mut response = completion_response(written, &meta, content, usage);
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));
     h.insert(REASON_HEADER, header_value(&pending.record.reason));

@@ -9,11 +9,13 @@
 //!   its response stream) and is handed to the ledger when it is dropped, so even a request whose
 //!   client went away is recorded.
 //! - [`request`]: request ids, header values, tenants, reading a body within its limit.
+//! - [`kept`]: Responses answered here, so `previous_response_id` and retrieval still work.
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
 pub mod admin;
 pub mod chat;
 pub mod conn;
+pub mod kept;
 pub mod passthrough;
 pub mod record;
 pub mod reload;
@@ -50,6 +52,8 @@ pub struct AppState {
     reloading: tokio::sync::Mutex<()>,
     /// Failed admin logins per client address.
     pub admin_failures: admin::FailedLogins,
+    /// Responses answered here, for follow-ups and `GET /v1/responses/{id}`.
+    pub kept_responses: kept::KeptResponses,
 }
 
 impl AppState {
@@ -62,6 +66,7 @@ impl AppState {
             stop_in_flight: tokio::sync::watch::Sender::new(false),
             reloading: tokio::sync::Mutex::new(()),
             admin_failures: admin::FailedLogins::default(),
+            kept_responses: kept::KeptResponses::default(),
         }
     }
 

@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/responses",
             post(chat::handle_responses).fallback(passthrough::handle),
         )
+        .route("/v1/responses/{id}", get(kept_response).fallback(passthrough::handle))
         .route("/v1/{*path}", any(passthrough::handle))
         .layer(
             ServiceBuilder::new()
@@ -104,6 +105,24 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// `GET /v1/responses/{id}`: a response answered here, or the upstream's.
+async fn kept_response(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    match state.kept_responses.response(&id) {
+        Some(response) => {
+            let mut response = Json(response).into_response();
+            let h = response.headers_mut();
+            h.insert(chat::ROUTE_HEADER, http::HeaderValue::from_static("search"));
+            h.insert(chat::REASON_HEADER, http::HeaderValue::from_static("kept: answered here"));
+            response
+        }
+        None => passthrough::handle(State(state), request).await,
+    }
 }
 
 /// Layer 5: rewrites the proxy's own error bodies into the shape of the API the request was sent

@@ -265,3 +265,36 @@ async fn responses_that_need_the_llm_or_its_state_are_forwarded() {
         "from response.completed"
     );
 }
+
+#[tokio::test]
+async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
+    let h = Harness::start().await;
+    let r = post(&h, "/v1/responses", responses(json!("What is the capital of Peru?"), false)).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "search");
+    let first: Value = r.json().await.unwrap();
+    let id = first["id"].as_str().unwrap();
+
+    let r = h.client.get(h.url(&format!("/v1/responses/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), first, "retrieved as it was served");
+
+    let mut follow_up = responses(json!("Write a poem about it"), false);
+    follow_up["previous_response_id"] = json!(id);
+    let r = post(&h, "/v1/responses", follow_up).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "llm");
+    let seen = h.mock.seen();
+    let sent: Value = serde_json::from_slice(&seen.last().unwrap().body).unwrap();
+    assert!(sent.get("previous_response_id").is_none(), "the upstream never saw {id}");
+    let input = sent["input"].as_array().unwrap();
+    assert_eq!(input.len(), 3);
+    assert_eq!(input[0]["content"], "What is the capital of Peru?");
+    assert!(input[1]["content"][0]["text"].as_str().unwrap().starts_with("The capital of Peru is Lima."));
+    assert_eq!(input[2]["content"], "Write a poem about it");
+
+    // The upstream's own ids pass untouched.
+    let mut theirs = responses(json!("And then?"), false);
+    theirs["previous_response_id"] = json!("resp_upstream");
+    post(&h, "/v1/responses", theirs).await;
+    let sent: Value = serde_json::from_slice(&h.mock.seen().last().unwrap().body).unwrap();
+    assert_eq!(sent["previous_response_id"], "resp_upstream");
+}

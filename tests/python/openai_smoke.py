@@ -63,6 +63,12 @@ response = raw.parse()
 check(response.output_text.startswith("The capital of Peru is Lima."), "responses: search answer")
 check(response.status == "completed" and response.usage.output_tokens > 0, "responses: status and usage")
 
+follow_up = client.responses.create(
+    model="gpt-4o-mini", previous_response_id=response.id, input="Write a poem about it"
+)
+check(follow_up.output_text.startswith("There once was"), "responses: follow-up of a search answer")
+check(client.responses.retrieve(response.id).output_text == response.output_text, "responses: retrieve")
+
 events = list(client.responses.create(model="gpt-4o-mini", input="What is the capital of Peru?", stream=True))
 deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
 check(deltas.startswith("The capital of Peru is Lima."), "responses: streamed search answer")

@@ -1,0 +1,135 @@
+//! Responses the proxy answered itself, kept so that the Responses API's state still works:
+//! a follow-up that names one in `previous_response_id` is sent on with that turn written out in
+//! `input` (the upstream never saw it, and would answer 404), and `GET /v1/responses/{id}` finds it.
+//!
+//! Kept in this process's memory, the newest [`KeptResponses::CAPACITY`] for up to
+//! [`KeptResponses::TTL`]; a fleet behind a load balancer needs sticky sessions for follow-ups of
+//! search answers, or clients that send the conversation themselves (`store: false`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::Error;
+
+struct Kept {
+    /// The request's input items, then the answer as an assistant message.
+    turns: Vec<Value>,
+    /// The `response` object as the client got it.
+    response: Value,
+    stored: Instant,
+}
+
+pub struct KeptResponses {
+    entries: Mutex<lru::LruCache<String, Kept>>,
+}
+
+impl Default for KeptResponses {
+    fn default() -> Self {
+        let capacity = std::num::NonZeroUsize::new(Self::CAPACITY).unwrap_or(std::num::NonZeroUsize::MIN);
+        KeptResponses {
+            entries: Mutex::new(lru::LruCache::new(capacity)),
+        }
+    }
+}
+
+/// A Responses `input` as a list of items: a string is one user message.
+fn input_items(input: Option<&Value>) -> Vec<Value> {
+    match input {
+        Some(Value::String(text)) => vec![json!({"role": "user", "content": text})],
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+impl KeptResponses {
+    pub const CAPACITY: usize = 4096;
+    pub const TTL: Duration = Duration::from_secs(3600);
+
+    /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
+    pub fn keep(&self, request: &[u8], response: Value, answer: &str) {
+        let Ok(request) = serde_json::from_slice::<Value>(request) else { return };
+        if request.get("store").and_then(Value::as_bool) == Some(false) {
+            return;
+        }
+        let Some(id) = response.get("id").and_then(Value::as_str).map(str::to_string) else { return };
+        let mut turns = input_items(request.get("input"));
+        turns.push(json!({"type": "message", "role": "assistant",
+                          "content": [{"type": "output_text", "text": answer}]}));
+        let kept = Kept {
+            turns,
+            response,
+            stored: Instant::now(),
+        };
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.put(id, kept);
+        }
+    }
+
+    /// A request that continues a response kept here, with that response's turns written into its
+    /// `input` and `previous_response_id` taken out; any other request as it came.
+    pub fn expand(&self, body: Bytes) -> Result<Bytes, Error> {
+        // Most requests name no previous response: no parse for them.
+        if !body.windows(20).any(|w| w == b"previous_response_id") {
+            return Ok(body);
+        }
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else { return Ok(body) };
+        let Some(previous) = request.get("previous_response_id").and_then(Value::as_str) else {
+            return Ok(body);
+        };
+        let Some(mut turns) = self.turns_of(previous) else { return Ok(body) };
+        let Some(map) = request.as_object_mut() else { return Ok(body) };
+        map.remove("previous_response_id");
+        turns.extend(input_items(map.get("input")));
+        map.insert("input".into(), Value::Array(turns));
+        serde_json::to_vec(&request)
+            .map(Bytes::from)
+            .map_err(|e| Error::internal_from("writing a follow-up's input", e))
+    }
+
+    fn turns_of(&self, id: &str) -> Option<Vec<Value>> {
+        let mut entries = self.entries.lock().ok()?;
+        let kept = entries.get(id)?;
+        (kept.stored.elapsed() <= Self::TTL).then(|| kept.turns.clone())
+    }
+
+    /// The `response` object of an answer kept here, for `GET /v1/responses/{id}`.
+    pub fn response(&self, id: &str) -> Option<Value> {
+        let mut entries = self.entries.lock().ok()?;
+        let kept = entries.get(id)?;
+        (kept.stored.elapsed() <= Self::TTL).then(|| kept.response.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follow_up_of_a_kept_answer_carries_its_turns() {
+        let kept = KeptResponses::default();
+        kept.keep(
+            br#"{"model":"m","input":"What is the capital of Peru?"}"#,
+            json!({"id": "resp_1", "object": "response"}),
+            "The capital of Peru is Lima.",
+        );
+        let follow_up = Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_1","input":"And its population?"}"#);
+        let expanded: Value = serde_json::from_slice(&kept.expand(follow_up).unwrap()).unwrap();
+        assert!(expanded.get("previous_response_id").is_none());
+        let input = expanded["input"].as_array().unwrap();
+        assert_eq!(input.len(), 3);
+        assert_eq!(input[0]["content"], "What is the capital of Peru?");
+        assert_eq!(input[1]["content"][0]["text"], "The capital of Peru is Lima.");
+        assert_eq!(input[2], json!({"role": "user", "content": "And its population?"}));
+        assert_eq!(kept.response("resp_1").unwrap()["object"], "response");
+
+        // Another response id is the upstream's: the request goes as it came.
+        let theirs = Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_upstream","input":"x"}"#);
+        assert_eq!(kept.expand(theirs.clone()).unwrap(), theirs);
+        // A client that stores nothing is not remembered.
+        kept.keep(br#"{"input":"q","store":false}"#, json!({"id": "resp_2"}), "a");
+        assert!(kept.response("resp_2").is_none());
+    }
+}
