@@ -17,6 +17,8 @@
 //!   regression, embedded in the binary) and its deterministic trainer.
 //! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries,
 //!   and answer quality (answered, correct, escalated) over questions with gold answers.
+//! - [`lang`]: languages besides English as data (`lang/<code>.toml`): detection, chat frames,
+//!   lookup and task cues, content words and the adequacy check on that language's index.
 //! - [`cache`]: the response cache (keys in a normal form, near-duplicate lookups, TTL, a byte
 //!   budget with least recently used out first) and when an answer may be reused.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
@@ -69,6 +71,7 @@ pub mod cpu;
 pub mod energy;
 pub mod error;
 pub mod eval;
+pub mod lang;
 pub mod ledger;
 pub mod llm;
 pub mod meter;

@@ -229,6 +229,17 @@ const ENGLISH_FUNCTION_WORDS: &[&str] = &[
     "does", "did", "do", "to", "for", "on", "with", "by", "capital", "it",
 ];
 
+pub fn is_english_function_word(word: &str) -> bool {
+    ENGLISH_FUNCTION_WORDS.contains(&word)
+}
+
+/// How many of the message's words are English function words.
+pub fn english_function_word_count(message: &str) -> usize {
+    super::text::words(message)
+        .filter(|w| ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
+        .count()
+}
+
 /// Whether a message reads as English: written in the Latin script, and with no more foreign
 /// function words than English ones ("quelle est la capitale du Pérou" is French, "capital of
 /// Peru" English). Short messages with neither count as English: names and terms are shared.

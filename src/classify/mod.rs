@@ -147,6 +147,13 @@ pub enum Decider {
         p_lookup: f64,
         threshold: f64,
     },
+    /// A language pack's cues ([`crate::lang`]): the question is in that language. `guard` is
+    /// set when one of the guards that read words fired in that language's words.
+    Language {
+        code: String,
+        cue: String,
+        guard: Option<Guard>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,11 +172,37 @@ impl Decision {
         self.class == Class::Lookup && self.route == Route::Search
     }
 
+    /// The question is about the assistant, the user or this moment, in any language.
+    pub fn is_personal(&self) -> bool {
+        matches!(
+            self.decider,
+            Decider::Guard(Guard::Personal)
+                | Decider::Language {
+                    guard: Some(Guard::Personal),
+                    ..
+                }
+        )
+    }
+
+    /// The language the decision was made in, for per-language figures: a pack's code, `other`
+    /// for a language no pack has, `en` otherwise.
+    pub fn language(&self) -> &str {
+        match &self.decider {
+            Decider::Language { code, .. } => code,
+            Decider::Guard(Guard::Language) => "other",
+            _ => "en",
+        }
+    }
+
     pub fn reason(&self) -> String {
         match &self.decider {
             Decider::Guard(g) => format!("guard: {}", g.as_str()),
             Decider::Rule(name) => format!("rule: {name}"),
             Decider::Override(route) => format!("override: client asked for {route}"),
+            Decider::Language {
+                code, guard: Some(g), ..
+            } => format!("guard: {} (language {code})", g.as_str()),
+            Decider::Language { code, cue, .. } => format!("language {code}: {cue}"),
             Decider::Classifier { p_lookup, threshold } => {
                 let cmp = if *p_lookup >= *threshold { ">=" } else { "<" };
                 format!("classifier: p(lookup)={p_lookup:.3} {cmp} {threshold:.3}")
@@ -188,6 +221,8 @@ pub struct Classifier {
     /// System prompts a tenant has declared compatible with plain sourced answers: a request whose
     /// system prompt matches skips the system-prompt guard (`[[tenant]] search_compatible_system`).
     pub compatible_system: Option<regex::Regex>,
+    /// Languages besides English that search answers in ([`crate::lang`]).
+    pub languages: Vec<Arc<crate::lang::LanguagePack>>,
 }
 
 impl fmt::Debug for Classifier {
@@ -216,6 +251,16 @@ impl Classifier {
             system_prompt: self.guards.system_prompt && !declared_compatible,
             ..self.guards
         };
+        // A question in a language search has a corpus for is that language's to decide; the
+        // guards that read no words (tools, media, format) still apply.
+        let pack = crate::lang::language_of(&self.languages, &features.last_user);
+        let guards = Guards {
+            language: guards.language && pack.is_none(),
+            personal: guards.personal && pack.is_none(),
+            follow_up: guards.follow_up && pack.is_none(),
+            system_prompt: guards.system_prompt && pack.is_none(),
+            ..guards
+        };
         if let Some(guard) = guards.check(features) {
             return Decision {
                 class: Class::Complex,
@@ -235,6 +280,15 @@ impl Classifier {
                 route: rule.route,
                 decider: Decider::Rule(rule.name.clone()),
             };
+        }
+        if let Some(pack) = pack {
+            let checks = Guards {
+                personal: self.guards.personal,
+                follow_up: self.guards.follow_up,
+                system_prompt: self.guards.system_prompt && !declared_compatible,
+                ..guards
+            };
+            return pack.decide(features, &checks);
         }
         let p_lookup = self.scorer.p_lookup(&features.question).clamp(0.0, 1.0);
         let decider = Decider::Classifier {
@@ -342,6 +396,7 @@ mod tests {
             scorer: Arc::new(HeuristicScorer),
             lookup_threshold: 0.7,
             compatible_system: None,
+            languages: Vec::new(),
         }
     }
 

@@ -18,17 +18,18 @@ pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Resu
     let classifier = crate::pipeline::classifier_for(&config);
     let rows = read_labelled(input)?;
     let mut report = EvalReport::default();
+    // The same counts per language the question was decided in.
+    let mut by_language = EvalReport::default();
     for (row, d) in rows.iter().zip(decide_labelled(&classifier, &rows)) {
-        report.add(
-            row.source.as_deref(),
-            row.is_lookup(),
-            d.route == crate::classify::Route::Search,
-        );
+        let search = d.route == crate::classify::Route::Search;
+        report.add(row.source.as_deref(), row.is_lookup(), search);
+        by_language.add(Some(d.language()), row.is_lookup(), search);
     }
     let mut out = std::io::stdout().lock();
     let io = |e| CliError::io("writing to stdout", e);
     if json {
         let mut v = report.to_json();
+        v["by_language"] = by_language.to_json()["by_source"].take();
         v["scorer"] = classifier.scorer.name().into();
         v["lookup_threshold"] = classifier.lookup_threshold.into();
         writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(io)?;
@@ -74,8 +75,9 @@ pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Resu
     )
     .map_err(io)?;
     if !report.by_source.is_empty() {
-        writeln!(out, "{}", source_table(&report, "")).map_err(io)?;
+        writeln!(out, "{}\n", source_table(&report, "")).map_err(io)?;
     }
+    writeln!(out, "{}", super::train::group_table(&by_language, "", "language")).map_err(io)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -88,9 +90,10 @@ pub(super) fn eval_answers_command(
     use crate::eval::AnswerReport;
     let config = Config::load_offline(config_path)?;
     let rows = super::jsonl::read_with_answers(input)?;
-    let (pipeline, alone, lines) = tokio_runtime()?.block_on(async {
+    let (pipeline, alone, lines, by_language) = tokio_runtime()?.block_on(async {
         let routing = Pipeline::build(config).await?;
         let (mut pipeline, mut alone) = (AnswerReport::default(), AnswerReport::default());
+        let mut by_language = AnswerReport::default();
         let mut lines = Vec::new();
         let limits = AnswerLimits::default();
         for row in &rows {
@@ -112,14 +115,19 @@ pub(super) fn eval_answers_command(
             let verdict: Result<String, String> = match &routed.outcome {
                 Outcome::Answered { answer, .. } => Ok(answer.sentence.clone()),
                 Outcome::Escalated { why, .. } => Err(why.clone()),
-                Outcome::Off | Outcome::Llm => routing
-                    .search_step(crate::classify::text::core_question(&row.query))
-                    .await
-                    .verdict
-                    .map(|a| a.sentence),
+                Outcome::Off | Outcome::Llm => {
+                    let language = routing.language_of(&row.query);
+                    let question = match language {
+                        Some(l) => l.pack.core_question(&row.query),
+                        None => crate::classify::text::core_question(&row.query).to_string(),
+                    };
+                    routing.search_step_in(&question, language).await.verdict.map(|a| a.sentence)
+                }
             };
             let answer = verdict.as_ref().ok().map(String::as_str);
             pipeline.add(row.source.as_deref(), routed_to_search, answer, &row.answers);
+            let language = routed.decision.as_ref().map_or("en", |d| d.language());
+            by_language.add(Some(language), routed_to_search, answer, &row.answers);
             alone.add(row.source.as_deref(), true, answer, &row.answers);
             if verbose {
                 let verdict = match (&verdict, answer) {
@@ -135,10 +143,11 @@ pub(super) fn eval_answers_command(
                 ));
             }
         }
-        Ok::<_, Error>((pipeline, alone, lines))
+        Ok::<_, Error>((pipeline, alone, lines, by_language))
     })?;
     if json {
-        let v = serde_json::json!({"pipeline": pipeline.to_json(), "search_step_alone": alone.to_json()});
+        let v = serde_json::json!({"pipeline": pipeline.to_json(), "search_step_alone": alone.to_json(),
+                                   "by_language": by_language.to_json()["by_source"]});
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
@@ -148,6 +157,7 @@ pub(super) fn eval_answers_command(
     for (title, report) in [
         ("pipeline (classifier, then search and its adequacy check)", &pipeline),
         ("search step alone (every question searched)", &alone),
+        ("pipeline, per language the question was decided in", &by_language),
     ] {
         let o = &report.overall;
         outln!("\n{title}: {} questions", o.questions);

@@ -70,7 +70,12 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
     // and circuit breaker, and the adequacy check.
     let step = tokio_runtime()?.block_on(async {
         let pipeline = Pipeline::build(config).await?;
-        Ok::<_, Error>(pipeline.search_step(query).await)
+        let language = pipeline.language_of(query);
+        let question = match language {
+            Some(l) => l.pack.core_question(query),
+            None => query.to_string(),
+        };
+        Ok::<_, Error>(pipeline.search_step_in(&question, language).await)
     })?;
     match step.verdict {
         Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,

@@ -235,10 +235,15 @@ pub(super) fn report_cross_validation(
 
 /// The per-source table of `eval` and `train --folds`: rows, lookup recall, false-lookup rate.
 pub(super) fn source_table(report: &EvalReport, indent: &str) -> String {
+    group_table(report, indent, "source")
+}
+
+/// [`source_table`] with its first column named `what` (a source, a language).
+pub(super) fn group_table(report: &EvalReport, indent: &str, what: &str) -> String {
     let row = |source: &str, n: &str, recall: &str, false_lookups: &str| {
         format!("{indent}{source:<40} {n:>6} {recall:>14} {false_lookups:>14}")
     };
-    std::iter::once(row("source", "n", "lookup recall", "false-lookup"))
+    std::iter::once(row(what, "n", "lookup recall", "false-lookup"))
         .chain(report.by_source.iter().map(|(source, c)| {
             row(
                 source,

@@ -301,6 +301,9 @@ pub struct RawSearch {
     pub rival_score_ratio: f64,
     pub rival_margin: f64,
     pub wh_per_query: Option<[f64; 2]>,
+    /// Languages besides English answered from search: `<language_dir>/<code>.toml` each.
+    pub languages: Vec<String>,
+    pub language_dir: String,
     pub circuit_breaker: RawBreaker,
     pub elasticsearch: Option<RawElasticsearch>,
     pub http: Option<RawHttpSearch>,
@@ -319,6 +322,8 @@ impl Default for RawSearch {
             rival_score_ratio: 0.5,
             rival_margin: 0.05,
             wh_per_query: None,
+            languages: Vec::new(),
+            language_dir: "lang".into(),
             circuit_breaker: RawBreaker::default(),
             elasticsearch: None,
             http: None,

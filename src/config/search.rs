@@ -129,7 +129,32 @@ pub fn validate_search(
         }
         None => default_wh_per_query(backend.kind()),
     };
+    let mut languages = Vec::new();
+    for code in &raw.languages {
+        let file = PathBuf::from(&raw.language_dir).join(format!("{code}.toml"));
+        match crate::lang::LanguagePack::load(&file) {
+            Ok(pack) if pack.code == *code => languages.push(crate::search::settings::LanguageSearch {
+                pack: std::sync::Arc::new(pack),
+                index_dir: PathBuf::from(format!("{}.{code}", raw.index_dir.trim_end_matches('/'))),
+            }),
+            Ok(pack) => problems.push(problem(
+                "search.languages",
+                format!("{} says its code is `{}`, not `{code}`", file.display(), pack.code),
+                "name the file after the code it declares",
+            )),
+            Err(pack_problems) => {
+                for p in pack_problems {
+                    problems.push(problem(
+                        "search.languages",
+                        format!("{} `{}` {}", file.display(), p.key, p.problem),
+                        format!("correct that entry of {}, or take `{code}` out of search.languages", file.display()),
+                    ));
+                }
+            }
+        }
+    }
     SearchConfig {
+        languages,
         backend,
         adequacy: Adequacy {
             min_confidence: raw.min_confidence,

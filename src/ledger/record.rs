@@ -94,6 +94,8 @@ pub enum DecidedBy {
     Override,
     /// `mode = "off"`: nothing decided.
     Off,
+    /// A language pack's cues ([`crate::lang`]).
+    Language,
 }
 
 impl DecidedBy {
@@ -104,6 +106,7 @@ impl DecidedBy {
             DecidedBy::Classifier => "classifier",
             DecidedBy::Override => "override",
             DecidedBy::Off => "off",
+            DecidedBy::Language => "language",
         }
     }
 
@@ -114,6 +117,7 @@ impl DecidedBy {
             Decider::Rule(_) => DecidedBy::Rule,
             Decider::Override(_) => DecidedBy::Override,
             Decider::Classifier { .. } => DecidedBy::Classifier,
+            Decider::Language { .. } => DecidedBy::Language,
         }
     }
 }

@@ -79,6 +79,18 @@ pub struct Pipeline {
     /// The response cache (`[cache] enabled`); a reload builds a fresh one, so no answer outlives
     /// the routing and index that produced it.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// One search stack per language besides English (`search.languages`).
+    pub languages: Vec<LanguageStack>,
+}
+
+/// A language's pack and the search stack over its own index.
+pub struct LanguageStack {
+    pub pack: Arc<crate::lang::LanguagePack>,
+    pub search: SearchStack,
+    /// Kept so a reload reuses the open index when its folder and corpus stay the same.
+    index: Arc<dyn SearchBackend>,
+    index_dir: std::path::PathBuf,
+    corpus: std::path::PathBuf,
 }
 
 impl Pipeline {
@@ -93,7 +105,43 @@ impl Pipeline {
     /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
     pub async fn build(config: Config) -> Result<Pipeline, Error> {
         let backend = crate::search::connect(&config.search).await?;
-        Self::with_backend(config, backend)
+        Self::with_backend(config, backend)?.with_languages(None).await
+    }
+
+    /// Opens (or first builds) each language's index, reusing those of `previous` that have the
+    /// same folder and corpus.
+    pub async fn with_languages(mut self, previous: Option<&Pipeline>) -> Result<Pipeline, Error> {
+        let mut languages = Vec::new();
+        for language in &self.config.search.languages {
+            let pack = Arc::clone(&language.pack);
+            let reused = previous
+                .into_iter()
+                .flat_map(|p| p.languages.iter())
+                .find(|l| l.index_dir == language.index_dir && l.corpus == pack.corpus)
+                .map(|l| Arc::clone(&l.index));
+            let index = match reused {
+                Some(index) => index,
+                None => {
+                    let (dir, corpus, for_pack) = (language.index_dir.clone(), pack.corpus.clone(), Arc::clone(&pack));
+                    let index = tokio::task::spawn_blocking(move || {
+                        crate::search::embedded::EmbeddedIndex::open_or_build_for(&dir, &corpus, Some(for_pack))
+                    })
+                    .await
+                    .map_err(|e| Error::internal_from("index task failed", e))??;
+                    tracing::info!(language = %pack.code, documents = index.num_docs(), "language index ready");
+                    Arc::new(index) as Arc<dyn SearchBackend>
+                }
+            };
+            languages.push(LanguageStack {
+                search: search_stack(SearchService::new(Arc::clone(&index)), &self.config.search),
+                index,
+                index_dir: language.index_dir.clone(),
+                corpus: pack.corpus.clone(),
+                pack,
+            });
+        }
+        self.languages = languages;
+        Ok(self)
     }
 
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
@@ -146,6 +194,7 @@ impl Pipeline {
             tenants,
             upstream,
             anthropic,
+            languages: Vec::new(),
         })
     }
 
@@ -200,5 +249,6 @@ pub fn classifier_for(config: &Config) -> Classifier {
         scorer: Arc::clone(&config.classifier.scorer),
         lookup_threshold: config.classifier.lookup_threshold,
         compatible_system: None,
+        languages: config.search.languages.iter().map(|l| Arc::clone(&l.pack)).collect(),
     }
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use tower::ServiceExt;
 
-use super::Pipeline;
+use super::{LanguageStack, Pipeline};
+use std::sync::Arc;
 use crate::classify::Mode;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::cpu::CpuMeter;
@@ -204,12 +205,23 @@ impl Pipeline {
         );
         let decide_cpu_us = meter.micros();
         let outcome = if decision.route == Route::Search {
-            let step = self.search_step(&request.features.question).await;
+            // A question a language pack decided is searched in that language's index, and
+            // answered in its words.
+            let language = match &decision.decider {
+                crate::classify::Decider::Language { code, .. } => self.languages.iter().find(|l| &l.pack.code == code),
+                _ => None,
+            };
+            let question = match language {
+                Some(l) => std::borrow::Cow::Owned(l.pack.core_question(&request.features.last_user)),
+                None => std::borrow::Cow::Borrowed(request.features.question.as_str()),
+            };
+            let step = self.search_step_in(&question, language).await;
             let fitted = step.verdict.and_then(|answer| {
-                request
-                    .limits
-                    .fit(&answer.to_message())
-                    .map(|content| (answer, content))
+                let message = match language {
+                    Some(l) => l.pack.message(&answer),
+                    None => answer.to_message(),
+                };
+                request.limits.fit(&message).map(|content| (answer, content))
             });
             match fitted {
                 Ok((answer, content)) => Outcome::Answered {
@@ -232,11 +244,25 @@ impl Pipeline {
 
     /// One call to the search stack (timeout and breaker included) with the configured number of hits.
     pub async fn run_search(&self, question: &str) -> Result<SearchOutcome, BoxError> {
+        self.run_search_in(question, None).await
+    }
+
+    async fn run_search_in(&self, question: &str, language: Option<&LanguageStack>) -> Result<SearchOutcome, BoxError> {
         let query = SearchQuery {
             text: question.to_string(),
             limit: self.config.search.top_k,
         };
-        self.search.clone().oneshot(query).await
+        match language {
+            Some(l) => l.search.clone().oneshot(query).await,
+            None => self.search.clone().oneshot(query).await,
+        }
+    }
+
+    /// The language stack a message is written in, when it is not English and a pack has it.
+    pub fn language_of(&self, message: &str) -> Option<&LanguageStack> {
+        let packs: Vec<_> = self.languages.iter().map(|l| Arc::clone(&l.pack)).collect();
+        let code = crate::lang::language_of(&packs, message)?.code.clone();
+        self.languages.iter().find(|l| l.pack.code == code)
     }
 
     /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a
@@ -246,8 +272,13 @@ impl Pipeline {
     /// Can you tell me who wrote Hamlet? Thanks" searches for, and checks the answer against, what
     /// is asked, not the greeting around it.
     pub async fn search_step(&self, question: &str) -> SearchStep {
+        self.search_step_in(question, None).await
+    }
+
+    /// [`Pipeline::search_step`] in a language's index (`None`: English), with its adequacy check.
+    pub async fn search_step_in(&self, question: &str, language: Option<&LanguageStack>) -> SearchStep {
         let started = Instant::now();
-        let outcome = match self.run_search(question).await {
+        let outcome = match self.run_search_in(question, language).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let failure = if e.is::<tower::timeout::error::Elapsed>() {
@@ -270,8 +301,12 @@ impl Pipeline {
         };
         // The adequacy check is part of the search step's cost.
         let meter = CpuMeter::start();
-        let verdict =
-            answer::answer(question, &outcome.hits, &self.config.search.adequacy).map_err(|refusal| refusal.reason());
+        let adequacy = &self.config.search.adequacy;
+        let verdict = match language {
+            Some(l) => l.pack.answer(question, &outcome.hits, adequacy),
+            None => answer::answer(question, &outcome.hits, adequacy),
+        }
+        .map_err(|refusal| refusal.reason());
         let cpu_us = outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros();
         SearchStep {
             verdict,

@@ -7,6 +7,7 @@
 //! the thread CPU time of the search measurable for the energy ledger.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,7 @@ use super::answer::{entity, life_sentences, looks_like_a_name, normalize_questio
 use super::ingest::{IngestOptions, Progress};
 use super::{question, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
+use crate::lang::LanguagePack;
 use crate::Error;
 
 /// One corpus document, as stored in `corpus/*.jsonl(.gz)`.
@@ -89,6 +91,9 @@ pub struct EmbeddedIndex {
     fields: Fields,
     analyzer: TextAnalyzer,
     docs: u64,
+    /// The language of an index built for a language pack: its words are folded (accents off)
+    /// when indexed, and a question is read with the pack's stopwords and word groups.
+    pack: Option<Arc<LanguagePack>>,
 }
 
 impl EmbeddedIndex {
@@ -98,6 +103,11 @@ impl EmbeddedIndex {
     /// An index that was not built from this corpus (another corpus, or files ecoroute did not
     /// write) is never overwritten: that is a team's own index, and the error says what to set.
     pub fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
+        Self::open_or_build_for(dir, corpus, None)
+    }
+
+    /// [`EmbeddedIndex::open_or_build`] for a language pack's corpus (`None`: English).
+    pub fn open_or_build_for(dir: &Path, corpus: &Path, pack: Option<Arc<LanguagePack>>) -> Result<EmbeddedIndex, Error> {
         let stamp = corpus_stamp(corpus)?;
         let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();
         let rebuild = match current.as_deref() {
@@ -130,14 +140,22 @@ impl EmbeddedIndex {
         if rebuild {
             tracing::info!(index = %dir.display(), corpus = %corpus.display(), "building the search index (first start or corpus changed)");
             let started = std::time::Instant::now();
-            let count = Self::build(dir, corpus)?;
+            let folded = pack.is_some();
+            let stamp = corpus_stamp(corpus)?;
+            let count = build_index_as(dir, folded, |sink| {
+                super::ingest::read_into(corpus, &IngestOptions::default(), &Progress::default(), sink)
+            })?;
+            std::fs::write(dir.join(STAMP_FILE), &stamp)
+                .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
             tracing::info!(
                 documents = count,
                 seconds = started.elapsed().as_secs_f64(),
                 "search index built"
             );
         }
-        Self::open(dir)
+        let mut index = Self::open(dir)?;
+        index.pack = pack;
+        Ok(index)
     }
 
     /// Builds the index in `dir` from a corpus file or folder and stamps it with the corpus it came
@@ -164,7 +182,7 @@ impl EmbeddedIndex {
     pub fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
-        let mut writer = DocWriter::new(&index, fields)?;
+        let mut writer = DocWriter::new(&index, fields, false)?;
         for doc in docs {
             writer.add(doc?)?;
         }
@@ -193,6 +211,7 @@ impl EmbeddedIndex {
             fields,
             analyzer,
             docs,
+            pack: None,
         })
     }
 
@@ -218,10 +237,13 @@ impl EmbeddedIndex {
         let limit = limit.max(1);
         let mut analyzer = self.analyzer.clone();
         let mut per_word: Vec<Box<dyn Query>> = Vec::new();
-        let content: Vec<String> = words(&normalize_question(query))
-            .filter(|w| !is_stopword(w))
-            .take(MAX_QUERY_TERMS)
-            .collect();
+        let content: Vec<String> = match &self.pack {
+            Some(pack) => pack.keywords(query).into_iter().take(MAX_QUERY_TERMS).collect(),
+            None => words(&normalize_question(query))
+                .filter(|w| !is_stopword(w))
+                .take(MAX_QUERY_TERMS)
+                .collect(),
+        };
         // A document whose subject is exactly the question's words ("compiler" for "what is a
         // compiler") ranks first; one whose subject is a phrase of the question ("silver" in
         // "atomic number of silver") ranks above entries that merely repeat its other words.
@@ -252,7 +274,11 @@ impl EmbeddedIndex {
             // ("austrailia"). The adequacy check applies the same tolerance.
             let mut forms: Vec<Box<dyn Query>> = Vec::new();
             let mut known = false;
-            for form in question::surface_forms(word) {
+            let forms_of: Vec<String> = match &self.pack {
+                Some(pack) => pack.surface_forms(word),
+                None => question::surface_forms(word).into_iter().map(str::to_string).collect(),
+            };
+            for form in &forms_of {
                 let mut stream = analyzer.token_stream(form);
                 while let Some(token) = stream.next() {
                     let term = Term::from_field_text(self.fields.body, &token.text);
@@ -372,6 +398,15 @@ pub fn build_index(
     dir: &Path,
     feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
 ) -> Result<u64, Error> {
+    build_index_as(dir, false, feed)
+}
+
+/// [`build_index`], with the indexed words folded (accents off) for a language pack's corpus.
+fn build_index_as(
+    dir: &Path,
+    folded: bool,
+    feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
+) -> Result<u64, Error> {
     let building = PathBuf::from(format!("{}.building", dir.display()));
     if building.exists() {
         std::fs::remove_dir_all(&building).map_err(|e| Error::io(format!("removing {}", building.display()), e))?;
@@ -379,7 +414,7 @@ pub fn build_index(
     std::fs::create_dir_all(&building).map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
     let (schema, fields) = schema();
     let index = Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
-    let mut writer = DocWriter::new(&index, fields)?;
+    let mut writer = DocWriter::new(&index, fields, folded)?;
     feed(&mut |doc| writer.add(doc))?;
     let count = writer.finish()?;
     drop(index);
@@ -396,10 +431,12 @@ struct DocWriter {
     writer: tantivy::IndexWriter,
     fields: Fields,
     count: u64,
+    /// A language pack's corpus: words indexed without accents, no English life-date sentences.
+    folded: bool,
 }
 
 impl DocWriter {
-    fn new(index: &Index, fields: Fields) -> Result<DocWriter, Error> {
+    fn new(index: &Index, fields: Fields, folded: bool) -> Result<DocWriter, Error> {
         let writer = index
             .writer(200_000_000)
             .map_err(index_err("opening the index writer"))?;
@@ -407,6 +444,7 @@ impl DocWriter {
             writer,
             fields,
             count: 0,
+            folded,
         })
     }
 
@@ -414,14 +452,15 @@ impl DocWriter {
         let fields = self.fields;
         let subject = entity(&doc.title);
         // "(1930 – 2004)" said as sentences, so "when was X born" finds "born" in the index.
-        let text = match life_sentences(&doc.title, &doc.text) {
+        let text = match life_sentences(&doc.title, &doc.text).filter(|_| !self.folded) {
             Some(said) if !doc.text.contains(&said) => format!("{} {said}", doc.text),
             _ => doc.text,
         };
+        let fold = |s: String| if self.folded { question::fold(&s) } else { s };
         let mut document = doc!(
             fields.id => doc.id,
-            fields.title_key => subject.to_lowercase(),
-            fields.body => format!("{0} {0} {1}", doc.title, text),
+            fields.title_key => fold(subject.to_lowercase()),
+            fields.body => fold(format!("{0} {0} {1}", doc.title, text)),
             fields.title => doc.title.clone(),
             fields.text => text,
             fields.source => doc.source,
@@ -430,7 +469,7 @@ impl DocWriter {
         // A person is asked about by surname ("when was Shakespeare born"): the surname is a key too.
         if looks_like_a_name(subject) {
             if let Some(surname) = subject.rsplit(' ').next() {
-                document.add_text(fields.title_key, surname.to_lowercase());
+                document.add_text(fields.title_key, fold(surname.to_lowercase()));
             }
         }
         self.writer

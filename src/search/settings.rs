@@ -68,4 +68,18 @@ pub struct SearchConfig {
     pub breaker: BreakerSettings,
     /// Energy per query in Wh, for backends whose CPU time the proxy cannot measure.
     pub wh_per_query: Option<Range>,
+    /// Languages besides English, each searched in an embedded index of its own corpus.
+    #[serde(serialize_with = "language_codes")]
+    pub languages: Vec<LanguageSearch>,
+}
+
+/// A language pack and where its index lives.
+#[derive(Debug, Clone)]
+pub struct LanguageSearch {
+    pub pack: std::sync::Arc<crate::lang::LanguagePack>,
+    pub index_dir: PathBuf,
+}
+
+fn language_codes<S: serde::Serializer>(languages: &[LanguageSearch], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(languages.iter().map(|l| l.pack.code.as_str()))
 }

@@ -181,7 +181,7 @@ async fn answer_or_forward(
     let personal = routed
         .decision
         .as_ref()
-        .is_some_and(|d| d.decider == crate::classify::Decider::Guard(crate::classify::Guard::Personal));
+        .is_some_and(crate::classify::Decision::is_personal);
     let cache = cache.for_class(lookup, personal);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let written = Written::new(&chat, &bytes, state);

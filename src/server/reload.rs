@@ -62,8 +62,10 @@ impl AppState {
         let runtime = if config.search.backend.same_as(&current.config.search.backend) {
             Pipeline::with_backend(config, Arc::clone(&current.search_backend))?
         } else {
-            Pipeline::build(config).await?
+            let backend = crate::search::connect(&config.search).await?;
+            Pipeline::with_backend(config, backend)?
         };
+        let runtime = runtime.with_languages(Some(&current)).await?;
         self.runtime.store(Arc::new(runtime));
         let source = current.config.source.display().to_string();
         if restart_needed_for.is_empty() {

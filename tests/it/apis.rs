@@ -298,3 +298,66 @@ async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
     let sent: Value = serde_json::from_slice(&h.mock.seen().last().unwrap().body).unwrap();
     assert_eq!(sent["previous_response_id"], "resp_upstream");
 }
+
+/// A proxy whose `search.languages` has French: the shipped `lang/fr.toml`, pointed at a small
+/// French fixture corpus.
+async fn french_harness() -> Harness {
+    let langs = tempfile::tempdir().unwrap();
+    let pack = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lang/fr.toml")).unwrap();
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/corpus-fr.jsonl");
+    let pack = pack.replace("corpus = \"corpus/fr.jsonl.gz\"", &format!("corpus = \"{corpus}\""));
+    std::fs::write(langs.path().join("fr.toml"), pack).unwrap();
+    let dir = langs.keep();
+    Harness::start_with("", |c| {
+        let loaded = ecoroute::lang::LanguagePack::load(&dir.join("fr.toml")).unwrap();
+        let index_dir = dir.join("index.fr");
+        c.search.languages = vec![ecoroute::search::settings::LanguageSearch {
+            pack: std::sync::Arc::new(loaded),
+            index_dir,
+        }];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn french_lookups_are_answered_in_french_and_french_tasks_go_to_the_llm() {
+    let mut h = french_harness().await;
+    let question = "Bonjour, pourriez-vous me dire quelle est la capitale du Pérou ? Merci !";
+    let r = h.chat(crate::support::user(question)).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "search", "{:?}", r.headers().get("x-ecoroute-reason"));
+    let v: Value = r.json().await.unwrap();
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.starts_with("La capitale du Pérou est Lima."), "{text}");
+    assert!(text.contains("Source : Pérou (Wikipédia)"), "the source in French: {text}");
+
+    // The same through Anthropic's API, streamed.
+    let r = post(&h, "/v1/messages", claude("Quelle est la capitale du Chili ?", true)).await;
+    let streamed: String = events(&r.text().await.unwrap())
+        .iter()
+        .filter(|(e, _)| e == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(streamed.starts_with("La capitale du Chili est Santiago."), "{streamed}");
+
+    // Writing in French is the LLM's; so is a French question search cannot answer for sure.
+    for (task, reason) in [
+        ("Écris un poème sur Lima", "language fr: task cue"),
+        ("Rédige un e-mail pour annuler une réservation", "language fr: task cue"),
+        ("Peux-tu me dire comment je peux réserver ?", "guard: personal"),
+        ("Qui est le président actuel du Pérou ?", "the question asks about the present"),
+        ("Quelle est la monnaie du Pérou ?", "escalated"),
+    ] {
+        let r = h.chat(crate::support::user(task)).await;
+        assert_eq!(r.headers()["x-ecoroute-route"], "llm", "{task}");
+        let why = r.headers()["x-ecoroute-reason"].to_str().unwrap().to_string();
+        assert!(why.contains(reason), "{task}: {why}");
+    }
+    // A language without a corpus still goes to the LLM.
+    let r = h.chat(crate::support::user("Wie heißt die Hauptstadt von Peru?")).await;
+    assert_eq!(r.headers()["x-ecoroute-reason"], "guard: language");
+
+    let rows = h.stop().await;
+    let search: Vec<_> = rows.iter().filter(|r| r.route.as_str() == "search").collect();
+    assert_eq!(search.len(), 2);
+    assert!(search.iter().all(|r| r.reason.contains("language fr")), "{search:?}");
+}
