@@ -295,7 +295,12 @@ impl LanguagePack {
     pub fn surface_forms(&self, keyword: &str) -> Vec<String> {
         let mut out = vec![keyword.to_string()];
         if let Some(forms) = self.groups.get(keyword).and_then(|head| self.forms.get(head)) {
-            out.extend(forms.iter().filter(|f| f.as_str() != keyword && !f.contains(' ')).cloned());
+            out.extend(
+                forms
+                    .iter()
+                    .filter(|f| f.as_str() != keyword && !f.contains(' '))
+                    .cloned(),
+            );
         }
         out
     }
@@ -343,7 +348,11 @@ impl LanguagePack {
         let decided = |class: Class, cue: String| Decision {
             class,
             confidence: if class == Class::Lookup { LOOKUP_CONFIDENCE } else { 1.0 },
-            route: if class == Class::Lookup { Route::Search } else { Route::Llm },
+            route: if class == Class::Lookup {
+                Route::Search
+            } else {
+                Route::Llm
+            },
             decider: Decider::Language {
                 code: self.code.clone(),
                 cue,
@@ -585,7 +594,12 @@ mod tests {
             "Où se trouve le Machu Picchu ?",
         ] {
             let d = decide(q);
-            assert_eq!((d.class, d.route), (Class::Lookup, Route::Search), "{q}: {}", d.reason());
+            assert_eq!(
+                (d.class, d.route),
+                (Class::Lookup, Route::Search),
+                "{q}: {}",
+                d.reason()
+            );
         }
         for q in [
             "Écris un poème sur la mer",
@@ -607,7 +621,16 @@ mod tests {
         let mut f = RequestFeatures::from_query("Quelle est la capitale du Pérou ?");
         f.system = "Réponds toujours en anglais.".into();
         let d = french().decide(&f, &crate::classify::Guards::default());
-        assert!(matches!(d.decider, Decider::Language { guard: Some(Guard::SystemPrompt), .. }), "{d:?}");
+        assert!(
+            matches!(
+                d.decider,
+                Decider::Language {
+                    guard: Some(Guard::SystemPrompt),
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -624,24 +647,39 @@ mod tests {
         assert!(fr.message(&answer).contains("Source : Pérou (Wikipédia)"));
         // A stale answer is a wrong one; a hit that does not say what is asked is no answer.
         assert!(matches!(
-            fr.answer("Quelle est la capitale actuelle du Pérou ?", &hits, &Adequacy::default()),
+            fr.answer(
+                "Quelle est la capitale actuelle du Pérou ?",
+                &hits,
+                &Adequacy::default()
+            ),
             Err(Refusal::TimeSensitive { .. })
         ));
         let unrelated = [hit("Pérou", "Le Pérou est un pays d'Amérique du Sud.", 9.0)];
-        assert!(fr.answer("Quelle est la monnaie du Pérou ?", &unrelated, &Adequacy::default()).is_err());
+        assert!(fr
+            .answer("Quelle est la monnaie du Pérou ?", &unrelated, &Adequacy::default())
+            .is_err());
         let other_year = [hit(
             "Victor Hugo",
             "Victor Hugo, né le 7 ventôse an X à Besançon et mort le 22 mai 1885 à Paris, est un poète.",
             9.0,
         )];
         assert!(
-            fr.answer("Quand est né Victor Hugo ?", &other_year, &Adequacy::default()).is_err(),
+            fr.answer("Quand est né Victor Hugo ?", &other_year, &Adequacy::default())
+                .is_err(),
             "1885 is the year of his death"
         );
-        let born = [hit("Marie Curie", "Marie Curie, née le 7 novembre 1867 à Varsovie, est une physicienne.", 9.0)];
-        assert!(fr.answer("Quand est née Marie Curie ?", &born, &Adequacy::default()).is_ok());
+        let born = [hit(
+            "Marie Curie",
+            "Marie Curie, née le 7 novembre 1867 à Varsovie, est une physicienne.",
+            9.0,
+        )];
+        assert!(fr
+            .answer("Quand est née Marie Curie ?", &born, &Adequacy::default())
+            .is_ok());
         let no_year = [hit("Victor Hugo", "Victor Hugo est un poète français.", 9.0)];
-        assert!(fr.answer("En quelle année est né Victor Hugo ?", &no_year, &Adequacy::default()).is_err());
+        assert!(fr
+            .answer("En quelle année est né Victor Hugo ?", &no_year, &Adequacy::default())
+            .is_err());
     }
 
     #[test]
@@ -652,7 +690,10 @@ mod tests {
         assert!(language_of(&packs, "Dis-moi qui a écrit Germinal").is_some());
         assert!(language_of(&packs, "Wie heißt die Hauptstadt von Peru?").is_none());
         assert!(language_of(&packs, "What is the capital of Peru?").is_none());
-        assert!(language_of(&packs, "Who wrote Les Misérables?").is_none(), "a French title in English");
+        assert!(
+            language_of(&packs, "Who wrote Les Misérables?").is_none(),
+            "a French title in English"
+        );
     }
 
     #[test]

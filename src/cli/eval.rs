@@ -121,7 +121,11 @@ pub(super) fn eval_answers_command(
                         Some(l) => l.pack.core_question(&row.query),
                         None => crate::classify::text::core_question(&row.query).to_string(),
                     };
-                    routing.search_step_in(&question, language).await.verdict.map(|a| a.sentence)
+                    routing
+                        .search_step_in(&question, language)
+                        .await
+                        .verdict
+                        .map(|a| a.sentence)
                 }
             };
             let answer = verdict.as_ref().ok().map(String::as_str);

@@ -147,7 +147,10 @@ pub fn validate_search(
                     problems.push(problem(
                         "search.languages",
                         format!("{} `{}` {}", file.display(), p.key, p.problem),
-                        format!("correct that entry of {}, or take `{code}` out of search.languages", file.display()),
+                        format!(
+                            "correct that entry of {}, or take `{code}` out of search.languages",
+                            file.display()
+                        ),
                     ));
                 }
             }

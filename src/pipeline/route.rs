@@ -8,13 +8,13 @@ use std::time::Instant;
 use tower::ServiceExt;
 
 use super::{LanguageStack, Pipeline};
-use std::sync::Arc;
 use crate::classify::Mode;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::cpu::CpuMeter;
 pub use crate::ledger::Served;
 use crate::search::answer::{self, Answer};
 use crate::search::{BoxError, SearchOutcome, SearchQuery};
+use std::sync::Arc;
 
 /// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
 #[derive(Debug, Clone, Default, PartialEq)]

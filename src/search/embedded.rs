@@ -107,7 +107,11 @@ impl EmbeddedIndex {
     }
 
     /// [`EmbeddedIndex::open_or_build`] for a language pack's corpus (`None`: English).
-    pub fn open_or_build_for(dir: &Path, corpus: &Path, pack: Option<Arc<LanguagePack>>) -> Result<EmbeddedIndex, Error> {
+    pub fn open_or_build_for(
+        dir: &Path,
+        corpus: &Path,
+        pack: Option<Arc<LanguagePack>>,
+    ) -> Result<EmbeddedIndex, Error> {
         let stamp = corpus_stamp(corpus)?;
         let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();
         let rebuild = match current.as_deref() {

@@ -50,11 +50,15 @@ impl KeptResponses {
 
     /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
     pub fn keep(&self, request: &[u8], response: Value, answer: &str) {
-        let Ok(request) = serde_json::from_slice::<Value>(request) else { return };
+        let Ok(request) = serde_json::from_slice::<Value>(request) else {
+            return;
+        };
         if request.get("store").and_then(Value::as_bool) == Some(false) {
             return;
         }
-        let Some(id) = response.get("id").and_then(Value::as_str).map(str::to_string) else { return };
+        let Some(id) = response.get("id").and_then(Value::as_str).map(str::to_string) else {
+            return;
+        };
         let mut turns = input_items(request.get("input"));
         turns.push(json!({"type": "message", "role": "assistant",
                           "content": [{"type": "output_text", "text": answer}]}));
@@ -75,12 +79,18 @@ impl KeptResponses {
         if !body.windows(20).any(|w| w == b"previous_response_id") {
             return Ok(body);
         }
-        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else { return Ok(body) };
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+            return Ok(body);
+        };
         let Some(previous) = request.get("previous_response_id").and_then(Value::as_str) else {
             return Ok(body);
         };
-        let Some(mut turns) = self.turns_of(previous) else { return Ok(body) };
-        let Some(map) = request.as_object_mut() else { return Ok(body) };
+        let Some(mut turns) = self.turns_of(previous) else {
+            return Ok(body);
+        };
+        let Some(map) = request.as_object_mut() else {
+            return Ok(body);
+        };
         map.remove("previous_response_id");
         turns.extend(input_items(map.get("input")));
         map.insert("input".into(), Value::Array(turns));
@@ -115,7 +125,8 @@ mod tests {
             json!({"id": "resp_1", "object": "response"}),
             "The capital of Peru is Lima.",
         );
-        let follow_up = Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_1","input":"And its population?"}"#);
+        let follow_up =
+            Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_1","input":"And its population?"}"#);
         let expanded: Value = serde_json::from_slice(&kept.expand(follow_up).unwrap()).unwrap();
         assert!(expanded.get("previous_response_id").is_none());
         let input = expanded["input"].as_array().unwrap();

@@ -118,7 +118,10 @@ async fn kept_response(
             let mut response = Json(response).into_response();
             let h = response.headers_mut();
             h.insert(chat::ROUTE_HEADER, http::HeaderValue::from_static("search"));
-            h.insert(chat::REASON_HEADER, http::HeaderValue::from_static("kept: answered here"));
+            h.insert(
+                chat::REASON_HEADER,
+                http::HeaderValue::from_static("kept: answered here"),
+            );
             response
         }
         None => passthrough::handle(State(state), request).await,

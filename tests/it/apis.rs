@@ -269,12 +269,22 @@ async fn responses_that_need_the_llm_or_its_state_are_forwarded() {
 #[tokio::test]
 async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
     let h = Harness::start().await;
-    let r = post(&h, "/v1/responses", responses(json!("What is the capital of Peru?"), false)).await;
+    let r = post(
+        &h,
+        "/v1/responses",
+        responses(json!("What is the capital of Peru?"), false),
+    )
+    .await;
     assert_eq!(r.headers()["x-ecoroute-route"], "search");
     let first: Value = r.json().await.unwrap();
     let id = first["id"].as_str().unwrap();
 
-    let r = h.client.get(h.url(&format!("/v1/responses/{id}"))).send().await.unwrap();
+    let r = h
+        .client
+        .get(h.url(&format!("/v1/responses/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), first, "retrieved as it was served");
 
@@ -284,11 +294,17 @@ async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
     assert_eq!(r.headers()["x-ecoroute-route"], "llm");
     let seen = h.mock.seen();
     let sent: Value = serde_json::from_slice(&seen.last().unwrap().body).unwrap();
-    assert!(sent.get("previous_response_id").is_none(), "the upstream never saw {id}");
+    assert!(
+        sent.get("previous_response_id").is_none(),
+        "the upstream never saw {id}"
+    );
     let input = sent["input"].as_array().unwrap();
     assert_eq!(input.len(), 3);
     assert_eq!(input[0]["content"], "What is the capital of Peru?");
-    assert!(input[1]["content"][0]["text"].as_str().unwrap().starts_with("The capital of Peru is Lima."));
+    assert!(input[1]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("The capital of Peru is Lima."));
     assert_eq!(input[2]["content"], "Write a poem about it");
 
     // The upstream's own ids pass untouched.
@@ -324,11 +340,19 @@ async fn french_lookups_are_answered_in_french_and_french_tasks_go_to_the_llm() 
     let mut h = french_harness().await;
     let question = "Bonjour, pourriez-vous me dire quelle est la capitale du Pérou ? Merci !";
     let r = h.chat(crate::support::user(question)).await;
-    assert_eq!(r.headers()["x-ecoroute-route"], "search", "{:?}", r.headers().get("x-ecoroute-reason"));
+    assert_eq!(
+        r.headers()["x-ecoroute-route"],
+        "search",
+        "{:?}",
+        r.headers().get("x-ecoroute-reason")
+    );
     let v: Value = r.json().await.unwrap();
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(text.starts_with("La capitale du Pérou est Lima."), "{text}");
-    assert!(text.contains("Source : Pérou (Wikipédia)"), "the source in French: {text}");
+    assert!(
+        text.contains("Source : Pérou (Wikipédia)"),
+        "the source in French: {text}"
+    );
 
     // The same through Anthropic's API, streamed.
     let r = post(&h, "/v1/messages", claude("Quelle est la capitale du Chili ?", true)).await;
@@ -344,7 +368,10 @@ async fn french_lookups_are_answered_in_french_and_french_tasks_go_to_the_llm() 
         ("Écris un poème sur Lima", "language fr: task cue"),
         ("Rédige un e-mail pour annuler une réservation", "language fr: task cue"),
         ("Peux-tu me dire comment je peux réserver ?", "guard: personal"),
-        ("Qui est le président actuel du Pérou ?", "the question asks about the present"),
+        (
+            "Qui est le président actuel du Pérou ?",
+            "the question asks about the present",
+        ),
         ("Quelle est la monnaie du Pérou ?", "escalated"),
     ] {
         let r = h.chat(crate::support::user(task)).await;
