@@ -214,39 +214,27 @@ mod tests {
 
     #[test]
     fn stream_events_carry_the_whole_answer_in_order() {
-        let meta = CompletionMeta {
-            id: "msg_1",
-            created: 1,
-            model: "claude",
-            fingerprint: "f",
-        };
-        let text = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3936456";
-        let usage = Usage {
-            prompt_tokens: 7,
-            completion_tokens: 20,
-        };
-        let frames = message_stream(&meta, text, usage);
+        use crate::api::sample;
+        let meta = sample::meta("msg_1");
+        let frames = message_stream(&meta, sample::TEXT, sample::USAGE);
         let mut events = Vec::new();
         let mut streamed = String::new();
         for frame in &frames {
-            let s = std::str::from_utf8(frame).unwrap();
-            let (event, data) = s.trim_end().split_once('\n').unwrap();
-            let event = event.strip_prefix("event: ").unwrap();
-            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            assert_eq!(data["type"], event, "the event name is the data's type");
+            let (event, data) = sample::event(frame);
+            assert_eq!(data["type"], event.as_str(), "the event name is the data's type");
             if event == "content_block_delta" {
                 streamed.push_str(data["delta"]["text"].as_str().unwrap());
             }
             if event == "message_delta" {
                 assert_eq!(data["usage"]["output_tokens"], 20);
             }
-            events.push(event.to_string());
+            events.push(event);
         }
-        assert_eq!(streamed, text);
+        assert_eq!(streamed, sample::TEXT);
         assert_eq!(events.first().map(String::as_str), Some("message_start"));
         assert_eq!(events.last().map(String::as_str), Some("message_stop"));
-        let whole = message(&meta, text, usage);
-        assert_eq!(whole["content"][0]["text"], text);
+        let whole = message(&meta, sample::TEXT, sample::USAGE);
+        assert_eq!(whole["content"][0]["text"], sample::TEXT);
         assert_eq!(whole["usage"]["input_tokens"], 7);
     }
 

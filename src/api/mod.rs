@@ -216,6 +216,36 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What the stream tests of each API share: a sample answer and a reader of named SSE frames.
+#[cfg(test)]
+pub(crate) mod sample {
+    use crate::openai::{CompletionMeta, Usage};
+
+    pub const TEXT: &str = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3936456";
+
+    pub fn meta(id: &str) -> CompletionMeta<'_> {
+        CompletionMeta {
+            id,
+            created: 1,
+            model: "m",
+            fingerprint: "f",
+        }
+    }
+
+    pub const USAGE: Usage = Usage {
+        prompt_tokens: 7,
+        completion_tokens: 20,
+    };
+
+    /// `event: <name>\ndata: <json>\n\n` read back into its name and data.
+    pub fn event(frame: &[u8]) -> (String, serde_json::Value) {
+        let s = std::str::from_utf8(frame).unwrap_or_default();
+        let (event, data) = s.trim_end().split_once('\n').unwrap_or_default();
+        let data = serde_json::from_str(data.strip_prefix("data: ").unwrap_or_default()).unwrap_or_default();
+        (event.strip_prefix("event: ").unwrap_or_default().to_string(), data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

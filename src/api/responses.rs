@@ -331,35 +331,24 @@ mod tests {
 
     #[test]
     fn the_stream_ends_with_the_completed_response_in_sequence() {
+        use crate::api::sample;
         let r = parse(br#"{"model":"m","input":"q"}"#).unwrap();
-        let meta = CompletionMeta {
-            id: "resp_1",
-            created: 1,
-            model: "m",
-            fingerprint: "f",
-        };
-        let text = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3936456";
-        let usage = Usage {
-            prompt_tokens: 3,
-            completion_tokens: 20,
-        };
-        let frames = response_stream(&r, &meta, text, usage);
+        let meta = sample::meta("resp_1");
+        let frames = response_stream(&r, &meta, sample::TEXT, sample::USAGE);
         let mut streamed = String::new();
         let mut last = Value::Null;
         for (i, frame) in frames.iter().enumerate() {
-            let s = std::str::from_utf8(frame).unwrap();
-            let (event, data) = s.trim_end().split_once('\n').unwrap();
-            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            assert_eq!(Some(data["type"].as_str().unwrap()), event.strip_prefix("event: "));
+            let (event, data) = sample::event(frame);
+            assert_eq!(data["type"], event.as_str());
             assert_eq!(data["sequence_number"], i);
-            if data["type"] == "response.output_text.delta" {
+            if event == "response.output_text.delta" {
                 streamed.push_str(data["delta"].as_str().unwrap());
             }
             last = data;
         }
-        assert_eq!(streamed, text);
+        assert_eq!(streamed, sample::TEXT);
         assert_eq!(last["type"], "response.completed");
-        assert_eq!(output_text(&last["response"]), text);
+        assert_eq!(output_text(&last["response"]), sample::TEXT);
         assert_eq!(last["response"]["usage"]["output_tokens"], 20);
     }
 }
