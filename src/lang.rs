@@ -68,6 +68,9 @@ struct RawTypes {
     year: Vec<String>,
     #[serde(default)]
     number: Vec<String>,
+    /// A document about a person ("né le …"): asked about by surname alone, it is still named.
+    #[serde(default)]
+    person_document: Vec<String>,
 }
 
 /// A pattern list, compiled; `first` names the first that matches, for the reason a request took.
@@ -115,6 +118,7 @@ pub struct LanguagePack {
     place: Cues,
     year: Cues,
     number: Cues,
+    person_document: Cues,
 }
 
 /// A problem in a pack's file: the key and what is wrong with it.
@@ -173,6 +177,7 @@ impl LanguagePack {
         let place = compile("types.place", &raw.types.place);
         let year = compile("types.year", &raw.types.year);
         let number = compile("types.number", &raw.types.number);
+        let person_document = compile("types.person_document", &raw.types.person_document);
         if raw.code.trim().is_empty() || !raw.code.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
             problems.push(PackProblem {
                 key: "code".into(),
@@ -213,6 +218,7 @@ impl LanguagePack {
             place,
             year,
             number,
+            person_document,
         };
         for group in &raw.word_groups {
             let Some(head) = group.first() else { continue };
@@ -405,9 +411,22 @@ impl LanguagePack {
             .map(|hit| {
                 let said = self.term_set(&format!("{} {}", hit.title, hit.text));
                 let coverage = terms.iter().filter(|t| covers(&said, t)).count() as f64 / terms.len() as f64;
-                let subject = self.content_terms(entity(&hit.title));
-                let named = !subject.is_empty() && subject.iter().all(|s| terms.iter().any(|t| same_term(t, s)));
-                (hit, 0.7 * coverage + if named { 0.3 } else { 0.0 })
+                let name = entity(&hit.title);
+                let subject = self.content_terms(name);
+                let asked = |s: &String| terms.iter().any(|t| same_term(t, s));
+                let named = !subject.is_empty() && subject.iter().all(asked);
+                // "Où est né Mozart": a person named by surname alone, as English allows.
+                let by_surname = crate::search::answer::looks_like_a_name(name)
+                    && self.person_document.first(&hit.text).is_some()
+                    && subject.last().is_some_and(asked);
+                let bonus = if named {
+                    0.3
+                } else if by_surname {
+                    0.2
+                } else {
+                    0.0
+                };
+                (hit, 0.7 * coverage + bonus)
             })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
