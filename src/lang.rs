@@ -345,10 +345,16 @@ impl LanguagePack {
         if guards.personal && self.personal.first(&question).is_some() {
             return guard(Guard::Personal);
         }
-        if guards.system_prompt
-            && (self.system_constrains.first(&features.system).is_some()
-                || crate::classify::guards::system_prompt_constrains(&features.system))
-        {
+        // A system prompt in this language is read by this language's cues; any other by English's
+        // guard, which also refuses a prompt in a third language.
+        let in_this_language = self.function_word_count(&features.system)
+            > crate::classify::guards::english_function_word_count(&features.system);
+        let constrains = if in_this_language {
+            self.system_constrains.first(&features.system).is_some()
+        } else {
+            crate::classify::guards::system_prompt_constrains(&features.system)
+        };
+        if guards.system_prompt && constrains {
             return guard(Guard::SystemPrompt);
         }
         let decided = |class: Class, cue: String| Decision {
@@ -699,6 +705,30 @@ mod tests {
         assert!(fr
             .answer("En quelle année est né Victor Hugo ?", &no_year, &Adequacy::default())
             .is_err());
+    }
+
+    #[test]
+    fn a_french_system_prompt_keeps_an_english_question_off_search() {
+        let classifier = crate::classify::Classifier {
+            guards: crate::classify::Guards::default(),
+            rules: Vec::new(),
+            scorer: Arc::new(crate::classify::HeuristicScorer),
+            lookup_threshold: 0.0,
+            compatible_system: None,
+            languages: vec![Arc::new(french())],
+        };
+        let mut f = RequestFeatures::from_query("What is the capital of Peru?");
+        assert_eq!(
+            classifier.decide(&f).route,
+            Route::Search,
+            "a lookup with no system prompt"
+        );
+        f.system = "Tu es un assistant serviable. Réponds toujours en français.".into();
+        assert_eq!(classifier.decide(&f).decider, Decider::Guard(Guard::SystemPrompt));
+        let mut french_question = RequestFeatures::from_query("Quelle est la capitale du Pérou ?");
+        french_question.system = "Tu es un assistant serviable.".into();
+        let d = classifier.decide(&french_question);
+        assert_eq!(d.route, Route::Search, "same language: {}", d.reason());
     }
 
     #[test]

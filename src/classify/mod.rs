@@ -261,7 +261,13 @@ impl Classifier {
             system_prompt: guards.system_prompt && pack.is_none(),
             ..guards
         };
-        if let Some(guard) = guards.check(features) {
+        // A conversation whose system prompt is in another language than the question wants its
+        // answer in that language, which search does not have ("Réponds en français." above an
+        // English question).
+        let system_language = crate::lang::language_of(&self.languages, &features.system);
+        let other_language =
+            guards.system_prompt && system_language.is_some_and(|s| pack.is_none_or(|q| !Arc::ptr_eq(q, s)));
+        if let Some(guard) = guards.check(features).or(other_language.then_some(Guard::SystemPrompt)) {
             return Decision {
                 class: Class::Complex,
                 confidence: 1.0,
