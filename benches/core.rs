@@ -188,5 +188,25 @@ fn bench_cache(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_classify, bench_search, bench_cache);
+/// Pieces of the LLM route's own work per request (issue #23): the thread CPU-clock read the
+/// ledger's CPU figures cost (a system call, not vDSO), and reading a chat request twice (the
+/// typed view routing needs, and the JSON value the cache keys hash).
+fn bench_request_path(c: &mut Criterion) {
+    let body = br#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a limerick about Lima"}]}"#;
+    c.bench_function("request/thread CPU clock read (CpuMeter::start)", |b| {
+        b.iter(|| black_box(ecoroute::cpu::CpuMeter::start()))
+    });
+    c.bench_function("request/parse a chat request (typed view)", |b| {
+        b.iter(|| black_box(ecoroute::openai::ChatRequest::parse(black_box(body)).ok()))
+    });
+    c.bench_function("request/parse a chat request (serde_json::Value)", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(body)).ok()))
+    });
+    let chat = ecoroute::openai::ChatRequest::parse(body).ok();
+    c.bench_function("request/features of a parsed request", |b| {
+        b.iter(|| black_box(chat.as_ref().map(ecoroute::openai::ChatRequest::features)))
+    });
+}
+
+criterion_group!(benches, bench_classify, bench_search, bench_cache, bench_request_path);
 criterion_main!(benches);
