@@ -576,6 +576,9 @@ fn split_sentences(text: &str) -> Vec<&str> {
 /// The pack whose language the message is in, when it is not English: the one with most function
 /// words in it, if it has more of them than English has.
 pub fn language_of<'a>(packs: &'a [Arc<LanguagePack>], message: &str) -> Option<&'a Arc<LanguagePack>> {
+    if packs.is_empty() || message.is_empty() {
+        return None;
+    }
     let english = crate::classify::guards::english_function_word_count(message);
     packs
         .iter()

@@ -62,7 +62,10 @@ impl Api {
     pub fn of_path(path: &str) -> Option<Api> {
         [Api::ChatCompletions, Api::Messages, Api::Responses]
             .into_iter()
-            .find(|api| path == api.path() || path.starts_with(&format!("{}/", api.path())))
+            .find(|api| {
+                path.strip_prefix(api.path())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
     }
 
     /// Reads a request body into the view routing needs; a malformed one is a 400 that says why.

@@ -223,7 +223,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+    runtime_with(0)
+}
+
+/// A multi-threaded runtime with `workers` threads (0: one per core).
+fn runtime_with(workers: usize) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder
         .enable_all()
         .build()
         .map_err(|e| CliError::io("starting the async runtime", e))

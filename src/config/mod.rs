@@ -350,6 +350,19 @@ mod tests {
     }
 
     #[test]
+    fn runtime_threads_and_languages_are_checked() {
+        assert_eq!(load("[server]\nworker_threads = 1\n").unwrap().server.worker_threads, 1);
+        let p = problems("[server]\nworker_threads = 5000\n");
+        assert_eq!(p[0].key, "server.worker_threads");
+        let p = problems("[search]\nlanguages = [\"xx\"]\n");
+        assert_eq!(p[0].key, "search.languages");
+        assert!(p[0].problem.contains("xx.toml"), "{}", p[0].problem);
+        let c = load("[search]\nlanguages = [\"fr\"]\n").unwrap();
+        assert_eq!(c.search.languages[0].pack.code, "fr");
+        assert!(c.search.languages[0].index_dir.ends_with("index.fr"));
+    }
+
+    #[test]
     fn unknown_key_is_a_parse_error_naming_file_and_key() {
         let err = load("[server]\nlisten_addr = \"x\"\n").unwrap_err().to_string();
         assert!(err.starts_with("test.toml:"), "{err}");

@@ -228,6 +228,7 @@ pub struct RawServer {
     pub body_read_timeout_ms: u64,
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    pub worker_threads: usize,
 }
 
 impl Default for RawServer {
@@ -240,6 +241,7 @@ impl Default for RawServer {
             shutdown_grace_ms: 30_000,
             drain_delay_ms: 0,
             max_connections: 4096,
+            worker_threads: 0,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             max_headers: 100,

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub max_headers: usize,
     /// Bytes of request line and headers at most (HTTP/1.1); more is a 431.
     pub max_header_bytes: usize,
+    /// Threads of the async runtime; 0 is one per core. One thread spares a request the
+    /// hand-offs between threads (lower latency at low load), more carry more load.
+    pub worker_threads: usize,
 }
 
 pub(super) fn validate_server(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerConfig {
@@ -52,6 +55,13 @@ pub(super) fn validate_server(raw: &RawServer, problems: &mut Vec<Problem>) -> S
             "server.max_body_bytes",
             "must be at least 1024",
             "raise it; OpenAI requests are often tens of kilobytes",
+        ));
+    }
+    if raw.worker_threads > 1024 {
+        problems.push(problem(
+            "server.worker_threads",
+            format!("{} threads is more than 1024", raw.worker_threads),
+            "use 0 (one per core) or a small number",
         ));
     }
     if raw.max_connections == 0 {
@@ -103,5 +113,6 @@ pub(super) fn validate_server(raw: &RawServer, problems: &mut Vec<Problem>) -> S
         body_read_timeout: Duration::from_millis(raw.body_read_timeout_ms),
         max_headers: raw.max_headers,
         max_header_bytes: raw.max_header_bytes,
+        worker_threads: raw.worker_threads,
     }
 }

@@ -31,6 +31,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.server.max_concurrency != new.server.max_concurrency {
         keys.push("server.max_concurrency");
     }
+    if old.server.worker_threads != new.server.worker_threads {
+        keys.push("server.worker_threads");
+    }
     if old.ledger.store != new.ledger.store
         || old.ledger.spool != new.ledger.spool
         || old.ledger.channel_capacity != new.ledger.channel_capacity

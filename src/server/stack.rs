@@ -131,11 +131,13 @@ async fn kept_response(
 /// Layer 5: rewrites the proxy's own error bodies into the shape of the API the request was sent
 /// to. Upstream errors pass as the upstream wrote them: they carry no [`crate::error::ProxyError`].
 async fn api_error_shape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let api = crate::api::Api::of_path(request.uri().path());
+    // Only Anthropic's paths take another shape: the rest pay one prefix test.
+    let anthropic = crate::api::Api::of_path(request.uri().path()) == Some(crate::api::Api::Messages);
     let mut response = next.run(request).await;
-    let Some(api) = api.filter(|api| *api == crate::api::Api::Messages) else {
+    if !anthropic {
         return response;
-    };
+    }
+    let api = crate::api::Api::Messages;
     let Some(error) = response.extensions_mut().remove::<crate::error::ProxyError>() else {
         return response;
     };
