@@ -11,8 +11,9 @@ use crate::classify::RequestFeatures;
 use crate::Error;
 
 /// The parts of a chat-completions request that routing looks at. Unknown fields are allowed: they
-/// are forwarded untouched with the original body.
-#[derive(Debug, Deserialize)]
+/// are forwarded untouched with the original body. `Default` is an empty request, for the other
+/// APIs' readers to fill in.
+#[derive(Debug, Default, Deserialize)]
 pub struct ChatRequest {
     #[serde(default)]
     pub model: Option<String>,

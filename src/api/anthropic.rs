@@ -63,18 +63,14 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
         model: request.model,
         messages,
         stream: request.stream,
-        stream_options: None,
         tools: request.tools,
-        functions: None,
-        response_format: None,
-        n: None,
         max_tokens: request.max_tokens,
-        max_completion_tokens: None,
         stop: request
             .stop_sequences
             .map(|s| Value::Array(s.into_iter().map(Value::String).collect())),
         api: super::Api::Messages,
         llm_feature: thinking.then_some("extended thinking"),
+        ..ChatRequest::default()
     })
 }
 

@@ -103,16 +103,12 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
         model: request.model,
         messages,
         stream: request.stream,
-        stream_options: None,
         tools: request.tools,
-        functions: None,
         response_format: format,
-        n: None,
         max_tokens: request.max_output_tokens,
-        max_completion_tokens: None,
-        stop: None,
         api: super::Api::Responses,
         llm_feature,
+        ..ChatRequest::default()
     })
 }
 
