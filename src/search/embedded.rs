@@ -144,13 +144,8 @@ impl EmbeddedIndex {
         if rebuild {
             tracing::info!(index = %dir.display(), corpus = %corpus.display(), "building the search index (first start or corpus changed)");
             let started = std::time::Instant::now();
-            let folded = pack.is_some();
-            let stamp = corpus_stamp(corpus)?;
-            let count = build_index_as(dir, folded, |sink| {
-                super::ingest::read_into(corpus, &IngestOptions::default(), &Progress::default(), sink)
-            })?;
-            std::fs::write(dir.join(STAMP_FILE), &stamp)
-                .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
+            let options = IngestOptions::default();
+            let count = Self::build_stamped(dir, corpus, &stamp, pack.is_some(), &options, &Progress::default())?;
             tracing::info!(
                 documents = count,
                 seconds = started.elapsed().as_secs_f64(),
@@ -170,9 +165,23 @@ impl EmbeddedIndex {
 
     /// [`EmbeddedIndex::build`] with the choices for public dumps, reporting how far it has got.
     pub fn build_with(dir: &Path, corpus: &Path, options: &IngestOptions, progress: &Progress) -> Result<u64, Error> {
-        let stamp = corpus_stamp(corpus)?;
-        let count = build_index(dir, |sink| super::ingest::read_into(corpus, options, progress, sink))?;
-        std::fs::write(dir.join(STAMP_FILE), &stamp)
+        Self::build_stamped(dir, corpus, &corpus_stamp(corpus)?, false, options, progress)
+    }
+
+    /// Builds the index (words folded for a language pack's corpus) and writes the corpus `stamp`
+    /// it was built from.
+    fn build_stamped(
+        dir: &Path,
+        corpus: &Path,
+        stamp: &str,
+        folded: bool,
+        options: &IngestOptions,
+        progress: &Progress,
+    ) -> Result<u64, Error> {
+        let count = build_index(dir, folded, |sink| {
+            super::ingest::read_into(corpus, options, progress, sink)
+        })?;
+        std::fs::write(dir.join(STAMP_FILE), stamp)
             .map_err(|e| Error::io(format!("writing {}", dir.join(STAMP_FILE).display()), e))?;
         Ok(count)
     }
@@ -397,16 +406,9 @@ impl SearchBackend for EmbeddedIndex {
 
 /// Builds an index in `dir` from the documents `feed` gives, replacing what was there. Writes into
 /// a sibling directory first and renames it into place, so a crash mid-build never leaves a half
-/// index. Memory stays within the writer's budget whatever the number of documents.
-pub fn build_index(
-    dir: &Path,
-    feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
-) -> Result<u64, Error> {
-    build_index_as(dir, false, feed)
-}
-
-/// [`build_index`], with the indexed words folded (accents off) for a language pack's corpus.
-fn build_index_as(
+/// index. Memory stays within the writer's budget whatever the number of documents. `folded`:
+/// the indexed words lose their accents, for a language pack's corpus.
+fn build_index(
     dir: &Path,
     folded: bool,
     feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
