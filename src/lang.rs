@@ -327,7 +327,14 @@ impl LanguagePack {
     /// Lookup or task, for a question already known to be in this language. The guards that need
     /// words (follow-up, personal, system prompt) are this language's; a question with no lookup
     /// cue, or with a task cue, goes to the LLM.
-    pub fn decide(&self, features: &RequestFeatures, guards: &crate::classify::Guards) -> Decision {
+    /// `system_in_this_language`: the system prompt is written in this pack's language (see
+    /// [`language_of`]).
+    pub fn decide(
+        &self,
+        features: &RequestFeatures,
+        guards: &crate::classify::Guards,
+        system_in_this_language: bool,
+    ) -> Decision {
         let question = self.core_question(&features.last_user);
         let guard = |guard: Guard| Decision {
             class: Class::Complex,
@@ -347,9 +354,7 @@ impl LanguagePack {
         }
         // A system prompt in this language is read by this language's cues; any other by English's
         // guard, which also refuses a prompt in a third language.
-        let in_this_language = self.function_word_count(&features.system)
-            > crate::classify::guards::english_function_word_count(&features.system);
-        let constrains = if in_this_language {
+        let constrains = if system_in_this_language {
             self.system_constrains.first(&features.system).is_some()
         } else {
             crate::classify::guards::system_prompt_constrains(&features.system)
@@ -576,13 +581,18 @@ fn split_sentences(text: &str) -> Vec<&str> {
 /// The pack whose language the message is in, when it is not English: the one with most function
 /// words in it, if it has more of them than English has.
 pub fn language_of<'a>(packs: &'a [Arc<LanguagePack>], message: &str) -> Option<&'a Arc<LanguagePack>> {
-    if packs.is_empty() || message.is_empty() {
+    language_among(packs, |p| p, message)
+}
+
+/// [`language_of`] over anything that holds a pack (a pipeline's language stacks).
+pub fn language_among<'a, T>(items: &'a [T], pack: impl Fn(&T) -> &LanguagePack, message: &str) -> Option<&'a T> {
+    if items.is_empty() || message.is_empty() {
         return None;
     }
     let english = crate::classify::guards::english_function_word_count(message);
-    packs
+    items
         .iter()
-        .map(|p| (p, p.function_word_count(message)))
+        .map(|p| (p, pack(p).function_word_count(message)))
         .filter(|(_, n)| *n > english)
         .max_by_key(|(_, n)| *n)
         .map(|(p, _)| p)
@@ -608,7 +618,11 @@ mod tests {
     }
 
     fn decide(text: &str) -> Decision {
-        french().decide(&RequestFeatures::from_query(text), &crate::classify::Guards::default())
+        french().decide(
+            &RequestFeatures::from_query(text),
+            &crate::classify::Guards::default(),
+            false,
+        )
     }
 
     #[test]
@@ -648,7 +662,7 @@ mod tests {
     fn a_french_system_prompt_that_sets_another_language_goes_to_the_llm() {
         let mut f = RequestFeatures::from_query("Quelle est la capitale du Pérou ?");
         f.system = "Réponds toujours en anglais.".into();
-        let d = french().decide(&f, &crate::classify::Guards::default());
+        let d = french().decide(&f, &crate::classify::Guards::default(), true);
         assert!(
             matches!(
                 d.decider,

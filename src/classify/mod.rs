@@ -251,23 +251,28 @@ impl Classifier {
             system_prompt: self.guards.system_prompt && !declared_compatible,
             ..self.guards
         };
-        // A question in a language search has a corpus for is that language's to decide; the
-        // guards that read no words (tools, media, format) still apply.
+        // A question in a language search has a corpus for is that language's to decide: the
+        // guards that read words are its own, those that read no words (tools, media, format)
+        // still apply here.
         let pack = crate::lang::language_of(&self.languages, &features.last_user);
-        let guards = Guards {
-            language: guards.language && pack.is_none(),
-            personal: guards.personal && pack.is_none(),
-            follow_up: guards.follow_up && pack.is_none(),
-            system_prompt: guards.system_prompt && pack.is_none(),
-            ..guards
-        };
-        // A conversation whose system prompt is in another language than the question wants its
-        // answer in that language, which search does not have ("Réponds en français." above an
-        // English question).
         let system_language = crate::lang::language_of(&self.languages, &features.system);
-        let other_language =
-            guards.system_prompt && system_language.is_some_and(|s| pack.is_none_or(|q| !Arc::ptr_eq(q, s)));
-        if let Some(guard) = guards.check(features).or(other_language.then_some(Guard::SystemPrompt)) {
+        let shape_guards = match pack {
+            Some(_) => Guards {
+                language: false,
+                personal: false,
+                follow_up: false,
+                system_prompt: false,
+                ..guards
+            },
+            None => guards,
+        };
+        // A conversation whose system prompt is in another language than an English question wants
+        // its answer in that language, which search does not have ("Réponds en français.").
+        let other_language = pack.is_none() && guards.system_prompt && system_language.is_some();
+        if let Some(guard) = shape_guards
+            .check(features)
+            .or(other_language.then_some(Guard::SystemPrompt))
+        {
             return Decision {
                 class: Class::Complex,
                 confidence: 1.0,
@@ -288,13 +293,8 @@ impl Classifier {
             };
         }
         if let Some(pack) = pack {
-            let checks = Guards {
-                personal: self.guards.personal,
-                follow_up: self.guards.follow_up,
-                system_prompt: self.guards.system_prompt && !declared_compatible,
-                ..guards
-            };
-            return pack.decide(features, &checks);
+            let system_in_this_language = system_language.is_some_and(|s| Arc::ptr_eq(s, pack));
+            return pack.decide(features, &guards, system_in_this_language);
         }
         let p_lookup = self.scorer.p_lookup(&features.question).clamp(0.0, 1.0);
         let decider = Decider::Classifier {

@@ -14,7 +14,6 @@ use crate::cpu::CpuMeter;
 pub use crate::ledger::Served;
 use crate::search::answer::{self, Answer};
 use crate::search::{BoxError, SearchOutcome, SearchQuery};
-use std::sync::Arc;
 
 /// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -260,9 +259,7 @@ impl Pipeline {
 
     /// The language stack a message is written in, when it is not English and a pack has it.
     pub fn language_of(&self, message: &str) -> Option<&LanguageStack> {
-        let packs: Vec<_> = self.languages.iter().map(|l| Arc::clone(&l.pack)).collect();
-        let code = crate::lang::language_of(&packs, message)?.code.clone();
-        self.languages.iter().find(|l| l.pack.code == code)
+        crate::lang::language_among(&self.languages, |l| &l.pack, message)
     }
 
     /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a
