@@ -499,18 +499,22 @@ impl<'a> Written<'a> {
 /// client asked. A Responses answer is kept, so that a follow-up naming it still works.
 fn completion_response(written: Written<'_>, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Response {
     let chat = written.chat;
-    if chat.api == Api::Responses {
-        let response = chat.api.answer_json(chat, meta, content, usage);
-        written.kept.keep(written.body, response, content);
+    let keep = chat.api == Api::Responses;
+    // The whole answer, built once: the JSON body, and what a Responses answer is kept as.
+    let json = (keep || !chat.is_stream()).then(|| chat.api.answer_json(chat, meta, content, usage));
+    let response = match &json {
+        Some(json) if !chat.is_stream() => axum::Json(json).into_response(),
+        _ => {
+            let frames = chat.api.answer_stream(chat, meta, content, usage);
+            sse_response(Body::from_stream(futures_util::stream::iter(
+                frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
+            )))
+        }
+    };
+    if let Some(json) = json.filter(|_| keep) {
+        written.kept.keep(written.body, json, content);
     }
-    if chat.is_stream() {
-        let frames = chat.api.answer_stream(chat, meta, content, usage);
-        sse_response(Body::from_stream(futures_util::stream::iter(
-            frames.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
-        )))
-    } else {
-        axum::Json(chat.api.answer_json(chat, meta, content, usage)).into_response()
-    }
+    response
 }
 
 fn unix_seconds() -> u64 {
