@@ -252,17 +252,13 @@ impl SseScanner {
             self.streamed_chars += piece.chars().count();
         }
         let Some(text) = self.text.as_mut() else { return };
-        let block_type = |b: Option<&serde_json::Value>| {
-            b.and_then(|b| b.get("type"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        };
+        fn block_type(b: Option<&serde_json::Value>) -> Option<&str> {
+            b.and_then(|b| b.get("type")).and_then(serde_json::Value::as_str)
+        }
         match kind {
             // A tool call, a thinking block, anything but text: not a plain answer.
-            "content_block_start" => text.spoiled |= block_type(view.content_block.as_ref()).as_deref() != Some("text"),
-            "response.output_item.added" => {
-                text.spoiled |= block_type(view.item.as_ref()).as_deref() != Some("message")
-            }
+            "content_block_start" => text.spoiled |= block_type(view.content_block.as_ref()) != Some("text"),
+            "response.output_item.added" => text.spoiled |= block_type(view.item.as_ref()) != Some("message"),
             "message_delta" => {
                 let stop = delta
                     .and_then(|d| d.get("stop_reason"))
