@@ -36,22 +36,7 @@ async fn report_totals_match_the_ledger_row_by_row() {
     assert_eq!(rows.len(), 7);
 
     let ledger = h.ledger_path();
-    let run = |by: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-            .args([
-                "report",
-                "--ledger",
-                ledger.to_str().unwrap(),
-                "--by",
-                by,
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let run = |by: &str| serde_json::from_str::<Value>(&crate::support::run_report(&ledger, by, "json")).unwrap();
     let report = run("route");
     assert_eq!(report["requests"], 7);
     let count = |route: &str| rows.iter().filter(|r| r.route == route && !r.escalated).count() as u64;
