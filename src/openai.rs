@@ -62,16 +62,7 @@ pub struct Message {
 impl ChatRequest {
     /// Parses a request body, telling malformed JSON apart from a well-formed body of the wrong shape.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
-        serde_json::from_slice::<ChatRequest>(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                let param = e.to_string().contains("messages").then_some("messages");
-                Error::InvalidRequest {
-                    message: format!("invalid chat completion request: {e}"),
-                    param,
-                }
-            }
-            _ => Error::InvalidJson(e.to_string()),
-        })
+        crate::api::parse_json(body, "chat completion", "messages")
     }
 
     pub fn is_stream(&self) -> bool {

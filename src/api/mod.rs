@@ -201,7 +201,8 @@ pub(crate) fn as_chat_content(content: &Value) -> Value {
     }
 }
 
-/// A body that is not JSON, or JSON of the wrong shape, told apart as [`ChatRequest::parse`] does.
+/// Reads a request body: malformed JSON is told apart from a well-formed body of the wrong shape,
+/// which names `turns` (the field of the conversation's turns) when the error is about it.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],
     what: &str,
