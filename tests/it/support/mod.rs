@@ -105,17 +105,8 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     let seen = record(&state, request).await;
     let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
     let text = body.to_string();
-    for code in [429u16, 500, 503] {
-        if text.contains(&format!("__status_{code}")) {
-            let status = StatusCode::from_u16(code).unwrap();
-            return (
-                status,
-                axum::Json(
-                    json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}),
-                ),
-            )
-                .into_response();
-        }
+    if let Some(status) = mock_status(&text, openai_error) {
+        return status;
     }
     if text.contains("__slow") {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -237,6 +228,11 @@ fn event_stream(events: Vec<(&str, Value)>) -> Response {
         .unwrap()
 }
 
+/// The mock's error body in OpenAI's shape.
+fn openai_error(code: u16) -> Value {
+    json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}})
+}
+
 /// The mock's status answers (`__status_429` …) in the shape `error` gives, if the body asks.
 fn mock_status(text: &str, error: impl Fn(u16) -> Value) -> Option<Response> {
     [429u16, 500, 503]
@@ -300,10 +296,7 @@ async fn mock_responses(State(state): State<MockState>, request: Request) -> Res
     let seen = record(&state, request).await;
     let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
     let text = body.to_string();
-    if let Some(status) = mock_status(
-        &text,
-        |code| json!({"error": {"message": format!("mock {code}"), "type": "mock", "param": null, "code": null}}),
-    ) {
+    if let Some(status) = mock_status(&text, openai_error) {
         return status;
     }
     let message = json!({"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant",
