@@ -54,6 +54,8 @@
 //!   admin, hot reload and graceful shutdown.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
+//! - [`shard`]: thread-per-core serving: single-threaded runtimes, one per core, each keeping its
+//!   connections, their requests and their upstream pool.
 //! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
 //! - [`cli`]: the `ecoroute` command line, one file per command (serve and check, index, search,
@@ -82,5 +84,6 @@ pub mod redact;
 pub mod report;
 pub mod search;
 pub mod server;
+pub mod shard;
 
 pub use error::Error;

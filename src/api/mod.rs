@@ -33,6 +33,8 @@ pub enum UpstreamKind {
 }
 
 impl Api {
+    pub const ALL: [Api; 3] = [Api::ChatCompletions, Api::Messages, Api::Responses];
+
     /// The client-facing path, as the ledger records it.
     pub fn path(self) -> &'static str {
         match self {

@@ -222,17 +222,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
+/// A multi-threaded runtime, one thread per core, for the offline commands.
 fn tokio_runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    runtime_with(0)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("starting the async runtime", e))
 }
 
-/// A multi-threaded runtime with `workers` threads (0: one per core).
-fn runtime_with(workers: usize) -> Result<tokio::runtime::Runtime, CliError> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if workers > 0 {
-        builder.worker_threads(workers);
-    }
-    builder
+/// The runtime `serve` starts on: one thread for the control plane (accepting connections,
+/// signals, reloads, meters). Requests are served on [`crate::shard`]s.
+fn control_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::io("starting the async runtime", e))

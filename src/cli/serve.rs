@@ -12,7 +12,7 @@ pub(super) fn serve(
 ) -> Result<ExitCode, CliError> {
     let overrides = crate::config::Overrides { listen, upstream };
     let config = Config::load_with(config_path, &overrides, crate::config::Purpose::Serve)?;
-    runtime_with(config.server.worker_threads)?.block_on(async {
+    control_runtime()?.block_on(async {
         let running = proxy::start(config).await?;
         eprintln!(
             "ecoroute listening on http://{} (config {})",

@@ -36,8 +36,8 @@ pub struct ServerConfig {
     pub max_headers: usize,
     /// Bytes of request line and headers at most (HTTP/1.1); more is a 431.
     pub max_header_bytes: usize,
-    /// Threads of the async runtime; 0 is one per core. One thread spares a request the
-    /// hand-offs between threads (lower latency at low load), more carry more load.
+    /// Serving threads ([`crate::shard`]), each a single-threaded runtime that keeps its
+    /// connections; 0 is one per core.
     pub worker_threads: usize,
 }
 

@@ -1,15 +1,20 @@
 //! The upstream LLM: an OpenAI-compatible HTTP API. [`Upstream`] forwards a request to the configured
 //! base URL only (never a URL taken from the request), with header hygiene (hop-by-hop headers and
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
-//! three timeouts: connect, first byte (response headers) and total.
+//! three timeouts: connect, first byte (response headers) and total (the body included).
 
 pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::Method;
+use http::{Method, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::LlmConfig;
 use crate::Error;
@@ -41,19 +46,34 @@ pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
         .collect()
 }
 
+/// What a request to the upstream carries: the client's bytes for a chat request, its body as it
+/// was read for a passthrough.
+pub type UpstreamBody = axum::body::Body;
+
 pub struct UpstreamRequest {
     pub method: Method,
     /// Path after the API prefix plus query, e.g. `/chat/completions` or `/models?limit=5`.
     pub path_and_query: String,
     pub headers: HeaderMap,
-    pub body: reqwest::Body,
+    pub body: UpstreamBody,
     /// The proxy's id for this request, sent upstream as `x-request-id` so both logs join up.
     pub request_id: String,
 }
 
+/// hyper-util's pooled client, over TLS or plain TCP. It replaced reqwest on this path: on the
+/// load benchmark's minimal proxy, reqwest's layers (URL handling, redirect policy, its own body
+/// and timeout wrappers) cost 55 µs of CPU per request at c=1 of the 150 µs the whole proxy took
+/// (`docs/benchmarks.md`).
+type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
 struct Inner {
-    client: reqwest::Client,
-    base_url: reqwest::Url,
+    /// One pool per serving shard, and one more for calls made off the shards: a connection is
+    /// driven by a task on the runtime that opened it, so a shard that used another's connection
+    /// would wait for a wake-up from another core ([`crate::shard`]).
+    clients: Vec<HttpClient>,
+    base_url: url::Url,
+    /// The upstream URIs of the three chat paths, parsed once: every chat request goes to one.
+    fixed: Vec<(&'static str, Uri)>,
     /// The configured key, under the header its API reads (`Authorization: Bearer`, `x-api-key`).
     key: Option<(HeaderName, HeaderValue)>,
     connect_timeout: Duration,
@@ -65,9 +85,9 @@ struct Inner {
 /// HTTP client will resolve it (dot segments, backslashes, percent-encoded dots), lands outside
 /// the base's path. Checked on the parsed URL itself, so no spelling of `..` gets past it, and the
 /// configured key is never sent anywhere but under `llm.base_url`.
-pub fn upstream_url(base: &reqwest::Url, path_and_query: &str) -> Option<reqwest::Url> {
+pub fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
-    let url = reqwest::Url::parse(&joined).ok()?;
+    let url = url::Url::parse(&joined).ok()?;
     let base_path = base.path().trim_end_matches('/');
     let inside = url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
     let same_origin = url.origin() == base.origin();
@@ -81,34 +101,31 @@ pub struct Upstream {
 
 impl Upstream {
     /// The OpenAI-compatible upstream (`[llm]`): chat completions, Responses, everything else.
-    pub fn new(config: &LlmConfig) -> Result<Upstream, Error> {
+    pub fn new(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let key = config
             .api_key
             .as_ref()
             .map(|k| (header::AUTHORIZATION, format!("Bearer {}", k.expose())));
-        Upstream::build(config, &config.base_url, key)
+        Upstream::build(config, &config.base_url, key, shards)
     }
 
     /// The Anthropic upstream (`[llm.anthropic]`), with `[llm]`'s timeouts.
-    pub fn anthropic(config: &LlmConfig) -> Result<Upstream, Error> {
+    pub fn anthropic(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let anthropic = &config.anthropic;
         let key = anthropic
             .api_key
             .as_ref()
             .map(|k| (HeaderName::from_static("x-api-key"), k.expose().to_string()));
-        Upstream::build(config, &anthropic.base_url, key)
+        Upstream::build(config, &anthropic.base_url, key, shards)
     }
 
-    fn build(config: &LlmConfig, base_url: &str, key: Option<(HeaderName, String)>) -> Result<Upstream, Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.total_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // Redirects would let an upstream send us to a host the config never named.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::internal_from("building the HTTP client", e))?;
+    fn build(
+        config: &LlmConfig,
+        base_url: &str,
+        key: Option<(HeaderName, String)>,
+        shards: usize,
+    ) -> Result<Upstream, Error> {
+        let clients = (0..=shards).map(|_| http_client(config)).collect();
         let key = match key {
             Some((name, key)) => {
                 let mut value = HeaderValue::from_str(&key)
@@ -118,12 +135,20 @@ impl Upstream {
             }
             None => None,
         };
-        let base_url = reqwest::Url::parse(base_url)
+        let base_url = url::Url::parse(base_url)
             .map_err(|e| Error::internal_from(format!("the upstream base URL `{base_url}` is not a URL"), e))?;
+        let fixed = crate::api::Api::ALL
+            .iter()
+            .filter_map(|api| {
+                let url = upstream_url(&base_url, api.upstream_path())?;
+                Some((api.upstream_path(), Uri::try_from(url.as_str()).ok()?))
+            })
+            .collect();
         Ok(Upstream {
             inner: Arc::new(Inner {
-                client,
+                clients,
                 base_url,
+                fixed,
                 key,
                 connect_timeout: config.connect_timeout,
                 first_byte_timeout: config.first_byte_timeout,
@@ -132,9 +157,22 @@ impl Upstream {
         })
     }
 
-    pub async fn send(&self, request: UpstreamRequest) -> Result<reqwest::Response, Error> {
+    /// The URI a path goes to, or `None` when it would leave the base path ([`upstream_url`]).
+    fn uri_for(&self, path_and_query: &str) -> Option<Uri> {
         let inner = &self.inner;
-        let Some(url) = upstream_url(&inner.base_url, &request.path_and_query) else {
+        if let Some((_, uri)) = inner.fixed.iter().find(|(path, _)| *path == path_and_query) {
+            return Some(uri.clone());
+        }
+        let url = upstream_url(&inner.base_url, path_and_query)?;
+        Uri::try_from(url.as_str()).ok()
+    }
+
+    /// Sends a request; the answer's headers must come within `llm.first_byte_timeout_ms`, and
+    /// the whole answer, body included, within `llm.total_timeout_ms`.
+    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Error> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + inner.total_timeout;
+        let Some(uri) = self.uri_for(&request.path_and_query) else {
             return Err(Error::InvalidRequest {
                 message: "the path leaves the API's base path".into(),
                 param: None,
@@ -155,22 +193,122 @@ impl Upstream {
             headers.remove("x-api-key");
             headers.insert(name.clone(), key.clone());
         }
-        let pending = inner
-            .client
-            .request(request.method, url)
-            .headers(headers)
-            .body(request.body)
-            .send();
-        match tokio::time::timeout(inner.first_byte_timeout, pending).await {
-            Err(_) => Err(Error::UpstreamTimeout(millis(inner.first_byte_timeout))),
-            Ok(Err(e)) => Err(self.map_error(e)),
-            Ok(Ok(response)) => Ok(response),
+        let mut outgoing = http::Request::new(request.body);
+        *outgoing.method_mut() = request.method;
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = headers;
+        let first_byte = inner.first_byte_timeout.min(inner.total_timeout);
+        // Off the shards, or past their number after a reload that changed it: the last pool.
+        let last = inner.clients.len().saturating_sub(1);
+        let Some(client) = inner.clients.get(crate::shard::current().map_or(last, |s| s.min(last))) else {
+            return Err(Error::internal("the upstream has no client"));
+        };
+        match tokio::time::timeout(first_byte, client.request(outgoing)).await {
+            Err(_) => Err(Error::UpstreamTimeout(millis(first_byte))),
+            Ok(Err(e)) => Err(self.map_error(&e)),
+            Ok(Ok(response)) => {
+                let (parts, body) = response.into_parts();
+                Ok(UpstreamResponse {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                    deadline,
+                    total_ms: millis(inner.total_timeout),
+                })
+            }
         }
     }
 
     /// Maps a client error, naming the timeout that fired.
-    pub fn map_error(&self, e: reqwest::Error) -> Error {
-        map_reqwest_error(e, self.inner.connect_timeout, self.inner.total_timeout)
+    fn map_error(&self, e: &hyper_util::client::legacy::Error) -> Error {
+        map_client_error(e, self.inner.connect_timeout)
+    }
+}
+
+/// A pooled client with the configured connect timeout.
+fn http_client(config: &LlmConfig) -> HttpClient {
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(config.connect_timeout));
+    tcp.set_nodelay(true);
+    // The TLS layer below takes https:// URLs; plain http:// ones (a local model server) pass.
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    // The client never follows redirects: an upstream cannot send the request (and its key) to a
+    // host the config never named.
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// An upstream answer whose body is still to be read, within the request's total deadline.
+pub struct UpstreamResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+    total_ms: u64,
+}
+
+impl UpstreamResponse {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body's length, when the upstream said it (`Content-Length`).
+    pub fn content_length(&self) -> Option<u64> {
+        use hyper::body::Body as _;
+        self.body.size_hint().exact()
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        use http_body_util::BodyExt as _;
+        match tokio::time::timeout_at(self.deadline, self.body.collect()).await {
+            Err(_) => Err(Error::UpstreamTimeout(self.total_ms)),
+            Ok(Err(e)) => Err(body_error(&e)),
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        }
+    }
+
+    /// The body chunk by chunk as it arrives; past the deadline it ends with a timeout.
+    pub fn bytes_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static {
+        use http_body_util::BodyExt as _;
+        let deadline = Box::pin(tokio::time::sleep_until(self.deadline));
+        let state = (self.body, deadline, self.total_ms, false);
+        futures_util::stream::unfold(state, |(mut body, mut deadline, total_ms, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    () = &mut deadline => {
+                        return Some((Err(Error::UpstreamTimeout(total_ms)), (body, deadline, total_ms, true)));
+                    }
+                };
+                match frame {
+                    None => return None,
+                    Some(Err(e)) => return Some((Err(body_error(&e)), (body, deadline, total_ms, true))),
+                    // Trailers carry nothing the client reads here.
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some((Ok(data), (body, deadline, total_ms, false)));
+                        }
+                    }
+                }
+            }
+        })
     }
 }
 
@@ -178,18 +316,32 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A body that failed mid-way: the connection was cut or broke the protocol.
+fn body_error(e: &hyper::Error) -> Error {
+    Error::UpstreamUnavailable(format!("the upstream body failed: {e}"))
+}
+
 /// Maps a client error to the proxy's error without echoing the upstream URL to the caller. A
-/// connection that could not be made, in time or at all, is a 502 (nothing reached the upstream);
-/// only an upstream that took the request and did not answer in time is a 504.
-pub fn map_reqwest_error(e: reqwest::Error, connect_timeout: Duration, total_timeout: Duration) -> Error {
-    if e.is_connect() && e.is_timeout() {
+/// connection that could not be made, in time or at all, is a 502 (nothing reached the upstream).
+pub fn map_client_error(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) -> Error {
+    let mut source = std::error::Error::source(e);
+    let mut timed_out = false;
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            timed_out = true;
+        }
+        source = cause.source();
+    }
+    if e.is_connect() && timed_out {
         Error::UpstreamUnavailable(format!("no connection within {} ms", millis(connect_timeout)))
     } else if e.is_connect() {
         Error::UpstreamUnavailable("connection failed".into())
-    } else if e.is_timeout() {
-        Error::UpstreamTimeout(millis(total_timeout))
     } else {
-        Error::UpstreamUnavailable(e.without_url().to_string())
+        let cause = std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string);
+        Error::UpstreamUnavailable(cause)
     }
 }
 
@@ -211,7 +363,7 @@ mod tests {
 
     #[test]
     fn no_spelling_of_a_path_leaves_the_base_path() {
-        let base = reqwest::Url::parse("http://upstream.test/openai/v1").unwrap();
+        let base = url::Url::parse("http://upstream.test/openai/v1").unwrap();
         for path in [
             "/../x",
             "/..\\..\\secret",

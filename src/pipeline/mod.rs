@@ -150,8 +150,9 @@ impl Pipeline {
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
         let search = search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
-        let upstream = Upstream::new(&config.llm)?;
-        let anthropic = Upstream::anthropic(&config.llm)?;
+        let shards = crate::shard::count(config.server.worker_threads);
+        let upstream = Upstream::new(&config.llm, shards)?;
+        let anthropic = Upstream::anthropic(&config.llm, shards)?;
         let tenants = config
             .routing
             .tenants

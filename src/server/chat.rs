@@ -692,7 +692,7 @@ async fn review_with_cheaper(
     let answer = match upstream.send(request).await {
         Ok(response) => {
             review.record.status = response.status().as_u16();
-            response.bytes().await.map_err(|e| upstream.map_error(e))
+            response.bytes().await
         }
         Err(e) => Err(e),
     };
@@ -721,7 +721,7 @@ fn chat_request(api: Api, mut headers: HeaderMap, body: Bytes, request_id: &str)
         method: Method::POST,
         path_and_query: api.upstream_path().into(),
         headers,
-        body: body.into(),
+        body: crate::llm::UpstreamBody::from(body),
         request_id: request_id.to_string(),
     }
 }
@@ -788,7 +788,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let small = upstream.content_length().is_some_and(|len| len <= SMALL_BODY);
     if !sse && small {
         let bytes = tokio::select! {
-            bytes = upstream.bytes() => bytes.map_err(|e| client.map_error(e))?,
+            bytes = upstream.bytes() => bytes?,
             () = stopped => return Err(Error::ShuttingDown),
         };
         let meter = CpuMeter::start();
@@ -817,7 +817,6 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         api,
         Box::pin(upstream.bytes_stream()),
         owned,
-        client.clone(),
         scanner,
         stopped,
         keep,
@@ -872,7 +871,7 @@ impl Scanner {
     }
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// What an LLM answer is kept for once it has passed: the cache, and a tier review.
 struct Keep {
@@ -904,7 +903,6 @@ fn usage_tap(
     api: Api,
     inner: ByteStream,
     pending: PendingRecord,
-    upstream: crate::llm::Upstream,
     scanner: Scanner,
     stopped: StopFuture,
     keep: Keep,
@@ -914,7 +912,6 @@ fn usage_tap(
         pending: PendingRecord,
         scanner: Scanner,
         stopped: StopFuture,
-        upstream: crate::llm::Upstream,
         keep: Keep,
         done: bool,
     }
@@ -923,7 +920,6 @@ fn usage_tap(
         pending,
         scanner,
         stopped,
-        upstream,
         keep,
         done: false,
     };
@@ -951,8 +947,7 @@ fn usage_tap(
                 tap.pending.finish();
                 return None;
             }
-            Ok(Some(Err(e))) => {
-                let error = tap.upstream.map_error(e);
+            Ok(Some(Err(error))) => {
                 tracing::warn!(error = %error, "upstream body failed mid-way");
                 error
             }

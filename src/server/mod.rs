@@ -129,11 +129,19 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, Arc::clone(&metrics))?;
     // GPU energy meters of self-hosted models feed the ledger, off the request path.
     let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
+    let shards = crate::shard::Shards::start(crate::shard::count(runtime.config.server.worker_threads))?;
     let state = Arc::new(AppState::new(runtime, ledger, metrics));
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, app, Arc::clone(&state), (meters, writer), rx, grace));
+    let task = tokio::spawn(run(
+        listener,
+        app,
+        Arc::clone(&state),
+        (meters, writer, shards),
+        rx,
+        grace,
+    ));
     tracing::info!(%addr, "ecoroute listening");
     Ok(RunningServer {
         addr,
@@ -147,7 +155,7 @@ async fn run(
     listener: TcpListener,
     app: axum::Router,
     state: Arc<AppState>,
-    (meters, writer): (crate::meter::Meters, Option<LedgerWriter>),
+    (meters, writer, shards): (crate::meter::Meters, Option<LedgerWriter>, crate::shard::Shards),
     stop: oneshot::Receiver<()>,
     grace: std::time::Duration,
 ) -> Result<(), Error> {
@@ -192,19 +200,29 @@ async fn run(
             () = &mut signal => break,
         };
         while connections.try_join_next().is_some() {}
-        let task = conn::serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            Arc::clone(&state),
-            Arc::clone(&builder),
-            graceful.watcher(),
-            server.header_read_timeout,
+        // The connection moves to a shard, where it stays: its socket is registered with that
+        // shard's runtime, not this one's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "could not hand a connection to a serving thread");
+                continue;
+            }
+        };
+        let (app, state, builder) = (app.clone(), Arc::clone(&state), Arc::clone(&builder));
+        let (watcher, header_read_timeout) = (graceful.watcher(), server.header_read_timeout);
+        connections.spawn_on(
+            async move {
+                match tokio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => {
+                        conn::serve_connection(stream, peer, app, state, builder, watcher, header_read_timeout).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, %peer, "a serving thread could not take a connection"),
+                }
+                drop(slot);
+            },
+            shards.next(),
         );
-        connections.spawn(async move {
-            task.await;
-            drop(slot);
-        });
     }
     drop(listener);
 
@@ -235,6 +253,8 @@ async fn run(
     if let Some(writer) = writer {
         writer.shutdown().await?;
     }
+    // The serving threads stop last, once nothing is left for them to do.
+    drop(shards);
     Ok(())
 }
 

@@ -39,7 +39,6 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Some(q) => format!("{suffix}?{q}"),
             None => suffix.to_string(),
         };
-        let body = reqwest::Body::wrap_stream(body.into_data_stream());
         let request = UpstreamRequest {
             method: parts.method,
             path_and_query,
@@ -62,10 +61,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                 let headers = response_headers(upstream.headers());
                 // A body still streaming when the shutdown grace ends is cut (aborted, so the
                 // client cannot take it for complete).
-                let body = upstream
-                    .bytes_stream()
-                    .map(|chunk| chunk.map_err(|e| Error::UpstreamUnavailable(e.without_url().to_string())));
-                let body = cut_when_stopped(body, state.stopped());
+                let body = cut_when_stopped(upstream.bytes_stream(), state.stopped());
                 let mut response = Response::new(axum::body::Body::from_stream(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
