@@ -404,3 +404,33 @@ async fn a_reload_keeps_the_upstream_and_listen_address_given_on_the_command_lin
     assert_eq!(mock.chat_calls(), 2);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_total_timeout_covers_the_body_so_a_stream_past_it_ends_with_an_error_event() {
+    // 20 chunks 200 ms apart: the first comes at once, the stream would take 4 s.
+    let mut h = Harness::start_with("", |c| {
+        c.llm.first_byte_timeout = Duration::from_millis(500);
+        c.llm.total_timeout = Duration::from_millis(900);
+    })
+    .await;
+    let started = Instant::now();
+    let mut stream = h.chat(user_stream("Write a long poem __longstream")).await;
+    assert_eq!(stream.status(), 200);
+    let mut body = String::new();
+    while let Ok(Some(chunk)) = stream.chunk().await {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "cut at the deadline, not at the end: {elapsed:?}"
+    );
+    assert!(body.contains("word"), "chunks before the deadline passed: {body}");
+    let last = sse_events(&body).last().cloned().unwrap_or_default();
+    let event: Value = serde_json::from_str(&last).unwrap_or_else(|_| panic!("last event: {last}"));
+    assert_eq!(event["error"]["code"], "upstream_timeout", "{body}");
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 1);
+    let error = rows[0].error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("stream cut") && error.contains("900 ms"), "{error}");
+}
