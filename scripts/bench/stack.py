@@ -70,7 +70,8 @@ def children(pid):
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--bin", "ecoroute", "--example", "mock_upstream"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--bin", "ecoroute", "--example", "mock_upstream", "--example", "min_proxy"],
+                   cwd=ROOT, check=True)
 
 
 def start_mock(port, stream_gap_ms=50):
@@ -78,27 +79,31 @@ def start_mock(port, stream_gap_ms=50):
                             stderr=subprocess.DEVNULL)
 
 
-def start_ecoroute(tmp, port, mock_port):
-    """ecoroute with config/ecoroute.toml, listening on `port`, the LLM at the mock, its ledger in `tmp`."""
-    config = os.path.join(tmp, "bench.toml")
+def start_ecoroute(tmp, port, mock_port, edit=None, name="bench"):
+    """ecoroute with config/ecoroute.toml, listening on `port`, the LLM at the mock, its ledger in `tmp`
+    (`edit` changes the config text first)."""
+    config = os.path.join(tmp, f"{name}.toml")
     with open(os.path.join(ROOT, "config/ecoroute.toml")) as f:
         text = f.read()
     text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"')
     text = text.replace('base_url = "https://api.openai.com/v1"', f'base_url = "http://127.0.0.1:{mock_port}/v1"')
-    text = text.replace('path = "data/ledger.sqlite"', f'path = "{tmp}/ledger.sqlite"')
+    text = text.replace('path = "data/ledger.sqlite"', f'path = "{tmp}/{"ledger" if name == "bench" else name}.sqlite"')
     text = text.replace('index_dir = "data/index"', f'index_dir = "{ROOT}/data/index"')
     text = text.replace('corpus = "corpus/default.jsonl.gz"', f'corpus = "{ROOT}/corpus/default.jsonl.gz"')
+    if edit:
+        text = edit(text)
     with open(config, "w") as f:
         f.write(text)
     eco = subprocess.Popen([os.path.join(ROOT, "target/release/ecoroute"), "serve", "--config", config],
-                           cwd=ROOT, stderr=open(os.path.join(tmp, "ecoroute.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
+                           cwd=ROOT, stderr=open(os.path.join(tmp, f"{name}.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
     wait_http(f"http://127.0.0.1:{port}/readyz")
     return eco
 
 
 def stop_all(procs):
     for p in procs:
-        p.terminate()
+        if p.poll() is None:
+            p.terminate()
     for p in procs:
         try:
             p.wait(timeout=30)
