@@ -125,7 +125,8 @@ impl Upstream {
         key: Option<(HeaderName, String)>,
         shards: usize,
     ) -> Result<Upstream, Error> {
-        let clients = (0..=shards).map(|_| http_client(config)).collect();
+        let connector = connector(config);
+        let clients = (0..=shards).map(|_| http_client(connector.clone())).collect();
         let key = match key {
             Some((name, key)) => {
                 let mut value = HeaderValue::from_str(&key)
@@ -225,19 +226,24 @@ impl Upstream {
     }
 }
 
-/// A pooled client with the configured connect timeout.
-fn http_client(config: &LlmConfig) -> HttpClient {
+/// The connector every pool of an upstream clones: one TLS configuration (root store included)
+/// shared by all shards, not one per shard.
+fn connector(config: &LlmConfig) -> HttpsConnector<HttpConnector> {
     let mut tcp = HttpConnector::new();
     tcp.set_connect_timeout(Some(config.connect_timeout));
     tcp.set_nodelay(true);
     // The TLS layer below takes https:// URLs; plain http:// ones (a local model server) pass.
     tcp.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(tcp);
+        .wrap_connector(tcp)
+}
+
+/// A connection pool over the shared connector.
+fn http_client(connector: HttpsConnector<HttpConnector>) -> HttpClient {
     // The client never follows redirects: an upstream cannot send the request (and its key) to a
     // host the config never named.
     Client::builder(TokioExecutor::new())
