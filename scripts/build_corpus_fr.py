@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_corpus import registry_source  # noqa: E402
+from build_corpus import registry_source, wiki_summaries  # noqa: E402
 
 CAPITAL = re.compile(
     r"^capitale (?:et (?:la )?(?:plus grande ville|ville la plus peuplée) )?"
@@ -34,13 +34,7 @@ def main():
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "corpus/fr.jsonl.gz")
     data = json.loads((registry_source("wiki-offline") / "summaries_fr-fr.json").read_text())
     docs = []
-    for key in sorted(data):
-        v = data[key]
-        title = v.get("title") or key
-        extract = re.sub(r"\s+", " ", v.get("extract") or "").strip()
-        if not extract:
-            continue
-        description = (v.get("description") or "").strip()
+    for title, extract, description, _ in wiki_summaries(data):
         text = extract + (f" ({description}.)" if description else "")
         docs.append({"id": f"wiki-fr/{title}", "title": title, "text": text, "source": "Wikipédia",
                      "url": url(title)})
