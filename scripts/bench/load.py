@@ -33,7 +33,7 @@ import sqlite3
 import urllib.request
 
 from stack import (LLM_BODY, ROOT, SEARCH_BODY, STREAM_BODY, build, children, cpu_seconds, free_port,
-                   peak_rss_mb, start_ecoroute, start_mock, stop_all)
+                   peak_rss_mb, start_ecoroute, start_mock, stop_all, wait_port)
 
 # Issue 23's targets: (what, measured ratio key, bound, "le" or "ge").
 TARGETS = [
@@ -66,19 +66,6 @@ def oha(url, body, concurrency, duration, pids):
         "errors": total - ok,
         "cpu_us_per_req": (after - before) / max(ok, 1) * 1e6 if pids else float("nan"),
     }
-
-
-def wait_port(port, timeout=10.0):
-    """Waits until something accepts connections on the port (a proxy with no health route)."""
-    import socket
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 # Requests each URL answered with a 200, for the ledger check.

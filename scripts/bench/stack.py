@@ -34,6 +34,18 @@ def wait_http(url, timeout=60.0):
     raise SystemExit(f"{url} did not come up")
 
 
+def wait_port(port, timeout=10.0):
+    """Waits until something accepts connections on the port (a proxy with no health route)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
 def cpu_seconds(pids):
     total = 0
     for pid in pids:

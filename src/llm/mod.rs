@@ -329,18 +329,12 @@ fn body_error(e: &hyper::Error) -> Error {
 
 /// Maps a client error to the proxy's error without echoing the upstream URL to the caller. A
 /// connection that could not be made, in time or at all, is a 502 (nothing reached the upstream).
-pub fn map_client_error(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) -> Error {
-    let mut source = std::error::Error::source(e);
-    let mut timed_out = false;
-    while let Some(cause) = source {
-        if cause
+fn map_client_error(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) -> Error {
+    let timed_out = std::iter::successors(std::error::Error::source(e), |cause| cause.source()).any(|cause| {
+        cause
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            timed_out = true;
-        }
-        source = cause.source();
-    }
+    });
     if e.is_connect() && timed_out {
         Error::UpstreamUnavailable(format!("no connection within {} ms", millis(connect_timeout)))
     } else if e.is_connect() {
