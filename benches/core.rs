@@ -77,6 +77,12 @@ fn bench_classify(c: &mut Criterion) {
             black_box(classifier.decide(black_box(&features[i])))
         })
     });
+    // The load benchmark's request (scripts/bench/load.py), the LLM route's usual case: every
+    // request pays this before it is forwarded.
+    let haiku = RequestFeatures::from_query("Write a haiku about load balancers");
+    c.bench_function("classify/decide (load-test request)", |b| {
+        b.iter(|| black_box(classifier.decide(black_box(&haiku))))
+    });
     distribution("classify/decide", &queries, 200, |q| {
         black_box(classifier.decide(&RequestFeatures::from_query(q)));
     });

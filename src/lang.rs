@@ -240,9 +240,15 @@ impl LanguagePack {
         crate::classify::text::word_slices(text)
             .enumerate()
             .filter(|(i, w)| *i == 0 || !w.chars().next().is_some_and(char::is_uppercase))
-            .map(|(_, w)| w.to_lowercase())
+            .map(|(_, w)| crate::classify::text::lower(w))
             .filter(|w| {
-                (self.function_words.contains(&fold(w)) && !crate::classify::guards::is_english_function_word(w))
+                // Folding an ASCII word changes nothing, and it is most words of most messages.
+                let function_word = if w.is_ascii() {
+                    self.function_words.contains(&**w)
+                } else {
+                    self.function_words.contains(&fold(w))
+                };
+                (function_word && !crate::classify::guards::is_english_function_word(w))
                     || w.chars().any(|c| self.letters.contains(&c))
             })
             .count()

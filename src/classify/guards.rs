@@ -2,6 +2,8 @@
 //! whatever the rules or the scorer say. Each can be switched off in `[guards]`, all are on by default.
 
 use super::RequestFeatures;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
@@ -229,14 +231,24 @@ const ENGLISH_FUNCTION_WORDS: &[&str] = &[
     "does", "did", "do", "to", "for", "on", "with", "by", "capital", "it",
 ];
 
+/// The two lists as sets: every chat request's words are looked up in them.
+static ENGLISH: LazyLock<HashSet<&'static str>> = LazyLock::new(|| ENGLISH_FUNCTION_WORDS.iter().copied().collect());
+static FOREIGN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    FOREIGN_FUNCTION_WORDS
+        .iter()
+        .copied()
+        .filter(|w| !ENGLISH_FUNCTION_WORDS.contains(w))
+        .collect()
+});
+
 pub fn is_english_function_word(word: &str) -> bool {
-    ENGLISH_FUNCTION_WORDS.contains(&word)
+    ENGLISH.contains(word)
 }
 
 /// How many of the message's words are English function words.
 pub fn english_function_word_count(message: &str) -> usize {
-    super::text::words(message)
-        .filter(|w| ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
+    super::text::lower_words(message)
+        .filter(|w| is_english_function_word(w))
         .count()
 }
 
@@ -249,15 +261,14 @@ pub fn reads_as_english(message: &str) -> bool {
     if letters > 0 && other_script * 4 > letters {
         return false;
     }
-    let words: Vec<String> = super::text::words(message).collect();
-    let english = words
-        .iter()
-        .filter(|w| ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
-        .count();
-    let foreign = words
-        .iter()
-        .filter(|w| FOREIGN_FUNCTION_WORDS.contains(&w.as_str()) && !ENGLISH_FUNCTION_WORDS.contains(&w.as_str()))
-        .count();
+    let (mut english, mut foreign) = (0, 0);
+    for word in super::text::lower_words(message) {
+        if ENGLISH.contains(&*word) {
+            english += 1;
+        } else if FOREIGN.contains(&*word) {
+            foreign += 1;
+        }
+    }
     foreign == 0 || english >= foreign
 }
 

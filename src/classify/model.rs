@@ -375,12 +375,19 @@ impl LinearModel {
         }
     }
 
+    /// The same sum as [`LinearModel::logit_visiting`], term by term in the same order, so the two
+    /// agree to the bit. The buckets are hashed first and the weights read after: the table is
+    /// larger than the caches, and loads that do not wait on each other's hashing overlap.
     pub fn logit(&self, text: &str) -> f32 {
-        self.logit_visiting(text, |_, _| {})
+        let mut terms: Vec<(usize, f32)> = Vec::with_capacity(256);
+        for_each_feature(text, &mut |f, v| terms.push((f.bucket(), v)));
+        terms
+            .iter()
+            .fold(self.bias, |z, &(bucket, v)| z + self.weights[bucket] * v)
     }
 
-    /// The one sum behind [`LinearModel::logit`] and `explain`'s [`Scorer::score`], so the two
-    /// agree to the bit: `visit` sees each feature with its contribution to the logit.
+    /// The sum behind `explain`'s [`Scorer::score`]: `visit` sees each feature with its
+    /// contribution to the logit.
     fn logit_visiting(&self, text: &str, mut visit: impl FnMut(Feature<'_>, f32)) -> f32 {
         let mut z = self.bias;
         for_each_feature(text, &mut |f, v| {

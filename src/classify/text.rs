@@ -8,7 +8,26 @@ pub fn word_slices(text: &str) -> impl Iterator<Item = &str> + '_ {
 
 /// Lower-cased [`word_slices`].
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    word_slices(text).map(str::to_lowercase)
+    lower_words(text).map(std::borrow::Cow::into_owned)
+}
+
+/// [`words`] without a copy of the words already in lower case: what the classifier's word
+/// counts read on every request.
+pub fn lower_words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+    word_slices(text).map(lower)
+}
+
+/// A word in lower case, borrowed when it already is. Only plain ASCII is checked in place;
+/// anything else takes the full Unicode mapping, so the result is always `str::to_lowercase`'s.
+pub fn lower(word: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if !word.is_ascii() {
+        Cow::Owned(word.to_lowercase())
+    } else if word.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    }
 }
 
 /// Byte spans of the [`word_slices`] in `text`.
@@ -415,6 +434,13 @@ mod tests {
             if framed.chars().any(char::is_alphanumeric) {
                 proptest::prop_assert!(core.chars().any(char::is_alphanumeric), "{framed:?} -> {core:?}");
             }
+        }
+
+        #[test]
+        fn lower_is_str_to_lowercase(word in "(\\PC|[A-Za-z]){0,12}") {
+            let expected = word.to_lowercase();
+            let lowered = lower(&word);
+            proptest::prop_assert_eq!(lowered.as_ref(), expected.as_str());
         }
     }
 
