@@ -213,37 +213,50 @@ pub fn request_keys(
     llm: LlmCaching,
     lookup_question: Option<&str>,
 ) -> Option<RequestKeys> {
+    let mut keys = exact_keys(api, tenant, body, llm)?;
+    keys.near = lookup_question.map(|question| near_key(api, tenant, body, question));
+    Some(keys)
+}
+
+/// [`request_keys`] without the near-duplicate key, which only a lookup needs: the proxy takes
+/// this before routing and [`near_key`] once the request is known to be a lookup.
+pub fn exact_keys(api: crate::api::Api, tenant: Option<&str>, body: &Value, llm: LlmCaching) -> Option<RequestKeys> {
     let map = body.as_object()?;
     let llm_reusable = reusability(map, llm)?;
-    let ignored = |key: &str, _: &Value| IGNORED_FIELDS.contains(&key);
     let mut exact = start(b"exact", api, tenant);
     hash_normal_form(&mut exact, body, &ignored);
-    let near = lookup_question.map(|question| {
-        // Everything but the user's words: model, system prompt, parameters.
-        let mut near = start(b"near", api, tenant);
-        let turns = api.turns_field();
-        hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == turns);
-        // Anthropic's `system` and the Responses API's `instructions` are fields of their own,
-        // already in the normal form; chat's system prompt is among the messages.
-        let system = map
-            .get(turns)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer")));
-        for message in system {
-            hash_normal_form(&mut near, message, &|_, _| false);
-        }
-        let folded = fold_question(question);
-        near.update((folded.len() as u64).to_le_bytes());
-        near.update(folded.as_bytes());
-        CacheKey(near.finalize().into())
-    });
     Some(RequestKeys {
         exact: CacheKey(exact.finalize().into()),
-        near,
+        near: None,
         llm_reusable,
     })
+}
+
+fn ignored(key: &str, _: &Value) -> bool {
+    IGNORED_FIELDS.contains(&key)
+}
+
+/// The near-duplicate key of a single-turn lookup: everything but the user's words (model, system
+/// prompt, parameters), and the question folded.
+pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, question: &str) -> CacheKey {
+    let mut near = start(b"near", api, tenant);
+    let turns = api.turns_field();
+    hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == turns);
+    // Anthropic's `system` and the Responses API's `instructions` are fields of their own,
+    // already in the normal form; chat's system prompt is among the messages.
+    let system = body
+        .get(turns)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer")));
+    for message in system {
+        hash_normal_form(&mut near, message, &|_, _| false);
+    }
+    let folded = fold_question(question);
+    near.update((folded.len() as u64).to_le_bytes());
+    near.update(folded.as_bytes());
+    CacheKey(near.finalize().into())
 }
 
 struct Entry {

@@ -276,6 +276,16 @@ struct CacheStep {
     cache: Option<Arc<crate::cache::ResponseCache>>,
     keys: Option<crate::cache::RequestKeys>,
     ttl: std::time::Duration,
+    /// The request as JSON, kept for its near-duplicate key: only a lookup needs one, and most
+    /// requests are not.
+    near: Option<NearDuplicate>,
+}
+
+struct NearDuplicate {
+    api: Api,
+    tenant: Option<String>,
+    body: serde_json::Value,
+    question: String,
 }
 
 impl CacheStep {
@@ -292,6 +302,7 @@ impl CacheStep {
             cache: None,
             keys: None,
             ttl: policy.cache.ttl,
+            near: None,
         };
         let Some(cache) = runtime.cache.clone() else { return off };
         // Shadow and off modes change nothing for the client; a forced route or a client's
@@ -303,12 +314,18 @@ impl CacheStep {
             return off;
         };
         let single_turn = features.user_turns == 1 && features.prior_turns == 0;
-        let question = (runtime.config.cache.near_duplicates && single_turn).then_some(features.question.as_str());
-        let keys = crate::cache::request_keys(api, tenant, &value, policy.cache.llm, question);
+        let keys = crate::cache::exact_keys(api, tenant, &value, policy.cache.llm);
+        let near = (keys.is_some() && runtime.config.cache.near_duplicates && single_turn).then(|| NearDuplicate {
+            api,
+            tenant: tenant.map(str::to_string),
+            body: value,
+            question: features.question.clone(),
+        });
         CacheStep {
             cache: Some(cache),
             keys,
             ttl: policy.cache.ttl,
+            near,
         }
     }
 
@@ -322,9 +339,10 @@ impl CacheStep {
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
     fn for_class(mut self, lookup: bool, personal: bool) -> CacheStep {
+        let near = self.near.take();
         if let Some(keys) = self.keys.as_mut() {
-            if !lookup {
-                keys.near = None;
+            if lookup {
+                keys.near = near.map(|n| crate::cache::near_key(n.api, n.tenant.as_deref(), &n.body, &n.question));
             }
             if personal {
                 keys.llm_reusable = false;
