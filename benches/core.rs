@@ -83,6 +83,14 @@ fn bench_classify(c: &mut Criterion) {
     c.bench_function("classify/decide (load-test request)", |b| {
         b.iter(|| black_box(classifier.decide(black_box(&haiku))))
     });
+    // Long prompts (pasted text to edit, code) are common on the LLM route: their cost must stay
+    // proportionate to their length.
+    let longest = queries.iter().max_by_key(|q| q.len()).cloned().unwrap_or_default();
+    let long = RequestFeatures::from_query(&longest);
+    c.bench_function(
+        &format!("classify/decide (longest dev query, {} bytes)", longest.len()),
+        |b| b.iter(|| black_box(classifier.decide(black_box(&long)))),
+    );
     distribution("classify/decide", &queries, 200, |q| {
         black_box(classifier.decide(&RequestFeatures::from_query(q)));
     });

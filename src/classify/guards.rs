@@ -281,23 +281,28 @@ fn is_latin(c: char) -> bool {
 /// not; neither does a prompt about safety or honesty.
 pub fn system_prompt_constrains(system: &str) -> bool {
     static CONSTRAINS: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(concat!(
-            r"(?i)\b(?:",
+        regex::Regex::new(&ascii_word_boundaries(concat!(
+            // "25 words" has no boundary in front: a Unicode digit is no ASCII word character.
+            r"(?i)\d+ words|\b(?:",
             // a language
             r"(?:answer|respond|reply|write|speak|talk)\w*\s+(?:only\s+)?in\s+(?:[a-z]+)|in (?:french|spanish|german|italian|portuguese|dutch|chinese|japanese|korean|arabic|russian|hindi)\b|",
             // a format or length
-            r"json|markdown|bullet|table|xml|yaml|csv|haiku|rhym\w*|poem|one word|one sentence|single word|\d+ words|(?:under|at most|no more than|fewer than|less than) \d+|concise|brief|short answers?|step[- ]by[- ]step|emoji|format|",
+            r"json|markdown|bullet|table|xml|yaml|csv|haiku|rhym\w*|poem|one word|one sentence|single word|(?:under|at most|no more than|fewer than|less than) \d+|concise|brief|short answers?|step[- ]by[- ]step|emoji|format|",
             // a tone or persona
             r"pirate|persona|role[- ]?play|character|pretend|act as|tone|friendly|formal|casual|humou?r\w*|sarcas\w*|",
             // a scope
             r"only (?:answer|respond|help|discuss|talk)|(?:do not|don't|never) (?:answer|discuss|talk|respond)|refuse|off[- ]topic|unrelated|customer|support|our (?:product|service|company)|products?\b",
             r")",
-        ))
+        )))
         .ok()
     });
     // "You are Ada, Acme's assistant": a named persona. "You are a helpful assistant" is none.
-    static PERSONA: std::sync::LazyLock<Option<regex::Regex>> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\byou are (?:called |named )?([a-z][\w'’-]*)").ok());
+    static PERSONA: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(&ascii_word_boundaries(
+            r"(?i)\byou are (?:called |named )?([a-z][\w'’-]*)",
+        ))
+        .ok()
+    });
     let persona = PERSONA.as_ref().and_then(|re| re.captures(system)).is_some_and(|c| {
         !matches!(
             c[1].to_lowercase().as_str(),
@@ -389,8 +394,18 @@ static PERSONAL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock
         r"\bwhat (?:time|day) (?:is it|it is)\b|\bwhat['’]?s the date\b|\bwhat is the date today\b|\btoday['’]s date\b"
             .to_string(),
     ];
-    regex::Regex::new(&format!("(?i){}", patterns.map(|p| format!("(?:{p})")).join("|"))).ok()
+    let pattern = format!("(?i){}", patterns.map(|p| format!("(?:{p})")).join("|"));
+    regex::Regex::new(&ascii_word_boundaries(&pattern)).ok()
 });
+
+/// A pattern with its `\b`s made ASCII word boundaries. A Unicode `\b` cannot run in the regex
+/// crate's DFAs once the text holds one non-ASCII character (a curly quote is enough), and the
+/// fallback costs hundreds of nanoseconds a byte: over a millisecond for a pasted page. Every `\b`
+/// here sits next to an ASCII letter of the pattern, so the two kinds differ only beside a
+/// non-ASCII letter, where the ASCII one also matches: such a text is sent to the LLM, never to search.
+pub fn ascii_word_boundaries(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
+}
 
 #[cfg(test)]
 mod tests {
@@ -497,6 +512,21 @@ mod tests {
         f.choices = 1;
         f.has_response_format = true;
         assert_eq!(Guards::default().check(&f), Some(Guard::ResponseFormat));
+    }
+
+    /// The guards' patterns use ASCII word boundaries (so the regex DFAs run on any text): text
+    /// with curly quotes and accents still matches where it did, and matches more, never less.
+    #[test]
+    fn ascii_word_boundaries_still_match_text_with_curly_quotes_and_accents() {
+        assert!(is_personal("What’s your name? I’m “curious”"));
+        assert!(is_personal("Who created you, café owner?"));
+        assert!(!is_personal("Who created “Les Misérables”?"));
+        assert!(system_prompt_constrains("Réponds en français, s’il te plaît."));
+        assert!(system_prompt_constrains("Answer in ٣ words."));
+        assert!(system_prompt_constrains("Keep it “brief”."));
+        assert!(system_prompt_constrains("You are Zoë’s assistant."));
+        assert!(!system_prompt_constrains("You are a helpful assistant. Be “honest”."));
+        assert_eq!(ascii_word_boundaries(r"\bmy\b"), r"(?-u:\b)my(?-u:\b)");
     }
 
     #[test]
