@@ -403,7 +403,7 @@ static PERSONAL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock
 /// fallback costs hundreds of nanoseconds a byte: over a millisecond for a pasted page. Every `\b`
 /// here sits next to an ASCII letter of the pattern, so the two kinds differ only beside a
 /// non-ASCII letter, where the ASCII one also matches: such a text is sent to the LLM, never to search.
-pub fn ascii_word_boundaries(pattern: &str) -> String {
+fn ascii_word_boundaries(pattern: &str) -> String {
     pattern.replace(r"\b", r"(?-u:\b)")
 }
 

@@ -182,7 +182,7 @@ async fn answer_or_forward(
         .decision
         .as_ref()
         .is_some_and(crate::classify::Decision::is_personal);
-    let cache = cache.for_class(lookup, personal);
+    let cache = cache.for_class(lookup, personal, api, tenant.as_deref(), &features.question);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let written = Written::new(&chat, &bytes, state);
         let mut response = search_response(runtime, written, answer, content, pending);
@@ -276,16 +276,9 @@ struct CacheStep {
     cache: Option<Arc<crate::cache::ResponseCache>>,
     keys: Option<crate::cache::RequestKeys>,
     ttl: std::time::Duration,
-    /// The request as JSON, kept for its near-duplicate key: only a lookup needs one, and most
-    /// requests are not.
-    near: Option<NearDuplicate>,
-}
-
-struct NearDuplicate {
-    api: Api,
-    tenant: Option<String>,
-    body: serde_json::Value,
-    question: String,
+    /// The request as JSON when it may have a near-duplicate key (a single turn), kept for that
+    /// key: only a lookup needs one, and most requests are not.
+    near_body: Option<serde_json::Value>,
 }
 
 impl CacheStep {
@@ -302,7 +295,7 @@ impl CacheStep {
             cache: None,
             keys: None,
             ttl: policy.cache.ttl,
-            near: None,
+            near_body: None,
         };
         let Some(cache) = runtime.cache.clone() else { return off };
         // Shadow and off modes change nothing for the client; a forced route or a client's
@@ -315,17 +308,12 @@ impl CacheStep {
         };
         let single_turn = features.user_turns == 1 && features.prior_turns == 0;
         let keys = crate::cache::exact_keys(api, tenant, &value, policy.cache.llm);
-        let near = (keys.is_some() && runtime.config.cache.near_duplicates && single_turn).then(|| NearDuplicate {
-            api,
-            tenant: tenant.map(str::to_string),
-            body: value,
-            question: features.question.clone(),
-        });
+        let near_body = (keys.is_some() && runtime.config.cache.near_duplicates && single_turn).then_some(value);
         CacheStep {
             cache: Some(cache),
             keys,
             ttl: policy.cache.ttl,
-            near,
+            near_body,
         }
     }
 
@@ -338,11 +326,12 @@ impl CacheStep {
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
-    fn for_class(mut self, lookup: bool, personal: bool) -> CacheStep {
-        let near = self.near.take();
+    /// `api`, `tenant` and `question` are the ones [`CacheStep::new`] was given.
+    fn for_class(mut self, lookup: bool, personal: bool, api: Api, tenant: Option<&str>, question: &str) -> CacheStep {
+        let body = self.near_body.take();
         if let Some(keys) = self.keys.as_mut() {
             if lookup {
-                keys.near = near.map(|n| crate::cache::near_key(n.api, n.tenant.as_deref(), &n.body, &n.question));
+                keys.near = body.map(|body| crate::cache::near_key(api, tenant, &body, question));
             }
             if personal {
                 keys.llm_reusable = false;
