@@ -9,6 +9,8 @@
 //!   include the conversation's language and a system prompt that search answers cannot honour.
 //! - [`energy`]: the energy model (EcoLogits' LLM-inference method, CPU-time energy of a search) and
 //!   the model catalogue and electricity zones it reads; every figure a low/central/high range.
+//! - [`calc`]: the calculator, the simplest tool first: unit conversions, sums, percentages and
+//!   days between dates answered exactly, with the method stated, before any search.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
 //! - [`search::question`]: questions as people type them made comparable with documents (country
@@ -66,6 +68,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod calc;
 pub mod classify;
 pub mod cli;
 pub mod config;

@@ -81,20 +81,29 @@ pub(super) fn eval_command(config_path: &Path, input: &Path, json: bool) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// A share's 95% Wilson interval, as "lo–hi%".
+fn interval(k: u64, n: u64) -> String {
+    crate::eval::wilson_interval(k, n, crate::eval::Z_95)
+        .map(|(lo, hi)| format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0))
+        .unwrap_or_else(|| "-".into())
+}
+
 pub(super) fn eval_answers_command(
     config_path: &Path,
     input: &Path,
     json: bool,
     verbose: bool,
+    write: Option<&Path>,
 ) -> Result<ExitCode, CliError> {
     use crate::eval::AnswerReport;
     let config = Config::load_offline(config_path)?;
     let rows = super::jsonl::read_with_answers(input)?;
-    let (pipeline, alone, lines, by_language) = tokio_runtime()?.block_on(async {
+    let (pipeline, alone, lines, by_language, written) = tokio_runtime()?.block_on(async {
         let routing = Pipeline::build(config).await?;
         let (mut pipeline, mut alone) = (AnswerReport::default(), AnswerReport::default());
         let mut by_language = AnswerReport::default();
         let mut lines = Vec::new();
+        let mut written = Vec::new();
         let limits = AnswerLimits::default();
         for row in &rows {
             let features = RequestFeatures::from_query(&row.query);
@@ -129,6 +138,19 @@ pub(super) fn eval_answers_command(
                 }
             };
             let answer = verdict.as_ref().ok().map(String::as_str);
+            if write.is_some() {
+                written.push(
+                    serde_json::json!({
+                        "query": row.query, "source": row.source, "gold": row.answers,
+                        "routed_to_search": routed_to_search,
+                        "served": routed.served().as_str(),
+                        "answer": answer, "refusal": verdict.as_ref().err(),
+                        "holds_gold": answer.map(|a| crate::eval::contains_gold(a, &row.answers)),
+                        "reason": routed.reason(),
+                    })
+                    .to_string(),
+                );
+            }
             pipeline.add(row.source.as_deref(), routed_to_search, answer, &row.answers);
             let language = routed.decision.as_ref().map_or("en", |d| d.language());
             by_language.add(Some(language), routed_to_search, answer, &row.answers);
@@ -147,8 +169,12 @@ pub(super) fn eval_answers_command(
                 ));
             }
         }
-        Ok::<_, Error>((pipeline, alone, lines, by_language))
+        Ok::<_, Error>((pipeline, alone, lines, by_language, written))
     })?;
+    if let Some(path) = write {
+        std::fs::write(path, written.join("\n") + "\n")
+            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
+    }
     if json {
         let v = serde_json::json!({"pipeline": pipeline.to_json(), "search_step_alone": alone.to_json(),
                                    "by_language": by_language.to_json()["by_source"]});
@@ -171,9 +197,10 @@ pub(super) fn eval_answers_command(
             pct(o.answered_share())
         );
         outln!(
-            "  answers with a gold answer {:>6}  ({} of answers)",
+            "  answers with a gold answer {:>6}  ({} of answers; 95% interval {})",
             o.correct,
-            pct(o.correct_share())
+            pct(o.correct_share()),
+            interval(o.correct, o.answered)
         );
         outln!(
             "  escalated to the LLM       {:>6}  ({})",
@@ -182,20 +209,24 @@ pub(super) fn eval_answers_command(
         );
         if report.by_source.len() > 1 {
             outln!(
-                "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                "  {:<32} {:>6} {:>9} {:>13} {:>9} {:>13} {:>10}",
                 "source",
                 "n",
                 "answered",
+                "(95%)",
                 "correct",
+                "(95%)",
                 "escalated"
             );
             for (source, c) in &report.by_source {
                 outln!(
-                    "  {:<32} {:>6} {:>9} {:>9} {:>10}",
+                    "  {:<32} {:>6} {:>9} {:>13} {:>9} {:>13} {:>10}",
                     source,
                     c.questions,
                     pct(c.answered_share()),
+                    interval(c.answered, c.questions),
                     pct(c.correct_share()),
+                    interval(c.correct, c.answered),
                     pct(c.escalated_share())
                 );
             }

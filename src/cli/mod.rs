@@ -36,6 +36,7 @@ mod report;
 mod search;
 mod serve;
 mod train;
+mod train_reader;
 
 use calibrate::calibrate_command;
 use classify::classify;
@@ -52,6 +53,8 @@ use search::search;
 use serve::{check, serve};
 pub use train::TrainArgs;
 use train::{describe_false_lookups, source_table, train_command};
+use train_reader::train_reader_command;
+pub use train_reader::TrainReaderArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,6 +113,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Train the lookup-vs-complex model from labelled queries (reproducible with --seed).
     Train(TrainArgs),
+    /// Train the reader (which sentence of the search hits answers, and how surely) from questions
+    /// with gold answers, searched in the configured index; the threshold is chosen on --dev.
+    TrainReader(TrainReaderArgs),
     /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
     Eval {
         #[command(flatten)]
@@ -124,6 +130,10 @@ pub enum Command {
         /// Also print each question, what search answered, and whether it holds a gold answer.
         #[arg(long, requires = "answers")]
         verbose: bool,
+        /// Write each question's outcome as JSON Lines beside its gold answers (route, answer or
+        /// refusal, whether it holds a gold answer), for reading by hand.
+        #[arg(long, requires = "answers")]
+        write: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -185,6 +195,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => index_build(&config.config, input, output, language),
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),
+        Command::TrainReader(args) => train_reader_command(&args),
         Command::Replay(args) => replay_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval {
@@ -192,9 +203,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             input,
             answers,
             verbose,
+            write,
             json,
         } => match (input, answers) {
-            (_, Some(answers)) => eval_answers_command(&config.config, &answers, json, verbose),
+            (_, Some(answers)) => eval_answers_command(&config.config, &answers, json, verbose, write.as_deref()),
             (Some(input), None) => eval_command(&config.config, &input, json),
             (None, None) => Err(CliError::Usage("eval needs --input or --answers".into())),
         },

@@ -13,8 +13,7 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
     let wanted = limit.max(config.search.top_k);
     // `shown` is what is listed; `answered_from` is exactly what the proxy's adequacy check sees.
     let (shown, answered_from, elapsed) = match &config.search.backend {
-        // The embedded index also lists near misses (documents with only some of the words), to
-        // explain why nothing answered; the proxy never sees them.
+        // Past top_k, the hits the proxy does not read are listed too.
         SearchBackendConfig::Embedded { index_dir, corpus } => {
             let index = EmbeddedIndex::open_or_build(index_dir, corpus)?;
             let started = std::time::Instant::now();
@@ -23,7 +22,7 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
                 .map_err(|e| Error::index_from("searching", e))?;
             let elapsed = started.elapsed();
             let shown = index
-                .search_with_near_misses(query, wanted)
+                .search_sync(query, wanted)
                 .map_err(|e| Error::index_from("searching", e))?;
             (shown, proxy_hits, elapsed)
         }
@@ -51,7 +50,7 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
             hit.source,
             hit.url,
             if near_miss {
-                "  (near miss: lacks a word of the question)"
+                "  (past top_k: the proxy does not read it)"
             } else {
                 ""
             },

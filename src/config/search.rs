@@ -100,6 +100,7 @@ pub fn validate_search(
         ("search.min_confidence", raw.min_confidence),
         ("search.rival_score_ratio", raw.rival_score_ratio),
         ("search.rival_margin", raw.rival_margin),
+        ("search.reader_threshold", raw.reader_threshold.unwrap_or(0.5)),
     ] {
         super::check_unit(problems, key, value);
     }
@@ -161,6 +162,7 @@ pub fn validate_search(
         backend,
         adequacy: Adequacy {
             min_confidence: raw.min_confidence,
+            reader_threshold: raw.reader_threshold,
             rival_score_ratio: raw.rival_score_ratio,
             rival_margin: raw.rival_margin,
         },

@@ -177,6 +177,9 @@ impl Routed {
                 "shadow: search would answer (confidence {:.2}); {decided}",
                 answer.confidence
             ),
+            Outcome::Answered { answer, .. } if answer.source == answer::CALCULATOR => {
+                format!("{}; {decided}", answer.doc_id)
+            }
             Outcome::Answered { answer, .. } => format!("{decided}; search confidence {:.2}", answer.confidence),
             Outcome::Escalated { why, .. } if shadow => format!("shadow: search would escalate ({why}); {decided}"),
             Outcome::Escalated { why, .. } => format!("{why}; {decided}"),
@@ -203,7 +206,9 @@ impl Pipeline {
             self.config.classifier.allow_search_override,
         );
         let decide_cpu_us = meter.micros();
-        let outcome = if decision.route == Route::Search {
+        let outcome = if let Some(outcome) = Self::calculator_step(&decision, request) {
+            outcome
+        } else if decision.route == Route::Search {
             // A question a language pack decided is searched in that language's index, and
             // answered in its words.
             let language = match &decision.decider {
@@ -239,6 +244,35 @@ impl Pipeline {
             outcome,
             decide_cpu_us,
         }
+    }
+
+    /// The simplest tool first: a question that is wholly a unit conversion, a sum, a percentage or
+    /// a count of days is answered exactly by [`crate::calc`], before any search. Guards still
+    /// come first (tools, a system prompt, a follow-up, another language: the LLM), and so does a
+    /// client's `x-ecoroute-route: llm`; a rule or the scorer does not stop it, as the
+    /// `arithmetic` rule only says that search cannot answer a sum.
+    fn calculator_step(decision: &Decision, request: RouteRequest<'_>) -> Option<Outcome> {
+        use crate::classify::Decider;
+        if !matches!(decision.decider, Decider::Classifier { .. } | Decider::Rule(_)) {
+            return None;
+        }
+        let started = Instant::now();
+        let meter = CpuMeter::start();
+        let calculation = crate::calc::calculate(&request.features.question)?;
+        let answer = Answer::calculated(&calculation);
+        let search = SearchCost {
+            cpu_us: Some(meter.micros()),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            failure: None,
+        };
+        Some(match request.limits.fit(&answer.to_message()) {
+            Ok(content) => Outcome::Answered {
+                answer,
+                content,
+                search,
+            },
+            Err(why) => Outcome::Escalated { why, search },
+        })
     }
 
     /// One call to the search stack (timeout and breaker included) with the configured number of hits.

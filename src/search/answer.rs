@@ -23,8 +23,11 @@ use crate::classify::text::{is_stopword, words};
 /// How far the adequacy check trusts a backend's ranking.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Adequacy {
-    /// The best hit's confidence must reach this.
+    /// Languages besides English: the best hit's coverage score must reach this.
     pub min_confidence: f64,
+    /// English: the probability the reader gives its best answer must reach this; `None` takes
+    /// the threshold shipped with the model (chosen on held-out questions for 97% precision).
+    pub reader_threshold: Option<f64>,
     /// A different subject whose backend score is at least this share of the best one's (after
     /// normalising scores to the best) and whose confidence is within `rival_margin` makes the
     /// answer ambiguous.
@@ -36,11 +39,15 @@ impl Default for Adequacy {
     fn default() -> Self {
         Adequacy {
             min_confidence: 0.8,
+            reader_threshold: None,
             rival_score_ratio: 0.5,
             rival_margin: 0.05,
         }
     }
 }
+
+/// The `source` of an answer the calculator computed.
+pub const CALCULATOR: &str = "calculator";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -63,12 +70,27 @@ impl Answer {
         }
     }
 
-    /// The assistant message: the answer, then where it comes from.
+    /// The assistant message: the answer, then where it comes from (a calculation: its method).
     pub fn to_message(&self) -> String {
+        if self.source == CALCULATOR {
+            return format!("{}\n\nMethod: {}.", self.sentence, self.title);
+        }
         format!(
             "{}\n\nSource: {} ({}), {}",
             self.sentence, self.title, self.source, self.url
         )
+    }
+
+    /// A calculator's answer, booked like a search answer: its method stands where a source would.
+    pub fn calculated(calculation: &crate::calc::Calculation) -> Answer {
+        Answer {
+            sentence: calculation.sentence.clone(),
+            title: format!("{}, by ecoroute's calculator", calculation.method),
+            source: CALCULATOR.into(),
+            url: String::new(),
+            doc_id: format!("calculator:{}", calculation.kind),
+            confidence: 1.0,
+        }
     }
 }
 
@@ -97,6 +119,12 @@ pub enum Refusal {
     NotAFact {
         why: &'static str,
     },
+    /// The reader's best answer is less likely right than the threshold asks.
+    Unlikely {
+        probability: f64,
+        threshold: f64,
+        title: String,
+    },
     /// The question asks about now ("these days", "this year", "current"); the sources carry no
     /// date that says they are recent enough, and a stale answer is a wrong one.
     TimeSensitive {
@@ -123,6 +151,13 @@ impl Refusal {
                 format!("escalated: search answer does not mention `{missing}`")
             }
             Refusal::NotAFact { why } => format!("escalated: search answers facts, not {why}"),
+            Refusal::Unlikely {
+                probability,
+                threshold,
+                title,
+            } => format!(
+                "escalated: the reader's best answer (from {title}) is right with p={probability:.2} < {threshold:.2}"
+            ),
             Refusal::TimeSensitive { cue } => {
                 format!("escalated: the question asks about the present (`{cue}`) and search has no dated source")
             }
@@ -343,9 +378,21 @@ fn has_person_name(sentence: &str, asked: &[String]) -> bool {
     })
 }
 
+/// Whether the sentence names something the question does not (a capitalised word past the
+/// first, not one of the question's terms).
+pub(super) fn new_names(sentence: &str, asked: &[String]) -> bool {
+    sentence
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .flat_map(|w| words(w).collect::<Vec<_>>())
+        .any(|w| !is_stopword(&w) && !asked.iter().any(|t| same_term(t, &term(&w))))
+}
+
 /// The answer type check with what the question says: a "when" not about a birth or a death is
 /// not answered by the years of a life, and a "who" by a name that only repeats the question.
-fn fits_question(asked: &Asked, sentence: &str) -> bool {
+pub(super) fn fits_question(asked: &Asked, sentence: &str) -> bool {
     match asked.expected {
         AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
             AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS, &YEAR_OF_ANOTHER]))
@@ -363,7 +410,7 @@ static YEAR_OF_ANOTHER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"
 
 /// What a "who made it" question names: "who wrote and can it be that i should gain" → "and can it
 /// be that i should gain"; "who invented the telephone" → "telephone".
-fn work_asked_about(question: &str) -> Option<String> {
+pub(super) fn work_asked_about(question: &str) -> Option<String> {
     static WORK: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)\bwho (?:first )?(?:wrote|painted|composed|invented|discovered|founded|directed|sang|built|designed|sculpted|developed|created)\s+(?:(?:the|a|an) )?(?:\d{4} )?(?:(?:song|book|novel|poem|play|film|movie|opera|symphony|painting|hymn|story|lyrics|music|words)(?: to| of| for)?,? )?(?:(?:the|a|an) )?(.+?)[\s?.!]*$").ok()
     });
@@ -374,7 +421,7 @@ fn work_asked_about(question: &str) -> Option<String> {
 }
 
 /// Whether `text` says `phrase` word for word (case, accents and punctuation aside).
-fn phrase_in(text: &str, phrase: &str) -> bool {
+pub(super) fn phrase_in(text: &str, phrase: &str) -> bool {
     let flat = |s: &str| format!(" {} ", words(&question::fold(s)).collect::<Vec<_>>().join(" "));
     flat(text).contains(&flat(phrase))
 }
@@ -472,7 +519,7 @@ pub fn content_terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn term_set(text: &str) -> HashSet<String> {
+pub(super) fn term_set(text: &str) -> HashSet<String> {
     words(text).map(|w| term(&w)).collect()
 }
 
@@ -575,22 +622,17 @@ pub fn entity(title: &str) -> &str {
         .trim()
 }
 
-struct Scored<'a> {
-    hit: &'a Hit,
-    confidence: f64,
-}
-
 /// What is known of the question before any hit is scored.
-struct Asked {
-    terms: Vec<String>,
-    expected: AnswerType,
+pub(super) struct Asked {
+    pub(super) terms: Vec<String>,
+    pub(super) expected: AnswerType,
     /// "what does CPU stand for": `cpu`.
-    abbreviation: Option<String>,
+    pub(super) abbreviation: Option<String>,
     /// A "who" question about who made something ("who wrote", "who invented").
-    asks_maker: bool,
+    pub(super) asks_maker: bool,
     /// "largest ocean", "longest river": the answer is whatever a sentence in the present tense
     /// says holds that record ("is the longest river"), matched by this pattern.
-    superlative: Option<Regex>,
+    pub(super) superlative: Option<Regex>,
 }
 
 /// For a question after the record holder of a kind ("the largest ocean"): a pattern for a
@@ -619,7 +661,7 @@ fn asks_superlative(question: &str) -> Option<Regex> {
 }
 
 /// "the second-largest", "third largest": a record, but not the one asked for.
-fn ranked_below_first(sentence: &str) -> bool {
+pub(super) fn ranked_below_first(sentence: &str) -> bool {
     static BELOW: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)\b(?:(?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|\d+(?:st|nd|rd|th)|one of the)[- ]+(?:\w+[- ]+)?(?:largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|most|brightest)|until|formerly|previously|former|once)\b").ok()
     });
@@ -630,7 +672,7 @@ fn ranked_below_first(sentence: &str) -> bool {
 /// subject is named in the question (0.2 for a person named by surname alone: "when was
 /// Shakespeare born"), when it spells out the abbreviation asked about, or when it is the maker
 /// a "who" question asks for and one sentence of it says so.
-fn score_hit<'a>(asked: &Asked, hit: &'a Hit) -> Scored<'a> {
+pub(super) fn hit_confidence(asked: &Asked, hit: &Hit) -> f64 {
     let doc_terms = term_set(&format!("{} {}", hit.title, hit.text));
     let covered = asked.terms.iter().filter(|t| mentions(&doc_terms, t)).count();
     let coverage = covered as f64 / asked.terms.len() as f64;
@@ -664,14 +706,11 @@ fn score_hit<'a>(asked: &Asked, hit: &'a Hit) -> Scored<'a> {
     } else {
         0.0
     };
-    Scored {
-        hit,
-        confidence: 0.7 * coverage + bonus,
-    }
+    0.7 * coverage + bonus
 }
 
 /// Splits a short document into sentences (". ", "? ", "! " and "; " between definitions).
-fn sentences(text: &str) -> Vec<&str> {
+pub(super) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let bytes = text.as_bytes();
@@ -692,74 +731,6 @@ fn sentences(text: &str) -> Vec<&str> {
         out.push(rest);
     }
     out
-}
-
-/// The sentence of the hit that shares most content words with the question, the words naming the
-/// hit's own subject aside (every sentence of "Hydrogen" is about hydrogen; the one that says
-/// "discovered" answers "who discovered hydrogen"). The first sentence wins ties.
-fn best_sentence<'a>(asked: &Asked, hit: &'a Hit) -> &'a str {
-    let subject = term_set(entity(&hit.title));
-    let focus: Vec<&String> = asked.terms.iter().filter(|t| !mentions(&subject, t)).collect();
-    let mut best = ("", 0usize);
-    for sentence in sentences(&hit.text) {
-        let terms = term_set(sentence);
-        let mut overlap = focus.iter().filter(|t| mentions(&terms, t)).count();
-        // The sentence that spells the abbreviation out is the answer to "what does it stand for".
-        if asked
-            .abbreviation
-            .as_deref()
-            .is_some_and(|a| question::expands(sentence, a))
-        {
-            overlap += asked.terms.len() + 1;
-        }
-        // Among sentences that share as many words, one with a date answers "when"; "which
-        // happened in Japan" does not, for "when did it happen". (Not for counts or names: any
-        // number or name in a sentence on the subject would do, and most are not the answer.)
-        let dated = asked.expected == AnswerType::Year && fits_question(asked, sentence);
-        let overlap = 2 * overlap + usize::from(dated);
-        if best.0.is_empty() || overlap > best.1 {
-            best = (sentence, overlap);
-        }
-    }
-    best.0
-}
-
-/// Whether two hits say the same thing: the same sentence, or one gives the other's subject as
-/// its answer ("Hamlet was written by William Shakespeare" and the article on Shakespeare, for
-/// "who wrote Hamlet"). A subject the question itself names is no answer: two documents that
-/// both mention "black hole" do not agree on what a black hole is.
-fn agree(asked: &Asked, a: &Hit, a_sentence: &str, b: &Hit, b_sentence: &str) -> bool {
-    let names = |sentence: &str, other: &Hit| {
-        let subject = entity(&other.title);
-        let asked_about = words(subject).any(|w| asked.terms.iter().any(|t| same_term(t, &term(&w))));
-        subject.len() > 2 && !asked_about && sentence.to_lowercase().contains(&subject.to_lowercase())
-    };
-    // Or they give the same particulars: the names and figures one sentence adds to the question
-    // ("Ottawa"; "Au", "79") all stand in the other.
-    let same_particulars = |x: &str, y: &str| {
-        let particulars = particulars(asked, x);
-        let other: HashSet<String> = words(y).map(|w| question::fold(&w)).collect();
-        !particulars.is_empty() && particulars.iter().all(|p| other.contains(p))
-    };
-    a_sentence == b_sentence
-        || names(a_sentence, b)
-        || names(b_sentence, a)
-        || same_particulars(a_sentence, b_sentence)
-        || same_particulars(b_sentence, a_sentence)
-}
-
-/// The names and figures a sentence adds to what the question says: capitalised words past the
-/// first, and numbers, lower-cased.
-fn particulars(asked: &Asked, sentence: &str) -> Vec<String> {
-    sentence
-        .split_whitespace()
-        .skip(1)
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-        .filter(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit()))
-        .flat_map(|w| words(w).collect::<Vec<_>>())
-        .filter(|w| !asked.terms.iter().any(|t| same_term(t, &term(w))))
-        .map(|w| question::fold(&w))
-        .collect()
 }
 
 /// The words that make a question about the present: its answer changes, and the embedded
@@ -784,7 +755,7 @@ fn asks_about_now(question: &str) -> Option<String> {
 
 /// For "which state is ...": the part of a country asked for. A fact about the whole country
 /// ("the highest point of the United States is Denali") is the typical wrong answer to it.
-fn kind_asked(question: &str) -> Option<String> {
+pub(super) fn kind_asked(question: &str) -> Option<String> {
     static KIND: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)\b(?:which|what)(?: is| was)?(?: the)? (?:[\w-]+ ){0,2}?(?:(?:us|u\.s\.|american|canadian|australian|indian) )?(state|province|county|region|district)\b").ok()
     });
@@ -836,7 +807,7 @@ fn asks_beyond_facts(question: &str) -> Option<&'static str> {
 }
 
 /// For "how many X in a Y": Y.
-fn per_unit(question: &str) -> Option<String> {
+pub(super) fn per_unit(question: &str) -> Option<String> {
     static PER: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)\bhow many [\w-]+ (?:are )?(?:there )?(?:in|per) (?:a|an|one) ([\w-]+)").ok()
     });
@@ -846,7 +817,7 @@ fn per_unit(question: &str) -> Option<String> {
 
 /// A sentence from the middle of a summary says "It is the highest mountain in Africa"; alone, as
 /// an answer, it must say what "it" is.
-fn name_the_subject(sentence: &str, subject: &str) -> String {
+pub(super) fn name_the_subject(sentence: &str, subject: &str) -> String {
     for pronoun in ["It ", "He ", "She ", "They "] {
         if let Some(rest) = sentence.strip_prefix(pronoun) {
             if !subject.is_empty() {
@@ -865,17 +836,112 @@ fn about_a_person(text: &str) -> bool {
     PERSON.as_ref().is_some_and(|re| re.is_match(text))
 }
 
-/// Decides whether the hits answer the question, and if so with which sentence.
+/// Decides whether the hits answer the question, and if so with which sentence: the hard refusals
+/// first (questions about now, explanations, several questions in one, fragments), then the reader
+/// ([`super::reader`]) scores every sentence of the hits and answers with the best one if its
+/// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
+    let (asked, hits) = read_question(question, hits)?;
+    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
+    let Some(model) = super::reader::ReaderModel::builtin() else {
+        return Err(Refusal::NoHits);
+    };
+    let threshold = adequacy.reader_threshold.unwrap_or(model.threshold);
+    let candidates = super::reader::candidates(question, &asked, &hits);
+    let Some((best, probability)) = super::reader::best(model, &candidates) else {
+        return Err(Refusal::NoHits);
+    };
+    let hit = hits[best.hit];
+    if probability < threshold {
+        return Err(Refusal::Unlikely {
+            probability,
+            threshold,
+            title: hit.title.clone(),
+        });
+    }
+    Ok(Answer {
+        sentence: best.text.clone(),
+        title: hit.title.clone(),
+        source: hit.source.clone(),
+        url: hit.url.clone(),
+        doc_id: hit.id.clone(),
+        confidence: probability,
+    })
+}
+
+/// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
+/// gives none.
+pub fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
+    let (asked, hits) = read_question(question, hits)?;
+    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
+    Ok(super::reader::candidates(question, &asked, &hits))
+}
+
+/// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks
+/// nothing, though a dictionary has a gloss for each of its words.
+fn small_talk(question: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "yo",
+        "sup",
+        "there",
+        "thanks",
+        "thank",
+        "you",
+        "ok",
+        "okay",
+        "good",
+        "morning",
+        "evening",
+        "afternoon",
+        "night",
+        "bye",
+        "goodbye",
+        "greetings",
+        "cheers",
+        "please",
+        "lol",
+        "yes",
+        "no",
+        "sure",
+        "cool",
+        "great",
+        "nice",
+        "howdy",
+        "all",
+        "everyone",
+        "guys",
+        "mate",
+        "friend",
+    ];
+    words(question).all(|w| WORDS.contains(&w.as_str()))
+}
+
+/// The hard refusals, then the question as the reader reads it and the hits with a person's life
+/// dates said as sentences.
+pub(super) fn read_question<'h>(question: &str, hits: &'h [Hit]) -> Result<(Asked, Vec<Cow<'h, Hit>>), Refusal> {
     if let Some(cue) = asks_about_now(question) {
         return Err(Refusal::TimeSensitive { cue });
     }
     if let Some(why) = asks_beyond_facts(question) {
         return Err(Refusal::NotAFact { why });
     }
+    if super::reader::several_questions(question) {
+        return Err(Refusal::NotAFact {
+            why: "several questions in one message",
+        });
+    }
     let terms = content_terms(&normalize_question(question));
     if terms.is_empty() {
         return Err(Refusal::NoContentWords);
+    }
+    if small_talk(question) {
+        return Err(Refusal::NotAFact {
+            why: "greetings and small talk",
+        });
     }
     // "Who wrote And Can It Be That I Should Gain": a title of small words leaves one or two
     // words to match, and those match anything.
@@ -885,6 +951,9 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
             why: "questions made mostly of small words (a quoted title?)",
         });
     }
+    if hits.is_empty() {
+        return Err(Refusal::NoHits);
+    }
     let expected = AnswerType::of_question(question);
     let asked = Asked {
         asks_maker: expected == AnswerType::Person && terms.iter().any(|t| MAKER_TERMS.contains(&t.as_str())),
@@ -893,100 +962,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
         terms,
         expected,
     };
-    let terms = &asked.terms;
-    let hits: Vec<Cow<'_, Hit>> = hits.iter().map(with_life_dates).collect();
-    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
-    let mut scored: Vec<Scored<'_>> = hits.iter().map(|h| score_hit(&asked, h)).collect();
-    // Stable sort: among equal confidences, the backend's ranking decides.
-    scored.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    let Some(best) = scored.first() else {
-        return Err(Refusal::NoHits);
-    };
-    if best.confidence < adequacy.min_confidence {
-        return Err(Refusal::LowConfidence {
-            confidence: best.confidence,
-            threshold: adequacy.min_confidence,
-        });
-    }
-    // Backends score on their own scales (BM25, ts_rank, rank order); relative to the top score
-    // they compare. A second subject is a real rival only if the backend ranked it comparably:
-    // "Compiler-Compiler" far below "compiler" does not make "what is a compiler" ambiguous.
-    let top_score = hits.iter().map(|h| f64::from(h.score)).fold(f64::MIN, f64::max);
-    let normalised = |h: &Hit| {
-        if top_score > 0.0 {
-            f64::from(h.score) / top_score
-        } else {
-            1.0
-        }
-    };
-    // Another subject that answers as well makes the answer a guess. So does another sense of the
-    // same word when the question asks what the word is ("compiler": a program, or a person who
-    // compiles); when it asks something about the subject ("who discovered oxygen"), documents on
-    // that subject are facts about one thing, not rivals. An identical sentence is no conflict.
-    let best_title = best.hit.title.to_lowercase();
-    let subject = term_set(entity(&best.hit.title));
-    let asks_what_it_is = terms.iter().all(|t| mentions(&subject, t));
-    // A typed question ("who", "when", "how many") is checked against the type below; an untyped
-    // one has nothing else to tell two facts on the subject apart ("symbol for sodium": its symbol,
-    // or the etymology of its symbol), so there they are rivals too.
-    let expected = asked.expected;
-    let same_subject_rivals = asks_what_it_is || expected == AnswerType::Any;
-    let sentence = best_sentence(&asked, best.hit);
-    if let Some(rival) = scored[1..].iter().find(|s| {
-        s.confidence >= best.confidence - adequacy.rival_margin
-            && normalised(s.hit) >= normalised(best.hit) * adequacy.rival_score_ratio
-            && (same_subject_rivals || s.hit.title.to_lowercase() != best_title)
-            && !agree(&asked, best.hit, sentence, s.hit, best_sentence(&asked, s.hit))
-    }) {
-        return Err(Refusal::Ambiguous {
-            confidence: best.confidence,
-            other: rival.hit.title.clone(),
-        });
-    }
-    // "Which state", "what planet": the answer names one, in those words.
-    if let Some(kind) = kind_asked(question) {
-        if !words(sentence).any(|w| w == kind) {
-            return Err(Refusal::Unsupported { missing: kind });
-        }
-    }
-    // "How many feet in a mile" is answered by what a mile is, not by what a foot is.
-    if let Some(unit) = per_unit(question) {
-        if !subject.contains(&term(&unit)) {
-            return Err(Refusal::Unsupported { missing: unit });
-        }
-    }
-    // What the question asks about its subject must be in the answer itself: "the state capitol of
-    // New Mexico" is not answered by "a state in southwestern United States", however well the
-    // document matches the rest.
-    let said = term_set(&format!("{} {sentence}", best.hit.title));
-    if let Some(missing) = terms.iter().find(|t| !mentions(&subject, t) && !mentions(&said, t)) {
-        return Err(Refusal::Unsupported {
-            missing: missing.clone(),
-        });
-    }
-    if let Some(work) = asked.asks_maker.then(|| work_asked_about(question)).flatten() {
-        let about_the_work =
-            subject.iter().all(|t| terms.iter().any(|q| same_term(q, t))) && phrase_in(&best.hit.title, &work);
-        if !about_the_work && !phrase_in(sentence, &work) {
-            return Err(Refusal::Unsupported { missing: work });
-        }
-    }
-    if !fits_question(&asked, sentence)
-        || asked
-            .abbreviation
-            .as_deref()
-            .is_some_and(|a| !question::expands(sentence, a))
-    {
-        return Err(Refusal::WrongAnswerType { expected });
-    }
-    Ok(Answer {
-        sentence: name_the_subject(sentence, entity(&best.hit.title)),
-        title: best.hit.title.clone(),
-        source: best.hit.source.clone(),
-        url: best.hit.url.clone(),
-        doc_id: best.hit.id.clone(),
-        confidence: best.confidence,
-    })
+    Ok((asked, hits.iter().map(with_life_dates).collect()))
 }
 
 #[cfg(test)]
@@ -1074,34 +1050,6 @@ mod tests {
     }
 
     #[test]
-    fn a_maker_is_named_for_the_work_asked_about_word_for_word() {
-        let a = adequacy(0.8);
-        let goodland = hit(
-            "w1",
-            "Eugenius Warming",
-            "Johannes Eugenius Bülow Warming was a Danish botanist. Ecologist Robert J. Goodland wrote in 1975: \"If one individual can be singled out to be honoured as the founder of ecology, Warming should gain precedence.\" Eugenius Warming was born in 1841 and died in 1924.",
-        );
-        let got = answer("who wrote and can it be that i should gain", &[goodland], &a);
-        assert!(matches!(got, Err(Refusal::Unsupported { .. })), "{got:?}");
-        let casablanca = hit(
-            "f1",
-            "Casablanca (film)",
-            "Casablanca is a 1942 American romantic drama film directed by Michael Curtiz and starring Humphrey Bogart.",
-        );
-        let got = answer("Who directed the 1942 film, ‘Casablanca’?", &[casablanca], &a).unwrap();
-        assert!(got.sentence.contains("Michael Curtiz"), "{}", got.sentence);
-        assert_eq!(
-            work_asked_about("who invented the telephone?").as_deref(),
-            Some("telephone")
-        );
-        assert_eq!(
-            work_asked_about("Who wrote the 1884 novel ‘The Adventures of Huckleberry Finn’?").as_deref(),
-            Some("Adventures of Huckleberry Finn")
-        );
-        assert_eq!(work_asked_about("who is the author of Hamlet"), None);
-    }
-
-    #[test]
     fn when_is_answered_by_the_date_of_the_event_not_of_another_it_names() {
         let a = adequacy(0.8);
         let chernobyl = hit(
@@ -1125,6 +1073,102 @@ mod tests {
         ));
     }
 
+    fn source(hit: Hit, source: &str) -> Hit {
+        Hit {
+            source: source.into(),
+            ..hit
+        }
+    }
+
+    fn reader_threshold(threshold: f64) -> Adequacy {
+        Adequacy {
+            reader_threshold: Some(threshold),
+            ..Adequacy::default()
+        }
+    }
+
+    #[test]
+    fn the_reader_answers_from_the_sentence_that_fills_the_slot() {
+        // The ranking, at a lenient threshold: the shipped one is held against real hits by the
+        // end-to-end tests, where the backend's scores and rivals are real too.
+        let a = answer("What is the capital of Peru?", &peru(), &reader_threshold(0.3)).unwrap();
+        assert!(a.sentence.contains("Lima"), "{}", a.sentence);
+        assert!(a.to_message().contains("Source: "), "{}", a.to_message());
+        assert!(a.confidence > 0.5 && a.confidence <= 1.0);
+        let odyssey = [
+            source(
+                hit(
+                    "w/odyssey",
+                    "Odyssey",
+                    "The Odyssey is one of two major epics of ancient Greek literature attributed to Homer. It is one of the oldest surviving works of literature. The Odyssey was written by Homer.",
+                ),
+                "Wikipedia",
+            ),
+            source(
+                hit(
+                    "wn/wolf",
+                    "Friedrich August Wolf",
+                    "Friedrich August Wolf (noun): German classical scholar who claimed that the Iliad and Odyssey were composed by several authors (1759-1824).",
+                ),
+                "WordNet 3.0",
+            ),
+        ];
+        let a = answer("who wrote the odyssey", &odyssey, &reader_threshold(0.3)).unwrap();
+        assert!(a.sentence.contains("Homer"), "{}", a.sentence);
+    }
+
+    #[test]
+    fn a_question_the_hits_do_not_answer_escalates() {
+        let hits = vec![hit(
+            "wn/hamlet",
+            "hamlet",
+            "hamlet (noun): a community of people smaller than a village.",
+        )];
+        // "who" needs a name the question does not hold: no sentence here can fill the slot.
+        assert!(matches!(
+            answer("who wrote hamlet", &hits, &reader_threshold(0.01)),
+            Err(Refusal::NoHits)
+        ));
+        let off_topic = vec![hit(
+            "w/ski",
+            "Skiing",
+            "Skiing is the use of skis to glide on snow. Variations of purpose define skiing.",
+        )];
+        assert!(matches!(
+            answer("what is the boiling point of mercury", &off_topic, &Adequacy::default()),
+            Err(Refusal::Unlikely { .. })
+        ));
+    }
+
+    #[test]
+    fn the_threshold_decides_and_a_stricter_one_refuses_the_same_answer() {
+        let lenient = answer("What is the capital of Peru?", &peru(), &reader_threshold(0.01)).unwrap();
+        match answer("What is the capital of Peru?", &peru(), &reader_threshold(0.999_999)) {
+            Err(Refusal::Unlikely { probability, .. }) => assert!((probability - lenient.confidence).abs() < 1e-12),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hard_refusals_come_before_the_reader() {
+        let hits = peru();
+        let refused = |q: &str| answer(q, &hits, &reader_threshold(0.01)).unwrap_err();
+        assert!(matches!(
+            refused("who is the current president of peru"),
+            Refusal::TimeSensitive { .. }
+        ));
+        assert!(matches!(
+            refused("why is lima the capital of peru"),
+            Refusal::NotAFact { .. }
+        ));
+        assert!(matches!(
+            refused("what is the capital of peru and what is its population"),
+            Refusal::NotAFact { .. }
+        ));
+        assert!(matches!(refused("Hi there"), Refusal::NotAFact { .. }));
+        assert!(matches!(refused("what is the"), Refusal::NoContentWords));
+    }
+
     fn peru() -> Vec<Hit> {
         vec![
             hit(
@@ -1142,132 +1186,6 @@ mod tests {
     }
 
     #[test]
-    fn answers_the_capital_of_peru_with_its_source() {
-        let a = answer("What is the capital of Peru?", &peru(), &adequacy(0.8)).unwrap();
-        assert_eq!(a.sentence, "The capital of Peru is Lima.");
-        assert_eq!(a.doc_id, "country/PE/capital");
-        assert!(a
-            .to_message()
-            .contains("Source: Peru (GeoNames), https://example.org/country/PE/capital"));
-    }
-
-    #[test]
-    fn refuses_when_the_question_is_not_covered() {
-        let hits = vec![hit(
-            "wn/hamlet",
-            "hamlet",
-            "hamlet (noun): a community of people smaller than a village.",
-        )];
-        match answer("who wrote hamlet", &hits, &adequacy(0.8)) {
-            Err(Refusal::LowConfidence { confidence, .. }) => assert!(confidence < 0.8),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn refuses_ambiguous_subjects() {
-        let hits = vec![
-            hit(
-                "city/1",
-                "Lima, Peru",
-                "Lima is a city in Peru with a population of 7,737,002 people.",
-            ),
-            hit(
-                "city/2",
-                "Lima, United States",
-                "Lima is a city in United States with a population of 38,355 people.",
-            ),
-        ];
-        assert!(matches!(
-            answer("population of Lima", &hits, &adequacy(0.8)),
-            Err(Refusal::Ambiguous { .. })
-        ));
-    }
-
-    #[test]
-    fn a_far_weaker_rival_is_no_ambiguity() {
-        let mut weak = hit(
-            "foldoc/cc",
-            "Compiler-Compiler",
-            "Compiler-Compiler: generates a compiler.",
-        );
-        weak.score = 0.2;
-        let hits = vec![
-            hit(
-                "wn/compiler",
-                "compiler",
-                "compiler (noun): a program that translates source code.",
-            ),
-            weak,
-        ];
-        assert_eq!(
-            answer("What is a compiler?", &hits, &adequacy(0.8)).unwrap().doc_id,
-            "wn/compiler"
-        );
-    }
-
-    #[test]
-    fn the_answer_must_speak_to_what_the_question_asks() {
-        let hits = vec![hit(
-            "wn/nm",
-            "New Mexico",
-            "New Mexico (noun): a state in southwestern United States on the Mexican border.",
-        )];
-        assert_eq!(
-            answer("what is the state capitol of new mexico", &hits, &adequacy(0.8)),
-            // "capitol" is read as the usual misspelling of "capital".
-            Err(Refusal::Unsupported {
-                missing: "capital".into()
-            })
-        );
-    }
-
-    #[test]
-    fn two_senses_of_the_word_asked_about_are_ambiguous_but_facts_on_one_subject_are_not() {
-        let senses = vec![
-            hit(
-                "wn/compiler/1",
-                "compiler",
-                "compiler (noun): a person who compiles information.",
-            ),
-            hit(
-                "wn/compiler/2",
-                "compiler",
-                "compiler (noun): a program that translates source code.",
-            ),
-        ];
-        assert!(matches!(
-            answer("What is a compiler?", &senses, &adequacy(0.8)),
-            Err(Refusal::Ambiguous { .. })
-        ));
-        let facts = vec![
-            hit(
-                "el/8/d",
-                "Oxygen (O)",
-                "Oxygen was discovered by Joseph Priestley in 1774.",
-            ),
-            hit(
-                "el/8/x",
-                "Oxygen (O)",
-                "Oxygen: colourless gas, discovered in 1774 by Priestley.",
-            ),
-        ];
-        let a = answer("Who discovered oxygen?", &facts, &adequacy(0.8)).unwrap();
-        assert_eq!(a.doc_id, "el/8/d");
-    }
-
-    #[test]
-    fn refuses_answers_of_the_wrong_type() {
-        let hits = vec![hit("el/8", "Oxygen (O)", "Oxygen was discovered by Joseph Priestley.")];
-        assert_eq!(
-            answer("When was oxygen discovered?", &hits, &adequacy(0.5)),
-            Err(Refusal::WrongAnswerType {
-                expected: AnswerType::Year
-            })
-        );
-    }
-
-    #[test]
     fn the_answer_type_follows_the_question_word() {
         assert_eq!(AnswerType::of_question("Who discovered oxygen?"), AnswerType::Person);
         assert_eq!(AnswerType::of_question("where is Lima"), AnswerType::Place);
@@ -1281,32 +1199,10 @@ mod tests {
     }
 
     #[test]
-    fn a_who_question_is_not_answered_with_a_thing() {
-        let hits = vec![hit(
-            "wn/hamlet",
-            "Hamlet",
-            "Hamlet (noun): a community of people smaller than a village.",
-        )];
-        assert_eq!(
-            answer("Who is Hamlet?", &hits, &adequacy(0.5)),
-            Err(Refusal::WrongAnswerType {
-                expected: AnswerType::Person
-            })
-        );
-    }
-
-    #[test]
     fn web_titles_name_their_subject_without_the_site() {
         assert_eq!(entity("Lima - Wikipedia"), "Lima");
         assert_eq!(entity("Billing › Refunds"), "Refunds");
         assert_eq!(entity("Lima, Peru"), "Lima");
-    }
-
-    #[test]
-    fn picks_the_sentence_that_answers() {
-        let hits = vec![hit("el/1", "Hydrogen (H)", "Hydrogen: Colourless, odourless gaseous chemical element. Lightest and most abundant element in the universe. Discovered by Henry Cavendish in 1776.")];
-        let a = answer("Who discovered hydrogen?", &hits, &adequacy(0.8)).unwrap();
-        assert_eq!(a.sentence, "Discovered by Henry Cavendish in 1776.");
     }
 
     #[test]
@@ -1441,49 +1337,6 @@ mod tests {
             "CPU (noun): the part of a computer that does the processing.",
         )];
         assert!(answer("what does CPU stand for", &bad, &adequacy(0.8)).is_err());
-    }
-
-    #[test]
-    fn two_sources_that_give_the_same_particulars_are_no_rivals() {
-        let hits = vec![
-            hit("geo/ca", "Canada", "The capital of Canada is Ottawa."),
-            hit(
-                "wiki/Canada",
-                "Canada",
-                "Canada is a country in North America. Its capital is Ottawa.",
-            ),
-        ];
-        let a = answer("capital of canada", &hits, &adequacy(0.8)).unwrap();
-        assert!(a.sentence.contains("Ottawa"));
-        let conflicting = vec![
-            hit("geo/ca", "Canada", "The capital of Canada is Ottawa."),
-            hit("wiki/Canada", "Canada", "Canada is a country. Its capital is Toronto."),
-        ];
-        assert!(matches!(
-            answer("capital of canada", &conflicting, &adequacy(0.8)),
-            Err(Refusal::Ambiguous { .. })
-        ));
-    }
-
-    #[test]
-    fn a_web_search_answer_box_answers_and_agrees_with_the_infobox() {
-        let hits = vec![
-            hit("box-0-0", "capital of peru", "Lima"),
-            hit("box-1-0", "Peru", "Peru's capital and largest city is Lima."),
-            hit(
-                "r1",
-                "Lima - Wikipedia",
-                "Lima is the capital and the largest city of Peru.",
-            ),
-        ];
-        let a = answer("capital of peru", &hits, &adequacy(0.8)).unwrap();
-        assert!(a.sentence.contains("Lima"), "{}", a.sentence);
-        // A box that contradicts the infobox is no answer.
-        let conflicting = vec![
-            hit("box-0-0", "capital of peru", "Cusco"),
-            hit("box-1-0", "Peru", "Peru's capital and largest city is Lima."),
-        ];
-        assert!(answer("capital of peru", &conflicting, &adequacy(0.8)).is_err());
     }
 
     #[test]

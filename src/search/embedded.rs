@@ -232,21 +232,17 @@ impl EmbeddedIndex {
         self.docs
     }
 
-    /// BM25 over title (boosted) and text, from the question's content words, over the documents
-    /// that contain every content word. The adequacy check never answers from a document that lacks
-    /// one (the answer must mention what is asked), so the request path skips the disjunction,
-    /// which is most of the cost of a search; see [`EmbeddedIndex::search_with_near_misses`].
+    /// BM25 over title (boosted) and text, from the question's content words.
+    ///
+    /// Documents with every content word of the question come first; the list is filled up with
+    /// documents that hold only some of them. Typed questions carry words no passage repeats
+    /// ("how many bones in the human body" against "…206 bones by adulthood"), and the reader, not
+    /// retrieval, judges whether a passage answers.
     pub fn search_sync(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
-        self.search_inner(query, limit, false)
-    }
-
-    /// As [`EmbeddedIndex::search_sync`], with the list filled up from documents that hold only
-    /// some of the words: what `ecoroute search` shows, to explain why nothing answered.
-    pub fn search_with_near_misses(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
         self.search_inner(query, limit, true)
     }
 
-    fn search_inner(&self, query: &str, limit: usize, near_misses: bool) -> Result<Vec<Hit>, SearchError> {
+    fn search_inner(&self, query: &str, limit: usize, fill: bool) -> Result<Vec<Hit>, SearchError> {
         let limit = limit.max(1);
         let mut analyzer = self.analyzer.clone();
         let mut per_word: Vec<Box<dyn Query>> = Vec::new();
@@ -329,7 +325,7 @@ impl EmbeddedIndex {
                 .map_err(|e| SearchError::Backend(e.to_string()))
         };
         let mut top = run(Occur::Must)?;
-        if near_misses && top.len() < limit && per_word.len() > 1 {
+        if fill && top.len() < limit && per_word.len() > 1 {
             for (score, address) in run(Occur::Should)? {
                 if top.len() == limit {
                     break;

@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod postgres;
 pub mod question;
+pub mod reader;
 pub mod settings;
 
 use std::sync::Arc;

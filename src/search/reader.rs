@@ -1,0 +1,722 @@
+//! The reader, pure: one learned, calibrated model in place of per-question-type rules. It reads
+//! the question once (what type of answer it asks for, its content words, the subject of a "what
+//! is X"), takes every sentence of the top hits of any backend as a candidate answer, describes
+//! each with general features (how much of the question the sentence and its title cover, whether
+//! the answer type fits, the hit's rank and source, the sentence's place, a rival subject that
+//! scores as well), and scores it with a logistic regression whose output is the probability that
+//! the sentence holds the right answer. The best candidate answers when that probability reaches
+//! the threshold chosen on held-out questions for the precision target; otherwise the request
+//! escalates to the LLM.
+//!
+//! The weights are trained by distant supervision ([`fit`], run by `ecoroute train-reader`): a
+//! candidate is positive when it contains a gold answer of its question, over Natural Questions,
+//! TriviaQA, typed chatbot lookups and real chatbot first messages searched in the shipped index.
+//! The model ships in the binary (`models/reader.json`), with the threshold and the figures it was
+//! chosen on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::answer::{self, AnswerType, Asked};
+use super::question::{self, mentions};
+use super::Hit;
+use crate::classify::text::words;
+
+/// How many sentences of each hit are candidates: summaries put the answer early, and later
+/// sentences are mostly asides.
+const SENTENCES_PER_HIT: usize = 8;
+
+/// One candidate answer: a sentence of a hit, with what the model reads of it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Index of the hit in the backend's list.
+    pub hit: usize,
+    /// The sentence as the answer says it (a leading pronoun replaced by the subject).
+    pub text: String,
+    pub features: Vec<(String, f64)>,
+}
+
+/// The trained model: a bias, named weights, the threshold and how it was chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderModel {
+    pub bias: f64,
+    /// The probability a best candidate must reach to be given as the answer.
+    pub threshold: f64,
+    /// What the threshold was chosen for, and on what: written by `train-reader`.
+    pub provenance: String,
+    pub weights: HashMap<String, f64>,
+}
+
+static BUILTIN: LazyLock<Option<ReaderModel>> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../../models/reader.json")).ok());
+
+impl ReaderModel {
+    /// The model shipped in the binary. `None` only if the file in the repository is broken, which
+    /// a unit test rules out.
+    pub fn builtin() -> Option<&'static ReaderModel> {
+        BUILTIN.as_ref()
+    }
+
+    /// The probability that a candidate with these features is a right answer.
+    pub fn probability(&self, features: &[(String, f64)]) -> f64 {
+        let z = features.iter().fold(self.bias, |z, (name, x)| {
+            z + self.weights.get(name).copied().unwrap_or(0.0) * x
+        });
+        sigmoid(z)
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// What a question asks for, as one word: the model learns a bias and interactions per type.
+fn question_type(question: &str) -> &'static str {
+    let q = question.trim_start().to_lowercase();
+    let q = q.strip_prefix("and ").unwrap_or(&q);
+    let starts = |w: &str| q.starts_with(w) && q[w.len()..].starts_with([' ', '\'', '’', 's']);
+    if definition_subject(question).is_some() {
+        "definition"
+    } else if q.contains("stand for") || q.contains(" mean") {
+        "meaning"
+    } else if starts("when") || q.contains("what year") || q.contains("which year") {
+        "when"
+    } else if q.contains("how many") {
+        "how_many"
+    } else if q.contains("how much") {
+        "how_much"
+    } else if q.starts_with("how long")
+        || q.starts_with("how far")
+        || q.starts_with("how tall")
+        || q.starts_with("how high")
+        || q.starts_with("how big")
+        || q.starts_with("how old")
+        || q.starts_with("how deep")
+    {
+        "how_measure"
+    } else if starts("who") || starts("whom") || starts("whose") {
+        "who"
+    } else if starts("where") {
+        "where"
+    } else if starts("which") || q.starts_with("what country") || q.starts_with("what city") {
+        "which"
+    } else if starts("what") || starts("whats") {
+        "what"
+    } else if starts("name") || starts("list") {
+        "name"
+    } else {
+        "other"
+    }
+}
+
+/// For "what is X", "whats a X", "define X", "who is X", "X?": the subject phrase X.
+pub fn definition_subject(question: &str) -> Option<String> {
+    static DEFINITION: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*(?:(?:what|who)(?:'s|’s| is| are| was| were|s)|define|definition of|meaning of|explain what)\s+(?:(?:a|an|the)\s+)?(.+?)[\s?.!]*$").ok()
+    });
+    let caps = DEFINITION.as_ref()?.captures(question)?;
+    let subject = caps.get(1)?.as_str().trim();
+    let n = words(subject).count();
+    // "What is the capital of Peru" asks something about Peru, not what "capital of Peru" is.
+    let relational = words(subject).any(|w| {
+        matches!(
+            w.as_str(),
+            "of" | "in" | "for" | "by" | "from" | "between" | "on" | "at" | "to" | "with"
+        )
+    });
+    ((1..=4).contains(&n) && !relational).then(|| subject.to_string())
+}
+
+/// A share as a bucket name: "0", "lt50", "lt100", "100".
+fn share_bucket(x: f64) -> &'static str {
+    if x <= 0.0 {
+        "0"
+    } else if x < 0.5 {
+        "lt50"
+    } else if x < 1.0 {
+        "lt100"
+    } else {
+        "100"
+    }
+}
+
+/// The candidates of a question with their features, best hits first. `asked` is the question as
+/// [`answer`] read it.
+pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Candidate> {
+    let qt = question_type(question);
+    let definition = definition_subject(question);
+    let expected = asked.expected;
+    let top_score = hits.iter().map(|h| f64::from(h.score)).fold(f64::MIN, f64::max);
+    let ratio = |h: &Hit| {
+        if top_score > 0.0 {
+            f64::from(h.score) / top_score
+        } else {
+            1.0
+        }
+    };
+    let confidences: Vec<f64> = hits.iter().map(|h| answer::hit_confidence(asked, h)).collect();
+    let subjects: Vec<String> = hits.iter().map(|h| answer::entity(&h.title).to_lowercase()).collect();
+    let kind = answer::kind_asked(question);
+    let unit = answer::per_unit(question);
+    let work = asked.asks_maker.then(|| answer::work_asked_about(question)).flatten();
+    let n_terms = asked.terms.len();
+    let counted = counted_noun(question);
+    let question_digits: HashSet<&str> = question
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (rank, hit) in hits.iter().enumerate() {
+        let subject_name = answer::entity(&hit.title);
+        let subject = answer::term_set(subject_name);
+        let title_terms: Vec<String> = answer::content_terms(subject_name);
+        let named_share = if title_terms.is_empty() {
+            0.0
+        } else {
+            title_terms
+                .iter()
+                .filter(|t| asked.terms.iter().any(|q| question::same_term(q, t)))
+                .count() as f64
+                / title_terms.len() as f64
+        };
+        let asks_what_it_is = asked.terms.iter().all(|t| mentions(&subject, t));
+        let definition_matches = definition.as_deref().is_some_and(|d| {
+            let d = question::fold(d).to_lowercase();
+            let s = question::fold(subject_name).to_lowercase();
+            d == s || d.trim_end_matches('s') == s.trim_end_matches('s')
+        });
+        let rival = hits.iter().enumerate().any(|(j, other)| {
+            j != rank
+                && subjects[j] != subjects[rank]
+                && confidences[j] >= confidences[rank] - 0.05
+                && ratio(other) >= 0.5 * ratio(hit)
+        });
+        let same_subject_hits = subjects.iter().filter(|s| **s == subjects[rank]).count();
+        let doc_terms = answer::term_set(&format!("{} {}", hit.title, hit.text));
+        let doc_cov = asked.terms.iter().filter(|t| mentions(&doc_terms, t)).count() as f64 / n_terms.max(1) as f64;
+        let source = source_kind(&hit.source);
+        for (index, sentence) in answer::sentences(&hit.text)
+            .into_iter()
+            .take(SENTENCES_PER_HIT)
+            .enumerate()
+        {
+            let said = answer::term_set(sentence);
+            let with_title = answer::term_set(&format!("{} {sentence}", hit.title));
+            let in_sentence = asked.terms.iter().filter(|t| mentions(&said, t)).count();
+            let covered = asked.terms.iter().filter(|t| mentions(&with_title, t)).count();
+            let missing = asked
+                .terms
+                .iter()
+                .filter(|t| !mentions(&subject, t) && !mentions(&with_title, t))
+                .count();
+            let cov = covered as f64 / n_terms.max(1) as f64;
+            let cov_sentence = in_sentence as f64 / n_terms.max(1) as f64;
+            let fits = answer::fits_question(asked, sentence);
+            let slen = words(sentence).count();
+            let sidx = index.min(3);
+            let mut f: Vec<(String, f64)> = Vec::with_capacity(48);
+            let mut on = |name: String| f.push((name, 1.0));
+            on(format!("qt={qt}"));
+            on(format!("terms={}", n_terms.min(5)));
+            on(format!("rank={}", rank.min(4)));
+            on(format!("sidx={sidx}"));
+            on(format!("src={source}"));
+            on(format!("qt={qt}&src={source}"));
+            on(format!("qt={qt}&sidx={sidx}"));
+            on(format!("cov={}", share_bucket(cov)));
+            on(format!("covs={}", share_bucket(cov_sentence)));
+            on(format!("qt={qt}&cov={}", share_bucket(cov)));
+            on(format!("miss={}", missing.min(2)));
+            on(format!("qt={qt}&miss={}", missing.min(2)));
+            on(format!("named={}", share_bucket(named_share)));
+            on(format!("qt={qt}&named={}", share_bucket(named_share)));
+            on(format!("whatitis={asks_what_it_is}&sidx={sidx}"));
+            on(format!("fits={fits}&qt={qt}"));
+            on(format!("rival={rival}&whatitis={asks_what_it_is}"));
+            on(format!("samesubject={}", same_subject_hits.min(3)));
+            on(format!(
+                "slen={}",
+                match slen {
+                    0..=5 => "tiny",
+                    6..=12 => "short",
+                    13..=30 => "mid",
+                    _ => "long",
+                }
+            ));
+            on(format!("doccov={}", share_bucket(doc_cov)));
+            if definition.is_some() {
+                on(format!("def&subject={definition_matches}&sidx={sidx}"));
+                on(format!("def&subject={definition_matches}&src={source}"));
+                on(format!("def&rank={}&subject={definition_matches}", rank.min(4)));
+            }
+            if sentence.starts_with(|c: char| c.is_ascii_digit()) {
+                on("starts_with_digit".into());
+            }
+            if matches!(expected, AnswerType::Number | AnswerType::Year) {
+                on(format!(
+                    "digits={}&qt={qt}",
+                    sentence.chars().any(|c| c.is_ascii_digit())
+                ));
+            }
+            if let Some(kind) = &kind {
+                on(format!("kind_said={}", words(sentence).any(|w| &w == kind)));
+            }
+            if let Some(unit) = &unit {
+                on(format!("unit_is_subject={}", subject.contains(&question::term(unit))));
+            }
+            if let Some(work) = &work {
+                let about = answer::phrase_in(&hit.title, work);
+                on(format!("work_named={}", about || answer::phrase_in(sentence, work)));
+            }
+            if let Some(abbreviation) = &asked.abbreviation {
+                on(format!("expands={}", question::expands(sentence, abbreviation)));
+            }
+            if let Some(record) = &asked.superlative {
+                let holds = record.is_match(sentence) && !answer::ranked_below_first(sentence);
+                on(format!("record={holds}"));
+            }
+            if sentence.starts_with("It ")
+                || sentence.starts_with("He ")
+                || sentence.starts_with("She ")
+                || sentence.starts_with("They ")
+            {
+                on("pronoun_start".into());
+            }
+            // What the sentence adds to the question: a name, a number, a year the question does
+            // not already hold. An answer says something new; a restatement does not.
+            let new_name = answer::new_names(sentence, &asked.terms);
+            let new_number = sentence
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|run| !run.is_empty() && !question_digits.contains(run));
+            on(format!("newname={new_name}&qt={qt}"));
+            on(format!("newnumber={new_number}&qt={qt}"));
+            // The slot asked must be filled by something the question does not already say: a
+            // "who" by a name, a "when" by a date, a "how many" by a figure. A sentence that
+            // cannot answer the slot is no candidate at all.
+            if !slot_filled(qt, sentence, new_name, &question_digits) {
+                continue;
+            }
+            let copula = copula_lead(sentence, subject_name);
+            on(format!("copula={copula}&qt={qt}"));
+            on(format!("copula={copula}&named={}", share_bucket(named_share)));
+            if let Some(pos) = wordnet_pos(sentence) {
+                on(format!("pos={pos}&qt={qt}"));
+            }
+            // The conjunctions a linear model cannot form alone: the subject named, every other
+            // word of the question in the sentence, the answer type fits, and something new said.
+            let focus_in_sentence = asked
+                .terms
+                .iter()
+                .filter(|t| !mentions(&subject, t))
+                .all(|t| mentions(&said, t));
+            let says_new = new_name || new_number || definition.is_some();
+            let strict = named_share >= 1.0 && focus_in_sentence && fits && says_new;
+            on(format!("strict={strict}&qt={qt}"));
+            // "how many moons": a number next to "moons", not any number in a sentence on the Moon.
+            if let Some(counted) = &counted {
+                on(format!("counted={}", counts(sentence, counted)));
+            }
+            // "who wrote 1984" against "(1896-1984)": only the question's figures matched.
+            let words_matched = asked
+                .terms
+                .iter()
+                .filter(|t| !t.chars().all(|c| c.is_ascii_digit()))
+                .any(|t| mentions(&with_title, t));
+            on(format!("words_matched={words_matched}"));
+            // "the second-largest", "until 1970", "one of the": a record, but not the one asked.
+            on(format!("below_first={}&qt={qt}", answer::ranked_below_first(sentence)));
+            on(format!("focus={focus_in_sentence}&fits={fits}&new={says_new}"));
+            on(format!(
+                "focus={focus_in_sentence}&named={}&qt={qt}",
+                share_bucket(named_share)
+            ));
+            if definition.is_some() {
+                on(format!("def&subject={definition_matches}&copula={copula}&sidx={sidx}"));
+            }
+            f.push(("cov_x".into(), cov));
+            f.push(("covs_x".into(), cov_sentence));
+            f.push(("score_x".into(), ratio(hit)));
+            f.push(("conf_x".into(), confidences[rank].min(1.0)));
+            out.push(Candidate {
+                hit: rank,
+                text: answer::name_the_subject(sentence, subject_name),
+                features: f,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the sentence opens by saying what its subject is: "The Odyssey is …", "Homer was …",
+/// "baize (noun): …".
+fn copula_lead(sentence: &str, subject: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    let subject = subject.to_lowercase();
+    let rest = lower.strip_prefix("the ").unwrap_or(&lower);
+    let rest = rest
+        .strip_prefix(subject.as_str())
+        .or_else(|| lower.strip_prefix(subject.as_str()));
+    rest.is_some_and(|r| {
+        let r = r.trim_start_matches(|c: char| c != ' ' && c != '(' && !c.is_alphanumeric());
+        let r = r.trim_start();
+        // "Ray Charles Robinson (September 23, 1930 – …) was": a parenthesis before the verb.
+        let r = if r.starts_with('(') {
+            r.split_once(") ").map_or(r, |(_, after)| after)
+        } else {
+            r
+        };
+        [
+            "is ",
+            "was ",
+            "are ",
+            "were ",
+            "refers ",
+            "means ",
+            "(noun)",
+            "(verb)",
+            "(adjective)",
+            "(adverb)",
+            "(",
+        ]
+        .iter()
+        .any(|v| r.starts_with(v))
+    })
+}
+
+/// Whether a sentence can fill the slot a question of type `qt` asks for.
+fn slot_filled(qt: &str, sentence: &str, new_name: bool, question_digits: &HashSet<&str>) -> bool {
+    let new_digits = |min: usize, max: usize| {
+        sentence
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|run| (min..=max).contains(&run.len()) && !question_digits.contains(run))
+    };
+    match qt {
+        "who" | "where" => new_name,
+        "when" => {
+            new_digits(3, 4)
+                || words(sentence).any(|w| {
+                    matches!(
+                        w.as_str(),
+                        "january"
+                            | "february"
+                            | "march"
+                            | "april"
+                            | "may"
+                            | "june"
+                            | "july"
+                            | "august"
+                            | "september"
+                            | "october"
+                            | "november"
+                            | "december"
+                            | "century"
+                            | "bc"
+                            | "ad"
+                    )
+                })
+        }
+        "how_many" | "how_much" | "how_measure" => {
+            new_digits(1, usize::MAX)
+                || words(sentence).any(|w| {
+                    matches!(
+                        w.as_str(),
+                        "one"
+                            | "two"
+                            | "three"
+                            | "four"
+                            | "five"
+                            | "six"
+                            | "seven"
+                            | "eight"
+                            | "nine"
+                            | "ten"
+                            | "eleven"
+                            | "twelve"
+                            | "dozen"
+                            | "hundred"
+                            | "thousand"
+                            | "million"
+                            | "billion"
+                            | "none"
+                    )
+                })
+        }
+        _ => true,
+    }
+}
+
+/// For "how many moons does …": the thing counted, stemmed.
+fn counted_noun(question: &str) -> Option<String> {
+    let lower = question.to_lowercase();
+    let rest = lower.split_once("how many ")?.1;
+    let word = words(rest).next()?;
+    Some(crate::classify::text::stem(&word).to_string())
+}
+
+/// Whether the sentence gives a number of the thing counted: a figure within three words before it.
+fn counts(sentence: &str, counted: &str) -> bool {
+    let tokens: Vec<String> = sentence.split_whitespace().map(str::to_lowercase).collect();
+    tokens.iter().enumerate().any(|(i, w)| {
+        let word = w.trim_matches(|c: char| !c.is_alphanumeric());
+        crate::classify::text::stem(word) == counted
+            && tokens[i.saturating_sub(3)..i].iter().any(|t| {
+                let t = t.trim_matches(|c: char| !c.is_alphanumeric());
+                t.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    || matches!(
+                        t,
+                        "one"
+                            | "two"
+                            | "three"
+                            | "four"
+                            | "five"
+                            | "six"
+                            | "seven"
+                            | "eight"
+                            | "nine"
+                            | "ten"
+                            | "eleven"
+                            | "twelve"
+                            | "dozen"
+                            | "hundred"
+                            | "thousand"
+                            | "million"
+                            | "billion"
+                    )
+            })
+    })
+}
+
+/// The part of speech of a WordNet gloss ("baize (noun): …").
+fn wordnet_pos(sentence: &str) -> Option<&'static str> {
+    let head = sentence.split_once("):")?.0;
+    ["noun", "verb", "adjective", "adverb"]
+        .into_iter()
+        .find(|pos| head.ends_with(&format!("({pos}")))
+}
+
+/// The family of a hit's source, as a feature: sources differ in what their sentences are.
+fn source_kind(source: &str) -> &'static str {
+    let s = source.to_lowercase();
+    if s.contains("wikipedia") {
+        "wikipedia"
+    } else if s.contains("wordnet") {
+        "wordnet"
+    } else if s.contains("foldoc") {
+        "foldoc"
+    } else if s.contains("geonames") {
+        "geonames"
+    } else if s.contains("factbook") {
+        "factbook"
+    } else if s.contains("element") || s.contains("mendeleev") {
+        "elements"
+    } else if s.contains("calendar") || s.contains("event") {
+        "events"
+    } else {
+        "other"
+    }
+}
+
+/// The best candidate and its probability, if any.
+pub fn best<'a>(model: &ReaderModel, candidates: &'a [Candidate]) -> Option<(&'a Candidate, f64)> {
+    candidates.iter().map(|c| (c, model.probability(&c.features))).fold(
+        None,
+        |best: Option<(&Candidate, f64)>, (c, p)| match best {
+            Some((_, q)) if q >= p => best,
+            _ => Some((c, p)),
+        },
+    )
+}
+
+/// A training example: a candidate's features and whether it holds a gold answer; `group` is its
+/// question.
+pub struct Example {
+    pub features: Vec<(String, f64)>,
+    pub label: bool,
+}
+
+/// Fits the weights by stochastic gradient descent on the log loss with L2 shrinkage, in a fixed
+/// order (a seeded shuffle), so the same examples give the same model.
+pub fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let rows: Vec<Vec<(usize, f64)>> = examples
+        .iter()
+        .map(|e| {
+            e.features
+                .iter()
+                .map(|(name, x)| {
+                    let next = index.len();
+                    (*index.entry(name.as_str()).or_insert(next), *x)
+                })
+                .collect()
+        })
+        .collect();
+    let mut w = vec![0.0f64; index.len()];
+    let mut bias = 0.0f64;
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut rng = crate::classify::train::Rng::new(seed);
+    let l2 = 1e-6;
+    for epoch in 0..epochs {
+        rng.shuffle(&mut order);
+        let rate = 0.1 / (1.0 + epoch as f64);
+        for &i in &order {
+            let z = rows[i].iter().fold(bias, |z, &(j, x)| z + w[j] * x);
+            let g = sigmoid(z) - if examples[i].label { 1.0 } else { 0.0 };
+            bias -= rate * g;
+            for &(j, x) in &rows[i] {
+                w[j] -= rate * (g * x + l2 * w[j]);
+            }
+        }
+    }
+    ReaderModel {
+        bias,
+        threshold: 0.5,
+        provenance: String::new(),
+        weights: index
+            .into_iter()
+            .map(|(name, j)| (name.to_string(), w[j]))
+            .filter(|(_, x)| x.abs() > 1e-9)
+            .collect(),
+    }
+}
+
+/// [`fit`] with `runs` seeds from `seed` on, weights averaged: one fit's result depends on the
+/// order it saw the examples in, and the average of several does much less.
+pub fn fit_averaged(examples: &[Example], epochs: usize, seed: u64, runs: usize) -> ReaderModel {
+    let runs = runs.max(1);
+    let fits: Vec<ReaderModel> = (0..runs as u64).map(|i| fit(examples, epochs, seed + i)).collect();
+    let mut weights: HashMap<String, f64> = HashMap::new();
+    for model in &fits {
+        for (name, w) in &model.weights {
+            *weights.entry(name.clone()).or_insert(0.0) += w / runs as f64;
+        }
+    }
+    ReaderModel {
+        bias: fits.iter().map(|m| m.bias).sum::<f64>() / runs as f64,
+        threshold: 0.5,
+        provenance: String::new(),
+        weights,
+    }
+}
+
+/// The lowest threshold at which the answers given (best candidates at or above it) are right at
+/// least `precision` of the time, with at least `min_answered` of them; `None` if no threshold
+/// reaches it. `scored` holds each question's best probability and whether that answer is right.
+pub fn choose_threshold(scored: &[(f64, bool)], precision: f64, min_answered: usize) -> Option<f64> {
+    let mut sorted: Vec<(f64, bool)> = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut right, mut chosen) = (0usize, None);
+    for (n, &(p, ok)) in sorted.iter().enumerate() {
+        right += usize::from(ok);
+        let answered = n + 1;
+        // Only where the next question scores lower can a threshold stop here.
+        let boundary = sorted.get(n + 1).is_none_or(|next| next.0 < p);
+        if boundary && answered >= min_answered && right as f64 >= precision * answered as f64 {
+            chosen = Some(p);
+        }
+    }
+    chosen
+}
+
+/// The words of a question that make it two questions ("what is X and who wrote Y"): a second
+/// question word after "and", or a second question mark with words after the first.
+pub fn several_questions(question: &str) -> bool {
+    static SECOND: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(?:and|also|plus)\s+(?:what|who|when|where|which|how|why)\b|\?\s*\S.*\?").ok()
+    });
+    SECOND.as_ref().is_some_and(|re| re.is_match(question))
+}
+
+/// Names of the features that fired for a candidate, strongest first, for `explain`.
+pub fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(String, f64)> {
+    let mut c: Vec<(String, f64)> = candidate
+        .features
+        .iter()
+        .map(|(n, x)| (n.clone(), model.weights.get(n).copied().unwrap_or(0.0) * x))
+        .filter(|(_, w)| w.abs() > 1e-6)
+        .collect();
+    c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    c
+}
+
+/// A set of the sources' families, for tests and `explain`.
+pub fn source_families(hits: &[Hit]) -> HashSet<&'static str> {
+    hits.iter().map(|h| source_kind(&h.source)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_model_loads_with_a_threshold_in_range() {
+        let model = ReaderModel::builtin().expect("models/reader.json parses");
+        assert!(model.threshold > 0.5 && model.threshold < 1.0, "{}", model.threshold);
+        assert!(model.weights.len() > 50, "{} weights", model.weights.len());
+        assert!(!model.provenance.is_empty());
+    }
+
+    #[test]
+    fn definition_subjects_are_read_from_the_question() {
+        assert_eq!(definition_subject("what is kriging?").as_deref(), Some("kriging"));
+        assert_eq!(definition_subject("whats a haiku").as_deref(), Some("haiku"));
+        assert_eq!(
+            definition_subject("Who was Alan Turing").as_deref(),
+            Some("Alan Turing")
+        );
+        assert_eq!(definition_subject("define entropy").as_deref(), Some("entropy"));
+        assert_eq!(definition_subject("what is the capital of peru"), None);
+        assert_eq!(
+            definition_subject("what is the best way to learn a language quickly"),
+            None
+        );
+    }
+
+    #[test]
+    fn two_questions_in_one_are_seen() {
+        assert!(several_questions(
+            "what is the capital of France and what is its population"
+        ));
+        assert!(several_questions("Who wrote Hamlet? When was it written?"));
+        assert!(!several_questions("who wrote hamlet?"));
+        assert!(!several_questions("what is the capital and largest city of Australia"));
+    }
+
+    #[test]
+    fn training_separates_what_the_labels_separate() {
+        let ex = |f: &str, label: bool| Example {
+            features: vec![(f.to_string(), 1.0), ("always".into(), 1.0)],
+            label,
+        };
+        let mut examples = Vec::new();
+        for _ in 0..200 {
+            examples.push(ex("good", true));
+            examples.push(ex("bad", false));
+        }
+        let model = fit(&examples, 5, 1);
+        let p = |f: &str| model.probability(&[(f.to_string(), 1.0), ("always".into(), 1.0)]);
+        assert!(p("good") > 0.9 && p("bad") < 0.1, "{} {}", p("good"), p("bad"));
+        // Reproducible.
+        let again = fit(&examples, 5, 1);
+        assert_eq!(model.bias, again.bias);
+    }
+
+    #[test]
+    fn the_threshold_is_the_lowest_that_keeps_the_precision() {
+        let scored = [
+            (0.99, true),
+            (0.95, true),
+            (0.9, false),
+            (0.85, true),
+            (0.8, true),
+            (0.7, false),
+            (0.6, false),
+        ];
+        // At 0.8: 4 right of 5 = 80%.
+        assert_eq!(choose_threshold(&scored, 0.8, 1), Some(0.8));
+        assert_eq!(choose_threshold(&scored, 0.95, 1), Some(0.95));
+        assert_eq!(choose_threshold(&scored, 0.95, 3), None);
+    }
+}
