@@ -381,13 +381,18 @@ fn has_person_name(sentence: &str, asked: &[String]) -> bool {
 /// Whether the sentence names something the question does not (a capitalised word past the
 /// first, not one of the question's terms).
 pub(super) fn new_names(sentence: &str, asked: &[String]) -> bool {
+    new_names_where(sentence, asked, |_| true)
+}
+
+/// [`new_names`], counting only the names whose lower-cased words pass `keep`.
+pub(super) fn new_names_where(sentence: &str, asked: &[String], keep: impl Fn(&str) -> bool) -> bool {
     sentence
         .split_whitespace()
         .skip(1)
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
         .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
         .flat_map(|w| words(w).collect::<Vec<_>>())
-        .any(|w| !is_stopword(&w) && !asked.iter().any(|t| same_term(t, &term(&w))))
+        .any(|w| !is_stopword(&w) && keep(&w) && !asked.iter().any(|t| same_term(t, &term(&w))))
 }
 
 /// The answer type check with what the question says: a "when" not about a birth or a death is
@@ -1031,9 +1036,12 @@ mod tests {
         );
     }
 
+    /// These tests hold which sentence the reader picks (its ranking) at a lenient threshold, or
+    /// a refusal that holds whatever the threshold; `min_confidence` is the language packs' key.
     fn adequacy(min_confidence: f64) -> Adequacy {
         Adequacy {
             min_confidence,
+            reader_threshold: Some(0.5),
             ..Adequacy::default()
         }
     }

@@ -168,8 +168,18 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
         .collect();
+    // Whose subject the question names in full ("Ray" for "who directed Ray"): a hit that is only
+    // partly named ("Cosmic Ray") stands beside one that is.
+    let named_in_full: Vec<bool> = hits
+        .iter()
+        .map(|h| {
+            let t = answer::content_terms(answer::entity(&h.title));
+            !t.is_empty() && t.iter().all(|t| asked.terms.iter().any(|q| question::same_term(q, t)))
+        })
+        .collect();
     let mut out = Vec::new();
     for (rank, hit) in hits.iter().enumerate() {
+        let named_elsewhere = !named_in_full[rank] && named_in_full.iter().any(|&n| n);
         let subject_name = answer::entity(&hit.title);
         let subject = answer::term_set(subject_name);
         let title_terms: Vec<String> = answer::content_terms(subject_name);
@@ -182,6 +192,11 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .count() as f64
                 / title_terms.len() as f64
         };
+        // "Cosmic Ray" beside "Ray" for "who directed Ray": a subject the question names only in
+        // part is another thing than the one it names in full.
+        if named_elsewhere && named_share > 0.0 {
+            continue;
+        }
         let asks_what_it_is = asked.terms.iter().all(|t| mentions(&subject, t));
         let definition_matches = definition.as_deref().is_some_and(|d| {
             let d = question::fold(d).to_lowercase();
@@ -237,6 +252,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             on(format!("fits={fits}&qt={qt}"));
             on(format!("rival={rival}&whatitis={asks_what_it_is}"));
             on(format!("samesubject={}", same_subject_hits.min(3)));
+            on(format!("named_elsewhere={named_elsewhere}"));
             on(format!(
                 "slen={}",
                 match slen {
@@ -260,9 +276,6 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                     "digits={}&qt={qt}",
                     sentence.chars().any(|c| c.is_ascii_digit())
                 ));
-            }
-            if let Some(kind) = &kind {
-                on(format!("kind_said={}", words(sentence).any(|w| &w == kind)));
             }
             if let Some(unit) = &unit {
                 on(format!("unit_is_subject={}", subject.contains(&question::term(unit))));
@@ -296,7 +309,17 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             // The slot asked must be filled by something the question does not already say: a
             // "who" by a name, a "when" by a date, a "how many" by a figure. A sentence that
             // cannot answer the slot is no candidate at all.
-            if !slot_filled(qt, sentence, new_name, &question_digits) {
+            // A typed slot must also have the right kind of filler: a person for "who" (not a
+            // tower), a date that is not a life's years for "when", a count that is not a year;
+            // and "which state" is answered by a sentence that names a state.
+            let typed_slot = matches!(qt, "who" | "when" | "how_many" | "how_much" | "how_measure");
+            // "The Odyssey was written by Homer": one name after "by" is a maker too.
+            let by_name = qt == "who" && by_a_name(sentence, &asked.terms);
+            let new_place = answer::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
+            if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
+                || (typed_slot && !fits && !by_name)
+                || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
+            {
                 continue;
             }
             let copula = copula_lead(sentence, subject_name);
@@ -387,14 +410,16 @@ fn copula_lead(sentence: &str, subject: &str) -> bool {
 }
 
 /// Whether a sentence can fill the slot a question of type `qt` asks for.
-fn slot_filled(qt: &str, sentence: &str, new_name: bool, question_digits: &HashSet<&str>) -> bool {
+fn slot_filled(qt: &str, sentence: &str, new_name: bool, new_place: bool, question_digits: &HashSet<&str>) -> bool {
     let new_digits = |min: usize, max: usize| {
         sentence
             .split(|c: char| !c.is_ascii_digit())
             .any(|run| (min..=max).contains(&run.len()) && !question_digits.contains(run))
     };
     match qt {
-        "who" | "where" => new_name,
+        "who" => new_name,
+        // A place is a name, and not a month's or a weekday's ("born on 11 March 1952").
+        "where" => new_place,
         "when" => {
             new_digits(3, 4)
                 || words(sentence).any(|w| {
@@ -446,6 +471,42 @@ fn slot_filled(qt: &str, sentence: &str, new_name: bool, question_digits: &HashS
         }
         _ => true,
     }
+}
+
+/// "… was written by Homer": a capitalised word after "by" that the question does not hold.
+fn by_a_name(sentence: &str, asked: &[String]) -> bool {
+    static BY: LazyLock<Option<regex::Regex>> = LazyLock::new(|| regex::Regex::new(r"\bby ([A-Z][\w'’-]+)").ok());
+    BY.as_ref().is_some_and(|re| {
+        re.captures_iter(sentence).any(|c| {
+            let word = c[1].to_lowercase();
+            !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
+        })
+    })
+}
+
+fn is_calendar_word(word: &str) -> bool {
+    matches!(
+        word,
+        "january"
+            | "february"
+            | "march"
+            | "april"
+            | "may"
+            | "june"
+            | "july"
+            | "august"
+            | "september"
+            | "october"
+            | "november"
+            | "december"
+            | "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+    )
 }
 
 /// For "how many moons does …": the thing counted, stemmed.

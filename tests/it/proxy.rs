@@ -209,7 +209,7 @@ async fn weak_search_hit_escalates_to_the_llm() {
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
     assert!(
-        header(&r, "x-ecoroute-reason").starts_with("escalated: low search confidence"),
+        header(&r, "x-ecoroute-reason").starts_with("escalated: the reader's best answer"),
         "{}",
         header(&r, "x-ecoroute-reason")
     );
@@ -222,15 +222,22 @@ async fn weak_search_hit_escalates_to_the_llm() {
 }
 
 #[tokio::test]
-async fn ambiguous_lookup_escalates() {
+async fn an_answer_between_two_subjects_names_the_one_it_is_about() {
+    // Two cities called Lima: the reader weighs the rival as one of its features. When it answers,
+    // the answer says which Lima it speaks of, so the user can tell.
     let h = Harness::start_with(WH_TO_SEARCH, |_| {}).await;
     let r = h.chat(user("What is the population of Lima?")).await;
-    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
-    assert!(
-        header(&r, "x-ecoroute-reason").starts_with("escalated: ambiguous"),
-        "{}",
-        header(&r, "x-ecoroute-reason")
-    );
+    let route = header(&r, "x-ecoroute-route").to_string();
+    let v: Value = r.json().await.unwrap();
+    if route == "search" {
+        let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(
+            content.contains("Lima is a city in Peru") || content.contains("Lima is a city in United States"),
+            "{content}"
+        );
+    } else {
+        assert_eq!(route, "llm");
+    }
 }
 
 #[tokio::test]
@@ -561,7 +568,7 @@ async fn clients_can_force_the_llm_and_search_only_when_allowed() {
         "a forced search still escalates on low confidence"
     );
     assert!(
-        header(&r, "x-ecoroute-reason").starts_with("escalated: low search confidence"),
+        header(&r, "x-ecoroute-reason").starts_with("escalated: the reader's best answer"),
         "{}",
         header(&r, "x-ecoroute-reason")
     );
