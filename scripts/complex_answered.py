@@ -17,7 +17,7 @@ def main():
     ap.add_argument("--config", default="config/ecoroute.toml")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    total = answered_total = 0
+    total = answered_total = calc_total = 0
     for path in args.files:
         rows = [json.loads(l) for l in open(path) if l.strip()]
         complex_rows = [r for r in rows if r.get("label") == "complex"]
@@ -36,10 +36,15 @@ def main():
                 answered.append((r["query"], v.get("answer", "")))
         total += len(complex_rows)
         answered_total += len(answered)
-        print(f"{path}: {len(answered)} of {len(complex_rows)} complex requests answered from search")
+        calculated = sum(1 for _, a in answered if "by ecoroute's calculator" in a)
+        calc_total += calculated
+        print(f"{path}: {len(answered)} of {len(complex_rows)} complex requests answered without the LLM "
+              f"({len(answered) - calculated} from search, {calculated} by the calculator)")
         for q, a in answered:
             print(f"    {q[:90]!r} -> {a[:120]!r}")
-    print(f"all: {answered_total} of {total} ({100.0 * answered_total / max(total, 1):.2f}%)")
+    searched = answered_total - calc_total
+    print(f"all: {answered_total} of {total} ({100.0 * answered_total / max(total, 1):.2f}%): "
+          f"{searched} from search ({100.0 * searched / max(total, 1):.2f}%), {calc_total} by the calculator")
     return 0
 
 

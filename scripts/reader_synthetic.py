@@ -84,6 +84,10 @@ def main():
         person = bool(re.search(r"\b(he|she|his|her)\b", d["text"])) and bool(re.search(r"\(.*\d{3,4}", first))
         form = rng.choice(PERSON_FORMS if person else FORMS)
         x = title if person or "a {x}" not in form else title.lower()
+        # Only the encyclopedia's lead is gold: taking a dictionary's gloss of the same word as gold
+        # too ("docker (noun): a laborer who loads vessels") taught the reader rare senses, and it
+        # then answered "what is docker" and "what is git" with them (measured; see
+        # docs/classifier.md).
         out.append({"query": form.format(x=x), "label": "lookup", "answers": ["re:" + window],
                     "source": "definitions_synthetic"})
     out += facts(rng)

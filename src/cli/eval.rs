@@ -115,10 +115,13 @@ pub(super) fn eval_answers_command(
                     limits: &limits,
                 })
                 .await;
+            // Sent to search by the decision, or answered before it by the calculator (which a
+            // rule such as `arithmetic` may have routed to the LLM).
             let routed_to_search = routed
                 .decision
                 .as_ref()
-                .is_some_and(|d| d.route == crate::classify::Route::Search);
+                .is_some_and(|d| d.route == crate::classify::Route::Search)
+                || matches!(routed.outcome, Outcome::Answered { .. });
             // The search step's verdict: the one the pipeline ran, or, for questions it kept on
             // the LLM, the same step run alone.
             let verdict: Result<String, String> = match &routed.outcome {
