@@ -422,52 +422,11 @@ fn slot_filled(qt: &str, sentence: &str, new_name: bool, new_place: bool, questi
         "where" => new_place,
         "when" => {
             new_digits(3, 4)
-                || words(sentence).any(|w| {
-                    matches!(
-                        w.as_str(),
-                        "january"
-                            | "february"
-                            | "march"
-                            | "april"
-                            | "may"
-                            | "june"
-                            | "july"
-                            | "august"
-                            | "september"
-                            | "october"
-                            | "november"
-                            | "december"
-                            | "century"
-                            | "bc"
-                            | "ad"
-                    )
-                })
+                || words(sentence)
+                    .any(|w| MONTHS.contains(&w.as_str()) || matches!(w.as_str(), "century" | "bc" | "ad"))
         }
         "how_many" | "how_much" | "how_measure" => {
-            new_digits(1, usize::MAX)
-                || words(sentence).any(|w| {
-                    matches!(
-                        w.as_str(),
-                        "one"
-                            | "two"
-                            | "three"
-                            | "four"
-                            | "five"
-                            | "six"
-                            | "seven"
-                            | "eight"
-                            | "nine"
-                            | "ten"
-                            | "eleven"
-                            | "twelve"
-                            | "dozen"
-                            | "hundred"
-                            | "thousand"
-                            | "million"
-                            | "billion"
-                            | "none"
-                    )
-                })
+            new_digits(1, usize::MAX) || words(sentence).any(|w| NUMBER_WORDS.contains(&w.as_str()) || w == "none")
         }
         _ => true,
     }
@@ -484,29 +443,33 @@ fn by_a_name(sentence: &str, asked: &[String]) -> bool {
     })
 }
 
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Figures written as words, as a count may be ("eleven players", "a dozen eggs").
+const NUMBER_WORDS: &[&str] = &[
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "dozen",
+    "hundred", "thousand", "million", "billion",
+];
+
 fn is_calendar_word(word: &str) -> bool {
-    matches!(
-        word,
-        "january"
-            | "february"
-            | "march"
-            | "april"
-            | "may"
-            | "june"
-            | "july"
-            | "august"
-            | "september"
-            | "october"
-            | "november"
-            | "december"
-            | "monday"
-            | "tuesday"
-            | "wednesday"
-            | "thursday"
-            | "friday"
-            | "saturday"
-            | "sunday"
-    )
+    MONTHS.contains(&word)
+        || matches!(
+            word,
+            "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday"
+        )
 }
 
 /// For "how many moons does …": the thing counted, stemmed.
@@ -525,27 +488,7 @@ fn counts(sentence: &str, counted: &str) -> bool {
         crate::classify::text::stem(word) == counted
             && tokens[i.saturating_sub(3)..i].iter().any(|t| {
                 let t = t.trim_matches(|c: char| !c.is_alphanumeric());
-                t.chars().next().is_some_and(|c| c.is_ascii_digit())
-                    || matches!(
-                        t,
-                        "one"
-                            | "two"
-                            | "three"
-                            | "four"
-                            | "five"
-                            | "six"
-                            | "seven"
-                            | "eight"
-                            | "nine"
-                            | "ten"
-                            | "eleven"
-                            | "twelve"
-                            | "dozen"
-                            | "hundred"
-                            | "thousand"
-                            | "million"
-                            | "billion"
-                    )
+                t.chars().next().is_some_and(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&t)
             })
     })
 }
