@@ -56,9 +56,10 @@ pub(super) fn index_build(
     let done = AtomicBool::new(false);
     let count = std::thread::scope(|scope| {
         scope.spawn(|| report_progress(&progress, &done, started));
-        let built = EmbeddedIndex::build_with(&index_dir, &corpus, &options, &progress);
-        done.store(true, Ordering::Relaxed);
-        built
+        // Set on the way out, a panic included: the progress thread then stops and the panic ends
+        // the command, where it used to print progress forever.
+        let _stop = StopOnDrop(&done);
+        EmbeddedIndex::build_with(&index_dir, &corpus, &options, &progress)
     })?;
     outln!(
         "indexed {count} documents from {} into {} in {:.1}s",
@@ -67,6 +68,15 @@ pub(super) fn index_build(
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sets its flag when dropped, by a return or by a panic's unwinding.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Writes a progress line to stderr every few seconds until `done`: the share of the input read,
@@ -93,6 +103,25 @@ fn report_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
             total as f64 / 1e6,
             documents as f64 / seconds.max(1e-9),
             left
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_build_still_stops_the_progress_thread() {
+        let done = AtomicBool::new(false);
+        let outcome = std::panic::catch_unwind(|| {
+            let _stop = StopOnDrop(&done);
+            panic!("a build that panics");
+        });
+        assert!(outcome.is_err());
+        assert!(
+            done.load(Ordering::Relaxed),
+            "the flag the progress thread waits on is set"
         );
     }
 }

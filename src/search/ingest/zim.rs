@@ -94,9 +94,19 @@ pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut 
     Ok(())
 }
 
+/// The largest character boundary of `text` at or below `at`: a byte limit that falls inside "é"
+/// or "–" must not cut it (slicing there panics, and a panic hung `index build`).
+fn char_floor(text: &str, at: usize) -> usize {
+    let mut end = at.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 /// The page's `<link rel="canonical" href="...">`, which Kiwix keeps: a citation the user can open.
 fn canonical_url(html: &str) -> Option<String> {
-    let head = &html[..html.find("</head>").unwrap_or(html.len().min(4096))];
+    let head = &html[..html.find("</head>").unwrap_or_else(|| char_floor(html, 4096))];
     let at = head.find("rel=\"canonical\"")?;
     let tag_start = head[..at].rfind('<')?;
     let tag = &head[tag_start..head[at..].find('>').map_or(head.len(), |end| at + end)];
@@ -165,7 +175,8 @@ pub(super) fn lead_text(html: &str) -> Option<String> {
         }
     }
     if lead.len() > MAX_LEAD_CHARS {
-        let cut = lead[..MAX_LEAD_CHARS].rfind(". ").map_or(MAX_LEAD_CHARS, |at| at + 1);
+        let limit = char_floor(&lead, MAX_LEAD_CHARS);
+        let cut = lead[..limit].rfind(". ").map_or(limit, |at| at + 1);
         let mut end = cut;
         while !lead.is_char_boundary(end) {
             end -= 1;
@@ -180,6 +191,29 @@ pub(super) fn lead_text(html: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_limits_inside_a_character_do_not_panic() {
+        // "é" across byte 2,000 of the lead, and across byte 4,096 of a page without </head>.
+        let lead = format!(
+            "<html><body><p>{}é and more text here.</p></body></html>",
+            "a".repeat(1_999)
+        );
+        let text = lead_text(&lead).unwrap();
+        assert!(
+            text.len() <= MAX_LEAD_CHARS && text.starts_with("aaa"),
+            "{}",
+            text.len()
+        );
+        let page = format!(
+            "<html><head>{}é<link rel=\"canonical\" href=\"https://x.org/a\">",
+            "b".repeat(4_083)
+        );
+        assert_eq!(canonical_url(&page), None);
+        assert_eq!(char_floor("aé", 2), 1);
+        assert_eq!(char_floor("aé", 3), 3);
+        assert_eq!(char_floor("aé", 99), 3);
+    }
 
     #[test]
     fn the_lead_is_its_paragraphs_without_references_or_infobox() {
