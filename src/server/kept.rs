@@ -3,8 +3,11 @@
 //! `input` (the upstream never saw it, and would answer 404), and `GET /v1/responses/{id}` finds it.
 //!
 //! Kept in this process's memory, the newest [`KeptResponses::CAPACITY`] for up to
-//! [`KeptResponses::TTL`]; a fleet behind a load balancer needs sticky sessions for follow-ups of
-//! search answers, or clients that send the conversation themselves (`store: false`).
+//! [`KeptResponses::TTL`], within [`KeptResponses::BUDGET_BYTES`] in all; a request bigger than
+//! [`KeptResponses::MAX_ENTRY_BYTES`] is not kept (its follow-up reaches the upstream as sent), so no
+//! client can pin memory by padding its input. A fleet behind a load balancer needs sticky sessions
+//! for follow-ups of search answers, or clients that send the conversation themselves
+//! (`store: false`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,19 +23,35 @@ struct Kept {
     /// The `response` object as the client got it.
     response: Value,
     stored: Instant,
+    /// What it holds, in bytes of JSON: its share of the budget.
+    bytes: usize,
+}
+
+/// The entries and the bytes they hold, under one lock.
+struct Entries {
+    lru: lru::LruCache<String, Kept>,
+    bytes: usize,
 }
 
 pub struct KeptResponses {
-    entries: Mutex<lru::LruCache<String, Kept>>,
+    entries: Mutex<Entries>,
 }
 
 impl Default for KeptResponses {
     fn default() -> Self {
         let capacity = std::num::NonZeroUsize::new(Self::CAPACITY).unwrap_or(std::num::NonZeroUsize::MIN);
         KeptResponses {
-            entries: Mutex::new(lru::LruCache::new(capacity)),
+            entries: Mutex::new(Entries {
+                lru: lru::LruCache::new(capacity),
+                bytes: 0,
+            }),
         }
     }
+}
+
+/// The request's size as JSON.
+fn request_len(request: &Value) -> usize {
+    serde_json::to_vec(request).map_or(usize::MAX, |v| v.len())
 }
 
 /// A Responses `input` as a list of items: a string is one user message.
@@ -47,6 +66,11 @@ fn input_items(input: Option<&Value>) -> Vec<Value> {
 impl KeptResponses {
     pub const CAPACITY: usize = 4096;
     pub const TTL: Duration = Duration::from_secs(3600);
+    /// All kept answers together hold at most this many bytes; the least recently used go first.
+    pub const BUDGET_BYTES: usize = 64 << 20;
+    /// A request and its answer bigger than this are not kept: a lookup and its turns are a few
+    /// kilobytes, and an input padded to megabytes must not stay in memory for an hour.
+    pub const MAX_ENTRY_BYTES: usize = 64 << 10;
 
     /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
     pub fn keep(&self, request: &[u8], response: Value, answer: &str) {
@@ -59,6 +83,13 @@ impl KeptResponses {
         let Some(id) = response.get("id").and_then(Value::as_str).map(str::to_string) else {
             return;
         };
+        let response_bytes = serde_json::to_vec(&response).map_or(usize::MAX, |v| v.len());
+        let bytes = request_len(&request)
+            .saturating_add(response_bytes)
+            .saturating_add(answer.len());
+        if bytes > Self::MAX_ENTRY_BYTES {
+            return;
+        }
         let mut turns = input_items(request.get("input"));
         turns.push(json!({"type": "message", "role": "assistant",
                           "content": [{"type": "output_text", "text": answer}]}));
@@ -66,10 +97,26 @@ impl KeptResponses {
             turns,
             response,
             stored: Instant::now(),
+            bytes,
         };
         if let Ok(mut entries) = self.entries.lock() {
-            entries.put(id, kept);
+            entries.bytes += bytes;
+            // At capacity, `push` hands back the entry it evicted; a replaced id comes back too.
+            if let Some((_, old)) = entries.lru.push(id, kept) {
+                entries.bytes -= old.bytes;
+            }
+            while entries.bytes > Self::BUDGET_BYTES {
+                match entries.lru.pop_lru() {
+                    Some((_, old)) => entries.bytes -= old.bytes,
+                    None => break,
+                }
+            }
         }
+    }
+
+    /// Bytes held by kept answers (for tests and the budget).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.bytes)
     }
 
     /// A request that continues a response kept here, with that response's turns written into its
@@ -101,14 +148,14 @@ impl KeptResponses {
 
     fn turns_of(&self, id: &str) -> Option<Vec<Value>> {
         let mut entries = self.entries.lock().ok()?;
-        let kept = entries.get(id)?;
+        let kept = entries.lru.get(id)?;
         (kept.stored.elapsed() <= Self::TTL).then(|| kept.turns.clone())
     }
 
     /// The `response` object of an answer kept here, for `GET /v1/responses/{id}`.
     pub fn response(&self, id: &str) -> Option<Value> {
         let mut entries = self.entries.lock().ok()?;
-        let kept = entries.get(id)?;
+        let kept = entries.lru.get(id)?;
         (kept.stored.elapsed() <= Self::TTL).then(|| kept.response.clone())
     }
 }
@@ -142,5 +189,26 @@ mod tests {
         // A client that stores nothing is not remembered.
         kept.keep(br#"{"input":"q","store":false}"#, json!({"id": "resp_2"}), "a");
         assert!(kept.response("resp_2").is_none());
+    }
+
+    #[test]
+    fn padded_requests_are_not_kept_and_the_whole_stays_within_its_byte_budget() {
+        let kept = KeptResponses::default();
+        // A lookup padded with 3.9 MB of junk inside its input item (the attack review's H1).
+        let junk = "x".repeat(3_900_000);
+        let padded =
+            format!(r#"{{"model":"m","input":[{{"role":"user","content":"capital of peru","junk":"{junk}"}}]}}"#);
+        kept.keep(padded.as_bytes(), json!({"id": "resp_big"}), "Lima");
+        assert!(kept.response("resp_big").is_none());
+        assert_eq!(kept.bytes(), 0);
+        // Many answers of 60 kB each: the oldest go once the budget is full, the newest stay.
+        let filler = "y".repeat(60_000);
+        for i in 0..2_000 {
+            let request = format!(r#"{{"model":"m","input":"q{i} {filler}"}}"#);
+            kept.keep(request.as_bytes(), json!({"id": format!("resp_{i}")}), "a");
+        }
+        assert!(kept.bytes() <= KeptResponses::BUDGET_BYTES, "{}", kept.bytes());
+        assert!(kept.response("resp_1999").is_some());
+        assert!(kept.response("resp_0").is_none());
     }
 }
