@@ -23,8 +23,12 @@ fn chunk(content: &str, finish: Option<&str>) -> String {
 }
 
 async fn chat(body: Bytes, gap: Duration) -> Response {
-    let streaming =
-        body.windows(14).any(|w| w == b"\"stream\":true") || body.windows(15).any(|w| w == b"\"stream\": true");
+    // Read as JSON: a byte search for `"stream":true` once compared 14-byte windows against a
+    // 13-byte literal and never streamed.
+    let streaming = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false);
     if !streaming {
         return ([(http::header::CONTENT_TYPE, "application/json")], COMPLETION).into_response();
     }
