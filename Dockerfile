@@ -1,7 +1,11 @@
 # ecoroute: a static (musl) binary on a distroless base, running as a non-root user.
 #
 #   docker build -t ecoroute .
-#   docker run -p 8080:8080 -e OPENAI_API_KEY ecoroute
+#   docker run -p 8080:8080 ecoroute
+#
+# Clients' own keys are forwarded as they come. For the proxy to send its own key instead, mount a
+# config with `[llm] api_key_env = "OPENAI_API_KEY"` and pass `-e OPENAI_API_KEY`: the shipped
+# config leaves it unset, so the variable alone does nothing.
 #
 # The image carries the default corpus with its index built at image build time, so a pod starts
 # without writing anything; mount another config at /etc/ecoroute/ecoroute.toml to use your own
@@ -18,6 +22,9 @@ COPY benches benches
 COPY models models
 COPY config config
 COPY corpus corpus
+# The French language pack (`search.languages = ["fr"]` in the config): the config names it, so the
+# image cannot start without it.
+COPY lang lang
 RUN cargo build --release --locked --bin ecoroute \
  && ./target/release/ecoroute index build --config config/ecoroute.toml --output /out/data/index \
  && mkdir -p /out/bin /out/config \
@@ -34,6 +41,7 @@ WORKDIR /app
 COPY --from=build /out/bin/ecoroute /usr/local/bin/ecoroute
 COPY --from=build --chown=65532:65532 /out/data /app/data
 COPY --from=build /out/corpus /app/corpus
+COPY --from=build /src/lang /app/lang
 COPY --from=build /out/config/ecoroute.toml /etc/ecoroute/ecoroute.toml
 USER 65532:65532
 EXPOSE 8080

@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod energy;
 mod hardening;
+mod image;
 mod openai_client;
 mod postgres;
 mod proxy;
