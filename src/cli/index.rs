@@ -50,6 +50,7 @@ pub(super) fn index_build(
             )))
         }
     };
+    EmbeddedIndex::check_replaceable(&index_dir, &corpus)?;
     let started = std::time::Instant::now();
     let progress = Progress::default();
     let options = IngestOptions { language };

@@ -157,6 +157,33 @@ impl EmbeddedIndex {
         Ok(index)
     }
 
+    /// Whether `index build` may replace `dir` with a new index: it must be empty, missing, or an
+    /// index ecoroute built (it holds the stamp), and must not hold the input. A build replaces the
+    /// folder whole, so a folder of a team's own files would be lost.
+    pub fn check_replaceable(dir: &Path, corpus: &Path) -> Result<(), Error> {
+        let inside = |p: &Path| {
+            let (Ok(dir), Ok(p)) = (dir.canonicalize(), p.canonicalize()) else {
+                return false;
+            };
+            p.starts_with(&dir)
+        };
+        if inside(corpus) {
+            return Err(Error::index(format!(
+                "--output {} holds the input {}: building would delete it. Fix: choose an output folder outside the input",
+                dir.display(),
+                corpus.display()
+            )));
+        }
+        if holds_files(dir) && !dir.join(STAMP_FILE).exists() {
+            return Err(Error::index(format!(
+                "--output {} holds files but no {STAMP_FILE}: it is not an index ecoroute built, and building would delete \
+                 what it holds. Fix: choose an empty or new folder",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Builds the index in `dir` from a corpus file or folder and stamps it with the corpus it came
     /// from, so `serve` will not build it again. Returns the number of documents.
     pub fn build(dir: &Path, corpus: &Path) -> Result<u64, Error> {
@@ -570,6 +597,33 @@ mod tests {
             doc("country/CL/capital", "Chile", "The capital of Chile is Santiago."),
             doc("wn/dog", "dog", "dog (noun): a member of the genus Canis."),
         ]
+    }
+
+    #[test]
+    fn index_build_refuses_to_replace_a_folder_it_did_not_build_or_that_holds_its_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::create_dir_all(victim.join("docs")).unwrap();
+        std::fs::write(victim.join("README.md"), "a team's notes").unwrap();
+        std::fs::write(victim.join("kb.jsonl"), "{}").unwrap();
+        let outside = dir.path().join("kb.jsonl");
+        std::fs::write(&outside, "{}").unwrap();
+        let err = EmbeddedIndex::check_replaceable(&victim, &outside)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an index ecoroute built"), "{err}");
+        let err = EmbeddedIndex::check_replaceable(&victim, &victim.join("kb.jsonl"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds the input"), "{err}");
+        // A new folder, an empty one, or an index ecoroute built may be replaced.
+        assert!(EmbeddedIndex::check_replaceable(&dir.path().join("new"), &outside).is_ok());
+        let built = dir.path().join("built");
+        std::fs::create_dir_all(&built).unwrap();
+        std::fs::write(built.join(STAMP_FILE), "corpus=x").unwrap();
+        std::fs::write(built.join("meta.json"), "{}").unwrap();
+        assert!(EmbeddedIndex::check_replaceable(&built, &outside).is_ok());
+        assert!(victim.join("README.md").exists());
     }
 
     #[test]

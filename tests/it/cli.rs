@@ -497,3 +497,44 @@ fn check_lists_every_problem_of_a_file_in_one_pass() {
     }
     assert!(stderr.contains("line 2"), "problems name their line:\n{stderr}");
 }
+
+/// The attack review's M7: `index build --output DIR` deleted DIR whole, its input and a team's
+/// files included. It now refuses, says why, and leaves the folder as it was.
+#[test]
+fn index_build_never_deletes_a_folder_it_did_not_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir_all(victim.join("docs")).unwrap();
+    std::fs::write(victim.join("README.md"), "notes").unwrap();
+    std::fs::write(victim.join("docs/notes.txt"), "more notes").unwrap();
+    std::fs::write(
+        victim.join("kb.jsonl"),
+        "{\"id\":\"a\",\"title\":\"A\",\"text\":\"A is a letter.\"}\n",
+    )
+    .unwrap();
+    let input = victim.join("kb.jsonl");
+    let (ok, _, stderr) = ecoroute(&[
+        "index",
+        "build",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        victim.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("holds the input"), "{stderr}");
+    assert!(victim.join("README.md").exists() && victim.join("docs/notes.txt").exists() && input.exists());
+    // Into a new folder it builds; built again into the same folder it replaces its own index.
+    let out = dir.path().join("index");
+    for _ in 0..2 {
+        let (ok, _, stderr) = ecoroute(&[
+            "index",
+            "build",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
+    }
+}
