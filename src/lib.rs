@@ -13,6 +13,9 @@
 //!   days between dates answered exactly, with the method stated, before any search.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
+//! - [`search::reader`]: the reader behind the adequacy check: every sentence of the top hits a
+//!   candidate, those that cannot fill the slot asked dropped, the rest scored by a trained logistic
+//!   regression (`models/reader.json`, `ecoroute train-reader`) as the probability of being right.
 //! - [`search::question`]: questions as people type them made comparable with documents (country
 //!   aliases, shorthand, one term per verb family, typo tolerance, abbreviation expansions).
 //! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
