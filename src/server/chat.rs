@@ -182,7 +182,7 @@ async fn answer_or_forward(
         .decision
         .as_ref()
         .is_some_and(crate::classify::Decision::is_personal);
-    let cache = cache.for_class(lookup, personal, api, tenant.as_deref(), &features.question);
+    let cache = cache.for_class(lookup, personal, api, &features.question);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let written = Written::new(&chat, &bytes, state);
         let mut response = search_response(runtime, written, answer, content, pending);
@@ -279,6 +279,8 @@ struct CacheStep {
     /// The request as JSON when it may have a near-duplicate key (a single turn), kept for that
     /// key: only a lookup needs one, and most requests are not.
     near_body: Option<serde_json::Value>,
+    /// The tenant and credentials the keys are made in ([`super::request::cache_partition`]).
+    partition: Option<String>,
 }
 
 impl CacheStep {
@@ -296,6 +298,7 @@ impl CacheStep {
             keys: None,
             ttl: policy.cache.ttl,
             near_body: None,
+            partition: None,
         };
         let Some(cache) = runtime.cache.clone() else { return off };
         // Shadow and off modes change nothing for the client; a forced route or a client's
@@ -307,13 +310,15 @@ impl CacheStep {
             return off;
         };
         let single_turn = features.user_turns == 1 && features.prior_turns == 0;
-        let keys = crate::cache::exact_keys(api, tenant, &value, policy.cache.llm);
+        let partition = super::request::cache_partition(tenant, headers);
+        let keys = crate::cache::exact_keys(api, partition.as_deref(), &value, policy.cache.llm);
         let near_body = (keys.is_some() && runtime.config.cache.near_duplicates && single_turn).then_some(value);
         CacheStep {
             cache: Some(cache),
             keys,
             ttl: policy.cache.ttl,
             near_body,
+            partition,
         }
     }
 
@@ -326,12 +331,13 @@ impl CacheStep {
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
-    /// `api`, `tenant` and `question` are the ones [`CacheStep::new`] was given.
-    fn for_class(mut self, lookup: bool, personal: bool, api: Api, tenant: Option<&str>, question: &str) -> CacheStep {
+    /// `api` and `question` are the ones [`CacheStep::new`] was given; the partition is the one it made.
+    fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str) -> CacheStep {
         let body = self.near_body.take();
+        let partition = self.partition.take();
         if let Some(keys) = self.keys.as_mut() {
             if lookup {
-                keys.near = body.map(|body| crate::cache::near_key(api, tenant, &body, question));
+                keys.near = body.map(|body| crate::cache::near_key(api, partition.as_deref(), &body, question));
             }
             if personal {
                 keys.llm_reusable = false;

@@ -40,14 +40,42 @@ pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Optio
     {
         return Some(name.to_string());
     }
-    let auth = headers.get(http::header::AUTHORIZATION)?;
+    credential_of(headers)
+}
+
+/// `key:` and the first 16 hex digits of a salted SHA-256 of the credentials a request carries:
+/// OpenAI's `Authorization`, Anthropic's `x-api-key`, Azure's `api-key`. `None` without any.
+pub fn credential_of(headers: &HeaderMap) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"ecoroute-tenant:")
-        .chain_update(auth.as_bytes())
-        .finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let mut digest = Sha256::new().chain_update(b"ecoroute-tenant:");
+    let mut any = false;
+    for name in [http::header::AUTHORIZATION.as_str(), "x-api-key", "api-key"] {
+        if let Some(value) = headers.get(name) {
+            // The bare Authorization value keeps the hashes of existing ledgers' tenants.
+            if any || name != "authorization" {
+                digest.update(name.as_bytes());
+                digest.update(b"=");
+            }
+            digest.update(value.as_bytes());
+            any = true;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let hex: String = digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     Some(format!("key:{hex}"))
+}
+
+/// The cache partition of a request: its tenant and its credentials. A cached answer goes only to
+/// a request that carries the same ones, so neither a claimed `x-ecoroute-tenant` nor another key
+/// (or none) reaches it.
+pub fn cache_partition(tenant: Option<&str>, headers: &HeaderMap) -> Option<String> {
+    match (tenant, credential_of(headers)) {
+        (Some(t), Some(c)) if t == c => Some(c),
+        (Some(t), Some(c)) => Some(format!("{t}|{c}")),
+        (t, c) => t.map(str::to_string).or(c),
+    }
 }
 
 /// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.

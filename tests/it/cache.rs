@@ -169,3 +169,47 @@ async fn search_answers_and_near_duplicate_lookups_are_reused() {
         "cache hits have their own row with their saving"
     );
 }
+
+/// The attack review's H2: the cache was shared across credentials. Anthropic's `x-api-key` and
+/// Azure's `api-key` clients all fell in one partition, and a claimed `x-ecoroute-tenant` reached
+/// another tenant's answers. A cached answer now goes only to a request with the same credentials.
+#[tokio::test]
+async fn a_cached_answer_goes_only_to_the_same_credentials() {
+    let h = Harness::start().await;
+    let ask = |headers: &[(&str, &str)]| {
+        let mut r = h
+            .client
+            .post(h.url("/v1/chat/completions"))
+            .json(&deterministic("Write a limerick about Lima"));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let first = ask(&[("x-api-key", "key-x")]).await.unwrap();
+    assert_eq!(first.headers()["x-ecoroute-route"], "llm");
+    let again = ask(&[("x-api-key", "key-x")]).await.unwrap();
+    assert_eq!(
+        again.headers()["x-ecoroute-route"],
+        "cache",
+        "the same key is served from the cache"
+    );
+    for other in [
+        vec![("x-api-key", "key-y")],
+        vec![("api-key", "key-x")],
+        vec![],
+        vec![("x-ecoroute-tenant", "team-x")],
+    ] {
+        let r = ask(&other).await.unwrap();
+        assert_eq!(
+            r.headers()["x-ecoroute-route"],
+            "llm",
+            "{other:?} got key-x's cached answer"
+        );
+    }
+    // A tenant header does not open another credential's partition either.
+    let claimed = ask(&[("x-api-key", "key-y"), ("x-ecoroute-tenant", "team-x")])
+        .await
+        .unwrap();
+    assert_eq!(claimed.headers()["x-ecoroute-route"], "llm");
+}
