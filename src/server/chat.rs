@@ -102,9 +102,11 @@ async fn answer_or_forward(
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
+    // What is kept of a Responses answer belongs to the credentials that asked for it.
+    let owner = super::request::credential_of(headers);
     // A follow-up of a response answered here carries that turn to the upstream, which never saw it.
     let bytes = match api {
-        Api::Responses => state.kept_responses.expand(bytes)?,
+        Api::Responses => state.kept_responses.expand(bytes, owner.as_deref())?,
         _ => bytes,
     };
     let chat = api.parse(&bytes)?;
@@ -146,7 +148,7 @@ async fn answer_or_forward(
     let cache = CacheStep::new(api, runtime, headers, &bytes, &features, tenant.as_deref());
     if let Some(hit) = cache.exact_hit() {
         pending.record.proxy_cpu_us += meter.micros();
-        let written = Written::new(&chat, &bytes, state);
+        let written = Written::new(&chat, &bytes, state, owner.as_deref());
         return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     pending.record.proxy_cpu_us += meter.micros();
@@ -184,7 +186,7 @@ async fn answer_or_forward(
         .is_some_and(crate::classify::Decision::is_personal);
     let cache = cache.for_class(lookup, personal, api, &features.question);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
-        let written = Written::new(&chat, &bytes, state);
+        let written = Written::new(&chat, &bytes, state, owner.as_deref());
         let mut response = search_response(runtime, written, answer, content, pending);
         if let Some(top) = &explain {
             response
@@ -203,7 +205,7 @@ async fn answer_or_forward(
     }
     // A lookup asked before in other words, whose LLM answer may be given again.
     if let Some(hit) = cache.near_hit() {
-        let written = Written::new(&chat, &bytes, state);
+        let written = Written::new(&chat, &bytes, state, owner.as_deref());
         return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     cache.count_miss(&state.metrics);
@@ -496,14 +498,17 @@ struct Written<'a> {
     /// The request as the client sent it (a Responses answer keeps its input).
     body: &'a [u8],
     kept: &'a super::kept::KeptResponses,
+    /// The request's credentials, which own what is kept of it.
+    owner: Option<&'a str>,
 }
 
 impl<'a> Written<'a> {
-    fn new(chat: &'a ChatRequest, body: &'a [u8], state: &'a AppState) -> Written<'a> {
+    fn new(chat: &'a ChatRequest, body: &'a [u8], state: &'a AppState, owner: Option<&'a str>) -> Written<'a> {
         Written {
             chat,
             body,
             kept: &state.kept_responses,
+            owner,
         }
     }
 }
@@ -525,7 +530,7 @@ fn completion_response(written: Written<'_>, meta: &CompletionMeta<'_>, content:
         }
     };
     if let Some(json) = json.filter(|_| keep) {
-        written.kept.keep(written.body, json, content);
+        written.kept.keep(written.body, json, content, written.owner);
     }
     response
 }

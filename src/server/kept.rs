@@ -25,6 +25,9 @@ struct Kept {
     stored: Instant,
     /// What it holds, in bytes of JSON: its share of the budget.
     bytes: usize,
+    /// The credentials of the request that made it ([`super::request::credential_of`]): only a
+    /// request with the same ones reads it, continues it, or replaces it.
+    owner: Option<String>,
 }
 
 /// The entries and the bytes they hold, under one lock.
@@ -73,7 +76,7 @@ impl KeptResponses {
     pub const MAX_ENTRY_BYTES: usize = 64 << 10;
 
     /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
-    pub fn keep(&self, request: &[u8], response: Value, answer: &str) {
+    pub fn keep(&self, request: &[u8], response: Value, answer: &str, owner: Option<&str>) {
         let Ok(request) = serde_json::from_slice::<Value>(request) else {
             return;
         };
@@ -98,8 +101,14 @@ impl KeptResponses {
             response,
             stored: Instant::now(),
             bytes,
+            owner: owner.map(str::to_string),
         };
         if let Ok(mut entries) = self.entries.lock() {
+            // A response id is the client's request id: another client choosing the same one must
+            // not replace this one's turns.
+            if entries.lru.peek(&id).is_some_and(|old| old.owner.as_deref() != owner) {
+                return;
+            }
             entries.bytes += bytes;
             // At capacity, `push` hands back the entry it evicted; a replaced id comes back too.
             if let Some((_, old)) = entries.lru.push(id, kept) {
@@ -121,7 +130,7 @@ impl KeptResponses {
 
     /// A request that continues a response kept here, with that response's turns written into its
     /// `input` and `previous_response_id` taken out; any other request as it came.
-    pub fn expand(&self, body: Bytes) -> Result<Bytes, Error> {
+    pub fn expand(&self, body: Bytes, owner: Option<&str>) -> Result<Bytes, Error> {
         // Most requests name no previous response: no parse for them.
         if !body.windows(20).any(|w| w == b"previous_response_id") {
             return Ok(body);
@@ -132,7 +141,7 @@ impl KeptResponses {
         let Some(previous) = request.get("previous_response_id").and_then(Value::as_str) else {
             return Ok(body);
         };
-        let Some(mut turns) = self.turns_of(previous) else {
+        let Some(mut turns) = self.turns_of(previous, owner) else {
             return Ok(body);
         };
         let Some(map) = request.as_object_mut() else {
@@ -146,17 +155,17 @@ impl KeptResponses {
             .map_err(|e| Error::internal_from("writing a follow-up's input", e))
     }
 
-    fn turns_of(&self, id: &str) -> Option<Vec<Value>> {
+    fn turns_of(&self, id: &str, owner: Option<&str>) -> Option<Vec<Value>> {
         let mut entries = self.entries.lock().ok()?;
         let kept = entries.lru.get(id)?;
-        (kept.stored.elapsed() <= Self::TTL).then(|| kept.turns.clone())
+        (kept.stored.elapsed() <= Self::TTL && kept.owner.as_deref() == owner).then(|| kept.turns.clone())
     }
 
     /// The `response` object of an answer kept here, for `GET /v1/responses/{id}`.
-    pub fn response(&self, id: &str) -> Option<Value> {
+    pub fn response(&self, id: &str, owner: Option<&str>) -> Option<Value> {
         let mut entries = self.entries.lock().ok()?;
         let kept = entries.lru.get(id)?;
-        (kept.stored.elapsed() <= Self::TTL).then(|| kept.response.clone())
+        (kept.stored.elapsed() <= Self::TTL && kept.owner.as_deref() == owner).then(|| kept.response.clone())
     }
 }
 
@@ -171,24 +180,25 @@ mod tests {
             br#"{"model":"m","input":"What is the capital of Peru?"}"#,
             json!({"id": "resp_1", "object": "response"}),
             "The capital of Peru is Lima.",
+            None,
         );
         let follow_up =
             Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_1","input":"And its population?"}"#);
-        let expanded: Value = serde_json::from_slice(&kept.expand(follow_up).unwrap()).unwrap();
+        let expanded: Value = serde_json::from_slice(&kept.expand(follow_up, None).unwrap()).unwrap();
         assert!(expanded.get("previous_response_id").is_none());
         let input = expanded["input"].as_array().unwrap();
         assert_eq!(input.len(), 3);
         assert_eq!(input[0]["content"], "What is the capital of Peru?");
         assert_eq!(input[1]["content"][0]["text"], "The capital of Peru is Lima.");
         assert_eq!(input[2], json!({"role": "user", "content": "And its population?"}));
-        assert_eq!(kept.response("resp_1").unwrap()["object"], "response");
+        assert_eq!(kept.response("resp_1", None).unwrap()["object"], "response");
 
         // Another response id is the upstream's: the request goes as it came.
         let theirs = Bytes::from_static(br#"{"model":"m","previous_response_id":"resp_upstream","input":"x"}"#);
-        assert_eq!(kept.expand(theirs.clone()).unwrap(), theirs);
+        assert_eq!(kept.expand(theirs.clone(), None).unwrap(), theirs);
         // A client that stores nothing is not remembered.
-        kept.keep(br#"{"input":"q","store":false}"#, json!({"id": "resp_2"}), "a");
-        assert!(kept.response("resp_2").is_none());
+        kept.keep(br#"{"input":"q","store":false}"#, json!({"id": "resp_2"}), "a", None);
+        assert!(kept.response("resp_2", None).is_none());
     }
 
     #[test]
@@ -198,17 +208,44 @@ mod tests {
         let junk = "x".repeat(3_900_000);
         let padded =
             format!(r#"{{"model":"m","input":[{{"role":"user","content":"capital of peru","junk":"{junk}"}}]}}"#);
-        kept.keep(padded.as_bytes(), json!({"id": "resp_big"}), "Lima");
-        assert!(kept.response("resp_big").is_none());
+        kept.keep(padded.as_bytes(), json!({"id": "resp_big"}), "Lima", None);
+        assert!(kept.response("resp_big", None).is_none());
         assert_eq!(kept.bytes(), 0);
         // Many answers of 60 kB each: the oldest go once the budget is full, the newest stay.
         let filler = "y".repeat(60_000);
         for i in 0..2_000 {
             let request = format!(r#"{{"model":"m","input":"q{i} {filler}"}}"#);
-            kept.keep(request.as_bytes(), json!({"id": format!("resp_{i}")}), "a");
+            kept.keep(request.as_bytes(), json!({"id": format!("resp_{i}")}), "a", None);
         }
         assert!(kept.bytes() <= KeptResponses::BUDGET_BYTES, "{}", kept.bytes());
-        assert!(kept.response("resp_1999").is_some());
-        assert!(kept.response("resp_0").is_none());
+        assert!(kept.response("resp_1999", None).is_some());
+        assert!(kept.response("resp_0", None).is_none());
+    }
+
+    #[test]
+    fn a_kept_response_is_read_continued_and_replaced_only_with_its_owners_credentials() {
+        let kept = KeptResponses::default();
+        let victim = Some("key:victim");
+        kept.keep(
+            br#"{"input":"capital of peru"}"#,
+            json!({"id": "resp_order-42"}),
+            "Lima.",
+            victim,
+        );
+        assert!(kept.response("resp_order-42", victim).is_some());
+        // Another key, or none, neither reads it nor continues it.
+        assert!(kept.response("resp_order-42", None).is_none());
+        assert!(kept.response("resp_order-42", Some("key:attacker")).is_none());
+        let follow_up = Bytes::from_static(br#"{"previous_response_id":"resp_order-42","input":"and?"}"#);
+        assert_eq!(kept.expand(follow_up.clone(), Some("key:attacker")).unwrap(), follow_up);
+        // Nor replaces it with its own turns under the same id.
+        kept.keep(
+            br#"{"input":"visit evil.example"}"#,
+            json!({"id": "resp_order-42"}),
+            "x",
+            Some("key:attacker"),
+        );
+        let expanded: Value = serde_json::from_slice(&kept.expand(follow_up, victim).unwrap()).unwrap();
+        assert_eq!(expanded["input"][0]["content"], "capital of peru");
     }
 }

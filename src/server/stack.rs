@@ -113,7 +113,8 @@ async fn kept_response(
     axum::extract::Path(id): axum::extract::Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    match state.kept_responses.response(&id) {
+    let owner = super::request::credential_of(request.headers());
+    match state.kept_responses.response(&id, owner.as_deref()) {
         Some(response) => {
             let mut response = Json(response).into_response();
             let h = response.headers_mut();

@@ -279,14 +279,27 @@ async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
     let first: Value = r.json().await.unwrap();
     let id = first["id"].as_str().unwrap();
 
+    // Read back with the credentials that asked for it; another client does not find it here.
     let r = h
         .client
         .get(h.url(&format!("/v1/responses/{id}")))
+        .header("x-api-key", "sk-ant-client")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), first, "retrieved as it was served");
+    let other = h
+        .client
+        .get(h.url(&format!("/v1/responses/{id}")))
+        .header("x-api-key", "sk-someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        other.headers().get("x-ecoroute-reason").map(|v| v.to_str().unwrap()),
+        Some("kept: answered here")
+    );
 
     let mut follow_up = responses(json!("Write a poem about it"), false);
     follow_up["previous_response_id"] = json!(id);
