@@ -193,7 +193,12 @@ fn reusability(body: &serde_json::Map<String, Value>, llm: LlmCaching) -> Option
     let several = body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1);
     let logprobs = body.get("logprobs").and_then(Value::as_bool).unwrap_or(false) || present("top_logprobs");
     let stored = body.get("store").and_then(Value::as_bool).unwrap_or(false);
-    if has_tools || several || logprobs || stored {
+    // The answer depends on what the upstream holds (a conversation, an earlier response of its
+    // own, a stored prompt, a background job): the same bytes may ask something else next time.
+    let upstream_state = ["conversation", "previous_response_id", "prompt", "background"]
+        .iter()
+        .any(|f| present(f));
+    if has_tools || several || logprobs || stored || upstream_state {
         return None;
     }
     let deterministic = body.get("temperature").and_then(Value::as_f64) == Some(0.0);
@@ -454,6 +459,10 @@ mod tests {
             json!({"model": "m", "temperature": 0, "n": 3, "messages": []}),
             json!({"model": "m", "temperature": 0, "logprobs": true, "messages": []}),
             json!({"model": "m", "temperature": 0, "store": true, "messages": []}),
+            // The attack review's M2: requests whose answer depends on the upstream's state.
+            json!({"model": "m", "temperature": 0, "conversation": "conv_1", "input": "and?"}),
+            json!({"model": "m", "temperature": 0, "previous_response_id": "resp_upstream", "input": "and?"}),
+            json!({"model": "m", "temperature": 0, "prompt": {"id": "pmpt_1"}, "input": "x"}),
         ] {
             assert_eq!(keys(bypass.clone()), None, "{bypass}");
         }
