@@ -38,7 +38,9 @@ pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
             *total.get_or_insert(0.0) += v;
         }
     }
-    total
+    // Two series of 1e308 sum to infinity, which no meter measured: no reading, not an infinite one
+    // (it turned every report total to null).
+    total.filter(|t: &f64| t.is_finite())
 }
 
 /// One meter: its endpoint and the counter's last value.
@@ -172,5 +174,10 @@ DCGM_FI_DEV_POWER_USAGE{gpu=\"0\"} 300\n";
         assert_eq!(sum_counter("gpu_energy_joules 12\n", "gpu_energy_joules"), Some(12.0));
         assert_eq!(sum_counter(page, "nvml_energy"), None);
         assert_eq!(sum_counter("x{a=\"1\"} NaN\n", "x"), None, "not a number is no reading");
+        assert_eq!(
+            sum_counter("x{gpu=\"0\"} 1e308\nx{gpu=\"1\"} 1e308\n", "x"),
+            None,
+            "a sum past f64 is no reading (the attack review's M8)"
+        );
     }
 }
