@@ -43,6 +43,23 @@ pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
     total.filter(|t: &f64| t.is_finite())
 }
 
+/// A meter's page larger than this is no reading: an exporter's page is kilobytes, and an endless
+/// one held 1.8 GB in one scrape (the attack review's M8).
+const MAX_PAGE_BYTES: usize = 4 << 20;
+
+/// The body of `response` as text, or `None` past `limit` bytes or on a read error; never holds
+/// more than `limit` bytes and one chunk.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Option<String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// One meter: its endpoint and the counter's last value.
 pub struct Meter {
     index: usize,
@@ -82,7 +99,13 @@ impl Meter {
     async fn scrape(&self) -> Option<f64> {
         let response = self.client.get(&self.spec.url).send().await;
         let text = match response.and_then(reqwest::Response::error_for_status) {
-            Ok(r) => r.text().await.ok()?,
+            Ok(r) => match read_capped(r, MAX_PAGE_BYTES).await {
+                Some(text) => text,
+                None => {
+                    tracing::warn!(url = %self.spec.url, limit = MAX_PAGE_BYTES, "the GPU energy meter's page is too large or broken; no reading");
+                    return None;
+                }
+            },
             Err(e) => {
                 tracing::warn!(url = %self.spec.url, error = %e, "could not read the GPU energy meter");
                 return None;
@@ -179,5 +202,30 @@ DCGM_FI_DEV_POWER_USAGE{gpu=\"0\"} 300\n";
             None,
             "a sum past f64 is no reading (the attack review's M8)"
         );
+    }
+
+    #[tokio::test]
+    async fn an_endless_meter_page_is_no_reading_and_is_not_held() {
+        use axum::body::{Body, Bytes};
+        let app = axum::Router::new()
+            .route("/small", axum::routing::get(|| async { "gpu_energy 12\n" }))
+            .route(
+                "/endless",
+                axum::routing::get(|| async {
+                    let chunk = Bytes::from(vec![b'#'; 64 * 1024]);
+                    let stream = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+                    Body::from_stream(stream)
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+        assert_eq!(
+            read_capped(get("/small").await.unwrap(), 1 << 20).await.as_deref(),
+            Some("gpu_energy 12\n")
+        );
+        assert_eq!(read_capped(get("/endless").await.unwrap(), 1 << 20).await, None);
     }
 }
