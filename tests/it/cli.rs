@@ -513,28 +513,24 @@ fn index_build_never_deletes_a_folder_it_did_not_build() {
     )
     .unwrap();
     let input = victim.join("kb.jsonl");
-    let (ok, _, stderr) = ecoroute(&[
-        "index",
-        "build",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        victim.to_str().unwrap(),
-    ]);
+    let build_into = |output: &std::path::Path| {
+        ecoroute(&[
+            "index",
+            "build",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ])
+    };
+    let (ok, _, stderr) = build_into(&victim);
     assert!(!ok);
     assert!(stderr.contains("holds the input"), "{stderr}");
     assert!(victim.join("README.md").exists() && victim.join("docs/notes.txt").exists() && input.exists());
     // Into a new folder it builds; built again into the same folder it replaces its own index.
     let out = dir.path().join("index");
     for _ in 0..2 {
-        let (ok, _, stderr) = ecoroute(&[
-            "index",
-            "build",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        let (ok, _, stderr) = build_into(&out);
         assert!(ok, "{stderr}");
     }
 }
