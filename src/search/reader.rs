@@ -65,12 +65,8 @@ impl ReaderModel {
         let z = features.iter().fold(self.bias, |z, (name, x)| {
             z + self.weights.get(name).copied().unwrap_or(0.0) * x
         });
-        sigmoid(z)
+        crate::classify::model::sigmoid(z)
     }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// What a question asks for, as one word: the model learns a bias and interactions per type.
@@ -168,30 +164,29 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
         .collect();
-    // Whose subject the question names in full ("Ray" for "who directed Ray"): a hit that is only
-    // partly named ("Cosmic Ray") stands beside one that is.
-    let named_in_full: Vec<bool> = hits
+    // The share of each hit's subject that the question names ("Ray" in full for "who directed
+    // Ray"; "Cosmic Ray" in part).
+    let named_shares: Vec<f64> = hits
         .iter()
         .map(|h| {
-            let t = answer::content_terms(answer::entity(&h.title));
-            !t.is_empty() && t.iter().all(|t| asked.terms.iter().any(|q| question::same_term(q, t)))
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (rank, hit) in hits.iter().enumerate() {
-        let named_elsewhere = !named_in_full[rank] && named_in_full.iter().any(|&n| n);
-        let subject_name = answer::entity(&hit.title);
-        let subject = answer::term_set(subject_name);
-        let title_terms: Vec<String> = answer::content_terms(subject_name);
-        let named_share = if title_terms.is_empty() {
-            0.0
-        } else {
-            title_terms
+            let title_terms = answer::content_terms(answer::entity(&h.title));
+            if title_terms.is_empty() {
+                return 0.0;
+            }
+            let named = title_terms
                 .iter()
                 .filter(|t| asked.terms.iter().any(|q| question::same_term(q, t)))
-                .count() as f64
-                / title_terms.len() as f64
-        };
+                .count();
+            named as f64 / title_terms.len() as f64
+        })
+        .collect();
+    let named_in_full = named_shares.iter().any(|&share| share >= 1.0);
+    let mut out = Vec::new();
+    for (rank, hit) in hits.iter().enumerate() {
+        let named_share = named_shares[rank];
+        let named_elsewhere = named_share < 1.0 && named_in_full;
+        let subject_name = answer::entity(&hit.title);
+        let subject = answer::term_set(subject_name);
         // "Cosmic Ray" beside "Ray" for "who directed Ray": a subject the question names only in
         // part is another thing than the one it names in full.
         if named_elsewhere && named_share > 0.0 {
@@ -218,6 +213,29 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             .take(SENTENCES_PER_HIT)
             .enumerate()
         {
+            let fits = answer::fits_question(asked, sentence);
+            // What the sentence adds to the question: a name, a number, a year the question does
+            // not already hold. An answer says something new; a restatement does not.
+            let new_name = answer::new_names(sentence, &asked.terms);
+            let new_number = sentence
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|run| !run.is_empty() && !question_digits.contains(run));
+            // The slot asked must be filled by something the question does not already say: a
+            // "who" by a name, a "when" by a date, a "how many" by a figure. A sentence that
+            // cannot answer the slot is no candidate at all.
+            // A typed slot must also have the right kind of filler: a person for "who" (not a
+            // tower), a date that is not a life's years for "when", a count that is not a year;
+            // and "which state" is answered by a sentence that names a state.
+            let typed_slot = matches!(qt, "who" | "when" | "how_many" | "how_much" | "how_measure");
+            // "The Odyssey was written by Homer": one name after "by" is a maker too.
+            let by_name = qt == "who" && by_a_name(sentence, &asked.terms);
+            let new_place = answer::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
+            if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
+                || (typed_slot && !fits && !by_name)
+                || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
+            {
+                continue;
+            }
             let said = answer::term_set(sentence);
             let with_title = answer::term_set(&format!("{} {sentence}", hit.title));
             let in_sentence = asked.terms.iter().filter(|t| mentions(&said, t)).count();
@@ -229,7 +247,6 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .count();
             let cov = covered as f64 / n_terms.max(1) as f64;
             let cov_sentence = in_sentence as f64 / n_terms.max(1) as f64;
-            let fits = answer::fits_question(asked, sentence);
             let slen = words(sentence).count();
             let sidx = index.min(3);
             let mut f: Vec<(String, f64)> = Vec::with_capacity(48);
@@ -298,30 +315,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             {
                 on("pronoun_start".into());
             }
-            // What the sentence adds to the question: a name, a number, a year the question does
-            // not already hold. An answer says something new; a restatement does not.
-            let new_name = answer::new_names(sentence, &asked.terms);
-            let new_number = sentence
-                .split(|c: char| !c.is_ascii_digit())
-                .any(|run| !run.is_empty() && !question_digits.contains(run));
             on(format!("newname={new_name}&qt={qt}"));
             on(format!("newnumber={new_number}&qt={qt}"));
-            // The slot asked must be filled by something the question does not already say: a
-            // "who" by a name, a "when" by a date, a "how many" by a figure. A sentence that
-            // cannot answer the slot is no candidate at all.
-            // A typed slot must also have the right kind of filler: a person for "who" (not a
-            // tower), a date that is not a life's years for "when", a count that is not a year;
-            // and "which state" is answered by a sentence that names a state.
-            let typed_slot = matches!(qt, "who" | "when" | "how_many" | "how_much" | "how_measure");
-            // "The Odyssey was written by Homer": one name after "by" is a maker too.
-            let by_name = qt == "who" && by_a_name(sentence, &asked.terms);
-            let new_place = answer::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
-            if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
-                || (typed_slot && !fits && !by_name)
-                || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
-            {
-                continue;
-            }
             let copula = copula_lead(sentence, subject_name);
             on(format!("copula={copula}&qt={qt}"));
             on(format!("copula={copula}&named={}", share_bucket(named_share)));
@@ -567,7 +562,7 @@ pub fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
         let rate = 0.1 / (1.0 + epoch as f64);
         for &i in &order {
             let z = rows[i].iter().fold(bias, |z, &(j, x)| z + w[j] * x);
-            let g = sigmoid(z) - if examples[i].label { 1.0 } else { 0.0 };
+            let g = crate::classify::model::sigmoid(z) - if examples[i].label { 1.0 } else { 0.0 };
             bias -= rate * g;
             for &(j, x) in &rows[i] {
                 w[j] -= rate * (g * x + l2 * w[j]);
@@ -643,11 +638,6 @@ pub fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(String,
         .collect();
     c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     c
-}
-
-/// A set of the sources' families, for tests and `explain`.
-pub fn source_families(hits: &[Hit]) -> HashSet<&'static str> {
-    hits.iter().map(|h| source_kind(&h.source)).collect()
 }
 
 #[cfg(test)]
