@@ -13,7 +13,8 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
 
-use super::{header_value, read_body, request_id, tenant_of, AppState, PendingRecord};
+use super::request::{claimed_tenant, credential_of};
+use super::{header_value, read_body, request_id, AppState, PendingRecord};
 use crate::api::Api;
 use crate::config::tiers::TierMode;
 use crate::cpu::CpuMeter;
@@ -50,9 +51,13 @@ async fn serve(api: Api, State(state): State<Arc<AppState>>, request: Request) -
     let id = request_id(request.headers());
     let mut pending = PendingRecord::new(&state, api.path(), &id);
     let (parts, body) = request.into_parts();
-    pending.record.tenant = tenant_of(&parts.headers, &runtime.config.ledger.tenant_header);
+    // The credentials are hashed once: the ledger's tenant, the cache partition and the owner of a
+    // kept Responses answer all read this one hash.
+    let credential = credential_of(&parts.headers);
+    pending.record.tenant =
+        claimed_tenant(&parts.headers, &runtime.config.ledger.tenant_header).or_else(|| credential.clone());
     let outcome = tokio::select! {
-        outcome = answer_or_forward(api, &state, &runtime, &parts.headers, body, &mut pending) => outcome,
+        outcome = answer_or_forward(api, &state, &runtime, &parts.headers, credential.as_deref(), body, &mut pending) => outcome,
         // The shutdown grace is over and the upstream has not answered yet.
         () = state.stopped() => Err(Error::ShuttingDown),
     };
@@ -97,16 +102,17 @@ async fn answer_or_forward(
     state: &AppState,
     runtime: &Pipeline,
     headers: &HeaderMap,
+    // The request's credentials ([`super::request::credential_of`]): what is kept of a Responses
+    // answer belongs to them, and the cache partition includes them.
+    owner: Option<&str>,
     body: Body,
     pending: &mut PendingRecord,
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
-    // What is kept of a Responses answer belongs to the credentials that asked for it.
-    let owner = super::request::credential_of(headers);
     // A follow-up of a response answered here carries that turn to the upstream, which never saw it.
     let bytes = match api {
-        Api::Responses => state.kept_responses.expand(bytes, owner.as_deref())?,
+        Api::Responses => state.kept_responses.expand(bytes, owner)?,
         _ => bytes,
     };
     let chat = api.parse(&bytes)?;
@@ -145,10 +151,11 @@ async fn answer_or_forward(
     }
     let tenant = pending.record.tenant.clone();
     // The cache first: an identical request answered before costs a hash and a copy.
-    let cache = CacheStep::new(api, runtime, headers, &bytes, &features, tenant.as_deref());
+    let partition = super::request::cache_partition(tenant.as_deref(), owner);
+    let cache = CacheStep::new(api, runtime, headers, &bytes, &features, tenant.as_deref(), partition);
     if let Some(hit) = cache.exact_hit() {
         pending.record.proxy_cpu_us += meter.micros();
-        let written = Written::new(&chat, &bytes, state, owner.as_deref());
+        let written = Written::new(&chat, &bytes, state, owner);
         return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     pending.record.proxy_cpu_us += meter.micros();
@@ -186,7 +193,7 @@ async fn answer_or_forward(
         .is_some_and(crate::classify::Decision::is_personal);
     let cache = cache.for_class(lookup, personal, api, &features.question);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
-        let written = Written::new(&chat, &bytes, state, owner.as_deref());
+        let written = Written::new(&chat, &bytes, state, owner);
         let mut response = search_response(runtime, written, answer, content, pending);
         if let Some(top) = &explain {
             response
@@ -205,7 +212,7 @@ async fn answer_or_forward(
     }
     // A lookup asked before in other words, whose LLM answer may be given again.
     if let Some(hit) = cache.near_hit() {
-        let written = Written::new(&chat, &bytes, state, owner.as_deref());
+        let written = Written::new(&chat, &bytes, state, owner);
         return Ok(Reply::Done(cache_response(&state.metrics, written, &hit, pending)));
     }
     cache.count_miss(&state.metrics);
@@ -293,6 +300,7 @@ impl CacheStep {
         body: &[u8],
         features: &crate::classify::RequestFeatures,
         tenant: Option<&str>,
+        partition: Option<String>,
     ) -> CacheStep {
         let policy = runtime.policy(tenant);
         let off = CacheStep {
@@ -312,7 +320,6 @@ impl CacheStep {
             return off;
         };
         let single_turn = features.user_turns == 1 && features.prior_turns == 0;
-        let partition = super::request::cache_partition(tenant, headers);
         let keys = crate::cache::exact_keys(api, partition.as_deref(), &value, policy.cache.llm);
         let near_body = (keys.is_some() && runtime.config.cache.near_duplicates && single_turn).then_some(value);
         CacheStep {
@@ -333,7 +340,7 @@ impl CacheStep {
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
-    /// `api` and `question` are the ones [`CacheStep::new`] was given; the partition is the one it made.
+    /// `api` and `question` are the ones [`CacheStep::new`] was given, and so was the partition.
     fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str) -> CacheStep {
         let body = self.near_body.take();
         let partition = self.partition.take();

@@ -32,6 +32,11 @@ pub fn header_value(text: &str) -> HeaderValue {
 /// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
 /// a salted SHA-256 of the Authorization header, so the key itself is never stored.
 pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
+    claimed_tenant(headers, tenant_header).or_else(|| credential_of(headers))
+}
+
+/// The tenant header, when sane: what [`tenant_of`] takes before the credentials.
+pub fn claimed_tenant(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
     if let Some(name) = headers
         .get(tenant_header)
         .and_then(|v| v.to_str().ok())
@@ -40,7 +45,7 @@ pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Optio
     {
         return Some(name.to_string());
     }
-    credential_of(headers)
+    None
 }
 
 /// `key:` and the first 16 hex digits of a salted SHA-256 of the credentials a request carries:
@@ -70,11 +75,11 @@ pub fn credential_of(headers: &HeaderMap) -> Option<String> {
 /// The cache partition of a request: its tenant and its credentials. A cached answer goes only to
 /// a request that carries the same ones, so neither a claimed `x-ecoroute-tenant` nor another key
 /// (or none) reaches it.
-pub fn cache_partition(tenant: Option<&str>, headers: &HeaderMap) -> Option<String> {
-    match (tenant, credential_of(headers)) {
-        (Some(t), Some(c)) if t == c => Some(c),
+pub fn cache_partition(tenant: Option<&str>, credential: Option<&str>) -> Option<String> {
+    match (tenant, credential) {
+        (Some(t), Some(c)) if t == c => Some(c.to_string()),
         (Some(t), Some(c)) => Some(format!("{t}|{c}")),
-        (t, c) => t.map(str::to_string).or(c),
+        (t, c) => t.or(c).map(str::to_string),
     }
 }
 
