@@ -43,6 +43,33 @@ const WORD_GROUPS: &[&[&str]] = &[
     &["height", "tall", "high", "elevation"],
     &["develop", "developed", "developer", "development"],
     &["record", "recorded", "recording"],
+    // Irregular pasts that lookups ask about ("when did the Berlin Wall fall" meets "fell";
+    // "when did the Titanic sink" meets "sank"). Not the ones that are also other words
+    // ("saw", "left", "rose", "found", "lead").
+    &["fall", "fell", "fallen", "falls"],
+    &["sink", "sank", "sunk", "sinks"],
+    &["win", "won", "winner", "wins", "winning"],
+    &["fight", "fought", "fights"],
+    &["buy", "bought", "buys", "buyer"],
+    &["sell", "sold", "sells"],
+    &["become", "became", "becomes"],
+    &["fly", "flew", "flown", "flies"],
+    &["hold", "held", "holds"],
+    &["teach", "taught", "teaches", "teacher"],
+    &["give", "gave", "given", "gives"],
+    &["take", "took", "taken", "takes"],
+    &["grow", "grew", "grown", "grows"],
+    &["freeze", "froze", "frozen", "freezes"],
+    &["know", "knew", "known", "knows"],
+    &["lose", "lost", "loses"],
+    &["break", "broke", "broken", "breaks"],
+    &["bring", "brought", "brings"],
+    &["catch", "caught", "catches"],
+    &["steal", "stole", "stolen", "steals"],
+    &["strike", "struck", "strikes"],
+    &["throw", "threw", "thrown", "throws"],
+    &["swim", "swam", "swum", "swims"],
+    &["draw", "drew", "drawn", "draws"],
 ];
 
 static GROUP_OF: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
@@ -332,6 +359,9 @@ mod tests {
         assert_eq!(term("inventor"), term("invented"));
         assert_eq!(term("painting"), term("painted"));
         assert_eq!(term("capitals"), term("capital"));
+        assert_eq!(term("fell"), term("fall"));
+        assert_eq!(term("sank"), term("sinks"));
+        assert_ne!(term("saw"), term("see"));
         assert!(surface_forms("wrote").contains(&"written"));
         assert_eq!(surface_forms("peru"), ["peru"]);
     }

@@ -27,6 +27,8 @@ use crate::classify::text::words;
 /// How many sentences of each hit are candidates: summaries put the answer early, and later
 /// sentences are mostly asides.
 const SENTENCES_PER_HIT: usize = 8;
+/// Below this length a definition's opening sentence is shown with the next one.
+const DEFINITION_LEAD_CHARS: usize = 200;
 
 /// One candidate answer: a sentence of a hit, with what the model reads of it.
 #[derive(Debug, Clone)]
@@ -123,7 +125,53 @@ pub fn definition_subject(question: &str) -> Option<String> {
             "of" | "in" | "for" | "by" | "from" | "between" | "on" | "at" | "to" | "with"
         )
     });
-    ((1..=4).contains(&n) && !relational).then(|| subject.to_string())
+    // "What is the largest ocean" asks which thing holds a record, not what "largest ocean" is.
+    let record = words(subject).any(|w| superlative(&w));
+    ((1..=4).contains(&n) && !relational && !record).then(|| subject.to_string())
+}
+
+/// Whether a word ranks ("largest", "most"): a question with one asks which thing holds
+/// the record. "-est" words that are not superlatives ("interest", "forest") are listed out.
+fn superlative(word: &str) -> bool {
+    const NOT: &[&str] = &[
+        "interest",
+        "forest",
+        "test",
+        "west",
+        "rest",
+        "nest",
+        "guest",
+        "quest",
+        "chest",
+        "harvest",
+        "protest",
+        "contest",
+        "manifest",
+        "honest",
+        "modest",
+        "everest",
+        "budapest",
+        "bucharest",
+        "request",
+        "conquest",
+        "arrest",
+        "digest",
+        "priest",
+        "pest",
+        "vest",
+        "zest",
+        "crest",
+        "inquest",
+        "suggest",
+        "invest",
+        "attest",
+        "detest",
+        "infest",
+        "earnest",
+        "tempest",
+    ];
+    // Not "first" or "last": "the First Amendment", "the Last Supper" are names.
+    matches!(word, "most" | "least") || (word.len() > 4 && word.ends_with("est") && !NOT.contains(&word))
 }
 
 /// A share as a bucket name: "0", "lt50", "lt100", "100".
@@ -196,7 +244,10 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         let definition_matches = definition.as_deref().is_some_and(|d| {
             let d = question::fold(d).to_lowercase();
             let s = question::fold(subject_name).to_lowercase();
-            d == s || d.trim_end_matches('s') == s.trim_end_matches('s')
+            // "what is gdp" is answered by "Gross domestic product": a short one-word subject
+            // whose letters the title spells out.
+            let acronym = (2..=6).contains(&d.len()) && d.chars().all(|c| c.is_ascii_alphanumeric());
+            d == s || d.trim_end_matches('s') == s.trim_end_matches('s') || (acronym && question::expands(&s, &d))
         });
         let rival = hits.iter().enumerate().any(|(j, other)| {
             j != rank
@@ -208,11 +259,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         let doc_terms = answer::term_set(&format!("{} {}", hit.title, hit.text));
         let doc_cov = asked.terms.iter().filter(|t| mentions(&doc_terms, t)).count() as f64 / n_terms.max(1) as f64;
         let source = source_kind(&hit.source);
-        for (index, sentence) in answer::sentences(&hit.text)
-            .into_iter()
-            .take(SENTENCES_PER_HIT)
-            .enumerate()
-        {
+        let all_sentences = answer::sentences(&hit.text);
+        for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
             let fits = answer::fits_question(asked, sentence);
             // What the sentence adds to the question: a name, a number, a year the question does
             // not already hold. An answer says something new; a restatement does not.
@@ -358,9 +406,22 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             f.push(("covs_x".into(), cov_sentence));
             f.push(("score_x".into(), ratio(hit)));
             f.push(("conf_x".into(), confidences[rank].min(1.0)));
+            // A definition is the lead of its entry, as a search engine shows it: the opening
+            // sentence and, when it is short, the one after ("Anxiety is an emotion …. It is
+            // often accompanied by …"), which is what the gold words of a definition are read in.
+            let mut text = answer::name_the_subject(sentence, subject_name);
+            // Not in a dictionary, whose next sentence is another sense.
+            let dictionary = matches!(source, "wordnet" | "foldoc");
+            if definition_matches && !dictionary && index == 0 && text.len() < DEFINITION_LEAD_CHARS {
+                if let Some(next) = all_sentences.get(1) {
+                    if text.len() + next.len() < 2 * DEFINITION_LEAD_CHARS {
+                        text = format!("{text} {next}");
+                    }
+                }
+            }
             out.push(Candidate {
                 hit: rank,
-                text: answer::name_the_subject(sentence, subject_name),
+                text,
                 features: f,
             });
         }
@@ -662,10 +723,55 @@ mod tests {
         );
         assert_eq!(definition_subject("define entropy").as_deref(), Some("entropy"));
         assert_eq!(definition_subject("what is the capital of peru"), None);
+        assert_eq!(definition_subject("what is the largest ocean"), None);
+        assert_eq!(definition_subject("whats the tallest building"), None);
+        assert_eq!(
+            definition_subject("what is the first amendment").as_deref(),
+            Some("first amendment")
+        );
+        assert_eq!(definition_subject("what is a forest").as_deref(), Some("forest"));
+        assert_eq!(definition_subject("what is interest").as_deref(), Some("interest"));
         assert_eq!(
             definition_subject("what is the best way to learn a language quickly"),
             None
         );
+    }
+
+    fn hit(title: &str, text: &str, source: &str) -> Hit {
+        Hit {
+            id: title.into(),
+            title: title.into(),
+            text: text.into(),
+            source: source.into(),
+            url: String::new(),
+            score: 1.0,
+        }
+    }
+
+    fn candidates_of(question: &str, hits: &[Hit]) -> Vec<Candidate> {
+        super::super::answer::reader_candidates(question, hits).expect("a question search reads")
+    }
+
+    #[test]
+    fn a_definition_is_the_lead_of_its_entry_but_one_sense_of_a_dictionary() {
+        let lead = "Anxiety is an emotion of inner turmoil. It often comes with worry about the future.";
+        let from_encyclopedia = candidates_of("what is anxiety", &[hit("Anxiety", lead, "Wikipedia")]);
+        assert_eq!(from_encyclopedia[0].text, lead);
+        let senses = "anxiety (noun): a vague unpleasant emotion. anxiety (noun): a cognitive state of worry.";
+        let from_dictionary = candidates_of("what is anxiety", &[hit("anxiety", senses, "WordNet 3.0")]);
+        assert_eq!(from_dictionary[0].text, "anxiety (noun): a vague unpleasant emotion.");
+    }
+
+    #[test]
+    fn an_abbreviation_asked_about_is_the_subject_its_title_spells() {
+        let text = "Gross domestic product (GDP) is a monetary measure of the market value of goods.";
+        let matched = |question: &str| {
+            candidates_of(question, &[hit("Gross domestic product", text, "Wikipedia")])
+                .first()
+                .is_some_and(|c| c.features.iter().any(|(name, _)| name.starts_with("def&subject=true")))
+        };
+        assert!(matched("what is gdp"));
+        assert!(!matched("what is gnp"));
     }
 
     #[test]
