@@ -7,6 +7,10 @@
 //!   before hyper for the first one, which hyper's version sniffing would otherwise wait on forever).
 //! - The body's deadline is the [`super::stack`] layer that reads it before a concurrency slot is
 //!   taken.
+//! - A connection with no request in flight is idle. It closes after `server.idle_timeout`, and at
+//!   once when every slot is taken and a newcomer waits ([`Reclaim`]): otherwise clients that keep
+//!   sockets open with a cheap request every few seconds hold every slot, and nobody else gets in.
+//!   HTTP/2 connections are pinged, so a vanished peer is dropped too.
 //! - hyper answers a request it cannot parse (bad request line, too many or too large headers) by
 //!   itself, with an empty body. [`ParseErrorBody`] gives those answers OpenAI's error shape and a
 //!   ledger row, so every client, whatever it sent, reads the same kind of error.
@@ -19,11 +23,13 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 use super::{AppState, PendingRecord};
@@ -44,38 +50,154 @@ pub fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
         // Dead peers are found by pings, so a vanished client does not hold its streams forever.
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        // (A live but idle one is closed by the idle timer in `serve_connection`.)
+        .keep_alive_interval(Some(server.http2_keep_alive_interval))
+        .keep_alive_timeout(server.http2_keep_alive_timeout);
     builder
 }
 
-/// Serves one accepted connection until it closes, the graceful shutdown ends it, or it misses the
-/// first-byte deadline.
-pub async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: axum::Router,
-    state: Arc<AppState>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    header_read_timeout: Duration,
-) {
+/// The accept loop's call for slots back: when every connection slot is taken and a newcomer
+/// waits, it wakes every idle connection, which closes.
+#[derive(Default)]
+pub struct Reclaim(Notify);
+
+impl Reclaim {
+    pub fn ask(&self) {
+        self.0.notify_waiters();
+    }
+}
+
+/// What a connection needs besides its socket, shared by all of them.
+pub struct Shared {
+    pub app: axum::Router,
+    pub state: Arc<AppState>,
+    pub builder: auto::Builder<TokioExecutor>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub reclaim: Reclaim,
+    /// Turns true when the server shuts down; each connection holds a receiver until it ends, so
+    /// the sender's `closed()` says every connection is gone.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Serves one accepted connection until it closes, shutdown or the idle timer ends it, or it
+/// misses the first-byte deadline.
+pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let header_read_timeout = shared.header_read_timeout;
     let _ = stream.set_nodelay(true);
     // hyper-util reads the first bytes to tell HTTP/1 from HTTP/2 without a deadline of its own.
     let mut first = [0u8; 1];
-    match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
-        Ok(Ok(n)) if n > 0 => {}
-        // Closed, failed or silent: nothing to answer.
-        _ => return,
+    tokio::select! {
+        peeked = tokio::time::timeout(header_read_timeout, stream.peek(&mut first)) => match peeked {
+            Ok(Ok(n)) if n > 0 => {}
+            // Closed, failed or silent: nothing to answer.
+            _ => return,
+        },
+        // Shutting down: a connection that has sent nothing has nothing to finish.
+        _ = shutdown.wait_for(|stop| *stop) => return,
     }
-    let io = TokioIo::new(ParseErrorBody::new(stream, Arc::clone(&state)));
-    let service = hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(axum::body::Body::new))
-    });
-    let connection = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(connection.into_owned()).await {
+    let io = TokioIo::new(ParseErrorBody::new(stream, Arc::clone(&shared.state)));
+    let busy = Arc::new(watch::Sender::new(0usize));
+    let service = {
+        let (app, busy) = (shared.app.clone(), Arc::clone(&busy));
+        hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let guard = Busy::start(&busy);
+            let answer = app.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(response.map(|inner| TrackedBody { inner, _busy: guard }))
+            }
+        })
+    };
+    let connection = shared.builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let mut idle = busy.subscribe();
+    let close = async {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            () = until_idle_close(&mut idle, shared.idle_timeout, &shared.reclaim) => {}
+        }
+    };
+    tokio::pin!(close);
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = &mut close, if !closing => {
+                // Ends after the response in flight, if any; an idle HTTP/1 connection closes at
+                // once, an HTTP/2 one says GOAWAY first.
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// Resolves once the connection has had nothing in flight for `idle_timeout`, or is idle when the
+/// accept loop asks for slots back.
+async fn until_idle_close(busy: &mut watch::Receiver<usize>, idle_timeout: Duration, reclaim: &Reclaim) {
+    loop {
+        if busy.wait_for(|n| *n == 0).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(idle_timeout) => return,
+            () = reclaim.0.notified() => {
+                if *busy.borrow() == 0 {
+                    return;
+                }
+            }
+            changed = busy.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One request of a connection in flight, from its head to the end of its response body.
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Busy {
+    fn start(count: &Arc<watch::Sender<usize>>) -> Busy {
+        count.send_modify(|n| *n += 1);
+        Busy(Arc::clone(count))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its connection busy until it is sent whole or dropped, so a long
+/// stream is never taken for an idle connection.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -434,3 +434,58 @@ async fn the_total_timeout_covers_the_body_so_a_stream_past_it_ends_with_an_erro
     let error = rows[0].error.as_deref().unwrap_or_default();
     assert!(error.starts_with("stream cut") && error.contains("900 ms"), "{error}");
 }
+
+/// M5 (attack review 2026-12-06): keep-alive connections that each send a cheap request now and
+/// then held every slot, and a newcomer waited in the backlog until one of them timed out.
+#[tokio::test]
+async fn at_the_connection_cap_an_idle_keep_alive_connection_gives_up_its_slot() {
+    let h = Harness::start_with("", |c| {
+        c.server.max_connections = 2;
+        c.server.header_read_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(h.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut stream).await.status(), 200);
+        held.push(stream);
+    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(3), client.get(h.url("/healthz")).send())
+        .await
+        .expect("a newcomer is served while the held connections sit idle")
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "after {:?}", started.elapsed());
+    let mut closed = 0;
+    for stream in &mut held {
+        closed += usize::from(closed_within(stream, Duration::from_millis(500)).await);
+    }
+    assert!(closed >= 1, "an idle connection was closed to make room");
+}
+
+/// M5: an HTTP/2 connection answers the proxy's pings, so they never closed it; it stayed open,
+/// holding its slot, for as long as the client liked.
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
+    let h = Harness::start_with("", |c| c.server.idle_timeout = Duration::from_millis(300)).await;
+    let stream = TcpStream::connect(h.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(h.url("/healthz"))
+        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(3), connection).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection is still open after 3 s");
+}
