@@ -12,8 +12,9 @@
 //!   sockets open with a cheap request every few seconds hold every slot, and nobody else gets in.
 //!   HTTP/2 connections are pinged, so a vanished peer is dropped too.
 //! - hyper answers a request it cannot parse (bad request line, too many or too large headers) by
-//!   itself, with an empty body. [`ParseErrorBody`] gives those answers OpenAI's error shape and a
-//!   ledger row, so every client, whatever it sent, reads the same kind of error.
+//!   itself, with an empty body. [`ParseErrorBody`] gives those answers the error shape of the API
+//!   the request line names (OpenAI's when there is none) and a ledger row, so every client,
+//!   whatever it sent, reads the kind of error its SDK expects.
 
 use std::io;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 use super::{AppState, PendingRecord};
+use crate::api::Api;
 use crate::config::ServerConfig;
 use crate::Error;
 
@@ -230,9 +232,13 @@ fn automatic_error(status: u16) -> Error {
     }
 }
 
-/// The bytes of a full response that replaces hyper's bodiless one.
-fn replacement_response(status: u16) -> Vec<u8> {
-    let body = automatic_error(status).body().to_string();
+/// The bytes of a full response that replaces hyper's bodiless one, in the shape of the API the
+/// request was for when its request line was read (OpenAI's otherwise).
+fn replacement_response(status: u16, api: Option<Api>) -> Vec<u8> {
+    let error = automatic_error(status);
+    let body = api
+        .map_or_else(|| error.body(), |api| api.error_body(&error))
+        .to_string();
     let reason = match status {
         431 => "Request Header Fields Too Large",
         414 => "URI Too Long",
@@ -245,13 +251,30 @@ fn replacement_response(status: u16) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The socket, with hyper's bodiless parse-error answers swapped for OpenAI-shaped ones (and a
-/// ledger row written for them, since no handler ever saw the request).
+/// The API of a request, from the start of its bytes (`METHOD SP path ...`), if its request line
+/// is there.
+fn api_of_request_start(start: &[u8]) -> Option<Api> {
+    let line = start.split(|&b| b == b'\n').next()?;
+    let target = line.split(|&b| b == b' ').nth(1)?;
+    let path = target.split(|&b| b == b'?').next()?;
+    Api::of_path(std::str::from_utf8(path).ok()?)
+}
+
+/// How much of a request's start is kept to find its request line.
+const REQUEST_START: usize = 256;
+
+/// The socket, with hyper's bodiless parse-error answers swapped for ones in the API's error shape
+/// (and a ledger row written for them, since no handler ever saw the request).
 pub struct ParseErrorBody<T> {
     inner: T,
     state: Arc<AppState>,
     /// A replacement response still being written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
+    /// The first bytes of the request being read (its request line, when hyper fails on a header),
+    /// and whether the next bytes read start a new request: true at first and after each write,
+    /// since an HTTP/1 client sends its next request once the answer is out.
+    request_start: Vec<u8>,
+    at_request_start: bool,
 }
 
 impl<T> ParseErrorBody<T> {
@@ -260,6 +283,22 @@ impl<T> ParseErrorBody<T> {
             inner,
             state,
             pending: None,
+            request_start: Vec::new(),
+            at_request_start: true,
+        }
+    }
+
+    fn saw_read(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.at_request_start) {
+            self.request_start.clear();
+        }
+        // Only until the request line is whole: body bytes are none of our business.
+        if self.request_start.len() < REQUEST_START && !self.request_start.contains(&b'\n') {
+            let room = REQUEST_START - self.request_start.len();
+            self.request_start.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
     }
 }
@@ -284,7 +323,10 @@ impl<T: AsyncWrite + Unpin> ParseErrorBody<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for ParseErrorBody<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.saw_read(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -292,18 +334,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         if let Some(status) = automatic_error_status(buf) {
-            let mut pending = PendingRecord::new(&self.state, "", "");
+            let api = api_of_request_start(&self.request_start);
+            let mut pending = PendingRecord::new(&self.state, api.map_or("", Api::path), "");
             pending.record.request_id = uuid::Uuid::new_v4().simple().to_string();
             pending.record.status = status;
             pending.record.reason = "rejected: not a parsable HTTP request".into();
             pending.record.error = Some(automatic_error(status).to_string());
             pending.finish();
-            self.pending = Some((replacement_response(status), 0));
+            self.pending = Some((replacement_response(status, api), 0));
             // hyper's bytes count as written: the replacement goes out in their place.
             let _ = self.poll_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.at_request_start = true;
+        Poll::Ready(Ok(written))
     }
 
     // Vectored writes pass straight through (hyper then sends head and body in one system call);
@@ -317,7 +362,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
             return self.poll_write(cx, first);
         }
         ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        self.at_request_start = true;
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -354,7 +401,7 @@ mod tests {
 
     #[test]
     fn the_replacement_is_a_complete_openai_error() {
-        let bytes = replacement_response(431);
+        let bytes = replacement_response(431, None);
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 431 "));

@@ -635,3 +635,47 @@ async fn an_sse_line_past_the_cap_ends_the_stream_with_an_error_event() {
     let rows = h.stop().await;
     assert!(rows[0].error.as_deref().is_some_and(|e| e.contains("longer than")));
 }
+
+/// L11 (attack review 2026-12-06): hyper's own 431 and 400 on `/v1/messages` were written in
+/// OpenAI's error shape, which the Anthropic SDKs do not read.
+#[tokio::test]
+async fn requests_hyper_refuses_on_v1_messages_get_anthropic_errors() {
+    let mut h = Harness::start().await;
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let r = raw(
+        h.addr,
+        &format!("POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    )
+    .await;
+    assert_eq!(r.status(), 431, "{}", r.status_line);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+
+    let r = raw(h.addr, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n").await;
+    assert_eq!(r.status(), 400, "{}", r.status_line);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+
+    // A keep-alive connection: the second request's line is the one that counts.
+    let mut stream = TcpStream::connect(h.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await.status(), 200);
+    stream
+        .write_all(format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status(), 431);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert!(
+        v["error"]["message"].is_string() && v["type"].is_null(),
+        "OpenAI's shape: {v}"
+    );
+    let rows = h.stop().await;
+    let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths.iter().filter(|p| **p == "/v1/messages").count(), 2, "{paths:?}");
+}
