@@ -380,6 +380,7 @@ async fn a_reload_keeps_the_upstream_and_listen_address_given_on_the_command_lin
     let overrides = ecoroute::config::Overrides {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         upstream: Some(mock.base_url()),
+        anthropic_upstream: None,
     };
     let config = ecoroute::config::Config::load_with(&source, &overrides, ecoroute::config::Purpose::Serve).unwrap();
     let server = ecoroute::server::start(config).await.unwrap();
