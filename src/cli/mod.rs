@@ -83,9 +83,14 @@ pub enum Command {
         /// Address to listen on, overriding `server.listen`.
         #[arg(long, env = "ECOROUTE_LISTEN")]
         listen: Option<SocketAddr>,
-        /// Upstream API root, overriding `llm.base_url` (e.g. http://127.0.0.1:9000/v1).
+        /// Upstream API root of every API, overriding `llm.base_url` and `llm.anthropic.base_url`
+        /// (e.g. http://127.0.0.1:9000/v1, the shipped mock).
         #[arg(long, env = "ECOROUTE_UPSTREAM")]
         upstream: Option<String>,
+        /// Anthropic Messages upstream root, overriding `llm.anthropic.base_url` (and `--upstream`
+        /// for that API).
+        #[arg(long, env = "ECOROUTE_ANTHROPIC_UPSTREAM")]
+        anthropic_upstream: Option<String>,
     },
     /// Validate a config file and print every problem with its key and fix.
     Check {
@@ -182,7 +187,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             config,
             listen,
             upstream,
-        } => serve(&config.config, listen, upstream),
+            anthropic_upstream,
+        } => serve(&config.config, listen, upstream, anthropic_upstream),
         Command::Check { config } => check(&config.config),
         Command::Index {
             command:

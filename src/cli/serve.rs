@@ -9,8 +9,13 @@ pub(super) fn serve(
     config_path: &Path,
     listen: Option<SocketAddr>,
     upstream: Option<String>,
+    anthropic_upstream: Option<String>,
 ) -> Result<ExitCode, CliError> {
-    let overrides = crate::config::Overrides { listen, upstream };
+    let overrides = crate::config::Overrides {
+        listen,
+        upstream,
+        anthropic_upstream,
+    };
     let config = Config::load_with(config_path, &overrides, crate::config::Purpose::Serve)?;
     control_runtime()?.block_on(async {
         let running = proxy::start(config).await?;

@@ -96,7 +96,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    /// The upstream of every API: `llm.base_url`, and `llm.anthropic.base_url` unless
+    /// `anthropic_upstream` names another (one mock, or one gateway, serves all three APIs).
     pub upstream: Option<String>,
+    pub anthropic_upstream: Option<String>,
 }
 
 /// What the config is loaded for: `serve` and `check` need every secret the file names; offline
@@ -138,14 +141,21 @@ impl Config {
         if let Some(addr) = overrides.listen {
             self.server.listen = addr;
         }
+        let invalid = |key: &str, mut p: Problem| {
+            p.key = key.into();
+            ConfigError::Invalid {
+                file: self.source.display().to_string(),
+                problems: vec![p],
+            }
+        };
         if let Some(url) = &overrides.upstream {
-            self.llm.base_url = validate_base_url(url).map_err(|mut p| {
-                p.key = "--upstream (or ECOROUTE_UPSTREAM)".into();
-                ConfigError::Invalid {
-                    file: self.source.display().to_string(),
-                    problems: vec![p],
-                }
-            })?;
+            let url = validate_base_url(url).map_err(|p| invalid("--upstream (or ECOROUTE_UPSTREAM)", p))?;
+            self.llm.anthropic.base_url.clone_from(&url);
+            self.llm.base_url = url;
+        }
+        if let Some(url) = &overrides.anthropic_upstream {
+            self.llm.anthropic.base_url = validate_base_url(url)
+                .map_err(|p| invalid("--anthropic-upstream (or ECOROUTE_ANTHROPIC_UPSTREAM)", p))?;
         }
         self.overrides = overrides;
         Ok(())

@@ -28,6 +28,16 @@ pub struct ServerConfig {
     /// the end of the request headers. Covers idle keep-alive connections and slow headers.
     #[serde(rename = "header_read_timeout_ms", serialize_with = "ser::millis")]
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight this long is closed (HTTP/2 with a GOAWAY); HTTP/1
+    /// keep-alive connections are also bounded by `header_read_timeout`, whichever ends first.
+    #[serde(rename = "idle_timeout_ms", serialize_with = "ser::millis")]
+    pub idle_timeout: Duration,
+    /// How often an HTTP/2 connection is pinged, and how long the ping's answer may take before
+    /// the connection is dropped as dead.
+    #[serde(rename = "http2_keep_alive_interval_ms", serialize_with = "ser::millis")]
+    pub http2_keep_alive_interval: Duration,
+    #[serde(rename = "http2_keep_alive_timeout_ms", serialize_with = "ser::millis")]
+    pub http2_keep_alive_timeout: Duration,
     /// From the end of the headers to the end of the body. The body is read before the request
     /// takes a concurrency slot, so a client that stalls is cut off without holding one.
     #[serde(rename = "body_read_timeout_ms", serialize_with = "ser::millis")]
@@ -74,6 +84,9 @@ pub(super) fn validate_server(raw: &RawServer, problems: &mut Vec<Problem>) -> S
     for (key, value) in [
         ("server.header_read_timeout_ms", raw.header_read_timeout_ms),
         ("server.body_read_timeout_ms", raw.body_read_timeout_ms),
+        ("server.idle_timeout_ms", raw.idle_timeout_ms),
+        ("server.http2_keep_alive_interval_ms", raw.http2_keep_alive_interval_ms),
+        ("server.http2_keep_alive_timeout_ms", raw.http2_keep_alive_timeout_ms),
     ] {
         if value == 0 {
             problems.push(problem(key, "must be greater than 0", "give a timeout in milliseconds"));
@@ -110,6 +123,9 @@ pub(super) fn validate_server(raw: &RawServer, problems: &mut Vec<Problem>) -> S
         drain_delay: Duration::from_millis(raw.drain_delay_ms),
         max_connections: raw.max_connections,
         header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
+        http2_keep_alive_interval: Duration::from_millis(raw.http2_keep_alive_interval_ms),
+        http2_keep_alive_timeout: Duration::from_millis(raw.http2_keep_alive_timeout_ms),
         body_read_timeout: Duration::from_millis(raw.body_read_timeout_ms),
         max_headers: raw.max_headers,
         max_header_bytes: raw.max_header_bytes,

@@ -64,6 +64,9 @@ struct ChunkView {
     content_block: Option<serde_json::Value>,
     #[serde(default)]
     item: Option<serde_json::Value>,
+    /// A chat stream's error chunk (`{"error": {...}}`), which ends the stream.
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -156,17 +159,30 @@ struct StreamedText {
 }
 
 /// Reads SSE lines as they pass, for the usage chunk (when the client asked for one) or, failing
-/// that, an estimate from the streamed text.
+/// that, an estimate from the streamed text; and whether the stream reached its final event.
+///
+/// Each byte is searched for a line end once (a line split over many chunks is not searched again
+/// from its start), and a line longer than [`SseScanner::MAX_LINE`] stops the scan: the stream is
+/// then cut ([`SseScanner::line_too_long`]) rather than held in memory whole.
 #[derive(Default)]
 pub struct SseScanner {
+    /// The current line's bytes so far; it never holds a line end.
     partial: Vec<u8>,
     usage: Option<(Option<u32>, Option<u32>)>,
     streamed_chars: usize,
     /// Kept only when the answer may be cached.
     text: Option<StreamedText>,
+    ended: bool,
+    too_long: bool,
+    /// Bytes searched for a line end so far, so a test can see that the scan is linear.
+    searched: usize,
 }
 
 impl SseScanner {
+    /// The longest line read. The longest legitimate ones are a Responses `response.completed`
+    /// event, which repeats the whole answer, and base64 image parts: a few MiB.
+    pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
     /// A scanner that also keeps the answer's text, for the response cache.
     pub fn keeping_text() -> SseScanner {
         SseScanner {
@@ -185,56 +201,105 @@ impl SseScanner {
         })
     }
 
+    /// True once the stream's final event has passed: `data: [DONE]` (chat completions),
+    /// `message_stop` (Anthropic), `response.completed`, `.incomplete` or `.failed` (Responses),
+    /// or an error event in any of them. A stream that stops before it was cut, even if the
+    /// connection closed cleanly.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// True once a line has passed [`SseScanner::MAX_LINE`] bytes; nothing more is read.
+    pub fn line_too_long(&self) -> bool {
+        self.too_long
+    }
+
+    /// True when the bytes so far stop inside a line (a line past the cap is one).
+    pub fn mid_line(&self) -> bool {
+        self.too_long || !self.partial.is_empty()
+    }
+
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.partial.extend_from_slice(chunk);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let Ok(mut view) = serde_json::from_slice::<ChunkView>(data.trim_ascii()) else {
-                continue;
-            };
-            let usage = view
-                .usage
-                .take()
-                .or_else(|| view.message.as_mut().and_then(|m| m.usage.take()))
-                .or_else(|| view.response.as_mut().and_then(|r| r.usage.take()));
-            if let Some(u) = usage {
-                // Anthropic sends input tokens at the start and output tokens at the end.
-                let (prompt, completion) = self.usage.unwrap_or_default();
-                self.usage = Some((u.prompt_tokens.or(prompt), u.completion_tokens.or(completion)));
+        if self.too_long {
+            return;
+        }
+        // `partial` holds no line end, so only the new bytes are searched.
+        let mut buffer = std::mem::take(&mut self.partial);
+        let mut from = buffer.len();
+        buffer.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(at) = buffer[from..].iter().position(|&b| b == b'\n') {
+            self.searched += at + 1;
+            let end = from + at;
+            self.line(&buffer[start..=end]);
+            start = end + 1;
+            from = start;
+        }
+        self.searched += buffer.len() - from;
+        buffer.drain(..start);
+        if buffer.len() > Self::MAX_LINE {
+            self.too_long = true;
+            buffer = Vec::new();
+        }
+        self.partial = buffer;
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.trim_ascii();
+        if data == b"[DONE]" {
+            self.ended = true;
+            return;
+        }
+        let Ok(mut view) = serde_json::from_slice::<ChunkView>(data) else {
+            return;
+        };
+        self.ended |= view.error.is_some()
+            || matches!(
+                view.kind.as_deref(),
+                Some("message_stop" | "response.completed" | "response.incomplete" | "response.failed" | "error")
+            );
+        let usage = view
+            .usage
+            .take()
+            .or_else(|| view.message.as_mut().and_then(|m| m.usage.take()))
+            .or_else(|| view.response.as_mut().and_then(|r| r.usage.take()));
+        if let Some(u) = usage {
+            // Anthropic sends input tokens at the start and output tokens at the end.
+            let (prompt, completion) = self.usage.unwrap_or_default();
+            self.usage = Some((u.prompt_tokens.or(prompt), u.completion_tokens.or(completion)));
+        }
+        let model = view
+            .model
+            .as_ref()
+            .or_else(|| view.message.as_ref().and_then(|m| m.model.as_ref()))
+            .or_else(|| view.response.as_ref().and_then(|r| r.model.as_ref()));
+        if let (Some(text), Some(model)) = (self.text.as_mut(), model) {
+            if text.model.is_empty() {
+                text.model.clone_from(model);
             }
-            let model = view
-                .model
-                .as_ref()
-                .or_else(|| view.message.as_ref().and_then(|m| m.model.as_ref()))
-                .or_else(|| view.response.as_ref().and_then(|r| r.model.as_ref()));
-            if let (Some(text), Some(model)) = (self.text.as_mut(), model) {
-                if text.model.is_empty() {
-                    text.model.clone_from(model);
+        }
+        if let Some(kind) = view.kind.as_deref() {
+            self.feed_event(kind, &view);
+        }
+        for choice in view.choices {
+            if let Some(text) = self.text.as_mut() {
+                let tools = choice
+                    .delta
+                    .as_ref()
+                    .is_some_and(|d| d.tool_calls.is_some() || d.function_call.is_some());
+                text.spoiled |= choice.index > 0 || tools;
+                if let Some(reason) = &choice.finish_reason {
+                    text.finish = Some(reason.clone());
                 }
             }
-            if let Some(kind) = view.kind.as_deref() {
-                self.feed_event(kind, &view);
-            }
-            for choice in view.choices {
-                if let Some(text) = self.text.as_mut() {
-                    let tools = choice
-                        .delta
-                        .as_ref()
-                        .is_some_and(|d| d.tool_calls.is_some() || d.function_call.is_some());
-                    text.spoiled |= choice.index > 0 || tools;
-                    if let Some(reason) = &choice.finish_reason {
-                        text.finish = Some(reason.clone());
-                    }
-                }
-                if let Some(content) = choice.delta.and_then(|d| d.content) {
-                    self.streamed_chars += content.chars().count();
-                    if let Some(text) = self.text.as_mut().filter(|t| !t.spoiled) {
-                        text.content.push_str(&content);
-                        text.spoiled |= text.content.len() > PlainAnswer::MAX_BYTES;
-                    }
+            if let Some(content) = choice.delta.and_then(|d| d.content) {
+                self.streamed_chars += content.chars().count();
+                if let Some(text) = self.text.as_mut().filter(|t| !t.spoiled) {
+                    text.content.push_str(&content);
+                    text.spoiled |= text.content.len() > PlainAnswer::MAX_BYTES;
                 }
             }
         }
@@ -450,6 +515,54 @@ mod tests {
         assert_eq!(PlainAnswer::from_json(response).unwrap().completion_tokens, Some(2));
         let call = br#"{"object":"response","status":"completed","output":[{"type":"function_call","name":"f"}]}"#;
         assert_eq!(PlainAnswer::from_json(call), None);
+    }
+
+    #[test]
+    fn each_api_has_a_final_event_and_a_stream_without_it_has_not_ended() {
+        let finals: [&[u8]; 5] = [
+            b"data: [DONE]\n\n",
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n",
+            b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n",
+            b"data: {\"error\":{\"message\":\"boom\"}}\n\n",
+        ];
+        for last in finals {
+            let mut s = SseScanner::default();
+            s.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"Li\"}}]}\n\n");
+            assert!(!s.ended());
+            // Split mid-line, as a network would.
+            let (a, b) = last.split_at(last.len() / 2);
+            s.feed(a);
+            assert!(!s.ended());
+            s.feed(b);
+            assert!(s.ended(), "{}", String::from_utf8_lossy(last));
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_read_in_linear_time_and_one_past_the_cap_stops_the_scan() {
+        // 1 MiB in 1 KiB chunks: searching the whole pending line again on every chunk (the old
+        // scan) looks at about 512 MiB; each byte once is 1 MiB.
+        let mut s = SseScanner::default();
+        let mut fed = 0;
+        for piece in std::iter::once(&b"data: {\"choices\":[{\"delta\":{\"content\":\""[..])
+            .chain(std::iter::repeat_n(&[b'x'; 1024][..], 1024))
+            .chain(std::iter::once(&b"\"}}]}\n\ndata: [DONE]\n\n"[..]))
+        {
+            s.feed(piece);
+            fed += piece.len();
+        }
+        assert_eq!(s.streamed_chars, 1024 * 1024);
+        assert!(s.searched <= fed, "{} bytes searched for {fed} fed", s.searched);
+        assert!(s.ended() && !s.line_too_long() && !s.mid_line());
+
+        let mut long = SseScanner::default();
+        let big = vec![b'x'; 1024 * 1024];
+        for _ in 0..=SseScanner::MAX_LINE / big.len() {
+            long.feed(&big);
+        }
+        assert!(long.line_too_long());
+        assert!(long.partial.capacity() == 0, "the long line is not held");
     }
 
     #[test]

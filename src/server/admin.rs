@@ -5,7 +5,8 @@
 //! The token is accepted as `Authorization: Bearer <token>`, or as the password of HTTP Basic auth
 //! so a browser can open the dashboard (any user name); the scheme is case-insensitive (RFC 9110
 //! §11.1). Comparison is constant-time. After [`MAX_FAILURES`] failed logins in a minute an address
-//! gets 429 until the minute is out, so the token cannot be guessed at line rate.
+//! gets 429 until the minute is out, and after [`MAX_FAILURES_ALL`] from all addresses together
+//! everyone does, so the token cannot be guessed at line rate from one address or from many.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -51,35 +52,58 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
 
 /// Failed logins an address may make in [`FAILURE_WINDOW`] before it is refused with 429.
 pub const MAX_FAILURES: u32 = 10;
+/// Failed logins from all addresses together in [`FAILURE_WINDOW`] before every login is refused
+/// with 429 until the window ends: a guesser with many addresses (a botnet, an IPv6 prefix) gets
+/// no more tries than this. While it lasts the real admin is refused too; the alternative, letting
+/// the right token through, would tell the guesser which token is right.
+pub const MAX_FAILURES_ALL: u32 = 100;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered at most; past it, windows that have ended are forgotten first.
 const MAX_TRACKED: usize = 10_000;
 
-/// Failed admin logins per client address, in fixed one-minute windows.
+/// Failed admin logins per client address and in all, in fixed one-minute windows.
 #[derive(Default)]
 pub struct FailedLogins {
-    by_address: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Default)]
+struct Windows {
+    by_address: HashMap<IpAddr, (Instant, u32)>,
+    all: Option<(Instant, u32)>,
+}
+
+/// Seconds left in a window that started at `started` and has reached `limit`, if it has.
+fn over(window: Option<(Instant, u32)>, limit: u32, now: Instant) -> Option<u64> {
+    let (started, failures) = window?;
+    let ends = started + FAILURE_WINDOW;
+    (failures >= limit && now < ends).then(|| ends.duration_since(now).as_secs().max(1))
+}
+
+/// Counts one failure in a window, starting a new one when it has ended.
+fn count(window: &mut (Instant, u32), now: Instant) {
+    if now.duration_since(window.0) >= FAILURE_WINDOW {
+        *window = (now, 0);
+    }
+    window.1 = window.1.saturating_add(1);
 }
 
 impl FailedLogins {
-    /// `Some(seconds to wait)` while `address` is over the limit.
+    /// `Some(seconds to wait)` while `address`, or all addresses together, are over the limit.
     fn blocked(&self, address: IpAddr, now: Instant) -> Option<u64> {
-        let map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        let (started, failures) = *map.get(&address)?;
-        let ends = started + FAILURE_WINDOW;
-        (failures >= MAX_FAILURES && now < ends).then(|| ends.duration_since(now).as_secs().max(1))
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        over(windows.all, MAX_FAILURES_ALL, now)
+            .or_else(|| over(windows.by_address.get(&address).copied(), MAX_FAILURES, now))
     }
 
     fn failed(&self, address: IpAddr, now: Instant) {
-        let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        count(windows.all.get_or_insert((now, 0)), now);
+        let map = &mut windows.by_address;
         if map.len() >= MAX_TRACKED {
             map.retain(|_, (started, _)| now.duration_since(*started) < FAILURE_WINDOW);
         }
-        let entry = map.entry(address).or_insert((now, 0));
-        if now.duration_since(entry.0) >= FAILURE_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
+        count(map.entry(address).or_insert((now, 0)), now);
     }
 }
 
@@ -242,6 +266,26 @@ mod tests {
             logins.blocked(attacker, t0 + FAILURE_WINDOW),
             None,
             "a new window starts clean"
+        );
+    }
+
+    /// L10 (attack review 2026-12-06): 30,000 wrong tokens from 30,000 addresses went through
+    /// with no 429.
+    #[test]
+    fn failures_from_many_addresses_share_one_budget() {
+        let logins = FailedLogins::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_FAILURES_ALL {
+            let address = IpAddr::from([10, 1, (i >> 8) as u8, i as u8]);
+            assert_eq!(logins.blocked(address, t0), None, "try {i}");
+            logins.failed(address, t0);
+        }
+        let fresh = IpAddr::from([192, 168, 0, 1]);
+        assert_eq!(logins.blocked(fresh, t0 + Duration::from_secs(30)), Some(30));
+        assert_eq!(
+            logins.blocked(fresh, t0 + FAILURE_WINDOW),
+            None,
+            "until the window ends"
         );
     }
 }

@@ -890,8 +890,29 @@ impl Scanner {
     /// body rather than one that looks complete.
     fn end_with(&self, api: Api, error: &Error) -> Result<Bytes, Error> {
         match self {
+            // Cut inside a line: end that line and its event first, or the client would read the
+            // error event as the rest of it.
+            Scanner::Sse(s) if s.mid_line() => {
+                let mut bytes = b"\n\n".to_vec();
+                bytes.extend_from_slice(&api.stream_error(error));
+                Ok(Bytes::from(bytes))
+            }
             Scanner::Sse(_) => Ok(api.stream_error(error)),
             Scanner::Json(_) => Err(Error::UpstreamUnavailable(error.to_string())),
+        }
+    }
+
+    /// True when an SSE line passed its cap and the stream must end.
+    fn line_too_long(&self) -> bool {
+        matches!(self, Scanner::Sse(s) if s.line_too_long())
+    }
+
+    /// False for an SSE stream that has not sent its final event; a JSON body's end is its
+    /// framing's business.
+    fn ended(&self) -> bool {
+        match self {
+            Scanner::Sse(s) => s.ended(),
+            Scanner::Json(_) => true,
         }
     }
 }
@@ -962,7 +983,20 @@ fn usage_tap(
                 let meter = CpuMeter::start();
                 tap.scanner.feed(&chunk);
                 tap.pending.record.proxy_cpu_us += meter.micros();
-                return Some((Ok(chunk), tap));
+                if !tap.scanner.line_too_long() {
+                    return Some((Ok(chunk), tap));
+                }
+                // The chunk that passed the cap is not sent: the client's SSE reader would hold
+                // the line too.
+                Error::UpstreamUnavailable(format!(
+                    "the upstream sent an SSE line longer than {} MiB",
+                    SseScanner::MAX_LINE >> 20
+                ))
+            }
+            // A stream that stops before its final event was cut, even when the upstream closed
+            // the connection cleanly (a stream framed by the close has no other end marker).
+            Ok(None) if !tap.scanner.ended() => {
+                Error::UpstreamUnavailable("the upstream stream ended before its final event (a cut stream)".into())
             }
             Ok(None) => {
                 tap.scanner.apply(&mut tap.pending.record);

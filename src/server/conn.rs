@@ -7,9 +7,14 @@
 //!   before hyper for the first one, which hyper's version sniffing would otherwise wait on forever).
 //! - The body's deadline is the [`super::stack`] layer that reads it before a concurrency slot is
 //!   taken.
+//! - A connection with no request in flight is idle. It closes after `server.idle_timeout`, and at
+//!   once when every slot is taken and a newcomer waits ([`Reclaim`]): otherwise clients that keep
+//!   sockets open with a cheap request every few seconds hold every slot, and nobody else gets in.
+//!   HTTP/2 connections are pinged, so a vanished peer is dropped too.
 //! - hyper answers a request it cannot parse (bad request line, too many or too large headers) by
-//!   itself, with an empty body. [`ParseErrorBody`] gives those answers OpenAI's error shape and a
-//!   ledger row, so every client, whatever it sent, reads the same kind of error.
+//!   itself, with an empty body. [`ParseErrorBody`] gives those answers the error shape of the API
+//!   the request line names (OpenAI's when there is none) and a ledger row, so every client,
+//!   whatever it sent, reads the kind of error its SDK expects.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,14 +24,17 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 use super::{AppState, PendingRecord};
+use crate::api::Api;
 use crate::config::ServerConfig;
 use crate::Error;
 
@@ -44,38 +52,154 @@ pub fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
         // Dead peers are found by pings, so a vanished client does not hold its streams forever.
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        // (A live but idle one is closed by the idle timer in `serve_connection`.)
+        .keep_alive_interval(Some(server.http2_keep_alive_interval))
+        .keep_alive_timeout(server.http2_keep_alive_timeout);
     builder
 }
 
-/// Serves one accepted connection until it closes, the graceful shutdown ends it, or it misses the
-/// first-byte deadline.
-pub async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: axum::Router,
-    state: Arc<AppState>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    header_read_timeout: Duration,
-) {
+/// The accept loop's call for slots back: when every connection slot is taken and a newcomer
+/// waits, it wakes every idle connection, which closes.
+#[derive(Default)]
+pub struct Reclaim(Notify);
+
+impl Reclaim {
+    pub fn ask(&self) {
+        self.0.notify_waiters();
+    }
+}
+
+/// What a connection needs besides its socket, shared by all of them.
+pub struct Shared {
+    pub app: axum::Router,
+    pub state: Arc<AppState>,
+    pub builder: auto::Builder<TokioExecutor>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub reclaim: Reclaim,
+    /// Turns true when the server shuts down; each connection holds a receiver until it ends, so
+    /// the sender's `closed()` says every connection is gone.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Serves one accepted connection until it closes, shutdown or the idle timer ends it, or it
+/// misses the first-byte deadline.
+pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let header_read_timeout = shared.header_read_timeout;
     let _ = stream.set_nodelay(true);
     // hyper-util reads the first bytes to tell HTTP/1 from HTTP/2 without a deadline of its own.
     let mut first = [0u8; 1];
-    match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
-        Ok(Ok(n)) if n > 0 => {}
-        // Closed, failed or silent: nothing to answer.
-        _ => return,
+    tokio::select! {
+        peeked = tokio::time::timeout(header_read_timeout, stream.peek(&mut first)) => match peeked {
+            Ok(Ok(n)) if n > 0 => {}
+            // Closed, failed or silent: nothing to answer.
+            _ => return,
+        },
+        // Shutting down: a connection that has sent nothing has nothing to finish.
+        _ = shutdown.wait_for(|stop| *stop) => return,
     }
-    let io = TokioIo::new(ParseErrorBody::new(stream, Arc::clone(&state)));
-    let service = hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(axum::body::Body::new))
-    });
-    let connection = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(connection.into_owned()).await {
+    let io = TokioIo::new(ParseErrorBody::new(stream, Arc::clone(&shared.state)));
+    let busy = Arc::new(watch::Sender::new(0usize));
+    let service = {
+        let (app, busy) = (shared.app.clone(), Arc::clone(&busy));
+        hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let guard = Busy::start(&busy);
+            let answer = app.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(response.map(|inner| TrackedBody { inner, _busy: guard }))
+            }
+        })
+    };
+    let connection = shared.builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let mut idle = busy.subscribe();
+    let close = async {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            () = until_idle_close(&mut idle, shared.idle_timeout, &shared.reclaim) => {}
+        }
+    };
+    tokio::pin!(close);
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = &mut close, if !closing => {
+                // Ends after the response in flight, if any; an idle HTTP/1 connection closes at
+                // once, an HTTP/2 one says GOAWAY first.
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// Resolves once the connection has had nothing in flight for `idle_timeout`, or is idle when the
+/// accept loop asks for slots back.
+async fn until_idle_close(busy: &mut watch::Receiver<usize>, idle_timeout: Duration, reclaim: &Reclaim) {
+    loop {
+        if busy.wait_for(|n| *n == 0).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(idle_timeout) => return,
+            () = reclaim.0.notified() => {
+                if *busy.borrow() == 0 {
+                    return;
+                }
+            }
+            changed = busy.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One request of a connection in flight, from its head to the end of its response body.
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Busy {
+    fn start(count: &Arc<watch::Sender<usize>>) -> Busy {
+        count.send_modify(|n| *n += 1);
+        Busy(Arc::clone(count))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its connection busy until it is sent whole or dropped, so a long
+/// stream is never taken for an idle connection.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -108,9 +232,13 @@ fn automatic_error(status: u16) -> Error {
     }
 }
 
-/// The bytes of a full response that replaces hyper's bodiless one.
-fn replacement_response(status: u16) -> Vec<u8> {
-    let body = automatic_error(status).body().to_string();
+/// The bytes of a full response that replaces hyper's bodiless one, in the shape of the API the
+/// request was for when its request line was read (OpenAI's otherwise).
+fn replacement_response(status: u16, api: Option<Api>) -> Vec<u8> {
+    let error = automatic_error(status);
+    let body = api
+        .map_or_else(|| error.body(), |api| api.error_body(&error))
+        .to_string();
     let reason = match status {
         431 => "Request Header Fields Too Large",
         414 => "URI Too Long",
@@ -123,13 +251,30 @@ fn replacement_response(status: u16) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The socket, with hyper's bodiless parse-error answers swapped for OpenAI-shaped ones (and a
-/// ledger row written for them, since no handler ever saw the request).
+/// The API of a request, from the start of its bytes (`METHOD SP path ...`), if its request line
+/// is there.
+fn api_of_request_start(start: &[u8]) -> Option<Api> {
+    let line = start.split(|&b| b == b'\n').next()?;
+    let target = line.split(|&b| b == b' ').nth(1)?;
+    let path = target.split(|&b| b == b'?').next()?;
+    Api::of_path(std::str::from_utf8(path).ok()?)
+}
+
+/// How much of a request's start is kept to find its request line.
+const REQUEST_START: usize = 256;
+
+/// The socket, with hyper's bodiless parse-error answers swapped for ones in the API's error shape
+/// (and a ledger row written for them, since no handler ever saw the request).
 pub struct ParseErrorBody<T> {
     inner: T,
     state: Arc<AppState>,
     /// A replacement response still being written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
+    /// The first bytes of the request being read (its request line, when hyper fails on a header),
+    /// and whether the next bytes read start a new request: true at first and after each write,
+    /// since an HTTP/1 client sends its next request once the answer is out.
+    request_start: Vec<u8>,
+    at_request_start: bool,
 }
 
 impl<T> ParseErrorBody<T> {
@@ -138,6 +283,22 @@ impl<T> ParseErrorBody<T> {
             inner,
             state,
             pending: None,
+            request_start: Vec::new(),
+            at_request_start: true,
+        }
+    }
+
+    fn saw_read(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.at_request_start) {
+            self.request_start.clear();
+        }
+        // Only until the request line is whole: body bytes are none of our business.
+        if self.request_start.len() < REQUEST_START && !self.request_start.contains(&b'\n') {
+            let room = REQUEST_START - self.request_start.len();
+            self.request_start.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
     }
 }
@@ -162,7 +323,10 @@ impl<T: AsyncWrite + Unpin> ParseErrorBody<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for ParseErrorBody<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.saw_read(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -170,18 +334,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         if let Some(status) = automatic_error_status(buf) {
-            let mut pending = PendingRecord::new(&self.state, "", "");
+            let api = api_of_request_start(&self.request_start);
+            let mut pending = PendingRecord::new(&self.state, api.map_or("", Api::path), "");
             pending.record.request_id = uuid::Uuid::new_v4().simple().to_string();
             pending.record.status = status;
             pending.record.reason = "rejected: not a parsable HTTP request".into();
             pending.record.error = Some(automatic_error(status).to_string());
             pending.finish();
-            self.pending = Some((replacement_response(status), 0));
+            self.pending = Some((replacement_response(status, api), 0));
             // hyper's bytes count as written: the replacement goes out in their place.
             let _ = self.poll_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.at_request_start = true;
+        Poll::Ready(Ok(written))
     }
 
     // Vectored writes pass straight through (hyper then sends head and body in one system call);
@@ -195,7 +362,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
             return self.poll_write(cx, first);
         }
         ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        self.at_request_start = true;
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -232,7 +401,7 @@ mod tests {
 
     #[test]
     fn the_replacement_is_a_complete_openai_error() {
-        let bytes = replacement_response(431);
+        let bytes = replacement_response(431, None);
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 431 "));

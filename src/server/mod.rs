@@ -176,16 +176,19 @@ async fn run(
     };
     tokio::pin!(signal);
 
-    let builder = Arc::new(conn::http_builder(&server));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(conn::Shared {
+        app,
+        state: Arc::clone(&state),
+        builder: conn::http_builder(&server),
+        header_read_timeout: server.header_read_timeout,
+        idle_timeout: server.idle_timeout,
+        reclaim: conn::Reclaim::default(),
+        shutdown: shutdown_rx,
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(server.max_connections));
     let mut connections = tokio::task::JoinSet::new();
-    loop {
-        // A connection slot first: at the cap, newcomers wait in the kernel's backlog.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(|_| Error::internal("connection slots closed"))?,
-            () = &mut signal => break,
-        };
+    'accept: loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -199,6 +202,23 @@ async fn run(
             },
             () = &mut signal => break,
         };
+        // A connection slot before serving it. At the cap this one newcomer waits (the rest wait
+        // in the kernel's backlog) while idle connections are asked, again every 50 ms, to give
+        // their slots up: connections that become idle later hear it too.
+        let slot = loop {
+            if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+                break slot;
+            }
+            shared.reclaim.ask();
+            tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => break slot,
+                    Err(_) => return Err(Error::internal("connection slots closed")),
+                },
+                () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                () = &mut signal => break 'accept,
+            }
+        };
         while connections.try_join_next().is_some() {}
         // The connection moves to a shard, where it stays: its socket is registered with that
         // shard's runtime, not this one's.
@@ -209,14 +229,11 @@ async fn run(
                 continue;
             }
         };
-        let (app, state, builder) = (app.clone(), Arc::clone(&state), Arc::clone(&builder));
-        let (watcher, header_read_timeout) = (graceful.watcher(), server.header_read_timeout);
+        let shared = Arc::clone(&shared);
         connections.spawn_on(
             async move {
                 match tokio::net::TcpStream::from_std(stream) {
-                    Ok(stream) => {
-                        conn::serve_connection(stream, peer, app, state, builder, watcher, header_read_timeout).await;
-                    }
+                    Ok(stream) => conn::serve_connection(stream, peer, shared).await,
                     Err(e) => tracing::warn!(error = %e, %peer, "a serving thread could not take a connection"),
                 }
                 drop(slot);
@@ -226,8 +243,11 @@ async fn run(
     }
     drop(listener);
 
-    // Keep-alive connections close after their current response; requests in flight finish.
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    // Keep-alive connections close after their current response; requests in flight finish. Each
+    // connection holds a receiver until it ends (the one in `shared` goes with it).
+    shutdown_tx.send_replace(true);
+    drop(shared);
+    if tokio::time::timeout(grace, shutdown_tx.closed()).await.is_err() {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             in_flight = state.ledger.in_flight(),

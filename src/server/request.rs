@@ -18,15 +18,18 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// A header value from free text (rule names may be Unicode): non-ASCII and control characters
-/// become `?`, and the result is capped so a header can never be refused.
+/// Bytes a header value from free text percent-encodes: controls (header values cannot hold
+/// them), non-ASCII (always encoded), and `%` itself, so decoding gives the text back.
+const HEADER_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// A header value from free text (rule names, questions and language cues may be Unicode): UTF-8
+/// percent-encoded (RFC 3986 style, as `decodeURIComponent` or Python's `urllib.parse.unquote`
+/// read it), so "Pérou" arrives as `P%C3%A9rou` rather than `P?rou`. Capped at 512 characters
+/// before encoding so a header can never be refused.
 pub fn header_value(text: &str) -> HeaderValue {
-    let clean: String = text
-        .chars()
-        .take(512)
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
-        .collect();
-    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    let capped = text.char_indices().nth(512).map_or(text, |(at, _)| &text[..at]);
+    let encoded = percent_encoding::utf8_percent_encode(capped, HEADER_ESCAPED).to_string();
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
@@ -133,6 +136,22 @@ mod tests {
 
     #[test]
     fn header_values_are_always_valid() {
-        assert_eq!(header_value("rule: café\n"), "rule: caf??");
+        assert_eq!(header_value("rule: café\n"), "rule: caf%C3%A9%0A");
+        // Non-ASCII text comes back whole from the header, where it came back as `?`.
+        for text in [
+            "language fr: lookup cue `Quelle est la capitale du Pérou`",
+            "100% 東京",
+            "a\u{1b}[2Jb",
+        ] {
+            let value = header_value(text);
+            let decoded = percent_encoding::percent_decode(value.as_bytes())
+                .decode_utf8()
+                .unwrap();
+            assert_eq!(decoded, text);
+        }
+        assert_eq!(
+            header_value("plain ASCII: p(lookup)=0.99"),
+            "plain ASCII: p(lookup)=0.99"
+        );
     }
 }

@@ -380,6 +380,7 @@ async fn a_reload_keeps_the_upstream_and_listen_address_given_on_the_command_lin
     let overrides = ecoroute::config::Overrides {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         upstream: Some(mock.base_url()),
+        anthropic_upstream: None,
     };
     let config = ecoroute::config::Config::load_with(&source, &overrides, ecoroute::config::Purpose::Serve).unwrap();
     let server = ecoroute::server::start(config).await.unwrap();
@@ -433,4 +434,249 @@ async fn the_total_timeout_covers_the_body_so_a_stream_past_it_ends_with_an_erro
     assert_eq!(rows.len(), 1);
     let error = rows[0].error.as_deref().unwrap_or_default();
     assert!(error.starts_with("stream cut") && error.contains("900 ms"), "{error}");
+}
+
+/// M5 (attack review 2026-12-06): keep-alive connections that each send a cheap request now and
+/// then held every slot, and a newcomer waited in the backlog until one of them timed out.
+#[tokio::test]
+async fn at_the_connection_cap_an_idle_keep_alive_connection_gives_up_its_slot() {
+    let h = Harness::start_with("", |c| {
+        c.server.max_connections = 2;
+        c.server.header_read_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(h.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut stream).await.status(), 200);
+        held.push(stream);
+    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(3), client.get(h.url("/healthz")).send())
+        .await
+        .expect("a newcomer is served while the held connections sit idle")
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "after {:?}", started.elapsed());
+    let mut closed = 0;
+    for stream in &mut held {
+        closed += usize::from(closed_within(stream, Duration::from_millis(500)).await);
+    }
+    assert!(closed >= 1, "an idle connection was closed to make room");
+}
+
+/// M5: an HTTP/2 connection answers the proxy's pings, so they never closed it; it stayed open,
+/// holding its slot, for as long as the client liked.
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
+    let h = Harness::start_with("", |c| c.server.idle_timeout = Duration::from_millis(300)).await;
+    let stream = TcpStream::connect(h.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(h.url("/healthz"))
+        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(3), connection).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection is still open after 3 s");
+}
+
+/// An upstream on a raw socket that answers every request with `head` and then `body` (written
+/// in `pieces` of its bytes, the last one repeated `repeat` times), then closes the connection:
+/// the framing a close-delimited response has, which hyper's own server never writes.
+async fn close_delimited_upstream(head: &'static str, pieces: Vec<Vec<u8>>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let pieces = pieces.clone();
+            tokio::spawn(async move {
+                // Read the request head and its Content-Length body, then answer.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for piece in pieces {
+                    if stream.write_all(&piece).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+const SSE_CLOSE_HEAD: &str =
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
+
+/// L2 (attack review 2026-12-06): an upstream that framed its stream by closing the connection
+/// and closed it after two frames gave the client a 200 that looked complete, and a row with no
+/// error, on all three APIs.
+#[tokio::test]
+async fn a_close_delimited_stream_cut_before_its_final_event_ends_with_an_error_event() {
+    let frames = [
+        (
+            "/v1/chat/completions",
+            json_line(
+                r#"{"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Once"}}]}"#,
+                None,
+            ),
+            r#""error""#,
+        ),
+        (
+            "/v1/messages",
+            json_line(
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Once"}}"#,
+                Some("content_block_delta"),
+            ),
+            "event: error",
+        ),
+        (
+            "/v1/responses",
+            json_line(
+                r#"{"type":"response.output_text.delta","delta":"Once"}"#,
+                Some("response.output_text.delta"),
+            ),
+            r#""type":"error""#,
+        ),
+    ];
+    for (path, frame, error_mark) in frames {
+        let upstream = close_delimited_upstream(SSE_CLOSE_HEAD, vec![frame.clone(), frame]).await;
+        let mock = start_mock().await;
+        let mut h = Harness::start_against(mock, &format!("http://{upstream}/v1"), "", |_| {}).await;
+        let body = serde_json::json!({
+            "model": "gpt-4o-mini", "max_tokens": 50, "stream": true,
+            "messages": [{"role": "user", "content": "Write a limerick about fog"}],
+            "input": "Write a limerick about fog",
+        });
+        let r = h
+            .client
+            .post(h.url(path))
+            .header("authorization", "Bearer sk-client-key")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(text.contains("Once"), "{path}: the frames so far pass: {text}");
+        assert!(text.contains(error_mark), "{path}: an error event ends it: {text}");
+        let rows = h.stop().await;
+        let row = rows.iter().find(|r| r.path == path).unwrap();
+        assert!(
+            row.error.as_deref().is_some_and(|e| e.starts_with("stream cut")),
+            "{path}: the row says the stream was cut: {:?}",
+            row.error
+        );
+    }
+}
+
+fn json_line(data: &str, event: Option<&str>) -> Vec<u8> {
+    match event {
+        Some(event) => format!("event: {event}\ndata: {data}\n\n").into_bytes(),
+        None => format!("data: {data}\n\n").into_bytes(),
+    }
+}
+
+/// L3: a stream of one endless line was searched from its start on every chunk (60 s of CPU for
+/// 64 MB) and held whole; past the line cap it now ends with an error event.
+#[tokio::test]
+async fn an_sse_line_past_the_cap_ends_the_stream_with_an_error_event() {
+    let mut pieces = vec![b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"".to_vec()];
+    let megabyte = vec![b'x'; 1024 * 1024];
+    pieces.extend(std::iter::repeat_n(megabyte, 17));
+    let upstream = close_delimited_upstream(SSE_CLOSE_HEAD, pieces).await;
+    let mock = start_mock().await;
+    let mut h = Harness::start_against(mock, &format!("http://{upstream}/v1"), "", |_| {}).await;
+    let r = h.chat(user_stream("Write a limerick about fog")).await;
+    let text = r.text().await.unwrap();
+    assert!(
+        text.len() < 17 * 1024 * 1024,
+        "the stream stops at the cap ({} bytes)",
+        text.len()
+    );
+    let last = sse_events(&text).pop().unwrap_or_default();
+    let event: Value = serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last:.200}"));
+    assert!(
+        event["error"]["message"].as_str().unwrap().contains("longer than"),
+        "{event}"
+    );
+    let rows = h.stop().await;
+    assert!(rows[0].error.as_deref().is_some_and(|e| e.contains("longer than")));
+}
+
+/// L11 (attack review 2026-12-06): hyper's own 431 and 400 on `/v1/messages` were written in
+/// OpenAI's error shape, which the Anthropic SDKs do not read.
+#[tokio::test]
+async fn requests_hyper_refuses_on_v1_messages_get_anthropic_errors() {
+    let mut h = Harness::start().await;
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let r = raw(
+        h.addr,
+        &format!("POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    )
+    .await;
+    assert_eq!(r.status(), 431, "{}", r.status_line);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+
+    let r = raw(h.addr, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n").await;
+    assert_eq!(r.status(), 400, "{}", r.status_line);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+
+    // A keep-alive connection: the second request's line is the one that counts.
+    let mut stream = TcpStream::connect(h.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await.status(), 200);
+    stream
+        .write_all(format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status(), 431);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert!(
+        v["error"]["message"].is_string() && v["type"].is_null(),
+        "OpenAI's shape: {v}"
+    );
+    let rows = h.stop().await;
+    let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths.iter().filter(|p| **p == "/v1/messages").count(), 2, "{paths:?}");
 }
