@@ -59,6 +59,9 @@ pub struct Site {
 pub struct Measured<'a> {
     pub gpu_wh: Range,
     pub site: &'a Site,
+    /// The GPU energy of a call that did not happen, at the GPUs' measured marginal energy per
+    /// token: a counterfactual, never booked as measured, with no host or manufacturing share.
+    pub marginal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -200,36 +203,47 @@ fn llm_impacts(
         Some(m) => (m.site.pue, m.site.wue_l_per_kwh, Some(&m.site.zone)),
         None => (provider.pue, provider.wue_l_per_kwh, catalogue.zone(&provider.zone)),
     };
-    // The range's low end pairs low parameters with the low PUE (and the fewest tokens, when the
-    // length is an estimate), the high end the high ones.
-    let low = llm_point(
-        profile.active_b.0,
-        profile.total_b.0,
-        &profile,
-        output_tokens.low,
-        latency_s,
-        pue[0],
-    );
-    let high = llm_point(
-        profile.active_b.1,
-        profile.total_b.1,
-        &profile,
-        output_tokens.high,
-        latency_s,
-        pue[1],
-    );
-    // IT energy (before PUE) at each end: the modelled GPUs and server, or the measured GPU
-    // energy with the modelled rest of the server (a GPU counter does not see the host).
-    let (it_low, it_high) = match measured {
-        Some(m) => (m.gpu_wh.low + low.server_wh, m.gpu_wh.high + high.server_wh),
-        None => (low.request_wh / pue[0], high.request_wh / pue[1]),
-    };
-    let energy_wh = Range::new(it_low * pue[0], it_high * pue[1]);
     let (gco2e, mix_wue) = zone.map_or((0.0, 0.0), |z| (z.gco2e_per_kwh, z.water_l_per_kwh));
-    let embodied_g = Range::new(low.embodied_g, high.embodied_g);
-    // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
-    let water_low = it_low * (wue[0] + pue[0] * mix_wue);
-    let water_high = it_high * (wue[1] + pue[1] * mix_wue);
+    let marginal = measured.is_some_and(|m| m.marginal);
+    // One end of the method: the low (0) or high (1) parameters and PUE, at a length, with the
+    // measured GPU energy at that length when there is one.
+    let at = |end: usize, tokens: f64, gpu_wh: Option<f64>| {
+        let (active, total) = if end == 0 {
+            (profile.active_b.0, profile.total_b.0)
+        } else {
+            (profile.active_b.1, profile.total_b.1)
+        };
+        let point = llm_point(active, total, &profile, tokens, latency_s, pue[end]);
+        // IT energy (before PUE): the modelled GPUs and server, or the measured GPU energy with
+        // the modelled rest of the server (a GPU counter does not see the host). An avoided call
+        // on provisioned GPUs avoided only their marginal energy: the host and the hardware's
+        // manufacturing are spent whether or not it runs.
+        let (it, embodied) = match (gpu_wh, marginal) {
+            (Some(gpu), true) => (gpu, 0.0),
+            (Some(gpu), false) => (gpu + point.server_wh, point.embodied_g),
+            (None, _) => (point.request_wh / pue[end], point.embodied_g),
+        };
+        // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
+        [it * pue[end], it * (wue[end] + pue[end] * mix_wue), embodied]
+    };
+    let gpu = |pick: fn(&Range) -> f64| measured.map(|m| pick(&m.gpu_wh));
+    // The low end pairs the low parameters and PUE with the fewest tokens (when the length is an
+    // estimate), the high end the high ones. The central is the method at the central length:
+    // EcoLogits' mean (the midpoint of its two parameter ends) there. The midpoint of the range's
+    // own ends would pair the length's bounds with the parameters' and sit 1.7–3× above it when
+    // the length is the prior (the energy audit's H2).
+    let low = at(0, output_tokens.low, gpu(|r| r.low));
+    let high = at(1, output_tokens.high, gpu(|r| r.high));
+    let (mid_low, mid_high) = (
+        at(0, output_tokens.central, gpu(|r| r.central)),
+        at(1, output_tokens.central, gpu(|r| r.central)),
+    );
+    let range = |i: usize| Range {
+        low: low[i],
+        central: (mid_low[i] + mid_high[i]) / 2.0,
+        high: high[i],
+    };
+    let (energy_wh, water_ml, embodied_g) = (range(0), range(1), range(2));
     let priced = spec.input_usd_per_mtok.is_some() && spec.output_usd_per_mtok.is_some();
     let cost = |output: f64| {
         spec.input_usd_per_mtok.unwrap_or(0.0) * prompt_tokens / 1e6
@@ -239,7 +253,7 @@ fn llm_impacts(
         energy_wh,
         // Wh × g/kWh / 1000 = g, plus the hardware's manufacturing share.
         co2e_g: energy_wh.scale(gco2e / 1000.0) + embodied_g,
-        water_ml: Range::new(water_low, water_high),
+        water_ml,
         cost_usd: Range {
             low: cost(output_tokens.low),
             central: cost(output_tokens.central),
@@ -251,7 +265,7 @@ fn llm_impacts(
         embodied_g,
         fallback: resolved.fallback,
         priced,
-        measured: measured.is_some(),
+        measured: measured.is_some_and(|m| !m.marginal),
     }
 }
 
@@ -621,6 +635,7 @@ mod tests {
         let gpu = Measured {
             gpu_wh: Range::exact(0.2),
             site: &site,
+            marginal: false,
         };
         let measured = account(&c, &settings(&c), model, call(Some(gpu)), LocalWork::default());
         assert!(measured.measured && !estimated.measured);
@@ -640,6 +655,90 @@ mod tests {
         ));
         // The call happened either way: nothing is saved by measuring it.
         assert!(measured.saved.energy_wh.high <= 0.0);
+    }
+
+    /// An avoided call on metered GPUs saved its marginal GPU energy under the site's PUE, and
+    /// nothing else: not the host (spent anyway), not the hardware's manufacturing, and it is a
+    /// counterfactual, never flagged as measured (the energy audit's H1: "17 of the 7 LLM calls").
+    #[test]
+    fn an_avoided_call_on_metered_gpus_saves_its_marginal_energy_only() {
+        let c = Catalogue::builtin().unwrap();
+        let site = Site {
+            pue: [1.1, 1.1],
+            wue_l_per_kwh: [0.0, 0.0],
+            zone: c.zone("FRA").unwrap().clone(),
+        };
+        let marginal_wh = 50.0 * 0.2 / 3600.0;
+        let on_meter = Measured {
+            gpu_wh: Range::exact(marginal_wh),
+            site: &site,
+            marginal: true,
+        };
+        let model = "meta-llama/Meta-Llama-3.1-8B-Instruct";
+        let r = account(
+            &c,
+            &settings(&c),
+            model,
+            avoided(50.0, Some(on_meter)),
+            LocalWork::default(),
+        );
+        assert!(!r.measured, "a call that did not happen was not measured");
+        let e = r.counterfactual.energy_wh;
+        assert!(
+            within(e.low, marginal_wh * 1.1, 1e-12) && within(e.high, marginal_wh * 1.1, 1e-12),
+            "{e:?}"
+        );
+        assert!(r.saved.energy_wh.high <= marginal_wh * 1.1);
+        let embodied = r.counterfactual.co2e_g.central - e.central * site.zone.gco2e_per_kwh / 1000.0;
+        assert!(embodied.abs() < 1e-15, "no manufacturing avoided: {embodied}");
+    }
+
+    /// The central of a search answer's avoided call is the method at the central length (what
+    /// EcoLogits gives there), not the midpoint of the range's ends: on the prior 20–150 tokens,
+    /// central 50, that midpoint was 1.95× EcoLogits' 0.1031 Wh for gpt-4o (the energy audit's H2).
+    #[test]
+    fn the_central_avoided_call_is_the_method_at_the_central_length() {
+        let c = Catalogue::builtin().unwrap();
+        let prior = Range {
+            low: 20.0,
+            central: 50.0,
+            high: 150.0,
+        };
+        for model in [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "mistral-small-latest",
+            "claude-3-5-sonnet-20241022",
+        ] {
+            let search = |tokens| Outcome::Search {
+                prompt_tokens: 10.0,
+                expected_output_tokens: tokens,
+                measured: None,
+            };
+            let ranged = account(&c, &settings(&c), model, search(prior), LocalWork::default());
+            let exact = account(
+                &c,
+                &settings(&c),
+                model,
+                search(Range::exact(50.0)),
+                LocalWork::default(),
+            );
+            let (r, x) = (ranged.counterfactual, exact.counterfactual);
+            for (got, want) in [
+                (r.energy_wh.central, x.energy_wh.central),
+                (r.co2e_g.central, x.co2e_g.central),
+                (r.water_ml.central, x.water_ml.central),
+                (r.cost_usd.central, x.cost_usd.central),
+            ] {
+                assert!(within(got, want, 1e-12), "{model}: {got} against {want}");
+            }
+            assert!(r.energy_wh.low < r.energy_wh.central && r.energy_wh.central < r.energy_wh.high);
+        }
+        let gpt_4o = account(&c, &settings(&c), "gpt-4o", avoided(50.0, None), LocalWork::default());
+        assert!(
+            within(gpt_4o.counterfactual.energy_wh.central, 0.1031, 0.005),
+            "{gpt_4o:?}"
+        );
     }
 
     /// Unpriced models are flagged, so a report can say their spend is unknown rather than $0.

@@ -511,32 +511,32 @@ fn recover_from_corruption(path: &Path, detail: &str, metrics: &Metrics) -> Resu
 }
 
 /// Computes a row's energy figures; owns the output-token history the counterfactuals use, and
-/// each meter's latest measured energy per token.
+/// each meter's marginal GPU energy per output token.
 pub struct Accountant {
     pub energy: EnergyConfig,
     pub history: TokenHistory,
     pub settings: crate::energy::EnergySettings,
     pub settings_hash: String,
-    wh_per_token: Vec<Option<f64>>,
+    marginal_wh_per_token: Vec<Option<crate::energy::Range>>,
 }
 
 impl Accountant {
     pub fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
         let settings = energy.settings();
         let settings_hash = settings.hash();
-        let wh_per_token = vec![None; energy.meters.len()];
+        let marginal_wh_per_token = vec![None; energy.meters.len()];
         Accountant {
             energy,
             history,
             settings,
             settings_hash,
-            wh_per_token,
+            marginal_wh_per_token,
         }
     }
 
-    /// A meter's latest measured GPU energy per output token.
-    pub fn measured_rate(&mut self, meter: usize, wh_per_token: f64) {
-        if let Some(rate) = self.wh_per_token.get_mut(meter) {
+    /// A meter's marginal GPU energy per output token, as its readings estimate it lately.
+    pub fn marginal_rate(&mut self, meter: usize, wh_per_token: crate::energy::Range) {
+        if let Some(rate) = self.marginal_wh_per_token.get_mut(meter) {
             *rate = Some(wh_per_token);
         }
     }
@@ -557,7 +557,23 @@ impl Accountant {
             .map(|(site, gpu_wh)| crate::energy::Measured {
                 gpu_wh: crate::energy::Range::exact(gpu_wh),
                 site,
+                marginal: false,
             });
+        // A call that did not happen on metered GPUs: the marginal energy of its tokens, never the
+        // interval's average, whose idle draw is spent anyway (the energy audit's H1). Until the
+        // meter's readings can estimate it, the modelled call stands in, marked estimated.
+        let rate = meter.and_then(|i| self.marginal_wh_per_token.get(i).copied().flatten());
+        let avoided_on_meter = |tokens: crate::energy::Range| {
+            site.zip(rate).map(|(site, rate)| crate::energy::Measured {
+                gpu_wh: crate::energy::Range {
+                    low: tokens.low * rate.low,
+                    central: tokens.central * rate.central,
+                    high: tokens.high * rate.high,
+                },
+                site,
+                marginal: true,
+            })
+        };
         let outcome = match (r.served(), searched) {
             // A reused LLM answer avoided a call as long as the answer it repeats.
             (Served::Cache, _) if r.cache_origin == Some(CacheOrigin::Llm) => {
@@ -573,16 +589,10 @@ impl Accountant {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
                 counterfactual_tokens = Some(tokens.central);
                 tokens_from_history = from_history;
-                // On metered GPUs the avoided answer costs what their answers cost lately.
-                let rate = meter.and_then(|i| self.wh_per_token.get(i).copied().flatten());
-                let measured = site.zip(rate).map(|(site, rate)| crate::energy::Measured {
-                    gpu_wh: tokens.scale(rate),
-                    site,
-                });
                 Outcome::Search {
                     prompt_tokens: prompt,
                     expected_output_tokens: tokens,
-                    measured,
+                    measured: avoided_on_meter(tokens),
                 }
             }
             (Served::Llm, _) if r.tier_review_of.is_some() => Outcome::Extra {
@@ -632,7 +642,7 @@ impl Accountant {
             let would = Outcome::Search {
                 prompt_tokens: prompt,
                 expected_output_tokens: crate::energy::Range::exact(completion),
-                measured: measured_call,
+                measured: avoided_on_meter(crate::energy::Range::exact(completion)),
             };
             account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
         });
@@ -767,16 +777,18 @@ fn write_loop(
         },
         Message::Metered(reading) => {
             let released = waiting.release(reading);
-            if let Some(rate) = released.wh_per_token {
-                accountant.measured_rate(reading.meter, rate);
+            if let Some(rate) = released.marginal_wh_per_token {
+                accountant.marginal_rate(reading.meter, rate);
             }
-            metrics.meter_unattributed_wh.inc_by(released.unattributed_wh);
             batch.extend(released.rows);
         }
         Message::Shutdown => {
             *stopping = true;
-            // Readings that will not come: the waiting rows go in as estimated.
-            batch.extend(waiting.drain());
+            // Readings that will not come: the waiting rows go in as estimated; idle energy with
+            // no request after it is in no row, and the metric says how much.
+            let (rows, unattributed_wh) = waiting.drain();
+            metrics.meter_unattributed_wh.inc_by(unattributed_wh);
+            batch.extend(rows);
         }
     };
     while !stopping {

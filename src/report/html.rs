@@ -317,9 +317,12 @@ pub fn render(
     ));
     html.push_str(&if t.measured_requests > 0 {
         card(
-            "Measured GPU energy",
+            "Metered LLM calls",
             &figure(t.energy_actual_measured_wh.central, "Wh"),
-            &format!("{} LLM calls on metered GPUs", t.measured_requests),
+            &format!(
+                "{} LLM calls on metered GPUs: measured GPU energy (idle draw included) × PUE, plus the modelled host",
+                t.measured_requests
+            ),
         )
     } else {
         card(
@@ -514,7 +517,7 @@ fn methodology(settings: Option<&EnergySettings>) -> String {
     let q = quoted(settings);
     let meters = settings.map_or(0, |e| e.meters.len());
     let measured = if meters > 0 {
-        format!("<p><b>Measured GPU energy.</b> {meters} GPU energy meter(s) are configured: the energy their counters report for an interval is shared among the LLM calls that ended in it, by output tokens, times the site's PUE; the rest of the server and the embodied share are estimated as below. Calls on other models are estimated.</p>")
+        format!("<p><b>Measured GPU energy.</b> {meters} GPU energy meter(s) are configured: the energy their counters report for an interval is shared among the LLM calls that ended in it, by output tokens, times the site's PUE; an interval in which no call ended passes its (idle) energy to the next one that has calls, so the idle draw is in the footprint and the SCI. The rest of the server and the embodied share are estimated as below. A call that search avoided on these GPUs saved only the <i>marginal</i> energy of its tokens, the slope of the meter's power against token rate (idle draw excluded) times the site's PUE, with no host or manufacturing share: those are spent whether or not it runs. Calls on other models are estimated.</p>")
     } else {
         "<p><b>Measured GPU energy.</b> No GPU energy meter is configured (<code>[[energy.meter]]</code>), so every LLM call is estimated.</p>".to_string()
     };

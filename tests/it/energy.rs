@@ -190,3 +190,86 @@ async fn rows_name_their_settings_and_reports_state_them() {
         "the total row cites the sources"
     );
 }
+
+/// A fake DCGM exporter for the energy audit's H1 board: 124 W of idle draw over wall time, plus
+/// 0.2 J per generated token, the tokens counted by the test as the mock answers.
+async fn start_board_exporter(tokens: Arc<AtomicU64>) -> String {
+    let start = std::time::Instant::now();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let mj = 124.0 * start.elapsed().as_secs_f64() * 1e3 + 200.0 * tokens.load(Ordering::SeqCst) as f64;
+            async move { format!("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{{gpu=\"0\"}} {mj}\n") }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/metrics")
+}
+
+/// The energy audit's H1 scenario, rerun: on provisioned GPUs a lookup that search answered saved
+/// the marginal energy of the tokens it did not generate, never the interval's idle-inclusive
+/// average (which booked 70× that); the search rows are not "measured"; and the idle draw of
+/// intervals without calls is in the footprint of the calls after them, not in no report.
+#[tokio::test]
+async fn an_avoided_call_on_metered_gpus_saves_no_more_than_its_marginal_energy() {
+    let tokens = Arc::new(AtomicU64::new(0));
+    let url = start_board_exporter(Arc::clone(&tokens)).await;
+    let extra = format!(
+        r#"
+[[energy.meter]]
+url = "{url}"
+models = ["gpt-4o-mini"]
+scrape_interval_ms = 1000
+pue = [1.1, 1.1]
+zone = "FRA"
+"#
+    );
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    let idle = || tokio::time::sleep(std::time::Duration::from_millis(2200));
+    // Idle, a burst of three calls, idle, one call, idle: intervals at three token rates.
+    idle().await;
+    for text in [
+        "Write a limerick about Lima",
+        "Write a haiku about fog",
+        "Write a poem about Quito",
+    ] {
+        assert_eq!(h.chat(user(text)).await.status(), 200);
+        tokens.fetch_add(17, Ordering::SeqCst);
+    }
+    idle().await;
+    assert_eq!(h.chat(user("Write a sonnet about Cusco")).await.status(), 200);
+    tokens.fetch_add(17, Ordering::SeqCst);
+    idle().await;
+    for text in ["What is the capital of Peru?", "What is the capital of Chile?"] {
+        let r = h.chat(user(text)).await;
+        assert_eq!(r.headers()["x-ecoroute-route"], "search", "{text}");
+    }
+    let rows = h.stop().await;
+
+    let marginal_wh_per_token = 0.2 / 3600.0;
+    let searches: Vec<_> = rows.iter().filter(|r| r.route == "search").collect();
+    assert_eq!(searches.len(), 2);
+    for r in &searches {
+        let a = r.accounting.unwrap();
+        assert!(!a.costs.measured, "a call that did not happen was not measured: {r:?}");
+        let avoided_tokens = a.counterfactual_tokens.unwrap();
+        let marginal = avoided_tokens * marginal_wh_per_token * 1.1;
+        let saved = a.costs.saved.energy_wh;
+        // The fit sees request timing jitter; a tenth either way, far from the 70× of the average.
+        assert!(
+            saved.central <= marginal * 1.1 && saved.central >= marginal * 0.9,
+            "saved {saved:?} against the marginal {marginal} Wh"
+        );
+    }
+    // The idle draw before and between the calls is in their measured energy: more than their
+    // tokens' own energy by at least 3 of the 4.4 idle seconds at 124 W.
+    let llm: Vec<_> = rows.iter().filter(|r| r.route == "llm").collect();
+    assert_eq!(llm.len(), 4);
+    let measured: f64 = llm.iter().map(|r| r.measured_gpu_wh.unwrap()).sum();
+    let own = 4.0 * 17.0 * marginal_wh_per_token;
+    assert!(measured > own + 124.0 * 3.0 / 3600.0, "{measured} Wh measured");
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
+    assert_eq!(report["measured_requests"], 4, "the LLM calls, not the search answers");
+}
