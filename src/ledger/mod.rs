@@ -106,6 +106,12 @@ pub struct LedgerRecord {
     /// For tier review, with `ledger.store_prompts`: the answer this row's model gave.
     #[serde(default)]
     pub review_answer: Option<String>,
+    /// The catalogue entry that priced the row's model, and how the name found it (`exact`,
+    /// `undated`, `family`, `default`); set by the writer with the figures.
+    #[serde(default)]
+    pub model_entry: Option<String>,
+    #[serde(default)]
+    pub model_match: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -137,6 +143,9 @@ pub struct Accounting {
     /// A model tier in shadow mode: what the cheaper model would have saved at this answer's length.
     #[serde(default)]
     pub tier_shadow_saved: Option<crate::energy::Impacts>,
+    /// The low and high ends of `counterfactual_tokens` (the prior's, or history's 95% interval).
+    #[serde(default)]
+    pub counterfactual_tokens_bounds: Option<[f64; 2]>,
 }
 
 enum Message {
@@ -547,6 +556,7 @@ impl Accountant {
         let completion = f64::from(r.completion_tokens.unwrap_or(0));
         let latency_s = Some(r.latency_ms / 1e3);
         let mut counterfactual_tokens = None;
+        let mut counterfactual_tokens_bounds = None;
         let mut tokens_from_history = false;
         // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
         let searched = r.escalated || r.search_cpu_us.is_some();
@@ -578,6 +588,7 @@ impl Accountant {
             // A reused LLM answer avoided a call as long as the answer it repeats.
             (Served::Cache, _) if r.cache_origin == Some(CacheOrigin::Llm) => {
                 counterfactual_tokens = Some(completion);
+                counterfactual_tokens_bounds = Some([completion, completion]);
                 tokens_from_history = true;
                 Outcome::Search {
                     prompt_tokens: prompt,
@@ -588,6 +599,7 @@ impl Accountant {
             (Served::Search | Served::Cache, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
                 counterfactual_tokens = Some(tokens.central);
+                counterfactual_tokens_bounds = Some([tokens.low, tokens.high]);
                 tokens_from_history = from_history;
                 Outcome::Search {
                     prompt_tokens: prompt,
@@ -676,6 +688,7 @@ impl Accountant {
             tokens_from_history,
             shadow_saved,
             tier_shadow_saved,
+            counterfactual_tokens_bounds,
         }
     }
 }
@@ -686,6 +699,11 @@ fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRec
     metrics.observe_costs(matches!(r.served(), Served::Search | Served::Cache), &accounting.costs);
     r.accounting = Some(accounting);
     r.settings_hash = Some(accountant.settings_hash.clone());
+    if let Some(model) = r.model.as_deref() {
+        let resolved = accountant.energy.catalogue.resolve(model);
+        r.model_entry = Some(resolved.spec.name.clone());
+        r.model_match = Some(resolved.how.as_str().to_string());
+    }
 }
 
 /// How long the writer waits for more rows before writing a batch that is not full.

@@ -440,6 +440,14 @@ pub fn render(
                 escape(&human(t.energy_saved_on_default_model_wh, "Wh"))
             ));
         }
+        if !t.model_resolutions.is_empty() {
+            quality.push_str(&format!(
+                "<p><b>Model names:</b> priced by a catalogue entry of another name: {}. {} requests rest on another spelling's entry (family), {} of the energy saved.</p>",
+                escape(&t.model_resolutions.iter().cloned().collect::<Vec<_>>().join("; ")),
+                t.substituted_model_requests,
+                escape(&human(t.energy_saved_on_substituted_model_wh, "Wh"))
+            ));
+        }
         if t.by_route.search > 0 {
             quality.push_str(&format!(
                 "<p>What a search answer avoided is as long as the LLM's answers to lookups in this ledger for {} search answers, and the stated prior (a one- or two-sentence answer) for {}; the prior's range is wider.</p>",

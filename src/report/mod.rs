@@ -164,6 +164,13 @@ pub struct Totals {
     /// (written before ecoroute recorded them).
     pub settings_hashes: BTreeSet<String>,
     pub rows_without_settings: u64,
+    /// Requests priced by the catalogue entry of another spelling of their model (a family match,
+    /// e.g. `mistral-small` → `mistral-small-latest`), and the energy saved that rests on it.
+    pub substituted_model_requests: u64,
+    pub energy_saved_on_substituted_model_wh: Range,
+    /// Every model name that did not find its entry by name or alias, as "requested → entry
+    /// (how)", how being `undated`, `family` or `default`: a substitution is never silent.
+    pub model_resolutions: BTreeSet<String>,
 }
 
 /// The eco-label's scale, in Wh of actual energy per chat request (central estimate), anchored on
@@ -256,6 +263,19 @@ impl Totals {
                 self.unpriced_requests += u64::from(a.costs.unpriced);
             }
             None => self.rows_without_figures += 1,
+        }
+        if let (Some(entry), Some(how)) = (&r.model_entry, &r.model_match) {
+            if how != "exact" {
+                let requested = r.model.as_deref().unwrap_or("(none)");
+                self.model_resolutions.insert(format!("{requested} → {entry} ({how})"));
+            }
+            if how == "family" {
+                self.substituted_model_requests += 1;
+                if let Some(a) = &r.accounting {
+                    self.energy_saved_on_substituted_model_wh =
+                        self.energy_saved_on_substituted_model_wh + a.costs.saved.energy_wh;
+                }
+            }
         }
         match &r.settings_hash {
             Some(hash) => {
@@ -702,6 +722,14 @@ pub fn to_markdown(report: &Report) -> String {
             human(t.energy_saved_on_default_model_wh, "Wh")
         ));
     }
+    if !t.model_resolutions.is_empty() {
+        out.push_str(&format!(
+            "- Model names priced by a catalogue entry of another name: {}. {} requests rest on another spelling's entry (family), {} of the energy saved.\n",
+            t.model_resolutions.iter().cloned().collect::<Vec<_>>().join("; "),
+            t.substituted_model_requests,
+            human(t.energy_saved_on_substituted_model_wh, "Wh")
+        ));
+    }
     if t.by_route.search > 0 {
         out.push_str(&format!(
             "- Avoided answer length: from this ledger's LLM answers to lookups for {} search answers, from the stated prior for {}.\n",
@@ -842,6 +870,7 @@ mod tests {
                 tokens_from_history: false,
                 shadow_saved: None,
                 tier_shadow_saved: None,
+                counterfactual_tokens_bounds: None,
             }),
             ..LedgerRecord::default()
         }

@@ -273,3 +273,53 @@ zone = "FRA"
     let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
     assert_eq!(report["measured_requests"], 4, "the LLM calls, not the search answers");
 }
+
+/// The energy audit's M1: a dated name keeps its version (`claude-sonnet-4-20250514` is not
+/// Sonnet 4.5), every row names the catalogue entry that priced it and how, and the report lists
+/// each name that found another entry, so no substitution is silent.
+#[tokio::test]
+async fn rows_name_the_catalogue_entry_that_priced_them() {
+    let mut h = Harness::start().await;
+    let ask = |model: &str, text: &str| {
+        let mut body = user(text);
+        body["model"] = model.into();
+        body
+    };
+    for (model, text) in [
+        ("claude-sonnet-4-20250514", "What is the capital of Peru?"),
+        ("gpt-4o-2024-08-06", "What is the capital of Chile?"),
+        ("mistral-small", "Write a limerick about Lima"),
+        ("gpt-4o-mini", "Write a haiku about fog"),
+    ] {
+        assert_eq!(h.chat(ask(model, text)).await.status(), 200, "{model}");
+    }
+    let rows = h.stop().await;
+    let row = |model: &str| rows.iter().find(|r| r.model.as_deref() == Some(model)).unwrap();
+    let entry = |model: &str| {
+        let r = row(model);
+        (r.model_entry.clone().unwrap(), r.model_match.clone().unwrap())
+    };
+    assert_eq!(entry("claude-sonnet-4-20250514"), ("unknown".into(), "default".into()));
+    assert!(row("claude-sonnet-4-20250514").accounting.unwrap().costs.model_fallback);
+    assert_eq!(entry("gpt-4o-2024-08-06"), ("gpt-4o".into(), "undated".into()));
+    assert_eq!(entry("mistral-small"), ("mistral-small-latest".into(), "family".into()));
+    assert_eq!(entry("gpt-4o-mini"), ("gpt-4o-mini".into(), "exact".into()));
+
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
+    let resolutions: Vec<&str> = report["model_resolutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        resolutions,
+        [
+            "claude-sonnet-4-20250514 → unknown (default)",
+            "gpt-4o-2024-08-06 → gpt-4o (undated)",
+            "mistral-small → mistral-small-latest (family)"
+        ]
+    );
+    assert_eq!(report["substituted_model_requests"], 1);
+    assert!(run_report(&h.ledger_path(), "day", "md").contains("mistral-small → mistral-small-latest (family)"));
+}
