@@ -181,19 +181,20 @@ fn tenant_table(rows: &[LedgerRecord]) -> String {
         .map(|g| g.totals.energy_saved_wh.central.max(0.0))
         .fold(0.0f64, f64::max)
         .max(1e-12);
-    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Energy per chat request</th><th>Label</th></tr></thead><tbody>");
+    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Energy per chat request</th><th>Reference LLM energy avoided</th><th>Grade</th></tr></thead><tbody>");
     for g in groups.iter().take(10) {
         let t = &g.totals;
         let per_request = t.energy_per_chat_request_wh;
         let label = t.eco_label.clone();
         let bar = (t.energy_saved_wh.central.max(0.0) / max * 160.0).round();
         out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{}</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{}</td><td>{:.1}%</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
             escape(&g.key),
             t.requests,
             t.llm_avoided_share * 100.0,
             escape(&figure(t.energy_saved_wh.central, "Wh")),
-            escape(&figure(per_request, "Wh"))
+            escape(&figure(per_request, "Wh")),
+            t.avoided_energy_share * 100.0
         ));
     }
     out.push_str("</tbody></table>");
@@ -262,10 +263,11 @@ pub fn render(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}<title>ecoroute footprint and savings report</title><style>{STYLE}</style></head><body>"
     );
     html.push_str(&format!(
-        "<h1>ecoroute footprint and savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC · method {}</p>",
+        "<h1>ecoroute footprint and savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC by {} · method {}</p>",
         escape(&period),
         t.requests,
         civil(generated_at_ms.div_euclid(86_400_000)),
+        escape(super::ECOROUTE_VERSION),
         escape(METHOD_VERSION)
     ));
     if let Page::Dashboard { .. } = page {
@@ -292,6 +294,11 @@ pub fn render(
             "SCI per chat request",
             figure(t.sci_gco2e_per_request.central, "g"),
             format!("CO2e, {}", range_text(t.sci_gco2e_per_request, "g")),
+        ),
+        (
+            "Energy per chat request",
+            figure(per_request, "Wh"),
+            "central; a figure, not a grade: it depends on the model chosen".to_string(),
         ),
     ];
     html.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
@@ -334,14 +341,27 @@ pub fn render(
     html.push_str(
         "</div><h2>Avoided <span class=\"muted\">(apart from the footprint, never netted with it)</span></h2>",
     );
+    html.push_str(&format!(
+        "<p class=\"muted\"><b>Reference scenario.</b> {}</p>",
+        escape(super::REFERENCE_SCENARIO)
+    ));
     let cards = [
         (
             "Energy saved",
             figure(t.energy_saved_wh.central, "Wh"),
             format!(
-                "{}{}",
+                "{}{}{}",
                 range_text(t.energy_saved_wh, "Wh"),
-                phone_charges(t.energy_saved_wh.central)
+                phone_charges(t.energy_saved_wh.central),
+                if t.by_route.cache > 0 {
+                    format!(
+                        "; {} of it on {} repeats from the cache",
+                        figure(t.energy_saved_on_repeats_wh.central, "Wh"),
+                        t.by_route.cache
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ),
         (
@@ -370,9 +390,12 @@ pub fn render(
             ),
         ),
         (
-            "Energy per chat request",
-            figure(per_request, "Wh"),
-            format!("eco-label {}", t.eco_label),
+            "Routing grade",
+            t.eco_label.clone(),
+            format!(
+                "{:.1}% of the reference scenario's LLM energy avoided, repeats left out",
+                t.avoided_energy_share * 100.0
+            ),
         ),
     ];
     html.push_str("<div class=\"cards\">");
@@ -464,7 +487,7 @@ pub fn render(
             "<section><h2>What the figures rest on</h2>{quality}</section>"
         ));
     }
-    html.push_str(&methodology(over_time.settings.latest()));
+    html.push_str(&methodology(over_time.settings.latest(), &over_time.settings.each));
     html.push_str(&settings_section(&over_time));
     html.push_str(&format!(
         "<section class=\"method\"><h2>Boundary and sources</h2><p>{}</p><ul>",
@@ -520,8 +543,38 @@ fn quoted(settings: Option<&EnergySettings>) -> Quoted {
     }
 }
 
+/// When rows span several sets of settings, what each period's figures used: the methodology's
+/// sentences quote the latest, and most rows may have been computed under older ones.
+fn periods(each: &[StoredSettings]) -> String {
+    if each.len() < 2 {
+        return String::new();
+    }
+    let items: String = each
+        .iter()
+        .map(|s| {
+            let q = quoted(Some(&s.settings));
+            format!(
+                "<li>From {} (settings <code>{}</code>): {} per busy core, PUE {}, grid {}; embodied {} per core-hour; avoided-answer prior {}; catalogue <code>{}</code>.</li>",
+                civil(s.first_seen_ms.div_euclid(86_400_000)),
+                escape(&s.hash),
+                escape(&q.watts),
+                escape(&q.pue),
+                escape(&q.zone),
+                escape(&q.embodied),
+                escape(&q.prior),
+                escape(&q.catalogue)
+            )
+        })
+        .collect();
+    format!(
+        "<p><b>Settings periods.</b> These rows were computed under {} sets of settings, each row under the set it names; the sentences here quote the latest. Each period used:</p><ul>{items}</ul>",
+        each.len()
+    )
+}
+
 /// The methodology, written from the settings the figures were computed under.
-fn methodology(settings: Option<&EnergySettings>) -> String {
+fn methodology(settings: Option<&EnergySettings>, each: &[StoredSettings]) -> String {
+    let periods = periods(each);
     let q = quoted(settings);
     let meters = settings.map_or(0, |e| e.meters.len());
     let measured = if meters > 0 {
@@ -534,6 +587,7 @@ fn methodology(settings: Option<&EnergySettings>) -> String {
 <p><b>LLM calls</b> follow EcoLogits' LLM-inference method (genai-impact/ecologits, release 0.11.3): GPU energy per output token grows with the model's active parameters (regression on measured H100 inference energy, batch of 64 requests); the GPUs needed follow from the total parameters at 16 bits on 80 GB cards; the server's other power (1.2 kW per 8 GPUs) is counted over the generation time; the provider's data-centre PUE is applied. Model parameters, data centres and prices come from the catalogue <code>{catalogue}</code>. The output length of an avoided call is that of the model's answers <i>to lookups</i> (escalations, shadow mode) in this ledger, their mean with its 95% interval once there are 20, else the configured prior ({prior}); answers to writing and code requests, ten times longer, do not count.</p>
 {measured}
 <p><b>Search and the proxy</b> are measured: thread CPU time of the work, times {watts} per busy core, times the local PUE of {pue}; their grid is {zone}.</p>
+{periods}
 <p><b>CO2e</b> is energy times the carbon intensity of the grid (ADEME Base Empreinte via EcoLogits, location-based): the provider's data-centre country for LLM calls, the local zone for local work. It includes <b>embodied emissions</b>: for LLM calls, EcoLogits' share of the manufacturing of the server (5,700 kgCO2e) and of each GPU (273 kgCO2e) over a 3-year life, per generation time and batch; for local work, {embodied} per busy core-hour. <b>Water</b> is on-site use (the provider's WUE) plus the water of electricity generation. <b>Spend</b> uses catalogue prices per million input and output tokens; a model without a price has unknown spend, left out and counted.</p>
 <p><b>SCI</b> (Software Carbon Intensity, ISO/IEC 21031:2024) is the actual CO2e of the chat requests, embodied included, per chat request. Avoided emissions do not lower it.</p>
 <p><b>Uncertainty.</b> Each figure is a range. Totals add lows to lows and highs to highs, because the uncertainty (model size, hardware) is the same for every call of a model and does not average out. Independent estimates put a GPT-4o query lower than EcoLogits (Epoch AI about 0.3 Wh; Google reports 0.24 Wh for its median Gemini prompt), so central savings are at the generous end: <b>quote the low end when a conservative figure is needed</b>. A lightly loaded self-hosted GPU costs far more per token than the batch of 64 the method assumes (ten times or more at batch 1, measured on an H100): meter it.</p>
@@ -638,11 +692,13 @@ mod tests {
     #[test]
     fn labels_follow_the_thresholds() {
         use crate::report::eco_label;
-        assert_eq!(eco_label(0.001), 'A');
-        assert_eq!(eco_label(0.05), 'B');
-        assert_eq!(eco_label(0.2), 'C');
-        assert_eq!(eco_label(0.5), 'D');
-        assert_eq!(eco_label(2.0), 'E');
+        assert_eq!(eco_label(0.6), 'A');
+        assert_eq!(eco_label(0.4), 'A');
+        assert_eq!(eco_label(0.25), 'B');
+        assert_eq!(eco_label(0.1), 'C');
+        assert_eq!(eco_label(0.01), 'D');
+        assert_eq!(eco_label(0.0), 'E');
+        assert_eq!(eco_label(-0.001), 'E', "a loss is no grade above E");
     }
 
     #[test]

@@ -181,6 +181,20 @@ async fn rows_name_their_settings_and_reports_state_them() {
     assert!(html.contains("5 to 15 W"), "watts per core from the settings");
     assert!(html.contains("PUE of 1.5"), "the local PUE from the settings");
     assert!(html.contains(&hash) && html.contains(&second));
+    // A mixed ledger: the methodology states the settings of every period, not the latest only
+    // (the energy audit's L1), the reference scenario of the avoided figures and the version.
+    let methodology = &html[html.find("<h2>Methodology</h2>").unwrap()..];
+    let periods = &methodology[methodology.find("Settings periods").expect("periods stated")..];
+    assert!(
+        periods.contains("PUE 1.3")
+            && periods.contains("PUE 1.5")
+            && periods.contains("France")
+            && periods.contains("Germany"),
+        "{periods}"
+    );
+    assert!(html.contains("Reference scenario") && html.contains(ecoroute::report::ECOROUTE_VERSION));
+    assert!(report["reference_scenario"].as_str().unwrap().contains("same requests"));
+    assert_eq!(report["ecoroute_version"], ecoroute::report::ECOROUTE_VERSION);
     assert!(html.contains("Actual footprint") && html.contains("Measured:"));
     let markdown = run("md");
     assert!(markdown.contains(&second) && markdown.contains("## Actual footprint"));
