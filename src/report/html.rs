@@ -451,7 +451,7 @@ pub fn render(
             "; no GPU is metered".to_string()
         };
         let mut quality = format!(
-            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests{metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones, by the EcoLogits method below; embodied emissions, from hardware figures.</p>",
+            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests (a pass-through answer's body is relayed unmeasured){metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones, by the EcoLogits method below; embodied emissions, from hardware figures.</p>",
             t.requests,
             llm_calls.saturating_sub(t.measured_requests),
             t.by_route.search

@@ -337,3 +337,23 @@ async fn rows_name_the_catalogue_entry_that_priced_them() {
     assert_eq!(report["substituted_model_requests"], 1);
     assert!(run_report(&h.ledger_path(), "day", "md").contains("mistral-small → mistral-small-latest (family)"));
 }
+
+/// The energy audit's M3: a pass-through call's CPU time is measured like a chat request's (it
+/// was recorded as 0 while the report said CPU was measured on every request).
+#[tokio::test]
+async fn pass_through_calls_record_the_proxys_cpu_time() {
+    let mut h = Harness::start().await;
+    for _ in 0..3 {
+        let r = h.client.get(h.url("/v1/models")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let rows = h.stop().await;
+    let pass: Vec<_> = rows.iter().filter(|r| r.route == "passthrough").collect();
+    assert_eq!(pass.len(), 3);
+    assert!(pass.iter().all(|r| r.proxy_cpu_us > 0.0), "{pass:?}");
+    let actual: f64 = pass
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.high)
+        .sum();
+    assert!(actual > 0.0, "their energy is in the footprint");
+}
