@@ -42,6 +42,9 @@ pub struct LocalSettings {
     pub search_wh_per_query: Option<Range>,
     /// Manufacturing emissions of the proxy's host per busy core-hour, g CO2e (low, high).
     pub embodied_g_per_core_hour: (f64, f64),
+    /// The proxy host's baseline draw, W (low, high), charged over the wall time of [`LocalWork`]:
+    /// SCI counts provisioned hardware, idle included. `None`: busy CPU time only.
+    pub host_watts: Option<(f64, f64)>,
 }
 
 /// The data centre of self-hosted GPUs, for energy measured on them: PUE and on-site water as
@@ -175,6 +178,9 @@ pub struct RequestCosts {
 pub struct LocalWork {
     pub proxy_cpu_s: f64,
     pub search_cpu_s: f64,
+    /// Wall time of the proxy's host charged to this request (the time since the previous one),
+    /// for its baseline draw.
+    pub host_s: f64,
 }
 
 /// An LLM call's impacts, and what they rest on.
@@ -291,9 +297,14 @@ pub fn account(
     outcome: Outcome<'_>,
     work: LocalWork,
 ) -> RequestCosts {
+    // The host's baseline over the request's share of wall time: a cost of running ecoroute,
+    // which the reference scenario (no proxy) does not have.
+    let host_wh = settings.host_watts.map_or(Range::exact(0.0), |(low, high)| {
+        Range::new(low, high).scale(work.host_s.max(0.0) / 3600.0 * settings.pue)
+    });
     let (proxy, proxy_embodied) = local_impacts(
         settings,
-        cpu_energy_wh(work.proxy_cpu_s, settings.watts_per_core, settings.pue),
+        cpu_energy_wh(work.proxy_cpu_s, settings.watts_per_core, settings.pue) + host_wh,
         work.proxy_cpu_s,
     );
     let search_energy = settings
@@ -476,6 +487,7 @@ mod tests {
             lookup_answer_tokens: Range::exact(300.0),
             search_wh_per_query: None,
             embodied_g_per_core_hour: (1.9, 3.4),
+            host_watts: None,
         }
     }
 
@@ -485,6 +497,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 20e-6,
             search_cpu_s: 100e-6,
+            host_s: 0.0,
         };
         let r = account(
             &c,
@@ -521,6 +534,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 30e-6,
             search_cpu_s: 200e-6,
+            host_s: 0.0,
         };
         for outcome in [
             Outcome::Llm {
@@ -608,6 +622,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 1.0,
             search_cpu_s: 0.0,
+            host_s: 0.0,
         };
         let r = account(&c, &settings(&c), "gpt-4o", Outcome::Passthrough, work);
         assert!(within(r.actual_embodied_g.low, 1.9 / 3600.0, 1e-9), "{r:?}");
@@ -811,7 +826,7 @@ mod tests {
         #[test]
         fn ranges_stay_ordered(tokens in 1.0f64..3000.0, cpu in 0.0f64..0.01) {
             let c = Catalogue::builtin().unwrap();
-            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None, measured: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu });
+            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None, measured: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu, host_s: 0.0 });
             for range in [r.actual.energy_wh, r.actual.co2e_g, r.actual.water_ml, r.counterfactual.energy_wh] {
                 prop_assert!(range.low <= range.central && range.central <= range.high);
             }

@@ -85,6 +85,10 @@ pub struct EnergySettings {
     pub embodied_g_per_core_hour: [f64; 2],
     pub search_wh_per_query: Option<[f64; 2]>,
     pub lookup_answer_tokens: [f64; 3],
+    /// The proxy host's baseline draw, W; absent when not configured (and then out of the JSON,
+    /// so the hash of settings from before it existed is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_watts: Option<[f64; 2]>,
     /// How the length of an avoided answer is estimated, in words.
     pub counterfactual_basis: String,
     /// Each meter as "url (metric, unit) for models; PUE; zone".
@@ -108,6 +112,7 @@ impl EnergyConfig {
             embodied_g_per_core_hour: [l.embodied_g_per_core_hour.0, l.embodied_g_per_core_hour.1],
             search_wh_per_query: l.search_wh_per_query.map(|r| [r.low, r.high]),
             lookup_answer_tokens: [tokens.low, tokens.central, tokens.high],
+            host_watts: l.host_watts.map(|(low, high)| [low, high]),
             counterfactual_basis: format!(
                 "mean length (±2 standard errors) of the model's LLM answers to lookups in this ledger once there are {}; before that the prior {}–{} tokens, central {}",
                 accounting::MIN_HISTORY_SAMPLES,

@@ -527,6 +527,8 @@ pub struct Accountant {
     pub settings: crate::energy::EnergySettings,
     pub settings_hash: String,
     marginal_wh_per_token: Vec<Option<crate::energy::Range>>,
+    /// The latest request time seen: each row is charged the host's wall time since it.
+    last_ts_ms: Option<i64>,
 }
 
 impl Accountant {
@@ -540,6 +542,7 @@ impl Accountant {
             settings,
             settings_hash,
             marginal_wh_per_token,
+            last_ts_ms: None,
         }
     }
 
@@ -642,9 +645,14 @@ impl Accountant {
                 self.history.observe(model, tokens, tokens * tokens, 1);
             }
         }
+        // The host's wall time since the previous request, so the rows together carry all of it
+        // (rows may arrive out of order: metered ones wait for their meter).
+        let host_s = self.last_ts_ms.map_or(0.0, |last| (r.ts_ms - last).max(0) as f64 / 1e3);
+        self.last_ts_ms = Some(self.last_ts_ms.map_or(r.ts_ms, |last| last.max(r.ts_ms)));
         let work = LocalWork {
             proxy_cpu_s: r.proxy_cpu_us / 1e6,
             search_cpu_s: r.search_cpu_us.unwrap_or(0.0) / 1e6,
+            host_s,
         };
         let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
         // The would-be saving compares the search answer with the LLM answer actually given.

@@ -441,8 +441,10 @@ measured GPU energy where a meter is configured), the proxy and the search (meas
 the embodied emissions of hardware (EcoLogits' server and GPU manufacturing over a 3-year life; the proxy \
 host's share by CPU time). Carbon is location-based (the grid average of the data centre's country), not \
 market-based; water is on-site cooling plus the water of electricity generation. Actual and avoided figures \
-are reported apart and never netted: an avoided emission does not lower the SCI. Not counted: model training, \
-networks, end-user devices and the idle capacity of the provider's fleet.";
+are reported apart and never netted: an avoided emission does not lower the SCI. The proxy host's baseline \
+draw is counted when energy.host_watts is set (see the settings), else only its busy CPU time. Idle GPU energy \
+of metered models is in the footprint of the calls after it. Not counted: model training, networks, memory and \
+storage beyond the host's draw, end-user devices and the idle capacity of the provider's fleet.";
 
 /// The ecoroute that writes a report.
 pub const ECOROUTE_VERSION: &str = concat!("ecoroute ", env!("CARGO_PKG_VERSION"));
@@ -892,6 +894,10 @@ pub fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
     );
     if let Some([low, high]) = e.search_wh_per_query {
         text.push_str(&format!("; search {low}–{high} Wh per query (configured)"));
+    }
+    match e.host_watts {
+        Some([low, high]) => text.push_str(&format!("; proxy host baseline {low}–{high} W over the time served")),
+        None => text.push_str("; proxy host baseline not counted (energy.host_watts unset)"),
     }
     for meter in &e.meters {
         text.push_str(&format!("; meter {meter}"));

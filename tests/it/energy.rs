@@ -357,3 +357,48 @@ async fn pass_through_calls_record_the_proxys_cpu_time() {
         .sum();
     assert!(actual > 0.0, "their energy is in the footprint");
 }
+
+/// The energy audit's M3: SCI counts provisioned hardware, idle included. With
+/// `energy.host_watts`, the proxy host's baseline over the time served is in the footprint (each
+/// request carries the wall time since the one before), counts against the saving, and is named in
+/// the settings; the rows together carry the whole span.
+#[tokio::test]
+async fn the_proxy_hosts_baseline_draw_is_in_the_footprint() {
+    let mut h = Harness::start_with("[energy]\npue = 1.2\nhost_watts = [100.0, 200.0]\n", |_| {}).await;
+    assert_eq!(h.chat(user("What is the capital of Peru?")).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(h.chat(user("What is the capital of Chile?")).await.status(), 200);
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 2);
+    let span_s = (rows[1].ts_ms - rows[0].ts_ms) as f64 / 1e3;
+    assert!(span_s >= 0.6, "{span_s}");
+    let actual = |i: usize| rows[i].accounting.unwrap().costs.actual.energy_wh;
+    let host = |watts: f64| watts * span_s / 3600.0 * 1.2;
+    // What is left once the CPU time (default 4 to 12 W per busy core) is taken off: the second
+    // request carries the host's 600 ms (low end at 100 W, high at 200 W), the first nothing.
+    let host_part = |i: usize| {
+        let cpu_s = (rows[i].proxy_cpu_us + rows[i].search_cpu_us.unwrap_or(0.0)) / 1e6;
+        (
+            actual(i).low - cpu_s * 4.0 / 3600.0 * 1.2,
+            actual(i).high - cpu_s * 12.0 / 3600.0 * 1.2,
+        )
+    };
+    let (low, high) = host_part(1);
+    assert!(
+        (low - host(100.0)).abs() < 1e-9 && (high - host(200.0)).abs() < 1e-9,
+        "{low} {high}"
+    );
+    let (low, high) = host_part(0);
+    assert!(low.abs() < 1e-9 && high.abs() < 1e-9, "the first has no time before it");
+    let saved = rows[1].accounting.unwrap().costs.saved.energy_wh;
+    let avoided = rows[1].accounting.unwrap().costs.counterfactual.energy_wh;
+    assert!(
+        saved.high <= avoided.high - host(100.0) + 1e-12,
+        "the host counts against the saving"
+    );
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
+    assert_eq!(
+        report["settings"]["each"][0]["settings"]["host_watts"],
+        serde_json::json!([100.0, 200.0])
+    );
+}
