@@ -155,8 +155,11 @@ impl EnergySettings {
 
 /// Names the method behind every figure in the ledger and reports.
 /// Version 2 adds the embodied emissions of hardware to CO2e (version-1 rows carry usage only).
-pub const METHOD_VERSION: &str =
-    "ecoroute-energy-2 (EcoLogits LLM inference with embodied emissions, ecologits 0.11.3)";
+/// Version 3 puts an avoided call's central at the central length (version-2 rows on the prior
+/// took the midpoint of the range's ends, 1.7–3× higher) and books avoided calls on metered GPUs
+/// at their marginal energy; rows name the method they were computed under, so reports over a
+/// ledger that spans both can tell them apart.
+pub const METHOD_VERSION: &str = "ecoroute-energy-3 (EcoLogits LLM inference with embodied emissions, ecologits 0.11.3; central at the central length; marginal energy for avoided calls on metered GPUs)";
 
 const GPU_ENERGY_ALPHA: f64 = 1.166_527_317_045_191_4e-6;
 const GPU_ENERGY_BETA: f64 = -0.011_205_921_025_579_175;
