@@ -130,7 +130,7 @@ fn breakdown_table(report: &Report) -> String {
             s.by_route.search,
             escape(&human(s.energy_saved_wh, "Wh")),
             escape(&human(s.co2e_saved_g, "g")),
-            escape(&human(s.cost_saved_usd, "USD"))
+            escape(&super::spend(s, s.cost_saved_usd))
         ));
     }
     table.push_str("</table>");
@@ -273,6 +273,8 @@ pub fn render(
     if let Page::Dashboard { .. } = page {
         html.push_str(&live_panel(rows, generated_at_ms));
     }
+    // The figures, only when there is something to count: an empty period shows no zeros as data.
+    let mut figures = String::new();
     let per_request = t.energy_per_chat_request_wh;
     let chat = t.by_route.chat();
     let actual_cards = [
@@ -301,16 +303,16 @@ pub fn render(
             "central; a figure, not a grade: it depends on the model chosen".to_string(),
         ),
     ];
-    html.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
+    figures.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
     for (title, value, detail) in &actual_cards {
-        html.push_str(&card(title, value, detail));
+        figures.push_str(&card(title, value, detail));
     }
-    html.push_str(&card(
+    figures.push_str(&card(
         "Water used",
         &figure(t.water_actual_ml.central, "mL"),
         &range_text(t.water_actual_ml, "mL"),
     ));
-    html.push_str(&card(
+    figures.push_str(&card(
         "Spend",
         &figure(t.cost_actual_usd.central, "USD"),
         &if t.unpriced_requests > 0 {
@@ -322,7 +324,7 @@ pub fn render(
             "at catalogue prices".to_string()
         },
     ));
-    html.push_str(&if t.measured_requests > 0 {
+    figures.push_str(&if t.measured_requests > 0 {
         card(
             "Metered LLM calls",
             &figure(t.energy_actual_measured_wh.central, "Wh"),
@@ -338,10 +340,10 @@ pub fn render(
             "LLM energy is estimated; [[energy.meter]] measures self-hosted GPUs",
         )
     });
-    html.push_str(
+    figures.push_str(
         "</div><h2>Avoided <span class=\"muted\">(apart from the footprint, never netted with it)</span></h2>",
     );
-    html.push_str(&format!(
+    figures.push_str(&format!(
         "<p class=\"muted\"><b>Reference scenario.</b> {}</p>",
         escape(super::REFERENCE_SCENARIO)
     ));
@@ -398,30 +400,30 @@ pub fn render(
             ),
         ),
     ];
-    html.push_str("<div class=\"cards\">");
+    figures.push_str("<div class=\"cards\">");
     for (title, value, detail) in &cards {
-        html.push_str(&card(title, value, detail));
+        figures.push_str(&card(title, value, detail));
     }
-    html.push_str("</div>");
-    html.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
-    html.push_str(&format!(
+    figures.push_str("</div>");
+    figures.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
+    figures.push_str(&format!(
         "<section><h2>How requests were served</h2>{}</section>",
         routes_chart(t)
     ));
     if let Some(by) = breakdown {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>By {}</h2>{}</section>",
             by.as_str(),
             breakdown_table(&build(rows, by, from.clone(), to.clone()))
         ));
     }
-    html.push_str(&format!(
+    figures.push_str(&format!(
         "<section><h2>Top tenants</h2>{}<p class=\"muted\">{}.</p></section>",
         tenant_table(rows),
         escape(LABEL_SOURCE)
     ));
     if t.shadow.requests > 0 {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>Shadow mode</h2><p>{} requests ran in shadow mode: classified and searched, but answered by the LLM. Search would have answered {} of them, saving {} ({}). These are not included in the savings above.</p></section>",
             t.shadow.requests,
             t.shadow.would_answer_from_search,
@@ -430,7 +432,7 @@ pub fn render(
         ));
     }
     if t.by_route.downgraded > 0 || t.tier_shadow.requests > 0 {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>Model tiers</h2><p>{} requests were served by a cheaper model than the one asked for (the response says which, in <code>model</code> and <code>x-ecoroute-model</code>); their saving is in the figures above, by route <code>downgraded</code>. In shadow mode, {} more would have been, saving {} ({}) and {}; not counted above.</p></section>",
             t.by_route.downgraded,
             t.tier_shadow.requests,
@@ -451,10 +453,12 @@ pub fn render(
             "; no GPU is metered".to_string()
         };
         let mut quality = format!(
-            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests (a pass-through answer's body is relayed unmeasured){metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones, by the EcoLogits method below; embodied emissions, from hardware figures.</p>",
+            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests (a pass-through answer's body is relayed unmeasured){metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones ({} answered from search, {} from the cache), by the EcoLogits method below, or the meter's marginal energy on metered GPUs; embodied emissions, from hardware figures.</p>",
             t.requests,
             llm_calls.saturating_sub(t.measured_requests),
-            t.by_route.search
+            t.by_route.search + t.by_route.cache,
+            t.by_route.search,
+            t.by_route.cache
         );
         if t.unknown_model_requests > 0 {
             quality.push_str(&format!(
@@ -483,9 +487,14 @@ pub fn render(
                 t.unpriced_requests
             ));
         }
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>What the figures rest on</h2>{quality}</section>"
         ));
+    }
+    if t.requests > 0 {
+        html.push_str(&figures);
+    } else {
+        html.push_str("<section><h2>No requests</h2><p>The ledger has no requests in this period: there is no footprint or saving to report, rather than a zero one. The methodology and settings below are what a report would use.</p></section>");
     }
     html.push_str(&methodology(over_time.settings.latest(), &over_time.settings.each));
     html.push_str(&settings_section(&over_time));
@@ -633,10 +642,15 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
         }
     }
     let peak = per_minute.iter().map(|m| m.0).max().unwrap_or(0).max(1) as f64;
-    let mut svg =
-        String::from("<svg viewBox=\"0 0 720 80\" role=\"img\" aria-label=\"Requests per minute, last hour\">");
+    // Axes: requests per minute up the left (0 and the peak), minutes before now along the bottom.
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 770 100\" role=\"img\" aria-label=\"Requests per minute, last hour\">\
+<line x1=\"44\" y1=\"5\" x2=\"44\" y2=\"75\" class=\"axis\"/><line x1=\"44\" y1=\"75\" x2=\"766\" y2=\"75\" class=\"axis\"/>\
+<text x=\"40\" y=\"9\" class=\"label\" text-anchor=\"end\">{peak}/min</text><text x=\"40\" y=\"75\" class=\"label\" text-anchor=\"end\">0</text>\
+<text x=\"50\" y=\"90\" class=\"label\">60 min ago</text><text x=\"410\" y=\"90\" class=\"label\">30 min ago</text><text x=\"760\" y=\"90\" class=\"label\">now</text>"
+    );
     for (i, (all, search)) in per_minute.iter().enumerate() {
-        let x = 12.0 * i as f64;
+        let x = 46.0 + 12.0 * i as f64;
         let h_all = f64::from(*all) / peak * 70.0;
         let h_search = f64::from(*search) / peak * 70.0;
         svg.push_str(&format!(
@@ -699,6 +713,41 @@ mod tests {
         assert_eq!(eco_label(0.01), 'D');
         assert_eq!(eco_label(0.0), 'E');
         assert_eq!(eco_label(-0.001), 'E', "a loss is no grade above E");
+    }
+
+    /// The dashboard's per-minute chart says what its bars measure: a scale up the side and the
+    /// minutes along the bottom (the energy audit's L3).
+    #[test]
+    fn the_per_minute_chart_has_axes() {
+        let now = 10_000_000;
+        let rows: Vec<LedgerRecord> = (0..3)
+            .map(|i| LedgerRecord {
+                ts_ms: now - i * 60_000,
+                ..LedgerRecord::default()
+            })
+            .collect();
+        let html = render(
+            &rows,
+            &[],
+            None,
+            None,
+            now,
+            Page::Dashboard { refresh_seconds: 30 },
+            None,
+        );
+        let chart = &html[html.find("Requests per minute, last hour").unwrap()..];
+        assert!(chart.contains("/min</text>") && chart.contains(">0</text>"), "{chart}");
+        assert!(chart.contains("60 min ago") && chart.contains(">now<"));
+    }
+
+    /// An empty period shows no zeros as data (the energy audit's L3), but still says how a report
+    /// is made.
+    #[test]
+    fn an_empty_report_shows_no_figures() {
+        let html = render(&[], &[], None, None, 0, Page::Report, None);
+        assert!(html.contains("No requests"), "{html}");
+        assert!(!html.contains("Energy used") && !html.contains("Routing grade"));
+        assert!(html.contains("Methodology") && html.contains("Boundary and sources"));
     }
 
     #[test]

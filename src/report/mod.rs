@@ -670,6 +670,16 @@ pub fn human(r: Range, unit: &str) -> String {
     )
 }
 
+/// A spend figure that says what it leaves out: a group whose requests used models without a
+/// price spent an unknown amount, not $0 (the energy audit's L3).
+pub fn spend(t: &Totals, r: Range) -> String {
+    match t.unpriced_requests {
+        0 => human(r, "USD"),
+        n if r == Range::default() => format!("unknown ({n} unpriced)"),
+        n => format!("{} + unknown for {n} unpriced", human(r, "USD")),
+    }
+}
+
 pub fn to_markdown(report: &Report) -> String {
     let t = &report.totals;
     let mut out = String::from("# ecoroute footprint and savings report\n\n");
@@ -814,7 +824,7 @@ pub fn to_markdown(report: &Report) -> String {
             s.llm_avoided_share * 100.0,
             human(s.energy_saved_wh, "Wh"),
             human(s.co2e_saved_g, "g"),
-            human(s.cost_saved_usd, "USD")
+            spend(s, s.cost_saved_usd)
         ));
     }
     out.push_str("\n## Settings\n\n");
@@ -939,6 +949,47 @@ mod tests {
             }),
             ..LedgerRecord::default()
         }
+    }
+
+    /// A group whose every request used an unpriced model shows its spend as unknown, not $0; a
+    /// group with some shows what is known and says the rest is not (the energy audit's L3).
+    #[test]
+    fn unpriced_groups_do_not_show_zero_spend() {
+        let unpriced = |ts: i64, tenant: &str| {
+            let mut r = row(ts, "search", false, 0.4, tenant);
+            if let Some(a) = r.accounting.as_mut() {
+                a.costs.unpriced = true;
+                a.costs.saved.cost_usd = Range::default();
+            }
+            r
+        };
+        let rows = [
+            unpriced(0, "ops"),
+            unpriced(1, "mixed"),
+            row(2, "search", false, 0.4, "mixed"),
+        ];
+        let r = build(&rows, GroupBy::Tenant, None, None);
+        let markdown = to_markdown(&r);
+        let line = |key: &str| {
+            markdown
+                .lines()
+                .find(|l| l.starts_with(&format!("| {key} |")))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("ops").ends_with("| unknown (1 unpriced) |"), "{}", line("ops"));
+        assert!(line("mixed").contains("+ unknown for 1 unpriced"), "{}", line("mixed"));
+        assert!(!line("ops").contains("$0"));
+        let html = crate::report::html::render(
+            &rows,
+            &[],
+            None,
+            None,
+            0,
+            crate::report::html::Page::Report,
+            Some(GroupBy::Tenant),
+        );
+        assert!(html.contains("unknown (1 unpriced)"));
     }
 
     /// A manager sees how much of a saving rests on defaults: the unknown-model default, and the
