@@ -404,19 +404,21 @@ mod tests {
     /// generous end: the low end of each range is the conservative claim, and reports must say so.
     #[test]
     fn independent_estimates_are_within_a_stated_factor() {
+        // Both ends of each range, not only the central (the energy audit's re-check): the low end
+        // is the figure reports tell a manager to quote. `-- --nocapture` prints the ratios.
         let c = catalogue::Catalogue::builtin().unwrap();
-        let gpt_4o = llm_energy_wh(&c.resolve("gpt-4o").spec.profile(), 500.0, None, DEFAULT_PUE).central;
-        let ratio = gpt_4o / 0.3;
-        assert!(
-            (1.0..4.0).contains(&ratio),
-            "gpt-4o central {gpt_4o:.3} Wh is {ratio:.2}× Epoch's 0.3 Wh"
-        );
-        let flash = llm_energy_wh(&c.resolve("gemini-2.5-flash").spec.profile(), 300.0, None, DEFAULT_PUE).central;
-        let ratio = flash / 0.24;
-        assert!(
-            (1.0..4.0).contains(&ratio),
-            "gemini-2.5-flash central {flash:.3} Wh is {ratio:.2}× Google's 0.24 Wh"
-        );
+        for (model, tokens, anchor, who) in [
+            ("gpt-4o", 500.0, 0.3, "Epoch's 0.3 Wh"),
+            ("gemini-2.5-flash", 300.0, 0.24, "Google's 0.24 Wh"),
+        ] {
+            let r = llm_energy_wh(&c.resolve(model).spec.profile(), tokens, None, DEFAULT_PUE);
+            let (low, central, high) = (r.low / anchor, r.central / anchor, r.high / anchor);
+            eprintln!("{model}, {tokens} tokens: {low:.2}× / {central:.2}× / {high:.2}× {who}");
+            assert!(
+                low >= 1.0 && central < 4.0 && high <= 4.5,
+                "{model}: {low:.2}–{high:.2}× {who}"
+            );
+        }
     }
 
     /// EcoLogits' embodied emissions for 300 tokens (ecologits 0.11.3, `llm_impacts(...).embodied.gwp`):
