@@ -329,8 +329,9 @@ pub fn render(
             "Metered LLM calls",
             &figure(t.energy_actual_measured_wh.central, "Wh"),
             &format!(
-                "{} LLM calls on metered GPUs: measured GPU energy (idle draw included) × PUE, plus the modelled host",
-                t.measured_requests
+                "{} LLM calls on metered GPUs: {} read at the boards (idle draw included) × PUE, plus the modelled host",
+                t.measured_requests,
+                figure(t.measured_gpu_wh, "Wh")
             ),
         )
     } else {

@@ -169,6 +169,9 @@ pub struct Totals {
     /// LLM calls whose GPU energy was measured (metered self-hosted GPUs), and their energy.
     pub measured_requests: u64,
     pub energy_actual_measured_wh: Range,
+    /// The GPU energy the meters read for those calls, at the boards (before PUE; idle draw of
+    /// the intervals before them included): what `energy_actual_measured_wh` rests on.
+    pub measured_gpu_wh: f64,
     /// Requests whose model has no price: their spend is unknown, not $0.
     pub unpriced_requests: u64,
     /// The settings hashes this group's rows were computed under, and rows that name none
@@ -278,6 +281,7 @@ impl Totals {
                 if a.costs.measured {
                     self.measured_requests += 1;
                     self.energy_actual_measured_wh = self.energy_actual_measured_wh + actual.energy_wh;
+                    self.measured_gpu_wh += r.measured_gpu_wh.unwrap_or(0.0);
                 }
                 self.unpriced_requests += u64::from(a.costs.unpriced);
             }

@@ -286,6 +286,11 @@ zone = "FRA"
     assert!(measured > own + 124.0 * 3.0 / 3600.0, "{measured} Wh measured");
     let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "day", "json")).unwrap();
     assert_eq!(report["measured_requests"], 4, "the LLM calls, not the search answers");
+    let read = report["measured_gpu_wh"].as_f64().unwrap();
+    assert!(
+        (read - measured).abs() < 1e-12,
+        "the boards' energy, apart from PUE and host: {read}"
+    );
 }
 
 /// The energy audit's M1: a dated name keeps its version (`claude-sonnet-4-20250514` is not
