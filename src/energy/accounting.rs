@@ -748,6 +748,10 @@ mod tests {
                 assert!(within(got, want, 1e-12), "{model}: {got} against {want}");
             }
             assert!(r.energy_wh.low < r.energy_wh.central && r.energy_wh.central < r.energy_wh.high);
+            // What the midpoint of the ends booked instead (docs/energy.md quotes it: run with
+            // `-- --nocapture`).
+            let midpoint = (r.energy_wh.low + r.energy_wh.high) / 2.0 / r.energy_wh.central;
+            eprintln!("{model}: the midpoint of the range's ends is {midpoint:.2}× the central");
         }
         let gpt_4o = account(&c, &settings(&c), "gpt-4o", avoided(50.0, None), LocalWork::default());
         assert!(
