@@ -11,7 +11,7 @@
 //! releases the waiting rows as estimated: a row is never held back for good.
 //!
 //! A call that search avoided saved only the *marginal* energy of its tokens: the idle draw is
-//! spent anyway. [`MarginalFit`] estimates it from the readings themselves, as the slope of power
+//! spent anyway. `MarginalFit` estimates it from the readings themselves, as the slope of power
 //! against token rate over busy and idle intervals.
 
 use super::{LedgerRecord, Served};
@@ -37,7 +37,7 @@ pub struct Released {
 /// the calls that ended in them (tokens/s). Its slope is the energy one more output token costs,
 /// idle draw excluded (the intercept is the idle power); its standard error gives the range.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct MarginalFit {
+struct MarginalFit {
     n: f64,
     sx: f64,
     sy: f64,
@@ -47,7 +47,7 @@ pub struct MarginalFit {
 }
 
 impl MarginalFit {
-    pub fn add(&mut self, tokens: f64, gpu_wh: f64, seconds: f64) {
+    fn add(&mut self, tokens: f64, gpu_wh: f64, seconds: f64) {
         if !(seconds > 0.0 && gpu_wh.is_finite() && tokens.is_finite()) {
             return;
         }
@@ -62,7 +62,7 @@ impl MarginalFit {
 
     /// Wh per output token (low, central, high: the slope ± two standard errors, never below 0),
     /// once there are three intervals at two different token rates at least.
-    pub fn wh_per_token(&self) -> Option<Range> {
+    fn wh_per_token(&self) -> Option<Range> {
         let n = self.n;
         let var_x = self.sxx - self.sx * self.sx / n;
         // Relative to the rates seen, so rounding of equal rates does not pass for a spread.

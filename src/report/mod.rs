@@ -676,7 +676,7 @@ pub fn human(r: Range, unit: &str) -> String {
 
 /// A spend figure that says what it leaves out: a group whose requests used models without a
 /// price spent an unknown amount, not $0 (the energy audit's L3).
-pub fn spend(t: &Totals, r: Range) -> String {
+pub(crate) fn spend(t: &Totals, r: Range) -> String {
     match t.unpriced_requests {
         0 => human(r, "USD"),
         n if r == Range::default() => format!("unknown ({n} unpriced)"),
