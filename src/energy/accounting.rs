@@ -87,6 +87,14 @@ pub enum Outcome<'a> {
         expected_output_tokens: Range,
         measured: Option<Measured<'a>>,
     },
+    /// An LLM answer given again from the cache: the avoided call is the one it repeats, at its
+    /// length and, when the ledger saw that call, capped by its latency as that call was, so a
+    /// repeat is never booked above the call it repeats.
+    Repeat {
+        prompt_tokens: f64,
+        completion_tokens: f64,
+        latency_s: Option<f64>,
+    },
     /// Classified for search, answered by the LLM.
     Escalated {
         prompt_tokens: f64,
@@ -339,6 +347,15 @@ pub fn account(
             measured,
         } => {
             let llm = llm_impacts(catalogue, model, prompt_tokens, expected_output_tokens, None, measured);
+            let saved = llm.impacts.net_of(proxy + search);
+            costs(proxy + search, proxy_embodied + search_embodied, saved, &llm)
+        }
+        Outcome::Repeat {
+            prompt_tokens,
+            completion_tokens,
+            latency_s,
+        } => {
+            let llm = answered(prompt_tokens, completion_tokens, latency_s, None);
             let saved = llm.impacts.net_of(proxy + search);
             costs(proxy + search, proxy_embodied + search_embodied, saved, &llm)
         }
