@@ -530,13 +530,15 @@ pub fn build<'a>(
 const CSV_HEADER: &str = "group,requests,search,llm,escalated,passthrough,cache,llm_avoided_share,\
 energy_saved_wh_low,energy_saved_wh_central,energy_saved_wh_high,co2e_saved_g_low,co2e_saved_g_central,co2e_saved_g_high,\
 water_saved_ml_low,water_saved_ml_central,water_saved_ml_high,cost_saved_usd_low,cost_saved_usd_central,cost_saved_usd_high,\
-energy_per_chat_request_wh,eco_label,avoided_energy_share,\
+energy_per_chat_request_wh,eco_label,\
 energy_actual_wh_low,energy_actual_wh_central,energy_actual_wh_high,\
 co2e_actual_g_low,co2e_actual_g_central,co2e_actual_g_high,\
 co2e_embodied_actual_g_low,co2e_embodied_actual_g_central,co2e_embodied_actual_g_high,\
 water_actual_ml_low,water_actual_ml_central,water_actual_ml_high,\
 sci_gco2e_per_request_low,sci_gco2e_per_request_central,sci_gco2e_per_request_high,\
-measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources,ecoroute_version";
+measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources,ecoroute_version,\
+avoided_energy_share,cost_actual_usd_low,cost_actual_usd_central,cost_actual_usd_high,\
+energy_saved_on_repeats_wh_low,energy_saved_on_repeats_wh_central,energy_saved_on_repeats_wh_high";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -565,7 +567,6 @@ fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> 
         r(t.cost_saved_usd),
         t.energy_per_chat_request_wh.to_string(),
         t.eco_label.clone(),
-        t.avoided_energy_share.to_string(),
         r(t.energy_actual_wh),
         r(t.co2e_actual_g),
         r(t.co2e_embodied_actual_g),
@@ -583,6 +584,10 @@ fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> 
         } else {
             ECOROUTE_VERSION.to_string()
         },
+        // Columns are only ever added at the end, so a reader by position keeps working.
+        t.avoided_energy_share.to_string(),
+        r(t.cost_actual_usd),
+        r(t.energy_saved_on_repeats_wh),
     ]
     .join(",")
 }
@@ -1187,6 +1192,10 @@ mod tests {
         assert!(total[column("sci_gco2e_per_request_high")].parse::<f64>().is_ok());
         assert_eq!(total[column("method_version")], METHOD_VERSION);
         assert_eq!(total[column("ecoroute_version")], ECOROUTE_VERSION);
+        assert!(
+            total[column("cost_actual_usd_central")].parse::<f64>().is_ok(),
+            "actual spend too"
+        );
         assert!(total[column("sources")].contains("EcoLogits 0.11.3"), "{}", lines[2]);
     }
 
