@@ -594,6 +594,21 @@ impl Accountant {
                 marginal: true,
             })
         };
+        // The LLM call this row's answer stands for, avoided (a repeat from the cache, or shadow
+        // mode's would-be saving): its marginal energy on metered GPUs, else booked as that call
+        // was, its latency capping the generation time, so never above the call.
+        let call_avoided = |latency_s: Option<f64>| match avoided_on_meter(crate::energy::Range::exact(completion)) {
+            Some(marginal) => Outcome::Search {
+                prompt_tokens: prompt,
+                expected_output_tokens: crate::energy::Range::exact(completion),
+                measured: Some(marginal),
+            },
+            None => Outcome::Repeat {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+            },
+        };
         let outcome = match (r.served(), searched) {
             // A reused LLM answer avoided the call it repeats: as long, and capped by that call's
             // latency when this ledger saw it (a repeat was booked 7.8% above the call in the
@@ -603,11 +618,7 @@ impl Accountant {
                 counterfactual_tokens_bounds = Some([completion, completion]);
                 tokens_from_history = true;
                 let key = (model.to_string(), r.completion_tokens.unwrap_or(0));
-                Outcome::Repeat {
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                    latency_s: self.answer_latency_s.get(&key).copied(),
-                }
+                call_avoided(self.answer_latency_s.get(&key).copied())
             }
             (Served::Search | Served::Cache, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
@@ -677,22 +688,16 @@ impl Accountant {
         let shadow_saved = (r.mode == crate::classify::Mode::Shadow
             && r.shadow_route == Some(crate::classify::Route::Search))
         .then(|| {
-            // The call that would have been avoided is this row's own: booked as it was (its
-            // latency caps the generation time), or at its marginal energy on metered GPUs; never
-            // above the call (it was 4.8% above in the energy audit's M4).
-            let would = match avoided_on_meter(crate::energy::Range::exact(completion)) {
-                Some(marginal) => Outcome::Search {
-                    prompt_tokens: prompt,
-                    expected_output_tokens: crate::energy::Range::exact(completion),
-                    measured: Some(marginal),
-                },
-                None => Outcome::Repeat {
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                    latency_s,
-                },
-            };
-            account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
+            // The call that would have been avoided is this row's own (it was booked 4.8% above
+            // it in the energy audit's M4).
+            account(
+                &self.energy.catalogue,
+                &self.energy.local,
+                model,
+                call_avoided(latency_s),
+                work,
+            )
+            .saved
         });
         // A tier in shadow mode: the requested model's answer against the cheaper one's, at the
         // length the answer had.
