@@ -1050,6 +1050,58 @@ mod tests {
         (dir, path, ledger, writer)
     }
 
+    /// On metered GPUs, every call a row's answer stands for but that did not run (a search
+    /// answer, a repeat from the cache, shadow mode's would-be saving) is its marginal energy
+    /// under the site's PUE, and none of them is flagged measured.
+    #[test]
+    fn every_avoided_call_on_metered_gpus_is_its_marginal_energy() {
+        let toml = "[[energy.meter]]\nurl = \"http://127.0.0.1:1/metrics\"\nmodels = [\"llama-8b\"]\npue = [1.1, 1.1]\nzone = \"FRA\"\n";
+        let energy = crate::config::Config::from_toml_str(toml, Path::new("t.toml"), &|_| None)
+            .unwrap()
+            .energy;
+        let mut accountant = Accountant::new(energy, TokenHistory::default());
+        let per_token = 0.2 / 3600.0;
+        accountant.marginal_rate(0, crate::energy::Range::exact(per_token));
+        let base = LedgerRecord {
+            model: Some("llama-8b".into()),
+            status: 200,
+            completion_tokens: Some(30),
+            latency_ms: 1000.0,
+            ..Default::default()
+        };
+        let search = LedgerRecord {
+            route: RouteTaken::Search,
+            ..base.clone()
+        };
+        let repeat = LedgerRecord {
+            route: RouteTaken::Cache,
+            cache_origin: Some(CacheOrigin::Llm),
+            ..base.clone()
+        };
+        for (r, tokens) in [(&search, 50.0), (&repeat, 30.0)] {
+            let a = accountant.account(r);
+            let e = a.costs.counterfactual.energy_wh;
+            assert!(
+                (e.central - tokens * per_token * 1.1).abs() < 1e-15,
+                "{:?}: {e:?}",
+                r.route
+            );
+            assert!(!a.costs.measured);
+        }
+        let shadow = LedgerRecord {
+            route: RouteTaken::Llm,
+            mode: crate::classify::Mode::Shadow,
+            shadow_route: Some(crate::classify::Route::Search),
+            search_cpu_us: Some(0.0),
+            ..base
+        };
+        let would = accountant.account(&shadow).shadow_saved.unwrap().energy_wh;
+        assert!(
+            would.central <= 30.0 * per_token * 1.1 && would.central > 0.0,
+            "{would:?}"
+        );
+    }
+
     #[tokio::test]
     async fn shutdown_writes_every_queued_row() {
         let (_dir, path, ledger, writer) = fresh();
