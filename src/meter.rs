@@ -65,7 +65,8 @@ pub struct Meter {
     index: usize,
     spec: MeterSpec,
     client: reqwest::Client,
-    last_total: tokio::sync::Mutex<Option<f64>>,
+    /// The counter's last value, and when it was read.
+    last_total: tokio::sync::Mutex<Option<(f64, std::time::Instant)>>,
 }
 
 impl Meter {
@@ -74,9 +75,13 @@ impl Meter {
     /// (an exporter or GPU reset), so the rows waiting are released as estimated.
     pub async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
         let total = self.scrape().await;
+        let read_at = std::time::Instant::now();
         let mut last = self.last_total.lock().await;
+        // The interval's length too: the marginal energy per token is fitted on power against
+        // token rate, and the final read at shutdown ends a shorter interval.
+        let seconds = last.map_or(0.0, |(_, at)| read_at.duration_since(at).as_secs_f64());
         let reading = match (total, *last) {
-            (Some(now), Some(before)) if now >= before => {
+            (Some(now), Some((before, _))) if now >= before => {
                 let gpu_wh = (now - before) * self.spec.wh_per_unit;
                 metrics.meter_read_wh.inc_by(gpu_wh);
                 Some(Some(gpu_wh))
@@ -88,11 +93,12 @@ impl Meter {
             metrics.meter_scrape_failures.inc();
         }
         if let Some(now) = total {
-            *last = Some(now);
+            *last = Some((now, read_at));
         }
         reading.map(|gpu_wh| MeterReading {
             meter: self.index,
             gpu_wh,
+            seconds,
         })
     }
 

@@ -174,7 +174,7 @@ impl Metrics {
         let meter_unattributed_wh = Counter::<f64, AtomicU64>::default();
         registry.register(
             "meter_unattributed_gpu_energy_wh",
-            "Metered GPU energy of intervals in which no metered request ended (idle draw), so in no ledger row",
+            "Metered GPU energy of idle intervals that no later metered request took on before shutdown, so in no ledger row",
             meter_unattributed_wh.clone(),
         );
         let meter_scrape_failures = Counter::default();

@@ -146,6 +146,8 @@ pub(super) async fn replay_with(
         let work = LocalWork {
             proxy_cpu_s: 0.0,
             search_cpu_s: run.search().and_then(|s| s.cpu_us).unwrap_or(0.0) / 1e6,
+            // Replayed requests have no wall time between them to charge the host's baseline.
+            host_s: 0.0,
         };
         let accounted = match outcome {
             // Routing never answers from the cache; replay measures routing.

@@ -112,6 +112,15 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             "e.g. [1.9, 3.4] (a 5,700 kg server over 3 years and 64 to 112 cores)",
         ));
     }
+    if let Some([host_low, host_high]) = raw.host_watts {
+        if !(host_low >= 0.0 && host_low <= host_high && host_high <= 10_000.0) {
+            problems.push(problem(
+                "energy.host_watts",
+                "must be [low, high] watts with 0 <= low <= high <= 10000",
+                "the host's idle-to-typical draw, e.g. [60.0, 120.0] for a small server; leave it out to count busy CPU time only",
+            ));
+        }
+    }
     let meters = raw
         .meter
         .iter()
@@ -134,6 +143,7 @@ pub(super) fn validate_energy(raw: &raw::RawEnergy, problems: &mut Vec<Problem>)
             // Set from `[search]`, which knows the backend.
             search_wh_per_query: None,
             embodied_g_per_core_hour: (embodied_low, embodied_high),
+            host_watts: raw.host_watts.map(|[low, high]| (low, high)),
         },
     }
 }
@@ -247,5 +257,6 @@ pub(super) fn fallback_local() -> LocalSettings {
         },
         search_wh_per_query: None,
         embodied_g_per_core_hour: (1.9, 3.4),
+        host_watts: None,
     }
 }

@@ -151,6 +151,9 @@ pub struct RawEnergy {
     pub default_output_tokens: Option<f64>,
     /// Manufacturing emissions of the proxy's host per busy core-hour, g CO2e [low, high].
     pub embodied_g_per_core_hour: [f64; 2],
+    /// The proxy host's baseline draw, W [low, high], charged over wall time to the requests
+    /// served; unset, only busy CPU time is counted.
+    pub host_watts: Option<[f64; 2]>,
     /// A team's own `[[model]]`/`[[provider]]` file, added to the shipped catalogue.
     pub catalogue: Option<String>,
     /// A team's `[[price]]` file: contract prices, or prices the catalogue lacks.
@@ -169,6 +172,7 @@ impl Default for RawEnergy {
             lookup_answer_tokens: [20.0, 50.0, 150.0],
             default_output_tokens: None,
             embodied_g_per_core_hour: [1.9, 3.4],
+            host_watts: None,
             catalogue: None,
             prices: None,
             meter: Vec::new(),

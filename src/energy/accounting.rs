@@ -42,6 +42,9 @@ pub struct LocalSettings {
     pub search_wh_per_query: Option<Range>,
     /// Manufacturing emissions of the proxy's host per busy core-hour, g CO2e (low, high).
     pub embodied_g_per_core_hour: (f64, f64),
+    /// The proxy host's baseline draw, W (low, high), charged over the wall time of [`LocalWork`]:
+    /// SCI counts provisioned hardware, idle included. `None`: busy CPU time only.
+    pub host_watts: Option<(f64, f64)>,
 }
 
 /// The data centre of self-hosted GPUs, for energy measured on them: PUE and on-site water as
@@ -59,6 +62,9 @@ pub struct Site {
 pub struct Measured<'a> {
     pub gpu_wh: Range,
     pub site: &'a Site,
+    /// The GPU energy of a call that did not happen, at the GPUs' measured marginal energy per
+    /// token: a counterfactual, never booked as measured, with no host or manufacturing share.
+    pub marginal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -80,6 +86,14 @@ pub enum Outcome<'a> {
         prompt_tokens: f64,
         expected_output_tokens: Range,
         measured: Option<Measured<'a>>,
+    },
+    /// An LLM answer given again from the cache: the avoided call is the one it repeats, at its
+    /// length and, when the ledger saw that call, capped by its latency as that call was, so a
+    /// repeat is never booked above the call it repeats.
+    Repeat {
+        prompt_tokens: f64,
+        completion_tokens: f64,
+        latency_s: Option<f64>,
     },
     /// Classified for search, answered by the LLM.
     Escalated {
@@ -172,6 +186,9 @@ pub struct RequestCosts {
 pub struct LocalWork {
     pub proxy_cpu_s: f64,
     pub search_cpu_s: f64,
+    /// Wall time of the proxy's host charged to this request (the time since the previous one),
+    /// for its baseline draw.
+    pub host_s: f64,
 }
 
 /// An LLM call's impacts, and what they rest on.
@@ -200,36 +217,47 @@ fn llm_impacts(
         Some(m) => (m.site.pue, m.site.wue_l_per_kwh, Some(&m.site.zone)),
         None => (provider.pue, provider.wue_l_per_kwh, catalogue.zone(&provider.zone)),
     };
-    // The range's low end pairs low parameters with the low PUE (and the fewest tokens, when the
-    // length is an estimate), the high end the high ones.
-    let low = llm_point(
-        profile.active_b.0,
-        profile.total_b.0,
-        &profile,
-        output_tokens.low,
-        latency_s,
-        pue[0],
-    );
-    let high = llm_point(
-        profile.active_b.1,
-        profile.total_b.1,
-        &profile,
-        output_tokens.high,
-        latency_s,
-        pue[1],
-    );
-    // IT energy (before PUE) at each end: the modelled GPUs and server, or the measured GPU
-    // energy with the modelled rest of the server (a GPU counter does not see the host).
-    let (it_low, it_high) = match measured {
-        Some(m) => (m.gpu_wh.low + low.server_wh, m.gpu_wh.high + high.server_wh),
-        None => (low.request_wh / pue[0], high.request_wh / pue[1]),
-    };
-    let energy_wh = Range::new(it_low * pue[0], it_high * pue[1]);
     let (gco2e, mix_wue) = zone.map_or((0.0, 0.0), |z| (z.gco2e_per_kwh, z.water_l_per_kwh));
-    let embodied_g = Range::new(low.embodied_g, high.embodied_g);
-    // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
-    let water_low = it_low * (wue[0] + pue[0] * mix_wue);
-    let water_high = it_high * (wue[1] + pue[1] * mix_wue);
+    let marginal = measured.is_some_and(|m| m.marginal);
+    // One end of the method: the low (0) or high (1) parameters and PUE, at a length, with the
+    // measured GPU energy at that length when there is one.
+    let at = |end: usize, tokens: f64, gpu_wh: Option<f64>| {
+        let (active, total) = if end == 0 {
+            (profile.active_b.0, profile.total_b.0)
+        } else {
+            (profile.active_b.1, profile.total_b.1)
+        };
+        let point = llm_point(active, total, &profile, tokens, latency_s, pue[end]);
+        // IT energy (before PUE): the modelled GPUs and server, or the measured GPU energy with
+        // the modelled rest of the server (a GPU counter does not see the host). An avoided call
+        // on provisioned GPUs avoided only their marginal energy: the host and the hardware's
+        // manufacturing are spent whether or not it runs.
+        let (it, embodied) = match (gpu_wh, marginal) {
+            (Some(gpu), true) => (gpu, 0.0),
+            (Some(gpu), false) => (gpu + point.server_wh, point.embodied_g),
+            (None, _) => (point.request_wh / pue[end], point.embodied_g),
+        };
+        // Water in mL = IT Wh × (on-site L/kWh + PUE × mix L/kWh): Wh × L/kWh is mL.
+        [it * pue[end], it * (wue[end] + pue[end] * mix_wue), embodied]
+    };
+    let gpu = |pick: fn(&Range) -> f64| measured.map(|m| pick(&m.gpu_wh));
+    // The low end pairs the low parameters and PUE with the fewest tokens (when the length is an
+    // estimate), the high end the high ones. The central is the method at the central length:
+    // EcoLogits' mean (the midpoint of its two parameter ends) there. The midpoint of the range's
+    // own ends would pair the length's bounds with the parameters' and sit 1.7–3× above it when
+    // the length is the prior (the energy audit's H2).
+    let low = at(0, output_tokens.low, gpu(|r| r.low));
+    let high = at(1, output_tokens.high, gpu(|r| r.high));
+    let (mid_low, mid_high) = (
+        at(0, output_tokens.central, gpu(|r| r.central)),
+        at(1, output_tokens.central, gpu(|r| r.central)),
+    );
+    let range = |i: usize| Range {
+        low: low[i],
+        central: (mid_low[i] + mid_high[i]) / 2.0,
+        high: high[i],
+    };
+    let (energy_wh, water_ml, embodied_g) = (range(0), range(1), range(2));
     let priced = spec.input_usd_per_mtok.is_some() && spec.output_usd_per_mtok.is_some();
     let cost = |output: f64| {
         spec.input_usd_per_mtok.unwrap_or(0.0) * prompt_tokens / 1e6
@@ -239,7 +267,7 @@ fn llm_impacts(
         energy_wh,
         // Wh × g/kWh / 1000 = g, plus the hardware's manufacturing share.
         co2e_g: energy_wh.scale(gco2e / 1000.0) + embodied_g,
-        water_ml: Range::new(water_low, water_high),
+        water_ml,
         cost_usd: Range {
             low: cost(output_tokens.low),
             central: cost(output_tokens.central),
@@ -251,7 +279,7 @@ fn llm_impacts(
         embodied_g,
         fallback: resolved.fallback,
         priced,
-        measured: measured.is_some(),
+        measured: measured.is_some_and(|m| !m.marginal),
     }
 }
 
@@ -277,9 +305,14 @@ pub fn account(
     outcome: Outcome<'_>,
     work: LocalWork,
 ) -> RequestCosts {
+    // The host's baseline over the request's share of wall time: a cost of running ecoroute,
+    // which the reference scenario (no proxy) does not have.
+    let host_wh = settings.host_watts.map_or(Range::exact(0.0), |(low, high)| {
+        Range::new(low, high).scale(work.host_s.max(0.0) / 3600.0 * settings.pue)
+    });
     let (proxy, proxy_embodied) = local_impacts(
         settings,
-        cpu_energy_wh(work.proxy_cpu_s, settings.watts_per_core, settings.pue),
+        cpu_energy_wh(work.proxy_cpu_s, settings.watts_per_core, settings.pue) + host_wh,
         work.proxy_cpu_s,
     );
     let search_energy = settings
@@ -314,6 +347,15 @@ pub fn account(
             measured,
         } => {
             let llm = llm_impacts(catalogue, model, prompt_tokens, expected_output_tokens, None, measured);
+            let saved = llm.impacts.net_of(proxy + search);
+            costs(proxy + search, proxy_embodied + search_embodied, saved, &llm)
+        }
+        Outcome::Repeat {
+            prompt_tokens,
+            completion_tokens,
+            latency_s,
+        } => {
+            let llm = answered(prompt_tokens, completion_tokens, latency_s, None);
             let saved = llm.impacts.net_of(proxy + search);
             costs(proxy + search, proxy_embodied + search_embodied, saved, &llm)
         }
@@ -462,6 +504,7 @@ mod tests {
             lookup_answer_tokens: Range::exact(300.0),
             search_wh_per_query: None,
             embodied_g_per_core_hour: (1.9, 3.4),
+            host_watts: None,
         }
     }
 
@@ -471,6 +514,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 20e-6,
             search_cpu_s: 100e-6,
+            host_s: 0.0,
         };
         let r = account(
             &c,
@@ -507,6 +551,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 30e-6,
             search_cpu_s: 200e-6,
+            host_s: 0.0,
         };
         for outcome in [
             Outcome::Llm {
@@ -594,6 +639,7 @@ mod tests {
         let work = LocalWork {
             proxy_cpu_s: 1.0,
             search_cpu_s: 0.0,
+            host_s: 0.0,
         };
         let r = account(&c, &settings(&c), "gpt-4o", Outcome::Passthrough, work);
         assert!(within(r.actual_embodied_g.low, 1.9 / 3600.0, 1e-9), "{r:?}");
@@ -621,6 +667,7 @@ mod tests {
         let gpu = Measured {
             gpu_wh: Range::exact(0.2),
             site: &site,
+            marginal: false,
         };
         let measured = account(&c, &settings(&c), model, call(Some(gpu)), LocalWork::default());
         assert!(measured.measured && !estimated.measured);
@@ -640,6 +687,94 @@ mod tests {
         ));
         // The call happened either way: nothing is saved by measuring it.
         assert!(measured.saved.energy_wh.high <= 0.0);
+    }
+
+    /// An avoided call on metered GPUs saved its marginal GPU energy under the site's PUE, and
+    /// nothing else: not the host (spent anyway), not the hardware's manufacturing, and it is a
+    /// counterfactual, never flagged as measured (the energy audit's H1: "17 of the 7 LLM calls").
+    #[test]
+    fn an_avoided_call_on_metered_gpus_saves_its_marginal_energy_only() {
+        let c = Catalogue::builtin().unwrap();
+        let site = Site {
+            pue: [1.1, 1.1],
+            wue_l_per_kwh: [0.0, 0.0],
+            zone: c.zone("FRA").unwrap().clone(),
+        };
+        let marginal_wh = 50.0 * 0.2 / 3600.0;
+        let on_meter = Measured {
+            gpu_wh: Range::exact(marginal_wh),
+            site: &site,
+            marginal: true,
+        };
+        let model = "meta-llama/Meta-Llama-3.1-8B-Instruct";
+        let r = account(
+            &c,
+            &settings(&c),
+            model,
+            avoided(50.0, Some(on_meter)),
+            LocalWork::default(),
+        );
+        assert!(!r.measured, "a call that did not happen was not measured");
+        let e = r.counterfactual.energy_wh;
+        assert!(
+            within(e.low, marginal_wh * 1.1, 1e-12) && within(e.high, marginal_wh * 1.1, 1e-12),
+            "{e:?}"
+        );
+        assert!(r.saved.energy_wh.high <= marginal_wh * 1.1);
+        let embodied = r.counterfactual.co2e_g.central - e.central * site.zone.gco2e_per_kwh / 1000.0;
+        assert!(embodied.abs() < 1e-15, "no manufacturing avoided: {embodied}");
+    }
+
+    /// The central of a search answer's avoided call is the method at the central length (what
+    /// EcoLogits gives there), not the midpoint of the range's ends: on the prior 20–150 tokens,
+    /// central 50, that midpoint was 1.95× EcoLogits' 0.1031 Wh for gpt-4o (the energy audit's H2).
+    #[test]
+    fn the_central_avoided_call_is_the_method_at_the_central_length() {
+        let c = Catalogue::builtin().unwrap();
+        let prior = Range {
+            low: 20.0,
+            central: 50.0,
+            high: 150.0,
+        };
+        for model in [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "mistral-small-latest",
+            "claude-3-5-sonnet-20241022",
+        ] {
+            let search = |tokens| Outcome::Search {
+                prompt_tokens: 10.0,
+                expected_output_tokens: tokens,
+                measured: None,
+            };
+            let ranged = account(&c, &settings(&c), model, search(prior), LocalWork::default());
+            let exact = account(
+                &c,
+                &settings(&c),
+                model,
+                search(Range::exact(50.0)),
+                LocalWork::default(),
+            );
+            let (r, x) = (ranged.counterfactual, exact.counterfactual);
+            for (got, want) in [
+                (r.energy_wh.central, x.energy_wh.central),
+                (r.co2e_g.central, x.co2e_g.central),
+                (r.water_ml.central, x.water_ml.central),
+                (r.cost_usd.central, x.cost_usd.central),
+            ] {
+                assert!(within(got, want, 1e-12), "{model}: {got} against {want}");
+            }
+            assert!(r.energy_wh.low < r.energy_wh.central && r.energy_wh.central < r.energy_wh.high);
+            // What the midpoint of the ends booked instead (docs/energy.md quotes it: run with
+            // `-- --nocapture`).
+            let midpoint = (r.energy_wh.low + r.energy_wh.high) / 2.0 / r.energy_wh.central;
+            eprintln!("{model}: the midpoint of the range's ends is {midpoint:.2}× the central");
+        }
+        let gpt_4o = account(&c, &settings(&c), "gpt-4o", avoided(50.0, None), LocalWork::default());
+        assert!(
+            within(gpt_4o.counterfactual.energy_wh.central, 0.1031, 0.005),
+            "{gpt_4o:?}"
+        );
     }
 
     /// Unpriced models are flagged, so a report can say their spend is unknown rather than $0.
@@ -712,7 +847,7 @@ mod tests {
         #[test]
         fn ranges_stay_ordered(tokens in 1.0f64..3000.0, cpu in 0.0f64..0.01) {
             let c = Catalogue::builtin().unwrap();
-            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None, measured: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu });
+            let r = account(&c, &settings(&c), "gpt-4o", Outcome::Escalated { prompt_tokens: 10.0, completion_tokens: tokens, latency_s: None, measured: None }, LocalWork { proxy_cpu_s: cpu, search_cpu_s: cpu, host_s: 0.0 });
             for range in [r.actual.energy_wh, r.actual.co2e_g, r.actual.water_ml, r.counterfactual.energy_wh] {
                 prop_assert!(range.low <= range.central && range.central <= range.high);
             }

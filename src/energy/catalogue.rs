@@ -1,8 +1,11 @@
 //! The model catalogue (`config/models.toml`) and the electricity zones (`config/zones.toml`),
 //! parsed from text; both files are compiled into the binary as the defaults. Looking a model up
-//! tries the exact name, then aliases, then the name without a date suffix
-//! (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`). Anything else falls back to a stated default and is
-//! flagged, so reports can say which figures rest on a guess.
+//! tries the exact name, then aliases, then the name without a trailing date
+//! (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`; only a date: `claude-sonnet-4-20250514` is
+//! `claude-sonnet-4`, never `claude-sonnet`), then the gateway spelling of a family. Anything else
+//! falls back to a stated default and is flagged. How the entry was found ([`Match`]) is recorded
+//! on each ledger row with the entry's name, so reports can say which figures rest on another
+//! model's entry or on a guess.
 //!
 //! A team adds its own models and providers, or its contract prices, at run time
 //! (`energy.catalogue`, `energy.prices`): [`Catalogue::overlay`] and [`Catalogue::set_prices`].
@@ -87,11 +90,38 @@ struct ZonesFile {
     zone: Vec<Zone>,
 }
 
-/// The result of a lookup: the spec used, and whether it is the fallback for an unknown model.
+/// The result of a lookup: the spec used, whether it is the fallback for an unknown model, and
+/// how the name led to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved<'a> {
     pub spec: &'a ModelSpec,
     pub fallback: bool,
+    pub how: Match,
+}
+
+/// How a requested model name found its catalogue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// The entry's name or one of its aliases.
+    Exact,
+    /// The name without its trailing date: the same model, a dated snapshot of it.
+    Undated,
+    /// Another spelling of the family (`mistral-small` for `mistral-small-latest`): a substitution,
+    /// which reports count apart.
+    Family,
+    /// No entry: the stated default.
+    Default,
+}
+
+impl Match {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Match::Exact => "exact",
+            Match::Undated => "undated",
+            Match::Family => "family",
+            Match::Default => "default",
+        }
+    }
 }
 
 /// A contract or list price for one model, from a team's prices file.
@@ -285,13 +315,19 @@ impl Catalogue {
             })
         };
         let found = find(&name)
-            .or_else(|| find(strip_date(&name)))
-            .or_else(|| find_family(&name));
+            .map(|spec| (spec, Match::Exact))
+            .or_else(|| find(strip_date(&name)).map(|spec| (spec, Match::Undated)))
+            .or_else(|| find_family(&name).map(|spec| (spec, Match::Family)));
         match found {
-            Some(spec) => Resolved { spec, fallback: false },
+            Some((spec, how)) => Resolved {
+                spec,
+                fallback: false,
+                how,
+            },
             None => Resolved {
                 spec: &self.fallback,
                 fallback: true,
+                how: Match::Default,
             },
         }
     }
@@ -327,15 +363,27 @@ fn family_name(name: &str) -> &str {
     name
 }
 
-/// `gpt-4o-2024-08-06` → `gpt-4o`, `claude-3-5-sonnet-20241022` → `claude-3-5-sonnet`.
+/// `gpt-4o-2024-08-06` → `gpt-4o`, `claude-3-5-sonnet-20241022` → `claude-3-5-sonnet`: only a
+/// trailing `-YYYYMMDD` or `-YYYY-MM-DD` goes. Version numbers before it stay: stripping the whole
+/// digit tail turned `claude-sonnet-4-20250514` into `claude-sonnet` and booked it as Sonnet 4.5,
+/// silently (the energy audit's M1).
 fn strip_date(name: &str) -> &str {
-    let bytes = name.as_bytes();
-    let digits_from = |start: usize| bytes[start..].iter().all(|b| b.is_ascii_digit() || *b == b'-');
-    if let Some(i) = name.rfind(|c: char| !(c.is_ascii_digit() || c == '-')) {
-        let tail = &name[i + 1..];
-        let digit_count = tail.bytes().filter(u8::is_ascii_digit).count();
-        if tail.starts_with('-') && digit_count >= 6 && digits_from(i + 1) {
-            return &name[..=i];
+    let is_date = |tail: &str| {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let year = |y: &str| y.starts_with("19") || y.starts_with("20");
+        match tail.split('-').collect::<Vec<_>>()[..] {
+            [compact] => compact.len() == 8 && digits(compact) && year(&compact[..4]),
+            [y, m, d] => y.len() == 4 && m.len() == 2 && d.len() == 2 && digits(y) && digits(m) && digits(d) && year(y),
+            _ => false,
+        }
+    };
+    for len in [11, 9] {
+        // "-YYYY-MM-DD" is 11 bytes, "-YYYYMMDD" 9.
+        if name.len() > len && name.is_char_boundary(name.len() - len) {
+            let (head, tail) = name.split_at(name.len() - len);
+            if tail.strip_prefix('-').is_some_and(is_date) {
+                return head;
+            }
         }
     }
     name
@@ -429,5 +477,41 @@ mod tests {
         assert_eq!(strip_date("claude-3-5-sonnet-20241022"), "claude-3-5-sonnet");
         assert_eq!(strip_date("gpt-4.1"), "gpt-4.1");
         assert_eq!(strip_date("llama-3-70b"), "llama-3-70b");
+        assert_eq!(strip_date("claude-sonnet-4-20250514"), "claude-sonnet-4");
+        assert_eq!(strip_date("claude-opus-4-1-20250805"), "claude-opus-4-1");
+        assert_eq!(strip_date("gpt-5-2025-08-07"), "gpt-5");
+        assert_eq!(strip_date("o1-2024-12-17"), "o1");
+        assert_eq!(strip_date("command-r-08-2024"), "command-r-08-2024", "not a whole date");
+    }
+
+    /// The energy audit's M1: dated names keep their version. Each resolves to its own entry, or
+    /// to the flagged default, never silently to a newer model; and a team's entry for the
+    /// undated name is found.
+    #[test]
+    fn a_dated_name_is_never_another_version() {
+        let c = Catalogue::builtin().unwrap();
+        for (name, entry, how) in [
+            ("gpt-5-2025-08-07", "gpt-5", Match::Undated),
+            ("o1-2024-12-17", "o1", Match::Undated),
+            ("gpt-4o-2024-08-06", "gpt-4o", Match::Undated),
+            ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001", Match::Exact),
+            ("mistral-small", "mistral-small-latest", Match::Family),
+        ] {
+            let r = c.resolve(name);
+            assert_eq!((r.spec.name.as_str(), r.how), (entry, how), "{name}");
+        }
+        for name in [
+            "claude-sonnet-4-20250514",
+            "claude-opus-4-20250514",
+            "claude-opus-4-1-20250805",
+        ] {
+            let r = c.resolve(name);
+            assert!(r.fallback && r.how == Match::Default, "{name} became {}", r.spec.name);
+        }
+        let mut team = Catalogue::builtin().unwrap();
+        let entry = "[[model]]\nname = \"claude-sonnet-4\"\nprovider = \"anthropic\"\ntotal_params_b = [300.0, 600.0]\nactive_params_b = [30.0, 60.0]\nsource = \"team estimate\"\n";
+        team.overlay(entry, "team.toml").unwrap();
+        let r = team.resolve("claude-sonnet-4-20250514");
+        assert_eq!((r.spec.name.as_str(), r.how), ("claude-sonnet-4", Match::Undated));
     }
 }

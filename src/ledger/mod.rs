@@ -106,6 +106,12 @@ pub struct LedgerRecord {
     /// For tier review, with `ledger.store_prompts`: the answer this row's model gave.
     #[serde(default)]
     pub review_answer: Option<String>,
+    /// The catalogue entry that priced the row's model, and how the name found it (`exact`,
+    /// `undated`, `family`, `default`); set by the writer with the figures.
+    #[serde(default)]
+    pub model_entry: Option<String>,
+    #[serde(default)]
+    pub model_match: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
@@ -137,6 +143,9 @@ pub struct Accounting {
     /// A model tier in shadow mode: what the cheaper model would have saved at this answer's length.
     #[serde(default)]
     pub tier_shadow_saved: Option<crate::energy::Impacts>,
+    /// The low and high ends of `counterfactual_tokens` (the prior's, or history's 95% interval).
+    #[serde(default)]
+    pub counterfactual_tokens_bounds: Option<[f64; 2]>,
 }
 
 enum Message {
@@ -511,32 +520,42 @@ fn recover_from_corruption(path: &Path, detail: &str, metrics: &Metrics) -> Resu
 }
 
 /// Computes a row's energy figures; owns the output-token history the counterfactuals use, and
-/// each meter's latest measured energy per token.
+/// each meter's marginal GPU energy per output token.
 pub struct Accountant {
     pub energy: EnergyConfig,
     pub history: TokenHistory,
     pub settings: crate::energy::EnergySettings,
     pub settings_hash: String,
-    wh_per_token: Vec<Option<f64>>,
+    marginal_wh_per_token: Vec<Option<crate::energy::Range>>,
+    /// The latest request time seen: each row is charged the host's wall time since it.
+    last_ts_ms: Option<i64>,
+    /// The latency of the latest LLM answer per model and length, so a repeat of it from the
+    /// cache is capped as that call was (bounded: cleared past `REPEATS_KEPT` entries).
+    answer_latency_s: std::collections::HashMap<(String, u32), f64>,
 }
+
+/// How many LLM answers' latencies the accountant keeps for the repeats of them.
+const REPEATS_KEPT: usize = 10_000;
 
 impl Accountant {
     pub fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
         let settings = energy.settings();
         let settings_hash = settings.hash();
-        let wh_per_token = vec![None; energy.meters.len()];
+        let marginal_wh_per_token = vec![None; energy.meters.len()];
         Accountant {
             energy,
             history,
             settings,
             settings_hash,
-            wh_per_token,
+            marginal_wh_per_token,
+            last_ts_ms: None,
+            answer_latency_s: std::collections::HashMap::new(),
         }
     }
 
-    /// A meter's latest measured GPU energy per output token.
-    pub fn measured_rate(&mut self, meter: usize, wh_per_token: f64) {
-        if let Some(rate) = self.wh_per_token.get_mut(meter) {
+    /// A meter's marginal GPU energy per output token, as its readings estimate it lately.
+    pub fn marginal_rate(&mut self, meter: usize, wh_per_token: crate::energy::Range) {
+        if let Some(rate) = self.marginal_wh_per_token.get_mut(meter) {
             *rate = Some(wh_per_token);
         }
     }
@@ -547,6 +566,7 @@ impl Accountant {
         let completion = f64::from(r.completion_tokens.unwrap_or(0));
         let latency_s = Some(r.latency_ms / 1e3);
         let mut counterfactual_tokens = None;
+        let mut counterfactual_tokens_bounds = None;
         let mut tokens_from_history = false;
         // Any LLM answer after a search (escalated, or shadow mode) pays for that search.
         let searched = r.escalated || r.search_cpu_us.is_some();
@@ -557,32 +577,58 @@ impl Accountant {
             .map(|(site, gpu_wh)| crate::energy::Measured {
                 gpu_wh: crate::energy::Range::exact(gpu_wh),
                 site,
+                marginal: false,
             });
+        // A call that did not happen on metered GPUs: the marginal energy of its tokens, never the
+        // interval's average, whose idle draw is spent anyway (the energy audit's H1). Until the
+        // meter's readings can estimate it, the modelled call stands in, marked estimated.
+        let rate = meter.and_then(|i| self.marginal_wh_per_token.get(i).copied().flatten());
+        let avoided_on_meter = |tokens: crate::energy::Range| {
+            site.zip(rate).map(|(site, rate)| crate::energy::Measured {
+                gpu_wh: crate::energy::Range {
+                    low: tokens.low * rate.low,
+                    central: tokens.central * rate.central,
+                    high: tokens.high * rate.high,
+                },
+                site,
+                marginal: true,
+            })
+        };
+        // The LLM call this row's answer stands for, avoided (a repeat from the cache, or shadow
+        // mode's would-be saving): its marginal energy on metered GPUs, else booked as that call
+        // was, its latency capping the generation time, so never above the call.
+        let call_avoided = |latency_s: Option<f64>| match avoided_on_meter(crate::energy::Range::exact(completion)) {
+            Some(marginal) => Outcome::Search {
+                prompt_tokens: prompt,
+                expected_output_tokens: crate::energy::Range::exact(completion),
+                measured: Some(marginal),
+            },
+            None => Outcome::Repeat {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_s,
+            },
+        };
         let outcome = match (r.served(), searched) {
-            // A reused LLM answer avoided a call as long as the answer it repeats.
+            // A reused LLM answer avoided the call it repeats: as long, and capped by that call's
+            // latency when this ledger saw it (a repeat was booked 7.8% above the call in the
+            // energy audit's M4); after a restart, the modelled generation time.
             (Served::Cache, _) if r.cache_origin == Some(CacheOrigin::Llm) => {
                 counterfactual_tokens = Some(completion);
+                counterfactual_tokens_bounds = Some([completion, completion]);
                 tokens_from_history = true;
-                Outcome::Search {
-                    prompt_tokens: prompt,
-                    expected_output_tokens: crate::energy::Range::exact(completion),
-                    measured: None,
-                }
+                let key = (model.to_string(), r.completion_tokens.unwrap_or(0));
+                call_avoided(self.answer_latency_s.get(&key).copied())
             }
             (Served::Search | Served::Cache, _) => {
                 let (tokens, from_history) = self.history.expected(model, self.energy.local.lookup_answer_tokens);
                 counterfactual_tokens = Some(tokens.central);
+                counterfactual_tokens_bounds = Some([tokens.low, tokens.high]);
                 tokens_from_history = from_history;
-                // On metered GPUs the avoided answer costs what their answers cost lately.
-                let rate = meter.and_then(|i| self.wh_per_token.get(i).copied().flatten());
-                let measured = site.zip(rate).map(|(site, rate)| crate::energy::Measured {
-                    gpu_wh: tokens.scale(rate),
-                    site,
-                });
                 Outcome::Search {
                     prompt_tokens: prompt,
                     expected_output_tokens: tokens,
-                    measured,
+                    measured: avoided_on_meter(tokens),
                 }
             }
             (Served::Llm, _) if r.tier_review_of.is_some() => Outcome::Extra {
@@ -612,6 +658,14 @@ impl Accountant {
             },
             (Served::Passthrough | Served::Unrouted, _) => Outcome::Passthrough,
         };
+        if matches!(r.served(), Served::Llm | Served::Escalated) && r.status == 200 {
+            if let (Some(tokens), Some(latency)) = (r.completion_tokens, latency_s) {
+                if self.answer_latency_s.len() >= REPEATS_KEPT {
+                    self.answer_latency_s.clear();
+                }
+                self.answer_latency_s.insert((model.to_string(), tokens), latency);
+            }
+        }
         // Only answers to lookups tell how long an avoided answer to a lookup would have been.
         let lookup = r.class == Some(crate::classify::Class::Lookup);
         if lookup && r.route == RouteTaken::Llm && r.status == 200 && r.usage_source == UsageSource::Upstream {
@@ -620,21 +674,30 @@ impl Accountant {
                 self.history.observe(model, tokens, tokens * tokens, 1);
             }
         }
+        // The host's wall time since the previous request, so the rows together carry all of it
+        // (rows may arrive out of order: metered ones wait for their meter).
+        let host_s = self.last_ts_ms.map_or(0.0, |last| (r.ts_ms - last).max(0) as f64 / 1e3);
+        self.last_ts_ms = Some(self.last_ts_ms.map_or(r.ts_ms, |last| last.max(r.ts_ms)));
         let work = LocalWork {
             proxy_cpu_s: r.proxy_cpu_us / 1e6,
             search_cpu_s: r.search_cpu_us.unwrap_or(0.0) / 1e6,
+            host_s,
         };
         let costs = account(&self.energy.catalogue, &self.energy.local, model, outcome, work);
         // The would-be saving compares the search answer with the LLM answer actually given.
         let shadow_saved = (r.mode == crate::classify::Mode::Shadow
             && r.shadow_route == Some(crate::classify::Route::Search))
         .then(|| {
-            let would = Outcome::Search {
-                prompt_tokens: prompt,
-                expected_output_tokens: crate::energy::Range::exact(completion),
-                measured: measured_call,
-            };
-            account(&self.energy.catalogue, &self.energy.local, model, would, work).saved
+            // The call that would have been avoided is this row's own (it was booked 4.8% above
+            // it in the energy audit's M4).
+            account(
+                &self.energy.catalogue,
+                &self.energy.local,
+                model,
+                call_avoided(latency_s),
+                work,
+            )
+            .saved
         });
         // A tier in shadow mode: the requested model's answer against the cheaper one's, at the
         // length the answer had.
@@ -666,6 +729,7 @@ impl Accountant {
             tokens_from_history,
             shadow_saved,
             tier_shadow_saved,
+            counterfactual_tokens_bounds,
         }
     }
 }
@@ -676,6 +740,11 @@ fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRec
     metrics.observe_costs(matches!(r.served(), Served::Search | Served::Cache), &accounting.costs);
     r.accounting = Some(accounting);
     r.settings_hash = Some(accountant.settings_hash.clone());
+    if let Some(model) = r.model.as_deref() {
+        let resolved = accountant.energy.catalogue.resolve(model);
+        r.model_entry = Some(resolved.spec.name.clone());
+        r.model_match = Some(resolved.how.as_str().to_string());
+    }
 }
 
 /// How long the writer waits for more rows before writing a batch that is not full.
@@ -767,16 +836,18 @@ fn write_loop(
         },
         Message::Metered(reading) => {
             let released = waiting.release(reading);
-            if let Some(rate) = released.wh_per_token {
-                accountant.measured_rate(reading.meter, rate);
+            if let Some(rate) = released.marginal_wh_per_token {
+                accountant.marginal_rate(reading.meter, rate);
             }
-            metrics.meter_unattributed_wh.inc_by(released.unattributed_wh);
             batch.extend(released.rows);
         }
         Message::Shutdown => {
             *stopping = true;
-            // Readings that will not come: the waiting rows go in as estimated.
-            batch.extend(waiting.drain());
+            // Readings that will not come: the waiting rows go in as estimated; idle energy with
+            // no request after it is in no row, and the metric says how much.
+            let (rows, unattributed_wh) = waiting.drain();
+            metrics.meter_unattributed_wh.inc_by(unattributed_wh);
+            batch.extend(rows);
         }
     };
     while !stopping {
@@ -977,6 +1048,58 @@ mod tests {
         let path = dir.path().join("ledger.sqlite");
         let (ledger, writer) = start(&config(&path), &energy(), Arc::default()).unwrap();
         (dir, path, ledger, writer)
+    }
+
+    /// On metered GPUs, every call a row's answer stands for but that did not run (a search
+    /// answer, a repeat from the cache, shadow mode's would-be saving) is its marginal energy
+    /// under the site's PUE, and none of them is flagged measured.
+    #[test]
+    fn every_avoided_call_on_metered_gpus_is_its_marginal_energy() {
+        let toml = "[[energy.meter]]\nurl = \"http://127.0.0.1:1/metrics\"\nmodels = [\"llama-8b\"]\npue = [1.1, 1.1]\nzone = \"FRA\"\n";
+        let energy = crate::config::Config::from_toml_str(toml, Path::new("t.toml"), &|_| None)
+            .unwrap()
+            .energy;
+        let mut accountant = Accountant::new(energy, TokenHistory::default());
+        let per_token = 0.2 / 3600.0;
+        accountant.marginal_rate(0, crate::energy::Range::exact(per_token));
+        let base = LedgerRecord {
+            model: Some("llama-8b".into()),
+            status: 200,
+            completion_tokens: Some(30),
+            latency_ms: 1000.0,
+            ..Default::default()
+        };
+        let search = LedgerRecord {
+            route: RouteTaken::Search,
+            ..base.clone()
+        };
+        let repeat = LedgerRecord {
+            route: RouteTaken::Cache,
+            cache_origin: Some(CacheOrigin::Llm),
+            ..base.clone()
+        };
+        for (r, tokens) in [(&search, 50.0), (&repeat, 30.0)] {
+            let a = accountant.account(r);
+            let e = a.costs.counterfactual.energy_wh;
+            assert!(
+                (e.central - tokens * per_token * 1.1).abs() < 1e-15,
+                "{:?}: {e:?}",
+                r.route
+            );
+            assert!(!a.costs.measured);
+        }
+        let shadow = LedgerRecord {
+            route: RouteTaken::Llm,
+            mode: crate::classify::Mode::Shadow,
+            shadow_route: Some(crate::classify::Route::Search),
+            search_cpu_us: Some(0.0),
+            ..base
+        };
+        let would = accountant.account(&shadow).shadow_saved.unwrap().energy_wh;
+        assert!(
+            would.central <= 30.0 * per_token * 1.1 && would.central > 0.0,
+            "{would:?}"
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use postgres::{Client, NoTls};
 use rusqlite::types::Value;
 
 use super::sqlite::{
-    all_columns, kind_of, record_from_values, row_values, v4_columns, Kind, INSERT_SQL, SCHEMA_VERSION,
+    all_columns, kind_of, record_from_values, row_values, v4_columns, v5_columns, Kind, INSERT_SQL, SCHEMA_VERSION,
     SETTINGS_TABLE_SQL,
 };
 use super::LedgerRecord;
@@ -65,11 +65,13 @@ pub fn open(url: &str) -> Result<Client, Error> {
             )))
         }
         Some(v) if v == SCHEMA_VERSION => {}
-        Some(3) => {
+        Some(v @ (3 | 4)) => {
             // v4 adds columns (settings hash, price and measurement flags, embodied CO2e) and the
-            // settings table; rows written before keep NULLs there.
+            // settings table; v5 the catalogue entry of each row and its avoided length's bounds.
+            // Rows written before keep NULLs there.
+            let added = if v == 3 { v4_columns() } else { Vec::new() };
             let mut sql = String::new();
-            for column in v4_columns() {
+            for column in added.into_iter().chain(v5_columns()) {
                 sql.push_str(&format!(
                     "ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {};\n",
                     sql_type(kind_of(&column))
@@ -78,7 +80,7 @@ pub fn open(url: &str) -> Result<Client, Error> {
             sql.push_str(&format!(
                 "{SETTINGS_TABLE_SQL};\nDELETE FROM ecoroute_schema;\nINSERT INTO ecoroute_schema (version) VALUES ({SCHEMA_VERSION});"
             ));
-            tx.batch_execute(&sql).map_err(db_err("migrating the ledger schema to version 4"))?;
+            tx.batch_execute(&sql).map_err(db_err("migrating the ledger schema"))?;
         }
         _ => {
             // The PostgreSQL ledger starts at the current version; later versions add columns here.

@@ -14,7 +14,7 @@ use crate::classify::{Class, Route};
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
 pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
 pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
@@ -81,6 +81,21 @@ const V4_COLUMNS: [(&str, &str); 12] = [
     ("tier_review_of", "TEXT"),
     ("review_answer", "TEXT"),
 ];
+
+/// v5: the catalogue entry that priced the row and how its model name found it (`exact`,
+/// `undated`, `family`, `default`), and the bounds of the avoided answer's length (its central is
+/// `counterfactual_tokens`): a row is recomputed from itself, without replaying the history.
+const V5_COLUMNS: [(&str, &str); 4] = [
+    ("model_entry", "TEXT"),
+    ("model_match", "TEXT"),
+    ("counterfactual_tokens_low", "REAL"),
+    ("counterfactual_tokens_high", "REAL"),
+];
+
+/// The v5 columns, for the PostgreSQL migration.
+pub fn v5_columns() -> Vec<String> {
+    V5_COLUMNS.iter().map(|(c, _)| c.to_string()).collect()
+}
 
 /// v4: the would-be saving of a model tier in shadow mode, 12 columns `tier_shadow_saved_…`.
 pub fn tier_shadow_columns() -> Vec<String> {
@@ -248,6 +263,15 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 4"))?;
     }
+    if version < 5 {
+        let mut sql = String::from("BEGIN;\n");
+        for (column, kind) in V5_COLUMNS {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
+        }
+        sql.push_str("PRAGMA user_version = 5;\nCOMMIT;");
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 5"))?;
+    }
     Ok(conn)
 }
 
@@ -262,6 +286,7 @@ pub fn all_columns() -> Vec<String> {
         .chain(shadow_columns())
         .chain(V4_COLUMNS.iter().map(|(c, _)| c.to_string()))
         .chain(tier_shadow_columns())
+        .chain(v5_columns())
         .collect()
 }
 
@@ -288,7 +313,7 @@ pub fn kind_of(column: &str) -> Kind {
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
         | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model"
-        | "tier_review_of" | "review_answer" => Kind::Text,
+        | "tier_review_of" | "review_answer" | "model_entry" | "model_match" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -374,6 +399,11 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
         Some(saved) => values.extend(impacts_values(&saved).into_iter().map(Value::Real)),
         None => values.extend(std::iter::repeat_n(Value::Null, 12)),
     }
+    values.push(opt_text(&r.model_entry));
+    values.push(opt_text(&r.model_match));
+    let bounds = r.accounting.as_ref().and_then(|a| a.counterfactual_tokens_bounds);
+    values.push(opt_f64(bounds.map(|b| b[0])));
+    values.push(opt_f64(bounds.map(|b| b[1])));
     values
 }
 
@@ -458,6 +488,7 @@ fn text(v: &[Value], i: usize) -> Option<String> {
 pub fn record_from_values(v: &[Value]) -> LedgerRecord {
     let figures = BASE_COLUMNS.len() + V2_COLUMNS.len();
     let v4 = figures + 36 + V3_COLUMNS.len() + 12;
+    let v5 = v4 + V4_COLUMNS.len() + 12;
     let flag = |i: usize| integer(v, i).unwrap_or(0) != 0;
     let embodied = match (real(v, v4 + 4), real(v, v4 + 5), real(v, v4 + 6)) {
         (Some(low), Some(central), Some(high)) => Range { low, central, high },
@@ -483,6 +514,7 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
             tokens_from_history: flag(25),
             shadow_saved: read_impacts(v, figures + 36 + 3),
             tier_shadow_saved: read_impacts(v, v4 + V4_COLUMNS.len()),
+            counterfactual_tokens_bounds: real(v, v5 + 2).zip(real(v, v5 + 3)).map(|(low, high)| [low, high]),
         }),
         _ => None,
     };
@@ -521,6 +553,8 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         tier_shadow_model: text(v, v4 + 9),
         tier_review_of: text(v, v4 + 10),
         review_answer: text(v, v4 + 11),
+        model_entry: text(v, v5),
+        model_match: text(v, v5 + 1),
         accounting,
     }
 }

@@ -132,7 +132,7 @@ fn breakdown_table(report: &Report) -> String {
             s.by_route.search,
             escape(&human(s.energy_saved_wh, "Wh")),
             escape(&human(s.co2e_saved_g, "g")),
-            escape(&human(s.cost_saved_usd, "USD"))
+            escape(&super::spend(s, s.cost_saved_usd))
         ));
     }
     table.push_str("</table>");
@@ -183,19 +183,20 @@ fn tenant_table(rows: &[LedgerRecord]) -> String {
         .map(|g| g.totals.energy_saved_wh.central.max(0.0))
         .fold(0.0f64, f64::max)
         .max(1e-12);
-    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Energy per chat request</th><th>Label</th></tr></thead><tbody>");
+    let mut out = String::from("<table><thead><tr><th>Tenant</th><th>Requests</th><th>LLM avoided</th><th>Energy saved</th><th></th><th>Energy per chat request</th><th>Reference LLM energy avoided</th><th>Grade</th></tr></thead><tbody>");
     for g in groups.iter().take(10) {
         let t = &g.totals;
         let per_request = t.energy_per_chat_request_wh;
         let label = t.eco_label.clone();
         let bar = (t.energy_saved_wh.central.max(0.0) / max * 160.0).round();
         out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{}</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td><svg width=\"160\" height=\"12\"><rect width=\"{bar}\" height=\"12\" class=\"bar\"/></svg></td><td>{}</td><td>{:.1}%</td><td><span class=\"label-{label}\">{label}</span></td></tr>",
             escape(&g.key),
             t.requests,
             t.llm_avoided_share * 100.0,
             escape(&figure(t.energy_saved_wh.central, "Wh")),
-            escape(&figure(per_request, "Wh"))
+            escape(&figure(per_request, "Wh")),
+            t.avoided_energy_share * 100.0
         ));
     }
     out.push_str("</tbody></table>");
@@ -264,15 +265,18 @@ pub fn render(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}<title>ecoroute footprint and savings report</title><style>{STYLE}</style></head><body>"
     );
     html.push_str(&format!(
-        "<h1>ecoroute footprint and savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC · method {}</p>",
+        "<h1>ecoroute footprint and savings report</h1><p class=\"sub\">{} · {} requests · generated {} UTC by {} · method {}</p>",
         escape(&period),
         t.requests,
         civil(generated_at_ms.div_euclid(86_400_000)),
+        escape(super::ECOROUTE_VERSION),
         escape(METHOD_VERSION)
     ));
     if let Page::Dashboard { .. } = page {
         html.push_str(&live_panel(rows, generated_at_ms));
     }
+    // The figures, only when there is something to count: an empty period shows no zeros as data.
+    let mut figures = String::new();
     let per_request = t.energy_per_chat_request_wh;
     let chat = t.by_route.chat();
     let actual_cards = [
@@ -295,17 +299,22 @@ pub fn render(
             figure(t.sci_gco2e_per_request.central, "g"),
             format!("CO2e, {}", range_text(t.sci_gco2e_per_request, "g")),
         ),
+        (
+            "Energy per chat request",
+            figure(per_request, "Wh"),
+            "central; a figure, not a grade: it depends on the model chosen".to_string(),
+        ),
     ];
-    html.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
+    figures.push_str("<h2>Actual footprint</h2><div class=\"cards\">");
     for (title, value, detail) in &actual_cards {
-        html.push_str(&card(title, value, detail));
+        figures.push_str(&card(title, value, detail));
     }
-    html.push_str(&card(
+    figures.push_str(&card(
         "Water used",
         &figure(t.water_actual_ml.central, "mL"),
         &range_text(t.water_actual_ml, "mL"),
     ));
-    html.push_str(&card(
+    figures.push_str(&card(
         "Spend",
         &figure(t.cost_actual_usd.central, "USD"),
         &if t.unpriced_requests > 0 {
@@ -317,11 +326,15 @@ pub fn render(
             "at catalogue prices".to_string()
         },
     ));
-    html.push_str(&if t.measured_requests > 0 {
+    figures.push_str(&if t.measured_requests > 0 {
         card(
-            "Measured GPU energy",
+            "Metered LLM calls",
             &figure(t.energy_actual_measured_wh.central, "Wh"),
-            &format!("{} LLM calls on metered GPUs", t.measured_requests),
+            &format!(
+                "{} LLM calls on metered GPUs: {} read at the boards (idle draw included) × PUE, plus the modelled host",
+                t.measured_requests,
+                figure(t.measured_gpu_wh, "Wh")
+            ),
         )
     } else {
         card(
@@ -330,17 +343,30 @@ pub fn render(
             "LLM energy is estimated; [[energy.meter]] measures self-hosted GPUs",
         )
     });
-    html.push_str(
+    figures.push_str(
         "</div><h2>Avoided <span class=\"muted\">(apart from the footprint, never netted with it)</span></h2>",
     );
+    figures.push_str(&format!(
+        "<p class=\"muted\"><b>Reference scenario.</b> {}</p>",
+        escape(super::REFERENCE_SCENARIO)
+    ));
     let cards = [
         (
             "Energy saved",
             figure(t.energy_saved_wh.central, "Wh"),
             format!(
-                "{}{}",
+                "{}{}{}",
                 range_text(t.energy_saved_wh, "Wh"),
-                phone_charges(t.energy_saved_wh.central)
+                phone_charges(t.energy_saved_wh.central),
+                if t.by_route.cache > 0 {
+                    format!(
+                        "; {} of it on {} repeats from the cache",
+                        figure(t.energy_saved_on_repeats_wh.central, "Wh"),
+                        t.by_route.cache
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ),
         (
@@ -369,35 +395,38 @@ pub fn render(
             ),
         ),
         (
-            "Energy per chat request",
-            figure(per_request, "Wh"),
-            format!("eco-label {}", t.eco_label),
+            "Routing grade",
+            t.eco_label.clone(),
+            format!(
+                "{:.1}% of the reference scenario's LLM energy avoided, repeats left out",
+                t.avoided_energy_share * 100.0
+            ),
         ),
     ];
-    html.push_str("<div class=\"cards\">");
+    figures.push_str("<div class=\"cards\">");
     for (title, value, detail) in &cards {
-        html.push_str(&card(title, value, detail));
+        figures.push_str(&card(title, value, detail));
     }
-    html.push_str("</div>");
-    html.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
-    html.push_str(&format!(
+    figures.push_str("</div>");
+    figures.push_str(&format!("<section><h2>Energy saved per {}</h2>{}<p class=\"muted\">Bars: central estimate; lines: low to high. Orange bars are periods where ecoroute cost more than it saved.</p></section>", by.as_str(), time_chart(&over_time)));
+    figures.push_str(&format!(
         "<section><h2>How requests were served</h2>{}</section>",
         routes_chart(t)
     ));
     if let Some(by) = breakdown {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>By {}</h2>{}</section>",
             by.as_str(),
             breakdown_table(&build(rows, by, from.clone(), to.clone()))
         ));
     }
-    html.push_str(&format!(
+    figures.push_str(&format!(
         "<section><h2>Top tenants</h2>{}<p class=\"muted\">{}.</p></section>",
         tenant_table(rows),
         escape(LABEL_SOURCE)
     ));
     if t.shadow.requests > 0 {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>Shadow mode</h2><p>{} requests ran in shadow mode: classified and searched, but answered by the LLM. Search would have answered {} of them, saving {} ({}). These are not included in the savings above.</p></section>",
             t.shadow.requests,
             t.shadow.would_answer_from_search,
@@ -406,7 +435,7 @@ pub fn render(
         ));
     }
     if t.by_route.downgraded > 0 || t.tier_shadow.requests > 0 {
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>Model tiers</h2><p>{} requests were served by a cheaper model than the one asked for (the response says which, in <code>model</code> and <code>x-ecoroute-model</code>); their saving is in the figures above, by route <code>downgraded</code>. In shadow mode, {} more would have been, saving {} ({}) and {}; not counted above.</p></section>",
             t.by_route.downgraded,
             t.tier_shadow.requests,
@@ -427,16 +456,26 @@ pub fn render(
             "; no GPU is metered".to_string()
         };
         let mut quality = format!(
-            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests{metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones, by the EcoLogits method below; embodied emissions, from hardware figures.</p>",
+            "<p><b>Measured:</b> the CPU time of the proxy and of the search on all {} requests (a pass-through answer's body is relayed unmeasured){metered}. <b>Estimated:</b> the other {} LLM calls and the {} avoided ones ({} answered from search, {} from the cache), by the EcoLogits method below, or the meter's marginal energy on metered GPUs; embodied emissions, from hardware figures.</p>",
             t.requests,
             llm_calls.saturating_sub(t.measured_requests),
-            t.by_route.search
+            t.by_route.search + t.by_route.cache,
+            t.by_route.search,
+            t.by_route.cache
         );
         if t.unknown_model_requests > 0 {
             quality.push_str(&format!(
                 "<p><b>Defaults:</b> {} requests named a model that is not in the catalogue; their figures use the stated default (8–132 billion active parameters), which widens their range. {} of the energy saved rests on that default.</p>",
                 t.unknown_model_requests,
                 escape(&human(t.energy_saved_on_default_model_wh, "Wh"))
+            ));
+        }
+        if !t.model_resolutions.is_empty() {
+            quality.push_str(&format!(
+                "<p><b>Model names:</b> priced by a catalogue entry of another name: {}. {} requests rest on another spelling's entry (family), {} of the energy saved.</p>",
+                escape(&t.model_resolutions.iter().cloned().collect::<Vec<_>>().join("; ")),
+                t.substituted_model_requests,
+                escape(&human(t.energy_saved_on_substituted_model_wh, "Wh"))
             ));
         }
         if t.by_route.search > 0 {
@@ -451,11 +490,16 @@ pub fn render(
                 t.unpriced_requests
             ));
         }
-        html.push_str(&format!(
+        figures.push_str(&format!(
             "<section><h2>What the figures rest on</h2>{quality}</section>"
         ));
     }
-    html.push_str(&methodology(over_time.settings.latest()));
+    if t.requests > 0 {
+        html.push_str(&figures);
+    } else {
+        html.push_str("<section><h2>No requests</h2><p>The ledger has no requests in this period: there is no footprint or saving to report, rather than a zero one. The methodology and settings below are what a report would use.</p></section>");
+    }
+    html.push_str(&methodology(over_time.settings.latest(), &over_time.settings.each));
     html.push_str(&settings_section(&over_time));
     html.push_str(&format!(
         "<section class=\"method\"><h2>Boundary and sources</h2><p>{}</p><ul>",
@@ -511,12 +555,42 @@ fn quoted(settings: Option<&EnergySettings>) -> Quoted {
     }
 }
 
+/// When rows span several sets of settings, what each period's figures used: the methodology's
+/// sentences quote the latest, and most rows may have been computed under older ones.
+fn periods(each: &[StoredSettings]) -> String {
+    if each.len() < 2 {
+        return String::new();
+    }
+    let items: String = each
+        .iter()
+        .map(|s| {
+            let q = quoted(Some(&s.settings));
+            format!(
+                "<li>From {} (settings <code>{}</code>): {} per busy core, PUE {}, grid {}; embodied {} per core-hour; avoided-answer prior {}; catalogue <code>{}</code>.</li>",
+                civil(s.first_seen_ms.div_euclid(86_400_000)),
+                escape(&s.hash),
+                escape(&q.watts),
+                escape(&q.pue),
+                escape(&q.zone),
+                escape(&q.embodied),
+                escape(&q.prior),
+                escape(&q.catalogue)
+            )
+        })
+        .collect();
+    format!(
+        "<p><b>Settings periods.</b> These rows were computed under {} sets of settings, each row under the set it names; the sentences here quote the latest. Each period used:</p><ul>{items}</ul>",
+        each.len()
+    )
+}
+
 /// The methodology, written from the settings the figures were computed under.
-fn methodology(settings: Option<&EnergySettings>) -> String {
+fn methodology(settings: Option<&EnergySettings>, each: &[StoredSettings]) -> String {
+    let periods = periods(each);
     let q = quoted(settings);
     let meters = settings.map_or(0, |e| e.meters.len());
     let measured = if meters > 0 {
-        format!("<p><b>Measured GPU energy.</b> {meters} GPU energy meter(s) are configured: the energy their counters report for an interval is shared among the LLM calls that ended in it, by output tokens, times the site's PUE; the rest of the server and the embodied share are estimated as below. Calls on other models are estimated.</p>")
+        format!("<p><b>Measured GPU energy.</b> {meters} GPU energy meter(s) are configured: the energy their counters report for an interval is shared among the LLM calls that ended in it, by output tokens, times the site's PUE; an interval in which no call ended passes its (idle) energy to the next one that has calls, so the idle draw is in the footprint and the SCI. The rest of the server and the embodied share are estimated as below. A call that search avoided on these GPUs saved only the <i>marginal</i> energy of its tokens, the slope of the meter's power against token rate (idle draw excluded) times the site's PUE, with no host or manufacturing share: those are spent whether or not it runs. Calls on other models are estimated.</p>")
     } else {
         "<p><b>Measured GPU energy.</b> No GPU energy meter is configured (<code>[[energy.meter]]</code>), so every LLM call is estimated.</p>".to_string()
     };
@@ -525,10 +599,11 @@ fn methodology(settings: Option<&EnergySettings>) -> String {
 <p><b>LLM calls</b> follow EcoLogits' LLM-inference method (genai-impact/ecologits, release 0.11.3): GPU energy per output token grows with the model's active parameters (regression on measured H100 inference energy, batch of 64 requests); the GPUs needed follow from the total parameters at 16 bits on 80 GB cards; the server's other power (1.2 kW per 8 GPUs) is counted over the generation time; the provider's data-centre PUE is applied. Model parameters, data centres and prices come from the catalogue <code>{catalogue}</code>. The output length of an avoided call is that of the model's answers <i>to lookups</i> (escalations, shadow mode) in this ledger, their mean with its 95% interval once there are 20, else the configured prior ({prior}); answers to writing and code requests, ten times longer, do not count.</p>
 {measured}
 <p><b>Search and the proxy</b> are measured: thread CPU time of the work, times {watts} per busy core, times the local PUE of {pue}; their grid is {zone}.</p>
+{periods}
 <p><b>CO2e</b> is energy times the carbon intensity of the grid (ADEME Base Empreinte via EcoLogits, location-based): the provider's data-centre country for LLM calls, the local zone for local work. It includes <b>embodied emissions</b>: for LLM calls, EcoLogits' share of the manufacturing of the server (5,700 kgCO2e) and of each GPU (273 kgCO2e) over a 3-year life, per generation time and batch; for local work, {embodied} per busy core-hour. <b>Water</b> is on-site use (the provider's WUE) plus the water of electricity generation. <b>Spend</b> uses catalogue prices per million input and output tokens; a model without a price has unknown spend, left out and counted.</p>
 <p><b>SCI</b> (Software Carbon Intensity, ISO/IEC 21031:2024) is the actual CO2e of the chat requests, embodied included, per chat request. Avoided emissions do not lower it.</p>
 <p><b>Uncertainty.</b> Each figure is a range. Totals add lows to lows and highs to highs, because the uncertainty (model size, hardware) is the same for every call of a model and does not average out. Independent estimates put a GPT-4o query lower than EcoLogits (Epoch AI about 0.3 Wh; Google reports 0.24 Wh for its median Gemini prompt), so central savings are at the generous end: <b>quote the low end when a conservative figure is needed</b>. A lightly loaded self-hosted GPU costs far more per token than the batch of 64 the method assumes (ten times or more at batch 1, measured on an H100): meter it.</p>
-<p><b>Not counted:</b> model training, networks and end-user devices, and the idle capacity of the provider's fleet.</p></section>",
+<p><b>Not counted:</b> model training, networks and end-user devices, and the idle capacity of the provider's fleet; the proxy host's baseline draw only when <code>energy.host_watts</code> is set (the settings below say whether it was).</p></section>",
         catalogue = escape(&q.catalogue),
         prior = escape(&q.prior),
         watts = escape(&q.watts),
@@ -570,10 +645,15 @@ fn live_panel(rows: &[LedgerRecord], now_ms: i64) -> String {
         }
     }
     let peak = per_minute.iter().map(|m| m.0).max().unwrap_or(0).max(1) as f64;
-    let mut svg =
-        String::from("<svg viewBox=\"0 0 720 80\" role=\"img\" aria-label=\"Requests per minute, last hour\">");
+    // Axes: requests per minute up the left (0 and the peak), minutes before now along the bottom.
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 770 100\" role=\"img\" aria-label=\"Requests per minute, last hour\">\
+<line x1=\"44\" y1=\"5\" x2=\"44\" y2=\"75\" class=\"axis\"/><line x1=\"44\" y1=\"75\" x2=\"766\" y2=\"75\" class=\"axis\"/>\
+<text x=\"40\" y=\"9\" class=\"label\" text-anchor=\"end\">{peak}/min</text><text x=\"40\" y=\"75\" class=\"label\" text-anchor=\"end\">0</text>\
+<text x=\"50\" y=\"90\" class=\"label\">60 min ago</text><text x=\"410\" y=\"90\" class=\"label\">30 min ago</text><text x=\"760\" y=\"90\" class=\"label\">now</text>"
+    );
     for (i, (all, search)) in per_minute.iter().enumerate() {
-        let x = 12.0 * i as f64;
+        let x = 46.0 + 12.0 * i as f64;
         let h_all = f64::from(*all) / peak * 70.0;
         let h_search = f64::from(*search) / peak * 70.0;
         svg.push_str(&format!(
@@ -629,11 +709,48 @@ mod tests {
     #[test]
     fn labels_follow_the_thresholds() {
         use crate::report::eco_label;
-        assert_eq!(eco_label(0.001), 'A');
-        assert_eq!(eco_label(0.05), 'B');
-        assert_eq!(eco_label(0.2), 'C');
-        assert_eq!(eco_label(0.5), 'D');
-        assert_eq!(eco_label(2.0), 'E');
+        assert_eq!(eco_label(0.6), 'A');
+        assert_eq!(eco_label(0.4), 'A');
+        assert_eq!(eco_label(0.25), 'B');
+        assert_eq!(eco_label(0.1), 'C');
+        assert_eq!(eco_label(0.01), 'D');
+        assert_eq!(eco_label(0.0), 'E');
+        assert_eq!(eco_label(-0.001), 'E', "a loss is no grade above E");
+    }
+
+    /// The dashboard's per-minute chart says what its bars measure: a scale up the side and the
+    /// minutes along the bottom (the energy audit's L3).
+    #[test]
+    fn the_per_minute_chart_has_axes() {
+        let now = 10_000_000;
+        let rows: Vec<LedgerRecord> = (0..3)
+            .map(|i| LedgerRecord {
+                ts_ms: now - i * 60_000,
+                ..LedgerRecord::default()
+            })
+            .collect();
+        let html = render(
+            &rows,
+            &[],
+            None,
+            None,
+            now,
+            Page::Dashboard { refresh_seconds: 30 },
+            None,
+        );
+        let chart = &html[html.find("Requests per minute, last hour").unwrap()..];
+        assert!(chart.contains("/min</text>") && chart.contains(">0</text>"), "{chart}");
+        assert!(chart.contains("60 min ago") && chart.contains(">now<"));
+    }
+
+    /// An empty period shows no zeros as data (the energy audit's L3), but still says how a report
+    /// is made.
+    #[test]
+    fn an_empty_report_shows_no_figures() {
+        let html = render(&[], &[], None, None, 0, Page::Report, None);
+        assert!(html.contains("No requests"), "{html}");
+        assert!(!html.contains("Energy used") && !html.contains("Routing grade"));
+        assert!(html.contains("Methodology") && html.contains("Boundary and sources"));
     }
 
     #[test]

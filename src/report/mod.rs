@@ -140,8 +140,19 @@ pub struct Totals {
     pub energy_actual_chat_wh: Range,
     /// Central actual energy per chat request, Wh.
     pub energy_per_chat_request_wh: f64,
-    /// [`eco_label`] of `energy_per_chat_request_wh`; "-" without chat requests.
+    /// [`eco_label`] of `avoided_energy_share`; "-" without chat requests other than repeats.
     pub eco_label: String,
+    /// What routing did, by the same method on both sides: the central energy saved over the
+    /// reference scenario's LLM energy, on chat requests other than cache repeats (which a retry
+    /// loop or a test script would mint). Model choice does not enter it.
+    pub avoided_energy_share: f64,
+    #[serde(skip)]
+    label_saved_wh: f64,
+    #[serde(skip)]
+    label_reference_wh: f64,
+    /// The part of the saving booked on repeats answered from the cache: against the reference
+    /// scenario they avoided a call, but a retry loop is not a merit, so it is shown apart.
+    pub energy_saved_on_repeats_wh: Range,
     /// The actual footprint, side by side with what was avoided and never netted with it: CO2e
     /// with the embodied emissions of hardware included, and the embodied part alone.
     pub co2e_actual_g: Range,
@@ -158,26 +169,38 @@ pub struct Totals {
     /// LLM calls whose GPU energy was measured (metered self-hosted GPUs), and their energy.
     pub measured_requests: u64,
     pub energy_actual_measured_wh: Range,
+    /// The GPU energy the meters read for those calls, at the boards (before PUE; idle draw of
+    /// the intervals before them included): what `energy_actual_measured_wh` rests on.
+    pub measured_gpu_wh: f64,
     /// Requests whose model has no price: their spend is unknown, not $0.
     pub unpriced_requests: u64,
     /// The settings hashes this group's rows were computed under, and rows that name none
     /// (written before ecoroute recorded them).
     pub settings_hashes: BTreeSet<String>,
     pub rows_without_settings: u64,
+    /// Requests priced by the catalogue entry of another spelling of their model (a family match,
+    /// e.g. `mistral-small` → `mistral-small-latest`), and the energy saved that rests on it.
+    pub substituted_model_requests: u64,
+    pub energy_saved_on_substituted_model_wh: Range,
+    /// Every model name that did not find its entry by name or alias, as "requested → entry
+    /// (how)", how being `undated`, `family` or `default`: a substitution is never silent.
+    pub model_resolutions: BTreeSet<String>,
 }
 
-/// The eco-label's scale, in Wh of actual energy per chat request (central estimate), anchored on
-/// a public, dated figure: Epoch AI's estimate of 0.3 Wh for a typical GPT-4o query (February
-/// 2025). A is under a tenth of such a query, B under a third, C under one, D under three.
-pub const LABEL_THRESHOLDS_WH: [(char, f64); 4] = [('A', 0.03), ('B', 0.1), ('C', 0.3), ('D', 0.9)];
+/// The routing grade's scale: the share of the reference scenario's LLM energy that routing
+/// avoided, net of its own cost. A grade of energy per request (the energy audit's M2) graded the
+/// model a team chose, moved with cheap repeats, and held EcoLogits' figures against Epoch AI's
+/// anchor, another method; this one compares EcoLogits (or the meter) with itself.
+pub const LABEL_THRESHOLDS_SHARE: [(char, f64); 4] = [('A', 0.4), ('B', 0.2), ('C', 0.1), ('D', 0.0)];
 
-/// Where the label's scale comes from, for every format that shows it.
-pub const LABEL_SOURCE: &str = "eco-label by actual energy per chat request against Epoch AI's 0.3 Wh per typical GPT-4o query (Feb 2025): A under 0.03 Wh, B under 0.1, C under 0.3, D under 0.9, E above; pass-through requests excluded";
+/// What the grade means, for every format that shows it.
+pub const LABEL_SOURCE: &str = "routing grade: the share of the reference scenario's LLM energy that routing avoided, net of ecoroute's own cost, on chat requests other than cache repeats, by the same method on both sides (central estimates): A at 40% or more, B 20%, C 10%, D above 0, E none. It grades what ecoroute did, not the model chosen (compare models with Hugging Face's AI Energy Score, per task and size class)";
 
-pub fn eco_label(wh_per_chat_request: f64) -> char {
-    LABEL_THRESHOLDS_WH
+pub fn eco_label(avoided_share: f64) -> char {
+    LABEL_THRESHOLDS_SHARE
         .iter()
-        .find(|(_, limit)| wh_per_chat_request < *limit)
+        // D asks for more than nothing; the others for at least their floor.
+        .find(|(_, floor)| avoided_share >= *floor && avoided_share > 0.0)
         .map_or('E', |(label, _)| *label)
 }
 
@@ -244,6 +267,12 @@ impl Totals {
                     self.energy_actual_chat_wh = self.energy_actual_chat_wh + a.costs.actual.energy_wh;
                     self.co2e_actual_chat_g = self.co2e_actual_chat_g + a.costs.actual.co2e_g;
                 }
+                if r.served() == Served::Cache {
+                    self.energy_saved_on_repeats_wh = self.energy_saved_on_repeats_wh + saved.energy_wh;
+                } else if matches!(r.served(), Served::Search | Served::Escalated | Served::Llm) {
+                    self.label_saved_wh += saved.energy_wh.central;
+                    self.label_reference_wh += a.costs.counterfactual.energy_wh.central;
+                }
                 let actual = a.costs.actual;
                 self.co2e_actual_g = self.co2e_actual_g + actual.co2e_g;
                 self.co2e_embodied_actual_g = self.co2e_embodied_actual_g + a.costs.actual_embodied_g;
@@ -252,10 +281,24 @@ impl Totals {
                 if a.costs.measured {
                     self.measured_requests += 1;
                     self.energy_actual_measured_wh = self.energy_actual_measured_wh + actual.energy_wh;
+                    self.measured_gpu_wh += r.measured_gpu_wh.unwrap_or(0.0);
                 }
                 self.unpriced_requests += u64::from(a.costs.unpriced);
             }
             None => self.rows_without_figures += 1,
+        }
+        if let (Some(entry), Some(how)) = (&r.model_entry, &r.model_match) {
+            if how != "exact" {
+                let requested = r.model.as_deref().unwrap_or("(none)");
+                self.model_resolutions.insert(format!("{requested} → {entry} ({how})"));
+            }
+            if how == "family" {
+                self.substituted_model_requests += 1;
+                if let Some(a) = &r.accounting {
+                    self.energy_saved_on_substituted_model_wh =
+                        self.energy_saved_on_substituted_model_wh + a.costs.saved.energy_wh;
+                }
+            }
         }
         match &r.settings_hash {
             Some(hash) => {
@@ -302,9 +345,13 @@ impl Totals {
         };
         if chat > 0 {
             self.energy_per_chat_request_wh = self.energy_actual_chat_wh.central / chat as f64;
-            self.eco_label = eco_label(self.energy_per_chat_request_wh).to_string();
             self.sci_gco2e_per_request = self.co2e_actual_chat_g.scale(1.0 / chat as f64);
+        }
+        if self.label_reference_wh > 0.0 {
+            self.avoided_energy_share = self.label_saved_wh / self.label_reference_wh;
+            self.eco_label = eco_label(self.avoided_energy_share).to_string();
         } else {
+            self.avoided_energy_share = 0.0;
             self.eco_label = "-".into();
         }
     }
@@ -320,6 +367,11 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub method_version: &'static str,
+    /// The ecoroute that wrote the report (the rows' figures were computed when they were written,
+    /// under the settings in `settings`).
+    pub ecoroute_version: &'static str,
+    /// What "avoided" is measured against.
+    pub reference_scenario: &'static str,
     /// What the figures cover and leave out.
     pub boundary: &'static str,
     /// Where every factor comes from, so each format can cite them.
@@ -393,8 +445,17 @@ measured GPU energy where a meter is configured), the proxy and the search (meas
 the embodied emissions of hardware (EcoLogits' server and GPU manufacturing over a 3-year life; the proxy \
 host's share by CPU time). Carbon is location-based (the grid average of the data centre's country), not \
 market-based; water is on-site cooling plus the water of electricity generation. Actual and avoided figures \
-are reported apart and never netted: an avoided emission does not lower the SCI. Not counted: model training, \
-networks, end-user devices and the idle capacity of the provider's fleet.";
+are reported apart and never netted: an avoided emission does not lower the SCI. The proxy host's baseline \
+draw is counted when energy.host_watts is set (see the settings), else only its busy CPU time. Idle GPU energy \
+of metered models is in the footprint of the calls after it. Not counted: model training, networks, memory and \
+storage beyond the host's draw, end-user devices and the idle capacity of the provider's fleet.";
+
+/// The ecoroute that writes a report.
+pub const ECOROUTE_VERSION: &str = concat!("ecoroute ", env!("CARGO_PKG_VERSION"));
+
+/// The reference scenario of every avoided figure (WBCSD's Guidance on Avoided Emissions, 2023,
+/// and the GHG Protocol ask for one, stated, with a marginal comparison against it).
+pub const REFERENCE_SCENARIO: &str = "Avoided figures compare with one reference scenario: the same requests, from the same clients, sent straight to the model each names, with no search, cache or model tier; an avoided answer as long as that model's answers to lookups in this ledger (or the stated prior). Avoided = the footprint of the calls ecoroute did not make, less ecoroute's own cost (proxy, search, escalations). On GPUs the team provisions and meters, a call not made saves only the marginal energy of its tokens: no idle draw, host or manufacturing share. For API models it is EcoLogits' attributional footprint of a call, embodied share included (a provider's fleet grows with demand), so it is an upper bound at the margin; quote the low end. Repeats answered from the cache are counted as avoided calls (the reference scenario would have sent them) and shown apart. Rebound (more questions because answers are cheap) and re-asks after a wrong search answer are not modelled. Avoided figures are never netted with the actual footprint.";
 
 pub const SOURCES: [Source; 8] = [
     Source {
@@ -452,6 +513,8 @@ pub fn build<'a>(
     Report {
         settings,
         method_version: METHOD_VERSION,
+        ecoroute_version: ECOROUTE_VERSION,
+        reference_scenario: REFERENCE_SCENARIO,
         boundary: BOUNDARY,
         sources: &SOURCES,
         from,
@@ -473,7 +536,9 @@ co2e_actual_g_low,co2e_actual_g_central,co2e_actual_g_high,\
 co2e_embodied_actual_g_low,co2e_embodied_actual_g_central,co2e_embodied_actual_g_high,\
 water_actual_ml_low,water_actual_ml_central,water_actual_ml_high,\
 sci_gco2e_per_request_low,sci_gco2e_per_request_central,sci_gco2e_per_request_high,\
-measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources";
+measured_requests,unknown_model_requests,unpriced_requests,settings_hashes,method_version,sources,ecoroute_version,\
+avoided_energy_share,cost_actual_usd_low,cost_actual_usd_central,cost_actual_usd_high,\
+energy_saved_on_repeats_wh_low,energy_saved_on_repeats_wh_central,energy_saved_on_repeats_wh_high";
 
 /// A string a client chose (a tenant, a model) as report text: control characters become spaces,
 /// so an ESC or BEL sequence cannot drive the terminal that shows a report, nor a CR or LF break
@@ -548,6 +613,16 @@ fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> 
         csv_field(&hashes.join(" ")),
         csv_field(method),
         csv_field(sources),
+        // Like the method, the version that wrote the report is on the total row only.
+        if method.is_empty() {
+            String::new()
+        } else {
+            ECOROUTE_VERSION.to_string()
+        },
+        // Columns are only ever added at the end, so a reader by position keeps working.
+        t.avoided_energy_share.to_string(),
+        r(t.cost_actual_usd),
+        r(t.energy_saved_on_repeats_wh),
     ]
     .join(",")
 }
@@ -639,6 +714,16 @@ pub fn human(r: Range, unit: &str) -> String {
     )
 }
 
+/// A spend figure that says what it leaves out: a group whose requests used models without a
+/// price spent an unknown amount, not $0 (the energy audit's L3).
+pub(crate) fn spend(t: &Totals, r: Range) -> String {
+    match t.unpriced_requests {
+        0 => human(r, "USD"),
+        n if r == Range::default() => format!("unknown ({n} unpriced)"),
+        n => format!("{} + unknown for {n} unpriced", human(r, "USD")),
+    }
+}
+
 pub fn to_markdown(report: &Report) -> String {
     let t = &report.totals;
     let mut out = String::from("# ecoroute footprint and savings report\n\n");
@@ -650,7 +735,10 @@ pub fn to_markdown(report: &Report) -> String {
             t.as_deref().unwrap_or("now")
         ),
     };
-    out.push_str(&format!("Period: {period}. Method: {}.\n\n", report.method_version));
+    out.push_str(&format!(
+        "Period: {period}. Method: {}. Written by {}.\n\n",
+        report.method_version, report.ecoroute_version
+    ));
     out.push_str(&format!(
         "- Requests: {} ({} answered from search, {} from the cache, {} by the LLM, {} escalated, {} pass-through)\n",
         t.requests, t.by_route.search, t.by_route.cache, t.by_route.llm, t.by_route.escalated, t.by_route.passthrough
@@ -673,15 +761,27 @@ pub fn to_markdown(report: &Report) -> String {
     ));
     out.push_str(&format!("- Spend: {}\n", human(t.cost_actual_usd, "USD")));
     out.push_str(&format!(
-        "- Eco-label {} ({} actual per chat request; {LABEL_SOURCE})\n",
-        t.eco_label,
+        "- Energy per chat request: {} (a figure, not a grade: it depends on the model chosen)\n",
         figure(t.energy_per_chat_request_wh, "Wh")
     ));
     out.push_str("\n## Avoided (reported apart, never netted with the above)\n\n");
+    out.push_str(&format!("Reference scenario: {}\n\n", report.reference_scenario));
     out.push_str(&format!("- Energy saved: {}\n", human(t.energy_saved_wh, "Wh")));
     out.push_str(&format!("- CO2e saved: {}\n", human(t.co2e_saved_g, "g")));
     out.push_str(&format!("- Water saved: {}\n", human(t.water_saved_ml, "mL")));
     out.push_str(&format!("- Spend avoided: {}\n", human(t.cost_saved_usd, "USD")));
+    if t.by_route.cache > 0 {
+        out.push_str(&format!(
+            "- Of the energy saved, on {} repeats answered from the cache: {}\n",
+            t.by_route.cache,
+            human(t.energy_saved_on_repeats_wh, "Wh")
+        ));
+    }
+    out.push_str(&format!(
+        "- Routing grade {} ({:.1}% of the reference LLM energy avoided; {LABEL_SOURCE})\n",
+        t.eco_label,
+        t.avoided_energy_share * 100.0
+    ));
     out.push_str("\n## What the figures rest on\n\n");
     let metered = if t.measured_requests > 0 {
         format!(
@@ -737,6 +837,14 @@ pub fn to_markdown(report: &Report) -> String {
             human(t.energy_saved_on_default_model_wh, "Wh")
         ));
     }
+    if !t.model_resolutions.is_empty() {
+        out.push_str(&format!(
+            "- Model names priced by a catalogue entry of another name: {}. {} requests rest on another spelling's entry (family), {} of the energy saved.\n",
+            t.model_resolutions.iter().cloned().collect::<Vec<_>>().join("; "),
+            t.substituted_model_requests,
+            human(t.energy_saved_on_substituted_model_wh, "Wh")
+        ));
+    }
     if t.by_route.search > 0 {
         out.push_str(&format!(
             "- Avoided answer length: from this ledger's LLM answers to lookups for {} search answers, from the stated prior for {}.\n",
@@ -760,7 +868,7 @@ pub fn to_markdown(report: &Report) -> String {
             s.llm_avoided_share * 100.0,
             human(s.energy_saved_wh, "Wh"),
             human(s.co2e_saved_g, "g"),
-            human(s.cost_saved_usd, "USD")
+            spend(s, s.cost_saved_usd)
         ));
     }
     out.push_str("\n## Settings\n\n");
@@ -841,6 +949,10 @@ pub fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
     if let Some([low, high]) = e.search_wh_per_query {
         text.push_str(&format!("; search {low}–{high} Wh per query (configured)"));
     }
+    match e.host_watts {
+        Some([low, high]) => text.push_str(&format!("; proxy host baseline {low}–{high} W over the time served")),
+        None => text.push_str("; proxy host baseline not counted (energy.host_watts unset)"),
+    }
     for meter in &e.meters {
         text.push_str(&format!("; meter {meter}"));
     }
@@ -877,9 +989,51 @@ mod tests {
                 tokens_from_history: false,
                 shadow_saved: None,
                 tier_shadow_saved: None,
+                counterfactual_tokens_bounds: None,
             }),
             ..LedgerRecord::default()
         }
+    }
+
+    /// A group whose every request used an unpriced model shows its spend as unknown, not $0; a
+    /// group with some shows what is known and says the rest is not (the energy audit's L3).
+    #[test]
+    fn unpriced_groups_do_not_show_zero_spend() {
+        let unpriced = |ts: i64, tenant: &str| {
+            let mut r = row(ts, "search", false, 0.4, tenant);
+            if let Some(a) = r.accounting.as_mut() {
+                a.costs.unpriced = true;
+                a.costs.saved.cost_usd = Range::default();
+            }
+            r
+        };
+        let rows = [
+            unpriced(0, "ops"),
+            unpriced(1, "mixed"),
+            row(2, "search", false, 0.4, "mixed"),
+        ];
+        let r = build(&rows, GroupBy::Tenant, None, None);
+        let markdown = to_markdown(&r);
+        let line = |key: &str| {
+            markdown
+                .lines()
+                .find(|l| l.starts_with(&format!("| {key} |")))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("ops").ends_with("| unknown (1 unpriced) |"), "{}", line("ops"));
+        assert!(line("mixed").contains("+ unknown for 1 unpriced"), "{}", line("mixed"));
+        assert!(!line("ops").contains("$0"));
+        let html = crate::report::html::render(
+            &rows,
+            &[],
+            None,
+            None,
+            0,
+            crate::report::html::Page::Report,
+            Some(GroupBy::Tenant),
+        );
+        assert!(html.contains("unknown (1 unpriced)"));
     }
 
     /// A manager sees how much of a saving rests on defaults: the unknown-model default, and the
@@ -907,31 +1061,52 @@ mod tests {
         );
     }
 
-    /// The label is per chat request: free pass-through calls (`GET /v1/models`) cannot move it.
+    /// The grade is what routing avoided of the reference LLM energy, by one method: free
+    /// pass-through calls cannot move it, nor can the model chosen (the energy audit's M2: a
+    /// shadow-mode tenant on a small model, 0% avoided, got an A), nor cheap repeats from the cache
+    /// (30 repeats moved a tenant from C to B with its LLM energy unchanged); the repeats' saving
+    /// is shown apart.
     #[test]
-    fn pass_through_calls_do_not_move_the_eco_label() {
-        let mut llm = row(0, "llm", false, 0.0, "t");
-        if let Some(a) = llm.accounting.as_mut() {
-            a.costs.actual.energy_wh = Range::exact(0.2);
-        }
-        let alone = build(std::slice::from_ref(&llm), GroupBy::Tenant, None, None);
-        assert_eq!(alone.totals.eco_label, "C");
-        let mut padded = vec![llm];
-        padded.extend((1..=30).map(|i| row(i, "passthrough", false, 0.0, "t")));
-        let padded = build(&padded, GroupBy::Tenant, None, None);
-        assert_eq!(padded.totals.eco_label, "C");
-        assert!((padded.totals.energy_per_chat_request_wh - 0.2).abs() < 1e-12);
-        let csv = to_csv(&padded);
+    fn the_grade_is_what_routing_avoided_not_the_model_or_repeats() {
+        let llm = |ts: i64, wh: f64| {
+            let mut r = row(ts, "llm", false, 0.0, "t");
+            if let Some(a) = r.accounting.as_mut() {
+                a.costs.actual.energy_wh = Range::exact(wh);
+                a.costs.counterfactual.energy_wh = Range::exact(wh);
+            }
+            r
+        };
+        // A small model, nothing avoided: no credit for the model choice.
+        let small = build(&[llm(0, 0.003), llm(1, 0.003)], GroupBy::Tenant, None, None);
+        assert_eq!(small.totals.eco_label, "E");
+        // Three LLM calls of 0.2 Wh and one search answer that avoided 0.2 Wh: a quarter.
+        let mut rows = vec![llm(0, 0.2), llm(1, 0.2), llm(2, 0.2), row(3, "search", false, 0.2, "t")];
+        let before = build(&rows, GroupBy::Tenant, None, None);
+        assert!((before.totals.avoided_energy_share - 0.25).abs() < 1e-12);
+        assert_eq!(before.totals.eco_label, "B");
+        rows.extend((1..=30).map(|i| row(i + 3, "passthrough", false, 0.0, "t")));
+        rows.extend((1..=30).map(|i| row(i + 40, "cache", false, 0.2, "t")));
+        let after = build(&rows, GroupBy::Tenant, None, None);
+        assert_eq!(after.totals.eco_label, "B");
+        assert!((after.totals.avoided_energy_share - 0.25).abs() < 1e-12);
+        assert!((after.totals.energy_saved_on_repeats_wh.central - 6.0).abs() < 1e-9);
+        let csv = to_csv(&after);
         let header = csv_fields(csv.lines().next().unwrap());
         let total = csv_fields(csv.lines().last().unwrap());
         let label = header.iter().position(|h| h == "eco_label").unwrap();
-        assert_eq!(total[label], "C", "{csv}");
-        let json = serde_json::to_value(&padded).unwrap();
-        assert_eq!(json["eco_label"], "C");
-        assert!(to_markdown(&padded).contains("Epoch AI"));
+        assert_eq!(total[label], "B", "{csv}");
+        let json = serde_json::to_value(&after).unwrap();
+        assert_eq!(json["eco_label"], "B");
+        let markdown = to_markdown(&after);
+        assert!(
+            markdown.contains("Routing grade B") && markdown.contains("30 repeats"),
+            "{markdown}"
+        );
         assert!(json["sources"].as_array().is_some_and(|s| s.len() == SOURCES.len()));
         assert!(json["boundary"].as_str().unwrap().contains("location-based"));
-        assert!(to_markdown(&padded).contains("Sources:"));
+        assert!(json["reference_scenario"].as_str().unwrap().contains("marginal"));
+        assert!(json["ecoroute_version"].as_str().unwrap().starts_with("ecoroute "));
+        assert!(markdown.contains("Sources:") && markdown.contains("Reference scenario:"));
     }
 
     #[test]
@@ -1089,6 +1264,11 @@ mod tests {
         assert!(total[column("co2e_actual_g_central")].parse::<f64>().is_ok());
         assert!(total[column("sci_gco2e_per_request_high")].parse::<f64>().is_ok());
         assert_eq!(total[column("method_version")], METHOD_VERSION);
+        assert_eq!(total[column("ecoroute_version")], ECOROUTE_VERSION);
+        assert!(
+            total[column("cost_actual_usd_central")].parse::<f64>().is_ok(),
+            "actual spend too"
+        );
         assert!(total[column("sources")].contains("EcoLogits 0.11.3"), "{}", lines[2]);
     }
 

@@ -15,6 +15,8 @@ use crate::llm::{response_headers, UpstreamRequest};
 use crate::Error;
 
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    // The proxy's CPU time, a synchronous stretch at a time (a task may resume on another thread).
+    let meter = crate::cpu::CpuMeter::start();
     let runtime = state.runtime();
     let id = request_id(request.headers());
     let path = request.uri().path().to_string();
@@ -51,11 +53,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Some(api) => runtime.upstream_for(api),
             None => &runtime.upstream,
         };
+        pending.record.proxy_cpu_us += meter.micros();
         let sent = tokio::select! {
             sent = upstream.send(request) => sent,
             () = state.stopped() => Err(Error::ShuttingDown),
         };
-        match sent {
+        let meter = crate::cpu::CpuMeter::start();
+        let response = match sent {
             Ok(upstream) => {
                 let status = upstream.status();
                 let headers = response_headers(upstream.headers());
@@ -71,7 +75,9 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                 pending.record.error = Some(e.to_string());
                 e.into_response()
             }
-        }
+        };
+        pending.record.proxy_cpu_us += meter.micros();
+        response
     };
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));

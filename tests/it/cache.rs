@@ -213,3 +213,32 @@ async fn a_cached_answer_goes_only_to_the_same_credentials() {
         .unwrap();
     assert_eq!(claimed.headers()["x-ecoroute-route"], "llm");
 }
+
+/// The energy audit's M4: a repeat of an LLM answer from the cache avoided the call it repeats,
+/// booked as that call was (its latency caps the generation time as it capped the call's), never
+/// above it.
+#[tokio::test]
+async fn a_repeated_llm_answer_is_booked_as_the_call_it_repeats() {
+    let mut h = Harness::start().await;
+    for _ in 0..2 {
+        assert_eq!(h.chat(deterministic("Write a limerick about Lima")).await.status(), 200);
+    }
+    let rows = h.stop().await;
+    let (first, repeat) = (&rows[0], &rows[1]);
+    assert_eq!((first.route.as_str(), repeat.route.as_str()), ("llm", "cache"));
+    let (call, avoided) = (
+        first.accounting.unwrap().costs.counterfactual,
+        repeat.accounting.unwrap().costs.counterfactual,
+    );
+    for (a, b) in [
+        (avoided.energy_wh, call.energy_wh),
+        (avoided.co2e_g, call.co2e_g),
+        (avoided.water_ml, call.water_ml),
+    ] {
+        assert!(
+            (a.central - b.central).abs() <= 1e-12 * b.central,
+            "{a:?} against the call's {b:?}"
+        );
+        assert!(a.high <= b.high * (1.0 + 1e-12));
+    }
+}

@@ -213,12 +213,13 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
         request_id: id.into(),
         route: ecoroute::ledger::RouteTaken::Llm,
         status: 200,
+        model: Some("gpt-4o-2024-08-06".into()),
         ..Default::default()
     };
     let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
     ledger.record(row("before"));
     writer.unwrap().shutdown().await.unwrap();
-    // Make it a schema-3 ledger: no v4 columns, no settings table.
+    // Make it a schema-3 ledger: no v4 or v5 columns, no settings table.
     let db = connect(&url).await;
     let mut v4 = vec![
         "settings_hash",
@@ -242,6 +243,7 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
             v4.push(format!("tier_shadow_saved_{metric}_{bound}"));
         }
     }
+    v4.extend(V5_COLUMNS.map(String::from));
     let drops: Vec<String> = v4.iter().map(|c| format!("DROP COLUMN {c}")).collect();
     db.batch_execute(&format!(
         "ALTER TABLE requests {};
@@ -271,4 +273,74 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].hash, hash);
     assert_eq!(recorded[0].settings, base.energy.settings());
+    assert_eq!(
+        rows[1].model_entry.as_deref(),
+        Some("gpt-4o"),
+        "v5: the entry that priced it"
+    );
+    assert_eq!(rows[1].model_match.as_deref(), Some("undated"));
+}
+
+/// The v5 columns: the catalogue entry that priced a row, how its name found it, and the bounds
+/// of its avoided answer's length.
+const V5_COLUMNS: [&str; 4] = [
+    "model_entry",
+    "model_match",
+    "counterfactual_tokens_low",
+    "counterfactual_tokens_high",
+];
+
+/// A schema-4 fleet ledger gains the v5 columns in place; its rows stay readable.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_schema_4_postgres_ledger_is_migrated_and_records_the_catalogue_entry() {
+    let server = server_url();
+    let url = fresh_database(&server).await;
+    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
+    let store = LedgerStore::postgres(url.clone());
+    let ledger_config = ecoroute::ledger::LedgerConfig {
+        store: Some(store.clone()),
+        spool: None,
+        ..base.ledger.clone()
+    };
+    let row = |id: &str| ecoroute::ledger::LedgerRecord {
+        ts_ms: ecoroute::ledger::now_ms(),
+        request_id: id.into(),
+        route: ecoroute::ledger::RouteTaken::Llm,
+        status: 200,
+        model: Some("mistral-small".into()),
+        ..Default::default()
+    };
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("before"));
+    writer.unwrap().shutdown().await.unwrap();
+    let db = connect(&url).await;
+    let drops: Vec<String> = V5_COLUMNS.iter().map(|c| format!("DROP COLUMN {c}")).collect();
+    db.batch_execute(&format!(
+        "ALTER TABLE requests {}; UPDATE ecoroute_schema SET version = 4;",
+        drops.join(", ")
+    ))
+    .await
+    .unwrap();
+
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("after"));
+    writer.unwrap().shutdown().await.unwrap();
+    let version: i64 = db
+        .query_one("SELECT max(version) FROM ecoroute_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, ecoroute::ledger::SCHEMA_VERSION);
+    let rows = tokio::task::spawn_blocking(move || {
+        ecoroute::ledger::read_store_with_settings(&store, None, None)
+            .unwrap()
+            .0
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].model_entry, None, "the old row had no entry recorded");
+    assert_eq!(rows[1].model_entry.as_deref(), Some("mistral-small-latest"));
+    assert_eq!(rows[1].model_match.as_deref(), Some("family"));
 }

@@ -44,6 +44,14 @@ async fn shadow_mode_never_answers_from_search_but_ledgers_the_would_be_saving()
         a.shadow_saved.unwrap().energy_wh.central > 0.0,
         "the would-be saving is recorded"
     );
+    // Never more than the LLM call the row made: the would-be saving is that call less the
+    // search's and the proxy's cost (the energy audit's M4 found it 4.8% above the call).
+    let call = a.costs.counterfactual.energy_wh;
+    let would = a.shadow_saved.unwrap().energy_wh;
+    assert!(
+        would.central <= call.central && would.high <= call.high,
+        "{would:?} against {call:?}"
+    );
     assert_eq!(rows[1].shadow_route.map(|r| r.as_str()), Some("llm"));
     assert!(rows[1].accounting.unwrap().shadow_saved.is_none());
 
