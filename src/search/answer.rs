@@ -644,19 +644,13 @@ pub(super) struct Asked {
 /// sentence that says something holds it now ("is the largest ocean", "is the largest of the
 /// oceans"), not that it did ("was the world's tallest building until 1970").
 fn asks_superlative(question: &str) -> Option<Regex> {
-    static SUPERLATIVE: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|brightest)\s+(?:[a-z]+\s+)?([a-z]{3,})").ok()
-    });
-    let caps = SUPERLATIVE.as_ref()?.captures(question)?;
-    let record = caps[1].to_lowercase();
-    let kind = caps[2].to_lowercase();
-    let kind = crate::classify::text::stem(&kind);
+    let (record, kind, end) = record_asked(question)?;
     // "in Africa" bounds the record: "the longest river in South Africa" is another record.
     static SCOPE: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)\b(?:in|on|of) (?:the )?([a-z][a-z ]*?)\s*\??$").ok());
     let scope = SCOPE
         .as_ref()
-        .and_then(|re| re.captures(&question[caps.get(0).map_or(0, |m| m.end())..]))
+        .and_then(|re| re.captures(&question[end..]))
         .map(|c| format!(r"[^.;]*\b(?:in|on|of) (?:the )?{}\b", regex::escape(&c[1])))
         .unwrap_or_default();
     Regex::new(&format!(
@@ -665,10 +659,21 @@ fn asks_superlative(question: &str) -> Option<Regex> {
     .ok()
 }
 
+/// For "what is the largest ocean": the record word ("largest"), the stem of the kind that holds
+/// it ("ocean") and where the phrase ends in the question.
+pub(super) fn record_asked(question: &str) -> Option<(String, String, usize)> {
+    static SUPERLATIVE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|brightest)\s+(?:[a-z]+\s+)?([a-z]{3,})").ok()
+    });
+    let caps = SUPERLATIVE.as_ref()?.captures(question)?;
+    let kind = crate::classify::text::stem(&caps[2].to_lowercase()).to_string();
+    Some((caps[1].to_lowercase(), kind, caps.get(0).map_or(0, |m| m.end())))
+}
+
 /// "the second-largest", "third largest": a record, but not the one asked for.
 pub(super) fn ranked_below_first(sentence: &str) -> bool {
     static BELOW: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:(?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|\d+(?:st|nd|rd|th)|one of the)[- ]+(?:\w+[- ]+)?(?:largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|most|brightest)|until|formerly|previously|former|once)\b").ok()
+        Regex::new(r"(?i)\b(?:(?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|\d+(?:st|nd|rd|th)|one of the)[- ]+(?:[\w'’]+[- ]+)?(?:largest|biggest|longest|tallest|highest|smallest|deepest|oldest|fastest|hottest|coldest|closest|nearest|heaviest|lightest|most|brightest)|until|formerly|previously|former|once)\b").ok()
     });
     BELOW.as_ref().is_some_and(|re| re.is_match(sentence))
 }

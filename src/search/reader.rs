@@ -130,6 +130,26 @@ pub fn definition_subject(question: &str) -> Option<String> {
     ((1..=4).contains(&n) && !relational && !record).then(|| subject.to_string())
 }
 
+/// The record words that say the same: "largest" and "biggest", "tallest" and "highest".
+fn record_twins(record: &str) -> &'static [&'static str] {
+    const TWINS: &[&[&str]] = &[
+        &["largest", "biggest"],
+        &["tallest", "highest"],
+        &["closest", "nearest"],
+        &["longest"],
+        &["smallest"],
+        &["deepest"],
+        &["oldest"],
+        &["fastest"],
+        &["hottest"],
+        &["coldest"],
+        &["heaviest"],
+        &["lightest"],
+        &["brightest"],
+    ];
+    TWINS.iter().find(|t| t.contains(&record)).copied().unwrap_or(&[])
+}
+
 /// Whether a word ranks ("largest", "most"): a question with one asks which thing holds
 /// the record. "-est" words that are not superlatives ("interest", "forest") are listed out.
 fn superlative(word: &str) -> bool {
@@ -208,6 +228,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let work = asked.asks_maker.then(|| answer::work_asked_about(question)).flatten();
     let n_terms = asked.terms.len();
     let counted = counted_noun(question);
+    let record = answer::record_asked(question);
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -351,6 +372,16 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             }
             if let Some(abbreviation) = &asked.abbreviation {
                 on(format!("expands={}", question::expands(sentence, abbreviation)));
+            }
+            // Looser than `record`: the record word (or its twin: "biggest" for "largest") with
+            // the kind up to eight words after it ("the world's largest desert", "the largest and
+            // deepest of Earth's five oceanic divisions").
+            if let Some((record, kind, _)) = &record {
+                let said: Vec<String> = words(sentence).collect();
+                let twins = record_twins(record);
+                let at = said.iter().position(|w| twins.contains(&w.as_str()));
+                let near = at.is_some_and(|i| said[i + 1..].iter().take(8).any(|w| w.starts_with(kind.as_str())));
+                on(format!("recordword={}&near={near}", at.is_some()));
             }
             if let Some(record) = &asked.superlative {
                 let holds = record.is_match(sentence) && !answer::ranked_below_first(sentence);
@@ -772,6 +803,22 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn a_record_is_read_loosely_and_one_of_several_is_no_record() {
+        let has = |question: &str, text: &str, feature: &str| {
+            candidates_of(question, &[hit("Pacific Ocean", text, "Wikipedia")])
+                .first()
+                .is_some_and(|c| c.features.iter().any(|(name, _)| name == feature))
+        };
+        let pacific = "The Pacific Ocean is the largest and deepest of Earth's five oceanic divisions.";
+        assert!(has("what is the largest ocean", pacific, "recordword=true&near=true"));
+        assert!(has("biggest ocean in the world", pacific, "recordword=true&near=true"));
+        assert!(has("what is the deepest lake", pacific, "recordword=true&near=false"));
+        assert!(answer::ranked_below_first(
+            "a major African river (one of the world's longest)"
+        ));
     }
 
     #[test]
