@@ -435,6 +435,11 @@ fn normalise(question: &str) -> String {
     text.trim().to_string()
 }
 
+/// Builds the calculator's tables now (the places, ~13,500 rows), so no request pays for it.
+pub fn warm_up() {
+    distance::warm_up();
+}
+
 /// Answers the question exactly, or `None` when it is not wholly a calculation.
 pub fn calculate(question: &str) -> Option<Calculation> {
     if question.len() > 160 || question.contains('\n') {

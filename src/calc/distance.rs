@@ -308,31 +308,41 @@ fn round_distance(x: f64) -> String {
     }
 }
 
+/// The questions answered, each naming the two places `a` (or `a2`) and `b`.
+static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    // A unit asked at the end ("in km"), and the crow's flight said again, are allowed.
+    const UNIT: &str = r"(?:\s+in\s+(?P<unit>km|kms|kilometers|kilometres|miles|mi))?(?:\s+as the crow flies)?$";
+    let with_unit = [
+        r"^(?:the\s+)?(?:great[- ]circle\s+|straight[- ]line\s+)?distance\s+(?:between\s+(?P<a>.+?)\s+and|from\s+(?P<a2>.+?)\s+to)\s+(?P<b>.+?)",
+        r"^how far (?:away )?is (?P<a>.+?) from (?P<b>.+?)",
+        r"^how far (?:is it )?from (?P<a>.+?) to (?P<b>.+?)",
+    ]
+    .map(|form| format!("{form}{UNIT}"));
+    // "how many miles from chicago to detroit" names its unit up front.
+    let unit_first = r"^how many (?P<unit>km|kms|kilometers|kilometres|miles|mi) (?:is it |are there )?(?:between (?P<a>.+?) and|from (?P<a2>.+?) to) (?P<b>.+?)$";
+    with_unit
+        .iter()
+        .map(String::as_str)
+        .chain([unit_first])
+        .filter_map(|pattern| Regex::new(pattern).ok())
+        .collect()
+});
+
+/// Builds the table of places and compiles the questions now, so the first distance asked does
+/// not pay for it on a serving thread (it is charged to that request's CPU time).
+pub(super) fn warm_up() {
+    LazyLock::force(&PLACES);
+    LazyLock::force(&FORMS);
+}
+
 /// "distance between paris and london", "how far is tokyo from osaka", "how far from new york to
 /// boston", "how many miles from chicago to detroit", "distance from berlin to rome in km".
 pub(super) fn between(text: &str) -> Option<Calculation> {
-    static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-        // A unit asked at the end ("in km"), and the crow's flight said again, are allowed.
-        const UNIT: &str = r"(?:\s+in\s+(?P<unit>km|kms|kilometers|kilometres|miles|mi))?(?:\s+as the crow flies)?$";
-        let with_unit = [
-            r"^(?:the\s+)?(?:great[- ]circle\s+|straight[- ]line\s+)?distance\s+(?:between\s+(?P<a>.+?)\s+and|from\s+(?P<a2>.+?)\s+to)\s+(?P<b>.+?)",
-            r"^how far (?:away )?is (?P<a>.+?) from (?P<b>.+?)",
-            r"^how far (?:is it )?from (?P<a>.+?) to (?P<b>.+?)",
-        ]
-        .map(|form| format!("{form}{UNIT}"));
-        // "how many miles from chicago to detroit" names its unit up front.
-        let unit_first = r"^how many (?P<unit>km|kms|kilometers|kilometres|miles|mi) (?:is it |are there )?(?:between (?P<a>.+?) and|from (?P<a2>.+?) to) (?P<b>.+?)$";
-        with_unit
-            .iter()
-            .map(String::as_str)
-            .chain([unit_first])
-            .filter_map(|pattern| Regex::new(pattern).ok())
-            .collect()
-    });
-    let places = &*PLACES;
     // Every form that matches is tried: "how far is it from zurich to geneva" also reads as
-    // "how far is <it> from <zurich to geneva>", which names no place.
+    // "how far is <it> from <zurich to geneva>", which names no place. The table is read only
+    // when a form matches.
     let (caps, from, to) = FORMS.iter().filter_map(|re| re.captures(text)).find_map(|caps| {
+        let places = &*PLACES;
         let a = caps.name("a").or_else(|| caps.name("a2"))?.as_str();
         let b = caps.name("b")?.as_str();
         let (from, to) = pick_pair(&places.candidates(a), &places.candidates(b))?;
@@ -358,8 +368,8 @@ pub(super) fn between(text: &str) -> Option<Calculation> {
         kind: "distance",
         method: format!(
             "great-circle distance by the haversine formula on a sphere of the mean Earth radius, 6,371.0088 km, between {} and {}, coordinates from GeoNames (CC BY 4.0, https://www.geonames.org)",
-            places.describe(from),
-            places.describe(to)
+            PLACES.describe(from),
+            PLACES.describe(to)
         ),
     })
 }
