@@ -9,6 +9,7 @@ and src/calc/countries.tsv holds country code and name, for the answer and for "
 Which cities: every city of at least 50,000 people, and every smaller city (15,000+) that shares
 one of their names, so that "paris" is judged against Paris, Texas too: the calculator answers a
 shared name only when the most populous city of that name is 10x the next (src/calc/distance.rs).
+A city named as a country is left out unless it is that country's capital.
 
 Which other names: GeoNames' alternate names carry no language, and most are other languages'
 spellings ("Pari", "Paras", "Colonia") that would make a wrong match. Only two kinds are kept:
@@ -79,6 +80,16 @@ def main():
         other = list(shorter_forms(city, country_names)) + english.get(city["geonameid"], [])
         return city["name"], sorted(set(other) - {city["name"]})
 
+    # A city named as a country is asked about as that country ("how far is jamaica from miami"
+    # means the island, not Jamaica, Queens): left out, unless it is that country's capital
+    # (Singapore, Djibouti, Luxembourg).
+    capital_of = {fold(c["name"]): (code, fold(c["capital"])) for code, c in countries.items()}
+
+    def named_as_country(city):
+        found = capital_of.get(fold(city["name"]))
+        return found is not None and found != (city["countrycode"], fold(city["name"]))
+
+    cities = [c for c in cities if not named_as_country(c)]
     big = [c for c in cities if c["population"] >= MIN_POPULATION]
     keys = set()
     for c in big:

@@ -418,6 +418,8 @@ mod tests {
             "How far is it from Zurich to Geneva?",
             "distance between cologne and st. petersburg",
             "how far is lodz from gdansk",
+            // A city-state is its capital.
+            "distance between singapore and kuala lumpur",
         ] {
             assert!(calculate(q).is_some(), "{q}");
         }
@@ -518,6 +520,10 @@ mod tests {
             "distance between the sun and the moon",
             "how far is the moon from the earth",
             "how far is jupiter from the sun",
+            // A country's name means the country, not a city of that name elsewhere (Jamaica,
+            // Queens; Armenia, Colombia): no distance from a country's middle is computed here.
+            "how far is jamaica from miami",
+            "distance between armenia and moscow",
         ] {
             assert_eq!(calculate(q), None, "{q}");
         }
