@@ -97,6 +97,8 @@ async fn the_calculator_measures_the_distance_between_two_cities_and_leaves_a_sh
     let r = h.chat(user("How far is Springfield from Chicago?")).await;
     let reason = header(&r, "x-ecoroute-reason").to_string();
     assert!(!reason.contains("calculator"), "{reason}");
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm", "{reason}");
+    assert_eq!(h.mock.chat_calls(), 1, "only the shared name reached the LLM");
     let rows = h.stop().await;
     assert_eq!(rows[0].answer_source.as_deref(), Some("calculator:distance"));
     assert_ne!(rows[1].answer_source.as_deref(), Some("calculator:distance"));
