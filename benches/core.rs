@@ -1,6 +1,6 @@
 //! Benchmarks of the pure core on real queries: classification (the full decision, as `serve`
 //! makes it), the search adequacy check, the embedded search over the default corpus, and the
-//! response cache's keys and look-up.
+//! response cache's keys and look-up, and the calculator.
 //!
 //! `cargo bench --bench core`. Besides criterion's figures (mean time per call over all dev
 //! queries), it prints the per-query distribution: each query timed alone (median of 200 runs),
@@ -222,5 +222,24 @@ fn bench_request_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_classify, bench_search, bench_cache, bench_request_path);
+/// The calculator, which every routed question passes through first: a distance between two cities
+/// (two look-ups in the table of places), and a lookup that is no calculation (every form tried).
+fn bench_calc(c: &mut Criterion) {
+    ecoroute::calc::warm_up();
+    c.bench_function("calc/distance between two cities", |b| {
+        b.iter(|| black_box(ecoroute::calc::calculate(black_box("How far is Tokyo from Osaka?"))))
+    });
+    c.bench_function("calc/a lookup that is no calculation", |b| {
+        b.iter(|| black_box(ecoroute::calc::calculate(black_box("What is the capital of Peru?"))))
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_classify,
+    bench_search,
+    bench_cache,
+    bench_request_path,
+    bench_calc
+);
 criterion_main!(benches);

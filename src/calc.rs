@@ -1,7 +1,8 @@
 //! The calculator, pure: the simplest tool first. A question that is wholly a unit conversion ("how
 //! many ounces in a pound", "convert 100 f to c"), a sum ("12*17", "what is 17 times 23"), a
-//! percentage ("what is 15% of 80") or a count of days between two dates is answered exactly here,
-//! with the method stated, before any search. Anything else, including a sum inside a longer text
+//! percentage ("what is 15% of 80"), a count of days between two dates or the distance between two
+//! cities as the crow flies (`calc/distance.rs`: "how far is tokyo from osaka") is answered exactly
+//! here, with the method stated, before any search. Anything else, including a sum inside a longer text
 //! ("Calculate (1+2)*3, as a 5 year old would"), is `None` and goes on as before.
 //!
 //! Units whose meaning differs by country (gallon, pint, cup, fluid ounce, ton) are answered in US
@@ -11,6 +12,8 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+mod distance;
 
 /// An exact answer and how it was computed.
 #[derive(Debug, Clone, PartialEq)]
@@ -432,6 +435,11 @@ fn normalise(question: &str) -> String {
     text.trim().to_string()
 }
 
+/// Builds the calculator's tables now (the places, ~13,500 rows), so no request pays for it.
+pub fn warm_up() {
+    distance::warm_up();
+}
+
 /// Answers the question exactly, or `None` when it is not wholly a calculation.
 pub fn calculate(question: &str) -> Option<Calculation> {
     if question.len() > 160 || question.contains('\n') {
@@ -442,6 +450,7 @@ pub fn calculate(question: &str) -> Option<Calculation> {
         .or_else(|| convert(&text))
         .or_else(|| percent(&text))
         .or_else(|| days_between(&text))
+        .or_else(|| distance::between(&text))
         .or_else(|| arithmetic(&text))
 }
 

@@ -9,8 +9,9 @@
 //!   include the conversation's language and a system prompt that search answers cannot honour.
 //! - [`energy`]: the energy model (EcoLogits' LLM-inference method, CPU-time energy of a search) and
 //!   the model catalogue and electricity zones it reads; every figure a low/central/high range.
-//! - [`calc`]: the calculator, the simplest tool first: unit conversions, sums, percentages and
-//!   days between dates answered exactly, with the method stated, before any search.
+//! - [`calc`]: the calculator, the simplest tool first: unit conversions, sums, percentages, days
+//!   between dates and distances between cities answered exactly, with the method stated, before
+//!   any search.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
 //! - [`search::reader`]: the reader behind the adequacy check: every sentence of the top hits a

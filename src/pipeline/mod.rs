@@ -147,6 +147,7 @@ impl Pipeline {
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
         crate::search::answer::warm_up();
+        crate::calc::warm_up();
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
         let search = search_stack(SearchService::new(Arc::clone(&backend)), &config.search);

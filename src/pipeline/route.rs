@@ -246,8 +246,9 @@ impl Pipeline {
         }
     }
 
-    /// The simplest tool first: a question that is wholly a unit conversion, a sum, a percentage or
-    /// a count of days is answered exactly by [`crate::calc`], before any search. Guards still
+    /// The simplest tool first: a question that is wholly a unit conversion, a sum, a percentage, a
+    /// count of days or a distance between cities is answered exactly by [`crate::calc`], before
+    /// any search. Guards still
     /// come first (tools, a system prompt, a follow-up, another language: the LLM), and so does a
     /// client's `x-ecoroute-route: llm`; a rule or the scorer does not stop it, as the
     /// `arithmetic` rule only says that search cannot answer a sum.

@@ -75,6 +75,36 @@ async fn lookup_is_answered_from_search_without_calling_the_llm() {
 }
 
 #[tokio::test]
+async fn the_calculator_measures_the_distance_between_two_cities_and_leaves_a_shared_name_alone() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("How far is Tokyo from Osaka?")).await;
+    assert_eq!(r.status(), 200);
+    let reason = header(&r, "x-ecoroute-reason").to_string();
+    assert!(reason.starts_with("calculator:distance"), "{reason}");
+    let v: Value = r.json().await.unwrap();
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("From Tokyo to Osaka is ") && content.contains("as the crow flies"),
+        "{content}"
+    );
+    assert!(
+        content.contains("Method: great-circle distance by the haversine formula")
+            && content.contains("Tokyo, Japan (")
+            && content.contains("Osaka, Japan ("),
+        "{content}"
+    );
+    // Springfield is six American cities, none ten times the next: not the calculator's to answer.
+    let r = h.chat(user("How far is Springfield from Chicago?")).await;
+    let reason = header(&r, "x-ecoroute-reason").to_string();
+    assert!(!reason.contains("calculator"), "{reason}");
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm", "{reason}");
+    assert_eq!(h.mock.chat_calls(), 1, "only the shared name reached the LLM");
+    let rows = h.stop().await;
+    assert_eq!(rows[0].answer_source.as_deref(), Some("calculator:distance"));
+    assert_ne!(rows[1].answer_source.as_deref(), Some("calculator:distance"));
+}
+
+#[tokio::test]
 async fn a_lookup_in_a_chat_frame_is_still_answered_from_search() {
     let mut h = Harness::start().await;
     let r = h
