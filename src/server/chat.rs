@@ -191,7 +191,7 @@ async fn answer_or_forward(
         .decision
         .as_ref()
         .is_some_and(crate::classify::Decision::is_personal);
-    let cache = cache.for_class(lookup, personal, api, &features.question);
+    let cache = cache.for_class(lookup, personal, api, &features.question, &features.last_user);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let written = Written::new(&chat, &bytes, state, owner);
         let mut response = search_response(runtime, written, answer, content, pending);
@@ -340,13 +340,15 @@ impl CacheStep {
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
-    /// `api` and `question` are the ones [`CacheStep::new`] was given, and so was the partition.
-    fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str) -> CacheStep {
+    /// `api` and `question` are the ones [`CacheStep::new`] was given, and so was the partition;
+    /// `message` is the user message `question` was read from.
+    fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str, message: &str) -> CacheStep {
         let body = self.near_body.take();
         let partition = self.partition.take();
         if let Some(keys) = self.keys.as_mut() {
             if lookup {
-                keys.near = body.map(|body| crate::cache::near_key(api, partition.as_deref(), &body, question));
+                keys.near =
+                    body.map(|body| crate::cache::near_key(api, partition.as_deref(), &body, question, message));
             }
             if personal {
                 keys.llm_reusable = false;

@@ -122,6 +122,33 @@ async fn answers_that_may_differ_are_not_reused() {
     );
 }
 
+/// The attack review's M1: a near duplicate differs from its question in case, accents and
+/// sentence punctuation only, never in a digit, sign or symbol.
+#[tokio::test]
+async fn a_lookup_differing_in_a_symbol_digit_or_sign_is_not_a_near_duplicate() {
+    let h = Harness::start().await;
+    for group in [
+        ["What is C#?", "What is C?", "What is C++?"],
+        ["What is 10²?", "What is 102?", "what is 10 2"],
+        [
+            "What is -40 in Fahrenheit?",
+            "What is 40 in Fahrenheit?",
+            "Hi! 40 in Fahrenheit?",
+        ],
+    ] {
+        for q in group {
+            let calls = h.mock.chat_calls();
+            let r = h.chat(deterministic(q)).await;
+            assert_eq!(r.headers()["x-ecoroute-route"], "llm", "{q}: {:?}", r.headers());
+            assert_eq!(h.mock.chat_calls(), calls + 1, "{q}");
+        }
+    }
+    // And the folds that cannot change the question still meet.
+    let r = h.chat(deterministic("what is c#")).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "cache");
+    assert_eq!(h.mock.chat_calls(), 9);
+}
+
 #[tokio::test]
 async fn search_answers_and_near_duplicate_lookups_are_reused() {
     let mut h = Harness::start().await;
