@@ -244,22 +244,39 @@ async fn answer_or_forward(
                 r.tier_shadow_model = Some(choice.cheaper.clone());
                 // A sampled share is also answered by the cheaper model, off the client's path, so
                 // the team can compare the two answers before it turns the tier on.
-                if sampled(&r.request_id, choice.review_sample) {
-                    keep_answer = state.ledger.stores_prompts();
-                    let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
-                    tokio::spawn(review_with_cheaper(
-                        api,
-                        runtime.upstream_for(api).clone(),
-                        headers.clone(),
-                        bytes.clone(),
-                        choice.cheaper,
-                        review,
-                        ReviewOf {
-                            request_id: r.request_id.clone(),
-                            tenant: r.tenant.clone(),
-                            keep_answer,
-                        },
-                    ));
+                // Its call takes one of a few places, and is skipped (said in the row) when
+                // none is free: a hanging cheaper model must not hold calls and bodies unbounded.
+                if state.reviews.sampled(&r.request_id, choice.review_sample) {
+                    match state.reviews.slot() {
+                        Some(slot) => {
+                            keep_answer = state.ledger.stores_prompts();
+                            let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
+                            tokio::spawn(review_with_cheaper(
+                                ReviewCall {
+                                    api,
+                                    upstream: runtime.upstream_for(api).clone(),
+                                    headers: headers.clone(),
+                                    body: bytes.clone(),
+                                    cheaper: choice.cheaper,
+                                    stopped: Box::pin(state.stopped()),
+                                    _slot: slot,
+                                },
+                                review,
+                                ReviewOf {
+                                    request_id: r.request_id.clone(),
+                                    tenant: r.tenant.clone(),
+                                    keep_answer,
+                                },
+                            ));
+                        }
+                        None => {
+                            r.reason = format!(
+                                "{}; tier review skipped: {} review calls already open",
+                                r.reason,
+                                state.reviews.size()
+                            );
+                        }
+                    }
                 }
             }
             TierMode::Off => {}
@@ -656,19 +673,6 @@ fn rewrite_body(
 /// Says which model a tier sent the request to, besides the answer's own `model`.
 pub const MODEL_HEADER: &str = "x-ecoroute-model";
 
-/// Whether this request is in a tier's review sample: a stable draw from its id, so the same
-/// request is always in or out.
-fn sampled(request_id: &str, share: f64) -> bool {
-    use sha2::Digest;
-    if share <= 0.0 {
-        return false;
-    }
-    let hash = sha2::Sha256::digest(request_id.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&hash[..8]);
-    share >= 1.0 || (u64::from_le_bytes(first) as f64 / u64::MAX as f64) < share
-}
-
 /// The request a review call repeats.
 struct ReviewOf {
     request_id: String,
@@ -681,15 +685,29 @@ struct ReviewOf {
 /// client was served by the one it asked for. Its own ledger row books all of its cost (it would
 /// not have happened without ecoroute), and with `ledger.store_prompts` the answer, so the team
 /// can compare it with the original's.
-async fn review_with_cheaper(
+/// A review call: what it sends, and what it holds while open.
+struct ReviewCall {
     api: Api,
     upstream: crate::llm::Upstream,
     headers: HeaderMap,
     body: Bytes,
     cheaper: String,
-    mut review: PendingRecord,
-    of: ReviewOf,
-) {
+    /// Resolves at the end of the shutdown grace: the call is then cut and its row written.
+    stopped: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// Its place among the review calls ([`super::review::Reviews::slot`]), given back at the end.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: ReviewOf) {
+    let ReviewCall {
+        api,
+        upstream,
+        headers,
+        body,
+        cheaper,
+        stopped,
+        _slot,
+    } = call;
     {
         let r = &mut review.record;
         r.route = RouteTaken::Llm;
@@ -716,12 +734,16 @@ async fn review_with_cheaper(
     let mut headers = headers;
     headers.remove(header::CONTENT_LENGTH);
     let request = chat_request(api, headers, body, &review.record.request_id);
-    let answer = match upstream.send(request).await {
-        Ok(response) => {
-            review.record.status = response.status().as_u16();
-            response.bytes().await
-        }
-        Err(e) => Err(e),
+    let status = &mut review.record.status;
+    let call = async {
+        let response = upstream.send(request).await?;
+        *status = response.status().as_u16();
+        response.bytes_within(super::review::ANSWER_LIMIT).await
+    };
+    let answer = tokio::select! {
+        answer = call => answer,
+        // Shutting down: the row is written now (the call cost something), not lost with the task.
+        () = stopped => Err(Error::ShuttingDown),
     };
     match answer {
         Ok(bytes) => {
@@ -815,7 +837,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let small = upstream.content_length().is_some_and(|len| len <= SMALL_BODY);
     if !sse && small {
         let bytes = tokio::select! {
-            bytes = upstream.bytes() => bytes?,
+            bytes = upstream.bytes_within(SMALL_BODY as usize) => bytes?,
             () = stopped => return Err(Error::ShuttingDown),
         };
         let meter = CpuMeter::start();

@@ -54,7 +54,8 @@ pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made th
 
 /// The mock's behaviour is chosen by magic words in the last message:
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
-/// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks.
+/// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks,
+/// `__cheaper_hangs` never answers for `gpt-4o-mini`.
 pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
@@ -113,6 +114,10 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     }
     if text.contains("__hold") {
         tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    if text.contains("__cheaper_hangs") && body["model"] == "gpt-4o-mini" {
+        // A tier's cheaper model that does not answer (its review calls hang).
+        tokio::time::sleep(Duration::from_secs(30)).await;
     }
     let stream = body["stream"].as_bool().unwrap_or(false);
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
