@@ -158,6 +158,11 @@ impl Upstream {
         })
     }
 
+    /// Whether a configured key replaces the client's on every request to this upstream.
+    pub fn sends_own_key(&self) -> bool {
+        self.inner.key.is_some()
+    }
+
     /// The URI a path goes to, or `None` when it would leave the base path ([`upstream_url`]).
     fn uri_for(&self, path_and_query: &str) -> Option<Uri> {
         let inner = &self.inner;

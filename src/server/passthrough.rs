@@ -25,12 +25,35 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
 
     // The body has already been read within server.max_body_bytes (the stack's read-body layer).
     let (parts, body) = request.into_parts();
+    // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
+    let upstream = match crate::api::Api::of_path(&path) {
+        Some(api) => runtime.upstream_for(api),
+        None => &runtime.upstream,
+    };
+    // With the operator's key, only the requests `llm.passthrough` names: otherwise any client
+    // that reaches the proxy could delete files or read batches as the operator. With the
+    // client's own key, the upstream decides.
+    let allowed = !upstream.sends_own_key()
+        || runtime
+            .config
+            .llm
+            .passthrough
+            .iter()
+            .any(|rule| rule.allows(&parts.method, &path));
     let mut response = if let Err(why) = check_path(&path) {
         Error::InvalidRequest {
             message: format!("the path is refused: {why}"),
             param: None,
         }
         .into_response()
+    } else if !allowed {
+        let refused = Error::Forbidden(format!(
+            "{} {} is not passed to the upstream with the proxy's key; an operator can allow it in llm.passthrough",
+            parts.method,
+            path.chars().take(256).collect::<String>()
+        ));
+        pending.record.error = Some(refused.to_string());
+        refused.into_response()
     } else {
         // The path is kept, the host is always the configured upstream's: a request cannot choose
         // where the proxy connects.
@@ -45,11 +68,6 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             headers: parts.headers,
             body,
             request_id: id.clone(),
-        };
-        // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
-        let upstream = match crate::api::Api::of_path(&path) {
-            Some(api) => runtime.upstream_for(api),
-            None => &runtime.upstream,
         };
         let sent = tokio::select! {
             sent = upstream.send(request) => sent,
