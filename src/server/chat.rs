@@ -307,6 +307,8 @@ struct CacheStep {
     near_body: Option<serde_json::Value>,
     /// The tenant and credentials the keys are made in ([`super::request::cache_partition`]).
     partition: Option<String>,
+    /// The oldest answer the client accepts (`Cache-Control: max-age`).
+    max_age: Option<std::time::Duration>,
 }
 
 impl CacheStep {
@@ -326,6 +328,7 @@ impl CacheStep {
             ttl: policy.cache.ttl,
             near_body: None,
             partition: None,
+            max_age: None,
         };
         let Some(cache) = runtime.cache.clone() else { return off };
         // Shadow and off modes change nothing for the client; a forced route or a client's
@@ -345,6 +348,7 @@ impl CacheStep {
             ttl: policy.cache.ttl,
             near_body,
             partition,
+            max_age: max_age(headers),
         }
     }
 
@@ -381,7 +385,9 @@ impl CacheStep {
         } else {
             keys
         };
-        let hit = cache.get(&keys, Instant::now())?;
+        let hit = cache
+            .get(&keys, Instant::now())
+            .filter(|hit| self.max_age.is_none_or(|max| hit.answer.stored.elapsed() <= max))?;
         // An LLM answer is given again only where this request may reuse one.
         let reusable = matches!(hit.answer.origin, crate::cache::Origin::Search { .. }) || keys.llm_reusable;
         reusable.then_some(hit)
@@ -449,12 +455,48 @@ impl CacheFill {
 
 /// `Cache-Control: no-cache` or `no-store` on the request: the client wants a fresh answer.
 fn refuses_cache(headers: &HeaderMap) -> bool {
+    let pragma = cache_directives(headers, header::PRAGMA).any(|(name, _)| name == "no-cache");
+    pragma
+        || cache_directives(headers, header::CACHE_CONTROL).any(|(name, value)| match name.as_str() {
+            // `no-cache="field"` too: it asks to revalidate, and an answer cannot be.
+            "no-cache" | "no-store" => true,
+            "max-age" => value.and_then(|v| v.parse::<u64>().ok()) == Some(0),
+            _ => false,
+        })
+}
+
+/// The oldest cached answer a request accepts (`Cache-Control: max-age=N`), if it says.
+fn max_age(headers: &HeaderMap) -> Option<std::time::Duration> {
+    cache_directives(headers, header::CACHE_CONTROL)
+        .filter(|(name, _)| name == "max-age")
+        .filter_map(|(_, value)| value?.parse::<u64>().ok())
+        .min()
+        .map(std::time::Duration::from_secs)
+}
+
+/// Whether an upstream answer may not be kept: `Cache-Control: no-store`, or `private` (the
+/// response cache is shared by every client of a tenant and key).
+fn forbids_keeping(headers: &HeaderMap) -> bool {
+    cache_directives(headers, header::CACHE_CONTROL).any(|(name, _)| matches!(name.as_str(), "no-store" | "private"))
+}
+
+/// A cache header's directives, each name in lower case with its value (quotes taken off).
+fn cache_directives(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> impl Iterator<Item = (String, Option<String>)> + '_ {
     headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|d| matches!(d.trim().to_ascii_lowercase().as_str(), "no-cache" | "no-store"))
+        .map(|d| match d.split_once('=') {
+            Some((name, value)) => (
+                name.trim().to_ascii_lowercase(),
+                Some(value.trim().trim_matches('"').to_string()),
+            ),
+            None => (d.trim().to_ascii_lowercase(), None),
+        })
 }
 
 /// An answer from the cache, in the shape and streaming mode the client asked for; its row says
@@ -810,7 +852,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
     let keep = Keep {
-        fill: fill.map(|fill| (fill, status)),
+        // An answer the upstream says not to keep is not kept.
+        fill: fill
+            .filter(|_| !forbids_keeping(upstream.headers()))
+            .map(|fill| (fill, status)),
         answer: keep_answer,
     };
     let mut response_headers = response_headers(upstream.headers());

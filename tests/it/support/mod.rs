@@ -55,7 +55,7 @@ pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made th
 /// The mock's behaviour is chosen by magic words in the last message:
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
 /// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks,
-/// `__cheaper_hangs` never answers for `gpt-4o-mini`.
+/// `__cheaper_hangs` never answers for `gpt-4o-mini`, `__nostore` answers `Cache-Control: no-store, private`.
 pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
@@ -171,7 +171,12 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
             "choices": [{"index": 0, "message": {"role": "assistant", "content": LLM_TEXT}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38}
         });
-        return (StatusCode::OK, [("x-mock", "yes")], axum::Json(reply)).into_response();
+        let mut response = (StatusCode::OK, [("x-mock", "yes")], axum::Json(reply)).into_response();
+        if text.contains("__nostore") {
+            let value = http::HeaderValue::from_static("no-store, private");
+            response.headers_mut().insert(http::header::CACHE_CONTROL, value);
+        }
+        return response;
     }
     let cut = text.contains("__cut");
     let pause = text.contains("__pause");
