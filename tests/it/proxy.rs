@@ -482,6 +482,34 @@ async fn with_the_operators_key_only_allowed_pass_through_requests_reach_the_ups
     assert_eq!(h.mock.seen()[0].headers["authorization"], "Bearer sk-client");
 }
 
+/// The attack review's L1: an upstream's empty 400 reaches the client as the upstream sent it,
+/// with one ledger row, on the chat path and on pass-through (it was taken for hyper's own
+/// parse error, replaced by "not valid HTTP", and booked twice).
+#[tokio::test]
+async fn an_upstreams_empty_400_is_passed_through_with_one_row() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("Write a poem __400empty")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert!(r.headers().get("connection").is_none(), "the connection stays usable");
+    assert_eq!(r.text().await.unwrap(), "");
+    let r = h
+        .client
+        .get(h.url("/v1/anything/empty400"))
+        .header("authorization", "Bearer sk-client-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(header(&r, "x-ecoroute-reason"), "passthrough");
+    assert_eq!(r.text().await.unwrap(), "");
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.status == 400 && !r.reason.starts_with("rejected")));
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let h = Harness::start().await;

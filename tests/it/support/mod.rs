@@ -55,7 +55,8 @@ pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made th
 /// The mock's behaviour is chosen by magic words in the last message:
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
 /// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks,
-/// `__cheaper_hangs` never answers for `gpt-4o-mini`, `__nostore` answers `Cache-Control: no-store, private`.
+/// `__cheaper_hangs` never answers for `gpt-4o-mini`, `__nostore` answers `Cache-Control: no-store, private`,
+/// `__400empty` a 400 with no body (so does any other path ending `/empty400`).
 pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
@@ -79,7 +80,10 @@ async fn mock_models(State(state): State<MockState>, request: Request) -> Respon
 }
 
 async fn mock_any(State(state): State<MockState>, request: Request) -> Response {
-    record(&state, request).await;
+    let seen = record(&state, request).await;
+    if seen.path.ends_with("/empty400") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
     axum::Json(json!({"object": "mock"})).into_response()
 }
 
@@ -108,6 +112,9 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     let text = body.to_string();
     if let Some(status) = mock_status(&text, openai_error) {
         return status;
+    }
+    if text.contains("__400empty") {
+        return StatusCode::BAD_REQUEST.into_response();
     }
     if text.contains("__slow") {
         tokio::time::sleep(Duration::from_secs(2)).await;
