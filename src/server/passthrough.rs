@@ -77,13 +77,17 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Ok(upstream) => {
                 let status = upstream.status();
                 let headers = response_headers(upstream.headers());
-                // A body still streaming when the shutdown grace ends is cut (aborted, so the
-                // client cannot take it for complete).
-                let body = cut_when_stopped(upstream.bytes_stream(), state.stopped());
+                // The row goes with the body and is written when it ends: a body cut by the
+                // upstream or at the end of the shutdown grace is booked as cut, not as the
+                // status its head had (the attack review's L13).
+                let mut owned = pending.take();
+                owned.record.status = status.as_u16();
+                let body = with_row(upstream.bytes_stream(), state.stopped(), owned);
                 let mut response = Response::new(axum::body::Body::from_stream(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
-                response
+                mark(&mut response, &id);
+                return response;
             }
             Err(e) => {
                 pending.record.error = Some(e.to_string());
@@ -91,30 +95,49 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             }
         }
     };
-    let h = response.headers_mut();
-    h.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
-    h.insert(REASON_HEADER, HeaderValue::from_static("passthrough"));
-    h.insert("x-request-id", super::header_value(&id));
+    mark(&mut response, &id);
     pending.record.status = response.status().as_u16();
     pending.finish();
     response
 }
 
-/// The stream, ending with an error (so the response is aborted) if the shutdown grace ends first.
-fn cut_when_stopped(
+/// The headers that say a response was passed through, and its request id.
+fn mark(response: &mut Response, id: &str) {
+    let h = response.headers_mut();
+    h.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
+    h.insert(REASON_HEADER, HeaderValue::from_static("passthrough"));
+    h.insert("x-request-id", super::header_value(id));
+}
+
+/// The upstream body, carrying the request's row: finished when the body ends; when the upstream
+/// fails mid-way or the shutdown grace ends first, booked with the error and ended with one (so
+/// the response is aborted and the client cannot take it for complete). A client that goes away
+/// drops it unfinished (499).
+fn with_row(
     inner: impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
+    pending: PendingRecord,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send {
-    let start = (Box::pin(inner), Box::pin(stopped), false);
-    futures_util::stream::unfold(start, |(mut inner, mut stopped, done)| async move {
-        if done {
-            return None;
-        }
-        tokio::select! {
+    let start = (Box::pin(inner), Box::pin(stopped), Some(pending));
+    futures_util::stream::unfold(start, |(mut inner, mut stopped, pending)| async move {
+        let mut pending = pending?;
+        let failed = tokio::select! {
             biased;
-            () = &mut stopped => Some((Err(Error::ShuttingDown), (inner, stopped, true))),
-            next = inner.next() => next.map(|item| (item, (inner, stopped, false))),
-        }
+            () = &mut stopped => Error::ShuttingDown,
+            next = inner.next() => match next {
+                Some(Ok(chunk)) => return Some((Ok(chunk), (inner, stopped, Some(pending)))),
+                None => {
+                    pending.finish();
+                    return None;
+                }
+                Some(Err(error)) => error,
+            },
+        };
+        pending.record.status = failed.status().as_u16();
+        pending.record.error = Some(format!("stream cut: {failed}"));
+        pending.finish();
+        drop(pending);
+        Some((Err(failed), (inner, stopped, None)))
     })
 }
 

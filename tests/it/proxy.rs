@@ -510,6 +510,47 @@ async fn an_upstreams_empty_400_is_passed_through_with_one_row() {
         .all(|r| r.status == 400 && !r.reason.starts_with("rejected")));
 }
 
+/// The attack review's L13: a pass-through body cut (by the upstream, or at the end of the
+/// shutdown grace) is booked as cut, with the error; a whole one as its status.
+#[tokio::test]
+async fn a_cut_pass_through_body_is_booked_as_cut() {
+    let mut h = Harness::start_with("", |c| c.server.shutdown_grace = Duration::from_millis(300)).await;
+    let get = |path: &str| {
+        h.client
+            .get(h.url(path))
+            .header("authorization", "Bearer sk-client-key")
+            .send()
+    };
+    let whole = get("/v1/models").await.unwrap();
+    assert_eq!(whole.status(), 200);
+    whole.bytes().await.unwrap();
+    let cut = get("/v1/anything/cutbody").await.unwrap();
+    assert_eq!(cut.status(), 200, "the head went out");
+    assert!(cut.bytes().await.is_err(), "the client sees the cut");
+    let trickle = get("/v1/anything/trickle").await.unwrap();
+    let reading = tokio::spawn(async move { trickle.bytes().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = h.stop().await;
+    assert!(reading.await.unwrap().is_err(), "cut at the end of the grace");
+    let row = |path: &str| rows.iter().find(|r| r.path == path).unwrap();
+    assert_eq!(
+        (row("/v1/models").status, row("/v1/models").error.as_deref()),
+        (200, None)
+    );
+    let upstream_cut = row("/v1/anything/cutbody");
+    assert_eq!(upstream_cut.status, 502);
+    assert!(
+        upstream_cut.error.as_deref().unwrap().starts_with("stream cut"),
+        "{upstream_cut:?}"
+    );
+    let shutdown_cut = row("/v1/anything/trickle");
+    assert_eq!(shutdown_cut.status, 503);
+    assert!(
+        shutdown_cut.error.as_deref().unwrap().contains("shutting down"),
+        "{shutdown_cut:?}"
+    );
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let h = Harness::start().await;

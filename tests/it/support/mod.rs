@@ -56,7 +56,8 @@ pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made th
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
 /// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks,
 /// `__cheaper_hangs` never answers for `gpt-4o-mini`, `__nostore` answers `Cache-Control: no-store, private`,
-/// `__400empty` a 400 with no body (so does any other path ending `/empty400`).
+/// `__400empty` a 400 with no body (so does any other path ending `/empty400`). Other paths
+/// ending `/trickle` send 20 chunks 200 ms apart, `/cutbody` one chunk then break.
 pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
@@ -83,6 +84,25 @@ async fn mock_any(State(state): State<MockState>, request: Request) -> Response 
     let seen = record(&state, request).await;
     if seen.path.ends_with("/empty400") {
         return StatusCode::BAD_REQUEST.into_response();
+    }
+    if seen.path.ends_with("/trickle") || seen.path.ends_with("/cutbody") {
+        // A body of 20 chunks 200 ms apart, or of one chunk and then a broken connection.
+        let cut = seen.path.ends_with("/cutbody");
+        let chunks = futures_util::stream::unfold(0u8, move |step| async move {
+            match step {
+                0 => Some((Ok(Bytes::from_static(b"part ")), 1)),
+                _ if cut => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    (step == 1).then(|| (Err(std::io::Error::other("cut")), 2))
+                }
+                1..20 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Some((Ok(Bytes::from_static(b"part ")), step + 1))
+                }
+                _ => None,
+            }
+        });
+        return Response::builder().body(Body::from_stream(chunks)).unwrap();
     }
     axum::Json(json!({"object": "mock"})).into_response()
 }
