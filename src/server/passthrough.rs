@@ -1,6 +1,7 @@
 //! Every `/v1/*` request other than a chat request (chat completions, messages, responses) (models, embeddings, files, …) goes to the
-//! upstream unchanged, request and response bodies streamed, and is recorded in the ledger as
-//! `passthrough` so it never counts as an LLM call avoided or made.
+//! upstream unchanged and is recorded in the ledger as `passthrough` so it never counts as an LLM
+//! call avoided or made. The request body has been read whole within `server.max_body_bytes`, like
+//! every request's (docs/operations.md says why); the response body is streamed.
 
 use std::sync::Arc;
 
