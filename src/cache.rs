@@ -234,17 +234,14 @@ fn kept_punctuation(chars: &[char], i: usize) -> bool {
             .is_some_and(|c| c.is_numeric())
 }
 
-/// The characters of a message that fold to neither letters nor spaces, in order. The near key
+/// The characters of a folded message that are neither letters nor spaces, in order. The near key
 /// holds those of the whole message as well as the folded question: [`core_question`] cuts its
 /// frame on words, so a sign or symbol beside the frame ("Hi! -40 °F in C?", "What is C#?
 /// Thanks") would otherwise be lost.
 ///
 /// [`core_question`]: crate::classify::text::core_question
-fn marks(message: &str) -> String {
-    fold_question(message)
-        .chars()
-        .filter(|c| !c.is_alphabetic() && *c != ' ')
-        .collect()
+fn marks(folded: &str) -> String {
+    folded.chars().filter(|c| !c.is_alphabetic() && *c != ' ').collect()
 }
 
 /// Whether a request may use the cache at all, and whether an LLM answer to it may be reused.
@@ -326,7 +323,14 @@ pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, questi
     for message in system {
         hash_normal_form(&mut near, message, &|_, _| false);
     }
-    for part in [fold_question(question), marks(message)] {
+    let folded = fold_question(question);
+    // Most questions have no frame: the message folds to the question.
+    let whole = if message == question {
+        marks(&folded)
+    } else {
+        marks(&fold_question(message))
+    };
+    for part in [folded, whole] {
         near.update((part.len() as u64).to_le_bytes());
         near.update(part.as_bytes());
     }
