@@ -453,7 +453,8 @@ impl CacheFill {
     }
 }
 
-/// `Cache-Control: no-cache` or `no-store` on the request: the client wants a fresh answer.
+/// `Cache-Control: no-cache`, `no-store` or `max-age=0`, or `Pragma: no-cache`, on the request:
+/// the client wants a fresh answer.
 fn refuses_cache(headers: &HeaderMap) -> bool {
     let pragma = cache_directives(headers, header::PRAGMA).any(|(name, _)| name == "no-cache");
     pragma
