@@ -171,15 +171,77 @@ fn start(kind: &[u8], api: crate::api::Api, tenant: Option<&str>) -> Sha256 {
     hash
 }
 
-/// A question as people type it, folded: lower case, accents and punctuation gone, words single
-/// spaced. `core_question` has already taken the chat frame off.
+/// A question as people type it, folded: lower case, accents, sentence punctuation and spacing
+/// gone, so "What is the capital of Péru?" and "what is the capital of peru" meet.
+///
+/// Only what cannot change the question is folded (the attack review's M1 served the "C#" answer
+/// for "C" and "C++", "10²" for "102" and "-40 °F" for "40 °F"):
+/// - letters and digits stay, each as itself: accents come off letters by canonical decomposition
+///   only, not compatibility, which would make "²" a "2" and "½" a "1⁄2";
+/// - symbols stay (`#`, `+`, `%`, `=`, `$`, `√`, `²`, an emoji, ...), a Unicode minus read as `-`;
+/// - sentence punctuation goes, except where it is part of a number: `.`, `,`, `:` and `'`
+///   before a digit ("1.5", ".5", "10:30"), dashes before a digit ("-40", "1990-2000") and `!`
+///   after one ("5!");
+/// - `°` and `&` go: "40 °F" and "40 F", "AT&T" and "AT T" ask the same.
+///
+/// `core_question` has already taken the chat frame off.
 pub fn fold_question(question: &str) -> String {
-    let folded = crate::search::question::fold(&question.to_lowercase());
+    use unicode_normalization::UnicodeNormalization;
+    let mut chars: Vec<char> = Vec::with_capacity(question.len());
+    for c in question.to_lowercase().nfd() {
+        // An accent comes off a letter; a mark on anything else is meaning ("≠" is "=" and one).
+        let accent =
+            unicode_normalization::char::is_combining_mark(c) && chars.last().is_some_and(|b| b.is_alphabetic());
+        if !accent {
+            chars.push(if c == '\u{2212}' { '-' } else { c });
+        }
+    }
+    let mut folded = String::with_capacity(question.len());
+    let mut gap = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let keep = c.is_alphanumeric() || kept_punctuation(&chars, i) || !(c.is_whitespace() || folded_away(c));
+        if !keep {
+            gap = true;
+            continue;
+        }
+        if gap && !folded.is_empty() {
+            folded.push(' ');
+        }
+        gap = false;
+        folded.push(c);
+    }
     folded
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+}
+
+/// Punctuation that ends or joins sentences, and the two symbols folded on purpose.
+fn folded_away(c: char) -> bool {
+    c.is_ascii_punctuation() && !"#$%*+/<=>@\\^_`|~".contains(c)
+        || "°¿¡«»‘’‚‛“”„‟‹›–—‐‑‒…·、。，．？！：；（）「」『』【】".contains(c)
+}
+
+/// Sentence punctuation that is part of a number here: the sign of "-40", the point of "1.5" and
+/// ".5", the separators of "10:30" and "1,000", the range of "1990-2000", the factorial of "5!".
+fn kept_punctuation(chars: &[char], i: usize) -> bool {
+    let numeric = |c: char| matches!(c, '.' | ',' | ':' | '\'' | '’' | '-' | '–' | '—' | '‐' | '‑' | '‒');
+    if chars[i] == '!' {
+        return i > 0 && chars[i - 1].is_numeric();
+    }
+    // A run of them before a digit is kept whole: "--40" is not "-40", nor "..5" ".5".
+    numeric(chars[i])
+        && chars[i..]
+            .iter()
+            .find(|&&c| !numeric(c))
+            .is_some_and(|c| c.is_numeric())
+}
+
+/// The characters of a folded message that are neither letters nor spaces, in order. The near key
+/// holds those of the whole message as well as the folded question: [`core_question`] cuts its
+/// frame on words, so a sign or symbol beside the frame ("Hi! -40 °F in C?", "What is C#?
+/// Thanks") would otherwise be lost.
+///
+/// [`core_question`]: crate::classify::text::core_question
+fn marks(folded: &str) -> String {
+    folded.chars().filter(|c| !c.is_alphabetic() && *c != ' ').collect()
 }
 
 /// Whether a request may use the cache at all, and whether an LLM answer to it may be reused.
@@ -209,17 +271,20 @@ fn reusability(body: &serde_json::Map<String, Value>, llm: LlmCaching) -> Option
     })
 }
 
-/// The keys of a request, or `None` when it must bypass the cache. `lookup_question` is the
-/// request's question when it is a single-turn lookup (for the near-duplicate key).
+/// The keys of a request, or `None` when it must bypass the cache. `lookup_message` is the text of
+/// the request's user message when it is a single-turn lookup (for the near-duplicate key).
 pub fn request_keys(
     api: crate::api::Api,
     tenant: Option<&str>,
     body: &Value,
     llm: LlmCaching,
-    lookup_question: Option<&str>,
+    lookup_message: Option<&str>,
 ) -> Option<RequestKeys> {
     let mut keys = exact_keys(api, tenant, body, llm)?;
-    keys.near = lookup_question.map(|question| near_key(api, tenant, body, question));
+    keys.near = lookup_message.map(|message| {
+        let question = crate::classify::text::core_question(message);
+        near_key(api, tenant, body, question, message)
+    });
     Some(keys)
 }
 
@@ -242,8 +307,8 @@ fn ignored(key: &str, _: &Value) -> bool {
 }
 
 /// The near-duplicate key of a single-turn lookup: everything but the user's words (model, system
-/// prompt, parameters), and the question folded.
-pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, question: &str) -> CacheKey {
+/// prompt, parameters), the question folded, and the [`marks`] of the whole user message.
+pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, question: &str, message: &str) -> CacheKey {
     let mut near = start(b"near", api, tenant);
     let turns = api.turns_field();
     hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == turns);
@@ -259,8 +324,16 @@ pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, questi
         hash_normal_form(&mut near, message, &|_, _| false);
     }
     let folded = fold_question(question);
-    near.update((folded.len() as u64).to_le_bytes());
-    near.update(folded.as_bytes());
+    // Most questions have no frame: the message folds to the question.
+    let whole = if message == question {
+        marks(&folded)
+    } else {
+        marks(&fold_question(message))
+    };
+    for part in [folded, whole] {
+        near.update((part.len() as u64).to_le_bytes());
+        near.update(part.as_bytes());
+    }
     CacheKey(near.finalize().into())
 }
 
@@ -498,6 +571,101 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.near, other_system.near, "the system prompt is part of the key");
+    }
+
+    fn near(message: &str) -> CacheKey {
+        let body = json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": message}]});
+        request_keys(
+            crate::api::Api::ChatCompletions,
+            None,
+            &body,
+            LlmCaching::Deterministic,
+            Some(message),
+        )
+        .and_then(|k| k.near)
+        .unwrap()
+    }
+
+    #[test]
+    fn near_duplicate_keys_keep_what_changes_the_question() {
+        // The attack review's M1, and the chat frame cut beside a sign or symbol.
+        for (a, b) in [
+            ("What is C#?", "What is C?"),
+            ("What is C#?", "What is C++?"),
+            ("What is 10²?", "What is 102?"),
+            ("What is -40 in Fahrenheit?", "What is 40 in Fahrenheit?"),
+            ("What is 1.5 in percent?", "What is 15 in percent?"),
+            ("What is .5 in percent?", "What is 5 in percent?"),
+            ("What is 5!?", "What is 5?"),
+            ("What is 2^10?", "What is 210?"),
+            ("Hi! -40 °F in Celsius?", "Hi! 40 °F in Celsius?"),
+            ("What is C#? Thanks!", "What is C? Thanks!"),
+        ] {
+            assert_ne!(near(a), near(b), "{a} / {b}");
+        }
+        // What the review found harmless still meets.
+        for (a, b) in [
+            ("Who founded AT&T?", "who founded at t"),
+            (
+                "What is the boiling point of water in °F?",
+                "What is the boiling point of water in F?",
+            ),
+            ("Who is Björk?", "who is bjork"),
+            ("What is −40 in Fahrenheit?", "what is -40 in fahrenheit"),
+            ("What was the 2nd moon landing?", "what was the 2nd moon landing!"),
+            ("Hi! What is the capital of Peru?", "what is the capital of peru"),
+        ] {
+            assert_eq!(near(a), near(b), "{a} / {b}");
+        }
+    }
+
+    /// Characters whose presence changes a question wherever they stand.
+    const MEANING: &[char] = &[
+        '0', '1', '7', '9', '²', '³', '₂', '½', '#', '+', '%', '*', '/', '^', '=', '<', '>', '$', '€', '£', '±', '×',
+        '÷', '√', '∞', '≤', '≠', 'π', '~', '|', '@', '_',
+    ];
+
+    fn insert(text: &str, at: usize, c: char) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.insert(at % (chars.len() + 1), c);
+        chars.into_iter().collect()
+    }
+
+    proptest::proptest! {
+        /// Two questions that differ by a digit, sign or symbol never share a near-duplicate key,
+        /// whether it is added or stands for another.
+        #[test]
+        fn prompts_differing_in_a_meaning_character_never_share_a_near_key(
+            text in "[a-zA-Z0-9 ?.,!'&°-]{0,24}",
+            at in 0usize..32,
+            which in 0usize..MEANING.len(),
+            other in 0usize..MEANING.len(),
+        ) {
+            let c = MEANING[which];
+            let added = insert(&text, at, c);
+            proptest::prop_assert_ne!(fold_question(&text), fold_question(&added));
+            proptest::prop_assert_ne!(near(&text), near(&added));
+            let replaced = insert(&text, at, MEANING[other]);
+            if other != which {
+                proptest::prop_assert_ne!(near(&added), near(&replaced));
+            }
+        }
+
+        /// A sign, a decimal point or a separator before a digit is part of the number.
+        #[test]
+        fn a_sign_or_point_before_a_digit_is_kept(
+            text in "[a-z0-9 ?.,!-]{0,24}",
+            at in 0usize..32,
+            mark in proptest::sample::select(vec!['-', '−', '.', ',', ':']),
+        ) {
+            let chars: Vec<char> = text.chars().collect();
+            let Some(digit) = (0..chars.len()).map(|i| (at + i) % chars.len()).find(|&i| chars[i].is_ascii_digit()) else {
+                return Ok(());
+            };
+            let signed = insert(&text, digit, mark);
+            proptest::prop_assert_ne!(fold_question(&text), fold_question(&signed));
+            proptest::prop_assert_ne!(near(&text), near(&signed));
+        }
     }
 
     #[test]

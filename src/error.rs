@@ -41,6 +41,9 @@ pub enum Error {
     UpstreamTimeout(u64),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A request the proxy will not make for the client (a pass-through outside `llm.passthrough`).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("internal error: {context}{}", cause(source))]
     Internal {
         context: String,
@@ -145,6 +148,7 @@ impl Error {
             Error::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Internal { .. }
             | Error::Index { .. }
             | Error::Ledger { .. }
@@ -166,6 +170,7 @@ impl Error {
             Error::Config(_) => "invalid_config",
             Error::ShuttingDown => "server_error",
             Error::NotFound(_) => "not_found_error",
+            Error::Forbidden(_) => "permission_error",
             Error::Overloaded => "overloaded_error",
             Error::UpstreamUnavailable(_) | Error::UpstreamTimeout(_) => "upstream_error",
             Error::Internal { .. }
@@ -187,6 +192,7 @@ impl Error {
             Error::TooManyAttempts { .. } => Some("too_many_attempts"),
             Error::ShuttingDown => Some("shutting_down"),
             Error::Config(_) => Some("config_invalid"),
+            Error::Forbidden(_) => Some("passthrough_not_allowed"),
             _ => None,
         }
     }

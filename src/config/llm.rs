@@ -15,6 +15,8 @@ pub struct LlmConfig {
     pub api_key_env: Option<String>,
     /// The key read from `api_key_env` at load time.
     pub api_key: Option<Secret<String>>,
+    /// The pass-through requests a client may make where the proxy sends a configured key.
+    pub passthrough: Vec<PassthroughRule>,
     #[serde(rename = "connect_timeout_ms", serialize_with = "ser::millis")]
     pub connect_timeout: Duration,
     #[serde(rename = "first_byte_timeout_ms", serialize_with = "ser::millis")]
@@ -77,14 +79,112 @@ pub(super) fn validate_llm(
             "make the first-byte timeout at most the total timeout",
         ));
     }
+    let passthrough = raw
+        .passthrough
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            PassthroughRule::parse(entry)
+                .map_err(|why| {
+                    problems.push(problem(
+                        format!("llm.passthrough[{i}]"),
+                        format!("`{entry}` {why}"),
+                        "write \"METHOD /v1/path\", e.g. \"GET /v1/models\" or \"POST /v1/files\" (`*` for any \
+                         method or one path segment), or \"*\" alone to allow every request",
+                    ))
+                })
+                .ok()
+        })
+        .collect();
     LlmConfig {
         base_url,
         api_key_env: raw.api_key_env,
         api_key,
+        passthrough,
         connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
         first_byte_timeout: Duration::from_millis(raw.first_byte_timeout_ms),
         total_timeout: Duration::from_millis(raw.total_timeout_ms),
         anthropic,
+    }
+}
+
+/// The pass-through requests allowed by default where the operator's key is sent: the list of
+/// models, and the paths the proxy serves that are not chat requests (Anthropic's token count, a
+/// Responses answer by its id). Anything else (files, batches, fine-tuning, the organisation's
+/// admin endpoints) would let any client that reaches the proxy act with the operator's key.
+pub const DEFAULT_PASSTHROUGH: [&str; 4] = [
+    "GET /v1/models",
+    "GET /v1/models/*",
+    "POST /v1/messages/count_tokens",
+    "GET /v1/responses/*",
+];
+
+/// One `llm.passthrough` entry: a method (or `*`) and a path whose segments are literal or `*`
+/// (any one segment); `*` alone allows every request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct PassthroughRule {
+    text: String,
+    #[serde(skip)]
+    method: Option<http::Method>,
+    /// `None`: any path. A segment `None`: any one non-empty segment.
+    #[serde(skip)]
+    segments: Option<Vec<Option<String>>>,
+}
+
+impl PassthroughRule {
+    fn parse(entry: &str) -> Result<PassthroughRule, &'static str> {
+        let text = entry.trim().to_string();
+        if text == "*" {
+            return Ok(PassthroughRule {
+                text,
+                method: None,
+                segments: None,
+            });
+        }
+        let (method, path) = text.split_once(' ').ok_or("has no method and path")?;
+        let method = match method {
+            "*" => None,
+            m if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(http::Method::from_bytes(m.as_bytes()).map_err(|_| "has no valid method")?)
+            }
+            _ => return Err("has no method in capitals"),
+        };
+        let path = path.trim();
+        if !path.starts_with("/v1/") || path.contains(['?', '#', ' ']) {
+            return Err("has no path starting /v1/ (without a query)");
+        }
+        let segments = path
+            .split('/')
+            .skip(1)
+            .map(|s| match s {
+                "*" => Ok(None),
+                s if s.is_empty() || s.contains('*') => Err("has an empty segment or a `*` inside one"),
+                s => Ok(Some(s.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PassthroughRule {
+            text,
+            method,
+            segments: Some(segments),
+        })
+    }
+
+    /// Whether a request's method and path (without its query) are allowed by this rule.
+    pub fn allows(&self, method: &http::Method, path: &str) -> bool {
+        if self.method.as_ref().is_some_and(|m| m != method) {
+            return false;
+        }
+        let Some(segments) = &self.segments else { return true };
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let asked: Vec<&str> = rest.split('/').collect();
+        asked.len() == segments.len()
+            && asked.iter().zip(segments).all(|(a, s)| match s {
+                Some(literal) => a == literal,
+                None => !a.is_empty(),
+            })
     }
 }
 
@@ -134,4 +234,66 @@ pub fn validate_base_url(url: &str) -> Result<String, Problem> {
         ));
     }
     Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(entries: &[&str]) -> Vec<PassthroughRule> {
+        entries.iter().map(|e| PassthroughRule::parse(e).unwrap()).collect()
+    }
+
+    fn allowed(rules: &[PassthroughRule], method: &str, path: &str) -> bool {
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        rules.iter().any(|r| r.allows(&method, path))
+    }
+
+    #[test]
+    fn the_default_pass_through_is_the_models_and_the_paths_served() {
+        let default = rules(&DEFAULT_PASSTHROUGH);
+        for (method, path) in [
+            ("GET", "/v1/models"),
+            ("GET", "/v1/models/gpt-4o-mini"),
+            ("POST", "/v1/messages/count_tokens"),
+            ("GET", "/v1/responses/resp_abc"),
+        ] {
+            assert!(allowed(&default, method, path), "{method} {path}");
+        }
+        // The attack review's M9: what a keyless client did with the operator's key.
+        for (method, path) in [
+            ("DELETE", "/v1/files/file-of-another-team"),
+            ("GET", "/v1/files/x/content"),
+            ("GET", "/v1/batches"),
+            ("POST", "/v1/fine_tuning/jobs"),
+            ("GET", "/v1/organization/admin_api_keys"),
+            ("GET", "/v1/messages/batches"),
+            ("DELETE", "/v1/messages/batches/b1"),
+            ("DELETE", "/v1/models/ft:gpt-4o:acme"),
+            ("GET", "/v1/models/"),
+            ("GET", "/v1/responses/resp_abc/input_items"),
+            ("GET", "/v1/chat/completions"),
+        ] {
+            assert!(!allowed(&default, method, path), "{method} {path}");
+        }
+        let wide = rules(&["*"]);
+        assert!(allowed(&wide, "DELETE", "/v1/files/f"));
+        let files = rules(&["* /v1/files", "GET /v1/files/*/content"]);
+        assert!(allowed(&files, "POST", "/v1/files") && allowed(&files, "GET", "/v1/files/f1/content"));
+        assert!(!allowed(&files, "DELETE", "/v1/files/f1"));
+    }
+
+    #[test]
+    fn a_bad_entry_is_refused_with_its_reason() {
+        for bad in [
+            "GET",
+            "get /v1/models",
+            "GET models",
+            "GET /v1/models?x=1",
+            "GET /v1//x",
+            "GET /v1/mod*",
+        ] {
+            assert!(PassthroughRule::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

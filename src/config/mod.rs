@@ -360,6 +360,16 @@ mod tests {
     }
 
     #[test]
+    fn pass_through_entries_are_checked() {
+        let c = load("[llm]\npassthrough = [\"GET /v1/models\", \"* /v1/files/*\"]\n").unwrap();
+        assert_eq!(c.llm.passthrough.len(), 2);
+        assert_eq!(c.redacted()["llm"]["passthrough"][1], "* /v1/files/*");
+        let p = problems("[llm]\npassthrough = [\"GET /v1/models\", \"delete /v1/files\"]\n");
+        assert_eq!(p[0].key, "llm.passthrough[1]");
+        assert!(p[0].fix.contains("GET /v1/models"), "{}", p[0].fix);
+    }
+
+    #[test]
     fn runtime_threads_and_languages_are_checked() {
         assert_eq!(load("[server]\nworker_threads = 1\n").unwrap().server.worker_threads, 1);
         let p = problems("[server]\nworker_threads = 5000\n");

@@ -265,6 +265,8 @@ impl Default for RawServer {
 pub struct RawLlm {
     pub base_url: String,
     pub api_key_env: Option<String>,
+    /// The pass-through requests ("METHOD /v1/path") allowed where the operator's key is sent.
+    pub passthrough: Vec<String>,
     pub connect_timeout_ms: u64,
     pub first_byte_timeout_ms: u64,
     pub total_timeout_ms: u64,
@@ -293,6 +295,10 @@ impl Default for RawLlm {
         Self {
             base_url: "https://api.openai.com/v1".into(),
             api_key_env: None,
+            passthrough: super::llm::DEFAULT_PASSTHROUGH
+                .iter()
+                .map(|e| (*e).to_string())
+                .collect(),
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 60_000,
             total_timeout_ms: 600_000,

@@ -158,6 +158,11 @@ impl Upstream {
         })
     }
 
+    /// Whether a configured key replaces the client's on every request to this upstream.
+    pub fn sends_own_key(&self) -> bool {
+        self.inner.key.is_some()
+    }
+
     /// The URI a path goes to, or `None` when it would leave the base path ([`upstream_url`]).
     fn uri_for(&self, path_and_query: &str) -> Option<Uri> {
         let inner = &self.inner;
@@ -277,12 +282,17 @@ impl UpstreamResponse {
         self.body.size_hint().exact()
     }
 
-    /// The whole body.
-    pub async fn bytes(self) -> Result<Bytes, Error> {
+    /// The whole body, when it is at most `limit` bytes: a body read whole is held whole, so
+    /// what the upstream sends must not choose how much.
+    pub async fn bytes_within(self, limit: usize) -> Result<Bytes, Error> {
         use http_body_util::BodyExt as _;
-        match tokio::time::timeout_at(self.deadline, self.body.collect()).await {
+        let limited = http_body_util::Limited::new(self.body, limit);
+        match tokio::time::timeout_at(self.deadline, limited.collect()).await {
             Err(_) => Err(Error::UpstreamTimeout(self.total_ms)),
-            Ok(Err(e)) => Err(body_error(&e)),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Error::UpstreamUnavailable(format!(
+                "the upstream's answer is over {limit} bytes"
+            ))),
+            Ok(Err(e)) => Err(Error::UpstreamUnavailable(format!("the upstream body failed: {e}"))),
             Ok(Ok(collected)) => Ok(collected.to_bytes()),
         }
     }

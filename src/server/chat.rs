@@ -191,7 +191,7 @@ async fn answer_or_forward(
         .decision
         .as_ref()
         .is_some_and(crate::classify::Decision::is_personal);
-    let cache = cache.for_class(lookup, personal, api, &features.question);
+    let cache = cache.for_class(lookup, personal, api, &features.question, &features.last_user);
     if let (Served::Search, Some((answer, content))) = (routed.served(), routed.answer()) {
         let written = Written::new(&chat, &bytes, state, owner);
         let mut response = search_response(runtime, written, answer, content, pending);
@@ -244,22 +244,39 @@ async fn answer_or_forward(
                 r.tier_shadow_model = Some(choice.cheaper.clone());
                 // A sampled share is also answered by the cheaper model, off the client's path, so
                 // the team can compare the two answers before it turns the tier on.
-                if sampled(&r.request_id, choice.review_sample) {
-                    keep_answer = state.ledger.stores_prompts();
-                    let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
-                    tokio::spawn(review_with_cheaper(
-                        api,
-                        runtime.upstream_for(api).clone(),
-                        headers.clone(),
-                        bytes.clone(),
-                        choice.cheaper,
-                        review,
-                        ReviewOf {
-                            request_id: r.request_id.clone(),
-                            tenant: r.tenant.clone(),
-                            keep_answer,
-                        },
-                    ));
+                // Its call takes one of a few places, and is skipped (said in the row) when
+                // none is free: a hanging cheaper model must not hold calls and bodies unbounded.
+                if state.reviews.sampled(&r.request_id, choice.review_sample) {
+                    match state.reviews.slot() {
+                        Some(slot) => {
+                            keep_answer = state.ledger.stores_prompts();
+                            let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
+                            tokio::spawn(review_with_cheaper(
+                                ReviewCall {
+                                    api,
+                                    upstream: runtime.upstream_for(api).clone(),
+                                    headers: headers.clone(),
+                                    body: bytes.clone(),
+                                    cheaper: choice.cheaper,
+                                    stopped: Box::pin(state.stopped()),
+                                    _slot: slot,
+                                },
+                                review,
+                                ReviewOf {
+                                    request_id: r.request_id.clone(),
+                                    tenant: r.tenant.clone(),
+                                    keep_answer,
+                                },
+                            ));
+                        }
+                        None => {
+                            r.reason = format!(
+                                "{}; tier review skipped: {} review calls already open",
+                                r.reason,
+                                state.reviews.size()
+                            );
+                        }
+                    }
                 }
             }
             TierMode::Off => {}
@@ -290,6 +307,8 @@ struct CacheStep {
     near_body: Option<serde_json::Value>,
     /// The tenant and credentials the keys are made in ([`super::request::cache_partition`]).
     partition: Option<String>,
+    /// The oldest answer the client accepts (`Cache-Control: max-age`).
+    max_age: Option<std::time::Duration>,
 }
 
 impl CacheStep {
@@ -309,6 +328,7 @@ impl CacheStep {
             ttl: policy.cache.ttl,
             near_body: None,
             partition: None,
+            max_age: None,
         };
         let Some(cache) = runtime.cache.clone() else { return off };
         // Shadow and off modes change nothing for the client; a forced route or a client's
@@ -328,6 +348,7 @@ impl CacheStep {
             ttl: policy.cache.ttl,
             near_body,
             partition,
+            max_age: max_age(headers),
         }
     }
 
@@ -340,13 +361,15 @@ impl CacheStep {
     /// Only lookups share an entry with their near duplicates: elsewhere punctuation and case
     /// can be meaning (`x++`). A question about this moment or the user ("What time is it?",
     /// "Where is my order?") never reuses an LLM answer: it would be stale or someone else's.
-    /// `api` and `question` are the ones [`CacheStep::new`] was given, and so was the partition.
-    fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str) -> CacheStep {
+    /// `api` and `question` are the ones [`CacheStep::new`] was given, and so was the partition;
+    /// `message` is the user message `question` was read from.
+    fn for_class(mut self, lookup: bool, personal: bool, api: Api, question: &str, message: &str) -> CacheStep {
         let body = self.near_body.take();
         let partition = self.partition.take();
         if let Some(keys) = self.keys.as_mut() {
             if lookup {
-                keys.near = body.map(|body| crate::cache::near_key(api, partition.as_deref(), &body, question));
+                keys.near =
+                    body.map(|body| crate::cache::near_key(api, partition.as_deref(), &body, question, message));
             }
             if personal {
                 keys.llm_reusable = false;
@@ -362,7 +385,9 @@ impl CacheStep {
         } else {
             keys
         };
-        let hit = cache.get(&keys, Instant::now())?;
+        let hit = cache
+            .get(&keys, Instant::now())
+            .filter(|hit| self.max_age.is_none_or(|max| hit.answer.stored.elapsed() <= max))?;
         // An LLM answer is given again only where this request may reuse one.
         let reusable = matches!(hit.answer.origin, crate::cache::Origin::Search { .. }) || keys.llm_reusable;
         reusable.then_some(hit)
@@ -428,14 +453,51 @@ impl CacheFill {
     }
 }
 
-/// `Cache-Control: no-cache` or `no-store` on the request: the client wants a fresh answer.
+/// `Cache-Control: no-cache`, `no-store` or `max-age=0`, or `Pragma: no-cache`, on the request:
+/// the client wants a fresh answer.
 fn refuses_cache(headers: &HeaderMap) -> bool {
+    let pragma = cache_directives(headers, header::PRAGMA).any(|(name, _)| name == "no-cache");
+    pragma
+        || cache_directives(headers, header::CACHE_CONTROL).any(|(name, value)| match name.as_str() {
+            // `no-cache="field"` too: it asks to revalidate, and an answer cannot be.
+            "no-cache" | "no-store" => true,
+            "max-age" => value.and_then(|v| v.parse::<u64>().ok()) == Some(0),
+            _ => false,
+        })
+}
+
+/// The oldest cached answer a request accepts (`Cache-Control: max-age=N`), if it says.
+fn max_age(headers: &HeaderMap) -> Option<std::time::Duration> {
+    cache_directives(headers, header::CACHE_CONTROL)
+        .filter(|(name, _)| name == "max-age")
+        .filter_map(|(_, value)| value?.parse::<u64>().ok())
+        .min()
+        .map(std::time::Duration::from_secs)
+}
+
+/// Whether an upstream answer may not be kept: `Cache-Control: no-store`, or `private` (the
+/// response cache is shared by every client of a tenant and key).
+fn forbids_keeping(headers: &HeaderMap) -> bool {
+    cache_directives(headers, header::CACHE_CONTROL).any(|(name, _)| matches!(name.as_str(), "no-store" | "private"))
+}
+
+/// A cache header's directives, each name in lower case with its value (quotes taken off).
+fn cache_directives(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> impl Iterator<Item = (String, Option<String>)> + '_ {
     headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|d| matches!(d.trim().to_ascii_lowercase().as_str(), "no-cache" | "no-store"))
+        .map(|d| match d.split_once('=') {
+            Some((name, value)) => (
+                name.trim().to_ascii_lowercase(),
+                Some(value.trim().trim_matches('"').to_string()),
+            ),
+            None => (d.trim().to_ascii_lowercase(), None),
+        })
 }
 
 /// An answer from the cache, in the shape and streaming mode the client asked for; its row says
@@ -654,19 +716,6 @@ fn rewrite_body(
 /// Says which model a tier sent the request to, besides the answer's own `model`.
 pub const MODEL_HEADER: &str = "x-ecoroute-model";
 
-/// Whether this request is in a tier's review sample: a stable draw from its id, so the same
-/// request is always in or out.
-fn sampled(request_id: &str, share: f64) -> bool {
-    use sha2::Digest;
-    if share <= 0.0 {
-        return false;
-    }
-    let hash = sha2::Sha256::digest(request_id.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&hash[..8]);
-    share >= 1.0 || (u64::from_le_bytes(first) as f64 / u64::MAX as f64) < share
-}
-
 /// The request a review call repeats.
 struct ReviewOf {
     request_id: String,
@@ -679,15 +728,29 @@ struct ReviewOf {
 /// client was served by the one it asked for. Its own ledger row books all of its cost (it would
 /// not have happened without ecoroute), and with `ledger.store_prompts` the answer, so the team
 /// can compare it with the original's.
-async fn review_with_cheaper(
+/// A review call: what it sends, and what it holds while open.
+struct ReviewCall {
     api: Api,
     upstream: crate::llm::Upstream,
     headers: HeaderMap,
     body: Bytes,
     cheaper: String,
-    mut review: PendingRecord,
-    of: ReviewOf,
-) {
+    /// Resolves at the end of the shutdown grace: the call is then cut and its row written.
+    stopped: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// Its place among the review calls ([`super::review::Reviews::slot`]), given back at the end.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: ReviewOf) {
+    let ReviewCall {
+        api,
+        upstream,
+        headers,
+        body,
+        cheaper,
+        stopped,
+        _slot,
+    } = call;
     {
         let r = &mut review.record;
         r.route = RouteTaken::Llm;
@@ -714,12 +777,16 @@ async fn review_with_cheaper(
     let mut headers = headers;
     headers.remove(header::CONTENT_LENGTH);
     let request = chat_request(api, headers, body, &review.record.request_id);
-    let answer = match upstream.send(request).await {
-        Ok(response) => {
-            review.record.status = response.status().as_u16();
-            response.bytes().await
-        }
-        Err(e) => Err(e),
+    let status = &mut review.record.status;
+    let call = async {
+        let response = upstream.send(request).await?;
+        *status = response.status().as_u16();
+        response.bytes_within(super::review::ANSWER_LIMIT).await
+    };
+    let answer = tokio::select! {
+        answer = call => answer,
+        // Shutting down: the row is written now (the call cost something), not lost with the task.
+        () = stopped => Err(Error::ShuttingDown),
     };
     match answer {
         Ok(bytes) => {
@@ -786,7 +853,10 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
     let keep = Keep {
-        fill: fill.map(|fill| (fill, status)),
+        // An answer the upstream says not to keep is not kept.
+        fill: fill
+            .filter(|_| !forbids_keeping(upstream.headers()))
+            .map(|fill| (fill, status)),
         answer: keep_answer,
     };
     let mut response_headers = response_headers(upstream.headers());
@@ -813,7 +883,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     let small = upstream.content_length().is_some_and(|len| len <= SMALL_BODY);
     if !sse && small {
         let bytes = tokio::select! {
-            bytes = upstream.bytes() => bytes?,
+            bytes = upstream.bytes_within(SMALL_BODY as usize) => bytes?,
             () = stopped => return Err(Error::ShuttingDown),
         };
         let meter = CpuMeter::start();

@@ -205,8 +205,10 @@ impl hyper::body::Body for TrackedBody {
 
 /// hyper's automatic answer to a request it could not parse: its status, if `head` is one.
 ///
-/// hyper writes these as a bare head with `content-length: 0` (and closes the connection after).
-/// The proxy's own answers always carry a body, so an empty 400/414/431 can only be hyper's.
+/// hyper writes these as a bare head with `content-length: 0` and `date` (and closes the
+/// connection after). Every answer that went through the proxy's handlers carries a body or a
+/// header of the proxy's (`x-request-id`, `x-ecoroute-route`): an upstream's empty 400 passed
+/// through is the upstream's answer, and goes out as it is (the attack review's L1).
 fn automatic_error_status(head: &[u8]) -> Option<u16> {
     let status = match head.get(..13)? {
         b"HTTP/1.1 400 " | b"HTTP/1.0 400 " => 400,
@@ -217,7 +219,12 @@ fn automatic_error_status(head: &[u8]) -> Option<u16> {
     let lower = head.to_ascii_lowercase();
     let complete = lower.ends_with(b"\r\n\r\n");
     let empty = lower.windows(19).any(|w| w == b"\r\ncontent-length: 0");
-    (complete && empty).then_some(status)
+    let bare = lower
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|line| line.split(|&b| b == b':').next().filter(|_| line.contains(&b':')))
+        .all(|name| matches!(name, b"content-length" | b"date" | b"connection"));
+    (complete && empty && bare).then_some(status)
 }
 
 fn automatic_error(status: u16) -> Error {
@@ -394,6 +401,12 @@ mod tests {
         assert_eq!(automatic_error_status(hyper_400), Some(400));
         let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 97\r\n\r\n";
         assert_eq!(automatic_error_status(ours), None, "a handler's 400 has a body");
+        let passed = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-ecoroute-route: llm\r\nx-request-id: r1\r\ndate: x\r\n\r\n";
+        assert_eq!(
+            automatic_error_status(passed),
+            None,
+            "an upstream's empty 400, passed through"
+        );
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         assert_eq!(automatic_error_status(ok), None);
         assert_eq!(automatic_error_status(b"HTTP/1.1 4"), None);

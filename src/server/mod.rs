@@ -10,6 +10,7 @@
 //!   client went away is recorded.
 //! - [`request`]: request ids, header values, tenants, reading a body within its limit.
 //! - [`kept`]: Responses answered here, so `previous_response_id` and retrieval still work.
+//! - `review`: a tier's review calls: the sample (keyed by a secret) and their bound.
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod passthrough;
 pub mod record;
 pub mod reload;
 pub mod request;
+mod review;
 pub mod stack;
 
 pub use record::PendingRecord;
@@ -54,11 +56,16 @@ pub struct AppState {
     pub admin_failures: admin::FailedLogins,
     /// Responses answered here, for follow-ups and `GET /v1/responses/{id}`.
     pub kept_responses: kept::KeptResponses,
+    /// A tier's review calls: which requests are sampled, and the places for them.
+    reviews: review::Reviews,
 }
 
 impl AppState {
     pub fn new(runtime: Pipeline, ledger: Ledger, metrics: Arc<crate::metrics::Metrics>) -> AppState {
+        // Sized once: a change of `max_concurrency` needs a restart.
+        let reviews = review::Reviews::new(runtime.config.server.max_concurrency);
         AppState {
+            reviews,
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
             metrics,
@@ -243,11 +250,16 @@ async fn run(
     }
     drop(listener);
 
-    // Keep-alive connections close after their current response; requests in flight finish. Each
-    // connection holds a receiver until it ends (the one in `shared` goes with it).
+    // Keep-alive connections close after their current response; requests in flight finish, and
+    // so does work whose row outlives its connection (a tier's review call). Each connection holds
+    // a receiver until it ends (the one in `shared` goes with it).
     shutdown_tx.send_replace(true);
     drop(shared);
-    if tokio::time::timeout(grace, shutdown_tx.closed()).await.is_err() {
+    let finished = async {
+        shutdown_tx.closed().await;
+        wait_for_rows(&state, grace).await;
+    };
+    if tokio::time::timeout(grace, finished).await.is_err() || state.ledger.in_flight() > 0 {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             in_flight = state.ledger.in_flight(),

@@ -1,6 +1,7 @@
 //! Every `/v1/*` request other than a chat request (chat completions, messages, responses) (models, embeddings, files, …) goes to the
-//! upstream unchanged, request and response bodies streamed, and is recorded in the ledger as
-//! `passthrough` so it never counts as an LLM call avoided or made.
+//! upstream unchanged and is recorded in the ledger as `passthrough` so it never counts as an LLM
+//! call avoided or made. The request body has been read whole within `server.max_body_bytes`, like
+//! every request's (docs/operations.md says why); the response body is streamed.
 
 use std::sync::Arc;
 
@@ -27,12 +28,35 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
 
     // The body has already been read within server.max_body_bytes (the stack's read-body layer).
     let (parts, body) = request.into_parts();
+    // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
+    let upstream = match crate::api::Api::of_path(&path) {
+        Some(api) => runtime.upstream_for(api),
+        None => &runtime.upstream,
+    };
+    // With the operator's key, only the requests `llm.passthrough` names: otherwise any client
+    // that reaches the proxy could delete files or read batches as the operator. With the
+    // client's own key, the upstream decides.
+    let allowed = !upstream.sends_own_key()
+        || runtime
+            .config
+            .llm
+            .passthrough
+            .iter()
+            .any(|rule| rule.allows(&parts.method, &path));
     let mut response = if let Err(why) = check_path(&path) {
         Error::InvalidRequest {
             message: format!("the path is refused: {why}"),
             param: None,
         }
         .into_response()
+    } else if !allowed {
+        let refused = Error::Forbidden(format!(
+            "{} {} is not passed to the upstream with the proxy's key; an operator can allow it in llm.passthrough",
+            parts.method,
+            path.chars().take(256).collect::<String>()
+        ));
+        pending.record.error = Some(refused.to_string());
+        refused.into_response()
     } else {
         // The path is kept, the host is always the configured upstream's: a request cannot choose
         // where the proxy connects.
@@ -48,11 +72,6 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             body,
             request_id: id.clone(),
         };
-        // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
-        let upstream = match crate::api::Api::of_path(&path) {
-            Some(api) => runtime.upstream_for(api),
-            None => &runtime.upstream,
-        };
         pending.record.proxy_cpu_us += meter.micros();
         let sent = tokio::select! {
             sent = upstream.send(request) => sent,
@@ -63,13 +82,18 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             Ok(upstream) => {
                 let status = upstream.status();
                 let headers = response_headers(upstream.headers());
-                // A body still streaming when the shutdown grace ends is cut (aborted, so the
-                // client cannot take it for complete).
-                let body = cut_when_stopped(upstream.bytes_stream(), state.stopped());
+                // The row goes with the body and is written when it ends: a body cut by the
+                // upstream or at the end of the shutdown grace is booked as cut, not as the
+                // status its head had (the attack review's L13).
+                let mut owned = pending.take();
+                owned.record.status = status.as_u16();
+                owned.record.proxy_cpu_us += meter.micros();
+                let body = with_row(upstream.bytes_stream(), state.stopped(), owned);
                 let mut response = Response::new(axum::body::Body::from_stream(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
-                response
+                mark(&mut response, &id);
+                return response;
             }
             Err(e) => {
                 pending.record.error = Some(e.to_string());
@@ -79,30 +103,49 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         pending.record.proxy_cpu_us += meter.micros();
         response
     };
-    let h = response.headers_mut();
-    h.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
-    h.insert(REASON_HEADER, HeaderValue::from_static("passthrough"));
-    h.insert("x-request-id", super::header_value(&id));
+    mark(&mut response, &id);
     pending.record.status = response.status().as_u16();
     pending.finish();
     response
 }
 
-/// The stream, ending with an error (so the response is aborted) if the shutdown grace ends first.
-fn cut_when_stopped(
+/// The headers that say a response was passed through, and its request id.
+fn mark(response: &mut Response, id: &str) {
+    let h = response.headers_mut();
+    h.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
+    h.insert(REASON_HEADER, HeaderValue::from_static("passthrough"));
+    h.insert("x-request-id", super::header_value(id));
+}
+
+/// The upstream body, carrying the request's row: finished when the body ends; when the upstream
+/// fails mid-way or the shutdown grace ends first, booked with the error and ended with one (so
+/// the response is aborted and the client cannot take it for complete). A client that goes away
+/// drops it unfinished (499).
+fn with_row(
     inner: impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
+    pending: PendingRecord,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send {
-    let start = (Box::pin(inner), Box::pin(stopped), false);
-    futures_util::stream::unfold(start, |(mut inner, mut stopped, done)| async move {
-        if done {
-            return None;
-        }
-        tokio::select! {
+    let start = (Box::pin(inner), Box::pin(stopped), Some(pending));
+    futures_util::stream::unfold(start, |(mut inner, mut stopped, pending)| async move {
+        let mut pending = pending?;
+        let failed = tokio::select! {
             biased;
-            () = &mut stopped => Some((Err(Error::ShuttingDown), (inner, stopped, true))),
-            next = inner.next() => next.map(|item| (item, (inner, stopped, false))),
-        }
+            () = &mut stopped => Error::ShuttingDown,
+            next = inner.next() => match next {
+                Some(Ok(chunk)) => return Some((Ok(chunk), (inner, stopped, Some(pending)))),
+                None => {
+                    pending.finish();
+                    return None;
+                }
+                Some(Err(error)) => error,
+            },
+        };
+        pending.record.status = failed.status().as_u16();
+        pending.record.error = Some(format!("stream cut: {failed}"));
+        pending.finish();
+        drop(pending);
+        Some((Err(failed), (inner, stopped, None)))
     })
 }
 

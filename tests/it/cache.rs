@@ -122,6 +122,78 @@ async fn answers_that_may_differ_are_not_reused() {
     );
 }
 
+/// The attack review's M1: a near duplicate differs from its question in case, accents and
+/// sentence punctuation only, never in a digit, sign or symbol.
+#[tokio::test]
+async fn a_lookup_differing_in_a_symbol_digit_or_sign_is_not_a_near_duplicate() {
+    let h = Harness::start().await;
+    for group in [
+        ["What is C#?", "What is C?", "What is C++?"],
+        ["What is 10²?", "What is 102?", "what is 10 2"],
+        [
+            "What is -40 in Fahrenheit?",
+            "What is 40 in Fahrenheit?",
+            "Hi! 40 in Fahrenheit?",
+        ],
+    ] {
+        for q in group {
+            let calls = h.mock.chat_calls();
+            let r = h.chat(deterministic(q)).await;
+            assert_eq!(r.headers()["x-ecoroute-route"], "llm", "{q}: {:?}", r.headers());
+            assert_eq!(h.mock.chat_calls(), calls + 1, "{q}");
+        }
+    }
+    // And the folds that cannot change the question still meet.
+    let r = h.chat(deterministic("what is c#")).await;
+    assert_eq!(r.headers()["x-ecoroute-route"], "cache");
+    assert_eq!(h.mock.chat_calls(), 9);
+}
+
+/// The attack review's L8: a client's `max-age=0`, `no-cache` (with or without a field) and
+/// `Pragma: no-cache` get a fresh answer, `max-age=N` an answer at most N s old, and an upstream
+/// answer marked `no-store` or `private` is not kept.
+#[tokio::test]
+async fn cache_control_is_honoured_both_ways() {
+    let h = Harness::start().await;
+    let ask = |headers: &[(&str, &str)]| {
+        let mut request = h
+            .client
+            .post(h.url("/v1/chat/completions"))
+            .header("authorization", "Bearer sk-client-key")
+            .json(&deterministic("Write a limerick about Lima"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let route = |r: reqwest::Response| r.headers()["x-ecoroute-route"].to_str().unwrap().to_string();
+    assert_eq!(route(ask(&[]).await.unwrap()), "llm");
+    assert_eq!(route(ask(&[]).await.unwrap()), "cache");
+    for fresh in [
+        [("cache-control", "max-age=0")],
+        [("cache-control", "no-cache=\"x-field\"")],
+        [("pragma", "no-cache")],
+        [("cache-control", "private, NO-CACHE")],
+    ] {
+        assert_eq!(route(ask(&fresh).await.unwrap()), "llm", "{fresh:?}");
+    }
+    assert_eq!(h.mock.chat_calls(), 5);
+    assert_eq!(route(ask(&[("cache-control", "max-age=3600")]).await.unwrap()), "cache");
+    // The first answer, more than 1 s old now.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(route(ask(&[("cache-control", "max-age=1")]).await.unwrap()), "llm");
+    assert_eq!(
+        route(ask(&[("cache-control", "max-age=1")]).await.unwrap()),
+        "cache",
+        "the fresh one"
+    );
+
+    for _ in 0..2 {
+        let r = h.chat(deterministic("Write a limerick about Quito __nostore")).await;
+        assert_eq!(route(r), "llm", "an answer the upstream said not to store");
+    }
+}
+
 #[tokio::test]
 async fn search_answers_and_near_duplicate_lookups_are_reused() {
     let mut h = Harness::start().await;

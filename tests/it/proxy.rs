@@ -440,6 +440,147 @@ async fn configured_key_replaces_the_clients() {
     assert_eq!(h.mock.seen()[0].headers["authorization"], "Bearer sk-server-side");
 }
 
+/// The attack review's M9: with the operator's key configured, a client reaches only the
+/// pass-through requests `llm.passthrough` allows (by default the models and the paths the proxy
+/// serves); the rest are refused with 403 and a row, and never reach the upstream.
+#[tokio::test]
+async fn with_the_operators_key_only_allowed_pass_through_requests_reach_the_upstream() {
+    let operator = |c: &mut ecoroute::config::Config| {
+        c.llm.api_key = Some("sk-OPERATOR".into());
+        c.llm.api_key_env = Some("UNUSED".into());
+        c.llm.anthropic.api_key = Some("sk-ant-OPERATOR".into());
+        c.llm.anthropic.api_key_env = Some("UNUSED".into());
+    };
+    let mut h = Harness::start_with("", operator).await;
+    let send = |method: &str, path: &str| {
+        h.client
+            .request(http::Method::from_bytes(method.as_bytes()).unwrap(), h.url(path))
+            .send()
+    };
+    for (method, path) in [
+        ("DELETE", "/v1/files/file-of-another-team"),
+        ("GET", "/v1/files/x/content"),
+        ("GET", "/v1/batches"),
+        ("POST", "/v1/fine_tuning/jobs"),
+        ("GET", "/v1/organization/admin_api_keys"),
+        ("GET", "/v1/messages/batches"),
+        ("DELETE", "/v1/messages/batches/b1"),
+        ("GET", "/v1/chat/completions"),
+    ] {
+        let r = send(method, path).await.unwrap();
+        assert_eq!(r.status(), 403, "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        let text = body.to_string();
+        assert!(text.contains("llm.passthrough"), "{text}");
+    }
+    assert!(h.mock.seen().is_empty(), "nothing reached the upstream");
+    for (method, path) in [("GET", "/v1/models"), ("POST", "/v1/messages/count_tokens")] {
+        assert_eq!(send(method, path).await.unwrap().status(), 200, "{method} {path}");
+    }
+    let seen = h.mock.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].headers["authorization"], "Bearer sk-OPERATOR");
+    assert_eq!(seen[1].headers["x-api-key"], "sk-ant-OPERATOR");
+    let rows = h.stop().await;
+    assert_eq!(rows.iter().filter(|r| r.status == 403).count(), 8);
+    assert!(rows.iter().all(|r| r.route == "passthrough"));
+
+    // An operator who wants more says so; without a configured key the client's own goes, and
+    // the upstream decides.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = test_config_toml("http://127.0.0.1:9/v1", dir.path(), "")
+        .replace("[llm]\n", "[llm]\npassthrough = [\"* /v1/files/*\"]\n");
+    let widened = ecoroute::config::Config::from_toml_str(&toml, &dir.path().join("t.toml"), &|_| None).unwrap();
+    let h = Harness::start_with("", |c| {
+        operator(c);
+        c.llm.passthrough = widened.llm.passthrough;
+    })
+    .await;
+    let r = h.client.delete(h.url("/v1/files/f1")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = h.client.get(h.url("/v1/batches")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let h = Harness::start().await;
+    let r = h
+        .client
+        .delete(h.url("/v1/files/f1"))
+        .header("authorization", "Bearer sk-client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.mock.seen()[0].headers["authorization"], "Bearer sk-client");
+}
+
+/// The attack review's L1: an upstream's empty 400 reaches the client as the upstream sent it,
+/// with one ledger row, on the chat path and on pass-through (it was taken for hyper's own
+/// parse error, replaced by "not valid HTTP", and booked twice).
+#[tokio::test]
+async fn an_upstreams_empty_400_is_passed_through_with_one_row() {
+    let mut h = Harness::start().await;
+    let r = h.chat(user("Write a poem __400empty")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(header(&r, "x-ecoroute-route"), "llm");
+    assert!(r.headers().get("connection").is_none(), "the connection stays usable");
+    assert_eq!(r.text().await.unwrap(), "");
+    let r = h
+        .client
+        .get(h.url("/v1/anything/empty400"))
+        .header("authorization", "Bearer sk-client-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(header(&r, "x-ecoroute-reason"), "passthrough");
+    assert_eq!(r.text().await.unwrap(), "");
+    let rows = h.stop().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.status == 400 && !r.reason.starts_with("rejected")));
+}
+
+/// The attack review's L13: a pass-through body cut (by the upstream, or at the end of the
+/// shutdown grace) is booked as cut, with the error; a whole one as its status.
+#[tokio::test]
+async fn a_cut_pass_through_body_is_booked_as_cut() {
+    let mut h = Harness::start_with("", |c| c.server.shutdown_grace = Duration::from_millis(300)).await;
+    let get = |path: &str| {
+        h.client
+            .get(h.url(path))
+            .header("authorization", "Bearer sk-client-key")
+            .send()
+    };
+    let whole = get("/v1/models").await.unwrap();
+    assert_eq!(whole.status(), 200);
+    whole.bytes().await.unwrap();
+    let cut = get("/v1/anything/cutbody").await.unwrap();
+    assert_eq!(cut.status(), 200, "the head went out");
+    assert!(cut.bytes().await.is_err(), "the client sees the cut");
+    let trickle = get("/v1/anything/trickle").await.unwrap();
+    let reading = tokio::spawn(async move { trickle.bytes().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = h.stop().await;
+    assert!(reading.await.unwrap().is_err(), "cut at the end of the grace");
+    let row = |path: &str| rows.iter().find(|r| r.path == path).unwrap();
+    assert_eq!(
+        (row("/v1/models").status, row("/v1/models").error.as_deref()),
+        (200, None)
+    );
+    let upstream_cut = row("/v1/anything/cutbody");
+    assert_eq!(upstream_cut.status, 502);
+    assert!(
+        upstream_cut.error.as_deref().unwrap().starts_with("stream cut"),
+        "{upstream_cut:?}"
+    );
+    let shutdown_cut = row("/v1/anything/trickle");
+    assert_eq!(shutdown_cut.status, 503);
+    assert!(
+        shutdown_cut.error.as_deref().unwrap().contains("shutting down"),
+        "{shutdown_cut:?}"
+    );
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let h = Harness::start().await;

@@ -197,3 +197,59 @@ async fn shadow_review_calls_the_cheaper_model_too_and_counts_its_cost() {
     assert!(report["tier_shadow"]["review_energy_wh"]["central"].as_f64().unwrap() > 0.0);
     assert_eq!(report_group(&report, "tier_review")["requests"], 2);
 }
+
+/// The attack review's M4: review calls take a few places of their own (an eighth of
+/// `max_concurrency`), and a review that finds none is skipped and said so in the request's row.
+/// At shutdown, a review still open is cut and booked, not lost.
+#[tokio::test]
+async fn review_calls_are_bounded_and_booked_at_shutdown() {
+    let tiers = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o-mini\"\nreview_sample = 1.0\n";
+    let mut h = Harness::start_with(tiers, |c| {
+        c.server.max_concurrency = 8;
+        c.server.shutdown_grace = std::time::Duration::from_millis(300);
+        c.llm.first_byte_timeout = std::time::Duration::from_secs(20);
+        c.llm.total_timeout = std::time::Duration::from_secs(20);
+    })
+    .await;
+    for i in 0..6 {
+        let r = h
+            .chat(ask(
+                "gpt-4o",
+                &format!("Translate to French ({i}): the meeting is moved __cheaper_hangs"),
+            ))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut called = models_called(&h);
+    called.sort();
+    assert_eq!(
+        called,
+        ["gpt-4o"; 6]
+            .iter()
+            .chain(&["gpt-4o-mini"])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let stopping = std::time::Instant::now();
+    let rows = h.stop().await;
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(5),
+        "the grace, then the cut"
+    );
+    let reviews: Vec<_> = rows.iter().filter(|r| r.tier_review_of.is_some()).collect();
+    assert_eq!(reviews.len(), 1, "the open review is booked");
+    assert_eq!(reviews[0].status, 503);
+    assert!(
+        reviews[0].error.as_deref().unwrap_or("").contains("shutting down"),
+        "{:?}",
+        reviews[0].error
+    );
+    let originals: Vec<_> = rows.iter().filter(|r| r.tier_shadow_model.is_some()).collect();
+    assert_eq!(originals.len(), 6);
+    let skipped = originals
+        .iter()
+        .filter(|r| r.reason.contains("tier review skipped: 1 review calls already open"))
+        .count();
+    assert_eq!(skipped, 5);
+}

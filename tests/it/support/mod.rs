@@ -54,7 +54,10 @@ pub const LLM_TEXT: &str = "There once was a city called Lima, whose fog made th
 
 /// The mock's behaviour is chosen by magic words in the last message:
 /// `__status_429`/`__status_500` answer with that status, `__slow` waits 2 s before answering,
-/// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks.
+/// `__cut` sends two chunks then breaks the connection, `__pause` waits 400 ms between chunks,
+/// `__cheaper_hangs` never answers for `gpt-4o-mini`, `__nostore` answers `Cache-Control: no-store, private`,
+/// `__400empty` a 400 with no body (so does any other path ending `/empty400`). Other paths
+/// ending `/trickle` send 20 chunks 200 ms apart, `/cutbody` one chunk then break.
 pub async fn start_mock() -> MockUpstream {
     let state = MockState::default();
     let app = Router::new()
@@ -78,7 +81,29 @@ async fn mock_models(State(state): State<MockState>, request: Request) -> Respon
 }
 
 async fn mock_any(State(state): State<MockState>, request: Request) -> Response {
-    record(&state, request).await;
+    let seen = record(&state, request).await;
+    if seen.path.ends_with("/empty400") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    if seen.path.ends_with("/trickle") || seen.path.ends_with("/cutbody") {
+        // A body of 20 chunks 200 ms apart, or of one chunk and then a broken connection.
+        let cut = seen.path.ends_with("/cutbody");
+        let chunks = futures_util::stream::unfold(0u8, move |step| async move {
+            match step {
+                0 => Some((Ok(Bytes::from_static(b"part ")), 1)),
+                _ if cut => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    (step == 1).then(|| (Err(std::io::Error::other("cut")), 2))
+                }
+                1..20 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Some((Ok(Bytes::from_static(b"part ")), step + 1))
+                }
+                _ => None,
+            }
+        });
+        return Response::builder().body(Body::from_stream(chunks)).unwrap();
+    }
     axum::Json(json!({"object": "mock"})).into_response()
 }
 
@@ -108,11 +133,18 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
     if let Some(status) = mock_status(&text, openai_error) {
         return status;
     }
+    if text.contains("__400empty") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
     if text.contains("__slow") {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     if text.contains("__hold") {
         tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    if text.contains("__cheaper_hangs") && body["model"] == "gpt-4o-mini" {
+        // A tier's cheaper model that does not answer (its review calls hang).
+        tokio::time::sleep(Duration::from_secs(30)).await;
     }
     let stream = body["stream"].as_bool().unwrap_or(false);
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
@@ -166,7 +198,12 @@ async fn mock_chat(State(state): State<MockState>, request: Request) -> Response
             "choices": [{"index": 0, "message": {"role": "assistant", "content": LLM_TEXT}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38}
         });
-        return (StatusCode::OK, [("x-mock", "yes")], axum::Json(reply)).into_response();
+        let mut response = (StatusCode::OK, [("x-mock", "yes")], axum::Json(reply)).into_response();
+        if text.contains("__nostore") {
+            let value = http::HeaderValue::from_static("no-store, private");
+            response.headers_mut().insert(http::header::CACHE_CONTROL, value);
+        }
+        return response;
     }
     let cut = text.contains("__cut");
     let pause = text.contains("__pause");
