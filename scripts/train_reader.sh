@@ -8,6 +8,8 @@ cargo run --release -- train-reader \
   --input training/train.jsonl \
   --input training/reader/real_chat_train.jsonl \
   --input training/reader/synthetic_train.jsonl \
+  --input training/reader/typed_train.jsonl \
+  --input training/reader/sentence_style_train.jsonl \
   --dev training/chatbot_lookups.jsonl \
   --dev training/chatbot_lookups_heldout.jsonl \
   --dev training/reader/real_chat_dev.jsonl \
