@@ -2,8 +2,9 @@
 //! `ecoroute index build --input` holds a bounded amount in memory whatever the input's size: at
 //! most one entry of `--max-entry-bytes` (a line, an XML text, a ZIM cluster and article) at a time.
 //!
-//! An input is a file or a folder of files (walked recursively, in name order, hidden entries
-//! skipped). What each file holds is told by its name:
+//! An input is a file or a folder of files (walked recursively, in name order, hidden entries,
+//! FIFOs, devices and sockets skipped, links followed and each target read once). What each file
+//! holds is told by its name:
 //!
 //! - a company's knowledge base ([`kb`]): JSON Lines (`.jsonl`, `.ndjson`, gzip or plain),
 //!   Markdown (`.md`), plain text (`.txt`);
@@ -19,6 +20,7 @@ mod kb;
 mod wikidata;
 mod zim;
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -294,23 +296,49 @@ fn kind_of(path: &Path) -> Option<Kind> {
 }
 
 /// The files an input names, in a stable order: the file itself, or every readable file under the
-/// folder.
+/// folder. What is not a regular file or a folder (a FIFO, a device, a socket, a broken link) is
+/// skipped with a warning, as reading it could wait forever or never end (a FIFO named
+/// `kb.jsonl`, a link to `/dev/zero`, both hung the build). Links are followed, and each file
+/// and folder is read once whatever the links that lead to it, so a link back up (`sub/loop ->
+/// ..`) is no loop (one document was indexed 41 times).
 pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
-    if input.is_file() {
+    let metadata =
+        std::fs::metadata(input).map_err(|e| Error::io(format!("reading the input {}", input.display()), e))?;
+    if metadata.is_file() {
         return match kind_of(input) {
             Some(_) => Ok(vec![input.to_path_buf()]),
             None => Err(Error::index(format!("{}: not a {KNOWN_FILES}", input.display()))),
         };
     }
+    if !metadata.is_dir() {
+        return Err(Error::index(format!(
+            "{}: neither a regular file nor a folder (a FIFO, device or socket cannot be indexed)",
+            input.display()
+        )));
+    }
+    let canonical = |path: &Path| {
+        path.canonicalize()
+            .map_err(|e| Error::io(format!("resolving {}", path.display()), e))
+    };
+    let mut folders_seen = HashSet::from([canonical(input)?]);
+    let mut files_seen = HashSet::new();
     let mut files = Vec::new();
     let mut stack = vec![input.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries =
             std::fs::read_dir(&dir).map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?;
+        let mut paths = Vec::new();
         for entry in entries {
-            let path = entry
-                .map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?
-                .path();
+            paths.push(
+                entry
+                    .map_err(|e| Error::io(format!("reading the folder {}", dir.display()), e))?
+                    .path(),
+            );
+        }
+        // Sorted, so which of two links to one file is kept does not depend on the file system.
+        paths.sort();
+        let mut folders = Vec::new();
+        for path in paths {
             if path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -318,12 +346,26 @@ pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
             {
                 continue;
             }
-            if path.is_dir() {
-                stack.push(path);
-            } else if kind_of(&path).is_some() {
+            let Ok(metadata) = std::fs::metadata(&path) else {
+                tracing::warn!("skipping {}: a link to nothing, or unreadable", path.display());
+                continue;
+            };
+            if metadata.is_dir() {
+                if folders_seen.insert(canonical(&path)?) {
+                    folders.push(path);
+                }
+            } else if kind_of(&path).is_none() {
+                continue;
+            } else if !metadata.is_file() {
+                tracing::warn!(
+                    "skipping {}: not a regular file (a FIFO, device or socket), which could be read forever",
+                    path.display()
+                );
+            } else if files_seen.insert(canonical(&path)?) {
                 files.push(path);
             }
         }
+        stack.extend(folders.into_iter().rev());
     }
     files.sort();
     if files.is_empty() {
@@ -560,6 +602,39 @@ mod tests {
         assert_eq!(line, "abcd\nefgh");
         let mut over = Bounded::new(&b"abcdef\n"[..], limits(5));
         assert!(over.read_line(&mut String::new()).is_err());
+    }
+
+    /// The attack review's L12: a FIFO named `fifo.jsonl` and a link `zero.jsonl -> /dev/zero`
+    /// hung the build; a link back up (`sub/loop -> ..`) indexed one document 41 times.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_skipped_and_links_followed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/kb.jsonl"), "{\"title\":\"A\",\"text\":\"Alpha.\"}\n").unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink("sub/kb.jsonl", root.join("again.jsonl")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero.jsonl")).unwrap();
+        std::os::unix::fs::symlink("nowhere.jsonl", root.join("broken.jsonl")).unwrap();
+        let fifo = root.join("fifo.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        // Run where a hang fails the test instead of stalling it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let input = root.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_documents(&input).map(|docs| docs.len()));
+        });
+        let count = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the build ends")
+            .unwrap();
+        assert_eq!(count, 1, "one document, read once");
+        let files = input_files(root).unwrap();
+        assert_eq!(files, [root.join("again.jsonl")]);
+        let err = input_files(&fifo).unwrap_err().to_string();
+        assert!(err.contains("neither a regular file nor a folder"), "{err}");
     }
 
     #[test]
