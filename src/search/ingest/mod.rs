@@ -16,6 +16,8 @@
 //! [`Progress`] is shared with whoever shows it: bytes read of the total, documents produced.
 
 mod abstracts;
+#[doc(hidden)]
+pub mod fuzzing;
 mod kb;
 mod wikidata;
 mod zim;

@@ -20,7 +20,7 @@ use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// Longer than any lead worth answering from; the rest of a long lead adds noise, not answers.
-const MAX_LEAD_CHARS: usize = 2_000;
+pub(super) const MAX_LEAD_CHARS: usize = 2_000;
 
 pub(super) fn read(
     file: &Path,
@@ -323,8 +323,7 @@ pub(super) fn lead_text(html: &str) -> Option<String> {
 
 /// A ZIM archive in memory, as small as the format allows: one cluster holding `articles`
 /// (path, title, HTML), compressed as `compression` says (`None`, `Lzma2` or `Zstd`). The checksum
-/// is zeros (the reader does not check it). For tests and the fuzz targets' seeds.
-#[cfg(test)]
+/// is zeros (the reader does not check it). For tests and the fuzz targets.
 pub(super) fn tiny_zim(articles: &[(&str, &str, &[u8])], compression: Compression) -> Vec<u8> {
     let count = u32::try_from(articles.len()).unwrap_or(u32::MAX);
     let mime = b"text/html\0\0";
