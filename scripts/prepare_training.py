@@ -272,7 +272,26 @@ def write_jsonl(name, rows):
     print(f"{name}: {len(rows)} rows")
 
 
+def check_inputs():
+    """Exits with a message naming what is missing and where to get it, before anything is written
+    (heldout.jsonl was rewritten, then the script died with a traceback)."""
+    needed = {SRC / "train.jsonl": "the team's shared data, ../shared/data/queries (see ../shared/data/README.md)",
+              SRC / "dev.jsonl": "the team's shared data, ../shared/data/queries (see ../shared/data/README.md)",
+              Path("corpus/default.jsonl.gz"): "the repository (run from its root)"}
+    needed.update({OUT / "sources" / f"{s}.jsonl.gz": "the repository, or python3 scripts/extract_sources.py"
+                   for s in SOURCE_TRAIN_ROWS})
+    missing = [(path, where) for path, where in needed.items() if not path.is_file()]
+    if not missing:
+        return
+    lines = [f"prepare_training.py: {len(missing)} input file(s) missing:"]
+    lines += [f"  {path}  (from {where})" for path, where in missing]
+    lines.append("Pass another folder holding train.jsonl and dev.jsonl as the first argument: "
+                 "python3 scripts/prepare_training.py QUERIES_DIR. The shipped model needs no retraining to run ecoroute.")
+    sys.exit("\n".join(lines))
+
+
 def main():
+    check_inputs()
     rng = random.Random(20261124)
     # Its own generator, so that adding chat frames left every other row as it was.
     frame_rng = random.Random(20261125)

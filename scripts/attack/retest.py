@@ -469,7 +469,8 @@ def l3(mock):
     have = {r[0] for r in p.rows()}
     missing = [(rid, killed - t) for rid, t in sent if rid not in have]
     oldest = max((age for _, age in missing), default=0)
-    report("L3", oldest < 0.5, f"SIGKILL with the ledger locked: {len(missing)} of {len(sent)} rows missing, "
+    # The bound: one try of the locked database (250 ms) and a group commit (10 ms), with room.
+    report("L3", oldest < 0.35, f"SIGKILL with the ledger locked: {len(missing)} of {len(sent)} rows missing, "
                                f"the oldest sent {oldest * 1000:.0f} ms before the kill")
 
 

@@ -28,14 +28,53 @@ pub enum IndexCommand {
         /// item needs an article in).
         #[arg(long, default_value = "en")]
         language: String,
+        /// The most one entry may hold once decompressed (a JSON line, an XML text, a ZIM
+        /// cluster or article, a Markdown or text file): what the build holds at once. In bytes,
+        /// or with KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+        #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+        max_entry_bytes: u64,
+        /// The most one input file may decompress to [default: 100 times its size on disk]. Same
+        /// units as --max-entry-bytes.
+        #[arg(long, value_parser = parse_size)]
+        max_input_bytes: Option<u64>,
     },
+}
+
+/// "64MiB", "2 GB", "1000" as bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a size: write bytes, or a whole number with KB, MB, GB, KiB, MiB or GiB")
+    })?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "`{other}` is not a unit of size: use KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| format!("`{text}` is not a size between 1 byte and 16 EiB"))
 }
 
 pub(super) fn index_build(
     config_path: &Path,
     input: Option<PathBuf>,
     output: Option<PathBuf>,
-    language: String,
+    options: IngestOptions,
 ) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     let (index_dir, corpus) = match (&config.search.backend, input, output) {
@@ -53,7 +92,6 @@ pub(super) fn index_build(
     EmbeddedIndex::check_replaceable(&index_dir, &corpus)?;
     let started = std::time::Instant::now();
     let progress = Progress::default();
-    let options = IngestOptions { language };
     let done = AtomicBool::new(false);
     let count = std::thread::scope(|scope| {
         scope.spawn(|| report_progress(&progress, &done, started));
@@ -111,6 +149,17 @@ fn report_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_with_their_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2 GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("3kib"), Ok(3 << 10));
+        for bad in ["", "0", "MiB", "1.5GB", "12 parsecs", "99999999999 TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_panicking_build_still_stops_the_progress_thread() {

@@ -444,9 +444,17 @@ fn build_index(
     let (schema, fields) = schema();
     let index = Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
     let mut writer = DocWriter::new(&index, fields, folded)?;
-    feed(&mut |doc| writer.add(doc))?;
-    let count = writer.finish()?;
+    let fed = feed(&mut |doc| writer.add(doc)).and_then(|()| writer.finish());
     drop(index);
+    let count = match fed {
+        Ok(count) => count,
+        Err(e) => {
+            // A failed build leaves nothing behind: the half-built folder was left to take space
+            // and to puzzle whoever found it.
+            let _ = std::fs::remove_dir_all(&building);
+            return Err(e);
+        }
+    };
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| Error::io(format!("removing the old index {}", dir.display()), e))?;
     }

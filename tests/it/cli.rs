@@ -534,3 +534,35 @@ fn index_build_never_deletes_a_folder_it_did_not_build() {
         assert!(ok, "{stderr}");
     }
 }
+
+/// The attack review's M6: a small `.gz` holding one huge line took gigabytes. The build stops at
+/// `--max-entry-bytes`, names the file and the flag, and leaves no half-built index behind (L12:
+/// a failed build left `<output>.building`).
+#[test]
+fn index_build_stops_a_decompression_bomb_and_cleans_up() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bomb.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"{\"title\":\"A\",\"text\":\"").unwrap();
+    gz.write_all(&vec![b'a'; 4 << 20]).unwrap();
+    gz.write_all(b"\"}\n").unwrap();
+    std::fs::write(&input, gz.finish().unwrap()).unwrap();
+    let output = dir.path().join("index");
+    let (ok, _, stderr) = ecoroute(&[
+        "index",
+        "build",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--max-entry-bytes",
+        "1MiB",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("bomb.jsonl.gz") && stderr.contains("--max-entry-bytes"),
+        "{stderr}"
+    );
+    assert!(!output.exists() && !dir.path().join("index.building").exists());
+}

@@ -18,6 +18,7 @@ mod postgres;
 mod proxy;
 mod replay;
 mod report;
+mod scripts;
 mod search_backends;
 mod secrets;
 mod shadow;

@@ -7,7 +7,7 @@ use std::io::BufRead;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{squeeze, Sink};
+use super::{squeeze, Bounded, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
@@ -21,7 +21,7 @@ enum Field {
     Abstract,
 }
 
-pub(super) fn read(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
+pub(super) fn read(reader: Bounded<impl BufRead>, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
     let mut xml = Reader::from_reader(reader);
     let mut buf = Vec::new();
     let (mut title, mut url, mut text) = (String::new(), String::new(), String::new());
@@ -29,6 +29,8 @@ pub(super) fn read(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) ->
     let mut docs = 0u64;
     loop {
         let position = xml.buffer_position();
+        // quick-xml holds a whole text node or tag in `buf`: each is one entry of the limit.
+        xml.get_mut().next_entry();
         let event = xml
             .read_event_into(&mut buf)
             .map_err(|e| Error::index_from(format!("{relative}: XML at byte {position}"), e))?;
@@ -52,10 +54,19 @@ pub(super) fn read(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) ->
                     let content = content
                         .unescape()
                         .map_err(|e| Error::index_from(format!("{relative}: XML text at byte {position}"), e))?;
-                    match field {
-                        Field::Title => title.push_str(&content),
-                        Field::Url => url.push_str(&content),
-                        Field::Abstract => text.push_str(&content),
+                    let held = match field {
+                        Field::Title => &mut title,
+                        Field::Url => &mut url,
+                        Field::Abstract => &mut text,
+                    };
+                    held.push_str(&content);
+                    // A field can come in many text events (split by comments or CDATA): what
+                    // one document holds is one entry too.
+                    if (held.len() as u64) > xml.get_ref().max_entry() {
+                        return Err(Error::io(
+                            format!("{relative}: XML text at byte {position}"),
+                            xml.get_ref().entry_error(),
+                        ));
                     }
                 }
             }
@@ -88,6 +99,7 @@ pub(super) fn read(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::Limits;
     use super::*;
 
     #[test]
@@ -108,7 +120,7 @@ mod tests {
 </doc>
 </feed>"#;
         let mut docs = Vec::new();
-        read(dump.as_bytes(), "abstract.xml", &mut |doc| {
+        read(Limits::unbounded(dump.as_bytes()), "abstract.xml", &mut |doc| {
             docs.push(doc);
             Ok(())
         })
@@ -120,6 +132,11 @@ mod tests {
             docs[0].text,
             "Anarchism is a political philosophy & movement that is sceptical of authority."
         );
-        assert!(read("<feed><doc><title>x</doc>".as_bytes(), "bad.xml", &mut |_| Ok(())).is_err());
+        assert!(read(
+            Limits::unbounded("<feed><doc><title>x</doc>".as_bytes()),
+            "bad.xml",
+            &mut |_| Ok(())
+        )
+        .is_err());
     }
 }

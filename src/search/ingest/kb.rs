@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{squeeze, Sink};
+use super::{squeeze, Bounded, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
@@ -30,9 +30,17 @@ struct LooseDoc {
     source: String,
 }
 
-pub(super) fn read_jsonl(reader: impl BufRead, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Error::io(format!("reading {relative} line {}", i + 1), e))?;
+pub(super) fn read_jsonl(mut reader: Bounded<impl BufRead>, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
+    let mut line = String::new();
+    for i in 0usize.. {
+        line.clear();
+        reader.next_entry();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io(format!("reading {relative} line {}", i + 1), e))?;
+        if read == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -196,6 +204,7 @@ pub(super) fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Limits;
     use super::*;
     use crate::search::ingest::read_documents;
 
@@ -219,7 +228,7 @@ mod tests {
 
         let jsonl = |text: &str| {
             let mut docs = Vec::new();
-            read_jsonl(text.as_bytes(), "kb.jsonl", &mut |doc| {
+            read_jsonl(Limits::unbounded(text.as_bytes()), "kb.jsonl", &mut |doc| {
                 docs.push(doc);
                 Ok(())
             })

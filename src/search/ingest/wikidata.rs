@@ -12,12 +12,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{IngestOptions, Sink};
+use super::{Bounded, IngestOptions, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
@@ -99,7 +99,7 @@ enum Value {
 
 /// Runs `each` on every entity of the file: a dump line by line, or an API answer as a whole.
 fn for_each_entity(
-    mut reader: impl BufRead,
+    mut reader: Bounded<impl BufRead>,
     relative: &str,
     mut each: impl FnMut(&Entity<'_>) -> Result<(), Error>,
 ) -> Result<(), Error> {
@@ -107,6 +107,7 @@ fn for_each_entity(
     let mut number = 0usize;
     loop {
         line.clear();
+        reader.next_entry();
         let read = reader
             .read_line(&mut line)
             .map_err(|e| Error::io(format!("reading {relative} line {}", number + 1), e))?;
@@ -119,7 +120,8 @@ fn for_each_entity(
             continue;
         }
         if trimmed.starts_with("{\"entities\"") {
-            // An API answer, written on one line or spread over many: small enough to hold.
+            // An API answer, written on one line or spread over many: held whole, so it is one
+            // entry of the limit.
             let mut whole = line.clone();
             reader
                 .read_to_string(&mut whole)
@@ -170,7 +172,11 @@ fn notable(entity: &Entity<'_>, options: &IngestOptions) -> Option<(u64, String)
 }
 
 /// The first pass: the label of every notable item, for the facts that name it.
-pub(super) fn collect_labels(reader: impl BufRead, options: &IngestOptions, relative: &str) -> Result<Labels, Error> {
+pub(super) fn collect_labels(
+    reader: Bounded<impl BufRead>,
+    options: &IngestOptions,
+    relative: &str,
+) -> Result<Labels, Error> {
     let mut labels = Labels::new();
     for_each_entity(reader, relative, |entity| {
         if let Some((id, label)) = notable(entity, options) {
@@ -183,7 +189,7 @@ pub(super) fn collect_labels(reader: impl BufRead, options: &IngestOptions, rela
 
 /// The second pass: one document per notable item.
 pub(super) fn read(
-    reader: impl BufRead,
+    reader: Bounded<impl BufRead>,
     options: &IngestOptions,
     labels: &Labels,
     relative: &str,
@@ -466,6 +472,7 @@ fn describe(entity: &Entity<'_>, label: &str, options: &IngestOptions, labels: &
 
 #[cfg(test)]
 mod tests {
+    use super::super::Limits;
     use super::*;
 
     fn fixture(name: &str) -> std::path::PathBuf {
@@ -475,12 +482,18 @@ mod tests {
     }
 
     fn documents(text: &str, options: &IngestOptions) -> Vec<CorpusDoc> {
-        let labels = collect_labels(text.as_bytes(), options, "dump.json").unwrap();
+        let labels = collect_labels(Limits::unbounded(text.as_bytes()), options, "dump.json").unwrap();
         let mut docs = Vec::new();
-        read(text.as_bytes(), options, &labels, "dump.json", &mut |doc| {
-            docs.push(doc);
-            Ok(())
-        })
+        read(
+            Limits::unbounded(text.as_bytes()),
+            options,
+            &labels,
+            "dump.json",
+            &mut |doc| {
+                docs.push(doc);
+                Ok(())
+            },
+        )
         .unwrap();
         docs
     }
@@ -551,13 +564,18 @@ mod tests {
         // and properties), labels in German only, so no English document comes of it.
         let dump = std::fs::read_to_string(fixture("wikidata-mock-dump.json")).unwrap();
         let mut entities = 0;
-        for_each_entity(dump.as_bytes(), "dump.json", |_| {
+        for_each_entity(Limits::unbounded(dump.as_bytes()), "dump.json", |_| {
             entities += 1;
             Ok(())
         })
         .unwrap();
         assert_eq!(entities, 101);
         assert!(documents(&dump, &IngestOptions::default()).is_empty());
-        assert!(for_each_entity("[\n{\"id\": 1}\n]".as_bytes(), "bad.json", |_| Ok(())).is_err());
+        assert!(for_each_entity(
+            Limits::unbounded("[\n{\"id\": 1}\n]".as_bytes()),
+            "bad.json",
+            |_| Ok(())
+        )
+        .is_err());
     }
 }

@@ -4,22 +4,31 @@
 //!
 //! Articles are read cluster by cluster: a ZIM compresses a few hundred entries together, so
 //! reading them in URL order would decompress each cluster many times over. What is held at once
-//! is one decompressed cluster, and three `u32`s and a hash per article.
+//! is one decompressed cluster and one article, each at most `--max-entry-bytes`, and three
+//! `u32`s and a hash per article.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Read;
 use std::path::Path;
 
-use zim::{MimeType, Namespace, Target, Zim};
+use zim::{Compression, MimeType, Namespace, Target, Zim};
 
-use super::{file_size, squeeze, Progress, Sink};
+use super::{file_size, squeeze, Limits, Progress, Sink};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// Longer than any lead worth answering from; the rest of a long lead adds noise, not answers.
-const MAX_LEAD_CHARS: usize = 2_000;
+pub(super) const MAX_LEAD_CHARS: usize = 2_000;
 
-pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut Sink<'_>) -> Result<(), Error> {
+pub(super) fn read(
+    file: &Path,
+    relative: &str,
+    limits: &Limits,
+    progress: &Progress,
+    sink: &mut Sink<'_>,
+) -> Result<(), Error> {
     let zim_error = |doing: &str| {
         let doing = format!("{doing} {}", file.display());
         move |e: zim::Error| Error::index_from(doing.clone(), e)
@@ -45,24 +54,29 @@ pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut 
     let size = file_size(file);
     let per_article = size / u64::from(entries.max(1));
     let mut reported = 0;
-    let mut open_cluster: Option<(u32, zim::Cluster<'_>)> = None;
+    let mut open_cluster: Option<(u32, Blobs<'_>)> = None;
+    let mut decompressed = 0u64;
     // Leads already indexed, by hash: copies of one page under two names would answer twice.
     let mut seen: HashSet<u64> = HashSet::new();
     for (done, &(cluster_index, blob, index)) in articles.iter().enumerate() {
         if open_cluster.as_ref().is_none_or(|(open, _)| *open != cluster_index) {
-            open_cluster = Some((
-                cluster_index,
-                archive
-                    .get_cluster(cluster_index)
-                    .map_err(zim_error("reading a cluster of"))?,
-            ));
+            // The cluster before is dropped first: one is held at a time.
+            drop(open_cluster.take());
+            let blobs = Blobs::load(&archive, cluster_index, limits, &mut decompressed)
+                .map_err(|e| Error::io(format!("reading cluster {cluster_index} of {}", file.display()), e))?;
+            open_cluster = Some((cluster_index, blobs));
         }
         let Some((_, cluster)) = &open_cluster else { continue };
-        let html = {
-            let guard = cluster.read().map_err(zim_error("decompressing a cluster of"))?;
-            let bytes = guard.blob(blob).map_err(zim_error("reading an article of"))?;
-            String::from_utf8_lossy(bytes).into_owned()
-        };
+        let bytes = cluster
+            .blob(blob)
+            .map_err(|e| Error::io(format!("reading an article of {}", file.display()), e))?;
+        if bytes.len() as u64 > limits.max_entry {
+            return Err(Error::io(
+                format!("reading an article of {}", file.display()),
+                limits.entry_error(),
+            ));
+        }
+        let html = String::from_utf8_lossy(bytes).into_owned();
         // Progress in bytes is the share of articles read, as the file is read out of order.
         let now = per_article * (done as u64 + 1);
         progress.add_read(now - reported);
@@ -92,6 +106,125 @@ pub(super) fn read(file: &Path, relative: &str, progress: &Progress, sink: &mut 
     }
     progress.add_read(size.saturating_sub(reported));
     Ok(())
+}
+
+/// One cluster's blobs. The `zim` crate decompresses a cluster whole, however large it says it
+/// is (a 126 KB archive holding one 1 GB article took 2.1 GB), so compressed clusters are read
+/// here, through the decoder, and never past the entry limit; stored ones are borrowed from the
+/// archive's mapping.
+struct Blobs<'a> {
+    data: Cow<'a, [u8]>,
+    /// Offsets into `data`, one more than there are blobs (the last is the end of the data).
+    offsets: Vec<u64>,
+}
+
+impl<'a> Blobs<'a> {
+    /// Reads cluster `index`, adding what was decompressed to `decompressed`, which must stay
+    /// within the input's limit.
+    fn load(archive: &'a Zim, index: u32, limits: &Limits, decompressed: &mut u64) -> std::io::Result<Blobs<'a>> {
+        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        let store = &archive.store;
+        let header = &archive.header;
+        let pointer = |i: u32| -> std::io::Result<u64> {
+            if i >= header.cluster_count {
+                return Err(invalid("a cluster number past the cluster count"));
+            }
+            let at = u64::from(i)
+                .checked_mul(8)
+                .and_then(|offset| header.cluster_ptr_pos.checked_add(offset))
+                .ok_or_else(|| invalid("a cluster pointer past the file"))?;
+            let bytes = store.slice(at, 8).map_err(|e| invalid(&e.to_string()))?;
+            let bytes: [u8; 8] = bytes[..].try_into().map_err(|_| invalid("a short cluster pointer"))?;
+            Ok(u64::from_le_bytes(bytes))
+        };
+        let start = pointer(index)?;
+        // The last cluster runs up to the checksum.
+        let end = if index + 1 < header.cluster_count {
+            pointer(index + 1)?
+        } else {
+            header.checksum_pos
+        };
+        if end <= start {
+            return Err(invalid("a cluster that ends before it starts"));
+        }
+        let info = *store
+            .slice(start, 1)
+            .map_err(|e| invalid(&e.to_string()))?
+            .first()
+            .ok_or_else(|| invalid("an empty cluster"))?;
+        let extended = info & 0x10 != 0;
+        let compression = Compression::from(info & 0x0F).map_err(|e| invalid(&e.to_string()))?;
+        let payload = start + 1;
+        let decode = |decoder: &mut dyn Read| -> std::io::Result<Vec<u8>> {
+            let mut out = Vec::new();
+            decoder.take(limits.max_entry.saturating_add(1)).read_to_end(&mut out)?;
+            if out.len() as u64 > limits.max_entry {
+                return Err(limits.entry_error());
+            }
+            Ok(out)
+        };
+        let data = match compression {
+            Compression::None => store
+                .slice(payload, end - payload)
+                .map_err(|e| invalid(&e.to_string()))?,
+            Compression::Lzma2 => Cow::Owned(decode(&mut xz2::read::XzDecoder::new(store.reader(payload, end)))?),
+            Compression::Zstd => Cow::Owned(decode(&mut zstd::stream::read::Decoder::new(
+                store.reader(payload, end),
+            )?)?),
+        };
+        if let Cow::Owned(bytes) = &data {
+            *decompressed = decompressed.saturating_add(bytes.len() as u64);
+            if *decompressed > limits.max_input {
+                return Err(limits.input_error());
+            }
+        }
+        let offsets = blob_offsets(&data, extended).ok_or_else(|| invalid("an invalid blob list"))?;
+        Ok(Blobs { data, offsets })
+    }
+
+    fn blob(&self, index: u32) -> std::io::Result<&[u8]> {
+        let index = index as usize;
+        let at = |i: usize| self.offsets.get(i).and_then(|&offset| usize::try_from(offset).ok());
+        // Offsets never decrease and never pass the data (`blob_offsets`), so this is in range.
+        match (at(index), at(index + 1)) {
+            (Some(start), Some(end)) => self.data.get(start..end),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a blob number past the cluster's blobs",
+            )
+        })
+    }
+}
+
+/// A cluster's blob offsets: 4 or 8 bytes each (extended), the first one also the size of the
+/// table, each no smaller than the one before and none past the data. None when they are not so.
+fn blob_offsets(data: &[u8], extended: bool) -> Option<Vec<u64>> {
+    let width = if extended { 8 } else { 4 };
+    let read = |at: usize| -> Option<u64> {
+        let bytes = data.get(at..at + width)?;
+        Some(if extended {
+            u64::from_le_bytes(bytes.try_into().ok()?)
+        } else {
+            u64::from(u32::from_le_bytes(bytes.try_into().ok()?))
+        })
+    };
+    let first = read(0)?;
+    let table = usize::try_from(first).ok()?;
+    if table < width || table % width != 0 || table > data.len() {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(table / width);
+    for at in (0..table).step_by(width) {
+        let offset = read(at)?;
+        if offsets.last().is_some_and(|&before| offset < before) || offset > data.len() as u64 {
+            return None;
+        }
+        offsets.push(offset);
+    }
+    Some(offsets)
 }
 
 /// The largest character boundary of `text` at or below `at`: a byte limit that falls inside "é"
@@ -188,9 +321,150 @@ pub(super) fn lead_text(html: &str) -> Option<String> {
     (!lead.is_empty() && !listing).then_some(lead)
 }
 
+/// A ZIM archive in memory, as small as the format allows: one cluster holding `articles`
+/// (path, title, HTML), compressed as `compression` says (`None`, `Lzma2` or `Zstd`). The checksum
+/// is zeros (the reader does not check it). For tests and the fuzz targets.
+pub(super) fn tiny_zim(articles: &[(&str, &str, &[u8])], compression: Compression) -> Vec<u8> {
+    let count = u32::try_from(articles.len()).unwrap_or(u32::MAX);
+    let mime = b"text/html\0\0";
+    let url_ptr_pos = 80 + mime.len() as u64;
+    let title_ptr_pos = url_ptr_pos + 8 * u64::from(count);
+    let mut dirents = Vec::new();
+    let mut dirent_at = Vec::new();
+    let dirents_pos = title_ptr_pos + 4 * u64::from(count);
+    for (blob, (path, title, _)) in articles.iter().enumerate() {
+        dirent_at.push(dirents_pos + dirents.len() as u64);
+        dirents.extend_from_slice(&0u16.to_le_bytes()); // mime type 0: text/html
+        dirents.push(0); // parameter length
+        dirents.push(b'A');
+        dirents.extend_from_slice(&0u32.to_le_bytes()); // revision
+        dirents.extend_from_slice(&0u32.to_le_bytes()); // cluster
+        dirents.extend_from_slice(&(blob as u32).to_le_bytes());
+        dirents.extend_from_slice(path.as_bytes());
+        dirents.push(0);
+        dirents.extend_from_slice(title.as_bytes());
+        dirents.push(0);
+    }
+    let cluster_ptr_pos = dirents_pos + dirents.len() as u64;
+    let cluster_pos = cluster_ptr_pos + 8;
+    let mut data = Vec::new();
+    let mut offset = 4 * (u32::try_from(articles.len()).unwrap_or(u32::MAX) + 1);
+    for (_, _, html) in articles {
+        data.extend_from_slice(&offset.to_le_bytes());
+        offset += html.len() as u32;
+    }
+    data.extend_from_slice(&offset.to_le_bytes());
+    for (_, _, html) in articles {
+        data.extend_from_slice(html);
+    }
+    let (info, payload) = match compression {
+        Compression::None => (1u8, data),
+        Compression::Lzma2 => {
+            let mut out = Vec::new();
+            let _ = xz2::read::XzEncoder::new(&data[..], 6).read_to_end(&mut out);
+            (4, out)
+        }
+        Compression::Zstd => (5, zstd::stream::encode_all(&data[..], 3).unwrap_or_default()),
+    };
+    let checksum_pos = cluster_pos + 1 + payload.len() as u64;
+    let mut zim = Vec::new();
+    zim.extend_from_slice(&0x044D_495Au32.to_le_bytes());
+    zim.extend_from_slice(&5u16.to_le_bytes());
+    zim.extend_from_slice(&0u16.to_le_bytes());
+    zim.extend_from_slice(&[7; 16]);
+    zim.extend_from_slice(&count.to_le_bytes());
+    zim.extend_from_slice(&1u32.to_le_bytes());
+    for pos in [url_ptr_pos, title_ptr_pos, cluster_ptr_pos, 80] {
+        zim.extend_from_slice(&pos.to_le_bytes());
+    }
+    zim.extend_from_slice(&u32::MAX.to_le_bytes()); // no main page
+    zim.extend_from_slice(&u32::MAX.to_le_bytes()); // no layout page
+    zim.extend_from_slice(&checksum_pos.to_le_bytes());
+    zim.extend_from_slice(mime);
+    for at in &dirent_at {
+        zim.extend_from_slice(&at.to_le_bytes());
+    }
+    for index in 0..count {
+        zim.extend_from_slice(&index.to_le_bytes());
+    }
+    zim.extend_from_slice(&dirents);
+    zim.extend_from_slice(&cluster_pos.to_le_bytes());
+    zim.push(info);
+    zim.extend_from_slice(&payload);
+    zim.extend_from_slice(&[0; 16]);
+    zim
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn documents(zim: &[u8], limits: &Limits) -> Result<Vec<CorpusDoc>, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.zim");
+        std::fs::write(&file, zim).unwrap();
+        let mut docs = Vec::new();
+        read(&file, "a.zim", limits, &Progress::default(), &mut |doc| {
+            docs.push(doc);
+            Ok(())
+        })?;
+        Ok(docs)
+    }
+
+    fn limits(max_entry: u64, max_input: u64) -> Limits {
+        Limits {
+            max_entry,
+            max_input,
+            ..Limits::none("a.zim")
+        }
+    }
+
+    #[test]
+    fn a_tiny_archive_reads_in_every_compression() {
+        let page = b"<html><body><p>Lima is the capital of Peru.</p></body></html>";
+        for compression in [Compression::None, Compression::Lzma2, Compression::Zstd] {
+            let docs = documents(
+                &tiny_zim(&[("Lima", "Lima", page)], compression),
+                &Limits::none("a.zim"),
+            )
+            .unwrap();
+            assert_eq!(docs.len(), 1, "{compression:?}");
+            assert_eq!(docs[0].text, "Lima is the capital of Peru.");
+        }
+    }
+
+    /// The attack review's M6: a 126 KB archive holding one 1 GB article took 2.1 GB. A cluster
+    /// is now decompressed no further than the entry limit, an article no larger is copied, and
+    /// the clusters together stay within the input's limit.
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limits() {
+        let big = format!("<html><body><p>{}</p></body></html>", "word ".repeat(400_000));
+        let bomb = tiny_zim(&[("Big", "Big", big.as_bytes())], Compression::Zstd);
+        assert!(bomb.len() < 2_000, "{} bytes", bomb.len());
+        let err = documents(&bomb, &limits(1 << 20, u64::MAX)).unwrap_err().to_string();
+        assert!(err.contains("a.zim") && err.contains("--max-entry-bytes"), "{err}");
+        let err = documents(&bomb, &limits(u64::MAX, 1 << 20)).unwrap_err().to_string();
+        assert!(err.contains("a.zim") && err.contains("--max-input-bytes"), "{err}");
+        // Stored (not compressed), the article itself is over the limit.
+        let stored = tiny_zim(&[("Big", "Big", big.as_bytes())], Compression::None);
+        let err = documents(&stored, &limits(1 << 20, u64::MAX)).unwrap_err().to_string();
+        assert!(err.contains("--max-entry-bytes"), "{err}");
+        assert_eq!(documents(&bomb, &limits(4 << 20, 4 << 20)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn broken_blob_tables_are_errors() {
+        assert_eq!(blob_offsets(&[8, 0, 0, 0, 8, 0, 0, 0], false), Some(vec![8, 8]));
+        for bad in [
+            &[][..],
+            &[3, 0, 0, 0],
+            &[12, 0, 0, 0, 8, 0, 0, 0],
+            &[8, 0, 0, 0, 4, 0, 0, 0],
+            &[8, 0, 0, 0, 99, 0, 0, 0],
+        ] {
+            assert_eq!(blob_offsets(bad, false), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn byte_limits_inside_a_character_do_not_panic() {
@@ -243,7 +517,9 @@ mod tests {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest/wikipedia_en_ray_charles.zim");
         let progress = Progress::default();
         let mut docs = Vec::new();
-        read(&sample, "ray.zim", &progress, &mut |doc| {
+        // With the default limits: a real archive is nowhere near them.
+        let limits = super::super::IngestOptions::default().limits("ray.zim", file_size(&sample));
+        read(&sample, "ray.zim", &limits, &progress, &mut |doc| {
             docs.push(doc);
             Ok(())
         })
