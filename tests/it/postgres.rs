@@ -199,28 +199,7 @@ async fn rows_past_retention_are_deleted_from_postgres() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
 async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
-    let server = server_url();
-    let url = fresh_database(&server).await;
-    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
-    let store = LedgerStore::postgres(url.clone());
-    let ledger_config = ecoroute::ledger::LedgerConfig {
-        store: Some(store.clone()),
-        spool: None,
-        ..base.ledger.clone()
-    };
-    let row = |id: &str| ecoroute::ledger::LedgerRecord {
-        ts_ms: ecoroute::ledger::now_ms(),
-        request_id: id.into(),
-        route: ecoroute::ledger::RouteTaken::Llm,
-        status: 200,
-        model: Some("gpt-4o-2024-08-06".into()),
-        ..Default::default()
-    };
-    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
-    ledger.record(row("before"));
-    writer.unwrap().shutdown().await.unwrap();
     // Make it a schema-3 ledger: no v4 or v5 columns, no settings table.
-    let db = connect(&url).await;
     let mut v4 = vec![
         "settings_hash",
         "unpriced",
@@ -245,28 +224,13 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
     }
     v4.extend(V5_COLUMNS.map(String::from));
     let drops: Vec<String> = v4.iter().map(|c| format!("DROP COLUMN {c}")).collect();
-    db.batch_execute(&format!(
+    let downgrade = format!(
         "ALTER TABLE requests {};
          DROP TABLE energy_settings;
          UPDATE ecoroute_schema SET version = 3;",
         drops.join(", ")
-    ))
-    .await
-    .unwrap();
-
-    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
-    ledger.record(row("after"));
-    writer.unwrap().shutdown().await.unwrap();
-    let version: i64 = db
-        .query_one("SELECT max(version) FROM ecoroute_schema", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(version, ecoroute::ledger::SCHEMA_VERSION);
-    let (rows, recorded) =
-        tokio::task::spawn_blocking(move || ecoroute::ledger::read_store_with_settings(&store, None, None).unwrap())
-            .await
-            .unwrap();
+    );
+    let (base, (rows, recorded)) = migrated_after("gpt-4o-2024-08-06", &downgrade).await;
     let hashes: Vec<Option<String>> = rows.iter().map(|r| r.settings_hash.clone()).collect();
     assert_eq!(hashes[0], None, "the old row keeps no hash");
     let hash = hashes[1].clone().expect("the new row names its settings");
@@ -279,6 +243,57 @@ async fn a_schema_3_postgres_ledger_is_migrated_and_records_settings() {
         "v5: the entry that priced it"
     );
     assert_eq!(rows[1].model_match.as_deref(), Some("undated"));
+}
+
+/// A fresh fleet ledger with one row of `model` ("before"), taken back to an older schema by
+/// `downgrade`, then opened again (which migrates it) and given a second row ("after"): the base
+/// config and what the store reads back.
+async fn migrated_after(
+    model: &str,
+    downgrade: &str,
+) -> (
+    Config,
+    (
+        Vec<ecoroute::ledger::LedgerRecord>,
+        Vec<ecoroute::ledger::StoredSettings>,
+    ),
+) {
+    let server = server_url();
+    let url = fresh_database(&server).await;
+    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
+    let store = LedgerStore::postgres(url.clone());
+    let ledger_config = ecoroute::ledger::LedgerConfig {
+        store: Some(store.clone()),
+        spool: None,
+        ..base.ledger.clone()
+    };
+    let row = |id: &str| ecoroute::ledger::LedgerRecord {
+        ts_ms: ecoroute::ledger::now_ms(),
+        request_id: id.into(),
+        route: ecoroute::ledger::RouteTaken::Llm,
+        status: 200,
+        model: Some(model.into()),
+        ..Default::default()
+    };
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("before"));
+    writer.unwrap().shutdown().await.unwrap();
+    let db = connect(&url).await;
+    db.batch_execute(downgrade).await.unwrap();
+    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
+    ledger.record(row("after"));
+    writer.unwrap().shutdown().await.unwrap();
+    let version: i64 = db
+        .query_one("SELECT max(version) FROM ecoroute_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, ecoroute::ledger::SCHEMA_VERSION);
+    let read =
+        tokio::task::spawn_blocking(move || ecoroute::ledger::read_store_with_settings(&store, None, None).unwrap())
+            .await
+            .unwrap();
+    (base, read)
 }
 
 /// The v5 columns: the catalogue entry that priced a row, how its name found it, and the bounds
@@ -294,51 +309,12 @@ const V5_COLUMNS: [&str; 4] = [
 #[tokio::test]
 #[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
 async fn a_schema_4_postgres_ledger_is_migrated_and_records_the_catalogue_entry() {
-    let server = server_url();
-    let url = fresh_database(&server).await;
-    let base = Config::from_toml_str("", std::path::Path::new("test.toml"), &|_| None).unwrap();
-    let store = LedgerStore::postgres(url.clone());
-    let ledger_config = ecoroute::ledger::LedgerConfig {
-        store: Some(store.clone()),
-        spool: None,
-        ..base.ledger.clone()
-    };
-    let row = |id: &str| ecoroute::ledger::LedgerRecord {
-        ts_ms: ecoroute::ledger::now_ms(),
-        request_id: id.into(),
-        route: ecoroute::ledger::RouteTaken::Llm,
-        status: 200,
-        model: Some("mistral-small".into()),
-        ..Default::default()
-    };
-    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
-    ledger.record(row("before"));
-    writer.unwrap().shutdown().await.unwrap();
-    let db = connect(&url).await;
     let drops: Vec<String> = V5_COLUMNS.iter().map(|c| format!("DROP COLUMN {c}")).collect();
-    db.batch_execute(&format!(
+    let downgrade = format!(
         "ALTER TABLE requests {}; UPDATE ecoroute_schema SET version = 4;",
         drops.join(", ")
-    ))
-    .await
-    .unwrap();
-
-    let (ledger, writer) = ecoroute::ledger::start(&ledger_config, &base.energy, Default::default()).unwrap();
-    ledger.record(row("after"));
-    writer.unwrap().shutdown().await.unwrap();
-    let version: i64 = db
-        .query_one("SELECT max(version) FROM ecoroute_schema", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(version, ecoroute::ledger::SCHEMA_VERSION);
-    let rows = tokio::task::spawn_blocking(move || {
-        ecoroute::ledger::read_store_with_settings(&store, None, None)
-            .unwrap()
-            .0
-    })
-    .await
-    .unwrap();
+    );
+    let (_, (rows, _)) = migrated_after("mistral-small", &downgrade).await;
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].model_entry, None, "the old row had no entry recorded");
     assert_eq!(rows[1].model_entry.as_deref(), Some("mistral-small-latest"));
