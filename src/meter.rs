@@ -26,14 +26,15 @@ pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
         };
         // The name must end here: `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION_X` is another metric.
         let rest = match rest.chars().next() {
-            Some('{') => rest.find('}').map(|end| &rest[end + 1..]),
+            Some('{') => labels_end(rest).map(|end| &rest[end + 1..]),
             Some(' ' | '\t') => Some(rest),
             _ => None,
         };
+        // An energy counter is never negative.
         let value = rest
             .and_then(|r| r.split_whitespace().next())
             .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite());
+            .filter(|v| v.is_finite() && *v >= 0.0);
         if let Some(v) = value {
             *total.get_or_insert(0.0) += v;
         }
@@ -41,6 +42,38 @@ pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
     // Two series of 1e308 sum to infinity, which no meter measured: no reading, not an infinite one
     // (it turned every report total to null).
     total.filter(|t: &f64| t.is_finite())
+}
+
+/// Where a sample's label set (`{gpu="0",name="a } b"}`) ends: the first `}` outside a quoted
+/// label value, escapes (`\"`) included. A `}` inside a value ended it before, and the rest of the
+/// value was read as the sample (the attack review's L9: `} 1e30 ` put 9.3e22 Wh on each row).
+fn labels_end(rest: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Above this average power over an interval a counter's jump is no reading: a node of eight
+/// 700 W boards draws under 6 kW, and a counter that leapt (a reset to garbage, a spoofed page) would
+/// put its leap on the interval's rows as measured (the attack review's L9).
+const MAX_PLAUSIBLE_WATTS: f64 = 100_000.0;
+
+/// The GPU energy of an interval from two reads of a counter, in Wh: `None` when the counter went
+/// back (an exporter or board reset), stood still (a live board always draws: a frozen exporter),
+/// or leapt past [`MAX_PLAUSIBLE_WATTS`].
+fn interval_wh(before: f64, now: f64, seconds: f64, wh_per_unit: f64) -> Option<f64> {
+    let wh = (now - before) * wh_per_unit;
+    let plausible = seconds > 0.0 && wh / (seconds / 3600.0) <= MAX_PLAUSIBLE_WATTS;
+    (now > before && plausible).then_some(wh)
 }
 
 /// A meter's page larger than this is no reading: an exporter's page is kilobytes, and an endless
@@ -81,13 +114,15 @@ impl Meter {
         // token rate, and the final read at shutdown ends a shorter interval.
         let seconds = last.map_or(0.0, |(_, at)| read_at.duration_since(at).as_secs_f64());
         let reading = match (total, *last) {
-            (Some(now), Some((before, _))) if now >= before => {
-                let gpu_wh = (now - before) * self.spec.wh_per_unit;
-                metrics.meter_read_wh.inc_by(gpu_wh);
-                Some(Some(gpu_wh))
+            (Some(now), Some((before, _))) => {
+                let gpu_wh = interval_wh(before, now, seconds, self.spec.wh_per_unit);
+                if let Some(wh) = gpu_wh {
+                    metrics.meter_read_wh.inc_by(wh);
+                }
+                Some(gpu_wh)
             }
             (Some(_), None) => None,
-            (Some(_), Some(_)) | (None, _) => Some(None),
+            (None, _) => Some(None),
         };
         if total.is_none() {
             metrics.meter_scrape_failures.inc();
@@ -208,6 +243,29 @@ DCGM_FI_DEV_POWER_USAGE{gpu=\"0\"} 300\n";
             None,
             "a sum past f64 is no reading (the attack review's M8)"
         );
+    }
+
+    #[test]
+    fn a_brace_or_a_sign_inside_a_label_is_not_the_sample() {
+        let page = "x{gpu=\"0\",name=\"a } 1e30 \"} 12\nx{gpu=\"1\",q=\"say \\\"}\\\" 9\"} 3\n";
+        assert_eq!(sum_counter(page, "x"), Some(15.0));
+        assert_eq!(
+            sum_counter("x{gpu=\"0\"} -5\n", "x"),
+            None,
+            "a counter is never negative"
+        );
+        assert_eq!(sum_counter("x{gpu=\"0\"\n", "x"), None, "an unclosed label set");
+    }
+
+    #[test]
+    fn a_counter_that_stands_still_goes_back_or_leaps_is_no_reading() {
+        // 3.6e6 mJ in 60 s is 1 Wh: 60 W.
+        let wh = interval_wh(0.0, 3.6e6, 60.0, 1.0 / 3.6e6).expect("a reading");
+        assert!((wh - 1.0).abs() < 1e-9, "{wh}");
+        assert_eq!(interval_wh(5.0, 5.0, 60.0, 1.0), None, "frozen");
+        assert_eq!(interval_wh(5.0, 4.0, 60.0, 1.0), None, "reset");
+        assert_eq!(interval_wh(0.0, 1e300, 60.0, 1.0 / 3.6e6), None, "leap");
+        assert_eq!(interval_wh(0.0, 1.0, 0.0, 1.0), None, "no interval");
     }
 
     #[tokio::test]
