@@ -691,6 +691,25 @@ mod tests {
         assert_eq!(documents(&bomb, &limits(4 << 20, 4 << 20)).unwrap().len(), 1);
     }
 
+    /// The reader parses the header, entries and clusters itself: an archive cut anywhere, or
+    /// with any byte changed, gives documents or an error naming the file, never a panic.
+    #[test]
+    fn cut_or_corrupt_archives_are_errors_not_panics() {
+        let page = b"<html><body><p>Lima is the capital of Peru.</p></body></html>";
+        for compression in [Compression::None, Compression::Lzma2, Compression::Zstd] {
+            let zim = tiny_zim(&[("Lima", "Lima", page), ("Quito", "Quito", page)], compression);
+            for len in 0..zim.len() - 16 {
+                let err = documents(&zim[..len], &Limits::none("a.zim")).unwrap_err().to_string();
+                assert!(err.contains("a.zim"), "{compression:?} cut at {len}: {err}");
+            }
+            for at in 0..zim.len() {
+                let mut bad = zim.clone();
+                bad[at] ^= 0xA5;
+                let _ = documents(&bad, &limits(1 << 20, 1 << 20));
+            }
+        }
+    }
+
     #[test]
     fn broken_blob_tables_are_errors() {
         assert_eq!(blob_offsets(&[8, 0, 0, 0, 8, 0, 0, 0], false), Some(vec![8, 8]));
