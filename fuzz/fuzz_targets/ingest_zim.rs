@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use ecoroute::search::ingest::fuzzing;
 use libfuzzer_sys::fuzz_target;
 
-/// The reader maps a file: one per fuzzing process, rewritten for every input, in memory where
+/// The reader reads a file: one per fuzzing process, rewritten for every input, in memory where
 /// there is a tmpfs (on ext4, truncating and rewriting it held the target to 250 inputs/s).
 static FILE: LazyLock<PathBuf> = LazyLock::new(|| {
     let shm = std::path::Path::new("/dev/shm");
@@ -63,7 +63,7 @@ fn compress(mut zim: Vec<u8>, codec: u8) -> Option<Vec<u8>> {
     let data = zim.get(cluster + 1..zim.len().checked_sub(16)?)?.to_vec();
     let (info, packed) = if codec == 1 {
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut xz2::read::XzEncoder::new(&data[..], 0), &mut out).ok()?;
+        std::io::Read::read_to_end(&mut liblzma::read::XzEncoder::new(&data[..], 0), &mut out).ok()?;
         (4, out)
     } else {
         (5, zstd::stream::encode_all(&data[..], 1).ok()?)

@@ -36,43 +36,58 @@ pub(super) fn read(reader: Bounded<impl BufRead>, relative: &str, sink: &mut Sin
             .map_err(|e| Error::index_from(format!("{relative}: XML at byte {position}"), e))?;
         match event {
             Event::Start(tag) => {
-                field = match tag.local_name().as_ref() {
-                    b"doc" => {
+                field = match tag.local_name().into_inner() {
+                    "doc" => {
                         title.clear();
                         url.clear();
                         text.clear();
                         None
                     }
-                    b"title" => Some(Field::Title),
-                    b"url" => Some(Field::Url),
-                    b"abstract" => Some(Field::Abstract),
+                    "title" => Some(Field::Title),
+                    "url" => Some(Field::Url),
+                    "abstract" => Some(Field::Abstract),
                     _ => None,
                 };
             }
-            Event::Text(content) => {
-                if let Some(field) = field {
-                    let content = content
-                        .unescape()
-                        .map_err(|e| Error::index_from(format!("{relative}: XML text at byte {position}"), e))?;
-                    let held = match field {
-                        Field::Title => &mut title,
-                        Field::Url => &mut url,
-                        Field::Abstract => &mut text,
-                    };
-                    held.push_str(&content);
-                    // A field can come in many text events (split by comments or CDATA): what
-                    // one document holds is one entry too.
-                    if (held.len() as u64) > xml.get_ref().max_entry() {
-                        return Err(Error::io(
-                            format!("{relative}: XML text at byte {position}"),
-                            xml.get_ref().entry_error(),
-                        ));
+            // Since quick-xml 0.38 a text comes without its entities: `&amp;` or `&#8211;` is an
+            // event of its own, resolved here as `unescape` did (the five XML ones and numbers).
+            Event::Text(_) | Event::GeneralRef(_) if field.is_some() => {
+                let content = match &event {
+                    Event::Text(content) => content.xml10_content(),
+                    Event::GeneralRef(reference) => {
+                        let resolved = match reference.resolve_char_ref() {
+                            Ok(Some(c)) => Some(String::from(c)),
+                            Ok(None) => quick_xml::escape::resolve_predefined_entity(reference).map(String::from),
+                            Err(_) => None,
+                        };
+                        let Some(resolved) = resolved else {
+                            return Err(Error::index_from(
+                                format!("{relative}: XML text at byte {position}"),
+                                format!("unknown or invalid entity &{};", &**reference),
+                            ));
+                        };
+                        resolved.into()
                     }
+                    _ => continue,
+                };
+                let held = match field {
+                    Some(Field::Title) => &mut title,
+                    Some(Field::Url) => &mut url,
+                    _ => &mut text,
+                };
+                held.push_str(&content);
+                // A field can come in many text events (split by comments, CDATA or entities):
+                // what one document holds is one entry too.
+                if (held.len() as u64) > xml.get_ref().max_entry() {
+                    return Err(Error::io(
+                        format!("{relative}: XML text at byte {position}"),
+                        xml.get_ref().entry_error(),
+                    ));
                 }
             }
             Event::End(tag) => {
                 field = None;
-                if tag.local_name().as_ref() == b"doc" {
+                if tag.local_name().into_inner() == "doc" {
                     docs += 1;
                     let title = squeeze(title.trim().trim_start_matches("Wikipedia:"));
                     let text = squeeze(&text);
@@ -138,5 +153,28 @@ mod tests {
             &mut |_| Ok(())
         )
         .is_err());
+    }
+
+    /// quick-xml 0.38 and later give entities as events of their own: they must still land in
+    /// the text as `unescape` resolved them, and an unknown one must still be an error.
+    #[test]
+    fn entities_are_resolved_inside_the_text() {
+        let dump = "<feed><doc><title>Wikipedia: AT&amp;T</title><url>https://x.org/a?b=1&amp;c=2</url>\
+            <abstract>Dash &#8211; and hex &#x2014; and &lt;tag&gt; &quot;quoted&quot; &apos;s.</abstract></doc></feed>";
+        let mut docs = Vec::new();
+        read(Limits::unbounded(dump.as_bytes()), "abstract.xml", &mut |doc| {
+            docs.push(doc);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].title, "AT&T");
+        assert_eq!(docs[0].url, "https://x.org/a?b=1&c=2");
+        assert_eq!(docs[0].text, "Dash \u{2013} and hex \u{2014} and <tag> \"quoted\" 's.");
+        let unknown = "<feed><doc><title>A</title><abstract>An &nbsp; abstract long enough.</abstract></doc></feed>";
+        let err = read(Limits::unbounded(unknown.as_bytes()), "abstract.xml", &mut |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("abstract.xml"), "{err}");
     }
 }

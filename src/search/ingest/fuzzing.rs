@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use zim::Compression;
-
+use super::zim::Compression;
 use super::{wikidata, Bounded, IngestOptions, Limits};
 use crate::search::embedded::CorpusDoc;
 use crate::Error;
@@ -55,7 +54,7 @@ pub fn abstracts(bytes: &[u8]) -> Result<Vec<CorpusDoc>, Error> {
     collect(|sink| super::abstracts::read(Bounded::new(bytes, limits("fuzz.xml")), "fuzz.xml", sink))
 }
 
-/// A ZIM archive on disk (the reader maps the file).
+/// A ZIM archive on disk.
 pub fn zim(file: &Path) -> Result<Vec<CorpusDoc>, Error> {
     collect(|sink| super::zim::read(file, "fuzz.zim", &limits("fuzz.zim"), &super::Progress::default(), sink))
 }

@@ -7,13 +7,11 @@
 //! is one decompressed cluster and one article, each at most `--max-entry-bytes`, and three
 //! `u32`s and a hash per article.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-
-use zim::{Compression, MimeType, Namespace, Target, Zim};
 
 use super::{file_size, squeeze, Limits, Progress, Sink};
 use crate::search::embedded::CorpusDoc;
@@ -31,19 +29,17 @@ pub(super) fn read(
 ) -> Result<(), Error> {
     let zim_error = |doing: &str| {
         let doing = format!("{doing} {}", file.display());
-        move |e: zim::Error| Error::index_from(doing.clone(), e)
+        move |e: std::io::Error| Error::index_from(doing.clone(), e)
     };
-    let archive = Zim::new(file).map_err(zim_error("opening the ZIM archive"))?;
-    let entries = archive.header.article_count;
+    let mut archive = Archive::open(file).map_err(zim_error("opening the ZIM archive"))?;
+    let entries = archive.header.entry_count;
     // (cluster, blob, entry): sorted, so each cluster is decompressed once.
     let mut articles: Vec<(u32, u32, u32)> = Vec::new();
     for index in 0..entries {
-        let entry = archive
-            .get_by_url_index(index)
-            .map_err(zim_error("reading an entry of"))?;
-        let is_article = matches!(entry.namespace, Namespace::Articles | Namespace::UserContent)
-            && matches!(&entry.mime_type, MimeType::Type(mime) if mime.starts_with("text/html"));
-        if let (true, Some(Target::Cluster(cluster, blob))) = (is_article, entry.target) {
+        let entry = archive.entry(index).map_err(zim_error("reading an entry of"))?;
+        let is_article = matches!(entry.namespace, b'A' | b'C')
+            && matches!(&entry.mime, Some(mime) if mime.starts_with("text/html"));
+        if let (true, Some((cluster, blob))) = (is_article, entry.blob) {
             articles.push((cluster, blob, index));
         }
     }
@@ -54,7 +50,7 @@ pub(super) fn read(
     let size = file_size(file);
     let per_article = size / u64::from(entries.max(1));
     let mut reported = 0;
-    let mut open_cluster: Option<(u32, Blobs<'_>)> = None;
+    let mut open_cluster: Option<(u32, Blobs)> = None;
     let mut decompressed = 0u64;
     // Leads already indexed, by hash: copies of one page under two names would answer twice.
     let mut seen: HashSet<u64> = HashSet::new();
@@ -62,13 +58,13 @@ pub(super) fn read(
         if open_cluster.as_ref().is_none_or(|(open, _)| *open != cluster_index) {
             // The cluster before is dropped first: one is held at a time.
             drop(open_cluster.take());
-            let blobs = Blobs::load(&archive, cluster_index, limits, &mut decompressed)
+            let blobs = Blobs::load(&mut archive, cluster_index, limits, &mut decompressed)
                 .map_err(|e| Error::io(format!("reading cluster {cluster_index} of {}", file.display()), e))?;
             open_cluster = Some((cluster_index, blobs));
         }
         let Some((_, cluster)) = &open_cluster else { continue };
         let bytes = cluster
-            .blob(blob)
+            .blob(&mut archive, blob, limits)
             .map_err(|e| Error::io(format!("reading an article of {}", file.display()), e))?;
         if bytes.len() as u64 > limits.max_entry {
             return Err(Error::io(
@@ -76,7 +72,7 @@ pub(super) fn read(
                 limits.entry_error(),
             ));
         }
-        let html = String::from_utf8_lossy(bytes).into_owned();
+        let html = String::from_utf8_lossy(&bytes).into_owned();
         // Progress in bytes is the share of articles read, as the file is read out of order.
         let now = per_article * (done as u64 + 1);
         progress.add_read(now - reported);
@@ -88,9 +84,7 @@ pub(super) fn read(
         if !seen.insert(hasher.finish()) {
             continue;
         }
-        let entry = archive
-            .get_by_url_index(index)
-            .map_err(zim_error("reading an entry of"))?;
+        let entry = archive.entry(index).map_err(zim_error("reading an entry of"))?;
         let title = if entry.title.is_empty() {
             entry.url.replace('_', " ")
         } else {
@@ -108,53 +102,254 @@ pub(super) fn read(
     Ok(())
 }
 
-/// One cluster's blobs. The `zim` crate decompresses a cluster whole, however large it says it
-/// is (a 126 KB archive holding one 1 GB article took 2.1 GB), so compressed clusters are read
-/// here, through the decoder, and never past the entry limit; stored ones are borrowed from the
-/// archive's mapping.
-struct Blobs<'a> {
-    data: Cow<'a, [u8]>,
-    /// Offsets into `data`, one more than there are blobs (the last is the end of the data).
+/// How a cluster is compressed: the low four bits of its first byte. ZIM also defines zlib (2)
+/// and bzip2 (3), which libzim has not written for a decade; they are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compression {
+    None,
+    Lzma2,
+    Zstd,
+}
+
+impl Compression {
+    fn from_info(info: u8) -> std::io::Result<Compression> {
+        match info & 0x0F {
+            0 | 1 => Ok(Compression::None),
+            4 => Ok(Compression::Lzma2),
+            5 => Ok(Compression::Zstd),
+            other => Err(invalid(&format!("cluster compression {other}, which is not supported"))),
+        }
+    }
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// The ZIM header: the fields the reader uses (<https://wiki.openzim.org/wiki/ZIM_file_format>).
+struct Header {
+    entry_count: u32,
+    cluster_count: u32,
+    url_ptr_pos: u64,
+    cluster_ptr_pos: u64,
+    checksum_pos: u64,
+}
+
+/// The parts of a directory entry the reader uses.
+struct Entry {
+    /// The MIME type, None for redirects, link targets and deleted entries.
+    mime: Option<String>,
+    namespace: u8,
+    /// (cluster, blob) of the content; None for redirects, link targets and deleted entries.
+    blob: Option<(u32, u32)>,
+    url: String,
+    title: String,
+}
+
+/// A directory entry is a few fixed bytes and two short strings; libzim reads at most this much.
+const MAX_ENTRY_SIZE: u64 = 64 * 1024;
+/// The MIME list is a handful of short strings.
+const MAX_MIME_LIST_SIZE: u64 = 64 * 1024;
+
+/// A ZIM archive read with plain positioned reads: the file is never mapped (the `zim` crate's
+/// `memmap 0.7` is unmaintained) and nothing is held but the header and the MIME list. Entries
+/// are read through a buffer, as consecutive entries are stored next to each other.
+struct Archive {
+    reader: BufReader<File>,
+    len: u64,
+    header: Header,
+    mimes: Vec<String>,
+}
+
+impl Archive {
+    fn open(path: &Path) -> std::io::Result<Archive> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut fixed = [0u8; 80];
+        reader
+            .read_exact(&mut fixed)
+            .map_err(|_| invalid("a file smaller than a ZIM header"))?;
+        let u16_at = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+        let u64_at = |at: usize| u64::from(u32_at(at)) | (u64::from(u32_at(at + 4)) << 32);
+        if u32_at(0) != 0x044D_495A {
+            return Err(invalid("not a ZIM archive (wrong magic number)"));
+        }
+        if !matches!(u16_at(4), 5 | 6) {
+            return Err(invalid(&format!("ZIM major version {}, not 5 or 6", u16_at(4))));
+        }
+        let header = Header {
+            entry_count: u32_at(24),
+            cluster_count: u32_at(28),
+            url_ptr_pos: u64_at(32),
+            cluster_ptr_pos: u64_at(48),
+            checksum_pos: u64_at(72),
+        };
+        let mime_list_pos = u64_at(56);
+        // The checksum closes the archive: a file cut short ends before it.
+        if header.checksum_pos.checked_add(16).is_none_or(|end| end > len) {
+            return Err(invalid(
+                "a checksum position past the end of the file (a truncated archive?)",
+            ));
+        }
+        for (what, pos, count) in [
+            ("URL pointer list", header.url_ptr_pos, header.entry_count),
+            ("cluster pointer list", header.cluster_ptr_pos, header.cluster_count),
+        ] {
+            if u64::from(count)
+                .checked_mul(8)
+                .and_then(|size| pos.checked_add(size))
+                .is_none_or(|end| end > header.checksum_pos)
+            {
+                return Err(invalid(&format!("a {what} past the end of the archive")));
+            }
+        }
+        let mut archive = Archive {
+            reader,
+            len,
+            header,
+            mimes: Vec::new(),
+        };
+        archive.seek(mime_list_pos)?;
+        let mut list = (&mut archive.reader).take(MAX_MIME_LIST_SIZE);
+        loop {
+            let mut mime = Vec::new();
+            list.read_until(0, &mut mime)?;
+            if mime.pop() != Some(0) {
+                return Err(invalid("an unterminated MIME type list"));
+            }
+            if mime.is_empty() {
+                break;
+            }
+            archive
+                .mimes
+                .push(String::from_utf8(mime).map_err(|_| invalid("a MIME type that is not UTF-8"))?);
+        }
+        Ok(archive)
+    }
+
+    /// Moves to `pos`, keeping the buffer when `pos` is in it.
+    fn seek(&mut self, pos: u64) -> std::io::Result<()> {
+        if pos > self.len {
+            return Err(invalid("a position past the end of the file"));
+        }
+        let here = self.reader.stream_position()?;
+        let offset = i64::try_from(pos)
+            .ok()
+            .zip(i64::try_from(here).ok())
+            .map(|(p, h)| p - h);
+        match offset {
+            Some(offset) => self.reader.seek_relative(offset),
+            None => self.reader.seek(SeekFrom::Start(pos)).map(|_| ()),
+        }
+    }
+
+    fn u64_at(&mut self, pos: u64) -> std::io::Result<u64> {
+        self.seek(pos)?;
+        let mut bytes = [0u8; 8];
+        self.reader.read_exact(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Pointer `index` of the list at `base` holding `count` (checked to fit the file at open).
+    fn pointer(&mut self, base: u64, index: u32, count: u32) -> std::io::Result<u64> {
+        if index >= count {
+            return Err(invalid("a pointer number past its list"));
+        }
+        self.u64_at(base + 8 * u64::from(index))
+    }
+
+    /// The directory entry at `index` in URL order.
+    fn entry(&mut self, index: u32) -> std::io::Result<Entry> {
+        let at = self.pointer(self.header.url_ptr_pos, index, self.header.entry_count)?;
+        self.seek(at)?;
+        let mut fixed = [0u8; 8];
+        self.reader.read_exact(&mut fixed)?;
+        let mime_id = u16::from_le_bytes([fixed[0], fixed[1]]);
+        let namespace = fixed[3];
+        let mut u32_next = || -> std::io::Result<u32> {
+            let mut bytes = [0u8; 4];
+            self.reader.read_exact(&mut bytes)?;
+            Ok(u32::from_le_bytes(bytes))
+        };
+        let (mime, blob) = match mime_id {
+            // A redirect holds the entry it points to; a link target or a deleted entry nothing.
+            0xFFFF => {
+                u32_next()?;
+                (None, None)
+            }
+            0xFFFE | 0xFFFD => (None, None),
+            id => {
+                let mime = self
+                    .mimes
+                    .get(usize::from(id))
+                    .cloned()
+                    .ok_or_else(|| invalid("a MIME type number past the MIME list"))?;
+                let cluster = u32_next()?;
+                let blob = u32_next()?;
+                (Some(mime), Some((cluster, blob)))
+            }
+        };
+        let mut strings = (&mut self.reader).take(MAX_ENTRY_SIZE);
+        let mut text = || -> std::io::Result<String> {
+            let mut bytes = Vec::new();
+            strings.read_until(0, &mut bytes)?;
+            if bytes.pop() != Some(0) {
+                return Err(invalid("an unterminated string in a directory entry"));
+            }
+            String::from_utf8(bytes).map_err(|_| invalid("a directory entry that is not UTF-8"))
+        };
+        let url = text()?;
+        let title = text()?;
+        Ok(Entry {
+            mime,
+            namespace,
+            blob,
+            url,
+            title,
+        })
+    }
+}
+
+/// One cluster's blobs. A compressed cluster is read through the decoder and never past the
+/// entry limit (a 126 KB archive holding one 1 GB article once took 2.1 GB); a stored one is
+/// not read whole: its blob table is, and then each blob from the file when it is asked for.
+struct Blobs {
+    data: ClusterData,
+    /// Offsets into the cluster's data, one more than there are blobs (the last is its end).
     offsets: Vec<u64>,
 }
 
-impl<'a> Blobs<'a> {
+enum ClusterData {
+    Decompressed(Vec<u8>),
+    /// Stored: where its data starts in the file.
+    Stored(u64),
+}
+
+impl Blobs {
     /// Reads cluster `index`, adding what was decompressed to `decompressed`, which must stay
     /// within the input's limit.
-    fn load(archive: &'a Zim, index: u32, limits: &Limits, decompressed: &mut u64) -> std::io::Result<Blobs<'a>> {
-        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-        let store = &archive.store;
+    fn load(archive: &mut Archive, index: u32, limits: &Limits, decompressed: &mut u64) -> std::io::Result<Blobs> {
         let header = &archive.header;
-        let pointer = |i: u32| -> std::io::Result<u64> {
-            if i >= header.cluster_count {
-                return Err(invalid("a cluster number past the cluster count"));
-            }
-            let at = u64::from(i)
-                .checked_mul(8)
-                .and_then(|offset| header.cluster_ptr_pos.checked_add(offset))
-                .ok_or_else(|| invalid("a cluster pointer past the file"))?;
-            let bytes = store.slice(at, 8).map_err(|e| invalid(&e.to_string()))?;
-            let bytes: [u8; 8] = bytes[..].try_into().map_err(|_| invalid("a short cluster pointer"))?;
-            Ok(u64::from_le_bytes(bytes))
-        };
-        let start = pointer(index)?;
+        let (base, count, checksum_pos) = (header.cluster_ptr_pos, header.cluster_count, header.checksum_pos);
+        let start = archive.pointer(base, index, count)?;
         // The last cluster runs up to the checksum.
-        let end = if index + 1 < header.cluster_count {
-            pointer(index + 1)?
+        let end = if index + 1 < count {
+            archive.pointer(base, index + 1, count)?
         } else {
-            header.checksum_pos
+            checksum_pos
         };
-        if end <= start {
-            return Err(invalid("a cluster that ends before it starts"));
+        if end <= start || end > archive.len {
+            return Err(invalid("a cluster that ends before it starts or past the file"));
         }
-        let info = *store
-            .slice(start, 1)
-            .map_err(|e| invalid(&e.to_string()))?
-            .first()
-            .ok_or_else(|| invalid("an empty cluster"))?;
-        let extended = info & 0x10 != 0;
-        let compression = Compression::from(info & 0x0F).map_err(|e| invalid(&e.to_string()))?;
+        archive.seek(start)?;
+        let mut info = [0u8; 1];
+        archive.reader.read_exact(&mut info)?;
+        let extended = info[0] & 0x10 != 0;
+        let compression = Compression::from_info(info[0])?;
         let payload = start + 1;
+        let compressed = (&mut archive.reader).take(end - payload);
         let decode = |decoder: &mut dyn Read| -> std::io::Result<Vec<u8>> {
             let mut out = Vec::new();
             decoder.take(limits.max_entry.saturating_add(1)).read_to_end(&mut out)?;
@@ -163,48 +358,89 @@ impl<'a> Blobs<'a> {
             }
             Ok(out)
         };
-        let data = match compression {
-            Compression::None => store
-                .slice(payload, end - payload)
-                .map_err(|e| invalid(&e.to_string()))?,
-            Compression::Lzma2 => Cow::Owned(decode(&mut xz2::read::XzDecoder::new(store.reader(payload, end)))?),
-            Compression::Zstd => Cow::Owned(decode(&mut zstd::stream::read::Decoder::new(
-                store.reader(payload, end),
-            )?)?),
-        };
-        if let Cow::Owned(bytes) = &data {
-            *decompressed = decompressed.saturating_add(bytes.len() as u64);
-            if *decompressed > limits.max_input {
-                return Err(limits.input_error());
+        let bytes = match compression {
+            Compression::None => {
+                let width = if extended { 8 } else { 4 };
+                let mut first = vec![0u8; width];
+                compressed.take(width as u64).read_exact(&mut first)?;
+                let table =
+                    offsets_in(&first, u64::MAX, extended, true).ok_or_else(|| invalid("an invalid blob list"))?;
+                // The table is 4 or 8 bytes a blob: past the entry limit it is not a real cluster's.
+                let size = table.first().copied().unwrap_or_default();
+                if size > limits.max_entry {
+                    return Err(limits.entry_error());
+                }
+                archive.seek(payload)?;
+                let mut table = Vec::new();
+                (&mut archive.reader).take(size).read_to_end(&mut table)?;
+                let offsets = offsets_in(&table, end - payload, extended, false)
+                    .ok_or_else(|| invalid("an invalid blob list"))?;
+                return Ok(Blobs {
+                    data: ClusterData::Stored(payload),
+                    offsets,
+                });
             }
+            // liblzma and zstd read ahead in buffers of their own: the buffered reader gives them
+            // whole blocks.
+            Compression::Lzma2 => decode(&mut liblzma::read::XzDecoder::new(compressed))?,
+            Compression::Zstd => decode(&mut zstd::stream::read::Decoder::new(compressed)?)?,
+        };
+        *decompressed = decompressed.saturating_add(bytes.len() as u64);
+        if *decompressed > limits.max_input {
+            return Err(limits.input_error());
         }
-        let offsets = blob_offsets(&data, extended).ok_or_else(|| invalid("an invalid blob list"))?;
-        Ok(Blobs { data, offsets })
+        let offsets = blob_offsets(&bytes, extended).ok_or_else(|| invalid("an invalid blob list"))?;
+        Ok(Blobs {
+            data: ClusterData::Decompressed(bytes),
+            offsets,
+        })
     }
 
-    fn blob(&self, index: u32) -> std::io::Result<&[u8]> {
+    /// Blob `index`: a copy, read from the file for a stored cluster, where one over the entry
+    /// limit is refused before it is read.
+    fn blob(&self, archive: &mut Archive, index: u32, limits: &Limits) -> std::io::Result<Vec<u8>> {
         let index = index as usize;
-        let at = |i: usize| self.offsets.get(i).and_then(|&offset| usize::try_from(offset).ok());
-        // Offsets never decrease and never pass the data (`blob_offsets`), so this is in range.
-        match (at(index), at(index + 1)) {
-            (Some(start), Some(end)) => self.data.get(start..end),
-            _ => None,
+        let (start, end) = match (self.offsets.get(index), self.offsets.get(index + 1)) {
+            (Some(&start), Some(&end)) => (start, end),
+            _ => return Err(invalid("a blob number past the cluster's blobs")),
+        };
+        // Offsets never decrease and never pass the data (`offsets_in`), so this is in range.
+        match &self.data {
+            ClusterData::Decompressed(data) => {
+                let range = usize::try_from(start).ok().zip(usize::try_from(end).ok());
+                range
+                    .and_then(|(start, end)| data.get(start..end))
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| invalid("a blob past the cluster's data"))
+            }
+            ClusterData::Stored(payload) => {
+                if end - start > limits.max_entry {
+                    return Err(limits.entry_error());
+                }
+                archive.seek(payload + start)?;
+                let mut bytes = Vec::new();
+                (&mut archive.reader).take(end - start).read_to_end(&mut bytes)?;
+                if (bytes.len() as u64) < end - start {
+                    return Err(invalid("a blob past the end of the file"));
+                }
+                Ok(bytes)
+            }
         }
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "a blob number past the cluster's blobs",
-            )
-        })
     }
 }
 
 /// A cluster's blob offsets: 4 or 8 bytes each (extended), the first one also the size of the
 /// table, each no smaller than the one before and none past the data. None when they are not so.
 fn blob_offsets(data: &[u8], extended: bool) -> Option<Vec<u64>> {
+    offsets_in(data, data.len() as u64, extended, false)
+}
+
+/// The blob table at the start of `table`, for a cluster of `data_len` bytes; with `first_only`,
+/// only its first offset (the table's size), for reading the rest.
+fn offsets_in(table: &[u8], data_len: u64, extended: bool, first_only: bool) -> Option<Vec<u64>> {
     let width = if extended { 8 } else { 4 };
     let read = |at: usize| -> Option<u64> {
-        let bytes = data.get(at..at + width)?;
+        let bytes = table.get(at..at + width)?;
         Some(if extended {
             u64::from_le_bytes(bytes.try_into().ok()?)
         } else {
@@ -212,14 +448,17 @@ fn blob_offsets(data: &[u8], extended: bool) -> Option<Vec<u64>> {
         })
     };
     let first = read(0)?;
-    let table = usize::try_from(first).ok()?;
-    if table < width || table % width != 0 || table > data.len() {
+    let size = usize::try_from(first).ok()?;
+    if size < width || size % width != 0 || first > data_len {
         return None;
     }
-    let mut offsets = Vec::with_capacity(table / width);
-    for at in (0..table).step_by(width) {
+    if first_only {
+        return Some(vec![first]);
+    }
+    let mut offsets = Vec::with_capacity(size / width);
+    for at in (0..size).step_by(width) {
         let offset = read(at)?;
-        if offsets.last().is_some_and(|&before| offset < before) || offset > data.len() as u64 {
+        if offsets.last().is_some_and(|&before| offset < before) || offset > data_len {
             return None;
         }
         offsets.push(offset);
@@ -361,7 +600,7 @@ pub(super) fn tiny_zim(articles: &[(&str, &str, &[u8])], compression: Compressio
         Compression::None => (1u8, data),
         Compression::Lzma2 => {
             let mut out = Vec::new();
-            let _ = xz2::read::XzEncoder::new(&data[..], 6).read_to_end(&mut out);
+            let _ = liblzma::read::XzEncoder::new(&data[..], 6).read_to_end(&mut out);
             (4, out)
         }
         Compression::Zstd => (5, zstd::stream::encode_all(&data[..], 3).unwrap_or_default()),
@@ -450,6 +689,25 @@ mod tests {
         let err = documents(&stored, &limits(1 << 20, u64::MAX)).unwrap_err().to_string();
         assert!(err.contains("--max-entry-bytes"), "{err}");
         assert_eq!(documents(&bomb, &limits(4 << 20, 4 << 20)).unwrap().len(), 1);
+    }
+
+    /// The reader parses the header, entries and clusters itself: an archive cut anywhere, or
+    /// with any byte changed, gives documents or an error naming the file, never a panic.
+    #[test]
+    fn cut_or_corrupt_archives_are_errors_not_panics() {
+        let page = b"<html><body><p>Lima is the capital of Peru.</p></body></html>";
+        for compression in [Compression::None, Compression::Lzma2, Compression::Zstd] {
+            let zim = tiny_zim(&[("Lima", "Lima", page), ("Quito", "Quito", page)], compression);
+            for len in 0..zim.len() - 16 {
+                let err = documents(&zim[..len], &Limits::none("a.zim")).unwrap_err().to_string();
+                assert!(err.contains("a.zim"), "{compression:?} cut at {len}: {err}");
+            }
+            for at in 0..zim.len() {
+                let mut bad = zim.clone();
+                bad[at] ^= 0xA5;
+                let _ = documents(&bad, &limits(1 << 20, 1 << 20));
+            }
+        }
     }
 
     #[test]
