@@ -124,7 +124,9 @@ impl Meter {
             (Some(_), None) => None,
             (None, _) => Some(None),
         };
-        if total.is_none() {
+        // A refused interval (the counter stood still, went back or leapt) counts too: an operator
+        // sees in `/metrics` that readings are being refused, not only that reads failed.
+        if total.is_none() || matches!(reading, Some(None)) {
             metrics.meter_scrape_failures.inc();
         }
         if let Some(now) = total {

@@ -180,7 +180,7 @@ impl Metrics {
         let meter_scrape_failures = Counter::default();
         registry.register(
             "meter_scrape_failures",
-            "Reads of an [[energy.meter]] endpoint that failed; that interval's requests are estimated instead",
+            "Reads of an [[energy.meter]] endpoint that failed or were refused (the counter stood still, went back or leapt); that interval's requests are estimated instead",
             meter_scrape_failures.clone(),
         );
         let cache_lookups = Family::<CacheResult, Counter>::default();
