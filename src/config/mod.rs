@@ -374,6 +374,10 @@ mod tests {
         assert_eq!(load("[server]\nworker_threads = 1\n").unwrap().server.worker_threads, 1);
         let p = problems("[server]\nworker_threads = 5000\n");
         assert_eq!(p[0].key, "server.worker_threads");
+        assert_eq!(load("[search]\nthreads = 3\n").unwrap().search.threads, 3);
+        let p = problems("[search]\nthreads = 5000\n");
+        assert_eq!(p[0].key, "search.threads");
+        assert!(p[0].fix.contains("0 for one per core"), "{}", p[0].fix);
         let p = problems("[search]\nlanguages = [\"xx\"]\n");
         assert_eq!(p[0].key, "search.languages");
         assert!(p[0].problem.contains("xx.toml"), "{}", p[0].problem);

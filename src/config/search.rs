@@ -43,6 +43,13 @@ pub fn validate_search(
             "give a timeout in milliseconds",
         ));
     }
+    if raw.threads > 1024 {
+        problems.push(problem(
+            "search.threads",
+            format!("{} threads is more than 1024", raw.threads),
+            "give at most the number of cores, or 0 for one per core",
+        ));
+    }
     let backend = match raw.backend.as_str() {
         "embedded" => Some(SearchBackendConfig::Embedded {
             index_dir: PathBuf::from(&raw.index_dir),
@@ -168,6 +175,7 @@ pub fn validate_search(
         },
         top_k: raw.top_k,
         timeout: Duration::from_millis(raw.timeout_ms),
+        threads: raw.threads,
         breaker: BreakerSettings {
             failure_threshold: raw.circuit_breaker.failure_threshold.max(1),
             open_for: Duration::from_millis(raw.circuit_breaker.open_ms.max(1)),

@@ -21,6 +21,7 @@ use crate::classify::Mode;
 use crate::config::{Config, SearchConfig};
 use crate::llm::Upstream;
 use crate::search::breaker::{BreakerLayer, BreakerService};
+use crate::search::pool::SearchPool;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
@@ -81,6 +82,8 @@ pub struct Pipeline {
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// One search stack per language besides English (`search.languages`).
     pub languages: Vec<LanguageStack>,
+    /// The blocking threads the embedded searches (every language's) and the answer steps share.
+    pub search_pool: SearchPool,
 }
 
 /// A language's pack and the search stack over its own index.
@@ -133,7 +136,10 @@ impl Pipeline {
                 }
             };
             languages.push(LanguageStack {
-                search: search_stack(SearchService::new(Arc::clone(&index)), &self.config.search),
+                search: search_stack(
+                    SearchService::new(Arc::clone(&index), self.search_pool.clone()),
+                    &self.config.search,
+                ),
                 index,
                 index_dir: language.index_dir.clone(),
                 corpus: pack.corpus.clone(),
@@ -150,7 +156,11 @@ impl Pipeline {
         crate::calc::warm_up();
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
-        let search = search_stack(SearchService::new(Arc::clone(&backend)), &config.search);
+        let search_pool = SearchPool::new(config.search.threads);
+        let search = search_stack(
+            SearchService::new(Arc::clone(&backend), search_pool.clone()),
+            &config.search,
+        );
         let shards = crate::shard::count(config.server.worker_threads);
         let upstream = Upstream::new(&config.llm, shards)?;
         let anthropic = Upstream::anthropic(&config.llm, shards)?;
@@ -197,6 +207,7 @@ impl Pipeline {
             upstream,
             anthropic,
             languages: Vec::new(),
+            search_pool,
         })
     }
 

@@ -3,6 +3,7 @@
 //! the request's own `stop` and `max_tokens`). The result is a typed [`Routed`]; `serve` answers or
 //! forwards from it, and the offline tools read the same value.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tower::ServiceExt;
@@ -13,6 +14,7 @@ use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::cpu::CpuMeter;
 pub use crate::ledger::Served;
 use crate::search::answer::{self, Answer};
+use crate::search::pool::PoolError;
 use crate::search::{BoxError, SearchOutcome, SearchQuery};
 
 /// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
@@ -65,6 +67,8 @@ pub enum SearchFailure {
     Timeout,
     Error,
     CircuitOpen,
+    /// Every search thread stayed busy for `search.timeout_ms`, so the answer step could not run.
+    Busy,
 }
 
 impl SearchFailure {
@@ -74,6 +78,7 @@ impl SearchFailure {
             SearchFailure::Timeout => "timeout",
             SearchFailure::Error => "error",
             SearchFailure::CircuitOpen => "circuit_open",
+            SearchFailure::Busy => "busy",
         }
     }
 
@@ -82,6 +87,7 @@ impl SearchFailure {
             SearchFailure::Timeout => "search timed out",
             SearchFailure::Error => "search failed",
             SearchFailure::CircuitOpen => "search circuit open",
+            SearchFailure::Busy => "search threads busy",
         }
     }
 }
@@ -331,15 +337,43 @@ impl Pipeline {
                 };
             }
         };
-        // The adequacy check is part of the search step's cost.
-        let meter = CpuMeter::start();
-        let adequacy = &self.config.search.adequacy;
-        let verdict = match language {
-            Some(l) => l.pack.answer(question, &outcome.hits, adequacy),
-            None => answer::answer(question, &outcome.hits, adequacy),
-        }
-        .map_err(|refusal| refusal.reason());
-        let cpu_us = outcome.cpu.map_or(0.0, |d| d.as_secs_f64() * 1e6) + meter.micros();
+        // The adequacy check (the reader scores every sentence of the hits) is CPU work too, and
+        // part of the search step's cost: it runs on the search pool, measured there. Its wait for
+        // a thread is bounded by the search timeout; the check itself is not, as before.
+        let adequacy = self.config.search.adequacy;
+        let pack = language.map(|l| Arc::clone(&l.pack));
+        let owned = question.to_string();
+        let check = move || {
+            match pack {
+                Some(pack) => pack.answer(&owned, &outcome.hits, &adequacy),
+                None => answer::answer(&owned, &outcome.hits, &adequacy),
+            }
+            .map_err(|refusal| refusal.reason())
+        };
+        let searched_cpu = outcome.cpu;
+        let (verdict, check_cpu) = match self.search_pool.run(Some(self.config.search.timeout), check).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "search answer step did not run; escalating");
+                let failure = match e {
+                    PoolError::Busy(_) => SearchFailure::Busy,
+                    PoolError::Failed(_) => SearchFailure::Error,
+                };
+                return SearchStep {
+                    verdict: Err(format!("escalated: {}", failure.reason())),
+                    cost: SearchCost {
+                        cpu_us: searched_cpu.map(|d| d.as_secs_f64() * 1e6),
+                        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                        failure: Some(failure),
+                    },
+                };
+            }
+        };
+        let cpu_us = [searched_cpu, check_cpu]
+            .iter()
+            .flatten()
+            .map(|d| d.as_secs_f64() * 1e6)
+            .sum::<f64>();
         SearchStep {
             verdict,
             cost: SearchCost {

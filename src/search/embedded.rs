@@ -2,9 +2,10 @@
 //! built from a JSON Lines corpus (gzip or plain). `serve` builds it on first start, and rebuilds it
 //! when the corpus changes (a stamp file records which corpus an index was built from).
 //!
-//! Searches run inline on the calling task: a query over the default index takes well under a
-//! millisecond of CPU, less than a hop to a blocking thread pool would cost, and running inline keeps
-//! the thread CPU time of the search measurable for the energy ledger.
+//! Searches run on the bounded search pool ([`super::pool`]), through [`super::BlockingSearch`]:
+//! a query over the 12 MB default index takes well under a millisecond, but one over a multi-gigabyte
+//! Wikipedia index can take hundreds, which on a serving thread would stall that core's other
+//! requests and escape `search.timeout_ms`. The pool measures the search's thread CPU time there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
 use super::answer::{entity, life_sentences, looks_like_a_name, normalize_question};
 use super::ingest::{IngestOptions, Progress};
-use super::{question, Hit, SearchBackend, SearchError};
+use super::{question, BlockingSearch, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
 use crate::lang::LanguagePack;
 use crate::Error;
@@ -266,6 +267,8 @@ impl EmbeddedIndex {
     /// ("how many bones in the human body" against "…206 bones by adulthood"), and the reader, not
     /// retrieval, judges whether a passage answers.
     pub fn search_sync(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
+        #[cfg(feature = "test-hooks")]
+        test_hooks::slow_search(query);
         self.search_inner(query, limit, true)
     }
 
@@ -424,6 +427,31 @@ impl SearchBackend for EmbeddedIndex {
 
     fn search<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>> {
         Box::pin(std::future::ready(self.search_sync(query, limit)))
+    }
+
+    fn blocking(self: Arc<Self>) -> Option<Arc<dyn BlockingSearch>> {
+        Some(self)
+    }
+}
+
+impl BlockingSearch for EmbeddedIndex {
+    fn search_blocking(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
+        self.search_sync(query, limit)
+    }
+}
+
+/// Only with the `test-hooks` feature (the integration tests): a query holding the word
+/// `zzslowsearch` blocks its thread for [`test_hooks::SLOW_SEARCH`], like a search over a very large
+/// index, so a test can check that such a search neither escapes `search.timeout_ms` nor stalls the
+/// serving thread.
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
+    pub const SLOW_SEARCH: std::time::Duration = std::time::Duration::from_millis(1500);
+
+    pub(super) fn slow_search(query: &str) {
+        if query.to_lowercase().contains("zzslowsearch") {
+            std::thread::sleep(SLOW_SEARCH);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //!   Meilisearch, Typesense) by URL template and JSON pointers.
 //! - [`postgres`]: PostgreSQL full-text search.
 //! - [`breaker`]: the circuit breaker layer in front of every backend.
+//! - [`pool`]: the bounded blocking pool that embedded searches and the answer step run on.
 //! - [`answer`]: pure; picks the sentence that answers the question, or refuses.
 
 pub mod answer;
@@ -15,6 +16,7 @@ pub mod breaker;
 pub mod embedded;
 pub mod http;
 pub mod ingest;
+pub mod pool;
 pub mod postgres;
 pub mod question;
 pub mod reader;
@@ -74,6 +76,18 @@ pub trait SearchBackend: Send + Sync + 'static {
     /// Short name for logs, the ledger and `system_fingerprint`, e.g. `embedded`.
     fn name(&self) -> &str;
     fn search<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<Hit>, SearchError>>;
+
+    /// `Some` for a backend whose search is CPU work in this process (the embedded index): the
+    /// same search as a blocking call, which [`SearchService`] runs on the [`pool::SearchPool`]
+    /// instead of awaiting [`SearchBackend::search`] on the serving thread.
+    fn blocking(self: Arc<Self>) -> Option<Arc<dyn BlockingSearch>> {
+        None
+    }
+}
+
+/// A search that is CPU work: it runs to its end on the thread that calls it.
+pub trait BlockingSearch: Send + Sync + 'static {
+    fn search_blocking(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError>;
 }
 
 /// A request to the search service.
@@ -98,11 +112,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub struct SearchService {
     backend: Arc<dyn SearchBackend>,
+    /// The backend's blocking face, when it has one.
+    blocking: Option<Arc<dyn BlockingSearch>>,
+    pool: pool::SearchPool,
 }
 
 impl SearchService {
-    pub fn new(backend: Arc<dyn SearchBackend>) -> Self {
-        Self { backend }
+    /// `pool` runs the searches of a backend that has a blocking face.
+    pub fn new(backend: Arc<dyn SearchBackend>, pool: pool::SearchPool) -> Self {
+        let blocking = Arc::clone(&backend).blocking();
+        Self {
+            backend,
+            blocking,
+            pool,
+        }
     }
 
     pub fn backend_name(&self) -> &str {
@@ -121,11 +144,25 @@ impl tower::Service<SearchQuery> for SearchService {
 
     fn call(&mut self, query: SearchQuery) -> Self::Future {
         let backend = Arc::clone(&self.backend);
+        let blocking = self.blocking.clone();
+        let pool = self.pool.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let meter = crate::cpu::CpuMeter::start();
-            let hits = backend.search(&query.text, query.limit).await?;
-            let cpu = meter.elapsed();
+            let (hits, cpu) = match blocking {
+                // The wait for a thread counts against the timeout layer around this service,
+                // so a full pool escalates at `search.timeout_ms` like a slow search does.
+                Some(blocking) => {
+                    let (hits, cpu) = pool
+                        .run(None, move || blocking.search_blocking(&query.text, query.limit))
+                        .await?;
+                    (hits?, cpu)
+                }
+                None => {
+                    let meter = crate::cpu::CpuMeter::start();
+                    let hits = backend.search(&query.text, query.limit).await?;
+                    (hits, meter.elapsed())
+                }
+            };
             Ok(SearchOutcome {
                 hits,
                 elapsed: started.elapsed(),

@@ -64,6 +64,9 @@ pub struct SearchConfig {
     pub top_k: usize,
     #[serde(rename = "timeout_ms", serialize_with = "crate::redact::ser::millis")]
     pub timeout: Duration,
+    /// How many embedded searches and answer steps run at once, each on a blocking thread of its
+    /// own ([`super::pool`]); 0 is one per core.
+    pub threads: usize,
     #[serde(rename = "circuit_breaker")]
     pub breaker: BreakerSettings,
     /// Energy per query in Wh, for backends whose CPU time the proxy cannot measure.

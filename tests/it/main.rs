@@ -22,4 +22,5 @@ mod scripts;
 mod search_backends;
 mod secrets;
 mod shadow;
+mod slow_search;
 mod tiers;
