@@ -117,6 +117,17 @@ mod tests {
     use super::super::Limits;
     use super::*;
 
+    /// Every document of an abstracts dump, read without limits.
+    fn read_all(dump: &str) -> Vec<CorpusDoc> {
+        let mut docs = Vec::new();
+        read(Limits::unbounded(dump.as_bytes()), "abstract.xml", &mut |doc| {
+            docs.push(doc);
+            Ok(())
+        })
+        .unwrap();
+        docs
+    }
+
     #[test]
     fn reads_docs_and_skips_template_leftovers() {
         let dump = r#"<feed>
@@ -134,12 +145,7 @@ mod tests {
 <abstract>| name = Stub</abstract>
 </doc>
 </feed>"#;
-        let mut docs = Vec::new();
-        read(Limits::unbounded(dump.as_bytes()), "abstract.xml", &mut |doc| {
-            docs.push(doc);
-            Ok(())
-        })
-        .unwrap();
+        let docs = read_all(dump);
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].title, "Anarchism");
         assert_eq!(docs[0].url, "https://en.wikipedia.org/wiki/Anarchism");
@@ -161,12 +167,7 @@ mod tests {
     fn entities_are_resolved_inside_the_text() {
         let dump = "<feed><doc><title>Wikipedia: AT&amp;T</title><url>https://x.org/a?b=1&amp;c=2</url>\
             <abstract>Dash &#8211; and hex &#x2014; and &lt;tag&gt; &quot;quoted&quot; &apos;s.</abstract></doc></feed>";
-        let mut docs = Vec::new();
-        read(Limits::unbounded(dump.as_bytes()), "abstract.xml", &mut |doc| {
-            docs.push(doc);
-            Ok(())
-        })
-        .unwrap();
+        let docs = read_all(dump);
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].title, "AT&T");
         assert_eq!(docs[0].url, "https://x.org/a?b=1&c=2");
