@@ -107,14 +107,22 @@ pub(super) fn eval_answers_command(
         let limits = AnswerLimits::default();
         for row in &rows {
             let features = RequestFeatures::from_query(&row.query);
-            let routed = routing
-                .route(RouteRequest {
+            let plan = routing
+                .plan(PlanRequest {
+                    api: crate::api::Api::ChatCompletions,
                     features: &features,
                     tenant: None,
                     requested: None,
                     limits: &limits,
+                    model: "",
+                    // The routing alone: a repeated question is judged again, not found in a cache.
+                    cache: None,
+                    review_draw: None,
                 })
                 .await;
+            let routed = plan
+                .routed
+                .ok_or_else(|| Error::internal("a plan without a cache look-up was not routed"))?;
             // Sent to search by the decision, or answered before it by the calculator (which a
             // rule such as `arithmetic` may have routed to the LLM).
             let routed_to_search = routed

@@ -13,7 +13,8 @@ use crate::classify::train::{cross_validate, train, Example, Rng, TrainOptions};
 use crate::classify::{model, Classifier, Decider, RequestFeatures};
 use crate::config::{Config, SearchBackendConfig};
 use crate::eval::{calibrate, calibrate_against, confusion_at, EvalReport, FalseLookupBound, Scored, Z_95};
-use crate::pipeline::{AnswerLimits, Outcome, Pipeline, RouteRequest, Routed, Served};
+use crate::pipeline::cache::CacheRequest;
+use crate::pipeline::{Action, AnswerLimits, Outcome, Pipeline, Plan, PlanRequest, Routed, Served};
 use crate::search::embedded::EmbeddedIndex;
 use crate::Error;
 

@@ -17,8 +17,9 @@ pub struct ReplayArgs {
     /// rows stored with ledger.store_prompts). An optional `tenant` picks that tenant's policy.
     #[arg(long)]
     pub input: PathBuf,
-    /// One JSON line per input, in order: how `serve` would answer it (`route` search or llm,
-    /// `served` search, escalated or llm, `reason`, and the `answer` text when search answers).
+    /// One JSON line per input, in order: how `serve` would answer it (`route` search, cache or
+    /// llm, `served`, `reason`, the `answer` text when search answers, what the response cache
+    /// did (`cache`, as a fresh `serve` with this config would) and a model tier's choice (`tier`)).
     #[arg(long, conflicts_with = "compare")]
     pub json: bool,
     /// Config A.
@@ -40,16 +41,24 @@ pub(super) struct ReplayItem {
     prompt_tokens: f64,
     /// The request's `stop` and `max_tokens` (none for a bare question).
     limits: AnswerLimits,
+    /// The request body `serve` would get: the cache's keys are made of it.
+    body: Vec<u8>,
 }
 
 pub(super) fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, CliError> {
-    let from_text = |line: usize, text: &str, model: Option<String>, tenant: Option<String>| ReplayItem {
-        line,
-        prompt_tokens: f64::from(crate::openai::estimate_tokens(text) + 7),
-        features: RequestFeatures::from_query(text),
-        model: model.unwrap_or_else(|| "unknown".into()),
-        tenant,
-        limits: AnswerLimits::default(),
+    let from_text = |line: usize, text: &str, model: Option<String>, tenant: Option<String>| {
+        let model = model.unwrap_or_else(|| "unknown".into());
+        // A single user turn, as `scripts/replay_vs_serve.py` sends it to `serve`.
+        let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]});
+        ReplayItem {
+            line,
+            prompt_tokens: f64::from(crate::openai::estimate_tokens(text) + 7),
+            features: RequestFeatures::from_query(text),
+            model,
+            tenant,
+            limits: AnswerLimits::default(),
+            body: body.to_string().into_bytes(),
+        }
     };
     if path.extension().is_some_and(|e| e == "sqlite") {
         return Ok(crate::ledger::read_all(path)?
@@ -80,6 +89,7 @@ pub(super) fn replay_items(path: &Path) -> Result<Vec<ReplayItem>, CliError> {
                 model: chat.model_name().to_string(),
                 tenant,
                 limits: chat.limits(),
+                body: request.into_bytes(),
             });
         } else if let Some(prompt) = value
             .get("query")
@@ -108,19 +118,47 @@ pub(super) struct ReplaySummary {
     expected_cost_saved_usd: crate::energy::Range,
 }
 
-/// Each item's route, as `serve` would take it.
-pub(super) async fn route_items(config: Config, items: &[ReplayItem]) -> Result<(Pipeline, Vec<Routed>), CliError> {
+/// Each item's plan, as `serve` would make it; with `cache`, through the response cache as a
+/// freshly started `serve` would (the summary measures the routing alone).
+pub(super) async fn plan_items(
+    config: Config,
+    items: &[ReplayItem],
+    cache: bool,
+) -> Result<(Pipeline, Vec<Plan>), CliError> {
     let pipeline = Pipeline::build(config).await?;
-    let mut routed = Vec::with_capacity(items.len());
+    let mut plans = Vec::with_capacity(items.len());
     for item in items {
-        let request = RouteRequest {
+        let lookup = CacheRequest {
+            body: &item.body,
+            partition: crate::server::request::cache_partition(item.tenant.as_deref(), None),
+            ..CacheRequest::default()
+        };
+        let request = PlanRequest {
+            api: crate::api::Api::ChatCompletions,
             features: &item.features,
             tenant: item.tenant.as_deref(),
             requested: None,
             limits: &item.limits,
+            model: &item.model,
+            cache: cache.then_some(&lookup),
+            review_draw: None,
         };
-        routed.push(pipeline.route(request).await);
+        plans.push(pipeline.plan(request).await);
     }
+    Ok((pipeline, plans))
+}
+
+/// Each item's route, as `serve` would take it, with no cache.
+pub(super) async fn route_items(config: Config, items: &[ReplayItem]) -> Result<(Pipeline, Vec<Routed>), CliError> {
+    let (pipeline, plans) = plan_items(config, items, false).await?;
+    // Nothing is looked up in a cache, so every plan has a route.
+    let routed = plans
+        .into_iter()
+        .map(|plan| {
+            plan.routed
+                .ok_or_else(|| Error::internal("a plan without a cache look-up was not routed"))
+        })
+        .collect::<Result<_, _>>()?;
     Ok((pipeline, routed))
 }
 
@@ -185,19 +223,30 @@ pub(super) async fn replay_with(
 
 /// `replay --json`: one line per input, what `serve` would answer.
 pub(super) fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitCode, CliError> {
-    let (_, routed) = tokio_runtime()?.block_on(route_items(config, items))?;
+    let (_, plans) = tokio_runtime()?.block_on(plan_items(config, items, true))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (item, run) in items.iter().zip(&routed) {
-        let served = run.served();
+    for (item, plan) in items.iter().zip(&plans) {
+        let served = plan.served();
+        let answer = match &plan.action {
+            Action::Answered { content, .. } => Some(content.as_str()),
+            Action::Cached(_) | Action::Forward(_) => None,
+        };
         let line = serde_json::json!({
             "line": item.line,
             "query": item.features.last_user,
             // As the `x-ecoroute-route` header says it.
-            "route": if served == Served::Search { "search" } else { "llm" },
+            "route": match served {
+                Served::Search => "search",
+                Served::Cache => "cache",
+                _ => "llm",
+            },
             "served": served.as_str(),
-            "mode": run.mode.as_str(),
-            "reason": run.reason(),
-            "answer": run.answer().filter(|_| served == Served::Search).map(|(_, content)| content),
+            // An exact cache hit is not routed: the mode is the tenant's.
+            "mode": plan.routed.as_ref().map_or(crate::classify::Mode::Route, |r| r.mode).as_str(),
+            "reason": &plan.reason,
+            "answer": answer,
+            "cache": plan.cache.as_str(),
+            "tier": plan.tier().map(|t| serde_json::json!({"model": t.cheaper, "why": t.why, "mode": t.mode})),
         });
         writeln!(out, "{line}").map_err(|e| CliError::io("writing to stdout", e))?;
     }

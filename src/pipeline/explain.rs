@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{AnswerLimits, Pipeline, RouteRequest};
+use super::{AnswerLimits, Pipeline, PlanRequest};
 use crate::classify::{Decider, Decision, RequestFeatures};
 use crate::search::answer;
 
@@ -46,14 +46,22 @@ pub async fn explain_search(pipeline: &Pipeline, question: &str) -> Value {
 /// scorer's features and what search makes of it.
 pub async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> Value {
     let features = RequestFeatures::from_query(query);
-    let routed = pipeline
-        .route(RouteRequest {
+    let plan = pipeline
+        .plan(PlanRequest {
+            api: crate::api::Api::ChatCompletions,
             features: &features,
             tenant,
             requested: None,
             limits: &AnswerLimits::default(),
+            model: "",
+            // The decision itself, not a stored answer from an earlier request.
+            cache: None,
+            review_draw: None,
         })
         .await;
+    let Some(routed) = plan.routed else {
+        return json!({"error": "a plan without a cache look-up was not routed"});
+    };
     let classifier = &pipeline.policy(tenant).classifier;
     let score = classifier.scorer.score(&features.question);
     let top: Vec<Value> = score

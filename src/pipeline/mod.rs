@@ -1,14 +1,19 @@
-//! The routing decision, written once: `serve`, `replay`, `eval --answers`, `/admin/explain` and
-//! `ecoroute search` all call [`Pipeline::route`] (or its search step), so what is measured offline
-//! is what users get.
+//! Every per-request decision, written once: `serve`, `replay`, `eval --answers` and
+//! `/admin/explain` all call [`Pipeline::plan`] (`ecoroute search` its search step), so what is
+//! measured offline is what users get.
 //!
+//! - [`plan`]: one request's plan, in named steps: the cache, the route, a near duplicate, the
+//!   model tier; [`plan::Plan`] says to answer from the cache, answer from search or forward.
+//! - [`cache`]: the response cache's part in one request (keys, hit rules, keeping an answer).
 //! - [`Pipeline`]: everything built from one config (classifier, tenant policies, the search stack,
 //!   the upstream client); swapped whole on reload, so a request keeps the snapshot it started with.
 //! - [`route`]: one request's decision and search step, as a typed [`route::Routed`], with the one
 //!   formatter of the `x-ecoroute-reason` text.
 //! - [`explain`]: the decision trace for `x-ecoroute-explain` and `/admin/explain`.
 
+pub mod cache;
 pub mod explain;
+pub mod plan;
 pub mod route;
 
 use std::collections::HashMap;
@@ -25,6 +30,7 @@ use crate::search::pool::SearchPool;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
+pub use plan::{Action, Plan, PlanRequest};
 pub use route::{AnswerLimits, Outcome, RouteRequest, Routed, SearchCost, SearchFailure, Served};
 
 /// The search backend as the pipeline calls it.

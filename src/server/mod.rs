@@ -1,8 +1,10 @@
 //! The HTTP server: shared state, start-up, and graceful shutdown.
 //!
 //! - [`stack`]: every tower layer and route, in one place.
-//! - [`chat`]: `/v1/chat/completions`: parse, [`crate::pipeline::Pipeline::route`], then answer
-//!   from search or forward to the LLM.
+//! - [`chat`]: `/v1/chat/completions`, `/v1/messages`, `/v1/responses`: parse, then
+//!   [`crate::pipeline::Pipeline::plan`], then answer or forward as the plan says.
+//! - `answer`: the answers the proxy writes itself (cache, search), in the API's shape.
+//! - `forward`: the LLM leg: the upstream call, the usage tap, the cache fill, a tier's review call.
 //! - [`passthrough`]: every other `/v1/*` path, proxied to the upstream unchanged.
 //! - [`conn`]: the accept loop and its limits on slow or hostile clients.
 //! - [`record`]: the per-request ledger row, [`PendingRecord`], that travels with the request (and
@@ -14,8 +16,10 @@
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
 pub mod admin;
+mod answer;
 pub mod chat;
 pub mod conn;
+mod forward;
 pub mod kept;
 pub mod passthrough;
 pub mod record;

@@ -1,9 +1,10 @@
 //! Small HTTP helpers the handlers share: the request id, header values from free text, the
-//! tenant of a request, and reading a body within its limit.
+//! tenant of a request, reading a body within its limit, ecoroute's own headers and the
+//! `Cache-Control` directives a request or an upstream answer carries.
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::{header, HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 
 use crate::Error;
@@ -102,6 +103,77 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         }
         Err(e) => Err(Error::BodyRead(e.to_string())),
     }
+}
+
+/// The route a request took (`search`, `llm`, `cache`), on every response of the chat APIs.
+pub const ROUTE_HEADER: &str = "x-ecoroute-route";
+/// Why, in words (`pipeline::Plan::reason`).
+pub const REASON_HEADER: &str = "x-ecoroute-reason";
+/// Asks for (and carries) the compact decision trace.
+pub const EXPLAIN_HEADER: &str = "x-ecoroute-explain";
+/// Says which model a tier sent the request to, besides the answer's own `model`.
+pub const MODEL_HEADER: &str = "x-ecoroute-model";
+
+/// `Cache-Control: no-cache`, `no-store` or `max-age=0`, or `Pragma: no-cache`, on the request:
+/// the client wants a fresh answer.
+pub(super) fn refuses_cache(headers: &HeaderMap) -> bool {
+    let pragma = cache_directives(headers, header::PRAGMA).any(|(name, _)| name == "no-cache");
+    pragma
+        || cache_directives(headers, header::CACHE_CONTROL).any(|(name, value)| match name.as_str() {
+            // `no-cache="field"` too: it asks to revalidate, and an answer cannot be.
+            "no-cache" | "no-store" => true,
+            "max-age" => value.and_then(|v| v.parse::<u64>().ok()) == Some(0),
+            _ => false,
+        })
+}
+
+/// The oldest cached answer a request accepts (`Cache-Control: max-age=N`), if it says.
+pub(super) fn max_age(headers: &HeaderMap) -> Option<std::time::Duration> {
+    cache_directives(headers, header::CACHE_CONTROL)
+        .filter(|(name, _)| name == "max-age")
+        .filter_map(|(_, value)| value?.parse::<u64>().ok())
+        .min()
+        .map(std::time::Duration::from_secs)
+}
+
+/// Whether an upstream answer may not be kept: `Cache-Control: no-store`, or `private` (the
+/// response cache is shared by every client of a tenant and key).
+pub(super) fn forbids_keeping(headers: &HeaderMap) -> bool {
+    cache_directives(headers, header::CACHE_CONTROL).any(|(name, _)| matches!(name.as_str(), "no-store" | "private"))
+}
+
+/// A cache header's directives, each name in lower case with its value (quotes taken off).
+fn cache_directives(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> impl Iterator<Item = (String, Option<String>)> + '_ {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| match d.split_once('=') {
+            Some((name, value)) => (
+                name.trim().to_ascii_lowercase(),
+                Some(value.trim().trim_matches('"').to_string()),
+            ),
+            None => (d.trim().to_ascii_lowercase(), None),
+        })
+}
+/// The client's `x-ecoroute-route` request, if any.
+pub(super) fn requested_route(headers: &HeaderMap) -> Option<crate::classify::Route> {
+    match headers.get(ROUTE_HEADER)?.to_str().ok()?.trim() {
+        "llm" => Some(crate::classify::Route::Llm),
+        "search" => Some(crate::classify::Route::Search),
+        _ => None,
+    }
+}
+
+pub(super) fn wants_explain(headers: &HeaderMap) -> bool {
+    headers
+        .get(EXPLAIN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
 #[cfg(test)]
