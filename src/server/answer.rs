@@ -9,23 +9,21 @@ use bytes::Bytes;
 use http::{header, HeaderValue};
 
 use super::request::{REASON_HEADER, ROUTE_HEADER};
-use super::{header_value, AppState, PendingRecord};
+use super::{header_value, AppState, RequestCtx};
 use crate::api::Api;
 use crate::cpu::CpuMeter;
-use crate::ledger::{RouteTaken, UsageSource};
 use crate::openai::{self, ChatRequest, CompletionMeta, Usage};
 use crate::pipeline::Pipeline;
 use crate::search::answer::Answer;
 
 /// An answer from the cache, in the shape and streaming mode the client asked for; its row says
 /// what it was first, so the call it avoided is booked at the right length.
-pub(super) fn cache_response(written: Written<'_>, hit: &crate::cache::Hit, pending: &mut PendingRecord) -> Response {
+pub(super) fn cache_response(written: Written<'_>, hit: &crate::cache::Hit, ctx: &mut RequestCtx) -> Response {
     let meter = CpuMeter::start();
     let chat = written.chat;
     let answer = &hit.answer;
     let (model, completion_tokens) = match &answer.origin {
-        crate::cache::Origin::Search { source } => {
-            pending.record.answer_source = Some(source.clone());
+        crate::cache::Origin::Search { .. } => {
             (chat.model_name().to_string(), openai::estimate_tokens(&answer.content))
         }
         crate::cache::Origin::Llm {
@@ -44,16 +42,9 @@ pub(super) fn cache_response(written: Written<'_>, hit: &crate::cache::Hit, pend
         prompt_tokens: chat.estimated_prompt_tokens(),
         completion_tokens,
     };
-    {
-        // The reason is the plan's (`cache: … hit, …`).
-        let r = &mut pending.record;
-        r.route = RouteTaken::Cache;
-        r.cache_origin = Some(answer.origin.kind());
-        r.prompt_tokens = Some(usage.prompt_tokens);
-        r.completion_tokens = Some(usage.completion_tokens);
-        r.usage_source = UsageSource::Estimated;
-    }
-    let id = chat.api.answer_id(&pending.record.request_id);
+    // The reason is the plan's (`cache: … hit, …`).
+    ctx.answered_from_cache(hit, usage);
+    let id = chat.api.answer_id(ctx.request_id());
     let meta = CompletionMeta {
         id: &id,
         created: unix_seconds(),
@@ -63,8 +54,8 @@ pub(super) fn cache_response(written: Written<'_>, hit: &crate::cache::Hit, pend
     let mut response = completion_response(written, &meta, &answer.content, usage);
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("cache"));
-    h.insert(REASON_HEADER, header_value(&pending.record.reason));
-    pending.record.proxy_cpu_us += meter.micros();
+    h.insert(REASON_HEADER, header_value(ctx.reason()));
+    ctx.add_cpu(meter.micros());
     response
 }
 
@@ -129,7 +120,7 @@ pub(super) fn search_response(
     written: Written<'_>,
     answer: &Answer,
     content: &str,
-    pending: &mut PendingRecord,
+    ctx: &mut RequestCtx,
 ) -> Response {
     let meter = CpuMeter::start();
     let chat = written.chat;
@@ -137,7 +128,7 @@ pub(super) fn search_response(
         prompt_tokens: chat.estimated_prompt_tokens(),
         completion_tokens: openai::estimate_tokens(content),
     };
-    let id = chat.api.answer_id(&pending.record.request_id);
+    let id = chat.api.answer_id(ctx.request_id());
     let fingerprint = format!("ecoroute-search-{}", runtime.search_backend_name);
     let meta = CompletionMeta {
         id: &id,
@@ -145,18 +136,12 @@ pub(super) fn search_response(
         model: chat.model_name(),
         fingerprint: &fingerprint,
     };
-    {
-        let r = &mut pending.record;
-        r.prompt_tokens = Some(usage.prompt_tokens);
-        r.completion_tokens = Some(usage.completion_tokens);
-        r.usage_source = UsageSource::Estimated;
-        r.answer_source = Some(answer.source_ref());
-    }
+    ctx.answered_from_search(usage, answer.source_ref());
     let mut response = completion_response(written, &meta, content, usage);
     let h = response.headers_mut();
     h.insert(ROUTE_HEADER, HeaderValue::from_static("search"));
-    h.insert(REASON_HEADER, header_value(&pending.record.reason));
-    pending.record.proxy_cpu_us += meter.micros();
+    h.insert(REASON_HEADER, header_value(ctx.reason()));
+    ctx.add_cpu(meter.micros());
     response
 }
 
@@ -166,24 +151,4 @@ fn sse_response(body: Body) -> Response {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// The compact decision trace for `x-ecoroute-explain`.
-pub(super) fn explain_value(r: &crate::ledger::LedgerRecord, top: &str) -> HeaderValue {
-    let mut parts = vec![
-        format!("route={}", r.route.as_str()),
-        format!("class={}", r.class.map_or("-", |c| c.as_str())),
-        format!("confidence={:.3}", r.confidence.unwrap_or(0.0)),
-        format!("reason={}", r.reason),
-    ];
-    if let Some(ms) = r.search_ms {
-        parts.push(format!("search_ms={ms:.3}"));
-    }
-    if let Some(source) = &r.answer_source {
-        parts.push(format!("source={source}"));
-    }
-    if !top.is_empty() {
-        parts.push(format!("top={top}"));
-    }
-    header_value(&parts.join("; "))
 }

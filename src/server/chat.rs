@@ -11,12 +11,12 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 
-use super::answer::{cache_response, explain_value, search_response, Written};
+use super::answer::{cache_response, search_response, Written};
 use super::forward::{forward, Outbound};
 use super::request::{
     cache_partition, claimed_tenant, credential_of, max_age, refuses_cache, requested_route, wants_explain,
 };
-use super::{header_value, read_body, request_id, AppState, PendingRecord};
+use super::{header_value, read_body, request_id, AppState, RequestCtx};
 use crate::api::Api;
 use crate::cpu::CpuMeter;
 use crate::ledger::RouteTaken;
@@ -47,15 +47,14 @@ async fn serve(api: Api, State(state): State<Arc<AppState>>, request: Request) -
     // One runtime snapshot for the whole request: a reload mid-request does not change its course.
     let runtime = state.runtime();
     let id = request_id(request.headers());
-    let mut pending = PendingRecord::new(&state, api.path(), &id);
+    let mut ctx = RequestCtx::new(&state, api.path(), &id);
     let (parts, body) = request.into_parts();
     // The credentials are hashed once: the ledger's tenant, the cache partition and the owner of a
     // kept Responses answer all read this one hash.
     let credential = credential_of(&parts.headers);
-    pending.record.tenant =
-        claimed_tenant(&parts.headers, &runtime.config.ledger.tenant_header).or_else(|| credential.clone());
+    ctx.set_tenant(claimed_tenant(&parts.headers, &runtime.config.ledger.tenant_header).or_else(|| credential.clone()));
     let outcome = tokio::select! {
-        outcome = answer_or_forward(api, &state, &runtime, &parts.headers, credential.as_deref(), body, &mut pending) => outcome,
+        outcome = answer_or_forward(api, &state, &runtime, &parts.headers, credential.as_deref(), body, &mut ctx) => outcome,
         // The shutdown grace is over and the upstream has not answered yet.
         () = state.stopped() => Err(Error::ShuttingDown),
     };
@@ -63,22 +62,20 @@ async fn serve(api: Api, State(state): State<Arc<AppState>>, request: Request) -
         Ok(Reply::Done(response)) => response,
         Ok(Reply::Streaming(response)) => return with_request_id(response, &id),
         Err(error) => {
-            pending.record.error = Some(error.to_string());
-            let route = pending.record.route;
-            let reason = pending.record.reason.clone();
+            ctx.set_error(error.to_string());
             let mut response = error.into_response();
-            if route != RouteTaken::Unrouted {
+            if ctx.route() != RouteTaken::Unrouted {
                 response
                     .headers_mut()
-                    .insert(ROUTE_HEADER, header_value(route.as_str()));
-                response.headers_mut().insert(REASON_HEADER, header_value(&reason));
+                    .insert(ROUTE_HEADER, header_value(ctx.route().as_str()));
+                response.headers_mut().insert(REASON_HEADER, header_value(ctx.reason()));
             }
             response
         }
     };
-    pending.record.status = response.status().as_u16();
-    pending.finish();
-    drop(pending);
+    ctx.set_status(response.status().as_u16());
+    ctx.finish();
+    drop(ctx);
     response = with_request_id(response, &id);
     response
 }
@@ -104,7 +101,7 @@ async fn answer_or_forward(
     // answer belongs to them, and the cache partition includes them.
     owner: Option<&str>,
     body: Body,
-    pending: &mut PendingRecord,
+    ctx: &mut RequestCtx,
 ) -> Result<Reply, Error> {
     let bytes = read_body(headers, body, runtime.config.server.max_body_bytes).await?;
     let meter = CpuMeter::start();
@@ -116,24 +113,18 @@ async fn answer_or_forward(
     let chat = api.parse(&bytes)?;
     check(api, &chat, runtime.config.server.max_messages)?;
     let features = chat.features();
-    {
-        let r = &mut pending.record;
-        r.model = chat.model.clone();
-        r.stream = chat.is_stream();
-        if state.ledger.stores_prompts() {
-            r.prompt = Some(features.last_user.clone());
-        }
-    }
-    let tenant = pending.record.tenant.clone();
+    let prompt = state.ledger.stores_prompts().then(|| features.last_user.clone());
+    ctx.asked(chat.model.clone(), chat.is_stream(), prompt);
+    let tenant = ctx.tenant().map(str::to_string);
     let cache = CacheRequest {
         body: &bytes,
         partition: cache_partition(tenant.as_deref(), owner),
         refuses: refuses_cache(headers),
         max_age: max_age(headers),
     };
-    let request_id = pending.record.request_id.clone();
+    let request_id = ctx.request_id().to_string();
     let draw = |share: f64| state.reviews.sampled(&request_id, share);
-    pending.record.proxy_cpu_us += meter.micros();
+    ctx.add_cpu(meter.micros());
     let limits = chat.limits();
     let plan = runtime
         .plan(PlanRequest {
@@ -147,17 +138,13 @@ async fn answer_or_forward(
             review_draw: Some(&draw),
         })
         .await;
-    pending.record.proxy_cpu_us += plan.cache_cpu_us;
+    ctx.planned(&plan);
     state.metrics.cache_lookup(plan.cache.metric_label());
-    if let Some(routed) = &plan.routed {
-        if let Some(failure) = routed.search().and_then(|s| s.failure) {
-            state
-                .metrics
-                .search_failed(&runtime.search_backend_name, failure.as_str());
-        }
-        pending.apply(routed);
+    if let Some(failure) = plan.routed.as_ref().and_then(|r| r.search()).and_then(|s| s.failure) {
+        state
+            .metrics
+            .search_failed(&runtime.search_backend_name, failure.as_str());
     }
-    pending.record.reason.clone_from(&plan.reason);
     let explain = match (
         plan.routed.as_ref().and_then(|r| r.decision.as_ref()),
         wants_explain(headers),
@@ -172,7 +159,7 @@ async fn answer_or_forward(
     };
     let written = Written::new(&chat, &bytes, state, owner);
     match plan.action {
-        Action::Cached(hit) => Ok(Reply::Done(cache_response(written, &hit, pending))),
+        Action::Cached(hit) => Ok(Reply::Done(cache_response(written, &hit, ctx))),
         Action::Answered {
             answer,
             content,
@@ -181,11 +168,11 @@ async fn answer_or_forward(
             if let Some(size) = stored {
                 state.metrics.cache_stored(size);
             }
-            let mut response = search_response(runtime, written, &answer, &content, pending);
+            let mut response = search_response(runtime, written, &answer, &content, ctx);
             if let Some(top) = &explain {
                 response
                     .headers_mut()
-                    .insert(super::request::EXPLAIN_HEADER, explain_value(&pending.record, top));
+                    .insert(super::request::EXPLAIN_HEADER, ctx.explain_header(top));
             }
             Ok(Reply::Done(response))
         }
@@ -199,7 +186,7 @@ async fn answer_or_forward(
                 stream: chat.is_stream(),
                 explain: explain.as_deref(),
             };
-            forward(out, plan, pending).await
+            forward(out, plan, ctx).await
         }
     }
 }

@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
-use super::{AppState, PendingRecord};
+use super::{AppState, RequestCtx};
 use crate::api::Api;
 use crate::config::ServerConfig;
 use crate::Error;
@@ -342,12 +342,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParseErrorBody<T> {
         ready!(self.poll_pending(cx))?;
         if let Some(status) = automatic_error_status(buf) {
             let api = api_of_request_start(&self.request_start);
-            let mut pending = PendingRecord::new(&self.state, api.map_or("", Api::path), "");
-            pending.record.request_id = uuid::Uuid::new_v4().simple().to_string();
-            pending.record.status = status;
-            pending.record.reason = "rejected: not a parsable HTTP request".into();
-            pending.record.error = Some(automatic_error(status).to_string());
-            pending.finish();
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            RequestCtx::new(&self.state, api.map_or("", Api::path), &id).rejected(
+                None,
+                "rejected: not a parsable HTTP request",
+                status,
+                automatic_error(status).to_string(),
+            );
             self.pending = Some((replacement_response(status, api), 0));
             // hyper's bytes count as written: the replacement goes out in their place.
             let _ = self.poll_pending(cx)?;

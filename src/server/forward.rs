@@ -11,14 +11,12 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method};
 
-use super::answer::explain_value;
 use super::chat::Reply;
 use super::request::{forbids_keeping, EXPLAIN_HEADER, MODEL_HEADER, REASON_HEADER, ROUTE_HEADER};
-use super::{header_value, AppState, PendingRecord};
+use super::{header_value, AppState, RequestCtx};
 use crate::api::Api;
 use crate::config::tiers::TierMode;
 use crate::cpu::CpuMeter;
-use crate::ledger::RouteTaken;
 use crate::llm::usage::{JsonUsage, SseScanner};
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::pipeline::cache::CacheStep;
@@ -40,7 +38,7 @@ pub(super) struct Outbound<'a> {
 
 /// Sends a request to the LLM as its plan says: to a tier's cheaper model, or to the one it names
 /// with a review call to the cheaper one in the sample; the answer kept for the cache when it may be.
-pub(super) async fn forward(out: Outbound<'_>, plan: Forward, pending: &mut PendingRecord) -> Result<Reply, Error> {
+pub(super) async fn forward(out: Outbound<'_>, plan: Forward, ctx: &mut RequestCtx) -> Result<Reply, Error> {
     let Outbound {
         state,
         runtime,
@@ -52,14 +50,13 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, pending: &mut Pend
     } = out;
     let mut keep_answer = false;
     if let Some(choice) = &plan.tier {
-        let r = &mut pending.record;
         match choice.mode {
             TierMode::Route => {
                 body = with_model(&body, &choice.cheaper)?;
-                r.requested_model = r.model.replace(choice.cheaper.clone());
+                ctx.tier_routed(&choice.cheaper);
             }
             TierMode::Shadow => {
-                r.tier_shadow_model = Some(choice.cheaper.clone());
+                ctx.tier_shadowed(&choice.cheaper);
                 // A sampled share is also answered by the cheaper model, off the client's path, so
                 // the team can compare the two answers before it turns the tier on.
                 // Its call takes one of a few places, and is skipped (said in the row) when
@@ -68,7 +65,7 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, pending: &mut Pend
                     match state.reviews.slot() {
                         Some(slot) => {
                             keep_answer = state.ledger.stores_prompts();
-                            let review = PendingRecord::new(state, api.path(), &format!("{}-review", r.request_id));
+                            let review = RequestCtx::new(state, api.path(), &format!("{}-review", ctx.request_id()));
                             tokio::spawn(review_with_cheaper(
                                 ReviewCall {
                                     api,
@@ -81,19 +78,13 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, pending: &mut Pend
                                 },
                                 review,
                                 ReviewOf {
-                                    request_id: r.request_id.clone(),
-                                    tenant: r.tenant.clone(),
+                                    request_id: ctx.request_id().to_string(),
+                                    tenant: ctx.tenant().map(str::to_string),
                                     keep_answer,
                                 },
                             ));
                         }
-                        None => {
-                            r.reason = format!(
-                                "{}; tier review skipped: {} review calls already open",
-                                r.reason,
-                                state.reviews.size()
-                            );
-                        }
+                        None => ctx.review_skipped(state.reviews.size()),
                     }
                 }
             }
@@ -114,7 +105,7 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, pending: &mut Pend
             metrics: Arc::clone(&state.metrics),
         }),
     };
-    forward_to_llm(runtime, call, pending).await
+    forward_to_llm(runtime, call, ctx).await
 }
 
 /// Stores an LLM answer in the cache after it has reached the client.
@@ -178,7 +169,7 @@ struct ReviewCall {
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
-async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: ReviewOf) {
+async fn review_with_cheaper(call: ReviewCall, mut review: RequestCtx, of: ReviewOf) {
     let ReviewCall {
         api,
         upstream,
@@ -188,14 +179,7 @@ async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: Re
         stopped,
         _slot,
     } = call;
-    {
-        let r = &mut review.record;
-        r.route = RouteTaken::Llm;
-        r.model = Some(cheaper.clone());
-        r.tenant = of.tenant;
-        r.reason = format!("tier review: {cheaper}'s answer to request {}", of.request_id);
-        r.tier_review_of = Some(of.request_id);
-    }
+    review.review_of(&cheaper, of.tenant, of.request_id);
     // The cheaper model, asked for one JSON answer instead of a stream.
     let body = rewrite_body(&body, |map| {
         map.insert("model".into(), serde_json::Value::String(cheaper.clone()));
@@ -205,19 +189,19 @@ async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: Re
     let body = match body {
         Ok(body) => body,
         Err(e) => {
-            review.record.error = Some(e.to_string());
-            review.record.status = 400;
+            review.set_error(e.to_string());
+            review.set_status(400);
             review.finish();
             return;
         }
     };
     let mut headers = headers;
     headers.remove(header::CONTENT_LENGTH);
-    let request = chat_request(api, headers, body, &review.record.request_id);
-    let status = &mut review.record.status;
+    let request = chat_request(api, headers, body, review.request_id());
+    let mut status = None;
     let call = async {
         let response = upstream.send(request).await?;
-        *status = response.status().as_u16();
+        status = Some(response.status().as_u16());
         response.bytes_within(super::review::ANSWER_LIMIT).await
     };
     let answer = tokio::select! {
@@ -225,18 +209,21 @@ async fn review_with_cheaper(call: ReviewCall, mut review: PendingRecord, of: Re
         // Shutting down: the row is written now (the call cost something), not lost with the task.
         () = stopped => Err(Error::ShuttingDown),
     };
+    if let Some(status) = status {
+        review.set_status(status);
+    }
     match answer {
         Ok(bytes) => {
             let mut usage = JsonUsage::default();
             usage.feed(&bytes);
-            Scanner::Json(usage).apply(&mut review.record);
+            Scanner::Json(usage).apply(&mut review);
             if of.keep_answer {
-                review.record.review_answer = crate::llm::usage::PlainAnswer::from_json(&bytes).map(|a| a.content);
+                review.review_answer(crate::llm::usage::PlainAnswer::from_json(&bytes).map(|a| a.content));
             }
         }
         Err(e) => {
-            review.record.status = e.status().as_u16();
-            review.record.error = Some(e.to_string());
+            review.set_status(e.status().as_u16());
+            review.set_error(e.to_string());
         }
     }
     review.finish();
@@ -271,7 +258,7 @@ struct LlmCall<'a> {
     fill: Option<CacheFill>,
 }
 
-async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut PendingRecord) -> Result<Reply, Error> {
+async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, ctx: &mut RequestCtx) -> Result<Reply, Error> {
     let LlmCall {
         api,
         keep_answer,
@@ -283,11 +270,11 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         stopped,
         fill,
     } = call;
-    let request = chat_request(api, headers.clone(), body, &pending.record.request_id);
+    let request = chat_request(api, headers.clone(), body, ctx.request_id());
     let upstream_started = Instant::now();
     let client = runtime.upstream_for(api);
     let upstream = client.send(request).await?;
-    pending.record.upstream_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
+    ctx.upstream_answered(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
     let keep = Keep {
         // An answer the upstream says not to keep is not kept.
@@ -298,12 +285,12 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
     };
     let mut response_headers = response_headers(upstream.headers());
     response_headers.insert(ROUTE_HEADER, HeaderValue::from_static("llm"));
-    response_headers.insert(REASON_HEADER, header_value(&pending.record.reason));
+    response_headers.insert(REASON_HEADER, header_value(ctx.reason()));
     if let Some(model) = &served_model {
         response_headers.insert(MODEL_HEADER, header_value(model));
     }
     if let Some(top) = explain {
-        response_headers.insert(EXPLAIN_HEADER, explain_value(&pending.record, top));
+        response_headers.insert(EXPLAIN_HEADER, ctx.explain_header(top));
     }
     let is_sse = upstream
         .headers()
@@ -311,7 +298,7 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if !status.is_success() {
-        pending.record.error = Some(format!("upstream returned {status}"));
+        ctx.set_error(format!("upstream returned {status}"));
     }
     let sse = stream && status.is_success() && is_sse;
     // A small JSON answer of known length is read whole and sent with its length in one write:
@@ -326,11 +313,11 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         let meter = CpuMeter::start();
         let mut scanner = Scanner::Json(JsonUsage::default());
         scanner.feed(&bytes);
-        scanner.apply(&mut pending.record);
+        scanner.apply(ctx);
         if keep.wants_text() {
-            keep.passed(crate::llm::usage::PlainAnswer::from_json(&bytes), &mut pending.record);
+            keep.passed(crate::llm::usage::PlainAnswer::from_json(&bytes), ctx);
         }
-        pending.record.proxy_cpu_us += meter.micros();
+        ctx.add_cpu(meter.micros());
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
         *response.headers_mut() = response_headers;
@@ -343,8 +330,8 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, pending: &mut Pen
         // A large JSON answer is not kept: the cache takes small ones (read whole above).
         (false, _) => Scanner::Json(JsonUsage::default()),
     };
-    let mut owned = pending.take();
-    owned.record.status = status.as_u16();
+    let mut owned = ctx.take();
+    owned.set_status(status.as_u16());
     let body = Body::from_stream(usage_tap(
         api,
         Box::pin(upstream.bytes_stream()),
@@ -379,16 +366,14 @@ impl Scanner {
         }
     }
 
-    /// Writes what was read into the row.
-    fn apply(&self, record: &mut crate::ledger::LedgerRecord) {
+    /// Writes what was read into the request's context.
+    fn apply(&self, ctx: &mut RequestCtx) {
         let read = match self {
             Scanner::Sse(s) => Some(s.usage()),
             Scanner::Json(j) => j.usage(),
         };
         if let Some(read) = read {
-            record.prompt_tokens = read.prompt_tokens;
-            record.completion_tokens = read.completion_tokens;
-            record.usage_source = read.source;
+            ctx.usage(read);
         }
     }
 
@@ -439,9 +424,9 @@ impl Keep {
 
     /// The whole answer has passed: it may be kept for the next identical request, and for a
     /// tier review.
-    fn passed(&self, answer: Option<crate::llm::usage::PlainAnswer>, record: &mut crate::ledger::LedgerRecord) {
+    fn passed(&self, answer: Option<crate::llm::usage::PlainAnswer>, ctx: &mut RequestCtx) {
         if self.answer {
-            record.review_answer = answer.as_ref().map(|a| a.content.clone());
+            ctx.review_answer(answer.as_ref().map(|a| a.content.clone()));
         }
         if let Some((fill, status)) = &self.fill {
             fill.store(answer, *status);
@@ -455,14 +440,14 @@ impl Keep {
 fn usage_tap(
     api: Api,
     inner: ByteStream,
-    pending: PendingRecord,
+    ctx: RequestCtx,
     scanner: Scanner,
     stopped: StopFuture,
     keep: Keep,
 ) -> impl Stream<Item = Result<Bytes, Error>> + Send {
     struct Tap {
         inner: ByteStream,
-        pending: PendingRecord,
+        ctx: RequestCtx,
         scanner: Scanner,
         stopped: StopFuture,
         keep: Keep,
@@ -470,7 +455,7 @@ fn usage_tap(
     }
     let tap = Tap {
         inner,
-        pending,
+        ctx,
         scanner,
         stopped,
         keep,
@@ -489,7 +474,7 @@ fn usage_tap(
             Ok(Some(Ok(chunk))) => {
                 let meter = CpuMeter::start();
                 tap.scanner.feed(&chunk);
-                tap.pending.record.proxy_cpu_us += meter.micros();
+                tap.ctx.add_cpu(meter.micros());
                 if !tap.scanner.line_too_long() {
                     return Some((Ok(chunk), tap));
                 }
@@ -506,11 +491,11 @@ fn usage_tap(
                 Error::UpstreamUnavailable("the upstream stream ended before its final event (a cut stream)".into())
             }
             Ok(None) => {
-                tap.scanner.apply(&mut tap.pending.record);
+                tap.scanner.apply(&mut tap.ctx);
                 if let (Scanner::Sse(sse), true) = (&tap.scanner, tap.keep.wants_text()) {
-                    tap.keep.passed(sse.answer(), &mut tap.pending.record);
+                    tap.keep.passed(sse.answer(), &mut tap.ctx);
                 }
-                tap.pending.finish();
+                tap.ctx.finish();
                 return None;
             }
             Ok(Some(Err(error))) => {
@@ -519,10 +504,10 @@ fn usage_tap(
             }
             Err(stopping) => stopping,
         };
-        tap.scanner.apply(&mut tap.pending.record);
-        tap.pending.record.status = failed.status().as_u16();
-        tap.pending.record.error = Some(format!("stream cut: {failed}"));
-        tap.pending.finish();
+        tap.scanner.apply(&mut tap.ctx);
+        tap.ctx.set_status(failed.status().as_u16());
+        tap.ctx.set_error(format!("stream cut: {failed}"));
+        tap.ctx.finish();
         tap.done = true;
         Some((tap.scanner.end_with(api, &failed), tap))
     })

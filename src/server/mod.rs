@@ -7,9 +7,9 @@
 //! - `forward`: the LLM leg: the upstream call, the usage tap, the cache fill, a tier's review call.
 //! - [`passthrough`]: every other `/v1/*` path, proxied to the upstream unchanged.
 //! - [`conn`]: the accept loop and its limits on slow or hostile clients.
-//! - [`record`]: the per-request ledger row, [`PendingRecord`], that travels with the request (and
-//!   its response stream) and is handed to the ledger when it is dropped, so even a request whose
-//!   client went away is recorded.
+//! - [`ctx`]: the per-request context, [`RequestCtx`], that travels with the request (and its
+//!   response stream); every fact about the request is written through its methods, and dropping
+//!   it makes the ledger row once, so even a request whose client went away is recorded.
 //! - [`request`]: request ids, header values, tenants, reading a body within its limit.
 //! - [`kept`]: Responses answered here, so `previous_response_id` and retrieval still work.
 //! - `review`: a tier's review calls: the sample (keyed by a secret) and their bound.
@@ -19,16 +19,16 @@ pub mod admin;
 mod answer;
 pub mod chat;
 pub mod conn;
+pub mod ctx;
 mod forward;
 pub mod kept;
 pub mod passthrough;
-pub mod record;
 pub mod reload;
 pub mod request;
 mod review;
 pub mod stack;
 
-pub use record::PendingRecord;
+pub use ctx::RequestCtx;
 pub use request::{header_value, read_body, request_id, tenant_of};
 
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use http::HeaderValue;
 
 use super::chat::{REASON_HEADER, ROUTE_HEADER};
-use super::{request_id, AppState, PendingRecord};
+use super::{request_id, AppState, RequestCtx};
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::Error;
 
@@ -21,10 +21,12 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let runtime = state.runtime();
     let id = request_id(request.headers());
     let path = request.uri().path().to_string();
-    let mut pending = PendingRecord::new(&state, &path, &id);
-    pending.record.route = crate::ledger::RouteTaken::Passthrough;
-    pending.record.reason = "passthrough: not a chat completion".into();
-    pending.record.tenant = super::tenant_of(request.headers(), &runtime.config.ledger.tenant_header);
+    let mut ctx = RequestCtx::new(&state, &path, &id);
+    ctx.passthrough();
+    ctx.set_tenant(super::tenant_of(
+        request.headers(),
+        &runtime.config.ledger.tenant_header,
+    ));
 
     // The body has already been read within server.max_body_bytes (the stack's read-body layer).
     let (parts, body) = request.into_parts();
@@ -55,7 +57,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             parts.method,
             path.chars().take(256).collect::<String>()
         ));
-        pending.record.error = Some(refused.to_string());
+        ctx.set_error(refused.to_string());
         refused.into_response()
     } else {
         // The path is kept, the host is always the configured upstream's: a request cannot choose
@@ -72,7 +74,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             body,
             request_id: id.clone(),
         };
-        pending.record.proxy_cpu_us += meter.micros();
+        ctx.add_cpu(meter.micros());
         let sent = tokio::select! {
             sent = upstream.send(request) => sent,
             () = state.stopped() => Err(Error::ShuttingDown),
@@ -85,9 +87,9 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                 // The row goes with the body and is written when it ends: a body cut by the
                 // upstream or at the end of the shutdown grace is booked as cut, not as the
                 // status its head had (the attack review's L13).
-                let mut owned = pending.take();
-                owned.record.status = status.as_u16();
-                owned.record.proxy_cpu_us += meter.micros();
+                let mut owned = ctx.take();
+                owned.set_status(status.as_u16());
+                owned.add_cpu(meter.micros());
                 let body = with_row(upstream.bytes_stream(), state.stopped(), owned);
                 let mut response = Response::new(axum::body::Body::from_stream(body));
                 *response.status_mut() = status;
@@ -96,16 +98,16 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                 return response;
             }
             Err(e) => {
-                pending.record.error = Some(e.to_string());
+                ctx.set_error(e.to_string());
                 e.into_response()
             }
         };
-        pending.record.proxy_cpu_us += meter.micros();
+        ctx.add_cpu(meter.micros());
         response
     };
     mark(&mut response, &id);
-    pending.record.status = response.status().as_u16();
-    pending.finish();
+    ctx.set_status(response.status().as_u16());
+    ctx.finish();
     response
 }
 
@@ -124,9 +126,9 @@ fn mark(response: &mut Response, id: &str) {
 fn with_row(
     inner: impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
-    pending: PendingRecord,
+    ctx: RequestCtx,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Send {
-    let start = (Box::pin(inner), Box::pin(stopped), Some(pending));
+    let start = (Box::pin(inner), Box::pin(stopped), Some(ctx));
     futures_util::stream::unfold(start, |(mut inner, mut stopped, pending)| async move {
         let mut pending = pending?;
         let failed = tokio::select! {
@@ -141,8 +143,8 @@ fn with_row(
                 Some(Err(error)) => error,
             },
         };
-        pending.record.status = failed.status().as_u16();
-        pending.record.error = Some(format!("stream cut: {failed}"));
+        pending.set_status(failed.status().as_u16());
+        pending.set_error(format!("stream cut: {failed}"));
         pending.finish();
         drop(pending);
         Some((Err(failed), (inner, stopped, None)))

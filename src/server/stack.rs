@@ -16,7 +16,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{chat, header_value, passthrough, read_body, request_id, tenant_of, AppState, PendingRecord};
+use super::{chat, header_value, passthrough, read_body, request_id, tenant_of, AppState, RequestCtx};
 use crate::search::BoxError;
 use crate::Error;
 
@@ -179,12 +179,12 @@ async fn read_body_first(
 fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
     let id = request_id(&parts.headers);
     let path: String = parts.uri.path().chars().take(256).collect();
-    let mut pending = PendingRecord::new(state, &path, &id);
-    pending.record.tenant = tenant_of(&parts.headers, &state.runtime().config.ledger.tenant_header);
-    pending.record.reason = "rejected: before routing".into();
-    pending.record.status = error.status().as_u16();
-    pending.record.error = Some(error.to_string());
-    pending.finish();
+    RequestCtx::new(state, &path, &id).rejected(
+        tenant_of(&parts.headers, &state.runtime().config.ledger.tenant_header),
+        "rejected: before routing",
+        error.status().as_u16(),
+        error.to_string(),
+    );
     let mut response = error.into_response();
     response.headers_mut().insert("x-request-id", header_value(&id));
     response
