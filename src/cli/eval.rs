@@ -137,10 +137,7 @@ pub(super) fn eval_answers_command(
                 Outcome::Escalated { why, .. } => Err(why.clone()),
                 Outcome::Off | Outcome::Llm => {
                     let language = routing.language_of(&row.query);
-                    let question = match language {
-                        Some(l) => l.pack.core_question(&row.query),
-                        None => crate::classify::text::core_question(&row.query).to_string(),
-                    };
+                    let question = language.question(&features);
                     routing
                         .search_step_in(&question, language)
                         .await

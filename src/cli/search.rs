@@ -67,17 +67,19 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
     .map_err(io)?;
     // The answer exactly as the proxy's search step gives it: through the search stack's timeout
     // and circuit breaker, and the adequacy check.
-    let step = tokio_runtime()?.block_on(async {
+    let verdict = tokio_runtime()?.block_on(async {
         let pipeline = Pipeline::build(config).await?;
         let language = pipeline.language_of(query);
-        let question = match language {
+        let question = match language.stack() {
             Some(l) => l.pack.core_question(query),
             None => query.to_string(),
         };
-        Ok::<_, Error>(pipeline.search_step_in(&question, language).await)
+        let step = pipeline.search_step_in(&question, language).await;
+        // In the words the proxy answers in: a pack's answer in its own language.
+        Ok::<_, Error>(step.verdict.map(|a| (a.confidence, language.message(&a))))
     })?;
-    match step.verdict {
-        Ok(a) => writeln!(out, "\nanswer (confidence {:.2}):\n{}", a.confidence, a.to_message()).map_err(io)?,
+    match verdict {
+        Ok((confidence, message)) => writeln!(out, "\nanswer (confidence {confidence:.2}):\n{message}").map_err(io)?,
         Err(why) => writeln!(out, "\nno answer: {why}").map_err(io)?,
     }
     Ok(ExitCode::SUCCESS)

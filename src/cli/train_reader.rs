@@ -105,7 +105,7 @@ async fn search_all(pipeline: &Pipeline, files: &[PathBuf], args: &TrainReaderAr
             if crate::calc::calculate(question).is_some() {
                 continue;
             }
-            let hits = match pipeline.run_search(question).await {
+            let hits = match pipeline.run_search(question, crate::pipeline::Language::English).await {
                 Ok(outcome) => outcome.hits,
                 Err(e) => {
                     tracing::warn!("search failed: {e}");

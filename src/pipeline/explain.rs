@@ -3,9 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::{AnswerLimits, Pipeline, PlanRequest};
+use super::{AnswerLimits, Language, Pipeline, PlanRequest};
 use crate::classify::{Decider, Decision, RequestFeatures};
-use crate::search::answer;
 
 /// The scorer's three strongest features, when the scorer decided; `question` as the scorer saw it.
 pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, decision: &Decision) -> String {
@@ -22,17 +21,19 @@ pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, d
         .join(", ")
 }
 
-/// What search would do with a question: the hits and the answer or refusal.
-pub async fn explain_search(pipeline: &Pipeline, question: &str) -> Value {
-    let question = crate::classify::text::core_question(question);
-    match pipeline.run_search(question).await {
+/// What search would do with a question in the request's language (its index, its question out
+/// of the frame, its adequacy check): the hits and the answer or refusal.
+pub async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
+    let question = language.question(features);
+    let question = question.as_ref();
+    match pipeline.run_search(question, language).await {
         Ok(outcome) => {
             let hits: Vec<Value> = outcome
                 .hits
                 .iter()
                 .map(|h| json!({"title": h.title, "source": h.source, "url": h.url, "score": h.score, "text": h.text}))
                 .collect();
-            let verdict = match answer::answer(question, &outcome.hits, &pipeline.config.search.adequacy) {
+            let verdict = match language.answer(question, &outcome.hits, &pipeline.config.search.adequacy) {
                 Ok(a) => json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
                 Err(refusal) => json!({"refusal": refusal.reason()}),
             };
@@ -70,10 +71,17 @@ pub async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> 
         .take(10)
         .map(|(name, weight)| json!({"feature": name, "weight": weight}))
         .collect();
-    let search = explain_search(pipeline, query).await;
+    // The language the request is answered in, as `serve` chooses it: a French question is
+    // explained with the French pack and index.
+    let language = routed
+        .decision
+        .as_ref()
+        .map_or(Language::English, |d| pipeline.language(d));
+    let search = explain_search(pipeline, &features, language).await;
     json!({
         "query": query,
         "tenant": tenant,
+        "language": language.code(),
         "mode": routed.mode.as_str(),
         "class": routed.decision.as_ref().map(|d| d.class.as_str()),
         "confidence": routed.decision.as_ref().map(|d| d.confidence),

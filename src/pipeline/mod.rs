@@ -5,6 +5,7 @@
 //! - [`plan`]: one request's plan, in named steps: the cache, the route, a near duplicate, the
 //!   model tier; [`plan::Plan`] says to answer from the cache, answer from search or forward.
 //! - [`cache`]: the response cache's part in one request (keys, hit rules, keeping an answer).
+//! - [`language`]: the one [`Language`] a request is answered in (English or a pack).
 //! - [`Pipeline`]: everything built from one config (classifier, tenant policies, the search stack,
 //!   the upstream client); swapped whole on reload, so a request keeps the snapshot it started with.
 //! - [`route`]: one request's decision and search step, as a typed [`route::Routed`], with the one
@@ -13,6 +14,7 @@
 
 pub mod cache;
 pub mod explain;
+pub mod language;
 pub mod plan;
 pub mod route;
 
@@ -30,6 +32,7 @@ use crate::search::pool::SearchPool;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
+pub use language::Language;
 pub use plan::{Action, Plan, PlanRequest};
 pub use route::{AnswerLimits, Outcome, RouteRequest, Routed, SearchCost, SearchFailure, Served};
 

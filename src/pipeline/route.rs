@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tower::ServiceExt;
 
-use super::{LanguageStack, Pipeline};
+use super::{Language, Pipeline};
 use crate::classify::Mode;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::cpu::CpuMeter;
@@ -217,21 +217,14 @@ impl Pipeline {
         } else if decision.route == Route::Search {
             // A question a language pack decided is searched in that language's index, and
             // answered in its words.
-            let language = match &decision.decider {
-                crate::classify::Decider::Language { code, .. } => self.languages.iter().find(|l| &l.pack.code == code),
-                _ => None,
-            };
-            let question = match language {
-                Some(l) => std::borrow::Cow::Owned(l.pack.core_question(&request.features.last_user)),
-                None => std::borrow::Cow::Borrowed(request.features.question.as_str()),
-            };
+            let language = self.language(&decision);
+            let question = language.question(request.features);
             let step = self.search_step_in(&question, language).await;
             let fitted = step.verdict.and_then(|answer| {
-                let message = match language {
-                    Some(l) => l.pack.message(&answer),
-                    None => answer.to_message(),
-                };
-                request.limits.fit(&message).map(|content| (answer, content))
+                request
+                    .limits
+                    .fit(&language.message(&answer))
+                    .map(|content| (answer, content))
             });
             match fitted {
                 Ok((answer, content)) => Outcome::Answered {
@@ -282,25 +275,17 @@ impl Pipeline {
         })
     }
 
-    /// One call to the search stack (timeout and breaker included) with the configured number of hits.
-    pub async fn run_search(&self, question: &str) -> Result<SearchOutcome, BoxError> {
-        self.run_search_in(question, None).await
-    }
-
-    async fn run_search_in(&self, question: &str, language: Option<&LanguageStack>) -> Result<SearchOutcome, BoxError> {
+    /// One call to a language's search stack (timeout and breaker included) with the configured
+    /// number of hits.
+    pub async fn run_search(&self, question: &str, language: Language<'_>) -> Result<SearchOutcome, BoxError> {
         let query = SearchQuery {
             text: question.to_string(),
             limit: self.config.search.top_k,
         };
-        match language {
+        match language.stack() {
             Some(l) => l.search.clone().oneshot(query).await,
             None => self.search.clone().oneshot(query).await,
         }
-    }
-
-    /// The language stack a message is written in, when it is not English and a pack has it.
-    pub fn language_of(&self, message: &str) -> Option<&LanguageStack> {
-        crate::lang::language_among(&self.languages, |l| &l.pack, message)
     }
 
     /// Searches and runs the adequacy check. Any failure (timeout, backend error, weak hit) is a
@@ -310,13 +295,13 @@ impl Pipeline {
     /// Can you tell me who wrote Hamlet? Thanks" searches for, and checks the answer against, what
     /// is asked, not the greeting around it.
     pub async fn search_step(&self, question: &str) -> SearchStep {
-        self.search_step_in(question, None).await
+        self.search_step_in(question, Language::English).await
     }
 
-    /// [`Pipeline::search_step`] in a language's index (`None`: English), with its adequacy check.
-    pub async fn search_step_in(&self, question: &str, language: Option<&LanguageStack>) -> SearchStep {
+    /// [`Pipeline::search_step`] in a language's index, with its adequacy check.
+    pub async fn search_step_in(&self, question: &str, language: Language<'_>) -> SearchStep {
         let started = Instant::now();
-        let outcome = match self.run_search_in(question, language).await {
+        let outcome = match self.run_search(question, language).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let failure = if e.is::<tower::timeout::error::Elapsed>() {
@@ -341,7 +326,7 @@ impl Pipeline {
         // part of the search step's cost: it runs on the search pool, measured there. Its wait for
         // a thread is bounded by the search timeout; the check itself is not, as before.
         let adequacy = self.config.search.adequacy;
-        let pack = language.map(|l| Arc::clone(&l.pack));
+        let pack = language.stack().map(|l| Arc::clone(&l.pack));
         let owned = question.to_string();
         let check = move || {
             match pack {

@@ -331,13 +331,18 @@ async fn a_follow_up_of_a_search_answer_reaches_the_upstream_with_that_turn() {
 /// A proxy whose `search.languages` has French: the shipped `lang/fr.toml`, pointed at a small
 /// French fixture corpus.
 async fn french_harness() -> Harness {
+    french_harness_with("").await
+}
+
+/// The French pack over the French fixture corpus; `extra` is TOML appended to the config.
+async fn french_harness_with(extra: &str) -> Harness {
     let langs = tempfile::tempdir().unwrap();
     let pack = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lang/fr.toml")).unwrap();
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/corpus-fr.jsonl");
     let pack = pack.replace("corpus = \"corpus/fr.jsonl.gz\"", &format!("corpus = \"{corpus}\""));
     std::fs::write(langs.path().join("fr.toml"), pack).unwrap();
     let dir = langs.keep();
-    Harness::start_with("", |c| {
+    Harness::start_with(extra, |c| {
         let loaded = ecoroute::lang::LanguagePack::load(&dir.join("fr.toml")).unwrap();
         let index_dir = dir.join("index.fr");
         c.search.languages = vec![ecoroute::search::settings::LanguageSearch {
@@ -400,4 +405,39 @@ async fn french_lookups_are_answered_in_french_and_french_tasks_go_to_the_llm() 
     let search: Vec<_> = rows.iter().filter(|r| r.route.as_str() == "search").collect();
     assert_eq!(search.len(), 2);
     assert!(search.iter().all(|r| r.reason.contains("language fr")), "{search:?}");
+}
+
+/// `/admin/explain` explains a question in the language `serve` answers it in: a French question
+/// is searched in the French index and checked by the French pack, not the English ones.
+#[tokio::test]
+async fn admin_explain_uses_the_language_the_question_is_answered_in() {
+    const TOKEN: &str = "admin-token-for-the-language-test-01";
+    std::env::set_var("ECOROUTE_TEST_LANGUAGE_ADMIN_TOKEN", TOKEN);
+    let h = french_harness_with("[admin]\ntoken_env = \"ECOROUTE_TEST_LANGUAGE_ADMIN_TOKEN\"\n").await;
+    let explain = |q: &str| {
+        h.client
+            .get(h.url("/admin/explain"))
+            .query(&[("q", q)])
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let v: Value = explain("Quelle est la capitale du Pérou ?")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["route"], "search", "{v}");
+    assert_eq!(v["language"], "fr");
+    let answer = v["search"]["verdict"]["answer"].as_str().unwrap_or_default();
+    assert!(answer.starts_with("La capitale du Pérou est Lima"), "{v}");
+    // An English question is still explained in English.
+    let v: Value = explain("What is the capital of Peru?")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["language"], "en");
+    assert_eq!(v["search"]["verdict"]["answer"], "The capital of Peru is Lima.");
 }
