@@ -68,10 +68,10 @@ pub enum Origin {
 
 impl Origin {
     /// What the ledger records of it.
-    pub fn kind(&self) -> crate::ledger::CacheOrigin {
+    pub fn kind(&self) -> crate::outcome::CacheOrigin {
         match self {
-            Origin::Search { .. } => crate::ledger::CacheOrigin::Search,
-            Origin::Llm { .. } => crate::ledger::CacheOrigin::Llm,
+            Origin::Search { .. } => crate::outcome::CacheOrigin::Search,
+            Origin::Llm { .. } => crate::outcome::CacheOrigin::Llm,
         }
     }
 }

@@ -86,6 +86,7 @@ pub mod llm;
 pub mod meter;
 pub mod metrics;
 pub mod openai;
+pub mod outcome;
 pub mod pipeline;
 pub mod redact;
 pub mod report;

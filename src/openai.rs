@@ -95,8 +95,8 @@ impl ChatRequest {
     }
 
     /// The request's `stop` and `max_tokens`, which a search answer must keep to.
-    pub fn limits(&self) -> crate::pipeline::AnswerLimits {
-        crate::pipeline::AnswerLimits {
+    pub fn limits(&self) -> AnswerLimits {
+        AnswerLimits {
             stop: self.stop_sequences().into_iter().map(str::to_string).collect(),
             max_tokens: self.max_answer_tokens(),
         }
@@ -195,6 +195,40 @@ pub fn estimate_tokens(text: &str) -> u32 {
     let chars = text.chars().count();
     u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
+
+/// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerLimits {
+    pub stop: Vec<String>,
+    pub max_tokens: Option<u32>,
+}
+
+impl AnswerLimits {
+    /// An answer text as these limits would have let the LLM write it: cut before the first stop
+    /// sequence; refused (the request escalates, with the reason) when that leaves nothing or the
+    /// answer is longer than `max_tokens`, since a half answer from search is worse than an LLM call.
+    pub fn fit(&self, content: &str) -> Result<String, String> {
+        let cut = self
+            .stop
+            .iter()
+            .filter(|stop| !stop.is_empty())
+            .filter_map(|stop| content.find(stop.as_str()))
+            .min()
+            .unwrap_or(content.len());
+        let fitted = content[..cut].trim_end();
+        if fitted.is_empty() {
+            return Err("escalated: a stop sequence cuts the whole search answer".into());
+        }
+        let tokens = estimate_tokens(fitted);
+        match self.max_tokens {
+            Some(max) if tokens > max => Err(format!(
+                "escalated: the search answer ({tokens} tokens) is longer than max_tokens ({max})"
+            )),
+            _ => Ok(fitted.to_string()),
+        }
+    }
+}
+
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {

@@ -8,7 +8,6 @@
 
 pub mod metered;
 mod postgres;
-pub mod record;
 pub mod settings;
 pub mod spool;
 mod sqlite;
@@ -30,7 +29,7 @@ pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
 pub use metered::MeterReading;
-pub use record::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
+pub use crate::outcome::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
 /// One request, as the ledger stores it.

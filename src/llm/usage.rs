@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::ledger::UsageSource;
+use crate::outcome::UsageSource;
 
 /// What an answer says it used, and whether the LLM said so or the proxy counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,43 +12,11 @@ use super::{Language, Pipeline};
 use crate::classify::Mode;
 use crate::classify::{apply_override, Decision, RequestFeatures, Route};
 use crate::cpu::CpuMeter;
-pub use crate::ledger::Served;
+pub use crate::openai::AnswerLimits;
+pub use crate::outcome::Served;
 use crate::search::answer::{self, Answer};
 use crate::search::pool::PoolError;
 use crate::search::{BoxError, SearchOutcome, SearchQuery};
-
-/// What a request asks of an answer's shape: OpenAI's `stop` and `max_tokens`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AnswerLimits {
-    pub stop: Vec<String>,
-    pub max_tokens: Option<u32>,
-}
-
-impl AnswerLimits {
-    /// An answer text as these limits would have let the LLM write it: cut before the first stop
-    /// sequence; refused (the request escalates, with the reason) when that leaves nothing or the
-    /// answer is longer than `max_tokens`, since a half answer from search is worse than an LLM call.
-    pub fn fit(&self, content: &str) -> Result<String, String> {
-        let cut = self
-            .stop
-            .iter()
-            .filter(|stop| !stop.is_empty())
-            .filter_map(|stop| content.find(stop.as_str()))
-            .min()
-            .unwrap_or(content.len());
-        let fitted = content[..cut].trim_end();
-        if fitted.is_empty() {
-            return Err("escalated: a stop sequence cuts the whole search answer".into());
-        }
-        let tokens = crate::openai::estimate_tokens(fitted);
-        match self.max_tokens {
-            Some(max) if tokens > max => Err(format!(
-                "escalated: the search answer ({tokens} tokens) is longer than max_tokens ({max})"
-            )),
-            _ => Ok(fitted.to_string()),
-        }
-    }
-}
 
 /// What routing needs to know of a request.
 #[derive(Debug, Clone, Copy)]

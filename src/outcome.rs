@@ -1,7 +1,8 @@
-//! The words a ledger row is made of, as types: the route a request took, where its token counts
-//! came from, who decided its route, and the four-way split every consumer (accountant, report,
-//! metrics, replay) reads through [`super::LedgerRecord::served`]. Each is stored as the same text
-//! as before, so the schema does not change.
+//! What happened to a request, as types: the route it took, where its token counts came from, who
+//! decided its route, what a cached answer was first, and the split every consumer (accountant,
+//! report, metrics, replay) reads through [`crate::ledger::LedgerRecord::served`]. A leaf under
+//! the cache, the pipeline and the ledger, which all speak these words; the ledger stores each
+//! as the same text as before, so the schema does not change.
 
 use serde::{Deserialize, Serialize};
 
