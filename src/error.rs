@@ -10,8 +10,6 @@
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 
-use crate::config::ConfigError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not parse the JSON body: {0}")]
@@ -50,8 +48,10 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A config refused, at start or on reload (`From<config::ConfigError>`, in the config module,
+    /// so this bottom module imports nothing of the crate).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigFailure),
     #[error("search index error: {context}{}", cause(source))]
     Index {
         context: String,
@@ -226,13 +226,29 @@ impl Error {
         });
         // A refused config lists every problem, each with its key and fix.
         if let Error::Config(e) = self {
-            let problems: Vec<String> = match e {
-                ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
-                other => vec![other.to_string()],
-            };
-            body["error"]["problems"] = serde_json::json!(problems);
+            body["error"]["problems"] = serde_json::json!(e.problems);
         }
         body
+    }
+}
+
+/// A refused config: its error, and each problem in words (with its key and fix) for the 422 body.
+#[derive(Debug)]
+pub struct ConfigFailure {
+    pub problems: Vec<String>,
+    pub error: BoxError,
+}
+
+impl std::fmt::Display for ConfigFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for ConfigFailure {
+    // As `#[error(transparent)]` over the config's own error did: its cause, not itself.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 
@@ -318,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_refused_config_is_a_422_listing_every_problem() {
-        let e = Error::Config(ConfigError::Invalid {
+        let e = Error::from(crate::config::ConfigError::Invalid {
             file: "c.toml".into(),
             problems: vec![crate::config::Problem {
                 key: "classifier.lookup_threshold".into(),

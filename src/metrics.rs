@@ -259,8 +259,8 @@ impl Metrics {
     }
 
     /// Counts a finished request, labelled by route, who decided it (or `escalated`), and status.
-    pub fn observe_request(&self, record: &crate::ledger::LedgerRecord, seconds: f64) {
-        use crate::ledger::RouteTaken;
+    pub fn observe_request(&self, record: &RequestSeen, seconds: f64) {
+        use crate::outcome::RouteTaken;
         let route = record.route.as_str();
         let decided_by = match (record.escalated, record.decided_by, record.route) {
             (true, _, _) => "escalated",
@@ -308,21 +308,29 @@ impl Metrics {
     }
 }
 
+/// What `/metrics` counts of a finished request (its ledger row says the same, and more).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestSeen {
+    pub route: crate::outcome::RouteTaken,
+    pub decided_by: Option<crate::outcome::DecidedBy>,
+    /// Decided for search, answered by the LLM.
+    pub escalated: bool,
+    pub status: u16,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn exposition_has_the_counters_with_bounded_labels() {
-        use crate::ledger::{DecidedBy, LedgerRecord, RouteTaken};
+        use crate::outcome::{DecidedBy, RouteTaken};
         let m = Metrics::new();
-        let row = |route, decided_by, escalated, status| LedgerRecord {
+        let row = |route, decided_by, escalated, status| RequestSeen {
             route,
             decided_by,
             escalated,
             status,
-            reason: "classifier: p(lookup)=0.994 >= 0.926; search confidence 1.00".into(),
-            ..LedgerRecord::default()
         };
         m.observe_request(
             &row(RouteTaken::Search, Some(DecidedBy::Classifier), false, 200),

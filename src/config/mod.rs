@@ -70,6 +70,19 @@ pub enum ConfigError {
     Invalid { file: String, problems: Vec<Problem> },
 }
 
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> crate::Error {
+        let problems = match &e {
+            ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        };
+        crate::Error::Config(crate::error::ConfigFailure {
+            problems,
+            error: Box::new(e),
+        })
+    }
+}
+
 /// The validated configuration the proxy runs on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {

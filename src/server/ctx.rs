@@ -282,7 +282,13 @@ impl Drop for RequestCtx {
                 .error
                 .get_or_insert_with(|| "client closed the request before it completed".into());
         }
-        self.metrics.observe_request(&record, record.latency_ms / 1e3);
+        let seen = crate::metrics::RequestSeen {
+            route: record.route,
+            decided_by: record.decided_by,
+            escalated: record.escalated,
+            status: record.status,
+        };
+        self.metrics.observe_request(&seen, record.latency_ms / 1e3);
         self.ledger.record(record);
         self.ledger.request_ended();
     }
