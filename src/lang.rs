@@ -592,16 +592,32 @@ pub fn language_of<'a>(packs: &'a [Arc<LanguagePack>], message: &str) -> Option<
 
 /// [`language_of`] over anything that holds a pack (a pipeline's language stacks).
 pub fn language_among<'a, T>(items: &'a [T], pack: impl Fn(&T) -> &LanguagePack, message: &str) -> Option<&'a T> {
-    if items.is_empty() || message.is_empty() {
-        return None;
+    crate::classify::language_among(items, |item| pack(item) as &dyn crate::classify::LanguageCues, message)
+}
+
+impl crate::search::embedded::QueryWords for LanguagePack {
+    fn keywords(&self, question: &str) -> Vec<String> {
+        LanguagePack::keywords(self, question)
     }
-    let english = crate::classify::guards::english_function_word_count(message);
-    items
-        .iter()
-        .map(|p| (p, pack(p).function_word_count(message)))
-        .filter(|(_, n)| *n > english)
-        .max_by_key(|(_, n)| *n)
-        .map(|(p, _)| p)
+
+    fn surface_forms(&self, keyword: &str) -> Vec<String> {
+        LanguagePack::surface_forms(self, keyword)
+    }
+}
+
+impl crate::classify::LanguageCues for LanguagePack {
+    fn function_word_count(&self, text: &str) -> usize {
+        LanguagePack::function_word_count(self, text)
+    }
+
+    fn decide(
+        &self,
+        features: &RequestFeatures,
+        guards: &crate::classify::Guards,
+        system_in_this_language: bool,
+    ) -> Decision {
+        LanguagePack::decide(self, features, guards, system_in_this_language)
+    }
 }
 
 #[cfg(test)]

@@ -229,7 +229,6 @@ impl AnswerLimits {
     }
 }
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub prompt_tokens: u32,

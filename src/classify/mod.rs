@@ -221,8 +221,34 @@ pub struct Classifier {
     /// System prompts a tenant has declared compatible with plain sourced answers: a request whose
     /// system prompt matches skips the system-prompt guard (`[[tenant]] search_compatible_system`).
     pub compatible_system: Option<regex::Regex>,
-    /// Languages besides English that search answers in ([`crate::lang`]).
-    pub languages: Vec<Arc<crate::lang::LanguagePack>>,
+    /// Languages besides English that search answers in (the packs of `lang`, which sits above
+    /// this module and implements [`LanguageCues`] for them).
+    pub languages: Vec<Arc<dyn LanguageCues>>,
+}
+
+/// What the classifier asks of a language search has a corpus for: how many of its function words
+/// a text has (which language a message is in), and its own decision for a question in it.
+pub trait LanguageCues: Send + Sync {
+    fn function_word_count(&self, text: &str) -> usize;
+
+    /// Lookup or task, for a question already known to be in this language; `guards` are the
+    /// request's, and `system_in_this_language` says the system prompt is in it too.
+    fn decide(&self, features: &RequestFeatures, guards: &Guards, system_in_this_language: bool) -> Decision;
+}
+
+/// The item whose language the message is in, when it is not English: the one with most function
+/// words in it, if it has more of them than English has. `cues` reads an item's language.
+pub fn language_among<'a, T>(items: &'a [T], cues: impl Fn(&T) -> &dyn LanguageCues, message: &str) -> Option<&'a T> {
+    if items.is_empty() || message.is_empty() {
+        return None;
+    }
+    let english = guards::english_function_word_count(message);
+    items
+        .iter()
+        .map(|p| (p, cues(p).function_word_count(message)))
+        .filter(|(_, n)| *n > english)
+        .max_by_key(|(_, n)| *n)
+        .map(|(p, _)| p)
 }
 
 impl fmt::Debug for Classifier {
@@ -254,8 +280,8 @@ impl Classifier {
         // A question in a language search has a corpus for is that language's to decide: the
         // guards that read words are its own, those that read no words (tools, media, format)
         // still apply here.
-        let pack = crate::lang::language_of(&self.languages, &features.last_user);
-        let system_language = crate::lang::language_of(&self.languages, &features.system);
+        let pack = language_among(&self.languages, |p| p.as_ref(), &features.last_user);
+        let system_language = language_among(&self.languages, |p| p.as_ref(), &features.system);
         let shape_guards = match pack {
             Some(_) => Guards {
                 language: false,
@@ -293,7 +319,8 @@ impl Classifier {
             };
         }
         if let Some(pack) = pack {
-            let system_in_this_language = system_language.is_some_and(|s| Arc::ptr_eq(s, pack));
+            let system_in_this_language =
+                system_language.is_some_and(|s| std::ptr::addr_eq(Arc::as_ptr(s), Arc::as_ptr(pack)));
             return pack.decide(features, &guards, system_in_this_language);
         }
         let p_lookup = self.scorer.p_lookup(&features.question).clamp(0.0, 1.0);

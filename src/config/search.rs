@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use regex::Regex;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::raw::{RawElasticsearch, RawHttpSearch, RawPgSearch, RawSearch};
@@ -16,7 +17,46 @@ pub use crate::search::answer::Adequacy;
 use crate::search::breaker::BreakerSettings;
 use crate::search::http::{BoxMapping, HitMapping, HttpSearchSettings};
 use crate::search::postgres::PgSearchSettings;
-pub use crate::search::settings::{SearchBackendConfig, SearchConfig};
+pub use crate::search::settings::SearchBackendConfig;
+
+/// The validated `[search]` table: the backend's settings (owned by the search module, which
+/// does not depend on the config) and the language packs (which sit above search).
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchConfig {
+    pub backend: SearchBackendConfig,
+    #[serde(flatten)]
+    pub adequacy: Adequacy,
+    pub top_k: usize,
+    #[serde(rename = "timeout_ms", serialize_with = "crate::redact::ser::millis")]
+    pub timeout: Duration,
+    /// How many embedded searches and answer steps run at once, each on a blocking thread of its
+    /// own ([`crate::search::pool`]); 0 is one per core.
+    pub threads: usize,
+    #[serde(rename = "circuit_breaker")]
+    pub breaker: BreakerSettings,
+    /// Energy per query in Wh, for backends whose CPU time the proxy cannot measure.
+    pub wh_per_query: Option<Range>,
+    /// Languages besides English, each searched in an embedded index of its own corpus.
+    #[serde(serialize_with = "language_codes")]
+    pub languages: Vec<LanguageSearch>,
+}
+
+/// A language pack and where its index lives.
+#[derive(Debug, Clone)]
+pub struct LanguageSearch {
+    pub pack: std::sync::Arc<crate::lang::LanguagePack>,
+    pub index_dir: PathBuf,
+}
+
+fn language_codes<S: serde::Serializer>(languages: &[LanguageSearch], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(languages.iter().map(|l| l.pack.code.as_str()))
+}
+
+impl AsRef<SearchBackendConfig> for SearchConfig {
+    fn as_ref(&self) -> &SearchBackendConfig {
+        &self.backend
+    }
+}
 
 /// Per-query energy assumed for an external backend when the config gives none, with its basis.
 /// A dedicated search cluster: 5–100 ms of a 4–12 W core, × PUE 1.2–2, × 3–10 for replicas and
@@ -141,7 +181,7 @@ pub fn validate_search(
     for code in &raw.languages {
         let file = PathBuf::from(&raw.language_dir).join(format!("{code}.toml"));
         match crate::lang::LanguagePack::load(&file) {
-            Ok(pack) if pack.code == *code => languages.push(crate::search::settings::LanguageSearch {
+            Ok(pack) if pack.code == *code => languages.push(LanguageSearch {
                 pack: std::sync::Arc::new(pack),
                 index_dir: PathBuf::from(format!("{}.{code}", raw.index_dir.trim_end_matches('/'))),
             }),

@@ -28,8 +28,8 @@ use crate::Error;
 pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
-pub use metered::MeterReading;
 pub use crate::outcome::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
+pub use metered::MeterReading;
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
 
 /// One request, as the ledger stores it.

@@ -134,7 +134,8 @@ impl Pipeline {
             let index = match reused {
                 Some(index) => index,
                 None => {
-                    let (dir, corpus, for_pack) = (language.index_dir.clone(), pack.corpus.clone(), Arc::clone(&pack));
+                    let for_pack = Arc::clone(&pack) as Arc<dyn crate::search::embedded::QueryWords>;
+                    let (dir, corpus) = (language.index_dir.clone(), pack.corpus.clone());
                     let index = tokio::task::spawn_blocking(move || {
                         crate::search::embedded::EmbeddedIndex::open_or_build_for(&dir, &corpus, Some(for_pack))
                     })
@@ -271,6 +272,11 @@ pub fn classifier_for(config: &Config) -> Classifier {
         scorer: Arc::clone(&config.classifier.scorer),
         lookup_threshold: config.classifier.lookup_threshold,
         compatible_system: None,
-        languages: config.search.languages.iter().map(|l| Arc::clone(&l.pack)).collect(),
+        languages: config
+            .search
+            .languages
+            .iter()
+            .map(|l| Arc::clone(&l.pack) as Arc<dyn crate::classify::LanguageCues>)
+            .collect(),
     }
 }

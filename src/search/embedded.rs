@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
@@ -24,21 +23,10 @@ use super::answer::{entity, life_sentences, looks_like_a_name, normalize_questio
 use super::ingest::{IngestOptions, Progress};
 use super::{question, BlockingSearch, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};
-use crate::lang::LanguagePack;
 use crate::Error;
 
-/// One corpus document, as stored in `corpus/*.jsonl(.gz)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CorpusDoc {
-    pub id: String,
-    pub title: String,
-    pub text: String,
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub url: String,
-}
+/// What the index is built from; ingestion (below this module) owns the type.
+pub use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
@@ -94,7 +82,15 @@ pub struct EmbeddedIndex {
     docs: u64,
     /// The language of an index built for a language pack: its words are folded (accents off)
     /// when indexed, and a question is read with the pack's stopwords and word groups.
-    pack: Option<Arc<LanguagePack>>,
+    pack: Option<Arc<dyn QueryWords>>,
+}
+
+/// How an index built for a language reads a question: its keywords (the language's stopwords
+/// out, folded) and the forms each may be found by (its word group). `lang`'s packs implement it;
+/// this module sits below them.
+pub trait QueryWords: Send + Sync {
+    fn keywords(&self, question: &str) -> Vec<String>;
+    fn surface_forms(&self, keyword: &str) -> Vec<String>;
 }
 
 impl EmbeddedIndex {
@@ -111,7 +107,7 @@ impl EmbeddedIndex {
     pub fn open_or_build_for(
         dir: &Path,
         corpus: &Path,
-        pack: Option<Arc<LanguagePack>>,
+        pack: Option<Arc<dyn QueryWords>>,
     ) -> Result<EmbeddedIndex, Error> {
         let stamp = corpus_stamp(corpus)?;
         let current = std::fs::read_to_string(dir.join(STAMP_FILE)).ok();

@@ -50,9 +50,11 @@ pub enum SearchError {
 /// Opens the backend a config names. The embedded index is opened (or first built) on a blocking
 /// thread; external backends connect lazily, so one that is down at start makes requests escalate
 /// rather than stopping the proxy.
-pub async fn connect(config: &settings::SearchConfig) -> Result<Arc<dyn SearchBackend>, crate::Error> {
+pub async fn connect(
+    config: &(impl AsRef<settings::SearchBackendConfig> + ?Sized),
+) -> Result<Arc<dyn SearchBackend>, crate::Error> {
     use settings::SearchBackendConfig;
-    Ok(match &config.backend {
+    Ok(match config.as_ref() {
         SearchBackendConfig::Embedded { index_dir, corpus } => {
             let (dir, corpus) = (index_dir.clone(), corpus.clone());
             let index = tokio::task::spawn_blocking(move || embedded::EmbeddedIndex::open_or_build(&dir, &corpus))

@@ -1,16 +1,13 @@
 //! The search backend's settings, validated from `[search]` by the config module. The search
-//! module owns these types so that it does not depend on the config that builds them.
+//! module owns these types so that it does not depend on the config that builds them; the whole
+//! table (with the language packs, which sit above search) is `config::SearchConfig`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 
-use super::answer::Adequacy;
-use super::breaker::BreakerSettings;
 use super::http::HttpSearchSettings;
 use super::postgres::PgSearchSettings;
-use crate::energy::Range;
 
 /// Which backend answers, and how to reach it. Credentials are [`crate::redact::Secret`]s or
 /// sensitive header values, so the derived `Debug` and `Serialize` never show them.
@@ -20,6 +17,14 @@ pub enum SearchBackendConfig {
     Embedded { index_dir: PathBuf, corpus: PathBuf },
     Http(Box<HttpSearchSettings>),
     Postgres(Box<PgSearchSettings>),
+}
+
+/// [`super::connect`] takes the backend's settings, or anything that holds them (the config's
+/// `[search]` table).
+impl AsRef<SearchBackendConfig> for SearchBackendConfig {
+    fn as_ref(&self) -> &SearchBackendConfig {
+        self
+    }
 }
 
 impl SearchBackendConfig {
@@ -54,35 +59,4 @@ impl SearchBackendConfig {
             _ => false,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchConfig {
-    pub backend: SearchBackendConfig,
-    #[serde(flatten)]
-    pub adequacy: Adequacy,
-    pub top_k: usize,
-    #[serde(rename = "timeout_ms", serialize_with = "crate::redact::ser::millis")]
-    pub timeout: Duration,
-    /// How many embedded searches and answer steps run at once, each on a blocking thread of its
-    /// own ([`super::pool`]); 0 is one per core.
-    pub threads: usize,
-    #[serde(rename = "circuit_breaker")]
-    pub breaker: BreakerSettings,
-    /// Energy per query in Wh, for backends whose CPU time the proxy cannot measure.
-    pub wh_per_query: Option<Range>,
-    /// Languages besides English, each searched in an embedded index of its own corpus.
-    #[serde(serialize_with = "language_codes")]
-    pub languages: Vec<LanguageSearch>,
-}
-
-/// A language pack and where its index lives.
-#[derive(Debug, Clone)]
-pub struct LanguageSearch {
-    pub pack: std::sync::Arc<crate::lang::LanguagePack>,
-    pub index_dir: PathBuf,
-}
-
-fn language_codes<S: serde::Serializer>(languages: &[LanguageSearch], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(languages.iter().map(|l| l.pack.code.as_str()))
 }

@@ -345,7 +345,7 @@ async fn french_harness_with(extra: &str) -> Harness {
     Harness::start_with(extra, |c| {
         let loaded = ecoroute::lang::LanguagePack::load(&dir.join("fr.toml")).unwrap();
         let index_dir = dir.join("index.fr");
-        c.search.languages = vec![ecoroute::search::settings::LanguageSearch {
+        c.search.languages = vec![ecoroute::config::search::LanguageSearch {
             pack: std::sync::Arc::new(loaded),
             index_dir,
         }];

@@ -7,8 +7,8 @@ use std::io::BufRead;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use super::CorpusDoc;
 use super::{squeeze, Bounded, Sink};
-use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// Abstracts shorter than this are stubs or leftovers of templates, not an answer.

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::zim::Compression;
+use super::CorpusDoc;
 use super::{wikidata, Bounded, IngestOptions, Limits};
-use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// The entry limit under fuzzing: small, so that inputs can reach it.

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::CorpusDoc;
 use super::{squeeze, Bounded, Sink};
-use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 #[derive(Debug, Deserialize)]

@@ -30,9 +30,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
 
-use super::embedded::CorpusDoc;
 use crate::Error;
+
+/// One corpus document, as stored in `corpus/*.jsonl(.gz)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusDoc {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub url: String,
+}
 
 /// Where every document goes: the index writer, or a `Vec` in tests.
 pub type Sink<'a> = dyn FnMut(CorpusDoc) -> Result<(), Error> + 'a;

@@ -17,8 +17,8 @@ use std::io::{BufRead, Read};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::CorpusDoc;
 use super::{Bounded, IngestOptions, Sink};
-use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// Labels of the items with an article, by numeric id (Q90 → 90).

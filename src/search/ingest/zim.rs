@@ -13,8 +13,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use super::CorpusDoc;
 use super::{file_size, squeeze, Limits, Progress, Sink};
-use crate::search::embedded::CorpusDoc;
 use crate::Error;
 
 /// Longer than any lead worth answering from; the rest of a long lead adds noise, not answers.
