@@ -27,6 +27,9 @@
 //!   lookup and task cues, content words and the adequacy check on that language's index.
 //! - [`cache`]: the response cache (keys in a normal form, near-duplicate lookups, TTL, a byte
 //!   budget with least recently used out first) and when an answer may be reused.
+//! - [`outcome`]: what happened to a request, as types (route taken, what served it, who decided,
+//!   where its token counts came from, what a cached answer was first), shared by the cache, the
+//!   pipeline, the ledger and the metrics.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
 //! - [`api`]: the three chat APIs served (OpenAI chat completions, Anthropic Messages, OpenAI
 //!   Responses): each read into [`openai::ChatRequest`], the one view routing needs, and each
@@ -35,8 +38,9 @@
 //! Edges (I/O):
 //! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
 //!   [`config::Config`] with regexes compiled and references checked, one file per table. The
-//!   search, ledger and energy settings types belong to those modules ([`search::settings`],
-//!   [`ledger::settings`], [`energy::EnergyConfig`]), which never import the config.
+//!   search backend, ledger and energy settings types belong to those modules
+//!   ([`search::settings`], [`ledger::settings`], [`energy::EnergyConfig`]), which never import the
+//!   config.
 //! - [`redact`]: [`redact::Secret`] and the serialisers that let the validated config derive its
 //!   `Debug` and its `/admin/config` JSON without showing a secret.
 //! - [`search`]: the [`search::SearchBackend`] trait and its backends: embedded tantivy (with
@@ -51,13 +55,21 @@
 //!   GPUs wait for their meter's reading ([`ledger::metered`]).
 //! - [`meter`]: GPU energy counters of self-hosted models (DCGM exporter or any Prometheus
 //!   counter), read on an interval and handed to the ledger.
-//! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
-//!   one config, swapped whole on reload), tenant policies, the search stack (timeout, breaker) and
-//!   [`pipeline::Pipeline::route`], whose typed [`pipeline::Routed`] `serve`, `replay`, `eval`,
-//!   `/admin/explain` and `ecoroute search` all read.
+//! - [`pipeline`]: every per-request decision, written once: [`pipeline::Pipeline`] (everything
+//!   built from one config, swapped whole on reload), tenant policies, the search stack (timeout,
+//!   breaker), and [`pipeline::Pipeline::plan`]: the response cache ([`pipeline::cache`]), the
+//!   route ([`pipeline::Pipeline::route`]), a near duplicate and the model tier, as a
+//!   [`pipeline::Plan`] (answer from the cache, answer from search, or forward) that `serve`,
+//!   `replay`, `eval` and `/admin/explain` all read, in the one [`pipeline::Language`] the request
+//!   is answered in.
 //! - [`server`]: the HTTP server: the accept loop and its client limits ([`server::conn`]), the
-//!   tower stack, the chat-completions handler (parse, route, answer or forward), pass-through,
-//!   admin, hot reload and graceful shutdown.
+//!   tower stack, the chat handler ([`server::chat`]: parse, plan, then answer or forward), the
+//!   answers the proxy writes and the LLM leg in their own files, the per-request context that
+//!   becomes the ledger row ([`server::ctx`]), pass-through, admin, hot reload and graceful shutdown.
+//!
+//! Modules import downward only, in the layers `scripts/ci/imports.sh` declares (`.ci/run` checks
+//! it): error; redact, cpu, shard; calc, energy; classify; outcome; search; lang; api, openai;
+//! cache; metrics; ledger; meter; config; llm; pipeline; eval, report; server; cli.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
 //! - [`shard`]: thread-per-core serving: single-threaded runtimes, one per core, each keeping its

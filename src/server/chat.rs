@@ -1,5 +1,5 @@
 //! `POST /v1/chat/completions`, `/v1/messages` and `/v1/responses`: parse → [`Pipeline::plan`] →
-//! answer ([`super::answer`]: from the cache or search) or forward ([`super::forward`]: the LLM).
+//! answer (`answer.rs`: from the cache or search) or forward (`forward.rs`: the LLM).
 //! The response has the API's shape, streamed when the client asked, and carries
 //! `x-ecoroute-route` and `x-ecoroute-reason`. Every decision is the plan's; this file only reads
 //! the request and writes what the plan says into the response and the ledger row.
