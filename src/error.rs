@@ -4,11 +4,13 @@
 //! (bad flags, unreadable input files, a closed stdout) are [`crate::cli::CliError`], which wraps
 //! this one; they never reach a client.
 //!
+//! Its axum response (status, body, `Retry-After` and the like) is written in `server/respond.rs`,
+//! so this bottom module needs neither axum nor anything of the crate.
+//!
 //! Failures of a library below (tantivy, SQLite, PostgreSQL, a join) keep it as their `source()`,
 //! and say it in their message, so a log line or `error:` line names the cause.
 
-use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
+use http::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -260,45 +262,11 @@ pub struct ProxyError {
     pub body: serde_json::Value,
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, status = status.as_u16(), "request failed");
-        }
-        let body = self.body();
-        let mut response = (status, axum::Json(&body)).into_response();
-        response.extensions_mut().insert(ProxyError {
-            status: status.as_u16(),
-            body,
-        });
-        let headers = response.headers_mut();
-        match self {
-            Error::Overloaded | Error::ShuttingDown => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            Error::TooManyAttempts { retry_after_s } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-            }
-            Error::Unauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"ecoroute admin\""),
-                );
-            }
-            // The rest of a slow or unreadable body may still be on its way: this connection
-            // cannot carry another request.
-            Error::ClientTimeout { .. } | Error::BodyRead(_) | Error::PayloadTooLarge { .. } => {
-                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::response::IntoResponse;
+    use http::header;
+
     use super::*;
 
     #[test]

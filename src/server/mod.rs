@@ -12,6 +12,7 @@
 //!   it makes the ledger row once, so even a request whose client went away is recorded.
 //! - [`request`]: request ids, header values, tenants, reading a body within its limit.
 //! - [`kept`]: Responses answered here, so `previous_response_id` and retrieval still work.
+//! - `respond`: an error as the response a client gets (status, body, headers).
 //! - `review`: a tier's review calls: the sample (keyed by a secret) and their bound.
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
@@ -25,6 +26,7 @@ pub mod kept;
 pub mod passthrough;
 pub mod reload;
 pub mod request;
+mod respond;
 mod review;
 pub mod stack;
 
