@@ -166,7 +166,8 @@ pub(super) async fn replay_with(
     config: Config,
     items: &[ReplayItem],
 ) -> Result<(ReplaySummary, Vec<(String, String)>), CliError> {
-    use crate::energy::{account, LocalWork, Outcome as Accounted};
+    use crate::energy::{account, LocalWork};
+    use crate::ledger::{outcome_of, Avoided, CallFacts};
     let source = config.source.display().to_string();
     let (pipeline, routed) = route_items(config, items).await?;
     let energy = &pipeline.config.energy;
@@ -187,26 +188,25 @@ pub(super) async fn replay_with(
             // Replayed requests have no wall time between them to charge the host's baseline.
             host_s: 0.0,
         };
-        let accounted = match outcome {
-            // Routing never answers from the cache; replay measures routing.
-            Served::Search | Served::Cache => Accounted::Search {
-                prompt_tokens: item.prompt_tokens,
-                expected_output_tokens: answer_tokens,
-                measured: None,
-            },
-            Served::Escalated => Accounted::Escalated {
-                prompt_tokens: item.prompt_tokens,
-                completion_tokens: answer_tokens.central,
-                latency_s: None,
-                measured: None,
-            },
-            Served::Llm | Served::Passthrough | Served::Unrouted => Accounted::Llm {
+        // The ledger's own mapping, with what replay knows: no measurement, no latency, the
+        // stated prior for every answer's length. Routing never answers from the cache (replay
+        // measures routing), and the tiers are left out of the saving.
+        let accounted = outcome_of(
+            &CallFacts {
+                served: outcome,
+                searched: outcome == Served::Escalated,
                 prompt_tokens: item.prompt_tokens,
                 completion_tokens: answer_tokens.central,
                 latency_s: None,
+                requested_model: None,
+                tier_review: false,
                 measured: None,
             },
-        };
+            Avoided::Lookup {
+                tokens: answer_tokens,
+                measured: None,
+            },
+        );
         let costs = account(&energy.catalogue, &energy.local, &item.model, accounted, work);
         summary.expected_energy_saved_wh = summary.expected_energy_saved_wh + costs.saved.energy_wh;
         summary.expected_cost_saved_usd = summary.expected_cost_saved_usd + costs.saved.cost_usd;
