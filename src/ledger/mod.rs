@@ -6,15 +6,18 @@
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
 //! see [`LedgerStats`].
 //!
-//! This file holds the row, the handle and start-up; `writer.rs` the writer thread (batches,
+//! This file holds the handle and start-up; `record.rs` the row ([`LedgerRecord`]), `store.rs` the
+//! database it goes to (SQLite or PostgreSQL, [`Store`]), `writer.rs` the writer thread (batches,
 //! spool, pruning), `accountant.rs` a row's energy figures ([`Accountant`], [`outcome_of`]).
 
 mod accountant;
 pub mod metered;
 mod postgres;
+mod record;
 pub mod settings;
 pub mod spool;
 mod sqlite;
+mod store;
 mod writer;
 
 use std::path::Path;
@@ -23,11 +26,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::energy::EnergyConfig;
-use crate::energy::{RequestCosts, TokenHistory};
+use crate::energy::TokenHistory;
 use crate::metrics::Metrics;
 use crate::Error;
 pub use settings::{LedgerConfig, LedgerStore};
@@ -36,123 +38,10 @@ use spool::Spool;
 pub use crate::outcome::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
 pub use accountant::{outcome_of, Accountant, Avoided, CallFacts};
 pub use metered::MeterReading;
+pub use record::{Accounting, LedgerRecord};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
+pub use store::{read_store, read_store_range, read_store_with_settings, Store, StoredSettings};
 use writer::{write_loop, WriterSettings};
-
-/// One request, as the ledger stores it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LedgerRecord {
-    /// Milliseconds since the Unix epoch when the request arrived.
-    pub ts_ms: i64,
-    pub request_id: String,
-    /// The API path, e.g. `/v1/chat/completions`.
-    pub path: String,
-    /// The route taken: search, llm, passthrough, or none (refused before routing).
-    pub route: RouteTaken,
-    /// Why: the guard, rule or classifier verdict, or the escalation cause.
-    pub reason: String,
-    /// Classifier class for chat requests.
-    pub class: Option<crate::classify::Class>,
-    pub confidence: Option<f64>,
-    /// True when the request was classified for search but answered by the LLM.
-    pub escalated: bool,
-    pub model: Option<String>,
-    pub status: u16,
-    pub stream: bool,
-    pub prompt_tokens: Option<u32>,
-    pub completion_tokens: Option<u32>,
-    /// Where the token counts came from.
-    pub usage_source: UsageSource,
-    pub latency_ms: f64,
-    /// Time to the upstream's response headers, for LLM calls.
-    pub upstream_ms: Option<f64>,
-    pub search_ms: Option<f64>,
-    /// Corpus document or URL a search answer came from.
-    pub answer_source: Option<String>,
-    /// The last user message, only when `ledger.store_prompts = true`.
-    pub prompt: Option<String>,
-    pub error: Option<String>,
-    /// From the tenant header, or `key:` and a hash of the API key; never the key itself.
-    pub tenant: Option<String>,
-    /// Thread CPU time the proxy spent on this request (parsing, classifying, answering, streaming).
-    pub proxy_cpu_us: f64,
-    /// Thread CPU time of the search step.
-    pub search_cpu_us: Option<f64>,
-    /// The routing mode that applied.
-    pub mode: crate::classify::Mode,
-    /// In shadow mode, what ecoroute would have done: `search` (answered) or `llm`.
-    pub shadow_route: Option<crate::classify::Route>,
-    /// Who decided the route (chat requests); in memory and in the spool, not in the database.
-    #[serde(default)]
-    pub decided_by: Option<DecidedBy>,
-    /// In shadow mode, the answer search would have given, with its source.
-    pub shadow_answer: Option<String>,
-    /// The hash of the energy settings the figures were computed under (the `energy_settings`
-    /// table holds them); set by the writer with the figures.
-    #[serde(default)]
-    pub settings_hash: Option<String>,
-    /// For an LLM call on metered GPUs: its share of the measured GPU energy, Wh.
-    #[serde(default)]
-    pub measured_gpu_wh: Option<f64>,
-    /// For an answer from the cache: what it was first. An LLM answer's length is known (the
-    /// row's `completion_tokens`), so the call it avoided is booked at that length.
-    #[serde(default)]
-    pub cache_origin: Option<CacheOrigin>,
-    /// A model tier served the request: the model the client asked for (`model` is the one that
-    /// answered).
-    #[serde(default)]
-    pub requested_model: Option<String>,
-    /// A model tier in shadow mode: the cheaper model that would have served it.
-    #[serde(default)]
-    pub tier_shadow_model: Option<String>,
-    /// A review call (a tier's `review_sample`): the request id whose answer it repeats with the
-    /// cheaper model. An extra call that would not have happened: all cost, no saving.
-    #[serde(default)]
-    pub tier_review_of: Option<String>,
-    /// For tier review, with `ledger.store_prompts`: the answer this row's model gave.
-    #[serde(default)]
-    pub review_answer: Option<String>,
-    /// The catalogue entry that priced the row's model, and how the name found it (`exact`,
-    /// `undated`, `family`, `default`); set by the writer with the figures.
-    #[serde(default)]
-    pub model_entry: Option<String>,
-    #[serde(default)]
-    pub model_match: Option<String>,
-    /// Filled by the ledger writer, off the request path.
-    pub accounting: Option<Accounting>,
-}
-
-impl LedgerRecord {
-    /// What answered the request: the one place the route and the escalation flag are read together.
-    pub fn served(&self) -> Served {
-        match (self.route, self.escalated) {
-            (RouteTaken::Search, _) => Served::Search,
-            (RouteTaken::Cache, _) => Served::Cache,
-            (RouteTaken::Llm, true) => Served::Escalated,
-            (RouteTaken::Llm, false) => Served::Llm,
-            (RouteTaken::Passthrough, _) => Served::Passthrough,
-            (RouteTaken::Unrouted, _) => Served::Unrouted,
-        }
-    }
-}
-
-/// The energy figures of a row, computed by the writer from the facts above.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Accounting {
-    pub costs: RequestCosts,
-    /// Output tokens the avoided LLM call was assumed to write (search answers only).
-    pub counterfactual_tokens: Option<f64>,
-    /// Whether that figure came from this ledger's history for the model (else the stated default).
-    pub tokens_from_history: bool,
-    /// Shadow mode: what answering from search would have saved, against the LLM answer given.
-    pub shadow_saved: Option<crate::energy::Impacts>,
-    /// A model tier in shadow mode: what the cheaper model would have saved at this answer's length.
-    #[serde(default)]
-    pub tier_shadow_saved: Option<crate::energy::Impacts>,
-    /// The low and high ends of `counterfactual_tokens` (the prior's, or history's 95% interval).
-    #[serde(default)]
-    pub counterfactual_tokens_bounds: Option<[f64; 2]>,
-}
 
 enum Message {
     Record(Box<LedgerRecord>),
@@ -296,116 +185,6 @@ impl LedgerWriter {
         );
         Ok(())
     }
-}
-
-/// An open ledger database.
-pub enum Store {
-    Sqlite(rusqlite::Connection),
-    Postgres(Box<::postgres::Client>),
-}
-
-impl Store {
-    /// Opens (creating or migrating the schema). Blocking: call it off the async runtime (the
-    /// PostgreSQL client refuses to run inside it).
-    pub fn open(target: &LedgerStore) -> Result<Store, Error> {
-        Ok(match target {
-            LedgerStore::Sqlite(path) => Store::Sqlite(open_sqlite(path)?),
-            LedgerStore::Postgres { url } => Store::Postgres(Box::new(postgres::open(url.expose())?)),
-        })
-    }
-
-    fn insert_batch(&mut self, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
-        match self {
-            Store::Sqlite(conn) => sqlite::insert_batch(conn, rows),
-            Store::Postgres(client) => postgres::insert_batch(client, rows),
-        }
-    }
-
-    fn prune(&mut self, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
-        match self {
-            Store::Sqlite(conn) => sqlite::prune(conn, cutoff_ms, limit),
-            Store::Postgres(client) => postgres::prune(client, cutoff_ms, limit),
-        }
-    }
-
-    fn record_settings(&mut self, hash: &str, settings_json: &str) -> Result<(), Error> {
-        match self {
-            Store::Sqlite(conn) => sqlite::record_settings(conn, hash, settings_json),
-            Store::Postgres(client) => postgres::record_settings(client, hash, settings_json),
-        }
-    }
-
-    /// Every settings hash the ledger has recorded, with the settings and when first seen.
-    pub fn read_settings(&mut self) -> Result<Vec<StoredSettings>, Error> {
-        let rows = match self {
-            Store::Sqlite(conn) => sqlite::read_settings(conn)?,
-            Store::Postgres(client) => postgres::read_settings(client)?,
-        };
-        Ok(rows
-            .into_iter()
-            .filter_map(|(hash, first_seen_ms, json)| {
-                let settings = serde_json::from_str(&json).ok()?;
-                Some(StoredSettings {
-                    hash,
-                    first_seen_ms,
-                    settings,
-                })
-            })
-            .collect())
-    }
-
-    fn token_history(&mut self) -> Result<Vec<(String, f64, f64, u64)>, Error> {
-        match self {
-            Store::Sqlite(conn) => sqlite::token_history(conn),
-            Store::Postgres(client) => postgres::token_history(client),
-        }
-    }
-
-    /// Rows with `from_ms <= ts_ms < to_ms`, oldest first, the window applied by the database.
-    pub fn read_range(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
-        match self {
-            Store::Sqlite(conn) => sqlite::read_range(conn, from_ms, to_ms),
-            Store::Postgres(client) => postgres::read_range(client, from_ms, to_ms),
-        }
-    }
-}
-
-/// One recorded set of energy settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredSettings {
-    pub hash: String,
-    pub first_seen_ms: i64,
-    pub settings: crate::energy::EnergySettings,
-}
-
-/// The rows of a ledger in a window, and the settings it has recorded: what a report needs.
-pub fn read_store_with_settings(
-    target: &LedgerStore,
-    from_ms: Option<i64>,
-    to_ms: Option<i64>,
-) -> Result<(Vec<LedgerRecord>, Vec<StoredSettings>), Error> {
-    let target = target.clone();
-    let (from_ms, to_ms) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
-    postgres::on_own_thread(move || {
-        let mut store = Store::open(&target)?;
-        Ok((store.read_range(from_ms, to_ms)?, store.read_settings()?))
-    })
-}
-
-/// Every row of a ledger, oldest first; safe to call from anywhere (the work runs on its own thread).
-pub fn read_store(target: &LedgerStore) -> Result<Vec<LedgerRecord>, Error> {
-    read_store_range(target, None, None)
-}
-
-/// The rows of a ledger in a time window (`from_ms` included, `to_ms` not), oldest first.
-pub fn read_store_range(
-    target: &LedgerStore,
-    from_ms: Option<i64>,
-    to_ms: Option<i64>,
-) -> Result<Vec<LedgerRecord>, Error> {
-    let target = target.clone();
-    let (from_ms, to_ms) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
-    postgres::on_own_thread(move || Store::open(&target)?.read_range(from_ms, to_ms))
 }
 
 /// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so
