@@ -74,6 +74,21 @@ impl DifficultyModel {
     }
 }
 
+/// How a tier's reason says the router let a request through: "difficulty 0.123 <= 0.15". The
+/// ledger keeps it in the row's reason, where [`threshold_in`] reads the threshold back for the
+/// report's quality promise.
+pub fn describe(difficulty: f64, max_difficulty: f64) -> String {
+    format!("difficulty {difficulty:.3} <= {max_difficulty}")
+}
+
+/// The `max_difficulty` in a reason written with [`describe`], if any.
+pub fn threshold_in(reason: &str) -> Option<f64> {
+    let rest = &reason[reason.find("difficulty ")? + "difficulty ".len()..];
+    let rest = &rest[rest.find(" <= ")? + " <= ".len()..];
+    let end = rest.find([' ', ';']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// Calls `emit` with each feature of a prompt and its value. Every feature's value is within
 /// about [0, 3], so one L2 weight suits them all.
 pub fn for_each_feature(prompt: &str, emit: &mut dyn FnMut(&str, f64)) {
@@ -327,6 +342,13 @@ mod tests {
         wa.sort_by(|x, y| x.0.cmp(y.0));
         wb.sort_by(|x, y| x.0.cmp(y.0));
         assert_eq!(wa, wb, "bit for bit");
+    }
+
+    #[test]
+    fn a_reason_gives_its_threshold_back() {
+        let reason = format!("complex; tier: {} to gpt-4o-mini", describe(0.1234, 0.15));
+        assert_eq!(threshold_in(&reason), Some(0.15));
+        assert_eq!(threshold_in("complex; tier: translation to gpt-4o-mini"), None);
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn held_out(rows: &[RoutingRow], splitter: &Splitter) -> BTreeMap<(bool, String)
 
 /// Thresholds at which the shipped model's promises are measured.
 fn promise_grid() -> Vec<f64> {
-    (1..=40).map(|i| f64::from(i) * 0.025).collect()
+    (1..=200).map(|i| f64::from(i) / 200.0).collect()
 }
 
 #[derive(Debug, Args)]

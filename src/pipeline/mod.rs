@@ -57,8 +57,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierChoice {
     pub cheaper: String,
-    /// Why: the task (`translation`, …) or `rule` (the tier's `last_user_regex`).
-    pub why: &'static str,
+    /// Why: the task (`translation`, …), `rule` (the tier's `last_user_regex`) or the
+    /// difficulty router's score against the tier's `max_difficulty`.
+    pub why: String,
     pub mode: crate::config::tiers::TierMode,
     /// Shadow mode: the share of such requests also sent to the cheaper model for review.
     pub review_sample: f64,
@@ -212,8 +213,9 @@ impl Pipeline {
     }
 
     /// The cheaper model that may serve a request for `model` going to the LLM, if a tier allows
-    /// it: the tier's task list names the request's task, and its last user message is short
-    /// enough. When unsure (any other task), the requested model.
+    /// it: its last user message is short enough, and the tier's task list names the request's
+    /// task, or its rule matches, or the difficulty router scores it at or under the tier's
+    /// `max_difficulty`. When unsure, the requested model.
     pub fn tier(
         &self,
         tenant: Option<&str>,
@@ -230,15 +232,22 @@ impl Pipeline {
         let lookup = decision.is_some_and(crate::classify::Decision::is_confident_lookup);
         let task = crate::classify::tasks::task_type(features, lookup);
         let why = if tier.tasks.contains(&task) {
-            task.as_str()
+            task.as_str().to_string()
         } else if tier
             .last_user_regex
             .as_ref()
             .is_some_and(|re| re.is_match(&features.last_user))
         {
-            "rule"
+            "rule".to_string()
         } else {
-            return None;
+            // Scored only here, for requests a tier could take: well under a millisecond
+            // (`cargo bench --bench core -- difficulty`).
+            let max = tier.max_difficulty?;
+            let p = crate::classify::difficulty::DifficultyModel::builtin()?.difficulty(&features.last_user);
+            if p > max {
+                return None;
+            }
+            crate::classify::difficulty::describe(p, max)
         };
         Some(TierChoice {
             cheaper: tier.cheaper.clone(),
