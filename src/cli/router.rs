@@ -330,6 +330,19 @@ pub struct CalibrateTiersArgs {
     /// Bootstrap resamples for the interval of the cheap share on MT-Bench.
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
+    /// Requests (JSON Lines with `query`, and `label` if labelled; repeat the flag): how many of
+    /// the complex ones (all, when unlabelled) the router would send to the cheaper model at the
+    /// threshold printed.
+    #[arg(long)]
+    traffic: Vec<PathBuf>,
+}
+
+/// A request of `--traffic`.
+#[derive(Debug, Deserialize)]
+struct TrafficRow {
+    query: String,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 pub(super) fn calibrate_tiers_command(args: &CalibrateTiersArgs) -> Result<ExitCode, CliError> {
@@ -404,6 +417,23 @@ pub(super) fn calibrate_tiers_command(args: &CalibrateTiersArgs) -> Result<ExitC
     outln!("  at that threshold, per held-out set: quality / strong-only quality, share on the cheaper model");
     for (label, (q, cheap)) in &at_threshold {
         outln!("  {label:<40} {:>6.1}%  {:>6.1}%", q * 100.0, cheap * 100.0);
+    }
+    for path in &args.traffic {
+        let rows: Vec<TrafficRow> = jsonl::read_jsonl(path)?.into_iter().map(|(_, r)| r).collect();
+        let complex: Vec<&TrafficRow> = rows
+            .iter()
+            .filter(|r| r.label.as_deref().is_none_or(|l| l == "complex"))
+            .collect();
+        let cheap = complex
+            .iter()
+            .filter(|r| model.difficulty(&r.query) <= threshold)
+            .count();
+        outln!(
+            "{}: {cheap} of {} complex requests at or under max_difficulty {threshold:.3} ({:.1}%)",
+            path.display(),
+            complex.len(),
+            100.0 * cheap as f64 / complex.len().max(1) as f64
+        );
     }
     if let Some(path) = &args.scores {
         std::fs::write(path, scores_out).map_err(|e| CliError::io("writing the scores", e))?;
