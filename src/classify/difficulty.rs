@@ -91,7 +91,7 @@ pub fn threshold_in(reason: &str) -> Option<f64> {
 
 /// Calls `emit` with each feature of a prompt and its value. Every feature's value is within
 /// about [0, 3], so one L2 weight suits them all.
-pub fn for_each_feature(prompt: &str, emit: &mut dyn FnMut(&str, f64)) {
+fn for_each_feature(prompt: &str, emit: &mut dyn FnMut(&str, f64)) {
     let chars = prompt.chars().count();
     let mut digits = 0usize;
     let mut maths = 0usize;

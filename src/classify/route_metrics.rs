@@ -16,7 +16,7 @@ pub struct Outcome {
 
 /// One step of the sweep: the share sent to the strong model, the quality and the PGR.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
+struct Point {
     pub strong_share: f64,
     pub quality: f64,
     pub pgr: f64,
@@ -50,7 +50,7 @@ fn round_half_even(x: f64) -> usize {
 
 /// The sweep: quality and PGR at 101 strong shares. Ties in score keep the rows' order, as
 /// Python's stable sort does.
-pub fn curve(rows: &[Outcome]) -> (f64, f64, Vec<Point>) {
+fn curve(rows: &[Outcome]) -> (f64, f64, Vec<Point>) {
     let n = rows.len().max(1) as f64;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| rows[b].score.total_cmp(&rows[a].score));
@@ -79,18 +79,18 @@ pub fn curve(rows: &[Outcome]) -> (f64, f64, Vec<Point>) {
     (weak, strong, points)
 }
 
-pub fn apgr(points: &[Point]) -> f64 {
+fn apgr(points: &[Point]) -> f64 {
     points
         .windows(2)
         .map(|p| (p[1].strong_share - p[0].strong_share) * (p[0].pgr + p[1].pgr) / 2.0)
         .sum()
 }
 
-pub fn cpt(points: &[Point], target: f64) -> f64 {
+fn cpt(points: &[Point], target: f64) -> f64 {
     points.iter().find(|p| p.pgr >= target).map_or(1.0, |p| p.strong_share)
 }
 
-pub fn cheap_share_at_quality(points: &[Point], strong_only: f64, ratio: f64) -> f64 {
+fn cheap_share_at_quality(points: &[Point], strong_only: f64, ratio: f64) -> f64 {
     points
         .iter()
         .find(|p| p.quality >= ratio * strong_only)

@@ -102,6 +102,13 @@ pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>
                 "use a value from 0 to 1: the threshold `ecoroute calibrate-tiers` prints for your quality target",
             ));
         }
+        if t.max_difficulty.is_some() && crate::classify::difficulty::DifficultyModel::builtin().is_none() {
+            problems.push(problem(
+                key("max_difficulty"),
+                "this build's difficulty router (models/difficulty.json) does not load",
+                "remove max_difficulty, or rebuild with a model written by `ecoroute train-router`",
+            ));
+        }
         let last_user_regex =
             super::routing::compile_regex(key("last_user_regex"), t.last_user_regex.as_deref(), problems);
         tiers.push(Tier {

@@ -155,6 +155,10 @@ impl Pipeline {
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
         crate::search::answer::warm_up();
         crate::calc::warm_up();
+        // The difficulty router's weights are parsed once, here, not on a tier's first request.
+        if config.tiers.iter().any(|t| t.max_difficulty.is_some()) {
+            let _ = crate::classify::difficulty::DifficultyModel::builtin();
+        }
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
         let search_pool = SearchPool::new(config.search.threads);
