@@ -309,6 +309,10 @@ async fn route_mode_sends_an_easy_prompt_to_the_cheaper_model_by_difficulty_and_
     assert!(promise.contains(&format!("max_difficulty {max}")), "{promise}");
     let md = run_report(&h.ledger_path(), "route", "md");
     assert!(md.contains("Model tiers saved"), "{md}");
+    let html = run_report(&h.ledger_path(), "route", "html");
+    assert!(
+        html.contains("Apart from search: the tiers saved") && html.contains("Difficulty router at max_difficulty")
+    );
 }
 
 #[tokio::test]
