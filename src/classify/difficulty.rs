@@ -57,8 +57,9 @@ impl DifficultyModel {
         BUILTIN.as_ref()
     }
 
-    /// P(the cheaper model's answer is worse) for a prompt.
+    /// P(the cheaper model's answer is worse) for a prompt, read up to [`MAX_READ_BYTES`].
     pub fn difficulty(&self, prompt: &str) -> f64 {
+        let prompt = prefix(prompt, MAX_READ_BYTES);
         let mut z = self.bias;
         for_each_feature(prompt, &mut |name, x| {
             z += self.weights.get(name).copied().unwrap_or(0.0) * x;
@@ -72,6 +73,23 @@ impl DifficultyModel {
     pub fn promise_at(&self, threshold: f64) -> Option<Promise> {
         self.promises.iter().find(|p| p.threshold >= threshold - 1e-12).copied()
     }
+}
+
+/// The router reads at most this much of a prompt: it runs on the serving thread, and its cost
+/// grows with the text (156 µs at 8,000 characters, `cargo bench --bench difficulty`), while no
+/// training prompt was longer than 4,868 characters, so nothing past this was ever learned from.
+pub const MAX_READ_BYTES: usize = 16 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// How a tier's reason says the router let a request through: "difficulty 0.123 <= 0.15". The
@@ -374,6 +392,15 @@ mod tests {
         assert_eq!(model.promise_at(0.1).map(|p| p.quality), Some(0.99));
         assert_eq!(model.promise_at(0.15).map(|p| p.quality), Some(0.95));
         assert_eq!(model.promise_at(0.25), None, "never measured that far");
+    }
+
+    #[test]
+    fn a_long_prompt_is_read_up_to_the_cap_only() {
+        let model = DifficultyModel::builtin().expect("parses");
+        let head = "é".repeat(MAX_READ_BYTES / 2 + 1);
+        let a = format!("{head} calculate the integral");
+        assert_eq!(model.difficulty(&a).to_bits(), model.difficulty(&head).to_bits());
+        assert_eq!(prefix("héllo", 2), "h", "never cut inside a character");
     }
 
     proptest! {
