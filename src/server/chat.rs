@@ -242,6 +242,7 @@ async fn answer_or_forward(
             }
             TierMode::Shadow => {
                 r.tier_shadow_model = Some(choice.cheaper.clone());
+                r.reason = format!("{}; tier shadow: {} to {}", r.reason, choice.why, choice.cheaper);
                 // A sampled share is also answered by the cheaper model, off the client's path, so
                 // the team can compare the two answers before it turns the tier on.
                 // Its call takes one of a few places, and is skipped (said in the row) when
