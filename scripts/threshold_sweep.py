@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "ecoroute")
+BINARY = os.environ.get("ECOROUTE_BIN") or os.path.join(ROOT, "target", "release", "ecoroute")
 SHARED = os.path.join(ROOT, "..", "shared", "data", "queries")
 
 
@@ -54,10 +54,15 @@ def complex_answered(config, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.75, 0.8, 0.85, 0.92])
+    parser.add_argument("--lookups", nargs="+", help="gold lookup sets (default: training/chatbot_lookups*.jsonl)")
+    parser.add_argument("--complex", nargs="*", default=[], help="more sets whose complex rows are counted")
     args = parser.parse_args()
-    lookups = [os.path.join(ROOT, "training", n) for n in ("chatbot_lookups.jsonl", "chatbot_lookups_heldout.jsonl")]
+    lookups = args.lookups or [
+        os.path.join(ROOT, "training", n) for n in ("chatbot_lookups.jsonl", "chatbot_lookups_heldout.jsonl")
+    ]
     complex_sets = [os.path.join(SHARED, n) for n in ("dev.jsonl", "train.jsonl") if os.path.exists(os.path.join(SHARED, n))]
     complex_sets += [os.path.join(ROOT, "training", n) for n in ("heldout.jsonl", "probe.jsonl")]
+    complex_sets += args.complex
     for threshold in args.thresholds:
         config = config_at(threshold)
         try:

@@ -10,8 +10,10 @@
 //!
 //! When in doubt the answer is the LLM: a wrong answer from search costs more than an LLM call.
 
+pub mod difficulty;
 pub mod guards;
 pub mod model;
+pub mod route_metrics;
 pub mod rules;
 pub mod scorer;
 pub mod tasks;

@@ -34,6 +34,7 @@ mod index;
 mod jsonl;
 mod replay;
 mod report;
+mod router;
 mod search;
 mod serve;
 mod train;
@@ -50,6 +51,8 @@ use replay::replay_command;
 pub use replay::{ReplayArgs, ReplayFormat};
 use report::report_command;
 pub use report::{ReportArgs, ReportFormat};
+use router::{calibrate_tiers_command, train_router_command};
+pub use router::{CalibrateTiersArgs, TrainRouterArgs};
 use search::search;
 use serve::{check, serve};
 pub use train::TrainArgs;
@@ -122,6 +125,12 @@ pub enum Command {
     /// Train the reader (which sentence of the search hits answers, and how surely) from questions
     /// with gold answers, searched in the configured index; the threshold is chosen on --dev.
     TrainReader(TrainReaderArgs),
+    /// Fit the difficulty router for model tiers (`max_difficulty`) on the routing sets'
+    /// Apache-2.0 rows.
+    TrainRouter(TrainRouterArgs),
+    /// Measure the difficulty router on the held-out routing sets (APGR, CPT, cheap share) beside
+    /// the random, length and oracle routers, and print the `max_difficulty` for a quality target.
+    CalibrateTiers(CalibrateTiersArgs),
     /// Measure routing against labelled queries: precision, recall, confusion, false lookups per source.
     Eval {
         #[command(flatten)]
@@ -214,6 +223,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Search { config, limit, query } => search(&config.config, limit, &query),
         Command::Train(args) => train_command(&args),
         Command::TrainReader(args) => train_reader_command(&args),
+        Command::TrainRouter(args) => train_router_command(&args),
+        Command::CalibrateTiers(args) => calibrate_tiers_command(&args),
         Command::Replay(args) => replay_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval {

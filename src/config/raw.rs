@@ -56,6 +56,10 @@ pub struct RawTier {
     /// client has its answer, so a team can compare both (its cost is counted).
     #[serde(default)]
     pub review_sample: f64,
+    /// Requests the difficulty router scores at or under this probability (that the cheaper
+    /// model's answer is worse) are served too, whatever their task.
+    #[serde(default)]
+    pub max_difficulty: Option<f64>,
 }
 
 fn default_tier_tasks() -> Vec<String> {

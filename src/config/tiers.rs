@@ -47,6 +47,9 @@ pub struct Tier {
     pub last_user_regex: Option<regex::Regex>,
     /// Shadow mode: the share of would-be downgrades also answered by the cheaper model, for review.
     pub review_sample: f64,
+    /// Requests whose difficulty ([`crate::classify::difficulty`]) is at or under this qualify
+    /// whatever their task.
+    pub max_difficulty: Option<f64>,
 }
 
 pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>) -> Vec<Tier> {
@@ -92,6 +95,20 @@ pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>
                 "2000 keeps short tasks only",
             ));
         }
+        if let Some(max) = t.max_difficulty.filter(|m| !(0.0..=1.0).contains(m)) {
+            problems.push(problem(
+                key("max_difficulty"),
+                format!("{max} is not a probability"),
+                "use a value from 0 to 1: the threshold `ecoroute calibrate-tiers` prints for your quality target",
+            ));
+        }
+        if t.max_difficulty.is_some() && crate::classify::difficulty::DifficultyModel::builtin().is_none() {
+            problems.push(problem(
+                key("max_difficulty"),
+                "this build's difficulty router (models/difficulty.json) does not load",
+                "remove max_difficulty, or rebuild with a model written by `ecoroute train-router`",
+            ));
+        }
         let last_user_regex =
             super::routing::compile_regex(key("last_user_regex"), t.last_user_regex.as_deref(), problems);
         tiers.push(Tier {
@@ -102,6 +119,7 @@ pub(super) fn validate_tiers(raw: Vec<raw::RawTier>, problems: &mut Vec<Problem>
             max_chars: t.max_chars,
             last_user_regex,
             review_sample: t.review_sample,
+            max_difficulty: t.max_difficulty,
         });
     }
     tiers

@@ -66,8 +66,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierChoice {
     pub cheaper: String,
-    /// Why: the task (`translation`, …) or `rule` (the tier's `last_user_regex`).
-    pub why: &'static str,
+    /// Why: the task (`translation`, …), `rule` (the tier's `last_user_regex`) or the
+    /// difficulty router's score against the tier's `max_difficulty`.
+    pub why: String,
     pub mode: crate::config::tiers::TierMode,
     /// Shadow mode: the share of such requests also sent to the cheaper model for review.
     pub review_sample: f64,
@@ -164,6 +165,10 @@ impl Pipeline {
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
         crate::search::answer::warm_up();
         crate::calc::warm_up();
+        // The difficulty router's weights are parsed once, here, not on a tier's first request.
+        if config.tiers.iter().any(|t| t.max_difficulty.is_some()) {
+            let _ = crate::classify::difficulty::DifficultyModel::builtin();
+        }
         let classifier = classifier_for(&config);
         let search_backend_name = backend.name().to_string();
         let search_pool = SearchPool::new(config.search.threads);
@@ -222,8 +227,9 @@ impl Pipeline {
     }
 
     /// The cheaper model that may serve a request for `model` going to the LLM, if a tier allows
-    /// it: the tier's task list names the request's task, and its last user message is short
-    /// enough. When unsure (any other task), the requested model.
+    /// it: its last user message is short enough, and the tier's task list names the request's
+    /// task, or its rule matches, or the difficulty router scores it at or under the tier's
+    /// `max_difficulty`. When unsure, the requested model.
     pub fn tier(
         &self,
         tenant: Option<&str>,
@@ -240,15 +246,22 @@ impl Pipeline {
         let lookup = decision.is_some_and(crate::classify::Decision::is_confident_lookup);
         let task = crate::classify::tasks::task_type(features, lookup);
         let why = if tier.tasks.contains(&task) {
-            task.as_str()
+            task.as_str().to_string()
         } else if tier
             .last_user_regex
             .as_ref()
             .is_some_and(|re| re.is_match(&features.last_user))
         {
-            "rule"
+            "rule".to_string()
         } else {
-            return None;
+            // Scored only here, for requests a tier could take: well under a millisecond
+            // (`cargo bench --bench core -- difficulty`).
+            let max = tier.max_difficulty?;
+            let p = crate::classify::difficulty::DifficultyModel::builtin()?.difficulty(&features.last_user);
+            if p > max {
+                return None;
+            }
+            crate::classify::difficulty::describe(p, max)
         };
         Some(TierChoice {
             cheaper: tier.cheaper.clone(),

@@ -443,6 +443,19 @@ pub fn render(
             escape(&range_text(t.tier_shadow.would_save_energy_wh, "Wh")),
             escape(&human(t.tier_shadow.would_save_cost_usd, "USD"))
         ));
+        if t.tiers.requests > 0 {
+            figures.push_str(&format!(
+                "<p>Apart from search: the tiers saved {} ({}), {} and {} ({} of the requests chosen by the difficulty router).</p>",
+                escape(&figure(t.tiers.energy_saved_wh.central, "Wh")),
+                escape(&range_text(t.tiers.energy_saved_wh, "Wh")),
+                escape(&human(t.tiers.co2e_saved_g, "gCO2e")),
+                escape(&human(t.tiers.cost_saved_usd, "USD")),
+                t.tiers.by_difficulty
+            ));
+        }
+        for promise in &t.tiers.router_promises {
+            figures.push_str(&format!("<p>Difficulty router at {}.</p>", escape(promise)));
+        }
     }
     if t.requests > 0 {
         let llm_calls = t.by_route.llm + t.by_route.escalated;

@@ -135,6 +135,9 @@ pub struct Totals {
     pub shadow: ShadowTotals,
     /// Model tiers in shadow mode, apart: what the cheaper models would have saved.
     pub tier_shadow: TierShadowTotals,
+    /// Requests a model tier served with a cheaper model, apart from search: their part of the
+    /// savings above, and what the difficulty router promised at the thresholds used.
+    pub tiers: TierTotals,
     /// Actual energy of the chat requests alone (search, LLM, escalated): pass-through calls such
     /// as `GET /v1/models` cost almost nothing and would dilute a per-request figure.
     pub energy_actual_chat_wh: Range,
@@ -202,6 +205,37 @@ pub fn eco_label(avoided_share: f64) -> char {
         // D asks for more than nothing; the others for at least their floor.
         .find(|(_, floor)| avoided_share >= *floor && avoided_share > 0.0)
         .map_or('E', |(label, _)| *label)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TierTotals {
+    /// Requests served by a cheaper model than the one asked for.
+    pub requests: u64,
+    /// Of those, the ones the difficulty router let through (`max_difficulty`).
+    pub by_difficulty: u64,
+    /// Their part of the savings: the requested model's call avoided less the cheaper one's, at
+    /// the real answer length.
+    pub energy_saved_wh: Range,
+    pub co2e_saved_g: Range,
+    pub water_saved_ml: Range,
+    pub cost_saved_usd: Range,
+    /// For each `max_difficulty` in the rows (route or shadow), the quality the router kept there
+    /// on held-out benchmark sets, as measured when it was trained: a promise about benchmarks,
+    /// not about this traffic.
+    pub router_promises: BTreeSet<String>,
+}
+
+/// What the shipped difficulty router kept at a threshold, said for a report.
+fn router_promise(max_difficulty: f64) -> String {
+    let promise = crate::classify::difficulty::DifficultyModel::builtin().and_then(|m| m.promise_at(max_difficulty));
+    match promise {
+        Some(p) => format!(
+            "max_difficulty {max_difficulty}: on held-out benchmark sets (RouteLLM MMLU subjects not trained on, GSM8K, MT-Bench; GPT-4 against Mixtral-8x7B) the router kept at least {:.1}% of the strong model's quality, with {:.0}% of the worst set's requests on the cheaper model; not measured on this traffic",
+            p.quality * 100.0,
+            p.cheap_share * 100.0
+        ),
+        None => format!("max_difficulty {max_difficulty}: above every threshold the router was measured at; no quality promise"),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -310,6 +344,26 @@ impl Totals {
         }
         if r.requested_model.is_some() {
             self.by_route.downgraded += 1;
+            let t = &mut self.tiers;
+            t.requests += 1;
+            if let Some(a) = &r.accounting {
+                let saved = a.costs.saved;
+                t.energy_saved_wh = t.energy_saved_wh + saved.energy_wh;
+                t.co2e_saved_g = t.co2e_saved_g + saved.co2e_g;
+                t.water_saved_ml = t.water_saved_ml + saved.water_ml;
+                t.cost_saved_usd = t.cost_saved_usd + saved.cost_usd;
+            }
+        }
+        // The tier's reason names the router's threshold when the router chose (route or shadow).
+        if let Some(max) = r
+            .reason
+            .find("; tier")
+            .and_then(|at| crate::classify::difficulty::threshold_in(&r.reason[at..]))
+        {
+            if r.requested_model.is_some() {
+                self.tiers.by_difficulty += 1;
+            }
+            self.tiers.router_promises.insert(router_promise(max));
         }
         if let (Some(_), Some(a)) = (&r.tier_review_of, &r.accounting) {
             let t = &mut self.tier_shadow;
@@ -814,6 +868,19 @@ pub fn to_markdown(report: &Report) -> String {
             "- Served by a cheaper model than asked for (model tiers): {} requests\n",
             t.by_route.downgraded
         ));
+    }
+    if t.tiers.requests > 0 {
+        out.push_str(&format!(
+            "- Model tiers saved {}, {} and {} on {} requests served by a cheaper model ({} chosen by the difficulty router); part of the savings above, the rest is search and the cache\n",
+            human(t.tiers.energy_saved_wh, "Wh"),
+            human(t.tiers.co2e_saved_g, "gCO2e"),
+            human(t.tiers.cost_saved_usd, "USD"),
+            t.tiers.requests,
+            t.tiers.by_difficulty
+        ));
+    }
+    for promise in &t.tiers.router_promises {
+        out.push_str(&format!("- Difficulty router at {promise}\n"));
     }
     if t.tier_shadow.requests > 0 {
         out.push_str(&format!(

@@ -41,6 +41,11 @@ const WORD_GROUPS: &[&[&str]] = &[
     &["end", "ended", "ends"],
     &["speak", "spoke", "spoken", "speaks"],
     &["height", "tall", "high", "elevation"],
+    // A record asked one way and written the other ("tallest mountain" meets "highest mountain";
+    // "biggest ocean" meets "largest"), as the reader already reads them.
+    &["highest", "tallest"],
+    &["largest", "biggest"],
+    &["nearest", "closest"],
     &["develop", "developed", "developer", "development"],
     &["record", "recorded", "recording"],
     // Irregular pasts that lookups ask about ("when did the Berlin Wall fall" meets "fell";
@@ -364,6 +369,10 @@ mod tests {
         assert_ne!(term("saw"), term("see"));
         assert!(surface_forms("wrote").contains(&"written"));
         assert_eq!(surface_forms("peru"), ["peru"]);
+        // A record asked one way is searched the other way too.
+        assert!(surface_forms("tallest").contains(&"highest"));
+        assert_eq!(term("biggest"), term("largest"));
+        assert_ne!(term("tallest"), term("largest"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::answer::{self, AnswerType, Asked};
 use super::question::{self, mentions};
 use super::Hit;
-use crate::classify::text::words;
+use crate::classify::text::{is_stopword, words};
 
 /// How many sentences of each hit are candidates: summaries put the answer early, and later
 /// sentences are mostly asides.
@@ -250,6 +250,19 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         })
         .collect();
     let named_in_full = named_shares.iter().any(|&share| share >= 1.0);
+    // What each hit's sentences offer for the slot: an answer that several independent hits give
+    // ("1989" in the Berlin Wall's entry and in Honecker's) is more often right than one only one
+    // hit gives. Definitions are left out: their fillers are any words of a gloss.
+    let offered: Vec<Vec<HashSet<String>>> = hits
+        .iter()
+        .map(|h| {
+            answer::sentences(&h.text)
+                .into_iter()
+                .take(SENTENCES_PER_HIT)
+                .map(|s| fillers(qt, s, &asked.terms, &question_digits))
+                .collect()
+        })
+        .collect();
     let mut out = Vec::new();
     for (rank, hit) in hits.iter().enumerate() {
         let named_share = named_shares[rank];
@@ -394,6 +407,17 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             {
                 on("pronoun_start".into());
             }
+            if definition.is_none() {
+                let mine = &offered[rank][index];
+                let agreeing = offered
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, other)| {
+                        *j != rank && subjects[*j] != subjects[rank] && other.iter().any(|o| !o.is_disjoint(mine))
+                    })
+                    .count();
+                on(format!("agree={}&qt={qt}", agreeing.min(2)));
+            }
             on(format!("newname={new_name}&qt={qt}"));
             on(format!("newnumber={new_number}&qt={qt}"));
             let copula = copula_lead(sentence, subject_name);
@@ -516,6 +540,33 @@ fn slot_filled(qt: &str, sentence: &str, new_name: bool, new_place: bool, questi
             new_digits(1, usize::MAX) || words(sentence).any(|w| NUMBER_WORDS.contains(&w.as_str()) || w == "none")
         }
         _ => true,
+    }
+}
+
+/// The fillers a sentence offers for the slot asked, to be compared across hits: the years of a
+/// "when", the figures of a "how many", otherwise the capitalised words the question does not hold.
+fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet<&str>) -> HashSet<String> {
+    let digit_runs = |min: usize| {
+        sentence
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(move |run| run.len() >= min && !question_digits.contains(run))
+            .map(str::to_string)
+    };
+    match qt {
+        "when" => digit_runs(3).filter(|run| run.len() <= 4).collect(),
+        "how_many" | "how_much" | "how_measure" => digit_runs(1)
+            .chain(words(sentence).filter(|w| NUMBER_WORDS.contains(&w.as_str())))
+            .collect(),
+        _ => sentence
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+            .flat_map(|w| words(w).collect::<Vec<_>>())
+            .filter(|w| {
+                w.len() > 2 && !is_stopword(w) && !asked.iter().any(|t| question::same_term(t, &question::term(w)))
+            })
+            .collect(),
     }
 }
 
@@ -803,6 +854,42 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn an_answer_other_hits_give_is_marked_as_agreed() {
+        let wall = hit(
+            "Berlin Wall",
+            "The Berlin Wall fell on 9 November 1989, opening the border.",
+            "Wikipedia",
+        );
+        let agreed = |other: &str| {
+            let hits = [wall.clone(), hit("Erich Honecker", other, "Wikipedia")];
+            let found = candidates_of("when did the berlin wall fall", &hits);
+            let first = found
+                .iter()
+                .find(|c| c.hit == 0)
+                .expect("the wall's sentence is a candidate");
+            first
+                .features
+                .iter()
+                .find(|(n, _)| n.starts_with("agree="))
+                .map(|(n, _)| n.clone())
+        };
+        assert_eq!(
+            agreed("Honecker led East Germany until shortly before the fall of the Wall in 1989.").as_deref(),
+            Some("agree=1&qt=when")
+        );
+        assert_eq!(
+            agreed("Honecker led East Germany from 1971 and died in 1994.").as_deref(),
+            Some("agree=0&qt=when")
+        );
+        // Definitions offer no filler to agree on.
+        let found = candidates_of(
+            "what is anxiety",
+            &[hit("Anxiety", "Anxiety is an emotion.", "Wikipedia")],
+        );
+        assert!(found[0].features.iter().all(|(n, _)| !n.starts_with("agree=")));
     }
 
     #[test]

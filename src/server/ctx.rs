@@ -192,9 +192,11 @@ impl RequestCtx {
         self.record.requested_model = self.record.model.replace(cheaper.to_string());
     }
 
-    /// A shadow tier would have sent the request to `cheaper`.
-    pub fn tier_shadowed(&mut self, cheaper: &str) {
+    /// A shadow tier would have sent the request to `cheaper`, for the reason `why` (the report
+    /// reads the router's threshold from it).
+    pub fn tier_shadowed(&mut self, cheaper: &str, why: &str) {
         self.record.tier_shadow_model = Some(cheaper.to_string());
+        self.record.reason = format!("{}; tier shadow: {why} to {cheaper}", self.record.reason);
     }
 
     /// The request was in the review sample, but every review place was taken.

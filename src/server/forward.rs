@@ -56,7 +56,7 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, ctx: &mut RequestC
                 ctx.tier_routed(&choice.cheaper);
             }
             TierMode::Shadow => {
-                ctx.tier_shadowed(&choice.cheaper);
+                ctx.tier_shadowed(&choice.cheaper, &choice.why);
                 // A sampled share is also answered by the cheaper model, off the client's path, so
                 // the team can compare the two answers before it turns the tier on.
                 // Its call takes one of a few places, and is skipped (said in the row) when

@@ -127,6 +127,14 @@ async fn tiers_are_checked_at_load() {
     ] {
         assert!(err.contains(key), "{key} in {err}");
     }
+    let bad = "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o-mini\"\nmax_difficulty = 1.5\n";
+    let err = ecoroute::config::Config::from_toml_str(&toml(bad), std::path::Path::new("t.toml"), &|_| None)
+        .err()
+        .unwrap()
+        .to_string();
+    for key in ["tiers[0].max_difficulty", "calibrate-tiers"] {
+        assert!(err.contains(key), "{key} in {err}");
+    }
 }
 
 /// In shadow mode, a sampled share is also answered by the cheaper model after the client has its
@@ -252,4 +260,88 @@ async fn review_calls_are_bounded_and_booked_at_shutdown() {
         .filter(|r| r.reason.contains("tier review skipped: 1 review calls already open"))
         .count();
     assert_eq!(skipped, 5);
+}
+
+/// Two requests no task policy would downgrade, and a `max_difficulty` between the difficulty
+/// router's scores of the two (read from the shipped model, so a retrained one keeps the test).
+fn easy_hard_and_threshold() -> (&'static str, &'static str, f64) {
+    let model = ecoroute::classify::difficulty::DifficultyModel::builtin().unwrap();
+    let easy = "Write a limerick about Lima";
+    let hard = "Calculate the eigenvalues of the 3x3 matrix [[2,1,0],[1,3,1],[0,1,4]] and find the determinant.";
+    let (e, h) = (model.difficulty(easy), model.difficulty(hard));
+    assert!(e < h, "the router must score the maths harder: {e} vs {h}");
+    (easy, hard, (e + h) / 2.0)
+}
+
+#[tokio::test]
+async fn route_mode_sends_an_easy_prompt_to_the_cheaper_model_by_difficulty_and_a_hard_one_to_the_strong() {
+    let (easy, hard, max) = easy_hard_and_threshold();
+    let tiers = format!(
+        "[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o-mini\"\ntasks = []\nmode = \"route\"\nmax_difficulty = {max}\n"
+    );
+    let mut h = Harness::start_with(&tiers, |_| {}).await;
+    let r = h.chat(ask("gpt-4o", easy)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ecoroute-model"], "gpt-4o-mini");
+    let reason = r.headers()["x-ecoroute-reason"].to_str().unwrap().to_string();
+    assert!(
+        reason.contains("tier: difficulty ") && reason.ends_with("to gpt-4o-mini"),
+        "{reason}"
+    );
+    let r = h.chat(ask("gpt-4o", hard)).await;
+    assert!(
+        r.headers().get("x-ecoroute-model").is_none(),
+        "the hard one keeps gpt-4o"
+    );
+    assert_eq!(models_called(&h), ["gpt-4o-mini", "gpt-4o"]);
+
+    let rows = h.stop().await;
+    let downgraded: Vec<_> = rows.iter().filter(|r| r.requested_model.is_some()).collect();
+    assert_eq!(downgraded.len(), 1);
+    assert_eq!(downgraded[0].model.as_deref(), Some("gpt-4o-mini"));
+    // The report shows the tier's saving apart, with the quality the router promised there.
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "route", "json")).unwrap();
+    let t = &report["tiers"];
+    assert_eq!(t["requests"], 1, "{t}");
+    assert_eq!(t["by_difficulty"], 1, "{t}");
+    assert!(t["energy_saved_wh"]["low"].as_f64().unwrap() > 0.0, "{t}");
+    let promise = t["router_promises"][0].as_str().unwrap();
+    assert!(promise.contains(&format!("max_difficulty {max}")), "{promise}");
+    let md = run_report(&h.ledger_path(), "route", "md");
+    assert!(md.contains("Model tiers saved"), "{md}");
+    let html = run_report(&h.ledger_path(), "route", "html");
+    assert!(
+        html.contains("Apart from search: the tiers saved") && html.contains("Difficulty router at max_difficulty")
+    );
+}
+
+#[tokio::test]
+async fn shadow_mode_by_difficulty_forwards_to_the_strong_model_and_records_the_would_be_tier() {
+    let (easy, hard, max) = easy_hard_and_threshold();
+    // No mode: shadow is the default.
+    let tiers =
+        format!("[[tiers]]\nmodel = \"gpt-4o\"\ncheaper = \"gpt-4o-mini\"\ntasks = []\nmax_difficulty = {max}\n");
+    let mut h = Harness::start_with(&tiers, |_| {}).await;
+    for text in [easy, hard] {
+        let r = h.chat(ask("gpt-4o", text)).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ecoroute-model").is_none(), "shadow: served as asked");
+    }
+    assert_eq!(models_called(&h), ["gpt-4o", "gpt-4o"]);
+    let rows = h.stop().await;
+    let would: Vec<_> = rows.iter().filter(|r| r.tier_shadow_model.is_some()).collect();
+    assert_eq!(would.len(), 1, "only the easy one would have gone to the cheaper model");
+    assert_eq!(would[0].tier_shadow_model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(would[0].model.as_deref(), Some("gpt-4o"));
+    assert!(
+        would[0].reason.contains("tier shadow: difficulty "),
+        "{}",
+        would[0].reason
+    );
+    let report: Value = serde_json::from_str(&run_report(&h.ledger_path(), "route", "json")).unwrap();
+    assert_eq!(report["tier_shadow"]["requests"], 1);
+    assert!(report["tiers"]["router_promises"][0]
+        .as_str()
+        .unwrap()
+        .contains("max_difficulty"));
 }
