@@ -81,6 +81,7 @@ pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod lang;
+pub mod limits;
 pub mod ledger;
 pub mod llm;
 pub mod meter;
