@@ -49,6 +49,8 @@
 //!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot. Each row names
 //!   the energy settings it was computed under (recorded once per hash); rows of calls on metered
 //!   GPUs wait for their meter's reading ([`ledger::metered`]).
+//! - [`limits`]: rate limits and budgets per API key and tenant (pure counters; the server's
+//!   [`server::auth`] layer admits or refuses, the ledger writer charges each row's figures).
 //! - [`meter`]: GPU energy counters of self-hosted models (DCGM exporter or any Prometheus
 //!   counter), read on an interval and handed to the ledger.
 //! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
@@ -56,7 +58,7 @@
 //!   [`pipeline::Pipeline::route`], whose typed [`pipeline::Routed`] `serve`, `replay`, `eval`,
 //!   `/admin/explain` and `ecoroute search` all read.
 //! - [`server`]: the HTTP server: the accept loop and its client limits ([`server::conn`]), the
-//!   tower stack, the chat-completions handler (parse, route, answer or forward), pass-through,
+//!   tower stack, inbound keys and limits ([`server::auth`]), the chat-completions handler (parse, route, answer or forward), pass-through,
 //!   admin, hot reload and graceful shutdown.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
@@ -81,8 +83,8 @@ pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod lang;
-pub mod limits;
 pub mod ledger;
+pub mod limits;
 pub mod llm;
 pub mod meter;
 pub mod metrics;

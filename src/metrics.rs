@@ -42,8 +42,27 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// A key or tenant (only those `[[keys]]`/`[limits]` name, so the series are bounded) and which
+/// of its limits refused a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub subject: String,
+    pub limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    pub subject: String,
+    /// `usd_day`, `wh_month`, ...
+    pub budget: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// Requests refused for a missing or unknown inbound key.
+    pub auth_refused: Counter,
+    pub limited: Family<LimitLabels, Counter>,
+    pub budget_used: Family<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
     pub energy_avoided_wh: Counter<f64, AtomicU64>,
@@ -203,7 +222,28 @@ impl Metrics {
         );
         let cache_entries = prometheus_client::metrics::gauge::Gauge::default();
         registry.register("cache_entries", "Keys in the response cache", cache_entries.clone());
+        let auth_refused = Counter::default();
+        registry.register(
+            "auth_refused",
+            "Requests refused with 401: no key, or one not in [[keys]]",
+            auth_refused.clone(),
+        );
+        let limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limited_requests",
+            "Requests refused with 429 by a key's or tenant's limit (requests_per_minute, tokens_per_minute, budget_usd, budget_wh)",
+            limited.clone(),
+        );
+        let budget_used = Family::<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "budget_used_ratio",
+            "Share of a key's or tenant's budget spent in the current period, as of its latest request (from the ledger's figures)",
+            budget_used.clone(),
+        );
         Metrics {
+            auth_refused,
+            limited,
+            budget_used,
             cache_lookups,
             cache_stores,
             cache_bytes,
@@ -226,6 +266,24 @@ impl Metrics {
             ledger_written,
             ledger_dropped,
         }
+    }
+
+    pub fn limited(&self, subject: &str, limit: &str) {
+        self.limited
+            .get_or_create(&LimitLabels {
+                subject: subject.into(),
+                limit: limit.into(),
+            })
+            .inc();
+    }
+
+    pub fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
+        self.budget_used
+            .get_or_create(&BudgetLabels {
+                subject: subject.into(),
+                budget: format!("{unit}_{period}"),
+            })
+            .set(ratio);
     }
 
     pub fn cache_lookup(&self, result: &str) {

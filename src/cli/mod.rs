@@ -50,7 +50,7 @@ pub use replay::{ReplayArgs, ReplayFormat};
 use report::report_command;
 pub use report::{ReportArgs, ReportFormat};
 use search::search;
-use serve::{check, serve};
+use serve::{check, hash_key, serve};
 pub use train::TrainArgs;
 use train::{describe_false_lookups, source_table, train_command};
 use train_reader::train_reader_command;
@@ -91,6 +91,14 @@ pub enum Command {
         /// for that API).
         #[arg(long, env = "ECOROUTE_ANTHROPIC_UPSTREAM")]
         anthropic_upstream: Option<String>,
+    },
+    /// Print the `hash = "sha256:..."` line of an inbound key for `[[keys]]`. The key is read from
+    /// standard input (so it stays out of the shell's history and the process list), or made up
+    /// with --generate.
+    HashKey {
+        /// Make up a new random key, print it once (to stderr) and its hash line (to stdout).
+        #[arg(long)]
+        generate: bool,
     },
     /// Validate a config file and print every problem with its key and fix.
     Check {
@@ -190,6 +198,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             anthropic_upstream,
         } => serve(&config.config, listen, upstream, anthropic_upstream),
         Command::Check { config } => check(&config.config),
+        Command::HashKey { generate } => hash_key(generate),
         Command::Index {
             command:
                 IndexCommand::Build {

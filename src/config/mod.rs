@@ -13,6 +13,7 @@ mod admin;
 pub mod cache;
 mod classifier;
 mod energy;
+pub mod keys;
 mod ledger;
 mod llm;
 pub mod raw;
@@ -87,6 +88,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub cache: cache::CacheConfig,
     pub tiers: Vec<tiers::Tier>,
+    /// `[[keys]]` and `[limits]`: inbound keys, their tenants, and limits per key and tenant.
+    pub keys: keys::KeysConfig,
     /// Command-line and environment overrides, applied again at every reload.
     pub overrides: Overrides,
 }
@@ -280,6 +283,7 @@ fn validate(
     let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
     let cache = cache::validate_cache(&raw.cache, &mut problems);
     let tiers = tiers::validate_tiers(raw.tiers, &mut problems);
+    let keys = keys::validate_keys(raw.keys, raw.limits, ledger.store.is_some(), &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -298,6 +302,7 @@ fn validate(
         admin,
         cache,
         tiers,
+        keys,
         overrides: Overrides::default(),
     })
 }

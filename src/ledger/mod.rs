@@ -112,11 +112,28 @@ pub struct LedgerRecord {
     pub model_entry: Option<String>,
     #[serde(default)]
     pub model_match: Option<String>,
+    /// The name of the inbound key (`[[keys]]`) the request came with; in memory and in the
+    /// spool, not in the database (the tenant is), so budgets per key are charged by the writer.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The tokens a key's or tenant's rate limit took at admission, before usage was known; in
+    /// memory only.
+    #[serde(default)]
+    pub estimated_tokens: Option<u64>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
 
 impl LedgerRecord {
+    /// The limit subjects ([`crate::limits`]) the row is charged to: its key and its tenant.
+    pub fn limit_subjects(&self) -> Vec<String> {
+        self.api_key
+            .iter()
+            .map(|k| crate::limits::key_subject(k))
+            .chain(self.tenant.iter().map(|t| crate::limits::tenant_subject(t)))
+            .collect()
+    }
+
     /// What answered the request: the one place the route and the escalation flag are read together.
     pub fn served(&self) -> Served {
         match (self.route, self.escalated) {
@@ -409,6 +426,17 @@ pub fn start(
     energy: &EnergyConfig,
     metrics: Arc<Metrics>,
 ) -> Result<(Ledger, Option<LedgerWriter>), Error> {
+    start_charging(config, energy, metrics, None)
+}
+
+/// [`start`], and each row's cost and energy, once computed, charged to the budgets of its key
+/// and tenant in `limits`.
+pub fn start_charging(
+    config: &LedgerConfig,
+    energy: &EnergyConfig,
+    metrics: Arc<Metrics>,
+    limits: Option<Arc<crate::limits::Limits>>,
+) -> Result<(Ledger, Option<LedgerWriter>), Error> {
     let Some(target) = config.store.clone() else {
         return Ok((Ledger::disabled(metrics), None));
     };
@@ -439,7 +467,8 @@ pub fn start(
                         return;
                     }
                 };
-                let accountant = Accountant::new(energy, history);
+                let mut accountant = Accountant::new(energy, history);
+                accountant.charge = limits;
                 let mut store = store;
                 match serde_json::to_string(&accountant.settings) {
                     Ok(json) => {
@@ -537,6 +566,8 @@ pub struct Accountant {
     /// The latency of the latest LLM answer per model and length, so a repeat of it from the
     /// cache is capped as that call was (bounded: cleared past `REPEATS_KEPT` entries).
     answer_latency_s: std::collections::HashMap<(String, u32), f64>,
+    /// Where each row's cost and energy go once computed: the budgets of its key and tenant.
+    charge: Option<Arc<crate::limits::Limits>>,
 }
 
 /// How many LLM answers' latencies the accountant keeps for the repeats of them.
@@ -555,6 +586,7 @@ impl Accountant {
             marginal_wh_per_token,
             last_ts_ms: None,
             answer_latency_s: std::collections::HashMap::new(),
+            charge: None,
         }
     }
 
@@ -742,6 +774,15 @@ impl Accountant {
 /// Computes a row's figures and names the settings they were computed under.
 fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRecord) {
     let accounting = accountant.account(r);
+    if let Some(limits) = &accountant.charge {
+        let actual = &accounting.costs.actual;
+        limits.charge(
+            &r.limit_subjects(),
+            actual.cost_usd.central,
+            actual.energy_wh.central,
+            r.ts_ms,
+        );
+    }
     metrics.observe_costs(matches!(r.served(), Served::Search | Served::Cache), &accounting.costs);
     r.accounting = Some(accounting);
     r.settings_hash = Some(accountant.settings_hash.clone());

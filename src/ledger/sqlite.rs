@@ -555,6 +555,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         review_answer: text(v, v4 + 11),
         model_entry: text(v, v5),
         model_match: text(v, v5 + 1),
+        // In memory and in the spool only.
+        api_key: None,
+        estimated_tokens: None,
         accounting,
     }
 }

@@ -14,6 +14,7 @@
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
 pub mod admin;
+pub mod auth;
 pub mod chat;
 pub mod conn;
 pub mod kept;
@@ -58,13 +59,23 @@ pub struct AppState {
     pub kept_responses: kept::KeptResponses,
     /// A tier's review calls: which requests are sampled, and the places for them.
     reviews: review::Reviews,
+    /// The counters of the limits per key and tenant (`[[keys]]`, `[limits]`); their settings
+    /// follow the config at every reload.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl AppState {
-    pub fn new(runtime: Pipeline, ledger: Ledger, metrics: Arc<crate::metrics::Metrics>) -> AppState {
+    pub fn new(
+        runtime: Pipeline,
+        ledger: Ledger,
+        metrics: Arc<crate::metrics::Metrics>,
+        limits: Arc<crate::limits::Limits>,
+    ) -> AppState {
         // Sized once: a change of `max_concurrency` needs a restart.
         let reviews = review::Reviews::new(runtime.config.server.max_concurrency);
+        limits.configure(runtime.config.keys.subjects());
         AppState {
+            limits,
             reviews,
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
@@ -133,11 +144,28 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, Arc::clone(&metrics))?;
+    let config = &runtime.config;
+    for warning in crate::config::keys::start_warnings(
+        &config.keys,
+        [
+            ("OpenAI", config.llm.api_key.is_some()),
+            ("Anthropic", config.llm.anthropic.api_key.is_some()),
+        ],
+    ) {
+        tracing::warn!("{warning}");
+    }
+    // The budgets are charged by the ledger writer, with the figures it computes.
+    let limits = Arc::new(crate::limits::Limits::default());
+    let (ledger, writer) = ledger::start_charging(
+        &runtime.config.ledger,
+        &runtime.config.energy,
+        Arc::clone(&metrics),
+        Some(Arc::clone(&limits)),
+    )?;
     // GPU energy meters of self-hosted models feed the ledger, off the request path.
     let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
     let shards = crate::shard::Shards::start(crate::shard::count(runtime.config.server.worker_threads))?;
-    let state = Arc::new(AppState::new(runtime, ledger, metrics));
+    let state = Arc::new(AppState::new(runtime, ledger, metrics, limits));
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();

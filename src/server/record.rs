@@ -19,6 +19,7 @@ use crate::pipeline::{Outcome, Routed};
 pub struct PendingRecord {
     ledger: Ledger,
     metrics: Arc<Metrics>,
+    limits: Arc<crate::limits::Limits>,
     started: Instant,
     pub record: LedgerRecord,
     finished: bool,
@@ -31,15 +32,19 @@ impl PendingRecord {
         let ledger = state.ledger.clone();
         ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
+        let admission = super::auth::take_admission().unwrap_or_default();
         PendingRecord {
             ledger,
             metrics: Arc::clone(&state.metrics),
+            limits: Arc::clone(&state.limits),
             started: Instant::now(),
             record: LedgerRecord {
                 ts_ms,
                 request_id: request_id.to_string(),
                 path: path.to_string(),
                 status: 499,
+                api_key: admission.key,
+                estimated_tokens: admission.estimated_tokens,
                 ..LedgerRecord::default()
             },
             finished: false,
@@ -53,6 +58,7 @@ impl PendingRecord {
         PendingRecord {
             ledger: self.ledger.clone(),
             metrics: Arc::clone(&self.metrics),
+            limits: Arc::clone(&self.limits),
             started: self.started,
             record: std::mem::take(&mut self.record),
             finished: false,
@@ -121,6 +127,7 @@ impl Drop for PendingRecord {
                 .get_or_insert_with(|| "client closed the request before it completed".into());
         }
         self.metrics.observe_request(&record, record.latency_ms / 1e3);
+        super::auth::settle(&self.limits, &record);
         self.ledger.record(record);
         self.ledger.request_ended();
     }

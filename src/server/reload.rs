@@ -69,6 +69,8 @@ impl AppState {
             Pipeline::with_backend(config, backend)?
         };
         let runtime = runtime.with_languages(Some(&current)).await?;
+        // Keys are read from the runtime on every request; the limits' counters stay.
+        self.limits.configure(runtime.config.keys.subjects());
         self.runtime.store(Arc::new(runtime));
         let source = current.config.source.display().to_string();
         if restart_needed_for.is_empty() {

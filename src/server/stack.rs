@@ -1,6 +1,7 @@
 //! The tower stack, built in one place. Read from the outside in:
 //!
-//! HTTP: catch panics → [health routes] | load shed → global concurrency limit → routes
+//! HTTP: catch panics → [health routes] | API error shape → read body → keys and limits →
+//! load shed → global concurrency limit → routes
 //! Search backend: circuit breaker → timeout → backend ([`crate::pipeline::search_stack`])
 //! LLM backend: [`crate::llm::Upstream`] carries its own connect / first-byte / total timeouts.
 
@@ -44,6 +45,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(axum::middleware::from_fn_with_state(
                     Arc::clone(&state),
                     read_body_first,
+                ))
+                // 3b. The inbound key and the limits of the key and its tenant (server::auth):
+                //     refused requests are answered before they take a slot.
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    super::auth::authenticate,
                 ))
                 // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
                 //    SDKs retry with backoff.
@@ -176,7 +183,7 @@ async fn read_body_first(
 }
 
 /// Answers a request refused before routing, with its ledger row.
-fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
+pub(super) fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
     let id = request_id(&parts.headers);
     let path: String = parts.uri.path().chars().take(256).collect();
     let mut pending = PendingRecord::new(state, &path, &id);

@@ -12,6 +12,7 @@ mod cli;
 mod energy;
 mod hardening;
 mod image;
+mod keys;
 mod mock_demo;
 mod openai_client;
 mod postgres;
