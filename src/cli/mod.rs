@@ -63,8 +63,18 @@ pub use train_reader::TrainReaderArgs;
     about = "Inference routing proxy: answers simple lookups from search, sends the rest to the LLM"
 )]
 pub struct Cli {
+    /// Log lines as `plain` text (colours only when stderr is a terminal) or as `json`, one
+    /// object a line, for a log collector.
+    #[arg(long, global = true, env = "ECOROUTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -180,13 +190,19 @@ pub enum Command {
     },
 }
 
-pub fn init_tracing() {
+pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        // Colour escapes only for a person at a terminal: in a file or a collector they are noise.
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
