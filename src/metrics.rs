@@ -50,6 +50,28 @@ pub struct LimitLabels {
     pub limit: String,
 }
 
+/// A model's series. Model names come from clients, so at most [`MAX_MODEL_SERIES`] distinct ones
+/// get their own series; the rest are counted under `other`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabel {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelRequestLabels {
+    pub model: String,
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    /// chat_completions, messages or responses.
+    pub api: String,
+}
+
+pub const MAX_MODEL_SERIES: usize = 64;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BudgetLabels {
     pub subject: String,
@@ -59,6 +81,19 @@ pub struct BudgetLabels {
 
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// The model names that have their own series (bounded by [`MAX_MODEL_SERIES`]).
+    models: Mutex<std::collections::HashSet<String>>,
+    pub model_requests: Family<ModelRequestLabels, Counter>,
+    /// Tokens the upstream LLM read and wrote, as its usage reported them (or estimated).
+    pub input_tokens: Family<ModelLabel, Counter>,
+    pub output_tokens: Family<ModelLabel, Counter>,
+    /// Time to the upstream's response headers.
+    pub upstream_latency: Family<ModelLabel, Histogram>,
+    /// Time from the request to the first chunk of a streamed LLM answer sent to the client.
+    pub time_to_first_token: Family<ApiLabel, Histogram>,
+    /// What requests used (central estimates), LLM calls included: energy and list-price spend.
+    pub energy_used_wh: Counter<f64, AtomicU64>,
+    pub cost_usd: Counter<f64, AtomicU64>,
     /// Requests refused for a missing or unknown inbound key.
     pub auth_refused: Counter,
     pub limited: Family<LimitLabels, Counter>,
@@ -222,6 +257,54 @@ impl Metrics {
         );
         let cache_entries = prometheus_client::metrics::gauge::Gauge::default();
         registry.register("cache_entries", "Keys in the response cache", cache_entries.clone());
+        let model_requests = Family::<ModelRequestLabels, Counter>::default();
+        registry.register(
+            "model_requests",
+            "Requests by the model they named (at most 64 names, then `other`), route and status class",
+            model_requests.clone(),
+        );
+        let input_tokens = Family::<ModelLabel, Counter>::default();
+        registry.register(
+            "input_tokens",
+            "Prompt tokens of LLM calls, by model (from the upstream's usage, else estimated)",
+            input_tokens.clone(),
+        );
+        let output_tokens = Family::<ModelLabel, Counter>::default();
+        registry.register(
+            "output_tokens",
+            "Completion tokens of LLM calls, by model (from the upstream's usage, else estimated)",
+            output_tokens.clone(),
+        );
+        let seconds = || {
+            // 1 ms to ~100 s.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 17,
+            ))
+        };
+        let upstream_latency = Family::<ModelLabel, Histogram>::new_with_constructor(seconds);
+        registry.register(
+            "upstream_latency_seconds",
+            "Time from sending an LLM call to the upstream's response headers, by model",
+            upstream_latency.clone(),
+        );
+        let time_to_first_token = Family::<ApiLabel, Histogram>::new_with_constructor(seconds);
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from a streamed LLM request's arrival to its first chunk sent to the client, by API",
+            time_to_first_token.clone(),
+        );
+        let energy_used_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "energy_used_wh",
+            "Energy of every request, LLM calls included (central estimate, the ledger's figure)",
+            energy_used_wh.clone(),
+        );
+        let cost_usd = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "cost_usd",
+            "List-price spend on LLM calls made (central; unpriced models count 0)",
+            cost_usd.clone(),
+        );
         let auth_refused = Counter::default();
         registry.register(
             "auth_refused",
@@ -241,6 +324,14 @@ impl Metrics {
             budget_used.clone(),
         );
         Metrics {
+            models: Mutex::default(),
+            model_requests,
+            input_tokens,
+            output_tokens,
+            upstream_latency,
+            time_to_first_token,
+            energy_used_wh,
+            cost_usd,
             auth_refused,
             limited,
             budget_used,
@@ -346,6 +437,48 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(seconds);
+        let Some(model) = record.model.as_deref() else { return };
+        let model = self.model_label(model);
+        self.model_requests
+            .get_or_create(&ModelRequestLabels {
+                model: model.clone(),
+                route: route.to_string(),
+                status: status.into(),
+            })
+            .inc();
+        if record.route == RouteTaken::Llm {
+            let label = ModelLabel { model };
+            if let Some(tokens) = record.prompt_tokens {
+                self.input_tokens.get_or_create(&label).inc_by(u64::from(tokens));
+            }
+            if let Some(tokens) = record.completion_tokens {
+                self.output_tokens.get_or_create(&label).inc_by(u64::from(tokens));
+            }
+            if let Some(ms) = record.upstream_ms {
+                self.upstream_latency.get_or_create(&label).observe(ms / 1e3);
+            }
+        }
+    }
+
+    /// The label of a model: its name while fewer than [`MAX_MODEL_SERIES`] have one, else `other`.
+    fn model_label(&self, model: &str) -> String {
+        let Ok(mut models) = self.models.lock() else {
+            return "other".into();
+        };
+        if models.contains(model) {
+            return model.to_string();
+        }
+        if models.len() < MAX_MODEL_SERIES {
+            models.insert(model.to_string());
+            return model.to_string();
+        }
+        "other".into()
+    }
+
+    pub fn first_token(&self, api: &str, seconds: f64) {
+        self.time_to_first_token
+            .get_or_create(&ApiLabel { api: api.into() })
+            .observe(seconds);
     }
 
     /// Adds a row's energy figures: what search answers avoided, and what the local work cost.
@@ -359,6 +492,8 @@ impl Metrics {
         self.energy_overhead_wh
             .inc_by((avoided - costs.saved.energy_wh.central).max(0.0));
         self.co2e_avoided_g.inc_by(costs.saved.co2e_g.central.max(0.0));
+        self.energy_used_wh.inc_by(costs.actual.energy_wh.central.max(0.0));
+        self.cost_usd.inc_by(costs.actual.cost_usd.central.max(0.0));
         if answered_from_search {
             self.cost_avoided_usd
                 .inc_by(costs.counterfactual.cost_usd.central.max(0.0));

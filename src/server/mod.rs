@@ -18,6 +18,7 @@ pub mod auth;
 pub mod chat;
 pub mod conn;
 pub mod kept;
+pub mod observe;
 pub mod passthrough;
 pub mod record;
 pub mod reload;

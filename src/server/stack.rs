@@ -67,7 +67,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         // 5. Outermost on the API routes: an error the proxy writes itself (a shed request, a
         //    refused body, a bad request) takes the shape of the API it was sent to, so an
         //    Anthropic SDK reads Anthropic's error shape whichever layer refused the request.
-        .layer(axum::middleware::from_fn(api_error_shape));
+        .layer(axum::middleware::from_fn(api_error_shape))
+        // 6. Time to the first chunk of a streamed LLM answer, as the client gets it.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::observe::time_to_first_token,
+        ));
     Router::new()
         // Health checks sit outside the limit, so an overloaded proxy is not restarted for it.
         .route("/healthz", get(healthz))

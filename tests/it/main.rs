@@ -14,6 +14,7 @@ mod hardening;
 mod image;
 mod keys;
 mod mock_demo;
+mod observability;
 mod openai_client;
 mod postgres;
 mod proxy;
