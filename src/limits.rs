@@ -282,6 +282,19 @@ impl Limits {
         }
     }
 
+    /// Sets a subject's spend so far this day and month (`[usd_day, wh_day, usd_month, wh_month]`),
+    /// as read from the ledger, so budgets survive a restart; subjects without a budget are left out.
+    pub fn seed_spend(&self, subject: &str, spent: [f64; 4], ts_ms: i64) {
+        let mut inner = self.lock();
+        let Inner { settings, counters } = &mut *inner;
+        if settings.get(subject).is_none_or(|l| l.budget_period.is_none()) {
+            return;
+        }
+        let spend = &mut counters.entry(subject.to_string()).or_default().spend;
+        spend.roll(ts_ms);
+        [spend.usd_day, spend.wh_day, spend.usd_month, spend.wh_month] = spent;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding it leaves plain numbers behind, still usable.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -298,6 +311,13 @@ pub fn tenant_subject(name: &str) -> String {
 }
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The starts (Unix ms) of the UTC day and month a timestamp falls in.
+pub fn period_starts(ts_ms: i64) -> (i64, i64) {
+    let day = day_of(ts_ms);
+    let (y, m, _) = civil_from_days(day);
+    (day * DAY_MS, days_from_civil(y, m, 1) * DAY_MS)
+}
 
 fn day_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(DAY_MS)

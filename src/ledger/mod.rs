@@ -372,6 +372,13 @@ impl Store {
         }
     }
 
+    fn tenant_spend(&mut self, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::tenant_spend(conn, day_ms, month_ms),
+            Store::Postgres(client) => postgres::tenant_spend(client, day_ms, month_ms),
+        }
+    }
+
     /// Rows with `from_ms <= ts_ms < to_ms`, oldest first, the window applied by the database.
     pub fn read_range(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
         match self {
@@ -379,6 +386,24 @@ impl Store {
             Store::Postgres(client) => postgres::read_range(client, from_ms, to_ms),
         }
     }
+}
+
+/// Cost and energy per tenant in the current day and month (`?1`: the day's start, `?2`: the
+/// month's), from the rows' own figures; the `ts_ms` index bounds it to the month.
+const TENANT_SPEND_SQL: &str = "SELECT tenant,
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
+        COALESCE(SUM(actual_cost_usd_central), 0),
+        COALESCE(SUM(actual_energy_wh_central), 0)
+     FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL GROUP BY tenant";
+
+/// Spend per tenant so far this UTC day and month (`[usd_day, wh_day, usd_month, wh_month]`), read
+/// from the ledger (a fleet's PostgreSQL ledger: every replica's rows). Blocking; on its own
+/// thread, as PostgreSQL's client needs.
+pub fn tenant_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+    let target = target.clone();
+    let (day_ms, month_ms) = crate::limits::period_starts(now_ms);
+    postgres::on_own_thread(move || Store::open(&target)?.tenant_spend(day_ms, month_ms))
 }
 
 /// One recorded set of energy settings.

@@ -188,6 +188,40 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, request: Request, 
     response
 }
 
+impl AppState {
+    /// Reads each tenant's spend so far this day and month from the ledger into the budgets, so
+    /// a restart does not forgive it, and a replica of a fleet on one PostgreSQL ledger starts
+    /// from the whole fleet's spend. At start and at every reload; off the serving threads.
+    /// (Per-key spend is not in the ledger's table, so a key's own budget starts from zero.)
+    pub async fn seed_spend(&self) {
+        let runtime = self.runtime();
+        let Some(store) = runtime.config.ledger.store.clone() else {
+            return;
+        };
+        let budgets = runtime
+            .config
+            .keys
+            .tenant_limits
+            .values()
+            .any(|l| l.budget_period.is_some());
+        if !budgets {
+            return;
+        }
+        let now = crate::ledger::now_ms();
+        match tokio::task::spawn_blocking(move || crate::ledger::tenant_spend(&store, now)).await {
+            Ok(Ok(rows)) => {
+                for (tenant, spent) in rows {
+                    self.limits.seed_spend(&tenant_subject(&tenant), spent, now);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not read the budgets' spend from the ledger; they count from zero")
+            }
+            Err(e) => tracing::warn!(error = %e, "the spend query failed; the budgets count from zero"),
+        }
+    }
+}
+
 /// Settles a finished row's token estimate against what it used: nothing for an answer from
 /// search or the cache, the upstream's usage for an LLM call, the estimate when usage is unknown.
 pub fn settle(limits: &crate::limits::Limits, record: &crate::ledger::LedgerRecord) {

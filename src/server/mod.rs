@@ -167,6 +167,7 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
     let shards = crate::shard::Shards::start(crate::shard::count(runtime.config.server.worker_threads))?;
     let state = Arc::new(AppState::new(runtime, ledger, metrics, limits));
+    state.seed_spend().await;
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
     let (tx, rx) = oneshot::channel::<()>();

@@ -72,6 +72,7 @@ impl AppState {
         // Keys are read from the runtime on every request; the limits' counters stay.
         self.limits.configure(runtime.config.keys.subjects());
         self.runtime.store(Arc::new(runtime));
+        self.seed_spend().await;
         let source = current.config.source.display().to_string();
         if restart_needed_for.is_empty() {
             tracing::info!(%source, "config reloaded");

@@ -350,3 +350,40 @@ async fn an_energy_budget_warns_near_and_refuses_past_its_limit() {
     );
     assert_eq!(h.mock.chat_calls(), 3);
 }
+
+/// A restart does not forgive a budget: the period's spend per tenant is read back from the
+/// ledger at start (a fleet's PostgreSQL ledger gives each replica the whole fleet's).
+#[tokio::test]
+async fn budgets_survive_a_restart_from_the_ledgers_figures() {
+    let budget =
+        |wh: f64| format!("[[limits.tenant]]\nname = \"team-a\"\nbudget_wh = {wh}\nbudget_period = \"month\"\n");
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-tenant", "team-a")
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    let mut h = Harness::start_with(&budget(1000.0), |_| {}).await;
+    assert_eq!(ask(&h).await.unwrap().status(), 200);
+    let rows = h.stop().await;
+    let spent: f64 = rows
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum();
+    assert!(spent > 0.0);
+
+    h.rewrite_config(&budget(spent / 0.9));
+    let text = std::fs::read_to_string(h.config_path()).unwrap();
+    let config = ecoroute::config::Config::from_toml_str(&text, &h.config_path(), &|_| None).unwrap();
+    let server = ecoroute::server::start(config).await.unwrap();
+    h.addr = server.addr;
+    h.server = Some(server);
+    let r = ask(&h).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-ecoroute-budget"],
+        "tenant:team-a; budget=wh/month; used=0.90"
+    );
+    h.stop().await;
+}

@@ -320,3 +320,48 @@ async fn a_schema_4_postgres_ledger_is_migrated_and_records_the_catalogue_entry(
     assert_eq!(rows[1].model_entry.as_deref(), Some("mistral-small-latest"));
     assert_eq!(rows[1].model_match.as_deref(), Some("family"));
 }
+
+/// Issue #37: a replica starts from the fleet's spend: what another proxy spent for a tenant this
+/// month, in the shared ledger, counts against the tenant's budget here.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_replica_starts_from_the_fleets_spend_in_the_shared_ledger() {
+    let url = fresh_database(&server_url()).await;
+    let store = LedgerStore::postgres(url.clone());
+    let budget =
+        |wh: f64| format!("[[limits.tenant]]\nname = \"team-a\"\nbudget_wh = {wh}\nbudget_period = \"month\"\n");
+    let start = |extra: String, store: LedgerStore| async move {
+        Harness::start_with(&extra, move |config| {
+            config.ledger.store = Some(store);
+            config.ledger.spool = None;
+        })
+        .await
+    };
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-tenant", "team-a")
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    let mut a = start(budget(1000.0), store.clone()).await;
+    assert_eq!(ask(&a).await.unwrap().status(), 200);
+    a.server.take().unwrap().shutdown().await.unwrap();
+    let read = store.clone();
+    let rows = tokio::task::spawn_blocking(move || ecoroute::ledger::read_store(&read).unwrap())
+        .await
+        .unwrap();
+    let spent: f64 = rows
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum();
+    assert!(spent > 0.0);
+
+    let b = start(budget(spent / 0.9), store).await;
+    let r = ask(&b).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-ecoroute-budget"],
+        "tenant:team-a; budget=wh/month; used=0.90"
+    );
+}
