@@ -51,6 +51,7 @@
 //!   GPUs wait for their meter's reading ([`ledger::metered`]).
 //! - [`limits`]: rate limits and budgets per API key and tenant (pure counters; the server's
 //!   [`server::auth`] layer admits or refuses, the ledger writer charges each row's figures).
+//! - [`telemetry`]: OpenTelemetry traces over OTLP, written from each request's ledger row.
 //! - [`meter`]: GPU energy counters of self-hosted models (DCGM exporter or any Prometheus
 //!   counter), read on an interval and handed to the ledger.
 //! - [`pipeline`]: the routing decision, written once: [`pipeline::Pipeline`] (everything built from
@@ -95,5 +96,6 @@ pub mod report;
 pub mod search;
 pub mod server;
 pub mod shard;
+pub mod telemetry;
 
 pub use error::Error;

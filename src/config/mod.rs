@@ -20,6 +20,7 @@ pub mod raw;
 mod routing;
 pub mod search;
 mod server;
+pub mod telemetry;
 pub mod tiers;
 
 use admin::validate_admin;
@@ -90,6 +91,8 @@ pub struct Config {
     pub tiers: Vec<tiers::Tier>,
     /// `[[keys]]` and `[limits]`: inbound keys, their tenants, and limits per key and tenant.
     pub keys: keys::KeysConfig,
+    /// `[telemetry]`: OpenTelemetry traces, off by default.
+    pub telemetry: telemetry::TelemetryConfig,
     /// Command-line and environment overrides, applied again at every reload.
     pub overrides: Overrides,
 }
@@ -284,6 +287,7 @@ fn validate(
     let cache = cache::validate_cache(&raw.cache, &mut problems);
     let tiers = tiers::validate_tiers(raw.tiers, &mut problems);
     let keys = keys::validate_keys(raw.keys, raw.limits, ledger.store.is_some(), &mut problems);
+    let telemetry = telemetry::validate_telemetry(raw.telemetry, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -303,6 +307,7 @@ fn validate(
         cache,
         tiers,
         keys,
+        telemetry,
         overrides: Overrides::default(),
     })
 }

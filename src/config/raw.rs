@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub keys: Vec<super::keys::RawKey>,
     #[serde(default)]
     pub limits: super::keys::RawLimitsTable,
+    #[serde(default)]
+    pub telemetry: super::telemetry::RawTelemetry,
 }
 
 /// `[[tiers]]`: a cheaper model that may serve some requests for a model.

@@ -63,6 +63,8 @@ pub struct AppState {
     /// The counters of the limits per key and tenant (`[[keys]]`, `[limits]`); their settings
     /// follow the config at every reload.
     pub limits: Arc<crate::limits::Limits>,
+    /// OpenTelemetry traces (`[telemetry]`), when a collector is configured; bound at start.
+    pub traces: Option<Arc<crate::telemetry::Traces>>,
 }
 
 impl AppState {
@@ -77,6 +79,7 @@ impl AppState {
         limits.configure(runtime.config.keys.subjects());
         AppState {
             limits,
+            traces: None,
             reviews,
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
@@ -166,7 +169,16 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     // GPU energy meters of self-hosted models feed the ledger, off the request path.
     let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
     let shards = crate::shard::Shards::start(crate::shard::count(runtime.config.server.worker_threads))?;
-    let state = Arc::new(AppState::new(runtime, ledger, metrics, limits));
+    let traces = match &runtime.config.telemetry.otlp_traces_url {
+        Some(url) => Some(Arc::new(crate::telemetry::Traces::start(
+            url,
+            &runtime.config.telemetry.service_name,
+        )?)),
+        None => None,
+    };
+    let mut state = AppState::new(runtime, ledger, metrics, limits);
+    state.traces = traces;
+    let state = Arc::new(state);
     state.seed_spend().await;
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
@@ -314,6 +326,10 @@ async fn run(
     meters.stop().await;
     if let Some(writer) = writer {
         writer.shutdown().await?;
+    }
+    // The spans still queued go out before the process ends.
+    if let Some(traces) = state.traces.clone() {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     }
     // The serving threads stop last, once nothing is left for them to do.
     drop(shards);

@@ -20,6 +20,7 @@ pub struct PendingRecord {
     ledger: Ledger,
     metrics: Arc<Metrics>,
     limits: Arc<crate::limits::Limits>,
+    traces: Option<Arc<crate::telemetry::Traces>>,
     started: Instant,
     pub record: LedgerRecord,
     finished: bool,
@@ -37,6 +38,7 @@ impl PendingRecord {
             ledger,
             metrics: Arc::clone(&state.metrics),
             limits: Arc::clone(&state.limits),
+            traces: state.traces.clone(),
             started: Instant::now(),
             record: LedgerRecord {
                 ts_ms,
@@ -59,6 +61,7 @@ impl PendingRecord {
             ledger: self.ledger.clone(),
             metrics: Arc::clone(&self.metrics),
             limits: Arc::clone(&self.limits),
+            traces: self.traces.clone(),
             started: self.started,
             record: std::mem::take(&mut self.record),
             finished: false,
@@ -128,6 +131,9 @@ impl Drop for PendingRecord {
         }
         self.metrics.observe_request(&record, record.latency_ms / 1e3);
         super::auth::settle(&self.limits, &record);
+        if let Some(traces) = &self.traces {
+            traces.record(&record);
+        }
         self.ledger.record(record);
         self.ledger.request_ended();
     }

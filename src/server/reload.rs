@@ -41,6 +41,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         keys.push("ledger");
     }
+    if old.telemetry != new.telemetry {
+        keys.push("telemetry");
+    }
     if old.energy.local != new.energy.local
         || old.energy.meters != new.energy.meters
         || old.energy.catalogue.version() != new.energy.catalogue.version()

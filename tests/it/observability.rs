@@ -122,3 +122,103 @@ async fn model_series_are_bounded() {
         6.0
     );
 }
+
+/// OpenTelemetry: a tiny OTLP/HTTP receiver on port 0 takes what the proxy exports; every ledger
+/// row has its server span, with a `search` child for a search answer and a `chat {model}` client
+/// child carrying the GenAI attributes for an LLM call.
+#[tokio::test]
+async fn traces_reach_an_otlp_receiver_with_the_genai_attributes() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use prost::Message;
+
+    let received: std::sync::Arc<std::sync::Mutex<Vec<ExportTraceServiceRequest>>> = Default::default();
+    let store = std::sync::Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            store
+                .lock()
+                .unwrap()
+                .push(ExportTraceServiceRequest::decode(body).unwrap());
+            ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut h = Harness::start_with(
+        &format!("[telemetry]\notlp_traces_url = \"http://{addr}/v1/traces\"\nservice_name = \"eco-test\"\n"),
+        |_| {},
+    )
+    .await;
+    assert_eq!(h.chat(user("Write a limerick about Lima")).await.status(), 200);
+    assert_eq!(h.chat(user("What is the capital of Peru?")).await.status(), 200);
+    // Shutdown exports what is queued.
+    let rows = h.stop().await;
+
+    let requests = received.lock().unwrap().clone();
+    let resource = requests[0].resource_spans[0].resource.clone().unwrap();
+    let attr = |attrs: &[KeyValue], key: &str| -> Option<Any> {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.clone()?.value)
+    };
+    assert_eq!(
+        attr(&resource.attributes, "service.name"),
+        Some(Any::StringValue("eco-test".into()))
+    );
+    let spans: Vec<_> = requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| s.spans.clone())
+        .collect();
+    for row in &rows {
+        let server = spans
+            .iter()
+            .find(|s| attr(&s.attributes, "ecoroute.request_id") == Some(Any::StringValue(row.request_id.clone())))
+            .unwrap_or_else(|| panic!("no span for {}", row.request_id));
+        assert_eq!(server.kind, SpanKind::Server as i32);
+        assert_eq!(server.name, "/v1/chat/completions");
+        assert_eq!(
+            attr(&server.attributes, "ecoroute.route"),
+            Some(Any::StringValue(row.served().as_str().into()))
+        );
+        let children: Vec<_> = spans
+            .iter()
+            .filter(|s| s.trace_id == server.trace_id && s.parent_span_id == server.span_id)
+            .collect();
+        match row.route.as_str() {
+            "llm" => {
+                let call = children.iter().find(|s| s.name == "chat gpt-4o-mini").unwrap();
+                assert_eq!(call.kind, SpanKind::Client as i32);
+                assert_eq!(
+                    attr(&call.attributes, "gen_ai.usage.input_tokens"),
+                    Some(Any::IntValue(i64::from(row.prompt_tokens.unwrap())))
+                );
+                assert_eq!(
+                    attr(&call.attributes, "gen_ai.usage.output_tokens"),
+                    Some(Any::IntValue(i64::from(row.completion_tokens.unwrap())))
+                );
+                assert_eq!(
+                    attr(&call.attributes, "gen_ai.provider.name"),
+                    Some(Any::StringValue("openai".into()))
+                );
+                assert!(call.end_time_unix_nano == server.end_time_unix_nano);
+            }
+            "search" => {
+                let search = children.iter().find(|s| s.name == "search").unwrap();
+                assert_eq!(
+                    attr(&search.attributes, "ecoroute.search.answered"),
+                    Some(Any::BoolValue(true))
+                );
+                assert!(children.iter().all(|s| !s.name.starts_with("chat")));
+            }
+            other => panic!("unexpected route {other}"),
+        }
+    }
+}
