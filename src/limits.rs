@@ -167,6 +167,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Limits {
     inner: Mutex<Inner>,
+    /// Whether any subject has limits: read on every request without taking the lock.
+    any: std::sync::atomic::AtomicBool,
 }
 
 impl Limits {
@@ -175,12 +177,14 @@ impl Limits {
     pub fn configure(&self, settings: HashMap<String, LimitSettings>) {
         let mut inner = self.lock();
         inner.counters.retain(|subject, _| settings.contains_key(subject));
+        self.any
+            .store(!settings.is_empty(), std::sync::atomic::Ordering::Relaxed);
         inner.settings = settings;
     }
 
     /// Whether any subject has limits (the server skips the work otherwise).
     pub fn any(&self) -> bool {
-        !self.lock().settings.is_empty()
+        self.any.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Admits a request of about `tokens` tokens for every subject named, or refuses it for the

@@ -49,6 +49,9 @@ pub struct RawLimits {
 pub struct RawLimitsTable {
     /// Share of a budget from which responses carry `x-ecoroute-budget` and the gauge shows it.
     pub budget_warn_at: f64,
+    /// How often (seconds) the tenants' spend is read back from the ledger, which a fleet on one
+    /// PostgreSQL ledger shares; 0: only at start and at reload.
+    pub budget_refresh_s: u64,
     pub tenant: Vec<RawTenantLimits>,
 }
 
@@ -56,6 +59,7 @@ impl Default for RawLimitsTable {
     fn default() -> Self {
         Self {
             budget_warn_at: 0.8,
+            budget_refresh_s: 60,
             tenant: Vec::new(),
         }
     }
@@ -91,6 +95,9 @@ pub struct KeysConfig {
     pub keys: Vec<ApiKey>,
     pub tenant_limits: HashMap<String, LimitSettings>,
     pub budget_warn_at: f64,
+    /// Every how often the tenants' budgets are read back from the ledger; `None`: only at start
+    /// and reload.
+    pub budget_refresh: Option<std::time::Duration>,
 }
 
 impl Default for KeysConfig {
@@ -99,7 +106,15 @@ impl Default for KeysConfig {
             keys: Vec::new(),
             tenant_limits: HashMap::new(),
             budget_warn_at: 0.8,
+            budget_refresh: Some(std::time::Duration::from_secs(60)),
         }
+    }
+}
+
+impl KeysConfig {
+    /// Whether some tenant has a budget (whose spend the ledger holds).
+    pub fn tenant_budgets(&self) -> bool {
+        self.tenant_limits.values().any(|l| l.budget_period.is_some())
     }
 }
 
@@ -301,6 +316,7 @@ pub(super) fn validate_keys(
         keys,
         tenant_limits,
         budget_warn_at: limits.budget_warn_at,
+        budget_refresh: (limits.budget_refresh_s > 0).then(|| std::time::Duration::from_secs(limits.budget_refresh_s)),
     };
     let budgets = config.subjects().values().any(|l| l.budget_period.is_some());
     if budgets && !ledger_on {
@@ -376,7 +392,7 @@ mod tests {
             vec![bad, dup],
             RawLimitsTable {
                 budget_warn_at: 1.5,
-                tenant: Vec::new(),
+                ..RawLimitsTable::default()
             },
             false,
             &mut problems,

@@ -198,13 +198,7 @@ impl AppState {
         let Some(store) = runtime.config.ledger.store.clone() else {
             return;
         };
-        let budgets = runtime
-            .config
-            .keys
-            .tenant_limits
-            .values()
-            .any(|l| l.budget_period.is_some());
-        if !budgets {
+        if !runtime.config.keys.tenant_budgets() {
             return;
         }
         let now = crate::ledger::now_ms();
@@ -220,6 +214,26 @@ impl AppState {
             Err(e) => tracing::warn!(error = %e, "the spend query failed; the budgets count from zero"),
         }
     }
+}
+
+/// Reads the tenants' spend back from the ledger every `limits.budget_refresh_s`, so replicas of
+/// a fleet on one PostgreSQL ledger see each other's spend within that time. Ends with the state.
+pub fn spawn_budget_refresh(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            let every = match weak.upgrade() {
+                Some(state) => state.runtime().config.keys.budget_refresh,
+                None => return,
+            };
+            // Off: look again later, a reload may turn it on.
+            tokio::time::sleep(every.unwrap_or(std::time::Duration::from_secs(5))).await;
+            let Some(state) = weak.upgrade() else { return };
+            if every.is_some() && state.runtime().config.keys.budget_refresh.is_some() {
+                state.seed_spend().await;
+            }
+        }
+    });
 }
 
 /// Settles a finished row's token estimate against what it used: nothing for an answer from

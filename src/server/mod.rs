@@ -182,6 +182,7 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     state.seed_spend().await;
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
+    auth::spawn_budget_refresh(&state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(run(
         listener,

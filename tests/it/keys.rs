@@ -387,3 +387,44 @@ async fn budgets_survive_a_restart_from_the_ledgers_figures() {
     );
     h.stop().await;
 }
+
+/// Two replicas on one ledger: what one spends for a tenant reaches the other's budget within
+/// `limits.budget_refresh_s`, without a reload.
+#[tokio::test]
+async fn a_replica_sees_the_others_spend_within_the_refresh() {
+    let budget = "[limits]\nbudget_refresh_s = 1\n[[limits.tenant]]\nname = \"team-a\"\nbudget_wh = 1000.0\nbudget_period = \"month\"\n";
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-tenant", "team-a")
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    let mut a = Harness::start_with(budget, |_| {}).await;
+    let shared = a.ledger_path();
+    let mut b = Harness::start_with(budget, move |c| {
+        c.ledger.store = Some(ecoroute::ledger::LedgerStore::Sqlite(shared));
+        c.ledger.spool = None;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(ask(&b).await.unwrap().status(), 200);
+    }
+    b.server.take().unwrap().shutdown().await.unwrap();
+    let spent: f64 = ecoroute::ledger::read_all(&a.ledger_path())
+        .unwrap()
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum();
+    assert!(spent > 0.0);
+    // A served nothing itself; after a refresh its first request sees B's spend.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(ask(&a).await.unwrap().status(), 200);
+    let used = gauge(
+        &a.metrics().await,
+        "ecoroute_budget_used_ratio{subject=\"tenant:team-a\",budget=\"wh_month\"}",
+    )
+    .unwrap();
+    assert!((used - spent / 1000.0).abs() < 1e-12, "{used} vs {}", spent / 1000.0);
+    a.stop().await;
+}
