@@ -155,6 +155,8 @@ struct Counters {
     requests: Bucket,
     tokens: Bucket,
     spend: Spend,
+    /// Requests and tokens taken here since the fleet last heard of them ([`Limits::take_unshared`]).
+    unshared: (f64, f64),
 }
 
 #[derive(Debug, Default)]
@@ -243,9 +245,11 @@ impl Limits {
             };
             if limits.requests_per_minute.is_some() {
                 c.requests.level -= 1.0;
+                c.unshared.0 += 1.0;
             }
             if limits.tokens_per_minute.is_some() {
                 c.tokens.level -= tokens;
+                c.unshared.1 += tokens;
             }
         }
         Ok(uses)
@@ -266,6 +270,7 @@ impl Limits {
             };
             let tpm = f64::from(tpm);
             c.tokens.level = (c.tokens.level + delta).clamp(-tpm, tpm);
+            c.unshared.1 -= delta;
         }
     }
 
@@ -283,6 +288,38 @@ impl Limits {
             spend.usd_month += usd;
             spend.wh_day += wh;
             spend.wh_month += wh;
+        }
+    }
+
+    /// The requests and tokens taken here since the last call, per subject with a rate limit, for
+    /// the other replicas of a fleet ([`crate::ledger::fleet`]).
+    pub fn take_unshared(&self) -> Vec<(String, f64, f64)> {
+        let mut inner = self.lock();
+        inner
+            .counters
+            .iter_mut()
+            .filter(|(_, c)| c.unshared != (0.0, 0.0))
+            .map(|(subject, c)| {
+                let (requests, tokens) = std::mem::take(&mut c.unshared);
+                (subject.clone(), requests, tokens)
+            })
+            .collect()
+    }
+
+    /// Takes what other replicas of a fleet took from a subject's rates out of its buckets here, so
+    /// each replica's buckets approach the fleet's (behind by one exchange).
+    pub fn absorb(&self, subject: &str, requests: f64, tokens: f64, now: Instant) {
+        let mut inner = self.lock();
+        let Inner { settings, counters } = &mut *inner;
+        let Some(limits) = settings.get(subject) else { return };
+        let c = counters.entry(subject.to_string()).or_default();
+        if let Some(rpm) = limits.requests_per_minute.map(f64::from) {
+            c.requests.refill(rpm, now);
+            c.requests.level = (c.requests.level - requests).max(-rpm);
+        }
+        if let Some(tpm) = limits.tokens_per_minute.map(f64::from) {
+            c.tokens.refill(tpm, now);
+            c.tokens.level = (c.tokens.level - tokens).max(-tpm);
         }
     }
 

@@ -52,6 +52,9 @@ pub struct RawLimitsTable {
     /// How often (seconds) the tenants' spend is read back from the ledger, which a fleet on one
     /// PostgreSQL ledger shares; 0: only at start and at reload.
     pub budget_refresh_s: u64,
+    /// How often (ms) the replicas of a fleet exchange what they took from their per-minute
+    /// rates, through the PostgreSQL ledger's database; 0: each replica limits alone.
+    pub fleet_sync_ms: u64,
     pub tenant: Vec<RawTenantLimits>,
 }
 
@@ -60,6 +63,7 @@ impl Default for RawLimitsTable {
         Self {
             budget_warn_at: 0.8,
             budget_refresh_s: 60,
+            fleet_sync_ms: 0,
             tenant: Vec::new(),
         }
     }
@@ -98,6 +102,8 @@ pub struct KeysConfig {
     /// Every how often the tenants' budgets are read back from the ledger; `None`: only at start
     /// and reload.
     pub budget_refresh: Option<std::time::Duration>,
+    /// The rate exchange of a fleet (`limits.fleet_sync_ms`); `None`: off.
+    pub fleet_sync: Option<std::time::Duration>,
 }
 
 impl Default for KeysConfig {
@@ -107,6 +113,7 @@ impl Default for KeysConfig {
             tenant_limits: HashMap::new(),
             budget_warn_at: 0.8,
             budget_refresh: Some(std::time::Duration::from_secs(60)),
+            fleet_sync: None,
         }
     }
 }
@@ -240,9 +247,25 @@ fn validate_limits(raw: &RawLimits, at: &str, problems: &mut Vec<Problem>) -> Li
 pub(super) fn validate_keys(
     raw: Vec<RawKey>,
     limits: RawLimitsTable,
-    ledger_on: bool,
+    ledger: Option<&crate::ledger::LedgerStore>,
     problems: &mut Vec<Problem>,
 ) -> KeysConfig {
+    let ledger_on = ledger.is_some();
+    let postgres = matches!(ledger, Some(crate::ledger::LedgerStore::Postgres { .. }));
+    if limits.fleet_sync_ms > 0 && !postgres {
+        problems.push(problem(
+            "limits.fleet_sync_ms",
+            "the fleet's rates are exchanged through the PostgreSQL ledger, and this ledger is not one",
+            "set ledger.url_env to the fleet's PostgreSQL database, or fleet_sync_ms = 0",
+        ));
+    }
+    if limits.fleet_sync_ms > 0 && !(50..=60_000).contains(&limits.fleet_sync_ms) {
+        problems.push(problem(
+            "limits.fleet_sync_ms",
+            format!("{} ms is outside 50..=60000", limits.fleet_sync_ms),
+            "use a few hundred ms: the fleet can overshoot a rate by what it admits in one interval",
+        ));
+    }
     let mut keys = Vec::with_capacity(raw.len());
     let mut names = HashSet::new();
     let mut digests = HashSet::new();
@@ -317,6 +340,7 @@ pub(super) fn validate_keys(
         tenant_limits,
         budget_warn_at: limits.budget_warn_at,
         budget_refresh: (limits.budget_refresh_s > 0).then(|| std::time::Duration::from_secs(limits.budget_refresh_s)),
+        fleet_sync: (limits.fleet_sync_ms > 0).then(|| std::time::Duration::from_millis(limits.fleet_sync_ms)),
     };
     let budgets = config.subjects().values().any(|l| l.budget_period.is_some());
     if budgets && !ledger_on {
@@ -352,6 +376,10 @@ pub fn start_warnings(keys: &KeysConfig, upstream_keys: [(&str, bool); 2]) -> Ve
 mod tests {
     use super::*;
 
+    fn sqlite() -> crate::ledger::LedgerStore {
+        crate::ledger::LedgerStore::Sqlite("ledger.sqlite".into())
+    }
+
     fn key(name: &str, secret: &str) -> RawKey {
         RawKey {
             name: name.into(),
@@ -368,7 +396,7 @@ mod tests {
         let c = validate_keys(
             vec![key("a", "sk-eco-aaa"), key("b", "sk-eco-bbb")],
             RawLimitsTable::default(),
-            true,
+            Some(&sqlite()),
             &mut problems,
         );
         assert!(problems.is_empty(), "{problems:?}");
@@ -392,15 +420,17 @@ mod tests {
             vec![bad, dup],
             RawLimitsTable {
                 budget_warn_at: 1.5,
+                fleet_sync_ms: 500,
                 ..RawLimitsTable::default()
             },
-            false,
+            None,
             &mut problems,
         );
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
             [
+                "limits.fleet_sync_ms",
                 "keys[0].hash",
                 "keys[0].limits.budget_period",
                 "keys[1].name",
@@ -408,13 +438,13 @@ mod tests {
                 "limits.budget_warn_at",
             ]
         );
-        assert!(problems[0].fix.contains("ecoroute hash-key"));
+        assert!(problems[1].fix.contains("ecoroute hash-key"));
         // A budget needs the ledger, whose figures it adds up.
         let mut problems = Vec::new();
         let mut budget = key("a", "x");
         budget.limits.budget_wh = Some(5.0);
         budget.limits.budget_period = Some("day".into());
-        validate_keys(vec![budget], RawLimitsTable::default(), false, &mut problems);
+        validate_keys(vec![budget], RawLimitsTable::default(), None, &mut problems);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "ledger.enabled");
     }
@@ -426,7 +456,12 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("OpenAI") && w[0].contains("anyone"), "{w:?}");
         let mut problems = Vec::new();
-        let some = validate_keys(vec![key("a", "k")], RawLimitsTable::default(), true, &mut problems);
+        let some = validate_keys(
+            vec![key("a", "k")],
+            RawLimitsTable::default(),
+            Some(&sqlite()),
+            &mut problems,
+        );
         let w = start_warnings(&some, [("OpenAI", true), ("Anthropic", false)]);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("Anthropic"), "{w:?}");

@@ -286,7 +286,7 @@ fn validate(
     let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
     let cache = cache::validate_cache(&raw.cache, &mut problems);
     let tiers = tiers::validate_tiers(raw.tiers, &mut problems);
-    let keys = keys::validate_keys(raw.keys, raw.limits, ledger.store.is_some(), &mut problems);
+    let keys = keys::validate_keys(raw.keys, raw.limits, ledger.store.as_ref(), &mut problems);
     let telemetry = telemetry::validate_telemetry(raw.telemetry, &mut problems);
 
     if !problems.is_empty() {

@@ -6,6 +6,7 @@
 //! Rows that cannot be queued (channel full or closed) or written are counted, never silently lost:
 //! see [`LedgerStats`].
 
+pub mod fleet;
 pub mod metered;
 mod postgres;
 pub mod record;

@@ -182,6 +182,12 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     state.seed_spend().await;
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
+    if let (Some(every), Some(crate::ledger::LedgerStore::Postgres { url })) = (
+        state.runtime().config.keys.fleet_sync,
+        state.runtime().config.ledger.store.clone(),
+    ) {
+        crate::ledger::fleet::spawn_rate_sharing(url.expose().clone(), Arc::downgrade(&state.limits), every)?;
+    }
     auth::spawn_budget_refresh(&state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(run(

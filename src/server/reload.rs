@@ -41,6 +41,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         keys.push("ledger");
     }
+    if old.keys.fleet_sync != new.keys.fleet_sync {
+        keys.push("limits.fleet_sync_ms");
+    }
     if old.telemetry != new.telemetry {
         keys.push("telemetry");
     }

@@ -365,3 +365,42 @@ async fn a_replica_starts_from_the_fleets_spend_in_the_shared_ledger() {
         "tenant:team-a; budget=wh/month; used=0.90"
     );
 }
+
+/// Issue #37: two replicas on one PostgreSQL ledger share a key's requests per minute
+/// (`limits.fleet_sync_ms`): two a minute across the fleet, not two on each replica.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn replicas_share_a_keys_rate_through_the_ledger_database() {
+    let url = fresh_database(&server_url()).await;
+    let store = LedgerStore::postgres(url.clone());
+    let key = "sk-eco-fleet-0123456789";
+    let extra = format!(
+        "[[keys]]\nname = \"ci\"\nhash = \"{}\"\ntenant = \"team-a\"\nlimits = {{ requests_per_minute = 2 }}\n",
+        ecoroute::config::keys::hash_key(key)
+    );
+    let start = |store: LedgerStore| {
+        let extra = extra.clone();
+        async move {
+            Harness::start_with(&extra, move |config| {
+                config.ledger.store = Some(store);
+                config.ledger.spool = None;
+                config.keys.fleet_sync = Some(std::time::Duration::from_millis(100));
+            })
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(start(store.clone()), start(store.clone()));
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    assert_eq!(ask(&a).await.unwrap().status(), 200);
+    assert_eq!(ask(&b).await.unwrap().status(), 200);
+    // A few exchanges later each replica knows of the other's request: the minute's two are spent.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(ask(&a).await.unwrap().status(), 429);
+    assert_eq!(ask(&b).await.unwrap().status(), 429);
+}
