@@ -103,6 +103,23 @@ pub(super) fn check(config_path: &Path) -> Result<ExitCode, CliError> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let keys = &config.keys;
+            let tenants: std::collections::BTreeSet<&str> = keys.keys.iter().map(|k| k.tenant.as_str()).collect();
+            outln!(
+                "  keys              {} (tenants: {}); limits on {} key(s) and tenant(s)",
+                keys.keys.len(),
+                tenants.into_iter().collect::<Vec<_>>().join(", "),
+                keys.subjects().len()
+            );
+            for warning in crate::config::keys::start_warnings(
+                keys,
+                [
+                    ("OpenAI", config.llm.api_key.is_some()),
+                    ("Anthropic", config.llm.anthropic.api_key.is_some()),
+                ],
+            ) {
+                outln!("  warning           {warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

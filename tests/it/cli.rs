@@ -613,3 +613,47 @@ fn logs_are_json_on_request_and_never_coloured_into_a_pipe() {
         assert_eq!(json_line, format == "json", "{lines:?}");
     }
 }
+
+/// `check` says how many keys there are and warns, as `serve` does, of an upstream key anyone who
+/// reaches the port can spend.
+#[test]
+fn check_lists_the_keys_and_warns_of_an_open_proxy_with_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open.toml");
+    std::fs::write(&open, "[llm]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["check", "--config"])
+        .arg(&open)
+        .env("ECOROUTE_TEST_CHECK_KEY", "sk-upstream")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("keys              0"), "{stdout}");
+    assert!(
+        stdout.contains("warning") && stdout.contains("anyone who reaches this port"),
+        "{stdout}"
+    );
+
+    let keyed = dir.path().join("keyed.toml");
+    std::fs::write(
+        &keyed,
+        format!(
+            "[llm]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n[llm.anthropic]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n[[keys]]\nname = \"ci\"\nhash = \"{}\"\ntenant = \"team-a\"\nlimits = {{ requests_per_minute = 5 }}\n",
+            ecoroute::config::keys::hash_key("k")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["check", "--config"])
+        .arg(&keyed)
+        .env("ECOROUTE_TEST_CHECK_KEY", "sk-upstream")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("keys              1 (tenants: team-a); limits on 1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
