@@ -125,7 +125,19 @@ async fn the_tenant_comes_from_the_key_and_the_key_never_goes_upstream() {
     assert_eq!(seen[0].headers["authorization"], "Bearer sk-upstream-openai");
     assert_eq!(seen[3].headers["x-api-key"], "sk-upstream-anthropic");
 
+    // The inbound keys are nowhere the proxy writes or serves: not in the metrics, not in the
+    // ledger (the tenant is the key's, the key's name is not a secret).
+    let metrics = h.metrics().await;
     let rows = h.stop().await;
+    for text in [metrics, format!("{rows:?}")] {
+        for secret in [CI_KEY, OPS_KEY] {
+            assert!(!text.contains(secret), "{secret} leaked");
+            assert!(
+                !text.contains(&ecoroute::config::keys::hash_key(secret)[7..]),
+                "its hash leaked"
+            );
+        }
+    }
     let tenants: Vec<Option<&str>> = rows.iter().map(|r| r.tenant.as_deref()).collect();
     assert_eq!(
         tenants,
