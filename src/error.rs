@@ -29,6 +29,17 @@ pub enum Error {
     ClientTimeout { what: &'static str, ms: u64 },
     #[error("admin token required")]
     Unauthorized,
+    /// A request without a valid inbound key, when `[[keys]]` are configured.
+    #[error("{0}")]
+    InvalidApiKey(&'static str),
+    /// Over a key's or a tenant's rate limit or budget (`code`: `rate_limit_exceeded` or
+    /// `budget_exceeded`).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_s: u64,
+        code: &'static str,
+    },
     #[error("too many failed admin logins from this address; retry in {retry_after_s} s")]
     TooManyAttempts { retry_after_s: u64 },
     #[error("the proxy is shutting down; retry on another instance")]
@@ -142,8 +153,8 @@ impl Error {
             Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unauthorized | Error::InvalidApiKey(_) => StatusCode::UNAUTHORIZED,
+            Error::TooManyAttempts { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Overloaded | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             // The one way a config error reaches a client: `POST /admin/reload` with a bad file.
             Error::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -167,8 +178,9 @@ impl Error {
             | Error::BodyRead(_)
             | Error::ClientTimeout { .. }
             | Error::Unauthorized
+            | Error::InvalidApiKey(_)
             | Error::PayloadTooLarge { .. } => "invalid_request_error",
-            Error::TooManyAttempts { .. } => "rate_limit_error",
+            Error::TooManyAttempts { .. } | Error::RateLimited { .. } => "rate_limit_error",
             Error::Config(_) => "invalid_config",
             Error::ShuttingDown => "server_error",
             Error::NotFound(_) => "not_found_error",
@@ -191,6 +203,9 @@ impl Error {
             Error::Overloaded => Some("overloaded"),
             Error::ClientTimeout { .. } => Some("request_timeout"),
             Error::Unauthorized => Some("unauthorized"),
+            // OpenAI's own code for a wrong key, which its SDKs map to AuthenticationError.
+            Error::InvalidApiKey(_) => Some("invalid_api_key"),
+            Error::RateLimited { code, .. } => Some(code),
             Error::TooManyAttempts { .. } => Some("too_many_attempts"),
             Error::ShuttingDown => Some("shutting_down"),
             Error::Config(_) => Some("config_invalid"),

@@ -53,6 +53,9 @@
 //!   SQLite, or PostgreSQL for a fleet; a spool file takes rows the database cannot. Each row names
 //!   the energy settings it was computed under (recorded once per hash); rows of calls on metered
 //!   GPUs wait for their meter's reading ([`ledger::metered`]).
+//! - [`limits`]: rate limits and budgets per API key and tenant (pure counters; the server's
+//!   [`server::auth`] layer admits or refuses, the ledger writer charges each row's figures).
+//! - [`telemetry`]: OpenTelemetry traces over OTLP, written from each request's ledger row.
 //! - [`meter`]: GPU energy counters of self-hosted models (DCGM exporter or any Prometheus
 //!   counter), read on an interval and handed to the ledger.
 //! - [`pipeline`]: every per-request decision, written once: [`pipeline::Pipeline`] (everything
@@ -63,13 +66,13 @@
 //!   `replay`, `eval` and `/admin/explain` all read, in the one [`pipeline::Language`] the request
 //!   is answered in.
 //! - [`server`]: the HTTP server: the accept loop and its client limits ([`server::conn`]), the
-//!   tower stack, the chat handler ([`server::chat`]: parse, plan, then answer or forward), the
+//!   tower stack, inbound keys and limits ([`server::auth`]), the chat handler ([`server::chat`]: parse, plan, then answer or forward), the
 //!   answers the proxy writes and the LLM leg in their own files, the per-request context that
 //!   becomes the ledger row ([`server::ctx`]), pass-through, admin, hot reload and graceful shutdown.
 //!
 //! Modules import downward only, in the layers `scripts/ci/imports.sh` declares (`.ci/run` checks
-//! it): error; redact, cpu, shard; calc, energy; classify; outcome; search; lang; api, openai;
-//! cache; metrics; ledger; meter; config; llm; pipeline; eval, report; server; cli.
+//! it): error; redact, cpu, shard, limits; calc, energy; classify; outcome; search; lang; api, openai;
+//! cache; metrics; ledger; meter, telemetry; config; llm; pipeline; eval, report; server; cli.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
 //! - [`shard`]: thread-per-core serving: single-threaded runtimes, one per core, each keeping its
@@ -94,6 +97,7 @@ pub mod error;
 pub mod eval;
 pub mod lang;
 pub mod ledger;
+pub mod limits;
 pub mod llm;
 pub mod meter;
 pub mod metrics;
@@ -105,5 +109,6 @@ pub mod report;
 pub mod search;
 pub mod server;
 pub mod shard;
+pub mod telemetry;
 
 pub use error::Error;

@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = ecoroute::cli::Cli::parse();
-    ecoroute::cli::init_tracing();
+    ecoroute::cli::init_tracing(cli.log_format);
     match ecoroute::cli::run(cli) {
         Ok(code) => code,
         // `ecoroute … | head`: the reader has what it wanted.

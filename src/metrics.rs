@@ -42,8 +42,62 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// A key or tenant (only those `[[keys]]`/`[limits]` name, so the series are bounded) and which
+/// of its limits refused a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub subject: String,
+    pub limit: String,
+}
+
+/// A model's series. Model names come from clients, so at most [`MAX_MODEL_SERIES`] distinct ones
+/// get their own series; the rest are counted under `other`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabel {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelRequestLabels {
+    pub model: String,
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    /// chat_completions, messages or responses.
+    pub api: String,
+}
+
+pub const MAX_MODEL_SERIES: usize = 64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    pub subject: String,
+    /// `usd_day`, `wh_month`, ...
+    pub budget: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// The model names that have their own series (bounded by [`MAX_MODEL_SERIES`]).
+    models: Mutex<std::collections::HashSet<String>>,
+    pub model_requests: Family<ModelRequestLabels, Counter>,
+    /// Tokens the upstream LLM read and wrote, as its usage reported them (or estimated).
+    pub input_tokens: Family<ModelLabel, Counter>,
+    pub output_tokens: Family<ModelLabel, Counter>,
+    /// Time to the upstream's response headers.
+    pub upstream_latency: Family<ModelLabel, Histogram>,
+    /// Time from the request to the first chunk of a streamed LLM answer sent to the client.
+    pub time_to_first_token: Family<ApiLabel, Histogram>,
+    /// What requests used (central estimates), LLM calls included: energy and list-price spend.
+    pub energy_used_wh: Counter<f64, AtomicU64>,
+    pub cost_usd: Counter<f64, AtomicU64>,
+    /// Requests refused for a missing or unknown inbound key.
+    pub auth_refused: Counter,
+    pub limited: Family<LimitLabels, Counter>,
+    pub budget_used: Family<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
     pub energy_avoided_wh: Counter<f64, AtomicU64>,
@@ -203,7 +257,84 @@ impl Metrics {
         );
         let cache_entries = prometheus_client::metrics::gauge::Gauge::default();
         registry.register("cache_entries", "Keys in the response cache", cache_entries.clone());
+        let model_requests = Family::<ModelRequestLabels, Counter>::default();
+        registry.register(
+            "model_requests",
+            "Requests by the model they named (at most 64 names, then `other`), route and status class",
+            model_requests.clone(),
+        );
+        let input_tokens = Family::<ModelLabel, Counter>::default();
+        registry.register(
+            "input_tokens",
+            "Prompt tokens of LLM calls, by model (from the upstream's usage, else estimated)",
+            input_tokens.clone(),
+        );
+        let output_tokens = Family::<ModelLabel, Counter>::default();
+        registry.register(
+            "output_tokens",
+            "Completion tokens of LLM calls, by model (from the upstream's usage, else estimated)",
+            output_tokens.clone(),
+        );
+        let seconds = || {
+            // 1 ms to ~100 s.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 17,
+            ))
+        };
+        let upstream_latency = Family::<ModelLabel, Histogram>::new_with_constructor(seconds);
+        registry.register(
+            "upstream_latency_seconds",
+            "Time from sending an LLM call to the upstream's response headers, by model",
+            upstream_latency.clone(),
+        );
+        let time_to_first_token = Family::<ApiLabel, Histogram>::new_with_constructor(seconds);
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from a streamed LLM request's arrival to its first chunk sent to the client, by API",
+            time_to_first_token.clone(),
+        );
+        let energy_used_wh = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "energy_used_wh",
+            "Energy of every request, LLM calls included (central estimate, the ledger's figure)",
+            energy_used_wh.clone(),
+        );
+        let cost_usd = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "cost_usd",
+            "List-price spend on LLM calls made (central; unpriced models count 0)",
+            cost_usd.clone(),
+        );
+        let auth_refused = Counter::default();
+        registry.register(
+            "auth_refused",
+            "Requests refused with 401: no key, or one not in [[keys]]",
+            auth_refused.clone(),
+        );
+        let limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limited_requests",
+            "Requests refused with 429 by a key's or tenant's limit (requests_per_minute, tokens_per_minute, budget_usd, budget_wh)",
+            limited.clone(),
+        );
+        let budget_used = Family::<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "budget_used_ratio",
+            "Share of a key's or tenant's budget spent in the current period, as of its latest request (from the ledger's figures)",
+            budget_used.clone(),
+        );
         Metrics {
+            models: Mutex::default(),
+            model_requests,
+            input_tokens,
+            output_tokens,
+            upstream_latency,
+            time_to_first_token,
+            energy_used_wh,
+            cost_usd,
+            auth_refused,
+            limited,
+            budget_used,
             cache_lookups,
             cache_stores,
             cache_bytes,
@@ -226,6 +357,24 @@ impl Metrics {
             ledger_written,
             ledger_dropped,
         }
+    }
+
+    pub fn limited(&self, subject: &str, limit: &str) {
+        self.limited
+            .get_or_create(&LimitLabels {
+                subject: subject.into(),
+                limit: limit.into(),
+            })
+            .inc();
+    }
+
+    pub fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
+        self.budget_used
+            .get_or_create(&BudgetLabels {
+                subject: subject.into(),
+                budget: format!("{unit}_{period}"),
+            })
+            .set(ratio);
     }
 
     pub fn cache_lookup(&self, result: &str) {
@@ -259,7 +408,7 @@ impl Metrics {
     }
 
     /// Counts a finished request, labelled by route, who decided it (or `escalated`), and status.
-    pub fn observe_request(&self, record: &RequestSeen, seconds: f64) {
+    pub fn observe_request(&self, record: &RequestSeen<'_>, seconds: f64) {
         use crate::outcome::RouteTaken;
         let route = record.route.as_str();
         let decided_by = match (record.escalated, record.decided_by, record.route) {
@@ -288,6 +437,48 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(seconds);
+        let Some(model) = record.model else { return };
+        let model = self.model_label(model);
+        self.model_requests
+            .get_or_create(&ModelRequestLabels {
+                model: model.clone(),
+                route: route.to_string(),
+                status: status.into(),
+            })
+            .inc();
+        if record.route == RouteTaken::Llm {
+            let label = ModelLabel { model };
+            if let Some(tokens) = record.prompt_tokens {
+                self.input_tokens.get_or_create(&label).inc_by(u64::from(tokens));
+            }
+            if let Some(tokens) = record.completion_tokens {
+                self.output_tokens.get_or_create(&label).inc_by(u64::from(tokens));
+            }
+            if let Some(ms) = record.upstream_ms {
+                self.upstream_latency.get_or_create(&label).observe(ms / 1e3);
+            }
+        }
+    }
+
+    /// The label of a model: its name while fewer than [`MAX_MODEL_SERIES`] have one, else `other`.
+    fn model_label(&self, model: &str) -> String {
+        let Ok(mut models) = self.models.lock() else {
+            return "other".into();
+        };
+        if models.contains(model) {
+            return model.to_string();
+        }
+        if models.len() < MAX_MODEL_SERIES {
+            models.insert(model.to_string());
+            return model.to_string();
+        }
+        "other".into()
+    }
+
+    pub fn first_token(&self, api: &str, seconds: f64) {
+        self.time_to_first_token
+            .get_or_create(&ApiLabel { api: api.into() })
+            .observe(seconds);
     }
 
     /// Adds a row's energy figures: what search answers avoided, and what the local work cost.
@@ -301,6 +492,8 @@ impl Metrics {
         self.energy_overhead_wh
             .inc_by((avoided - costs.saved.energy_wh.central).max(0.0));
         self.co2e_avoided_g.inc_by(costs.saved.co2e_g.central.max(0.0));
+        self.energy_used_wh.inc_by(costs.actual.energy_wh.central.max(0.0));
+        self.cost_usd.inc_by(costs.actual.cost_usd.central.max(0.0));
         if answered_from_search {
             self.cost_avoided_usd
                 .inc_by(costs.counterfactual.cost_usd.central.max(0.0));
@@ -310,12 +503,17 @@ impl Metrics {
 
 /// What `/metrics` counts of a finished request (its ledger row says the same, and more).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestSeen {
+pub struct RequestSeen<'a> {
     pub route: crate::outcome::RouteTaken,
     pub decided_by: Option<crate::outcome::DecidedBy>,
     /// Decided for search, answered by the LLM.
     pub escalated: bool,
     pub status: u16,
+    /// The model the request named, and for LLM calls its tokens and the upstream's latency.
+    pub model: Option<&'a str>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub upstream_ms: Option<f64>,
 }
 
 #[cfg(test)]
@@ -331,6 +529,7 @@ mod tests {
             decided_by,
             escalated,
             status,
+            ..RequestSeen::default()
         };
         m.observe_request(
             &row(RouteTaken::Search, Some(DecidedBy::Classifier), false, 200),

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 # Bottom first. Modules on one line may use each other.
 layers=(
   "error"
-  "redact cpu shard"
+  "redact cpu shard limits"
   "calc energy"
   "classify"
   "outcome"
@@ -22,7 +22,7 @@ layers=(
   "cache"
   "metrics"
   "ledger"
-  "meter"
+  "meter telemetry"
   "config"
   "llm"
   "pipeline"

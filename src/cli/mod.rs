@@ -54,7 +54,7 @@ pub use report::{ReportArgs, ReportFormat};
 use router::{calibrate_tiers_command, train_router_command};
 pub use router::{CalibrateTiersArgs, TrainRouterArgs};
 use search::search;
-use serve::{check, serve};
+use serve::{check, hash_key, serve};
 pub use train::TrainArgs;
 use train::{describe_false_lookups, source_table, train_command};
 use train_reader::train_reader_command;
@@ -67,8 +67,18 @@ pub use train_reader::TrainReaderArgs;
     about = "Inference routing proxy: answers simple lookups from search, sends the rest to the LLM"
 )]
 pub struct Cli {
+    /// Log lines as `plain` text (colours only when stderr is a terminal) or as `json`, one
+    /// object a line, for a log collector.
+    #[arg(long, global = true, env = "ECOROUTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +105,14 @@ pub enum Command {
         /// for that API).
         #[arg(long, env = "ECOROUTE_ANTHROPIC_UPSTREAM")]
         anthropic_upstream: Option<String>,
+    },
+    /// Print the `hash = "sha256:..."` line of an inbound key for `[[keys]]`. The key is read from
+    /// standard input (so it stays out of the shell's history and the process list), or made up
+    /// with --generate.
+    HashKey {
+        /// Make up a new random key, print it once (to stderr) and its hash line (to stdout).
+        #[arg(long)]
+        generate: bool,
     },
     /// Validate a config file and print every problem with its key and fix.
     Check {
@@ -182,13 +200,19 @@ pub enum Command {
     },
 }
 
-pub fn init_tracing() {
+pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        // Colour escapes only for a person at a terminal: in a file or a collector they are noise.
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -200,6 +224,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             anthropic_upstream,
         } => serve(&config.config, listen, upstream, anthropic_upstream),
         Command::Check { config } => check(&config.config),
+        Command::HashKey { generate } => hash_key(generate),
         Command::Index {
             command:
                 IndexCommand::Build {

@@ -53,6 +53,34 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
+/// `hash-key`: the line to paste into a `[[keys]]` entry.
+pub(super) fn hash_key(generate: bool) -> Result<ExitCode, CliError> {
+    let key = if generate {
+        // Two v4 UUIDs: 244 bits from the CSPRNG the request ids use.
+        let key = format!(
+            "sk-eco-{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        eprintln!("key (give it to the client; it is not stored anywhere): {key}");
+        key
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| CliError::io("reading the key from standard input", e))?;
+        let key = line.trim().to_string();
+        if key.is_empty() {
+            return Err(CliError::Usage(
+                "give the key on standard input (`printf %s \"$KEY\" | ecoroute hash-key`), or use --generate".into(),
+            ));
+        }
+        key
+    };
+    outln!("hash = \"{}\"", crate::config::keys::hash_key(&key));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn check(config_path: &Path) -> Result<ExitCode, CliError> {
     match Config::load(config_path) {
         Ok(config) => {
@@ -75,6 +103,23 @@ pub(super) fn check(config_path: &Path) -> Result<ExitCode, CliError> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let keys = &config.keys;
+            let tenants: std::collections::BTreeSet<&str> = keys.keys.iter().map(|k| k.tenant.as_str()).collect();
+            outln!(
+                "  keys              {} (tenants: {}); limits on {} key(s) and tenant(s)",
+                keys.keys.len(),
+                tenants.into_iter().collect::<Vec<_>>().join(", "),
+                keys.subjects().len()
+            );
+            for warning in crate::config::keys::start_warnings(
+                keys,
+                [
+                    ("OpenAI", config.llm.api_key.is_some()),
+                    ("Anthropic", config.llm.anthropic.api_key.is_some()),
+                ],
+            ) {
+                outln!("  warning           {warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -13,12 +13,14 @@ mod admin;
 pub mod cache;
 mod classifier;
 mod energy;
+pub mod keys;
 mod ledger;
 mod llm;
 pub mod raw;
 mod routing;
 pub mod search;
 mod server;
+pub mod telemetry;
 pub mod tiers;
 
 use admin::validate_admin;
@@ -100,6 +102,10 @@ pub struct Config {
     pub admin: AdminConfig,
     pub cache: cache::CacheConfig,
     pub tiers: Vec<tiers::Tier>,
+    /// `[[keys]]` and `[limits]`: inbound keys, their tenants, and limits per key and tenant.
+    pub keys: keys::KeysConfig,
+    /// `[telemetry]`: OpenTelemetry traces, off by default.
+    pub telemetry: telemetry::TelemetryConfig,
     /// Command-line and environment overrides, applied again at every reload.
     pub overrides: Overrides,
 }
@@ -293,6 +299,8 @@ fn validate(
     let admin = validate_admin(&raw.admin, env, purpose, &mut problems);
     let cache = cache::validate_cache(&raw.cache, &mut problems);
     let tiers = tiers::validate_tiers(raw.tiers, &mut problems);
+    let keys = keys::validate_keys(raw.keys, raw.limits, ledger.store.as_ref(), &mut problems);
+    let telemetry = telemetry::validate_telemetry(raw.telemetry, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -311,6 +319,8 @@ fn validate(
         admin,
         cache,
         tiers,
+        keys,
+        telemetry,
         overrides: Overrides::default(),
     })
 }

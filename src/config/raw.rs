@@ -35,6 +35,12 @@ pub struct RawConfig {
     pub tiers: Vec<RawTier>,
     #[serde(default)]
     pub tenant: Vec<RawTenant>,
+    #[serde(default)]
+    pub keys: Vec<super::keys::RawKey>,
+    #[serde(default)]
+    pub limits: super::keys::RawLimitsTable,
+    #[serde(default)]
+    pub telemetry: super::telemetry::RawTelemetry,
 }
 
 /// `[[tiers]]`: a cheaper model that may serve some requests for a model.

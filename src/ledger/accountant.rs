@@ -93,6 +93,8 @@ pub struct Accountant {
     /// The latency of the latest LLM answer per model and length, so a repeat of it from the
     /// cache is capped as that call was (bounded: cleared past `REPEATS_KEPT` entries).
     answer_latency_s: std::collections::HashMap<(String, u32), f64>,
+    /// Where each row's cost and energy go once computed: the budgets of its key and tenant.
+    pub(super) charge: Option<std::sync::Arc<crate::limits::Limits>>,
 }
 
 /// How many LLM answers' latencies the accountant keeps for the repeats of them.
@@ -111,6 +113,7 @@ impl Accountant {
             marginal_wh_per_token,
             last_ts_ms: None,
             answer_latency_s: std::collections::HashMap::new(),
+            charge: None,
         }
     }
 
@@ -287,6 +290,15 @@ impl Accountant {
 /// Computes a row's figures and names the settings they were computed under.
 pub(super) fn account_row(accountant: &mut Accountant, metrics: &Metrics, r: &mut LedgerRecord) {
     let accounting = accountant.account(r);
+    if let Some(limits) = &accountant.charge {
+        let actual = &accounting.costs.actual;
+        limits.charge(
+            &r.limit_subjects(),
+            actual.cost_usd.central,
+            actual.energy_wh.central,
+            r.ts_ms,
+        );
+    }
     metrics.observe_costs(matches!(r.served(), Served::Search | Served::Cache), &accounting.costs);
     r.accounting = Some(accounting);
     r.settings_hash = Some(accountant.settings_hash.clone());

@@ -11,6 +11,7 @@
 //! spool, pruning), `accountant.rs` a row's energy figures ([`Accountant`], [`outcome_of`]).
 
 mod accountant;
+pub mod fleet;
 pub mod metered;
 mod postgres;
 mod record;
@@ -40,7 +41,7 @@ pub use accountant::{outcome_of, Accountant, Avoided, CallFacts};
 pub use metered::MeterReading;
 pub use record::{Accounting, LedgerRecord};
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
-pub use store::{read_store, read_store_range, read_store_with_settings, Store, StoredSettings};
+pub use store::{read_store, read_store_range, read_store_with_settings, tenant_spend, Store, StoredSettings};
 use writer::{write_loop, WriterSettings};
 
 enum Message {
@@ -187,12 +188,32 @@ impl LedgerWriter {
     }
 }
 
+/// Cost and energy per tenant in the current day and month (`?1`: the day's start, `?2`: the
+/// month's), from the rows' own figures; the `ts_ms` index bounds it to the month.
+const TENANT_SPEND_SQL: &str = "SELECT tenant,
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
+        COALESCE(SUM(actual_cost_usd_central), 0),
+        COALESCE(SUM(actual_energy_wh_central), 0)
+     FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL GROUP BY tenant";
+
 /// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so
 /// a bad path or an unreachable database fails at start-up.
 pub fn start(
     config: &LedgerConfig,
     energy: &EnergyConfig,
     metrics: Arc<Metrics>,
+) -> Result<(Ledger, Option<LedgerWriter>), Error> {
+    start_charging(config, energy, metrics, None)
+}
+
+/// [`start`], and each row's cost and energy, once computed, charged to the budgets of its key
+/// and tenant in `limits`.
+pub fn start_charging(
+    config: &LedgerConfig,
+    energy: &EnergyConfig,
+    metrics: Arc<Metrics>,
+    limits: Option<Arc<crate::limits::Limits>>,
 ) -> Result<(Ledger, Option<LedgerWriter>), Error> {
     let Some(target) = config.store.clone() else {
         return Ok((Ledger::disabled(metrics), None));
@@ -224,7 +245,8 @@ pub fn start(
                         return;
                     }
                 };
-                let accountant = Accountant::new(energy, history);
+                let mut accountant = Accountant::new(energy, history);
+                accountant.charge = limits;
                 let mut store = store;
                 match serde_json::to_string(&accountant.settings) {
                     Ok(json) => {

@@ -204,6 +204,23 @@ pub fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, String)>, 
         .map_err(db_err("reading the energy settings"))
 }
 
+/// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
+pub fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+    let sql = super::TENANT_SPEND_SQL.replace("?1", "$1").replace("?2", "$2");
+    let rows = client
+        .query(&sql, &[&day_ms, &month_ms])
+        .map_err(db_err("reading the spend"))?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<_, String>(0)?,
+                [r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?],
+            ))
+        })
+        .collect::<Result<Vec<_>, postgres::Error>>()
+        .map_err(db_err("reading a spend row"))
+}
+
 pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, f64, u64)>, Error> {
     let rows = client
         .query(

@@ -84,11 +84,28 @@ pub struct LedgerRecord {
     pub model_entry: Option<String>,
     #[serde(default)]
     pub model_match: Option<String>,
+    /// The name of the inbound key (`[[keys]]`) the request came with; in memory and in the
+    /// spool, not in the database (the tenant is), so budgets per key are charged by the writer.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The tokens a key's or tenant's rate limit took at admission, before usage was known; in
+    /// memory only.
+    #[serde(default)]
+    pub estimated_tokens: Option<u64>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }
 
 impl LedgerRecord {
+    /// The limit subjects ([`crate::limits`]) the row is charged to: its key and its tenant.
+    pub fn limit_subjects(&self) -> Vec<String> {
+        self.api_key
+            .iter()
+            .map(|k| crate::limits::key_subject(k))
+            .chain(self.tenant.iter().map(|t| crate::limits::tenant_subject(t)))
+            .collect()
+    }
+
     /// What answered the request: the one place the route and the escalation flag are read together.
     pub fn served(&self) -> Served {
         match (self.route, self.escalated) {

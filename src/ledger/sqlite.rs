@@ -555,6 +555,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         review_answer: text(v, v4 + 11),
         model_entry: text(v, v5),
         model_match: text(v, v5 + 1),
+        // In memory and in the spool only.
+        api_key: None,
+        estimated_tokens: None,
         accounting,
     }
 }
@@ -629,6 +632,20 @@ pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, u64)>, 
         .map_err(db_err("reading the history"))?;
     rows.collect::<Result<Vec<_>, _>>()
         .map_err(db_err("reading a history row"))
+}
+
+/// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
+pub fn tenant_spend(conn: &Connection, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+    let mut stmt = conn
+        .prepare(super::TENANT_SPEND_SQL)
+        .map_err(db_err("preparing the spend query"))?;
+    let rows = stmt
+        .query_map(rusqlite::params![day_ms, month_ms], |r| {
+            Ok((r.get::<_, String>(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
+        })
+        .map_err(db_err("reading the spend"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(db_err("reading a spend row"))
 }
 
 #[cfg(test)]

@@ -43,6 +43,15 @@ impl Store {
     }
 
     /// Every settings hash the ledger has recorded, with the settings and when first seen.
+    /// Cost and energy per tenant in the current day and month: `[usd_day, wh_day, usd_month,
+    /// wh_month]`.
+    fn tenant_spend(&mut self, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+        match self {
+            Store::Sqlite(conn) => sqlite::tenant_spend(conn, day_ms, month_ms),
+            Store::Postgres(client) => postgres::tenant_spend(client, day_ms, month_ms),
+        }
+    }
+
     pub fn read_settings(&mut self) -> Result<Vec<StoredSettings>, Error> {
         let rows = match self {
             Store::Sqlite(conn) => sqlite::read_settings(conn)?,
@@ -113,4 +122,13 @@ pub fn read_store_range(
     let target = target.clone();
     let (from_ms, to_ms) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
     postgres::on_own_thread(move || Store::open(&target)?.read_range(from_ms, to_ms))
+}
+
+/// Spend per tenant so far this UTC day and month (`[usd_day, wh_day, usd_month, wh_month]`), read
+/// from the ledger (a fleet's PostgreSQL ledger: every replica's rows). Blocking; on its own
+/// thread, as PostgreSQL's client needs.
+pub fn tenant_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+    let target = target.clone();
+    let (day_ms, month_ms) = crate::limits::period_starts(now_ms);
+    postgres::on_own_thread(move || Store::open(&target)?.tenant_spend(day_ms, month_ms))
 }

@@ -194,9 +194,11 @@ impl Upstream {
             headers.insert("x-request-id", id);
         }
         if let Some((name, key)) = &inner.key {
-            // The configured key replaces whatever key the client sent, under either header.
+            // The configured key replaces whatever key the client sent, under any header a
+            // provider reads (Azure's `api-key` too).
             headers.remove(header::AUTHORIZATION);
             headers.remove("x-api-key");
+            headers.remove("api-key");
             headers.insert(name.clone(), key.clone());
         }
         let mut outgoing = http::Request::new(request.body);

@@ -391,7 +391,7 @@ last_user_regex = '^FAQ:'
         };
         assert_eq!(forward.model.as_deref(), Some("gpt-4o-mini"));
         assert!(!forward.review);
-        assert_eq!(plan.tier().map(|t| t.why), Some("rule"));
+        assert_eq!(plan.tier().map(|t| t.why.as_str()), Some("rule"));
         assert!(plan.reason.ends_with("; tier: rule to gpt-4o-mini"), "{}", plan.reason);
 
         let other_model = plan_of(&pipeline, "gpt-4.1", "FAQ: how do I reset my password?", true).await;

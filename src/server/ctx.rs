@@ -21,6 +21,8 @@ use crate::pipeline::{Outcome, Plan, Routed};
 pub struct RequestCtx {
     ledger: Ledger,
     metrics: Arc<Metrics>,
+    limits: Arc<crate::limits::Limits>,
+    traces: Option<Arc<crate::telemetry::Traces>>,
     started: Instant,
     /// The row as it will be written: only this file's methods write it.
     record: LedgerRecord,
@@ -34,15 +36,20 @@ impl RequestCtx {
         let ledger = state.ledger.clone();
         ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
+        let admission = super::auth::take_admission().unwrap_or_default();
         RequestCtx {
             ledger,
             metrics: Arc::clone(&state.metrics),
+            limits: Arc::clone(&state.limits),
+            traces: state.traces.clone(),
             started: Instant::now(),
             record: LedgerRecord {
                 ts_ms,
                 request_id: request_id.to_string(),
                 path: path.to_string(),
                 status: 499,
+                api_key: admission.key,
+                estimated_tokens: admission.estimated_tokens,
                 ..LedgerRecord::default()
             },
             finished: false,
@@ -66,6 +73,8 @@ impl RequestCtx {
         RequestCtx {
             ledger: self.ledger.clone(),
             metrics: Arc::clone(&self.metrics),
+            limits: Arc::clone(&self.limits),
+            traces: self.traces.clone(),
             started: self.started,
             record: std::mem::take(&mut self.record),
             finished: false,
@@ -289,8 +298,16 @@ impl Drop for RequestCtx {
             decided_by: record.decided_by,
             escalated: record.escalated,
             status: record.status,
+            model: record.model.as_deref(),
+            prompt_tokens: record.prompt_tokens,
+            completion_tokens: record.completion_tokens,
+            upstream_ms: record.upstream_ms,
         };
         self.metrics.observe_request(&seen, record.latency_ms / 1e3);
+        super::auth::settle(&self.limits, &record);
+        if let Some(traces) = &self.traces {
+            traces.record(&record);
+        }
         self.ledger.record(record);
         self.ledger.request_ended();
     }

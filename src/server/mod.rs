@@ -18,11 +18,13 @@
 
 pub mod admin;
 mod answer;
+pub mod auth;
 pub mod chat;
 pub mod conn;
 pub mod ctx;
 mod forward;
 pub mod kept;
+pub mod observe;
 pub mod passthrough;
 pub mod reload;
 pub mod request;
@@ -64,13 +66,26 @@ pub struct AppState {
     pub kept_responses: kept::KeptResponses,
     /// A tier's review calls: which requests are sampled, and the places for them.
     reviews: review::Reviews,
+    /// The counters of the limits per key and tenant (`[[keys]]`, `[limits]`); their settings
+    /// follow the config at every reload.
+    pub limits: Arc<crate::limits::Limits>,
+    /// OpenTelemetry traces (`[telemetry]`), when a collector is configured; bound at start.
+    pub traces: Option<Arc<crate::telemetry::Traces>>,
 }
 
 impl AppState {
-    pub fn new(runtime: Pipeline, ledger: Ledger, metrics: Arc<crate::metrics::Metrics>) -> AppState {
+    pub fn new(
+        runtime: Pipeline,
+        ledger: Ledger,
+        metrics: Arc<crate::metrics::Metrics>,
+        limits: Arc<crate::limits::Limits>,
+    ) -> AppState {
         // Sized once: a change of `max_concurrency` needs a restart.
         let reviews = review::Reviews::new(runtime.config.server.max_concurrency);
+        limits.configure(runtime.config.keys.subjects());
         AppState {
+            limits,
+            traces: None,
             reviews,
             runtime: ArcSwap::from_pointee(runtime),
             ledger,
@@ -139,13 +154,47 @@ pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let (ledger, writer) = ledger::start(&runtime.config.ledger, &runtime.config.energy, Arc::clone(&metrics))?;
+    let config = &runtime.config;
+    for warning in crate::config::keys::start_warnings(
+        &config.keys,
+        [
+            ("OpenAI", config.llm.api_key.is_some()),
+            ("Anthropic", config.llm.anthropic.api_key.is_some()),
+        ],
+    ) {
+        tracing::warn!("{warning}");
+    }
+    // The budgets are charged by the ledger writer, with the figures it computes.
+    let limits = Arc::new(crate::limits::Limits::default());
+    let (ledger, writer) = ledger::start_charging(
+        &runtime.config.ledger,
+        &runtime.config.energy,
+        Arc::clone(&metrics),
+        Some(Arc::clone(&limits)),
+    )?;
     // GPU energy meters of self-hosted models feed the ledger, off the request path.
     let meters = crate::meter::Meters::start(&runtime.config.energy.meters, ledger.clone(), Arc::clone(&metrics)).await;
     let shards = crate::shard::Shards::start(crate::shard::count(runtime.config.server.worker_threads))?;
-    let state = Arc::new(AppState::new(runtime, ledger, metrics));
+    let traces = match &runtime.config.telemetry.otlp_traces_url {
+        Some(url) => Some(Arc::new(crate::telemetry::Traces::start(
+            url,
+            &runtime.config.telemetry.service_name,
+        )?)),
+        None => None,
+    };
+    let mut state = AppState::new(runtime, ledger, metrics, limits);
+    state.traces = traces;
+    let state = Arc::new(state);
+    state.seed_spend().await;
     let app = stack::router(Arc::clone(&state));
     reload::spawn_triggers(&state);
+    if let (Some(every), Some(crate::ledger::LedgerStore::Postgres { url })) = (
+        state.runtime().config.keys.fleet_sync,
+        state.runtime().config.ledger.store.clone(),
+    ) {
+        crate::ledger::fleet::spawn_rate_sharing(url.expose().clone(), Arc::downgrade(&state.limits), every)?;
+    }
+    auth::spawn_budget_refresh(&state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(run(
         listener,
@@ -290,6 +339,10 @@ async fn run(
     meters.stop().await;
     if let Some(writer) = writer {
         writer.shutdown().await?;
+    }
+    // The spans still queued go out before the process ends.
+    if let Some(traces) = state.traces.clone() {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     }
     // The serving threads stop last, once nothing is left for them to do.
     drop(shards);

@@ -41,6 +41,12 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         keys.push("ledger");
     }
+    if old.keys.fleet_sync != new.keys.fleet_sync {
+        keys.push("limits.fleet_sync_ms");
+    }
+    if old.telemetry != new.telemetry {
+        keys.push("telemetry");
+    }
     if old.energy.local != new.energy.local
         || old.energy.meters != new.energy.meters
         || old.energy.catalogue.version() != new.energy.catalogue.version()
@@ -69,7 +75,10 @@ impl AppState {
             Pipeline::with_backend(config, backend)?
         };
         let runtime = runtime.with_languages(Some(&current)).await?;
+        // Keys are read from the runtime on every request; the limits' counters stay.
+        self.limits.configure(runtime.config.keys.subjects());
         self.runtime.store(Arc::new(runtime));
+        self.seed_spend().await;
         let source = current.config.source.display().to_string();
         if restart_needed_for.is_empty() {
             tracing::info!(%source, "config reloaded");

@@ -53,12 +53,19 @@ pub fn claimed_tenant(headers: &HeaderMap, tenant_header: &http::HeaderName) -> 
 }
 
 /// `key:` and the first 16 hex digits of a salted SHA-256 of the credentials a request carries:
-/// OpenAI's `Authorization`, Anthropic's `x-api-key`, Azure's `api-key`. `None` without any.
+/// OpenAI's `Authorization`, Anthropic's `x-api-key`, Azure's `api-key`, or the name of the
+/// `[[keys]]` entry the request was admitted with (which replaces the key itself,
+/// [`super::auth`]). `None` without any.
 pub fn credential_of(headers: &HeaderMap) -> Option<String> {
     use sha2::{Digest, Sha256};
     let mut digest = Sha256::new().chain_update(b"ecoroute-tenant:");
     let mut any = false;
-    for name in [http::header::AUTHORIZATION.as_str(), "x-api-key", "api-key"] {
+    for name in [
+        http::header::AUTHORIZATION.as_str(),
+        "x-api-key",
+        "api-key",
+        super::auth::KEY_HEADER.as_str(),
+    ] {
         if let Some(value) = headers.get(name) {
             // The bare Authorization value keeps the hashes of existing ledgers' tenants.
             if any || name != "authorization" {

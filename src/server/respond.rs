@@ -25,8 +25,14 @@ impl IntoResponse for Error {
             Error::Overloaded | Error::ShuttingDown => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Error::TooManyAttempts { retry_after_s } => {
+            Error::TooManyAttempts { retry_after_s } | Error::RateLimited { retry_after_s, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            Error::InvalidApiKey(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"ecoroute\""),
+                );
             }
             Error::Unauthorized => {
                 headers.insert(

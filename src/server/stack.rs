@@ -1,6 +1,7 @@
 //! The tower stack, built in one place. Read from the outside in:
 //!
-//! HTTP: catch panics → [health routes] | load shed → global concurrency limit → routes
+//! HTTP: catch panics → [health routes] | API error shape → read body → keys and limits →
+//! load shed → global concurrency limit → routes
 //! Search backend: circuit breaker → timeout → backend ([`crate::pipeline::search_stack`])
 //! LLM backend: [`crate::llm::Upstream`] carries its own connect / first-byte / total timeouts.
 
@@ -45,6 +46,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                     Arc::clone(&state),
                     read_body_first,
                 ))
+                // 3b. The inbound key and the limits of the key and its tenant (server::auth):
+                //     refused requests are answered before they take a slot.
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    super::auth::authenticate,
+                ))
                 // 3. A shed request becomes a 503 with Retry-After in OpenAI's error shape, which
                 //    SDKs retry with backoff.
                 .layer(HandleErrorLayer::new(move |_: BoxError| {
@@ -60,7 +67,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         // 5. Outermost on the API routes: an error the proxy writes itself (a shed request, a
         //    refused body, a bad request) takes the shape of the API it was sent to, so an
         //    Anthropic SDK reads Anthropic's error shape whichever layer refused the request.
-        .layer(axum::middleware::from_fn(api_error_shape));
+        .layer(axum::middleware::from_fn(api_error_shape))
+        // 6. Time to the first chunk of a streamed LLM answer, as the client gets it.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::observe::time_to_first_token,
+        ));
     Router::new()
         // Health checks sit outside the limit, so an overloaded proxy is not restarted for it.
         .route("/healthz", get(healthz))
@@ -176,7 +188,7 @@ async fn read_body_first(
 }
 
 /// Answers a request refused before routing, with its ledger row.
-fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
+pub(super) fn rejected(state: &AppState, parts: &http::request::Parts, error: Error) -> Response {
     let id = request_id(&parts.headers);
     let path: String = parts.uri.path().chars().take(256).collect();
     RequestCtx::new(state, &path, &id).rejected(

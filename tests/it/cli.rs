@@ -566,3 +566,94 @@ fn index_build_stops_a_decompression_bomb_and_cleans_up() {
     );
     assert!(!output.exists() && !dir.path().join("index.building").exists());
 }
+
+/// `--log-format json`: one JSON object a line; plain text has no colour escapes when stderr is
+/// not a terminal (it had, into files too).
+#[test]
+fn logs_are_json_on_request_and_never_coloured_into_a_pipe() {
+    use std::io::BufRead;
+    let mock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}/v1", mock.local_addr().unwrap());
+    for format in ["json", "plain"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, crate::support::test_config_toml(&base_url, dir.path(), "")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+            .args(["--log-format", format, "serve", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut lines = Vec::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            let done = line.contains("ecoroute listening");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let logged: Vec<&String> = lines
+            .iter()
+            .filter(|l| !l.starts_with("ecoroute listening on"))
+            .collect();
+        assert!(!logged.is_empty(), "{lines:?}");
+        for line in &logged {
+            assert!(!line.contains('\u{1b}'), "colour escapes in a pipe: {line:?}");
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+            }
+        }
+        let json_line = lines.iter().any(|l| l.contains("\"message\":\"ecoroute listening\""));
+        assert_eq!(json_line, format == "json", "{lines:?}");
+    }
+}
+
+/// `check` says how many keys there are and warns, as `serve` does, of an upstream key anyone who
+/// reaches the port can spend.
+#[test]
+fn check_lists_the_keys_and_warns_of_an_open_proxy_with_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open.toml");
+    std::fs::write(&open, "[llm]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["check", "--config"])
+        .arg(&open)
+        .env("ECOROUTE_TEST_CHECK_KEY", "sk-upstream")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("keys              0"), "{stdout}");
+    assert!(
+        stdout.contains("warning") && stdout.contains("anyone who reaches this port"),
+        "{stdout}"
+    );
+
+    let keyed = dir.path().join("keyed.toml");
+    std::fs::write(
+        &keyed,
+        format!(
+            "[llm]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n[llm.anthropic]\napi_key_env = \"ECOROUTE_TEST_CHECK_KEY\"\n[[keys]]\nname = \"ci\"\nhash = \"{}\"\ntenant = \"team-a\"\nlimits = {{ requests_per_minute = 5 }}\n",
+            ecoroute::config::keys::hash_key("k")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["check", "--config"])
+        .arg(&keyed)
+        .env("ECOROUTE_TEST_CHECK_KEY", "sk-upstream")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("keys              1 (tenants: team-a); limits on 1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning"), "{stdout}");
+}

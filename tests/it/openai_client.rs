@@ -62,3 +62,40 @@ async fn official_openai_client_works_unchanged() {
 async fn official_anthropic_client_works_unchanged() {
     run_client("anthropic", "anthropic_smoke.py", "").await;
 }
+
+/// Issue #37: inbound keys and limits as the official SDKs meet them (their own exception classes).
+#[tokio::test]
+#[ignore = "needs the openai and anthropic Python packages: python3 -m venv .venv && .venv/bin/pip install openai anthropic, then cargo test -- --include-ignored"]
+async fn official_clients_meet_keys_and_limits_as_their_own_errors() {
+    let python = python();
+    let entry = |name: &str, key: &str, extra: &str| {
+        format!(
+            "[[keys]]\nname = \"{name}\"\nhash = \"{}\"\ntenant = \"team-a\"\n{extra}\n",
+            ecoroute::config::keys::hash_key(key)
+        )
+    };
+    let keys =
+        entry("app", "sk-eco-app-1", "") + &entry("limited", "sk-eco-lim-2", "limits = { requests_per_minute = 1 }");
+    let h = crate::support::Harness::start_with(&keys, |c| {
+        c.llm.api_key = Some("sk-upstream".to_string().into());
+        c.llm.anthropic.api_key = Some("sk-upstream-ant".to_string().into());
+    })
+    .await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/keys_smoke.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args([h.url(""), "sk-eco-app-1".into(), "sk-eco-lim-2".into()])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "keys client checks failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    // No inbound key reached the upstream.
+    assert!(h
+        .mock
+        .seen()
+        .iter()
+        .all(|s| !format!("{:?}", s.headers).contains("sk-eco-")));
+}

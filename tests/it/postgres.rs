@@ -320,3 +320,87 @@ async fn a_schema_4_postgres_ledger_is_migrated_and_records_the_catalogue_entry(
     assert_eq!(rows[1].model_entry.as_deref(), Some("mistral-small-latest"));
     assert_eq!(rows[1].model_match.as_deref(), Some("family"));
 }
+
+/// Issue #37: a replica starts from the fleet's spend: what another proxy spent for a tenant this
+/// month, in the shared ledger, counts against the tenant's budget here.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_replica_starts_from_the_fleets_spend_in_the_shared_ledger() {
+    let url = fresh_database(&server_url()).await;
+    let store = LedgerStore::postgres(url.clone());
+    let budget =
+        |wh: f64| format!("[[limits.tenant]]\nname = \"team-a\"\nbudget_wh = {wh}\nbudget_period = \"month\"\n");
+    let start = |extra: String, store: LedgerStore| async move {
+        Harness::start_with(&extra, move |config| {
+            config.ledger.store = Some(store);
+            config.ledger.spool = None;
+        })
+        .await
+    };
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .header("x-ecoroute-tenant", "team-a")
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    let mut a = start(budget(1000.0), store.clone()).await;
+    assert_eq!(ask(&a).await.unwrap().status(), 200);
+    a.server.take().unwrap().shutdown().await.unwrap();
+    let read = store.clone();
+    let rows = tokio::task::spawn_blocking(move || ecoroute::ledger::read_store(&read).unwrap())
+        .await
+        .unwrap();
+    let spent: f64 = rows
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum();
+    assert!(spent > 0.0);
+
+    let b = start(budget(spent / 0.9), store).await;
+    let r = ask(&b).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-ecoroute-budget"],
+        "tenant:team-a; budget=wh/month; used=0.90"
+    );
+}
+
+/// Issue #37: two replicas on one PostgreSQL ledger share a key's requests per minute
+/// (`limits.fleet_sync_ms`): two a minute across the fleet, not two on each replica.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn replicas_share_a_keys_rate_through_the_ledger_database() {
+    let url = fresh_database(&server_url()).await;
+    let store = LedgerStore::postgres(url.clone());
+    let key = "sk-eco-fleet-0123456789";
+    let extra = format!(
+        "[[keys]]\nname = \"ci\"\nhash = \"{}\"\ntenant = \"team-a\"\nlimits = {{ requests_per_minute = 2 }}\n",
+        ecoroute::config::keys::hash_key(key)
+    );
+    let start = |store: LedgerStore| {
+        let extra = extra.clone();
+        async move {
+            Harness::start_with(&extra, move |config| {
+                config.ledger.store = Some(store);
+                config.ledger.spool = None;
+                config.keys.fleet_sync = Some(std::time::Duration::from_millis(100));
+            })
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(start(store.clone()), start(store.clone()));
+    let ask = |h: &Harness| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&user("Write a limerick"))
+            .send()
+    };
+    assert_eq!(ask(&a).await.unwrap().status(), 200);
+    assert_eq!(ask(&b).await.unwrap().status(), 200);
+    // A few exchanges later each replica knows of the other's request: the minute's two are spent.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(ask(&a).await.unwrap().status(), 429);
+    assert_eq!(ask(&b).await.unwrap().status(), 429);
+}
