@@ -313,6 +313,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             let by_name = qt == "who" && by_a_name(sentence, &asked.terms);
             let new_place = answer::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
             if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
+                || record
+                    .as_ref()
+                    .is_some_and(|(word, _, _)| only_below_first(sentence, word))
                 || (typed_slot && !fits && !by_name)
                 || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
             {
@@ -518,6 +521,29 @@ fn copula_lead(sentence: &str, subject: &str) -> bool {
         .iter()
         .any(|v| r.starts_with(v))
     })
+}
+
+/// Whether the sentence names the record asked only as a lower rank ("Africa's sixth-largest
+/// lake", "the second biggest"): it is about another thing than the record holder, whatever else
+/// it shares with the question.
+fn only_below_first(sentence: &str, record: &str) -> bool {
+    let said: Vec<String> = words(sentence).collect();
+    let twins = record_twins(record);
+    let ordinal = |w: &str| {
+        matches!(
+            w,
+            "second" | "third" | "fourth" | "fifth" | "sixth" | "seventh" | "eighth" | "ninth" | "tenth"
+        ) || (w.len() > 2
+            && w.starts_with(|c: char| c.is_ascii_digit())
+            && ["nd", "rd", "th"].iter().any(|s| w.ends_with(s)))
+    };
+    let ranks: Vec<bool> = said
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| twins.contains(&w.as_str()))
+        .map(|(i, _)| i > 0 && ordinal(&said[i - 1]))
+        .collect();
+    !ranks.is_empty() && ranks.iter().all(|&ranked| ranked)
 }
 
 /// Whether a sentence can fill the slot a question of type `qt` asks for.
@@ -854,6 +880,30 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn a_lower_rank_of_the_record_asked_is_no_answer() {
+        assert!(only_below_first(
+            "Lake Albert is Africa's sixth-largest lake.",
+            "largest"
+        ));
+        assert!(only_below_first(
+            "It is the second biggest of Uganda's lakes.",
+            "largest"
+        ));
+        assert!(only_below_first("K2 is the 2nd highest mountain.", "tallest"));
+        assert!(!only_below_first(
+            "Lake Victoria is the largest lake in Africa; Lake Tanganyika is the second-largest.",
+            "largest"
+        ));
+        assert!(!only_below_first("The Pacific is the largest ocean.", "largest"));
+        let hits = [hit(
+            "Lake Albert",
+            "Lake Albert is Africa's sixth-largest lake.",
+            "Wikipedia",
+        )];
+        assert!(candidates_of("largest lake in africa", &hits).is_empty());
     }
 
     #[test]
