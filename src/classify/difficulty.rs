@@ -78,7 +78,7 @@ impl DifficultyModel {
 /// The router reads at most this much of a prompt: it runs on the serving thread, and its cost
 /// grows with the text (156 µs at 8,000 characters, `cargo bench --bench difficulty`), while no
 /// training prompt was longer than 4,868 characters, so nothing past this was ever learned from.
-pub(crate) const MAX_READ_BYTES: usize = 16 * 1024;
+const MAX_READ_BYTES: usize = 16 * 1024;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
 fn prefix(text: &str, max: usize) -> &str {

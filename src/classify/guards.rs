@@ -255,7 +255,7 @@ pub(crate) fn english_function_word_count(message: &str) -> usize {
 /// Whether a message reads as English: written in the Latin script, and with no more foreign
 /// function words than English ones ("quelle est la capitale du Pérou" is French, "capital of
 /// Peru" English). Short messages with neither count as English: names and terms are shared.
-pub(crate) fn reads_as_english(message: &str) -> bool {
+fn reads_as_english(message: &str) -> bool {
     let other_script = message.chars().filter(|c| c.is_alphabetic() && !is_latin(*c)).count();
     let letters = message.chars().filter(|c| c.is_alphabetic()).count();
     if letters > 0 && other_script * 4 > letters {

@@ -23,7 +23,7 @@ use super::text::word_slices;
 /// cross-validated recall at 2% false lookups and 0.8–1.8 points on data never trained on (4
 /// seeds each); 2^23 and 2^24 about half a point more for two and four times the memory (16 MB
 /// here).
-pub(crate) const DIM_BITS: u32 = 22;
+const DIM_BITS: u32 = 22;
 /// Word pairs are taken from this many first words (at most 120 pairs): 24 cost twice the time at
 /// p99 for the same cross-validated recall.
 const PAIR_WINDOW: usize = 16;
@@ -77,7 +77,7 @@ impl Feature<'_> {
 }
 
 /// Lower-cases and folds digits to `0`.
-pub(crate) fn normalize(text: &str) -> String {
+fn normalize(text: &str) -> String {
     text.chars()
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_ascii_digit() { '0' } else { c })
@@ -424,7 +424,7 @@ impl LinearModel {
     /// Reads a model as [`LinearModel::to_bytes`] wrote it, from a stream: the weights go straight
     /// into their vector, without a copy of the whole file beside them (16 MB the allocator would
     /// keep after it is freed).
-    pub(crate) fn read_from(mut input: impl std::io::Read, name: &str) -> Result<LinearModel, ModelError> {
+    fn read_from(mut input: impl std::io::Read, name: &str) -> Result<LinearModel, ModelError> {
         let too_short = |e: std::io::Error, short: ModelError| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => short,
             _ => ModelError::Unreadable(e.to_string()),

@@ -188,7 +188,7 @@ fn is_greeting(word: &str) -> bool {
 }
 
 /// Greetings, politeness and the verbs of asking: words that frame a question without changing it.
-pub(crate) fn is_frame_word(word: &str) -> bool {
+fn is_frame_word(word: &str) -> bool {
     is_greeting(word)
         || matches!(
             word,
