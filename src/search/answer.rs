@@ -462,7 +462,7 @@ impl AnswerType {
     }
 
     /// What kind of answer the question wants, from its wording.
-    pub(crate) fn of_question(question: &str) -> AnswerType {
+    fn of_question(question: &str) -> AnswerType {
         let q = question.trim_start().to_lowercase();
         let starts = |w: &str| q.starts_with(w) && q[w.len()..].starts_with([' ', '\'', '’']);
         if starts("when") || q.contains("what year") || q.contains("which year") || q.contains("in what year") {

@@ -44,7 +44,7 @@ enum State {
 
 /// The breaker's state machine, pure apart from the clock passed in.
 #[derive(Debug)]
-pub(crate) struct Breaker {
+struct Breaker {
     settings: BreakerSettings,
     state: State,
 }
@@ -91,7 +91,7 @@ impl Breaker {
 
     // Only the tests look at the state; a search asks `admit`.
     #[cfg(test)]
-    pub(crate) fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         !matches!(self.state, State::Closed { .. })
     }
 }
@@ -130,7 +130,7 @@ impl<S> BreakerService<S> {
     /// Whether the circuit is open or half-open, for `/readyz`.
     // Only the tests read the state through the service.
     #[cfg(test)]
-    pub(crate) fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         self.breaker.lock().map(|b| b.is_open()).unwrap_or(false)
     }
 }

@@ -223,7 +223,7 @@ impl EmbeddedIndex {
     /// An index held in memory, for tests and small corpora.
     // Only the tests build an index in memory; serving opens one on disk.
     #[cfg(test)]
-    pub(crate) fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
+    fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
         let mut writer = DocWriter::new(&index, fields, false)?;

@@ -149,7 +149,7 @@ pub(crate) fn fill_url(template: &str, query: &str, limit: usize) -> String {
 
 /// Fills `{{query}}` and `{{limit}}` in the strings of a JSON body template. A string that is
 /// exactly `"{{limit}}"` becomes a number, as search APIs expect.
-pub(crate) fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
+fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
     match template {
         Value::String(s) if s == "{{limit}}" => Value::from(limit),
         // Split on the query placeholder first, so a query that itself says "{{limit}}" stays as sent.
@@ -173,17 +173,12 @@ pub(crate) fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
 /// the result array is an error (the mapping or the API is wrong, and that must show in logs).
 // Only the tests map without a query; searches use `map_hits_for`.
 #[cfg(test)]
-pub(crate) fn map_hits(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
+fn map_hits(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
     map_hits_for(body, mapping, source_name, "")
 }
 
 /// As [`map_hits`], with the answer boxes first; `query` titles a box that has no title.
-pub(crate) fn map_hits_for(
-    body: &Value,
-    mapping: &HitMapping,
-    source_name: &str,
-    query: &str,
-) -> Result<Vec<Hit>, SearchError> {
+fn map_hits_for(body: &Value, mapping: &HitMapping, source_name: &str, query: &str) -> Result<Vec<Hit>, SearchError> {
     let mut hits = map_boxes(body, &mapping.boxes, source_name, query);
     hits.extend(map_results(body, mapping, source_name)?);
     Ok(hits)

@@ -47,7 +47,7 @@ fn quote(identifier: &str) -> String {
 }
 
 /// The search statement for a table layout.
-pub(crate) fn search_sql(s: &PgSearchSettings) -> String {
+fn search_sql(s: &PgSearchSettings) -> String {
     let url = s
         .url_column
         .as_deref()

@@ -111,7 +111,7 @@ fn question_type(question: &str) -> &'static str {
 }
 
 /// For "what is X", "whats a X", "define X", "who is X", "X?": the subject phrase X.
-pub(crate) fn definition_subject(question: &str) -> Option<String> {
+fn definition_subject(question: &str) -> Option<String> {
     static DEFINITION: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
         regex::Regex::new(r"(?i)^\s*(?:(?:what|who)(?:'s|’s| is| are| was| were|s)|define|definition of|meaning of|explain what)\s+(?:(?:a|an|the)\s+)?(.+?)[\s?.!]*$").ok()
     });

@@ -70,11 +70,11 @@ pub(crate) struct IngestOptions {
 
 /// The default of `--max-entry-bytes`: far above any real entry (a Wikidata entity is at most a
 /// few MB, a Wikipedia article's HTML rarely 1 MB) and small enough to hold twice.
-pub(crate) const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
+const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
 
 /// How many times its stored size an input may decompress to when `--max-input-bytes` is not
 /// given. Gzip can reach about 1,000; text compresses 3 to 15 times.
-pub(crate) const EXPANSION_LIMIT: u64 = 100;
+const EXPANSION_LIMIT: u64 = 100;
 
 impl Default for IngestOptions {
     fn default() -> Self {
