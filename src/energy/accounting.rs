@@ -143,7 +143,7 @@ impl Impacts {
     }
 
     /// A cost as a negative saving.
-    pub(crate) fn negate(self) -> Impacts {
+    fn negate(self) -> Impacts {
         Impacts::default().net_of(self)
     }
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::LlmProfile;
 
-pub(crate) const DEFAULT_MODELS_TOML: &str = include_str!("../../config/models.toml");
-pub(crate) const DEFAULT_ZONES_TOML: &str = include_str!("../../config/zones.toml");
+const DEFAULT_MODELS_TOML: &str = include_str!("../../config/models.toml");
+const DEFAULT_ZONES_TOML: &str = include_str!("../../config/zones.toml");
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,7 +127,7 @@ impl Match {
 /// A contract or list price for one model, from a team's prices file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PriceSpec {
+struct PriceSpec {
     pub model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
@@ -338,7 +338,7 @@ impl Catalogue {
 /// The stated default for models the catalogue does not know: a mid-size model of 8–132 billion
 /// active and 8–440 billion total parameters (the span from gpt-4o-mini to gpt-4o), so the range is
 /// wide and honest rather than precise and wrong.
-pub(crate) fn fallback_model() -> ModelSpec {
+fn fallback_model() -> ModelSpec {
     ModelSpec {
         name: "unknown".into(),
         aliases: Vec::new(),

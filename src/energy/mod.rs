@@ -176,12 +176,12 @@ const SERVER_POWER_KW: f64 = 1.2;
 const BATCH_SIZE: f64 = 64.0;
 // The tests' PUE; served figures take theirs from the config.
 #[cfg(test)]
-pub(crate) const DEFAULT_PUE: f64 = 1.2;
+const DEFAULT_PUE: f64 = 1.2;
 /// Manufacturing emissions (kgCO2e) of one H100-class GPU and of an 8-GPU server without its
 /// GPUs, and their life: EcoLogits 0.11.3 `impacts/llm.py`.
-pub(crate) const GPU_EMBODIED_KGCO2E: f64 = 273.0;
-pub(crate) const SERVER_EMBODIED_KGCO2E: f64 = 5_700.0;
-pub(crate) const HARDWARE_LIFESPAN_S: f64 = 3.0 * 365.0 * 24.0 * 3600.0;
+const GPU_EMBODIED_KGCO2E: f64 = 273.0;
+const SERVER_EMBODIED_KGCO2E: f64 = 5_700.0;
+const HARDWARE_LIFESPAN_S: f64 = 3.0 * 365.0 * 24.0 * 3600.0;
 
 /// A figure with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -265,7 +265,7 @@ pub(crate) struct LlmPoint {
     pub embodied_g: f64,
 }
 
-pub(crate) fn gpus_required(total_b: f64) -> f64 {
+fn gpus_required(total_b: f64) -> f64 {
     let memory_gb = 1.2 * total_b * QUANTIZATION_BITS / 8.0;
     let gpus = (memory_gb / GPU_MEMORY_GB).ceil().max(1.0);
     2f64.powf(gpus.log2().ceil())
@@ -312,19 +312,14 @@ pub(crate) fn embodied_g(gpus: f64, generation_s: f64) -> f64 {
 
 /// EcoLogits' GPU energy per output token (Wh) at a batch size: the regression fitted on measured
 /// H100 inference energy. Exposed so it can be held against measurements.
-pub(crate) fn gpu_wh_per_token(active_b: f64, batch: f64) -> f64 {
+fn gpu_wh_per_token(active_b: f64, batch: f64) -> f64 {
     GPU_ENERGY_ALPHA * (GPU_ENERGY_BETA * batch).exp() * active_b + GPU_ENERGY_GAMMA
 }
 
 /// Energy of one LLM call, in Wh, as a range over the model's parameter estimates.
 // The tests check the range through this; the ledger goes through the accounting.
 #[cfg(test)]
-pub(crate) fn llm_energy_wh(
-    profile: &LlmProfile,
-    output_tokens: f64,
-    request_latency_s: Option<f64>,
-    pue: f64,
-) -> Range {
+fn llm_energy_wh(profile: &LlmProfile, output_tokens: f64, request_latency_s: Option<f64>, pue: f64) -> Range {
     let low = llm_point(
         profile.active_b.0,
         profile.total_b.0,
