@@ -185,7 +185,7 @@ fn start(kind: &[u8], api: crate::api::Api, tenant: Option<&str>) -> Sha256 {
 /// - `°` and `&` go: "40 °F" and "40 F", "AT&T" and "AT T" ask the same.
 ///
 /// `core_question` has already taken the chat frame off.
-pub(crate) fn fold_question(question: &str) -> String {
+fn fold_question(question: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let mut chars: Vec<char> = Vec::with_capacity(question.len());
     for c in question.to_lowercase().nfd() {

@@ -138,7 +138,7 @@ pub(crate) fn wilson_interval(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 /// z for a two-sided 95% interval.
 pub(crate) const Z_95: f64 = 1.959_964;
 /// z for a one-sided 95% bound.
-pub(crate) const Z_95_ONE_SIDED: f64 = 1.644_854;
+const Z_95_ONE_SIDED: f64 = 1.644_854;
 
 impl Confusion {
     /// Wilson interval of the false-lookup rate at quantile `z` ([`Z_95`]: how far the rate

@@ -144,7 +144,7 @@ impl LanguagePack {
         Self::from_toml(&text)
     }
 
-    pub(crate) fn from_toml(text: &str) -> Result<LanguagePack, Vec<PackProblem>> {
+    fn from_toml(text: &str) -> Result<LanguagePack, Vec<PackProblem>> {
         let raw: RawPack = toml::from_str(text).map_err(|e| {
             vec![PackProblem {
                 key: e.span().map(|s| format!("at byte {}", s.start)).unwrap_or_default(),

@@ -163,7 +163,7 @@ fn non_empty(value: &Option<Value>) -> bool {
 }
 
 /// Text of a message's `content`, whether a plain string or an array of typed parts.
-pub(crate) fn content_text(content: Option<&Value>) -> String {
+fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -289,7 +289,7 @@ pub(crate) fn sse_frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-pub(crate) const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The SSE frames of a streamed answer: the role, the content in a few pieces (word boundaries, as a
 /// model would stream it), the stop, the usage chunk if asked for, and `[DONE]`.

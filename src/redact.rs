@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 /// What a secret shows as, in `Debug` output and JSON.
-pub(crate) const REDACTED: &str = "<redacted>";
+const REDACTED: &str = "<redacted>";
 
 /// A value that must not be printed: an API key, a token, a connection string with a password.
 /// Read it with [`Secret::expose`], at the one place that sends it.

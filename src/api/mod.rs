@@ -184,7 +184,7 @@ pub(crate) fn blocks_text(content: &Value) -> String {
     }
 }
 
-pub(crate) fn is_text_type(kind: &str) -> bool {
+fn is_text_type(kind: &str) -> bool {
     matches!(kind, "text" | "input_text" | "output_text")
 }
 

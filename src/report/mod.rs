@@ -194,7 +194,7 @@ pub(crate) struct Totals {
 /// avoided, net of its own cost. A grade of energy per request (the energy audit's M2) graded the
 /// model a team chose, moved with cheap repeats, and held EcoLogits' figures against Epoch AI's
 /// anchor, another method; this one compares EcoLogits (or the meter) with itself.
-pub(crate) const LABEL_THRESHOLDS_SHARE: [(char, f64); 4] = [('A', 0.4), ('B', 0.2), ('C', 0.1), ('D', 0.0)];
+const LABEL_THRESHOLDS_SHARE: [(char, f64); 4] = [('A', 0.4), ('B', 0.2), ('C', 0.1), ('D', 0.0)];
 
 /// What the grade means, for every format that shows it.
 pub(crate) const LABEL_SOURCE: &str = "routing grade: the share of the reference scenario's LLM energy that routing avoided, net of ecoroute's own cost, on chat requests other than cache repeats, by the same method on both sides (central estimates): A at 40% or more, B 20%, C 10%, D above 0, E none. It grades what ecoroute did, not the model chosen (compare models with Hugging Face's AI Energy Score, per task and size class)";
@@ -999,7 +999,7 @@ fn settings_markdown(s: &SettingsSummary) -> String {
 }
 
 /// One set of settings in words, for every format that prints them.
-pub(crate) fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
+fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
     let mut text = format!(
         "{}; catalogue {}; local zone {} ({}, {} gCO2e/kWh); PUE {}; {}–{} W per busy core; host embodied {}–{} g per core-hour; avoided answer length: {}",
         e.method_version,
