@@ -8,33 +8,43 @@
 # unless it is part of the signature of an item that stays `pub`.
 #
 #   scripts/ci/pub_items.sh            # module, pub items, used outside; then the crate's totals
+#   scripts/ci/pub_items.sh 449d0f9    # the same for a commit (read from git, the tree untouched)
 #   scripts/ci/pub_items.sh --unused   # file:line of every pub item whose name no outside file has
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+mode=count
+rev=HEAD
+case "${1:-}" in
+  --unused) mode=unused ;;
+  "") ;;
+  *) rev=$1 ;;
+esac
 
 outside=(src/main.rs tests benches examples fuzz/fuzz_targets)
 
 # Every identifier the outside code names, once.
 words=$(mktemp)
 trap 'rm -f "$words"' EXIT
-git grep -h -o -w -E '[A-Za-z_][A-Za-z0-9_]*' -- "${outside[@]}" | sort -u >"$words"
+git grep -h -o -w -E '[A-Za-z_][A-Za-z0-9_]*' "$rev" -- "${outside[@]}" | sort -u >"$words"
 
 # `file line kind name` for each pub item, before the file's top-level `mod tests`.
 items() {
-  git ls-files 'src/*.rs' | grep -v -E '^src/main\.rs$' | while read -r file; do
-    awk -v F="$file" '
-      /^mod tests/ { exit }
+  git ls-tree -r --name-only "$rev" -- src | grep -E '\.rs$' | grep -v -E '^src/main\.rs$' | while read -r file; do
+    git show "$rev:$file" | awk -v F="$file" '
+      /^mod tests/ { skip = 1 }
+      skip { next }
       {
         if (match($0, /^[[:space:]]*pub[[:space:]]+((const|async|unsafe)[[:space:]]+)*fn[[:space:]]+[A-Za-z_][A-Za-z0-9_]*/) ||
             match($0, /^[[:space:]]*pub[[:space:]]+(struct|enum|const|mod)[[:space:]]+[A-Za-z_][A-Za-z0-9_]*/)) {
           n = split(substr($0, RSTART, RLENGTH), w, /[[:space:]]+/)
           print F, FNR, w[n - 1], w[n]
         }
-      }' "$file"
+      }'
   done
 }
 
-if [[ "${1:-}" == "--unused" ]]; then
+if [[ $mode == unused ]]; then
   items | while read -r file line kind name; do
     grep -qx -- "$name" "$words" || echo "$file:$line: pub $kind $name"
   done
