@@ -38,7 +38,7 @@ pub enum LlmCaching {
 }
 
 impl LlmCaching {
-    pub fn parse(text: &str) -> Option<LlmCaching> {
+    pub(crate) fn parse(text: &str) -> Option<LlmCaching> {
         match text {
             "never" => Some(LlmCaching::Never),
             "deterministic" => Some(LlmCaching::Deterministic),
@@ -68,7 +68,7 @@ pub enum Origin {
 
 impl Origin {
     /// What the ledger records of it.
-    pub fn kind(&self) -> crate::outcome::CacheOrigin {
+    pub(crate) fn kind(&self) -> crate::outcome::CacheOrigin {
         match self {
             Origin::Search { .. } => crate::outcome::CacheOrigin::Search,
             Origin::Llm { .. } => crate::outcome::CacheOrigin::Llm,
@@ -185,7 +185,7 @@ fn start(kind: &[u8], api: crate::api::Api, tenant: Option<&str>) -> Sha256 {
 /// - `°` and `&` go: "40 °F" and "40 F", "AT&T" and "AT T" ask the same.
 ///
 /// `core_question` has already taken the chat frame off.
-pub fn fold_question(question: &str) -> String {
+fn fold_question(question: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let mut chars: Vec<char> = Vec::with_capacity(question.len());
     for c in question.to_lowercase().nfd() {
@@ -290,7 +290,12 @@ pub fn request_keys(
 
 /// [`request_keys`] without the near-duplicate key, which only a lookup needs: the proxy takes
 /// this before routing and [`near_key`] once the request is known to be a lookup.
-pub fn exact_keys(api: crate::api::Api, tenant: Option<&str>, body: &Value, llm: LlmCaching) -> Option<RequestKeys> {
+pub(crate) fn exact_keys(
+    api: crate::api::Api,
+    tenant: Option<&str>,
+    body: &Value,
+    llm: LlmCaching,
+) -> Option<RequestKeys> {
     let map = body.as_object()?;
     let llm_reusable = reusability(map, llm)?;
     let mut exact = start(b"exact", api, tenant);
@@ -308,7 +313,13 @@ fn ignored(key: &str, _: &Value) -> bool {
 
 /// The near-duplicate key of a single-turn lookup: everything but the user's words (model, system
 /// prompt, parameters), the question folded, and the [`marks`] of the whole user message.
-pub fn near_key(api: crate::api::Api, tenant: Option<&str>, body: &Value, question: &str, message: &str) -> CacheKey {
+pub(crate) fn near_key(
+    api: crate::api::Api,
+    tenant: Option<&str>,
+    body: &Value,
+    question: &str,
+    message: &str,
+) -> CacheKey {
     let mut near = start(b"near", api, tenant);
     let turns = api.turns_field();
     hash_normal_form(&mut near, body, &|key, v| ignored(key, v) || key == turns);
@@ -379,7 +390,7 @@ impl ResponseCache {
         }
     }
 
-    pub fn size(&self) -> CacheSize {
+    pub(crate) fn size(&self) -> CacheSize {
         self.state.lock().map_or(CacheSize::default(), |s| CacheSize {
             entries: s.entries.len(),
             bytes: s.bytes,

@@ -332,7 +332,7 @@ fn number(text: &str) -> Option<f64> {
 
 /// A figure as people read it: exact integers in full with thousands separators, other values to
 /// six significant digits without trailing zeros.
-pub fn format_number(x: f64) -> String {
+pub(crate) fn format_number(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }

@@ -26,7 +26,7 @@ impl CpuMeter {
     }
 
     /// CPU time since `start`, or `None` when it cannot be measured.
-    pub fn elapsed(&self) -> Option<Duration> {
+    pub(crate) fn elapsed(&self) -> Option<Duration> {
         match (self.start, thread_cpu_now()) {
             (Some(start), Some(now)) if std::thread::current().id() == self.thread => Some(now.saturating_sub(start)),
             _ => None,
@@ -34,7 +34,7 @@ impl CpuMeter {
     }
 
     /// Microseconds of CPU since `start`, or 0 when not measurable.
-    pub fn micros(&self) -> f64 {
+    pub(crate) fn micros(&self) -> f64 {
         self.elapsed().map_or(0.0, |d| d.as_secs_f64() * 1e6)
     }
 }

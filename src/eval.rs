@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Confusion {
+pub(crate) struct Confusion {
     /// lookup predicted lookup
     pub true_lookup: u64,
     /// lookup predicted complex (an LLM call that search could have saved)
@@ -23,7 +23,7 @@ fn ratio(a: u64, b: u64) -> Option<f64> {
 }
 
 impl Confusion {
-    pub fn add(&mut self, gold_lookup: bool, predicted_lookup: bool) {
+    pub(crate) fn add(&mut self, gold_lookup: bool, predicted_lookup: bool) {
         match (gold_lookup, predicted_lookup) {
             (true, true) => self.true_lookup += 1,
             (true, false) => self.missed_lookup += 1,
@@ -32,50 +32,50 @@ impl Confusion {
         }
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.true_lookup + self.missed_lookup + self.false_lookup + self.true_complex
     }
 
-    pub fn lookup_precision(&self) -> Option<f64> {
+    pub(crate) fn lookup_precision(&self) -> Option<f64> {
         ratio(self.true_lookup, self.true_lookup + self.false_lookup)
     }
 
-    pub fn lookup_recall(&self) -> Option<f64> {
+    pub(crate) fn lookup_recall(&self) -> Option<f64> {
         ratio(self.true_lookup, self.true_lookup + self.missed_lookup)
     }
 
-    pub fn complex_precision(&self) -> Option<f64> {
+    pub(crate) fn complex_precision(&self) -> Option<f64> {
         ratio(self.true_complex, self.true_complex + self.missed_lookup)
     }
 
-    pub fn complex_recall(&self) -> Option<f64> {
+    pub(crate) fn complex_recall(&self) -> Option<f64> {
         ratio(self.true_complex, self.gold_complex())
     }
 
     /// Complex requests, wherever they were sent.
-    pub fn gold_complex(&self) -> u64 {
+    pub(crate) fn gold_complex(&self) -> u64 {
         self.false_lookup + self.true_complex
     }
 
     /// Share of complex requests sent to search.
-    pub fn false_lookup_rate(&self) -> Option<f64> {
+    pub(crate) fn false_lookup_rate(&self) -> Option<f64> {
         ratio(self.false_lookup, self.gold_complex())
     }
 
     /// Share of all requests routed to search (before the search adequacy check).
-    pub fn kept_off_llm(&self) -> Option<f64> {
+    pub(crate) fn kept_off_llm(&self) -> Option<f64> {
         ratio(self.true_lookup + self.false_lookup, self.total())
     }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct EvalReport {
+pub(crate) struct EvalReport {
     pub overall: Confusion,
     pub by_source: BTreeMap<String, Confusion>,
 }
 
 impl EvalReport {
-    pub fn add(&mut self, source: Option<&str>, gold_lookup: bool, predicted_lookup: bool) {
+    pub(crate) fn add(&mut self, source: Option<&str>, gold_lookup: bool, predicted_lookup: bool) {
         self.overall.add(gold_lookup, predicted_lookup);
         if let Some(s) = source {
             self.by_source
@@ -85,7 +85,7 @@ impl EvalReport {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let metrics = |c: &Confusion| {
             serde_json::json!({
                 "n": c.total(),
@@ -108,14 +108,14 @@ impl EvalReport {
 /// One labelled query as calibration sees it: decided by a guard or rule already (`fixed`), or by
 /// the scorer's probability against the threshold being chosen.
 #[derive(Debug, Clone, Copy)]
-pub struct Scored {
+pub(crate) struct Scored {
     pub fixed: Option<bool>,
     pub p_lookup: f64,
     pub gold_lookup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Calibration {
+pub(crate) struct Calibration {
     pub threshold: f64,
     pub confusion: Confusion,
 }
@@ -123,7 +123,7 @@ pub struct Calibration {
 /// Wilson score interval for `k` successes in `n` trials at the normal quantile `z`. Unlike the
 /// textbook ±z·√(p(1−p)/n), it stays inside [0, 1] and is not empty at k = 0, which is the case
 /// that matters here: "0 of 405 false lookups" still allows a rate near 1%.
-pub fn wilson_interval(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+pub(crate) fn wilson_interval(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
@@ -136,20 +136,20 @@ pub fn wilson_interval(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 }
 
 /// z for a two-sided 95% interval.
-pub const Z_95: f64 = 1.959_964;
+pub(crate) const Z_95: f64 = 1.959_964;
 /// z for a one-sided 95% bound.
-pub const Z_95_ONE_SIDED: f64 = 1.644_854;
+const Z_95_ONE_SIDED: f64 = 1.644_854;
 
 impl Confusion {
     /// Wilson interval of the false-lookup rate at quantile `z` ([`Z_95`]: how far the rate
     /// measured on this many complex requests may be from the rate on the traffic they came from).
-    pub fn false_lookup_interval(&self, z: f64) -> Option<(f64, f64)> {
+    pub(crate) fn false_lookup_interval(&self, z: f64) -> Option<(f64, f64)> {
         wilson_interval(self.false_lookup, self.gold_complex(), z)
     }
 }
 
 /// The confusion of `scored` at `threshold`: scorer decisions against it, fixed ones as they are.
-pub fn confusion_at(scored: &[Scored], threshold: f64) -> Confusion {
+pub(crate) fn confusion_at(scored: &[Scored], threshold: f64) -> Confusion {
     let mut c = Confusion::default();
     for s in scored {
         c.add(s.gold_lookup, s.fixed.unwrap_or(s.p_lookup >= threshold));
@@ -159,7 +159,7 @@ pub fn confusion_at(scored: &[Scored], threshold: f64) -> Confusion {
 
 /// What the false-lookup target is held against when calibrating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FalseLookupBound {
+pub(crate) enum FalseLookupBound {
     /// The rate measured on the labelled set.
     Observed,
     /// The one-sided 95% Wilson upper bound of that rate: on a small set the measured rate at the
@@ -169,12 +169,16 @@ pub enum FalseLookupBound {
 
 /// The threshold with the most lookups whose false-lookup rate stays at or under `max_false_lookup`.
 /// None when even the strictest threshold exceeds the target (rules alone break it).
-pub fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration> {
+pub(crate) fn calibrate(scored: &[Scored], max_false_lookup: f64) -> Option<Calibration> {
     calibrate_against(scored, max_false_lookup, FalseLookupBound::Observed)
 }
 
 /// [`calibrate`], with the target held against `bound`.
-pub fn calibrate_against(scored: &[Scored], max_false_lookup: f64, bound: FalseLookupBound) -> Option<Calibration> {
+pub(crate) fn calibrate_against(
+    scored: &[Scored],
+    max_false_lookup: f64,
+    bound: FalseLookupBound,
+) -> Option<Calibration> {
     let rate = |c: &Confusion| match bound {
         FalseLookupBound::Observed => c.false_lookup_rate().unwrap_or(0.0),
         FalseLookupBound::Upper95 => c.false_lookup_interval(Z_95_ONE_SIDED).map_or(0.0, |(_, hi)| hi),
@@ -296,7 +300,7 @@ mod tests {
 /// (classifier, then search and its adequacy check), and for the search step alone (every
 /// question searched), which isolates retrieval and extraction from routing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct AnswerCounts {
+pub(crate) struct AnswerCounts {
     pub questions: u64,
     /// The classifier sent the question to search (always, for the search step alone).
     pub routed_to_search: u64,
@@ -309,7 +313,7 @@ pub struct AnswerCounts {
 }
 
 impl AnswerCounts {
-    pub fn add(&mut self, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
+    pub(crate) fn add(&mut self, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
         self.questions += 1;
         if !routed_to_search {
             return;
@@ -326,20 +330,20 @@ impl AnswerCounts {
         }
     }
 
-    pub fn answered_share(&self) -> Option<f64> {
+    pub(crate) fn answered_share(&self) -> Option<f64> {
         ratio(self.answered, self.questions)
     }
 
     /// Of the answers search gave, the share that contain a gold answer: the target metric.
-    pub fn correct_share(&self) -> Option<f64> {
+    pub(crate) fn correct_share(&self) -> Option<f64> {
         ratio(self.correct, self.answered)
     }
 
-    pub fn escalated_share(&self) -> Option<f64> {
+    pub(crate) fn escalated_share(&self) -> Option<f64> {
         ratio(self.escalated, self.questions)
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(self) -> serde_json::Value {
         serde_json::json!({
             "questions": self.questions, "routed_to_search": self.routed_to_search,
             "answered": self.answered, "correct": self.correct, "escalated": self.escalated,
@@ -351,13 +355,13 @@ impl AnswerCounts {
 
 /// Answer-quality counts overall and per `source`.
 #[derive(Debug, Clone, Default)]
-pub struct AnswerReport {
+pub(crate) struct AnswerReport {
     pub overall: AnswerCounts,
     pub by_source: BTreeMap<String, AnswerCounts>,
 }
 
 impl AnswerReport {
-    pub fn add(&mut self, source: Option<&str>, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
+    pub(crate) fn add(&mut self, source: Option<&str>, routed_to_search: bool, answer: Option<&str>, gold: &[String]) {
         self.overall.add(routed_to_search, answer, gold);
         if let Some(s) = source {
             self.by_source
@@ -367,7 +371,7 @@ impl AnswerReport {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "overall": self.overall.to_json(),
             "by_source": self.by_source.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
@@ -443,7 +447,7 @@ fn gold_forms(gold: &str) -> Vec<String> {
 
 /// Whether an answer contains one of the gold answers, as whole words (SQuAD-style containment)
 /// with case and accents folded, or matches a gold pattern.
-pub fn contains_gold(answer: &str, gold: &[String]) -> bool {
+pub(crate) fn contains_gold(answer: &str, gold: &[String]) -> bool {
     let folded = crate::search::question::fold(answer);
     let normalised = format!(" {} ", normalize_answer(answer));
     gold.iter().any(|g| match gold_pattern(g) {

@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -145,7 +144,7 @@ impl LanguagePack {
         Self::from_toml(&text)
     }
 
-    pub fn from_toml(text: &str) -> Result<LanguagePack, Vec<PackProblem>> {
+    fn from_toml(text: &str) -> Result<LanguagePack, Vec<PackProblem>> {
         let raw: RawPack = toml::from_str(text).map_err(|e| {
             vec![PackProblem {
                 key: e.span().map(|s| format!("at byte {}", s.start)).unwrap_or_default(),
@@ -236,7 +235,7 @@ impl LanguagePack {
     /// English shares, like "a", aside) and words with its letters.
     /// Capitalised words past the first are names and titles ("Who wrote Les Misérables?"), which
     /// do not make a message French.
-    pub fn function_word_count(&self, text: &str) -> usize {
+    pub(crate) fn function_word_count(&self, text: &str) -> usize {
         crate::classify::text::word_slices(text)
             .enumerate()
             .filter(|(i, w)| *i == 0 || !w.chars().next().is_some_and(char::is_uppercase))
@@ -255,7 +254,7 @@ impl LanguagePack {
     }
 
     /// The question inside its chat frame: greetings and politeness taken off, repeatedly.
-    pub fn core_question(&self, text: &str) -> String {
+    pub(crate) fn core_question(&self, text: &str) -> String {
         let mut q = text.trim().to_string();
         loop {
             let before = q.len();
@@ -285,7 +284,7 @@ impl LanguagePack {
     }
 
     /// A word in comparable form: its group's first word, or its stem.
-    pub fn term(&self, word: &str) -> String {
+    pub(crate) fn term(&self, word: &str) -> String {
         let folded = fold_word(word);
         match self.groups.get(&folded) {
             Some(head) => head.clone(),
@@ -294,7 +293,7 @@ impl LanguagePack {
     }
 
     /// The words a search looks for: folded, without stopwords, in order, once each.
-    pub fn keywords(&self, question: &str) -> Vec<String> {
+    pub(crate) fn keywords(&self, question: &str) -> Vec<String> {
         let mut seen = HashSet::new();
         crate::classify::text::words(question)
             .filter(|w| w.chars().count() > 1 && !self.stopwords.contains(w))
@@ -304,7 +303,7 @@ impl LanguagePack {
     }
 
     /// Every form a search may find a keyword by (its word group), the keyword first.
-    pub fn surface_forms(&self, keyword: &str) -> Vec<String> {
+    pub(crate) fn surface_forms(&self, keyword: &str) -> Vec<String> {
         let mut out = vec![keyword.to_string()];
         if let Some(forms) = self.groups.get(keyword).and_then(|head| self.forms.get(head)) {
             out.extend(
@@ -334,8 +333,8 @@ impl LanguagePack {
     /// words (follow-up, personal, system prompt) are this language's; a question with no lookup
     /// cue, or with a task cue, goes to the LLM.
     /// `system_in_this_language`: the system prompt is written in this pack's language (see
-    /// [`language_of`]).
-    pub fn decide(
+    /// [`language_among`]).
+    pub(crate) fn decide(
         &self,
         features: &RequestFeatures,
         guards: &crate::classify::Guards,
@@ -414,7 +413,7 @@ impl LanguagePack {
     /// hit must cover the question's content words (0.7 × coverage) and name its subject (+0.3),
     /// have no rival subject scoring as well, say every word asked in the answer sentence or its
     /// subject, and hold the kind of answer asked for. Anything else escalates.
-    pub fn answer(&self, question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
+    pub(crate) fn answer(&self, question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
         if let Some(cue) = self.now.matched(question) {
             return Err(Refusal::TimeSensitive { cue });
         }
@@ -523,7 +522,7 @@ impl LanguagePack {
     }
 
     /// The answer as the client reads it, with its source in this language's words.
-    pub fn message(&self, answer: &Answer) -> String {
+    pub(crate) fn message(&self, answer: &Answer) -> String {
         format!(
             "{}\n\n{} {} ({}), {}",
             answer.sentence, self.source_label, answer.title, answer.source, answer.url
@@ -586,12 +585,21 @@ fn split_sentences(text: &str) -> Vec<&str> {
 
 /// The pack whose language the message is in, when it is not English: the one with most function
 /// words in it, if it has more of them than English has.
-pub fn language_of<'a>(packs: &'a [Arc<LanguagePack>], message: &str) -> Option<&'a Arc<LanguagePack>> {
+// The tests ask about packs directly; the pipeline goes through `language_among`.
+#[cfg(test)]
+pub(crate) fn language_of<'a>(
+    packs: &'a [std::sync::Arc<LanguagePack>],
+    message: &str,
+) -> Option<&'a std::sync::Arc<LanguagePack>> {
     language_among(packs, |p| p, message)
 }
 
 /// [`language_of`] over anything that holds a pack (a pipeline's language stacks).
-pub fn language_among<'a, T>(items: &'a [T], pack: impl Fn(&T) -> &LanguagePack, message: &str) -> Option<&'a T> {
+pub(crate) fn language_among<'a, T>(
+    items: &'a [T],
+    pack: impl Fn(&T) -> &LanguagePack,
+    message: &str,
+) -> Option<&'a T> {
     crate::classify::language_among(items, |item| pack(item) as &dyn crate::classify::LanguageCues, message)
 }
 
@@ -622,6 +630,8 @@ impl crate::classify::LanguageCues for LanguagePack {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn french() -> LanguagePack {

@@ -14,20 +14,20 @@
 //!   any search.
 //! - [`search::answer`]: turns search hits into a short answer with its source, or refuses
 //!   (the adequacy check that makes a request escalate to the LLM).
-//! - [`search::reader`]: the reader behind the adequacy check: every sentence of the top hits a
+//! - `search::reader`: the reader behind the adequacy check: every sentence of the top hits a
 //!   candidate, those that cannot fill the slot asked dropped, the rest scored by a trained logistic
 //!   regression (`models/reader.json`, `ecoroute train-reader`) as the probability of being right.
-//! - [`search::question`]: questions as people type them made comparable with documents (country
+//! - `search::question`: questions as people type them made comparable with documents (country
 //!   aliases, shorthand, one term per verb family, typo tolerance, abbreviation expansions).
-//! - [`classify::model`] and [`classify::train`]: the trained scorer (hashed n-gram logistic
+//! - `classify::model` and `classify::train`: the trained scorer (hashed n-gram logistic
 //!   regression, embedded in the binary) and its deterministic trainer.
-//! - [`eval`]: precision, recall, false-lookup rate and threshold calibration over labelled queries,
+//! - `eval`: precision, recall, false-lookup rate and threshold calibration over labelled queries,
 //!   and answer quality (answered, correct, escalated) over questions with gold answers.
 //! - [`lang`]: languages besides English as data (`lang/<code>.toml`): detection, chat frames,
 //!   lookup and task cues, content words and the adequacy check on that language's index.
 //! - [`cache`]: the response cache (keys in a normal form, near-duplicate lookups, TTL, a byte
 //!   budget with least recently used out first) and when an answer may be reused.
-//! - [`outcome`]: what happened to a request, as types (route taken, what served it, who decided,
+//! - `outcome`: what happened to a request, as types (route taken, what served it, who decided,
 //!   where its token counts came from, what a cached answer was first), shared by the cache, the
 //!   pipeline, the ledger and the metrics.
 //! - [`openai`]: the OpenAI wire types we read and write (request view, completion, chunks, errors).
@@ -39,14 +39,14 @@
 //! - [`config`]: two-stage config loading: serde structs with `deny_unknown_fields`, then a validated
 //!   [`config::Config`] with regexes compiled and references checked, one file per table. The
 //!   search backend, ledger and energy settings types belong to those modules
-//!   ([`search::settings`], [`ledger::settings`], [`energy::EnergyConfig`]), which never import the
+//!   (`search::settings`, [`ledger::settings`], [`energy::EnergyConfig`]), which never import the
 //!   config.
 //! - [`redact`]: [`redact::Secret`] and the serialisers that let the validated config derive its
 //!   `Debug` and its `/admin/config` JSON without showing a secret.
 //! - [`search`]: the [`search::SearchBackend`] trait and its backends: embedded tantivy (with
 //!   [`search::ingest`] reading JSON Lines, Markdown, text, Kiwix ZIM and the Wikidata and Wikipedia abstracts dumps), HTTP JSON APIs including
-//!   Elasticsearch/OpenSearch ([`search::http`]), PostgreSQL full-text ([`search::postgres`]), and
-//!   the circuit breaker layer ([`search::breaker`]).
+//!   Elasticsearch/OpenSearch (`search::http`), PostgreSQL full-text (`search::postgres`), and
+//!   the circuit breaker layer (`search::breaker`).
 //! - [`llm`]: the upstream LLM client (timeouts, header hygiene, streaming pass-through), and in
 //!   [`llm::usage`] the pure readers of token usage from an answer as it passes.
 //! - [`ledger`]: the request ledger, written by a background thread over a bounded channel into
@@ -75,7 +75,7 @@
 //! cache; metrics; ledger; meter, telemetry; config; llm; pipeline; eval, report; server; cli.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
-//! - [`shard`]: thread-per-core serving: single-threaded runtimes, one per core, each keeping its
+//! - `shard`: thread-per-core serving: single-threaded runtimes, one per core, each keeping its
 //!   connections, their requests and their upstream pool.
 //! - [`cpu`]: thread CPU time of a stretch of work, which the ledger charges for the proxy and search.
 //! - [`metrics`]: Prometheus counters and histograms for `/metrics`.
@@ -94,7 +94,7 @@ pub mod config;
 pub mod cpu;
 pub mod energy;
 pub mod error;
-pub mod eval;
+pub(crate) mod eval;
 pub mod lang;
 pub mod ledger;
 pub mod limits;
@@ -102,13 +102,13 @@ pub mod llm;
 pub mod meter;
 pub mod metrics;
 pub mod openai;
-pub mod outcome;
+pub(crate) mod outcome;
 pub mod pipeline;
 pub mod redact;
 pub mod report;
 pub mod search;
 pub mod server;
-pub mod shard;
+pub(crate) mod shard;
 pub mod telemetry;
 
 pub use error::Error;

@@ -69,7 +69,7 @@ impl ChatRequest {
         self.stream.unwrap_or(false)
     }
 
-    pub fn include_usage_in_stream(&self) -> bool {
+    pub(crate) fn include_usage_in_stream(&self) -> bool {
         self.stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
@@ -77,12 +77,12 @@ impl ChatRequest {
     }
 
     /// The request's own limit on the answer's length, if it sets one.
-    pub fn max_answer_tokens(&self) -> Option<u32> {
+    pub(crate) fn max_answer_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
     /// Stop sequences, as OpenAI reads `stop`: one string or a list of them.
-    pub fn stop_sequences(&self) -> Vec<&str> {
+    pub(crate) fn stop_sequences(&self) -> Vec<&str> {
         match &self.stop {
             Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
             Some(Value::Array(items)) => items
@@ -95,7 +95,7 @@ impl ChatRequest {
     }
 
     /// The request's `stop` and `max_tokens`, which a search answer must keep to.
-    pub fn limits(&self) -> AnswerLimits {
+    pub(crate) fn limits(&self) -> AnswerLimits {
         AnswerLimits {
             stop: self.stop_sequences().into_iter().map(str::to_string).collect(),
             max_tokens: self.max_answer_tokens(),
@@ -163,7 +163,7 @@ fn non_empty(value: &Option<Value>) -> bool {
 }
 
 /// Text of a message's `content`, whether a plain string or an array of typed parts.
-pub fn content_text(content: Option<&Value>) -> String {
+fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -191,7 +191,7 @@ fn has_media(content: Option<&Value>) -> bool {
 
 /// Token estimate for text we did not send through a tokenizer: ceil(chars / 4), OpenAI's rule of
 /// thumb for English. Used only where no upstream reported real usage; the ledger flags it.
-pub fn estimate_tokens(text: &str) -> u32 {
+pub(crate) fn estimate_tokens(text: &str) -> u32 {
     let chars = text.chars().count();
     u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
@@ -207,7 +207,7 @@ impl AnswerLimits {
     /// An answer text as these limits would have let the LLM write it: cut before the first stop
     /// sequence; refused (the request escalates, with the reason) when that leaves nothing or the
     /// answer is longer than `max_tokens`, since a half answer from search is worse than an LLM call.
-    pub fn fit(&self, content: &str) -> Result<String, String> {
+    pub(crate) fn fit(&self, content: &str) -> Result<String, String> {
         let cut = self
             .stop
             .iter()
@@ -247,7 +247,7 @@ impl Usage {
 
 /// Identity of a completion written by the proxy itself.
 #[derive(Debug, Clone)]
-pub struct CompletionMeta<'a> {
+pub(crate) struct CompletionMeta<'a> {
     pub id: &'a str,
     pub created: u64,
     pub model: &'a str,
@@ -256,7 +256,7 @@ pub struct CompletionMeta<'a> {
 }
 
 /// A non-streaming `chat.completion` with one assistant message.
-pub fn completion(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
+pub(crate) fn completion(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
     json!({
         "id": meta.id,
         "object": "chat.completion",
@@ -285,15 +285,20 @@ fn chunk(meta: &CompletionMeta<'_>, delta: Value, finish_reason: Option<&str>) -
 }
 
 /// One SSE frame: `data: <json>\n\n`.
-pub fn sse_frame(value: &Value) -> Bytes {
+pub(crate) fn sse_frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The SSE frames of a streamed answer: the role, the content in a few pieces (word boundaries, as a
 /// model would stream it), the stop, the usage chunk if asked for, and `[DONE]`.
-pub fn completion_stream(meta: &CompletionMeta<'_>, content: &str, usage: Usage, include_usage: bool) -> Vec<Bytes> {
+pub(crate) fn completion_stream(
+    meta: &CompletionMeta<'_>,
+    content: &str,
+    usage: Usage,
+    include_usage: bool,
+) -> Vec<Bytes> {
     let mut frames = vec![sse_frame(&chunk(
         meta,
         json!({"role": "assistant", "content": ""}),

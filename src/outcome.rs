@@ -32,7 +32,7 @@ impl RouteTaken {
         }
     }
 
-    pub fn parse(text: &str) -> Option<RouteTaken> {
+    pub(crate) fn parse(text: &str) -> Option<RouteTaken> {
         [
             RouteTaken::Unrouted,
             RouteTaken::Search,
@@ -76,7 +76,7 @@ impl UsageSource {
         }
     }
 
-    pub fn parse(text: &str) -> Option<UsageSource> {
+    pub(crate) fn parse(text: &str) -> Option<UsageSource> {
         [UsageSource::None, UsageSource::Upstream, UsageSource::Estimated]
             .into_iter()
             .find(|u| u.as_str() == text)
@@ -100,7 +100,7 @@ pub enum DecidedBy {
 }
 
 impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DecidedBy::Guard => "guard",
             DecidedBy::Rule => "rule",
@@ -111,7 +111,7 @@ impl DecidedBy {
         }
     }
 
-    pub fn of(decider: &crate::classify::Decider) -> DecidedBy {
+    pub(crate) fn of(decider: &crate::classify::Decider) -> DecidedBy {
         use crate::classify::Decider;
         match decider {
             Decider::Guard(_) => DecidedBy::Guard,
@@ -132,14 +132,14 @@ pub enum CacheOrigin {
 }
 
 impl CacheOrigin {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheOrigin::Search => "search",
             CacheOrigin::Llm => "llm",
         }
     }
 
-    pub fn parse(text: &str) -> Option<CacheOrigin> {
+    pub(crate) fn parse(text: &str) -> Option<CacheOrigin> {
         [CacheOrigin::Search, CacheOrigin::Llm]
             .into_iter()
             .find(|o| o.as_str() == text)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 /// What a secret shows as, in `Debug` output and JSON.
-pub const REDACTED: &str = "<redacted>";
+const REDACTED: &str = "<redacted>";
 
 /// A value that must not be printed: an API key, a token, a connection string with a password.
 /// Read it with [`Secret::expose`], at the one place that sends it.
@@ -21,7 +21,7 @@ impl<T> Secret<T> {
         Secret(value)
     }
 
-    pub fn expose(&self) -> &T {
+    pub(crate) fn expose(&self) -> &T {
         &self.0
     }
 }
@@ -59,28 +59,28 @@ impl<T> Serialize for Secret<T> {
 
 /// `serialize_with` helpers for types that are not `Serialize` themselves or that read better
 /// in another unit.
-pub mod ser {
+pub(crate) mod ser {
     use super::*;
 
-    pub fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub fn opt_days<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn opt_days<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         d.map(|d| d.as_secs() / 86_400).serialize(s)
     }
 
     /// Anything whose `Display` is its config spelling: addresses, header names, methods.
-    pub fn display<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn display<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(value)
     }
 
-    pub fn opt_regex<S: Serializer>(re: &Option<regex::Regex>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn opt_regex<S: Serializer>(re: &Option<regex::Regex>, s: S) -> Result<S::Ok, S::Error> {
         re.as_ref().map(regex::Regex::as_str).serialize(s)
     }
 
     /// Header names only: values may be credentials.
-    pub fn header_names<S: Serializer>(headers: &http::HeaderMap, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn header_names<S: Serializer>(headers: &http::HeaderMap, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(headers.keys().map(http::HeaderName::as_str))
     }
 }

@@ -17,12 +17,12 @@ thread_local! {
 }
 
 /// The shard the calling thread serves, or `None` off the shards (tests, the control plane).
-pub fn current() -> Option<usize> {
+pub(crate) fn current() -> Option<usize> {
     SHARD.with(Cell::get)
 }
 
 /// How many shards `server.worker_threads` means: 0 is one per core.
-pub fn count(worker_threads: usize) -> usize {
+pub(crate) fn count(worker_threads: usize) -> usize {
     match worker_threads {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
@@ -31,7 +31,7 @@ pub fn count(worker_threads: usize) -> usize {
 
 /// The running shards. Dropping this stops them: each runtime ends, and with it the tasks still
 /// on it (idle upstream connections; client connections have been drained or aborted by then).
-pub struct Shards {
+pub(crate) struct Shards {
     handles: Vec<tokio::runtime::Handle>,
     /// Dropped to stop the shards: each one's runtime waits on its receiver.
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -40,7 +40,7 @@ pub struct Shards {
 
 impl Shards {
     /// Starts `n` shards (at least one).
-    pub fn start(n: usize) -> Result<Shards, Error> {
+    pub(crate) fn start(n: usize) -> Result<Shards, Error> {
         let mut handles = Vec::with_capacity(n);
         let mut stop = Vec::with_capacity(n);
         for index in 0..n.max(1) {
@@ -78,17 +78,15 @@ impl Shards {
     }
 
     /// The shard for the next connection, in turn.
-    pub fn next(&self) -> &tokio::runtime::Handle {
+    pub(crate) fn next(&self) -> &tokio::runtime::Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         &self.handles[i]
     }
 
-    pub fn len(&self) -> usize {
+    // Only the tests count the shards.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.handles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 }
 

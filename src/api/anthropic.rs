@@ -40,7 +40,7 @@ struct AnthropicMessage {
 /// Reads a Messages request into the routing view: `system` becomes a system message, content
 /// blocks become text parts, and any other block (image, document, tool use or result) stays a
 /// typed part, so the guards send it to the LLM.
-pub fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
+pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
     let request: MessagesRequest = parse_json(body, "messages", "messages")?;
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system.as_ref().filter(|s| !s.is_null()) {
@@ -79,7 +79,7 @@ fn usage_json(usage: Usage) -> Value {
 }
 
 /// A whole `message` with one text block.
-pub fn message(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
+pub(crate) fn message(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
     json!({
         "id": meta.id,
         "type": "message",
@@ -95,7 +95,7 @@ pub fn message(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value 
 /// The events of a streamed `message`, in Anthropic's order: `message_start`, one text block
 /// (`content_block_start`, its deltas, `content_block_stop`), `message_delta` with the stop
 /// reason and output tokens, `message_stop`.
-pub fn message_stream(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Vec<Bytes> {
+pub(crate) fn message_stream(meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Vec<Bytes> {
     let start = json!({
         "type": "message_start",
         "message": {
@@ -154,12 +154,12 @@ fn error_type(status: u16) -> &'static str {
 }
 
 /// `{"type": "error", "error": {"type", "message"}}`, with the same message as the OpenAI shape.
-pub fn error_body(error: &Error) -> Value {
+pub(crate) fn error_body(error: &Error) -> Value {
     from_openai_error(error.status().as_u16(), &error.body())
 }
 
 /// Anthropic's shape of an error the proxy wrote in OpenAI's.
-pub fn from_openai_error(status: u16, openai: &Value) -> Value {
+pub(crate) fn from_openai_error(status: u16, openai: &Value) -> Value {
     json!({
         "type": "error",
         "error": {"type": error_type(status), "message": openai["error"]["message"]},

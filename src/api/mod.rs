@@ -8,7 +8,7 @@
 //! - [`Api::Messages`]: Anthropic `POST /v1/messages` ([`anthropic`]).
 //! - [`Api::Responses`]: OpenAI `POST /v1/responses` ([`responses`]).
 
-pub mod anthropic;
+pub(crate) mod anthropic;
 pub mod responses;
 
 use bytes::Bytes;
@@ -27,16 +27,16 @@ pub enum Api {
 
 /// Which configured upstream serves an API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamKind {
+pub(crate) enum UpstreamKind {
     OpenAi,
     Anthropic,
 }
 
 impl Api {
-    pub const ALL: [Api; 3] = [Api::ChatCompletions, Api::Messages, Api::Responses];
+    pub(crate) const ALL: [Api; 3] = [Api::ChatCompletions, Api::Messages, Api::Responses];
 
     /// The client-facing path, as the ledger records it.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Api::ChatCompletions => "/v1/chat/completions",
             Api::Messages => "/v1/messages",
@@ -45,7 +45,7 @@ impl Api {
     }
 
     /// The path under the upstream's base URL (which includes `/v1`).
-    pub fn upstream_path(self) -> &'static str {
+    pub(crate) fn upstream_path(self) -> &'static str {
         match self {
             Api::ChatCompletions => "/chat/completions",
             Api::Messages => "/messages",
@@ -53,7 +53,7 @@ impl Api {
         }
     }
 
-    pub fn upstream(self) -> UpstreamKind {
+    pub(crate) fn upstream(self) -> UpstreamKind {
         match self {
             Api::Messages => UpstreamKind::Anthropic,
             Api::ChatCompletions | Api::Responses => UpstreamKind::OpenAi,
@@ -61,7 +61,7 @@ impl Api {
     }
 
     /// The API a request path belongs to, for errors written before the handler runs.
-    pub fn of_path(path: &str) -> Option<Api> {
+    pub(crate) fn of_path(path: &str) -> Option<Api> {
         [Api::ChatCompletions, Api::Messages, Api::Responses]
             .into_iter()
             .find(|api| {
@@ -71,7 +71,7 @@ impl Api {
     }
 
     /// Reads a request body into the view routing needs; a malformed one is a 400 that says why.
-    pub fn parse(self, body: &[u8]) -> Result<ChatRequest, Error> {
+    pub(crate) fn parse(self, body: &[u8]) -> Result<ChatRequest, Error> {
         match self {
             Api::ChatCompletions => ChatRequest::parse(body),
             Api::Messages => anthropic::parse(body),
@@ -80,7 +80,7 @@ impl Api {
     }
 
     /// The API's name in metrics and the cache's keys.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Api::ChatCompletions => "chat_completions",
             Api::Messages => "messages",
@@ -90,7 +90,7 @@ impl Api {
 
     /// The field that holds the conversation's turns: a near-duplicate cache key leaves it out and
     /// keeps the rest (model, system prompt, parameters).
-    pub fn turns_field(self) -> &'static str {
+    pub(crate) fn turns_field(self) -> &'static str {
         match self {
             Api::ChatCompletions | Api::Messages => "messages",
             Api::Responses => "input",
@@ -98,7 +98,7 @@ impl Api {
     }
 
     /// The id of an answer the proxy writes itself, in the API's own style.
-    pub fn answer_id(self, request_id: &str) -> String {
+    pub(crate) fn answer_id(self, request_id: &str) -> String {
         match self {
             Api::ChatCompletions => format!("chatcmpl-{request_id}"),
             Api::Messages => format!("msg_{request_id}"),
@@ -107,7 +107,13 @@ impl Api {
     }
 
     /// A whole answer written by the proxy, as a JSON body.
-    pub fn answer_json(self, chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
+    pub(crate) fn answer_json(
+        self,
+        chat: &ChatRequest,
+        meta: &CompletionMeta<'_>,
+        content: &str,
+        usage: Usage,
+    ) -> Value {
         match self {
             Api::ChatCompletions => openai::completion(meta, content, usage),
             Api::Messages => anthropic::message(meta, content, usage),
@@ -116,7 +122,7 @@ impl Api {
     }
 
     /// The same answer as the SSE frames of a stream.
-    pub fn answer_stream(
+    pub(crate) fn answer_stream(
         self,
         chat: &ChatRequest,
         meta: &CompletionMeta<'_>,
@@ -131,7 +137,7 @@ impl Api {
     }
 
     /// The error body of a JSON response.
-    pub fn error_body(self, error: &Error) -> Value {
+    pub(crate) fn error_body(self, error: &Error) -> Value {
         match self {
             Api::ChatCompletions | Api::Responses => error.body(),
             Api::Messages => anthropic::error_body(error),
@@ -140,7 +146,7 @@ impl Api {
 
     /// An error the proxy wrote in OpenAI's shape (see [`crate::error::ProxyError`]), in this
     /// API's shape.
-    pub fn error_body_of(self, error: &crate::error::ProxyError) -> Value {
+    pub(crate) fn error_body_of(self, error: &crate::error::ProxyError) -> Value {
         match self {
             Api::ChatCompletions | Api::Responses => error.body.clone(),
             Api::Messages => anthropic::from_openai_error(error.status, &error.body),
@@ -148,7 +154,7 @@ impl Api {
     }
 
     /// The event that ends a stream which cannot go on, so the client sees why instead of a hang.
-    pub fn stream_error(self, error: &Error) -> Bytes {
+    pub(crate) fn stream_error(self, error: &Error) -> Bytes {
         match self {
             Api::ChatCompletions => openai::sse_frame(&error.body()),
             Api::Messages => event_frame("error", &anthropic::error_body(error)),
@@ -159,7 +165,7 @@ impl Api {
 
 /// One SSE frame with an event name: `event: <name>\ndata: <json>\n\n`, as Anthropic's and the
 /// Responses API's streams are written.
-pub fn event_frame(event: &str, data: &Value) -> Bytes {
+pub(crate) fn event_frame(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
@@ -178,7 +184,7 @@ pub(crate) fn blocks_text(content: &Value) -> String {
     }
 }
 
-pub(crate) fn is_text_type(kind: &str) -> bool {
+fn is_text_type(kind: &str) -> bool {
     matches!(kind, "text" | "input_text" | "output_text")
 }
 
@@ -227,9 +233,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 pub(crate) mod sample {
     use crate::openai::{CompletionMeta, Usage};
 
-    pub const TEXT: &str = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3936456";
+    pub(crate) const TEXT: &str = "The capital of Peru is Lima. Source: GeoNames, https://www.geonames.org/3936456";
 
-    pub fn meta(id: &str) -> CompletionMeta<'_> {
+    pub(crate) fn meta(id: &str) -> CompletionMeta<'_> {
         CompletionMeta {
             id,
             created: 1,
@@ -238,13 +244,13 @@ pub(crate) mod sample {
         }
     }
 
-    pub const USAGE: Usage = Usage {
+    pub(crate) const USAGE: Usage = Usage {
         prompt_tokens: 7,
         completion_tokens: 20,
     };
 
     /// `event: <name>\ndata: <json>\n\n` read back into its name and data.
-    pub fn event(frame: &[u8]) -> (String, serde_json::Value) {
+    pub(crate) fn event(frame: &[u8]) -> (String, serde_json::Value) {
         let s = std::str::from_utf8(frame).unwrap_or_default();
         let (event, data) = s.trim_end().split_once('\n').unwrap_or_default();
         let data = serde_json::from_str(data.strip_prefix("data: ").unwrap_or_default()).unwrap_or_default();

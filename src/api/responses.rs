@@ -42,7 +42,7 @@ struct ResponsesRequest {
 /// Reads a Responses request into the routing view: `instructions` becomes a system message,
 /// a string `input` one user message, and input items their messages; any other item (a function
 /// call, its output, reasoning) counts as a turn that is not the user's.
-pub fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
+pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Error> {
     let request: ResponsesRequest = parse_json(body, "responses", "input")?;
     let mut messages = Vec::new();
     if let Some(instructions) = request.instructions.filter(|i| !i.trim().is_empty()) {
@@ -164,7 +164,7 @@ fn response_object(chat: &ChatRequest, meta: &CompletionMeta<'_>, output: Value,
 }
 
 /// A completed `response` with one output message.
-pub fn response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
+pub(crate) fn response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Value {
     response_object(
         chat,
         meta,
@@ -174,7 +174,12 @@ pub fn response(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, us
 }
 
 /// The events of a streamed response, in the API's order, each with its `sequence_number`.
-pub fn response_stream(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &str, usage: Usage) -> Vec<Bytes> {
+pub(crate) fn response_stream(
+    chat: &ChatRequest,
+    meta: &CompletionMeta<'_>,
+    content: &str,
+    usage: Usage,
+) -> Vec<Bytes> {
     let item_id = message_id(meta);
     let mut events: Vec<(&str, Value)> = vec![
         (
@@ -233,7 +238,7 @@ pub fn response_stream(chat: &ChatRequest, meta: &CompletionMeta<'_>, content: &
 
 /// The `error` event that ends a stream which cannot go on. It carries the error's fields at the
 /// top, as the API's own `error` event does, and under `error`, where the SDKs look for them.
-pub fn stream_error(error: &Error) -> Bytes {
+pub(crate) fn stream_error(error: &Error) -> Bytes {
     let body = error.body();
     let e = &body["error"];
     event_frame(

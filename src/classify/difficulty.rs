@@ -70,7 +70,7 @@ impl DifficultyModel {
     /// The promise measured at the smallest threshold not below `threshold`: between two measured
     /// thresholds, the higher one's figures, which send more requests to the cheaper model, so
     /// the quality quoted is never the better of the two.
-    pub fn promise_at(&self, threshold: f64) -> Option<Promise> {
+    pub(crate) fn promise_at(&self, threshold: f64) -> Option<Promise> {
         self.promises.iter().find(|p| p.threshold >= threshold - 1e-12).copied()
     }
 }
@@ -78,7 +78,7 @@ impl DifficultyModel {
 /// The router reads at most this much of a prompt: it runs on the serving thread, and its cost
 /// grows with the text (156 µs at 8,000 characters, `cargo bench --bench difficulty`), while no
 /// training prompt was longer than 4,868 characters, so nothing past this was ever learned from.
-pub const MAX_READ_BYTES: usize = 16 * 1024;
+const MAX_READ_BYTES: usize = 16 * 1024;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
 fn prefix(text: &str, max: usize) -> &str {
@@ -95,12 +95,12 @@ fn prefix(text: &str, max: usize) -> &str {
 /// How a tier's reason says the router let a request through: "difficulty 0.123 <= 0.15". The
 /// ledger keeps it in the row's reason, where [`threshold_in`] reads the threshold back for the
 /// report's quality promise.
-pub fn describe(difficulty: f64, max_difficulty: f64) -> String {
+pub(crate) fn describe(difficulty: f64, max_difficulty: f64) -> String {
     format!("difficulty {difficulty:.3} <= {max_difficulty}")
 }
 
 /// The `max_difficulty` in a reason written with [`describe`], if any.
-pub fn threshold_in(reason: &str) -> Option<f64> {
+pub(crate) fn threshold_in(reason: &str) -> Option<f64> {
     let rest = &reason[reason.find("difficulty ")? + "difficulty ".len()..];
     let rest = &rest[rest.find(" <= ")? + " <= ".len()..];
     let end = rest.find([' ', ';']).unwrap_or(rest.len());
@@ -198,7 +198,7 @@ fn for_each_feature(prompt: &str, emit: &mut dyn FnMut(&str, f64)) {
 
 /// Settings of [`fit`].
 #[derive(Debug, Clone, Copy)]
-pub struct FitOptions {
+pub(crate) struct FitOptions {
     /// L2 penalty per weight (the bias is not penalised).
     pub l2: f64,
     /// Full-batch gradient steps.
@@ -221,7 +221,7 @@ impl Default for FitOptions {
 
 /// One training prompt: its text, whether the cheaper model's answer was worse, and its weight.
 #[derive(Debug, Clone)]
-pub struct Labelled<'a> {
+pub(crate) struct Labelled<'a> {
     pub prompt: &'a str,
     pub harder: bool,
     pub weight: f64,
@@ -230,7 +230,7 @@ pub struct Labelled<'a> {
 /// Fits the weights by full-batch gradient descent with Adam on the weighted log-loss plus L2.
 /// Deterministic: no sampling, features visited in a fixed order, so the same rows and options
 /// give the same model bit for bit. Unweighted classes, so the output stays a probability.
-pub fn fit(rows: &[Labelled<'_>], options: &FitOptions, provenance: String) -> DifficultyModel {
+pub(crate) fn fit(rows: &[Labelled<'_>], options: &FitOptions, provenance: String) -> DifficultyModel {
     // Vocabulary: the shape features always, words by how many prompts have them.
     let mut counts: HashMap<String, usize> = HashMap::new();
     for row in rows {

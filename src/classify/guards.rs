@@ -37,7 +37,7 @@ pub enum Guard {
 }
 
 impl Guard {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Guard::Tools => "tools",
             Guard::Media => "media",
@@ -84,7 +84,7 @@ impl Default for Guards {
 }
 
 impl Guards {
-    pub fn check(&self, f: &RequestFeatures) -> Option<Guard> {
+    pub(crate) fn check(&self, f: &RequestFeatures) -> Option<Guard> {
         if f.last_user.trim().is_empty() {
             return Some(Guard::NoUserText);
         }
@@ -241,12 +241,12 @@ static FOREIGN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-pub fn is_english_function_word(word: &str) -> bool {
+pub(crate) fn is_english_function_word(word: &str) -> bool {
     ENGLISH.contains(word)
 }
 
 /// How many of the message's words are English function words.
-pub fn english_function_word_count(message: &str) -> usize {
+pub(crate) fn english_function_word_count(message: &str) -> usize {
     super::text::lower_words(message)
         .filter(|w| is_english_function_word(w))
         .count()
@@ -255,7 +255,7 @@ pub fn english_function_word_count(message: &str) -> usize {
 /// Whether a message reads as English: written in the Latin script, and with no more foreign
 /// function words than English ones ("quelle est la capitale du Pérou" is French, "capital of
 /// Peru" English). Short messages with neither count as English: names and terms are shared.
-pub fn reads_as_english(message: &str) -> bool {
+fn reads_as_english(message: &str) -> bool {
     let other_script = message.chars().filter(|c| c.is_alphabetic() && !is_latin(*c)).count();
     let letters = message.chars().filter(|c| c.is_alphabetic()).count();
     if letters > 0 && other_script * 4 > letters {
@@ -279,7 +279,7 @@ fn is_latin(c: char) -> bool {
 /// Whether the system prompt asks for what a search answer cannot give: a reply language, a
 /// format or length, a tone or persona, or a scope. A bare "You are a helpful assistant." does
 /// not; neither does a prompt about safety or honesty.
-pub fn system_prompt_constrains(system: &str) -> bool {
+pub(crate) fn system_prompt_constrains(system: &str) -> bool {
     static CONSTRAINS: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
         regex::Regex::new(&ascii_word_boundaries(concat!(
             // "25 words" has no boundary in front: a Unicode digit is no ASCII word character.
@@ -317,7 +317,7 @@ pub fn system_prompt_constrains(system: &str) -> bool {
 /// Does this message need the earlier turns to be understood? True for anaphora ("it", "its",
 /// "they", "that one"), for openings that continue a thought ("and", "what about", "also"), and for
 /// very short fragments, which are almost always elliptical in a conversation.
-pub fn refers_back(message: &str) -> bool {
+pub(crate) fn refers_back(message: &str) -> bool {
     let words: Vec<String> = super::text::words(message).collect();
     if words.len() <= 3 {
         return true;
@@ -366,7 +366,7 @@ pub fn refers_back(message: &str) -> bool {
 /// mother", "my hero academia", "the lion sleeps tonight". On the 18,000 lookups of the labelled
 /// sources they match 52 (0.3%), mostly such titles. "you" alone is not enough: "what do you call a
 /// baby kangaroo" is a lookup.
-pub fn is_personal(question: &str) -> bool {
+pub(crate) fn is_personal(question: &str) -> bool {
     PERSONAL.as_ref().is_some_and(|re| re.is_match(question.trim()))
 }
 

@@ -11,22 +11,22 @@
 //! When in doubt the answer is the LLM: a wrong answer from search costs more than an LLM call.
 
 pub mod difficulty;
-pub mod guards;
-pub mod model;
-pub mod route_metrics;
-pub mod rules;
-pub mod scorer;
-pub mod tasks;
+pub(crate) mod guards;
+pub(crate) mod model;
+pub(crate) mod route_metrics;
+pub(crate) mod rules;
+pub(crate) mod scorer;
+pub(crate) mod tasks;
 pub mod text;
-pub mod train;
+pub(crate) mod train;
 
 use std::fmt;
 use std::sync::Arc;
 
-pub use guards::{Guard, Guards};
-pub use model::LinearModel;
-pub use rules::{Conditions, Rule};
-pub use scorer::{HeuristicScorer, Score, Scorer};
+pub(crate) use guards::{Guard, Guards};
+
+pub(crate) use rules::{Conditions, Rule};
+pub(crate) use scorer::{HeuristicScorer, Scorer};
 
 /// What the classifier may look at. Built from the request by [`crate::openai`]; kept free of wire
 /// types so that the core can be tested and benched without HTTP.
@@ -80,7 +80,7 @@ impl Class {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Class> {
+    pub(crate) fn parse(text: &str) -> Option<Class> {
         [Class::Lookup, Class::Complex].into_iter().find(|c| c.as_str() == text)
     }
 }
@@ -100,7 +100,7 @@ impl Route {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Route> {
+    pub(crate) fn parse(text: &str) -> Option<Route> {
         [Route::Search, Route::Llm].into_iter().find(|r| r.as_str() == text)
     }
 }
@@ -131,7 +131,7 @@ impl Mode {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Mode> {
+    pub(crate) fn parse(text: &str) -> Option<Mode> {
         [Mode::Route, Mode::Shadow, Mode::Off]
             .into_iter()
             .find(|m| m.as_str() == text)
@@ -170,12 +170,12 @@ pub struct Decision {
 impl Decision {
     /// A lookup sure enough to be sent to search (past the threshold, or by a rule): what model
     /// tiers count as a lookup task when search could not answer it.
-    pub fn is_confident_lookup(&self) -> bool {
+    pub(crate) fn is_confident_lookup(&self) -> bool {
         self.class == Class::Lookup && self.route == Route::Search
     }
 
     /// The question is about the assistant, the user or this moment, in any language.
-    pub fn is_personal(&self) -> bool {
+    pub(crate) fn is_personal(&self) -> bool {
         matches!(
             self.decider,
             Decider::Guard(Guard::Personal)
@@ -188,7 +188,7 @@ impl Decision {
 
     /// The language the decision was made in, for per-language figures: a pack's code, `other`
     /// for a language no pack has, `en` otherwise.
-    pub fn language(&self) -> &str {
+    pub(crate) fn language(&self) -> &str {
         match &self.decider {
             Decider::Language { code, .. } => code,
             Decider::Guard(Guard::Language) => "other",
@@ -240,7 +240,11 @@ pub trait LanguageCues: Send + Sync {
 
 /// The item whose language the message is in, when it is not English: the one with most function
 /// words in it, if it has more of them than English has. `cues` reads an item's language.
-pub fn language_among<'a, T>(items: &'a [T], cues: impl Fn(&T) -> &dyn LanguageCues, message: &str) -> Option<&'a T> {
+pub(crate) fn language_among<'a, T>(
+    items: &'a [T],
+    cues: impl Fn(&T) -> &dyn LanguageCues,
+    message: &str,
+) -> Option<&'a T> {
     if items.is_empty() || message.is_empty() {
         return None;
     }
@@ -351,7 +355,7 @@ impl Classifier {
 /// Applies a client's `x-ecoroute-route` request. Forcing the LLM is always allowed; forcing search
 /// only when the config allows it, and never past a guard (search cannot serve a tool call). A
 /// forced search still goes through the adequacy check, so it can escalate.
-pub fn apply_override(decision: Decision, requested: Option<Route>, allow_search: bool) -> Decision {
+pub(crate) fn apply_override(decision: Decision, requested: Option<Route>, allow_search: bool) -> Decision {
     match requested {
         Some(Route::Llm) => Decision {
             class: Class::Complex,

@@ -23,7 +23,7 @@ use super::text::word_slices;
 /// cross-validated recall at 2% false lookups and 0.8–1.8 points on data never trained on (4
 /// seeds each); 2^23 and 2^24 about half a point more for two and four times the memory (16 MB
 /// here).
-pub const DIM_BITS: u32 = 22;
+const DIM_BITS: u32 = 22;
 /// Word pairs are taken from this many first words (at most 120 pairs): 24 cost twice the time at
 /// p99 for the same cross-validated recall.
 const PAIR_WINDOW: usize = 16;
@@ -34,7 +34,7 @@ const SHAPE_N: std::ops::RangeInclusive<usize> = 3..=4;
 /// Shapes are taken from this many first words: a question's structure is at its start, and a
 /// long prompt is not a lookup for other reasons.
 const SHAPE_WINDOW: usize = 24;
-pub const DIM: usize = 1 << DIM_BITS;
+pub(crate) const DIM: usize = 1 << DIM_BITS;
 const MAGIC: &[u8; 4] = b"ECLR";
 /// 2: word pairs added and 2^20 weights; 3: shape n-grams added. A model trained for other
 /// features would score nonsense, so an old file is refused rather than read (and so is one with
@@ -43,14 +43,14 @@ const FORMAT_VERSION: u32 = 3;
 
 /// A feature's identity: a kind tag and up to two text parts, hashed without allocating.
 #[derive(Debug, Clone, Copy)]
-pub struct Feature<'a> {
+pub(crate) struct Feature<'a> {
     pub kind: &'static str,
     pub a: &'a str,
     pub b: &'a str,
 }
 
 impl Feature<'_> {
-    pub fn bucket(&self) -> usize {
+    pub(crate) fn bucket(&self) -> usize {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for part in [
             self.kind.as_bytes(),
@@ -67,7 +67,7 @@ impl Feature<'_> {
         (h ^ (h >> 29)) as usize & (DIM - 1)
     }
 
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match (self.a.is_empty(), self.b.is_empty()) {
             (true, _) => self.kind.to_string(),
             (false, true) => format!("{} \"{}\"", self.kind, self.a),
@@ -77,7 +77,7 @@ impl Feature<'_> {
 }
 
 /// Lower-cases and folds digits to `0`.
-pub fn normalize(text: &str) -> String {
+fn normalize(text: &str) -> String {
     text.chars()
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_ascii_digit() { '0' } else { c })
@@ -88,7 +88,7 @@ pub fn normalize(text: &str) -> String {
 /// its chat frame ([`super::text::core_question`]; requests carry it as
 /// `RequestFeatures::question`, training strips each example), so "hey, can you tell me ..."
 /// scores as "..." does.
-pub fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
+pub(crate) fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
     let norm = normalize(text);
     let tokens: Vec<&str> = word_slices(&norm).collect();
     let feature = |kind: &'static str, a, b| Feature { kind, a, b };
@@ -342,7 +342,7 @@ fn has_arithmetic(text: &str) -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ModelError {
+pub(crate) enum ModelError {
     #[error("not an ecoroute classifier model (bad magic)")]
     BadMagic,
     #[error(
@@ -359,7 +359,7 @@ pub enum ModelError {
 
 /// Logistic regression weights over hashed features.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinearModel {
+pub(crate) struct LinearModel {
     pub weights: Vec<f32>,
     pub bias: f32,
     /// Identifies the model in reports and `explain`.
@@ -367,7 +367,7 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
-    pub fn zeros(name: &str) -> LinearModel {
+    pub(crate) fn zeros(name: &str) -> LinearModel {
         LinearModel {
             weights: vec![0.0; DIM],
             bias: 0.0,
@@ -378,7 +378,7 @@ impl LinearModel {
     /// The same sum as [`LinearModel::logit_visiting`], term by term in the same order, so the two
     /// agree to the bit. The buckets are hashed first and the weights read after: the table is
     /// larger than the caches, and loads that do not wait on each other's hashing overlap.
-    pub fn logit(&self, text: &str) -> f32 {
+    pub(crate) fn logit(&self, text: &str) -> f32 {
         let mut terms: Vec<(usize, f32)> = Vec::with_capacity(256);
         for_each_feature(text, &mut |f, v| terms.push((f.bucket(), v)));
         terms
@@ -398,12 +398,12 @@ impl LinearModel {
         z
     }
 
-    pub fn p_lookup(&self, text: &str) -> f64 {
+    pub(crate) fn p_lookup(&self, text: &str) -> f64 {
         sigmoid(f64::from(self.logit(text)))
     }
 
     /// Serialises as: magic, format version, dimension bits, bias, weights (all little-endian).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + DIM * 4);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -415,14 +415,16 @@ impl LinearModel {
         out
     }
 
-    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<LinearModel, ModelError> {
+    // Only the tests read a model from bytes in memory; the binary embeds its own.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: &[u8], name: &str) -> Result<LinearModel, ModelError> {
         LinearModel::read_from(bytes, name)
     }
 
     /// Reads a model as [`LinearModel::to_bytes`] wrote it, from a stream: the weights go straight
     /// into their vector, without a copy of the whole file beside them (16 MB the allocator would
     /// keep after it is freed).
-    pub fn read_from(mut input: impl std::io::Read, name: &str) -> Result<LinearModel, ModelError> {
+    fn read_from(mut input: impl std::io::Read, name: &str) -> Result<LinearModel, ModelError> {
         let too_short = |e: std::io::Error, short: ModelError| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => short,
             _ => ModelError::Unreadable(e.to_string()),
@@ -483,17 +485,17 @@ static BUILTIN_MODEL: std::sync::LazyLock<Result<std::sync::Arc<LinearModel>, St
     });
 
 /// The builtin model, decoded once per process.
-pub fn builtin() -> Result<std::sync::Arc<LinearModel>, String> {
+pub(crate) fn builtin() -> Result<std::sync::Arc<LinearModel>, String> {
     BUILTIN_MODEL.clone()
 }
 
 /// Decodes a gzip-compressed model file's bytes.
-pub fn decode_gz(bytes: &[u8], name: &str) -> Result<LinearModel, String> {
+pub(crate) fn decode_gz(bytes: &[u8], name: &str) -> Result<LinearModel, String> {
     LinearModel::read_from(flate2::read::GzDecoder::new(bytes), name).map_err(|e| e.to_string())
 }
 
 /// Encodes a model as a gzip-compressed file's bytes.
-pub fn encode_gz(model: &LinearModel) -> Vec<u8> {
+pub(crate) fn encode_gz(model: &LinearModel) -> Vec<u8> {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
@@ -501,7 +503,7 @@ pub fn encode_gz(model: &LinearModel) -> Vec<u8> {
     gz.finish().unwrap_or_default()
 }
 
-pub fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 

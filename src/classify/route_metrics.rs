@@ -8,7 +8,7 @@
 /// One prompt's outcome: both models' quality scores and the router's score (higher = more
 /// likely to need the strong model).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub strong: f64,
     pub weak: f64,
     pub score: f64,
@@ -24,7 +24,7 @@ struct Point {
 
 /// A set's figures for one router.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub n: usize,
     pub weak_only: f64,
     pub strong_only: f64,
@@ -97,7 +97,7 @@ fn cheap_share_at_quality(points: &[Point], strong_only: f64, ratio: f64) -> f64
         .map_or(0.0, |p| 1.0 - p.strong_share)
 }
 
-pub fn figures(rows: &[Outcome], quality_ratio: f64) -> Figures {
+pub(crate) fn figures(rows: &[Outcome], quality_ratio: f64) -> Figures {
     let (weak_only, strong_only, points) = curve(rows);
     Figures {
         n: rows.len(),
@@ -112,7 +112,7 @@ pub fn figures(rows: &[Outcome], quality_ratio: f64) -> Figures {
 
 /// What a threshold on the router's score does to a set: requests scored at or under it go to
 /// the cheap model. Returns (quality / strong-only quality, share on the cheap model).
-pub fn at_threshold(rows: &[Outcome], threshold: f64) -> (f64, f64) {
+pub(crate) fn at_threshold(rows: &[Outcome], threshold: f64) -> (f64, f64) {
     let n = rows.len().max(1) as f64;
     let strong: f64 = rows.iter().map(|r| r.strong).sum::<f64>() / n;
     let (mut quality, mut cheap) = (0.0, 0usize);
@@ -132,7 +132,7 @@ pub fn at_threshold(rows: &[Outcome], threshold: f64) -> (f64, f64) {
 /// keeps `ratio` of the strong model's quality: the most requests on the cheap model for that
 /// quality. A threshold is only taken if every lower row score also keeps the ratio, so a lucky
 /// spike in the curve is not chosen.
-pub fn threshold_for_quality(rows: &[Outcome], ratio: f64) -> f64 {
+pub(crate) fn threshold_for_quality(rows: &[Outcome], ratio: f64) -> f64 {
     let n = rows.len().max(1) as f64;
     let strong: f64 = rows.iter().map(|r| r.strong).sum::<f64>() / n;
     let mut order: Vec<usize> = (0..rows.len()).collect();

@@ -32,7 +32,7 @@ pub struct Conditions {
 
 impl Conditions {
     /// True when no condition is set (such a rule would match everything; config refuses it).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.last_user.is_none()
             && self.system.is_none()
             && self.has_tools.is_none()
@@ -44,7 +44,7 @@ impl Conditions {
             && self.max_chars.is_none()
     }
 
-    pub fn matches(&self, f: &RequestFeatures) -> bool {
+    pub(crate) fn matches(&self, f: &RequestFeatures) -> bool {
         let chars = f.last_user.chars().count();
         self.last_user.as_ref().is_none_or(|re| re.is_match(&f.last_user))
             && self.system.as_ref().is_none_or(|re| re.is_match(&f.system))

@@ -35,7 +35,7 @@ pub trait Scorer: Send + Sync {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct HeuristicScorer;
+pub(crate) struct HeuristicScorer;
 
 const WH_START: &[&str] = &[
     "what", "whats", "who", "whos", "whom", "whose", "when", "where", "which", "name",

@@ -35,7 +35,7 @@ pub enum TaskType {
 }
 
 impl TaskType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TaskType::Lookup => "lookup",
             TaskType::Extraction => "extraction",
@@ -46,7 +46,7 @@ impl TaskType {
         }
     }
 
-    pub fn parse(text: &str) -> Option<TaskType> {
+    pub(crate) fn parse(text: &str) -> Option<TaskType> {
         [
             TaskType::Lookup,
             TaskType::Extraction,
@@ -97,7 +97,7 @@ static TRANSLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 /// The request's task. `lookup`: the classifier is sure enough it is a factual lookup to have
 /// sent it to search ([`super::Decision::is_confident_lookup`]).
-pub fn task_type(features: &RequestFeatures, lookup: bool) -> TaskType {
+pub(crate) fn task_type(features: &RequestFeatures, lookup: bool) -> TaskType {
     let text = features.last_user.as_str();
     // One-shot requests on text alone: a conversation, tools or images need the requested model.
     if features.prior_turns > 0 || features.has_tools || features.has_media || text.trim().is_empty() {

@@ -2,24 +2,24 @@
 
 /// The words of a text as slices of it: runs of alphanumerics (Unicode aware), apostrophes inside
 /// words kept out, so "Peru's" yields "Peru" and "s". The one definition of a word here.
-pub fn word_slices(text: &str) -> impl Iterator<Item = &str> + '_ {
+pub(crate) fn word_slices(text: &str) -> impl Iterator<Item = &str> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
 }
 
 /// Lower-cased [`word_slices`].
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     lower_words(text).map(std::borrow::Cow::into_owned)
 }
 
 /// [`words`] without a copy of the words already in lower case: what the classifier's word
 /// counts read on every request.
-pub fn lower_words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+pub(crate) fn lower_words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
     word_slices(text).map(lower)
 }
 
 /// A word in lower case, borrowed when it already is. Only plain ASCII is checked in place;
 /// anything else takes the full Unicode mapping, so the result is always `str::to_lowercase`'s.
-pub fn lower(word: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn lower(word: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     if !word.is_ascii() {
         Cow::Owned(word.to_lowercase())
@@ -188,7 +188,7 @@ fn is_greeting(word: &str) -> bool {
 }
 
 /// Greetings, politeness and the verbs of asking: words that frame a question without changing it.
-pub fn is_frame_word(word: &str) -> bool {
+fn is_frame_word(word: &str) -> bool {
     is_greeting(word)
         || matches!(
             word,
@@ -264,7 +264,7 @@ fn is_closing_word(word: &str) -> bool {
 }
 
 /// Function words and question words that carry no topic; a lookup's content terms are the rest.
-pub fn is_stopword(word: &str) -> bool {
+pub(crate) fn is_stopword(word: &str) -> bool {
     matches!(
         word,
         "a" | "an"
@@ -341,7 +341,7 @@ pub fn is_stopword(word: &str) -> bool {
 
 /// Crude English stem, enough to match "discovered" with "discovery" and "capitals" with "capital"
 /// when comparing a query with a short fact.
-pub fn stem(word: &str) -> &str {
+pub(crate) fn stem(word: &str) -> &str {
     let w = word;
     for suffix in ["ies", "ied", "ing", "ers", "ed", "es", "er", "s", "y", "e"] {
         if w.len() > suffix.len() + 3 && w.ends_with(suffix) {

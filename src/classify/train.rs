@@ -7,13 +7,13 @@
 use super::model::{for_each_feature, sigmoid, LinearModel, DIM};
 
 #[derive(Debug, Clone)]
-pub struct Example {
+pub(crate) struct Example {
     pub text: String,
     pub lookup: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct TrainOptions {
+pub(crate) struct TrainOptions {
     pub epochs: usize,
     pub learning_rate: f32,
     pub l2: f32,
@@ -35,14 +35,14 @@ impl Default for TrainOptions {
 }
 
 /// xorshift64*: small, seedable, and stable across platforms and crate versions.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -50,7 +50,7 @@ impl Rng {
     }
 
     /// Fisher–Yates.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = (self.next_u64() % (i as u64 + 1)) as usize;
             items.swap(i, j);
@@ -87,7 +87,7 @@ fn logit_of(model: &LinearModel, features: &[(u32, f32)]) -> f32 {
     z
 }
 
-pub fn train(examples: &[Example], options: &TrainOptions, name: &str) -> LinearModel {
+pub(crate) fn train(examples: &[Example], options: &TrainOptions, name: &str) -> LinearModel {
     let data = featurize_all(examples);
     let all: Vec<usize> = (0..data.len()).collect();
     train_on(&data, &all, options, name)
@@ -177,7 +177,7 @@ fn fit_once(
 /// rows it never saw with every row used once, which is far less noisy than one small held-out
 /// set when the false-lookup target leaves room for only a handful of mistakes. Each example is
 /// featurized once for all the folds.
-pub fn cross_validate(examples: &[Example], options: &TrainOptions, folds: usize) -> Vec<f64> {
+pub(crate) fn cross_validate(examples: &[Example], options: &TrainOptions, folds: usize) -> Vec<f64> {
     let folds = folds.clamp(2, examples.len().max(2));
     let mut order: Vec<usize> = (0..examples.len()).collect();
     Rng::new(options.seed ^ 0xf01d).shuffle(&mut order);

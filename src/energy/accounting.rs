@@ -143,12 +143,12 @@ impl Impacts {
     }
 
     /// A cost as a negative saving.
-    pub fn negate(self) -> Impacts {
+    fn negate(self) -> Impacts {
         Impacts::default().net_of(self)
     }
 
     /// This saving less an independent cost (see [`Range::net_of`]).
-    pub fn net_of(self, cost: Impacts) -> Impacts {
+    pub(crate) fn net_of(self, cost: Impacts) -> Impacts {
         self.zip(cost, Range::net_of)
     }
 }
@@ -183,7 +183,7 @@ pub struct RequestCosts {
 
 /// Measured local work for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct LocalWork {
+pub(crate) struct LocalWork {
     pub proxy_cpu_s: f64,
     pub search_cpu_s: f64,
     /// Wall time of the proxy's host charged to this request (the time since the previous one),
@@ -298,7 +298,7 @@ fn local_impacts(settings: &LocalSettings, energy_wh: Range, cpu_s: f64) -> (Imp
     (impacts, embodied_g)
 }
 
-pub fn account(
+pub(crate) fn account(
     catalogue: &Catalogue,
     settings: &LocalSettings,
     model: &str,
@@ -458,11 +458,11 @@ pub struct TokenHistory {
     per_model: std::collections::HashMap<String, (f64, f64, u64)>,
 }
 
-pub const MIN_HISTORY_SAMPLES: u64 = 20;
+pub(crate) const MIN_HISTORY_SAMPLES: u64 = 20;
 
 impl TokenHistory {
     /// Adds `samples` answers whose mean is `mean_tokens` and mean square `mean_square`.
-    pub fn observe(&mut self, model: &str, mean_tokens: f64, mean_square: f64, samples: u64) {
+    pub(crate) fn observe(&mut self, model: &str, mean_tokens: f64, mean_square: f64, samples: u64) {
         let entry = self.per_model.entry(model.to_string()).or_insert((0.0, 0.0, 0));
         entry.0 += mean_tokens * samples as f64;
         entry.1 += mean_square * samples as f64;
@@ -471,7 +471,7 @@ impl TokenHistory {
 
     /// The expected length of `model`'s answer to a lookup, and whether it comes from history:
     /// the mean with its 95% interval (two standard errors) once there is history, else `prior`.
-    pub fn expected(&self, model: &str, prior: Range) -> (Range, bool) {
+    pub(crate) fn expected(&self, model: &str, prior: Range) -> (Range, bool) {
         match self.per_model.get(model) {
             Some(&(sum, sum_squares, n)) if n >= MIN_HISTORY_SAMPLES => {
                 let count = n as f64;

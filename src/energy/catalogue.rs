@@ -16,12 +16,12 @@ use serde::Deserialize;
 
 use super::LlmProfile;
 
-pub const DEFAULT_MODELS_TOML: &str = include_str!("../../config/models.toml");
-pub const DEFAULT_ZONES_TOML: &str = include_str!("../../config/zones.toml");
+const DEFAULT_MODELS_TOML: &str = include_str!("../../config/models.toml");
+const DEFAULT_ZONES_TOML: &str = include_str!("../../config/zones.toml");
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelSpec {
+pub(crate) struct ModelSpec {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -45,7 +45,7 @@ pub struct ModelSpec {
 /// use of its data centres, as ranges.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderSpec {
+pub(crate) struct ProviderSpec {
     pub name: String,
     pub zone: String,
     pub pue: [f64; 2],
@@ -54,7 +54,7 @@ pub struct ProviderSpec {
 }
 
 impl ModelSpec {
-    pub fn profile(&self) -> LlmProfile {
+    pub(crate) fn profile(&self) -> LlmProfile {
         LlmProfile {
             active_b: (self.active_params_b[0], self.active_params_b[1]),
             total_b: (self.total_params_b[0], self.total_params_b[1]),
@@ -93,7 +93,7 @@ struct ZonesFile {
 /// The result of a lookup: the spec used, whether it is the fallback for an unknown model, and
 /// how the name led to it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resolved<'a> {
+pub(crate) struct Resolved<'a> {
     pub spec: &'a ModelSpec,
     pub fallback: bool,
     pub how: Match,
@@ -101,7 +101,7 @@ pub struct Resolved<'a> {
 
 /// How a requested model name found its catalogue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Match {
+pub(crate) enum Match {
     /// The entry's name or one of its aliases.
     Exact,
     /// The name without its trailing date: the same model, a dated snapshot of it.
@@ -114,7 +114,7 @@ pub enum Match {
 }
 
 impl Match {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Match::Exact => "exact",
             Match::Undated => "undated",
@@ -127,7 +127,7 @@ impl Match {
 /// A contract or list price for one model, from a team's prices file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PriceSpec {
+struct PriceSpec {
     pub model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
@@ -162,11 +162,11 @@ fn check_ranges(m: &ModelSpec) -> Result<(), String> {
 
 impl Catalogue {
     /// The catalogue shipped in the binary.
-    pub fn builtin() -> Result<Catalogue, String> {
+    pub(crate) fn builtin() -> Result<Catalogue, String> {
         Self::parse(DEFAULT_MODELS_TOML, DEFAULT_ZONES_TOML)
     }
 
-    pub fn parse(models_toml: &str, zones_toml: &str) -> Result<Catalogue, String> {
+    pub(crate) fn parse(models_toml: &str, zones_toml: &str) -> Result<Catalogue, String> {
         use sha2::Digest;
         let models: ModelsFile = toml::from_str(models_toml).map_err(|e| format!("models catalogue: {e}"))?;
         let zones: ZonesFile = toml::from_str(zones_toml).map_err(|e| format!("zones table: {e}"))?;
@@ -196,7 +196,7 @@ impl Catalogue {
     }
 
     /// A catalogue with no models, providers or zones: every model resolves to the fallback.
-    pub fn empty() -> Catalogue {
+    pub(crate) fn empty() -> Catalogue {
         Catalogue {
             models: Vec::new(),
             fallback: fallback_model(),
@@ -210,7 +210,7 @@ impl Catalogue {
     /// Adds a team's `[[model]]` and `[[provider]]` entries (same keys as `config/models.toml`):
     /// an entry with a name already known replaces it, so a team can correct a shipped one; new
     /// names are added and take precedence over family matches. `origin` names the file.
-    pub fn overlay(&mut self, models_toml: &str, origin: &str) -> Result<(), String> {
+    pub(crate) fn overlay(&mut self, models_toml: &str, origin: &str) -> Result<(), String> {
         use sha2::Digest;
         let file: ModelsFile = toml::from_str(models_toml).map_err(|e| format!("{e}"))?;
         for m in file.model {
@@ -235,7 +235,7 @@ impl Catalogue {
 
     /// Sets prices from a team's `[[price]]` entries (contract prices, or models the shipped
     /// catalogue has no price for). Each `model` must resolve to a catalogue entry.
-    pub fn set_prices(&mut self, prices_toml: &str, origin: &str) -> Result<(), String> {
+    pub(crate) fn set_prices(&mut self, prices_toml: &str, origin: &str) -> Result<(), String> {
         use sha2::Digest;
         let file: PricesFile = toml::from_str(prices_toml).map_err(|e| format!("{e}"))?;
         for price in file.price {
@@ -263,27 +263,29 @@ impl Catalogue {
 
     /// Where the catalogue came from and a short hash over every file read: two ledgers with the
     /// same version used the same parameters, data centres, grids and prices.
-    pub fn version(&self) -> String {
+    pub(crate) fn version(&self) -> String {
         use sha2::Digest;
         let hash = self.digest.clone().finalize();
         let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
         format!("{} sha256:{short}", self.version)
     }
 
-    pub fn models(&self) -> &[ModelSpec] {
+    // Only the tests list the catalogue; requests resolve one model.
+    #[cfg(test)]
+    pub(crate) fn models(&self) -> &[ModelSpec] {
         &self.models
     }
 
-    pub fn zones(&self) -> &[Zone] {
+    pub(crate) fn zones(&self) -> &[Zone] {
         &self.zones
     }
 
-    pub fn zone(&self, code: &str) -> Option<&Zone> {
+    pub(crate) fn zone(&self, code: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.code.eq_ignore_ascii_case(code))
     }
 
     /// The provider's data centre; unknown providers get the widest range of the known ones.
-    pub fn provider(&self, name: &str) -> ProviderSpec {
+    pub(crate) fn provider(&self, name: &str) -> ProviderSpec {
         self.providers
             .iter()
             .find(|p| p.name == name)
@@ -297,7 +299,7 @@ impl Catalogue {
             })
     }
 
-    pub fn resolve(&self, requested: &str) -> Resolved<'_> {
+    pub(crate) fn resolve(&self, requested: &str) -> Resolved<'_> {
         let name = requested.trim().to_ascii_lowercase();
         let find = |n: &str| {
             self.models
@@ -336,7 +338,7 @@ impl Catalogue {
 /// The stated default for models the catalogue does not know: a mid-size model of 8–132 billion
 /// active and 8–440 billion total parameters (the span from gpt-4o-mini to gpt-4o), so the range is
 /// wide and honest rather than precise and wrong.
-pub fn fallback_model() -> ModelSpec {
+fn fallback_model() -> ModelSpec {
     ModelSpec {
         name: "unknown".into(),
         aliases: Vec::new(),

@@ -18,13 +18,15 @@
 //! The low end of the range uses the low parameter estimates, the high end the high ones; central is
 //! their mean. The constants are EcoLogits' regressions, unchanged.
 
-pub mod accounting;
-pub mod catalogue;
+pub(crate) mod accounting;
+pub(crate) mod catalogue;
 
 use serde::{Deserialize, Serialize};
 
-pub use accounting::{account, Impacts, LocalSettings, LocalWork, Measured, Outcome, RequestCosts, Site, TokenHistory};
-pub use catalogue::{Catalogue, ModelSpec, ProviderSpec, Zone};
+pub(crate) use accounting::{
+    account, Impacts, LocalSettings, LocalWork, Measured, Outcome, RequestCosts, Site, TokenHistory,
+};
+pub(crate) use catalogue::{Catalogue, Zone};
 
 /// The energy model's inputs: the catalogue (models, providers, zones) and the local settings.
 #[derive(Debug, Clone, Serialize)]
@@ -58,13 +60,13 @@ pub struct MeterSpec {
 }
 
 impl MeterSpec {
-    pub fn meters(&self, model: &str) -> bool {
+    pub(crate) fn meters(&self, model: &str) -> bool {
         self.models.iter().any(|m| m.eq_ignore_ascii_case(model))
     }
 }
 
 /// Which of the meters, if any, measures the GPUs that serve `model`.
-pub fn meter_for(meters: &[MeterSpec], model: &str) -> Option<usize> {
+pub(crate) fn meter_for(meters: &[MeterSpec], model: &str) -> Option<usize> {
     meters.iter().position(|m| m.meters(model))
 }
 
@@ -142,7 +144,7 @@ impl EnergyConfig {
 
 impl EnergySettings {
     /// A short, stable hash of the settings (SHA-256 of their JSON, 12 hex digits).
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         use sha2::Digest;
         let json = serde_json::to_string(self).unwrap_or_default();
         sha2::Sha256::digest(json.as_bytes())
@@ -172,12 +174,14 @@ const GPU_MEMORY_GB: f64 = 80.0;
 const SERVER_GPUS: f64 = 8.0;
 const SERVER_POWER_KW: f64 = 1.2;
 const BATCH_SIZE: f64 = 64.0;
-pub const DEFAULT_PUE: f64 = 1.2;
+// The tests' PUE; served figures take theirs from the config.
+#[cfg(test)]
+const DEFAULT_PUE: f64 = 1.2;
 /// Manufacturing emissions (kgCO2e) of one H100-class GPU and of an 8-GPU server without its
 /// GPUs, and their life: EcoLogits 0.11.3 `impacts/llm.py`.
-pub const GPU_EMBODIED_KGCO2E: f64 = 273.0;
-pub const SERVER_EMBODIED_KGCO2E: f64 = 5_700.0;
-pub const HARDWARE_LIFESPAN_S: f64 = 3.0 * 365.0 * 24.0 * 3600.0;
+const GPU_EMBODIED_KGCO2E: f64 = 273.0;
+const SERVER_EMBODIED_KGCO2E: f64 = 5_700.0;
+const HARDWARE_LIFESPAN_S: f64 = 3.0 * 365.0 * 24.0 * 3600.0;
 
 /// A figure with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -188,7 +192,7 @@ pub struct Range {
 }
 
 impl Range {
-    pub fn new(low: f64, high: f64) -> Range {
+    pub(crate) fn new(low: f64, high: f64) -> Range {
         let (low, high) = if low <= high { (low, high) } else { (high, low) };
         Range {
             low,
@@ -197,7 +201,7 @@ impl Range {
         }
     }
 
-    pub fn exact(v: f64) -> Range {
+    pub(crate) fn exact(v: f64) -> Range {
         Range {
             low: v,
             central: v,
@@ -205,7 +209,7 @@ impl Range {
         }
     }
 
-    pub fn scale(self, k: f64) -> Range {
+    pub(crate) fn scale(self, k: f64) -> Range {
         Range {
             low: self.low * k,
             central: self.central * k,
@@ -215,7 +219,7 @@ impl Range {
 
     /// What is left of this saving after a cost, both uncertain and independent: the low end takes
     /// the cost's high end off, the high end its low end, so the range widens rather than narrows.
-    pub fn net_of(self, cost: Range) -> Range {
+    pub(crate) fn net_of(self, cost: Range) -> Range {
         Range {
             low: self.low - cost.high,
             central: self.central - cost.central,
@@ -238,7 +242,7 @@ impl std::ops::Add for Range {
 
 /// The parts of a model that the method needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LlmProfile {
+pub(crate) struct LlmProfile {
     /// Billions of parameters used per token (low, high).
     pub active_b: (f64, f64),
     /// Billions of parameters held in GPU memory (low, high).
@@ -251,7 +255,7 @@ pub struct LlmProfile {
 
 /// The energy breakdown of one LLM call at one parameter point, in Wh.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LlmPoint {
+pub(crate) struct LlmPoint {
     pub gpus: f64,
     pub generation_s: f64,
     pub gpu_wh: f64,
@@ -261,7 +265,7 @@ pub struct LlmPoint {
     pub embodied_g: f64,
 }
 
-pub fn gpus_required(total_b: f64) -> f64 {
+fn gpus_required(total_b: f64) -> f64 {
     let memory_gb = 1.2 * total_b * QUANTIZATION_BITS / 8.0;
     let gpus = (memory_gb / GPU_MEMORY_GB).ceil().max(1.0);
     2f64.powf(gpus.log2().ceil())
@@ -269,7 +273,7 @@ pub fn gpus_required(total_b: f64) -> f64 {
 
 /// One point of the method: given parameter counts, output tokens and (optionally) the measured
 /// request latency, which bounds the generation time from above.
-pub fn llm_point(
+pub(crate) fn llm_point(
     active_b: f64,
     total_b: f64,
     profile: &LlmProfile,
@@ -301,19 +305,21 @@ pub fn llm_point(
 
 /// A request's share of the manufacturing emissions of the server and GPUs it ran on: the
 /// hardware's emissions over its life, times the generation time, over the batch it shared.
-pub fn embodied_g(gpus: f64, generation_s: f64) -> f64 {
+pub(crate) fn embodied_g(gpus: f64, generation_s: f64) -> f64 {
     let hardware_kg = gpus / SERVER_GPUS * SERVER_EMBODIED_KGCO2E + gpus * GPU_EMBODIED_KGCO2E;
     generation_s * hardware_kg * 1000.0 / (HARDWARE_LIFESPAN_S * BATCH_SIZE)
 }
 
 /// EcoLogits' GPU energy per output token (Wh) at a batch size: the regression fitted on measured
 /// H100 inference energy. Exposed so it can be held against measurements.
-pub fn gpu_wh_per_token(active_b: f64, batch: f64) -> f64 {
+fn gpu_wh_per_token(active_b: f64, batch: f64) -> f64 {
     GPU_ENERGY_ALPHA * (GPU_ENERGY_BETA * batch).exp() * active_b + GPU_ENERGY_GAMMA
 }
 
 /// Energy of one LLM call, in Wh, as a range over the model's parameter estimates.
-pub fn llm_energy_wh(profile: &LlmProfile, output_tokens: f64, request_latency_s: Option<f64>, pue: f64) -> Range {
+// The tests check the range through this; the ledger goes through the accounting.
+#[cfg(test)]
+fn llm_energy_wh(profile: &LlmProfile, output_tokens: f64, request_latency_s: Option<f64>, pue: f64) -> Range {
     let low = llm_point(
         profile.active_b.0,
         profile.total_b.0,
@@ -335,7 +341,7 @@ pub fn llm_energy_wh(profile: &LlmProfile, output_tokens: f64, request_latency_s
 
 /// Energy of work done on our own CPU, from its measured CPU time: seconds × watts per busy core
 /// (a range, e.g. 5–15 W for a modern server core) × PUE.
-pub fn cpu_energy_wh(cpu_seconds: f64, watts_per_core: (f64, f64), pue: f64) -> Range {
+pub(crate) fn cpu_energy_wh(cpu_seconds: f64, watts_per_core: (f64, f64), pue: f64) -> Range {
     Range::new(
         cpu_seconds * watts_per_core.0 / 3600.0 * pue,
         cpu_seconds * watts_per_core.1 / 3600.0 * pue,

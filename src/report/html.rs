@@ -220,14 +220,14 @@ table{border-collapse:collapse;width:100%;font-size:14px}th,td{padding:6px 8px;b
 
 /// What the page is for: a saved report, or the live dashboard (refreshed, with the last hour).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Page {
+pub(crate) enum Page {
     Report,
     Dashboard { refresh_seconds: u32 },
 }
 
 /// The whole report as one HTML document. `recorded` is the ledger's record of the settings its
 /// rows name, so the methodology states the figures actually used.
-pub fn render(
+pub(crate) fn render(
     rows: &[LedgerRecord],
     recorded: &[StoredSettings],
     from: Option<String>,

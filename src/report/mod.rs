@@ -7,7 +7,7 @@
 //!
 //! The JSON format is a stable contract: fields are only ever added.
 
-pub mod html;
+pub(crate) mod html;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +27,7 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             GroupBy::Day => "day",
             GroupBy::Week => "week",
@@ -56,7 +56,7 @@ impl GroupBy {
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
-pub fn civil(days: i64) -> String {
+pub(crate) fn civil(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -70,7 +70,7 @@ pub fn civil(days: i64) -> String {
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
-pub fn days_from_civil(date: &str) -> Option<i64> {
+pub(crate) fn days_from_civil(date: &str) -> Option<i64> {
     let mut parts = date.split('-');
     let (y, m, d): (i64, i64, i64) = (
         parts.next()?.parse().ok()?,
@@ -90,7 +90,7 @@ pub fn days_from_civil(date: &str) -> Option<i64> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ByRoute {
+pub(crate) struct ByRoute {
     pub search: u64,
     pub llm: u64,
     pub escalated: u64,
@@ -103,13 +103,13 @@ pub struct ByRoute {
 
 impl ByRoute {
     /// Chat requests: answered from search or the cache, or by the LLM.
-    pub fn chat(&self) -> u64 {
+    pub(crate) fn chat(&self) -> u64 {
         self.search + self.cache + self.llm + self.escalated
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub requests: u64,
     pub by_route: ByRoute,
     /// Share of chat requests answered without the LLM: (search + cache) / chat requests.
@@ -194,12 +194,12 @@ pub struct Totals {
 /// avoided, net of its own cost. A grade of energy per request (the energy audit's M2) graded the
 /// model a team chose, moved with cheap repeats, and held EcoLogits' figures against Epoch AI's
 /// anchor, another method; this one compares EcoLogits (or the meter) with itself.
-pub const LABEL_THRESHOLDS_SHARE: [(char, f64); 4] = [('A', 0.4), ('B', 0.2), ('C', 0.1), ('D', 0.0)];
+const LABEL_THRESHOLDS_SHARE: [(char, f64); 4] = [('A', 0.4), ('B', 0.2), ('C', 0.1), ('D', 0.0)];
 
 /// What the grade means, for every format that shows it.
-pub const LABEL_SOURCE: &str = "routing grade: the share of the reference scenario's LLM energy that routing avoided, net of ecoroute's own cost, on chat requests other than cache repeats, by the same method on both sides (central estimates): A at 40% or more, B 20%, C 10%, D above 0, E none. It grades what ecoroute did, not the model chosen (compare models with Hugging Face's AI Energy Score, per task and size class)";
+pub(crate) const LABEL_SOURCE: &str = "routing grade: the share of the reference scenario's LLM energy that routing avoided, net of ecoroute's own cost, on chat requests other than cache repeats, by the same method on both sides (central estimates): A at 40% or more, B 20%, C 10%, D above 0, E none. It grades what ecoroute did, not the model chosen (compare models with Hugging Face's AI Energy Score, per task and size class)";
 
-pub fn eco_label(avoided_share: f64) -> char {
+pub(crate) fn eco_label(avoided_share: f64) -> char {
     LABEL_THRESHOLDS_SHARE
         .iter()
         // D asks for more than nothing; the others for at least their floor.
@@ -208,7 +208,7 @@ pub fn eco_label(avoided_share: f64) -> char {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TierTotals {
+pub(crate) struct TierTotals {
     /// Requests served by a cheaper model than the one asked for.
     pub requests: u64,
     /// Of those, the ones the difficulty router let through (`max_difficulty`).
@@ -239,7 +239,7 @@ fn router_promise(max_difficulty: f64) -> String {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TierShadowTotals {
+pub(crate) struct TierShadowTotals {
     /// Requests a tier in shadow mode would have sent to a cheaper model.
     pub requests: u64,
     pub would_save_energy_wh: Range,
@@ -253,7 +253,7 @@ pub struct TierShadowTotals {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ShadowTotals {
+pub(crate) struct ShadowTotals {
     pub requests: u64,
     /// Shadow requests that search would have answered.
     pub would_answer_from_search: u64,
@@ -412,14 +412,14 @@ impl Totals {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Group {
+pub(crate) struct Group {
     pub key: String,
     #[serde(flatten)]
     pub totals: Totals,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub method_version: &'static str,
     /// The ecoroute that wrote the report (the rows' figures were computed when they were written,
     /// under the settings in `settings`).
@@ -443,7 +443,7 @@ pub struct Report {
 /// The settings behind a report: every hash its rows name, the settings each stands for (as the
 /// ledger recorded them), and the most recent set's key figures at the top.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SettingsSummary {
+pub(crate) struct SettingsSummary {
     pub hashes: Vec<String>,
     /// Rows written before ecoroute recorded settings (their figures exclude embodied emissions).
     pub rows_without_settings: u64,
@@ -460,14 +460,14 @@ pub struct SettingsSummary {
 
 impl SettingsSummary {
     /// The most recent recorded set the rows use.
-    pub fn latest(&self) -> Option<&crate::energy::EnergySettings> {
+    pub(crate) fn latest(&self) -> Option<&crate::energy::EnergySettings> {
         self.each.last().map(|s| &s.settings)
     }
 }
 
 impl Report {
     /// Fills in what each of the rows' settings hashes stands for, from the ledger's records.
-    pub fn with_settings(mut self, recorded: &[StoredSettings]) -> Report {
+    pub(crate) fn with_settings(mut self, recorded: &[StoredSettings]) -> Report {
         let s = &mut self.settings;
         s.each = recorded
             .iter()
@@ -489,12 +489,13 @@ impl Report {
 
 /// A cited source: what it provides, and where to read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Source {
+pub(crate) struct Source {
     pub what: &'static str,
     pub reference: &'static str,
 }
 
-pub const BOUNDARY: &str = "Inference only: LLM calls (GPU and server energy over generation time, provider PUE; \
+pub(crate) const BOUNDARY: &str =
+    "Inference only: LLM calls (GPU and server energy over generation time, provider PUE; \
 measured GPU energy where a meter is configured), the proxy and the search (measured CPU time). CO2e includes \
 the embodied emissions of hardware (EcoLogits' server and GPU manufacturing over a 3-year life; the proxy \
 host's share by CPU time). Carbon is location-based (the grid average of the data centre's country), not \
@@ -509,9 +510,9 @@ pub const ECOROUTE_VERSION: &str = concat!("ecoroute ", env!("CARGO_PKG_VERSION"
 
 /// The reference scenario of every avoided figure (WBCSD's Guidance on Avoided Emissions, 2023,
 /// and the GHG Protocol ask for one, stated, with a marginal comparison against it).
-pub const REFERENCE_SCENARIO: &str = "Avoided figures compare with one reference scenario: the same requests, from the same clients, sent straight to the model each names, with no search, cache or model tier; an avoided answer as long as that model's answers to lookups in this ledger (or the stated prior). Avoided = the footprint of the calls ecoroute did not make, less ecoroute's own cost (proxy, search, escalations). On GPUs the team provisions and meters, a call not made saves only the marginal energy of its tokens: no idle draw, host or manufacturing share. For API models it is EcoLogits' attributional footprint of a call, embodied share included (a provider's fleet grows with demand), so it is an upper bound at the margin; quote the low end. Repeats answered from the cache are counted as avoided calls (the reference scenario would have sent them) and shown apart. Rebound (more questions because answers are cheap) and re-asks after a wrong search answer are not modelled. Avoided figures are never netted with the actual footprint.";
+pub(crate) const REFERENCE_SCENARIO: &str = "Avoided figures compare with one reference scenario: the same requests, from the same clients, sent straight to the model each names, with no search, cache or model tier; an avoided answer as long as that model's answers to lookups in this ledger (or the stated prior). Avoided = the footprint of the calls ecoroute did not make, less ecoroute's own cost (proxy, search, escalations). On GPUs the team provisions and meters, a call not made saves only the marginal energy of its tokens: no idle draw, host or manufacturing share. For API models it is EcoLogits' attributional footprint of a call, embodied share included (a provider's fleet grows with demand), so it is an upper bound at the margin; quote the low end. Repeats answered from the cache are counted as avoided calls (the reference scenario would have sent them) and shown apart. Rebound (more questions because answers are cheap) and re-asks after a wrong search answer are not modelled. Avoided figures are never netted with the actual footprint.";
 
-pub const SOURCES: [Source; 8] = [
+pub(crate) const SOURCES: [Source; 8] = [
     Source {
         what: "LLM inference energy and water method",
         reference: "EcoLogits 0.11.3, LLM inference methodology: https://ecologits.ai/latest/methodology/llm_inference/",
@@ -547,7 +548,7 @@ pub const SOURCES: [Source; 8] = [
 ];
 
 /// The report over `rows` (a slice, or any selection of rows by reference).
-pub fn build<'a>(
+pub(crate) fn build<'a>(
     rows: impl IntoIterator<Item = &'a LedgerRecord>,
     by: GroupBy,
     from: Option<String>,
@@ -681,7 +682,7 @@ fn csv_line(key: &str, t: &Totals, method_and_sources: Option<(&str, &str)>) -> 
     .join(",")
 }
 
-pub fn to_csv(report: &Report) -> String {
+pub(crate) fn to_csv(report: &Report) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for g in &report.groups {
@@ -736,7 +737,7 @@ pub(crate) fn significant(x: f64) -> String {
 }
 
 /// One figure in the unit it reads best in: "0.52 Wh", "48.3 mWh", "$0.0123".
-pub fn figure(x: f64, unit: &str) -> String {
+pub(crate) fn figure(x: f64, unit: &str) -> String {
     if unit == "USD" {
         // Below a hundredth of a cent, money is not worth digits.
         if x.abs() < 1e-4 {
@@ -749,7 +750,7 @@ pub fn figure(x: f64, unit: &str) -> String {
 }
 
 /// A range as a person reads it, in one unit for all three figures: "0.52 Wh (0.41 to 0.68)".
-pub fn human(r: Range, unit: &str) -> String {
+pub(crate) fn human(r: Range, unit: &str) -> String {
     if unit == "USD" {
         return format!(
             "{} ({} to {})",
@@ -778,7 +779,7 @@ pub(crate) fn spend(t: &Totals, r: Range) -> String {
     }
 }
 
-pub fn to_markdown(report: &Report) -> String {
+pub(crate) fn to_markdown(report: &Report) -> String {
     let t = &report.totals;
     let mut out = String::from("# ecoroute footprint and savings report\n\n");
     let period = match (&report.from, &report.to) {
@@ -954,7 +955,7 @@ some independent estimates, so savings at the central figure are at the generous
 
 /// The settings behind a report in sentences, one per recorded set, then what is missing: the
 /// lines every format prints (as bullets or list items).
-pub fn settings_lines(s: &SettingsSummary) -> Vec<String> {
+pub(crate) fn settings_lines(s: &SettingsSummary) -> Vec<String> {
     let mut lines: Vec<String> = s
         .each
         .iter()
@@ -998,7 +999,7 @@ fn settings_markdown(s: &SettingsSummary) -> String {
 }
 
 /// One set of settings in words, for every format that prints them.
-pub fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
+fn settings_sentence(e: &crate::energy::EnergySettings) -> String {
     let mut text = format!(
         "{}; catalogue {}; local zone {} ({}, {} gCO2e/kWh); PUE {}; {}–{} W per busy core; host embodied {}–{} g per core-hour; avoided answer length: {}",
         e.method_version,

@@ -47,7 +47,7 @@ impl Default for Adequacy {
 }
 
 /// The `source` of an answer the calculator computed.
-pub const CALCULATOR: &str = "calculator";
+pub(crate) const CALCULATOR: &str = "calculator";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -62,7 +62,7 @@ pub struct Answer {
 
 impl Answer {
     /// Where the answer comes from, for the ledger: the source URL, else the document id.
-    pub fn source_ref(&self) -> String {
+    pub(crate) fn source_ref(&self) -> String {
         if self.url.is_empty() {
             self.doc_id.clone()
         } else {
@@ -82,7 +82,7 @@ impl Answer {
     }
 
     /// A calculator's answer, booked like a search answer: its method stands where a source would.
-    pub fn calculated(calculation: &crate::calc::Calculation) -> Answer {
+    pub(crate) fn calculated(calculation: &crate::calc::Calculation) -> Answer {
         Answer {
             sentence: calculation.sentence.clone(),
             title: format!("{}, by ecoroute's calculator", calculation.method),
@@ -451,7 +451,7 @@ static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 
 impl AnswerType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AnswerType::Any => "fact",
             AnswerType::Number => "number",
@@ -462,7 +462,7 @@ impl AnswerType {
     }
 
     /// What kind of answer the question wants, from its wording.
-    pub fn of_question(question: &str) -> AnswerType {
+    fn of_question(question: &str) -> AnswerType {
         let q = question.trim_start().to_lowercase();
         let starts = |w: &str| q.starts_with(w) && q[w.len()..].starts_with([' ', '\'', '’']);
         if starts("when") || q.contains("what year") || q.contains("which year") || q.contains("in what year") {
@@ -512,7 +512,7 @@ impl AnswerType {
 
 /// Compiles the question tables and answer-type patterns now, so the first request does not pay
 /// for it (tens of milliseconds in a debug build, charged to that request's CPU time).
-pub fn warm_up() {
+pub(crate) fn warm_up() {
     question::warm_up();
     LazyLock::force(&NAME);
     LazyLock::force(&PERSON_CUES);
@@ -520,12 +520,12 @@ pub fn warm_up() {
 }
 
 /// The question as retrieval and the adequacy check read it: see [`question::rewrite`].
-pub fn normalize_question(question: &str) -> Cow<'_, str> {
+pub(crate) fn normalize_question(question: &str) -> Cow<'_, str> {
     question::rewrite(question)
 }
 
 /// The content words of a text in comparable form ([`question::term`]): what a lookup is about.
-pub fn content_terms(text: &str) -> Vec<String> {
+pub(crate) fn content_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     words(text)
         .filter(|w| !is_stopword(w))
@@ -547,7 +547,7 @@ const MAKER_TERMS: &[&str] = &[
 
 /// A title that reads as a person's name: two to four words, each capitalised ("Alexander Graham
 /// Bell", "Leonardo da Vinci" allows a lower-case particle).
-pub fn looks_like_a_name(title: &str) -> bool {
+pub(crate) fn looks_like_a_name(title: &str) -> bool {
     let words: Vec<&str> = title.split_whitespace().collect();
     (2..=4).contains(&words.len())
         && words
@@ -576,7 +576,7 @@ static LIFE_DATES: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// A person's passage says when they were born and died only in the parenthesis after their name;
 /// said as sentences ("Ray Charles was born on September 23, 1930."), "when was X born" finds the
 /// words it asks with and an answer that reads on its own. None for other passages.
-pub fn life_sentences(title: &str, text: &str) -> Option<String> {
+pub(crate) fn life_sentences(title: &str, text: &str) -> Option<String> {
     let subject = entity(title);
     if !looks_like_a_name(subject) {
         return None;
@@ -624,7 +624,7 @@ fn with_life_dates(hit: &Hit) -> Cow<'_, Hit> {
 
 /// The subject of a hit: its title up to a comma or parenthesis ("Lima, Peru" → "Lima"), without a
 /// site name ("Lima - Wikipedia" → "Lima") or a heading path ("Billing › Refunds" → "Refunds").
-pub fn entity(title: &str) -> &str {
+pub(crate) fn entity(title: &str) -> &str {
     let title = title.rsplit(" › ").next().unwrap_or(title);
     let title = title.split([',', '(', '|']).next().unwrap_or(title);
     title
@@ -893,7 +893,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
 
 /// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
 /// gives none.
-pub fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
+pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
     let (asked, hits) = read_question(question, hits)?;
     let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     Ok(super::reader::candidates(question, &asked, &hits))

@@ -23,7 +23,7 @@ pub struct BreakerSettings {
 /// The error a call gets while the circuit is open.
 #[derive(Debug, thiserror::Error)]
 #[error("search circuit open: the backend failed {failures} times in a row")]
-pub struct CircuitOpen {
+pub(crate) struct CircuitOpen {
     pub failures: u32,
 }
 
@@ -44,13 +44,13 @@ enum State {
 
 /// The breaker's state machine, pure apart from the clock passed in.
 #[derive(Debug)]
-pub struct Breaker {
+struct Breaker {
     settings: BreakerSettings,
     state: State,
 }
 
 impl Breaker {
-    pub fn new(settings: BreakerSettings) -> Breaker {
+    pub(crate) fn new(settings: BreakerSettings) -> Breaker {
         Breaker {
             settings,
             state: State::Closed { failures: 0 },
@@ -58,7 +58,7 @@ impl Breaker {
     }
 
     /// Whether a call may go ahead now.
-    pub fn admit(&mut self, now: Instant) -> Result<(), CircuitOpen> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), CircuitOpen> {
         match self.state {
             State::Closed { .. } => Ok(()),
             State::Open { until, failures } if now >= until => {
@@ -69,7 +69,7 @@ impl Breaker {
         }
     }
 
-    pub fn record(&mut self, success: bool, now: Instant) {
+    pub(crate) fn record(&mut self, success: bool, now: Instant) {
         let failures = match self.state {
             State::Closed { failures } | State::Open { failures, .. } | State::HalfOpen { failures } => failures,
         };
@@ -89,18 +89,20 @@ impl Breaker {
         }
     }
 
-    pub fn is_open(&self) -> bool {
+    // Only the tests look at the state; a search asks `admit`.
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         !matches!(self.state, State::Closed { .. })
     }
 }
 
 #[derive(Clone)]
-pub struct BreakerLayer {
+pub(crate) struct BreakerLayer {
     breaker: Arc<Mutex<Breaker>>,
 }
 
 impl BreakerLayer {
-    pub fn new(settings: BreakerSettings) -> BreakerLayer {
+    pub(crate) fn new(settings: BreakerSettings) -> BreakerLayer {
         BreakerLayer {
             breaker: Arc::new(Mutex::new(Breaker::new(settings))),
         }
@@ -126,7 +128,9 @@ pub struct BreakerService<S> {
 
 impl<S> BreakerService<S> {
     /// Whether the circuit is open or half-open, for `/readyz`.
-    pub fn is_open(&self) -> bool {
+    // Only the tests read the state through the service.
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         self.breaker.lock().map(|b| b.is_open()).unwrap_or(false)
     }
 }

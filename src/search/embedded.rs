@@ -26,7 +26,7 @@ use crate::classify::text::{is_stopword, words};
 use crate::Error;
 
 /// What the index is built from; ingestion (below this module) owns the type.
-pub use super::ingest::CorpusDoc;
+pub(crate) use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
@@ -88,7 +88,7 @@ pub struct EmbeddedIndex {
 /// How an index built for a language reads a question: its keywords (the language's stopwords
 /// out, folded) and the forms each may be found by (its word group). `lang`'s packs implement it;
 /// this module sits below them.
-pub trait QueryWords: Send + Sync {
+pub(crate) trait QueryWords: Send + Sync {
     fn keywords(&self, question: &str) -> Vec<String>;
     fn surface_forms(&self, keyword: &str) -> Vec<String>;
 }
@@ -99,12 +99,12 @@ impl EmbeddedIndex {
     ///
     /// An index that was not built from this corpus (another corpus, or files ecoroute did not
     /// write) is never overwritten: that is a team's own index, and the error says what to set.
-    pub fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
+    pub(crate) fn open_or_build(dir: &Path, corpus: &Path) -> Result<EmbeddedIndex, Error> {
         Self::open_or_build_for(dir, corpus, None)
     }
 
     /// [`EmbeddedIndex::open_or_build`] for a language pack's corpus (`None`: English).
-    pub fn open_or_build_for(
+    pub(crate) fn open_or_build_for(
         dir: &Path,
         corpus: &Path,
         pack: Option<Arc<dyn QueryWords>>,
@@ -157,7 +157,7 @@ impl EmbeddedIndex {
     /// Whether `index build` may replace `dir` with a new index: it must be empty, missing, or an
     /// index ecoroute built (it holds the stamp), and must not hold the input. A build replaces the
     /// folder whole, so a folder of a team's own files would be lost.
-    pub fn check_replaceable(dir: &Path, corpus: &Path) -> Result<(), Error> {
+    pub(crate) fn check_replaceable(dir: &Path, corpus: &Path) -> Result<(), Error> {
         let inside = |p: &Path| {
             let (Ok(dir), Ok(p)) = (dir.canonicalize(), p.canonicalize()) else {
                 return false;
@@ -188,7 +188,12 @@ impl EmbeddedIndex {
     }
 
     /// [`EmbeddedIndex::build`] with the choices for public dumps, reporting how far it has got.
-    pub fn build_with(dir: &Path, corpus: &Path, options: &IngestOptions, progress: &Progress) -> Result<u64, Error> {
+    pub(crate) fn build_with(
+        dir: &Path,
+        corpus: &Path,
+        options: &IngestOptions,
+        progress: &Progress,
+    ) -> Result<u64, Error> {
         Self::build_stamped(dir, corpus, &corpus_stamp(corpus)?, false, options, progress)
     }
 
@@ -216,7 +221,9 @@ impl EmbeddedIndex {
     }
 
     /// An index held in memory, for tests and small corpora.
-    pub fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
+    // Only the tests build an index in memory; serving opens one on disk.
+    #[cfg(test)]
+    fn in_memory(docs: impl IntoIterator<Item = Result<CorpusDoc, Error>>) -> Result<EmbeddedIndex, Error> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
         let mut writer = DocWriter::new(&index, fields, false)?;
@@ -252,7 +259,7 @@ impl EmbeddedIndex {
         })
     }
 
-    pub fn num_docs(&self) -> u64 {
+    pub(crate) fn num_docs(&self) -> u64 {
         self.docs
     }
 

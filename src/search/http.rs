@@ -77,13 +77,13 @@ impl std::fmt::Debug for HttpSearchSettings {
     }
 }
 
-pub struct HttpSearch {
+pub(crate) struct HttpSearch {
     settings: HttpSearchSettings,
     client: reqwest::Client,
 }
 
 impl HttpSearch {
-    pub fn new(settings: HttpSearchSettings) -> Result<HttpSearch, SearchError> {
+    pub(crate) fn new(settings: HttpSearchSettings) -> Result<HttpSearch, SearchError> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             // The search API is named in the config; a redirect elsewhere is not followed.
@@ -140,7 +140,7 @@ impl SearchBackend for HttpSearch {
 }
 
 /// Fills `{query}` and `{limit}` in a URL template, URL-encoded.
-pub fn fill_url(template: &str, query: &str, limit: usize) -> String {
+pub(crate) fn fill_url(template: &str, query: &str, limit: usize) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
     template
         .replace("{query}", &encoded)
@@ -149,7 +149,7 @@ pub fn fill_url(template: &str, query: &str, limit: usize) -> String {
 
 /// Fills `{{query}}` and `{{limit}}` in the strings of a JSON body template. A string that is
 /// exactly `"{{limit}}"` becomes a number, as search APIs expect.
-pub fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
+fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
     match template {
         Value::String(s) if s == "{{limit}}" => Value::from(limit),
         // Split on the query placeholder first, so a query that itself says "{{limit}}" stays as sent.
@@ -171,17 +171,14 @@ pub fn fill_body(template: &Value, query: &str, limit: usize) -> Value {
 
 /// Maps a response body to hits. Results without a title and text are skipped; a response without
 /// the result array is an error (the mapping or the API is wrong, and that must show in logs).
-pub fn map_hits(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
+// Only the tests map without a query; searches use `map_hits_for`.
+#[cfg(test)]
+fn map_hits(body: &Value, mapping: &HitMapping, source_name: &str) -> Result<Vec<Hit>, SearchError> {
     map_hits_for(body, mapping, source_name, "")
 }
 
 /// As [`map_hits`], with the answer boxes first; `query` titles a box that has no title.
-pub fn map_hits_for(
-    body: &Value,
-    mapping: &HitMapping,
-    source_name: &str,
-    query: &str,
-) -> Result<Vec<Hit>, SearchError> {
+fn map_hits_for(body: &Value, mapping: &HitMapping, source_name: &str, query: &str) -> Result<Vec<Hit>, SearchError> {
     let mut hits = map_boxes(body, &mapping.boxes, source_name, query);
     hits.extend(map_results(body, mapping, source_name)?);
     Ok(hits)

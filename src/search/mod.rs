@@ -12,15 +12,15 @@
 //! - [`answer`]: pure; picks the sentence that answers the question, or refuses.
 
 pub mod answer;
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod embedded;
-pub mod http;
+pub(crate) mod http;
 pub mod ingest;
-pub mod pool;
-pub mod postgres;
-pub mod question;
-pub mod reader;
-pub mod settings;
+pub(crate) mod pool;
+pub(crate) mod postgres;
+pub(crate) mod question;
+pub(crate) mod reader;
+pub(crate) mod settings;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -94,7 +94,7 @@ pub trait BlockingSearch: Send + Sync + 'static {
 
 /// A request to the search service.
 #[derive(Debug, Clone)]
-pub struct SearchQuery {
+pub(crate) struct SearchQuery {
     pub text: String,
     pub limit: usize,
 }
@@ -108,7 +108,7 @@ pub struct SearchOutcome {
     pub cpu: Option<Duration>,
 }
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `tower::Service` face of a [`SearchBackend`].
 #[derive(Clone)]
@@ -121,17 +121,13 @@ pub struct SearchService {
 
 impl SearchService {
     /// `pool` runs the searches of a backend that has a blocking face.
-    pub fn new(backend: Arc<dyn SearchBackend>, pool: pool::SearchPool) -> Self {
+    pub(crate) fn new(backend: Arc<dyn SearchBackend>, pool: pool::SearchPool) -> Self {
         let blocking = Arc::clone(&backend).blocking();
         Self {
             backend,
             blocking,
             pool,
         }
-    }
-
-    pub fn backend_name(&self) -> &str {
-        self.backend.name()
     }
 }
 

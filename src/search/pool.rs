@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 /// Why work did not run on the pool.
 #[derive(Debug, thiserror::Error)]
-pub enum PoolError {
+pub(crate) enum PoolError {
     #[error("every search thread stayed busy for {0:?}")]
     Busy(Duration),
     #[error("a search thread failed: {0}")]
@@ -32,7 +32,7 @@ pub struct SearchPool {
 
 impl SearchPool {
     /// `threads` concurrent jobs at most; 0 means one per core.
-    pub fn new(threads: usize) -> SearchPool {
+    pub(crate) fn new(threads: usize) -> SearchPool {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
@@ -45,7 +45,7 @@ impl SearchPool {
     /// Runs `work` on a blocking thread once a permit is free, waiting for one at most `wait`
     /// (`None`: as long as the caller awaits, for callers that bound the whole call with a
     /// timeout). Returns what `work` returned and the thread CPU time it used there.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         wait: Option<Duration>,
         work: impl FnOnce() -> T + Send + 'static,

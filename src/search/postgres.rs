@@ -30,7 +30,7 @@ pub struct PgSearchSettings {
     pub source_name: String,
 }
 
-pub struct PgSearch {
+pub(crate) struct PgSearch {
     pool: Pool,
     sql: String,
     language: String,
@@ -47,7 +47,7 @@ fn quote(identifier: &str) -> String {
 }
 
 /// The search statement for a table layout.
-pub fn search_sql(s: &PgSearchSettings) -> String {
+fn search_sql(s: &PgSearchSettings) -> String {
     let url = s
         .url_column
         .as_deref()
@@ -68,7 +68,7 @@ pub fn search_sql(s: &PgSearchSettings) -> String {
 impl PgSearch {
     /// Creates the pool; connections open on first use, so a database that is down at start makes
     /// requests escalate (and the circuit breaker open) instead of stopping the proxy.
-    pub fn new(settings: &PgSearchSettings) -> Result<PgSearch, SearchError> {
+    pub(crate) fn new(settings: &PgSearchSettings) -> Result<PgSearch, SearchError> {
         let pg_config: tokio_postgres::Config = settings
             .url
             .expose()

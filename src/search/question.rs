@@ -86,7 +86,7 @@ static GROUP_OF: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
 });
 
 /// The comparable form of a lower-case word.
-pub fn term(word: &str) -> String {
+pub(crate) fn term(word: &str) -> String {
     match GROUP_OF.get(word) {
         Some(&group) => WORD_GROUPS[group][0].to_string(),
         None => stem(word).to_string(),
@@ -94,7 +94,7 @@ pub fn term(word: &str) -> String {
 }
 
 /// Every form of the word's group (the word alone when it has none).
-pub fn surface_forms(word: &str) -> Vec<&str> {
+pub(crate) fn surface_forms(word: &str) -> Vec<&str> {
     match GROUP_OF.get(word) {
         Some(&group) => WORD_GROUPS[group].to_vec(),
         None => vec![word],
@@ -104,7 +104,7 @@ pub fn surface_forms(word: &str) -> Vec<&str> {
 /// Whether a question's term and a document's term are the same word, allowing for a typo in a
 /// long word: one edit in five to seven letters, two from eight, never in the first letter
 /// (so "austria" is not "australia", nor "iran" "iraq").
-pub fn same_term(asked: &str, said: &str) -> bool {
+pub(crate) fn same_term(asked: &str, said: &str) -> bool {
     if asked == said {
         return true;
     }
@@ -120,7 +120,7 @@ pub fn same_term(asked: &str, said: &str) -> bool {
 }
 
 /// Whether `asked` is one of `said`, typos allowed.
-pub fn mentions<'a>(said: impl IntoIterator<Item = &'a String>, asked: &str) -> bool {
+pub(crate) fn mentions<'a>(said: impl IntoIterator<Item = &'a String>, asked: &str) -> bool {
     said.into_iter().any(|s| same_term(asked, s))
 }
 
@@ -214,7 +214,7 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 });
 
 /// Compiles the tables now, so the first request does not pay for it.
-pub fn warm_up() {
+pub(crate) fn warm_up() {
     LazyLock::force(&ALIASES);
     LazyLock::force(&SHORTHAND);
     LazyLock::force(&REWRITES);
@@ -223,7 +223,7 @@ pub fn warm_up() {
 
 /// The question with shorthand fixed, countries named as the sources name them, and long
 /// phrasings shortened.
-pub fn rewrite(question: &str) -> Cow<'_, str> {
+pub(crate) fn rewrite(question: &str) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(question);
     for (re, replacement) in SHORTHAND.iter() {
         if re.is_match(&text) {
@@ -255,7 +255,7 @@ pub fn rewrite(question: &str) -> Cow<'_, str> {
 }
 
 /// Accents off ("Brasília" → "Brasilia"), so two sources that spell a name differently agree.
-pub fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     // ASCII has no compatibility decomposition and no combining marks: it folds to itself.
     if text.is_ascii() {
@@ -267,7 +267,7 @@ pub fn fold(text: &str) -> String {
 }
 
 /// For "what does CPU stand for": the abbreviation asked about.
-pub fn abbreviation_asked(question: &str) -> Option<String> {
+pub(crate) fn abbreviation_asked(question: &str) -> Option<String> {
     static STANDS_FOR: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)\bwhat (?:does|do|is) (?:the (?:abbreviation|acronym) )?([a-z][a-z0-9&.]{1,9}) (?:stand for|short for)\b").ok()
     });
@@ -278,7 +278,7 @@ pub fn abbreviation_asked(question: &str) -> Option<String> {
 
 /// Whether `text` spells out `abbreviation` ("cpu") as consecutive words whose initials are its
 /// letters ("central processing unit"), small words allowed in between ("Bank of America").
-pub fn expands(text: &str, abbreviation: &str) -> bool {
+pub(crate) fn expands(text: &str, abbreviation: &str) -> bool {
     let words: Vec<String> = crate::classify::text::words(text).collect();
     let letters: Vec<char> = abbreviation.chars().collect();
     (0..words.len()).any(|start| spells(&words[start..], &letters, true))

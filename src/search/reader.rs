@@ -32,7 +32,7 @@ const DEFINITION_LEAD_CHARS: usize = 200;
 
 /// One candidate answer: a sentence of a hit, with what the model reads of it.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Index of the hit in the backend's list.
     pub hit: usize,
     /// The sentence as the answer says it (a leading pronoun replaced by the subject).
@@ -43,7 +43,7 @@ pub struct Candidate {
 /// The trained model: a bias, named weights, the threshold and how it was chosen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReaderModel {
+pub(crate) struct ReaderModel {
     pub bias: f64,
     /// The probability a best candidate must reach to be given as the answer.
     pub threshold: f64,
@@ -58,12 +58,12 @@ static BUILTIN: LazyLock<Option<ReaderModel>> =
 impl ReaderModel {
     /// The model shipped in the binary. `None` only if the file in the repository is broken, which
     /// a unit test rules out.
-    pub fn builtin() -> Option<&'static ReaderModel> {
+    pub(crate) fn builtin() -> Option<&'static ReaderModel> {
         BUILTIN.as_ref()
     }
 
     /// The probability that a candidate with these features is a right answer.
-    pub fn probability(&self, features: &[(String, f64)]) -> f64 {
+    pub(crate) fn probability(&self, features: &[(String, f64)]) -> f64 {
         let z = features.iter().fold(self.bias, |z, (name, x)| {
             z + self.weights.get(name).copied().unwrap_or(0.0) * x
         });
@@ -111,7 +111,7 @@ fn question_type(question: &str) -> &'static str {
 }
 
 /// For "what is X", "whats a X", "define X", "who is X", "X?": the subject phrase X.
-pub fn definition_subject(question: &str) -> Option<String> {
+fn definition_subject(question: &str) -> Option<String> {
     static DEFINITION: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
         regex::Regex::new(r"(?i)^\s*(?:(?:what|who)(?:'s|’s| is| are| was| were|s)|define|definition of|meaning of|explain what)\s+(?:(?:a|an|the)\s+)?(.+?)[\s?.!]*$").ok()
     });
@@ -688,7 +688,7 @@ fn source_kind(source: &str) -> &'static str {
 }
 
 /// The best candidate and its probability, if any.
-pub fn best<'a>(model: &ReaderModel, candidates: &'a [Candidate]) -> Option<(&'a Candidate, f64)> {
+pub(crate) fn best<'a>(model: &ReaderModel, candidates: &'a [Candidate]) -> Option<(&'a Candidate, f64)> {
     candidates.iter().map(|c| (c, model.probability(&c.features))).fold(
         None,
         |best: Option<(&Candidate, f64)>, (c, p)| match best {
@@ -700,14 +700,14 @@ pub fn best<'a>(model: &ReaderModel, candidates: &'a [Candidate]) -> Option<(&'a
 
 /// A training example: a candidate's features and whether it holds a gold answer; `group` is its
 /// question.
-pub struct Example {
+pub(crate) struct Example {
     pub features: Vec<(String, f64)>,
     pub label: bool,
 }
 
 /// Fits the weights by stochastic gradient descent on the log loss with L2 shrinkage, in a fixed
 /// order (a seeded shuffle), so the same examples give the same model.
-pub fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
+pub(crate) fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let rows: Vec<Vec<(usize, f64)>> = examples
         .iter()
@@ -752,7 +752,7 @@ pub fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
 
 /// [`fit`] with `runs` seeds from `seed` on, weights averaged: one fit's result depends on the
 /// order it saw the examples in, and the average of several does much less.
-pub fn fit_averaged(examples: &[Example], epochs: usize, seed: u64, runs: usize) -> ReaderModel {
+pub(crate) fn fit_averaged(examples: &[Example], epochs: usize, seed: u64, runs: usize) -> ReaderModel {
     let runs = runs.max(1);
     let fits: Vec<ReaderModel> = (0..runs as u64).map(|i| fit(examples, epochs, seed + i)).collect();
     let mut weights: HashMap<String, f64> = HashMap::new();
@@ -772,7 +772,7 @@ pub fn fit_averaged(examples: &[Example], epochs: usize, seed: u64, runs: usize)
 /// The lowest threshold at which the answers given (best candidates at or above it) are right at
 /// least `precision` of the time, with at least `min_answered` of them; `None` if no threshold
 /// reaches it. `scored` holds each question's best probability and whether that answer is right.
-pub fn choose_threshold(scored: &[(f64, bool)], precision: f64, min_answered: usize) -> Option<f64> {
+pub(crate) fn choose_threshold(scored: &[(f64, bool)], precision: f64, min_answered: usize) -> Option<f64> {
     let mut sorted: Vec<(f64, bool)> = scored.to_vec();
     sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (mut right, mut chosen) = (0usize, None);
@@ -790,7 +790,7 @@ pub fn choose_threshold(scored: &[(f64, bool)], precision: f64, min_answered: us
 
 /// The words of a question that make it two questions ("what is X and who wrote Y"): a second
 /// question word after "and", or a second question mark with words after the first.
-pub fn several_questions(question: &str) -> bool {
+pub(crate) fn several_questions(question: &str) -> bool {
     static SECOND: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
         regex::Regex::new(r"(?i)\b(?:and|also|plus)\s+(?:what|who|when|where|which|how|why)\b|\?\s*\S.*\?").ok()
     });
@@ -798,7 +798,7 @@ pub fn several_questions(question: &str) -> bool {
 }
 
 /// Names of the features that fired for a candidate, strongest first, for `explain`.
-pub fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(String, f64)> {
+pub(crate) fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(String, f64)> {
     let mut c: Vec<(String, f64)> = candidate
         .features
         .iter()

@@ -38,7 +38,7 @@ impl SearchBackendConfig {
     }
 
     /// Whether two configs reach the same backend the same way (a reload then keeps it open).
-    pub fn same_as(&self, other: &SearchBackendConfig) -> bool {
+    pub(crate) fn same_as(&self, other: &SearchBackendConfig) -> bool {
         match (self, other) {
             (
                 SearchBackendConfig::Embedded { index_dir, corpus },

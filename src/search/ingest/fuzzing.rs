@@ -10,9 +10,9 @@ use super::{wikidata, Bounded, IngestOptions, Limits};
 use crate::Error;
 
 /// The entry limit under fuzzing: small, so that inputs can reach it.
-pub const MAX_ENTRY_BYTES: u64 = 64 << 10;
+const MAX_ENTRY_BYTES: u64 = 64 << 10;
 /// The input limit under fuzzing.
-pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+const MAX_INPUT_BYTES: u64 = 1 << 20;
 /// The longest lead a ZIM article gives, in bytes.
 pub const MAX_LEAD_BYTES: usize = super::zim::MAX_LEAD_CHARS;
 

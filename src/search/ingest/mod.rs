@@ -48,12 +48,12 @@ pub struct CorpusDoc {
 }
 
 /// Where every document goes: the index writer, or a `Vec` in tests.
-pub type Sink<'a> = dyn FnMut(CorpusDoc) -> Result<(), Error> + 'a;
+pub(crate) type Sink<'a> = dyn FnMut(CorpusDoc) -> Result<(), Error> + 'a;
 
 /// Choices that apply to the public dumps, which hold every language, and the limits that keep a
 /// hostile or broken input from taking the machine's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngestOptions {
+pub(crate) struct IngestOptions {
     /// The language whose labels and descriptions are read from Wikidata ("en"); items without a
     /// label in it, or without an article in that language's Wikipedia, are left out.
     pub language: String,
@@ -70,11 +70,11 @@ pub struct IngestOptions {
 
 /// The default of `--max-entry-bytes`: far above any real entry (a Wikidata entity is at most a
 /// few MB, a Wikipedia article's HTML rarely 1 MB) and small enough to hold twice.
-pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
+const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
 
 /// How many times its stored size an input may decompress to when `--max-input-bytes` is not
 /// given. Gzip can reach about 1,000; text compresses 3 to 15 times.
-pub const EXPANSION_LIMIT: u64 = 100;
+const EXPANSION_LIMIT: u64 = 100;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -221,7 +221,7 @@ impl<R: BufRead> BufRead for Bounded<R> {
 /// How far a build has gone, shared between the reader and whoever reports it. Bytes count the
 /// input as stored (compressed bytes for a `.gz`), so the fraction is honest for every kind.
 #[derive(Debug, Clone, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     inner: Arc<Counters>,
 }
 
@@ -233,13 +233,13 @@ struct Counters {
 }
 
 impl Progress {
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.inner.total_bytes.load(Ordering::Relaxed)
     }
-    pub fn read_bytes(&self) -> u64 {
+    pub(crate) fn read_bytes(&self) -> u64 {
         self.inner.read_bytes.load(Ordering::Relaxed)
     }
-    pub fn documents(&self) -> u64 {
+    pub(crate) fn documents(&self) -> u64 {
         self.inner.documents.load(Ordering::Relaxed)
     }
     fn add_total(&self, bytes: u64) {
@@ -316,7 +316,7 @@ fn kind_of(path: &Path) -> Option<Kind> {
 /// `kb.jsonl`, a link to `/dev/zero`, both hung the build). Links are followed, and each file
 /// and folder is read once whatever the links that lead to it, so a link back up (`sub/loop ->
 /// ..`) is no loop (one document was indexed 41 times).
-pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn input_files(input: &Path) -> Result<Vec<PathBuf>, Error> {
     let metadata =
         std::fs::metadata(input).map_err(|e| Error::io(format!("reading the input {}", input.display()), e))?;
     if metadata.is_file() {
@@ -419,7 +419,12 @@ fn file_size(file: &Path) -> u64 {
 }
 
 /// Reads every document of an input file or folder into `sink`, one at a time.
-pub fn read_into(input: &Path, options: &IngestOptions, progress: &Progress, sink: &mut Sink<'_>) -> Result<(), Error> {
+pub(crate) fn read_into(
+    input: &Path,
+    options: &IngestOptions,
+    progress: &Progress,
+    sink: &mut Sink<'_>,
+) -> Result<(), Error> {
     let root = if input.is_dir() {
         input
     } else {
@@ -488,7 +493,7 @@ pub fn read_into(input: &Path, options: &IngestOptions, progress: &Progress, sin
 
 /// Every document of an input, in memory: for tests and small inputs.
 #[cfg(test)]
-pub fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
+pub(crate) fn read_documents(input: &Path) -> Result<Vec<CorpusDoc>, Error> {
     let mut docs = Vec::new();
     read_into(input, &IngestOptions::default(), &Progress::default(), &mut |doc| {
         docs.push(doc);
