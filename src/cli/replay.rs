@@ -229,7 +229,9 @@ pub(super) fn replay_lines(config: Config, items: &[ReplayItem]) -> Result<ExitC
         let served = plan.served();
         let answer = match &plan.action {
             Action::Answered { content, .. } => Some(content.as_str()),
-            Action::Cached(_) | Action::Forward(_) => None,
+            // What the cache gives back, as `serve` sends it.
+            Action::Cached(hit) => Some(hit.answer.content.as_str()),
+            Action::Forward(_) => None,
         };
         let line = serde_json::json!({
             "line": item.line,

@@ -27,7 +27,7 @@ async fn replay_json_agrees_with_serve_on_every_question() {
         let r = h.chat(body.clone()).await;
         let route = r.headers()["x-ecoroute-route"].to_str().unwrap().to_string();
         let reason = r.headers()["x-ecoroute-reason"].to_str().unwrap().to_string();
-        let answer = if route == "search" {
+        let answer = if route == "search" || route == "cache" {
             let v: Value = r.json().await.unwrap();
             Some(v["choices"][0]["message"]["content"].as_str().unwrap().to_string())
         } else {
@@ -146,6 +146,9 @@ last_user_regex = '^FAQ:'
         );
         assert_eq!(line["tier"]["model"].as_str(), model.as_deref(), "the tier's model");
     }
+    // The hit gives back what the search answered, in replay as in serve.
+    assert!(replayed[0]["answer"].is_string());
+    assert_eq!(replayed[1]["answer"], replayed[0]["answer"], "the cached answer");
     assert_eq!(replayed[2]["tier"]["why"], "rule");
     assert_eq!(replayed[2]["tier"]["mode"], "route");
 }
