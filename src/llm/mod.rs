@@ -3,6 +3,7 @@
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
 //! three timeouts: connect, first byte (response headers) and total (the body included).
 
+pub mod fleet;
 pub mod usage;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::llm::{DeploymentApi, DeploymentConfig};
 use crate::config::LlmConfig;
 use crate::Error;
 
@@ -117,6 +119,15 @@ impl Upstream {
             .as_ref()
             .map(|k| (HeaderName::from_static("x-api-key"), k.expose().to_string()));
         Upstream::build(config, &anthropic.base_url, key, shards)
+    }
+
+    /// A `[[llm.deployments]]` entry, with `[llm]`'s timeouts; its key under the header its API reads.
+    pub fn deployment(config: &LlmConfig, deployment: &DeploymentConfig, shards: usize) -> Result<Upstream, Error> {
+        let key = deployment.api_key.as_ref().map(|k| match deployment.api {
+            DeploymentApi::Openai => (header::AUTHORIZATION, format!("Bearer {}", k.expose())),
+            DeploymentApi::Anthropic => (HeaderName::from_static("x-api-key"), k.expose().to_string()),
+        });
+        Upstream::build(config, &deployment.base_url, key, shards)
     }
 
     fn build(

@@ -69,6 +69,16 @@ impl Breaker {
         }
     }
 
+    /// Whether [`Breaker::admit`] would let a call through now, without moving to half-open: to
+    /// rank candidates before one of them is called.
+    pub fn would_admit(&self, now: Instant) -> bool {
+        match self.state {
+            State::Closed { .. } => true,
+            State::Open { until, .. } => now >= until,
+            State::HalfOpen { .. } => false,
+        }
+    }
+
     pub fn record(&mut self, success: bool, now: Instant) {
         let failures = match self.state {
             State::Closed { failures } | State::Open { failures, .. } | State::HalfOpen { failures } => failures,
