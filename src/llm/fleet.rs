@@ -329,13 +329,9 @@ impl Fleet {
                 }
                 Ok(response) if response.status().is_success() => Ok("ok".to_string()),
                 Ok(response) => Ok(response.status().as_u16().to_string()),
-                Err(Error::UpstreamTimeout(_)) => Err("timeout".into()),
-                Err(Error::UpstreamUnavailable(why))
-                    if why.starts_with("connection failed") || why.starts_with("no connection") =>
-                {
-                    Err("connect".into())
+                Err(e @ (Error::UpstreamTimeout(_) | Error::UpstreamUnavailable(_))) => {
+                    Err(super::failure_kind(e).to_string())
                 }
-                Err(Error::UpstreamUnavailable(_)) => Err("error".into()),
                 // Not the upstream's doing (a path outside the base): no other try helps.
                 Err(_) => {
                     tries.entries.push((deployment.name.clone(), "refused".into()));

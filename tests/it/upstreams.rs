@@ -259,3 +259,28 @@ async fn a_declared_fallback_model_answers_when_the_model_asked_cannot() {
     assert_eq!(row.requested_model.as_deref(), Some("gpt-4o"));
     assert_eq!(row.tries.as_deref(), Some("big:500,small:ok"));
 }
+
+/// A deployment that refuses connections (nothing listens on its port) is a `connect` failure,
+/// and the next deployment answers.
+#[tokio::test]
+async fn a_refused_connection_is_tried_elsewhere() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let good = start_mock().await;
+    let extra = format!(
+        "{}{}{FAST_RETRY}",
+        deployment("gone", &closed_url, 1000, ""),
+        deployment("good", &good.base_url(), 1, "")
+    );
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    for i in 0..3 {
+        let response = h.chat(user(&format!("Write a limerick about Lima {i}"))).await;
+        assert_eq!(response.status(), 200);
+    }
+    let rows = h.stop().await;
+    let tries: Vec<&str> = rows.iter().filter_map(|r| r.tries.as_deref()).collect();
+    assert_eq!(tries.len(), 3);
+    assert!(tries.iter().all(|t| t.ends_with("good:ok")), "{tries:?}");
+    assert!(tries.contains(&"gone:connect,good:ok"), "{tries:?}");
+}
