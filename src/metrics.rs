@@ -50,6 +50,14 @@ pub struct LimitLabels {
     pub limit: String,
 }
 
+/// An upstream deployment (the config names them, so the series are bounded) and how a try ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TryLabels {
+    pub deployment: String,
+    /// `answered` or `failed`.
+    pub result: String,
+}
+
 /// A model's series. Model names come from clients, so at most [`MAX_MODEL_SERIES`] distinct ones
 /// get their own series; the rest are counted under `other`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +105,7 @@ pub struct Metrics {
     /// Requests refused for a missing or unknown inbound key.
     pub auth_refused: Counter,
     pub limited: Family<LimitLabels, Counter>,
+    pub upstream_tries: Family<TryLabels, Counter>,
     pub budget_used: Family<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
@@ -317,6 +326,12 @@ impl Metrics {
             "Requests refused with 429 by a key's or tenant's limit (requests_per_minute, tokens_per_minute, budget_usd, budget_wh)",
             limited.clone(),
         );
+        let upstream_tries = Family::<TryLabels, Counter>::default();
+        registry.register(
+            "upstream_tries",
+            "Tries of an upstream deployment ([[llm.deployments]]) by result: answered, or failed (no connection, no headers in time, 429, 5xx)",
+            upstream_tries.clone(),
+        );
         let budget_used = Family::<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>::default();
         registry.register(
             "budget_used_ratio",
@@ -334,6 +349,7 @@ impl Metrics {
             cost_usd,
             auth_refused,
             limited,
+            upstream_tries,
             budget_used,
             cache_lookups,
             cache_stores,
@@ -357,6 +373,15 @@ impl Metrics {
             ledger_written,
             ledger_dropped,
         }
+    }
+
+    pub fn upstream_try(&self, deployment: &str, answered: bool) {
+        self.upstream_tries
+            .get_or_create(&TryLabels {
+                deployment: deployment.into(),
+                result: if answered { "answered" } else { "failed" }.into(),
+            })
+            .inc();
     }
 
     pub fn limited(&self, subject: &str, limit: &str) {

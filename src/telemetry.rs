@@ -118,8 +118,18 @@ impl Traces {
                 KeyValue::new("gen_ai.provider.name", provider),
                 KeyValue::new("gen_ai.request.model", model.clone()),
                 KeyValue::new("ecoroute.upstream.first_byte_ms", first_byte_ms),
-                KeyValue::new("ecoroute.upstream.tries", 1_i64),
+                KeyValue::new(
+                    "ecoroute.upstream.tries",
+                    i64::from(r.failed_tries) + i64::from(r.deployment.is_some()),
+                ),
+                KeyValue::new("ecoroute.upstream.failed_tries", i64::from(r.failed_tries)),
             ];
+            if let Some(deployment) = &r.deployment {
+                attributes.push(KeyValue::new("ecoroute.upstream.deployment", deployment.clone()));
+            }
+            if let Some(tries) = &r.tries {
+                attributes.push(KeyValue::new("ecoroute.upstream.try_outcomes", tries.clone()));
+            }
             if let Some(t) = r.prompt_tokens {
                 attributes.push(KeyValue::new("gen_ai.usage.input_tokens", i64::from(t)));
             }

@@ -25,6 +25,201 @@ pub struct LlmConfig {
     pub total_timeout: Duration,
     /// The Anthropic upstream, for `POST /v1/messages`.
     pub anthropic: AnthropicConfig,
+    /// `[[llm.deployments]]`; empty: `[llm]` and `[llm.anthropic]` are one implicit deployment each.
+    pub deployments: Vec<DeploymentConfig>,
+    pub retry: RetryConfig,
+    /// For a model, the models tried in order once every deployment serving it has failed.
+    pub fallback_models: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Which API a deployment speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentApi {
+    Openai,
+    Anthropic,
+}
+
+/// `[[llm.deployments]]` as written.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeployment {
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    #[serde(default = "default_api")]
+    pub api: DeploymentApi,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// The models it serves; absent: every model.
+    pub models: Option<Vec<String>>,
+    /// The name this deployment knows the model by (an Azure deployment name, a vLLM path).
+    pub model: Option<String>,
+}
+
+fn default_api() -> DeploymentApi {
+    DeploymentApi::Openai
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// One upstream a model's requests may go to.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentConfig {
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<Secret<String>>,
+    pub api: DeploymentApi,
+    pub weight: u32,
+    pub models: Option<Vec<String>>,
+    pub model: Option<String>,
+}
+
+/// `[llm.retry]` as written; `max_tries` defaults to 1 (today's single try) without deployments.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetry {
+    pub max_tries: Option<u32>,
+    pub backoff_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+    pub retry_after_cap_ms: Option<u64>,
+    pub cooldown_failures: Option<u32>,
+    pub cooldown_ms: Option<u64>,
+}
+
+/// How a failed try (no connection, no headers in time, a 429 or a 5xx) is repeated.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RetryConfig {
+    /// Tries per request, across deployments, the first included.
+    pub max_tries: u32,
+    /// The first wait before the same deployment is tried again, doubled each time, jittered.
+    #[serde(rename = "backoff_ms", serialize_with = "ser::millis")]
+    pub backoff: Duration,
+    #[serde(rename = "backoff_max_ms", serialize_with = "ser::millis")]
+    pub backoff_max: Duration,
+    /// A 429's `Retry-After` is honoured up to this; longer, the deployment is left for another.
+    #[serde(rename = "retry_after_cap_ms", serialize_with = "ser::millis")]
+    pub retry_after_cap: Duration,
+    /// Consecutive failures that cool a deployment down, and for how long.
+    pub cooldown_failures: u32,
+    #[serde(rename = "cooldown_ms", serialize_with = "ser::millis")]
+    pub cooldown: Duration,
+}
+
+fn validate_deployments(
+    raw: Vec<RawDeployment>,
+    env: &dyn Fn(&str) -> Option<String>,
+    purpose: Purpose,
+    problems: &mut Vec<Problem>,
+) -> Vec<DeploymentConfig> {
+    let mut names = std::collections::HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let key = |field: &str| format!("llm.deployments[{i}].{field}");
+            let name_ok = !d.name.is_empty()
+                && d.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !name_ok {
+                problems.push(problem(
+                    key("name"),
+                    format!("`{}` is not a name", d.name),
+                    "use letters, digits, `-`, `_` or `.`, e.g. \"openai-east\" (it appears in the ledger's `tries`)",
+                ));
+            } else if !names.insert(d.name.clone()) {
+                problems.push(problem(
+                    key("name"),
+                    format!("`{}` names two deployments", d.name),
+                    "give every deployment its own name",
+                ));
+            }
+            let base_url = validate_base_url(&d.base_url)
+                .map_err(|mut p| {
+                    p.key = key("base_url");
+                    problems.push(p);
+                })
+                .unwrap_or_default();
+            if d.weight == 0 {
+                problems.push(problem(
+                    key("weight"),
+                    "must be greater than 0",
+                    "give a relative share, e.g. 1; remove the deployment to send it nothing",
+                ));
+            }
+            if d.models
+                .as_ref()
+                .is_some_and(|m| m.is_empty() || m.iter().any(String::is_empty))
+            {
+                problems.push(problem(
+                    key("models"),
+                    "is empty or has an empty name",
+                    "list the models it serves, or remove `models` for every model",
+                ));
+            }
+            if d.model.as_ref().is_some_and(String::is_empty) {
+                problems.push(problem(
+                    key("model"),
+                    "is empty",
+                    "name the model as this deployment knows it, or remove `model`",
+                ));
+            }
+            let api_key = read_key(&key("api_key_env"), d.api_key_env.as_deref(), env, purpose, problems);
+            DeploymentConfig {
+                name: d.name,
+                base_url,
+                api_key_env: d.api_key_env,
+                api_key,
+                api: d.api,
+                weight: d.weight,
+                models: d.models,
+                model: d.model,
+            }
+        })
+        .collect()
+}
+
+fn validate_retry(raw: &RawRetry, with_deployments: bool, problems: &mut Vec<Problem>) -> RetryConfig {
+    let retry = RetryConfig {
+        max_tries: raw.max_tries.unwrap_or(if with_deployments { 3 } else { 1 }),
+        backoff: Duration::from_millis(raw.backoff_ms.unwrap_or(100)),
+        backoff_max: Duration::from_millis(raw.backoff_max_ms.unwrap_or(1_000)),
+        retry_after_cap: Duration::from_millis(raw.retry_after_cap_ms.unwrap_or(2_000)),
+        cooldown_failures: raw.cooldown_failures.unwrap_or(3),
+        cooldown: Duration::from_millis(raw.cooldown_ms.unwrap_or(30_000)),
+    };
+    if !(1..=10).contains(&retry.max_tries) {
+        problems.push(problem(
+            "llm.retry.max_tries",
+            format!("is {}", retry.max_tries),
+            "give 1 to 10 tries per request (1: no retry)",
+        ));
+    }
+    if retry.backoff > retry.backoff_max {
+        problems.push(problem(
+            "llm.retry.backoff_ms",
+            "is longer than llm.retry.backoff_max_ms",
+            "make the first wait at most the longest",
+        ));
+    }
+    if retry.backoff_max > Duration::from_secs(30) || retry.retry_after_cap > Duration::from_secs(30) {
+        problems.push(problem(
+            "llm.retry",
+            "waits over 30 s before a try",
+            "keep backoff_max_ms and retry_after_cap_ms under 30000: a client waits through them",
+        ));
+    }
+    if retry.cooldown_failures == 0 {
+        problems.push(problem(
+            "llm.retry.cooldown_failures",
+            "must be greater than 0",
+            "give the consecutive failures that cool a deployment down, e.g. 3",
+        ));
+    }
+    retry
 }
 
 /// `[llm.anthropic]`: its key, when set, is sent as `x-api-key` in place of the client's.
@@ -96,7 +291,21 @@ pub(super) fn validate_llm(
                 .ok()
         })
         .collect();
+    let deployments = validate_deployments(raw.deployments, env, purpose, problems);
+    let retry = validate_retry(&raw.retry, !deployments.is_empty(), problems);
+    for (model, fallbacks) in &raw.fallback_models {
+        if fallbacks.is_empty() || fallbacks.iter().any(|f| f.is_empty() || f == model) {
+            problems.push(problem(
+                format!("llm.fallback_models.{model}"),
+                "is empty, or names an empty model or the model itself",
+                "list other models to try in order, e.g. [\"gpt-4o-mini\"]",
+            ));
+        }
+    }
     LlmConfig {
+        deployments,
+        retry,
+        fallback_models: raw.fallback_models,
         base_url,
         api_key_env: raw.api_key_env,
         api_key,

@@ -15,7 +15,7 @@ mod classifier;
 mod energy;
 pub mod keys;
 mod ledger;
-mod llm;
+pub mod llm;
 pub mod raw;
 mod routing;
 pub mod search;
@@ -358,6 +358,43 @@ mod tests {
             Err(ConfigError::Invalid { problems, .. }) => problems,
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn deployments_are_validated_with_their_keys_named() {
+        let c = load(
+            "[[llm.deployments]]\nname = \"east\"\nbase_url = \"https://east.example/v1\"\napi_key_env = \"KEY_SET\"\nweight = 3\n\
+             [[llm.deployments]]\nname = \"claude\"\nbase_url = \"https://api.anthropic.com/v1\"\napi = \"anthropic\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.llm.deployments.len(), 2);
+        assert_eq!(
+            c.llm.deployments[0].api_key.as_ref().map(|k| k.expose().as_str()),
+            Some("sk-test")
+        );
+        assert_eq!(c.llm.retry.max_tries, 3, "retries on once there are deployments");
+        assert_eq!(load("").unwrap().llm.retry.max_tries, 1, "one try without, as before");
+        let keys: Vec<String> = problems(
+            "[[llm.deployments]]\nname = \"a\"\nbase_url = \"ftp://x\"\nweight = 0\nmodels = []\n\
+             [[llm.deployments]]\nname = \"a\"\nbase_url = \"https://x/v1\"\napi_key_env = \"UNSET\"\n\
+             [llm.retry]\nmax_tries = 0\n[llm.fallback_models]\n\"gpt-4o\" = []\n",
+        )
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+        for key in [
+            "llm.deployments[0].base_url",
+            "llm.deployments[0].weight",
+            "llm.deployments[0].models",
+            "llm.deployments[1].name",
+            "llm.deployments[1].api_key_env",
+            "llm.retry.max_tries",
+            "llm.fallback_models.gpt-4o",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+        }
+        let unknown = load("[[llm.deployments]]\nname = \"a\"\nbase_url = \"https://x/v1\"\nwieght = 2\n");
+        assert!(unknown.is_err(), "a misspelt key is refused");
     }
 
     #[test]

@@ -281,6 +281,12 @@ pub struct RawLlm {
     pub first_byte_timeout_ms: u64,
     pub total_timeout_ms: u64,
     pub anthropic: RawAnthropicLlm,
+    /// `[[llm.deployments]]`: several upstreams; none means `[llm]` and `[llm.anthropic]` alone.
+    pub deployments: Vec<super::llm::RawDeployment>,
+    /// `[llm.retry]`: how a failed try is repeated.
+    pub retry: super::llm::RawRetry,
+    /// `[llm.fallback_models]`: the models to try, in order, when every deployment of one failed.
+    pub fallback_models: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[llm.anthropic]`: where `POST /v1/messages` goes; the timeouts are `[llm]`'s.
@@ -313,6 +319,9 @@ impl Default for RawLlm {
             first_byte_timeout_ms: 60_000,
             total_timeout_ms: 600_000,
             anthropic: RawAnthropicLlm::default(),
+            deployments: Vec::new(),
+            retry: super::llm::RawRetry::default(),
+            fallback_models: std::collections::BTreeMap::new(),
         }
     }
 }

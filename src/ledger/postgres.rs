@@ -11,8 +11,8 @@ use postgres::{Client, NoTls};
 use rusqlite::types::Value;
 
 use super::sqlite::{
-    all_columns, kind_of, record_from_values, row_values, v4_columns, v5_columns, Kind, INSERT_SQL, SCHEMA_VERSION,
-    SETTINGS_TABLE_SQL,
+    all_columns, kind_of, record_from_values, row_values, v4_columns, v5_columns, v6_columns, Kind, INSERT_SQL,
+    SCHEMA_VERSION, SETTINGS_TABLE_SQL,
 };
 use super::LedgerRecord;
 use crate::Error;
@@ -65,13 +65,17 @@ pub fn open(url: &str) -> Result<Client, Error> {
             )))
         }
         Some(v) if v == SCHEMA_VERSION => {}
-        Some(v @ (3 | 4)) => {
+        Some(v @ 3..=5) => {
             // v4 adds columns (settings hash, price and measurement flags, embodied CO2e) and the
-            // settings table; v5 the catalogue entry of each row and its avoided length's bounds.
-            // Rows written before keep NULLs there.
-            let added = if v == 3 { v4_columns() } else { Vec::new() };
+            // settings table; v5 the catalogue entry of each row and its avoided length's bounds;
+            // v6 the deployment that answered and the upstream tries. Rows written before keep
+            // NULLs there.
+            let mut added = if v == 3 { v4_columns() } else { Vec::new() };
+            if v <= 4 {
+                added.extend(v5_columns());
+            }
             let mut sql = String::new();
-            for column in added.into_iter().chain(v5_columns()) {
+            for column in added.into_iter().chain(v6_columns()) {
                 sql.push_str(&format!(
                     "ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {};\n",
                     sql_type(kind_of(&column))

@@ -92,6 +92,15 @@ pub struct LedgerRecord {
     /// memory only.
     #[serde(default)]
     pub estimated_tokens: Option<u64>,
+    /// The upstream deployment (`[[llm.deployments]]`) whose answer was handed back.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// The upstream tries that failed before the answer (or all of them, when none answered).
+    #[serde(default)]
+    pub failed_tries: u32,
+    /// Every try, in order, as `deployment:outcome`: `east:503,west:ok`.
+    #[serde(default)]
+    pub tries: Option<String>,
     /// Filled by the ledger writer, off the request path.
     pub accounting: Option<Accounting>,
 }

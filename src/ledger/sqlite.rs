@@ -14,7 +14,7 @@ use crate::classify::{Class, Route};
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
 pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
 pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
@@ -91,6 +91,15 @@ const V5_COLUMNS: [(&str, &str); 4] = [
     ("counterfactual_tokens_low", "REAL"),
     ("counterfactual_tokens_high", "REAL"),
 ];
+
+/// v6: the upstream deployment that answered, the failed tries before it, and every try
+/// (`east:503,west:ok`).
+const V6_COLUMNS: [(&str, &str); 3] = [("deployment", "TEXT"), ("failed_tries", "INTEGER"), ("tries", "TEXT")];
+
+/// The v6 columns, for the PostgreSQL migration.
+pub fn v6_columns() -> Vec<String> {
+    V6_COLUMNS.iter().map(|(c, _)| c.to_string()).collect()
+}
 
 /// The v5 columns, for the PostgreSQL migration.
 pub fn v5_columns() -> Vec<String> {
@@ -272,6 +281,15 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 5"))?;
     }
+    if version < 6 {
+        let mut sql = String::from("BEGIN;\n");
+        for (column, kind) in V6_COLUMNS {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
+        }
+        sql.push_str("PRAGMA user_version = 6;\nCOMMIT;");
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 6"))?;
+    }
     Ok(conn)
 }
 
@@ -287,6 +305,7 @@ pub fn all_columns() -> Vec<String> {
         .chain(V4_COLUMNS.iter().map(|(c, _)| c.to_string()))
         .chain(tier_shadow_columns())
         .chain(v5_columns())
+        .chain(v6_columns())
         .collect()
 }
 
@@ -309,11 +328,12 @@ pub fn kind_of(column: &str) -> Kind {
         | "completion_tokens"
         | "model_fallback"
         | "tokens_from_history"
-        | "unpriced" => Kind::Integer,
+        | "unpriced"
+        | "failed_tries" => Kind::Integer,
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
         | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model"
-        | "tier_review_of" | "review_answer" | "model_entry" | "model_match" => Kind::Text,
+        | "tier_review_of" | "review_answer" | "model_entry" | "model_match" | "deployment" | "tries" => Kind::Text,
         _ => Kind::Real,
     }
 }
@@ -404,6 +424,9 @@ pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
     let bounds = r.accounting.as_ref().and_then(|a| a.counterfactual_tokens_bounds);
     values.push(opt_f64(bounds.map(|b| b[0])));
     values.push(opt_f64(bounds.map(|b| b[1])));
+    values.push(opt_text(&r.deployment));
+    values.push(Value::Integer(i64::from(r.failed_tries)));
+    values.push(opt_text(&r.tries));
     values
 }
 
@@ -489,6 +512,7 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
     let figures = BASE_COLUMNS.len() + V2_COLUMNS.len();
     let v4 = figures + 36 + V3_COLUMNS.len() + 12;
     let v5 = v4 + V4_COLUMNS.len() + 12;
+    let v6 = v5 + V5_COLUMNS.len();
     let flag = |i: usize| integer(v, i).unwrap_or(0) != 0;
     let embodied = match (real(v, v4 + 4), real(v, v4 + 5), real(v, v4 + 6)) {
         (Some(low), Some(central), Some(high)) => Range { low, central, high },
@@ -555,6 +579,9 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
         review_answer: text(v, v4 + 11),
         model_entry: text(v, v5),
         model_match: text(v, v5 + 1),
+        deployment: text(v, v6),
+        failed_tries: integer(v, v6 + 1).and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        tries: text(v, v6 + 2),
         // In memory and in the spool only.
         api_key: None,
         estimated_tokens: None,
@@ -673,6 +700,56 @@ mod tests {
             .collect();
         assert_eq!(ids, ["r3", "r4", "r5", "r6"], "from included, to excluded");
         assert_eq!(read_all(&conn).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_version_5_ledger_gains_the_upstream_tries_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.sqlite");
+        {
+            // A v5 ledger: today's schema without the v6 columns, with a row in it.
+            let conn = open(&path).unwrap();
+            let mut sql = String::new();
+            for (column, _) in V6_COLUMNS {
+                sql.push_str(&format!("ALTER TABLE requests DROP COLUMN {column};\n"));
+            }
+            sql.push_str(
+                "INSERT INTO requests (ts_ms, request_id, path, route, reason, escalated, status, stream, usage_source, latency_ms)
+                 VALUES (1, 'old', '/v1/chat/completions', 'llm', 'r', 0, 200, 0, 'none', 5.0);
+                 PRAGMA user_version = 5;",
+            );
+            conn.execute_batch(&sql).unwrap();
+        }
+        let mut conn = open(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 6);
+        let new = LedgerRecord {
+            ts_ms: 2,
+            request_id: "new".into(),
+            deployment: Some("west".into()),
+            failed_tries: 1,
+            tries: Some("east:503,west:ok".into()),
+            ..LedgerRecord::default()
+        };
+        insert_batch(&mut conn, &[Box::new(new)]).unwrap();
+        let rows = read_all(&conn).unwrap();
+        assert_eq!(
+            (
+                rows[0].deployment.as_deref(),
+                rows[0].failed_tries,
+                rows[0].tries.as_deref()
+            ),
+            (None, 0, None),
+            "a row from before has no tries"
+        );
+        assert_eq!(
+            (
+                rows[1].deployment.as_deref(),
+                rows[1].failed_tries,
+                rows[1].tries.as_deref()
+            ),
+            (Some("west"), 1, Some("east:503,west:ok"))
+        );
     }
 
     #[test]

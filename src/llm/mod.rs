@@ -3,6 +3,7 @@
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
 //! three timeouts: connect, first byte (response headers) and total (the body included).
 
+pub mod fleet;
 pub mod usage;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::llm::{DeploymentApi, DeploymentConfig};
 use crate::config::LlmConfig;
 use crate::Error;
 
@@ -117,6 +119,15 @@ impl Upstream {
             .as_ref()
             .map(|k| (HeaderName::from_static("x-api-key"), k.expose().to_string()));
         Upstream::build(config, &anthropic.base_url, key, shards)
+    }
+
+    /// A `[[llm.deployments]]` entry, with `[llm]`'s timeouts; its key under the header its API reads.
+    pub fn deployment(config: &LlmConfig, deployment: &DeploymentConfig, shards: usize) -> Result<Upstream, Error> {
+        let key = deployment.api_key.as_ref().map(|k| match deployment.api {
+            DeploymentApi::Openai => (header::AUTHORIZATION, format!("Bearer {}", k.expose())),
+            DeploymentApi::Anthropic => (HeaderName::from_static("x-api-key"), k.expose().to_string()),
+        });
+        Upstream::build(config, &deployment.base_url, key, shards)
     }
 
     fn build(
@@ -339,6 +350,22 @@ fn body_error(e: &hyper::Error) -> Error {
     Error::UpstreamUnavailable(format!("the upstream body failed: {e}"))
 }
 
+/// How a call that got no answer failed, for the ledger's `tries`: `connect` (no connection),
+/// `timeout` (no headers in time) or `error` (the connection closed or broke before the headers).
+/// Read from the messages [`map_client_error`] writes, next to it so the two stay in step.
+fn failure_kind(e: &Error) -> &'static str {
+    match e {
+        Error::UpstreamTimeout(_) => "timeout",
+        Error::UpstreamUnavailable(why) if why.starts_with(CONNECT_FAILED) || why.starts_with(NO_CONNECTION) => {
+            "connect"
+        }
+        _ => "error",
+    }
+}
+
+const CONNECT_FAILED: &str = "connection failed";
+const NO_CONNECTION: &str = "no connection within";
+
 /// Maps a client error to the proxy's error without echoing the upstream URL to the caller. A
 /// connection that could not be made, in time or at all, is a 502 (nothing reached the upstream).
 fn map_client_error(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) -> Error {
@@ -348,9 +375,9 @@ fn map_client_error(e: &hyper_util::client::legacy::Error, connect_timeout: Dura
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
     });
     if e.is_connect() && timed_out {
-        Error::UpstreamUnavailable(format!("no connection within {} ms", millis(connect_timeout)))
+        Error::UpstreamUnavailable(format!("{NO_CONNECTION} {} ms", millis(connect_timeout)))
     } else if e.is_connect() {
-        Error::UpstreamUnavailable("connection failed".into())
+        Error::UpstreamUnavailable(CONNECT_FAILED.into())
     } else {
         let cause = std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string);
         Error::UpstreamUnavailable(cause)

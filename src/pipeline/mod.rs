@@ -26,6 +26,7 @@ use tower::ServiceBuilder;
 use crate::classify::Classifier;
 use crate::classify::Mode;
 use crate::config::{Config, SearchConfig};
+use crate::llm::fleet::Fleet;
 use crate::llm::Upstream;
 use crate::search::breaker::{BreakerLayer, BreakerService};
 use crate::search::pool::SearchPool;
@@ -84,9 +85,9 @@ pub struct Pipeline {
     /// Kept so a reload with the same search settings reuses the open index.
     pub search_backend: Arc<dyn SearchBackend>,
     pub tenants: HashMap<String, Policy>,
-    pub upstream: Upstream,
-    /// `[llm.anthropic]`, for the Messages API.
-    pub anthropic: Upstream,
+    /// Every upstream deployment of both APIs, with their retry and cool-down state (which a
+    /// reload starts afresh).
+    pub fleet: Arc<Fleet>,
     /// The response cache (`[cache] enabled`); a reload builds a fresh one, so no answer outlives
     /// the routing and index that produced it.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
@@ -108,11 +109,10 @@ pub struct LanguageStack {
 
 impl Pipeline {
     /// The upstream that serves an API.
+    /// The upstream that serves an API's pass-through requests and review calls: its first
+    /// deployment (chat requests go through [`Fleet::send`]).
     pub fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
-        match api.upstream() {
-            crate::api::UpstreamKind::OpenAi => &self.upstream,
-            crate::api::UpstreamKind::Anthropic => &self.anthropic,
-        }
+        self.fleet.first(api.upstream())
     }
 
     /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
@@ -177,8 +177,7 @@ impl Pipeline {
             &config.search,
         );
         let shards = crate::shard::count(config.server.worker_threads);
-        let upstream = Upstream::new(&config.llm, shards)?;
-        let anthropic = Upstream::anthropic(&config.llm, shards)?;
+        let fleet = Arc::new(Fleet::new(&config.llm, shards)?);
         let tenants = config
             .routing
             .tenants
@@ -219,8 +218,7 @@ impl Pipeline {
             search_backend_name,
             search_backend: backend,
             tenants,
-            upstream,
-            anthropic,
+            fleet,
             languages: Vec::new(),
             search_pool,
         })

@@ -44,7 +44,7 @@ enum State {
 
 /// The breaker's state machine, pure apart from the clock passed in.
 #[derive(Debug)]
-struct Breaker {
+pub(crate) struct Breaker {
     settings: BreakerSettings,
     state: State,
 }
@@ -66,6 +66,16 @@ impl Breaker {
                 Ok(())
             }
             State::Open { failures, .. } | State::HalfOpen { failures } => Err(CircuitOpen { failures }),
+        }
+    }
+
+    /// Whether [`Breaker::admit`] would let a call through now, without moving to half-open: to
+    /// rank candidates before one of them is called.
+    pub(crate) fn would_admit(&self, now: Instant) -> bool {
+        match self.state {
+            State::Closed { .. } => true,
+            State::Open { until, .. } => now >= until,
+            State::HalfOpen { .. } => false,
         }
     }
 

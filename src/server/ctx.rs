@@ -239,6 +239,26 @@ impl RequestCtx {
         r.usage_source = read.source;
     }
 
+    /// The model the request goes to the LLM for (a tier's cheaper one when it chose it).
+    pub fn model(&self) -> Option<&str> {
+        self.record.model.as_deref()
+    }
+
+    /// The upstream tries: the deployment that answered, and every failed try. A fallback model
+    /// that answered becomes the row's model (its energy is booked), the one asked `requested_model`.
+    pub fn upstream_tried(&mut self, tries: &crate::llm::fleet::Tries) {
+        let r = &mut self.record;
+        r.deployment.clone_from(&tries.answered_by);
+        r.failed_tries = tries.failed();
+        r.tries = (!tries.entries.is_empty()).then(|| tries.text());
+        if let Some(fallback) = &tries.fallback_model {
+            let asked = r.model.replace(fallback.clone());
+            if r.requested_model.is_none() {
+                r.requested_model = asked;
+            }
+        }
+    }
+
     /// Time to the upstream's response headers.
     pub fn upstream_answered(&mut self, elapsed_ms: f64) {
         self.record.upstream_ms = Some(elapsed_ms);

@@ -104,6 +104,7 @@ pub(super) async fn forward(out: Outbound<'_>, plan: Forward, ctx: &mut RequestC
             step,
             metrics: Arc::clone(&state.metrics),
         }),
+        metrics: &state.metrics,
     };
     forward_to_llm(runtime, call, ctx).await
 }
@@ -256,6 +257,7 @@ struct LlmCall<'a> {
     stopped: StopFuture,
     /// Where to keep the answer, when it may be given again.
     fill: Option<CacheFill>,
+    metrics: &'a crate::metrics::Metrics,
 }
 
 async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, ctx: &mut RequestCtx) -> Result<Reply, Error> {
@@ -269,11 +271,28 @@ async fn forward_to_llm(runtime: &Pipeline, call: LlmCall<'_>, ctx: &mut Request
         explain,
         stopped,
         fill,
+        metrics,
     } = call;
-    let request = chat_request(api, headers.clone(), body, ctx.request_id());
+    let mut headers = headers.clone();
+    headers.remove(header::ACCEPT_ENCODING);
     let upstream_started = Instant::now();
-    let client = runtime.upstream_for(api);
-    let upstream = client.send(request).await?;
+    let model = ctx.model().map(str::to_string);
+    let (sent, tries) = runtime
+        .fleet
+        .send(crate::llm::fleet::Call {
+            kind: api.upstream(),
+            model: model.as_deref(),
+            path: api.upstream_path(),
+            headers: &headers,
+            body,
+            request_id: ctx.request_id(),
+        })
+        .await;
+    for (deployment, answered) in tries.each() {
+        metrics.upstream_try(deployment, answered);
+    }
+    ctx.upstream_tried(&tries);
+    let upstream = sent?;
     ctx.upstream_answered(upstream_started.elapsed().as_secs_f64() * 1e3);
     let status = upstream.status();
     let keep = Keep {

@@ -31,10 +31,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     // The body has already been read within server.max_body_bytes (the stack's read-body layer).
     let (parts, body) = request.into_parts();
     // Anthropic's own paths (`/v1/messages/count_tokens`, batches) go to its upstream.
-    let upstream = match crate::api::Api::of_path(&path) {
-        Some(api) => runtime.upstream_for(api),
-        None => &runtime.upstream,
-    };
+    let upstream = runtime.upstream_for(crate::api::Api::of_path(&path).unwrap_or(crate::api::Api::ChatCompletions));
     // With the operator's key, only the requests `llm.passthrough` names: otherwise any client
     // that reaches the proxy could delete files or read batches as the operator. With the
     // client's own key, the upstream decides.

@@ -26,3 +26,4 @@ mod secrets;
 mod shadow;
 mod slow_search;
 mod tiers;
+mod upstreams;

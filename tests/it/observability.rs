@@ -209,6 +209,19 @@ async fn traces_reach_an_otlp_receiver_with_the_genai_attributes() {
                     Some(Any::StringValue("openai".into()))
                 );
                 assert!(call.end_time_unix_nano == server.end_time_unix_nano);
+                // Without [[llm.deployments]], `[llm]` is the one implicit deployment, tried once.
+                assert_eq!(
+                    attr(&call.attributes, "ecoroute.upstream.deployment"),
+                    Some(Any::StringValue("default".into()))
+                );
+                assert_eq!(
+                    attr(&call.attributes, "ecoroute.upstream.try_outcomes"),
+                    Some(Any::StringValue("default:ok".into()))
+                );
+                assert_eq!(
+                    attr(&call.attributes, "ecoroute.upstream.tries"),
+                    Some(Any::IntValue(1))
+                );
             }
             "search" => {
                 let search = children.iter().find(|s| s.name == "search").unwrap();

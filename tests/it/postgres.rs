@@ -321,6 +321,26 @@ async fn a_schema_4_postgres_ledger_is_migrated_and_records_the_catalogue_entry(
     assert_eq!(rows[1].model_match.as_deref(), Some("family"));
 }
 
+/// A schema-5 fleet ledger gains the v6 columns (the deployment that answered, the failed tries,
+/// every try) in place; its rows stay readable, without tries.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_schema_5_postgres_ledger_gains_the_upstream_tries() {
+    let downgrade = "ALTER TABLE requests DROP COLUMN deployment, DROP COLUMN failed_tries, DROP COLUMN tries;
+                     UPDATE ecoroute_schema SET version = 5;";
+    let (_, (rows, _)) = migrated_after("gpt-4o-mini", downgrade).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (
+            rows[0].deployment.as_deref(),
+            rows[0].failed_tries,
+            rows[0].tries.as_deref()
+        ),
+        (None, 0, None)
+    );
+    assert_eq!(rows[1].request_id, "after", "a row is written after the migration");
+}
+
 /// Issue #37: a replica starts from the fleet's spend: what another proxy spent for a tenant this
 /// month, in the shared ledger, counts against the tenant's budget here.
 #[tokio::test]
