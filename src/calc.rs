@@ -9,6 +9,7 @@
 //! customary units with the imperial or metric value beside them, and kilobytes in both the decimal
 //! and binary senses, so no reader gets a wrong figure for their country.
 
+use crate::civil::days_from_civil;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -586,17 +587,6 @@ fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-/// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
-fn days_from_civil((y, m, d): (i64, u32, u32)) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// "how many days between 1 jan 2024 and 1 mar 2024", "days from 2024-01-01 to 2024-03-01".
 fn days_between(text: &str) -> Option<Calculation> {
     static BETWEEN: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -604,7 +594,7 @@ fn days_between(text: &str) -> Option<Calculation> {
     });
     let caps = BETWEEN.as_ref()?.captures(text)?;
     let (a, b) = (date(caps.get(1)?.as_str())?, date(caps.get(2)?.as_str())?);
-    let days = (days_from_civil(b) - days_from_civil(a)).abs();
+    let days = (days_from_civil(b.0, b.1, b.2) - days_from_civil(a.0, a.1, a.2)).abs();
     let show = |(y, m, d): (i64, u32, u32)| format!("{y:04}-{m:02}-{d:02}");
     Some(Calculation {
         sentence: format!(

@@ -71,7 +71,7 @@
 //!   becomes the ledger row ([`server::ctx`]), pass-through, admin, hot reload and graceful shutdown.
 //!
 //! Modules import downward only, in the layers `scripts/ci/imports.sh` declares (`.ci/run` checks
-//! it): error; redact, cpu, shard, limits; calc, energy; classify; outcome; search; lang; api, openai;
+//! it): error, civil; redact, cpu, shard, limits; calc, energy; classify; outcome; search; lang; api, openai;
 //! cache; metrics; ledger; meter, telemetry; config; llm; pipeline; eval, report; server; cli.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
@@ -88,6 +88,7 @@
 pub mod api;
 pub mod cache;
 pub mod calc;
+mod civil;
 pub mod classify;
 pub mod cli;
 pub mod config;

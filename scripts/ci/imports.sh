@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 
 # Bottom first. Modules on one line may use each other.
 layers=(
-  "error"
+  "error civil"
   "redact cpu shard limits"
   "calc energy"
   "classify"

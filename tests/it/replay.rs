@@ -36,26 +36,7 @@ async fn replay_json_agrees_with_serve_on_every_question() {
         served.push((route, reason, answer));
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("requests.jsonl");
-    let lines: Vec<String> = requests
-        .iter()
-        .map(|body| serde_json::json!({"request": body}).to_string())
-        .collect();
-    std::fs::write(&input, lines.join("\n")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args(["replay", "--json", "--config"])
-        .arg(h.config_path())
-        .arg("--input")
-        .arg(&input)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let replayed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let replayed = replay_json(&h, &requests);
     assert_eq!(replayed.len(), requests.len());
     let mut from_search = 0;
     for (i, ((route, reason, answer), line)) in served.iter().zip(&replayed).enumerate() {
@@ -113,26 +94,7 @@ last_user_regex = '^FAQ:'
         "{metrics}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("requests.jsonl");
-    let lines: Vec<String> = requests
-        .iter()
-        .map(|body| serde_json::json!({"request": body}).to_string())
-        .collect();
-    std::fs::write(&input, lines.join("\n")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
-        .args(["replay", "--json", "--config"])
-        .arg(h.config_path())
-        .arg("--input")
-        .arg(&input)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let replayed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let replayed = replay_json(&h, &requests);
     let routes: Vec<&str> = served.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(routes, ["search", "cache", "llm"]);
     let caches: Vec<&str> = replayed.iter().map(|l| l["cache"].as_str().unwrap()).collect();
@@ -151,4 +113,28 @@ last_user_regex = '^FAQ:'
     assert_eq!(replayed[1]["answer"], replayed[0]["answer"], "the cached answer");
     assert_eq!(replayed[2]["tier"]["why"], "rule");
     assert_eq!(replayed[2]["tier"]["mode"], "route");
+}
+
+/// `ecoroute replay --json` over the chat requests, with the harness's config: one line each.
+fn replay_json(h: &Harness, requests: &[Value]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("requests.jsonl");
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|body| serde_json::json!({"request": body}).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecoroute"))
+        .args(["replay", "--json", "--config"])
+        .arg(h.config_path())
+        .arg("--input")
+        .arg(&input)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
