@@ -9,7 +9,8 @@ Build the old one from a worktree (`git worktree add /tmp/old REV && cd /tmp/old
 CARGO_TARGET_DIR=/tmp/old-target cargo build --release --bin ecoroute`). Each binary gets the same
 minimal config (the LLM at the mock, the default corpus, a ledger in a temporary folder), so older
 binaries that do not know newer keys start too. Rounds alternate between the binaries; the
-last lines are the medians. Needs oha (`cargo install oha --locked`).
+last lines are the medians (p50, p99, throughput, CPU per request) and their ratios, second binary
+over first. Needs oha (`cargo install oha --locked`).
 """
 
 import argparse
@@ -48,7 +49,8 @@ def oha(url, concurrency, duration):
                           "-m", "POST", "-T", "application/json", "-d", LLM_BODY, url],
                          capture_output=True, text=True, check=True)
     d = json.loads(run.stdout)
-    return d["latencyPercentiles"]["p50"] * 1e3, d["summary"]["requestsPerSec"], sum(d["statusCodeDistribution"].values())
+    lat = d["latencyPercentiles"]
+    return lat["p50"] * 1e3, lat["p99"] * 1e3, d["summary"]["requestsPerSec"], sum(d["statusCodeDistribution"].values())
 
 
 def main():
@@ -66,16 +68,21 @@ def main():
             for binary, (proc, port) in running.items():
                 for c in (1, 16):
                     before = cpu_seconds([proc.pid])
-                    p50, rps, n = oha(f"http://127.0.0.1:{port}/v1/chat/completions", c, args.duration)
+                    p50, p99, rps, n = oha(f"http://127.0.0.1:{port}/v1/chat/completions", c, args.duration)
                     cpu = (cpu_seconds([proc.pid]) - before) / max(n, 1) * 1e6
-                    results[(binary, c)].append((p50, rps, cpu))
-                    print(f"round {round_no}  c={c:2}  p50 {p50:.3f} ms  {rps:8.0f} req/s  cpu {cpu:6.1f} us/req  {binary}", flush=True)
+                    results[(binary, c)].append((p50, p99, rps, cpu))
+                    print(f"round {round_no}  c={c:2}  p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rps:8.0f} req/s  cpu {cpu:6.1f} us/req  {binary}", flush=True)
     finally:
         stop_all([p for p, _ in running.values()] + [mock])
     print("\nmedians (LLM route):")
     for (binary, c), rows in results.items():
         med = [statistics.median(x) for x in zip(*rows)]
-        print(f"  c={c:2}  p50 {med[0]:.3f} ms  {med[1]:8.0f} req/s  cpu {med[2]:6.1f} us/req  {binary}")
+        print(f"  c={c:2}  p50 {med[0]:.3f} ms  p99 {med[1]:.3f} ms  {med[2]:8.0f} req/s  cpu {med[3]:6.1f} us/req  {binary}")
+    first, second = args.binaries
+    print("\nratios, second / first:")
+    for c in (1, 16):
+        a, b = ([statistics.median(x) for x in zip(*results[(bin_, c)])] for bin_ in (first, second))
+        print(f"  c={c:2}  p50 {b[0] / a[0]:.2f}x  p99 {b[1] / a[1]:.2f}x  req/s {b[2] / a[2]:.2f}x  cpu {b[3] / a[3]:.2f}x")
 
 
 if __name__ == "__main__":
