@@ -16,6 +16,7 @@ over first. Needs oha (`cargo install oha --locked`).
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -23,8 +24,18 @@ import tempfile
 from stack import LLM_BODY, ROOT, cpu_seconds, free_port, start_mock, stop_all, wait_http
 
 
+# Each binary's folder (index and ledger): hundreds of MB after a run, removed at the end.
+TMP_DIRS = []
+
+
+def remove_tmp_dirs():
+    for tmp in TMP_DIRS:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start(binary, mock_port):
     tmp = tempfile.mkdtemp(prefix="ecoroute-ab-")
+    TMP_DIRS.append(tmp)
     port = free_port()
     config = os.path.join(tmp, "ab.toml")
     with open(config, "w") as f:
@@ -74,6 +85,7 @@ def main():
                     print(f"round {round_no}  c={c:2}  p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rps:8.0f} req/s  cpu {cpu:6.1f} us/req  {binary}", flush=True)
     finally:
         stop_all([p for p, _ in running.values()] + [mock])
+        remove_tmp_dirs()
     print("\nmedians (LLM route):")
     for (binary, c), rows in results.items():
         med = [statistics.median(x) for x in zip(*rows)]

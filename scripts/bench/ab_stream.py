@@ -13,7 +13,7 @@ import json
 import statistics
 import subprocess
 
-from ab import start
+from ab import remove_tmp_dirs, start
 from stack import STREAM_BODY, free_port, start_mock, stop_all
 
 
@@ -41,6 +41,7 @@ def main():
                       flush=True)
     finally:
         stop_all([p for p, _ in running.values()] + [mock])
+        remove_tmp_dirs()
     print("\nmedians (streamed LLM route, c=1):")
     for binary, rows in results.items():
         print(f"  first byte p50 {statistics.median(rows):.3f} ms  {binary}")
