@@ -105,12 +105,20 @@ pub(super) fn check(config_path: &Path) -> Result<ExitCode, CliError> {
             );
             let keys = &config.keys;
             let tenants: std::collections::BTreeSet<&str> = keys.keys.iter().map(|k| k.tenant.as_str()).collect();
-            outln!(
-                "  keys              {} (tenants: {}); limits on {} key(s) and tenant(s)",
-                keys.keys.len(),
-                tenants.into_iter().collect::<Vec<_>>().join(", "),
-                keys.subjects().len()
-            );
+            if keys.keys.is_empty() {
+                // Said plainly: without `[[keys]]` the port is the only gate.
+                outln!(
+                    "  keys              none: any client that reaches the port is served; limits on {} tenant(s)",
+                    keys.subjects().len()
+                );
+            } else {
+                outln!(
+                    "  keys              {} (tenants: {}); limits on {} key(s) and tenant(s)",
+                    keys.keys.len(),
+                    tenants.into_iter().collect::<Vec<_>>().join(", "),
+                    keys.subjects().len()
+                );
+            }
             for warning in crate::config::keys::start_warnings(
                 keys,
                 [

@@ -629,7 +629,10 @@ fn check_lists_the_keys_and_warns_of_an_open_proxy_with_its_own_key() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("keys              0"), "{stdout}");
+    assert!(
+        stdout.contains("keys              none: any client that reaches the port is served"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("warning") && stdout.contains("anyone who reaches this port"),
         "{stdout}"
