@@ -443,16 +443,28 @@ impl BlockingSearch for EmbeddedIndex {
     }
 }
 
-/// Only with the `test-hooks` feature (the integration tests): a query holding the word
-/// `zzslowsearch` blocks its thread for [`test_hooks::SLOW_SEARCH`], like a search over a very large
-/// index, so a test can check that such a search neither escapes `search.timeout_ms` nor stalls the
-/// serving thread.
+/// Only with the `test-hooks` feature (the integration tests), and only once [`test_hooks::arm`]
+/// was called: a query holding the word `zzslowsearch` blocks its thread for
+/// [`test_hooks::SLOW_SEARCH`], like a search over a very large index, so a test can check that such
+/// a search neither escapes `search.timeout_ms` nor stalls the serving thread. Cargo turns the
+/// feature on in any binary built in one command with the examples or tests (it unifies the
+/// dev-dependency's features), so the word alone must never slow a deployed proxy: only a test
+/// arms the hook.
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     pub const SLOW_SEARCH: std::time::Duration = std::time::Duration::from_millis(1500);
 
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    /// Makes the hook live in this process.
+    pub fn arm() {
+        ARMED.store(true, Ordering::SeqCst);
+    }
+
     pub(super) fn slow_search(query: &str) {
-        if query.to_lowercase().contains("zzslowsearch") {
+        if ARMED.load(Ordering::SeqCst) && query.to_lowercase().contains("zzslowsearch") {
             std::thread::sleep(SLOW_SEARCH);
         }
     }

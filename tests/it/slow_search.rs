@@ -6,12 +6,13 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{user, Harness};
-use ecoroute::search::embedded::test_hooks::SLOW_SEARCH;
+use ecoroute::search::embedded::test_hooks::{self, SLOW_SEARCH};
 
 const SLOW_QUESTION: &str = "What is the capital of Peru zzslowsearch?";
 
 #[tokio::test]
 async fn a_slow_embedded_search_times_out_and_does_not_stall_its_serving_thread() {
+    test_hooks::arm();
     let mut h = Harness::start_with("", |config| {
         // One serving thread: every connection below shares it with the slow search.
         config.server.worker_threads = 1;
