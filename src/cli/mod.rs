@@ -304,3 +304,22 @@ fn control_runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .build()
         .map_err(|e| CliError::io("starting the async runtime", e))
 }
+
+/// Writes a trained model as pretty JSON with its `weights` sorted by name, so a retrained model
+/// diffs line by line (`train-reader`, `train-router`).
+fn write_model_json(model: &impl serde::Serialize, output: &Path, what: &'static str) -> Result<(), CliError> {
+    let mut json = serde_json::to_value(model).map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(weights) = json.get_mut("weights") {
+        let mut sorted: Vec<(String, serde_json::Value)> = weights
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        *weights = serde_json::Value::Object(sorted.into_iter().collect());
+    }
+    let text = serde_json::to_string_pretty(&json).map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| CliError::io("creating the output folder", e))?;
+    }
+    std::fs::write(output, text + "\n").map_err(|e| CliError::io(what, e))
+}

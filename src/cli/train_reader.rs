@@ -237,21 +237,7 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
         args.epochs,
         args.average,
     );
-    let mut json = serde_json::to_value(&model).map_err(|e| CliError::Usage(e.to_string()))?;
-    // Sorted weights, so a retrained model diffs line by line.
-    if let Some(weights) = json.get_mut("weights") {
-        let mut sorted: Vec<(String, serde_json::Value)> = weights
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        *weights = serde_json::Value::Object(sorted.into_iter().collect());
-    }
-    let text = serde_json::to_string_pretty(&json).map_err(|e| CliError::Usage(e.to_string()))?;
-    if let Some(parent) = args.output.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| CliError::io("creating the output folder", e))?;
-    }
-    std::fs::write(&args.output, text + "\n").map_err(|e| CliError::io("writing the reader model", e))?;
+    super::write_model_json(&model, &args.output, "writing the reader model")?;
     outln!("wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }
