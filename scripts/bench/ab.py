@@ -55,11 +55,16 @@ path = "{tmp}/ledger.sqlite"
     return proc, port
 
 
-def oha(url, concurrency, duration):
+def run_oha(url, concurrency, duration, body):
+    """oha's JSON summary of `duration` seconds of POSTs of `body` at `concurrency`."""
     run = subprocess.run(["oha", "-z", f"{duration}s", "-c", str(concurrency), "--no-tui", "--output-format", "json",
-                          "-m", "POST", "-T", "application/json", "-d", LLM_BODY, url],
+                          "-m", "POST", "-T", "application/json", "-d", body, url],
                          capture_output=True, text=True, check=True)
-    d = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def oha(url, concurrency, duration):
+    d = run_oha(url, concurrency, duration, LLM_BODY)
     lat = d["latencyPercentiles"]
     return lat["p50"] * 1e3, lat["p99"] * 1e3, d["summary"]["requestsPerSec"], sum(d["statusCodeDistribution"].values())
 

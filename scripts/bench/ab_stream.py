@@ -9,11 +9,9 @@ of several rounds. Needs oha (`cargo install oha --locked`).
 """
 
 import argparse
-import json
 import statistics
-import subprocess
 
-from ab import remove_tmp_dirs, start
+from ab import remove_tmp_dirs, run_oha, start
 from stack import STREAM_BODY, free_port, start_mock, stop_all
 
 
@@ -30,11 +28,7 @@ def main():
     try:
         for round_no in range(args.rounds):
             for binary, (_, port) in running.items():
-                run = subprocess.run(["oha", "-z", f"{args.duration}s", "-c", "1", "--no-tui", "--output-format", "json",
-                                      "-m", "POST", "-T", "application/json", "-d", STREAM_BODY,
-                                      f"http://127.0.0.1:{port}/v1/chat/completions"],
-                                     capture_output=True, text=True, check=True)
-                d = json.loads(run.stdout)
+                d = run_oha(f"http://127.0.0.1:{port}/v1/chat/completions", 1, args.duration, STREAM_BODY)
                 ttfb = d["firstBytePercentiles"]["p50"] * 1e3
                 results[binary].append(ttfb)
                 print(f"round {round_no}  first byte p50 {ttfb:.3f} ms  streams {d['statusCodeDistribution']}  {binary}",
