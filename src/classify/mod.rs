@@ -19,6 +19,7 @@ pub(crate) mod scorer;
 pub(crate) mod tasks;
 pub mod text;
 pub(crate) mod train;
+pub(crate) mod trees;
 
 use std::fmt;
 use std::sync::Arc;

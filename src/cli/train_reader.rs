@@ -36,9 +36,19 @@ pub struct TrainReaderArgs {
     /// Fits with this many seeds (from --seed on), weights averaged.
     #[arg(long, default_value_t = 5)]
     average: usize,
+    /// Boosted trees fitted on top of the logistic regression (0: the regression alone).
+    #[arg(long, default_value_t = 500)]
+    trees: usize,
+    /// Depth of each tree.
+    #[arg(long, default_value_t = 6)]
+    tree_depth: usize,
     /// Also write each dev question's best answer, its probability and whether it holds a gold answer.
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// Also write every candidate of the training and dev questions (its features and whether it
+    /// holds a gold answer), for trying other models on the same features.
+    #[arg(long)]
+    dump_candidates: Option<PathBuf>,
     /// Inputs whose file name contains this are repeated `--chat-weight` times: questions as
     /// chatbot users type them, which trivia sets outnumber.
     #[arg(long, default_value = "chat")]
@@ -133,6 +143,9 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
         let dev = search_all(&pipeline, &args.dev, args).await?;
         Ok::<_, CliError>((train, dev))
     })?;
+    if let Some(path) = &args.dump_candidates {
+        write_candidates(path, &[("train", &train), ("dev", &dev)])?;
+    }
     let examples: Vec<Example> = train
         .iter()
         .flat_map(|q| {
@@ -153,6 +166,17 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
         train.len()
     );
     let mut model = reader::fit_averaged(&examples, args.epochs, args.seed, args.average);
+    if args.trees > 0 {
+        model.boost(
+            &examples,
+            &crate::classify::trees::Params {
+                trees: args.trees,
+                depth: args.tree_depth,
+                seed: args.seed,
+                ..Default::default()
+            },
+        );
+    }
     let scored = |model: &ReaderModel, q: &Searched| {
         reader::best(model, &q.candidates).map(|(c, p)| (p, contains_gold(&c.text, &q.answers)))
     };
@@ -226,10 +250,11 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
         summary.push(format!("{source} {answered}/{n} answered, {right} right"));
     }
     model.provenance = format!(
-        "fitted on {} candidates of {} questions ({}); threshold {threshold:.3} chosen for {:.0}% precision on {} ({}); seed {}, {} epochs, {} fits averaged",
+        "fitted on {} candidates of {} questions ({}), {} boosted trees on the regression; threshold {threshold:.3} chosen for {:.0}% precision on {} ({}); seed {}, {} epochs, {} fits averaged",
         examples.len(),
         train.len(),
         args.input.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        args.trees,
         args.precision * 100.0,
         args.dev.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         summary.join("; "),
@@ -240,4 +265,23 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
     super::write_model_json(&model, &args.output, "writing the reader model")?;
     outln!("wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per candidate: split, question number, source, weight, label and features.
+fn write_candidates(path: &std::path::Path, splits: &[(&str, &[Searched])]) -> Result<(), CliError> {
+    let file = std::fs::File::create(path).map_err(|e| CliError::io("writing the candidates", e))?;
+    let mut out = std::io::BufWriter::new(file);
+    for (split, questions) in splits {
+        for (i, q) in questions.iter().enumerate() {
+            for c in &q.candidates {
+                let row = serde_json::json!({
+                    "split": split, "q": i, "query": q.query, "text": c.text, "source": q.source, "weight": q.weight,
+                    "label": contains_gold(&c.text, &q.answers), "hit": c.hit,
+                    "features": c.features.iter().map(|(n, x)| (n.clone(), *x)).collect::<std::collections::BTreeMap<_, _>>(),
+                });
+                writeln!(out, "{row}").map_err(|e| CliError::io("writing the candidates", e))?;
+            }
+        }
+    }
+    out.flush().map_err(|e| CliError::io("writing the candidates", e))
 }

@@ -23,6 +23,7 @@ use super::answer::{self, AnswerType, Asked};
 use super::question::{self, mentions};
 use super::Hit;
 use crate::classify::text::{is_stopword, words};
+use crate::classify::trees::{self, Trees};
 
 /// How many sentences of each hit are candidates: summaries put the answer early, and later
 /// sentences are mostly asides.
@@ -50,6 +51,10 @@ pub(crate) struct ReaderModel {
     /// What the threshold was chosen for, and on what: written by `train-reader`.
     pub provenance: String,
     pub weights: HashMap<String, f64>,
+    /// Boosted trees fitted on top of the weights (the interactions a linear model misses); none
+    /// in a model trained without them.
+    #[serde(default, skip_serializing_if = "Trees::is_empty")]
+    pub trees: Trees,
 }
 
 static BUILTIN: LazyLock<Option<ReaderModel>> =
@@ -64,10 +69,38 @@ impl ReaderModel {
 
     /// The probability that a candidate with these features is a right answer.
     pub(crate) fn probability(&self, features: &[(String, f64)]) -> f64 {
-        let z = features.iter().fold(self.bias, |z, (name, x)| {
+        crate::classify::model::sigmoid(self.linear(features) + self.trees.margin(features))
+    }
+
+    /// The logistic regression's margin alone: the base the trees are fitted on.
+    fn linear(&self, features: &[(String, f64)]) -> f64 {
+        features.iter().fold(self.bias, |z, (name, x)| {
             z + self.weights.get(name).copied().unwrap_or(0.0) * x
-        });
-        crate::classify::model::sigmoid(z)
+        })
+    }
+
+    /// Fits boosted trees on top of the weights, on the same examples.
+    pub(crate) fn boost(&mut self, examples: &[Example], params: &trees::Params) {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut names: Vec<String> = Vec::new();
+        let rows: Vec<Vec<(usize, f64)>> = examples
+            .iter()
+            .map(|e| {
+                e.features
+                    .iter()
+                    .map(|(name, x)| {
+                        let j = *index.entry(name.as_str()).or_insert_with(|| {
+                            names.push(name.clone());
+                            names.len() - 1
+                        });
+                        (j, *x)
+                    })
+                    .collect()
+            })
+            .collect();
+        let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
+        let base: Vec<f64> = examples.iter().map(|e| self.linear(&e.features)).collect();
+        self.trees = trees::fit(&names, &rows, &labels, &base, params);
     }
 }
 
@@ -742,6 +775,7 @@ pub(crate) fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel
         bias,
         threshold: 0.5,
         provenance: String::new(),
+        trees: Trees::default(),
         weights: index
             .into_iter()
             .map(|(name, j)| (name.to_string(), w[j]))
@@ -766,6 +800,7 @@ pub(crate) fn fit_averaged(examples: &[Example], epochs: usize, seed: u64, runs:
         threshold: 0.5,
         provenance: String::new(),
         weights,
+        trees: Trees::default(),
     }
 }
 
@@ -805,6 +840,10 @@ pub(crate) fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(
         .map(|(n, x)| (n.clone(), model.weights.get(n).copied().unwrap_or(0.0) * x))
         .filter(|(_, w)| w.abs() > 1e-6)
         .collect();
+    let trees = model.trees.margin(&candidate.features);
+    if trees.abs() > 1e-6 {
+        c.push(("(trees)".to_string(), trees));
+    }
     c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     c
 }
