@@ -22,11 +22,12 @@ mod store;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 use crate::energy::EnergyConfig;
@@ -51,19 +52,62 @@ enum Message {
     Shutdown,
 }
 
-/// Counters shared between the handle and the writer.
-#[derive(Debug, Default)]
+/// Counters shared between the handle and the writer. Rows written, dropped and spooled are the
+/// `/metrics` counters themselves (handles onto the same atomics, see [`LedgerStats::new`]), so
+/// the ledger's own reporting and `/metrics` cannot disagree: there is one count, read twice.
+#[derive(Debug)]
 pub struct LedgerStats {
-    pub queued: AtomicU64,
-    pub written: AtomicU64,
-    /// Rows not queued (channel full or closed) or not written (database error).
-    pub dropped: AtomicU64,
-    /// Rows written to the spool file instead (replayed later).
-    pub spooled: AtomicU64,
+    queued: AtomicU64,
+    /// `ecoroute_ledger_rows_written_total`.
+    written: Counter,
+    /// Rows not queued (channel full or closed) or not written (database error):
+    /// `ecoroute_ledger_rows_dropped_total`.
+    dropped: Counter,
+    /// Rows written to the spool file instead (replayed later): `ecoroute_ledger_rows_spooled_total`.
+    spooled: Counter,
     /// Spooled rows later written to the database.
-    pub replayed: AtomicU64,
+    replayed: AtomicU64,
     /// Requests begun whose row has not been handed over yet (see [`Ledger::in_flight`]).
-    pub in_flight: std::sync::atomic::AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+impl LedgerStats {
+    /// The ledger's counters, sharing `metrics`' ledger series.
+    fn new(metrics: &Metrics) -> LedgerStats {
+        LedgerStats {
+            queued: AtomicU64::new(0),
+            written: metrics.ledger_written.clone(),
+            dropped: metrics.ledger_dropped.clone(),
+            spooled: metrics.ledger_spooled.clone(),
+            replayed: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Rows handed to the writer's channel.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Rows in the database.
+    pub fn written(&self) -> u64 {
+        self.written.get()
+    }
+
+    /// Rows lost: neither written nor spooled.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
+    /// Rows put in the spool file (replayed later).
+    pub fn spooled(&self) -> u64 {
+        self.spooled.get()
+    }
+
+    /// Spooled rows later written to the database.
+    pub fn replayed(&self) -> u64 {
+        self.replayed.load(Ordering::Relaxed)
+    }
 }
 
 /// The request side of the ledger: cheap to clone, never blocks.
@@ -72,7 +116,6 @@ pub struct Ledger {
     tx: Option<mpsc::Sender<Message>>,
     stats: Arc<LedgerStats>,
     store_prompts: bool,
-    metrics: Arc<Metrics>,
     spool: Option<Arc<Spool>>,
 }
 
@@ -81,9 +124,8 @@ impl Ledger {
     pub fn disabled(metrics: Arc<Metrics>) -> Ledger {
         Ledger {
             tx: None,
-            stats: Arc::default(),
+            stats: Arc::new(LedgerStats::new(&metrics)),
             store_prompts: false,
-            metrics,
             spool: None,
         }
     }
@@ -114,9 +156,7 @@ impl Ledger {
 
     /// Rows that shutdown gave up waiting for: counted as dropped, never silently gone.
     pub fn count_lost(&self, rows: usize) {
-        let rows = rows as u64;
-        self.stats.dropped.fetch_add(rows, Ordering::Relaxed);
-        self.metrics.ledger_dropped.inc_by(rows);
+        self.stats.dropped.inc_by(rows as u64);
     }
 
     /// Hands a meter's reading to the writer. Never blocks: when the channel is full the reading
@@ -142,19 +182,16 @@ impl Ledger {
             Err(mpsc::error::TrySendError::Full(Message::Record(row))) => {
                 match self.spool.as_ref().map(|s| s.append([row.as_ref()])) {
                     Some(Ok(_)) => {
-                        self.stats.spooled.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.ledger_spooled.inc();
+                        self.stats.spooled.inc();
                     }
                     _ => {
-                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.ledger_dropped.inc();
+                        self.stats.dropped.inc();
                         tracing::error!("ledger row dropped: channel full and spool not writable");
                     }
                 }
             }
             Err(_) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                self.metrics.ledger_dropped.inc();
+                self.stats.dropped.inc();
                 tracing::error!("ledger row dropped: the writer has stopped");
             }
         }
@@ -179,11 +216,7 @@ impl LedgerWriter {
             .map_err(|e| Error::ledger_from("joining the ledger writer", e))?
             .map_err(|_| Error::ledger("the ledger writer panicked"))?;
         let s = &self.stats;
-        tracing::info!(
-            written = s.written.load(Ordering::Relaxed),
-            dropped = s.dropped.load(Ordering::Relaxed),
-            "ledger closed"
-        );
+        tracing::info!(written = s.written(), dropped = s.dropped(), "ledger closed");
         Ok(())
     }
 }
@@ -220,7 +253,7 @@ pub fn start_charging(
     };
     let spool = config.spool.clone().map(|path| Arc::new(Spool::at(path)));
     let (tx, rx) = mpsc::channel(config.channel_capacity);
-    let stats = Arc::new(LedgerStats::default());
+    let stats = Arc::new(LedgerStats::new(&metrics));
     let settings = WriterSettings {
         batch_size: config.batch_size,
         retention: config.retention,
@@ -276,7 +309,6 @@ pub fn start_charging(
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
         store_prompts: config.store_prompts,
-        metrics,
         spool,
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
@@ -449,13 +481,65 @@ mod tests {
             "a search row saves energy"
         );
         assert_eq!(accounting.counterfactual_tokens, Some(50.0), "the stated prior");
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(ledger.stats().dropped(), 0);
         ledger.record(row(500));
         assert_eq!(
-            ledger.stats().dropped.load(Ordering::Relaxed),
+            ledger.stats().dropped(),
             1,
             "a row after shutdown is counted as dropped"
         );
+    }
+
+    /// The value of one `/metrics` series.
+    fn series(metrics: &Metrics, name: &str) -> u64 {
+        let text = metrics.encode();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    }
+
+    /// Issue #34: the ledger's own counts and `/metrics` are one set of counters. Rows written,
+    /// spooled and dropped, each reached by its own path, read the same in both places and match
+    /// the rows in the file.
+    #[tokio::test]
+    async fn the_ledgers_counts_and_metrics_are_one_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let metrics = Arc::new(Metrics::new());
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::clone(&metrics)).unwrap();
+        for i in 0..9 {
+            ledger.record(row(i));
+        }
+        writer.unwrap().shutdown().await.unwrap();
+        // After shutdown the channel is closed: these two are dropped, and one more is lost at a
+        // shutdown that gave up waiting.
+        ledger.record(row(9));
+        ledger.record(row(10));
+        ledger.count_lost(1);
+        let stats = ledger.stats();
+        assert_eq!(read_all(&path).unwrap().len(), 9);
+        assert_eq!(stats.written(), 9);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_written_total"), 9);
+        assert_eq!(stats.dropped(), 3);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_dropped_total"), 3);
+
+        // A full channel spills to the spool: counted once, seen in both.
+        let spool = Arc::new(Spool::beside(&dir.path().join("other.sqlite")));
+        let metrics = Metrics::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let ledger = Ledger {
+            tx: Some(tx),
+            stats: Arc::new(LedgerStats::new(&metrics)),
+            store_prompts: false,
+            spool: Some(Arc::clone(&spool)),
+        };
+        for i in 0..4 {
+            ledger.record(row(i));
+        }
+        assert_eq!(ledger.stats().spooled(), 3);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_spooled_total"), 3);
+        assert_eq!(spool.take().unwrap().len(), 3);
     }
 
     /// The avoided answer is as long as the LLM's answers to lookups, not to writing requests:
@@ -535,7 +619,7 @@ mod tests {
         for i in 0..5 {
             ledger.record(row(i));
         }
-        wait_for("5 rows written", || ledger.stats().written.load(Ordering::Relaxed) == 5).await;
+        wait_for("5 rows written", || ledger.stats().written() == 5).await;
         // The outage: the table disappears under the writer, so every insert fails.
         let other = rusqlite::Connection::open(&path).unwrap();
         other
@@ -544,7 +628,7 @@ mod tests {
         for i in 5..10 {
             ledger.record(row(i));
         }
-        wait_for("5 rows spooled", || ledger.stats().spooled.load(Ordering::Relaxed) == 5).await;
+        wait_for("5 rows spooled", || ledger.stats().spooled() == 5).await;
         assert!(!Spool::beside(&path).is_empty());
         other
             .execute_batch("ALTER TABLE requests_away RENAME TO requests")
@@ -557,8 +641,8 @@ mod tests {
         let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
         ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
         assert_eq!(ids, (0..11).map(|i| format!("r{i}")).collect::<Vec<_>>());
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0, "nothing lost");
-        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 5);
+        assert_eq!(ledger.stats().dropped(), 0, "nothing lost");
+        assert_eq!(ledger.stats().replayed(), 5);
         assert!(Spool::beside(&path).is_empty());
     }
 
@@ -566,7 +650,7 @@ mod tests {
     async fn a_locked_database_spills_to_the_spool_and_is_replayed() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         // Another process holds the write lock for longer than the writer's busy timeout (5 s).
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -574,16 +658,12 @@ mod tests {
             ledger.record(row(i));
         }
         for _ in 0..150 {
-            if ledger.stats().spooled.load(Ordering::Relaxed) == 3 {
+            if ledger.stats().spooled() == 3 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert_eq!(
-            ledger.stats().spooled.load(Ordering::Relaxed),
-            3,
-            "the locked rows spilled"
-        );
+        assert_eq!(ledger.stats().spooled(), 3, "the locked rows spilled");
         locker.execute_batch("COMMIT").unwrap();
         drop(locker);
         tokio::time::sleep(SPOOL_AFTER_FAILURE).await;
@@ -592,8 +672,8 @@ mod tests {
         let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
         ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
         assert_eq!(ids, (0..5).map(|i| format!("r{i}")).collect::<Vec<_>>());
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
-        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
+        assert_eq!(ledger.stats().dropped(), 0);
+        assert_eq!(ledger.stats().replayed(), 3);
         assert!(Spool::beside(&path).is_empty());
     }
 
@@ -712,17 +792,14 @@ mod tests {
     async fn a_locked_database_spills_to_the_spool_within_a_bounded_time() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
         let locked_at = Instant::now();
         ledger.record(row(1));
         // Rows held in memory while the database is locked are what a SIGKILL loses; they must
         // reach the (fsynced) spool in well under a second, not after a five-second busy wait.
-        wait_for("the row spooled", || {
-            ledger.stats().spooled.load(Ordering::Relaxed) == 1
-        })
-        .await;
+        wait_for("the row spooled", || ledger.stats().spooled() == 1).await;
         assert!(
             locked_at.elapsed() < Duration::from_secs(1),
             "spooled after {:?}",
@@ -740,7 +817,7 @@ mod tests {
     async fn a_row_that_arrives_during_a_lock_wait_does_not_wait_again() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
         ledger.record(row(1));
@@ -748,10 +825,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(40)).await;
         let second_at = Instant::now();
         ledger.record(row(2));
-        wait_for("both rows spooled", || {
-            ledger.stats().spooled.load(Ordering::Relaxed) == 2
-        })
-        .await;
+        wait_for("both rows spooled", || ledger.stats().spooled() == 2).await;
         // Before: about 2 x 250 ms - 40 ms = 460 ms; now about 250 - 40 = 210 ms.
         assert!(
             second_at.elapsed() < WRITER_BUSY_TIMEOUT + Duration::from_millis(130),
@@ -763,10 +837,7 @@ mod tests {
         // Once the lock is gone, rows are written again and the spool is replayed.
         tokio::time::sleep(SPOOL_AFTER_FAILURE).await;
         ledger.record(row(3));
-        wait_for("every row in the database", || {
-            ledger.stats().written.load(Ordering::Relaxed) == 4
-        })
-        .await;
+        wait_for("every row in the database", || ledger.stats().written() == 4).await;
         writer.unwrap().shutdown().await.unwrap();
         assert_eq!(read_all(&path).unwrap().len(), 4);
     }
@@ -777,9 +848,8 @@ mod tests {
         (
             Ledger {
                 tx: Some(tx),
-                stats: Arc::default(),
+                stats: Arc::new(LedgerStats::new(&Metrics::new())),
                 store_prompts: false,
-                metrics: Arc::default(),
                 spool,
             },
             rx,
@@ -793,9 +863,9 @@ mod tests {
         let (ledger, _rx) = ledger_with_full_channel(Some(Arc::clone(&spool)));
         ledger.record(row(1));
         ledger.record(row(2));
-        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().spooled.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(ledger.stats().queued(), 1);
+        assert_eq!(ledger.stats().spooled(), 1);
+        assert_eq!(ledger.stats().dropped(), 0);
         assert_eq!(spool.take().unwrap()[0].request_id, "r2");
     }
 
@@ -804,7 +874,7 @@ mod tests {
         let (ledger, _rx) = ledger_with_full_channel(None);
         ledger.record(row(1));
         ledger.record(row(2));
-        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().queued(), 1);
+        assert_eq!(ledger.stats().dropped(), 1);
     }
 }
