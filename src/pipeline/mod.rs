@@ -163,7 +163,7 @@ impl Pipeline {
 
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
     pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
-        crate::search::answer::warm_up();
+        crate::search::evidence::warm_up();
         crate::calc::warm_up();
         // The difficulty router's weights are parsed once, here, not on a tier's first request.
         if config.tiers.iter().any(|t| t.max_difficulty.is_some()) {
