@@ -105,7 +105,7 @@ impl Error {
     }
 
     /// `context` failed because of `source`.
-    pub fn internal_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn internal_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Internal {
             context: context.into(),
             source: Some(source.into()),
@@ -119,7 +119,7 @@ impl Error {
         }
     }
 
-    pub fn index_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn index_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Index {
             context: context.into(),
             source: Some(source.into()),
@@ -133,7 +133,7 @@ impl Error {
         }
     }
 
-    pub fn ledger_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn ledger_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Ledger {
             context: context.into(),
             source: Some(source.into()),
@@ -272,7 +272,7 @@ impl std::error::Error for ConfigFailure {
 /// Marks a response as an error the proxy wrote itself, with its OpenAI-shaped body, so the
 /// stack can give it the shape of the API the request was sent to ([`crate::api::Api::error_body_of`]).
 #[derive(Debug, Clone)]
-pub struct ProxyError {
+pub(crate) struct ProxyError {
     pub status: u16,
     pub body: serde_json::Value,
 }

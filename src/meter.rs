@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 
 /// Sums every series of `metric` in a Prometheus text exposition (one series per GPU): `None`
 /// when the metric is absent.
-pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
+pub(crate) fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
     let mut total = None;
     for line in exposition.lines() {
         let line = line.trim_start();
@@ -94,7 +94,7 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> Option<St
 }
 
 /// One meter: its endpoint and the counter's last value.
-pub struct Meter {
+pub(crate) struct Meter {
     index: usize,
     spec: MeterSpec,
     client: reqwest::Client,
@@ -164,7 +164,7 @@ impl Meter {
 
 /// The running meters: a task per meter, and a last read at shutdown so the final interval's
 /// requests are measured too.
-pub struct Meters {
+pub(crate) struct Meters {
     meters: Vec<Arc<Meter>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     ledger: Ledger,

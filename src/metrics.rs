@@ -375,7 +375,7 @@ impl Metrics {
         }
     }
 
-    pub fn upstream_try(&self, deployment: &str, answered: bool) {
+    pub(crate) fn upstream_try(&self, deployment: &str, answered: bool) {
         self.upstream_tries
             .get_or_create(&TryLabels {
                 deployment: deployment.into(),
@@ -393,7 +393,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
+    pub(crate) fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
         self.budget_used
             .get_or_create(&BudgetLabels {
                 subject: subject.into(),
@@ -402,20 +402,20 @@ impl Metrics {
             .set(ratio);
     }
 
-    pub fn cache_lookup(&self, result: &str) {
+    pub(crate) fn cache_lookup(&self, result: &str) {
         self.cache_lookups
             .get_or_create(&CacheResult { result: result.into() })
             .inc();
     }
 
-    pub fn cache_stored(&self, size: crate::cache::CacheSize) {
+    pub(crate) fn cache_stored(&self, size: crate::cache::CacheSize) {
         self.cache_stores.inc();
         self.cache_bytes.set(i64::try_from(size.bytes).unwrap_or(i64::MAX));
         self.cache_entries.set(i64::try_from(size.entries).unwrap_or(i64::MAX));
     }
 
     /// The exposition text.
-    pub fn search_failed(&self, backend: &str, reason: &str) {
+    pub(crate) fn search_failed(&self, backend: &str, reason: &str) {
         self.search_failures
             .get_or_create(&SearchFailureLabels {
                 backend: backend.to_string(),
@@ -433,7 +433,7 @@ impl Metrics {
     }
 
     /// Counts a finished request, labelled by route, who decided it (or `escalated`), and status.
-    pub fn observe_request(&self, record: &RequestSeen<'_>, seconds: f64) {
+    pub(crate) fn observe_request(&self, record: &RequestSeen<'_>, seconds: f64) {
         use crate::outcome::RouteTaken;
         let route = record.route.as_str();
         let decided_by = match (record.escalated, record.decided_by, record.route) {
@@ -500,14 +500,14 @@ impl Metrics {
         "other".into()
     }
 
-    pub fn first_token(&self, api: &str, seconds: f64) {
+    pub(crate) fn first_token(&self, api: &str, seconds: f64) {
         self.time_to_first_token
             .get_or_create(&ApiLabel { api: api.into() })
             .observe(seconds);
     }
 
     /// Adds a row's energy figures: what search answers avoided, and what the local work cost.
-    pub fn observe_costs(&self, answered_from_search: bool, costs: &crate::energy::RequestCosts) {
+    pub(crate) fn observe_costs(&self, answered_from_search: bool, costs: &crate::energy::RequestCosts) {
         let avoided = if answered_from_search {
             costs.counterfactual.energy_wh.central
         } else {
@@ -528,7 +528,7 @@ impl Metrics {
 
 /// What `/metrics` counts of a finished request (its ledger row says the same, and more).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestSeen<'a> {
+pub(crate) struct RequestSeen<'a> {
     pub route: crate::outcome::RouteTaken,
     pub decided_by: Option<crate::outcome::DecidedBy>,
     /// Decided for search, answered by the LLM.

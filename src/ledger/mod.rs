@@ -12,7 +12,7 @@
 
 mod accountant;
 pub mod fleet;
-pub mod metered;
+pub(crate) mod metered;
 mod postgres;
 mod record;
 pub mod settings;
@@ -38,11 +38,13 @@ pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
 pub use crate::outcome::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
-pub use accountant::{outcome_of, Accountant, Avoided, CallFacts};
-pub use metered::MeterReading;
-pub use record::{Accounting, LedgerRecord};
+pub(crate) use accountant::{outcome_of, Accountant, Avoided, CallFacts};
+pub(crate) use metered::MeterReading;
+pub(crate) use record::Accounting;
+pub use record::LedgerRecord;
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
-pub use store::{read_store, read_store_range, read_store_with_settings, tenant_spend, Store, StoredSettings};
+pub use store::{read_store, read_store_with_settings, StoredSettings};
+pub(crate) use store::{tenant_spend, Store};
 use writer::{write_loop, WriterSettings};
 
 enum Message {
@@ -85,7 +87,8 @@ impl LedgerStats {
     }
 
     /// Rows handed to the writer's channel.
-    pub fn queued(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> u64 {
         self.queued.load(Ordering::Relaxed)
     }
 
@@ -100,12 +103,14 @@ impl LedgerStats {
     }
 
     /// Rows put in the spool file (replayed later).
-    pub fn spooled(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn spooled(&self) -> u64 {
         self.spooled.get()
     }
 
     /// Spooled rows later written to the database.
-    pub fn replayed(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn replayed(&self) -> u64 {
         self.replayed.load(Ordering::Relaxed)
     }
 }
@@ -121,7 +126,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// A ledger that records nothing (`ledger.enabled = false`).
-    pub fn disabled(metrics: Arc<Metrics>) -> Ledger {
+    pub(crate) fn disabled(metrics: Arc<Metrics>) -> Ledger {
         Ledger {
             tx: None,
             stats: Arc::new(LedgerStats::new(&metrics)),
@@ -130,7 +135,7 @@ impl Ledger {
         }
     }
 
-    pub fn stores_prompts(&self) -> bool {
+    pub(crate) fn stores_prompts(&self) -> bool {
         self.store_prompts
     }
 
@@ -140,12 +145,12 @@ impl Ledger {
 
     /// A request began; its row is owed. Shutdown waits for every owed row before it closes the
     /// writer, so the ledger outlives the handlers.
-    pub fn request_started(&self) {
+    pub(crate) fn request_started(&self) {
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request's row was handed to [`Ledger::record`].
-    pub fn request_ended(&self) {
+    pub(crate) fn request_ended(&self) {
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -155,13 +160,13 @@ impl Ledger {
     }
 
     /// Rows that shutdown gave up waiting for: counted as dropped, never silently gone.
-    pub fn count_lost(&self, rows: usize) {
+    pub(crate) fn count_lost(&self, rows: usize) {
         self.stats.dropped.inc_by(rows as u64);
     }
 
     /// Hands a meter's reading to the writer. Never blocks: when the channel is full the reading
     /// is lost, and the rows waiting for it are given the next one.
-    pub fn meter_reading(&self, reading: MeterReading) {
+    pub(crate) fn meter_reading(&self, reading: MeterReading) {
         if let Some(tx) = &self.tx {
             if tx.try_send(Message::Metered(reading)).is_err() {
                 tracing::warn!(
@@ -242,7 +247,7 @@ pub fn start(
 
 /// [`start`], and each row's cost and energy, once computed, charged to the budgets of its key
 /// and tenant in `limits`.
-pub fn start_charging(
+pub(crate) fn start_charging(
     config: &LedgerConfig,
     energy: &EnergyConfig,
     metrics: Arc<Metrics>,
@@ -317,7 +322,7 @@ pub fn start_charging(
 /// How long the writer waits on a database another process holds locked before it spools the
 /// batch instead. Rows in memory are what a SIGKILL can lose, so this bounds that window: rows of
 /// requests that ended within about this long (plus [`GROUP_COMMIT_WAIT`]) before the kill.
-pub const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Opens the ledger for the writer and reads the output-token history. A SQLite file that turns
 /// out corrupt is moved aside (kept, never deleted), logged loudly and counted in

@@ -11,14 +11,15 @@ use std::sync::Mutex;
 use super::LedgerRecord;
 
 #[derive(Debug)]
-pub struct Spool {
+pub(crate) struct Spool {
     path: PathBuf,
     /// Serialises appends against the replay's read-and-truncate.
     lock: Mutex<()>,
 }
 
 impl Spool {
-    pub fn beside(ledger: &Path) -> Spool {
+    #[cfg(test)]
+    pub(crate) fn beside(ledger: &Path) -> Spool {
         Spool::at(Self::default_path(ledger))
     }
 
@@ -30,7 +31,7 @@ impl Spool {
     }
 
     /// `<ledger>.spool.jsonl`, the spool of a SQLite ledger unless the config names another.
-    pub fn default_path(ledger: &Path) -> PathBuf {
+    pub(crate) fn default_path(ledger: &Path) -> PathBuf {
         let mut name = ledger.as_os_str().to_owned();
         name.push(".spool.jsonl");
         PathBuf::from(name)

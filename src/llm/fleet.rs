@@ -262,7 +262,7 @@ impl Fleet {
 
     /// Sends a chat request, trying again as `[llm.retry]` says. The last try's answer is handed
     /// back whatever its status (the client gets the upstream's own error), or its error.
-    pub async fn send(&self, call: Call<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
+    pub(crate) async fn send(&self, call: Call<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
         let mut tries = Tries::default();
         let order = self.order(call.kind, call.model, Instant::now());
         if order.is_empty() {

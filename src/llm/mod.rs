@@ -40,7 +40,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Response headers to hand back to the client: all but the hop-by-hop ones.
-pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+pub(crate) fn response_headers(upstream: &HeaderMap) -> HeaderMap {
     upstream
         .iter()
         .filter(|(name, _)| !is_hop_by_hop(name))
@@ -52,7 +52,7 @@ pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
 /// was read for a passthrough.
 pub type UpstreamBody = axum::body::Body;
 
-pub struct UpstreamRequest {
+pub(crate) struct UpstreamRequest {
     pub method: Method,
     /// Path after the API prefix plus query, e.g. `/chat/completions` or `/models?limit=5`.
     pub path_and_query: String,
@@ -87,7 +87,7 @@ struct Inner {
 /// HTTP client will resolve it (dot segments, backslashes, percent-encoded dots), lands outside
 /// the base's path. Checked on the parsed URL itself, so no spelling of `..` gets past it, and the
 /// configured key is never sent anywhere but under `llm.base_url`.
-pub fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
+pub(crate) fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
     let url = url::Url::parse(&joined).ok()?;
     let base_path = base.path().trim_end_matches('/');
@@ -97,7 +97,7 @@ pub fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
 }
 
 #[derive(Clone)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     inner: Arc<Inner>,
 }
 
@@ -170,7 +170,7 @@ impl Upstream {
     }
 
     /// Whether a configured key replaces the client's on every request to this upstream.
-    pub fn sends_own_key(&self) -> bool {
+    pub(crate) fn sends_own_key(&self) -> bool {
         self.inner.key.is_some()
     }
 
@@ -290,14 +290,14 @@ impl UpstreamResponse {
     }
 
     /// The body's length, when the upstream said it (`Content-Length`).
-    pub fn content_length(&self) -> Option<u64> {
+    pub(crate) fn content_length(&self) -> Option<u64> {
         use hyper::body::Body as _;
         self.body.size_hint().exact()
     }
 
     /// The whole body, when it is at most `limit` bytes: a body read whole is held whole, so
     /// what the upstream sends must not choose how much.
-    pub async fn bytes_within(self, limit: usize) -> Result<Bytes, Error> {
+    pub(crate) async fn bytes_within(self, limit: usize) -> Result<Bytes, Error> {
         use http_body_util::BodyExt as _;
         let limited = http_body_util::Limited::new(self.body, limit);
         match tokio::time::timeout_at(self.deadline, limited.collect()).await {

@@ -48,7 +48,7 @@ impl CacheLookup {
 
     /// `ecoroute_cache_lookups_total`'s label: a request the cache could not look at is a bypass,
     /// whether or not the cache is on.
-    pub fn metric_label(self) -> &'static str {
+    pub(crate) fn metric_label(self) -> &'static str {
         match self {
             CacheLookup::Off | CacheLookup::Bypass => "bypass",
             other => other.as_str(),
@@ -199,7 +199,7 @@ impl CacheStep {
     }
 
     /// Keeps a successful LLM answer once it has reached the client.
-    pub fn store_llm(&self, answer: Option<crate::llm::usage::PlainAnswer>, success: bool) -> Option<CacheSize> {
+    pub(crate) fn store_llm(&self, answer: Option<crate::llm::usage::PlainAnswer>, success: bool) -> Option<CacheSize> {
         let answer = answer.filter(|_| success)?;
         let tokens = answer
             .completion_tokens

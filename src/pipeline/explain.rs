@@ -23,7 +23,7 @@ pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, d
 
 /// What search would do with a question in the request's language (its index, its question out
 /// of the frame, its adequacy check): the hits and the answer or refusal.
-pub async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
+pub(crate) async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
     let question = language.question(features);
     let question = question.as_ref();
     match pipeline.run_search(question, language).await {

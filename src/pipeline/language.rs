@@ -75,7 +75,7 @@ impl Pipeline {
 
     /// The language a message is written in, when it is not English and a pack has it: for a
     /// question searched without a decision (`eval`'s search step alone, `ecoroute search`).
-    pub fn language_of(&self, message: &str) -> Language<'_> {
+    pub(crate) fn language_of(&self, message: &str) -> Language<'_> {
         crate::lang::language_among(&self.languages, |l| &l.pack, message).map_or(Language::English, Language::Pack)
     }
 }

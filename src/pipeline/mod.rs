@@ -33,14 +33,15 @@ use crate::search::pool::SearchPool;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
-pub use language::Language;
-pub use plan::{Action, Plan, PlanRequest};
-pub use route::{AnswerLimits, Outcome, RouteRequest, Routed, SearchCost, SearchFailure, Served};
+pub(crate) use language::Language;
+pub(crate) use plan::{Action, Plan, PlanRequest};
+pub use route::{AnswerLimits, Served};
+pub(crate) use route::{Outcome, RouteRequest, Routed};
 
 /// The search backend as the pipeline calls it.
 pub type SearchStack = BreakerService<tower::timeout::Timeout<SearchService>>;
 
-pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
+pub(crate) fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
     ServiceBuilder::new()
         // 2. After repeated failures or timeouts, stop calling a backend that is down: requests
         //    escalate at once instead of each waiting out the timeout.
@@ -111,7 +112,7 @@ impl Pipeline {
     /// The upstream that serves an API.
     /// The upstream that serves an API's pass-through requests and review calls: its first
     /// deployment (chat requests go through [`Fleet::send`]).
-    pub fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
+    pub(crate) fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
         self.fleet.first(api.upstream())
     }
 
@@ -123,7 +124,7 @@ impl Pipeline {
 
     /// Opens (or first builds) each language's index, reusing those of `previous` that have the
     /// same folder and corpus.
-    pub async fn with_languages(mut self, previous: Option<&Pipeline>) -> Result<Pipeline, Error> {
+    pub(crate) async fn with_languages(mut self, previous: Option<&Pipeline>) -> Result<Pipeline, Error> {
         let mut languages = Vec::new();
         for language in &self.config.search.languages {
             let pack = Arc::clone(&language.pack);
@@ -162,7 +163,7 @@ impl Pipeline {
     }
 
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
-    pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
+    pub(crate) fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
         crate::search::evidence::warm_up();
         crate::calc::warm_up();
         // The difficulty router's weights are parsed once, here, not on a tier's first request.

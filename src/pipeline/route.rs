@@ -70,7 +70,7 @@ pub struct SearchCost {
 }
 
 /// The search step alone: the answer or why it escalates, and its cost.
-pub struct SearchStep {
+pub(crate) struct SearchStep {
     pub verdict: Result<Answer, String>,
     pub cost: SearchCost,
 }
@@ -113,7 +113,7 @@ impl Routed {
     }
 
     /// What the routing would do if it were live: in shadow mode, what it would have done.
-    pub fn would_serve(&self) -> Served {
+    pub(crate) fn would_serve(&self) -> Served {
         match &self.outcome {
             Outcome::Answered { .. } => Served::Search,
             Outcome::Escalated { .. } => Served::Escalated,
@@ -121,7 +121,7 @@ impl Routed {
         }
     }
 
-    pub fn search(&self) -> Option<&SearchCost> {
+    pub(crate) fn search(&self) -> Option<&SearchCost> {
         match &self.outcome {
             Outcome::Answered { search, .. } | Outcome::Escalated { search, .. } => Some(search),
             Outcome::Off | Outcome::Llm => None,
@@ -245,7 +245,7 @@ impl Pipeline {
 
     /// One call to a language's search stack (timeout and breaker included) with the configured
     /// number of hits.
-    pub async fn run_search(&self, question: &str, language: Language<'_>) -> Result<SearchOutcome, BoxError> {
+    pub(crate) async fn run_search(&self, question: &str, language: Language<'_>) -> Result<SearchOutcome, BoxError> {
         let query = SearchQuery {
             text: question.to_string(),
             limit: self.config.search.top_k,
@@ -261,13 +261,8 @@ impl Pipeline {
     ///
     /// `question` is out of its chat frame ([`crate::classify::RequestFeatures::question`]): "Hi!
     /// Can you tell me who wrote Hamlet? Thanks" searches for, and checks the answer against, what
-    /// is asked, not the greeting around it.
-    pub async fn search_step(&self, question: &str) -> SearchStep {
-        self.search_step_in(question, Language::English).await
-    }
-
-    /// [`Pipeline::search_step`] in a language's index, with its adequacy check.
-    pub async fn search_step_in(&self, question: &str, language: Language<'_>) -> SearchStep {
+    /// is asked, not the greeting around it. `language` picks the index and the adequacy check.
+    pub(crate) async fn search_step_in(&self, question: &str, language: Language<'_>) -> SearchStep {
         let started = Instant::now();
         let outcome = match self.run_search(question, language).await {
             Ok(outcome) => outcome,

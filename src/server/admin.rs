@@ -24,7 +24,7 @@ use super::AppState;
 use crate::Error;
 
 /// Does the request carry the admin token?
-pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -51,13 +51,13 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// Failed logins an address may make in [`FAILURE_WINDOW`] before it is refused with 429.
-pub const MAX_FAILURES: u32 = 10;
+pub(crate) const MAX_FAILURES: u32 = 10;
 /// Failed logins from all addresses together in [`FAILURE_WINDOW`] before every login is refused
 /// with 429 until the window ends: a guesser with many addresses (a botnet, an IPv6 prefix) gets
 /// no more tries than this. While it lasts the real admin is refused too; the alternative, letting
 /// the right token through, would tell the guesser which token is right.
-pub const MAX_FAILURES_ALL: u32 = 100;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const MAX_FAILURES_ALL: u32 = 100;
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered at most; past it, windows that have ended are forgotten first.
 const MAX_TRACKED: usize = 10_000;
 

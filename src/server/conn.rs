@@ -39,7 +39,7 @@ use crate::config::ServerConfig;
 use crate::Error;
 
 /// The HTTP/1 and HTTP/2 connection settings from the config.
-pub fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
+pub(crate) fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -272,7 +272,7 @@ const REQUEST_START: usize = 256;
 
 /// The socket, with hyper's bodiless parse-error answers swapped for ones in the API's error shape
 /// (and a ledger row written for them, since no handler ever saw the request).
-pub struct ParseErrorBody<T> {
+pub(crate) struct ParseErrorBody<T> {
     inner: T,
     state: Arc<AppState>,
     /// A replacement response still being written, and how much of it is out.

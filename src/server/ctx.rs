@@ -18,7 +18,7 @@ use crate::openai::Usage;
 use crate::pipeline::{Outcome, Plan, Routed};
 
 /// One request's state, from its arrival to its ledger row.
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     ledger: Ledger,
     metrics: Arc<Metrics>,
     limits: Arc<crate::limits::Limits>,
@@ -99,7 +99,7 @@ impl RequestCtx {
         self.record.route
     }
 
-    pub fn set_tenant(&mut self, tenant: Option<String>) {
+    pub(crate) fn set_tenant(&mut self, tenant: Option<String>) {
         self.record.tenant = tenant;
     }
 
@@ -117,12 +117,12 @@ impl RequestCtx {
     }
 
     /// Thread CPU time the proxy spent on the request.
-    pub fn add_cpu(&mut self, micros: f64) {
+    pub(crate) fn add_cpu(&mut self, micros: f64) {
         self.record.proxy_cpu_us += micros;
     }
 
     /// The plan: its route (when it was routed), its reason, and what the cache step cost.
-    pub fn planned(&mut self, plan: &Plan) {
+    pub(crate) fn planned(&mut self, plan: &Plan) {
         if let Some(routed) = &plan.routed {
             self.routed(routed);
         }
@@ -172,14 +172,14 @@ impl RequestCtx {
     }
 
     /// Search answered: the tokens are estimated, the source is the answer's.
-    pub fn answered_from_search(&mut self, usage: Usage, source: String) {
+    pub(crate) fn answered_from_search(&mut self, usage: Usage, source: String) {
         self.estimated(usage);
         self.record.answer_source = Some(source);
     }
 
     /// A stored answer was given again: what it was first, so the call it avoided is booked at
     /// the right length.
-    pub fn answered_from_cache(&mut self, hit: &Hit, usage: Usage) {
+    pub(crate) fn answered_from_cache(&mut self, hit: &Hit, usage: Usage) {
         let r = &mut self.record;
         r.route = RouteTaken::Cache;
         r.cache_origin = Some(hit.answer.origin.kind());
@@ -197,19 +197,19 @@ impl RequestCtx {
     }
 
     /// A tier sent the request to a cheaper model: `model` is the one that answers.
-    pub fn tier_routed(&mut self, cheaper: &str) {
+    pub(crate) fn tier_routed(&mut self, cheaper: &str) {
         self.record.requested_model = self.record.model.replace(cheaper.to_string());
     }
 
     /// A shadow tier would have sent the request to `cheaper`, for the reason `why` (the report
     /// reads the router's threshold from it).
-    pub fn tier_shadowed(&mut self, cheaper: &str, why: &str) {
+    pub(crate) fn tier_shadowed(&mut self, cheaper: &str, why: &str) {
         self.record.tier_shadow_model = Some(cheaper.to_string());
         self.record.reason = format!("{}; tier shadow: {why} to {cheaper}", self.record.reason);
     }
 
     /// The request was in the review sample, but every review place was taken.
-    pub fn review_skipped(&mut self, open: usize) {
+    pub(crate) fn review_skipped(&mut self, open: usize) {
         self.record.reason = format!(
             "{}; tier review skipped: {open} review calls already open",
             self.record.reason
@@ -217,7 +217,7 @@ impl RequestCtx {
     }
 
     /// This request is a tier's review call: `cheaper`'s answer to request `of`.
-    pub fn review_of(&mut self, cheaper: &str, tenant: Option<String>, of: String) {
+    pub(crate) fn review_of(&mut self, cheaper: &str, tenant: Option<String>, of: String) {
         let r = &mut self.record;
         r.route = RouteTaken::Llm;
         r.model = Some(cheaper.to_string());
@@ -246,7 +246,7 @@ impl RequestCtx {
 
     /// The upstream tries: the deployment that answered, and every failed try. A fallback model
     /// that answered becomes the row's model (its energy is booked), the one asked `requested_model`.
-    pub fn upstream_tried(&mut self, tries: &crate::llm::fleet::Tries) {
+    pub(crate) fn upstream_tried(&mut self, tries: &crate::llm::fleet::Tries) {
         let r = &mut self.record;
         r.deployment.clone_from(&tries.answered_by);
         r.failed_tries = tries.failed();
@@ -260,21 +260,21 @@ impl RequestCtx {
     }
 
     /// Time to the upstream's response headers.
-    pub fn upstream_answered(&mut self, elapsed_ms: f64) {
+    pub(crate) fn upstream_answered(&mut self, elapsed_ms: f64) {
         self.record.upstream_ms = Some(elapsed_ms);
     }
 
-    pub fn set_status(&mut self, status: u16) {
+    pub(crate) fn set_status(&mut self, status: u16) {
         self.record.status = status;
     }
 
-    pub fn set_error(&mut self, error: String) {
+    pub(crate) fn set_error(&mut self, error: String) {
         self.record.error = Some(error);
     }
 
     /// The compact decision trace for `x-ecoroute-explain`; `top` is the scorer's strongest
     /// features.
-    pub fn explain_header(&self, top: &str) -> HeaderValue {
+    pub(crate) fn explain_header(&self, top: &str) -> HeaderValue {
         let r = &self.record;
         let mut parts = vec![
             format!("route={}", r.route.as_str()),

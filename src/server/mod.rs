@@ -21,10 +21,10 @@ mod answer;
 pub mod auth;
 pub mod chat;
 pub mod conn;
-pub mod ctx;
+pub(crate) mod ctx;
 mod forward;
 pub mod kept;
-pub mod observe;
+pub(crate) mod observe;
 pub mod passthrough;
 pub mod reload;
 pub mod request;
@@ -32,8 +32,9 @@ mod respond;
 mod review;
 pub mod stack;
 
-pub use ctx::RequestCtx;
-pub use request::{header_value, read_body, request_id, tenant_of};
+pub(crate) use ctx::RequestCtx;
+pub use request::{header_value, request_id};
+pub(crate) use request::{read_body, tenant_of};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,7 +75,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
+    pub(crate) fn new(
         runtime: Pipeline,
         ledger: Ledger,
         metrics: Arc<crate::metrics::Metrics>,
@@ -112,7 +113,7 @@ impl AppState {
         self.runtime.load_full()
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 }

@@ -16,9 +16,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const MAX_SLOTS: usize = 16;
 
 /// The most a review call reads of the cheaper model's answer (one JSON chat answer).
-pub const ANSWER_LIMIT: usize = 1 << 20;
+pub(crate) const ANSWER_LIMIT: usize = 1 << 20;
 
-pub struct Reviews {
+pub(crate) struct Reviews {
     /// Drawn at start, never shown: the sample cannot be computed outside this process.
     key: [u8; 32],
     slots: Arc<Semaphore>,
