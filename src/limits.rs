@@ -32,7 +32,7 @@ pub enum Period {
 }
 
 impl Period {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Period::Day => "day",
             Period::Month => "month",
@@ -51,7 +51,7 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == LimitSettings::default()
     }
 }
@@ -186,7 +186,7 @@ impl Limits {
     }
 
     /// Whether any subject has limits (the server skips the work otherwise).
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.any.load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -106,7 +106,7 @@ impl Meter {
     /// Reads the counter. The first read sets the baseline (no reading); later ones give the energy
     /// since the previous read, or `gpu_wh: None` when the read failed or the counter went back
     /// (an exporter or GPU reset), so the rows waiting are released as estimated.
-    pub async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
+    pub(crate) async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
         let total = self.scrape().await;
         let read_at = std::time::Instant::now();
         let mut last = self.last_total.lock().await;
@@ -173,7 +173,7 @@ pub(crate) struct Meters {
 
 impl Meters {
     /// Reads each meter once for its baseline, then every interval.
-    pub async fn start(specs: &[MeterSpec], ledger: Ledger, metrics: Arc<Metrics>) -> Meters {
+    pub(crate) async fn start(specs: &[MeterSpec], ledger: Ledger, metrics: Arc<Metrics>) -> Meters {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -212,7 +212,7 @@ impl Meters {
 
     /// Stops reading on a schedule and reads each meter a last time, after the requests in
     /// flight have ended and before the ledger closes.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for task in &self.tasks {
             task.abort();
         }

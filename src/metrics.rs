@@ -143,7 +143,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("ecoroute");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -384,7 +384,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn limited(&self, subject: &str, limit: &str) {
+    pub(crate) fn limited(&self, subject: &str, limit: &str) {
         self.limited
             .get_or_create(&LimitLabels {
                 subject: subject.into(),

@@ -140,7 +140,7 @@ impl KeysConfig {
 
     /// The key whose hash is the presented key's. Every configured digest is compared, in
     /// constant time, whatever matches.
-    pub fn find(&self, presented: &str) -> Option<&ApiKey> {
+    pub(crate) fn find(&self, presented: &str) -> Option<&ApiKey> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
         for key in &self.keys {

@@ -380,7 +380,7 @@ impl PassthroughRule {
     }
 
     /// Whether a request's method and path (without its query) are allowed by this rule.
-    pub fn allows(&self, method: &http::Method, path: &str) -> bool {
+    pub(crate) fn allows(&self, method: &http::Method, path: &str) -> bool {
         if self.method.as_ref().is_some_and(|m| m != method) {
             return false;
         }

@@ -10,18 +10,18 @@
 //! [`crate::redact::Secret`]s), which is what `GET /admin/config` shows.
 
 mod admin;
-pub mod cache;
+pub(crate) mod cache;
 mod classifier;
 mod energy;
 pub mod keys;
 mod ledger;
-pub mod llm;
-pub mod raw;
+pub(crate) mod llm;
+pub(crate) mod raw;
 mod routing;
 pub mod search;
 mod server;
-pub mod telemetry;
-pub mod tiers;
+pub(crate) mod telemetry;
+pub(crate) mod tiers;
 
 use admin::validate_admin;
 pub(crate) use admin::AdminConfig;
@@ -192,7 +192,7 @@ impl Config {
 
     /// Parses and validates; every problem of the file is reported at once, those TOML and serde
     /// find (syntax, unknown keys, wrong types) together with the validation's.
-    pub fn parse(
+    pub(crate) fn parse(
         text: &str,
         source: &Path,
         env: &dyn Fn(&str) -> Option<String>,
@@ -329,7 +329,7 @@ fn validate(
 impl Config {
     /// The running config as JSON for `GET /admin/config`: derived from the validated types, so
     /// every key is there, and secrets show as `<redacted>`.
-    pub fn redacted(&self) -> serde_json::Value {
+    pub(crate) fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
     }
 }

@@ -101,7 +101,7 @@ pub(crate) struct Accountant {
 const REPEATS_KEPT: usize = 10_000;
 
 impl Accountant {
-    pub fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
+    pub(crate) fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
         let settings = energy.settings();
         let settings_hash = settings.hash();
         let marginal_wh_per_token = vec![None; energy.meters.len()];

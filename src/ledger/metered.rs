@@ -110,7 +110,7 @@ pub(crate) fn meter_of(meters: &[MeterSpec], r: &LedgerRecord) -> Option<usize> 
 }
 
 impl Waiting {
-    pub fn new(meters: usize) -> Waiting {
+    pub(crate) fn new(meters: usize) -> Waiting {
         Waiting {
             per_meter: (0..meters).map(|_| Vec::new()).collect(),
             carried_wh: vec![0.0; meters],
@@ -124,7 +124,7 @@ impl Waiting {
     }
 
     /// Keeps the row until meter `meter` is next read.
-    pub fn hold(&mut self, meter: usize, r: Box<LedgerRecord>) {
+    pub(crate) fn hold(&mut self, meter: usize, r: Box<LedgerRecord>) {
         if let Some(rows) = self.per_meter.get_mut(meter) {
             rows.push(r);
         }
@@ -132,7 +132,7 @@ impl Waiting {
 
     /// Releases every row waiting for the reading's meter, each with its share of the energy
     /// (the interval's, plus the idle energy carried from intervals without requests).
-    pub fn release(&mut self, reading: MeterReading) -> Released {
+    pub(crate) fn release(&mut self, reading: MeterReading) -> Released {
         let rows = self
             .per_meter
             .get_mut(reading.meter)

@@ -11,12 +11,12 @@
 //! spool, pruning), `accountant.rs` a row's energy figures ([`Accountant`], [`outcome_of`]).
 
 mod accountant;
-pub mod fleet;
+pub(crate) mod fleet;
 pub(crate) mod metered;
 mod postgres;
 mod record;
-pub mod settings;
-pub mod spool;
+pub(crate) mod settings;
+pub(crate) mod spool;
 mod sqlite;
 mod store;
 mod writer;
@@ -155,7 +155,7 @@ impl Ledger {
     }
 
     /// Requests whose row is still owed.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.stats.in_flight.load(Ordering::Relaxed)
     }
 

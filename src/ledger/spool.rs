@@ -23,7 +23,7 @@ impl Spool {
         Spool::at(Self::default_path(ledger))
     }
 
-    pub fn at(path: PathBuf) -> Spool {
+    pub(crate) fn at(path: PathBuf) -> Spool {
         Spool {
             path,
             lock: Mutex::new(()),
@@ -37,12 +37,12 @@ impl Spool {
         PathBuf::from(name)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends rows; returns how many were written (all, or none on an I/O error).
-    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a LedgerRecord>) -> std::io::Result<usize> {
+    pub(crate) fn append<'a>(&self, rows: impl IntoIterator<Item = &'a LedgerRecord>) -> std::io::Result<usize> {
         let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut text = String::new();
         let mut n = 0;
@@ -57,13 +57,13 @@ impl Spool {
         Ok(n)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         std::fs::metadata(&self.path).map_or(true, |m| m.len() == 0)
     }
 
     /// Takes every spooled row out of the file (which is emptied). A line that does not parse is
     /// kept aside in `<spool>.bad` rather than lost.
-    pub fn take(&self) -> std::io::Result<Vec<LedgerRecord>> {
+    pub(crate) fn take(&self) -> std::io::Result<Vec<LedgerRecord>> {
         let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let file = match File::open(&self.path) {
             Ok(f) => f,

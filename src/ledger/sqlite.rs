@@ -589,7 +589,7 @@ pub(crate) fn record_from_values(v: &[Value]) -> LedgerRecord {
     }
 }
 
-pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
+pub(crate) fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
     read_range(conn, i64::MIN, i64::MAX)
 }
 

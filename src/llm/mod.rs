@@ -3,8 +3,8 @@
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
 //! three timeouts: connect, first byte (response headers) and total (the body included).
 
-pub mod fleet;
-pub mod usage;
+pub(crate) mod fleet;
+pub(crate) mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,7 +103,7 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     /// The OpenAI-compatible upstream (`[llm]`): chat completions, Responses, everything else.
-    pub fn new(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn new(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let key = config
             .api_key
             .as_ref()
@@ -112,7 +112,7 @@ impl Upstream {
     }
 
     /// The Anthropic upstream (`[llm.anthropic]`), with `[llm]`'s timeouts.
-    pub fn anthropic(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn anthropic(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let anthropic = &config.anthropic;
         let key = anthropic
             .api_key
@@ -122,7 +122,11 @@ impl Upstream {
     }
 
     /// A `[[llm.deployments]]` entry, with `[llm]`'s timeouts; its key under the header its API reads.
-    pub fn deployment(config: &LlmConfig, deployment: &DeploymentConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn deployment(
+        config: &LlmConfig,
+        deployment: &DeploymentConfig,
+        shards: usize,
+    ) -> Result<Upstream, Error> {
         let key = deployment.api_key.as_ref().map(|k| match deployment.api {
             DeploymentApi::Openai => (header::AUTHORIZATION, format!("Bearer {}", k.expose())),
             DeploymentApi::Anthropic => (HeaderName::from_static("x-api-key"), k.expose().to_string()),
@@ -186,7 +190,7 @@ impl Upstream {
 
     /// Sends a request; the answer's headers must come within `llm.first_byte_timeout_ms`, and
     /// the whole answer, body included, within `llm.total_timeout_ms`.
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Error> {
+    pub(crate) async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Error> {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + inner.total_timeout;
         let Some(uri) = self.uri_for(&request.path_and_query) else {
@@ -272,7 +276,7 @@ fn http_client(connector: HttpsConnector<HttpConnector>) -> HttpClient {
 }
 
 /// An upstream answer whose body is still to be read, within the request's total deadline.
-pub struct UpstreamResponse {
+pub(crate) struct UpstreamResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: hyper::body::Incoming,
@@ -281,11 +285,11 @@ pub struct UpstreamResponse {
 }
 
 impl UpstreamResponse {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
-    pub fn headers(&self) -> &HeaderMap {
+    pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
@@ -311,7 +315,7 @@ impl UpstreamResponse {
     }
 
     /// The body chunk by chunk as it arrives; past the deadline it ends with a timeout.
-    pub fn bytes_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static {
+    pub(crate) fn bytes_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static {
         use http_body_util::BodyExt as _;
         let deadline = Box::pin(tokio::time::sleep_until(self.deadline));
         let state = (self.body, deadline, self.total_ms, false);

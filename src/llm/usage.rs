@@ -192,7 +192,7 @@ impl SseScanner {
     }
 
     /// The streamed answer, if it was plain text, finished with `stop` and fit the cache's limit.
-    pub fn answer(&self) -> Option<PlainAnswer> {
+    pub(crate) fn answer(&self) -> Option<PlainAnswer> {
         let text = self.text.as_ref()?;
         (!text.spoiled && text.finish.as_deref() == Some("stop")).then(|| PlainAnswer {
             content: text.content.clone(),
@@ -205,7 +205,7 @@ impl SseScanner {
     /// `message_stop` (Anthropic), `response.completed`, `.incomplete` or `.failed` (Responses),
     /// or an error event in any of them. A stream that stops before it was cut, even if the
     /// connection closed cleanly.
-    pub fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.ended
     }
 
@@ -348,7 +348,7 @@ impl SseScanner {
 
     /// The usage chunk's counts, or, without one, output tokens estimated from the streamed text
     /// (about four characters a token).
-    pub fn usage(&self) -> ReadUsage {
+    pub(crate) fn usage(&self) -> ReadUsage {
         match self.usage {
             Some((prompt_tokens, completion_tokens)) => ReadUsage {
                 prompt_tokens,
@@ -400,7 +400,7 @@ impl JsonUsage {
     }
 
     /// The body's `usage`, if it has one.
-    pub fn usage(&self) -> Option<ReadUsage> {
+    pub(crate) fn usage(&self) -> Option<ReadUsage> {
         self.upstream_usage().map(|u| ReadUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,

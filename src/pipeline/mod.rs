@@ -12,11 +12,11 @@
 //!   formatter of the `x-ecoroute-reason` text.
 //! - [`explain`]: the decision trace for `x-ecoroute-explain` and `/admin/explain`.
 
-pub mod cache;
-pub mod explain;
-pub mod language;
-pub mod plan;
-pub mod route;
+pub(crate) mod cache;
+pub(crate) mod explain;
+pub(crate) mod language;
+pub(crate) mod plan;
+pub(crate) mod route;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ pub(crate) fn search_stack(service: SearchService, config: &SearchConfig) -> Sea
 /// How one tenant's requests are routed: its mode, and its classifier (its own rules first, its
 /// own threshold).
 #[derive(Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub mode: Mode,
     pub classifier: Classifier,
     /// How long its answers are kept, and when an LLM answer may be reused.
@@ -66,7 +66,7 @@ pub struct Policy {
 
 /// A cheaper model chosen for a request, and whether it serves it or is only ledgered.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TierChoice {
+pub(crate) struct TierChoice {
     pub cheaper: String,
     /// Why: the task (`translation`, …), `rule` (the tier's `last_user_regex`) or the
     /// difficulty router's score against the tier's `max_difficulty`.
@@ -77,7 +77,7 @@ pub struct TierChoice {
 }
 
 /// Everything built from one config.
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     pub config: Config,
     /// The global policy, for requests of tenants without their own.
     pub policy: Policy,
@@ -99,7 +99,7 @@ pub struct Pipeline {
 }
 
 /// A language's pack and the search stack over its own index.
-pub struct LanguageStack {
+pub(crate) struct LanguageStack {
     pub pack: Arc<crate::lang::LanguagePack>,
     pub search: SearchStack,
     /// Kept so a reload reuses the open index when its folder and corpus stay the same.
@@ -117,7 +117,7 @@ impl Pipeline {
     }
 
     /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
-    pub async fn build(config: Config) -> Result<Pipeline, Error> {
+    pub(crate) async fn build(config: Config) -> Result<Pipeline, Error> {
         let backend = crate::search::connect(&config.search).await?;
         Self::with_backend(config, backend)?.with_languages(None).await
     }
@@ -229,7 +229,7 @@ impl Pipeline {
     /// it: its last user message is short enough, and the tier's task list names the request's
     /// task, or its rule matches, or the difficulty router scores it at or under the tier's
     /// `max_difficulty`. When unsure, the requested model.
-    pub fn tier(
+    pub(crate) fn tier(
         &self,
         tenant: Option<&str>,
         model: &str,
@@ -271,7 +271,7 @@ impl Pipeline {
     }
 
     /// The policy for a tenant: its own if it has one, else the global one.
-    pub fn policy(&self, tenant: Option<&str>) -> &Policy {
+    pub(crate) fn policy(&self, tenant: Option<&str>) -> &Policy {
         tenant.and_then(|t| self.tenants.get(t)).unwrap_or(&self.policy)
     }
 }

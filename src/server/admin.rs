@@ -138,7 +138,7 @@ fn peer_of(peer: Peer) -> Option<SocketAddr> {
 }
 
 /// `POST /admin/reload`: reload the config file now; 422 with the problems if it does not validate.
-pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
@@ -149,7 +149,7 @@ pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
 }
 
 /// `GET /admin/config`: the running config, secrets redacted.
-pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
@@ -157,7 +157,7 @@ pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
 }
 
 #[derive(serde::Deserialize)]
-pub struct ExplainQuery {
+pub(crate) struct ExplainQuery {
     q: String,
     /// Route as this tenant's policy would.
     tenant: Option<String>,
@@ -165,7 +165,7 @@ pub struct ExplainQuery {
 
 /// `GET /admin/explain?q=…[&tenant=…]`: the full decision for a single-turn question, as `serve`
 /// would route it for that tenant, search included.
-pub async fn explain(
+pub(crate) async fn explain(
     State(state): State<Arc<AppState>>,
     peer: Peer,
     headers: HeaderMap,
@@ -181,7 +181,7 @@ pub async fn explain(
 
 /// `/dashboard`: the last hour live (requests per second, routes, saving rate), then the HTML
 /// report over the last 30 days; the page refreshes itself every 30 seconds.
-pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }

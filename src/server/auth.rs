@@ -88,7 +88,7 @@ fn estimate_tokens(body: &[u8]) -> u64 {
     (body.len() as u64).div_ceil(4) + output
 }
 
-pub async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let runtime = state.runtime();
     let keys = &runtime.config.keys;
     let tenant_header = &runtime.config.ledger.tenant_header;

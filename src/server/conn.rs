@@ -61,16 +61,16 @@ pub(crate) fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor
 /// The accept loop's call for slots back: when every connection slot is taken and a newcomer
 /// waits, it wakes every idle connection, which closes.
 #[derive(Default)]
-pub struct Reclaim(Notify);
+pub(crate) struct Reclaim(Notify);
 
 impl Reclaim {
-    pub fn ask(&self) {
+    pub(crate) fn ask(&self) {
         self.0.notify_waiters();
     }
 }
 
 /// What a connection needs besides its socket, shared by all of them.
-pub struct Shared {
+pub(crate) struct Shared {
     pub app: axum::Router,
     pub state: Arc<AppState>,
     pub builder: auto::Builder<TokioExecutor>,
@@ -84,7 +84,7 @@ pub struct Shared {
 
 /// Serves one accepted connection until it closes, shutdown or the idle timer ends it, or it
 /// misses the first-byte deadline.
-pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     let header_read_timeout = shared.header_read_timeout;
     let _ = stream.set_nodelay(true);
@@ -285,7 +285,7 @@ pub(crate) struct ParseErrorBody<T> {
 }
 
 impl<T> ParseErrorBody<T> {
-    pub fn new(inner: T, state: Arc<AppState>) -> Self {
+    pub(crate) fn new(inner: T, state: Arc<AppState>) -> Self {
         ParseErrorBody {
             inner,
             state,

@@ -32,7 +32,7 @@ pub(crate) struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(state: &AppState, path: &str, request_id: &str) -> RequestCtx {
+    pub(crate) fn new(state: &AppState, path: &str, request_id: &str) -> RequestCtx {
         let ledger = state.ledger.clone();
         ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
@@ -58,7 +58,7 @@ impl RequestCtx {
     }
 
     /// A request refused before it could be routed: its row is complete at once.
-    pub fn rejected(mut self, tenant: Option<String>, reason: &str, status: u16, error: String) {
+    pub(crate) fn rejected(mut self, tenant: Option<String>, reason: &str, status: u16, error: String) {
         self.record.tenant = tenant;
         self.record.reason = reason.into();
         self.record.status = status;
@@ -68,7 +68,7 @@ impl RequestCtx {
 
     /// Moves the context out (to a response stream that will finish it); this one then writes
     /// nothing.
-    pub fn take(&mut self) -> RequestCtx {
+    pub(crate) fn take(&mut self) -> RequestCtx {
         self.armed = false;
         RequestCtx {
             ledger: self.ledger.clone(),
@@ -86,16 +86,16 @@ impl RequestCtx {
         &self.record.request_id
     }
 
-    pub fn tenant(&self) -> Option<&str> {
+    pub(crate) fn tenant(&self) -> Option<&str> {
         self.record.tenant.as_deref()
     }
 
     /// The `x-ecoroute-reason` text, as the row will say it.
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         &self.record.reason
     }
 
-    pub fn route(&self) -> RouteTaken {
+    pub(crate) fn route(&self) -> RouteTaken {
         self.record.route
     }
 
@@ -104,13 +104,13 @@ impl RequestCtx {
     }
 
     /// A request passed to the upstream unchanged.
-    pub fn passthrough(&mut self) {
+    pub(crate) fn passthrough(&mut self) {
         self.record.route = RouteTaken::Passthrough;
         self.record.reason = "passthrough: not a chat completion".into();
     }
 
     /// What the client asked for; its last message only where the ledger keeps prompts.
-    pub fn asked(&mut self, model: Option<String>, stream: bool, prompt: Option<String>) {
+    pub(crate) fn asked(&mut self, model: Option<String>, stream: bool, prompt: Option<String>) {
         self.record.model = model;
         self.record.stream = stream;
         self.record.prompt = prompt;
@@ -227,12 +227,12 @@ impl RequestCtx {
     }
 
     /// The answer's text, kept for a tier review (`ledger.store_prompts`).
-    pub fn review_answer(&mut self, answer: Option<String>) {
+    pub(crate) fn review_answer(&mut self, answer: Option<String>) {
         self.record.review_answer = answer;
     }
 
     /// The token counts read from the upstream's answer.
-    pub fn usage(&mut self, read: ReadUsage) {
+    pub(crate) fn usage(&mut self, read: ReadUsage) {
         let r = &mut self.record;
         r.prompt_tokens = read.prompt_tokens;
         r.completion_tokens = read.completion_tokens;
@@ -240,7 +240,7 @@ impl RequestCtx {
     }
 
     /// The model the request goes to the LLM for (a tier's cheaper one when it chose it).
-    pub fn model(&self) -> Option<&str> {
+    pub(crate) fn model(&self) -> Option<&str> {
         self.record.model.as_deref()
     }
 
@@ -295,7 +295,7 @@ impl RequestCtx {
     }
 
     /// Marks the request as complete; the row is written when this is dropped.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.finished = true;
     }
 }

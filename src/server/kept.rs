@@ -76,7 +76,7 @@ impl KeptResponses {
     pub(crate) const MAX_ENTRY_BYTES: usize = 64 << 10;
 
     /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
-    pub fn keep(&self, request: &[u8], response: Value, answer: &str, owner: Option<&str>) {
+    pub(crate) fn keep(&self, request: &[u8], response: Value, answer: &str, owner: Option<&str>) {
         let Ok(request) = serde_json::from_slice::<Value>(request) else {
             return;
         };
@@ -123,8 +123,9 @@ impl KeptResponses {
         }
     }
 
-    /// Bytes held by kept answers (for tests and the budget).
-    pub fn bytes(&self) -> usize {
+    /// Bytes held by kept answers (for tests).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.bytes)
     }
 
@@ -162,7 +163,7 @@ impl KeptResponses {
     }
 
     /// The `response` object of an answer kept here, for `GET /v1/responses/{id}`.
-    pub fn response(&self, id: &str, owner: Option<&str>) -> Option<Value> {
+    pub(crate) fn response(&self, id: &str, owner: Option<&str>) -> Option<Value> {
         let mut entries = self.entries.lock().ok()?;
         let kept = entries.lru.get(id)?;
         (kept.stored.elapsed() <= Self::TTL && kept.owner.as_deref() == owner).then(|| kept.response.clone())

@@ -16,21 +16,21 @@
 //! - `review`: a tier's review calls: the sample (keyed by a secret) and their bound.
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
-pub mod admin;
+pub(crate) mod admin;
 mod answer;
-pub mod auth;
-pub mod chat;
-pub mod conn;
+pub(crate) mod auth;
+pub(crate) mod chat;
+pub(crate) mod conn;
 pub(crate) mod ctx;
 mod forward;
-pub mod kept;
+pub(crate) mod kept;
 pub(crate) mod observe;
-pub mod passthrough;
-pub mod reload;
-pub mod request;
+pub(crate) mod passthrough;
+pub(crate) mod reload;
+pub(crate) mod request;
 mod respond;
 mod review;
-pub mod stack;
+pub(crate) mod stack;
 
 pub(crate) use ctx::RequestCtx;
 pub use request::{header_value, request_id};
@@ -100,7 +100,7 @@ impl AppState {
     }
 
     /// Resolves when requests in flight must end (the shutdown grace is over).
-    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.stop_in_flight.subscribe();
         async move {
             // An error means the state is gone, which also means stop.
@@ -109,7 +109,7 @@ impl AppState {
     }
 
     /// The current runtime snapshot.
-    pub fn runtime(&self) -> Arc<Pipeline> {
+    pub(crate) fn runtime(&self) -> Arc<Pipeline> {
         self.runtime.load_full()
     }
 
@@ -145,7 +145,7 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     start_with(runtime).await
 }
 
-pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
+pub(crate) async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     let listen = runtime.config.server.listen;
     let grace = runtime.config.server.shutdown_grace;
     let listener = TcpListener::bind(listen)
