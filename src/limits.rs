@@ -168,7 +168,7 @@ struct Inner {
 
 /// The counters of every configured subject. One lock, held for a few arithmetic operations.
 #[derive(Debug, Default)]
-pub struct Limits {
+pub(crate) struct Limits {
     inner: Mutex<Inner>,
     /// Whether any subject has limits: read on every request without taking the lock.
     any: std::sync::atomic::AtomicBool,

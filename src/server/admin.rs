@@ -63,7 +63,7 @@ const MAX_TRACKED: usize = 10_000;
 
 /// Failed admin logins per client address and in all, in fixed one-minute windows.
 #[derive(Default)]
-pub struct FailedLogins {
+pub(crate) struct FailedLogins {
     windows: Mutex<Windows>,
 }
 

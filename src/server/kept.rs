@@ -36,7 +36,7 @@ struct Entries {
     bytes: usize,
 }
 
-pub struct KeptResponses {
+pub(crate) struct KeptResponses {
     entries: Mutex<Entries>,
 }
 

@@ -62,16 +62,16 @@ pub struct AppState {
     /// One reload at a time; requests never wait on it.
     reloading: tokio::sync::Mutex<()>,
     /// Failed admin logins per client address.
-    pub admin_failures: admin::FailedLogins,
+    pub(crate) admin_failures: admin::FailedLogins,
     /// Responses answered here, for follow-ups and `GET /v1/responses/{id}`.
-    pub kept_responses: kept::KeptResponses,
+    pub(crate) kept_responses: kept::KeptResponses,
     /// A tier's review calls: which requests are sampled, and the places for them.
     reviews: review::Reviews,
     /// The counters of the limits per key and tenant (`[[keys]]`, `[limits]`); their settings
     /// follow the config at every reload.
-    pub limits: Arc<crate::limits::Limits>,
+    pub(crate) limits: Arc<crate::limits::Limits>,
     /// OpenTelemetry traces (`[telemetry]`), when a collector is configured; bound at start.
-    pub traces: Option<Arc<crate::telemetry::Traces>>,
+    pub(crate) traces: Option<Arc<crate::telemetry::Traces>>,
 }
 
 impl AppState {
