@@ -208,7 +208,7 @@ fn share_bucket(x: f64) -> &'static str {
 }
 
 /// The candidates of a question with their features, best hits first. `asked` is the question as
-/// [`answer`] read it.
+/// [`super::answer`] read it.
 pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Candidate> {
     let qt = question_type(question);
     let definition = definition_subject(question);
