@@ -97,7 +97,7 @@ fn cause(source: &Option<BoxError>) -> String {
 
 impl Error {
     /// A failure with no library error below it.
-    pub fn internal(context: impl Into<String>) -> Self {
+    pub(crate) fn internal(context: impl Into<String>) -> Self {
         Error::Internal {
             context: context.into(),
             source: None,
@@ -105,42 +105,42 @@ impl Error {
     }
 
     /// `context` failed because of `source`.
-    pub fn internal_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn internal_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Internal {
             context: context.into(),
             source: Some(source.into()),
         }
     }
 
-    pub fn index(context: impl Into<String>) -> Self {
+    pub(crate) fn index(context: impl Into<String>) -> Self {
         Error::Index {
             context: context.into(),
             source: None,
         }
     }
 
-    pub fn index_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn index_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Index {
             context: context.into(),
             source: Some(source.into()),
         }
     }
 
-    pub fn ledger(context: impl Into<String>) -> Self {
+    pub(crate) fn ledger(context: impl Into<String>) -> Self {
         Error::Ledger {
             context: context.into(),
             source: None,
         }
     }
 
-    pub fn ledger_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn ledger_from(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Ledger {
             context: context.into(),
             source: Some(source.into()),
         }
     }
 
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
             source,
@@ -148,7 +148,7 @@ impl Error {
     }
 
     /// The HTTP status for this error; exhaustive so a new variant cannot be forgotten.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Error::InvalidJson(_) | Error::InvalidRequest { .. } | Error::BodyRead(_) => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -171,7 +171,7 @@ impl Error {
     }
 
     /// OpenAI's `error.type` vocabulary, which SDKs use to pick an exception class.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Error::InvalidJson(_)
             | Error::InvalidRequest { .. }
@@ -222,7 +222,7 @@ impl Error {
     }
 
     /// The OpenAI error body. Internal details are not echoed for 5xx server errors.
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         let message = match self {
             Error::ShuttingDown => self.to_string(),
             Error::Config(_) => "config refused; the running config stays".to_string(),
@@ -272,7 +272,7 @@ impl std::error::Error for ConfigFailure {
 /// Marks a response as an error the proxy wrote itself, with its OpenAI-shaped body, so the
 /// stack can give it the shape of the API the request was sent to ([`crate::api::Api::error_body_of`]).
 #[derive(Debug, Clone)]
-pub struct ProxyError {
+pub(crate) struct ProxyError {
     pub status: u16,
     pub body: serde_json::Value,
 }

@@ -15,7 +15,8 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::classify::{Class, Decider, Decision, Guard, RequestFeatures, Route};
-use crate::search::answer::{entity, Adequacy, Answer, AnswerType, Refusal};
+use crate::search::answer::{Adequacy, Answer, AnswerType, Refusal};
+use crate::search::evidence::entity;
 use crate::search::question::{fold, same_term};
 use crate::search::Hit;
 
@@ -432,7 +433,7 @@ impl LanguagePack {
                 let asked = |s: &String| terms.iter().any(|t| same_term(t, s));
                 let named = !subject.is_empty() && subject.iter().all(asked);
                 // "Où est né Mozart": a person named by surname alone, as English allows.
-                let by_surname = crate::search::answer::looks_like_a_name(name)
+                let by_surname = crate::search::evidence::looks_like_a_name(name)
                     && self.person_document.first(&hit.text).is_some()
                     && subject.last().is_some_and(asked);
                 let bonus = if named {

@@ -17,6 +17,8 @@
 //! - `search::reader`: the reader behind the adequacy check: every sentence of the top hits a
 //!   candidate, those that cannot fill the slot asked dropped, the rest scored by a trained logistic
 //!   regression (`models/reader.json`, `ecoroute train-reader`) as the probability of being right.
+//! - `search::evidence`: what a question asks (its answer type, content words, record, maker) and
+//!   what a hit's sentences offer, the tests both the adequacy check and the reader apply.
 //! - `search::question`: questions as people type them made comparable with documents (country
 //!   aliases, shorthand, one term per verb family, typo tolerance, abbreviation expansions).
 //! - `classify::model` and `classify::train`: the trained scorer (hashed n-gram logistic
@@ -73,6 +75,8 @@
 //! Modules import downward only, in the layers `scripts/ci/imports.sh` declares (`.ci/run` checks
 //! it): error, civil; redact, cpu, shard, limits; calc, energy; classify; outcome; search; lang; api, openai;
 //! cache; metrics; ledger; meter, telemetry; config; llm; pipeline; eval, report; server; cli.
+//! Inside `search` too: question, pool, http, postgres, breaker, ingest; evidence, settings;
+//! reader; answer; embedded.
 //! - [`report`]: savings and footprint reports over ledger rows (pure aggregation; JSON, CSV,
 //!   Markdown and HTML), with the settings and sources behind them.
 //! - `shard`: thread-per-core serving: single-threaded runtimes, one per core, each keeping its

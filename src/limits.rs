@@ -32,7 +32,7 @@ pub enum Period {
 }
 
 impl Period {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Period::Day => "day",
             Period::Month => "month",
@@ -51,14 +51,14 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == LimitSettings::default()
     }
 }
 
 /// Why a request is refused: the subject, the limit, and when to come back.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Refused {
+pub(crate) struct Refused {
     pub subject: String,
     /// `requests_per_minute`, `tokens_per_minute`, `budget_usd` or `budget_wh`.
     pub limit: &'static str,
@@ -66,14 +66,14 @@ pub struct Refused {
 }
 
 impl Refused {
-    pub fn is_budget(&self) -> bool {
+    pub(crate) fn is_budget(&self) -> bool {
         self.limit.starts_with("budget")
     }
 }
 
 /// How much of a budget is spent, at admission.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BudgetUse {
+pub(crate) struct BudgetUse {
     pub subject: String,
     /// `usd` or `wh`.
     pub unit: &'static str,
@@ -83,7 +83,7 @@ pub struct BudgetUse {
 }
 
 impl BudgetUse {
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.used / self.limit
     }
 }
@@ -168,7 +168,7 @@ struct Inner {
 
 /// The counters of every configured subject. One lock, held for a few arithmetic operations.
 #[derive(Debug, Default)]
-pub struct Limits {
+pub(crate) struct Limits {
     inner: Mutex<Inner>,
     /// Whether any subject has limits: read on every request without taking the lock.
     any: std::sync::atomic::AtomicBool,
@@ -177,7 +177,7 @@ pub struct Limits {
 impl Limits {
     /// Sets the subjects and their limits (at start and at every reload). Counters of subjects
     /// still configured are kept, so a reload neither forgives a debt nor resets a budget.
-    pub fn configure(&self, settings: HashMap<String, LimitSettings>) {
+    pub(crate) fn configure(&self, settings: HashMap<String, LimitSettings>) {
         let mut inner = self.lock();
         inner.counters.retain(|subject, _| settings.contains_key(subject));
         self.any
@@ -186,14 +186,20 @@ impl Limits {
     }
 
     /// Whether any subject has limits (the server skips the work otherwise).
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.any.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Admits a request of about `tokens` tokens for every subject named, or refuses it for the
     /// first limit it would break; nothing is taken unless all admit it. On admission, the use of
     /// every budget the subjects have.
-    pub fn admit(&self, subjects: &[String], tokens: u64, now: Instant, ts_ms: i64) -> Result<Vec<BudgetUse>, Refused> {
+    pub(crate) fn admit(
+        &self,
+        subjects: &[String],
+        tokens: u64,
+        now: Instant,
+        ts_ms: i64,
+    ) -> Result<Vec<BudgetUse>, Refused> {
         let mut inner = self.lock();
         let Inner { settings, counters } = &mut *inner;
         let mut uses = Vec::new();
@@ -258,7 +264,7 @@ impl Limits {
 
     /// Replaces a request's estimated tokens by those it used: the difference goes back to (or is
     /// taken from) each subject's bucket. A debt is bounded by one minute's worth.
-    pub fn settle_tokens(&self, subjects: &[String], estimated: u64, used: u64) {
+    pub(crate) fn settle_tokens(&self, subjects: &[String], estimated: u64, used: u64) {
         let mut inner = self.lock();
         let Inner { settings, counters } = &mut *inner;
         let delta = estimated as f64 - used as f64;
@@ -276,7 +282,7 @@ impl Limits {
     }
 
     /// Adds a request's cost and energy, as the ledger computed them, to each subject's budgets.
-    pub fn charge(&self, subjects: &[String], usd: f64, wh: f64, ts_ms: i64) {
+    pub(crate) fn charge(&self, subjects: &[String], usd: f64, wh: f64, ts_ms: i64) {
         let mut inner = self.lock();
         let Inner { settings, counters } = &mut *inner;
         for subject in subjects {
@@ -294,7 +300,7 @@ impl Limits {
 
     /// The requests and tokens taken here since the last call, per subject with a rate limit, for
     /// the other replicas of a fleet ([`crate::ledger::fleet`]).
-    pub fn take_unshared(&self) -> Vec<(String, f64, f64)> {
+    pub(crate) fn take_unshared(&self) -> Vec<(String, f64, f64)> {
         let mut inner = self.lock();
         inner
             .counters
@@ -309,7 +315,7 @@ impl Limits {
 
     /// Takes what other replicas of a fleet took from a subject's rates out of its buckets here, so
     /// each replica's buckets approach the fleet's (behind by one exchange).
-    pub fn absorb(&self, subject: &str, requests: f64, tokens: f64, now: Instant) {
+    pub(crate) fn absorb(&self, subject: &str, requests: f64, tokens: f64, now: Instant) {
         let mut inner = self.lock();
         let Inner { settings, counters } = &mut *inner;
         let Some(limits) = settings.get(subject) else { return };
@@ -326,7 +332,7 @@ impl Limits {
 
     /// Sets a subject's spend so far this day and month (`[usd_day, wh_day, usd_month, wh_month]`),
     /// as read from the ledger, so budgets survive a restart; subjects without a budget are left out.
-    pub fn seed_spend(&self, subject: &str, spent: [f64; 4], ts_ms: i64) {
+    pub(crate) fn seed_spend(&self, subject: &str, spent: [f64; 4], ts_ms: i64) {
         let mut inner = self.lock();
         let Inner { settings, counters } = &mut *inner;
         if settings.get(subject).is_none_or(|l| l.budget_period.is_none()) {
@@ -344,18 +350,18 @@ impl Limits {
 }
 
 /// The subject names of a key and a tenant, as the config and the counters spell them.
-pub fn key_subject(name: &str) -> String {
+pub(crate) fn key_subject(name: &str) -> String {
     format!("key:{name}")
 }
 
-pub fn tenant_subject(name: &str) -> String {
+pub(crate) fn tenant_subject(name: &str) -> String {
     format!("tenant:{name}")
 }
 
 const DAY_MS: i64 = 86_400_000;
 
 /// The starts (Unix ms) of the UTC day and month a timestamp falls in.
-pub fn period_starts(ts_ms: i64) -> (i64, i64) {
+pub(crate) fn period_starts(ts_ms: i64) -> (i64, i64) {
     let day = day_of(ts_ms);
     let (y, m, _) = civil_from_days(day);
     (day * DAY_MS, days_from_civil(y, m, 1) * DAY_MS)

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 
 /// Sums every series of `metric` in a Prometheus text exposition (one series per GPU): `None`
 /// when the metric is absent.
-pub fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
+pub(crate) fn sum_counter(exposition: &str, metric: &str) -> Option<f64> {
     let mut total = None;
     for line in exposition.lines() {
         let line = line.trim_start();
@@ -94,7 +94,7 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> Option<St
 }
 
 /// One meter: its endpoint and the counter's last value.
-pub struct Meter {
+pub(crate) struct Meter {
     index: usize,
     spec: MeterSpec,
     client: reqwest::Client,
@@ -106,7 +106,7 @@ impl Meter {
     /// Reads the counter. The first read sets the baseline (no reading); later ones give the energy
     /// since the previous read, or `gpu_wh: None` when the read failed or the counter went back
     /// (an exporter or GPU reset), so the rows waiting are released as estimated.
-    pub async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
+    pub(crate) async fn read(&self, metrics: &Metrics) -> Option<MeterReading> {
         let total = self.scrape().await;
         let read_at = std::time::Instant::now();
         let mut last = self.last_total.lock().await;
@@ -164,7 +164,7 @@ impl Meter {
 
 /// The running meters: a task per meter, and a last read at shutdown so the final interval's
 /// requests are measured too.
-pub struct Meters {
+pub(crate) struct Meters {
     meters: Vec<Arc<Meter>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     ledger: Ledger,
@@ -173,7 +173,7 @@ pub struct Meters {
 
 impl Meters {
     /// Reads each meter once for its baseline, then every interval.
-    pub async fn start(specs: &[MeterSpec], ledger: Ledger, metrics: Arc<Metrics>) -> Meters {
+    pub(crate) async fn start(specs: &[MeterSpec], ledger: Ledger, metrics: Arc<Metrics>) -> Meters {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -212,7 +212,7 @@ impl Meters {
 
     /// Stops reading on a schedule and reads each meter a last time, after the requests in
     /// flight have ended and before the ledger closes.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for task in &self.tasks {
             task.abort();
         }

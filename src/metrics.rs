@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// search, llm or passthrough.
     pub route: String,
     /// guard, rule, classifier, escalated or passthrough: bounded, unlike the reason text.
@@ -25,34 +25,34 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SearchFailureLabels {
+pub(crate) struct SearchFailureLabels {
     pub backend: String,
     /// timeout, error or circuit_open.
     pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CacheResult {
+pub(crate) struct CacheResult {
     /// hit, near_hit, miss or bypass.
     pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
+pub(crate) struct RouteLabel {
     pub route: String,
 }
 
 /// A key or tenant (only those `[[keys]]`/`[limits]` name, so the series are bounded) and which
 /// of its limits refused a request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LimitLabels {
+pub(crate) struct LimitLabels {
     pub subject: String,
     pub limit: String,
 }
 
 /// An upstream deployment (the config names them, so the series are bounded) and how a try ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TryLabels {
+pub(crate) struct TryLabels {
     pub deployment: String,
     /// `answered` or `failed`.
     pub result: String,
@@ -61,19 +61,19 @@ pub struct TryLabels {
 /// A model's series. Model names come from clients, so at most [`MAX_MODEL_SERIES`] distinct ones
 /// get their own series; the rest are counted under `other`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ModelLabel {
+pub(crate) struct ModelLabel {
     pub model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ModelRequestLabels {
+pub(crate) struct ModelRequestLabels {
     pub model: String,
     pub route: String,
     pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ApiLabel {
+pub(crate) struct ApiLabel {
     /// chat_completions, messages or responses.
     pub api: String,
 }
@@ -81,7 +81,7 @@ pub struct ApiLabel {
 pub const MAX_MODEL_SERIES: usize = 64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BudgetLabels {
+pub(crate) struct BudgetLabels {
     pub subject: String,
     /// `usd_day`, `wh_month`, ...
     pub budget: String,
@@ -91,43 +91,43 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     /// The model names that have their own series (bounded by [`MAX_MODEL_SERIES`]).
     models: Mutex<std::collections::HashSet<String>>,
-    pub model_requests: Family<ModelRequestLabels, Counter>,
+    pub(crate) model_requests: Family<ModelRequestLabels, Counter>,
     /// Tokens the upstream LLM read and wrote, as its usage reported them (or estimated).
-    pub input_tokens: Family<ModelLabel, Counter>,
-    pub output_tokens: Family<ModelLabel, Counter>,
+    pub(crate) input_tokens: Family<ModelLabel, Counter>,
+    pub(crate) output_tokens: Family<ModelLabel, Counter>,
     /// Time to the upstream's response headers.
-    pub upstream_latency: Family<ModelLabel, Histogram>,
+    pub(crate) upstream_latency: Family<ModelLabel, Histogram>,
     /// Time from the request to the first chunk of a streamed LLM answer sent to the client.
-    pub time_to_first_token: Family<ApiLabel, Histogram>,
+    pub(crate) time_to_first_token: Family<ApiLabel, Histogram>,
     /// What requests used (central estimates), LLM calls included: energy and list-price spend.
-    pub energy_used_wh: Counter<f64, AtomicU64>,
-    pub cost_usd: Counter<f64, AtomicU64>,
+    pub(crate) energy_used_wh: Counter<f64, AtomicU64>,
+    pub(crate) cost_usd: Counter<f64, AtomicU64>,
     /// Requests refused for a missing or unknown inbound key.
-    pub auth_refused: Counter,
-    pub limited: Family<LimitLabels, Counter>,
-    pub upstream_tries: Family<TryLabels, Counter>,
-    pub budget_used: Family<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>,
-    pub requests: Family<RequestLabels, Counter>,
-    pub latency: Family<RouteLabel, Histogram>,
-    pub energy_avoided_wh: Counter<f64, AtomicU64>,
-    pub energy_overhead_wh: Counter<f64, AtomicU64>,
-    pub co2e_avoided_g: Counter<f64, AtomicU64>,
-    pub cost_avoided_usd: Counter<f64, AtomicU64>,
-    pub requests_shed: Counter,
-    pub ledger_written: Counter,
-    pub ledger_dropped: Counter,
-    pub ledger_spooled: Counter,
-    pub ledger_pruned: Counter,
-    pub ledger_corrupt: Counter,
-    pub search_failures: Family<SearchFailureLabels, Counter>,
+    pub(crate) auth_refused: Counter,
+    pub(crate) limited: Family<LimitLabels, Counter>,
+    pub(crate) upstream_tries: Family<TryLabels, Counter>,
+    pub(crate) budget_used: Family<BudgetLabels, prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>>,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) latency: Family<RouteLabel, Histogram>,
+    pub(crate) energy_avoided_wh: Counter<f64, AtomicU64>,
+    pub(crate) energy_overhead_wh: Counter<f64, AtomicU64>,
+    pub(crate) co2e_avoided_g: Counter<f64, AtomicU64>,
+    pub(crate) cost_avoided_usd: Counter<f64, AtomicU64>,
+    pub(crate) requests_shed: Counter,
+    pub(crate) ledger_written: Counter,
+    pub(crate) ledger_dropped: Counter,
+    pub(crate) ledger_spooled: Counter,
+    pub(crate) ledger_pruned: Counter,
+    pub(crate) ledger_corrupt: Counter,
+    pub(crate) search_failures: Family<SearchFailureLabels, Counter>,
     /// GPU energy read from meters, and the part of it no request could be given (idle intervals).
-    pub meter_read_wh: Counter<f64, AtomicU64>,
-    pub meter_unattributed_wh: Counter<f64, AtomicU64>,
-    pub meter_scrape_failures: Counter,
-    pub cache_lookups: Family<CacheResult, Counter>,
-    pub cache_stores: Counter,
-    pub cache_bytes: prometheus_client::metrics::gauge::Gauge,
-    pub cache_entries: prometheus_client::metrics::gauge::Gauge,
+    pub(crate) meter_read_wh: Counter<f64, AtomicU64>,
+    pub(crate) meter_unattributed_wh: Counter<f64, AtomicU64>,
+    pub(crate) meter_scrape_failures: Counter,
+    pub(crate) cache_lookups: Family<CacheResult, Counter>,
+    pub(crate) cache_stores: Counter,
+    pub(crate) cache_bytes: prometheus_client::metrics::gauge::Gauge,
+    pub(crate) cache_entries: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -143,7 +143,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("ecoroute");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -375,7 +375,7 @@ impl Metrics {
         }
     }
 
-    pub fn upstream_try(&self, deployment: &str, answered: bool) {
+    pub(crate) fn upstream_try(&self, deployment: &str, answered: bool) {
         self.upstream_tries
             .get_or_create(&TryLabels {
                 deployment: deployment.into(),
@@ -384,7 +384,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn limited(&self, subject: &str, limit: &str) {
+    pub(crate) fn limited(&self, subject: &str, limit: &str) {
         self.limited
             .get_or_create(&LimitLabels {
                 subject: subject.into(),
@@ -393,7 +393,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
+    pub(crate) fn budget_used(&self, subject: &str, unit: &str, period: &str, ratio: f64) {
         self.budget_used
             .get_or_create(&BudgetLabels {
                 subject: subject.into(),
@@ -402,20 +402,20 @@ impl Metrics {
             .set(ratio);
     }
 
-    pub fn cache_lookup(&self, result: &str) {
+    pub(crate) fn cache_lookup(&self, result: &str) {
         self.cache_lookups
             .get_or_create(&CacheResult { result: result.into() })
             .inc();
     }
 
-    pub fn cache_stored(&self, size: crate::cache::CacheSize) {
+    pub(crate) fn cache_stored(&self, size: crate::cache::CacheSize) {
         self.cache_stores.inc();
         self.cache_bytes.set(i64::try_from(size.bytes).unwrap_or(i64::MAX));
         self.cache_entries.set(i64::try_from(size.entries).unwrap_or(i64::MAX));
     }
 
     /// The exposition text.
-    pub fn search_failed(&self, backend: &str, reason: &str) {
+    pub(crate) fn search_failed(&self, backend: &str, reason: &str) {
         self.search_failures
             .get_or_create(&SearchFailureLabels {
                 backend: backend.to_string(),
@@ -433,7 +433,7 @@ impl Metrics {
     }
 
     /// Counts a finished request, labelled by route, who decided it (or `escalated`), and status.
-    pub fn observe_request(&self, record: &RequestSeen<'_>, seconds: f64) {
+    pub(crate) fn observe_request(&self, record: &RequestSeen<'_>, seconds: f64) {
         use crate::outcome::RouteTaken;
         let route = record.route.as_str();
         let decided_by = match (record.escalated, record.decided_by, record.route) {
@@ -500,14 +500,14 @@ impl Metrics {
         "other".into()
     }
 
-    pub fn first_token(&self, api: &str, seconds: f64) {
+    pub(crate) fn first_token(&self, api: &str, seconds: f64) {
         self.time_to_first_token
             .get_or_create(&ApiLabel { api: api.into() })
             .observe(seconds);
     }
 
     /// Adds a row's energy figures: what search answers avoided, and what the local work cost.
-    pub fn observe_costs(&self, answered_from_search: bool, costs: &crate::energy::RequestCosts) {
+    pub(crate) fn observe_costs(&self, answered_from_search: bool, costs: &crate::energy::RequestCosts) {
         let avoided = if answered_from_search {
             costs.counterfactual.energy_wh.central
         } else {
@@ -528,7 +528,7 @@ impl Metrics {
 
 /// What `/metrics` counts of a finished request (its ledger row says the same, and more).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestSeen<'a> {
+pub(crate) struct RequestSeen<'a> {
     pub route: crate::outcome::RouteTaken,
     pub decided_by: Option<crate::outcome::DecidedBy>,
     /// Decided for search, answered by the LLM.

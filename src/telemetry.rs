@@ -22,7 +22,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use crate::ledger::{LedgerRecord, RouteTaken};
 use crate::Error;
 
-pub struct Traces {
+pub(crate) struct Traces {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
 }
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Traces {
 
 impl Traces {
     /// Starts the exporter to `url` (the collector's OTLP/HTTP traces URL).
-    pub fn start(url: &str, service_name: &str) -> Result<Traces, Error> {
+    pub(crate) fn start(url: &str, service_name: &str) -> Result<Traces, Error> {
         let url = url.to_string();
         // The blocking HTTP client must be built outside the async runtime (it runs its own).
         let exporter = std::thread::spawn(move || {
@@ -59,7 +59,7 @@ impl Traces {
     }
 
     /// The spans of one finished request.
-    pub fn record(&self, r: &LedgerRecord) {
+    pub(crate) fn record(&self, r: &LedgerRecord) {
         let start = UNIX_EPOCH + Duration::from_millis(u64::try_from(r.ts_ms).unwrap_or(0));
         let end = start + Duration::from_secs_f64(r.latency_ms.max(0.0) / 1e3);
         let api = crate::api::Api::of_path(&r.path);
@@ -152,7 +152,7 @@ impl Traces {
     }
 
     /// Exports what is queued and stops. Blocking: call it off the serving threads.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         if let Err(e) = self.provider.shutdown() {
             tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
         }

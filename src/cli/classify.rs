@@ -67,7 +67,7 @@ pub(super) fn classify(
 }
 
 /// A query from one input line: the `query` field of a JSON object, else the line itself.
-pub fn query_of_line(line: &str) -> String {
+pub(crate) fn query_of_line(line: &str) -> String {
     if line.trim_start().starts_with('{') {
         if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line) {
             if let Some(q) = map.get("query").and_then(|v| v.as_str()) {

@@ -22,7 +22,7 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         CliError::Io {
             context: context.into(),
             source,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Reads a JSON Lines file (blank lines skipped) into rows with their 1-based line numbers; a bad
 /// line is an error naming the file and the line.
-pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, CliError> {
+pub(crate) fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
     text.lines()
         .enumerate()
@@ -25,14 +25,14 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, C
 /// A row's gold class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Label {
+pub(crate) enum Label {
     Lookup,
     Complex,
 }
 
 /// One labelled query.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Labelled {
+pub(crate) struct Labelled {
     pub query: String,
     pub label: Label,
     #[serde(default)]
@@ -40,19 +40,19 @@ pub struct Labelled {
 }
 
 impl Labelled {
-    pub fn is_lookup(&self) -> bool {
+    pub(crate) fn is_lookup(&self) -> bool {
         self.label == Label::Lookup
     }
 }
 
 /// Reads labelled JSON Lines; a label other than lookup or complex is an error naming the line.
-pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, CliError> {
+pub(crate) fn read_labelled(path: &Path) -> Result<Vec<Labelled>, CliError> {
     Ok(read_jsonl(path)?.into_iter().map(|(_, row)| row).collect())
 }
 
 /// A question with its gold answers.
 #[derive(Deserialize)]
-pub struct WithAnswers {
+pub(crate) struct WithAnswers {
     pub query: String,
     /// A list of acceptable answers, or one answer.
     #[serde(deserialize_with = "one_or_many")]
@@ -75,7 +75,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Reads questions with gold answers; a row without any is an error naming the line.
-pub fn read_with_answers(path: &Path) -> Result<Vec<WithAnswers>, CliError> {
+pub(crate) fn read_with_answers(path: &Path) -> Result<Vec<WithAnswers>, CliError> {
     read_jsonl::<WithAnswers>(path)?
         .into_iter()
         .map(|(line, row)| {

@@ -26,7 +26,7 @@ macro_rules! outln {
 }
 
 mod error;
-pub use error::CliError;
+pub(crate) use error::CliError;
 mod calibrate;
 mod classify;
 mod eval;
@@ -42,23 +42,22 @@ mod train_reader;
 
 use calibrate::calibrate_command;
 use classify::classify;
-pub use classify::query_of_line;
 use eval::{decide_labelled, eval_answers_command, eval_command, pct};
 use index::index_build;
-pub use index::IndexCommand;
-pub use jsonl::{read_jsonl, read_labelled, Label, Labelled};
+pub(crate) use index::IndexCommand;
+pub(crate) use jsonl::{read_labelled, Labelled};
 use replay::replay_command;
-pub use replay::{ReplayArgs, ReplayFormat};
+pub(crate) use replay::ReplayArgs;
 use report::report_command;
-pub use report::{ReportArgs, ReportFormat};
+pub(crate) use report::ReportArgs;
 use router::{calibrate_tiers_command, train_router_command};
-pub use router::{CalibrateTiersArgs, TrainRouterArgs};
+pub(crate) use router::{CalibrateTiersArgs, TrainRouterArgs};
 use search::search;
 use serve::{check, hash_key, serve};
-pub use train::TrainArgs;
+pub(crate) use train::TrainArgs;
 use train::{describe_false_lookups, source_table, train_command};
 use train_reader::train_reader_command;
-pub use train_reader::TrainReaderArgs;
+pub(crate) use train_reader::TrainReaderArgs;
 
 #[derive(Debug, Parser)]
 #[command(

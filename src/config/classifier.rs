@@ -45,7 +45,7 @@ pub(super) fn validate_classifier(raw: RawClassifier, problems: &mut Vec<Problem
 }
 
 /// The scorer a `classifier.model` value names.
-pub fn load_scorer(spec: &str) -> Result<Arc<dyn Scorer>, String> {
+pub(crate) fn load_scorer(spec: &str) -> Result<Arc<dyn Scorer>, String> {
     match spec {
         "builtin" => Ok(model::builtin()?),
         "heuristic" => Ok(Arc::new(HeuristicScorer)),

@@ -18,7 +18,7 @@ use crate::limits::{key_subject, tenant_subject, LimitSettings, Period};
 /// `[[keys]]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKey {
+pub(crate) struct RawKey {
     /// Shown in logs, metrics and the ledger; never the key.
     pub name: String,
     /// `sha256:` and 64 hex digits: what `ecoroute hash-key` prints.
@@ -34,7 +34,7 @@ pub struct RawKey {
 /// The limits of a key or a tenant; every one is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLimits {
+pub(crate) struct RawLimits {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     pub budget_usd: Option<f64>,
@@ -46,7 +46,7 @@ pub struct RawLimits {
 /// `[limits]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawLimitsTable {
+pub(crate) struct RawLimitsTable {
     /// Share of a budget from which responses carry `x-ecoroute-budget` and the gauge shows it.
     pub budget_warn_at: f64,
     /// How often (seconds) the tenants' spend is read back from the ledger, which a fleet on one
@@ -72,7 +72,7 @@ impl Default for RawLimitsTable {
 /// `[[limits.tenant]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTenantLimits {
+pub(crate) struct RawTenantLimits {
     pub name: String,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
@@ -120,7 +120,7 @@ impl Default for KeysConfig {
 
 impl KeysConfig {
     /// Whether some tenant has a budget (whose spend the ledger holds).
-    pub fn tenant_budgets(&self) -> bool {
+    pub(crate) fn tenant_budgets(&self) -> bool {
         self.tenant_limits.values().any(|l| l.budget_period.is_some())
     }
 }
@@ -134,13 +134,13 @@ pub fn hash_key(key: &str) -> String {
 
 impl KeysConfig {
     /// Whether requests must carry a key.
-    pub fn required(&self) -> bool {
+    pub(crate) fn required(&self) -> bool {
         !self.keys.is_empty()
     }
 
     /// The key whose hash is the presented key's. Every configured digest is compared, in
     /// constant time, whatever matches.
-    pub fn find(&self, presented: &str) -> Option<&ApiKey> {
+    pub(crate) fn find(&self, presented: &str) -> Option<&ApiKey> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
         for key in &self.keys {
@@ -152,7 +152,7 @@ impl KeysConfig {
     }
 
     /// Every subject with limits, for [`crate::limits::Limits::configure`].
-    pub fn subjects(&self) -> HashMap<String, LimitSettings> {
+    pub(crate) fn subjects(&self) -> HashMap<String, LimitSettings> {
         let keys = self
             .keys
             .iter()
@@ -355,7 +355,7 @@ pub(super) fn validate_keys(
 
 /// What `serve` warns about at start: a proxy that spends its own upstream key for anyone who
 /// reaches it, or keys whose holders would reach an upstream without any key.
-pub fn start_warnings(keys: &KeysConfig, upstream_keys: [(&str, bool); 2]) -> Vec<String> {
+pub(crate) fn start_warnings(keys: &KeysConfig, upstream_keys: [(&str, bool); 2]) -> Vec<String> {
     let mut warnings = Vec::new();
     for (api, has_key) in upstream_keys {
         if !keys.required() && has_key {

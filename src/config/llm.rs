@@ -43,7 +43,7 @@ pub enum DeploymentApi {
 /// `[[llm.deployments]]` as written.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDeployment {
+pub(crate) struct RawDeployment {
     pub name: String,
     pub base_url: String,
     pub api_key_env: Option<String>,
@@ -81,7 +81,7 @@ pub struct DeploymentConfig {
 /// `[llm.retry]` as written; `max_tries` defaults to 1 (today's single try) without deployments.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawRetry {
+pub(crate) struct RawRetry {
     pub max_tries: Option<u32>,
     pub backoff_ms: Option<u64>,
     pub backoff_max_ms: Option<u64>,
@@ -321,7 +321,7 @@ pub(super) fn validate_llm(
 /// models, and the paths the proxy serves that are not chat requests (Anthropic's token count, a
 /// Responses answer by its id). Anything else (files, batches, fine-tuning, the organisation's
 /// admin endpoints) would let any client that reaches the proxy act with the operator's key.
-pub const DEFAULT_PASSTHROUGH: [&str; 4] = [
+pub(crate) const DEFAULT_PASSTHROUGH: [&str; 4] = [
     "GET /v1/models",
     "GET /v1/models/*",
     "POST /v1/messages/count_tokens",
@@ -380,7 +380,7 @@ impl PassthroughRule {
     }
 
     /// Whether a request's method and path (without its query) are allowed by this rule.
-    pub fn allows(&self, method: &http::Method, path: &str) -> bool {
+    pub(crate) fn allows(&self, method: &http::Method, path: &str) -> bool {
         if self.method.as_ref().is_some_and(|m| m != method) {
             return false;
         }
@@ -432,7 +432,7 @@ fn read_key(
 }
 
 /// An upstream API root: http(s), parseable, without a trailing slash.
-pub fn validate_base_url(url: &str) -> Result<String, Problem> {
+pub(crate) fn validate_base_url(url: &str) -> Result<String, Problem> {
     let trimmed = url.trim_end_matches('/');
     let scheme_ok = trimmed.starts_with("http://") || trimmed.starts_with("https://");
     if !scheme_ok || reqwest::Url::parse(trimmed).is_err() {

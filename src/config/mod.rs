@@ -10,32 +10,33 @@
 //! [`crate::redact::Secret`]s), which is what `GET /admin/config` shows.
 
 mod admin;
-pub mod cache;
+pub(crate) mod cache;
 mod classifier;
 mod energy;
 pub mod keys;
 mod ledger;
-pub mod llm;
-pub mod raw;
+pub(crate) mod llm;
+pub(crate) mod raw;
 mod routing;
 pub mod search;
 mod server;
-pub mod telemetry;
-pub mod tiers;
+pub(crate) mod telemetry;
+pub(crate) mod tiers;
 
 use admin::validate_admin;
-pub use admin::AdminConfig;
+pub(crate) use admin::AdminConfig;
 use classifier::validate_classifier;
-pub use classifier::{load_scorer, ClassifierConfig};
+pub(crate) use classifier::ClassifierConfig;
 use energy::validate_energy;
 use ledger::validate_ledger;
 use llm::validate_llm;
-pub use llm::{validate_base_url, LlmConfig};
+pub(crate) use llm::{validate_base_url, LlmConfig};
+pub(crate) use routing::RoutingConfig;
 use routing::{validate_routing, validate_rules};
-pub use routing::{RoutingConfig, TenantPolicy};
-pub use search::{Adequacy, SearchBackendConfig, SearchConfig};
+pub(crate) use search::SearchConfig;
+pub use search::{Adequacy, SearchBackendConfig};
 use server::validate_server;
-pub use server::ServerConfig;
+pub(crate) use server::ServerConfig;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -138,7 +139,7 @@ impl Config {
     }
 
     /// Reads a config file for a command that neither serves nor calls the LLM.
-    pub fn load_offline(path: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn load_offline(path: &Path) -> Result<Config, ConfigError> {
         Self::load_with(path, &Overrides::default(), Purpose::Offline)
     }
 
@@ -156,7 +157,7 @@ impl Config {
     }
 
     /// Applies command-line overrides; they are kept so that a reload applies them again.
-    pub fn apply(&mut self, overrides: Overrides) -> Result<(), ConfigError> {
+    pub(crate) fn apply(&mut self, overrides: Overrides) -> Result<(), ConfigError> {
         if let Some(addr) = overrides.listen {
             self.server.listen = addr;
         }
@@ -191,7 +192,7 @@ impl Config {
 
     /// Parses and validates; every problem of the file is reported at once, those TOML and serde
     /// find (syntax, unknown keys, wrong types) together with the validation's.
-    pub fn parse(
+    pub(crate) fn parse(
         text: &str,
         source: &Path,
         env: &dyn Fn(&str) -> Option<String>,
@@ -328,7 +329,7 @@ fn validate(
 impl Config {
     /// The running config as JSON for `GET /admin/config`: derived from the validated types, so
     /// every key is there, and secrets show as `<redacted>`.
-    pub fn redacted(&self) -> serde_json::Value {
+    pub(crate) fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
     }
 }

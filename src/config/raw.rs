@@ -8,7 +8,7 @@ use crate::classify::Guards;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct RawConfig {
 /// `[[tiers]]`: a cheaper model that may serve some requests for a model.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTier {
+pub(crate) struct RawTier {
     pub model: String,
     pub cheaper: String,
     #[serde(default = "default_tier_tasks")]
@@ -85,7 +85,7 @@ fn default_tier_mode() -> String {
 /// `[cache]`: the response cache.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawCache {
+pub(crate) struct RawCache {
     pub enabled: bool,
     pub max_bytes: usize,
     pub ttl_s: u64,
@@ -108,7 +108,7 @@ impl Default for RawCache {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawRouting {
+pub(crate) struct RawRouting {
     pub mode: String,
 }
 
@@ -120,7 +120,7 @@ impl Default for RawRouting {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTenant {
+pub(crate) struct RawTenant {
     pub name: String,
     #[serde(default)]
     pub mode: Option<String>,
@@ -143,14 +143,14 @@ pub struct RawTenant {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawAdmin {
+pub(crate) struct RawAdmin {
     /// Environment variable holding the admin bearer token; admin endpoints are off without one.
     pub token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawEnergy {
+pub(crate) struct RawEnergy {
     pub zone: String,
     pub pue: f64,
     pub watts_per_core: [f64; 2],
@@ -194,7 +194,7 @@ impl Default for RawEnergy {
 /// that serve some models (NVIDIA's DCGM exporter, or any NVML exporter).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMeter {
+pub(crate) struct RawMeter {
     pub url: String,
     #[serde(default = "default_meter_metric")]
     pub metric: String,
@@ -230,7 +230,7 @@ fn default_meter_pue() -> [f64; 2] {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     pub listen: String,
     pub max_body_bytes: usize,
     pub max_messages: usize,
@@ -272,7 +272,7 @@ impl Default for RawServer {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawLlm {
+pub(crate) struct RawLlm {
     pub base_url: String,
     pub api_key_env: Option<String>,
     /// The pass-through requests ("METHOD /v1/path") allowed where the operator's key is sent.
@@ -292,7 +292,7 @@ pub struct RawLlm {
 /// `[llm.anthropic]`: where `POST /v1/messages` goes; the timeouts are `[llm]`'s.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawAnthropicLlm {
+pub(crate) struct RawAnthropicLlm {
     pub base_url: String,
     pub api_key_env: Option<String>,
 }
@@ -328,7 +328,7 @@ impl Default for RawLlm {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawSearch {
+pub(crate) struct RawSearch {
     pub backend: String,
     pub index_dir: String,
     pub corpus: String,
@@ -375,7 +375,7 @@ impl Default for RawSearch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawBreaker {
+pub(crate) struct RawBreaker {
     pub failure_threshold: u32,
     pub open_ms: u64,
 }
@@ -392,7 +392,7 @@ impl Default for RawBreaker {
 /// `[search.elasticsearch]`, also used for OpenSearch (same `_search` API).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawElasticsearch {
+pub(crate) struct RawElasticsearch {
     pub url: String,
     pub index: String,
     #[serde(default = "default_es_fields")]
@@ -431,7 +431,7 @@ fn default_text() -> String {
 /// `[search.http]`: any JSON search API.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHttpSearch {
+pub(crate) struct RawHttpSearch {
     #[serde(default = "default_method")]
     pub method: String,
     pub url: String,
@@ -462,7 +462,7 @@ pub struct RawHttpSearch {
 /// `[[search.http.boxes]]`: where a web search API puts its direct answers.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAnswerBox {
+pub(crate) struct RawAnswerBox {
     /// Pointer to an array of boxes (or to one box).
     pub results: String,
     /// Pointer to the box's title; without it, the box answers the question as asked.
@@ -481,7 +481,7 @@ fn default_method() -> String {
 /// `[search.postgres]`: full-text search in a PostgreSQL table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawPgSearch {
+pub(crate) struct RawPgSearch {
     pub url: Option<crate::redact::Secret<String>>,
     pub url_env: Option<String>,
     pub table: String,
@@ -515,7 +515,7 @@ impl Default for RawPgSearch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawClassifier {
+pub(crate) struct RawClassifier {
     pub lookup_threshold: f64,
     pub model: String,
     pub allow_search_override: bool,
@@ -533,7 +533,7 @@ impl Default for RawClassifier {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRule {
+pub(crate) struct RawRule {
     pub name: String,
     pub route: String,
     pub last_user_regex: Option<String>,
@@ -549,7 +549,7 @@ pub struct RawRule {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawLedger {
+pub(crate) struct RawLedger {
     pub enabled: bool,
     pub path: String,
     /// A PostgreSQL ledger instead of the SQLite file: `postgres://...`, or the variable holding it.

@@ -62,7 +62,7 @@ impl AsRef<SearchBackendConfig> for SearchConfig {
 /// A dedicated search cluster: 5–100 ms of a 4–12 W core, × PUE 1.2–2, × 3–10 for replicas and
 /// idle share. A web search API: Google's published 0.3 Wh per search (2009) as the high end, a
 /// tenth of it as the low end for a decade of efficiency gains.
-pub fn default_wh_per_query(kind: &str) -> Option<Range> {
+pub(crate) fn default_wh_per_query(kind: &str) -> Option<Range> {
     match kind {
         "embedded" => None,
         "http" => Some(Range::new(0.03, 0.3)),
@@ -70,7 +70,7 @@ pub fn default_wh_per_query(kind: &str) -> Option<Range> {
     }
 }
 
-pub fn validate_search(
+pub(crate) fn validate_search(
     raw: RawSearch,
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<Problem>,

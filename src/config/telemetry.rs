@@ -6,7 +6,7 @@ use super::{problem, Problem};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawTelemetry {
+pub(crate) struct RawTelemetry {
     /// The collector's OTLP/HTTP traces URL, path included (e.g. `http://127.0.0.1:4318/v1/traces`).
     pub otlp_traces_url: Option<String>,
     pub service_name: String,

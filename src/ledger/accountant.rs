@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 
 /// What a request did, as far as its energy outcome goes (a ledger row's facts, or replay's
 /// estimate of them).
-pub struct CallFacts<'a> {
+pub(crate) struct CallFacts<'a> {
     pub served: Served,
     /// A search ran before the LLM answered (an escalation, or shadow mode).
     pub searched: bool,
@@ -24,7 +24,7 @@ pub struct CallFacts<'a> {
 }
 
 /// What an answer the proxy gave stands for.
-pub enum Avoided<'a> {
+pub(crate) enum Avoided<'a> {
     /// An answer to a lookup, `tokens` long, as the LLM would have written it.
     Lookup {
         tokens: Range,
@@ -38,7 +38,7 @@ pub enum Avoided<'a> {
 
 /// The energy outcome of a request: the one mapping from what served it to what it cost and
 /// avoided, for the ledger's rows and `replay`'s estimates alike.
-pub fn outcome_of<'a>(facts: &CallFacts<'a>, avoided: Avoided<'a>) -> Outcome<'a> {
+pub(crate) fn outcome_of<'a>(facts: &CallFacts<'a>, avoided: Avoided<'a>) -> Outcome<'a> {
     let (prompt_tokens, completion_tokens, latency_s) = (facts.prompt_tokens, facts.completion_tokens, facts.latency_s);
     match (facts.served, avoided) {
         (Served::Search | Served::Cache, Avoided::Repeat(repeat)) => repeat,
@@ -82,7 +82,7 @@ pub fn outcome_of<'a>(facts: &CallFacts<'a>, avoided: Avoided<'a>) -> Outcome<'a
 
 /// Computes a row's energy figures; owns the output-token history the counterfactuals use, and
 /// each meter's marginal GPU energy per output token.
-pub struct Accountant {
+pub(crate) struct Accountant {
     pub energy: EnergyConfig,
     pub history: TokenHistory,
     pub settings: crate::energy::EnergySettings,
@@ -101,7 +101,7 @@ pub struct Accountant {
 const REPEATS_KEPT: usize = 10_000;
 
 impl Accountant {
-    pub fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
+    pub(crate) fn new(energy: EnergyConfig, history: TokenHistory) -> Accountant {
         let settings = energy.settings();
         let settings_hash = settings.hash();
         let marginal_wh_per_token = vec![None; energy.meters.len()];
@@ -118,13 +118,13 @@ impl Accountant {
     }
 
     /// A meter's marginal GPU energy per output token, as its readings estimate it lately.
-    pub fn marginal_rate(&mut self, meter: usize, wh_per_token: crate::energy::Range) {
+    pub(crate) fn marginal_rate(&mut self, meter: usize, wh_per_token: crate::energy::Range) {
         if let Some(rate) = self.marginal_wh_per_token.get_mut(meter) {
             *rate = Some(wh_per_token);
         }
     }
 
-    pub fn account(&mut self, r: &LedgerRecord) -> Accounting {
+    pub(crate) fn account(&mut self, r: &LedgerRecord) -> Accounting {
         let model = r.model.as_deref().unwrap_or("unknown");
         let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
         let completion = f64::from(r.completion_tokens.unwrap_or(0));

@@ -29,7 +29,7 @@ const KEEP_MS: i64 = 120_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts the exchange; it ends when `limits` is dropped.
-pub fn spawn_rate_sharing(url: String, limits: Weak<Limits>, every: Duration) -> Result<(), Error> {
+pub(crate) fn spawn_rate_sharing(url: String, limits: Weak<Limits>, every: Duration) -> Result<(), Error> {
     std::thread::Builder::new()
         .name("ecoroute-fleet-limits".into())
         .spawn(move || run(&url, &limits, every))

@@ -20,7 +20,7 @@ use crate::energy::{MeterSpec, Range};
 /// One read of a meter: the GPU energy drawn since its previous read (None when the read failed,
 /// or the counter went backwards because an exporter restarted), and the interval's length.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MeterReading {
+pub(crate) struct MeterReading {
     pub meter: usize,
     pub gpu_wh: Option<f64>,
     pub seconds: f64,
@@ -28,7 +28,11 @@ pub struct MeterReading {
 
 /// What a reading released: the rows, and the meter's marginal GPU energy per output token (for
 /// search answers' counterfactuals on the same GPUs) once it can be estimated.
-pub struct Released {
+pub(crate) struct Released {
+    #[expect(
+        clippy::vec_box,
+        reason = "rows arrive boxed from the channel and leave boxed in a batch"
+    )]
     pub rows: Vec<Box<LedgerRecord>>,
     pub marginal_wh_per_token: Option<Range>,
 }
@@ -86,7 +90,7 @@ impl MarginalFit {
 /// The rows waiting for each meter's next reading, the idle energy carried to the next busy
 /// interval, and each meter's marginal fit.
 #[derive(Default)]
-pub struct Waiting {
+pub(crate) struct Waiting {
     #[expect(
         clippy::vec_box,
         reason = "rows arrive boxed from the channel and leave boxed in a batch"
@@ -97,7 +101,7 @@ pub struct Waiting {
 }
 
 /// The meter whose GPUs served this row's LLM answer, if any.
-pub fn meter_of(meters: &[MeterSpec], r: &LedgerRecord) -> Option<usize> {
+pub(crate) fn meter_of(meters: &[MeterSpec], r: &LedgerRecord) -> Option<usize> {
     let answered = matches!(r.served(), Served::Llm | Served::Escalated)
         && r.status == 200
         && r.completion_tokens.is_some_and(|t| t > 0);
@@ -106,7 +110,7 @@ pub fn meter_of(meters: &[MeterSpec], r: &LedgerRecord) -> Option<usize> {
 }
 
 impl Waiting {
-    pub fn new(meters: usize) -> Waiting {
+    pub(crate) fn new(meters: usize) -> Waiting {
         Waiting {
             per_meter: (0..meters).map(|_| Vec::new()).collect(),
             carried_wh: vec![0.0; meters],
@@ -114,12 +118,13 @@ impl Waiting {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.per_meter.iter().all(Vec::is_empty)
     }
 
     /// Keeps the row until meter `meter` is next read.
-    pub fn hold(&mut self, meter: usize, r: Box<LedgerRecord>) {
+    pub(crate) fn hold(&mut self, meter: usize, r: Box<LedgerRecord>) {
         if let Some(rows) = self.per_meter.get_mut(meter) {
             rows.push(r);
         }
@@ -127,7 +132,7 @@ impl Waiting {
 
     /// Releases every row waiting for the reading's meter, each with its share of the energy
     /// (the interval's, plus the idle energy carried from intervals without requests).
-    pub fn release(&mut self, reading: MeterReading) -> Released {
+    pub(crate) fn release(&mut self, reading: MeterReading) -> Released {
         let rows = self
             .per_meter
             .get_mut(reading.meter)
@@ -167,7 +172,11 @@ impl Waiting {
 
     /// Everything still waiting (at shutdown): released as estimated, with the idle energy that
     /// found no request after it (Wh).
-    pub fn drain(&mut self) -> (Vec<Box<LedgerRecord>>, f64) {
+    #[expect(
+        clippy::vec_box,
+        reason = "rows arrive boxed from the channel and leave boxed in a batch"
+    )]
+    pub(crate) fn drain(&mut self) -> (Vec<Box<LedgerRecord>>, f64) {
         let unattributed = self.carried_wh.iter_mut().map(std::mem::take).sum();
         (
             self.per_meter.iter_mut().flat_map(std::mem::take).collect(),

@@ -11,22 +11,23 @@
 //! spool, pruning), `accountant.rs` a row's energy figures ([`Accountant`], [`outcome_of`]).
 
 mod accountant;
-pub mod fleet;
-pub mod metered;
+pub(crate) mod fleet;
+pub(crate) mod metered;
 mod postgres;
 mod record;
-pub mod settings;
-pub mod spool;
+pub(crate) mod settings;
+pub(crate) mod spool;
 mod sqlite;
 mod store;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 use crate::energy::EnergyConfig;
@@ -37,11 +38,13 @@ pub use settings::{LedgerConfig, LedgerStore};
 use spool::Spool;
 
 pub use crate::outcome::{CacheOrigin, DecidedBy, RouteTaken, Served, UsageSource};
-pub use accountant::{outcome_of, Accountant, Avoided, CallFacts};
-pub use metered::MeterReading;
-pub use record::{Accounting, LedgerRecord};
+pub(crate) use accountant::{outcome_of, Accountant, Avoided, CallFacts};
+pub(crate) use metered::MeterReading;
+pub(crate) use record::Accounting;
+pub use record::LedgerRecord;
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
-pub use store::{read_store, read_store_range, read_store_with_settings, tenant_spend, Store, StoredSettings};
+pub use store::{read_store, read_store_with_settings, StoredSettings};
+pub(crate) use store::{tenant_spend, Store};
 use writer::{write_loop, WriterSettings};
 
 enum Message {
@@ -51,19 +54,65 @@ enum Message {
     Shutdown,
 }
 
-/// Counters shared between the handle and the writer.
-#[derive(Debug, Default)]
+/// Counters shared between the handle and the writer. Rows written, dropped and spooled are the
+/// `/metrics` counters themselves (handles onto the same atomics, see [`LedgerStats::new`]), so
+/// the ledger's own reporting and `/metrics` cannot disagree: there is one count, read twice.
+#[derive(Debug)]
 pub struct LedgerStats {
-    pub queued: AtomicU64,
-    pub written: AtomicU64,
-    /// Rows not queued (channel full or closed) or not written (database error).
-    pub dropped: AtomicU64,
-    /// Rows written to the spool file instead (replayed later).
-    pub spooled: AtomicU64,
+    queued: AtomicU64,
+    /// `ecoroute_ledger_rows_written_total`.
+    written: Counter,
+    /// Rows not queued (channel full or closed) or not written (database error):
+    /// `ecoroute_ledger_rows_dropped_total`.
+    dropped: Counter,
+    /// Rows written to the spool file instead (replayed later): `ecoroute_ledger_rows_spooled_total`.
+    spooled: Counter,
     /// Spooled rows later written to the database.
-    pub replayed: AtomicU64,
+    replayed: AtomicU64,
     /// Requests begun whose row has not been handed over yet (see [`Ledger::in_flight`]).
-    pub in_flight: std::sync::atomic::AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+impl LedgerStats {
+    /// The ledger's counters, sharing `metrics`' ledger series.
+    fn new(metrics: &Metrics) -> LedgerStats {
+        LedgerStats {
+            queued: AtomicU64::new(0),
+            written: metrics.ledger_written.clone(),
+            dropped: metrics.ledger_dropped.clone(),
+            spooled: metrics.ledger_spooled.clone(),
+            replayed: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Rows handed to the writer's channel.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Rows in the database.
+    pub fn written(&self) -> u64 {
+        self.written.get()
+    }
+
+    /// Rows lost: neither written nor spooled.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
+    /// Rows put in the spool file (replayed later).
+    #[cfg(test)]
+    pub(crate) fn spooled(&self) -> u64 {
+        self.spooled.get()
+    }
+
+    /// Spooled rows later written to the database.
+    #[cfg(test)]
+    pub(crate) fn replayed(&self) -> u64 {
+        self.replayed.load(Ordering::Relaxed)
+    }
 }
 
 /// The request side of the ledger: cheap to clone, never blocks.
@@ -72,23 +121,21 @@ pub struct Ledger {
     tx: Option<mpsc::Sender<Message>>,
     stats: Arc<LedgerStats>,
     store_prompts: bool,
-    metrics: Arc<Metrics>,
     spool: Option<Arc<Spool>>,
 }
 
 impl Ledger {
     /// A ledger that records nothing (`ledger.enabled = false`).
-    pub fn disabled(metrics: Arc<Metrics>) -> Ledger {
+    pub(crate) fn disabled(metrics: Arc<Metrics>) -> Ledger {
         Ledger {
             tx: None,
-            stats: Arc::default(),
+            stats: Arc::new(LedgerStats::new(&metrics)),
             store_prompts: false,
-            metrics,
             spool: None,
         }
     }
 
-    pub fn stores_prompts(&self) -> bool {
+    pub(crate) fn stores_prompts(&self) -> bool {
         self.store_prompts
     }
 
@@ -98,30 +145,28 @@ impl Ledger {
 
     /// A request began; its row is owed. Shutdown waits for every owed row before it closes the
     /// writer, so the ledger outlives the handlers.
-    pub fn request_started(&self) {
+    pub(crate) fn request_started(&self) {
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request's row was handed to [`Ledger::record`].
-    pub fn request_ended(&self) {
+    pub(crate) fn request_ended(&self) {
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Requests whose row is still owed.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.stats.in_flight.load(Ordering::Relaxed)
     }
 
     /// Rows that shutdown gave up waiting for: counted as dropped, never silently gone.
-    pub fn count_lost(&self, rows: usize) {
-        let rows = rows as u64;
-        self.stats.dropped.fetch_add(rows, Ordering::Relaxed);
-        self.metrics.ledger_dropped.inc_by(rows);
+    pub(crate) fn count_lost(&self, rows: usize) {
+        self.stats.dropped.inc_by(rows as u64);
     }
 
     /// Hands a meter's reading to the writer. Never blocks: when the channel is full the reading
     /// is lost, and the rows waiting for it are given the next one.
-    pub fn meter_reading(&self, reading: MeterReading) {
+    pub(crate) fn meter_reading(&self, reading: MeterReading) {
         if let Some(tx) = &self.tx {
             if tx.try_send(Message::Metered(reading)).is_err() {
                 tracing::warn!(
@@ -142,19 +187,16 @@ impl Ledger {
             Err(mpsc::error::TrySendError::Full(Message::Record(row))) => {
                 match self.spool.as_ref().map(|s| s.append([row.as_ref()])) {
                     Some(Ok(_)) => {
-                        self.stats.spooled.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.ledger_spooled.inc();
+                        self.stats.spooled.inc();
                     }
                     _ => {
-                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.ledger_dropped.inc();
+                        self.stats.dropped.inc();
                         tracing::error!("ledger row dropped: channel full and spool not writable");
                     }
                 }
             }
             Err(_) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                self.metrics.ledger_dropped.inc();
+                self.stats.dropped.inc();
                 tracing::error!("ledger row dropped: the writer has stopped");
             }
         }
@@ -179,11 +221,7 @@ impl LedgerWriter {
             .map_err(|e| Error::ledger_from("joining the ledger writer", e))?
             .map_err(|_| Error::ledger("the ledger writer panicked"))?;
         let s = &self.stats;
-        tracing::info!(
-            written = s.written.load(Ordering::Relaxed),
-            dropped = s.dropped.load(Ordering::Relaxed),
-            "ledger closed"
-        );
+        tracing::info!(written = s.written(), dropped = s.dropped(), "ledger closed");
         Ok(())
     }
 }
@@ -209,7 +247,7 @@ pub fn start(
 
 /// [`start`], and each row's cost and energy, once computed, charged to the budgets of its key
 /// and tenant in `limits`.
-pub fn start_charging(
+pub(crate) fn start_charging(
     config: &LedgerConfig,
     energy: &EnergyConfig,
     metrics: Arc<Metrics>,
@@ -220,7 +258,7 @@ pub fn start_charging(
     };
     let spool = config.spool.clone().map(|path| Arc::new(Spool::at(path)));
     let (tx, rx) = mpsc::channel(config.channel_capacity);
-    let stats = Arc::new(LedgerStats::default());
+    let stats = Arc::new(LedgerStats::new(&metrics));
     let settings = WriterSettings {
         batch_size: config.batch_size,
         retention: config.retention,
@@ -276,7 +314,6 @@ pub fn start_charging(
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
         store_prompts: config.store_prompts,
-        metrics,
         spool,
     };
     Ok((ledger, Some(LedgerWriter { tx, thread, stats })))
@@ -285,7 +322,7 @@ pub fn start_charging(
 /// How long the writer waits on a database another process holds locked before it spools the
 /// batch instead. Rows in memory are what a SIGKILL can lose, so this bounds that window: rows of
 /// requests that ended within about this long (plus [`GROUP_COMMIT_WAIT`]) before the kill.
-pub const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Opens the ledger for the writer and reads the output-token history. A SQLite file that turns
 /// out corrupt is moved aside (kept, never deleted), logged loudly and counted in
@@ -449,13 +486,65 @@ mod tests {
             "a search row saves energy"
         );
         assert_eq!(accounting.counterfactual_tokens, Some(50.0), "the stated prior");
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(ledger.stats().dropped(), 0);
         ledger.record(row(500));
         assert_eq!(
-            ledger.stats().dropped.load(Ordering::Relaxed),
+            ledger.stats().dropped(),
             1,
             "a row after shutdown is counted as dropped"
         );
+    }
+
+    /// The value of one `/metrics` series.
+    fn series(metrics: &Metrics, name: &str) -> u64 {
+        let text = metrics.encode();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    }
+
+    /// Issue #34: the ledger's own counts and `/metrics` are one set of counters. Rows written,
+    /// spooled and dropped, each reached by its own path, read the same in both places and match
+    /// the rows in the file.
+    #[tokio::test]
+    async fn the_ledgers_counts_and_metrics_are_one_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let metrics = Arc::new(Metrics::new());
+        let (ledger, writer) = start(&config(&path), &energy(), Arc::clone(&metrics)).unwrap();
+        for i in 0..9 {
+            ledger.record(row(i));
+        }
+        writer.unwrap().shutdown().await.unwrap();
+        // After shutdown the channel is closed: these two are dropped, and one more is lost at a
+        // shutdown that gave up waiting.
+        ledger.record(row(9));
+        ledger.record(row(10));
+        ledger.count_lost(1);
+        let stats = ledger.stats();
+        assert_eq!(read_all(&path).unwrap().len(), 9);
+        assert_eq!(stats.written(), 9);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_written_total"), 9);
+        assert_eq!(stats.dropped(), 3);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_dropped_total"), 3);
+
+        // A full channel spills to the spool: counted once, seen in both.
+        let spool = Arc::new(Spool::beside(&dir.path().join("other.sqlite")));
+        let metrics = Metrics::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let ledger = Ledger {
+            tx: Some(tx),
+            stats: Arc::new(LedgerStats::new(&metrics)),
+            store_prompts: false,
+            spool: Some(Arc::clone(&spool)),
+        };
+        for i in 0..4 {
+            ledger.record(row(i));
+        }
+        assert_eq!(ledger.stats().spooled(), 3);
+        assert_eq!(series(&metrics, "ecoroute_ledger_rows_spooled_total"), 3);
+        assert_eq!(spool.take().unwrap().len(), 3);
     }
 
     /// The avoided answer is as long as the LLM's answers to lookups, not to writing requests:
@@ -535,7 +624,7 @@ mod tests {
         for i in 0..5 {
             ledger.record(row(i));
         }
-        wait_for("5 rows written", || ledger.stats().written.load(Ordering::Relaxed) == 5).await;
+        wait_for("5 rows written", || ledger.stats().written() == 5).await;
         // The outage: the table disappears under the writer, so every insert fails.
         let other = rusqlite::Connection::open(&path).unwrap();
         other
@@ -544,7 +633,7 @@ mod tests {
         for i in 5..10 {
             ledger.record(row(i));
         }
-        wait_for("5 rows spooled", || ledger.stats().spooled.load(Ordering::Relaxed) == 5).await;
+        wait_for("5 rows spooled", || ledger.stats().spooled() == 5).await;
         assert!(!Spool::beside(&path).is_empty());
         other
             .execute_batch("ALTER TABLE requests_away RENAME TO requests")
@@ -557,8 +646,8 @@ mod tests {
         let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
         ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
         assert_eq!(ids, (0..11).map(|i| format!("r{i}")).collect::<Vec<_>>());
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0, "nothing lost");
-        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 5);
+        assert_eq!(ledger.stats().dropped(), 0, "nothing lost");
+        assert_eq!(ledger.stats().replayed(), 5);
         assert!(Spool::beside(&path).is_empty());
     }
 
@@ -566,7 +655,7 @@ mod tests {
     async fn a_locked_database_spills_to_the_spool_and_is_replayed() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         // Another process holds the write lock for longer than the writer's busy timeout (5 s).
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -574,16 +663,12 @@ mod tests {
             ledger.record(row(i));
         }
         for _ in 0..150 {
-            if ledger.stats().spooled.load(Ordering::Relaxed) == 3 {
+            if ledger.stats().spooled() == 3 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert_eq!(
-            ledger.stats().spooled.load(Ordering::Relaxed),
-            3,
-            "the locked rows spilled"
-        );
+        assert_eq!(ledger.stats().spooled(), 3, "the locked rows spilled");
         locker.execute_batch("COMMIT").unwrap();
         drop(locker);
         tokio::time::sleep(SPOOL_AFTER_FAILURE).await;
@@ -592,8 +677,8 @@ mod tests {
         let mut ids: Vec<String> = read_all(&path).unwrap().into_iter().map(|r| r.request_id).collect();
         ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
         assert_eq!(ids, (0..5).map(|i| format!("r{i}")).collect::<Vec<_>>());
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
-        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
+        assert_eq!(ledger.stats().dropped(), 0);
+        assert_eq!(ledger.stats().replayed(), 3);
         assert!(Spool::beside(&path).is_empty());
     }
 
@@ -712,17 +797,14 @@ mod tests {
     async fn a_locked_database_spills_to_the_spool_within_a_bounded_time() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
         let locked_at = Instant::now();
         ledger.record(row(1));
         // Rows held in memory while the database is locked are what a SIGKILL loses; they must
         // reach the (fsynced) spool in well under a second, not after a five-second busy wait.
-        wait_for("the row spooled", || {
-            ledger.stats().spooled.load(Ordering::Relaxed) == 1
-        })
-        .await;
+        wait_for("the row spooled", || ledger.stats().spooled() == 1).await;
         assert!(
             locked_at.elapsed() < Duration::from_secs(1),
             "spooled after {:?}",
@@ -740,7 +822,7 @@ mod tests {
     async fn a_row_that_arrives_during_a_lock_wait_does_not_wait_again() {
         let (_dir, path, ledger, writer) = fresh();
         ledger.record(row(0));
-        wait_for("the first row", || ledger.stats().written.load(Ordering::Relaxed) == 1).await;
+        wait_for("the first row", || ledger.stats().written() == 1).await;
         let locker = rusqlite::Connection::open(&path).unwrap();
         locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
         ledger.record(row(1));
@@ -748,10 +830,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(40)).await;
         let second_at = Instant::now();
         ledger.record(row(2));
-        wait_for("both rows spooled", || {
-            ledger.stats().spooled.load(Ordering::Relaxed) == 2
-        })
-        .await;
+        wait_for("both rows spooled", || ledger.stats().spooled() == 2).await;
         // Before: about 2 x 250 ms - 40 ms = 460 ms; now about 250 - 40 = 210 ms.
         assert!(
             second_at.elapsed() < WRITER_BUSY_TIMEOUT + Duration::from_millis(130),
@@ -763,10 +842,7 @@ mod tests {
         // Once the lock is gone, rows are written again and the spool is replayed.
         tokio::time::sleep(SPOOL_AFTER_FAILURE).await;
         ledger.record(row(3));
-        wait_for("every row in the database", || {
-            ledger.stats().written.load(Ordering::Relaxed) == 4
-        })
-        .await;
+        wait_for("every row in the database", || ledger.stats().written() == 4).await;
         writer.unwrap().shutdown().await.unwrap();
         assert_eq!(read_all(&path).unwrap().len(), 4);
     }
@@ -777,9 +853,8 @@ mod tests {
         (
             Ledger {
                 tx: Some(tx),
-                stats: Arc::default(),
+                stats: Arc::new(LedgerStats::new(&Metrics::new())),
                 store_prompts: false,
-                metrics: Arc::default(),
                 spool,
             },
             rx,
@@ -793,9 +868,9 @@ mod tests {
         let (ledger, _rx) = ledger_with_full_channel(Some(Arc::clone(&spool)));
         ledger.record(row(1));
         ledger.record(row(2));
-        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().spooled.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(ledger.stats().queued(), 1);
+        assert_eq!(ledger.stats().spooled(), 1);
+        assert_eq!(ledger.stats().dropped(), 0);
         assert_eq!(spool.take().unwrap()[0].request_id, "r2");
     }
 
@@ -804,7 +879,7 @@ mod tests {
         let (ledger, _rx) = ledger_with_full_channel(None);
         ledger.record(row(1));
         ledger.record(row(2));
-        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
-        assert_eq!(ledger.stats().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().queued(), 1);
+        assert_eq!(ledger.stats().dropped(), 1);
     }
 }

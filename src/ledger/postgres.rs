@@ -34,7 +34,9 @@ fn sql_type(kind: Kind) -> &'static str {
 }
 
 /// Runs `f` on a fresh thread and waits for it, so the blocking client never runs inside tokio.
-pub fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+pub(crate) fn on_own_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     std::thread::Builder::new()
         .name("ecoroute-pg".into())
         .spawn(f)
@@ -124,7 +126,7 @@ fn param(value: Value, kind: Kind) -> Box<dyn ToSql + Sync> {
 
 /// Deletes up to `limit` rows older than `cutoff_ms`, in one short transaction; returns how many.
 /// Every replica of a fleet prunes; the deletes are idempotent.
-pub fn prune(client: &mut Client, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
+pub(crate) fn prune(client: &mut Client, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
     client
         .execute(
             "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE ts_ms < $1 LIMIT $2)",
@@ -133,7 +135,7 @@ pub fn prune(client: &mut Client, cutoff_ms: i64, limit: u32) -> Result<u64, Err
         .map_err(db_err("pruning old rows"))
 }
 
-pub fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+pub(crate) fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
     let kinds: Vec<Kind> = all_columns().iter().map(|c| kind_of(c)).collect();
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     let statement = tx.prepare(&INSERT_SQL).map_err(db_err("preparing the insert"))?;
@@ -149,7 +151,7 @@ pub fn insert_batch(client: &mut Client, rows: &[Box<LedgerRecord>]) -> Result<(
     tx.commit().map_err(db_err("committing"))
 }
 
-pub fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
+pub(crate) fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
     let columns = all_columns();
     let sql = format!(
         "SELECT {} FROM requests WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id",
@@ -185,7 +187,7 @@ pub fn read_range(client: &mut Client, from_ms: i64, to_ms: i64) -> Result<Vec<L
 }
 
 /// Records the settings under `hash` once; replicas of a fleet racing on it keep the first.
-pub fn record_settings(client: &mut Client, hash: &str, settings_json: &str) -> Result<(), Error> {
+pub(crate) fn record_settings(client: &mut Client, hash: &str, settings_json: &str) -> Result<(), Error> {
     client
         .execute(
             "INSERT INTO energy_settings (hash, first_seen_ms, settings) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
@@ -195,7 +197,7 @@ pub fn record_settings(client: &mut Client, hash: &str, settings_json: &str) -> 
     Ok(())
 }
 
-pub fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, String)>, Error> {
+pub(crate) fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, String)>, Error> {
     let rows = client
         .query(
             "SELECT hash, first_seen_ms, settings FROM energy_settings ORDER BY first_seen_ms",
@@ -209,7 +211,7 @@ pub fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, String)>, 
 }
 
 /// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
-pub fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+pub(crate) fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
     let sql = super::TENANT_SPEND_SQL.replace("?1", "$1").replace("?2", "$2");
     let rows = client
         .query(&sql, &[&day_ms, &month_ms])
@@ -225,7 +227,7 @@ pub fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<V
         .map_err(db_err("reading a spend row"))
 }
 
-pub fn token_history(client: &mut Client) -> Result<Vec<(String, f64, f64, u64)>, Error> {
+pub(crate) fn token_history(client: &mut Client) -> Result<Vec<(String, f64, f64, u64)>, Error> {
     let rows = client
         .query(
             "SELECT model, AVG(completion_tokens)::double precision,

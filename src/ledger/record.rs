@@ -107,7 +107,7 @@ pub struct LedgerRecord {
 
 impl LedgerRecord {
     /// The limit subjects ([`crate::limits`]) the row is charged to: its key and its tenant.
-    pub fn limit_subjects(&self) -> Vec<String> {
+    pub(crate) fn limit_subjects(&self) -> Vec<String> {
         self.api_key
             .iter()
             .map(|k| crate::limits::key_subject(k))

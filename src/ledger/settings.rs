@@ -26,29 +26,6 @@ impl LedgerStore {
             url: Secret::new(url.into()),
         }
     }
-
-    /// For messages: the file, or the database without credentials.
-    pub fn describe(&self) -> String {
-        match self {
-            LedgerStore::Sqlite(path) => path.display().to_string(),
-            LedgerStore::Postgres { url } => match url.expose().parse::<tokio_postgres::Config>() {
-                Ok(c) => format!(
-                    "postgres://{}/{}",
-                    c.get_hosts()
-                        .iter()
-                        .map(|h| match h {
-                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                            #[cfg(unix)]
-                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.get_dbname().unwrap_or("")
-                ),
-                Err(_) => "postgres".into(),
-            },
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,18 +11,19 @@ use std::sync::Mutex;
 use super::LedgerRecord;
 
 #[derive(Debug)]
-pub struct Spool {
+pub(crate) struct Spool {
     path: PathBuf,
     /// Serialises appends against the replay's read-and-truncate.
     lock: Mutex<()>,
 }
 
 impl Spool {
-    pub fn beside(ledger: &Path) -> Spool {
+    #[cfg(test)]
+    pub(crate) fn beside(ledger: &Path) -> Spool {
         Spool::at(Self::default_path(ledger))
     }
 
-    pub fn at(path: PathBuf) -> Spool {
+    pub(crate) fn at(path: PathBuf) -> Spool {
         Spool {
             path,
             lock: Mutex::new(()),
@@ -30,18 +31,18 @@ impl Spool {
     }
 
     /// `<ledger>.spool.jsonl`, the spool of a SQLite ledger unless the config names another.
-    pub fn default_path(ledger: &Path) -> PathBuf {
+    pub(crate) fn default_path(ledger: &Path) -> PathBuf {
         let mut name = ledger.as_os_str().to_owned();
         name.push(".spool.jsonl");
         PathBuf::from(name)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends rows; returns how many were written (all, or none on an I/O error).
-    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a LedgerRecord>) -> std::io::Result<usize> {
+    pub(crate) fn append<'a>(&self, rows: impl IntoIterator<Item = &'a LedgerRecord>) -> std::io::Result<usize> {
         let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut text = String::new();
         let mut n = 0;
@@ -56,13 +57,13 @@ impl Spool {
         Ok(n)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         std::fs::metadata(&self.path).map_or(true, |m| m.len() == 0)
     }
 
     /// Takes every spooled row out of the file (which is emptied). A line that does not parse is
     /// kept aside in `<spool>.bad` rather than lost.
-    pub fn take(&self) -> std::io::Result<Vec<LedgerRecord>> {
+    pub(crate) fn take(&self) -> std::io::Result<Vec<LedgerRecord>> {
         let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let file = match File::open(&self.path) {
             Ok(f) => f,

@@ -15,17 +15,17 @@ use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
 pub const SCHEMA_VERSION: i64 = 6;
-pub const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
-pub const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
-pub const BOUNDS: [&str; 3] = ["low", "central", "high"];
+pub(crate) const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
+pub(crate) const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
+pub(crate) const BOUNDS: [&str; 3] = ["low", "central", "high"];
 
 /// The 36 figure columns, in storage order.
-pub fn figure_columns() -> Vec<String> {
+pub(crate) fn figure_columns() -> Vec<String> {
     columns_for(&SIDES)
 }
 
 /// The would-be saving of shadow-mode rows (schema v3): 12 columns `shadow_saved_…`.
-pub fn shadow_columns() -> Vec<String> {
+pub(crate) fn shadow_columns() -> Vec<String> {
     columns_for(&["shadow_saved"])
 }
 
@@ -97,26 +97,26 @@ const V5_COLUMNS: [(&str, &str); 4] = [
 const V6_COLUMNS: [(&str, &str); 3] = [("deployment", "TEXT"), ("failed_tries", "INTEGER"), ("tries", "TEXT")];
 
 /// The v6 columns, for the PostgreSQL migration.
-pub fn v6_columns() -> Vec<String> {
+pub(crate) fn v6_columns() -> Vec<String> {
     V6_COLUMNS.iter().map(|(c, _)| c.to_string()).collect()
 }
 
 /// The v5 columns, for the PostgreSQL migration.
-pub fn v5_columns() -> Vec<String> {
+pub(crate) fn v5_columns() -> Vec<String> {
     V5_COLUMNS.iter().map(|(c, _)| c.to_string()).collect()
 }
 
 /// v4: the would-be saving of a model tier in shadow mode, 12 columns `tier_shadow_saved_…`.
-pub fn tier_shadow_columns() -> Vec<String> {
+pub(crate) fn tier_shadow_columns() -> Vec<String> {
     columns_for(&["tier_shadow_saved"])
 }
 
 /// One row per settings hash: the energy settings as JSON, and when this ledger first saw them.
-pub const SETTINGS_TABLE_SQL: &str =
+pub(crate) const SETTINGS_TABLE_SQL: &str =
     "CREATE TABLE IF NOT EXISTS energy_settings (hash TEXT PRIMARY KEY, first_seen_ms BIGINT NOT NULL, settings TEXT NOT NULL)";
 
 /// The v4 columns, for the PostgreSQL migration.
-pub fn v4_columns() -> Vec<String> {
+pub(crate) fn v4_columns() -> Vec<String> {
     V4_COLUMNS
         .iter()
         .map(|(c, _)| c.to_string())
@@ -153,7 +153,7 @@ fn db_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
 /// Moves a corrupt ledger (with its WAL and shared-memory files) aside as
 /// `<ledger>.corrupt-<unix ms>`, never deleting it, so the proxy can start a fresh one and the old
 /// rows can still be recovered by hand (`sqlite3 … .recover`). Returns the new name.
-pub fn move_aside(path: &Path) -> Result<std::path::PathBuf, Error> {
+pub(crate) fn move_aside(path: &Path) -> Result<std::path::PathBuf, Error> {
     let stamp = super::now_ms();
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".corrupt-{stamp}"));
@@ -294,7 +294,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
 }
 
 /// Every stored column, in the order of [`row_values`].
-pub fn all_columns() -> Vec<String> {
+pub(crate) fn all_columns() -> Vec<String> {
     BASE_COLUMNS
         .iter()
         .chain(V2_COLUMNS.iter())
@@ -312,13 +312,13 @@ pub fn all_columns() -> Vec<String> {
 /// How a column is stored; the same three kinds in SQLite and PostgreSQL, so both hold the same
 /// values and reports run the same SQL on either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Integer,
     Real,
     Text,
 }
 
-pub fn kind_of(column: &str) -> Kind {
+pub(crate) fn kind_of(column: &str) -> Kind {
     match column {
         "ts_ms"
         | "escalated"
@@ -350,7 +350,7 @@ fn impacts_values(i: &Impacts) -> [f64; 12] {
 }
 
 /// A record as column values, in the order of [`all_columns`].
-pub fn row_values(r: &LedgerRecord) -> Vec<Value> {
+pub(crate) fn row_values(r: &LedgerRecord) -> Vec<Value> {
     let opt_u32 = |v: Option<u32>| v.map_or(Value::Null, |n| Value::Integer(i64::from(n)));
     let opt_f64 = |v: Option<f64>| v.map_or(Value::Null, Value::Real);
     let opt_text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
@@ -441,7 +441,7 @@ pub static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 });
 
 /// Deletes up to `limit` rows older than `cutoff_ms`, in one short transaction; returns how many.
-pub fn prune(conn: &mut Connection, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
+pub(crate) fn prune(conn: &mut Connection, cutoff_ms: i64, limit: u32) -> Result<u64, Error> {
     let deleted = conn
         .execute(
             "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests WHERE ts_ms < ?1 LIMIT ?2)",
@@ -451,7 +451,7 @@ pub fn prune(conn: &mut Connection, cutoff_ms: i64, limit: u32) -> Result<u64, E
     Ok(deleted as u64)
 }
 
-pub fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
+pub(crate) fn insert_batch(conn: &mut Connection, rows: &[Box<LedgerRecord>]) -> Result<(), Error> {
     let sql = INSERT_SQL.as_str();
     let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
     {
@@ -508,7 +508,7 @@ fn text(v: &[Value], i: usize) -> Option<String> {
 
 /// A record from its column values (in the order of [`all_columns`]), whichever database they
 /// came from.
-pub fn record_from_values(v: &[Value]) -> LedgerRecord {
+pub(crate) fn record_from_values(v: &[Value]) -> LedgerRecord {
     let figures = BASE_COLUMNS.len() + V2_COLUMNS.len();
     let v4 = figures + 36 + V3_COLUMNS.len() + 12;
     let v5 = v4 + V4_COLUMNS.len() + 12;
@@ -589,13 +589,13 @@ pub fn record_from_values(v: &[Value]) -> LedgerRecord {
     }
 }
 
-pub fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
+pub(crate) fn read_all(conn: &Connection) -> Result<Vec<LedgerRecord>, Error> {
     read_range(conn, i64::MIN, i64::MAX)
 }
 
 /// Rows with `from_ms <= ts_ms < to_ms`, oldest first; the window is applied by the database (the
 /// `ts_ms` index), so a report over a day of a large ledger reads a day.
-pub fn read_range(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
+pub(crate) fn read_range(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
     let columns = all_columns();
     let sql = format!(
         "SELECT {} FROM requests WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY id",
@@ -614,7 +614,7 @@ pub fn read_range(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Led
 }
 
 /// Records the settings under `hash` once (the first writer to see them keeps its timestamp).
-pub fn record_settings(conn: &Connection, hash: &str, settings_json: &str) -> Result<(), Error> {
+pub(crate) fn record_settings(conn: &Connection, hash: &str, settings_json: &str) -> Result<(), Error> {
     conn.execute(
         "INSERT OR IGNORE INTO energy_settings (hash, first_seen_ms, settings) VALUES (?1, ?2, ?3)",
         rusqlite::params![hash, super::now_ms(), settings_json],
@@ -624,7 +624,7 @@ pub fn record_settings(conn: &Connection, hash: &str, settings_json: &str) -> Re
 }
 
 /// Every recorded settings hash with its JSON and first use.
-pub fn read_settings(conn: &Connection) -> Result<Vec<(String, i64, String)>, Error> {
+pub(crate) fn read_settings(conn: &Connection) -> Result<Vec<(String, i64, String)>, Error> {
     let mut stmt = conn
         .prepare("SELECT hash, first_seen_ms, settings FROM energy_settings ORDER BY first_seen_ms")
         .map_err(db_err("preparing the settings query"))?;
@@ -637,7 +637,7 @@ pub fn read_settings(conn: &Connection) -> Result<Vec<(String, i64, String)>, Er
 
 /// Upstream-reported output tokens of successful LLM answers to lookups, per model: mean, mean
 /// square and count.
-pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, u64)>, Error> {
+pub(crate) fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, u64)>, Error> {
     let mut stmt = conn
         .prepare(
             "SELECT model, AVG(completion_tokens), AVG(completion_tokens * completion_tokens * 1.0), COUNT(*)
@@ -662,7 +662,7 @@ pub fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, u64)>, 
 }
 
 /// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
-pub fn tenant_spend(conn: &Connection, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+pub(crate) fn tenant_spend(conn: &Connection, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
     let mut stmt = conn
         .prepare(super::TENANT_SPEND_SQL)
         .map_err(db_err("preparing the spend query"))?;

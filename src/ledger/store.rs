@@ -6,7 +6,7 @@ use super::{open_sqlite, postgres, sqlite, LedgerRecord, LedgerStore};
 use crate::Error;
 
 /// An open ledger database.
-pub enum Store {
+pub(crate) enum Store {
     Sqlite(rusqlite::Connection),
     Postgres(Box<::postgres::Client>),
 }
@@ -52,7 +52,7 @@ impl Store {
         }
     }
 
-    pub fn read_settings(&mut self) -> Result<Vec<StoredSettings>, Error> {
+    pub(crate) fn read_settings(&mut self) -> Result<Vec<StoredSettings>, Error> {
         let rows = match self {
             Store::Sqlite(conn) => sqlite::read_settings(conn)?,
             Store::Postgres(client) => postgres::read_settings(client)?,
@@ -78,7 +78,7 @@ impl Store {
     }
 
     /// Rows with `from_ms <= ts_ms < to_ms`, oldest first, the window applied by the database.
-    pub fn read_range(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
+    pub(crate) fn read_range(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerRecord>, Error> {
         match self {
             Store::Sqlite(conn) => sqlite::read_range(conn, from_ms, to_ms),
             Store::Postgres(client) => postgres::read_range(client, from_ms, to_ms),
@@ -114,7 +114,7 @@ pub fn read_store(target: &LedgerStore) -> Result<Vec<LedgerRecord>, Error> {
 }
 
 /// The rows of a ledger in a time window (`from_ms` included, `to_ms` not), oldest first.
-pub fn read_store_range(
+pub(crate) fn read_store_range(
     target: &LedgerStore,
     from_ms: Option<i64>,
     to_ms: Option<i64>,
@@ -127,7 +127,7 @@ pub fn read_store_range(
 /// Spend per tenant so far this UTC day and month (`[usd_day, wh_day, usd_month, wh_month]`), read
 /// from the ledger (a fleet's PostgreSQL ledger: every replica's rows). Blocking; on its own
 /// thread, as PostgreSQL's client needs.
-pub fn tenant_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+pub(crate) fn tenant_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
     let target = target.clone();
     let (day_ms, month_ms) = crate::limits::period_starts(now_ms);
     postgres::on_own_thread(move || Store::open(&target)?.tenant_spend(day_ms, month_ms))

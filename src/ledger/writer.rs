@@ -173,12 +173,10 @@ pub(super) fn write_loop(
         if let Some(spool) = spool.filter(|_| skip_database) {
             match spool.append(batch.iter().map(|b| b.as_ref())) {
                 Ok(_) => {
-                    stats.spooled.fetch_add(n, Ordering::Relaxed);
-                    metrics.ledger_spooled.inc_by(n);
+                    stats.spooled.inc_by(n);
                 }
                 Err(spool_error) => {
-                    stats.dropped.fetch_add(n, Ordering::Relaxed);
-                    metrics.ledger_dropped.inc_by(n);
+                    stats.dropped.inc_by(n);
                     tracing::error!(%spool_error, rows = n, "could not spool ledger rows; rows dropped");
                 }
             }
@@ -188,8 +186,7 @@ pub(super) fn write_loop(
         match store.insert_batch(&batch) {
             Ok(()) => {
                 spool_until = None;
-                stats.written.fetch_add(n, Ordering::Relaxed);
-                metrics.ledger_written.inc_by(n);
+                stats.written.inc_by(n);
                 if let Some(spool) = spool.filter(|s| !s.is_empty()) {
                     replay(&mut store, spool, &mut accountant, stats, metrics);
                 }
@@ -205,17 +202,14 @@ pub(super) fn write_loop(
                 match spooled {
                     Some((path, Ok(_))) => {
                         tracing::error!(error = %e, rows = n, spool = %path, "could not write ledger rows; spooled them");
-                        stats.spooled.fetch_add(n, Ordering::Relaxed);
-                        metrics.ledger_spooled.inc_by(n);
+                        stats.spooled.inc_by(n);
                     }
                     Some((_, Err(spool_error))) => {
-                        stats.dropped.fetch_add(n, Ordering::Relaxed);
-                        metrics.ledger_dropped.inc_by(n);
+                        stats.dropped.inc_by(n);
                         tracing::error!(error = %e, %spool_error, rows = n, "could not write ledger rows, nor spool them; rows dropped");
                     }
                     None => {
-                        stats.dropped.fetch_add(n, Ordering::Relaxed);
-                        metrics.ledger_dropped.inc_by(n);
+                        stats.dropped.inc_by(n);
                         tracing::error!(error = %e, rows = n, "could not write ledger rows and no spool is configured; rows dropped");
                     }
                 }
@@ -282,16 +276,14 @@ fn replay(store: &mut Store, spool: &Spool, accountant: &mut Accountant, stats: 
     let n = batch.len() as u64;
     match store.insert_batch(&batch) {
         Ok(()) => {
-            stats.written.fetch_add(n, Ordering::Relaxed);
+            stats.written.inc_by(n);
             stats.replayed.fetch_add(n, Ordering::Relaxed);
-            metrics.ledger_written.inc_by(n);
             tracing::info!(rows = n, "replayed spooled ledger rows");
         }
         Err(e) => {
             tracing::warn!(error = %e, rows = n, "spool replay failed; rows stay spooled");
             if spool.append(batch.iter_mut().map(|b| &**b)).is_err() {
-                stats.dropped.fetch_add(n, Ordering::Relaxed);
-                metrics.ledger_dropped.inc_by(n);
+                stats.dropped.inc_by(n);
             }
         }
     }

@@ -55,7 +55,7 @@ impl Deployment {
 }
 
 /// Every deployment of every API, with the retry settings.
-pub struct Fleet {
+pub(crate) struct Fleet {
     deployments: Vec<Deployment>,
     /// Each API's first deployment (there always is one, implicit or declared).
     first_openai: Upstream,
@@ -66,7 +66,7 @@ pub struct Fleet {
 
 /// How the tries of one request went, for its ledger row, its span and the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tries {
+pub(crate) struct Tries {
     /// `(deployment, outcome)`: `ok`, a status (`503`), `connect`, `timeout` or `error`.
     pub entries: Vec<(String, String)>,
     /// The deployment whose answer was handed back.
@@ -77,7 +77,7 @@ pub struct Tries {
 
 impl Tries {
     /// The tries that failed (all but the one that answered).
-    pub fn failed(&self) -> u32 {
+    pub(crate) fn failed(&self) -> u32 {
         let answered = u32::from(self.answered_by.is_some());
         u32::try_from(self.entries.len())
             .unwrap_or(u32::MAX)
@@ -85,7 +85,7 @@ impl Tries {
     }
 
     /// Each try's deployment, and whether it is the one that answered.
-    pub fn each(&self) -> impl Iterator<Item = (&str, bool)> {
+    pub(crate) fn each(&self) -> impl Iterator<Item = (&str, bool)> {
         let last = self.entries.len().saturating_sub(1);
         let answered = self.answered_by.is_some();
         self.entries
@@ -95,7 +95,7 @@ impl Tries {
     }
 
     /// The compact form the ledger keeps: `east:503,west:ok`.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.entries
             .iter()
             .map(|(name, outcome)| format!("{name}:{outcome}"))
@@ -105,7 +105,7 @@ impl Tries {
 }
 
 /// One chat request, sent as often as its tries need.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub(crate) kind: UpstreamKind,
     pub model: Option<&'a str>,
     pub path: &'static str,
@@ -158,7 +158,7 @@ fn weighted_order(candidates: &mut [Weighted]) {
 impl Fleet {
     /// The declared deployments; an API none of them speaks gets its `[llm]` or `[llm.anthropic]`
     /// upstream as one implicit deployment, so a config without deployments works as before.
-    pub fn new(config: &LlmConfig, shards: usize) -> Result<Fleet, Error> {
+    pub(crate) fn new(config: &LlmConfig, shards: usize) -> Result<Fleet, Error> {
         let breaker = BreakerSettings {
             failure_threshold: config.retry.cooldown_failures,
             open_for: config.retry.cooldown,
@@ -262,7 +262,7 @@ impl Fleet {
 
     /// Sends a chat request, trying again as `[llm.retry]` says. The last try's answer is handed
     /// back whatever its status (the client gets the upstream's own error), or its error.
-    pub async fn send(&self, call: Call<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
+    pub(crate) async fn send(&self, call: Call<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
         let mut tries = Tries::default();
         let order = self.order(call.kind, call.model, Instant::now());
         if order.is_empty() {

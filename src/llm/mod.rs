@@ -3,8 +3,8 @@
 //! ecoroute's own control headers stripped, the configured key substituted when there is one) and
 //! three timeouts: connect, first byte (response headers) and total (the body included).
 
-pub mod fleet;
-pub mod usage;
+pub(crate) mod fleet;
+pub(crate) mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Response headers to hand back to the client: all but the hop-by-hop ones.
-pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+pub(crate) fn response_headers(upstream: &HeaderMap) -> HeaderMap {
     upstream
         .iter()
         .filter(|(name, _)| !is_hop_by_hop(name))
@@ -52,7 +52,7 @@ pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
 /// was read for a passthrough.
 pub type UpstreamBody = axum::body::Body;
 
-pub struct UpstreamRequest {
+pub(crate) struct UpstreamRequest {
     pub method: Method,
     /// Path after the API prefix plus query, e.g. `/chat/completions` or `/models?limit=5`.
     pub path_and_query: String,
@@ -87,7 +87,7 @@ struct Inner {
 /// HTTP client will resolve it (dot segments, backslashes, percent-encoded dots), lands outside
 /// the base's path. Checked on the parsed URL itself, so no spelling of `..` gets past it, and the
 /// configured key is never sent anywhere but under `llm.base_url`.
-pub fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
+pub(crate) fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
     let url = url::Url::parse(&joined).ok()?;
     let base_path = base.path().trim_end_matches('/');
@@ -97,13 +97,13 @@ pub fn upstream_url(base: &url::Url, path_and_query: &str) -> Option<url::Url> {
 }
 
 #[derive(Clone)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     inner: Arc<Inner>,
 }
 
 impl Upstream {
     /// The OpenAI-compatible upstream (`[llm]`): chat completions, Responses, everything else.
-    pub fn new(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn new(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let key = config
             .api_key
             .as_ref()
@@ -112,7 +112,7 @@ impl Upstream {
     }
 
     /// The Anthropic upstream (`[llm.anthropic]`), with `[llm]`'s timeouts.
-    pub fn anthropic(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn anthropic(config: &LlmConfig, shards: usize) -> Result<Upstream, Error> {
         let anthropic = &config.anthropic;
         let key = anthropic
             .api_key
@@ -122,7 +122,11 @@ impl Upstream {
     }
 
     /// A `[[llm.deployments]]` entry, with `[llm]`'s timeouts; its key under the header its API reads.
-    pub fn deployment(config: &LlmConfig, deployment: &DeploymentConfig, shards: usize) -> Result<Upstream, Error> {
+    pub(crate) fn deployment(
+        config: &LlmConfig,
+        deployment: &DeploymentConfig,
+        shards: usize,
+    ) -> Result<Upstream, Error> {
         let key = deployment.api_key.as_ref().map(|k| match deployment.api {
             DeploymentApi::Openai => (header::AUTHORIZATION, format!("Bearer {}", k.expose())),
             DeploymentApi::Anthropic => (HeaderName::from_static("x-api-key"), k.expose().to_string()),
@@ -170,7 +174,7 @@ impl Upstream {
     }
 
     /// Whether a configured key replaces the client's on every request to this upstream.
-    pub fn sends_own_key(&self) -> bool {
+    pub(crate) fn sends_own_key(&self) -> bool {
         self.inner.key.is_some()
     }
 
@@ -186,7 +190,7 @@ impl Upstream {
 
     /// Sends a request; the answer's headers must come within `llm.first_byte_timeout_ms`, and
     /// the whole answer, body included, within `llm.total_timeout_ms`.
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Error> {
+    pub(crate) async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Error> {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + inner.total_timeout;
         let Some(uri) = self.uri_for(&request.path_and_query) else {
@@ -272,7 +276,7 @@ fn http_client(connector: HttpsConnector<HttpConnector>) -> HttpClient {
 }
 
 /// An upstream answer whose body is still to be read, within the request's total deadline.
-pub struct UpstreamResponse {
+pub(crate) struct UpstreamResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: hyper::body::Incoming,
@@ -281,23 +285,23 @@ pub struct UpstreamResponse {
 }
 
 impl UpstreamResponse {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
-    pub fn headers(&self) -> &HeaderMap {
+    pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The body's length, when the upstream said it (`Content-Length`).
-    pub fn content_length(&self) -> Option<u64> {
+    pub(crate) fn content_length(&self) -> Option<u64> {
         use hyper::body::Body as _;
         self.body.size_hint().exact()
     }
 
     /// The whole body, when it is at most `limit` bytes: a body read whole is held whole, so
     /// what the upstream sends must not choose how much.
-    pub async fn bytes_within(self, limit: usize) -> Result<Bytes, Error> {
+    pub(crate) async fn bytes_within(self, limit: usize) -> Result<Bytes, Error> {
         use http_body_util::BodyExt as _;
         let limited = http_body_util::Limited::new(self.body, limit);
         match tokio::time::timeout_at(self.deadline, limited.collect()).await {
@@ -311,7 +315,7 @@ impl UpstreamResponse {
     }
 
     /// The body chunk by chunk as it arrives; past the deadline it ends with a timeout.
-    pub fn bytes_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static {
+    pub(crate) fn bytes_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static {
         use http_body_util::BodyExt as _;
         let deadline = Box::pin(tokio::time::sleep_until(self.deadline));
         let state = (self.body, deadline, self.total_ms, false);

@@ -10,7 +10,7 @@ use crate::outcome::UsageSource;
 
 /// What an answer says it used, and whether the LLM said so or the proxy counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadUsage {
+pub(crate) struct ReadUsage {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     pub source: UsageSource,
@@ -89,7 +89,7 @@ struct DeltaView {
 
 /// An LLM answer the response cache may keep: one choice of plain text that finished with `stop`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlainAnswer {
+pub(crate) struct PlainAnswer {
     pub content: String,
     pub model: String,
     pub completion_tokens: Option<u32>,
@@ -97,12 +97,12 @@ pub struct PlainAnswer {
 
 impl PlainAnswer {
     /// Longer answers are not worth a cache slot (and are rarely repeated word for word).
-    pub const MAX_BYTES: usize = 64 * 1024;
+    pub(crate) const MAX_BYTES: usize = 64 * 1024;
 
     /// The answer of a whole JSON body, if it is plain: a `chat.completion` with one choice that
     /// finished with `stop`, an Anthropic `message` of text blocks that ended its turn, or a
     /// completed Responses `response` whose only output is a message.
-    pub fn from_json(body: &[u8]) -> Option<PlainAnswer> {
+    pub(crate) fn from_json(body: &[u8]) -> Option<PlainAnswer> {
         use serde_json::Value;
         let v: Value = serde_json::from_slice(body).ok()?;
         let content = match v
@@ -165,7 +165,7 @@ struct StreamedText {
 /// from its start), and a line longer than [`SseScanner::MAX_LINE`] stops the scan: the stream is
 /// then cut ([`SseScanner::line_too_long`]) rather than held in memory whole.
 #[derive(Default)]
-pub struct SseScanner {
+pub(crate) struct SseScanner {
     /// The current line's bytes so far; it never holds a line end.
     partial: Vec<u8>,
     usage: Option<(Option<u32>, Option<u32>)>,
@@ -181,10 +181,10 @@ pub struct SseScanner {
 impl SseScanner {
     /// The longest line read. The longest legitimate ones are a Responses `response.completed`
     /// event, which repeats the whole answer, and base64 image parts: a few MiB.
-    pub const MAX_LINE: usize = 16 * 1024 * 1024;
+    pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 
     /// A scanner that also keeps the answer's text, for the response cache.
-    pub fn keeping_text() -> SseScanner {
+    pub(crate) fn keeping_text() -> SseScanner {
         SseScanner {
             text: Some(StreamedText::default()),
             ..SseScanner::default()
@@ -192,7 +192,7 @@ impl SseScanner {
     }
 
     /// The streamed answer, if it was plain text, finished with `stop` and fit the cache's limit.
-    pub fn answer(&self) -> Option<PlainAnswer> {
+    pub(crate) fn answer(&self) -> Option<PlainAnswer> {
         let text = self.text.as_ref()?;
         (!text.spoiled && text.finish.as_deref() == Some("stop")).then(|| PlainAnswer {
             content: text.content.clone(),
@@ -205,21 +205,21 @@ impl SseScanner {
     /// `message_stop` (Anthropic), `response.completed`, `.incomplete` or `.failed` (Responses),
     /// or an error event in any of them. A stream that stops before it was cut, even if the
     /// connection closed cleanly.
-    pub fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.ended
     }
 
     /// True once a line has passed [`SseScanner::MAX_LINE`] bytes; nothing more is read.
-    pub fn line_too_long(&self) -> bool {
+    pub(crate) fn line_too_long(&self) -> bool {
         self.too_long
     }
 
     /// True when the bytes so far stop inside a line (a line past the cap is one).
-    pub fn mid_line(&self) -> bool {
+    pub(crate) fn mid_line(&self) -> bool {
         self.too_long || !self.partial.is_empty()
     }
 
-    pub fn feed(&mut self, chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
         if self.too_long {
             return;
         }
@@ -348,7 +348,7 @@ impl SseScanner {
 
     /// The usage chunk's counts, or, without one, output tokens estimated from the streamed text
     /// (about four characters a token).
-    pub fn usage(&self) -> ReadUsage {
+    pub(crate) fn usage(&self) -> ReadUsage {
         match self.usage {
             Some((prompt_tokens, completion_tokens)) => ReadUsage {
                 prompt_tokens,
@@ -368,7 +368,7 @@ impl SseScanner {
 /// [`JsonUsage::WHOLE`] is kept and parsed whole; past that only its last [`JsonUsage::TAIL`]
 /// bytes are, where OpenAI-compatible servers put `usage` (after `choices`).
 #[derive(Default)]
-pub struct JsonUsage {
+pub(crate) struct JsonUsage {
     kept: Vec<u8>,
     total: usize,
 }
@@ -377,7 +377,7 @@ impl JsonUsage {
     const WHOLE: usize = 256 * 1024;
     const TAIL: usize = 16 * 1024;
 
-    pub fn feed(&mut self, chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
         self.total += chunk.len();
         self.kept.extend_from_slice(chunk);
         if self.total > Self::WHOLE && self.kept.len() > 2 * Self::TAIL {
@@ -400,7 +400,7 @@ impl JsonUsage {
     }
 
     /// The body's `usage`, if it has one.
-    pub fn usage(&self) -> Option<ReadUsage> {
+    pub(crate) fn usage(&self) -> Option<ReadUsage> {
         self.upstream_usage().map(|u| ReadUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,

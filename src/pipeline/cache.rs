@@ -12,7 +12,7 @@ use crate::classify::{Mode, RequestFeatures, Route};
 
 /// What the cache step needs of a request besides its features.
 #[derive(Debug, Clone, Default)]
-pub struct CacheRequest<'a> {
+pub(crate) struct CacheRequest<'a> {
     /// The request body as the client sent it: its JSON is what the keys are made of.
     pub body: &'a [u8],
     /// The tenant and credentials the keys are made in (`server::request::cache_partition`).
@@ -25,7 +25,7 @@ pub struct CacheRequest<'a> {
 
 /// What the cache did for one request: the metric's label, and `replay --json`'s `cache`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheLookup {
+pub(crate) enum CacheLookup {
     /// No cache: `[cache] enabled = false`, or a caller that looks nothing up (`eval`).
     Off,
     /// Not looked up: shadow or off mode, a route the client forced, a client's `no-cache`.
@@ -36,7 +36,7 @@ pub enum CacheLookup {
 }
 
 impl CacheLookup {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheLookup::Off => "off",
             CacheLookup::Bypass => "bypass",
@@ -48,7 +48,7 @@ impl CacheLookup {
 
     /// `ecoroute_cache_lookups_total`'s label: a request the cache could not look at is a bypass,
     /// whether or not the cache is on.
-    pub fn metric_label(self) -> &'static str {
+    pub(crate) fn metric_label(self) -> &'static str {
         match self {
             CacheLookup::Off | CacheLookup::Bypass => "bypass",
             other => other.as_str(),
@@ -58,7 +58,7 @@ impl CacheLookup {
 
 /// The response cache's part in one request: its keys (none when the cache is off, the request
 /// must bypass it, or the tenant is not routing live), and the tenant's TTL.
-pub struct CacheStep {
+pub(crate) struct CacheStep {
     cache: Option<Arc<ResponseCache>>,
     keys: Option<RequestKeys>,
     ttl: Duration,
@@ -121,7 +121,7 @@ impl CacheStep {
     }
 
     /// What the cache did so far.
-    pub fn lookup(&self) -> CacheLookup {
+    pub(crate) fn lookup(&self) -> CacheLookup {
         self.lookup
     }
 
@@ -181,7 +181,7 @@ impl CacheStep {
 
     /// Keeps an answer for the next identical request, when this one may be kept; the cache's new
     /// size, for `/metrics`, when it was.
-    pub fn store(&self, content: &str, origin: Origin) -> Option<CacheSize> {
+    pub(crate) fn store(&self, content: &str, origin: Origin) -> Option<CacheSize> {
         let (cache, keys) = (self.cache.as_ref()?, self.keys.as_ref()?);
         if matches!(origin, Origin::Llm { .. }) && !keys.llm_reusable {
             return None;
@@ -199,7 +199,7 @@ impl CacheStep {
     }
 
     /// Keeps a successful LLM answer once it has reached the client.
-    pub fn store_llm(&self, answer: Option<crate::llm::usage::PlainAnswer>, success: bool) -> Option<CacheSize> {
+    pub(crate) fn store_llm(&self, answer: Option<crate::llm::usage::PlainAnswer>, success: bool) -> Option<CacheSize> {
         let answer = answer.filter(|_| success)?;
         let tokens = answer
             .completion_tokens

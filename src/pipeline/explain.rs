@@ -7,7 +7,7 @@ use super::{AnswerLimits, Language, Pipeline, PlanRequest};
 use crate::classify::{Decider, Decision, RequestFeatures};
 
 /// The scorer's three strongest features, when the scorer decided; `question` as the scorer saw it.
-pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, decision: &Decision) -> String {
+pub(crate) fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, decision: &Decision) -> String {
     if !matches!(decision.decider, Decider::Classifier { .. }) {
         return String::new();
     }
@@ -23,7 +23,7 @@ pub fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: &str, d
 
 /// What search would do with a question in the request's language (its index, its question out
 /// of the frame, its adequacy check): the hits and the answer or refusal.
-pub async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
+pub(crate) async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
     let question = language.question(features);
     let question = question.as_ref();
     match pipeline.run_search(question, language).await {
@@ -45,7 +45,7 @@ pub async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, lan
 
 /// The full decision for a single-turn question, as `serve` would route it for `tenant`, with the
 /// scorer's features and what search makes of it.
-pub async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> Value {
+pub(crate) async fn explain(pipeline: &Pipeline, query: &str, tenant: Option<&str>) -> Value {
     let features = RequestFeatures::from_query(query);
     let plan = pipeline
         .plan(PlanRequest {

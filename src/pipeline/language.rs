@@ -11,7 +11,7 @@ use crate::search::answer::{self, Adequacy, Answer, Refusal};
 use crate::search::Hit;
 
 #[derive(Clone, Copy)]
-pub enum Language<'a> {
+pub(crate) enum Language<'a> {
     English,
     /// A language pack and the search stack over its own index.
     Pack(&'a LanguageStack),
@@ -19,7 +19,7 @@ pub enum Language<'a> {
 
 impl<'a> Language<'a> {
     /// `en`, or the pack's code.
-    pub fn code(&self) -> &'a str {
+    pub(crate) fn code(&self) -> &'a str {
         match self {
             Language::English => "en",
             Language::Pack(l) => &l.pack.code,
@@ -27,7 +27,7 @@ impl<'a> Language<'a> {
     }
 
     /// The search stack over this language's index (`None`: the main one).
-    pub fn stack(&self) -> Option<&'a LanguageStack> {
+    pub(crate) fn stack(&self) -> Option<&'a LanguageStack> {
         match self {
             Language::English => None,
             Language::Pack(l) => Some(l),
@@ -35,7 +35,7 @@ impl<'a> Language<'a> {
     }
 
     /// The question out of its chat frame, as this language's search reads it.
-    pub fn question<'f>(&self, features: &'f RequestFeatures) -> Cow<'f, str> {
+    pub(crate) fn question<'f>(&self, features: &'f RequestFeatures) -> Cow<'f, str> {
         match self {
             Language::English => Cow::Borrowed(features.question.as_str()),
             Language::Pack(l) => Cow::Owned(l.pack.core_question(&features.last_user)),
@@ -43,7 +43,7 @@ impl<'a> Language<'a> {
     }
 
     /// The adequacy check, in this language's words.
-    pub fn answer(&self, question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
+    pub(crate) fn answer(&self, question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
         match self {
             Language::English => answer::answer(question, hits, adequacy),
             Language::Pack(l) => l.pack.answer(question, hits, adequacy),
@@ -51,7 +51,7 @@ impl<'a> Language<'a> {
     }
 
     /// The answer as the message the client gets.
-    pub fn message(&self, answer: &Answer) -> String {
+    pub(crate) fn message(&self, answer: &Answer) -> String {
         match self {
             Language::English => answer.to_message(),
             Language::Pack(l) => l.pack.message(answer),
@@ -62,7 +62,7 @@ impl<'a> Language<'a> {
 impl Pipeline {
     /// The language a routed request is answered in: a pack's when that pack decided it (a
     /// question in a language search has a corpus for), else English. The one place it is chosen.
-    pub fn language(&self, decision: &Decision) -> Language<'_> {
+    pub(crate) fn language(&self, decision: &Decision) -> Language<'_> {
         match &decision.decider {
             Decider::Language { code, .. } => self
                 .languages
@@ -75,7 +75,7 @@ impl Pipeline {
 
     /// The language a message is written in, when it is not English and a pack has it: for a
     /// question searched without a decision (`eval`'s search step alone, `ecoroute search`).
-    pub fn language_of(&self, message: &str) -> Language<'_> {
+    pub(crate) fn language_of(&self, message: &str) -> Language<'_> {
         crate::lang::language_among(&self.languages, |l| &l.pack, message).map_or(Language::English, Language::Pack)
     }
 }

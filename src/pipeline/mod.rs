@@ -12,11 +12,11 @@
 //!   formatter of the `x-ecoroute-reason` text.
 //! - [`explain`]: the decision trace for `x-ecoroute-explain` and `/admin/explain`.
 
-pub mod cache;
-pub mod explain;
-pub mod language;
-pub mod plan;
-pub mod route;
+pub(crate) mod cache;
+pub(crate) mod explain;
+pub(crate) mod language;
+pub(crate) mod plan;
+pub(crate) mod route;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,14 +33,15 @@ use crate::search::pool::SearchPool;
 use crate::search::{SearchBackend, SearchService};
 use crate::Error;
 
-pub use language::Language;
-pub use plan::{Action, Plan, PlanRequest};
-pub use route::{AnswerLimits, Outcome, RouteRequest, Routed, SearchCost, SearchFailure, Served};
+pub(crate) use language::Language;
+pub(crate) use plan::{Action, Plan, PlanRequest};
+pub use route::{AnswerLimits, Served};
+pub(crate) use route::{Outcome, RouteRequest, Routed};
 
 /// The search backend as the pipeline calls it.
 pub type SearchStack = BreakerService<tower::timeout::Timeout<SearchService>>;
 
-pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
+pub(crate) fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStack {
     ServiceBuilder::new()
         // 2. After repeated failures or timeouts, stop calling a backend that is down: requests
         //    escalate at once instead of each waiting out the timeout.
@@ -54,7 +55,7 @@ pub fn search_stack(service: SearchService, config: &SearchConfig) -> SearchStac
 /// How one tenant's requests are routed: its mode, and its classifier (its own rules first, its
 /// own threshold).
 #[derive(Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub mode: Mode,
     pub classifier: Classifier,
     /// How long its answers are kept, and when an LLM answer may be reused.
@@ -65,7 +66,7 @@ pub struct Policy {
 
 /// A cheaper model chosen for a request, and whether it serves it or is only ledgered.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TierChoice {
+pub(crate) struct TierChoice {
     pub cheaper: String,
     /// Why: the task (`translation`, …), `rule` (the tier's `last_user_regex`) or the
     /// difficulty router's score against the tier's `max_difficulty`.
@@ -76,7 +77,7 @@ pub struct TierChoice {
 }
 
 /// Everything built from one config.
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     pub config: Config,
     /// The global policy, for requests of tenants without their own.
     pub policy: Policy,
@@ -98,7 +99,7 @@ pub struct Pipeline {
 }
 
 /// A language's pack and the search stack over its own index.
-pub struct LanguageStack {
+pub(crate) struct LanguageStack {
     pub pack: Arc<crate::lang::LanguagePack>,
     pub search: SearchStack,
     /// Kept so a reload reuses the open index when its folder and corpus stay the same.
@@ -111,19 +112,19 @@ impl Pipeline {
     /// The upstream that serves an API.
     /// The upstream that serves an API's pass-through requests and review calls: its first
     /// deployment (chat requests go through [`Fleet::send`]).
-    pub fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
+    pub(crate) fn upstream_for(&self, api: crate::api::Api) -> &Upstream {
         self.fleet.first(api.upstream())
     }
 
     /// Builds the pipeline; opening (or first building) the embedded index runs on a blocking thread.
-    pub async fn build(config: Config) -> Result<Pipeline, Error> {
+    pub(crate) async fn build(config: Config) -> Result<Pipeline, Error> {
         let backend = crate::search::connect(&config.search).await?;
         Self::with_backend(config, backend)?.with_languages(None).await
     }
 
     /// Opens (or first builds) each language's index, reusing those of `previous` that have the
     /// same folder and corpus.
-    pub async fn with_languages(mut self, previous: Option<&Pipeline>) -> Result<Pipeline, Error> {
+    pub(crate) async fn with_languages(mut self, previous: Option<&Pipeline>) -> Result<Pipeline, Error> {
         let mut languages = Vec::new();
         for language in &self.config.search.languages {
             let pack = Arc::clone(&language.pack);
@@ -162,8 +163,8 @@ impl Pipeline {
     }
 
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
-    pub fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
-        crate::search::answer::warm_up();
+    pub(crate) fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
+        crate::search::evidence::warm_up();
         crate::calc::warm_up();
         // The difficulty router's weights are parsed once, here, not on a tier's first request.
         if config.tiers.iter().any(|t| t.max_difficulty.is_some()) {
@@ -228,7 +229,7 @@ impl Pipeline {
     /// it: its last user message is short enough, and the tier's task list names the request's
     /// task, or its rule matches, or the difficulty router scores it at or under the tier's
     /// `max_difficulty`. When unsure, the requested model.
-    pub fn tier(
+    pub(crate) fn tier(
         &self,
         tenant: Option<&str>,
         model: &str,
@@ -270,7 +271,7 @@ impl Pipeline {
     }
 
     /// The policy for a tenant: its own if it has one, else the global one.
-    pub fn policy(&self, tenant: Option<&str>) -> &Policy {
+    pub(crate) fn policy(&self, tenant: Option<&str>) -> &Policy {
         tenant.and_then(|t| self.tenants.get(t)).unwrap_or(&self.policy)
     }
 }

@@ -19,7 +19,7 @@ use crate::search::answer::Answer;
 
 /// What planning needs to know of a request.
 #[derive(Clone, Copy)]
-pub struct PlanRequest<'a> {
+pub(crate) struct PlanRequest<'a> {
     pub api: Api,
     pub features: &'a RequestFeatures,
     /// Picks the tenant's policy, if it has one.
@@ -39,7 +39,7 @@ pub struct PlanRequest<'a> {
 }
 
 /// What to do with a request.
-pub struct Plan {
+pub(crate) struct Plan {
     pub action: Action,
     /// The route, unless an identical request's answer was found before routing.
     pub routed: Option<Routed>,
@@ -51,7 +51,7 @@ pub struct Plan {
     pub cache_cpu_us: f64,
 }
 
-pub enum Action {
+pub(crate) enum Action {
     /// A stored answer is given again.
     Cached(Hit),
     /// Search answered: the answer, its message fitted to the request's limits, and the cache's
@@ -66,7 +66,7 @@ pub enum Action {
 }
 
 /// A request on its way to the LLM.
-pub struct Forward {
+pub(crate) struct Forward {
     /// The cheaper model a tier chose, in any mode (shadow: only ledgered).
     pub tier: Option<TierChoice>,
     /// The model the request is sent to instead of the one it names (a tier in `route` mode).
@@ -79,7 +79,7 @@ pub struct Forward {
 
 impl Plan {
     /// `served` as the ledger and `replay --json` say it.
-    pub fn served(&self) -> Served {
+    pub(crate) fn served(&self) -> Served {
         match (&self.action, &self.routed) {
             (Action::Cached(_), _) => Served::Cache,
             (_, Some(routed)) => routed.served(),
@@ -88,7 +88,7 @@ impl Plan {
     }
 
     /// The tier's choice, when the request goes to the LLM with one.
-    pub fn tier(&self) -> Option<&TierChoice> {
+    pub(crate) fn tier(&self) -> Option<&TierChoice> {
         match &self.action {
             Action::Forward(forward) => forward.tier.as_ref(),
             _ => None,
@@ -98,7 +98,7 @@ impl Plan {
 
 impl Pipeline {
     /// Plans one request. Never fails: a search failure is a reason to escalate.
-    pub async fn plan(&self, request: PlanRequest<'_>) -> Plan {
+    pub(crate) async fn plan(&self, request: PlanRequest<'_>) -> Plan {
         let meter = CpuMeter::start();
         let features = request.features;
         let mut cache = CacheStep::new(

@@ -20,7 +20,7 @@ use crate::search::{BoxError, SearchOutcome, SearchQuery};
 
 /// What routing needs to know of a request.
 #[derive(Debug, Clone, Copy)]
-pub struct RouteRequest<'a> {
+pub(crate) struct RouteRequest<'a> {
     pub features: &'a RequestFeatures,
     /// Picks the tenant's policy, if it has one.
     pub tenant: Option<&'a str>,
@@ -31,7 +31,7 @@ pub struct RouteRequest<'a> {
 
 /// Why the search backend gave no hits at all (as opposed to hits that do not answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchFailure {
+pub(crate) enum SearchFailure {
     Timeout,
     Error,
     CircuitOpen,
@@ -41,7 +41,7 @@ pub enum SearchFailure {
 
 impl SearchFailure {
     /// The metric label.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SearchFailure::Timeout => "timeout",
             SearchFailure::Error => "error",
@@ -62,7 +62,7 @@ impl SearchFailure {
 
 /// What the search step cost, and whether the backend failed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchCost {
+pub(crate) struct SearchCost {
     /// Thread CPU time of the search and the adequacy check; `None` when the backend failed.
     pub cpu_us: Option<f64>,
     pub elapsed_ms: f64,
@@ -70,14 +70,14 @@ pub struct SearchCost {
 }
 
 /// The search step alone: the answer or why it escalates, and its cost.
-pub struct SearchStep {
+pub(crate) struct SearchStep {
     pub verdict: Result<Answer, String>,
     pub cost: SearchCost,
 }
 
 /// What happened after the decision.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// `mode = "off"`: forwarded without deciding.
     Off,
     /// Decided for the LLM; no search.
@@ -94,7 +94,7 @@ pub enum Outcome {
 
 /// A request's route: the mode that applied, the decision (none in `off` mode) and the outcome.
 #[derive(Debug, Clone)]
-pub struct Routed {
+pub(crate) struct Routed {
     pub mode: Mode,
     pub decision: Option<Decision>,
     pub outcome: Outcome,
@@ -105,7 +105,7 @@ pub struct Routed {
 impl Routed {
     /// What `serve` does with the request (search, escalated or llm; a chat request is never
     /// passthrough or unrouted): answer from search only in `route` mode.
-    pub fn served(&self) -> Served {
+    pub(crate) fn served(&self) -> Served {
         match self.mode {
             Mode::Route => self.would_serve(),
             Mode::Shadow | Mode::Off => Served::Llm,
@@ -113,7 +113,7 @@ impl Routed {
     }
 
     /// What the routing would do if it were live: in shadow mode, what it would have done.
-    pub fn would_serve(&self) -> Served {
+    pub(crate) fn would_serve(&self) -> Served {
         match &self.outcome {
             Outcome::Answered { .. } => Served::Search,
             Outcome::Escalated { .. } => Served::Escalated,
@@ -121,7 +121,7 @@ impl Routed {
         }
     }
 
-    pub fn search(&self) -> Option<&SearchCost> {
+    pub(crate) fn search(&self) -> Option<&SearchCost> {
         match &self.outcome {
             Outcome::Answered { search, .. } | Outcome::Escalated { search, .. } => Some(search),
             Outcome::Off | Outcome::Llm => None,
@@ -129,7 +129,7 @@ impl Routed {
     }
 
     /// The answer search gave (served, or in shadow mode noted).
-    pub fn answer(&self) -> Option<(&Answer, &str)> {
+    pub(crate) fn answer(&self) -> Option<(&Answer, &str)> {
         match &self.outcome {
             Outcome::Answered { answer, content, .. } => Some((answer, content.as_str())),
             _ => None,
@@ -137,7 +137,7 @@ impl Routed {
     }
 
     /// The `x-ecoroute-reason` text, and the ledger's `reason`: the one place it is written.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let Some(decision) = &self.decision else {
             return "mode: off".into();
         };
@@ -163,7 +163,7 @@ impl Routed {
 
 impl Pipeline {
     /// Routes one request. Never fails: any search failure is a reason to escalate.
-    pub async fn route(&self, request: RouteRequest<'_>) -> Routed {
+    pub(crate) async fn route(&self, request: RouteRequest<'_>) -> Routed {
         let policy = self.policy(request.tenant);
         if policy.mode == Mode::Off {
             return Routed {
@@ -245,7 +245,7 @@ impl Pipeline {
 
     /// One call to a language's search stack (timeout and breaker included) with the configured
     /// number of hits.
-    pub async fn run_search(&self, question: &str, language: Language<'_>) -> Result<SearchOutcome, BoxError> {
+    pub(crate) async fn run_search(&self, question: &str, language: Language<'_>) -> Result<SearchOutcome, BoxError> {
         let query = SearchQuery {
             text: question.to_string(),
             limit: self.config.search.top_k,
@@ -261,13 +261,8 @@ impl Pipeline {
     ///
     /// `question` is out of its chat frame ([`crate::classify::RequestFeatures::question`]): "Hi!
     /// Can you tell me who wrote Hamlet? Thanks" searches for, and checks the answer against, what
-    /// is asked, not the greeting around it.
-    pub async fn search_step(&self, question: &str) -> SearchStep {
-        self.search_step_in(question, Language::English).await
-    }
-
-    /// [`Pipeline::search_step`] in a language's index, with its adequacy check.
-    pub async fn search_step_in(&self, question: &str, language: Language<'_>) -> SearchStep {
+    /// is asked, not the greeting around it. `language` picks the index and the adequacy check.
+    pub(crate) async fn search_step_in(&self, question: &str, language: Language<'_>) -> SearchStep {
         let started = Instant::now();
         let outcome = match self.run_search(question, language).await {
             Ok(outcome) => outcome,

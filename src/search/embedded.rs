@@ -19,7 +19,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
-use super::answer::{entity, life_sentences, looks_like_a_name, normalize_question};
+use super::evidence::{entity, life_sentences, looks_like_a_name, normalize_question};
 use super::ingest::{IngestOptions, Progress};
 use super::{question, BlockingSearch, Hit, SearchBackend, SearchError};
 use crate::classify::text::{is_stopword, words};

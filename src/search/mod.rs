@@ -9,11 +9,15 @@
 //! - [`postgres`]: PostgreSQL full-text search.
 //! - [`breaker`]: the circuit breaker layer in front of every backend.
 //! - [`pool`]: the bounded blocking pool that embedded searches and the answer step run on.
-//! - [`answer`]: pure; picks the sentence that answers the question, or refuses.
+//! - [`answer`]: pure; picks the sentence that answers the question, or refuses. It calls the
+//!   reader (`reader.rs`, the learned model that scores sentences), and both read questions and
+//!   hits with `evidence.rs`, which reads words with `question.rs`: imports go answer → reader →
+//!   evidence → question, never back (`scripts/ci/imports.sh` checks it).
 
 pub mod answer;
 pub(crate) mod breaker;
 pub mod embedded;
+pub(crate) mod evidence;
 pub(crate) mod http;
 pub mod ingest;
 pub(crate) mod pool;

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::answer::{self, AnswerType, Asked};
+use super::evidence::{self, AnswerType, Asked};
 use super::question::{self, mentions};
 use super::Hit;
 use crate::classify::text::{is_stopword, words};
@@ -241,7 +241,7 @@ fn share_bucket(x: f64) -> &'static str {
 }
 
 /// The candidates of a question with their features, best hits first. `asked` is the question as
-/// [`answer`] read it.
+/// [`super::answer`] read it.
 pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Candidate> {
     let qt = question_type(question);
     let definition = definition_subject(question);
@@ -254,14 +254,14 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             1.0
         }
     };
-    let confidences: Vec<f64> = hits.iter().map(|h| answer::hit_confidence(asked, h)).collect();
-    let subjects: Vec<String> = hits.iter().map(|h| answer::entity(&h.title).to_lowercase()).collect();
-    let kind = answer::kind_asked(question);
-    let unit = answer::per_unit(question);
-    let work = asked.asks_maker.then(|| answer::work_asked_about(question)).flatten();
+    let confidences: Vec<f64> = hits.iter().map(|h| evidence::hit_confidence(asked, h)).collect();
+    let subjects: Vec<String> = hits.iter().map(|h| evidence::entity(&h.title).to_lowercase()).collect();
+    let kind = evidence::kind_asked(question);
+    let unit = evidence::per_unit(question);
+    let work = asked.asks_maker.then(|| evidence::work_asked_about(question)).flatten();
     let n_terms = asked.terms.len();
     let counted = counted_noun(question);
-    let record = answer::record_asked(question);
+    let record = evidence::record_asked(question);
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -271,7 +271,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let named_shares: Vec<f64> = hits
         .iter()
         .map(|h| {
-            let title_terms = answer::content_terms(answer::entity(&h.title));
+            let title_terms = evidence::content_terms(evidence::entity(&h.title));
             if title_terms.is_empty() {
                 return 0.0;
             }
@@ -289,7 +289,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let offered: Vec<Vec<HashSet<String>>> = hits
         .iter()
         .map(|h| {
-            answer::sentences(&h.text)
+            evidence::sentences(&h.text)
                 .into_iter()
                 .take(SENTENCES_PER_HIT)
                 .map(|s| fillers(qt, s, &asked.terms, &question_digits))
@@ -300,8 +300,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     for (rank, hit) in hits.iter().enumerate() {
         let named_share = named_shares[rank];
         let named_elsewhere = named_share < 1.0 && named_in_full;
-        let subject_name = answer::entity(&hit.title);
-        let subject = answer::term_set(subject_name);
+        let subject_name = evidence::entity(&hit.title);
+        let subject = evidence::term_set(subject_name);
         // "Cosmic Ray" beside "Ray" for "who directed Ray": a subject the question names only in
         // part is another thing than the one it names in full.
         if named_elsewhere && named_share > 0.0 {
@@ -323,15 +323,15 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 && ratio(other) >= 0.5 * ratio(hit)
         });
         let same_subject_hits = subjects.iter().filter(|s| **s == subjects[rank]).count();
-        let doc_terms = answer::term_set(&format!("{} {}", hit.title, hit.text));
+        let doc_terms = evidence::term_set(&format!("{} {}", hit.title, hit.text));
         let doc_cov = asked.terms.iter().filter(|t| mentions(&doc_terms, t)).count() as f64 / n_terms.max(1) as f64;
         let source = source_kind(&hit.source);
-        let all_sentences = answer::sentences(&hit.text);
+        let all_sentences = evidence::sentences(&hit.text);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
-            let fits = answer::fits_question(asked, sentence);
+            let fits = evidence::fits_question(asked, sentence);
             // What the sentence adds to the question: a name, a number, a year the question does
             // not already hold. An answer says something new; a restatement does not.
-            let new_name = answer::new_names(sentence, &asked.terms);
+            let new_name = evidence::new_names(sentence, &asked.terms);
             let new_number = sentence
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| !run.is_empty() && !question_digits.contains(run));
@@ -344,7 +344,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             let typed_slot = matches!(qt, "who" | "when" | "how_many" | "how_much" | "how_measure");
             // "The Odyssey was written by Homer": one name after "by" is a maker too.
             let by_name = qt == "who" && by_a_name(sentence, &asked.terms);
-            let new_place = answer::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
+            let new_place = evidence::new_names_where(sentence, &asked.terms, |w| !is_calendar_word(w));
             if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
                 || record
                     .as_ref()
@@ -354,8 +354,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             {
                 continue;
             }
-            let said = answer::term_set(sentence);
-            let with_title = answer::term_set(&format!("{} {sentence}", hit.title));
+            let said = evidence::term_set(sentence);
+            let with_title = evidence::term_set(&format!("{} {sentence}", hit.title));
             let in_sentence = asked.terms.iter().filter(|t| mentions(&said, t)).count();
             let covered = asked.terms.iter().filter(|t| mentions(&with_title, t)).count();
             let missing = asked
@@ -416,8 +416,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 on(format!("unit_is_subject={}", subject.contains(&question::term(unit))));
             }
             if let Some(work) = &work {
-                let about = answer::phrase_in(&hit.title, work);
-                on(format!("work_named={}", about || answer::phrase_in(sentence, work)));
+                let about = evidence::phrase_in(&hit.title, work);
+                on(format!("work_named={}", about || evidence::phrase_in(sentence, work)));
             }
             if let Some(abbreviation) = &asked.abbreviation {
                 on(format!("expands={}", question::expands(sentence, abbreviation)));
@@ -433,7 +433,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 on(format!("recordword={}&near={near}", at.is_some()));
             }
             if let Some(record) = &asked.superlative {
-                let holds = record.is_match(sentence) && !answer::ranked_below_first(sentence);
+                let holds = record.is_match(sentence) && !evidence::ranked_below_first(sentence);
                 on(format!("record={holds}"));
             }
             if sentence.starts_with("It ")
@@ -484,7 +484,10 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .any(|t| mentions(&with_title, t));
             on(format!("words_matched={words_matched}"));
             // "the second-largest", "until 1970", "one of the": a record, but not the one asked.
-            on(format!("below_first={}&qt={qt}", answer::ranked_below_first(sentence)));
+            on(format!(
+                "below_first={}&qt={qt}",
+                evidence::ranked_below_first(sentence)
+            ));
             on(format!("focus={focus_in_sentence}&fits={fits}&new={says_new}"));
             on(format!(
                 "focus={focus_in_sentence}&named={}&qt={qt}",
@@ -500,7 +503,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             // A definition is the lead of its entry, as a search engine shows it: the opening
             // sentence and, when it is short, the one after ("Anxiety is an emotion …. It is
             // often accompanied by …"), which is what the gold words of a definition are read in.
-            let mut text = answer::name_the_subject(sentence, subject_name);
+            let mut text = evidence::name_the_subject(sentence, subject_name);
             // Not in a dictionary, whose next sentence is another sense.
             let dictionary = matches!(source, "wordnet" | "foldoc");
             if definition_matches && !dictionary && index == 0 && text.len() < DEFINITION_LEAD_CHARS {
@@ -992,7 +995,7 @@ mod tests {
         assert!(has("what is the largest ocean", pacific, "recordword=true&near=true"));
         assert!(has("biggest ocean in the world", pacific, "recordword=true&near=true"));
         assert!(has("what is the deepest lake", pacific, "recordword=true&near=false"));
-        assert!(answer::ranked_below_first(
+        assert!(evidence::ranked_below_first(
             "a major African river (one of the world's longest)"
         ));
     }

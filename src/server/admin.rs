@@ -24,7 +24,7 @@ use super::AppState;
 use crate::Error;
 
 /// Does the request carry the admin token?
-pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -51,19 +51,19 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// Failed logins an address may make in [`FAILURE_WINDOW`] before it is refused with 429.
-pub const MAX_FAILURES: u32 = 10;
+pub(crate) const MAX_FAILURES: u32 = 10;
 /// Failed logins from all addresses together in [`FAILURE_WINDOW`] before every login is refused
 /// with 429 until the window ends: a guesser with many addresses (a botnet, an IPv6 prefix) gets
 /// no more tries than this. While it lasts the real admin is refused too; the alternative, letting
 /// the right token through, would tell the guesser which token is right.
-pub const MAX_FAILURES_ALL: u32 = 100;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const MAX_FAILURES_ALL: u32 = 100;
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered at most; past it, windows that have ended are forgotten first.
 const MAX_TRACKED: usize = 10_000;
 
 /// Failed admin logins per client address and in all, in fixed one-minute windows.
 #[derive(Default)]
-pub struct FailedLogins {
+pub(crate) struct FailedLogins {
     windows: Mutex<Windows>,
 }
 
@@ -138,7 +138,7 @@ fn peer_of(peer: Peer) -> Option<SocketAddr> {
 }
 
 /// `POST /admin/reload`: reload the config file now; 422 with the problems if it does not validate.
-pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
@@ -149,7 +149,7 @@ pub async fn reload(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
 }
 
 /// `GET /admin/config`: the running config, secrets redacted.
-pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }
@@ -157,7 +157,7 @@ pub async fn config(State(state): State<Arc<AppState>>, peer: Peer, headers: Hea
 }
 
 #[derive(serde::Deserialize)]
-pub struct ExplainQuery {
+pub(crate) struct ExplainQuery {
     q: String,
     /// Route as this tenant's policy would.
     tenant: Option<String>,
@@ -165,7 +165,7 @@ pub struct ExplainQuery {
 
 /// `GET /admin/explain?q=…[&tenant=…]`: the full decision for a single-turn question, as `serve`
 /// would route it for that tenant, search included.
-pub async fn explain(
+pub(crate) async fn explain(
     State(state): State<Arc<AppState>>,
     peer: Peer,
     headers: HeaderMap,
@@ -181,7 +181,7 @@ pub async fn explain(
 
 /// `/dashboard`: the last hour live (requests per second, routes, saving rate), then the HTML
 /// report over the last 30 days; the page refreshes itself every 30 seconds.
-pub async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn dashboard(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap) -> Response {
     if let Some(denied) = denied_unless_admin(&state, peer_of(peer), &headers) {
         return denied;
     }

@@ -33,17 +33,17 @@ use crate::limits::{key_subject, tenant_subject};
 use crate::Error;
 
 /// Where the name of the key a request was admitted with travels to the handlers.
-pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-ecoroute-key");
+pub(crate) const KEY_HEADER: HeaderName = HeaderName::from_static("x-ecoroute-key");
 
 /// The response header that says a budget is nearly spent.
-pub const BUDGET_HEADER: HeaderName = HeaderName::from_static("x-ecoroute-budget");
+pub(crate) const BUDGET_HEADER: HeaderName = HeaderName::from_static("x-ecoroute-budget");
 
 /// The headers a client's key can come in; all are removed once a key is accepted.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
 
 /// What a request was admitted with, for its ledger row.
 #[derive(Debug, Clone, Default)]
-pub struct Admission {
+pub(crate) struct Admission {
     pub key: Option<String>,
     /// Tokens the rate limits took at admission; `None` when no token limit applied.
     pub estimated_tokens: Option<u64>,
@@ -55,7 +55,7 @@ tokio::task_local! {
 
 /// The admission of the request being handled, once: the first row takes it, so a second row
 /// (a tier's review call) is not settled twice.
-pub fn take_admission() -> Option<Admission> {
+pub(crate) fn take_admission() -> Option<Admission> {
     ADMISSION.try_with(Cell::take).ok().flatten()
 }
 
@@ -88,7 +88,7 @@ fn estimate_tokens(body: &[u8]) -> u64 {
     (body.len() as u64).div_ceil(4) + output
 }
 
-pub async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let runtime = state.runtime();
     let keys = &runtime.config.keys;
     let tenant_header = &runtime.config.ledger.tenant_header;
@@ -193,7 +193,7 @@ impl AppState {
     /// a restart does not forgive it, and a replica of a fleet on one PostgreSQL ledger starts
     /// from the whole fleet's spend. At start and at every reload; off the serving threads.
     /// (Per-key spend is not in the ledger's table, so a key's own budget starts from zero.)
-    pub async fn seed_spend(&self) {
+    pub(crate) async fn seed_spend(&self) {
         let runtime = self.runtime();
         let Some(store) = runtime.config.ledger.store.clone() else {
             return;
@@ -218,7 +218,7 @@ impl AppState {
 
 /// Reads the tenants' spend back from the ledger every `limits.budget_refresh_s`, so replicas of
 /// a fleet on one PostgreSQL ledger see each other's spend within that time. Ends with the state.
-pub fn spawn_budget_refresh(state: &Arc<AppState>) {
+pub(crate) fn spawn_budget_refresh(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
     tokio::spawn(async move {
         loop {
@@ -238,7 +238,7 @@ pub fn spawn_budget_refresh(state: &Arc<AppState>) {
 
 /// Settles a finished row's token estimate against what it used: nothing for an answer from
 /// search or the cache, the upstream's usage for an LLM call, the estimate when usage is unknown.
-pub fn settle(limits: &crate::limits::Limits, record: &crate::ledger::LedgerRecord) {
+pub(crate) fn settle(limits: &crate::limits::Limits, record: &crate::ledger::LedgerRecord) {
     let Some(estimated) = record.estimated_tokens else {
         return;
     };

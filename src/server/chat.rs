@@ -26,20 +26,20 @@ use crate::pipeline::plan::{Action, PlanRequest};
 use crate::pipeline::{explain, Pipeline};
 use crate::Error;
 
-pub use super::request::{EXPLAIN_HEADER, MODEL_HEADER, REASON_HEADER, ROUTE_HEADER};
+pub(crate) use super::request::{REASON_HEADER, ROUTE_HEADER};
 
 /// `POST /v1/chat/completions`.
-pub async fn handle(state: State<Arc<AppState>>, request: Request) -> Response {
+pub(crate) async fn handle(state: State<Arc<AppState>>, request: Request) -> Response {
     serve(Api::ChatCompletions, state, request).await
 }
 
 /// `POST /v1/messages` (Anthropic).
-pub async fn handle_messages(state: State<Arc<AppState>>, request: Request) -> Response {
+pub(crate) async fn handle_messages(state: State<Arc<AppState>>, request: Request) -> Response {
     serve(Api::Messages, state, request).await
 }
 
 /// `POST /v1/responses` (OpenAI Responses).
-pub async fn handle_responses(state: State<Arc<AppState>>, request: Request) -> Response {
+pub(crate) async fn handle_responses(state: State<Arc<AppState>>, request: Request) -> Response {
     serve(Api::Responses, state, request).await
 }
 

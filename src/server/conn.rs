@@ -39,7 +39,7 @@ use crate::config::ServerConfig;
 use crate::Error;
 
 /// The HTTP/1 and HTTP/2 connection settings from the config.
-pub fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
+pub(crate) fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -61,16 +61,16 @@ pub fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
 /// The accept loop's call for slots back: when every connection slot is taken and a newcomer
 /// waits, it wakes every idle connection, which closes.
 #[derive(Default)]
-pub struct Reclaim(Notify);
+pub(crate) struct Reclaim(Notify);
 
 impl Reclaim {
-    pub fn ask(&self) {
+    pub(crate) fn ask(&self) {
         self.0.notify_waiters();
     }
 }
 
 /// What a connection needs besides its socket, shared by all of them.
-pub struct Shared {
+pub(crate) struct Shared {
     pub app: axum::Router,
     pub state: Arc<AppState>,
     pub builder: auto::Builder<TokioExecutor>,
@@ -84,7 +84,7 @@ pub struct Shared {
 
 /// Serves one accepted connection until it closes, shutdown or the idle timer ends it, or it
 /// misses the first-byte deadline.
-pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     let header_read_timeout = shared.header_read_timeout;
     let _ = stream.set_nodelay(true);
@@ -272,7 +272,7 @@ const REQUEST_START: usize = 256;
 
 /// The socket, with hyper's bodiless parse-error answers swapped for ones in the API's error shape
 /// (and a ledger row written for them, since no handler ever saw the request).
-pub struct ParseErrorBody<T> {
+pub(crate) struct ParseErrorBody<T> {
     inner: T,
     state: Arc<AppState>,
     /// A replacement response still being written, and how much of it is out.
@@ -285,7 +285,7 @@ pub struct ParseErrorBody<T> {
 }
 
 impl<T> ParseErrorBody<T> {
-    pub fn new(inner: T, state: Arc<AppState>) -> Self {
+    pub(crate) fn new(inner: T, state: Arc<AppState>) -> Self {
         ParseErrorBody {
             inner,
             state,

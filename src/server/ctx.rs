@@ -18,7 +18,7 @@ use crate::openai::Usage;
 use crate::pipeline::{Outcome, Plan, Routed};
 
 /// One request's state, from its arrival to its ledger row.
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     ledger: Ledger,
     metrics: Arc<Metrics>,
     limits: Arc<crate::limits::Limits>,
@@ -32,7 +32,7 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(state: &AppState, path: &str, request_id: &str) -> RequestCtx {
+    pub(crate) fn new(state: &AppState, path: &str, request_id: &str) -> RequestCtx {
         let ledger = state.ledger.clone();
         ledger.request_started();
         let ts_ms = crate::ledger::now_ms();
@@ -58,7 +58,7 @@ impl RequestCtx {
     }
 
     /// A request refused before it could be routed: its row is complete at once.
-    pub fn rejected(mut self, tenant: Option<String>, reason: &str, status: u16, error: String) {
+    pub(crate) fn rejected(mut self, tenant: Option<String>, reason: &str, status: u16, error: String) {
         self.record.tenant = tenant;
         self.record.reason = reason.into();
         self.record.status = status;
@@ -68,7 +68,7 @@ impl RequestCtx {
 
     /// Moves the context out (to a response stream that will finish it); this one then writes
     /// nothing.
-    pub fn take(&mut self) -> RequestCtx {
+    pub(crate) fn take(&mut self) -> RequestCtx {
         self.armed = false;
         RequestCtx {
             ledger: self.ledger.clone(),
@@ -86,43 +86,43 @@ impl RequestCtx {
         &self.record.request_id
     }
 
-    pub fn tenant(&self) -> Option<&str> {
+    pub(crate) fn tenant(&self) -> Option<&str> {
         self.record.tenant.as_deref()
     }
 
     /// The `x-ecoroute-reason` text, as the row will say it.
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         &self.record.reason
     }
 
-    pub fn route(&self) -> RouteTaken {
+    pub(crate) fn route(&self) -> RouteTaken {
         self.record.route
     }
 
-    pub fn set_tenant(&mut self, tenant: Option<String>) {
+    pub(crate) fn set_tenant(&mut self, tenant: Option<String>) {
         self.record.tenant = tenant;
     }
 
     /// A request passed to the upstream unchanged.
-    pub fn passthrough(&mut self) {
+    pub(crate) fn passthrough(&mut self) {
         self.record.route = RouteTaken::Passthrough;
         self.record.reason = "passthrough: not a chat completion".into();
     }
 
     /// What the client asked for; its last message only where the ledger keeps prompts.
-    pub fn asked(&mut self, model: Option<String>, stream: bool, prompt: Option<String>) {
+    pub(crate) fn asked(&mut self, model: Option<String>, stream: bool, prompt: Option<String>) {
         self.record.model = model;
         self.record.stream = stream;
         self.record.prompt = prompt;
     }
 
     /// Thread CPU time the proxy spent on the request.
-    pub fn add_cpu(&mut self, micros: f64) {
+    pub(crate) fn add_cpu(&mut self, micros: f64) {
         self.record.proxy_cpu_us += micros;
     }
 
     /// The plan: its route (when it was routed), its reason, and what the cache step cost.
-    pub fn planned(&mut self, plan: &Plan) {
+    pub(crate) fn planned(&mut self, plan: &Plan) {
         if let Some(routed) = &plan.routed {
             self.routed(routed);
         }
@@ -172,14 +172,14 @@ impl RequestCtx {
     }
 
     /// Search answered: the tokens are estimated, the source is the answer's.
-    pub fn answered_from_search(&mut self, usage: Usage, source: String) {
+    pub(crate) fn answered_from_search(&mut self, usage: Usage, source: String) {
         self.estimated(usage);
         self.record.answer_source = Some(source);
     }
 
     /// A stored answer was given again: what it was first, so the call it avoided is booked at
     /// the right length.
-    pub fn answered_from_cache(&mut self, hit: &Hit, usage: Usage) {
+    pub(crate) fn answered_from_cache(&mut self, hit: &Hit, usage: Usage) {
         let r = &mut self.record;
         r.route = RouteTaken::Cache;
         r.cache_origin = Some(hit.answer.origin.kind());
@@ -197,19 +197,19 @@ impl RequestCtx {
     }
 
     /// A tier sent the request to a cheaper model: `model` is the one that answers.
-    pub fn tier_routed(&mut self, cheaper: &str) {
+    pub(crate) fn tier_routed(&mut self, cheaper: &str) {
         self.record.requested_model = self.record.model.replace(cheaper.to_string());
     }
 
     /// A shadow tier would have sent the request to `cheaper`, for the reason `why` (the report
     /// reads the router's threshold from it).
-    pub fn tier_shadowed(&mut self, cheaper: &str, why: &str) {
+    pub(crate) fn tier_shadowed(&mut self, cheaper: &str, why: &str) {
         self.record.tier_shadow_model = Some(cheaper.to_string());
         self.record.reason = format!("{}; tier shadow: {why} to {cheaper}", self.record.reason);
     }
 
     /// The request was in the review sample, but every review place was taken.
-    pub fn review_skipped(&mut self, open: usize) {
+    pub(crate) fn review_skipped(&mut self, open: usize) {
         self.record.reason = format!(
             "{}; tier review skipped: {open} review calls already open",
             self.record.reason
@@ -217,7 +217,7 @@ impl RequestCtx {
     }
 
     /// This request is a tier's review call: `cheaper`'s answer to request `of`.
-    pub fn review_of(&mut self, cheaper: &str, tenant: Option<String>, of: String) {
+    pub(crate) fn review_of(&mut self, cheaper: &str, tenant: Option<String>, of: String) {
         let r = &mut self.record;
         r.route = RouteTaken::Llm;
         r.model = Some(cheaper.to_string());
@@ -227,12 +227,12 @@ impl RequestCtx {
     }
 
     /// The answer's text, kept for a tier review (`ledger.store_prompts`).
-    pub fn review_answer(&mut self, answer: Option<String>) {
+    pub(crate) fn review_answer(&mut self, answer: Option<String>) {
         self.record.review_answer = answer;
     }
 
     /// The token counts read from the upstream's answer.
-    pub fn usage(&mut self, read: ReadUsage) {
+    pub(crate) fn usage(&mut self, read: ReadUsage) {
         let r = &mut self.record;
         r.prompt_tokens = read.prompt_tokens;
         r.completion_tokens = read.completion_tokens;
@@ -240,13 +240,13 @@ impl RequestCtx {
     }
 
     /// The model the request goes to the LLM for (a tier's cheaper one when it chose it).
-    pub fn model(&self) -> Option<&str> {
+    pub(crate) fn model(&self) -> Option<&str> {
         self.record.model.as_deref()
     }
 
     /// The upstream tries: the deployment that answered, and every failed try. A fallback model
     /// that answered becomes the row's model (its energy is booked), the one asked `requested_model`.
-    pub fn upstream_tried(&mut self, tries: &crate::llm::fleet::Tries) {
+    pub(crate) fn upstream_tried(&mut self, tries: &crate::llm::fleet::Tries) {
         let r = &mut self.record;
         r.deployment.clone_from(&tries.answered_by);
         r.failed_tries = tries.failed();
@@ -260,21 +260,21 @@ impl RequestCtx {
     }
 
     /// Time to the upstream's response headers.
-    pub fn upstream_answered(&mut self, elapsed_ms: f64) {
+    pub(crate) fn upstream_answered(&mut self, elapsed_ms: f64) {
         self.record.upstream_ms = Some(elapsed_ms);
     }
 
-    pub fn set_status(&mut self, status: u16) {
+    pub(crate) fn set_status(&mut self, status: u16) {
         self.record.status = status;
     }
 
-    pub fn set_error(&mut self, error: String) {
+    pub(crate) fn set_error(&mut self, error: String) {
         self.record.error = Some(error);
     }
 
     /// The compact decision trace for `x-ecoroute-explain`; `top` is the scorer's strongest
     /// features.
-    pub fn explain_header(&self, top: &str) -> HeaderValue {
+    pub(crate) fn explain_header(&self, top: &str) -> HeaderValue {
         let r = &self.record;
         let mut parts = vec![
             format!("route={}", r.route.as_str()),
@@ -295,7 +295,7 @@ impl RequestCtx {
     }
 
     /// Marks the request as complete; the row is written when this is dropped.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.finished = true;
     }
 }

@@ -36,7 +36,7 @@ struct Entries {
     bytes: usize,
 }
 
-pub struct KeptResponses {
+pub(crate) struct KeptResponses {
     entries: Mutex<Entries>,
 }
 
@@ -67,16 +67,16 @@ fn input_items(input: Option<&Value>) -> Vec<Value> {
 }
 
 impl KeptResponses {
-    pub const CAPACITY: usize = 4096;
-    pub const TTL: Duration = Duration::from_secs(3600);
+    pub(crate) const CAPACITY: usize = 4096;
+    pub(crate) const TTL: Duration = Duration::from_secs(3600);
     /// All kept answers together hold at most this many bytes; the least recently used go first.
-    pub const BUDGET_BYTES: usize = 64 << 20;
+    pub(crate) const BUDGET_BYTES: usize = 64 << 20;
     /// A request and its answer bigger than this are not kept: a lookup and its turns are a few
     /// kilobytes, and an input padded to megabytes must not stay in memory for an hour.
-    pub const MAX_ENTRY_BYTES: usize = 64 << 10;
+    pub(crate) const MAX_ENTRY_BYTES: usize = 64 << 10;
 
     /// Keeps an answer the proxy wrote to a Responses request, unless the client said `store: false`.
-    pub fn keep(&self, request: &[u8], response: Value, answer: &str, owner: Option<&str>) {
+    pub(crate) fn keep(&self, request: &[u8], response: Value, answer: &str, owner: Option<&str>) {
         let Ok(request) = serde_json::from_slice::<Value>(request) else {
             return;
         };
@@ -123,14 +123,15 @@ impl KeptResponses {
         }
     }
 
-    /// Bytes held by kept answers (for tests and the budget).
-    pub fn bytes(&self) -> usize {
+    /// Bytes held by kept answers (for tests).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.bytes)
     }
 
     /// A request that continues a response kept here, with that response's turns written into its
     /// `input` and `previous_response_id` taken out; any other request as it came.
-    pub fn expand(&self, body: Bytes, owner: Option<&str>) -> Result<Bytes, Error> {
+    pub(crate) fn expand(&self, body: Bytes, owner: Option<&str>) -> Result<Bytes, Error> {
         // Most requests name no previous response: no parse for them.
         if !body.windows(20).any(|w| w == b"previous_response_id") {
             return Ok(body);
@@ -162,7 +163,7 @@ impl KeptResponses {
     }
 
     /// The `response` object of an answer kept here, for `GET /v1/responses/{id}`.
-    pub fn response(&self, id: &str, owner: Option<&str>) -> Option<Value> {
+    pub(crate) fn response(&self, id: &str, owner: Option<&str>) -> Option<Value> {
         let mut entries = self.entries.lock().ok()?;
         let kept = entries.lru.get(id)?;
         (kept.stored.elapsed() <= Self::TTL && kept.owner.as_deref() == owner).then(|| kept.response.clone())

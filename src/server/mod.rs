@@ -16,24 +16,25 @@
 //! - `review`: a tier's review calls: the sample (keyed by a secret) and their bound.
 //! - [`admin`], [`reload`]: the admin surface and hot reload.
 
-pub mod admin;
+pub(crate) mod admin;
 mod answer;
-pub mod auth;
-pub mod chat;
-pub mod conn;
-pub mod ctx;
+pub(crate) mod auth;
+pub(crate) mod chat;
+pub(crate) mod conn;
+pub(crate) mod ctx;
 mod forward;
-pub mod kept;
-pub mod observe;
-pub mod passthrough;
-pub mod reload;
-pub mod request;
+pub(crate) mod kept;
+pub(crate) mod observe;
+pub(crate) mod passthrough;
+pub(crate) mod reload;
+pub(crate) mod request;
 mod respond;
 mod review;
-pub mod stack;
+pub(crate) mod stack;
 
-pub use ctx::RequestCtx;
-pub use request::{header_value, read_body, request_id, tenant_of};
+pub(crate) use ctx::RequestCtx;
+pub use request::{header_value, request_id};
+pub(crate) use request::{read_body, tenant_of};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,20 +62,20 @@ pub struct AppState {
     /// One reload at a time; requests never wait on it.
     reloading: tokio::sync::Mutex<()>,
     /// Failed admin logins per client address.
-    pub admin_failures: admin::FailedLogins,
+    pub(crate) admin_failures: admin::FailedLogins,
     /// Responses answered here, for follow-ups and `GET /v1/responses/{id}`.
-    pub kept_responses: kept::KeptResponses,
+    pub(crate) kept_responses: kept::KeptResponses,
     /// A tier's review calls: which requests are sampled, and the places for them.
     reviews: review::Reviews,
     /// The counters of the limits per key and tenant (`[[keys]]`, `[limits]`); their settings
     /// follow the config at every reload.
-    pub limits: Arc<crate::limits::Limits>,
+    pub(crate) limits: Arc<crate::limits::Limits>,
     /// OpenTelemetry traces (`[telemetry]`), when a collector is configured; bound at start.
-    pub traces: Option<Arc<crate::telemetry::Traces>>,
+    pub(crate) traces: Option<Arc<crate::telemetry::Traces>>,
 }
 
 impl AppState {
-    pub fn new(
+    pub(crate) fn new(
         runtime: Pipeline,
         ledger: Ledger,
         metrics: Arc<crate::metrics::Metrics>,
@@ -99,7 +100,7 @@ impl AppState {
     }
 
     /// Resolves when requests in flight must end (the shutdown grace is over).
-    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.stop_in_flight.subscribe();
         async move {
             // An error means the state is gone, which also means stop.
@@ -108,11 +109,11 @@ impl AppState {
     }
 
     /// The current runtime snapshot.
-    pub fn runtime(&self) -> Arc<Pipeline> {
+    pub(crate) fn runtime(&self) -> Arc<Pipeline> {
         self.runtime.load_full()
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 }
@@ -144,7 +145,7 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     start_with(runtime).await
 }
 
-pub async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
+pub(crate) async fn start_with(runtime: Pipeline) -> Result<RunningServer, Error> {
     let listen = runtime.config.server.listen;
     let grace = runtime.config.server.shutdown_grace;
     let listener = TcpListener::bind(listen)

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use super::AppState;
 
-pub async fn time_to_first_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn time_to_first_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let api = crate::api::Api::of_path(request.uri().path());
     let response = next.run(request).await;

@@ -15,7 +15,7 @@ use super::{request_id, AppState, RequestCtx};
 use crate::llm::{response_headers, UpstreamRequest};
 use crate::Error;
 
-pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // The proxy's CPU time, a synchronous stretch at a time (a task may resume on another thread).
     let meter = crate::cpu::CpuMeter::start();
     let runtime = state.runtime();

@@ -92,7 +92,7 @@ impl AppState {
     }
 
     /// Reloads and logs the outcome; for signal and file-watch triggers, which have no caller to tell.
-    pub async fn reload_and_log(&self, trigger: &str) {
+    pub(crate) async fn reload_and_log(&self, trigger: &str) {
         match self.reload().await {
             Ok(_) => {}
             Err(Error::Config(e)) => {
@@ -109,7 +109,7 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
 }
 
 /// Watches the config file and SIGHUP until the state is dropped.
-pub fn spawn_triggers(state: &Arc<AppState>) {
+pub(crate) fn spawn_triggers(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
     // The baseline is taken now, not on the task's first poll, so a change made in between counts.
     let mut last = stamp(&state.runtime().config.source);

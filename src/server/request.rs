@@ -35,12 +35,12 @@ pub fn header_value(text: &str) -> HeaderValue {
 
 /// The tenant of a request: the tenant header when sane, else `key:` and the first 16 hex digits of
 /// a salted SHA-256 of the Authorization header, so the key itself is never stored.
-pub fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
+pub(crate) fn tenant_of(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
     claimed_tenant(headers, tenant_header).or_else(|| credential_of(headers))
 }
 
 /// The tenant header, when sane: what [`tenant_of`] takes before the credentials.
-pub fn claimed_tenant(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
+pub(crate) fn claimed_tenant(headers: &HeaderMap, tenant_header: &http::HeaderName) -> Option<String> {
     if let Some(name) = headers
         .get(tenant_header)
         .and_then(|v| v.to_str().ok())
@@ -56,7 +56,7 @@ pub fn claimed_tenant(headers: &HeaderMap, tenant_header: &http::HeaderName) -> 
 /// OpenAI's `Authorization`, Anthropic's `x-api-key`, Azure's `api-key`, or the name of the
 /// `[[keys]]` entry the request was admitted with (which replaces the key itself,
 /// [`super::auth`]). `None` without any.
-pub fn credential_of(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn credential_of(headers: &HeaderMap) -> Option<String> {
     use sha2::{Digest, Sha256};
     let mut digest = Sha256::new().chain_update(b"ecoroute-tenant:");
     let mut any = false;
@@ -86,7 +86,7 @@ pub fn credential_of(headers: &HeaderMap) -> Option<String> {
 /// The cache partition of a request: its tenant and its credentials. A cached answer goes only to
 /// a request that carries the same ones, so neither a claimed `x-ecoroute-tenant` nor another key
 /// (or none) reaches it.
-pub fn cache_partition(tenant: Option<&str>, credential: Option<&str>) -> Option<String> {
+pub(crate) fn cache_partition(tenant: Option<&str>, credential: Option<&str>) -> Option<String> {
     match (tenant, credential) {
         (Some(t), Some(c)) if t == c => Some(c.to_string()),
         (Some(t), Some(c)) => Some(format!("{t}|{c}")),
@@ -95,7 +95,7 @@ pub fn cache_partition(tenant: Option<&str>, credential: Option<&str>) -> Option
 }
 
 /// Reads a request body up to `limit` bytes; a declared or actual larger body is a 413.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -113,13 +113,13 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 }
 
 /// The route a request took (`search`, `llm`, `cache`), on every response of the chat APIs.
-pub const ROUTE_HEADER: &str = "x-ecoroute-route";
+pub(crate) const ROUTE_HEADER: &str = "x-ecoroute-route";
 /// Why, in words (`pipeline::Plan::reason`).
-pub const REASON_HEADER: &str = "x-ecoroute-reason";
+pub(crate) const REASON_HEADER: &str = "x-ecoroute-reason";
 /// Asks for (and carries) the compact decision trace.
-pub const EXPLAIN_HEADER: &str = "x-ecoroute-explain";
+pub(crate) const EXPLAIN_HEADER: &str = "x-ecoroute-explain";
 /// Says which model a tier sent the request to, besides the answer's own `model`.
-pub const MODEL_HEADER: &str = "x-ecoroute-model";
+pub(crate) const MODEL_HEADER: &str = "x-ecoroute-model";
 
 /// `Cache-Control: no-cache`, `no-store` or `max-age=0`, or `Pragma: no-cache`, on the request:
 /// the client wants a fresh answer.

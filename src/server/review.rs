@@ -16,9 +16,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const MAX_SLOTS: usize = 16;
 
 /// The most a review call reads of the cheaper model's answer (one JSON chat answer).
-pub const ANSWER_LIMIT: usize = 1 << 20;
+pub(crate) const ANSWER_LIMIT: usize = 1 << 20;
 
-pub struct Reviews {
+pub(crate) struct Reviews {
     /// Drawn at start, never shown: the sample cannot be computed outside this process.
     key: [u8; 32],
     slots: Arc<Semaphore>,
@@ -28,7 +28,7 @@ pub struct Reviews {
 impl Reviews {
     /// Review calls take at most an eighth of `max_concurrency` (at least one, at most
     /// [`MAX_SLOTS`]): they are a sample, and never worth a client's place.
-    pub fn new(max_concurrency: usize) -> Reviews {
+    pub(crate) fn new(max_concurrency: usize) -> Reviews {
         let size = (max_concurrency / 8).clamp(1, MAX_SLOTS);
         let mut key = [0u8; 32];
         // Two v4 UUIDs: 244 bits from the CSPRNG uuid already uses for request ids.
@@ -43,7 +43,7 @@ impl Reviews {
 
     /// Whether a request is in the sample: a draw keyed by this process's secret, so the same
     /// request id is always in or out here, and a client cannot search for ids that are in.
-    pub fn sampled(&self, request_id: &str, share: f64) -> bool {
+    pub(crate) fn sampled(&self, request_id: &str, share: f64) -> bool {
         if share <= 0.0 {
             return false;
         }
@@ -58,12 +58,12 @@ impl Reviews {
 
     /// A place for one review call, held until it ends; `None` when all are taken (the review
     /// is then skipped, and the request's row says so).
-    pub fn slot(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.slots).try_acquire_owned().ok()
     }
 
     /// How many review calls may be open at once.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.size
     }
 }

@@ -21,7 +21,7 @@ use super::{chat, header_value, passthrough, read_body, request_id, tenant_of, A
 use crate::search::BoxError;
 use crate::Error;
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let max_concurrency = state.runtime().config.server.max_concurrency;
     let shed_counter = Arc::clone(&state.metrics);
     let api = Router::new()

@@ -99,6 +99,25 @@ async fn tokens_latency_and_energy_series_match_the_ledger() {
     assert!(value(&metrics, "ecoroute_energy_avoided_wh_total") > 0.0);
 }
 
+/// Issue #34: one set of ledger counters. After N requests the rows `/metrics` says were written,
+/// the ledger's own count and the rows in the ledger file are the same number.
+#[tokio::test]
+async fn rows_written_in_metrics_are_the_rows_in_the_ledger_file() {
+    let mut h = Harness::start().await;
+    let asked = ["What is the capital of Peru?", "Write a limerick about Lima"];
+    for i in 0..7 {
+        assert_eq!(h.chat(user(asked[i % 2])).await.status(), 200);
+    }
+    let state = std::sync::Arc::clone(&h.server.as_ref().unwrap().state);
+    let rows = h.stop().await;
+    let metrics = state.metrics.encode();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(value(&metrics, "ecoroute_ledger_rows_written_total"), rows.len() as f64);
+    assert_eq!(state.ledger.stats().written(), rows.len() as u64);
+    assert_eq!(value(&metrics, "ecoroute_ledger_rows_dropped_total"), 0.0);
+    assert_eq!(state.ledger.stats().dropped(), 0);
+}
+
 /// Model names are the client's text: only so many get a series of their own.
 #[tokio::test]
 async fn model_series_are_bounded() {
