@@ -354,7 +354,10 @@ mod tests {
         let p = |f: &[(String, f64)]| super::super::model::sigmoid(trees.margin(f));
         let a = ("f0".to_string(), 1.0);
         let b = ("f1".to_string(), 1.0);
-        assert!(p(std::slice::from_ref(&a)) > 0.9 && p(std::slice::from_ref(&b)) > 0.9, "one of the two");
+        assert!(
+            p(std::slice::from_ref(&a)) > 0.9 && p(std::slice::from_ref(&b)) > 0.9,
+            "one of the two"
+        );
         assert!(p(&[]) < 0.1 && p(&[a, b]) < 0.1, "none or both");
     }
 

@@ -180,6 +180,8 @@ impl Refusal {
 /// ([`super::reader`]) scores every sentence of the hits and answers with the best one if its
 /// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
+    let respelt = respelt(question, hits);
+    let question = respelt.as_deref().unwrap_or(question);
     let (asked, hits) = read_question(question, hits)?;
     let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let Some(model) = super::reader::ReaderModel::builtin() else {
@@ -213,9 +215,21 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
 /// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
 /// gives none.
 pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
+    let respelt = respelt(question, hits);
+    let question = respelt.as_deref().unwrap_or(question);
     let (asked, hits) = read_question(question, hits)?;
     let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     Ok(super::reader::candidates(question, &asked, &hits))
+}
+
+/// The question as the hits spell it ([`question::respell`]). One hit suffices: the embedded
+/// index keeps a hit for a misspelt word only when what it has in its place is a common word.
+fn respelt(question: &str, hits: &[Hit]) -> Option<String> {
+    question::respell(
+        question,
+        hits.iter().flat_map(|h| [h.title.as_str(), h.text.as_str()]),
+        1,
+    )
 }
 
 /// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks

@@ -407,7 +407,12 @@ const COMMON_WORD_DOCS: u64 = 20;
 
 impl EmbeddedIndex {
     /// Whether the hit spells `typo` as a word that the index has in many documents.
+    /// Or whose title has the word with two neighbouring letters swapped ("frankenstien",
+    /// "wimbeldon"): the commonest typo, and one that seldom makes another word.
     fn has_common_spelling(&self, searcher: &tantivy::Searcher, typo: &str, title: &str, text: &str) -> bool {
+        if words(title).any(|w| question::swapped_neighbours(typo, &w)) {
+            return true;
+        }
         let mut analyzer = self.analyzer.clone();
         words(title).chain(words(text)).any(|w| {
             question::same_term(typo, &w) && {

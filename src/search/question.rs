@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::classify::text::stem;
+use crate::classify::text::{stem, words};
 
 /// Verbs of the facts people look up, with their irregular and derived forms. The first word of
 /// a group is the group's form.
@@ -119,6 +119,58 @@ pub(crate) fn same_term(asked: &str, said: &str) -> bool {
         && strsim::damerau_levenshtein(asked, said) <= allowed
 }
 
+/// The question with each misspelt word replaced by the spelling the search results use: a word
+/// of five letters or more that no result has as such, but that results spell one or two edits
+/// away ([`same_term`]), in at least `min_results` of them. Retrieval forgives such typos
+/// ("currancy", "recesion"); the reader compares the question's words with each sentence's, so
+/// it must read the question as the results spell it. `None` when nothing changes.
+pub(crate) fn respell<'a>(
+    question: &str,
+    results: impl IntoIterator<Item = &'a str>,
+    min_results: usize,
+) -> Option<String> {
+    let results: Vec<std::collections::HashSet<String>> = results.into_iter().map(|r| words(r).collect()).collect();
+    // Another form of the word ("state" where results say "states") is no typo.
+    let stems: std::collections::HashSet<String> = results.iter().flatten().map(|w| stem(w).to_string()).collect();
+    let mut out = question.to_string();
+    let mut changed = false;
+    for word in words(question) {
+        if word.chars().count() < 5
+            || !word.chars().all(char::is_alphabetic)
+            || stems.contains(stem(&word))
+        {
+            continue;
+        }
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for r in &results {
+            for said in r.iter().filter(|said| same_term(&word, said)) {
+                *counts.entry(said.as_str()).or_default() += 1;
+            }
+        }
+        let best = counts
+            .into_iter()
+            .filter(|&(_, n)| n >= min_results)
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)));
+        if let Some((said, _)) = best {
+            if let Ok(re) = Regex::new(&format!(r"(?i)\b{}\b", regex::escape(&word))) {
+                out = re.replace_all(&out, regex::NoExpand(said)).into_owned();
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Whether `b` is `a` with two neighbouring letters swapped.
+pub(crate) fn swapped_neighbours(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    matches!(differ[..], [i, j] if j == i + 1 && a[i] == b[j] && a[j] == b[i])
+}
+
 /// Whether `asked` is one of `said`, typos allowed.
 pub(crate) fn mentions<'a>(said: impl IntoIterator<Item = &'a String>, asked: &str) -> bool {
     said.into_iter().any(|s| same_term(asked, s))
@@ -169,6 +221,9 @@ static SHORTHAND: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"(?i)\bwhats\b", "what is"),
         (r"(?i)\bwhos\b", "who is"),
+        // Short question words: too short for the one-edit tolerance of longer words.
+        (r"(?i)\b(?:wat|wht|waht|whta)\b", "what"),
+        (r"(?i)\b(?:wich|whcih|whihc)\b", "which"),
         (r"(?i)\bcapitol\b", "capital"),
         (
             r"(?i)\b(?:ww ?(?:2|ii)|world war (?:2|two)|second world war)\b",
@@ -373,6 +428,33 @@ mod tests {
         assert!(surface_forms("tallest").contains(&"highest"));
         assert_eq!(term("biggest"), term("largest"));
         assert_ne!(term("tallest"), term("largest"));
+    }
+
+    #[test]
+    fn a_typo_is_respelt_as_the_results_spell_it() {
+        let results = [
+            "The currency of Turkey is the Lira.",
+            "Turkey uses the lira as its currency.",
+        ];
+        assert_eq!(
+            respell("what currancy does turkey use", results, 1).as_deref(),
+            Some("what currency does turkey use")
+        );
+        // Spelt as the results spell it, or too short to tell: nothing changes.
+        assert_eq!(respell("what currency does turkey use", results, 1), None);
+        assert_eq!(respell("what is lyra", ["lira"], 1), None);
+        assert_eq!(respell("which state is it", ["the states of it"], 1), None);
+        // Fewer results than asked for: a rare word is not taken for a typo of another.
+        assert_eq!(respell("what currancy does turkey use", results, 3), None);
+        assert_eq!(rewrite("wat is the capital of peru"), "what is the capital of peru");
+    }
+
+    #[test]
+    fn swapped_neighbours_are_one_typo() {
+        assert!(swapped_neighbours("frankenstien", "frankenstein"));
+        assert!(!swapped_neighbours("frankenstein", "frankenstein"));
+        assert!(!swapped_neighbours("gymnophobia", "gynophobia"));
+        assert!(!swapped_neighbours("abcd", "badc"));
     }
 
     #[test]
