@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -50,6 +50,14 @@ impl Deployment {
     fn record(&self, success: bool) {
         if let Ok(mut breaker) = self.breaker.lock() {
             breaker.record(success, Instant::now());
+        }
+    }
+
+    /// The deployment asked for a pause (`Retry-After`): other requests leave it alone until then,
+    /// as in a cool-down, and then send it one trial request.
+    fn hold_for(&self, wait: Duration) {
+        if let Ok(mut breaker) = self.breaker.lock() {
+            breaker.hold_until(Instant::now() + wait);
         }
     }
 }
@@ -119,17 +127,18 @@ fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// A 429's `Retry-After` in seconds (the HTTP-date form is not worth a parser here: providers
-/// send seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+/// How long a 429's or 5xx's `Retry-After` asks to wait from `now`: seconds, or an HTTP date
+/// (RFC 9110 allows both; OpenAI and Anthropic send seconds, but gateways and self-hosted servers
+/// in front of a model may send a date). A date already past is no wait.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    match text.parse::<f64>() {
+        Ok(secs) => (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs)),
+        Err(_) => {
+            let at = httpdate::parse_http_date(text).ok()?;
+            Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+        }
+    }
 }
 
 /// The wait before trying a deployment again: `backoff × 2^(n-1)`, capped, with full jitter
@@ -317,13 +326,15 @@ impl Fleet {
             // Dropping an earlier failed answer closes it before the next try.
             drop(last.take());
             let result = deployment.upstream.send(request).await;
+            let mut asked_wait = None;
             let outcome = match &result {
                 Ok(response) if retryable(response.status()) => {
-                    if let Some(wait) = retry_after(response.headers()) {
+                    if let Some(wait) = retry_after(response.headers(), SystemTime::now()) {
                         if wait > self.retry.retry_after_cap {
                             given_up[index] = true;
                         }
                         waits[index] = wait.min(self.retry.retry_after_cap);
+                        asked_wait = Some(wait);
                     }
                     Err(response.status().as_u16().to_string())
                 }
@@ -339,6 +350,11 @@ impl Fleet {
                 }
             };
             deployment.record(outcome.is_ok());
+            // After `record`, which would otherwise end the hold. At most a cool-down's length: a
+            // date days ahead must not take a deployment out until someone restarts the proxy.
+            if let Some(wait) = asked_wait.filter(|w| !w.is_zero()) {
+                deployment.hold_for(wait.min(self.retry.cooldown));
+            }
             match outcome {
                 Ok(text) => {
                     tries.entries.push((deployment.name.clone(), text));
@@ -432,14 +448,24 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_read_in_seconds() {
+    fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         let mut h = HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        let mut read = |value: &'static str| {
+            h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(value));
+            retry_after(&h, now)
+        };
+        assert_eq!(read("2"), Some(Duration::from_secs(2)));
+        assert_eq!(read("Wed, 21 Oct 2015 07:28:30 GMT"), Some(Duration::from_secs(30)));
+        // RFC 9110's two obsolete forms, which a recipient must accept too.
+        assert_eq!(read("Wednesday, 21-Oct-15 07:29:00 GMT"), Some(Duration::from_secs(60)));
+        assert_eq!(read("Wed Oct 21 07:28:05 2015"), Some(Duration::from_secs(5)));
+        assert_eq!(
+            read("Wed, 21 Oct 2015 07:00:00 GMT"),
+            Some(Duration::ZERO),
+            "past: no wait"
         );
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(read("soon"), None);
+        assert_eq!(read("-1"), None);
     }
 }

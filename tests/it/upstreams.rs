@@ -291,3 +291,53 @@ async fn a_refused_connection_is_tried_elsewhere() {
     assert!(tries.iter().all(|t| t.ends_with("good:ok")), "{tries:?}");
     assert!(tries.contains(&"gone:connect,good:ok"), "{tries:?}");
 }
+
+/// A deployment answering 429 with `Retry-After` (an HTTP date or seconds) is left alone by the
+/// requests that follow until then, as in a cool-down: they go straight to the other one.
+#[tokio::test]
+async fn retry_after_as_a_date_or_seconds_cools_the_deployment_down() {
+    for form in ["date", "seconds"] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let busy_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let app = Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let wait = Duration::from_secs(20);
+                let value = match form {
+                    "date" => httpdate::fmt_http_date(std::time::SystemTime::now() + wait),
+                    _ => wait.as_secs().to_string(),
+                };
+                let body = json!({"error": {"message": "slow down", "type": "rate_limit_error"}});
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", value)],
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let good = start_mock().await;
+        let extra = format!(
+            "{}{}{FAST_RETRY}",
+            deployment("busy", &busy_url, 1000, ""),
+            deployment("good", &good.base_url(), 1, "")
+        );
+        let mut h = Harness::start_with(&extra, |_| {}).await;
+        for i in 0..4 {
+            let response = h.chat(user(&format!("Write a limerick about Lima {i}"))).await;
+            assert_eq!(response.status(), 200, "{form}");
+        }
+        let rows = h.stop().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{form}: asked once, then left alone");
+        let tries: Vec<&str> = rows.iter().filter_map(|r| r.tries.as_deref()).collect();
+        assert_eq!(
+            tries.iter().filter(|t| **t == "good:ok").count(),
+            3,
+            "{form}: {tries:?}"
+        );
+        assert!(tries.contains(&"busy:429,good:ok"), "{form}: {tries:?}");
+    }
+}
