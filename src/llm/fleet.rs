@@ -375,6 +375,89 @@ impl Fleet {
     }
 }
 
+/// A request ecoroute passes through unread (`/v1/models`, files, batches, …).
+pub struct Passthrough<'a> {
+    pub(crate) kind: UpstreamKind,
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub request_id: &'a str,
+}
+
+impl Fleet {
+    /// Sends a pass-through request to its API's first deployment, and again to that same one
+    /// (after the backoff, or its `Retry-After` up to the cap) within `max_tries`, only where that
+    /// cannot do harm: when the connection was never made (nothing was sent), or, for an
+    /// idempotent method (GET, HEAD, OPTIONS, PUT, DELETE), after a 429, a 5xx or no answer in
+    /// time. Never to another deployment: files, batches, stored responses and fine-tuned models
+    /// live in one account, which another key, region or provider does not share, and a 404 from
+    /// there would tell the client its file is gone.
+    pub async fn send_passthrough(&self, call: Passthrough<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
+        let mut tries = Tries::default();
+        let Some(deployment) = self.deployments.iter().find(|d| d.kind == call.kind) else {
+            return (Err(Error::internal("an API without a deployment")), tries);
+        };
+        let idempotent = call.method.is_idempotent();
+        let mut wait = Duration::ZERO;
+        loop {
+            if !tries.entries.is_empty() {
+                let failures = u32::try_from(tries.entries.len()).unwrap_or(u32::MAX);
+                tokio::time::sleep(backoff(&self.retry, failures).max(wait)).await;
+            }
+            let request = UpstreamRequest {
+                method: call.method.clone(),
+                path_and_query: call.path_and_query.clone(),
+                headers: call.headers.clone(),
+                body: super::UpstreamBody::from(call.body.clone()),
+                request_id: call.request_id.to_string(),
+            };
+            let result = deployment.upstream.send(request).await;
+            // `Some(outcome)`: a failure worth another try, if any is left.
+            let again = match &result {
+                Ok(response) if idempotent && retryable(response.status()) => {
+                    match retry_after(response.headers(), SystemTime::now()) {
+                        Some(asked) if asked > self.retry.retry_after_cap => None,
+                        asked => {
+                            wait = asked.unwrap_or(Duration::ZERO);
+                            Some(response.status().as_u16().to_string())
+                        }
+                    }
+                }
+                Err(e @ (Error::UpstreamTimeout(_) | Error::UpstreamUnavailable(_))) => {
+                    let kind = super::failure_kind(e);
+                    wait = Duration::ZERO;
+                    (idempotent || kind == "connect").then(|| kind.to_string())
+                }
+                _ => None,
+            };
+            let last = tries.entries.len() + 1 >= self.retry.max_tries as usize;
+            match again {
+                Some(outcome) if !last => {
+                    tracing::debug!(deployment = %deployment.name, %outcome, "pass-through try failed");
+                    tries.entries.push((deployment.name.clone(), outcome));
+                }
+                _ => {
+                    let outcome = match &result {
+                        Ok(response) if response.status().is_success() => "ok".to_string(),
+                        Ok(response) => response.status().as_u16().to_string(),
+                        Err(e) => super::failure_kind(e).to_string(),
+                    };
+                    let answered = match &result {
+                        Ok(response) => !retryable(response.status()),
+                        Err(_) => false,
+                    };
+                    tries.entries.push((deployment.name.clone(), outcome));
+                    if answered {
+                        tries.answered_by = Some(deployment.name.clone());
+                    }
+                    return (result, tries);
+                }
+            }
+        }
+    }
+}
+
 /// The request body with another `model`; everything else as the client sent it.
 fn with_model(body: &[u8], model: &str) -> Result<Bytes, Error> {
     let mut value: serde_json::Value =

@@ -341,3 +341,61 @@ async fn retry_after_as_a_date_or_seconds_cools_the_deployment_down() {
         assert!(tries.contains(&"busy:429,good:ok"), "{form}: {tries:?}");
     }
 }
+
+/// A pass-through request is tried again on its deployment after a 503 when its method is
+/// idempotent (a GET), and not when it is not (a POST may have done its work before failing).
+#[tokio::test]
+async fn an_idempotent_pass_through_request_is_tried_again_and_a_post_is_not() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let flaky_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    // Every other answer is a 503: the first of each pair fails, the second answers.
+    let app = Router::new().fallback(move |method: http::Method| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n % 2 == 0 {
+                let body = json!({"error": {"message": "mock 503", "type": "server_error"}});
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "0")],
+                    axum::Json(body),
+                )
+                    .into_response()
+            } else {
+                axum::Json(json!({"object": "list", "data": [], "method": method.as_str()})).into_response()
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let extra = format!("{}{FAST_RETRY}", deployment("flaky", &flaky_url, 1, ""));
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    let response = h
+        .client
+        .get(h.url("/v1/models"))
+        .bearer_auth("sk-client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the GET, tried again once");
+    let response = h
+        .client
+        .post(h.url("/v1/files"))
+        .bearer_auth("sk-client")
+        .body("a file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503, "the POST's own failure, not tried again");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let rows = h.stop().await;
+    let tries = |path: &str| {
+        rows.iter()
+            .find(|r| r.path == path)
+            .and_then(|r| r.tries.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(tries("/v1/models"), "flaky:503,flaky:ok");
+    assert_eq!(tries("/v1/files"), "flaky:503");
+}
