@@ -9,7 +9,8 @@ medians over --rounds alternating rounds.
 
 Variants: `new` (target/release/ecoroute as built), `old` (the --old binary, e.g. one built before
 the ledger queue had a byte bound), a suffix `-arena2` runs it with MALLOC_ARENA_MAX=2, a suffix
-`-mbN` sets ledger.channel_max_bytes to N MiB, `-ledgeroff` turns the ledger off. Builds nothing:
+`-mbN` sets ledger.channel_max_bytes to N MiB, `-ledgeroff` turns the ledger off, `-llm` sends an
+LLM request (to the mock) instead of the lookup. Builds nothing:
 `cargo build --release --bin ecoroute --example mock_upstream` first.
 """
 
@@ -24,7 +25,7 @@ import threading
 import time
 import urllib.request
 
-from stack import SEARCH_BODY, free_port, peak_rss_mb, rss_mb, start_ecoroute, start_mock, status_mb, stop_all
+from stack import LLM_BODY, SEARCH_BODY, free_port, peak_rss_mb, rss_mb, start_ecoroute, start_mock, status_mb, stop_all
 
 
 def metric(port, name):
@@ -38,6 +39,7 @@ def run(variant, args, mock_port):
     parts = variant.split("-")
     binary = args.old if parts[0] == "old" else None
     env = {"MALLOC_ARENA_MAX": "2"} if "arena2" in parts else {}
+    body = LLM_BODY if "llm" in parts else SEARCH_BODY
     edits = []
     for part in parts[1:]:
         if part.startswith("mb"):
@@ -76,7 +78,7 @@ def run(variant, args, mock_port):
         sampler = threading.Thread(target=sample)
         sampler.start()
         out = subprocess.run(["oha", "-z", f"{args.duration}s", "-c", str(args.concurrency), "--no-tui",
-                              "--output-format", "json", "-m", "POST", "-T", "application/json", "-d", SEARCH_BODY,
+                              "--output-format", "json", "-m", "POST", "-T", "application/json", "-d", body,
                               f"http://127.0.0.1:{port}/v1/chat/completions"],
                              capture_output=True, text=True, check=True)
         time.sleep(3)  # the backlog drains
