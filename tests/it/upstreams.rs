@@ -399,3 +399,26 @@ async fn an_idempotent_pass_through_request_is_tried_again_and_a_post_is_not() {
     assert_eq!(tries("/v1/models"), "flaky:503,flaky:ok");
     assert_eq!(tries("/v1/files"), "flaky:503");
 }
+
+/// A connection never made sent nothing, so even a POST passed through is tried again.
+#[tokio::test]
+async fn a_pass_through_post_whose_connection_failed_is_tried_again() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let extra = format!("{}{FAST_RETRY}", deployment("gone", &closed_url, 1, ""));
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    let response = h
+        .client
+        .post(h.url("/v1/files"))
+        .bearer_auth("sk-client")
+        .body("a file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let rows = h.stop().await;
+    let row = rows.iter().find(|r| r.path == "/v1/files").unwrap();
+    assert_eq!(row.tries.as_deref(), Some("gone:connect,gone:connect,gone:connect"));
+    assert_eq!(row.failed_tries, 3);
+}
