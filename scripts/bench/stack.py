@@ -91,9 +91,10 @@ def start_mock(port, stream_gap_ms=50):
                             stderr=subprocess.DEVNULL)
 
 
-def start_ecoroute(tmp, port, mock_port, edit=None, name="bench", profile="release"):
+def start_ecoroute(tmp, port, mock_port, edit=None, name="bench", profile="release", binary=None, env=None):
     """ecoroute with config/ecoroute.toml, listening on `port`, the LLM at the mock, its ledger in `tmp`
-    (`edit` changes the config text first; `profile` picks target/release or target/debug)."""
+    (`edit` changes the config text first; `profile` picks target/release or target/debug; `binary`
+    runs another build instead; `env` adds environment variables)."""
     config = os.path.join(tmp, f"{name}.toml")
     with open(os.path.join(ROOT, "config/ecoroute.toml")) as f:
         text = f.read()
@@ -106,8 +107,9 @@ def start_ecoroute(tmp, port, mock_port, edit=None, name="bench", profile="relea
         text = edit(text)
     with open(config, "w") as f:
         f.write(text)
-    eco = subprocess.Popen([os.path.join(ROOT, f"target/{profile}/ecoroute"), "serve", "--config", config],
-                           cwd=ROOT, stderr=open(os.path.join(tmp, f"{name}.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
+    eco = subprocess.Popen([binary or os.path.join(ROOT, f"target/{profile}/ecoroute"), "serve", "--config", config],
+                           cwd=ROOT, stderr=open(os.path.join(tmp, f"{name}.log"), "w"),
+                           env={**os.environ, "RUST_LOG": "warn", **(env or {})})
     wait_http(f"http://127.0.0.1:{port}/readyz")
     return eco
 

@@ -19,6 +19,13 @@ pub(super) fn validate_ledger(
             "use the defaults (65536 and 512)",
         ));
     }
+    if raw.channel_max_bytes < 1 << 20 {
+        problems.push(problem(
+            "ledger.channel_max_bytes",
+            "is under 1 MiB: a burst of ordinary rows would go to the spool instead of the database",
+            "use the default (67108864, 64 MiB) or at least 1048576",
+        ));
+    }
     if raw.retention_days == Some(0) {
         problems.push(problem(
             "ledger.retention_days",
@@ -93,6 +100,7 @@ pub(super) fn validate_ledger(
         store_prompts: raw.store_prompts,
         tenant_header,
         channel_capacity: raw.channel_capacity,
+        channel_max_bytes: raw.channel_max_bytes,
         batch_size: raw.batch_size,
         retention: raw
             .retention_days

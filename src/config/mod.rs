@@ -498,6 +498,15 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_queue_is_bounded_in_bytes_at_64_mib_unless_set() {
+        assert_eq!(load("").unwrap().ledger.channel_max_bytes, 64 << 20);
+        let c = load("[ledger]\nchannel_max_bytes = 16777216\n").unwrap();
+        assert_eq!(c.ledger.channel_max_bytes, 16 << 20);
+        let p = problems("[ledger]\nchannel_max_bytes = 4096\n");
+        assert_eq!(p[0].key, "ledger.channel_max_bytes");
+    }
+
+    #[test]
     fn energy_settings_are_checked() {
         let c = load("[energy]\nzone = \"FRA\"\n").unwrap();
         assert_eq!(c.energy.local.zone.code, "FRA");

@@ -561,6 +561,8 @@ pub(crate) struct RawLedger {
     pub store_prompts: bool,
     pub tenant_header: String,
     pub channel_capacity: usize,
+    /// The most the rows waiting for the writer may hold in memory, in bytes.
+    pub channel_max_bytes: usize,
     pub batch_size: usize,
     /// Rows older than this many days are deleted; unset keeps every row.
     pub retention_days: Option<u32>,
@@ -577,6 +579,7 @@ impl Default for RawLedger {
             store_prompts: false,
             tenant_header: "x-ecoroute-tenant".into(),
             channel_capacity: 65_536,
+            channel_max_bytes: 64 << 20,
             batch_size: 512,
             retention_days: None,
         }

@@ -60,6 +60,9 @@ enum Message {
 #[derive(Debug)]
 pub struct LedgerStats {
     queued: AtomicU64,
+    /// What the rows in the channel hold in memory ([`LedgerRecord::memory_bytes`]): added when a
+    /// row is queued, taken off when the writer receives it.
+    queued_bytes: AtomicUsize,
     /// `ecoroute_ledger_rows_written_total`.
     written: Counter,
     /// Rows not queued (channel full or closed) or not written (database error):
@@ -78,6 +81,7 @@ impl LedgerStats {
     fn new(metrics: &Metrics) -> LedgerStats {
         LedgerStats {
             queued: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
             written: metrics.ledger_written.clone(),
             dropped: metrics.ledger_dropped.clone(),
             spooled: metrics.ledger_spooled.clone(),
@@ -120,6 +124,9 @@ impl LedgerStats {
 pub struct Ledger {
     tx: Option<mpsc::Sender<Message>>,
     stats: Arc<LedgerStats>,
+    /// The most the queued rows may hold in memory; a row past it goes where a row finding the
+    /// channel full goes.
+    max_queued_bytes: usize,
     store_prompts: bool,
     spool: Option<Arc<Spool>>,
 }
@@ -130,6 +137,7 @@ impl Ledger {
         Ledger {
             tx: None,
             stats: Arc::new(LedgerStats::new(&metrics)),
+            max_queued_bytes: 0,
             store_prompts: false,
             spool: None,
         }
@@ -179,7 +187,21 @@ impl Ledger {
 
     pub fn record(&self, record: LedgerRecord) {
         let Some(tx) = &self.tx else { return };
-        match tx.try_send(Message::Record(Box::new(record))) {
+        // The channel's capacity counts rows; this bounds what they hold. At 50,000 cache hits a
+        // second the writer falls behind, and 65,536 queued rows of about 1.4 kB each were most of
+        // the proxy's peak RSS (docs/benchmarks.md); with `store_prompts`, each may hold a prompt
+        // of megabytes. A row bigger than the whole budget is still queued when nothing else is.
+        let bytes = record.memory_bytes();
+        let before = self.stats.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let sent = if before > 0 && before + bytes > self.max_queued_bytes {
+            Err(mpsc::error::TrySendError::Full(Message::Record(Box::new(record))))
+        } else {
+            tx.try_send(Message::Record(Box::new(record)))
+        };
+        if sent.is_err() {
+            self.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
@@ -313,6 +335,7 @@ pub(crate) fn start_charging(
     let ledger = Ledger {
         tx: Some(tx.clone()),
         stats: Arc::clone(&stats),
+        max_queued_bytes: config.channel_max_bytes,
         store_prompts: config.store_prompts,
         spool,
     };
@@ -389,6 +412,7 @@ mod tests {
             store_prompts: false,
             tenant_header: http::HeaderName::from_static("x-ecoroute-tenant"),
             channel_capacity: 1024,
+            channel_max_bytes: 64 << 20,
             batch_size: 7,
             retention: None,
         }
@@ -487,6 +511,8 @@ mod tests {
         );
         assert_eq!(accounting.counterfactual_tokens, Some(50.0), "the stated prior");
         assert_eq!(ledger.stats().dropped(), 0);
+        // The writer gave back every queued row's bytes, else the budget would fill for good.
+        assert_eq!(ledger.stats().queued_bytes.load(Ordering::Relaxed), 0);
         ledger.record(row(500));
         assert_eq!(
             ledger.stats().dropped(),
@@ -536,6 +562,7 @@ mod tests {
         let ledger = Ledger {
             tx: Some(tx),
             stats: Arc::new(LedgerStats::new(&metrics)),
+            max_queued_bytes: usize::MAX,
             store_prompts: false,
             spool: Some(Arc::clone(&spool)),
         };
@@ -849,16 +876,66 @@ mod tests {
 
     /// A ledger whose channel holds one row and is never read, so the second row finds it full.
     fn ledger_with_full_channel(spool: Option<Arc<Spool>>) -> (Ledger, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(1);
+        stalled_ledger(1, 64 << 20, spool)
+    }
+
+    /// A ledger whose writer never reads its channel of `rows` rows and `bytes` bytes.
+    fn stalled_ledger(rows: usize, bytes: usize, spool: Option<Arc<Spool>>) -> (Ledger, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(rows);
         (
             Ledger {
                 tx: Some(tx),
                 stats: Arc::new(LedgerStats::new(&Metrics::new())),
+                max_queued_bytes: bytes,
                 store_prompts: false,
                 spool,
             },
             rx,
         )
+    }
+
+    /// Behind a writer that has fallen behind, rows with large prompts (`store_prompts`) used to
+    /// queue up to the channel's 65,536 rows whatever they held: a few thousand 1 MB prompts were
+    /// gigabytes. The queue now stops at its byte budget and the rest goes to the spool.
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_and_the_rest_spills_to_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::beside(&dir.path().join("ledger.sqlite")));
+        let budget = 4 << 20;
+        let (ledger, mut rx) = stalled_ledger(65_536, budget, Some(Arc::clone(&spool)));
+        let big = |i: usize| LedgerRecord {
+            prompt: Some("x".repeat(256 << 10)),
+            ..row(i)
+        };
+        let each = big(0).memory_bytes();
+        for i in 0..40 {
+            ledger.record(big(i));
+        }
+        let stats = ledger.stats();
+        let queued = stats.queued.load(Ordering::Relaxed);
+        assert_eq!(queued as usize, budget / each, "as many rows as the budget holds");
+        assert!(stats.queued_bytes.load(Ordering::Relaxed) <= budget);
+        assert_eq!(stats.spooled(), 40 - queued);
+        assert_eq!(stats.dropped(), 0);
+        assert_eq!(spool.take().unwrap().len() as u64, 40 - queued);
+        // What is queued is what the channel holds.
+        let mut held = 0;
+        while let Ok(Message::Record(r)) = rx.try_recv() {
+            held += r.memory_bytes();
+        }
+        assert_eq!(held, stats.queued_bytes.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_row_bigger_than_the_budget_is_still_queued_into_an_empty_channel() {
+        let (ledger, _rx) = stalled_ledger(16, 1 << 20, None);
+        ledger.record(LedgerRecord {
+            prompt: Some("x".repeat(2 << 20)),
+            ..row(1)
+        });
+        ledger.record(row(2));
+        assert_eq!(ledger.stats().queued.load(Ordering::Relaxed), 1);
+        assert_eq!(ledger.stats().dropped(), 1);
     }
 
     #[tokio::test]

@@ -115,6 +115,39 @@ impl LedgerRecord {
             .collect()
     }
 
+    /// The bytes the row holds in memory while it waits for the writer: the struct and its text
+    /// fields. The ledger's queue is bounded by the sum of these, not only by a count of rows, since
+    /// a row with `store_prompts` carries the whole last message (up to `server.max_body_bytes`).
+    pub fn memory_bytes(&self) -> usize {
+        let text = |s: &String| s.capacity();
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        std::mem::size_of::<LedgerRecord>()
+            + text(&self.request_id)
+            + text(&self.path)
+            + text(&self.reason)
+            + [
+                &self.model,
+                &self.answer_source,
+                &self.prompt,
+                &self.error,
+                &self.tenant,
+                &self.shadow_answer,
+                &self.settings_hash,
+                &self.requested_model,
+                &self.tier_shadow_model,
+                &self.tier_review_of,
+                &self.review_answer,
+                &self.model_entry,
+                &self.model_match,
+                &self.api_key,
+                &self.deployment,
+                &self.tries,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>()
+    }
+
     /// What answered the request: the one place the route and the escalation flag are read together.
     pub fn served(&self) -> Served {
         match (self.route, self.escalated) {

@@ -39,6 +39,8 @@ pub struct LedgerConfig {
     #[serde(serialize_with = "ser::display")]
     pub tenant_header: http::HeaderName,
     pub channel_capacity: usize,
+    /// The most the queued rows may hold in memory, in bytes.
+    pub channel_max_bytes: usize,
     pub batch_size: usize,
     /// Rows older than this are deleted by the ledger writer; `None` keeps every row.
     #[serde(rename = "retention_days", serialize_with = "ser::opt_days")]

@@ -99,10 +99,14 @@ pub(super) fn write_loop(
                     batch: &mut Vec<Box<LedgerRecord>>,
                     accountant: &mut Accountant,
                     stopping: &mut bool| match message {
-        Message::Record(r) => match metered::meter_of(&accountant.energy.meters, &r) {
-            Some(meter) => waiting.hold(meter, r),
-            None => batch.push(r),
-        },
+        Message::Record(r) => {
+            // Out of the channel: its bytes no longer count against `channel_max_bytes`.
+            stats.queued_bytes.fetch_sub(r.memory_bytes(), Ordering::Relaxed);
+            match metered::meter_of(&accountant.energy.meters, &r) {
+                Some(meter) => waiting.hold(meter, r),
+                None => batch.push(r),
+            }
+        }
         Message::Metered(reading) => {
             let released = waiting.release(reading);
             if let Some(rate) = released.marginal_wh_per_token {

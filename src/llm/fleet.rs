@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -50,6 +50,14 @@ impl Deployment {
     fn record(&self, success: bool) {
         if let Ok(mut breaker) = self.breaker.lock() {
             breaker.record(success, Instant::now());
+        }
+    }
+
+    /// The deployment asked for a pause (`Retry-After`): other requests leave it alone until then,
+    /// as in a cool-down, and then send it one trial request.
+    fn hold_for(&self, wait: Duration) {
+        if let Ok(mut breaker) = self.breaker.lock() {
+            breaker.hold_until(Instant::now() + wait);
         }
     }
 }
@@ -119,17 +127,18 @@ fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// A 429's `Retry-After` in seconds (the HTTP-date form is not worth a parser here: providers
-/// send seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+/// How long a 429's or 5xx's `Retry-After` asks to wait from `now`: seconds, or an HTTP date
+/// (RFC 9110 allows both; OpenAI and Anthropic send seconds, but gateways and self-hosted servers
+/// in front of a model may send a date). A date already past is no wait.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    match text.parse::<f64>() {
+        Ok(secs) => (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs)),
+        Err(_) => {
+            let at = httpdate::parse_http_date(text).ok()?;
+            Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+        }
+    }
 }
 
 /// The wait before trying a deployment again: `backoff × 2^(n-1)`, capped, with full jitter
@@ -317,13 +326,15 @@ impl Fleet {
             // Dropping an earlier failed answer closes it before the next try.
             drop(last.take());
             let result = deployment.upstream.send(request).await;
+            let mut asked_wait = None;
             let outcome = match &result {
                 Ok(response) if retryable(response.status()) => {
-                    if let Some(wait) = retry_after(response.headers()) {
+                    if let Some(wait) = retry_after(response.headers(), SystemTime::now()) {
                         if wait > self.retry.retry_after_cap {
                             given_up[index] = true;
                         }
                         waits[index] = wait.min(self.retry.retry_after_cap);
+                        asked_wait = Some(wait);
                     }
                     Err(response.status().as_u16().to_string())
                 }
@@ -339,6 +350,11 @@ impl Fleet {
                 }
             };
             deployment.record(outcome.is_ok());
+            // After `record`, which would otherwise end the hold. At most a cool-down's length: a
+            // date days ahead must not take a deployment out until someone restarts the proxy.
+            if let Some(wait) = asked_wait.filter(|w| !w.is_zero()) {
+                deployment.hold_for(wait.min(self.retry.cooldown));
+            }
             match outcome {
                 Ok(text) => {
                     tries.entries.push((deployment.name.clone(), text));
@@ -356,6 +372,89 @@ impl Fleet {
         }
         let result = last.unwrap_or_else(|| Err(Error::UpstreamUnavailable("no upstream could be tried".into())));
         (result, tries)
+    }
+}
+
+/// A request ecoroute passes through unread (`/v1/models`, files, batches, …).
+pub struct Passthrough<'a> {
+    pub(crate) kind: UpstreamKind,
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub request_id: &'a str,
+}
+
+impl Fleet {
+    /// Sends a pass-through request to its API's first deployment, and again to that same one
+    /// (after the backoff, or its `Retry-After` up to the cap) within `max_tries`, only where that
+    /// cannot do harm: when the connection was never made (nothing was sent), or, for an
+    /// idempotent method (GET, HEAD, OPTIONS, PUT, DELETE), after a 429, a 5xx or no answer in
+    /// time. Never to another deployment: files, batches, stored responses and fine-tuned models
+    /// live in one account, which another key, region or provider does not share, and a 404 from
+    /// there would tell the client its file is gone.
+    pub async fn send_passthrough(&self, call: Passthrough<'_>) -> (Result<UpstreamResponse, Error>, Tries) {
+        let mut tries = Tries::default();
+        let Some(deployment) = self.deployments.iter().find(|d| d.kind == call.kind) else {
+            return (Err(Error::internal("an API without a deployment")), tries);
+        };
+        let idempotent = call.method.is_idempotent();
+        let mut wait = Duration::ZERO;
+        loop {
+            if !tries.entries.is_empty() {
+                let failures = u32::try_from(tries.entries.len()).unwrap_or(u32::MAX);
+                tokio::time::sleep(backoff(&self.retry, failures).max(wait)).await;
+            }
+            let request = UpstreamRequest {
+                method: call.method.clone(),
+                path_and_query: call.path_and_query.clone(),
+                headers: call.headers.clone(),
+                body: super::UpstreamBody::from(call.body.clone()),
+                request_id: call.request_id.to_string(),
+            };
+            let result = deployment.upstream.send(request).await;
+            // `Some(outcome)`: a failure worth another try, if any is left.
+            let again = match &result {
+                Ok(response) if idempotent && retryable(response.status()) => {
+                    match retry_after(response.headers(), SystemTime::now()) {
+                        Some(asked) if asked > self.retry.retry_after_cap => None,
+                        asked => {
+                            wait = asked.unwrap_or(Duration::ZERO);
+                            Some(response.status().as_u16().to_string())
+                        }
+                    }
+                }
+                Err(e @ (Error::UpstreamTimeout(_) | Error::UpstreamUnavailable(_))) => {
+                    let kind = super::failure_kind(e);
+                    wait = Duration::ZERO;
+                    (idempotent || kind == "connect").then(|| kind.to_string())
+                }
+                _ => None,
+            };
+            let last = tries.entries.len() + 1 >= self.retry.max_tries as usize;
+            match again {
+                Some(outcome) if !last => {
+                    tracing::debug!(deployment = %deployment.name, %outcome, "pass-through try failed");
+                    tries.entries.push((deployment.name.clone(), outcome));
+                }
+                _ => {
+                    let outcome = match &result {
+                        Ok(response) if response.status().is_success() => "ok".to_string(),
+                        Ok(response) => response.status().as_u16().to_string(),
+                        Err(e) => super::failure_kind(e).to_string(),
+                    };
+                    let answered = match &result {
+                        Ok(response) => !retryable(response.status()),
+                        Err(_) => false,
+                    };
+                    tries.entries.push((deployment.name.clone(), outcome));
+                    if answered {
+                        tries.answered_by = Some(deployment.name.clone());
+                    }
+                    return (result, tries);
+                }
+            }
+        }
     }
 }
 
@@ -432,14 +531,24 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_read_in_seconds() {
+    fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         let mut h = HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        let mut read = |value: &'static str| {
+            h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(value));
+            retry_after(&h, now)
+        };
+        assert_eq!(read("2"), Some(Duration::from_secs(2)));
+        assert_eq!(read("Wed, 21 Oct 2015 07:28:30 GMT"), Some(Duration::from_secs(30)));
+        // RFC 9110's two obsolete forms, which a recipient must accept too.
+        assert_eq!(read("Wednesday, 21-Oct-15 07:29:00 GMT"), Some(Duration::from_secs(60)));
+        assert_eq!(read("Wed Oct 21 07:28:05 2015"), Some(Duration::from_secs(5)));
+        assert_eq!(
+            read("Wed, 21 Oct 2015 07:00:00 GMT"),
+            Some(Duration::ZERO),
+            "past: no wait"
         );
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(read("soon"), None);
+        assert_eq!(read("-1"), None);
     }
 }

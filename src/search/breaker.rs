@@ -99,6 +99,20 @@ impl Breaker {
         }
     }
 
+    /// Open until `until` at least, whatever the failures so far (an upstream's `Retry-After`).
+    pub(crate) fn hold_until(&mut self, until: Instant) {
+        self.state = match self.state {
+            State::Open {
+                until: already,
+                failures,
+            } => State::Open {
+                until: until.max(already),
+                failures,
+            },
+            State::Closed { failures } | State::HalfOpen { failures } => State::Open { until, failures },
+        };
+    }
+
     // Only the tests look at the state; a search asks `admit`.
     #[cfg(test)]
     fn is_open(&self) -> bool {
@@ -189,6 +203,24 @@ mod tests {
             failure_threshold: 3,
             open_for: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn a_hold_opens_it_until_then_and_never_shortens_an_open_wait() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings());
+        b.hold_until(t0 + Duration::from_secs(5));
+        assert!(
+            !b.would_admit(t0 + Duration::from_secs(4)),
+            "held though nothing failed"
+        );
+        assert!(b.would_admit(t0 + Duration::from_secs(5)));
+        for _ in 0..3 {
+            b.record(false, t0);
+        }
+        b.hold_until(t0 + Duration::from_secs(1));
+        assert!(!b.would_admit(t0 + Duration::from_secs(9)), "the cool-down's 10 s stay");
+        b.admit(t0 + Duration::from_secs(10)).unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@ use http::HeaderValue;
 
 use super::chat::{REASON_HEADER, ROUTE_HEADER};
 use super::{request_id, AppState, RequestCtx};
-use crate::llm::{response_headers, UpstreamRequest};
+use crate::llm::response_headers;
 use crate::Error;
 
 pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -64,17 +64,35 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request)
             Some(q) => format!("{suffix}?{q}"),
             None => suffix.to_string(),
         };
-        let request = UpstreamRequest {
-            method: parts.method,
-            path_and_query,
-            headers: parts.headers,
-            body,
-            request_id: id.clone(),
-        };
+        // Already in memory (the stack's read-body layer), so a second try can send it again.
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| Error::internal_from("re-reading a body already read", e));
         ctx.add_cpu(meter.micros());
-        let sent = tokio::select! {
-            sent = upstream.send(request) => sent,
-            () = state.stopped() => Err(Error::ShuttingDown),
+        let sent = match body {
+            Ok(body) => {
+                let call = crate::llm::fleet::Passthrough {
+                    kind: crate::api::Api::of_path(&path)
+                        .unwrap_or(crate::api::Api::ChatCompletions)
+                        .upstream(),
+                    method: parts.method,
+                    path_and_query,
+                    headers: parts.headers,
+                    body,
+                    request_id: &id,
+                };
+                tokio::select! {
+                    (sent, tries) = runtime.fleet.send_passthrough(call) => {
+                        for (deployment, answered) in tries.each() {
+                            state.metrics.upstream_try(deployment, answered);
+                        }
+                        ctx.upstream_tried(&tries);
+                        sent
+                    }
+                    () = state.stopped() => Err(Error::ShuttingDown),
+                }
+            }
+            Err(e) => Err(e),
         };
         let meter = crate::cpu::CpuMeter::start();
         let response = match sent {

@@ -37,6 +37,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.ledger.store != new.ledger.store
         || old.ledger.spool != new.ledger.spool
         || old.ledger.channel_capacity != new.ledger.channel_capacity
+        || old.ledger.channel_max_bytes != new.ledger.channel_max_bytes
         || old.ledger.batch_size != new.ledger.batch_size
     {
         keys.push("ledger");

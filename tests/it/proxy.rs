@@ -235,7 +235,7 @@ const WH_TO_SEARCH: &str =
 #[tokio::test]
 async fn weak_search_hit_escalates_to_the_llm() {
     let mut h = Harness::start_with(WH_TO_SEARCH, |_| {}).await;
-    let r = h.chat(user("What is a city in Peru?")).await;
+    let r = h.chat(user("What is a big city in Peru?")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ecoroute-route"), "llm");
     assert!(
@@ -732,7 +732,7 @@ async fn clients_can_force_the_llm_and_search_only_when_allowed() {
     );
 
     let allowed = Harness::start_with("", |c| c.classifier.allow_search_override = true).await;
-    let r = send(&allowed, "What is a city in Peru?", "search").await.unwrap();
+    let r = send(&allowed, "What is a big city in Peru?", "search").await.unwrap();
     assert_eq!(
         header(&r, "x-ecoroute-route"),
         "llm",

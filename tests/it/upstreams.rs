@@ -291,3 +291,134 @@ async fn a_refused_connection_is_tried_elsewhere() {
     assert!(tries.iter().all(|t| t.ends_with("good:ok")), "{tries:?}");
     assert!(tries.contains(&"gone:connect,good:ok"), "{tries:?}");
 }
+
+/// A deployment answering 429 with `Retry-After` (an HTTP date or seconds) is left alone by the
+/// requests that follow until then, as in a cool-down: they go straight to the other one.
+#[tokio::test]
+async fn retry_after_as_a_date_or_seconds_cools_the_deployment_down() {
+    for form in ["date", "seconds"] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let busy_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let app = Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let wait = Duration::from_secs(20);
+                let value = match form {
+                    "date" => httpdate::fmt_http_date(std::time::SystemTime::now() + wait),
+                    _ => wait.as_secs().to_string(),
+                };
+                let body = json!({"error": {"message": "slow down", "type": "rate_limit_error"}});
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", value)],
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let good = start_mock().await;
+        let extra = format!(
+            "{}{}{FAST_RETRY}",
+            deployment("busy", &busy_url, 1000, ""),
+            deployment("good", &good.base_url(), 1, "")
+        );
+        let mut h = Harness::start_with(&extra, |_| {}).await;
+        for i in 0..4 {
+            let response = h.chat(user(&format!("Write a limerick about Lima {i}"))).await;
+            assert_eq!(response.status(), 200, "{form}");
+        }
+        let rows = h.stop().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{form}: asked once, then left alone");
+        let tries: Vec<&str> = rows.iter().filter_map(|r| r.tries.as_deref()).collect();
+        assert_eq!(
+            tries.iter().filter(|t| **t == "good:ok").count(),
+            3,
+            "{form}: {tries:?}"
+        );
+        assert!(tries.contains(&"busy:429,good:ok"), "{form}: {tries:?}");
+    }
+}
+
+/// A pass-through request is tried again on its deployment after a 503 when its method is
+/// idempotent (a GET), and not when it is not (a POST may have done its work before failing).
+#[tokio::test]
+async fn an_idempotent_pass_through_request_is_tried_again_and_a_post_is_not() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let flaky_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    // Every other answer is a 503: the first of each pair fails, the second answers.
+    let app = Router::new().fallback(move |method: http::Method| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n % 2 == 0 {
+                let body = json!({"error": {"message": "mock 503", "type": "server_error"}});
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "0")],
+                    axum::Json(body),
+                )
+                    .into_response()
+            } else {
+                axum::Json(json!({"object": "list", "data": [], "method": method.as_str()})).into_response()
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let extra = format!("{}{FAST_RETRY}", deployment("flaky", &flaky_url, 1, ""));
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    let response = h
+        .client
+        .get(h.url("/v1/models"))
+        .bearer_auth("sk-client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the GET, tried again once");
+    let response = h
+        .client
+        .post(h.url("/v1/files"))
+        .bearer_auth("sk-client")
+        .body("a file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503, "the POST's own failure, not tried again");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let rows = h.stop().await;
+    let tries = |path: &str| {
+        rows.iter()
+            .find(|r| r.path == path)
+            .and_then(|r| r.tries.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(tries("/v1/models"), "flaky:503,flaky:ok");
+    assert_eq!(tries("/v1/files"), "flaky:503");
+}
+
+/// A connection never made sent nothing, so even a POST passed through is tried again.
+#[tokio::test]
+async fn a_pass_through_post_whose_connection_failed_is_tried_again() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let extra = format!("{}{FAST_RETRY}", deployment("gone", &closed_url, 1, ""));
+    let mut h = Harness::start_with(&extra, |_| {}).await;
+    let response = h
+        .client
+        .post(h.url("/v1/files"))
+        .bearer_auth("sk-client")
+        .body("a file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let rows = h.stop().await;
+    let row = rows.iter().find(|r| r.path == "/v1/files").unwrap();
+    assert_eq!(row.tries.as_deref(), Some("gone:connect,gone:connect,gone:connect"));
+    assert_eq!(row.failed_tries, 3);
+}
