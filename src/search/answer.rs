@@ -632,8 +632,16 @@ mod tests {
             "CPU",
             "CPU (noun): the part of a computer that does the processing.",
         )];
-        // At the shipped threshold: the reader, not a rule, weighs the missing expansion.
-        assert!(answer("what does CPU stand for", &bad, &Adequacy::default()).is_err());
+        // Whatever the threshold: a sentence that does not spell the letters out is no candidate.
+        let any_probability = Adequacy {
+            reader_threshold: Some(0.0),
+            ..adequacy(0.0)
+        };
+        assert!(matches!(
+            answer("what does CPU stand for", &bad, &any_probability),
+            Err(Refusal::NoFiller { .. })
+        ));
+        assert!(answer("what does CPU stand for", &good, &any_probability).is_ok());
     }
 
     #[test]

@@ -135,10 +135,7 @@ pub(crate) fn respell<'a>(
     let mut out = question.to_string();
     let mut changed = false;
     for word in words(question) {
-        if word.chars().count() < 5
-            || !word.chars().all(char::is_alphabetic)
-            || stems.contains(stem(&word))
-        {
+        if word.chars().count() < 5 || !word.chars().all(char::is_alphabetic) || stems.contains(stem(&word)) {
             continue;
         }
         let mut counts: HashMap<&str, usize> = HashMap::new();

@@ -328,6 +328,15 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         let source = source_kind(&hit.source);
         let all_sentences = evidence::sentences(&hit.text);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
+            // "What does PIN stand for" is answered by the words PIN stands for, not by a gloss
+            // of "pin" (a piece of jewellery), however well the gloss scores otherwise.
+            if asked
+                .abbreviation
+                .as_ref()
+                .is_some_and(|a| !question::expands(sentence, a))
+            {
+                continue;
+            }
             let fits = evidence::fits_question(asked, sentence);
             // What the sentence adds to the question: a name, a number, a year the question does
             // not already hold. An answer says something new; a restatement does not.
