@@ -331,7 +331,11 @@ pub(crate) fn abbreviation_asked(question: &str) -> Option<String> {
 /// Whether `text` spells out `abbreviation` ("cpu") as consecutive words whose initials are its
 /// letters ("central processing unit"), small words allowed in between ("Bank of America").
 pub(crate) fn expands(text: &str, abbreviation: &str) -> bool {
-    let words: Vec<String> = crate::classify::text::words(text).collect();
+    // The abbreviation itself is no expansion of it, and neither is it with the next word:
+    // "pin (noun): a piece of jewelry" must not read as p-i from "pin" and n from "noun".
+    let words: Vec<String> = crate::classify::text::words(text)
+        .filter(|w| w != abbreviation)
+        .collect();
     let letters: Vec<char> = abbreviation.chars().collect();
     (0..words.len()).any(|start| spells(&words[start..], &letters, true))
 }
@@ -462,6 +466,18 @@ mod tests {
         assert!(!same_term("iran", "iraq"));
         assert!(!same_term("paris", "baris"), "never the first letter");
         assert!(!same_term("mali", "malta"));
+    }
+
+    #[test]
+    fn an_abbreviation_and_its_part_of_speech_are_no_expansion() {
+        assert!(!expands(
+            "pin (noun): a piece of jewelry that is pinned onto the wearer's garment.",
+            "pin"
+        ));
+        assert!(expands(
+            "PIN (noun): a number; also called personal identification number.",
+            "pin"
+        ));
     }
 
     #[test]
