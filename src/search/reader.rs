@@ -81,23 +81,7 @@ impl ReaderModel {
 
     /// Fits boosted trees on top of the weights, on the same examples.
     pub(crate) fn boost(&mut self, examples: &[Example], params: &trees::Params) {
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut names: Vec<String> = Vec::new();
-        let rows: Vec<Vec<(usize, f64)>> = examples
-            .iter()
-            .map(|e| {
-                e.features
-                    .iter()
-                    .map(|(name, x)| {
-                        let j = *index.entry(name.as_str()).or_insert_with(|| {
-                            names.push(name.clone());
-                            names.len() - 1
-                        });
-                        (j, *x)
-                    })
-                    .collect()
-            })
-            .collect();
+        let (names, rows) = indexed(examples);
         let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
         let base: Vec<f64> = examples.iter().map(|e| self.linear(&e.features)).collect();
         self.trees = trees::fit(&names, &rows, &labels, &base, params);
@@ -750,23 +734,34 @@ pub(crate) struct Example {
     pub label: bool,
 }
 
-/// Fits the weights by stochastic gradient descent on the log loss with L2 shrinkage, in a fixed
-/// order (a seeded shuffle), so the same examples give the same model.
-pub(crate) fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
+/// The examples' features by position: each distinct name, in order of first sight, and each
+/// example as (position, value) pairs.
+fn indexed(examples: &[Example]) -> (Vec<String>, Vec<Vec<(usize, f64)>>) {
     let mut index: HashMap<&str, usize> = HashMap::new();
-    let rows: Vec<Vec<(usize, f64)>> = examples
+    let mut names: Vec<String> = Vec::new();
+    let rows = examples
         .iter()
         .map(|e| {
             e.features
                 .iter()
                 .map(|(name, x)| {
-                    let next = index.len();
-                    (*index.entry(name.as_str()).or_insert(next), *x)
+                    let j = *index.entry(name.as_str()).or_insert_with(|| {
+                        names.push(name.clone());
+                        names.len() - 1
+                    });
+                    (j, *x)
                 })
                 .collect()
         })
         .collect();
-    let mut w = vec![0.0f64; index.len()];
+    (names, rows)
+}
+
+/// Fits the weights by stochastic gradient descent on the log loss with L2 shrinkage, in a fixed
+/// order (a seeded shuffle), so the same examples give the same model.
+pub(crate) fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel {
+    let (names, rows) = indexed(examples);
+    let mut w = vec![0.0f64; names.len()];
     let mut bias = 0.0f64;
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut rng = crate::classify::train::Rng::new(seed);
@@ -788,9 +783,10 @@ pub(crate) fn fit(examples: &[Example], epochs: usize, seed: u64) -> ReaderModel
         threshold: 0.5,
         provenance: String::new(),
         trees: Trees::default(),
-        weights: index
+        weights: names
             .into_iter()
-            .map(|(name, j)| (name.to_string(), w[j]))
+            .enumerate()
+            .map(|(j, name)| (name, w[j]))
             .filter(|(_, x)| x.abs() > 1e-9)
             .collect(),
     }
