@@ -180,21 +180,17 @@ impl Refusal {
 /// ([`super::reader`]) scores every sentence of the hits and answers with the best one if its
 /// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
-    let respelt = respelt(question, hits);
-    let question = respelt.as_deref().unwrap_or(question);
-    let (asked, hits) = read_question(question, hits)?;
-    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
+    let (asked, hits, candidates) = read(question, hits)?;
     let Some(model) = super::reader::ReaderModel::builtin() else {
         return Err(Refusal::NoHits);
     };
     let threshold = adequacy.reader_threshold.unwrap_or(model.threshold);
-    let candidates = super::reader::candidates(question, &asked, &hits);
     let Some((best, probability)) = super::reader::best(model, &candidates) else {
         return Err(Refusal::NoFiller {
             expected: asked.expected,
         });
     };
-    let hit = hits[best.hit];
+    let hit: &Hit = &hits[best.hit];
     if probability < threshold {
         return Err(Refusal::Unlikely {
             probability,
@@ -215,21 +211,26 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
 /// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
 /// gives none.
 pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
-    let respelt = respelt(question, hits);
-    let question = respelt.as_deref().unwrap_or(question);
-    let (asked, hits) = read_question(question, hits)?;
-    let hits: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
-    Ok(super::reader::candidates(question, &asked, &hits))
+    read(question, hits).map(|(_, _, candidates)| candidates)
 }
 
-/// The question as the hits spell it ([`question::respell`]). One hit suffices: the embedded
-/// index keeps a hit for a misspelt word only when what it has in its place is a common word.
-fn respelt(question: &str, hits: &[Hit]) -> Option<String> {
-    question::respell(
+/// What `serve` and training share: the question read as the hits spell it
+/// ([`question::respell`]; one hit suffices, since the embedded index keeps a hit for a misspelt
+/// word only when what it has in its place is a common word), the hard refusals, and the reader's
+/// candidates among the hits as read (life dates said as sentences).
+type Read<'h> = (Asked, Vec<Cow<'h, Hit>>, Vec<super::reader::Candidate>);
+
+fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
+    let respelt = question::respell(
         question,
         hits.iter().flat_map(|h| [h.title.as_str(), h.text.as_str()]),
         1,
-    )
+    );
+    let question = respelt.as_deref().unwrap_or(question);
+    let (asked, hits) = read_question(question, hits)?;
+    let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
+    let candidates = super::reader::candidates(question, &asked, &refs);
+    Ok((asked, hits, candidates))
 }
 
 /// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks
