@@ -210,8 +210,9 @@ const THING_HEADS: &[&str] = &[
 /// A name that reads as a person's: two or more capitalised words whose last is not the head of a
 /// thing's name ("World War II", "Pacific Ocean").
 /// Names made only of the question's own words ("Sri Lanka" for "who fought in the Sri Lankan
-/// civil war") are no answer and do not count.
-fn has_person_name(sentence: &str, asked: &[String]) -> bool {
+/// civil war") are no answer and do not count. With `whole`, a name sharing any word with the
+/// question does not count either: the maker of "Ray" is not "Ray Charles", whom the film is about.
+fn has_person_name(sentence: &str, asked: &[String], whole: bool) -> bool {
     let Some(re) = NAME.as_ref() else {
         return false;
     };
@@ -220,10 +221,13 @@ fn has_person_name(sentence: &str, asked: &[String]) -> bool {
         // The match starts with the character before the name.
         let name: Vec<&str> = m.as_str().split_whitespace().skip(1).collect();
         let last = name.last().copied().unwrap_or("").to_lowercase();
-        let new = name
-            .iter()
-            .flat_map(|part| words(part).collect::<Vec<_>>())
-            .any(|w| !asked.iter().any(|t| same_term(t, &term(&w))));
+        let parts: Vec<String> = name.iter().flat_map(|part| words(part).collect::<Vec<_>>()).collect();
+        let is_asked = |w: &String| asked.iter().any(|t| same_term(t, &term(w)));
+        let new = if whole {
+            !parts.iter().any(is_asked)
+        } else {
+            !parts.iter().all(is_asked)
+        };
         !THING_HEADS.contains(&last.as_str()) && new
     })
 }
@@ -252,8 +256,14 @@ pub(super) fn fits_question(asked: &Asked, sentence: &str) -> bool {
         AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
             AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS, &YEAR_OF_ANOTHER]))
         }
+        AnswerType::Person if asked.asks_maker => {
+            // A maker is named or is the "he" or "she" of the sentence; "musician Ray Charles"
+            // in a sentence about the film "Ray" names whom it is about, not who made it.
+            has_person_name(sentence, &asked.terms, true)
+                || words(sentence).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him"))
+        }
         AnswerType::Person => {
-            has_person_name(sentence, &asked.terms) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))
+            has_person_name(sentence, &asked.terms, false) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))
         }
         other => other.fits(sentence),
     }
@@ -337,7 +347,7 @@ impl AnswerType {
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| (3..=4).contains(&run.len())),
             // A person is named ("Henry Cavendish") or described as one ("English poet").
-            AnswerType::Person => has_person_name(sentence, &[]) || cues(&PERSON_CUES),
+            AnswerType::Person => has_person_name(sentence, &[], false) || cues(&PERSON_CUES),
             // A place is named (a capitalised word past the first) or described as one.
             AnswerType::Place => {
                 cues(&PLACE_CUES)
@@ -651,8 +661,16 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     static EXPLANATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)^\s*(?:why\b|what (?:causes|caused|makes|made) |how (?:does|do|did|can|could|should|would|is|are|was|were) )").ok()
     });
+    // "What is the purpose of life": a question of meaning, which a gloss of "life" or of a
+    // scripture does not answer.
+    static MEANING_OF_LIFE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:meaning|purpose|point|goal|sense) of (?:life|existence|living|being alive|it all|the universe)\b")
+            .ok()
+    });
     if EXPLANATION.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("explanations (why, how, what causes)")
+    } else if MEANING_OF_LIFE.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("questions of meaning and value")
     } else if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
         None
     } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question)) && !question.contains(" in the world") {
@@ -699,6 +717,28 @@ fn about_a_person(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_maker_is_not_the_person_a_work_is_named_after() {
+        let asked = |terms: &[&str]| Asked {
+            expected: AnswerType::Person,
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+            asks_maker: true,
+            abbreviation: None,
+            superlative: None,
+        };
+        let ray = asked(&["direct", "ray"]);
+        let film = "Ray is a 2004 American biographical film on the life of musician Ray Charles.";
+        assert!(!fits_question(&ray, film));
+        assert!(fits_question(&ray, "Ray was directed by Taylor Hackford."));
+        assert!(fits_question(&ray, "He directed Ray in 2004."));
+        // Outside a maker question, a name past the question's words still counts.
+        let who = Asked {
+            asks_maker: false,
+            ..asked(&["ray"])
+        };
+        assert!(fits_question(&who, film));
+    }
 
     #[test]
     fn the_dates_of_a_life_are_said_as_sentences() {
