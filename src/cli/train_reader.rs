@@ -55,6 +55,11 @@ pub struct TrainReaderArgs {
     chat_marker: String,
     #[arg(long, default_value_t = 3)]
     chat_weight: usize,
+    /// Rows of these sources have as gold the wording of one Wikipedia entry's lead (the synthetic
+    /// "what is X" rows): a dictionary's gloss of X can be right without that wording, so only
+    /// their Wikipedia candidates are trained on (repeat the flag).
+    #[arg(long, default_value = "definitions_synthetic")]
+    lead_gold_source: Vec<String>,
     /// Rows of these sources are left out (repeat the flag).
     #[arg(long)]
     skip_source: Vec<String>,
@@ -149,14 +154,18 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
     let examples: Vec<Example> = train
         .iter()
         .flat_map(|q| {
-            q.candidates.iter().flat_map(|c| {
-                let label = contains_gold(&c.text, &q.answers);
-                std::iter::repeat_with(move || Example {
-                    features: c.features.clone(),
-                    label,
+            let lead_gold = args.lead_gold_source.contains(&q.source);
+            q.candidates
+                .iter()
+                .filter(move |c| !lead_gold || c.source == "wikipedia")
+                .flat_map(|c| {
+                    let label = contains_gold(&c.text, &q.answers);
+                    std::iter::repeat_with(move || Example {
+                        features: c.features.clone(),
+                        label,
+                    })
+                    .take(q.weight)
                 })
-                .take(q.weight)
-            })
         })
         .collect();
     let positives = examples.iter().filter(|e| e.label).count();
@@ -165,17 +174,15 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
         examples.len(),
         train.len()
     );
+    let params = crate::classify::trees::Params {
+        trees: args.trees,
+        depth: args.tree_depth,
+        seed: args.seed,
+        ..Default::default()
+    };
     let mut model = reader::fit_averaged(&examples, args.epochs, args.seed, args.average);
     if args.trees > 0 {
-        model.boost(
-            &examples,
-            &crate::classify::trees::Params {
-                trees: args.trees,
-                depth: args.tree_depth,
-                seed: args.seed,
-                ..Default::default()
-            },
-        );
+        model.boost(&examples, &params);
     }
     let scored = |model: &ReaderModel, q: &Searched| {
         reader::best(model, &q.candidates).map(|(c, p)| (p, contains_gold(&c.text, &q.answers)))

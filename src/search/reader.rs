@@ -38,6 +38,8 @@ pub(crate) struct Candidate {
     pub hit: usize,
     /// The sentence as the answer says it (a leading pronoun replaced by the subject).
     pub text: String,
+    /// The kind of source it comes from ("wikipedia", "wordnet", …): training reads it.
+    pub source: &'static str,
     pub features: Vec<(String, f64)>,
 }
 
@@ -224,6 +226,61 @@ fn share_bucket(x: f64) -> &'static str {
     }
 }
 
+/// Whether a sentence closes a parenthesis it never opened: the tail of a split sentence.
+fn closes_before_opening(sentence: &str) -> bool {
+    sentence
+        .find(')')
+        .is_some_and(|close| sentence.find('(').is_none_or(|open| close < open))
+}
+
+/// The most content words in one run of words the question and the sentence share in the same
+/// order ("first person to walk on the moon" in both: 4). Stop words carry a run but do not count.
+fn phrase_run(question: &[String], sentence: &[String]) -> usize {
+    let mut best = 0;
+    // One row of the longest-common-substring table, counting content words only.
+    let mut previous = vec![(0usize, 0usize); sentence.len() + 1];
+    for q in question {
+        let mut current = vec![(0usize, 0usize); sentence.len() + 1];
+        for (j, s) in sentence.iter().enumerate() {
+            if q == s {
+                let (length, content) = previous[j];
+                let content = content + usize::from(!is_stopword(q));
+                current[j + 1] = (length + 1, content);
+                best = best.max(content);
+            }
+        }
+        previous = current;
+    }
+    best
+}
+
+/// How closely the question's words other than the subject sit together in the sentence: the
+/// share of the window from the first to the last of them that they fill. "none" when fewer than
+/// two of them are said.
+fn density_bucket(terms: &[String], subject: &HashSet<String>, sentence: &[String]) -> &'static str {
+    let focus: Vec<&String> = terms.iter().filter(|t| !mentions(subject, t)).collect();
+    let positions: Vec<usize> = sentence
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| focus.iter().any(|t| question::same_term(t, w)))
+        .map(|(i, _)| i)
+        .collect();
+    let (Some(first), Some(last)) = (positions.first(), positions.last()) else {
+        return "none";
+    };
+    if positions.len() < 2 {
+        return "none";
+    }
+    let share = positions.len() as f64 / (last - first + 1) as f64;
+    if share >= 0.5 {
+        "tight"
+    } else if share >= 0.25 {
+        "near"
+    } else {
+        "loose"
+    }
+}
+
 /// The candidates of a question with their features, best hits first. `asked` is the question as
 /// [`super::answer`] read it.
 pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Candidate> {
@@ -246,6 +303,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let n_terms = asked.terms.len();
     let counted = counted_noun(question);
     let record = evidence::record_asked(question);
+    let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -321,6 +379,11 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             {
                 continue;
             }
+            // "1450-1498); also called Cabot, John Cabot.": the tail of a sentence split inside
+            // its parentheses, which says nothing on its own.
+            if closes_before_opening(sentence) {
+                continue;
+            }
             let fits = evidence::fits_question(asked, sentence);
             // What the sentence adds to the question: a name, a number, a year the question does
             // not already hold. An answer says something new; a restatement does not.
@@ -341,7 +404,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             if !slot_filled(qt, sentence, new_name, new_place, &question_digits)
                 || record
                     .as_ref()
-                    .is_some_and(|(word, _, _)| only_below_first(sentence, word))
+                    .is_some_and(|(word, _, _)| only_below_first(sentence, word, &asked.terms))
                 || (typed_slot && !fits && !by_name)
                 || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
             {
@@ -489,6 +552,19 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             if definition.is_some() {
                 on(format!("def&subject={definition_matches}&copula={copula}&sidx={sidx}"));
             }
+            // Word order: "first person to walk on the Moon" said in so many words is stronger
+            // evidence than the same words scattered over a long sentence.
+            let sentence_seq: Vec<String> = words(sentence).map(|w| question::term(&w)).collect();
+            let run = phrase_run(&question_seq, &sentence_seq);
+            on(format!("phrase={}&qt={qt}", run.min(3)));
+            on(format!(
+                "phrase_share={}",
+                share_bucket(run as f64 / n_terms.max(1) as f64)
+            ));
+            on(format!(
+                "dense={}",
+                density_bucket(&asked.terms, &subject, &sentence_seq)
+            ));
             f.push(("cov_x".into(), cov));
             f.push(("covs_x".into(), cov_sentence));
             f.push(("score_x".into(), ratio(hit)));
@@ -509,6 +585,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             out.push(Candidate {
                 hit: rank,
                 text,
+                source,
                 features: f,
             });
         }
@@ -555,7 +632,7 @@ fn copula_lead(sentence: &str, subject: &str) -> bool {
 /// Whether the sentence names the record asked only as a lower rank ("Africa's sixth-largest
 /// lake", "the second biggest"): it is about another thing than the record holder, whatever else
 /// it shares with the question.
-fn only_below_first(sentence: &str, record: &str) -> bool {
+fn only_below_first(sentence: &str, record: &str, asked: &[String]) -> bool {
     let said: Vec<String> = words(sentence).collect();
     let twins = record_twins(record);
     let ordinal = |w: &str| {
@@ -572,7 +649,59 @@ fn only_below_first(sentence: &str, record: &str) -> bool {
         .filter(|(_, w)| twins.contains(&w.as_str()))
         .map(|(i, _)| i > 0 && ordinal(&said[i - 1]))
         .collect();
-    !ranks.is_empty() && ranks.iter().all(|&ranked| ranked)
+    let scopes = scoped_elsewhere(sentence, twins, asked);
+    !ranks.is_empty()
+        && ranks
+            .iter()
+            .enumerate()
+            .all(|(k, &ranked)| ranked || scopes.get(k).copied().unwrap_or(false))
+}
+
+/// For each record word of the sentence, in order: whether it holds only within a named place the
+/// question does not name ("the largest island in Canada", "the highest mountain of South Africa"
+/// for the highest in Africa) or among a named kind ("the largest Portuguese-speaking country").
+fn scoped_elsewhere(sentence: &str, twins: &[&str], asked: &[String]) -> Vec<bool> {
+    // Words, and the punctuation between them as tokens of its own, so that a place ends at a
+    // comma or semicolon ("in Africa; Lake Tanganyika …").
+    let tokens: Vec<&str> = sentence
+        .split_inclusive(|c: char| !c.is_alphanumeric())
+        .flat_map(|t| {
+            let split = match t.chars().last() {
+                Some(c) if !c.is_alphanumeric() => t.len() - c.len_utf8(),
+                _ => t.len(),
+            };
+            [&t[..split], &t[split..]]
+        })
+        .filter(|t| !t.trim().is_empty() && *t != "-" && *t != "'" && *t != "’")
+        .collect();
+    let everywhere = ["world", "earth", "planet", "universe", "history"];
+    let capitalised = |t: &str| t.starts_with(|c: char| c.is_uppercase());
+    let asked_word = |t: &str| {
+        let lower = t.to_lowercase();
+        everywhere.contains(&lower.as_str()) || asked.iter().any(|q| question::same_term(q, &question::term(&lower)))
+    };
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| twins.contains(&t.to_lowercase().as_str()))
+        .map(|(i, _)| {
+            let after = &tokens[i + 1..tokens.len().min(i + 8)];
+            // A capitalised word right after the record word, before the kind: a qualifier.
+            if after.first().is_some_and(|t| capitalised(t) && !asked_word(t)) {
+                return true;
+            }
+            let Some(at) = after.iter().position(|t| *t == "in" || *t == "of") else {
+                return false;
+            };
+            let place: Vec<&str> = after[at + 1..]
+                .iter()
+                .skip_while(|t| t.eq_ignore_ascii_case("the"))
+                .take_while(|t| capitalised(t))
+                .copied()
+                .collect();
+            !place.is_empty() && !place.iter().all(|t| asked_word(t))
+        })
+        .collect()
 }
 
 /// Whether a sentence can fill the slot a question of type `qt` asks for.
@@ -930,21 +1059,82 @@ mod tests {
     }
 
     #[test]
+    fn the_tail_of_a_split_sentence_is_no_candidate() {
+        assert!(closes_before_opening("1450-1498); also called Cabot, John Cabot."));
+        assert!(!closes_before_opening("Cabot (1450-1498) was a navigator."));
+        assert!(!closes_before_opening("Cabot was a navigator."));
+        let hits = [hit(
+            "Cabot",
+            "1450-1498); also called Cabot, John Cabot.",
+            "WordNet 3.0",
+        )];
+        assert!(candidates_of("who discovered america", &hits).is_empty());
+    }
+
+    #[test]
+    fn a_record_within_another_place_is_no_answer() {
+        let asked = |q: &str| evidence::content_terms(q);
+        let world = asked("largest island in the world");
+        let baffin = "Baffin Island, in Nunavut, is the largest island in Canada.";
+        assert!(only_below_first(baffin, "largest", &world));
+        assert!(!only_below_first(baffin, "largest", &asked("largest island in canada")));
+        assert!(!only_below_first(
+            "Greenland is the largest island in the world.",
+            "largest",
+            &world
+        ));
+        let arabian = "Arabian Desert is the fourth largest desert in the world and the largest in Asia.";
+        assert!(only_below_first(
+            arabian,
+            "largest",
+            &asked("largest desert in the world")
+        ));
+        assert!(only_below_first(
+            "Ntheledi is the highest mountain of South Africa",
+            "highest",
+            &asked("highest mountain in africa")
+        ));
+        let south = "The highest point (highest mountain) of South Africa is Mafadi.";
+        assert!(only_below_first(south, "highest", &asked("highest mountain in africa")));
+        assert!(!only_below_first(
+            south,
+            "highest",
+            &asked("highest mountain in south africa")
+        ));
+        let brasil =
+            "Brasil: the largest Latin American country and the largest Portuguese speaking country in the world.";
+        assert!(only_below_first(
+            brasil,
+            "largest",
+            &asked("largest country in the world")
+        ));
+        // "of" a common noun is no place: "the largest of the oceans".
+        assert!(!only_below_first(
+            "The Pacific is the largest of the oceans.",
+            "largest",
+            &asked("largest ocean")
+        ));
+    }
+
+    #[test]
     fn a_lower_rank_of_the_record_asked_is_no_answer() {
         assert!(only_below_first(
             "Lake Albert is Africa's sixth-largest lake.",
-            "largest"
+            "largest",
+            &[]
         ));
         assert!(only_below_first(
             "It is the second biggest of Uganda's lakes.",
-            "largest"
+            "largest",
+            &[]
         ));
-        assert!(only_below_first("K2 is the 2nd highest mountain.", "tallest"));
+        assert!(only_below_first("K2 is the 2nd highest mountain.", "tallest", &[]));
         assert!(!only_below_first(
             "Lake Victoria is the largest lake in Africa; Lake Tanganyika is the second-largest.",
-            "largest"
+            "largest",
+            &evidence::content_terms("largest lake in africa")
         ));
-        assert!(!only_below_first("The Pacific is the largest ocean.", "largest"));
+        assert!(!only_below_first("The Pacific is the largest ocean.", "largest", &[]));
         let hits = [hit(
             "Lake Albert",
             "Lake Albert is Africa's sixth-largest lake.",
@@ -1003,6 +1193,37 @@ mod tests {
         assert!(evidence::ranked_below_first(
             "a major African river (one of the world's longest)"
         ));
+    }
+
+    fn terms_of(text: &str) -> Vec<String> {
+        words(text).map(|w| question::term(&w)).collect()
+    }
+
+    #[test]
+    fn a_phrase_said_in_order_counts_its_content_words() {
+        let q = terms_of("first person to walk on the moon");
+        let said = terms_of("Armstrong became the first person to walk on the Moon in 1969.");
+        assert_eq!(phrase_run(&q, &said), 4);
+        let scattered = terms_of("The Moon landing: a person may walk there first.");
+        assert_eq!(phrase_run(&q, &scattered), 1);
+        // Stop words alone are no phrase.
+        assert_eq!(phrase_run(&terms_of("to the"), &terms_of("went to the shop")), 0);
+    }
+
+    #[test]
+    fn question_words_close_together_are_dense() {
+        let terms = evidence::content_terms("who discovered penicillin");
+        let none = HashSet::new();
+        let close = terms_of("Fleming discovered penicillin in 1928.");
+        assert_eq!(density_bucket(&terms, &none, &close), "tight");
+        let far = terms_of(
+            "He discovered many things over a long and varied career in several countries, among them penicillin.",
+        );
+        assert_eq!(density_bucket(&terms, &none, &far), "loose");
+        assert_eq!(
+            density_bucket(&terms, &none, &terms_of("Penicillin is an antibiotic.")),
+            "none"
+        );
     }
 
     #[test]
