@@ -226,6 +226,33 @@ fn share_bucket(x: f64) -> &'static str {
     }
 }
 
+/// For "how deep", "how tall", "how long" …: the beginnings of the words a sentence giving that
+/// measure uses ("depth", "deepest"; "height", "elevation", "stands"). `None` for other questions.
+fn measure_asked(question: &str) -> Option<&'static [&'static str]> {
+    let q = question.trim_start().to_lowercase();
+    let families: [(&str, &'static [&'static str]); 6] = [
+        ("how deep", &["deep", "depth"]),
+        (
+            "how tall",
+            &["tall", "height", "high", "elevation", "altitude", "stand", "rise"],
+        ),
+        (
+            "how high",
+            &["tall", "height", "high", "elevation", "altitude", "stand", "rise"],
+        ),
+        (
+            "how long",
+            &["long", "length", "last", "dur", "minute", "hour", "day", "year", "week"],
+        ),
+        ("how far", &["far", "distan", "away", "from"]),
+        ("how old", &["old", "age", "born", "found", "built", "year", "date"]),
+    ];
+    families
+        .iter()
+        .find(|(start, _)| q.starts_with(start))
+        .map(|(_, family)| *family)
+}
+
 /// Whether a sentence closes a parenthesis it never opened: the tail of a split sentence.
 fn closes_before_opening(sentence: &str) -> bool {
     sentence
@@ -303,6 +330,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let n_terms = asked.terms.len();
     let counted = counted_noun(question);
     let record = evidence::record_asked(question);
+    let measure = measure_asked(question);
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
@@ -377,6 +405,11 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .as_ref()
                 .is_some_and(|a| !question::expands(sentence, a))
             {
+                continue;
+            }
+            // "How deep is the Mariana Trench" is not answered by its length: a measure asked is
+            // answered by a sentence that names that measure.
+            if measure.is_some_and(|family| !words(sentence).any(|w| family.iter().any(|f| w.starts_with(f)))) {
                 continue;
             }
             // "1450-1498); also called Cabot, John Cabot.": the tail of a sentence split inside
@@ -1056,6 +1089,21 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn a_measure_asked_is_answered_by_that_measure() {
+        let text = "The Mariana Trench measures about 2,550 km in length. Its maximum depth is about 10,984 m.";
+        let hits = [hit("Mariana Trench", text, "Wikipedia")];
+        let deep = candidates_of("how deep is the mariana trench", &hits);
+        assert!(!deep.is_empty());
+        assert!(
+            deep.iter().all(|c| c.text.contains("depth")),
+            "{:?}",
+            deep.iter().map(|c| &c.text).collect::<Vec<_>>()
+        );
+        let long = candidates_of("how long is the mariana trench", &hits);
+        assert!(long.iter().any(|c| c.text.contains("length")));
     }
 
     #[test]
