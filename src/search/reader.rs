@@ -409,7 +409,11 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             }
             // "How deep is the Mariana Trench" is not answered by its length: a measure asked is
             // answered by a sentence that names that measure.
-            if measure.is_some_and(|family| !words(sentence).any(|w| family.iter().any(|f| w.starts_with(f)))) {
+            // A record word is no measure: "the deepest trench, 200 km east of the islands".
+            let names_measure = |family: &[&str]| {
+                words(sentence).any(|w| !w.ends_with("est") && family.iter().any(|f| w.starts_with(f)))
+            };
+            if measure.is_some_and(|family| !names_measure(family)) {
                 continue;
             }
             // "1450-1498); also called Cabot, John Cabot.": the tail of a sentence split inside
@@ -1102,6 +1106,12 @@ mod tests {
             "{:?}",
             deep.iter().map(|c| &c.text).collect::<Vec<_>>()
         );
+        let deepest = [hit(
+            "Mariana Trench",
+            "The Mariana Trench is the deepest oceanic trench, about 200 km east of the Mariana Islands.",
+            "Wikipedia",
+        )];
+        assert!(candidates_of("how deep is the mariana trench", &deepest).is_empty());
         let long = candidates_of("how long is the mariana trench", &hits);
         assert!(long.iter().any(|c| c.text.contains("length")));
     }
