@@ -582,6 +582,8 @@ mod tests {
         assert_eq!(asks_beyond_facts("how many seasons are there"), None);
         assert_eq!(asks_beyond_facts("how tall is mount everest"), None);
         assert!(asks_beyond_facts("what is the purpose of life?").is_some());
+        assert!(asks_beyond_facts("What are the benefits of exercising?").is_some());
+        assert_eq!(asks_beyond_facts("what are the colors of the rainbow"), None);
         assert!(asks_beyond_facts("What is the meaning of life").is_some());
         assert_eq!(asks_beyond_facts("what is the life expectancy in japan"), None);
     }

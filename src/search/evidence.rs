@@ -656,10 +656,11 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // names among others.
     static ROLE_IN_WORK: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*who (?:is|was|played) .+ in (?:the )?[a-z]").ok());
-    // "Why is the sky blue", "what causes the seasons", "how does a vaccine work": an explanation,
+    // "Why is the sky blue", "what causes the seasons", "how does a vaccine work", "what are the
+    // benefits of exercising": an explanation,
     // which a sentence that shares the words is not. "How many", "how tall" are facts.
     static EXPLANATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)^\s*(?:why\b|what (?:causes|caused|makes|made) |how (?:does|do|did|can|could|should|would|is|are|was|were) )").ok()
+        Regex::new(r"(?i)^\s*(?:why\b|what (?:causes|caused|makes|made) |how (?:does|do|did|can|could|should|would|is|are|was|were) |what are (?:the |some )?(?:benefits|advantages|disadvantages|pros|cons|risks|dangers|effects|consequences|reasons)\b)").ok()
     });
     // "What is the purpose of life": a question of meaning, which a gloss of "life" or of a
     // scripture does not answer.
