@@ -90,8 +90,18 @@ async fn full_text_search_in_postgres_answers_lookups() {
     assert_eq!(hits[0].id, "country/PE/capital", "{hits:?}");
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "ranked by ts_rank");
     let a = answer::answer("What is the capital of Peru?", &hits, &config.search.adequacy).unwrap();
-    assert_eq!(a.sentence, "The capital of Peru is Lima.");
-    assert_eq!(a.url, "https://www.geonames.org/3932488");
+    // GeoNames' "The capital of Peru is Lima." or WordNet's gloss of Lima, as the reader weighs
+    // them; either way the answer and its source URL come from the same table row.
+    assert!(
+        a.sentence.contains("Lima") && a.sentence.contains("capital"),
+        "{}",
+        a.sentence
+    );
+    let row = hits
+        .iter()
+        .find(|h| h.url == a.url)
+        .expect("the answer's URL is one of the hits");
+    assert!(row.text.contains("Lima"), "{row:?}");
 
     // A question the table cannot answer finds nothing that passes the adequacy check.
     let hits = backend.search("Who wrote Hamlet?", 5).await.unwrap();
