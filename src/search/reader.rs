@@ -675,10 +675,22 @@ fn only_below_first(sentence: &str, record: &str, asked: &[String]) -> bool {
     let ordinal = |w: &str| {
         matches!(
             w,
-            "second" | "third" | "fourth" | "fifth" | "sixth" | "seventh" | "eighth" | "ninth" | "tenth"
-        ) || (w.len() > 2
-            && w.starts_with(|c: char| c.is_ascii_digit())
-            && ["nd", "rd", "th"].iter().any(|s| w.ends_with(s)))
+            "second"
+                | "third"
+                | "fourth"
+                | "fifth"
+                | "sixth"
+                | "seventh"
+                | "eighth"
+                | "ninth"
+                | "tenth"
+                | "eleventh"
+                | "twelfth"
+        ) || w.ends_with("teenth")
+            || w.ends_with("tieth")
+            || (w.len() > 2
+                && w.starts_with(|c: char| c.is_ascii_digit())
+                && ["nd", "rd", "th"].iter().any(|s| w.ends_with(s)))
     };
     let ranks: Vec<bool> = said
         .iter()
@@ -1187,6 +1199,11 @@ mod tests {
             &[]
         ));
         assert!(only_below_first("K2 is the 2nd highest mountain.", "tallest", &[]));
+        assert!(only_below_first(
+            "Lake Erie is the fourth-largest of the five Great Lakes and the eleventh-largest globally.",
+            "largest",
+            &[]
+        ));
         assert!(!only_below_first(
             "Lake Victoria is the largest lake in Africa; Lake Tanganyika is the second-largest.",
             "largest",
