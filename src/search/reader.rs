@@ -227,19 +227,14 @@ fn share_bucket(x: f64) -> &'static str {
 }
 
 /// For "how deep", "how tall", "how long" …: the beginnings of the words a sentence giving that
-/// measure uses ("depth", "deepest"; "height", "elevation", "stands"). `None` for other questions.
+/// measure uses ("depth"; "height", "elevation", "stands"). `None` for other questions. The caller
+/// leaves out record words ("the deepest trench"), which name no measure.
 fn measure_asked(question: &str) -> Option<&'static [&'static str]> {
-    let q = question.trim_start().to_lowercase();
-    let families: [(&str, &'static [&'static str]); 6] = [
+    const HEIGHT: &[&str] = &["tall", "height", "high", "elevation", "altitude", "stand", "rise"];
+    const FAMILIES: [(&str, &[&str]); 6] = [
         ("how deep", &["deep", "depth"]),
-        (
-            "how tall",
-            &["tall", "height", "high", "elevation", "altitude", "stand", "rise"],
-        ),
-        (
-            "how high",
-            &["tall", "height", "high", "elevation", "altitude", "stand", "rise"],
-        ),
+        ("how tall", HEIGHT),
+        ("how high", HEIGHT),
         (
             "how long",
             &["long", "length", "last", "dur", "minute", "hour", "day", "year", "week"],
@@ -247,7 +242,8 @@ fn measure_asked(question: &str) -> Option<&'static [&'static str]> {
         ("how far", &["far", "distan", "away", "from"]),
         ("how old", &["old", "age", "born", "found", "built", "year", "date"]),
     ];
-    families
+    let q = question.trim_start().to_lowercase();
+    FAMILIES
         .iter()
         .find(|(start, _)| q.starts_with(start))
         .map(|(_, family)| *family)
