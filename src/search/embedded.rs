@@ -30,7 +30,7 @@ pub(crate) use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 5;
+const INDEX_SCHEMA_VERSION: u32 = 6;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
@@ -545,7 +545,11 @@ impl DocWriter {
         let mut document = doc!(
             fields.id => doc.id,
             fields.title_key => fold(subject.to_lowercase()),
-            fields.body => fold(format!("{0} {0} {1}", doc.title, text)),
+            fields.body => fold(if doc.by_title {
+                format!("{0} {0}", doc.title)
+            } else {
+                format!("{0} {0} {1}", doc.title, text)
+            }),
             fields.title => doc.title.clone(),
             fields.text => text,
             fields.source => doc.source,
@@ -644,6 +648,7 @@ mod tests {
             text: text.into(),
             source: "test".into(),
             url: format!("https://example.org/{id}"),
+            by_title: false,
         })
     }
 
@@ -710,6 +715,29 @@ mod tests {
             index.search_sync("What is a compiler?", 5).unwrap()[0].id,
             "wn/compiler"
         );
+    }
+
+    #[test]
+    fn a_document_found_by_title_is_not_found_by_the_words_of_its_text() {
+        let package =
+            |id: &str, title: &str, text: &str| doc(id, title, text).map(|d| CorpusDoc { by_title: true, ..d });
+        let index = EmbeddedIndex::in_memory(vec![
+            package(
+                "deb/openconnect",
+                "OpenConnect",
+                "OpenConnect is an SSL VPN client for VPN servers.",
+            ),
+            package("deb/wireguard", "WireGuard", "WireGuard is a novel VPN."),
+            doc(
+                "foldoc/vpn",
+                "Virtual Private Network",
+                "Virtual Private Network: (VPN) The use of encryption in the lower protocol layers.",
+            ),
+        ])
+        .unwrap();
+        let ids = |q: &str| -> Vec<String> { index.search_sync(q, 5).unwrap().into_iter().map(|h| h.id).collect() };
+        assert_eq!(ids("what is a vpn"), ["foldoc/vpn"]);
+        assert_eq!(ids("what is wireguard")[0], "deb/wireguard");
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub(super) fn read(reader: Bounded<impl BufRead>, relative: &str, sink: &mut Sin
                             text,
                             source: relative.to_string(),
                             url: url.trim().to_string(),
+                            by_title: false,
                         })?;
                     }
                 }

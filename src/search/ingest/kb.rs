@@ -28,6 +28,8 @@ struct LooseDoc {
     url: String,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    by_title: bool,
 }
 
 pub(super) fn read_jsonl(mut reader: Bounded<impl BufRead>, relative: &str, sink: &mut Sink<'_>) -> Result<(), Error> {
@@ -62,6 +64,7 @@ pub(super) fn read_jsonl(mut reader: Bounded<impl BufRead>, relative: &str, sink
                 doc.source
             },
             url: doc.url,
+            by_title: doc.by_title,
         })?;
     }
     Ok(())
@@ -148,6 +151,7 @@ pub(super) fn parse_markdown(text: &str, relative: &str) -> Vec<CorpusDoc> {
             text,
             source: relative.to_string(),
             url: format!("{relative}{anchor}"),
+            by_title: false,
         });
     };
     for line in text.lines() {
@@ -198,6 +202,7 @@ pub(super) fn parse_text(text: &str, relative: &str) -> Vec<CorpusDoc> {
             text,
             source: relative.to_string(),
             url: relative.to_string(),
+            by_title: false,
         })
         .collect()
 }

@@ -45,6 +45,11 @@ pub struct CorpusDoc {
     pub source: String,
     #[serde(default)]
     pub url: String,
+    /// Found by its title only, not by the words of its text: a package description says what
+    /// its software is ("OpenConnect is an SSL VPN client"), and many short ones naming "VPN"
+    /// would crowd the definition of a VPN out of the hits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_title: bool,
 }
 
 /// Where every document goes: the index writer, or a `Vec` in tests.

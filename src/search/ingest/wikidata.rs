@@ -209,6 +209,7 @@ pub(super) fn read(
             text,
             source: relative.to_string(),
             url: format!("https://www.wikidata.org/wiki/{}", entity.id),
+            by_title: false,
         })
     })
 }

@@ -96,6 +96,7 @@ pub(super) fn read(
             text,
             source: relative.to_string(),
             url: canonical_url(&html).unwrap_or(entry.url),
+            by_title: false,
         })?;
     }
     progress.add_read(size.saturating_sub(reported));
