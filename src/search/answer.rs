@@ -11,6 +11,8 @@
 //! the wrong type for the question (a "how many" with no number, a "when" with no year).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 pub use super::evidence::AnswerType;
 use super::evidence::{
@@ -180,18 +182,27 @@ impl Refusal {
 /// ([`super::reader`]) scores every sentence of the hits and answers with the best one if its
 /// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
-    let (asked, hits, candidates) = read(question, hits)?;
+    let (asked, hits, candidates, other_sense) = read(question, hits)?;
     let Some(model) = super::reader::ReaderModel::builtin() else {
         return Err(Refusal::NoHits);
     };
     let threshold = adequacy.reader_threshold.unwrap_or(model.threshold);
     let Some((best, probability)) = super::reader::best(model, &candidates) else {
-        return Err(Refusal::NoFiller {
-            expected: asked.expected,
+        return Err(match other_sense {
+            Some(other) => Refusal::Ambiguous { confidence: 0.0, other },
+            None => Refusal::NoFiller {
+                expected: asked.expected,
+            },
         });
     };
     let hit: &Hit = &hits[best.hit];
     if probability < threshold {
+        if let Some(other) = other_sense {
+            return Err(Refusal::Ambiguous {
+                confidence: probability,
+                other,
+            });
+        }
         return Err(Refusal::Unlikely {
             probability,
             threshold,
@@ -208,17 +219,54 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
     })
 }
 
+/// Dictionary words that also name well-known software ("git", "docker", "maven"), written by
+/// `scripts/build_corpus.py` from Debian's package descriptions and dependencies.
+static SOFTWARE_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("software_names.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect()
+});
+
+/// A chatbot user asking "what is git" or "what's docker" means the software, which a dictionary
+/// gloss ("a person who is deemed to be despicable") does not answer; one asking "what is a gnat"
+/// means the insect, which a computing dictionary's Ada compiler does not. For a word that names
+/// both, the article decides which is asked, and an answer from the other kind of source is
+/// ambiguous: this returns what the question may mean instead. "The" decides nothing ("what is
+/// the TypeScript"), and a question that does not say the word is not judged here.
+fn other_sense(question: &str, hit: &Hit) -> Option<String> {
+    let word = hit.title.to_lowercase();
+    if !SOFTWARE_NAMES.contains(word.as_str()) {
+        return None;
+    }
+    let said: Vec<String> = words(question).collect();
+    let asked: Vec<String> = words(&word).collect();
+    let at = said.windows(asked.len()).position(|w| w == asked.as_slice())?;
+    let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an");
+    let source = hit.source.to_lowercase();
+    if source.contains("wordnet") && !common_noun {
+        Some(format!("{}, the software", hit.title))
+    } else if (source.contains("foldoc") || source.contains("debian")) && common_noun {
+        Some(format!("{} in the dictionary", hit.title))
+    } else {
+        None
+    }
+}
+
 /// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
 /// gives none.
 pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<super::reader::Candidate>, Refusal> {
-    read(question, hits).map(|(_, _, candidates)| candidates)
+    read(question, hits).map(|(_, _, candidates, _)| candidates)
 }
 
 /// What `serve` and training share: the question read as the hits spell it
 /// ([`question::respell`]; one hit suffices, since the embedded index keeps a hit for a misspelt
 /// word only when what it has in its place is a common word), the hard refusals, and the reader's
 /// candidates among the hits as read (life dates said as sentences).
-type Read<'h> = (Asked, Vec<Cow<'h, Hit>>, Vec<super::reader::Candidate>);
+/// The last is what the question may mean instead, when the hits' only answers were in another
+/// sense of its word ([`other_sense`]): those candidates are dropped, here so that training does
+/// not learn from them either.
+type Read<'h> = (Asked, Vec<Cow<'h, Hit>>, Vec<super::reader::Candidate>, Option<String>);
 
 fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let respelt = question::respell(
@@ -229,8 +277,16 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let question = respelt.as_deref().unwrap_or(question);
     let (asked, hits) = read_question(question, hits)?;
     let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
-    let candidates = super::reader::candidates(question, &asked, &refs);
-    Ok((asked, hits, candidates))
+    let mut candidates = super::reader::candidates(question, &asked, &refs);
+    let mut other = None;
+    candidates.retain(|c| match other_sense(question, refs[c.hit]) {
+        Some(sense) => {
+            other.get_or_insert(sense);
+            false
+        }
+        None => true,
+    });
+    Ok((asked, hits, candidates, other))
 }
 
 /// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks
@@ -455,6 +511,50 @@ mod tests {
             answer("what is the boiling point of mercury", &off_topic, &Adequacy::default()),
             Err(Refusal::Unlikely { .. })
         ));
+    }
+
+    #[test]
+    fn a_word_that_names_software_is_asked_in_the_sense_its_article_says() {
+        let git = [source(
+            hit(
+                "wordnet/git",
+                "git",
+                "git (noun): a person who is deemed to be despicable or contemptible; also called rotter.",
+            ),
+            "WordNet 3.0",
+        )];
+        let lenient = reader_threshold(0.0);
+        for q in ["what is git", "What's Git?", "please tell me what is the git"] {
+            assert!(
+                matches!(answer(q, &git, &lenient), Err(Refusal::Ambiguous { .. })),
+                "{q}: {:?}",
+                answer(q, &git, &lenient)
+            );
+        }
+        assert!(answer("what is a git", &git, &lenient).is_ok());
+        let gnat = [source(
+            hit(
+                "foldoc/gnat",
+                "Gnat",
+                "Gnat: An Ada compiler written in Ada using the gcc code generator.",
+            ),
+            "FOLDOC",
+        )];
+        assert!(matches!(
+            answer("what is a gnat", &gnat, &lenient),
+            Err(Refusal::Ambiguous { .. })
+        ));
+        assert!(answer("what is gnat", &gnat, &lenient).is_ok());
+        // A word no software is named after is answered from the dictionary as before.
+        let mortgage = [source(
+            hit(
+                "wordnet/mortgage",
+                "mortgage",
+                "mortgage (noun): a conditional conveyance of property as security for a loan.",
+            ),
+            "WordNet 3.0",
+        )];
+        assert!(answer("what is mortgage", &mortgage, &lenient).is_ok());
     }
 
     #[test]

@@ -883,6 +883,8 @@ fn source_kind(source: &str) -> &'static str {
         "factbook"
     } else if s.contains("element") || s.contains("mendeleev") {
         "elements"
+    } else if s.contains("debian") {
+        "software"
     } else if s.contains("calendar") || s.contains("event") {
         "events"
     } else {
