@@ -234,20 +234,25 @@ static SOFTWARE_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// both, the article decides which is asked, and an answer from the other kind of source is
 /// ambiguous: this returns what the question may mean instead. "The" decides nothing ("what is
 /// the TypeScript"), and a question that does not say the word is not judged here.
+///
+/// A package description names one program, a proper noun: "what is a webhook" asks for the
+/// common noun, which "Webhook is a lightweight configurable tool written in Go" does not define,
+/// whether or not the dictionary has the word.
 fn other_sense(question: &str, hit: &Hit) -> Option<String> {
+    let source = hit.source.to_lowercase();
+    let package = source.contains("debian");
     let word = hit.title.to_lowercase();
-    if !SOFTWARE_NAMES.contains(word.as_str()) {
+    if !package && !SOFTWARE_NAMES.contains(word.as_str()) {
         return None;
     }
     let said: Vec<String> = words(question).collect();
     let asked: Vec<String> = words(&word).collect();
     let at = said.windows(asked.len()).position(|w| w == asked.as_slice())?;
     let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an");
-    let source = hit.source.to_lowercase();
     if source.contains("wordnet") && !common_noun {
         Some(format!("{}, the software", hit.title))
-    } else if (source.contains("foldoc") || source.contains("debian")) && common_noun {
-        Some(format!("{} in the dictionary", hit.title))
+    } else if (package || source.contains("foldoc")) && common_noun {
+        Some(format!("{} as a common noun", hit.title))
     } else {
         None
     }
@@ -545,6 +550,19 @@ mod tests {
             Err(Refusal::Ambiguous { .. })
         ));
         assert!(answer("what is gnat", &gnat, &lenient).is_ok());
+        let webhook = [source(
+            hit(
+                "debian/webhook",
+                "Webhook",
+                "Webhook is a lightweight configurable tool written in Go.",
+            ),
+            "Debian package descriptions",
+        )];
+        assert!(matches!(
+            answer("Hi! What is a webhook?", &webhook, &lenient),
+            Err(Refusal::Ambiguous { .. })
+        ));
+        assert!(answer("what is webhook", &webhook, &lenient).is_ok());
         // A word no software is named after is answered from the dictionary as before.
         let mortgage = [source(
             hit(
