@@ -237,7 +237,7 @@ static SOFTWARE_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 ///
 /// A package description names one program, a proper noun: "what is a webhook" asks for the
 /// common noun, which "Webhook is a lightweight configurable tool written in Go" does not define,
-/// whether or not the dictionary has the word.
+/// whether or not the dictionary has the word; nor is a question that does not name the program.
 fn other_sense(question: &str, hit: &Hit) -> Option<String> {
     let source = hit.source.to_lowercase();
     let package = source.contains("debian");
@@ -247,7 +247,11 @@ fn other_sense(question: &str, hit: &Hit) -> Option<String> {
     }
     let said: Vec<String> = words(question).collect();
     let asked: Vec<String> = words(&word).collect();
-    let at = said.windows(asked.len()).position(|w| w == asked.as_slice())?;
+    let Some(at) = said.windows(asked.len()).position(|w| w == asked.as_slice()) else {
+        // Found by its title, a program answers only a question that names it, not one whose
+        // word was read as its name ("sushi what is it" → "Sushy is a Python library").
+        return package.then(|| format!("{}, a program not named in the question", hit.title));
+    };
     let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an");
     if source.contains("wordnet") && !common_noun {
         Some(format!("{}, the software", hit.title))
@@ -274,6 +278,7 @@ pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<supe
 type Read<'h> = (Asked, Vec<Cow<'h, Hit>>, Vec<super::reader::Candidate>, Option<String>);
 
 fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
+    let said = question;
     let respelt = question::respell(
         question,
         hits.iter().flat_map(|h| [h.title.as_str(), h.text.as_str()]),
@@ -284,7 +289,8 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let mut candidates = super::reader::candidates(question, &asked, &refs);
     let mut other = None;
-    candidates.retain(|c| match other_sense(question, refs[c.hit]) {
+    // As the user spelt it: a word respelt to a program's name is no mention of the program.
+    candidates.retain(|c| match other_sense(said, refs[c.hit]) {
         Some(sense) => {
             other.get_or_insert(sense);
             false
@@ -563,6 +569,18 @@ mod tests {
             Err(Refusal::Ambiguous { .. })
         ));
         assert!(answer("what is webhook", &webhook, &lenient).is_ok());
+        let sushy = [source(
+            hit(
+                "debian/sushy",
+                "Sushy",
+                "Sushy is a Python library to communicate with Redfish based systems.",
+            ),
+            "Debian package descriptions",
+        )];
+        assert!(matches!(
+            answer("sushi what is it", &sushy, &lenient),
+            Err(Refusal::Ambiguous { .. })
+        ));
         // A word no software is named after is answered from the dictionary as before.
         let mortgage = [source(
             hit(
