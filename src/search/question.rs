@@ -354,6 +354,11 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
     if !word.starts_with(*letter) {
         return !first && small(word) && spells(rest, letters, false);
     }
+    // A letter said alone is how the abbreviation is pronounced ("/S Q L/") or a possessive's
+    // "s", not a word of what it stands for.
+    if word.chars().count() < 2 {
+        return false;
+    }
     // The first word spelling it all is the abbreviation itself, not its expansion.
     let most = if first { letters.len() - 1 } else { letters.len() };
     // Letters this word may take beyond its first: as many as appear in order inside it.
@@ -492,6 +497,13 @@ mod tests {
         assert!(expands("HyperText Markup Language", "html"));
         assert!(expands("also called deoxyribonucleic acid", "dna"));
         assert!(!expands("a long linear polymer", "dna"));
+        // Letters said one by one are how it is pronounced, not what it stands for.
+        assert!(!expands(
+            "SQL: /S Q L/ An industry-standard language for querying databases.",
+            "sql"
+        ));
+        assert!(!expands("ssh: 1. Steve's Shell.", "ssh"));
+        assert!(expands("Secure Shell (SSH) is a network protocol.", "ssh"));
     }
 
     proptest::proptest! {
