@@ -289,15 +289,50 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let mut candidates = super::reader::candidates(question, &asked, &refs);
     let mut other = None;
+    let spelt_elsewhere = abbreviation_spelt_elsewhere(said, &refs);
     // As the user spelt it: a word respelt to a program's name is no mention of the program.
-    candidates.retain(|c| match other_sense(said, refs[c.hit]) {
-        Some(sense) => {
-            other.get_or_insert(sense);
-            false
+    candidates.retain(|c| {
+        let hit = refs[c.hit];
+        let sense = other_sense(said, hit).or_else(|| {
+            spelt_elsewhere
+                .iter()
+                .find(|(dictionary, _)| *dictionary == c.hit)
+                .map(|(_, expansion)| expansion.clone())
+        });
+        match sense {
+            Some(sense) => {
+                other.get_or_insert(sense);
+                false
+            }
+            None => true,
         }
-        None => true,
     });
     Ok((asked, hits, candidates, other))
+}
+
+/// "What is an LLM": WordNet (2006) glosses LLM as "Master of Laws"; the encyclopedia's "Large
+/// language model" spells out the same letters. Two senses of one abbreviation make the question
+/// ambiguous, and the dictionary's is the older: its gloss is not read, and the newer source
+/// answers or the request escalates. Returns the dictionary hits dropped and the other sense.
+fn abbreviation_spelt_elsewhere(question: &str, hits: &[&Hit]) -> Vec<(usize, String)> {
+    let said: Vec<String> = words(question).collect();
+    let mut dropped = Vec::new();
+    for (i, hit) in hits.iter().enumerate() {
+        let word = hit.title.to_lowercase();
+        let short = (2..=6).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic());
+        if !short || !hit.source.to_lowercase().contains("wordnet") || !said.contains(&word) {
+            continue;
+        }
+        let elsewhere = hits.iter().find(|other| {
+            !other.source.to_lowercase().contains("wordnet")
+                && words(&other.title).count() >= 2
+                && question::expands(&other.title, &word)
+        });
+        if let Some(other) = elsewhere {
+            dropped.push((i, other.title.clone()));
+        }
+    }
+    dropped
 }
 
 /// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks
@@ -591,6 +626,39 @@ mod tests {
             "WordNet 3.0",
         )];
         assert!(answer("what is mortgage", &mortgage, &lenient).is_ok());
+    }
+
+    #[test]
+    fn an_abbreviation_another_source_spells_otherwise_is_not_read_from_the_dictionary() {
+        let llm = source(
+            hit(
+                "wordnet/LLM",
+                "LLM",
+                "LLM (noun): an advanced law degree; also called Master of Laws.",
+            ),
+            "WordNet 3.0",
+        );
+        let model = source(
+            hit(
+                "wiki/llm",
+                "Large language model",
+                "A large language model (LLM) is a language model trained on a vast amount of text.",
+            ),
+            "Wikipedia",
+        );
+        let lenient = reader_threshold(0.0);
+        let both = [llm.clone(), model];
+        let read = reader_candidates("what is an llm", &both).unwrap();
+        assert!(
+            !read.is_empty() && read.iter().all(|c| c.hit == 1),
+            "the gloss is not read"
+        );
+        let got = answer("what is an llm", &both, &lenient).unwrap();
+        assert!(got.sentence.contains("language model"), "{}", got.sentence);
+        assert!(matches!(
+            answer("what is an llm", &[llm.clone()], &lenient),
+            Ok(a) if a.sentence.contains("Master of Laws")
+        ));
     }
 
     #[test]
