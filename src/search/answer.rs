@@ -323,10 +323,14 @@ fn abbreviation_spelt_elsewhere(question: &str, hits: &[&Hit]) -> Vec<(usize, St
         if !short || !hit.source.to_lowercase().contains("wordnet") || !said.contains(&word) {
             continue;
         }
+        // The same sense spelt in both ("GDP … also called gross domestic product") is no rival.
+        let gloss = words(&hit.text).collect::<Vec<_>>().join(" ");
         let elsewhere = hits.iter().find(|other| {
+            let expansion = words(&other.title).collect::<Vec<_>>();
             !other.source.to_lowercase().contains("wordnet")
-                && words(&other.title).count() >= 2
+                && expansion.len() >= 2
                 && question::expands(&other.title, &word)
+                && !gloss.contains(&expansion.join(" "))
         });
         if let Some(other) = elsewhere {
             dropped.push((i, other.title.clone()));
@@ -659,6 +663,29 @@ mod tests {
             answer("what is an llm", &[llm.clone()], &lenient),
             Ok(a) if a.sentence.contains("Master of Laws")
         ));
+        // Where the gloss spells out the same words, both are one sense and the gloss is read.
+        let gdp = [
+            source(
+                hit(
+                    "wordnet/GDP",
+                    "GDP",
+                    "GDP (noun): the measure of an economy; also called gross domestic product.",
+                ),
+                "WordNet 3.0",
+            ),
+            source(
+                hit(
+                    "wiki/gdp",
+                    "Gross domestic product",
+                    "Gross domestic product (GDP) is a monetary measure.",
+                ),
+                "Wikipedia",
+            ),
+        ];
+        assert!(reader_candidates("what is gdp", &gdp)
+            .unwrap()
+            .iter()
+            .any(|c| c.hit == 0));
     }
 
     #[test]
