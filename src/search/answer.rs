@@ -238,7 +238,7 @@ static SOFTWARE_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// A package description names one program, a proper noun: "what is a webhook" asks for the
 /// common noun, which "Webhook is a lightweight configurable tool written in Go" does not define,
 /// whether or not the dictionary has the word; nor is a question that does not name the program.
-fn other_sense(question: &str, hit: &Hit) -> Option<String> {
+fn other_sense(question: &str, hit: &Hit) -> Option<Sense> {
     let source = hit.source.to_lowercase();
     let package = source.contains("debian");
     let word = hit.title.to_lowercase();
@@ -250,16 +250,32 @@ fn other_sense(question: &str, hit: &Hit) -> Option<String> {
     let Some(at) = said.windows(asked.len()).position(|w| w == asked.as_slice()) else {
         // Found by its title, a program answers only a question that names it, not one whose
         // word was read as its name ("sushi what is it" → "Sushy is a Python library").
-        return package.then(|| format!("{}, a program not named in the question", hit.title));
+        return package.then_some(Sense::Unnamed);
     };
-    let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an");
-    if source.contains("wordnet") && !common_noun {
-        Some(format!("{}, the software", hit.title))
+    let content = content_terms(&normalize_question(question));
+    let title_terms = content_terms(&word);
+    let of_title = |t: &String| title_terms.iter().any(|w| question::same_term(t, w));
+    // "who played jack sparrow" asks about Jack Sparrow, not what "jack" is.
+    let only_it = content.iter().all(of_title);
+    // "what is a json file": the article is the file's, not JSON's.
+    let compound = said.get(at + asked.len()).is_some_and(|next| {
+        content.iter().any(|t| question::same_term(t, &question::term(next))) && !of_title(&question::term(next))
+    });
+    let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an") && !compound;
+    if source.contains("wordnet") && !common_noun && only_it {
+        Some(Sense::Other(format!("{}, the software", hit.title)))
     } else if (package || source.contains("foldoc")) && common_noun {
-        Some(format!("{} as a common noun", hit.title))
+        Some(Sense::Other(format!("{} as a common noun", hit.title)))
     } else {
         None
     }
+}
+
+/// Why a candidate is not read: the question may mean another sense of its word (said in the
+/// refusal), or the candidate's program is not named in it (dropped without a word).
+enum Sense {
+    Other(String),
+    Unnamed,
 }
 
 /// The reader's candidates for a question and its hits, for training; a hard refusal or no hits
@@ -297,13 +313,14 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
             spelt_elsewhere
                 .iter()
                 .find(|(dictionary, _)| *dictionary == c.hit)
-                .map(|(_, expansion)| expansion.clone())
+                .map(|(_, expansion)| Sense::Other(expansion.clone()))
         });
         match sense {
-            Some(sense) => {
+            Some(Sense::Other(sense)) => {
                 other.get_or_insert(sense);
                 false
             }
+            Some(Sense::Unnamed) => false,
             None => true,
         }
     });
@@ -582,6 +599,11 @@ mod tests {
             );
         }
         assert!(answer("what is a git", &git, &lenient).is_ok());
+        // A question about more than the word is not asking what the word is.
+        assert!(!matches!(
+            answer("what does git mean in british slang", &git, &lenient),
+            Err(Refusal::Ambiguous { .. })
+        ));
         let gnat = [source(
             hit(
                 "foldoc/gnat",
@@ -608,6 +630,11 @@ mod tests {
             Err(Refusal::Ambiguous { .. })
         ));
         assert!(answer("what is webhook", &webhook, &lenient).is_ok());
+        // "a webhook request": the article is the request's.
+        assert!(!matches!(
+            answer("what is a webhook request", &webhook, &lenient),
+            Err(Refusal::Ambiguous { .. })
+        ));
         let sushy = [source(
             hit(
                 "debian/sushy",
@@ -616,10 +643,7 @@ mod tests {
             ),
             "Debian package descriptions",
         )];
-        assert!(matches!(
-            answer("sushi what is it", &sushy, &lenient),
-            Err(Refusal::Ambiguous { .. })
-        ));
+        assert!(reader_candidates("sushi what is it", &sushy).unwrap().is_empty());
         // A word no software is named after is answered from the dictionary as before.
         let mortgage = [source(
             hit(
