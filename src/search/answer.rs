@@ -684,7 +684,7 @@ mod tests {
         let got = answer("what is an llm", &both, &lenient).unwrap();
         assert!(got.sentence.contains("language model"), "{}", got.sentence);
         assert!(matches!(
-            answer("what is an llm", &[llm.clone()], &lenient),
+            answer("what is an llm", std::slice::from_ref(&llm), &lenient),
             Ok(a) if a.sentence.contains("Master of Laws")
         ));
         // Where the gloss spells out the same words, both are one sense and the gloss is read.
