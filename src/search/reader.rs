@@ -249,6 +249,23 @@ fn measure_asked(question: &str) -> Option<&'static [&'static str]> {
         .map(|(_, family)| *family)
 }
 
+/// Whether a sentence states a quantity with its unit ("42.195 km", "about 120 days", "8,848.86
+/// m"), or, for a duration, two years ("began in 1939 and ended in 1945"): what "how long", "how
+/// far", "how tall", "how high" and "how deep" ask for. A sentence that only names the measure
+/// ("More than 800 marathons are held worldwide each year") does not.
+fn states_quantity(sentence: &str, duration: bool) -> bool {
+    static QUANTITY: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)(?:\d[\d,.]*(?:\s|-|\u{a0})*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion)(?:\s|-|\u{a0})+)(?:km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|mm|mi|miles?|ft|feet|foot|inch(?:es)?|yards?|yd|light[- ]years?|au|nmi|seconds?|min|minutes?|hrs?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|millenni(?:um|a))\b",
+        )
+        .ok()
+    });
+    static YEARS: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(r"\b\d{3,4}\b.{0,60}?\b\d{3,4}\b").ok());
+    let found = |re: &LazyLock<Option<regex::Regex>>| re.as_ref().is_some_and(|r| r.is_match(sentence));
+    found(&QUANTITY) || (duration && found(&YEARS))
+}
+
 /// Whether a sentence closes a parenthesis it never opened: the tail of a split sentence.
 fn closes_before_opening(sentence: &str) -> bool {
     sentence
@@ -327,6 +344,12 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let counted = counted_noun(question);
     let record = evidence::record_asked(question);
     let measure = measure_asked(question);
+    // "How old" is answered by a year of birth or founding, with no unit; the others by a
+    // quantity (`Some(true)`: one that two years may give, a duration).
+    let quantity_asked = {
+        let q = question.trim_start().to_lowercase();
+        (measure.is_some() && !q.starts_with("how old")).then(|| q.starts_with("how long"))
+    };
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
@@ -410,6 +433,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 words(sentence).any(|w| !w.ends_with("est") && family.iter().any(|f| w.starts_with(f)))
             };
             if measure.is_some_and(|family| !names_measure(family)) {
+                continue;
+            }
+            if quantity_asked.is_some_and(|duration| !states_quantity(sentence, duration)) {
                 continue;
             }
             // "1450-1498); also called Cabot, John Cabot.": the tail of a sentence split inside
@@ -1066,6 +1092,27 @@ mod tests {
             definition_subject("what is the best way to learn a language quickly"),
             None
         );
+    }
+
+    #[test]
+    fn a_measure_is_answered_by_a_quantity_with_its_unit() {
+        assert!(states_quantity(
+            "The marathon is a long-distance foot race with a distance of 42.195 km.",
+            false
+        ));
+        assert!(states_quantity("Red blood cells circulate for about 120 days.", true));
+        assert!(states_quantity("Its height is 8,848.86 m above sea level.", false));
+        assert!(states_quantity("It is twenty-four hours long.", true));
+        assert!(!states_quantity(
+            "More than 800 marathons are held worldwide each year, with the vast majority of competitors being recreational athletes.",
+            true
+        ));
+        assert!(!states_quantity(
+            "Larger marathons can have tens of thousands of participants.",
+            true
+        ));
+        assert!(states_quantity("World War II began in 1939 and ended in 1945.", true));
+        assert!(!states_quantity("World War II began in 1939 and ended in 1945.", false));
     }
 
     fn hit(title: &str, text: &str, source: &str) -> Hit {
