@@ -207,7 +207,8 @@ impl Ledger {
             }
             // Overload: the writer is behind. Spill to the spool rather than lose the row.
             Err(mpsc::error::TrySendError::Full(Message::Record(row))) => {
-                match self.spool.as_ref().map(|s| s.append([row.as_ref()])) {
+                let spill = |spool: &Arc<Spool>| off_the_runtime(|| spool.append([row.as_ref()]));
+                match self.spool.as_ref().map(spill) {
                     Some(Ok(_)) => {
                         self.stats.spooled.inc();
                     }
@@ -222,6 +223,19 @@ impl Ledger {
                 tracing::error!("ledger row dropped: the writer has stopped");
             }
         }
+    }
+}
+
+/// Runs blocking file work from wherever a row is recorded. On a multi-threaded runtime's worker
+/// (a request handler), `block_in_place` first hands the worker's other tasks to another thread,
+/// so an overload that spills rows to the spool file does not stall the requests queued behind
+/// this one; elsewhere (the writer's own thread, a test's current-thread runtime) it just runs.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -571,6 +585,34 @@ mod tests {
         }
         assert_eq!(ledger.stats().spooled(), 3);
         assert_eq!(series(&metrics, "ecoroute_ledger_rows_spooled_total"), 3);
+        assert_eq!(spool.take().unwrap().len(), 3);
+    }
+
+    /// A request handler on the multi-threaded runtime spills too: the file write is handed off
+    /// the worker (`block_in_place`), which a current-thread runtime (above) cannot do.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_on_the_serving_runtime_spills_to_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::beside(&dir.path().join("ledger.sqlite")));
+        let metrics = Metrics::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let ledger = Arc::new(Ledger {
+            tx: Some(tx),
+            stats: Arc::new(LedgerStats::new(&metrics)),
+            max_queued_bytes: usize::MAX,
+            store_prompts: false,
+            spool: Some(Arc::clone(&spool)),
+        });
+        let handlers: Vec<_> = (0..4)
+            .map(|i| {
+                let ledger = Arc::clone(&ledger);
+                tokio::spawn(async move { ledger.record(row(i)) })
+            })
+            .collect();
+        for handler in handlers {
+            handler.await.unwrap();
+        }
+        assert_eq!(ledger.stats().spooled(), 3);
         assert_eq!(spool.take().unwrap().len(), 3);
     }
 
