@@ -239,8 +239,8 @@ static SOFTWARE_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// common noun, which "Webhook is a lightweight configurable tool written in Go" does not define,
 /// whether or not the dictionary has the word; nor is a question that does not name the program.
 fn other_sense(question: &str, hit: &Hit) -> Option<Sense> {
-    let source = hit.source.to_lowercase();
-    let package = source.contains("debian");
+    let source = super::reader::source_kind(&hit.source);
+    let package = source == "software";
     let word = hit.title.to_lowercase();
     if !package && !SOFTWARE_NAMES.contains(word.as_str()) {
         return None;
@@ -262,9 +262,9 @@ fn other_sense(question: &str, hit: &Hit) -> Option<Sense> {
         content.iter().any(|t| question::same_term(t, &question::term(next))) && !of_title(&question::term(next))
     });
     let common_noun = at > 0 && matches!(said[at - 1].as_str(), "a" | "an") && !compound;
-    if source.contains("wordnet") && !common_noun && only_it {
+    if source == "wordnet" && !common_noun && only_it {
         Some(Sense::Other(format!("{}, the software", hit.title)))
-    } else if (package || source.contains("foldoc")) && common_noun {
+    } else if (package || source == "foldoc") && common_noun {
         Some(Sense::Other(format!("{} as a common noun", hit.title)))
     } else {
         None
@@ -304,25 +304,21 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let (asked, hits) = read_question(question, hits)?;
     let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let mut candidates = super::reader::candidates(question, &asked, &refs);
+    // One verdict per hit, not per sentence of it. As the user spelt it: a word respelt to a
+    // program's name is no mention of the program.
+    let senses: Vec<Option<Sense>> = refs
+        .iter()
+        .zip(abbreviation_spelt_elsewhere(said, &refs))
+        .map(|(hit, expansion)| other_sense(said, hit).or(expansion.map(Sense::Other)))
+        .collect();
     let mut other = None;
-    let spelt_elsewhere = abbreviation_spelt_elsewhere(said, &refs);
-    // As the user spelt it: a word respelt to a program's name is no mention of the program.
-    candidates.retain(|c| {
-        let hit = refs[c.hit];
-        let sense = other_sense(said, hit).or_else(|| {
-            spelt_elsewhere
-                .iter()
-                .find(|(dictionary, _)| *dictionary == c.hit)
-                .map(|(_, expansion)| Sense::Other(expansion.clone()))
-        });
-        match sense {
-            Some(Sense::Other(sense)) => {
-                other.get_or_insert(sense);
-                false
-            }
-            Some(Sense::Unnamed) => false,
-            None => true,
+    candidates.retain(|c| match &senses[c.hit] {
+        Some(Sense::Other(sense)) => {
+            other.get_or_insert_with(|| sense.clone());
+            false
         }
+        Some(Sense::Unnamed) => false,
+        None => true,
     });
     Ok((asked, hits, candidates, other))
 }
@@ -330,30 +326,30 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
 /// "What is an LLM": WordNet (2006) glosses LLM as "Master of Laws"; the encyclopedia's "Large
 /// language model" spells out the same letters. Two senses of one abbreviation make the question
 /// ambiguous, and the dictionary's is the older: its gloss is not read, and the newer source
-/// answers or the request escalates. Returns the dictionary hits dropped and the other sense.
-fn abbreviation_spelt_elsewhere(question: &str, hits: &[&Hit]) -> Vec<(usize, String)> {
+/// answers or the request escalates. For each hit, the other sense when it is such a gloss.
+fn abbreviation_spelt_elsewhere(question: &str, hits: &[&Hit]) -> Vec<Option<String>> {
     let said: Vec<String> = words(question).collect();
-    let mut dropped = Vec::new();
-    for (i, hit) in hits.iter().enumerate() {
-        let word = hit.title.to_lowercase();
-        let short = (2..=6).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic());
-        if !short || !hit.source.to_lowercase().contains("wordnet") || !said.contains(&word) {
-            continue;
-        }
-        // The same sense spelt in both ("GDP … also called gross domestic product") is no rival.
-        let gloss = words(&hit.text).collect::<Vec<_>>().join(" ");
-        let elsewhere = hits.iter().find(|other| {
-            let expansion = words(&other.title).collect::<Vec<_>>();
-            !other.source.to_lowercase().contains("wordnet")
-                && expansion.len() >= 2
-                && question::expands(&other.title, &word)
-                && !gloss.contains(&expansion.join(" "))
-        });
-        if let Some(other) = elsewhere {
-            dropped.push((i, other.title.clone()));
-        }
-    }
-    dropped
+    let wordnet = |hit: &Hit| super::reader::source_kind(&hit.source) == "wordnet";
+    hits.iter()
+        .map(|hit| {
+            let word = hit.title.to_lowercase();
+            let short = (2..=6).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic());
+            if !short || !wordnet(hit) || !said.contains(&word) {
+                return None;
+            }
+            // The same sense spelt in both ("GDP … also called gross domestic product") is no rival.
+            let gloss = words(&hit.text).collect::<Vec<_>>().join(" ");
+            hits.iter()
+                .find(|other| {
+                    let expansion = words(&other.title).collect::<Vec<_>>();
+                    !wordnet(other)
+                        && expansion.len() >= 2
+                        && question::expands(&other.title, &word)
+                        && !gloss.contains(&expansion.join(" "))
+                })
+                .map(|other| other.title.clone())
+        })
+        .collect()
 }
 
 /// "Hi there", "thanks!", "good morning": a message made only of greetings and politeness asks

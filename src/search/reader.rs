@@ -226,27 +226,40 @@ fn share_bucket(x: f64) -> &'static str {
     }
 }
 
-/// For "how deep", "how tall", "how long" …: the beginnings of the words a sentence giving that
-/// measure uses ("depth"; "height", "elevation", "stands"). `None` for other questions. The caller
-/// leaves out record words ("the deepest trench"), which name no measure.
-fn measure_asked(question: &str) -> Option<&'static [&'static str]> {
+/// A measure asked ("how deep", "how tall", "how long" …).
+struct Measure {
+    /// The beginnings of the words a sentence giving it uses ("depth"; "height", "elevation",
+    /// "stands"). The caller leaves out record words ("the deepest trench"), which name no measure.
+    family: &'static [&'static str],
+    /// Whether it is answered by a quantity with its unit, and if so whether two years may give
+    /// it (a duration): "how old" is answered by a year of birth or founding, with no unit.
+    quantity: Option<bool>,
+}
+
+/// The measure a question asks for; `None` for other questions.
+fn measure_asked(question: &str) -> Option<Measure> {
     const HEIGHT: &[&str] = &["tall", "height", "high", "elevation", "altitude", "stand", "rise"];
-    const FAMILIES: [(&str, &[&str]); 6] = [
-        ("how deep", &["deep", "depth"]),
-        ("how tall", HEIGHT),
-        ("how high", HEIGHT),
+    const FAMILIES: [(&str, &[&str], Option<bool>); 6] = [
+        ("how deep", &["deep", "depth"], Some(false)),
+        ("how tall", HEIGHT, Some(false)),
+        ("how high", HEIGHT, Some(false)),
         (
             "how long",
             &["long", "length", "last", "dur", "minute", "hour", "day", "year", "week"],
+            Some(true),
         ),
-        ("how far", &["far", "distan", "away", "from"]),
-        ("how old", &["old", "age", "born", "found", "built", "year", "date"]),
+        ("how far", &["far", "distan", "away", "from"], Some(false)),
+        (
+            "how old",
+            &["old", "age", "born", "found", "built", "year", "date"],
+            None,
+        ),
     ];
     let q = question.trim_start().to_lowercase();
     FAMILIES
         .iter()
-        .find(|(start, _)| q.starts_with(start))
-        .map(|(_, family)| *family)
+        .find(|(start, _, _)| q.starts_with(start))
+        .map(|&(_, family, quantity)| Measure { family, quantity })
 }
 
 /// Whether a sentence states a quantity with its unit ("42.195 km", "about 120 days", "8,848.86
@@ -344,12 +357,6 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let counted = counted_noun(question);
     let record = evidence::record_asked(question);
     let measure = measure_asked(question);
-    // "How old" is answered by a year of birth or founding, with no unit; the others by a
-    // quantity (`Some(true)`: one that two years may give, a duration).
-    let quantity_asked = {
-        let q = question.trim_start().to_lowercase();
-        (measure.is_some() && !q.starts_with("how old")).then(|| q.starts_with("how long"))
-    };
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
@@ -432,10 +439,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             let names_measure = |family: &[&str]| {
                 words(sentence).any(|w| !w.ends_with("est") && family.iter().any(|f| w.starts_with(f)))
             };
-            if measure.is_some_and(|family| !names_measure(family)) {
-                continue;
-            }
-            if quantity_asked.is_some_and(|duration| !states_quantity(sentence, duration)) {
+            if measure.as_ref().is_some_and(|m| {
+                !names_measure(m.family) || m.quantity.is_some_and(|duration| !states_quantity(sentence, duration))
+            }) {
                 continue;
             }
             // "1450-1498); also called Cabot, John Cabot.": the tail of a sentence split inside
@@ -895,7 +901,7 @@ fn wordnet_pos(sentence: &str) -> Option<&'static str> {
 }
 
 /// The family of a hit's source, as a feature: sources differ in what their sentences are.
-fn source_kind(source: &str) -> &'static str {
+pub(super) fn source_kind(source: &str) -> &'static str {
     let s = source.to_lowercase();
     if s.contains("wikipedia") {
         "wikipedia"
