@@ -130,6 +130,10 @@ pub enum Command {
         /// Number of hits to show.
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// Also show the reader's N most likely answers among the proxy's hits, each with its
+        /// probability and the features that weighed most: why a right sentence was not chosen.
+        #[arg(long, default_value_t = 0)]
+        candidates: usize,
         query: String,
     },
     /// Savings report from the ledger: totals and groups, each figure a low/central/high range.
@@ -244,7 +248,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 max_input_bytes,
             },
         ),
-        Command::Search { config, limit, query } => search(&config.config, limit, &query),
+        Command::Search {
+            config,
+            limit,
+            candidates,
+            query,
+        } => search(&config.config, limit, candidates, &query),
         Command::Train(args) => train_command(&args),
         Command::TrainReader(args) => train_reader_command(&args),
         Command::TrainRouter(args) => train_router_command(&args),

@@ -6,7 +6,7 @@ use super::*;
 
 /// Searches with the configured backend (whichever it is) and shows the hits and the answer the
 /// proxy would give.
-pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<ExitCode, CliError> {
+pub(super) fn search(config_path: &Path, limit: usize, candidates: usize, query: &str) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     // As the proxy does: the question without its chat frame.
     let query = crate::classify::text::core_question(query);
@@ -65,6 +65,12 @@ pub(super) fn search(config_path: &Path, limit: usize, query: &str) -> Result<Ex
         elapsed.as_secs_f64() * 1e3
     )
     .map_err(io)?;
+    if candidates > 0 {
+        writeln!(out, "\nthe reader's {candidates} most likely answers:").map_err(io)?;
+        for (p, title, text, why) in crate::search::answer::ranked_candidates(query, &answered_from, candidates) {
+            writeln!(out, "  p={p:.3}  [{title}] {text}\n           {}", why.join(", ")).map_err(io)?;
+        }
+    }
     // The answer exactly as the proxy's search step gives it: through the search stack's timeout
     // and circuit breaker, and the adequacy check.
     let verdict = tokio_runtime()?.block_on(async {

@@ -284,6 +284,35 @@ pub(crate) fn reader_candidates(question: &str, hits: &[Hit]) -> Result<Vec<supe
     read(question, hits).map(|(_, _, candidates, _)| candidates)
 }
 
+/// The reader's `n` most likely answers, best first, each with its probability, the title of its
+/// hit and the features that weighed most (for `ecoroute search --candidates`).
+pub(crate) fn ranked_candidates(question: &str, hits: &[Hit], n: usize) -> Vec<(f64, String, String, Vec<String>)> {
+    let (Some(model), Ok((_, read_hits, candidates, _))) =
+        (super::reader::ReaderModel::builtin(), read(question, hits))
+    else {
+        return Vec::new();
+    };
+    let mut ranked: Vec<_> = candidates
+        .iter()
+        .map(|c| {
+            let why = super::reader::contributions(model, c)
+                .into_iter()
+                .take(6)
+                .map(|(name, w)| format!("{w:+.2} {name}"))
+                .collect();
+            (
+                model.probability(&c.features),
+                read_hits[c.hit].title.clone(),
+                c.text.clone(),
+                why,
+            )
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked.truncate(n);
+    ranked
+}
+
 /// What `serve` and training share: the question read as the hits spell it
 /// ([`question::respell`]; one hit suffices, since the embedded index keeps a hit for a misspelt
 /// word only when what it has in its place is a common word), the hard refusals, and the reader's
