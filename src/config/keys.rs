@@ -119,9 +119,12 @@ impl Default for KeysConfig {
 }
 
 impl KeysConfig {
-    /// Whether some tenant has a budget (whose spend the ledger holds).
-    pub(crate) fn tenant_budgets(&self) -> bool {
-        self.tenant_limits.values().any(|l| l.budget_period.is_some())
+    /// Whether some tenant or key has a budget (whose spend the ledger holds).
+    pub(crate) fn any_budget(&self) -> bool {
+        self.tenant_limits
+            .values()
+            .chain(self.keys.iter().map(|k| &k.limits))
+            .any(|l| l.budget_period.is_some())
     }
 }
 

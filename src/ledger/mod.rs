@@ -43,8 +43,8 @@ pub(crate) use metered::MeterReading;
 pub(crate) use record::Accounting;
 pub use record::LedgerRecord;
 pub use sqlite::{open as open_sqlite, SCHEMA_VERSION};
+pub(crate) use store::{budget_spend, Store};
 pub use store::{read_store, read_store_with_settings, StoredSettings};
-pub(crate) use store::{tenant_spend, Store};
 use writer::{write_loop, WriterSettings};
 
 enum Message {
@@ -262,14 +262,22 @@ impl LedgerWriter {
     }
 }
 
-/// Cost and energy per tenant in the current day and month (`?1`: the day's start, `?2`: the
-/// month's), from the rows' own figures; the `ts_ms` index bounds it to the month.
-const TENANT_SPEND_SQL: &str = "SELECT tenant,
+/// Cost and energy per tenant and per inbound key in the current day and month (`?1`: the day's
+/// start, `?2`: the month's), from the rows' own figures; the `ts_ms` index bounds it to the month.
+/// Each row is (`tenant` or `key`, its name, usd today, Wh today, usd this month, Wh this month).
+const BUDGET_SPEND_SQL: &str = "SELECT 'tenant', tenant,
         COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
         COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
         COALESCE(SUM(actual_cost_usd_central), 0),
         COALESCE(SUM(actual_energy_wh_central), 0)
-     FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL GROUP BY tenant";
+     FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL GROUP BY tenant
+     UNION ALL
+     SELECT 'key', api_key,
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
+        COALESCE(SUM(actual_cost_usd_central), 0),
+        COALESCE(SUM(actual_energy_wh_central), 0)
+     FROM requests WHERE ts_ms >= ?2 AND api_key IS NOT NULL GROUP BY api_key";
 
 /// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so
 /// a bad path or an unreachable database fails at start-up.

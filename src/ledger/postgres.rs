@@ -11,8 +11,8 @@ use postgres::{Client, NoTls};
 use rusqlite::types::Value;
 
 use super::sqlite::{
-    all_columns, kind_of, record_from_values, row_values, v4_columns, v5_columns, v6_columns, Kind, INSERT_SQL,
-    SCHEMA_VERSION, SETTINGS_TABLE_SQL,
+    all_columns, kind_of, record_from_values, row_values, v4_columns, v5_columns, v6_columns, v7_columns, Kind,
+    SpendRow, INSERT_SQL, SCHEMA_VERSION, SETTINGS_TABLE_SQL,
 };
 use super::LedgerRecord;
 use crate::Error;
@@ -67,17 +67,20 @@ pub fn open(url: &str) -> Result<Client, Error> {
             )))
         }
         Some(v) if v == SCHEMA_VERSION => {}
-        Some(v @ 3..=5) => {
+        Some(v @ 3..=6) => {
             // v4 adds columns (settings hash, price and measurement flags, embodied CO2e) and the
             // settings table; v5 the catalogue entry of each row and its avoided length's bounds;
-            // v6 the deployment that answered and the upstream tries. Rows written before keep
-            // NULLs there.
+            // v6 the deployment that answered and the upstream tries; v7 the inbound key's name.
+            // Rows written before keep NULLs there.
             let mut added = if v == 3 { v4_columns() } else { Vec::new() };
             if v <= 4 {
                 added.extend(v5_columns());
             }
+            if v <= 5 {
+                added.extend(v6_columns());
+            }
             let mut sql = String::new();
-            for column in added.into_iter().chain(v6_columns()) {
+            for column in added.into_iter().chain(v7_columns()) {
                 sql.push_str(&format!(
                     "ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {};\n",
                     sql_type(kind_of(&column))
@@ -211,8 +214,8 @@ pub(crate) fn read_settings(client: &mut Client) -> Result<Vec<(String, i64, Str
 }
 
 /// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
-pub(crate) fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
-    let sql = super::TENANT_SPEND_SQL.replace("?1", "$1").replace("?2", "$2");
+pub(crate) fn budget_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> Result<Vec<SpendRow>, Error> {
+    let sql = super::BUDGET_SPEND_SQL.replace("?1", "$1").replace("?2", "$2");
     let rows = client
         .query(&sql, &[&day_ms, &month_ms])
         .map_err(db_err("reading the spend"))?;
@@ -220,7 +223,8 @@ pub(crate) fn tenant_spend(client: &mut Client, day_ms: i64, month_ms: i64) -> R
         .map(|r| {
             Ok((
                 r.try_get::<_, String>(0)?,
-                [r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?],
+                r.try_get::<_, String>(1)?,
+                [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?],
             ))
         })
         .collect::<Result<Vec<_>, postgres::Error>>()

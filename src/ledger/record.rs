@@ -84,8 +84,8 @@ pub struct LedgerRecord {
     pub model_entry: Option<String>,
     #[serde(default)]
     pub model_match: Option<String>,
-    /// The name of the inbound key (`[[keys]]`) the request came with; in memory and in the
-    /// spool, not in the database (the tenant is), so budgets per key are charged by the writer.
+    /// The name of the inbound key (`[[keys]]`) the request came with (never the key itself): its
+    /// budget is charged by the writer and read back from the ledger after a restart.
     #[serde(default)]
     pub api_key: Option<String>,
     /// The tokens a key's or tenant's rate limit took at admission, before usage was known; in

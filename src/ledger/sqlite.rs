@@ -14,7 +14,7 @@ use crate::classify::{Class, Route};
 use crate::energy::{Impacts, Range, RequestCosts, METHOD_VERSION};
 use crate::Error;
 
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 pub(crate) const SIDES: [&str; 3] = ["actual", "counterfactual", "saved"];
 pub(crate) const METRICS: [&str; 4] = ["energy_wh", "co2e_g", "water_ml", "cost_usd"];
 pub(crate) const BOUNDS: [&str; 3] = ["low", "central", "high"];
@@ -95,6 +95,15 @@ const V5_COLUMNS: [(&str, &str); 4] = [
 /// v6: the upstream deployment that answered, the failed tries before it, and every try
 /// (`east:503,west:ok`).
 const V6_COLUMNS: [(&str, &str); 3] = [("deployment", "TEXT"), ("failed_tries", "INTEGER"), ("tries", "TEXT")];
+
+/// v7: the name of the inbound key (`[[keys]].name`, never the key) a request came with, so a
+/// key's budget is read back from the ledger like a tenant's: after a restart, and across a fleet.
+const V7_COLUMNS: [(&str, &str); 1] = [("api_key", "TEXT")];
+
+/// The v7 columns, for the PostgreSQL migration.
+pub(crate) fn v7_columns() -> Vec<String> {
+    V7_COLUMNS.iter().map(|(c, _)| c.to_string()).collect()
+}
 
 /// The v6 columns, for the PostgreSQL migration.
 pub(crate) fn v6_columns() -> Vec<String> {
@@ -290,6 +299,15 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 6"))?;
     }
+    if version < 7 {
+        let mut sql = String::from("BEGIN;\n");
+        for (column, kind) in V7_COLUMNS {
+            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
+        }
+        sql.push_str("PRAGMA user_version = 7;\nCOMMIT;");
+        conn.execute_batch(&sql)
+            .map_err(db_err("migrating the schema to version 7"))?;
+    }
     Ok(conn)
 }
 
@@ -306,6 +324,7 @@ pub(crate) fn all_columns() -> Vec<String> {
         .chain(tier_shadow_columns())
         .chain(v5_columns())
         .chain(v6_columns())
+        .chain(v7_columns())
         .collect()
 }
 
@@ -333,7 +352,9 @@ pub(crate) fn kind_of(column: &str) -> Kind {
         "request_id" | "path" | "route" | "reason" | "class" | "model" | "usage_source" | "answer_source"
         | "prompt" | "error" | "tenant" | "method_version" | "mode" | "shadow_route" | "shadow_answer"
         | "settings_hash" | "energy_source" | "cache_origin" | "requested_model" | "tier_shadow_model"
-        | "tier_review_of" | "review_answer" | "model_entry" | "model_match" | "deployment" | "tries" => Kind::Text,
+        | "tier_review_of" | "review_answer" | "model_entry" | "model_match" | "deployment" | "tries" | "api_key" => {
+            Kind::Text
+        }
         _ => Kind::Real,
     }
 }
@@ -427,6 +448,7 @@ pub(crate) fn row_values(r: &LedgerRecord) -> Vec<Value> {
     values.push(opt_text(&r.deployment));
     values.push(Value::Integer(i64::from(r.failed_tries)));
     values.push(opt_text(&r.tries));
+    values.push(opt_text(&r.api_key));
     values
 }
 
@@ -582,8 +604,7 @@ pub(crate) fn record_from_values(v: &[Value]) -> LedgerRecord {
         deployment: text(v, v6),
         failed_tries: integer(v, v6 + 1).and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         tries: text(v, v6 + 2),
-        // In memory and in the spool only.
-        api_key: None,
+        api_key: text(v, v6 + 3),
         estimated_tokens: None,
         accounting,
     }
@@ -662,18 +683,25 @@ pub(crate) fn token_history(conn: &Connection) -> Result<Vec<(String, f64, f64, 
 }
 
 /// Spend per tenant: cost and energy (actual, central) since `day_ms` and since `month_ms`.
-pub(crate) fn tenant_spend(conn: &Connection, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+pub(crate) fn budget_spend(conn: &Connection, day_ms: i64, month_ms: i64) -> Result<Vec<SpendRow>, Error> {
     let mut stmt = conn
-        .prepare(super::TENANT_SPEND_SQL)
+        .prepare(super::BUDGET_SPEND_SQL)
         .map_err(db_err("preparing the spend query"))?;
     let rows = stmt
         .query_map(rusqlite::params![day_ms, month_ms], |r| {
-            Ok((r.get::<_, String>(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+            ))
         })
         .map_err(db_err("reading the spend"))?;
     rows.collect::<Result<Vec<_>, _>>()
         .map_err(db_err("reading a spend row"))
 }
+
+/// A row of [`super::BUDGET_SPEND_SQL`]: `tenant` or `key`, its name, and its spend.
+pub(crate) type SpendRow = (String, String, [f64; 4]);
 
 #[cfg(test)]
 mod tests {
@@ -703,14 +731,14 @@ mod tests {
     }
 
     #[test]
-    fn a_version_5_ledger_gains_the_upstream_tries_in_place() {
+    fn a_version_5_ledger_gains_the_upstream_tries_and_the_keys_name_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v5.sqlite");
         {
-            // A v5 ledger: today's schema without the v6 columns, with a row in it.
+            // A v5 ledger: today's schema without the v6 and v7 columns, with a row in it.
             let conn = open(&path).unwrap();
             let mut sql = String::new();
-            for (column, _) in V6_COLUMNS {
+            for (column, _) in V6_COLUMNS.iter().chain(&V7_COLUMNS) {
                 sql.push_str(&format!("ALTER TABLE requests DROP COLUMN {column};\n"));
             }
             sql.push_str(
@@ -722,10 +750,11 @@ mod tests {
         }
         let mut conn = open(&path).unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, SCHEMA_VERSION);
         let new = LedgerRecord {
             ts_ms: 2,
             request_id: "new".into(),
+            api_key: Some("ci".into()),
             deployment: Some("west".into()),
             failed_tries: 1,
             tries: Some("east:503,west:ok".into()),
@@ -749,6 +778,10 @@ mod tests {
                 rows[1].tries.as_deref()
             ),
             (Some("west"), 1, Some("east:503,west:ok"))
+        );
+        assert_eq!(
+            (rows[0].api_key.as_deref(), rows[1].api_key.as_deref()),
+            (None, Some("ci"))
         );
     }
 

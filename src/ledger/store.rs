@@ -45,10 +45,10 @@ impl Store {
     /// Every settings hash the ledger has recorded, with the settings and when first seen.
     /// Cost and energy per tenant in the current day and month: `[usd_day, wh_day, usd_month,
     /// wh_month]`.
-    fn tenant_spend(&mut self, day_ms: i64, month_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+    fn budget_spend(&mut self, day_ms: i64, month_ms: i64) -> Result<Vec<sqlite::SpendRow>, Error> {
         match self {
-            Store::Sqlite(conn) => sqlite::tenant_spend(conn, day_ms, month_ms),
-            Store::Postgres(client) => postgres::tenant_spend(client, day_ms, month_ms),
+            Store::Sqlite(conn) => sqlite::budget_spend(conn, day_ms, month_ms),
+            Store::Postgres(client) => postgres::budget_spend(client, day_ms, month_ms),
         }
     }
 
@@ -124,11 +124,23 @@ pub(crate) fn read_store_range(
     postgres::on_own_thread(move || Store::open(&target)?.read_range(from_ms, to_ms))
 }
 
-/// Spend per tenant so far this UTC day and month (`[usd_day, wh_day, usd_month, wh_month]`), read
-/// from the ledger (a fleet's PostgreSQL ledger: every replica's rows). Blocking; on its own
-/// thread, as PostgreSQL's client needs.
-pub(crate) fn tenant_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
+/// Spend per tenant and per inbound key so far this UTC day and month, by limit subject
+/// (`tenant:a`, `key:b`; `[usd_day, wh_day, usd_month, wh_month]`), read from the ledger (a
+/// fleet's PostgreSQL ledger: every replica's rows). Blocking; on its own thread, as PostgreSQL's
+/// client needs.
+pub(crate) fn budget_spend(target: &LedgerStore, now_ms: i64) -> Result<Vec<(String, [f64; 4])>, Error> {
     let target = target.clone();
     let (day_ms, month_ms) = crate::limits::period_starts(now_ms);
-    postgres::on_own_thread(move || Store::open(&target)?.tenant_spend(day_ms, month_ms))
+    let rows = postgres::on_own_thread(move || Store::open(&target)?.budget_spend(day_ms, month_ms))?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, name, spent)| {
+            let subject = if kind == "key" {
+                crate::limits::key_subject(&name)
+            } else {
+                crate::limits::tenant_subject(&name)
+            };
+            (subject, spent)
+        })
+        .collect())
 }

@@ -189,23 +189,23 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, request: Re
 }
 
 impl AppState {
-    /// Reads each tenant's spend so far this day and month from the ledger into the budgets, so
-    /// a restart does not forgive it, and a replica of a fleet on one PostgreSQL ledger starts
-    /// from the whole fleet's spend. At start and at every reload; off the serving threads.
-    /// (Per-key spend is not in the ledger's table, so a key's own budget starts from zero.)
+    /// Reads each tenant's and each key's spend so far this day and month from the ledger into
+    /// the budgets, so a restart does not forgive it, and a replica of a fleet on one PostgreSQL
+    /// ledger starts from the whole fleet's spend. At start, at every reload and every
+    /// `limits.budget_refresh_s`; off the serving threads.
     pub(crate) async fn seed_spend(&self) {
         let runtime = self.runtime();
         let Some(store) = runtime.config.ledger.store.clone() else {
             return;
         };
-        if !runtime.config.keys.tenant_budgets() {
+        if !runtime.config.keys.any_budget() {
             return;
         }
         let now = crate::ledger::now_ms();
-        match tokio::task::spawn_blocking(move || crate::ledger::tenant_spend(&store, now)).await {
+        match tokio::task::spawn_blocking(move || crate::ledger::budget_spend(&store, now)).await {
             Ok(Ok(rows)) => {
-                for (tenant, spent) in rows {
-                    self.limits.seed_spend(&tenant_subject(&tenant), spent, now);
+                for (subject, spent) in rows {
+                    self.limits.seed_spend(&subject, spent, now);
                 }
             }
             Ok(Err(e)) => {
@@ -216,7 +216,7 @@ impl AppState {
     }
 }
 
-/// Reads the tenants' spend back from the ledger every `limits.budget_refresh_s`, so replicas of
+/// Reads the tenants' and keys' spend back from the ledger every `limits.budget_refresh_s`, so replicas of
 /// a fleet on one PostgreSQL ledger see each other's spend within that time. Ends with the state.
 pub(crate) fn spawn_budget_refresh(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);

@@ -400,6 +400,44 @@ async fn budgets_survive_a_restart_from_the_ledgers_figures() {
     h.stop().await;
 }
 
+/// A key's own budget survives a restart too: the ledger keeps the key's name (never the key)
+/// with each row, and its spend this period is read back at start.
+#[tokio::test]
+async fn a_keys_budget_survives_a_restart_from_the_ledgers_figures() {
+    let budget = |wh: f64| {
+        key_entry(
+            "ci",
+            CI_KEY,
+            "team-a",
+            &format!("limits = {{ budget_wh = {wh}, budget_period = \"month\" }}"),
+        )
+    };
+    let mut h = with_upstream_keys(&budget(1000.0)).await;
+    assert_eq!(openai(&h, Some(CI_KEY), None, "Write a limerick").await.status(), 200);
+    let rows = h.stop().await;
+    assert_eq!(
+        rows[0].api_key.as_deref(),
+        Some("ci"),
+        "the key's name is in the ledger"
+    );
+    let spent: f64 = rows
+        .iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum();
+    assert!(spent > 0.0);
+
+    h.rewrite_config(&budget(spent / 0.9));
+    let text = std::fs::read_to_string(h.config_path()).unwrap();
+    let config = ecoroute::config::Config::from_toml_str(&text, &h.config_path(), &|_| None).unwrap();
+    let server = ecoroute::server::start(config).await.unwrap();
+    h.addr = server.addr;
+    h.server = Some(server);
+    let r = openai(&h, Some(CI_KEY), None, "Write a limerick").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ecoroute-budget"], "key:ci; budget=wh/month; used=0.90");
+    h.stop().await;
+}
+
 /// Two replicas on one ledger: what one spends for a tenant reaches the other's budget within
 /// `limits.budget_refresh_s`, without a reload.
 #[tokio::test]

@@ -351,6 +351,18 @@ async fn a_schema_5_postgres_ledger_gains_the_upstream_tries() {
     assert_eq!(rows[1].request_id, "after", "a row is written after the migration");
 }
 
+/// A schema-6 fleet ledger gains the v7 column (the inbound key's name, for the keys' budgets) in
+/// place; its rows stay readable.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: eval \"$(scripts/ci/postgres.sh)\", then cargo test -- --include-ignored"]
+async fn a_schema_6_postgres_ledger_gains_the_keys_name() {
+    let downgrade = "ALTER TABLE requests DROP COLUMN api_key; UPDATE ecoroute_schema SET version = 6;";
+    let (_, (rows, _)) = migrated_after("gpt-4o-mini", downgrade).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].api_key, None);
+    assert_eq!(rows[1].request_id, "after", "a row is written after the migration");
+}
+
 /// Issue #37: a replica starts from the fleet's spend: what another proxy spent for a tenant this
 /// month, in the shared ledger, counts against the tenant's budget here.
 #[tokio::test]
