@@ -132,6 +132,49 @@ const MAX_FRAME_WORDS: usize = 10;
 /// At most this many words may name the addressee between a greeting and its punctuation.
 const MAX_VOCATIVE_WORDS: usize = 2;
 
+/// The question search reads in a request for a definition: "Could you explain what compound
+/// interest is?" asks "what compound interest is". [`core_question`] keeps "explain" (a task word,
+/// which the classifier weighs); once the classifier has called the request a lookup, search
+/// reads the question the request names. Only "can/could/would/will you (please) explain/define/
+/// describe (to me)" before "what" or "who" is taken off.
+pub fn requested_question(question: &str) -> &str {
+    let spans: Vec<(usize, usize)> = word_spans(question).collect();
+    let lower: Vec<String> = spans
+        .iter()
+        .take(7)
+        .map(|&(s, e)| question[s..e].to_lowercase())
+        .collect();
+    let mut i = 0;
+    if !matches!(
+        lower.first().map(String::as_str),
+        Some("can" | "could" | "would" | "will")
+    ) {
+        return question;
+    }
+    i += 1;
+    if lower.get(i).map(String::as_str) != Some("you") {
+        return question;
+    }
+    i += 1;
+    if lower.get(i).map(String::as_str) == Some("please") {
+        i += 1;
+    }
+    if !matches!(
+        lower.get(i).map(String::as_str),
+        Some("explain" | "define" | "describe")
+    ) {
+        return question;
+    }
+    i += 1;
+    if lower.get(i).map(String::as_str) == Some("to") && lower.get(i + 1).map(String::as_str) == Some("me") {
+        i += 2;
+    }
+    match lower.get(i).map(String::as_str) {
+        Some("what" | "who") => &question[spans[i].0..],
+        _ => question,
+    }
+}
+
 fn is_question_word(word: &str) -> bool {
     matches!(
         word,
@@ -449,5 +492,26 @@ mod tests {
         assert_eq!(stem("discovered"), stem("discovery"));
         assert_eq!(stem("capitals"), stem("capital"));
         assert_eq!(stem("peru"), "peru");
+    }
+    #[test]
+    fn a_request_to_explain_what_something_is_asks_what_it_is() {
+        assert_eq!(
+            requested_question("Could you explain what compound interest is?"),
+            "what compound interest is?"
+        );
+        assert_eq!(
+            requested_question("can you please explain to me who Ada Lovelace was"),
+            "who Ada Lovelace was"
+        );
+        // Not a request for a definition: kept whole.
+        assert_eq!(
+            requested_question("Can you explain how a vaccine works?"),
+            "Can you explain how a vaccine works?"
+        );
+        assert_eq!(
+            requested_question("could you write what you think"),
+            "could you write what you think"
+        );
+        assert_eq!(requested_question("what is a monad"), "what is a monad");
     }
 }

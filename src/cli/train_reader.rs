@@ -115,7 +115,7 @@ async fn search_all(pipeline: &Pipeline, files: &[PathBuf], args: &TrainReaderAr
             if answers.is_empty() {
                 continue;
             }
-            let question = crate::classify::text::core_question(&row.query);
+            let question = crate::classify::text::requested_question(crate::classify::text::core_question(&row.query));
             // The calculator answers these before any search: the reader never sees them.
             if crate::calc::calculate(question).is_some() {
                 continue;
