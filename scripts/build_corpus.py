@@ -508,7 +508,7 @@ MADE_BY = [
     (r"sculpture|statue", "sculpted"),
     (r"building|cathedral|church|bridge|tower|palace", "designed"),
 ]
-YEARS = re.compile(r"\((?:c\. |born |died )?(\d{1,4})(?: BC)?\s*[–-]\s*(?:c\. )?(\d{1,4})(?: BC)?\)")
+YEARS = re.compile(r"\((?:c\. |born |died )?(\d{1,4})( BC)?\s*[–-]\s*(?:c\. )?(\d{1,4})( BC)?\)")
 
 
 def wiki_facts(title, description, topic):
@@ -527,7 +527,9 @@ def wiki_facts(title, description, topic):
                 break
     y = YEARS.search(description)
     if y:
-        start, end = y.group(1), y.group(2)
+        # "(544–496 BC)": both years are BC when the second is; "(63 BC – 14 AD)" only the first.
+        start = y.group(1) + (" BC" if y.group(2) or y.group(4) else "")
+        end = y.group(3) + (" BC" if y.group(4) else "")
         if topic == "People":
             out.append(f"{title} was born in {start} and died in {end}.")
         else:

@@ -433,6 +433,23 @@ pub(crate) fn life_sentences(title: &str, text: &str) -> Option<String> {
     }
     let first = sentences(text).into_iter().next()?;
     let life = LIFE_DATES.as_ref()?.captures(first)?;
+    // The dates follow the name the sentence opens with ("Claude Monet (1840–1926) was …"), not a
+    // name further on: "Water Lilies is a series of … paintings by Claude Monet (1840–1926)" gives
+    // the painter's life, not the paintings'.
+    let before = &first[..life.get(0)?.start()];
+    let name_words = before.split_whitespace().count();
+    if name_words == 0
+        || name_words > 6
+        || !before.split_whitespace().all(|w| {
+            w.chars().next().is_some_and(char::is_uppercase)
+                || matches!(
+                    w,
+                    "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le" | "of" | "the"
+                )
+        })
+    {
+        return None;
+    }
     // A painting or a war has dates in parentheses too; a person's passage says "he" or "she".
     if !words(text).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him")) {
         return None;
@@ -776,7 +793,15 @@ mod tests {
             .as_deref(),
             Some("Julius Caesar was born in 100 BC. Julius Caesar died in 44 BC.")
         );
-        // Not a person's name, or dates that are not a life, or dates after the first sentence.
+        // Not a person's name, or dates that are not a life, or dates after the first sentence,
+        // or the life of another person the sentence names.
+        assert_eq!(
+            said(
+                "Water Lilies (Monet series)",
+                "Water Lilies is a series of oil paintings by Claude Monet (1840–1926). They depict his garden."
+            ),
+            None
+        );
         assert_eq!(
             said(
                 "Mona Lisa",
