@@ -351,6 +351,11 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
     let Some((word, rest)) = words.split_first() else {
         return false;
     };
+    // An expansion does not open with a joining word: "and preceding" is not what APR stands for
+    // ("The Onion Router" opens with an article, and may).
+    if first && word != "the" && small(word) {
+        return false;
+    }
     if !word.starts_with(*letter) {
         return !first && small(word) && spells(rest, letters, false);
     }
@@ -504,6 +509,12 @@ mod tests {
         ));
         assert!(!expands("ssh: 1. Steve's Shell.", "ssh"));
         assert!(expands("Secure Shell (SSH) is a network protocol.", "ssh"));
+        // Nor does a joining word open an expansion.
+        assert!(!expands(
+            "April (noun): the month following March and preceding May; also called Apr.",
+            "apr"
+        ));
+        assert!(expands("The Onion Router (Tor) is free software.", "tor"));
     }
 
     proptest::proptest! {
