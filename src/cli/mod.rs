@@ -52,7 +52,7 @@ use report::report_command;
 pub(crate) use report::ReportArgs;
 use router::{calibrate_tiers_command, train_router_command};
 pub(crate) use router::{CalibrateTiersArgs, TrainRouterArgs};
-use search::search;
+use search::{explain, search};
 use serve::{check, hash_key, serve};
 pub(crate) use train::TrainArgs;
 use train::{describe_false_lookups, source_table, train_command};
@@ -189,6 +189,17 @@ pub enum Command {
         #[arg(long)]
         upper_bound: bool,
     },
+    /// The whole decision for one question as `serve` would make it, as JSON: the class and route
+    /// with the reason, the scorer's weightiest features, the search hits, the reader's most
+    /// likely answers with their probabilities, and the answer or refusal (`/admin/explain`'s).
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Decide under this tenant's policy (`[[tenants]]`), as a request with its key would be.
+        #[arg(long)]
+        tenant: Option<String>,
+        query: String,
+    },
     /// Classify queries exactly as `serve` would (guards, rules, threshold from the config).
     Classify {
         #[command(flatten)]
@@ -293,6 +304,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             input,
             query,
         } => classify(&config.config, explain, input.as_deref(), query.as_deref()),
+        Command::Explain { config, tenant, query } => explain(&config.config, tenant.as_deref(), &query),
     }
 }
 

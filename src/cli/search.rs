@@ -90,3 +90,17 @@ pub(super) fn search(config_path: &Path, limit: usize, candidates: usize, query:
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `explain`: the decision for one question as `serve` makes it (the pipeline's own trace, the
+/// one `/admin/explain` serves), printed as indented JSON.
+pub(super) fn explain(config_path: &Path, tenant: Option<&str>, query: &str) -> Result<ExitCode, CliError> {
+    let config = Config::load_offline(config_path)?;
+    let explained = tokio_runtime()?.block_on(async {
+        let pipeline = Pipeline::build(config).await?;
+        Ok::<_, Error>(crate::pipeline::explain::explain(&pipeline, query, tenant).await)
+    })?;
+    let text =
+        serde_json::to_string_pretty(&explained).map_err(|e| CliError::io("writing JSON", std::io::Error::other(e)))?;
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| CliError::io("writing to stdout", e))?;
+    Ok(ExitCode::SUCCESS)
+}

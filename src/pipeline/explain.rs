@@ -21,6 +21,9 @@ pub(crate) fn top_features(pipeline: &Pipeline, tenant: Option<&str>, question: 
         .join(", ")
 }
 
+/// How many of the reader's candidates an explanation lists.
+const EXPLAINED_CANDIDATES: usize = 5;
+
 /// What search would do with a question in the request's language (its index, its question out
 /// of the frame, its adequacy check): the hits and the answer or refusal.
 pub(crate) async fn explain_search(pipeline: &Pipeline, features: &RequestFeatures, language: Language<'_>) -> Value {
@@ -37,7 +40,18 @@ pub(crate) async fn explain_search(pipeline: &Pipeline, features: &RequestFeatur
                 Ok(a) => json!({"answer": a.sentence, "confidence": a.confidence, "source": a.url}),
                 Err(refusal) => json!({"refusal": refusal.reason()}),
             };
-            json!({"hits": hits, "verdict": verdict, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3})
+            // The English reader's best candidates, each with why: what to read when a right
+            // sentence in the hits was not the answer.
+            let candidates: Vec<Value> = match language {
+                Language::English => {
+                    crate::search::answer::ranked_candidates(question, &outcome.hits, EXPLAINED_CANDIDATES)
+                        .into_iter()
+                        .map(|(p, title, text, why)| json!({"p": p, "title": title, "text": text, "features": why}))
+                        .collect()
+                }
+                Language::Pack(_) => Vec::new(),
+            };
+            json!({"hits": hits, "candidates": candidates, "verdict": verdict, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3})
         }
         Err(e) => json!({"error": e.to_string()}),
     }

@@ -308,6 +308,34 @@ fn search_prints_hits_and_the_answer() {
 }
 
 #[test]
+fn explain_prints_the_decision_and_the_readers_candidates_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "c.toml", "");
+    let (ok, stdout, stderr) = ecoroute(&[
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "What is the capital of Peru?",
+    ]);
+    assert!(ok, "{stderr}");
+    let explained: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(explained["route"], "search", "{explained}");
+    let best = &explained["search"]["candidates"][0];
+    assert_eq!(best["text"], "The capital of Peru is Lima.", "{explained}");
+    assert!(best["p"].as_f64().unwrap() >= explained["search"]["verdict"]["confidence"].as_f64().unwrap() - 1e-9);
+    assert!(!best["features"].as_array().unwrap().is_empty());
+    // A request for writing is the LLM's, and says why.
+    let (_, stdout, _) = ecoroute(&[
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "Write a poem about the sea",
+    ]);
+    let explained: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(explained["route"], "llm", "{explained}");
+}
+
+#[test]
 fn replay_compare_lists_exactly_the_requests_whose_route_changed() {
     let dir = tempfile::tempdir().unwrap();
     let a = write_config(dir.path(), "a.toml", "");
