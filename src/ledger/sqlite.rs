@@ -92,6 +92,9 @@ const V5_COLUMNS: [(&str, &str); 4] = [
     ("counterfactual_tokens_high", "REAL"),
 ];
 
+/// A column a migration adds: its name and SQL type.
+type Column = (&'static str, &'static str);
+
 /// v6: the upstream deployment that answered, the failed tries before it, and every try
 /// (`east:503,west:ok`).
 const V6_COLUMNS: [(&str, &str); 3] = [("deployment", "TEXT"), ("failed_tries", "INTEGER"), ("tries", "TEXT")];
@@ -281,32 +284,22 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         conn.execute_batch(&sql)
             .map_err(db_err("migrating the schema to version 4"))?;
     }
-    if version < 5 {
+    // v5 onwards only add columns: one transaction per version, each setting its number.
+    let added: [(i64, &[Column], &str); 3] = [
+        (5, &V5_COLUMNS, "migrating the schema to version 5"),
+        (6, &V6_COLUMNS, "migrating the schema to version 6"),
+        (7, &V7_COLUMNS, "migrating the schema to version 7"),
+    ];
+    for (to, columns, context) in added {
+        if version >= to {
+            continue;
+        }
         let mut sql = String::from("BEGIN;\n");
-        for (column, kind) in V5_COLUMNS {
+        for (column, kind) in columns {
             sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
         }
-        sql.push_str("PRAGMA user_version = 5;\nCOMMIT;");
-        conn.execute_batch(&sql)
-            .map_err(db_err("migrating the schema to version 5"))?;
-    }
-    if version < 6 {
-        let mut sql = String::from("BEGIN;\n");
-        for (column, kind) in V6_COLUMNS {
-            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
-        }
-        sql.push_str("PRAGMA user_version = 6;\nCOMMIT;");
-        conn.execute_batch(&sql)
-            .map_err(db_err("migrating the schema to version 6"))?;
-    }
-    if version < 7 {
-        let mut sql = String::from("BEGIN;\n");
-        for (column, kind) in V7_COLUMNS {
-            sql.push_str(&format!("ALTER TABLE requests ADD COLUMN {column} {kind};\n"));
-        }
-        sql.push_str("PRAGMA user_version = 7;\nCOMMIT;");
-        conn.execute_batch(&sql)
-            .map_err(db_err("migrating the schema to version 7"))?;
+        sql.push_str(&format!("PRAGMA user_version = {to};\nCOMMIT;"));
+        conn.execute_batch(&sql).map_err(db_err(context))?;
     }
     Ok(conn)
 }

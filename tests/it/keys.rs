@@ -328,11 +328,7 @@ async fn an_energy_budget_warns_near_and_refuses_past_its_limit() {
     assert!(r.headers().get("x-ecoroute-budget").is_none(), "far from the budget");
     assert!(gauge(&h.metrics().await, series).unwrap() > 0.0);
     rows_written(&h, 2).await;
-    let spent: f64 = ecoroute::ledger::read_all(&h.ledger_path())
-        .unwrap()
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let spent = energy_spent(&ecoroute::ledger::read_all(&h.ledger_path()).unwrap());
 
     h.rewrite_config(&budget(spent / 0.9));
     h.server.as_ref().unwrap().state.reload().await.unwrap();
@@ -378,19 +374,10 @@ async fn budgets_survive_a_restart_from_the_ledgers_figures() {
     };
     let mut h = Harness::start_with(&budget(1000.0), |_| {}).await;
     assert_eq!(ask(&h).await.unwrap().status(), 200);
-    let rows = h.stop().await;
-    let spent: f64 = rows
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let spent = energy_spent(&h.stop().await);
     assert!(spent > 0.0);
 
-    h.rewrite_config(&budget(spent / 0.9));
-    let text = std::fs::read_to_string(h.config_path()).unwrap();
-    let config = ecoroute::config::Config::from_toml_str(&text, &h.config_path(), &|_| None).unwrap();
-    let server = ecoroute::server::start(config).await.unwrap();
-    h.addr = server.addr;
-    h.server = Some(server);
+    h.restart_with(&budget(spent / 0.9)).await;
     let r = ask(&h).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
@@ -420,18 +407,10 @@ async fn a_keys_budget_survives_a_restart_from_the_ledgers_figures() {
         Some("ci"),
         "the key's name is in the ledger"
     );
-    let spent: f64 = rows
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let spent = energy_spent(&rows);
     assert!(spent > 0.0);
 
-    h.rewrite_config(&budget(spent / 0.9));
-    let text = std::fs::read_to_string(h.config_path()).unwrap();
-    let config = ecoroute::config::Config::from_toml_str(&text, &h.config_path(), &|_| None).unwrap();
-    let server = ecoroute::server::start(config).await.unwrap();
-    h.addr = server.addr;
-    h.server = Some(server);
+    h.restart_with(&budget(spent / 0.9)).await;
     let r = openai(&h, Some(CI_KEY), None, "Write a limerick").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ecoroute-budget"], "key:ci; budget=wh/month; used=0.90");
@@ -461,11 +440,7 @@ async fn a_replica_sees_the_others_spend_within_the_refresh() {
         assert_eq!(ask(&b).await.unwrap().status(), 200);
     }
     b.server.take().unwrap().shutdown().await.unwrap();
-    let spent: f64 = ecoroute::ledger::read_all(&a.ledger_path())
-        .unwrap()
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let spent = energy_spent(&ecoroute::ledger::read_all(&a.ledger_path()).unwrap());
     assert!(spent > 0.0);
     // A served nothing itself; after a refresh its first request sees B's spend.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;

@@ -83,10 +83,7 @@ async fn tokens_latency_and_energy_series_match_the_ledger() {
     );
 
     // Energy and spend: the ledger's own central figures, summed.
-    let energy: f64 = rows
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let energy = energy_spent(&rows);
     let cost: f64 = rows
         .iter()
         .map(|r| r.accounting.unwrap().costs.actual.cost_usd.central)

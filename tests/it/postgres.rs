@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::support::{user, Harness};
+use crate::support::{energy_spent, user, Harness};
 use ecoroute::config::Config;
 use ecoroute::ledger::LedgerStore;
 use ecoroute::search::answer;
@@ -393,10 +393,7 @@ async fn a_replica_starts_from_the_fleets_spend_in_the_shared_ledger() {
     let rows = tokio::task::spawn_blocking(move || ecoroute::ledger::read_store(&read).unwrap())
         .await
         .unwrap();
-    let spent: f64 = rows
-        .iter()
-        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
-        .sum();
+    let spent = energy_spent(&rows);
     assert!(spent > 0.0);
 
     let b = start(budget(spent / 0.9), store).await;

@@ -440,6 +440,17 @@ impl Harness {
         .unwrap();
     }
 
+    /// Starts the proxy again (it must be stopped) from its config file rewritten with `extra`, on
+    /// the same ledger: what a restart with a new config reads.
+    pub async fn restart_with(&mut self, extra: &str) {
+        self.rewrite_config(extra);
+        let text = std::fs::read_to_string(self.config_path()).unwrap();
+        let config = Config::from_toml_str(&text, &self.config_path(), &|_| None).unwrap();
+        let server = server::start(config).await.unwrap();
+        self.addr = server.addr;
+        self.server = Some(server);
+    }
+
     pub fn ledger_path(&self) -> PathBuf {
         self.dir.path().join("ledger.sqlite")
     }
@@ -575,4 +586,11 @@ pub fn report_group<'a>(report: &'a Value, key: &str) -> &'a Value {
         .iter()
         .find(|g| g["key"] == key)
         .unwrap_or_else(|| panic!("no group {key} in {report}"))
+}
+
+/// The energy the rows used (Wh, central), as the ledger computed it.
+pub fn energy_spent(rows: &[ecoroute::ledger::LedgerRecord]) -> f64 {
+    rows.iter()
+        .map(|r| r.accounting.unwrap().costs.actual.energy_wh.central)
+        .sum()
 }
