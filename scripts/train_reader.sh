@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the reader shipped in the binary (models/reader.json): weights fitted on train, the
-# threshold chosen on dev for 97% precision (by gold containment). The test sets
+# threshold chosen on dev for 98% precision (by gold containment): on nine blind test sets read by
+# hand, a threshold chosen for 97% on dev kept about 95-96%, so dev asks one point more. The test sets
 # (training/reader/*_test.jsonl) are not read here: they are scored once, with `ecoroute eval --answers`.
 # typed_dev and typed_blind_dev were test sets, each scored once, and are dev sets since.
 # The questions written as chatbot users type them are read five times (sentence_style three,
@@ -32,5 +33,5 @@ cargo run --release -- train-reader \
   --dev training/reader/real_chat_dev.jsonl \
   --dev training/reader/typed_dev.jsonl \
   --dev training/reader/typed_blind_dev.jsonl \
-  --precision 0.97 \
+  --precision 0.98 \
   "${@:---output=models/reader.json}"
