@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 mod distance;
+pub(crate) use distance::country_names;
 
 /// An exact answer and how it was computed.
 #[derive(Debug, Clone, PartialEq)]

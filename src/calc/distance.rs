@@ -133,11 +133,7 @@ impl Places {
             }
             rows.push(place);
         }
-        let country_names: HashMap<&str, &str> = include_str!("countries.tsv")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('\t'))
-            .collect();
+        let country_names: HashMap<&str, &str> = country_rows().collect();
         let mut regions: HashMap<String, (&str, &str)> = country_names
             .iter()
             .map(|(code, name)| (key(name), (*code, "")))
@@ -372,6 +368,20 @@ pub(super) fn between(text: &str) -> Option<Calculation> {
             PLACES.describe(to)
         ),
     })
+}
+
+/// GeoNames' countries as (code, name), from the table `scripts/build_places.py` writes.
+fn country_rows() -> impl Iterator<Item = (&'static str, &'static str)> {
+    include_str!("countries.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+}
+
+/// The names of the world's countries, as GeoNames writes them, for the reader: "which country is
+/// Timbuktu in" is answered by a sentence that names one.
+pub(crate) fn country_names() -> impl Iterator<Item = &'static str> {
+    country_rows().map(|(_, name)| name)
 }
 
 #[cfg(test)]

@@ -129,6 +129,94 @@ fn question_type(question: &str) -> &'static str {
     }
 }
 
+/// The closed class a question's answer belongs to: "which country is Timbuktu in", "what
+/// continent is Mongolia on", "which planet is closest to the Sun", "the largest ocean". Its
+/// answer must name a member of the class; a sentence that names none ("a tower in Pisa", "the
+/// point of an orbit nearest the sun") fills no slot.
+fn closed_class_asked(question: &str) -> Option<&'static str> {
+    static CLASS: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)\b(?:(?:which|what)\s+(?:[a-z-]+\s+)?|(?:largest|biggest|smallest|hottest|coldest|closest|nearest|farthest|furthest|brightest|densest)\s+)(country|continent|planet|ocean)\b",
+        )
+        .ok()
+    });
+    let caps = CLASS.as_ref()?.captures(question)?;
+    Some(match caps[1].to_lowercase().as_str() {
+        "country" => "country",
+        "continent" => "continent",
+        "planet" => "planet",
+        _ => "ocean",
+    })
+}
+
+/// The members of each closed class, by their names as written.
+static CLASS_MEMBERS: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    let mut members: HashMap<&'static str, &'static str> =
+        crate::calc::country_names().map(|name| (name, "country")).collect();
+    let fixed: [(&str, &[&str]); 3] = [
+        (
+            "continent",
+            &[
+                "Africa",
+                "Antarctica",
+                "Asia",
+                "Europe",
+                "North America",
+                "South America",
+                "Oceania",
+                "Australia",
+            ],
+        ),
+        (
+            "planet",
+            &[
+                "Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune", "Pluto",
+            ],
+        ),
+        (
+            "ocean",
+            &["Pacific", "Atlantic", "Indian", "Arctic", "Southern", "Antarctic"],
+        ),
+    ];
+    for (class, names) in fixed {
+        for name in names {
+            members.insert(name, class);
+        }
+    }
+    members
+});
+
+/// Whether the text names a member of `class` that the question does not name itself. Names are
+/// matched as written ("Indian Ocean", not "southern Jordan"), or in any case for a hit's title,
+/// which a dictionary writes in lower case ("mercury (noun): the smallest planet").
+fn names_member(text: &str, class: &str, asked: &[String], any_case: bool) -> bool {
+    let words: Vec<&str> = crate::classify::text::word_slices(text).collect();
+    (0..words.len()).any(|start| {
+        (1..=3).filter(|n| start + n <= words.len()).any(|n| {
+            let span = &words[start..start + n];
+            let name = span.join(" ");
+            let name = if any_case { capitalised(&name) } else { name };
+            CLASS_MEMBERS.get(name.as_str()).is_some_and(|c| *c == class)
+                && !span.iter().any(|w| {
+                    asked
+                        .iter()
+                        .any(|q| question::same_term(q, &question::term(&w.to_lowercase())))
+                })
+        })
+    })
+}
+
+/// "mercury" → "Mercury", "north america" → "North America": a title compared as the table writes names.
+fn capitalised(name: &str) -> String {
+    name.split(' ')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// For "what is X", "whats a X", "define X", "who is X", "X?": the subject phrase X.
 fn definition_subject(question: &str) -> Option<String> {
     static DEFINITION: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
@@ -351,6 +439,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let confidences: Vec<f64> = hits.iter().map(|h| evidence::hit_confidence(asked, h)).collect();
     let subjects: Vec<String> = hits.iter().map(|h| evidence::entity(&h.title).to_lowercase()).collect();
     let kind = evidence::kind_asked(question);
+    let class = closed_class_asked(question);
     let unit = evidence::per_unit(question);
     let work = asked.asks_maker.then(|| evidence::work_asked_about(question)).flatten();
     let n_terms = asked.terms.len();
@@ -472,6 +561,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                     .is_some_and(|(word, _, _)| only_below_first(sentence, word, &asked.terms))
                 || (typed_slot && !fits && !by_name)
                 || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
+                || class.is_some_and(|c| {
+                    !names_member(sentence, c, &asked.terms, false) && !names_member(&hit.title, c, &asked.terms, true)
+                })
             {
                 continue;
             }
@@ -1177,6 +1269,59 @@ mod tests {
         assert!(candidates_of("how deep is the mariana trench", &deepest).is_empty());
         let long = candidates_of("how long is the mariana trench", &hits);
         assert!(long.iter().any(|c| c.text.contains("length")));
+    }
+
+    #[test]
+    fn a_closed_class_asked_is_answered_by_one_of_its_members() {
+        assert_eq!(
+            closed_class_asked("what country is the leaning tower of pisa in"),
+            Some("country")
+        );
+        assert_eq!(
+            closed_class_asked("Which planet is closest to the Sun?"),
+            Some("planet")
+        );
+        assert_eq!(closed_class_asked("largest ocean"), Some("ocean"));
+        assert_eq!(closed_class_asked("who wrote hamlet"), None);
+        let pisa = [hit(
+            "Leaning Tower",
+            "Leaning Tower (noun): a tall round marble campanile in Pisa that is not perpendicular.",
+            "WordNet 3.0",
+        )];
+        assert!(candidates_of("what country is the leaning tower of pisa in", &pisa).is_empty());
+        let agra = [hit(
+            "Taj Mahal",
+            "The Taj Mahal is a mausoleum in Agra, Uttar Pradesh, India.",
+            "Wikipedia",
+        )];
+        assert!(!candidates_of("what country is the taj mahal in", &agra).is_empty());
+        // A dictionary's lower-case title names the planet; "perihelion" names none.
+        let sun = [
+            hit(
+                "perihelion",
+                "perihelion (noun): the point in the orbit of a planet nearest to the sun.",
+                "WordNet 3.0",
+            ),
+            hit(
+                "mercury",
+                "mercury (noun): the smallest planet and the nearest to the sun.",
+                "WordNet 3.0",
+            ),
+        ];
+        let read = candidates_of("which planet is closest to the sun", &sun);
+        assert!(
+            read.iter().all(|c| c.text.starts_with("mercury")),
+            "{:?}",
+            read.iter().map(|c| &c.text).collect::<Vec<_>>()
+        );
+        assert!(!read.is_empty());
+        // A name the question gives is no answer to it: "which country is Greenland part of".
+        assert!(!names_member(
+            "Greenland is a country in North America.",
+            "country",
+            &evidence::content_terms("which country is greenland part of"),
+            false
+        ));
     }
 
     #[test]
