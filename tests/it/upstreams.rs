@@ -267,13 +267,21 @@ async fn a_declared_fallback_model_answers_when_the_model_asked_cannot() {
     assert_eq!(row.tries.as_deref(), Some("big:500,small:ok"));
 }
 
+/// An upstream URL whose connections are refused, and the socket that keeps it so: bound but not
+/// listening, the port stays this test's for as long as the socket lives (a listener bound then
+/// dropped let another test's mock take the port, and "gone" answered).
+fn refusing_upstream() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}/v1", socket.local_addr().unwrap());
+    (socket, url)
+}
+
 /// A deployment that refuses connections (nothing listens on its port) is a `connect` failure,
 /// and the next deployment answers.
 #[tokio::test]
 async fn a_refused_connection_is_tried_elsewhere() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let (_closed, closed_url) = refusing_upstream();
     let good = start_mock().await;
     let extra = format!(
         "{}{}{FAST_RETRY}",
@@ -403,9 +411,7 @@ async fn an_idempotent_pass_through_request_is_tried_again_and_a_post_is_not() {
 /// A connection never made sent nothing, so even a POST passed through is tried again.
 #[tokio::test]
 async fn a_pass_through_post_whose_connection_failed_is_tried_again() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let (_closed, closed_url) = refusing_upstream();
     let extra = format!("{}{FAST_RETRY}", deployment("gone", &closed_url, 1, ""));
     let mut h = Harness::start_with(&extra, |_| {}).await;
     let response = h
