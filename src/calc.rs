@@ -390,7 +390,7 @@ fn say(value: f64, unit: &Unit) -> String {
     format!("{} {name}", format_number(value))
 }
 
-fn capitalise(word: &str) -> String {
+pub(crate) fn capitalise(word: &str) -> String {
     let mut chars = word.chars();
     chars
         .next()

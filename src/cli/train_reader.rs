@@ -207,7 +207,7 @@ pub(super) fn train_reader_command(args: &TrainReaderArgs) -> Result<ExitCode, C
                 "query": q.query, "source": q.source, "gold": q.answers,
                 "answer": best.map(|(c, _)| c.text.clone()), "p": best.map(|(_, p)| p),
                 "right": best.map(|(c, _)| contains_gold(&c.text, &q.answers)),
-                "features": best.map(|(c, _)| reader::contributions(&model, c).into_iter().take(8).map(|(n, w)| format!("{w:+.2} {n}")).collect::<Vec<_>>()),
+                "features": best.map(|(c, _)| reader::contributions(&model, c, 8)),
             });
             lines.push_str(&row.to_string());
             lines.push('\n');

@@ -265,19 +265,18 @@ impl LedgerWriter {
 /// Cost and energy per tenant and per inbound key in the current day and month (`?1`: the day's
 /// start, `?2`: the month's), from the rows' own figures; the `ts_ms` index bounds it to the month.
 /// Each row is (`tenant` or `key`, its name, usd today, Wh today, usd this month, Wh this month).
-const BUDGET_SPEND_SQL: &str = "SELECT 'tenant', tenant,
-        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
-        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
-        COALESCE(SUM(actual_cost_usd_central), 0),
-        COALESCE(SUM(actual_energy_wh_central), 0)
-     FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL GROUP BY tenant
-     UNION ALL
-     SELECT 'key', api_key,
-        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_cost_usd_central END), 0),
-        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN actual_energy_wh_central END), 0),
-        COALESCE(SUM(actual_cost_usd_central), 0),
-        COALESCE(SUM(actual_energy_wh_central), 0)
-     FROM requests WHERE ts_ms >= ?2 AND api_key IS NOT NULL GROUP BY api_key";
+const BUDGET_SPEND_SQL: &str = "SELECT kind, name,
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN usd END), 0),
+        COALESCE(SUM(CASE WHEN ts_ms >= ?1 THEN wh END), 0),
+        COALESCE(SUM(usd), 0),
+        COALESCE(SUM(wh), 0)
+     FROM (SELECT 'tenant' AS kind, tenant AS name, ts_ms,
+                  actual_cost_usd_central AS usd, actual_energy_wh_central AS wh
+             FROM requests WHERE ts_ms >= ?2 AND tenant IS NOT NULL
+           UNION ALL
+           SELECT 'key', api_key, ts_ms, actual_cost_usd_central, actual_energy_wh_central
+             FROM requests WHERE ts_ms >= ?2 AND api_key IS NOT NULL) AS spend
+     GROUP BY kind, name";
 
 /// Starts the ledger: the writer thread opens (and migrates) the database before this returns, so
 /// a bad path or an unreachable database fails at start-up.

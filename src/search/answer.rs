@@ -295,11 +295,7 @@ pub(crate) fn ranked_candidates(question: &str, hits: &[Hit], n: usize) -> Vec<(
     let mut ranked: Vec<_> = candidates
         .iter()
         .map(|c| {
-            let why = super::reader::contributions(model, c)
-                .into_iter()
-                .take(6)
-                .map(|(name, w)| format!("{w:+.2} {name}"))
-                .collect();
+            let why = super::reader::contributions(model, c, 6);
             (
                 model.probability(&c.features),
                 read_hits[c.hit].title.clone(),

@@ -406,11 +406,15 @@ pub(crate) fn looks_like_a_name(title: &str) -> bool {
         && words
             .last()
             .is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
-        && words.iter().all(|w| {
-            w.chars().next().is_some_and(char::is_uppercase)
-                || matches!(*w, "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le")
-        })
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase) || name_particle(w))
         && !title.contains(|c: char| c.is_ascii_digit())
+}
+
+/// A lower-case word inside a person's name: "Leonardo da Vinci", "Ludwig van Beethoven".
+fn name_particle(word: &str) -> bool {
+    matches!(word, "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le")
 }
 
 /// The dates of a life as Wikipedia's first sentence gives them: "(September 23, 1930 – June 10,
@@ -440,13 +444,9 @@ pub(crate) fn life_sentences(title: &str, text: &str) -> Option<String> {
     let name_words = before.split_whitespace().count();
     if name_words == 0
         || name_words > 6
-        || !before.split_whitespace().all(|w| {
-            w.chars().next().is_some_and(char::is_uppercase)
-                || matches!(
-                    w,
-                    "da" | "de" | "van" | "von" | "del" | "di" | "la" | "le" | "of" | "the"
-                )
-        })
+        || !before
+            .split_whitespace()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase) || name_particle(w) || matches!(w, "of" | "the"))
     {
         return None;
     }

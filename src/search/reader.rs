@@ -194,8 +194,14 @@ fn names_member(text: &str, class: &str, asked: &[String], any_case: bool) -> bo
     (0..words.len()).any(|start| {
         (1..=3).filter(|n| start + n <= words.len()).any(|n| {
             let span = &words[start..start + n];
-            let name = span.join(" ");
-            let name = if any_case { capitalised(&name) } else { name };
+            let name = if any_case {
+                span.iter()
+                    .map(|w| crate::calc::capitalise(w))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                span.join(" ")
+            };
             CLASS_MEMBERS.get(name.as_str()).is_some_and(|c| *c == class)
                 && !span.iter().any(|w| {
                     asked
@@ -204,17 +210,6 @@ fn names_member(text: &str, class: &str, asked: &[String], any_case: bool) -> bo
                 })
         })
     })
-}
-
-/// "mercury" → "Mercury", "north america" → "North America": a title compared as the table writes names.
-fn capitalised(name: &str) -> String {
-    name.split(' ')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// For "what is X", "whats a X", "define X", "who is X", "X?": the subject phrase X.
@@ -1140,8 +1135,9 @@ pub(crate) fn several_questions(question: &str) -> bool {
     SECOND.as_ref().is_some_and(|re| re.is_match(question))
 }
 
-/// Names of the features that fired for a candidate, strongest first, for `explain`.
-pub(crate) fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(String, f64)> {
+/// The `n` features that weighed most for a candidate, strongest first, each as "+1.23 name"
+/// (for `explain`, `search --candidates` and the training dump).
+pub(crate) fn contributions(model: &ReaderModel, candidate: &Candidate, n: usize) -> Vec<String> {
     let mut c: Vec<(String, f64)> = candidate
         .features
         .iter()
@@ -1153,7 +1149,10 @@ pub(crate) fn contributions(model: &ReaderModel, candidate: &Candidate) -> Vec<(
         c.push(("(trees)".to_string(), trees));
     }
     c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-    c
+    c.into_iter()
+        .take(n)
+        .map(|(name, w)| format!("{w:+.2} {name}"))
+        .collect()
 }
 
 #[cfg(test)]
