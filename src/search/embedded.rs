@@ -21,8 +21,9 @@ use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
 use super::evidence::{entity, life_sentences, looks_like_a_name, normalize_question};
 use super::ingest::{IngestOptions, Progress};
+use super::question::words;
 use super::{question, BlockingSearch, Hit, SearchBackend, SearchError};
-use crate::classify::text::{is_stopword, words};
+use crate::classify::text::is_stopword;
 use crate::Error;
 
 /// What the index is built from; ingestion (below this module) owns the type.
@@ -30,7 +31,7 @@ pub(crate) use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 6;
+const INDEX_SCHEMA_VERSION: u32 = 7;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
@@ -80,8 +81,8 @@ pub struct EmbeddedIndex {
     fields: Fields,
     analyzer: TextAnalyzer,
     docs: u64,
-    /// The language of an index built for a language pack: its words are folded (accents off)
-    /// when indexed, and a question is read with the pack's stopwords and word groups.
+    /// The language of an index built for a language pack: a question is read with the pack's
+    /// stopwords and word groups. Every index's words are folded (accents off).
     pack: Option<Arc<dyn QueryWords>>,
 }
 
@@ -197,17 +198,17 @@ impl EmbeddedIndex {
         Self::build_stamped(dir, corpus, &corpus_stamp(corpus)?, false, options, progress)
     }
 
-    /// Builds the index (words folded for a language pack's corpus) and writes the corpus `stamp`
-    /// it was built from.
+    /// Builds the index (for a language pack's corpus when `for_pack`) and writes the corpus
+    /// `stamp` it was built from.
     fn build_stamped(
         dir: &Path,
         corpus: &Path,
         stamp: &str,
-        folded: bool,
+        for_pack: bool,
         options: &IngestOptions,
         progress: &Progress,
     ) -> Result<u64, Error> {
-        let count = build_index(dir, folded, |sink| {
+        let count = build_index(dir, for_pack, |sink| {
             super::ingest::read_into(corpus, options, progress, sink)
         })?;
         std::fs::write(dir.join(STAMP_FILE), stamp)
@@ -477,11 +478,11 @@ pub mod test_hooks {
 
 /// Builds an index in `dir` from the documents `feed` gives, replacing what was there. Writes into
 /// a sibling directory first and renames it into place, so a crash mid-build never leaves a half
-/// index. Memory stays within the writer's budget whatever the number of documents. `folded`:
-/// the indexed words lose their accents, for a language pack's corpus.
+/// index. Memory stays within the writer's budget whatever the number of documents. `for_pack`:
+/// a language pack's corpus, whose entries get no English sentences of their life dates.
 fn build_index(
     dir: &Path,
-    folded: bool,
+    for_pack: bool,
     feed: impl FnOnce(&mut super::ingest::Sink<'_>) -> Result<(), Error>,
 ) -> Result<u64, Error> {
     let building = PathBuf::from(format!("{}.building", dir.display()));
@@ -491,7 +492,7 @@ fn build_index(
     std::fs::create_dir_all(&building).map_err(|e| Error::io(format!("creating {}", building.display()), e))?;
     let (schema, fields) = schema();
     let index = Index::create_in_dir(&building, schema).map_err(index_err("creating the search index"))?;
-    let mut writer = DocWriter::new(&index, fields, folded)?;
+    let mut writer = DocWriter::new(&index, fields, for_pack)?;
     let fed = feed(&mut |doc| writer.add(doc)).and_then(|()| writer.finish());
     drop(index);
     let count = match fed {
@@ -517,11 +518,11 @@ struct DocWriter {
     fields: Fields,
     count: u64,
     /// A language pack's corpus: words indexed without accents, no English life-date sentences.
-    folded: bool,
+    for_pack: bool,
 }
 
 impl DocWriter {
-    fn new(index: &Index, fields: Fields, folded: bool) -> Result<DocWriter, Error> {
+    fn new(index: &Index, fields: Fields, for_pack: bool) -> Result<DocWriter, Error> {
         let writer = index
             .writer(200_000_000)
             .map_err(index_err("opening the index writer"))?;
@@ -529,7 +530,7 @@ impl DocWriter {
             writer,
             fields,
             count: 0,
-            folded,
+            for_pack,
         })
     }
 
@@ -537,11 +538,12 @@ impl DocWriter {
         let fields = self.fields;
         let subject = entity(&doc.title);
         // "(1930 – 2004)" said as sentences, so "when was X born" finds "born" in the index.
-        let text = match life_sentences(&doc.title, &doc.text).filter(|_| !self.folded) {
+        let text = match life_sentences(&doc.title, &doc.text).filter(|_| !self.for_pack) {
             Some(said) if !doc.text.contains(&said) => format!("{} {said}", doc.text),
             _ => doc.text,
         };
-        let fold = |s: String| if self.folded { question::fold(&s) } else { s };
+        // Accents off in every index: "les miserables" as typed finds "Les Misérables".
+        let fold = |s: String| question::fold(&s);
         let mut document = doc!(
             fields.id => doc.id,
             fields.title_key => fold(subject.to_lowercase()),
@@ -685,6 +687,27 @@ mod tests {
         std::fs::write(built.join("meta.json"), "{}").unwrap();
         assert!(EmbeddedIndex::check_replaceable(&built, &outside).is_ok());
         assert!(victim.join("README.md").exists());
+    }
+
+    #[test]
+    fn a_name_typed_without_its_accents_is_found() {
+        let mut docs = sample();
+        docs.push(doc(
+            "wiki/Les Misérables",
+            "Les Misérables",
+            "Les Misérables is a French novel by Victor Hugo.",
+        ));
+        let index = EmbeddedIndex::in_memory(docs).unwrap();
+        for typed in ["les miserables", "Les Misérables"] {
+            let hits = index.search_sync(typed, 5).unwrap();
+            assert_eq!(
+                hits.first().map(|h| h.id.as_str()),
+                Some("wiki/Les Misérables"),
+                "{typed}"
+            );
+            // What is shown keeps the accents.
+            assert_eq!(hits[0].title, "Les Misérables");
+        }
     }
 
     #[test]

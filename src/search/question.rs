@@ -8,6 +8,7 @@
 //!   forms of the verbs that lookups ask about share one form ("wrote", "written", "writer" →
 //!   `write`), so "who wrote Hamlet" meets "written by William Shakespeare".
 //! - [`surface_forms`]: the other way round, for a search engine that matches words as written.
+//! - [`words`]: a text's words in lower case with accents off, as search compares them.
 //! - [`same_term`]: equality that forgives one typo in five letters, two in eight ("austrailia").
 
 use std::borrow::Cow;
@@ -16,7 +17,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::classify::text::{stem, words};
+use crate::classify::text::stem;
+
+/// The lower-case words of a text with accents off ("Misérables" → "miserables"): people type
+/// names without their accents, and the sources keep them, so search compares words this way.
+pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    crate::classify::text::words(text).map(|w| if w.is_ascii() { w } else { fold(&w) })
+}
 
 /// Verbs of the facts people look up, with their irregular and derived forms. The first word of
 /// a group is the group's form.
@@ -333,9 +340,7 @@ pub(crate) fn abbreviation_asked(question: &str) -> Option<String> {
 pub(crate) fn expands(text: &str, abbreviation: &str) -> bool {
     // The abbreviation itself is no expansion of it, and neither is it with the next word:
     // "pin (noun): a piece of jewelry" must not read as p-i from "pin" and n from "noun".
-    let words: Vec<String> = crate::classify::text::words(text)
-        .filter(|w| w != abbreviation)
-        .collect();
+    let words: Vec<String> = self::words(text).filter(|w| w != abbreviation).collect();
     let letters: Vec<char> = abbreviation.chars().collect();
     (0..words.len()).any(|start| spells(&words[start..], &letters, true))
 }

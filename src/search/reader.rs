@@ -20,9 +20,10 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 use super::evidence::{self, AnswerType, Asked};
+use super::question::words;
 use super::question::{self, mentions};
 use super::Hit;
-use crate::classify::text::{is_stopword, words};
+use crate::classify::text::is_stopword;
 use crate::classify::trees::{self, Trees};
 
 /// How many sentences of each hit are candidates: summaries put the answer early, and later
