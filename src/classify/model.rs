@@ -690,6 +690,7 @@ mod tests {
             assert_eq!(p(plain), p(framed), "{framed}");
         }
         assert!(m.p_lookup("Can you tell me a joke about Hamlet") < 0.5);
+        assert!(m.p_lookup("Could you tell me the difference between a virus and a bacterium?") < 0.5);
     }
 
     /// The synthetic complex templates name a few people, places and things ("Write a dialogue

@@ -67,16 +67,25 @@ pub fn core_question(text: &str) -> &str {
         }
     }
     if first == 0 {
-        // "Do you happen to know the capital of Peru": an asking frame ending in "know" before a
-        // question that has no question word.
+        // "Do you happen to know the capital of Peru", "Could you tell me the capital of Turkey":
+        // an asking frame ending in "know" or "tell me" before a question that has no question
+        // word.
         let lead = lower
             .iter()
             .take(MAX_FRAME_WORDS)
             .take_while(|w| is_frame_word(w))
             .count();
-        if let Some(know) = lower[..lead].iter().rposition(|w| w == "know") {
-            if know + 1 < lower.len() {
-                first = know + 1;
+        // Only "tell me the …": "tell me a joke", "tell me about X" are tasks, not lookups.
+        let ends_frame = |i: usize| {
+            lower[i] == "know"
+                || (matches!(lower[i].as_str(), "me" | "us")
+                    && i > 0
+                    && lower[i - 1] == "tell"
+                    && lower.get(i + 1).is_some_and(|w| w == "the"))
+        };
+        if let Some(end) = (0..lead).rev().find(|&i| ends_frame(i)) {
+            if end + 1 < lower.len() {
+                first = end + 1;
             }
         }
     }
@@ -246,6 +255,7 @@ fn is_frame_word(word: &str) -> bool {
                 | "you"
                 | "u"
                 | "tell"
+                | "say"
                 | "me"
                 | "us"
                 | "i"
@@ -429,6 +439,11 @@ mod tests {
             ),
             ("can you tell me in which year Rome fell", "in which year Rome fell"),
             ("I'd like to know the capital of Peru", "the capital of Peru"),
+            ("Could you tell me the capital of Turkey?", "the capital of Turkey?"),
+            (
+                "Hi! Can you tell me the year of the Russian Revolution?",
+                "the year of the Russian Revolution?",
+            ),
             ("Hey assistant, who wrote Hamlet?", "who wrote Hamlet?"),
             ("Hello ChatGPT! Write a poem about Lima", "Write a poem about Lima"),
         ] {
@@ -452,6 +467,7 @@ mod tests {
             "Do you think that is fair?",
             "Do you know",
             "Can you tell me a joke",
+            "Can you tell me about the history of Rome",
             "I need a plan for what to cook this week",
             "Hello world program in Rust, how do I write one?",
         ] {

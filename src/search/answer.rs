@@ -19,8 +19,8 @@ use super::evidence::{
     asks_about_now, asks_beyond_facts, asks_superlative, content_terms, normalize_question, with_life_dates, Asked,
     MAKER_TERMS,
 };
+use super::question::words;
 use super::{question, Hit};
-use crate::classify::text::words;
 
 /// How far the adequacy check trusts a backend's ranking.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -862,6 +862,16 @@ mod tests {
         assert_eq!(asks_beyond_facts("what are the colors of the rainbow"), None);
         assert!(asks_beyond_facts("What is the meaning of life").is_some());
         assert_eq!(asks_beyond_facts("what is the life expectancy in japan"), None);
+        // The generic "you" and "I" are nobody in particular; "he" and "they" need a name.
+        assert_eq!(asks_beyond_facts("which vitamin do you get from sunlight"), None);
+        assert_eq!(
+            asks_beyond_facts("In which country would I find the Geirangerfjord?"),
+            None
+        );
+        assert!(asks_beyond_facts("In which James Bond film does he drive an invisible car?").is_some());
+        // A record held somewhere is no role in a story; a part played in a film is.
+        assert_eq!(asks_beyond_facts("who was the first person in space"), None);
+        assert!(asks_beyond_facts("who played jack in titanic").is_some());
     }
 
     #[test]

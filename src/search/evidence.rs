@@ -11,9 +11,10 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::question::words;
 use super::question::{self, mentions, same_term, term};
 use super::Hit;
-use crate::classify::text::{is_stopword, words};
+use crate::classify::text::is_stopword;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerType {
@@ -336,7 +337,7 @@ impl AnswerType {
     }
 
     fn fits(self, sentence: &str) -> bool {
-        let cues = |set: &HashSet<&str>| crate::classify::text::words(sentence).any(|w| set.contains(w.as_str()));
+        let cues = |set: &HashSet<&str>| words(sentence).any(|w| set.contains(w.as_str()));
         match self {
             AnswerType::Any => true,
             // A count or a measure, not the years of a life: "(1214-1270)" does not say how many.
@@ -651,15 +652,14 @@ pub(super) fn kind_asked(question: &str) -> Option<String> {
 }
 
 /// Questions a fact on their subject does not answer: what someone did or does with it, and
-/// questions about people they only call "they" or "he" (characters of a story).
+/// questions about people they only call "they" or "he" (characters of a story). "You", "I" and
+/// "we" are the generic person ("what vitamin do you get from sunlight", "in which country would
+/// I find the Geirangerfjord"); questions about the user themself are the personal guard's.
 pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     static ACTION: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*what (?:do|does|did|can|could|should|would|will) ").ok());
     static PRONOUN: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)\b(?:do|does|did|was|were|is|are|will|would|can|could|has|have|had) (?:they|he|she|we|you|i)\b",
-        )
-        .ok()
+        Regex::new(r"(?i)\b(?:do|does|did|was|were|is|are|will|would|can|could|has|have|had) (?:they|he|she)\b").ok()
     });
     // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
     // means people there in general.
@@ -673,6 +673,10 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // names among others.
     static ROLE_IN_WORK: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*who (?:is|was|played) .+ in (?:the )?[a-z]").ok());
+    // "Who was the first person in space": a record, not a role.
+    static RECORD_HOLDER: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*who (?:is|was) the (?:first|last|only|youngest|oldest) (?:\w+ ){1,3}(?:in|on|to) ").ok()
+    });
     // "Why is the sky blue", "what causes the seasons", "how does a vaccine work", "what are the
     // benefits of exercising": an explanation,
     // which a sentence that shares the words is not. "How many", "how tall" are facts.
@@ -691,7 +695,10 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
         Some("questions of meaning and value")
     } else if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
         None
-    } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question)) && !question.contains(" in the world") {
+    } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question))
+        && !question.contains(" in the world")
+        && !RECORD_HOLDER.as_ref().is_some_and(|re| re.is_match(question))
+    {
         Some("who someone is in a story")
     } else if ACTION.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("what someone does with something")
