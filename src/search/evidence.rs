@@ -341,9 +341,13 @@ impl AnswerType {
         match self {
             AnswerType::Any => true,
             // A count or a measure, not the years of a life: "(1214-1270)" does not say how many.
-            AnswerType::Number => without(sentence, &[&LIFE_YEARS, &DATED, &PERCENT])
-                .chars()
-                .any(|c| c.is_ascii_digit()),
+            // Or written as a word ("its eight planets"); not "one", which is mostly "one of".
+            AnswerType::Number => {
+                without(sentence, &[&LIFE_YEARS, &DATED, &PERCENT])
+                    .chars()
+                    .any(|c| c.is_ascii_digit())
+                    || words(sentence).any(|w| w != "one" && NUMBER_WORDS.contains(&w.as_str()))
+            }
             AnswerType::Year => sentence
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| (3..=4).contains(&run.len())),
@@ -620,6 +624,12 @@ pub(super) fn sentences(text: &str) -> Vec<&str> {
     }
     out
 }
+
+/// Figures written as words, as a count may be ("eleven players", "a dozen eggs").
+pub(super) const NUMBER_WORDS: &[&str] = &[
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "dozen",
+    "hundred", "thousand", "million", "billion",
+];
 
 /// The words that make a question about the present: its answer changes, and the embedded
 /// sources (and a search hit without a date) cannot say they are recent enough.

@@ -886,7 +886,8 @@ fn slot_filled(qt: &str, sentence: &str, new_name: bool, new_place: bool, questi
                     .any(|w| MONTHS.contains(&w.as_str()) || matches!(w.as_str(), "century" | "bc" | "ad"))
         }
         "how_many" | "how_much" | "how_measure" => {
-            new_digits(1, usize::MAX) || words(sentence).any(|w| NUMBER_WORDS.contains(&w.as_str()) || w == "none")
+            new_digits(1, usize::MAX)
+                || words(sentence).any(|w| evidence::NUMBER_WORDS.contains(&w.as_str()) || w == "none")
         }
         _ => true,
     }
@@ -904,7 +905,7 @@ fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet
     match qt {
         "when" => digit_runs(3).filter(|run| run.len() <= 4).collect(),
         "how_many" | "how_much" | "how_measure" => digit_runs(1)
-            .chain(words(sentence).filter(|w| NUMBER_WORDS.contains(&w.as_str())))
+            .chain(words(sentence).filter(|w| evidence::NUMBER_WORDS.contains(&w.as_str())))
             .collect(),
         _ => sentence
             .split_whitespace()
@@ -945,12 +946,6 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-/// Figures written as words, as a count may be ("eleven players", "a dozen eggs").
-const NUMBER_WORDS: &[&str] = &[
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "dozen",
-    "hundred", "thousand", "million", "billion",
-];
-
 fn is_calendar_word(word: &str) -> bool {
     MONTHS.contains(&word)
         || matches!(
@@ -975,7 +970,7 @@ fn counts(sentence: &str, counted: &str) -> bool {
         crate::classify::text::stem(word) == counted
             && tokens[i.saturating_sub(3)..i].iter().any(|t| {
                 let t = t.trim_matches(|c: char| !c.is_alphanumeric());
-                t.chars().next().is_some_and(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&t)
+                t.chars().next().is_some_and(|c| c.is_ascii_digit()) || evidence::NUMBER_WORDS.contains(&t)
             })
     })
 }
@@ -1380,6 +1375,20 @@ mod tests {
             "largest",
             &asked("largest ocean")
         ));
+    }
+
+    #[test]
+    fn a_count_written_as_a_word_answers_how_many() {
+        let text = "The Solar System is the gravitationally bound system of the Sun and the masses that orbit it, most prominently its eight planets, of which Earth is one. The system formed 4.6 billion years ago.";
+        let found = candidates_of(
+            "How many planets are there in the solar system?",
+            &[hit("Solar System", text, "Wikipedia")],
+        );
+        assert!(
+            found.iter().any(|c| c.text.contains("eight planets")),
+            "{:?}",
+            found.iter().map(|c| &c.text).collect::<Vec<_>>()
+        );
     }
 
     #[test]
