@@ -7,10 +7,12 @@
 //! Wikipedia index can take hundreds, which on a serving thread would stall that core's other
 //! requests and escape `search.timeout_ms`. The pool measures the search's thread CPU time there.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
+use levenshtein_automata::LevenshteinAutomatonBuilder;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
@@ -335,11 +337,19 @@ impl EmbeddedIndex {
                 _ => 2,
             };
             if !known && typo_distance > 0 {
-                typos.push(word.clone());
                 let mut stream = analyzer.token_stream(word);
                 while let Some(token) = stream.next() {
-                    let term = Term::from_field_text(self.fields.body, &token.text);
-                    forms.push(Box::new(FuzzyTermQuery::new(term, typo_distance, true)));
+                    // The spelling most documents use ("odysey" → odyssey, "morroco" → morocco),
+                    // searched as a word like any other; failing one, every near spelling, each
+                    // hit then checked for a common one.
+                    match self.likeliest_spelling(&searcher, &token.text, typo_distance) {
+                        Some(term) => forms.push(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))),
+                        None => {
+                            typos.push(word.clone());
+                            let term = Term::from_field_text(self.fields.body, &token.text);
+                            forms.push(Box::new(FuzzyTermQuery::new(term, typo_distance, true)));
+                        }
+                    }
                 }
             }
             match forms.len() {
@@ -406,7 +416,74 @@ impl EmbeddedIndex {
 /// Documents a word must be in for a misspelling of it to be taken as meaning it.
 const COMMON_WORD_DOCS: u64 = 20;
 
+/// Documents a word must be in to be taken as the spelling meant: a name the sources use more than
+/// once ("odyssey", "nutcracker"), not a stray typo of theirs.
+const SPELLING_DOCS: u64 = 2;
+
+/// A Levenshtein automaton as the term dictionary reads it (tantivy's own wrapper is private).
+struct Levenshtein(levenshtein_automata::DFA);
+
+impl tantivy_fst::Automaton for Levenshtein {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), levenshtein_automata::Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
 impl EmbeddedIndex {
+    /// The index word within `distance` edits of `token` (never in its first letter, as
+    /// [`question::same_term`] reads a typo) that the most documents hold: the spelling meant,
+    /// where a fuzzy query would score every near word alike.
+    fn likeliest_spelling(&self, searcher: &tantivy::Searcher, token: &str, distance: u8) -> Option<Term> {
+        static BUILDERS: LazyLock<[LevenshteinAutomatonBuilder; 2]> = LazyLock::new(|| {
+            [
+                LevenshteinAutomatonBuilder::new(1, true),
+                LevenshteinAutomatonBuilder::new(2, true),
+            ]
+        });
+        let first = token.chars().next()?;
+        // One edit away first: "morroco" is morocco, whatever word two edits away is commoner.
+        for d in 1..=distance.min(2) {
+            let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
+            for segment in searcher.segment_readers() {
+                let Ok(inverted) = segment.inverted_index(self.fields.body) else {
+                    continue;
+                };
+                let dfa = Levenshtein(BUILDERS[usize::from(d - 1)].build_dfa(token));
+                let Ok(mut stream) = inverted.terms().search(dfa).into_stream() else {
+                    continue;
+                };
+                while stream.advance() {
+                    let word = stream.key();
+                    if std::str::from_utf8(word).is_ok_and(|w| w.starts_with(first)) {
+                        *counts.entry(word.to_vec()).or_default() += u64::from(stream.value().doc_freq);
+                    }
+                }
+            }
+            let best = counts
+                .into_iter()
+                .filter(|(_, docs)| *docs >= SPELLING_DOCS)
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+            if let Some(word) = best.and_then(|(word, _)| String::from_utf8(word).ok()) {
+                return Some(Term::from_field_text(self.fields.body, &word));
+            }
+        }
+        None
+    }
+
     /// Whether the hit spells `typo` as a word that the index has in many documents.
     /// Or whose title has the word with two neighbouring letters swapped ("frankenstien",
     /// "wimbeldon"): the commonest typo, and one that seldom makes another word.
@@ -761,6 +838,32 @@ mod tests {
         let ids = |q: &str| -> Vec<String> { index.search_sync(q, 5).unwrap().into_iter().map(|h| h.id).collect() };
         assert_eq!(ids("what is a vpn"), ["foldoc/vpn"]);
         assert_eq!(ids("what is wireguard")[0], "deb/wireguard");
+    }
+
+    #[test]
+    fn a_misspelt_name_is_searched_as_the_spelling_the_sources_use() {
+        let mut docs = sample();
+        docs.push(doc(
+            "wiki/Odyssey",
+            "Odyssey",
+            "The Odyssey is an epic poem attributed to Homer.",
+        ));
+        docs.push(doc(
+            "wiki/Homer",
+            "Homer",
+            "Homer is credited as the author of the Iliad and the Odyssey.",
+        ));
+        docs.push(doc("wiki/Odyssea", "Odyssea", "Odyssea is a genus of moths."));
+        let index = EmbeddedIndex::in_memory(docs).unwrap();
+        // "odysey" is one edit from "odyssey" (two documents) and from "odyssea" (one): the
+        // spelling the sources use more is searched, and ranked as an exact word would be.
+        let hits = index.search_sync("who wrote the odysey", 5).unwrap();
+        let titles: Vec<&str> = hits.iter().map(|h| h.title.as_str()).collect();
+        assert!(
+            titles.starts_with(&["Homer"]) || titles.starts_with(&["Odyssey"]),
+            "{titles:?}"
+        );
+        assert!(!titles.contains(&"Odyssea"), "{titles:?}");
     }
 
     #[test]
