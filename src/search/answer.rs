@@ -869,6 +869,10 @@ mod tests {
             None
         );
         assert!(asks_beyond_facts("In which James Bond film does he drive an invisible car?").is_some());
+        assert!(asks_beyond_facts("How many trees do you need to plant to offset a flight?").is_some());
+        assert!(asks_beyond_facts("Is Ganymede in the Milky Way galaxy?").is_some());
+        assert!(asks_beyond_facts("List the US states that border Mexico.").is_some());
+        assert!(asks_beyond_facts("Which one is better?").is_some());
         // A record held somewhere is no role in a story; a part played in a film is.
         assert_eq!(asks_beyond_facts("who was the first person in space"), None);
         assert!(asks_beyond_facts("who played jack in titanic").is_some());

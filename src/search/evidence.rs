@@ -661,21 +661,37 @@ pub(super) fn kind_asked(question: &str) -> Option<String> {
     Some(caps[1].to_lowercase())
 }
 
-/// Questions a fact on their subject does not answer: what someone did or does with it, and
-/// questions about people they only call "they" or "he" (characters of a story). "You", "I" and
-/// "we" are the generic person ("what vitamin do you get from sunlight", "in which country would
-/// I find the Geirangerfjord"); questions about the user themself are the personal guard's.
+/// Questions a fact on their subject does not answer: what someone did or does with it, yes-or-no
+/// questions, lists and judgements, and questions about people they only call "they" or "he"
+/// (characters of a story) or "you" (unless it is anyone: "what vitamin do you get from
+/// sunlight", "in which country would I find the Geirangerfjord").
 pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     static ACTION: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*what (?:do|does|did|can|could|should|would|will) ").ok());
     static PRONOUN: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:do|does|did|was|were|is|are|will|would|can|could|has|have|had) (?:they|he|she)\b").ok()
+        Regex::new(
+            r"(?i)\b(?:do|does|did|was|were|is|are|will|would|can|could|has|have|had) (?:they|he|she|we|you|i)\b",
+        )
+        .ok()
+    });
+    // "What vitamin do you get from sunlight", "in which country would I find X": "you" is anyone,
+    // asked which thing; "how many trees do you need to plant" asks for advice.
+    static GENERIC_PERSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:which|what) [\w-]+(?: [\w-]+)? (?:do|does|would|can|could|will) (?:you|we|i) (?:get|find|see|visit|perform|hear|use|call|eat)\b").ok()
+    });
+    // "Is Ganymede in the Milky Way?": a yes or no, which a sentence about one of its words is not.
+    static YES_NO: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:is|are|was|were|does|do|did|can|could|will|would|has|have|had|should|shall|am)\b").ok()
+    });
+    // "List the US states that border Mexico", "which one is better": a list or a judgement.
+    static LIST_OR_JUDGEMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:list|enumerate|name all|name every)\b|\b(?:which|what)(?: one)? (?:is|was|are|were) (?:better|worse)\b|\bbetter than\b").ok()
     });
     // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
-    // means people there in general.
+    // means people there in general; "what do you call a baby kangaroo" asks a name.
     static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b",
+            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b|^\s*what (?:do|does) (?:you|we|people|one) call (?:a|an|the)\b",
         )
         .ok()
     });
@@ -701,6 +717,10 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     });
     if EXPLANATION.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("explanations (why, how, what causes)")
+    } else if YES_NO.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("yes-or-no questions")
+    } else if LIST_OR_JUDGEMENT.as_ref().is_some_and(|re| re.is_match(question)) {
+        Some("lists and judgements")
     } else if MEANING_OF_LIFE.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("questions of meaning and value")
     } else if DEFINITION_OR_HABIT.as_ref().is_some_and(|re| re.is_match(question)) {
@@ -712,7 +732,9 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
         Some("who someone is in a story")
     } else if ACTION.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("what someone does with something")
-    } else if PRONOUN.as_ref().is_some_and(|re| re.is_match(question)) {
+    } else if PRONOUN.as_ref().is_some_and(|re| re.is_match(question))
+        && !GENERIC_PERSON.as_ref().is_some_and(|re| re.is_match(question))
+    {
         Some("questions about people named only by a pronoun")
     } else {
         None
