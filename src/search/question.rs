@@ -328,7 +328,7 @@ pub(crate) fn fold(text: &str) -> String {
 /// For "what does CPU stand for": the abbreviation asked about.
 pub(crate) fn abbreviation_asked(question: &str) -> Option<String> {
     static STANDS_FOR: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\bwhat (?:does|do|is) (?:the (?:abbreviation|acronym) )?([a-z][a-z0-9&.]{1,9}) (?:stand for|short for)\b").ok()
+        Regex::new(r#"(?i)\bwhat (?:does|do|is) (?:the (?:abbreviation|acronym) )?["'‘“]?([a-z][a-z0-9&.]{1,9})["'’”]? (?:stand for|short for)\b"#).ok()
     });
     let caps = STANDS_FOR.as_ref()?.captures(question)?;
     let letters: String = caps[1].chars().filter(char::is_ascii_alphanumeric).collect();
@@ -357,8 +357,28 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
         return false;
     };
     // An expansion does not open with a joining word: "and preceding" is not what APR stands for
-    // ("The Onion Router" opens with an article, and may).
-    if first && word != "the" && small(word) {
+    // ("The Onion Router" opens with an article, and may), nor "is essential" what i.e. does.
+    let opens_nothing = |w: &str| {
+        matches!(
+            w,
+            "is" | "are"
+                | "was"
+                | "were"
+                | "be"
+                | "been"
+                | "it"
+                | "its"
+                | "that"
+                | "this"
+                | "which"
+                | "who"
+                | "with"
+                | "has"
+                | "have"
+                | "had"
+        )
+    };
+    if first && ((word != "the" && small(word)) || opens_nothing(word)) {
         return false;
     }
     if !word.starts_with(*letter) {
@@ -500,6 +520,14 @@ mod tests {
         assert_eq!(abbreviation_asked("what does CPU stand for"), Some("cpu".into()));
         assert_eq!(abbreviation_asked("What does N.A.S.A. stand for?"), Some("nasa".into()));
         assert_eq!(abbreviation_asked("what is a cpu"), None);
+        // Quoted, as people write it; and "is essential" spells no i.e.
+        assert_eq!(abbreviation_asked("What does 'i.e.' stand for?"), Some("ie".into()));
+        assert_eq!(
+            abbreviation_asked("What does the abbreviation \"etc.\" stand for?"),
+            Some("etc".into())
+        );
+        assert!(!expands("a vitamin that is essential for reproduction", "ie"));
+        assert!(expands("asap: As soon as possible.", "asap"));
         assert!(expands("A central processing unit (CPU) is ...", "cpu"));
         assert!(expands("the National Aeronautics and Space Administration", "nasa"));
         assert!(expands("Bank of America", "boa"));
