@@ -458,12 +458,12 @@ impl EmbeddedIndex {
         // One edit away first: "morroco" is morocco, whatever word two edits away is commoner.
         for d in 1..=distance.min(2) {
             let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
+            let dfa = Levenshtein(BUILDERS[usize::from(d - 1)].build_dfa(token));
             for segment in searcher.segment_readers() {
                 let Ok(inverted) = segment.inverted_index(self.fields.body) else {
                     continue;
                 };
-                let dfa = Levenshtein(BUILDERS[usize::from(d - 1)].build_dfa(token));
-                let Ok(mut stream) = inverted.terms().search(dfa).into_stream() else {
+                let Ok(mut stream) = inverted.terms().search(&dfa).into_stream() else {
                     continue;
                 };
                 while stream.advance() {
