@@ -100,6 +100,9 @@ pub fn core_question(text: &str) -> &str {
                 .unwrap_or(0);
         }
     }
+    if first == 0 {
+        first = after_context(text, &spans, &lower);
+    }
     let mut last = lower.len();
     // A closing is a run of thanks words that starts with a thanks or "please".
     let tail = lower[first..].iter().rev().take_while(|w| is_closing_word(w)).count();
@@ -134,6 +137,50 @@ pub fn core_question(text: &str) -> &str {
     };
     text[start..end].trim_end_matches([',', ' ', ';', '-'])
 }
+
+/// Where the question starts after a lead-in that only says why it is asked: "I'm doing a
+/// crossword — what's the capital of Norway?", "My kids love cartoons: who created Mickey Mouse?".
+/// The lead-in is a statement about the asker (it opens with "I", "my", "we", "for my …"), set
+/// apart by a dash, colon, semicolon or a sentence end, with no question, number or code in it;
+/// the question after it names its own subject. A question that points back into the lead-in
+/// ("… Angkor Wat. Which country is it in?") keeps it, and so goes to the LLM. 0 when there is
+/// no such lead-in.
+fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usize {
+    let opens_about_asker = lower.first().is_some_and(|w| {
+        matches!(
+            w.as_str(),
+            "i" | "my" | "we" | "our" | "me" | "for" | "just" | "settling" | "crossword" | "trivia" | "quiz"
+        )
+    });
+    if !opens_about_asker {
+        return 0;
+    }
+    let Some(q) = (1..lower.len().min(MAX_CONTEXT_WORDS + 1)).find(|&i| {
+        let gap = &text[spans[i - 1].1..spans[i].0];
+        is_question_word(&lower[i])
+            && (gap.contains(['—', '–', ':', ';']) || gap.contains(". ") || gap.contains("! ") || gap.contains(" - "))
+    }) else {
+        return 0;
+    };
+    let lead = &text[..spans[q].0];
+    if lead.contains(['?', '`', '{', '=', '"']) || lead.chars().any(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    let points_back = lower[q..].iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "it" | "its" | "they" | "them" | "their" | "he" | "she" | "him" | "her" | "his" | "this" | "these" | "those"
+        )
+    });
+    if points_back {
+        0
+    } else {
+        q
+    }
+}
+
+/// A lead-in of more words than this is the request itself, not why it is asked.
+const MAX_CONTEXT_WORDS: usize = 20;
 
 /// At most this many words of lead-in are taken for a frame; a longer lead-in is content.
 const MAX_FRAME_WORDS: usize = 10;
@@ -412,6 +459,28 @@ mod tests {
     fn words_lowercase_and_split_on_punctuation() {
         let w: Vec<String> = words("What's Peru's CAPITAL?").collect();
         assert_eq!(w, ["what", "s", "peru", "s", "capital"]);
+    }
+
+    #[test]
+    fn a_lead_in_about_the_asker_is_not_the_question() {
+        for (framed, core) in [
+            ("I'm doing a crossword — what's the capital of Norway?", "what's the capital of Norway?"),
+            ("My kids love cartoons: who created Mickey Mouse?", "who created Mickey Mouse?"),
+            ("We're settling a bet. Which planet is the hottest?", "Which planet is the hottest?"),
+        ] {
+            assert_eq!(core_question(framed), core, "{framed}");
+        }
+        // The question points back into the lead-in, the lead-in holds numbers or a question, or
+        // it is not about the asker: all kept whole.
+        for text in [
+            "We're planning a trip to see Angkor Wat. Which country is it in?",
+            "I have 3 apples and eat 2: how many are left?",
+            "I asked my teacher, was he right? What is a monad",
+            "Write a poem about the sea. What rhymes with orange?",
+            "The Nile is long — what is the longest river?",
+        ] {
+            assert_eq!(core_question(text), text, "{text}");
+        }
     }
 
     #[test]
