@@ -507,6 +507,12 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         let doc_terms = evidence::term_set(&format!("{} {}", hit.title, hit.text));
         let doc_cov = asked.terms.iter().filter(|t| mentions(&doc_terms, t)).count() as f64 / n_terms.max(1) as f64;
         let source = source_kind(&hit.source);
+        // A place, a country's figures or a dated event say what something is called or where it
+        // is, never what a word means: "what does gracias mean" is not answered by the town of
+        // Gràcia, which the spelling step finds for the word the index lacks.
+        if qt == "meaning" && matches!(source, "geonames" | "factbook" | "events") {
+            continue;
+        }
         let all_sentences = evidence::sentences(&hit.text);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
             // "What does PIN stand for" is answered by the words PIN stands for, not by a gloss
@@ -1002,6 +1008,8 @@ pub(super) fn source_kind(source: &str) -> &'static str {
         "software"
     } else if s.contains("calendar") || s.contains("event") {
         "events"
+    } else if s.contains("v.e.r.a") {
+        "abbreviations"
     } else {
         "other"
     }
@@ -1243,6 +1251,16 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn a_meaning_is_not_answered_by_a_place() {
+        let town = [hit("Gràcia, Spain", "Gràcia is a city in Spain with a population of 121,502 people.", "GeoNames")];
+        assert!(candidates_of("what does gracias mean", &town).is_empty());
+        // The same sentence still answers where the place is.
+        assert!(!candidates_of("which country is gracia in", &town).is_empty());
+        let expansion = [hit("JWT", "JWT stands for JSON Web Token.", "V.E.R.A.")];
+        assert!(!candidates_of("what does JWT stand for", &expansion).is_empty());
     }
 
     #[test]
