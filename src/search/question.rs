@@ -254,6 +254,9 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bcapital city\b", "capital"),
         (r"(?i)\bwhat (currency|money) (is used|do they use|is spent)( in)?\b", "currency of"),
         (r"(?i)\bwho (found|first isolated|first discovered|isolated)\b", "who discovered"),
+        // "who came up with the theory of relativity": the encyclopedia says "developed"; left as
+        // it is, "up" and "came" are searched for and find the dictionary's "up".
+        (r"(?i)\bwho (?:came up with|thought up|dreamed up|dreamt up|devised|formulated|conceived)\b", "who developed"),
         (r"(?i)\b(what|which) currency does (.+?) use\b", "currency of $2"),
         (r"(?i)\b(what|which) currency is used in\b", "currency of"),
         (r"(?i)\b(currency|money) (?:is |that is )?used in\b", "currency of"),
@@ -444,6 +447,7 @@ mod tests {
         assert_eq!(rewrite("when did ww2 end"), "when did World War II end");
         assert_eq!(rewrite("how tall is mount everest"), "height of mount everest");
         assert_eq!(rewrite("what does CPU stand for"), "CPU");
+        assert_eq!(rewrite("who came up with the theory of relativity"), "who developed the theory of relativity");
         assert_eq!(rewrite("define democracy"), "democracy");
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
