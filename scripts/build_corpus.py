@@ -248,6 +248,71 @@ def spelt_out(texts):
     return found
 
 
+SMALL_WORDS = {"a", "an", "and", "the", "of", "for", "by", "in", "on", "to", "with", "at", "or"}
+
+
+def spells(abbr, expansion):
+    """Whether the expansion's words spell the abbreviation: each word gives a prefix of itself, a
+    small word ("and", "of") possibly none ("RADAR": RAdio Detection And Ranging; "laser": Light
+    Amplification by Stimulated Emission of Radiation)."""
+    letters = [c for c in abbr.lower() if c.isalpha()]
+    words = [w for w in re.split(r"[\s-]+", re.sub(r"'s\b", "", expansion.lower())) if w]
+    if len(words) < 2 or not letters:
+        return False
+
+    def match(i, j):
+        if j == len(words):
+            return i == len(letters)
+        word = re.sub(r"[^a-z]", "", words[j])
+        if word in SMALL_WORDS and match(i, j + 1):
+            return True
+        k = 0
+        # Two letters at most from one word: "radio" gives RA to RADAR, but "field mouse" is no
+        # expansion of "fieldmouse", nor "ransom money" of "ransom".
+        while k < min(len(word), 2) and i + k < len(letters) and letters[i + k] == word[k]:
+            k += 1
+            if match(i + k, j + 1):
+                return True
+        return False
+
+    return match(0, 0)
+
+
+ACRONYM_FOR = re.compile(r"\b(?:an )?(?:acronym|abbreviation) for ([a-z][a-z '-]+?)(?:[;,.)]|$)")
+
+
+def wordnet_abbreviation_docs(src):
+    """What an abbreviation stands for, from WordNet: a synonym whose words spell the headword
+    ("UNICEF": United Nations International Children's Emergency Fund; "radar": radio detection
+    and ranging) or the gloss's "an acronym for ...". Written as its own document because the
+    dictionary entry of a word the encyclopedia has is left out ("what does laser stand for" had
+    no sentence saying it: Wikipedia's "A laser is a device that emits light ...")."""
+    for headword, body in dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"):
+        title = body.split("\n", 1)[0].strip()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z.]{1,9}", title):
+            continue
+        flat = re.sub(r"\s+", " ", body)
+        # A word with other senses ("cat", "pin", "Ra") is asked about as the word, not the
+        # abbreviation: only a headword in capitals, with one sense, or glossed as an acronym.
+        senses = len(re.findall(r"(?:^|\s)(?:(?:n|v|adj|adv) )?\d+: ", flat))
+        capitals = title.replace(".", "").isupper()
+        if not (capitals or senses == 1 or ACRONYM_FOR.search(flat)):
+            continue
+        options = [clean(x).strip(" ,") for syn in re.findall(r"\[syn:([^\]]*)\]", flat)
+                   for x in re.findall(r"\{([^}]*)\}", syn)]
+        options += [m.group(1).strip() for m in ACRONYM_FOR.finditer(flat)]
+        found = {}
+        for option in options:
+            if option.lower() != title.lower() and spells(title.replace(".", ""), option):
+                found.setdefault(squash_words(option), option)
+        if len(found) != 1:
+            continue
+        expansion = re.sub(r"- ", "-", next(iter(found.values())))
+        yield {"id": f"wordnet-abbreviation/{title}", "title": title, "text": f"{title} stands for {expansion}.",
+               "source": "WordNet 3.0 abbreviations", "url": f"https://wordnet-rdf.princeton.edu/lemma/{title}",
+               "by_title": True}
+
+
 def vera_docs(src, known_text, wordnet_words, defined, used):
     """What a computing abbreviation stands for ("JWT stands for JSON Web Token."), from V.E.R.A.:
     the words a chatbot user asking "what does GDPR stand for" or "what is a CDN" wants first, and
@@ -775,7 +840,15 @@ def main():
         for text in originals:
             for word in re.findall(r"\b[A-Z][A-Z0-9]{1,9}\b", text):
                 used[word] = used.get(word, 0) + 1
+        # The dictionary's expansions first; V.E.R.A.'s computing ones only where it has none.
+        expanded = set()
+        for doc in wordnet_abbreviation_docs(src):
+            expanded.add(doc["title"].replace(".", "").lower())
+            gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
+            counts[doc["source"]] = counts.get(doc["source"], 0) + 1
         for doc in vera_docs(src, "\n".join(texts), wordnet_words, defined, used):
+            if doc["title"].lower() in expanded:
+                continue
             gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
             counts[doc["source"]] = counts.get(doc["source"], 0) + 1
     out.parent.mkdir(parents=True, exist_ok=True)
