@@ -352,7 +352,7 @@ pub(crate) fn expands(text: &str, abbreviation: &str) -> bool {
 /// more from inside it, in order ("hypertext" gives h and t of HTML; "deoxyribonucleic" d and n of
 /// DNA); small words may come between.
 fn spells(words: &[String], letters: &[char], first: bool) -> bool {
-    let small = |w: &str| matches!(w, "of" | "and" | "the" | "for" | "in" | "on" | "to" | "a");
+    let small = |w: &str| matches!(w, "of" | "and" | "the" | "for" | "in" | "on" | "to" | "a" | "by" | "at");
     let Some(letter) = letters.first() else {
         return true;
     };
@@ -383,6 +383,12 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
     };
     if first && ((word != "the" && small(word)) || opens_nothing(word)) {
         return false;
+    }
+    // A possessive's "s" is no word of it: "United Nations International Children's Emergency
+    // Fund" spells UNICEF.
+    // (Not when s is the letter needed: "Steve's Shell" is no SSH.)
+    if word == "s" && !first && *letter != 's' {
+        return spells(rest, letters, false);
     }
     if !word.starts_with(*letter) {
         return !first && small(word) && spells(rest, letters, false);
@@ -447,7 +453,10 @@ mod tests {
         assert_eq!(rewrite("when did ww2 end"), "when did World War II end");
         assert_eq!(rewrite("how tall is mount everest"), "height of mount everest");
         assert_eq!(rewrite("what does CPU stand for"), "CPU");
-        assert_eq!(rewrite("who came up with the theory of relativity"), "who developed the theory of relativity");
+        assert_eq!(
+            rewrite("who came up with the theory of relativity"),
+            "who developed the theory of relativity"
+        );
         assert_eq!(rewrite("define democracy"), "democracy");
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
@@ -522,6 +531,15 @@ mod tests {
     #[test]
     fn abbreviations_are_checked_against_their_expansion() {
         assert_eq!(abbreviation_asked("what does CPU stand for"), Some("cpu".into()));
+        assert!(expands(
+            "laser stands for light amplification by stimulated emission of radiation.",
+            "laser"
+        ));
+        assert!(expands(
+            "UNICEF stands for United Nations International Children's Emergency Fund.",
+            "unicef"
+        ));
+        assert!(!expands("UNICEF is an agency of the United Nations.", "unicef"));
         assert_eq!(abbreviation_asked("What does N.A.S.A. stand for?"), Some("nasa".into()));
         assert_eq!(abbreviation_asked("what is a cpu"), None);
         // Quoted, as people write it; and "is essential" spells no i.e.
