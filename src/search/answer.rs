@@ -827,11 +827,14 @@ mod tests {
             ),
             Err(Refusal::NotAFact { .. })
         ));
-        let cpu = vec![hit(
-            "wn/cpu",
-            "CPU",
-            "CPU (noun): the processor; also called central processing unit.",
-        )];
+        let cpu = vec![Hit {
+            source: "WordNet 3.0".into(),
+            ..hit(
+                "wn/cpu",
+                "CPU",
+                "CPU (noun): the processor; also called central processing unit.",
+            )
+        }];
         assert!(answer("what does cpu stand for", &cpu, &adequacy(0.8)).is_ok());
     }
 
@@ -856,6 +859,17 @@ mod tests {
             );
         }
         assert_eq!(asks_beyond_facts("how many seasons are there"), None);
+        assert!(asks_beyond_facts("What are the 5 fastest land animals?").is_some());
+        assert_eq!(asks_beyond_facts("what is the fastest land animal"), None);
+        assert!(asks_beyond_facts("Name the currency used in the country whose capital is Nairobi.").is_some());
+        assert_eq!(asks_beyond_facts("whose face is on the 100 dollar bill"), None);
+        assert!(asks_beyond_facts("What river flows through the capital of Hungary?").is_some());
+        assert!(asks_beyond_facts("When did the father of Queen Elizabeth II die?").is_some());
+        assert_eq!(asks_beyond_facts("what is the capital of Hungary"), None);
+        assert_eq!(asks_beyond_facts("Who was the father of Queen Elizabeth II?"), None);
+        assert_eq!(asks_beyond_facts("the capital of hungary"), None);
+        assert_eq!(asks_beyond_facts("which city is the capital of morocco"), None);
+        assert_eq!(asks_beyond_facts("whats the capital of peru"), None);
         assert_eq!(asks_beyond_facts("how tall is mount everest"), None);
         assert!(asks_beyond_facts("what is the purpose of life?").is_some());
         assert!(asks_beyond_facts("What are the benefits of exercising?").is_some());
@@ -916,16 +930,17 @@ mod tests {
 
     #[test]
     fn an_abbreviation_is_answered_only_by_its_expansion() {
-        let good = vec![hit(
-            "wn/cpu",
-            "CPU",
+        // A dictionary's gloss: a meaning is not read from a place's figures.
+        let dictionary = |text: &str| Hit {
+            source: "WordNet 3.0".into(),
+            ..hit("wn/cpu", "CPU", text)
+        };
+        let good = vec![dictionary(
             "CPU (noun): the part of a computer that does most of the data processing; also called central processing unit.",
         )];
         let a = answer("what does CPU stand for", &good, &adequacy(0.8)).unwrap();
         assert!(a.sentence.contains("central processing unit"));
-        let bad = vec![hit(
-            "wn/cpu",
-            "CPU",
+        let bad = vec![dictionary(
             "CPU (noun): the part of a computer that does the processing.",
         )];
         // Whatever the threshold: a sentence that does not spell the letters out is no candidate.

@@ -994,6 +994,8 @@ pub(super) fn source_kind(source: &str) -> &'static str {
     let s = source.to_lowercase();
     if s.contains("wikipedia") {
         "wikipedia"
+    } else if s.contains("v.e.r.a") || s.contains("abbreviations") {
+        "abbreviations"
     } else if s.contains("wordnet") {
         "wordnet"
     } else if s.contains("foldoc") {
@@ -1008,8 +1010,6 @@ pub(super) fn source_kind(source: &str) -> &'static str {
         "software"
     } else if s.contains("calendar") || s.contains("event") {
         "events"
-    } else if s.contains("v.e.r.a") {
-        "abbreviations"
     } else {
         "other"
     }
@@ -1255,7 +1255,11 @@ mod tests {
 
     #[test]
     fn a_meaning_is_not_answered_by_a_place() {
-        let town = [hit("Gràcia, Spain", "Gràcia is a city in Spain with a population of 121,502 people.", "GeoNames")];
+        let town = [hit(
+            "Gràcia, Spain",
+            "Gràcia is a city in Spain with a population of 121,502 people.",
+            "GeoNames",
+        )];
         assert!(candidates_of("what does gracias mean", &town).is_empty());
         // The same sentence still answers where the place is.
         assert!(!candidates_of("which country is gracia in", &town).is_empty());
