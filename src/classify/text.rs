@@ -169,7 +169,18 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
     let points_back = lower[q..].iter().any(|w| {
         matches!(
             w.as_str(),
-            "it" | "its" | "they" | "them" | "their" | "he" | "she" | "him" | "her" | "his" | "this" | "these" | "those"
+            "it" | "its"
+                | "they"
+                | "them"
+                | "their"
+                | "he"
+                | "she"
+                | "him"
+                | "her"
+                | "his"
+                | "this"
+                | "these"
+                | "those"
         )
     });
     if points_back {
@@ -464,9 +475,18 @@ mod tests {
     #[test]
     fn a_lead_in_about_the_asker_is_not_the_question() {
         for (framed, core) in [
-            ("I'm doing a crossword — what's the capital of Norway?", "what's the capital of Norway?"),
-            ("My kids love cartoons: who created Mickey Mouse?", "who created Mickey Mouse?"),
-            ("We're settling a bet. Which planet is the hottest?", "Which planet is the hottest?"),
+            (
+                "I'm doing a crossword — what's the capital of Norway?",
+                "what's the capital of Norway?",
+            ),
+            (
+                "My kids love cartoons: who created Mickey Mouse?",
+                "who created Mickey Mouse?",
+            ),
+            (
+                "We're settling a bet. Which planet is the hottest?",
+                "Which planet is the hottest?",
+            ),
         ] {
             assert_eq!(core_question(framed), core, "{framed}");
         }
