@@ -861,6 +861,9 @@ mod tests {
         assert_eq!(asks_beyond_facts("how many seasons are there"), None);
         assert!(asks_beyond_facts("What are the 5 fastest land animals?").is_some());
         assert_eq!(asks_beyond_facts("what is the fastest land animal"), None);
+        assert!(asks_beyond_facts("What are the Four Noble Truths of Buddhism?").is_some());
+        assert!(asks_beyond_facts("What were the intention/conclusions for the experiment?").is_some());
+        assert_eq!(asks_beyond_facts("what is tcp/ip"), None);
         assert!(asks_beyond_facts("Name the currency used in the country whose capital is Nairobi.").is_some());
         assert_eq!(asks_beyond_facts("whose face is on the 100 dollar bill"), None);
         assert!(asks_beyond_facts("What river flows through the capital of Hungary?").is_some());

@@ -683,9 +683,10 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     static YES_NO: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)^\s*(?:is|are|was|were|does|do|did|can|could|will|would|has|have|had|should|shall|am)\b").ok()
     });
-    // "List the US states that border Mexico", "which one is better": a list or a judgement.
+    // "List the US states that border Mexico", "what are the Four Noble Truths", "which one is
+    // better", "the intention/conclusions of …": a list, a judgement, or two things asked as one.
     static LIST_OR_JUDGEMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)^\s*(?:list|enumerate|name all|name every)\b|\b(?:which|what)(?: one)? (?:is|was|are|were) (?:better|worse)\b|\bbetter than\b|\b(?:top )?(?:[2-9]|[1-9][0-9]) (?:\w+est|most|best)\b").ok()
+        Regex::new(r"(?i)^\s*(?:list|enumerate|name all|name every)\b|\b(?:which|what)(?: one)? (?:is|was|are|were) (?:better|worse)\b|\bbetter than\b|\b(?:top )?(?:[2-9]|[1-9][0-9]) (?:\w+est|most|best)\b|^\s*what (?:are|were) (?:the )?(?:two|three|four|five|six|seven|eight|nine|ten|twelve|[2-9]|[1-9][0-9]) \w|\b[a-z]{4,}/[a-z]{4,}\b").ok()
     });
     // "the currency used in the country whose capital is Nairobi": one fact found through
     // another, which a sentence about either does not answer.
