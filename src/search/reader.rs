@@ -233,6 +233,51 @@ fn definition_subject(question: &str) -> Option<String> {
     ((1..=4).contains(&n) && !relational && !record).then(|| subject.to_string())
 }
 
+/// The one word a request for its meaning asks about: "what does 'vicarious' mean", "melancholy
+/// meaning", "define gregarious", "the meaning of the word ostracize". `None` for anything else.
+fn meaning_word(question: &str) -> Option<String> {
+    static MEANING: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+        [
+            r#"(?i)^\s*what does (?:the (?:word|term) )?["'“‘]?([a-z][a-z-]+)["'”’]? mean\b"#,
+            r#"(?i)^\s*(?:(?:what is|what's|whats) )?(?:the )?(?:meaning|definition) of (?:the (?:word|term) )?["'“‘]?([a-z][a-z-]+)["'”’]?\s*[?.!]*\s*$"#,
+            r#"(?i)^\s*define ["'“‘]?([a-z][a-z-]+)["'”’]?\s*[?.!]*\s*$"#,
+            r#"(?i)^\s*["'“‘]?([a-z][a-z-]+)["'”’]? (?:meaning|definition)\s*[?.!]*\s*$"#,
+        ]
+        .iter()
+        .filter_map(|p| regex::Regex::new(p).ok())
+        .collect()
+    });
+    MEANING
+        .iter()
+        .find_map(|re| re.captures(question))
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_lowercase())
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "it" | "this" | "that" | "he" | "she" | "they" | "you" | "we"
+            )
+        })
+}
+
+/// Whether a hit is the entry of `word`: its title, less any "(…)", is that word or a form or
+/// near spelling of it, or spells it out ("comma separated values" for "what does csv mean").
+fn is_entry_of(hit: &Hit, word: &str) -> bool {
+    let title = evidence::entity(&hit.title).to_lowercase();
+    if word.chars().count() <= 6 && question::expands(&title, word) {
+        return true;
+    }
+    let mut title_words = words(&title);
+    match (title_words.next(), title_words.next()) {
+        (Some(t), None) => {
+            t == word
+                || question::same_term(&question::term(word), &question::term(&t))
+                || question::same_term(word, &t)
+        }
+        _ => false,
+    }
+}
+
 /// The record words that say the same: "largest" and "biggest", "tallest" and "highest".
 fn record_twins(record: &str) -> &'static [&'static str] {
     const TWINS: &[&[&str]] = &[
@@ -423,6 +468,7 @@ fn density_bucket(terms: &[String], subject: &HashSet<String>, sentence: &[Strin
 pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Candidate> {
     let qt = question_type(question);
     let definition = definition_subject(question);
+    let meaning = meaning_word(question);
     let expected = asked.expected;
     let top_score = hits.iter().map(|h| f64::from(h.score)).fold(f64::MIN, f64::max);
     let ratio = |h: &Hit| {
@@ -511,6 +557,12 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         // is, never what a word means: "what does gracias mean" is not answered by the town of
         // Gràcia, which the spelling step finds for the word the index lacks.
         if qt == "meaning" && matches!(source, "geonames" | "factbook" | "events") {
+            continue;
+        }
+        // "What does 'vicarious' mean" is answered by the entry of "vicarious", not by another
+        // word's that uses it ("vicarship: … vicariate", "Coventry: … ostracized"). An
+        // abbreviation is read by the letters it stands for instead.
+        if asked.abbreviation.is_none() && meaning.as_deref().is_some_and(|w| !is_entry_of(hit, w)) {
             continue;
         }
         let all_sentences = evidence::sentences(&hit.text);
@@ -1251,6 +1303,39 @@ mod tests {
         };
         assert!(matched("what is gdp"));
         assert!(!matched("what is gnp"));
+    }
+
+    #[test]
+    fn a_meaning_is_read_from_the_entry_of_the_word_asked() {
+        let hits = [
+            hit(
+                "vicarship",
+                "vicarship (noun): the religious institution under the authority of a vicar; also called vicariate.",
+                "WordNet 3.0",
+            ),
+            hit(
+                "Coventry",
+                "Coventry (noun): the state of being banished or ostracized; also called ostracism.",
+                "WordNet 3.0",
+            ),
+        ];
+        assert!(candidates_of("What does \"vicarious\" mean?", &hits).is_empty());
+        assert!(candidates_of("What's the definition of \"ostracize\"?", &hits).is_empty());
+        let own = [hit(
+            "vicarious",
+            "vicarious (adjective): experienced at second hand.",
+            "WordNet 3.0",
+        )];
+        assert!(!candidates_of("What does \"vicarious\" mean?", &own).is_empty());
+        assert!(!candidates_of("vicarous meaning", &own).is_empty());
+        assert_eq!(meaning_word("define gregarious").as_deref(), Some("gregarious"));
+        let spelt = [hit(
+            "comma separated values",
+            "comma separated values: (CSV) A file format.",
+            "FOLDOC",
+        )];
+        assert!(!candidates_of("what does csv mean", &spelt).is_empty());
+        assert_eq!(meaning_word("what does it mean to be kind"), None);
     }
 
     #[test]
