@@ -14,6 +14,10 @@
 # (everyday_test10, chat_test11) are the test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+earlier=()
+for set in everyday_test everyday_test{2..9} chat_test{5..10}; do
+  earlier+=(--input "training/reader/$set.jsonl")
+done
 cargo run --release -- train-reader \
   --input training/train.jsonl \
   --input training/reader/real_chat_train.jsonl \
@@ -32,36 +36,7 @@ cargo run --release -- train-reader \
   --input training/reader/typed_train.jsonl \
   --input training/reader/sentence_style_train.jsonl \
   --input training/reader/sentence_style_train.jsonl \
-  --input training/reader/everyday_test.jsonl \
-  --input training/reader/everyday_test2.jsonl \
-  --input training/reader/everyday_test3.jsonl \
-  --input training/reader/everyday_test4.jsonl \
-  --input training/reader/everyday_test5.jsonl \
-  --input training/reader/everyday_test6.jsonl \
-  --input training/reader/everyday_test7.jsonl \
-  --input training/reader/everyday_test8.jsonl \
-  --input training/reader/everyday_test9.jsonl \
-  --input training/reader/chat_test5.jsonl \
-  --input training/reader/chat_test6.jsonl \
-  --input training/reader/chat_test7.jsonl \
-  --input training/reader/chat_test8.jsonl \
-  --input training/reader/chat_test9.jsonl \
-  --input training/reader/chat_test10.jsonl \
-  --input training/reader/everyday_test.jsonl \
-  --input training/reader/everyday_test2.jsonl \
-  --input training/reader/everyday_test3.jsonl \
-  --input training/reader/everyday_test4.jsonl \
-  --input training/reader/everyday_test5.jsonl \
-  --input training/reader/everyday_test6.jsonl \
-  --input training/reader/everyday_test7.jsonl \
-  --input training/reader/everyday_test8.jsonl \
-  --input training/reader/everyday_test9.jsonl \
-  --input training/reader/chat_test5.jsonl \
-  --input training/reader/chat_test6.jsonl \
-  --input training/reader/chat_test7.jsonl \
-  --input training/reader/chat_test8.jsonl \
-  --input training/reader/chat_test9.jsonl \
-  --input training/reader/chat_test10.jsonl \
+  "${earlier[@]}" "${earlier[@]}" \
   --dev training/chatbot_lookups.jsonl \
   --dev training/chatbot_lookups_heldout.jsonl \
   --dev training/reader/real_chat_dev.jsonl \
