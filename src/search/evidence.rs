@@ -260,8 +260,17 @@ pub(super) fn fits_question(asked: &Asked, sentence: &str) -> bool {
         AnswerType::Person if asked.asks_maker => {
             // A maker is named or is the "he" or "she" of the sentence; "musician Ray Charles"
             // in a sentence about the film "Ray" names whom it is about, not who made it.
-            has_person_name(sentence, &asked.terms, true)
-                || words(sentence).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him"))
+            // And it says the making asked: "who directed Ray" is not answered by a sentence in
+            // which Ray Charles sings in an advert.
+            let said = term_set(sentence);
+            let says_making = asked
+                .terms
+                .iter()
+                .filter(|t| MAKER_TERMS.contains(&t.as_str()))
+                .all(|t| mentions(&said, t));
+            says_making
+                && (has_person_name(sentence, &asked.terms, true)
+                    || words(sentence).any(|w| matches!(w.as_str(), "he" | "she" | "his" | "her" | "him")))
         }
         AnswerType::Person => {
             has_person_name(sentence, &asked.terms, false) || words(sentence).any(|w| PERSON_CUES.contains(w.as_str()))

@@ -278,6 +278,37 @@ fn is_entry_of(hit: &Hit, word: &str) -> bool {
     }
 }
 
+/// Whether an entry's title names any word of the subject, or spells one out: "JSON" for "a json
+/// file", "comma separated values" for "a csv file", "Assembly language" for "the arm assembly
+/// language"; not "sharding" for "a load balancer".
+fn titled_like(title: &str, subject: &str) -> bool {
+    let title_terms = evidence::content_terms(&question::fold(evidence::entity(title)));
+    let title_text = question::fold(evidence::entity(title)).to_lowercase();
+    evidence::content_terms(&question::fold(subject)).iter().any(|t| {
+        title_terms
+            .iter()
+            .any(|u| question::same_term(t, u) || question::same_term(u, t))
+            || ((2..=6).contains(&t.len()) && question::expands(&title_text, t))
+    })
+}
+
+/// Whether a sentence defines `subject` rather than mention it: the subject within its first
+/// words ("In mathematics, a quadratic equation is …"), or as another name of the thing it
+/// defines ("… also called H2O", "… (DNA)").
+fn names_subject(sentence: &str, subject: &str) -> bool {
+    const OPENING_CHARS: usize = 60;
+    let text = question::fold(sentence).to_lowercase();
+    let subject = question::fold(subject).to_lowercase();
+    let Some(at) = text.find(&subject) else {
+        return false;
+    };
+    let before = &text[..at];
+    before.chars().count() <= OPENING_CHARS
+        || before.ends_with("also called ")
+        || before.ends_with("also known as ")
+        || before.ends_with('(')
+}
+
 /// The record words that say the same: "largest" and "biggest", "tallest" and "highest".
 fn record_twins(record: &str) -> &'static [&'static str] {
     const TWINS: &[&[&str]] = &[
@@ -567,6 +598,19 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         }
         let all_sentences = evidence::sentences(&hit.text);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
+            // "What is kriging" is not answered by an entry on something else that names kriging
+            // in passing ("… applying techniques … such as kriging"): outside the subject's own
+            // entry, a definition names its subject at its start, or as another name of the thing
+            // it defines ("water (noun): … also called H2O").
+            if let Some(d) = definition.as_deref() {
+                if !definition_matches
+                    && meaning.is_none()
+                    && !titled_like(&hit.title, d)
+                    && !names_subject(sentence, d)
+                {
+                    continue;
+                }
+            }
             // "What does PIN stand for" is answered by the words PIN stands for, not by a gloss
             // of "pin" (a piece of jewellery), however well the gloss scores otherwise.
             if asked
@@ -1336,6 +1380,56 @@ mod tests {
         )];
         assert!(!candidates_of("what does csv mean", &spelt).is_empty());
         assert_eq!(meaning_word("what does it mean to be kind"), None);
+    }
+
+    #[test]
+    fn a_maker_is_named_by_a_sentence_that_says_the_making() {
+        let advert = [hit(
+            "You Got the Right One, Baby",
+            "A series of television ads featured singer Ray Charles, surrounded by models, singing a song about Diet Pepsi.",
+            "Wikipedia",
+        )];
+        assert!(candidates_of("Who directed Ray?", &advert).is_empty());
+        let film = [hit(
+            "Ray (film)",
+            "Ray is a 2004 biographical film directed by Taylor Hackford.",
+            "Wikipedia",
+        )];
+        assert!(!candidates_of("Who directed Ray?", &film).is_empty());
+    }
+
+    #[test]
+    fn a_definition_is_not_a_mention_in_passing() {
+        let passing = [hit(
+            "Technical geography",
+            "Technical geography may also explore applying techniques developed for one application to another unrelated topic, such as kriging.",
+            "Wikipedia",
+        )];
+        assert!(candidates_of("what is kriging?", &passing).is_empty());
+        let other_name = [hit(
+            "water",
+            "water (noun): binary compound that occurs at room temperature as a clear liquid; also called H2O.",
+            "WordNet 3.0",
+        )];
+        assert!(!candidates_of("what is h2o", &other_name).is_empty());
+        let in_field = [hit(
+            "Quadratic formula",
+            "In mathematics, a quadratic equation is an equation of the second degree.",
+            "Wikipedia",
+        )];
+        assert!(!candidates_of("what is a quadratic equation", &in_field).is_empty());
+        let spelt = [hit(
+            "comma separated values",
+            "comma separated values: (CSV) A file format.",
+            "FOLDOC",
+        )];
+        assert!(!candidates_of("what is a csv file", &spelt).is_empty());
+        let elsewhere = [hit(
+            "sharding",
+            "sharding: A form of data partitioning across servers behind a load balancer.",
+            "FOLDOC",
+        )];
+        assert!(candidates_of("what is a load balancer", &elsewhere).is_empty());
     }
 
     #[test]
