@@ -697,26 +697,6 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     static LIST_OR_JUDGEMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)^\s*(?:list|enumerate|name all|name every)\b|\b(?:which|what)(?: one)? (?:is|was|are|were) (?:better|worse)\b|\bbetter than\b|\b(?:top )?(?:[2-9]|[1-9][0-9]) (?:\w+est|most|best)\b|^\s*what (?:are|were) (?:the )?(?:two|three|four|five|six|seven|eight|nine|ten|twelve|[2-9]|[1-9][0-9]) \w|\b[a-z]{4,}/[a-z]{4,}\b").ok()
     });
-    // "the currency used in the country whose capital is Nairobi": one fact found through
-    // another, which a sentence about either does not answer.
-    static THROUGH_ANOTHER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)^\s*\S.*\bwhose\b").ok());
-    // "What river flows through the capital of Hungary", "when did the father of Queen Elizabeth
-    // II die": a person or place named by its relation to another, asked something else of.
-    // "What is the capital of Hungary", "who was the father of …" ask the relation itself.
-    static RELATION_OF: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\bthe (?:capital|father|mother|son|daughter|wife|husband|brother|sister|founder|author|inventor|creator|director|composer|president|king|queen|leader|successor|predecessor|birthplace|currency) of\b").ok()
-    });
-    static ASKS_THE_RELATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)^\s*(?:(?:[\w']+\s+){0,3}(?:is|was|are|were)|(?:what|who|which|where)(?:'s|s)?|name|tell me)?\s*$",
-        )
-        .ok()
-    });
-    let nested = RELATION_OF.as_ref().and_then(|re| re.find(question)).is_some_and(|m| {
-        !ASKS_THE_RELATION
-            .as_ref()
-            .is_some_and(|re| re.is_match(&question[..m.start()]))
-    });
     // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
     // means people there in general; "what do you call a baby kangaroo" asks a name.
     static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -751,7 +731,7 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
         Some("yes-or-no questions")
     } else if LIST_OR_JUDGEMENT.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("lists and judgements")
-    } else if nested || THROUGH_ANOTHER.as_ref().is_some_and(|re| re.is_match(question)) {
+    } else if asks_through_another(question) {
         Some("one fact found through another")
     } else if MEANING_OF_LIFE.as_ref().is_some_and(|re| re.is_match(question)) {
         Some("questions of meaning and value")
@@ -771,6 +751,29 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// "the currency used in the country whose capital is Nairobi", "what river flows through the
+/// capital of Hungary", "when did the father of Queen Elizabeth II die": one fact found through
+/// another, which a sentence about either does not answer. "What is the capital of Hungary" and
+/// "who was the father of …" ask the relation itself.
+fn asks_through_another(question: &str) -> bool {
+    static WHOSE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)^\s*\S.*\bwhose\b").ok());
+    static RELATION_OF: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\bthe (?:capital|father|mother|son|daughter|wife|husband|brother|sister|founder|author|inventor|creator|director|composer|president|king|queen|leader|successor|predecessor|birthplace|currency) of\b").ok()
+    });
+    static ASKS_THE_RELATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^\s*(?:(?:[\w']+\s+){0,3}(?:is|was|are|were)|(?:what|who|which|where)(?:'s|s)?|name|tell me)?\s*$",
+        )
+        .ok()
+    });
+    let nested = RELATION_OF.as_ref().and_then(|re| re.find(question)).is_some_and(|m| {
+        !ASKS_THE_RELATION
+            .as_ref()
+            .is_some_and(|re| re.is_match(&question[..m.start()]))
+    });
+    nested || WHOSE.as_ref().is_some_and(|re| re.is_match(question))
 }
 
 /// For "how many X in a Y": Y.

@@ -264,7 +264,7 @@ fn meaning_word(question: &str) -> Option<String> {
 /// near spelling of it, or spells it out ("comma separated values" for "what does csv mean").
 fn is_entry_of(hit: &Hit, word: &str) -> bool {
     let title = evidence::entity(&hit.title).to_lowercase();
-    if word.chars().count() <= 6 && question::expands(&title, word) {
+    if spells_out(&title, word) {
         return true;
     }
     let mut title_words = words(&title);
@@ -282,14 +282,20 @@ fn is_entry_of(hit: &Hit, word: &str) -> bool {
 /// file", "comma separated values" for "a csv file", "Assembly language" for "the arm assembly
 /// language"; not "sharding" for "a load balancer".
 fn titled_like(title: &str, subject: &str) -> bool {
-    let title_terms = evidence::content_terms(&question::fold(evidence::entity(title)));
-    let title_text = question::fold(evidence::entity(title)).to_lowercase();
+    let title = question::fold(evidence::entity(title)).to_lowercase();
+    let title_terms = evidence::content_terms(&title);
     evidence::content_terms(&question::fold(subject)).iter().any(|t| {
         title_terms
             .iter()
             .any(|u| question::same_term(t, u) || question::same_term(u, t))
-            || ((2..=6).contains(&t.len()) && question::expands(&title_text, t))
+            || spells_out(&title, t)
     })
+}
+
+/// Whether a title spells out a short word as its abbreviation: "Gross domestic product" for
+/// "gdp", "comma separated values" for "csv".
+fn spells_out(title: &str, word: &str) -> bool {
+    (2..=6).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphanumeric()) && question::expands(title, word)
 }
 
 /// Whether a sentence defines `subject` rather than mention it: the subject within its first
@@ -571,8 +577,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             let s = question::fold(subject_name).to_lowercase();
             // "what is gdp" is answered by "Gross domestic product": a short one-word subject
             // whose letters the title spells out.
-            let acronym = (2..=6).contains(&d.len()) && d.chars().all(|c| c.is_ascii_alphanumeric());
-            d == s || d.trim_end_matches('s') == s.trim_end_matches('s') || (acronym && question::expands(&s, &d))
+            d == s || d.trim_end_matches('s') == s.trim_end_matches('s') || spells_out(&s, &d)
         });
         let rival = hits.iter().enumerate().any(|(j, other)| {
             j != rank
@@ -596,20 +601,17 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         if asked.abbreviation.is_none() && meaning.as_deref().is_some_and(|w| !is_entry_of(hit, w)) {
             continue;
         }
+        // "What is kriging" is not answered by an entry on something else that names kriging in
+        // passing ("… applying techniques … such as kriging"): outside the subject's own entry, a
+        // definition names its subject at its start, or as another name of the thing it defines
+        // ("water (noun): … also called H2O").
+        let elsewhere = definition
+            .as_deref()
+            .filter(|d| !definition_matches && meaning.is_none() && !titled_like(&hit.title, d));
         let all_sentences = evidence::sentences(&hit.text);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
-            // "What is kriging" is not answered by an entry on something else that names kriging
-            // in passing ("… applying techniques … such as kriging"): outside the subject's own
-            // entry, a definition names its subject at its start, or as another name of the thing
-            // it defines ("water (noun): … also called H2O").
-            if let Some(d) = definition.as_deref() {
-                if !definition_matches
-                    && meaning.is_none()
-                    && !titled_like(&hit.title, d)
-                    && !names_subject(sentence, d)
-                {
-                    continue;
-                }
+            if elsewhere.is_some_and(|d| !names_subject(sentence, d)) {
+                continue;
             }
             // "What does PIN stand for" is answered by the words PIN stands for, not by a gloss
             // of "pin" (a piece of jewellery), however well the gloss scores otherwise.
