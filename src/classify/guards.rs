@@ -351,11 +351,11 @@ pub(crate) fn refers_back(message: &str) -> bool {
     if PHRASES.iter().any(|p| lower.contains(p)) {
         return true;
     }
-    const PRONOUNS: &[&str] = &[
-        "it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "hers", "this", "that", "these",
-        "those", "there", "one",
-    ];
-    words.iter().any(|w| PRONOUNS.contains(&w.as_str()))
+    // In a conversation "that", "there" and "one" point back too ("that one", "what's it like
+    // there").
+    words.iter().any(|w| {
+        super::text::POINTING_BACK.contains(&w.as_str()) || matches!(w.as_str(), "hers" | "that" | "there" | "one")
+    })
 }
 
 /// Is this question about the assistant ("Who made you?", "What do you think about …"), about the

@@ -166,29 +166,19 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
     if lead.contains(['?', '`', '{', '=', '"']) || lead.chars().any(|c| c.is_ascii_digit()) {
         return 0;
     }
-    let points_back = lower[q..].iter().any(|w| {
-        matches!(
-            w.as_str(),
-            "it" | "its"
-                | "they"
-                | "them"
-                | "their"
-                | "he"
-                | "she"
-                | "him"
-                | "her"
-                | "his"
-                | "this"
-                | "these"
-                | "those"
-        )
-    });
+    let points_back = lower[q..].iter().any(|w| POINTING_BACK.contains(&w.as_str()));
     if points_back {
         0
     } else {
         q
     }
 }
+
+/// Pronouns that stand for something said before: a question holding one needs what came before
+/// it (the lead-in of [`core_question`], the earlier turns of a conversation).
+pub(crate) const POINTING_BACK: &[&str] = &[
+    "it", "its", "they", "them", "their", "he", "she", "him", "her", "his", "this", "these", "those",
+];
 
 /// A lead-in of more words than this is the request itself, not why it is asked.
 const MAX_CONTEXT_WORDS: usize = 20;
