@@ -23,6 +23,7 @@ src/search/software_names.txt (dictionary words that also name well-known softwa
 
 Deterministic: same sources in, byte-identical file out (gzip mtime is fixed at 0).
 """
+import functools
 import gzip
 import io
 import json
@@ -109,6 +110,13 @@ def element_docs(src):
                    "source": "Mendeleev", "url": url}
 
 
+@functools.lru_cache(maxsize=None)
+def wordnet_entries(src):
+    """WordNet's (headword, entry) pairs, decompressed and read once for the three sources built
+    from them (definitions, abbreviations, the dictionary check of V.E.R.A.)."""
+    return tuple(dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"))
+
+
 def dictd_entries(index_path, dict_path):
     data = gzip.open(dict_path).read()
     seen = set()
@@ -140,7 +148,7 @@ def clean(text):
 
 
 def wordnet_docs(src):
-    for headword, body in dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"):
+    for headword, body in wordnet_entries(src):
         lines = body.split("\n", 1)
         title, rest = lines[0].strip(), (lines[1] if len(lines) > 1 else "")
         # Senses start with "n 1:" / "2:"; keep the first three senses of the entry.
@@ -223,10 +231,6 @@ def vera_expansions(folder):
     return entries
 
 
-def squash_words(text):
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 # "the Hypertext Transfer Protocol (HTTP)": the words before an abbreviation in brackets.
 SPELT_OUT = re.compile(r"((?:[\w'-]+[ -]){1,8})\(([A-Z][A-Za-z0-9]{1,9})\)")
 
@@ -243,7 +247,7 @@ def spelt_out(texts):
             for start in range(len(words)):
                 initials = [w[0].lower() for w in words[start:] if w]
                 if initials == letters:
-                    found.setdefault(abbr.lower(), set()).add(squash_words(" ".join(words[start:])))
+                    found.setdefault(abbr.lower(), set()).add(squash(" ".join(words[start:])))
                     break
     return found
 
@@ -287,7 +291,7 @@ def wordnet_abbreviation_docs(src):
     and ranging) or the gloss's "an acronym for ...". Written as its own document because the
     dictionary entry of a word the encyclopedia has is left out ("what does laser stand for" had
     no sentence saying it: Wikipedia's "A laser is a device that emits light ...")."""
-    for headword, body in dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"):
+    for headword, body in wordnet_entries(src):
         title = body.split("\n", 1)[0].strip()
         if not re.fullmatch(r"[A-Za-z][A-Za-z.]{1,9}", title):
             continue
@@ -304,7 +308,7 @@ def wordnet_abbreviation_docs(src):
         found = {}
         for option in options:
             if option.lower() != title.lower() and spells(title.replace(".", ""), option):
-                found.setdefault(squash_words(option), option)
+                found.setdefault(squash(option), option)
         if len(found) != 1:
             continue
         expansion = re.sub(r"- ", "-", next(iter(found.values())))
@@ -344,7 +348,7 @@ def vera_docs(src, known_text, wordnet_words, defined, used):
         # The encyclopedia or a dictionary spelling the abbreviation out otherwise ("limited
         # liability company (LLC)") means that sense is the one people ask about.
         said = defined.get(abbr.lower())
-        if said and squash_words(expansion) not in said:
+        if said and squash(expansion) not in said:
             continue
         if len(expansion.split()) < 2:
             continue
@@ -831,7 +835,7 @@ def main():
                 counts[doc["source"]] = counts.get(doc["source"], 0) + 1
         # Abbreviations last: which of several expansions is meant is read from everything above.
         wordnet_words = {}
-        for headword, body in dictd_entries(src / "wordnet/wn.index", src / "wordnet/wn.dict.dz"):
+        for headword, body in wordnet_entries(src):
             # "etc." is the word "etc": et cetera, not V.E.R.A.'s "European Test Conference".
             for key in (headword.lower(), headword.lower().replace(".", "")):
                 wordnet_words[key] = wordnet_words.get(key, "") + body.lower()
