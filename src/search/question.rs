@@ -265,9 +265,16 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\b(what|which) (city|town) is the capital of\b", "capital of"),
         (r"(?i)\b(in )?(what|which) year (was|were|did)\b", "when $3"),
         (r"(?i)\b(what|which) countries (border|neighbou?r) (.+?)\??$", "$3 borders"),
-        (r"(?i)\bwhat does (the word |the term )?(.+?) mean\b", "$2"),
+        // Hedges that a message adds to a question without changing it ("what exactly is gluten",
+        // "who actually invented the telephone"): left in, the hedge is searched for and found
+        // in the dictionary ("exactly (adverb): in a precise manner").
+        (r"(?i)\b(what|who|where|when|which|how)\s+(?:exactly|actually|really|basically|precisely)\b", "$1"),
+        // A word asked about as a word: "what does the German word "schadenfreude" mean", "what
+        // does the phrase bite the bullet mean", "(explain) what the word obsolete means".
+        (r#"(?i)\bwhat (?:does|do) (?:the (?:[a-z]+ )?(?:word|term|phrase|expression|idiom|saying) )?["'“‘]?(.+?)["'”’]? mean\b"#, "$1"),
+        (r#"(?i)^\s*what (?:the (?:[a-z]+ )?(?:word|term|phrase|expression|idiom|saying) )?["'“‘]?(.+?)["'”’]? means\b"#, "$1"),
         (r"(?i)\bwhat (?:does|do) (?:the (?:abbreviation|acronym) )?(.+?) stand for\b", "$1"),
-        (r"(?i)^\s*(?:define|definition of|meaning of|the meaning of)\s+", ""),
+        (r#"(?i)^\s*(?:define|(?:what(?:'s| is) )?(?:the )?(?:definition|meaning) of)\s+(?:the (?:[a-z]+ )?(?:word|term|phrase|expression|idiom) )?["'“‘]?"#, ""),
         (r"(?i)\bwhat (?:are|is) (?:the )?(?:people|a person|someone|residents|inhabitants|natives|citizens) (?:from|of|in) (.+?) called\b", "nationality of $1"),
     ]
     .into_iter()
@@ -458,6 +465,15 @@ mod tests {
             "who developed the theory of relativity"
         );
         assert_eq!(rewrite("define democracy"), "democracy");
+        assert_eq!(rewrite("What exactly is gluten?"), "What is gluten?");
+        assert_eq!(rewrite("who actually invented the telephone"), "who invented the telephone");
+        assert_eq!(rewrite("What does the German word \"schadenfreude\" mean?"), "schadenfreude?");
+        assert_eq!(rewrite("what does the phrase bite the bullet mean"), "bite the bullet");
+        assert_eq!(rewrite("what the word 'obsolete' means"), "obsolete");
+        assert_eq!(rewrite("What's the meaning of the word \"resilient\"?"), "resilient\"?");
+        assert_eq!(rewrite("What is the definition of meticulous?"), "meticulous?");
+        // Not a hedge: "really" is what is asked about.
+        assert_eq!(rewrite("what is really simple syndication"), "what is really simple syndication");
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
 
