@@ -189,12 +189,69 @@ const MAX_FRAME_WORDS: usize = 10;
 /// At most this many words may name the addressee between a greeting and its punctuation.
 const MAX_VOCATIVE_WORDS: usize = 2;
 
+/// A terse lookup in the form the labelled sources ask it: "whats a mutex" as "what is a mutex",
+/// "http stands for" as "what does http stand for", "mutex meaning" as "what does mutex mean".
+/// Chat users type these forms and the sources seldom do: the classifier scored "whats a mutex"
+/// 0.38 and "what is a mutex" 0.98, and search did not know "X stands for" as a question about an
+/// abbreviation. The classifier's features and search both read the question through this. The
+/// subject of a trailing "stands for" or "meaning" is at most three words, so a sentence that ends
+/// that way ("what the colour red in my dream meaning") is not taken for a word's definition.
+pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    use std::sync::LazyLock;
+    static SHORTHAND: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+        [(r"(?i)\bwhats\b", "what is"), (r"(?i)\bwhos\b", "who is")]
+            .into_iter()
+            .filter_map(|(pattern, replacement)| regex::Regex::new(pattern).ok().map(|re| (re, replacement)))
+            .collect()
+    });
+    // (pattern, the question it asks); the subject is the first group.
+    static TERSE: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            (
+                r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:stands\s+for|stand\s+for|is\s+short\s+for|full\s+form)\s*\??\s*$",
+                "stand for",
+            ),
+            (r"(?i)^\s*full\s+form\s+of\s+((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s*\??\s*$", "stand for"),
+            (
+                r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:meaning|definition)\s*\??\s*$",
+                "mean",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(pattern, asks)| regex::Regex::new(pattern).ok().map(|re| (re, asks)))
+        .collect()
+    });
+    let mut text = Cow::Borrowed(question);
+    for (re, replacement) in SHORTHAND.iter() {
+        if re.is_match(&text) {
+            text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
+        }
+    }
+    for (re, asks) in TERSE.iter() {
+        let Some(subject) = re.captures(&text).and_then(|c| c.get(1)).map(|m| m.as_str()) else {
+            continue;
+        };
+        // "what is the meaning", "the word meaning": the subject must be the thing itself.
+        if lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w)) {
+            continue;
+        }
+        return Cow::Owned(format!("what does {subject} {asks}"));
+    }
+    text
+}
+
 /// The question search reads in a request for a definition: "Could you explain what compound
 /// interest is?" asks "what compound interest is". [`core_question`] keeps "explain" (a task word,
 /// which the classifier weighs); once the classifier has called the request a lookup, search
 /// reads the question the request names. Only "can/could/would/will you (please) explain/define/
-/// describe (to me)" before "what" or "who" is taken off.
-pub fn requested_question(question: &str) -> &str {
+/// describe (to me)" before "what" or "who" is taken off. A terse form is asked in full
+/// ([`typed_form`]).
+pub fn requested_question(question: &str) -> std::borrow::Cow<'_, str> {
+    typed_form(named_question(question))
+}
+
+fn named_question(question: &str) -> &str {
     let spans: Vec<(usize, usize)> = word_spans(question).collect();
     let lower: Vec<String> = spans
         .iter()
@@ -588,6 +645,23 @@ mod tests {
         assert_eq!(stem("capitals"), stem("capital"));
         assert_eq!(stem("peru"), "peru");
     }
+    #[test]
+    fn terse_lookups_are_asked_in_full() {
+        assert_eq!(typed_form("whats a mutex"), "what is a mutex");
+        assert_eq!(typed_form("http stands for"), "what does http stand for");
+        assert_eq!(typed_form("SaaS stands for?"), "what does SaaS stand for");
+        assert_eq!(typed_form("full form of CPU"), "what does CPU stand for");
+        assert_eq!(typed_form("mutex meaning"), "what does mutex mean");
+        assert_eq!(typed_form("bear market definition"), "what does bear market mean");
+        // Not a word's definition: the subject holds function words, or is too long.
+        assert_eq!(typed_form("what is the meaning"), "what is the meaning");
+        assert_eq!(typed_form("dream about snakes meaning"), "dream about snakes meaning");
+        assert_eq!(typed_form("red dress dream snake meaning"), "red dress dream snake meaning");
+        assert_eq!(typed_form("who wrote hamlet"), "who wrote hamlet");
+        // The classifier reads the full form: "whats" is "what is" to it.
+        assert_eq!(requested_question("whats a mutex"), "what is a mutex");
+    }
+
     #[test]
     fn a_request_to_explain_what_something_is_asks_what_it_is() {
         assert_eq!(

@@ -10,6 +10,7 @@ pub(super) fn search(config_path: &Path, limit: usize, candidates: usize, query:
     let config = Config::load_offline(config_path)?;
     // As the proxy does: the question without its chat frame.
     let query = crate::classify::text::requested_question(crate::classify::text::core_question(query));
+    let query = query.as_ref();
     let wanted = limit.max(config.search.top_k);
     // `shown` is what is listed; `answered_from` is exactly what the proxy's adequacy check sees.
     let (shown, answered_from, elapsed) = match &config.search.backend {

@@ -116,6 +116,7 @@ async fn search_all(pipeline: &Pipeline, files: &[PathBuf], args: &TrainReaderAr
                 continue;
             }
             let question = crate::classify::text::requested_question(crate::classify::text::core_question(&row.query));
+            let question = question.as_ref();
             // The calculator answers these before any search: the reader never sees them.
             if crate::calc::calculate(question).is_some() {
                 continue;

@@ -37,7 +37,7 @@ impl<'a> Language<'a> {
     /// The question out of its chat frame, as this language's search reads it.
     pub(crate) fn question<'f>(&self, features: &'f RequestFeatures) -> Cow<'f, str> {
         match self {
-            Language::English => Cow::Borrowed(crate::classify::text::requested_question(&features.question)),
+            Language::English => crate::classify::text::requested_question(&features.question),
             Language::Pack(l) => Cow::Owned(l.pack.core_question(&features.last_user)),
         }
     }
