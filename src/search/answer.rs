@@ -271,6 +271,18 @@ fn other_sense(question: &str, hit: &Hit) -> Option<Sense> {
     }
 }
 
+/// FOLDOC numbers the senses of a term that has several ("IDE: 1. <storage> Integrated Drive
+/// Electronics", where a chatbot user means the development environment), and the corpus keeps
+/// the first: a question that names only the term may mean any of them.
+fn first_of_senses(hit: &Hit) -> Option<Sense> {
+    let numbered = super::reader::source_kind(&hit.source) == "foldoc"
+        && hit
+            .text
+            .strip_prefix(hit.title.as_str())
+            .is_some_and(|rest| rest.starts_with(": 1. "));
+    numbered.then(|| Sense::Other(format!("{} in another of its senses", hit.title)))
+}
+
 /// Why a candidate is not read: the question may mean another sense of its word (said in the
 /// refusal), or the candidate's program is not named in it (dropped without a word).
 enum Sense {
@@ -334,7 +346,11 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let senses: Vec<Option<Sense>> = refs
         .iter()
         .zip(abbreviation_spelt_elsewhere(said, &refs))
-        .map(|(hit, expansion)| other_sense(said, hit).or(expansion.map(Sense::Other)))
+        .map(|(hit, expansion)| {
+            other_sense(said, hit)
+                .or(expansion.map(Sense::Other))
+                .or_else(|| first_of_senses(hit))
+        })
         .collect();
     let mut other = None;
     candidates.retain(|c| match &senses[c.hit] {
@@ -675,6 +691,24 @@ mod tests {
             "WordNet 3.0",
         )];
         assert!(answer("what is mortgage", &mortgage, &lenient).is_ok());
+    }
+
+    #[test]
+    fn the_first_of_several_numbered_senses_is_not_read() {
+        let numbered = source(
+            hit("foldoc/IDE", "IDE", "IDE: 1. <storage> Integrated Drive Electronics, see Advanced Technology Attachment."),
+            "FOLDOC",
+        );
+        let refusal = answer("what does ide stand for", &[numbered], &reader_threshold(0.0));
+        assert!(
+            matches!(&refusal, Err(Refusal::Ambiguous { other, .. }) if other.contains("another of its senses")),
+            "{refusal:?}"
+        );
+        let single = source(
+            hit("foldoc/RAM", "RAM", "RAM: Random Access Memory, memory that can be read and written in any order."),
+            "FOLDOC",
+        );
+        assert!(answer("what does ram stand for", &[single], &reader_threshold(0.0)).is_ok());
     }
 
     #[test]
