@@ -273,14 +273,23 @@ fn other_sense(question: &str, hit: &Hit) -> Option<Sense> {
 
 /// FOLDOC numbers the senses of a term that has several ("IDE: 1. <storage> Integrated Drive
 /// Electronics", where a chatbot user means the development environment), and the corpus keeps
-/// the first: a question that names only the term may mean any of them.
-fn first_of_senses(hit: &Hit) -> Option<Sense> {
+/// the first: a question that names only the term may mean any of them. A question that says
+/// more ("what is the highest point of England") is not about the term, and its refusal does not
+/// blame it.
+fn first_of_senses(question: &str, hit: &Hit) -> Option<Sense> {
     let numbered = super::reader::source_kind(&hit.source) == "foldoc"
         && hit
             .text
             .strip_prefix(hit.title.as_str())
             .is_some_and(|rest| rest.starts_with(": 1. "));
-    numbered.then(|| Sense::Other(format!("{} in another of its senses", hit.title)))
+    if !numbered {
+        return None;
+    }
+    let title_terms = content_terms(&hit.title);
+    let only_it = content_terms(&normalize_question(question))
+        .iter()
+        .all(|t| title_terms.iter().any(|w| question::same_term(t, w)));
+    only_it.then(|| Sense::Other(format!("{} in another of its senses", hit.title)))
 }
 
 /// Why a candidate is not read: the question may mean another sense of its word (said in the
@@ -349,7 +358,7 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
         .map(|(hit, expansion)| {
             other_sense(said, hit)
                 .or(expansion.map(Sense::Other))
-                .or_else(|| first_of_senses(hit))
+                .or_else(|| first_of_senses(said, hit))
         })
         .collect();
     let mut other = None;
@@ -709,6 +718,17 @@ mod tests {
             "FOLDOC",
         );
         assert!(answer("what does ram stand for", &[single], &reader_threshold(0.0)).is_ok());
+        let point = source(
+            hit("foldoc/point", "point", "point: 1. To move the mouse pointer over something."),
+            "FOLDOC",
+        );
+        assert!(
+            !matches!(
+                answer("what is the highest point of england", &[point], &reader_threshold(0.99)),
+                Err(Refusal::Ambiguous { .. })
+            ),
+            "a question that says more than the term is not about its senses"
+        );
     }
 
     #[test]
