@@ -426,7 +426,7 @@ fn normalise(question: &str) -> String {
     let lower = lower.trim_end_matches(['?', '.', '!', ' ', '=']).trim();
     static LEAD: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"^(?:(?:hey|hi|hello|ok|okay|quick q(?:uestion)?|so)[,:!]?\s+)*(?:(?:can|could) you (?:please )?(?:tell me|calculate|compute|convert|work out)\s+|please\s+|(?:tell me|calculate|compute|work out|solve|evaluate)\s*:?\s+|(?:what is|what's|whats|what|how much is|how much|how many is)\s+)*",
+            r"^(?:(?:hey|hi|hello|ok|okay|quick q(?:uestion)?|so)[,:!]?\s+)*(?:(?:can|could) you (?:please )?(?:tell me|calculate|compute|convert|work out)\s+|please\s+|(?:tell me|calculate|compute|work out|solve|evaluate)\s*:?\s+|(?:what is|what's|whats|what|how much is|how much|how many is)\s+|(?:about|approximately|approx\.?|roughly|around|exactly)\s+)*",
         )
         .ok()
     });
@@ -826,6 +826,9 @@ mod tests {
         );
         assert_eq!(answer("5 km in miles"), "5 kilometers = 3.10686 miles.");
         assert_eq!(answer("how many pounds is 3 kg?"), "3 kilograms = 6.61387 pounds.");
+        // "About" asks for no less than the exact figure.
+        assert_eq!(answer("About how many grams are in an ounce?"), "1 ounce = 28.3495 grams.");
+        assert_eq!(answer("roughly how many feet in a meter"), "1 meter = 3.28084 feet.");
         assert_eq!(
             answer("hey, can you convert 2 cups to ml"),
             "2 cups = 473.176 milliliters."
