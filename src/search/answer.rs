@@ -350,6 +350,19 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
     let (asked, hits) = read_question(question, hits)?;
     let refs: Vec<&Hit> = hits.iter().map(AsRef::as_ref).collect();
     let mut candidates = super::reader::candidates(question, &asked, &refs);
+    // "C++", "C#", "F#": words search cannot see ("c" is all that is left of them), so a sentence
+    // about C answers "who created c++". A name written with these signs must be said as written.
+    let signed = signed_names(said);
+    if !signed.is_empty() {
+        candidates.retain(|c| {
+            let hit = refs[c.hit];
+            let said_in = |text: &str| {
+                let text = text.to_lowercase();
+                signed.iter().all(|name| text.contains(name.as_str()))
+            };
+            said_in(&hit.title) || said_in(&c.text)
+        });
+    }
     // One verdict per hit, not per sentence of it. As the user spelt it: a word respelt to a
     // program's name is no mention of the program.
     let senses: Vec<Option<Sense>> = refs
@@ -371,6 +384,19 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
         None => true,
     });
     Ok((asked, hits, candidates, other))
+}
+
+/// Names whose signs are part of them ("c++", "c#", "f#"), lower-cased, as the question writes them.
+fn signed_names(question: &str) -> Vec<String> {
+    static SIGNED: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)(?:^|[^\w])(\w{1,12}(?:\+\+|#))").ok());
+    let Some(re) = SIGNED.as_ref() else {
+        return Vec::new();
+    };
+    re.captures_iter(question)
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str().to_lowercase())
+        .collect()
 }
 
 /// "What is an LLM": WordNet (2006) glosses LLM as "Master of Laws"; the encyclopedia's "Large
@@ -700,6 +726,23 @@ mod tests {
             "WordNet 3.0",
         )];
         assert!(answer("what is mortgage", &mortgage, &lenient).is_ok());
+    }
+
+    #[test]
+    fn a_name_with_signs_is_answered_only_where_it_is_written() {
+        let c = source(
+            hit("wiki/C", "C (programming language)", "C is a general-purpose programming language created in 1972 by Dennis Ritchie."),
+            "Wikipedia",
+        );
+        let cpp = source(
+            hit("wiki/C++", "C++", "C++ is a programming language created by Bjarne Stroustrup in 1985."),
+            "Wikipedia",
+        );
+        let refused = answer("who created c++", std::slice::from_ref(&c), &reader_threshold(0.0));
+        assert!(refused.is_err(), "{refused:?}");
+        let answered = answer("who created c++", &[c.clone(), cpp], &reader_threshold(0.0)).map(|a| a.sentence);
+        assert!(answered.as_deref().is_ok_and(|s| s.contains("Stroustrup")), "{answered:?}");
+        assert!(answer("who created c", &[c], &reader_threshold(0.0)).is_ok());
     }
 
     #[test]
