@@ -459,7 +459,7 @@ pub fn calculate(question: &str) -> Option<Calculation> {
 /// "how many ounces in a pound", "how many cm are in 3 inches", "how many days are there in a leap year".
 fn units_in(text: &str) -> Option<Calculation> {
     static HOW_MANY: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"^how many ([a-z°²/ -]+?)\s+(?:are\s+)?(?:there\s+)?(?:in|make|per|to)\s+(?:a|an|one|1|(\S+))\s+([a-z°²/ -]+)$").ok()
+        Regex::new(r"^how many ([a-z°²/ -]+?)\s+(?:there\s+are\s+)?(?:are\s+)?(?:there\s+)?(?:in|make|per|to)\s+(?:a|an|one|1|(\S+))\s+([a-z°²/ -]+)$").ok()
     });
     let caps = HOW_MANY.as_ref()?.captures(text)?;
     let to = find_unit(caps.get(1)?.as_str())?;
@@ -829,6 +829,7 @@ mod tests {
         // "About" asks for no less than the exact figure.
         assert_eq!(answer("About how many grams are in an ounce?"), "1 ounce = 28.3495 grams.");
         assert_eq!(answer("roughly how many feet in a meter"), "1 meter = 3.28084 feet.");
+        assert_eq!(answer("Can you tell me how many hours there are in a week?"), "1 week = 168 hours.");
         assert_eq!(
             answer("hey, can you convert 2 cups to ml"),
             "2 cups = 473.176 milliliters."

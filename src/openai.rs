@@ -127,7 +127,7 @@ impl ChatRequest {
             .filter(|m| m.role == "assistant" || m.role == "tool" || m.role == "function")
             .count();
         RequestFeatures {
-            question: crate::classify::text::core_question(&last_user).to_string(),
+            question: crate::classify::text::question_of(&last_user),
             last_user,
             system,
             user_turns: self.messages.iter().filter(|m| m.role == "user").count(),

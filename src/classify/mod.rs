@@ -58,7 +58,7 @@ impl RequestFeatures {
     pub fn from_query(query: &str) -> Self {
         Self {
             last_user: query.to_string(),
-            question: text::core_question(query).to_string(),
+            question: text::question_of(query),
             user_turns: 1,
             choices: 1,
             ..Self::default()

@@ -189,6 +189,12 @@ const MAX_FRAME_WORDS: usize = 10;
 /// At most this many words may name the addressee between a greeting and its punctuation.
 const MAX_VOCATIVE_WORDS: usize = 2;
 
+/// The question a message asks, as the classifier, the guards and search read it: out of its chat
+/// frame ([`core_question`]) and in full ([`typed_form`]).
+pub fn question_of(message: &str) -> String {
+    typed_form(core_question(message)).into_owned()
+}
+
 /// A terse lookup in the form the labelled sources ask it: "whats a mutex" as "what is a mutex",
 /// "http stands for" as "what does http stand for", "mutex meaning" as "what does mutex mean".
 /// Chat users type these forms and the sources seldom do: the classifier scored "whats a mutex"
@@ -200,7 +206,13 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     use std::sync::LazyLock;
     static SHORTHAND: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
-        [(r"(?i)\bwhats\b", "what is"), (r"(?i)\bwhos\b", "who is")]
+        [
+            (r"(?i)\bwhats\b", "what is"),
+            (r"(?i)\bwhos\b", "who is"),
+            // Short question words: too short for the typo tolerance of longer words.
+            (r"(?i)\b(?:wat|wht|waht|whta)\b", "what"),
+            (r"(?i)\b(?:wich|whcih|whihc)\b", "which"),
+        ]
             .into_iter()
             .filter_map(|(pattern, replacement)| regex::Regex::new(pattern).ok().map(|re| (re, replacement)))
             .collect()
@@ -222,6 +234,21 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
         .filter_map(|(pattern, asks)| regex::Regex::new(pattern).ok().map(|re| (re, asks)))
         .collect()
     });
+    // "I keep seeing the word 'lucid'. What does it mean?": the word named, then asked about by
+    // "it". Only a word set apart as one (quoted, or after "word"/"term") and a closing question
+    // that asks nothing else.
+    static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?i)^[^?]{0,80}?\b(?:word|term|phrase|expression|acronym|abbreviation)\s+["'“‘]?([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’]?\s*[.,;:!]?\s+(?:so\s+|but\s+)?what\s+(?:does|do)\s+(?:it|that|this)\s+(mean|stand\s+for)\s*\??\s*$"#,
+        )
+        .ok()
+    });
+    if let Some(c) = NAMED_THEN_ASKED.as_ref().and_then(|re| re.captures(question)) {
+        if let (Some(word), Some(asks)) = (c.get(1), c.get(2)) {
+            let asks = if asks.as_str().to_lowercase().starts_with("mean") { "mean" } else { "stand for" };
+            return Cow::Owned(format!("what does {} {asks}", word.as_str()));
+        }
+    }
     let mut text = Cow::Borrowed(question);
     for (re, replacement) in SHORTHAND.iter() {
         if re.is_match(&text) {
@@ -658,6 +685,20 @@ mod tests {
         assert_eq!(typed_form("dream about snakes meaning"), "dream about snakes meaning");
         assert_eq!(typed_form("red dress dream snake meaning"), "red dress dream snake meaning");
         assert_eq!(typed_form("who wrote hamlet"), "who wrote hamlet");
+        assert_eq!(typed_form("wat is inflation"), "what is inflation");
+        assert_eq!(
+            typed_form("I keep seeing the word 'lucid'. What does it mean?"),
+            "what does lucid mean"
+        );
+        assert_eq!(
+            typed_form("My boss keeps saying the acronym EOD, what does it stand for?"),
+            "what does EOD stand for"
+        );
+        // A question about something else that only mentions a word stays as it is.
+        assert_eq!(
+            typed_form("I used the word 'lucid' in my essay. Why does it sound odd?"),
+            "I used the word 'lucid' in my essay. Why does it sound odd?"
+        );
         // The classifier reads the full form: "whats" is "what is" to it.
         assert_eq!(requested_question("whats a mutex"), "what is a mutex");
     }
