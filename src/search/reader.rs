@@ -299,8 +299,9 @@ fn spells_out(title: &str, word: &str) -> bool {
 }
 
 /// Whether a sentence defines `subject` rather than mention it: the subject within its first
-/// words ("In mathematics, a quadratic equation is …"), or as another name of the thing it
-/// defines ("… also called H2O", "… (DNA)").
+/// words and before what is said of them ("In mathematics, a quadratic equation is …", not "Soy
+/// sauce is recognized for its … umami taste"), or as another name of the thing it defines ("…
+/// also called H2O", "… (DNA)").
 fn names_subject(sentence: &str, subject: &str) -> bool {
     const OPENING_CHARS: usize = 60;
     let text = question::fold(sentence).to_lowercase();
@@ -309,7 +310,10 @@ fn names_subject(sentence: &str, subject: &str) -> bool {
         return false;
     };
     let before = &text[..at];
-    before.chars().count() <= OPENING_CHARS
+    let said_of_another = [" is ", " are ", " was ", " were ", ": "]
+        .iter()
+        .any(|verb| before.contains(verb));
+    (before.chars().count() <= OPENING_CHARS && !said_of_another)
         || before.ends_with("also called ")
         || before.ends_with("also known as ")
         || before.ends_with('(')
@@ -1432,6 +1436,12 @@ mod tests {
             "FOLDOC",
         )];
         assert!(candidates_of("what is a load balancer", &elsewhere).is_empty());
+        let said_of_another = [hit(
+            "Soy sauce",
+            "Soy sauce is recognized for its saltiness and pronounced umami taste.",
+            "Wikipedia",
+        )];
+        assert!(candidates_of("what is umami", &said_of_another).is_empty());
     }
 
     #[test]
