@@ -89,7 +89,7 @@ fn normalize(text: &str) -> String {
 /// `RequestFeatures::question`, training strips each example), so "hey, can you tell me ..."
 /// scores as "..." does.
 pub(crate) fn for_each_feature(text: &str, emit: &mut dyn FnMut(Feature<'_>, f32)) {
-    let norm = normalize(&super::text::typed_form(text));
+    let norm = normalize(text);
     let tokens: Vec<&str> = word_slices(&norm).collect();
     let feature = |kind: &'static str, a, b| Feature { kind, a, b };
 

@@ -243,19 +243,30 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
         )
         .ok()
     });
-    if let Some(c) = NAMED_THEN_ASKED.as_ref().and_then(|re| re.captures(question)) {
+    // Every request passes here: the patterns run only where their words are.
+    let lower = question.to_lowercase();
+    let end = lower.trim_end_matches(|c: char| c == '?' || c.is_whitespace());
+    let named = lower.contains("mean") || lower.contains("stand");
+    let shorthand = ["whats", "whos", "wat", "wht", "waht", "whta", "wich", "whcih", "whihc"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let terse = ["for", "meaning", "definition", "form"].iter().any(|w| end.ends_with(w)) || end.contains("full form");
+    if !named && !shorthand && !terse {
+        return Cow::Borrowed(question);
+    }
+    if let Some(c) = NAMED_THEN_ASKED.as_ref().filter(|_| named).and_then(|re| re.captures(question)) {
         if let (Some(word), Some(asks)) = (c.get(1), c.get(2)) {
             let asks = if asks.as_str().to_lowercase().starts_with("mean") { "mean" } else { "stand for" };
             return Cow::Owned(format!("what does {} {asks}", word.as_str()));
         }
     }
     let mut text = Cow::Borrowed(question);
-    for (re, replacement) in SHORTHAND.iter() {
+    for (re, replacement) in SHORTHAND.iter().filter(|_| shorthand) {
         if re.is_match(&text) {
             text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
         }
     }
-    for (re, asks) in TERSE.iter() {
+    for (re, asks) in TERSE.iter().filter(|_| terse) {
         let Some(subject) = re.captures(&text).and_then(|c| c.get(1)).map(|m| m.as_str()) else {
             continue;
         };

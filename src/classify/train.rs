@@ -60,8 +60,8 @@ impl Rng {
 
 fn featurize(text: &str) -> Vec<(u32, f32)> {
     let mut out = Vec::with_capacity(128);
-    // Trained on the question inside any chat frame, as requests are scored.
-    for_each_feature(super::text::core_question(text), &mut |f, v| {
+    // Trained on the question a message asks, as requests are scored.
+    for_each_feature(&super::text::question_of(text), &mut |f, v| {
         out.push((f.bucket() as u32, v))
     });
     out

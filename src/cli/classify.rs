@@ -44,7 +44,7 @@ pub(super) fn classify(
             )
             .map_err(io)?;
             if let Decider::Classifier { .. } = d.decider {
-                let score = classifier.scorer.score(crate::classify::text::core_question(text));
+                let score = classifier.scorer.score(&crate::classify::text::question_of(text));
                 writeln!(
                     out,
                     "scorer      {}\ntop features (contribution to the logit):",

@@ -220,14 +220,10 @@ static ALIASES: LazyLock<Aliases> = LazyLock::new(|| {
     }
 });
 
-/// Misspellings and shorthand common enough in chat to fix before anything else.
+/// Misspellings and shorthand common enough in chat to fix before anything else (question words
+/// are fixed by [`crate::classify::text::typed_form`] first).
 static SHORTHAND: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
-        (r"(?i)\bwhats\b", "what is"),
-        (r"(?i)\bwhos\b", "who is"),
-        // Short question words: too short for the one-edit tolerance of longer words.
-        (r"(?i)\b(?:wat|wht|waht|whta)\b", "what"),
-        (r"(?i)\b(?:wich|whcih|whihc)\b", "which"),
         (r"(?i)\bcapitol\b", "capital"),
         (
             r"(?i)\b(?:ww ?(?:2|ii)|world war (?:2|two)|second world war)\b",
@@ -288,12 +284,15 @@ pub(crate) fn warm_up() {
     LazyLock::force(&SHORTHAND);
     LazyLock::force(&REWRITES);
     LazyLock::force(&GROUP_OF);
+    // The typed forms' tables, compiled on first use.
+    let _ = crate::classify::text::typed_form("whats x");
 }
 
 /// The question with shorthand fixed, countries named as the sources name them, and long
 /// phrasings shortened.
 pub(crate) fn rewrite(question: &str) -> Cow<'_, str> {
-    let mut text = Cow::Borrowed(question);
+    // Question words as typed ("whats", "wich") and terse forms, as the classifier reads them.
+    let mut text = crate::classify::text::typed_form(question);
     for (re, replacement) in SHORTHAND.iter() {
         if re.is_match(&text) {
             text = Cow::Owned(re.replace_all(&text, *replacement).into_owned());
