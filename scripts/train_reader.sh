@@ -11,7 +11,9 @@
 # The fifteen earlier test sets (everyday_test..everyday_test9, chat_test5..chat_test10), each
 # scored once in its session and read since, are training data from session 9, read twice: on dev
 # this answered 204.5 per half against 198.0 without them. The sets written for session 9
-# (everyday_test10, chat_test11) are the test.
+# (everyday_test10, chat_test11) were its test and are read since (not trained on); those of
+# session 10 (everyday_test11, chat_test12) are the test. `python3 scripts/split_half.py DUMP`
+# gives the split-half figure from `--dump DUMP`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 earlier=()
