@@ -827,9 +827,15 @@ mod tests {
         assert_eq!(answer("5 km in miles"), "5 kilometers = 3.10686 miles.");
         assert_eq!(answer("how many pounds is 3 kg?"), "3 kilograms = 6.61387 pounds.");
         // "About" asks for no less than the exact figure.
-        assert_eq!(answer("About how many grams are in an ounce?"), "1 ounce = 28.3495 grams.");
+        assert_eq!(
+            answer("About how many grams are in an ounce?"),
+            "1 ounce = 28.3495 grams."
+        );
         assert_eq!(answer("roughly how many feet in a meter"), "1 meter = 3.28084 feet.");
-        assert_eq!(answer("Can you tell me how many hours there are in a week?"), "1 week = 168 hours.");
+        assert_eq!(
+            answer("Can you tell me how many hours there are in a week?"),
+            "1 week = 168 hours."
+        );
         assert_eq!(
             answer("hey, can you convert 2 cups to ml"),
             "2 cups = 473.176 milliliters."

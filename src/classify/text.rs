@@ -213,9 +213,9 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
             (r"(?i)\b(?:wat|wht|waht|whta)\b", "what"),
             (r"(?i)\b(?:wich|whcih|whihc)\b", "which"),
         ]
-            .into_iter()
-            .filter_map(|(pattern, replacement)| regex::Regex::new(pattern).ok().map(|re| (re, replacement)))
-            .collect()
+        .into_iter()
+        .filter_map(|(pattern, replacement)| regex::Regex::new(pattern).ok().map(|re| (re, replacement)))
+        .collect()
     });
     // (pattern, the question it asks); the subject is the first group.
     static TERSE: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
@@ -250,13 +250,24 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     let shorthand = ["whats", "whos", "wat", "wht", "waht", "whta", "wich", "whcih", "whihc"]
         .iter()
         .any(|w| lower.contains(w));
-    let terse = ["for", "meaning", "definition", "form"].iter().any(|w| end.ends_with(w)) || end.contains("full form");
+    let terse = ["for", "meaning", "definition", "form"]
+        .iter()
+        .any(|w| end.ends_with(w))
+        || end.contains("full form");
     if !named && !shorthand && !terse {
         return Cow::Borrowed(question);
     }
-    if let Some(c) = NAMED_THEN_ASKED.as_ref().filter(|_| named).and_then(|re| re.captures(question)) {
+    if let Some(c) = NAMED_THEN_ASKED
+        .as_ref()
+        .filter(|_| named)
+        .and_then(|re| re.captures(question))
+    {
         if let (Some(word), Some(asks)) = (c.get(1), c.get(2)) {
-            let asks = if asks.as_str().to_lowercase().starts_with("mean") { "mean" } else { "stand for" };
+            let asks = if asks.as_str().to_lowercase().starts_with("mean") {
+                "mean"
+            } else {
+                "stand for"
+            };
             return Cow::Owned(format!("what does {} {asks}", word.as_str()));
         }
     }
@@ -694,7 +705,10 @@ mod tests {
         // Not a word's definition: the subject holds function words, or is too long.
         assert_eq!(typed_form("what is the meaning"), "what is the meaning");
         assert_eq!(typed_form("dream about snakes meaning"), "dream about snakes meaning");
-        assert_eq!(typed_form("red dress dream snake meaning"), "red dress dream snake meaning");
+        assert_eq!(
+            typed_form("red dress dream snake meaning"),
+            "red dress dream snake meaning"
+        );
         assert_eq!(typed_form("who wrote hamlet"), "who wrote hamlet");
         assert_eq!(typed_form("wat is inflation"), "what is inflation");
         assert_eq!(

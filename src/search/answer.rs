@@ -731,24 +731,39 @@ mod tests {
     #[test]
     fn a_name_with_signs_is_answered_only_where_it_is_written() {
         let c = source(
-            hit("wiki/C", "C (programming language)", "C is a general-purpose programming language created in 1972 by Dennis Ritchie."),
+            hit(
+                "wiki/C",
+                "C (programming language)",
+                "C is a general-purpose programming language created in 1972 by Dennis Ritchie.",
+            ),
             "Wikipedia",
         );
         let cpp = source(
-            hit("wiki/C++", "C++", "C++ is a programming language created by Bjarne Stroustrup in 1985."),
+            hit(
+                "wiki/C++",
+                "C++",
+                "C++ is a programming language created by Bjarne Stroustrup in 1985.",
+            ),
             "Wikipedia",
         );
         let refused = answer("who created c++", std::slice::from_ref(&c), &reader_threshold(0.0));
         assert!(refused.is_err(), "{refused:?}");
         let answered = answer("who created c++", &[c.clone(), cpp], &reader_threshold(0.0)).map(|a| a.sentence);
-        assert!(answered.as_deref().is_ok_and(|s| s.contains("Stroustrup")), "{answered:?}");
+        assert!(
+            answered.as_deref().is_ok_and(|s| s.contains("Stroustrup")),
+            "{answered:?}"
+        );
         assert!(answer("who created c", &[c], &reader_threshold(0.0)).is_ok());
     }
 
     #[test]
     fn the_first_of_several_numbered_senses_is_not_read() {
         let numbered = source(
-            hit("foldoc/IDE", "IDE", "IDE: 1. <storage> Integrated Drive Electronics, see Advanced Technology Attachment."),
+            hit(
+                "foldoc/IDE",
+                "IDE",
+                "IDE: 1. <storage> Integrated Drive Electronics, see Advanced Technology Attachment.",
+            ),
             "FOLDOC",
         );
         let refusal = answer("what does ide stand for", &[numbered], &reader_threshold(0.0));
@@ -757,17 +772,29 @@ mod tests {
             "{refusal:?}"
         );
         let single = source(
-            hit("foldoc/RAM", "RAM", "RAM: Random Access Memory, memory that can be read and written in any order."),
+            hit(
+                "foldoc/RAM",
+                "RAM",
+                "RAM: Random Access Memory, memory that can be read and written in any order.",
+            ),
             "FOLDOC",
         );
         assert!(answer("what does ram stand for", &[single], &reader_threshold(0.0)).is_ok());
         let point = source(
-            hit("foldoc/point", "point", "point: 1. To move the mouse pointer over something."),
+            hit(
+                "foldoc/point",
+                "point",
+                "point: 1. To move the mouse pointer over something.",
+            ),
             "FOLDOC",
         );
         assert!(
             !matches!(
-                answer("what is the highest point of england", &[point], &reader_threshold(0.99)),
+                answer(
+                    "what is the highest point of england",
+                    &[point],
+                    &reader_threshold(0.99)
+                ),
                 Err(Refusal::Ambiguous { .. })
             ),
             "a question that says more than the term is not about its senses"

@@ -465,14 +465,23 @@ mod tests {
         );
         assert_eq!(rewrite("define democracy"), "democracy");
         assert_eq!(rewrite("What exactly is gluten?"), "What is gluten?");
-        assert_eq!(rewrite("who actually invented the telephone"), "who invented the telephone");
-        assert_eq!(rewrite("What does the German word \"schadenfreude\" mean?"), "schadenfreude?");
+        assert_eq!(
+            rewrite("who actually invented the telephone"),
+            "who invented the telephone"
+        );
+        assert_eq!(
+            rewrite("What does the German word \"schadenfreude\" mean?"),
+            "schadenfreude?"
+        );
         assert_eq!(rewrite("what does the phrase bite the bullet mean"), "bite the bullet");
         assert_eq!(rewrite("what the word 'obsolete' means"), "obsolete");
         assert_eq!(rewrite("What's the meaning of the word \"resilient\"?"), "resilient\"?");
         assert_eq!(rewrite("What is the definition of meticulous?"), "meticulous?");
         // Not a hedge: "really" is what is asked about.
-        assert_eq!(rewrite("what is really simple syndication"), "what is really simple syndication");
+        assert_eq!(
+            rewrite("what is really simple syndication"),
+            "what is really simple syndication"
+        );
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
 
