@@ -1,5 +1,7 @@
 //! Small, allocation-light text helpers shared by the classifier and the answer extractor.
 
+use std::sync::LazyLock;
+
 /// The words of a text as slices of it: runs of alphanumerics (Unicode aware), apostrophes inside
 /// words kept out, so "Peru's" yields "Peru" and "s". The one definition of a word here.
 pub(crate) fn word_slices(text: &str) -> impl Iterator<Item = &str> + '_ {
@@ -195,6 +197,62 @@ pub fn question_of(message: &str) -> String {
     typed_form(core_question(message)).into_owned()
 }
 
+/// Question words as chat users type them, each group with the word it stands for. Short words:
+/// too short for the typo tolerance of longer words. One table for the patterns and for the cheap
+/// test of whether to run them.
+const TYPED_QUESTION_WORDS: &[(&[&str], &str)] = &[
+    (&["whats"], "what is"),
+    (&["whos"], "who is"),
+    (&["wat", "wht", "waht", "whta"], "what"),
+    (&["wich", "whcih", "whihc"], "which"),
+];
+
+static SHORTHAND: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+    TYPED_QUESTION_WORDS
+        .iter()
+        .filter_map(|(typed, word)| {
+            regex::Regex::new(&format!(r"(?i)\b(?:{})\b", typed.join("|")))
+                .ok()
+                .map(|re| (re, *word))
+        })
+        .collect()
+});
+
+// (pattern, the question it asks); the subject is the first group.
+static TERSE: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (
+            r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:stands\s+for|stand\s+for|is\s+short\s+for|full\s+form)\s*\??\s*$",
+            "stand for",
+        ),
+        (r"(?i)^\s*full\s+form\s+of\s+((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s*\??\s*$", "stand for"),
+        (
+            r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:meaning|definition)\s*\??\s*$",
+            "mean",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(pattern, asks)| regex::Regex::new(pattern).ok().map(|re| (re, asks)))
+    .collect()
+});
+
+// "I keep seeing the word 'lucid'. What does it mean?": the word named, then asked about by
+// "it". Only a word set apart as one (quoted, or after "word"/"term") and a closing question
+// that asks nothing else.
+static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r#"(?i)^[^?]{0,80}?\b(?:word|term|phrase|expression|acronym|abbreviation)\s+["'“‘]?([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’]?\s*[.,;:!]?\s+(?:so\s+|but\s+)?what\s+(?:does|do)\s+(?:it|that|this)\s+(mean|stand\s+for)\s*\??\s*$"#,
+    )
+    .ok()
+});
+
+/// Compiles [`typed_form`]'s tables now: every request reads its question through them.
+pub(crate) fn warm_up() {
+    LazyLock::force(&SHORTHAND);
+    LazyLock::force(&TERSE);
+    LazyLock::force(&NAMED_THEN_ASKED);
+}
+
 /// A terse lookup in the form the labelled sources ask it: "whats a mutex" as "what is a mutex",
 /// "http stands for" as "what does http stand for", "mutex meaning" as "what does mutex mean".
 /// Chat users type these forms and the sources seldom do: the classifier scored "whats a mutex"
@@ -204,51 +262,13 @@ pub fn question_of(message: &str) -> String {
 /// that way ("what the colour red in my dream meaning") is not taken for a word's definition.
 pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    use std::sync::LazyLock;
-    static SHORTHAND: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
-        [
-            (r"(?i)\bwhats\b", "what is"),
-            (r"(?i)\bwhos\b", "who is"),
-            // Short question words: too short for the typo tolerance of longer words.
-            (r"(?i)\b(?:wat|wht|waht|whta)\b", "what"),
-            (r"(?i)\b(?:wich|whcih|whihc)\b", "which"),
-        ]
-        .into_iter()
-        .filter_map(|(pattern, replacement)| regex::Regex::new(pattern).ok().map(|re| (re, replacement)))
-        .collect()
-    });
-    // (pattern, the question it asks); the subject is the first group.
-    static TERSE: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
-        [
-            (
-                r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:stands\s+for|stand\s+for|is\s+short\s+for|full\s+form)\s*\??\s*$",
-                "stand for",
-            ),
-            (r"(?i)^\s*full\s+form\s+of\s+((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s*\??\s*$", "stand for"),
-            (
-                r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(?:meaning|definition)\s*\??\s*$",
-                "mean",
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(pattern, asks)| regex::Regex::new(pattern).ok().map(|re| (re, asks)))
-        .collect()
-    });
-    // "I keep seeing the word 'lucid'. What does it mean?": the word named, then asked about by
-    // "it". Only a word set apart as one (quoted, or after "word"/"term") and a closing question
-    // that asks nothing else.
-    static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
-        regex::Regex::new(
-            r#"(?i)^[^?]{0,80}?\b(?:word|term|phrase|expression|acronym|abbreviation)\s+["'“‘]?([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’]?\s*[.,;:!]?\s+(?:so\s+|but\s+)?what\s+(?:does|do)\s+(?:it|that|this)\s+(mean|stand\s+for)\s*\??\s*$"#,
-        )
-        .ok()
-    });
     // Every request passes here: the patterns run only where their words are.
     let lower = question.to_lowercase();
     let end = lower.trim_end_matches(|c: char| c == '?' || c.is_whitespace());
     let named = lower.contains("mean") || lower.contains("stand");
-    let shorthand = ["whats", "whos", "wat", "wht", "waht", "whta", "wich", "whcih", "whihc"]
+    let shorthand = TYPED_QUESTION_WORDS
         .iter()
+        .flat_map(|(typed, _)| typed.iter())
         .any(|w| lower.contains(w));
     let terse = ["for", "meaning", "definition", "form"]
         .iter()

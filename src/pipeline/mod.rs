@@ -165,6 +165,7 @@ impl Pipeline {
     /// Builds the pipeline around a given search backend (tests use this to inject mocks).
     pub(crate) fn with_backend(config: Config, backend: Arc<dyn SearchBackend>) -> Result<Pipeline, Error> {
         crate::search::evidence::warm_up();
+        crate::classify::text::warm_up();
         crate::calc::warm_up();
         // The difficulty router's weights are parsed once, here, not on a tier's first request.
         if config.tiers.iter().any(|t| t.max_difficulty.is_some()) {

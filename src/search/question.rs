@@ -284,8 +284,6 @@ pub(crate) fn warm_up() {
     LazyLock::force(&SHORTHAND);
     LazyLock::force(&REWRITES);
     LazyLock::force(&GROUP_OF);
-    // The typed forms' tables, compiled on first use.
-    let _ = crate::classify::text::typed_form("whats x");
 }
 
 /// The question with shorthand fixed, countries named as the sources name them, and long
