@@ -9,7 +9,8 @@ use super::*;
 pub(super) fn search(config_path: &Path, limit: usize, candidates: usize, query: &str) -> Result<ExitCode, CliError> {
     let config = Config::load_offline(config_path)?;
     // As the proxy does: the question without its chat frame.
-    let query = crate::classify::text::requested_question(crate::classify::text::core_question(query));
+    let question = crate::classify::text::question_of(query);
+    let query = crate::classify::text::requested_question(&question);
     let query = query.as_ref();
     let wanted = limit.max(config.search.top_k);
     // `shown` is what is listed; `answered_from` is exactly what the proxy's adequacy check sees.

@@ -115,7 +115,9 @@ async fn search_all(pipeline: &Pipeline, files: &[PathBuf], args: &TrainReaderAr
             if answers.is_empty() {
                 continue;
             }
-            let question = crate::classify::text::requested_question(crate::classify::text::core_question(&row.query));
+            // As `serve` reads it (`RequestFeatures::question`, then the search question).
+            let asked = crate::classify::text::question_of(&row.query);
+            let question = crate::classify::text::requested_question(&asked);
             let question = question.as_ref();
             // The calculator answers these before any search: the reader never sees them.
             if crate::calc::calculate(question).is_some() {
