@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 use futures_util::future::BoxFuture;
 use levenshtein_automata::LevenshteinAutomatonBuilder;
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
@@ -33,10 +33,16 @@ pub(crate) use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 7;
+const INDEX_SCHEMA_VERSION: u32 = 8;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
+/// Weight of two neighbouring question words found near each other in a document (at most
+/// `PAIR_SLOP` words apart: "president of the United States").
+const PAIR_BOOST: f32 = 0.5;
+const PAIR_SLOP: u32 = 2;
+/// Forms of each word tried per pair ("tallest mountain", "highest mountain").
+const PAIR_FORMS: usize = 3;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -53,14 +59,17 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    // Frequencies but no positions: queries are bags of words, and positions would double the index.
-    // Title and text are searched as one field (`body`, the title written twice so its words weigh
+    // Frequencies and positions: a question's words are searched as a bag, and two of them that
+    // stand together in the question ("first president", "largest ocean") count more where they
+    // stand together in a document too (`PAIR_BOOST`): without that, short glosses that hold the
+    // words apart ("the first woman to run for the United States presidency") outrank the entry
+    // that says it. Title and text are searched as one field (`body`, the title written twice so its words weigh
     // more): a question's word is then one posting list, and intersecting plain posting lists is
     // several times cheaper than intersecting per-word unions of a title and a text list.
     let indexed = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer("en_stem")
-            .set_index_option(IndexRecordOption::WithFreqs),
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
@@ -361,9 +370,13 @@ impl EmbeddedIndex {
         if per_word.is_empty() {
             return Ok(Vec::new());
         }
+        let pairs = self.pair_query(&searcher, &content);
         let run = |occur: Occur| -> Result<Vec<(f32, tantivy::DocAddress)>, SearchError> {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = per_word.iter().map(|q| (occur, q.box_clone())).collect();
             clauses.push((Occur::Should, key_query.box_clone()));
+            if let Some(pairs) = &pairs {
+                clauses.push((Occur::Should, pairs.box_clone()));
+            }
             searcher
                 .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))
                 .map_err(|e| SearchError::Backend(e.to_string()))
@@ -410,6 +423,62 @@ impl EmbeddedIndex {
             });
         }
         Ok(hits)
+    }
+}
+
+impl EmbeddedIndex {
+    /// Each two neighbouring content words of the question, by any of their forms, as a phrase
+    /// that may have up to `PAIR_SLOP` words between them; `None` for a one-word question.
+    fn pair_query(&self, searcher: &tantivy::Searcher, content: &[String]) -> Option<Box<dyn Query>> {
+        let mut analyzer = self.analyzer.clone();
+        let mut token_of = |form: &str| -> Option<Term> {
+            let mut stream = analyzer.token_stream(form);
+            let mut tokens = Vec::new();
+            while let Some(token) = stream.next() {
+                tokens.push(token.text.clone());
+            }
+            // A form the analyzer splits ("co-founded") is left to the bag of words.
+            match tokens.as_slice() {
+                [one] => Some(Term::from_field_text(self.fields.body, one)),
+                _ => None,
+            }
+        };
+        let forms: Vec<Vec<Term>> = content
+            .iter()
+            .map(|word| {
+                let forms_of: Vec<String> = match &self.pack {
+                    Some(pack) => pack.surface_forms(word),
+                    None => question::surface_forms(word).into_iter().map(str::to_string).collect(),
+                };
+                let mut terms: Vec<Term> = Vec::new();
+                for form in &forms_of {
+                    if let Some(term) = token_of(form) {
+                        if !terms.contains(&term) && searcher.doc_freq(&term).unwrap_or(0) > 0 {
+                            terms.push(term);
+                        }
+                    }
+                    if terms.len() == PAIR_FORMS {
+                        break;
+                    }
+                }
+                terms
+            })
+            .collect();
+        let mut phrases: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for pair in forms.windows(2) {
+            for first in &pair[0] {
+                for second in &pair[1] {
+                    if first == second {
+                        continue;
+                    }
+                    let phrase =
+                        PhraseQuery::new_with_offset_and_slop(vec![(0, first.clone()), (1, second.clone())], PAIR_SLOP);
+                    phrases.push((Occur::Should, Box::new(phrase)));
+                }
+            }
+        }
+        (!phrases.is_empty())
+            .then(|| Box::new(BoostQuery::new(Box::new(BooleanQuery::new(phrases)), PAIR_BOOST)) as Box<dyn Query>)
     }
 }
 
@@ -815,6 +884,41 @@ mod tests {
             index.search_sync("What is a compiler?", 5).unwrap()[0].id,
             "wn/compiler"
         );
+    }
+
+    #[test]
+    fn words_that_stand_together_in_the_question_count_more_together_in_a_document() {
+        // Both hold every word; only one says "first president" (and "highest mountain" for
+        // "tallest mountain", by the word's other form).
+        let index = EmbeddedIndex::in_memory(vec![
+            doc(
+                "wn/woodhull",
+                "Woodhull",
+                "Woodhull: the first woman to run for president of the United States.",
+            ),
+            doc(
+                "wiki/washington",
+                "George Washington",
+                "George Washington was a Founding Father and the first president of the United States.",
+            ),
+            doc(
+                "wn/ash",
+                "mountain ash",
+                "mountain ash: the tallest hardwood tree in the world, of the mountain forests.",
+            ),
+            doc(
+                "wiki/everest",
+                "Mount Everest",
+                "Mount Everest is the highest mountain in the world above sea level, tall as no other.",
+            ),
+        ])
+        .unwrap();
+        let first = |q: &str| index.search_sync(q, 5).unwrap()[0].id.clone();
+        assert_eq!(
+            first("who was the first president of the united states"),
+            "wiki/washington"
+        );
+        assert_eq!(first("tallest mountain in the world"), "wiki/everest");
     }
 
     #[test]

@@ -51,6 +51,8 @@ const WORD_GROUPS: &[&[&str]] = &[
     // A record asked one way and written the other ("tallest mountain" meets "highest mountain";
     // "biggest ocean" meets "largest"), as the reader already reads them.
     &["highest", "tallest"],
+    // "in the world" as the encyclopedia says it ("the highest mountain on Earth").
+    &["world", "earth"],
     &["largest", "biggest"],
     &["nearest", "closest"],
     &["develop", "developed", "developer", "development"],
@@ -499,6 +501,8 @@ mod tests {
         assert!(surface_forms("tallest").contains(&"highest"));
         assert_eq!(term("biggest"), term("largest"));
         assert_ne!(term("tallest"), term("largest"));
+        // "in the world" meets "on Earth".
+        assert_eq!(term("world"), term("earth"));
     }
 
     #[test]
