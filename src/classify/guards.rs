@@ -380,6 +380,9 @@ static PERSONAL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock
             r"^{WH}(?:\s+\w+)?\s+(?:do|did|can|could|would|will)\s+(?:you|u)\s+(?:think|feel|like|prefer|remember|recommend|mean|believe|want|suggest|know about me|do)\b"
         ),
         r"\b(?:made|built|created|trained|programmed|designed)\s+you\b".to_string(),
+        // Small talk: "How's your day?", "how was your weekend", "how's it going".
+        r"^how(?:['’]s|\s+is|\s+was|\s+has|\s+have)\s+(?:(?:your|ur)\s+(?:day|week|weekend|morning|afternoon|evening|night|life|family)|it\s+going|things|you\s+been)\b"
+            .to_string(),
         r"\byour\s+(?:name|opinion|favou?rite|purpose|creator|limitations|knowledge|training|views?|thoughts|answer|version|model)\b"
             .to_string(),
         // "What is my order status", "Why was my card declined", "what my name is".
@@ -545,6 +548,9 @@ mod tests {
             "Who is winning the match right now?",
             "Hey, can you tell me what time it is? Thanks!",
             "Do you know what my name is?",
+            "Hey, how's your day?",
+            "how was your weekend",
+            "How's it going?",
         ] {
             assert!(is_personal(crate::classify::text::core_question(q)), "{q}");
             assert_eq!(g.check(&RequestFeatures::from_query(q)), Some(Guard::Personal), "{q}");
@@ -556,6 +562,7 @@ mod tests {
             "who sang the lion sleeps tonight in 1961",
             "Can you tell me who wrote Hamlet?",
             "how old do you have to be to vote in france",
+            "how is your credit score calculated",
         ] {
             assert!(!is_personal(crate::classify::text::core_question(q)), "{q}");
         }
