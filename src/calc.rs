@@ -451,6 +451,7 @@ pub fn calculate(question: &str) -> Option<Calculation> {
     units_in(&text)
         .or_else(|| convert(&text))
         .or_else(|| percent(&text))
+        .or_else(|| fraction(&text))
         .or_else(|| days_between(&text))
         .or_else(|| distance::between(&text))
         .or_else(|| arithmetic(&text))
@@ -535,6 +536,35 @@ fn percent(text: &str) -> Option<Calculation> {
         ),
         kind: "percentage",
         method: format!("arithmetic: {} / {} × 100", format_number(part), format_number(whole)),
+    })
+}
+
+/// "1/4 as a decimal", "convert 5/8 to a decimal", "3/4 in decimal form", "1/8 as a percentage":
+/// a fraction asked as a decimal or a percentage. The form asked for is what makes it a sum: "9/11"
+/// alone names a day.
+fn fraction(text: &str) -> Option<Calculation> {
+    static AS: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"^(?:convert\s+)?(\d+)\s*/\s*(\d+)\s+(?:as|in|to|into)\s+(?:a\s+)?(decimal|percent|percentage)(?:\s+form)?$").ok()
+    });
+    let caps = AS.as_ref()?.captures(text)?;
+    let (top, bottom) = (number(caps.get(1)?.as_str())?, number(caps.get(2)?.as_str())?);
+    if bottom == 0.0 {
+        return None;
+    }
+    let value = top / bottom;
+    let (top, bottom) = (format_number(top), format_number(bottom));
+    Some(if caps.get(3)?.as_str() == "decimal" {
+        Calculation {
+            sentence: format!("{top}/{bottom} = {}", format_number(value)),
+            kind: "arithmetic",
+            method: format!("arithmetic: {top} ÷ {bottom}"),
+        }
+    } else {
+        Calculation {
+            sentence: format!("{top}/{bottom} = {}%", format_number(value * 100.0)),
+            kind: "percentage",
+            method: format!("arithmetic: {top} ÷ {bottom} × 100"),
+        }
     })
 }
 
@@ -860,6 +890,11 @@ mod tests {
         assert_eq!(answer("what is 15% of 80"), "15% of 80 is 12.");
         assert_eq!(answer("how much is 15 percent of 80?"), "15% of 80 is 12.");
         assert_eq!(answer("15 is what percent of 60"), "15 is 25% of 60.");
+        assert_eq!(answer("what's 1/4 as a decimal"), "1/4 = 0.25");
+        assert_eq!(answer("convert 5/8 to a decimal"), "5/8 = 0.625");
+        assert_eq!(answer("What is 3/4 in decimal form?"), "3/4 = 0.75");
+        assert_eq!(answer("1/8 as a percentage"), "1/8 = 12.5%");
+        assert!(calculate("1/0 as a decimal").is_none());
         assert_eq!(answer("10 / 3"), "10 ÷ 3 = 3.33333");
         assert_eq!(answer("1,000,000 / 4"), "1,000,000 ÷ 4 = 250,000");
     }
