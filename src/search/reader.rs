@@ -339,6 +339,12 @@ fn record_twins(record: &str) -> &'static [&'static str] {
     TWINS.iter().find(|t| t.contains(&record)).copied().unwrap_or(&[])
 }
 
+/// Whether the sentence has the record word asked or its twin ("biggest" for "largest").
+fn says_record(sentence: &str, record: &str) -> bool {
+    let twins = record_twins(record);
+    words(sentence).any(|w| w == record || twins.contains(&w.as_str()))
+}
+
 /// Whether a word ranks ("largest", "most"): a question with one asks which thing holds
 /// the record. "-est" words that are not superlatives ("interest", "forest") are listed out.
 fn superlative(word: &str) -> bool {
@@ -663,6 +669,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 || record
                     .as_ref()
                     .is_some_and(|(word, _, _)| only_below_first(sentence, word, &asked.terms))
+                // A record is answered by a sentence that says it ("the smallest planet"), not by
+                // one that names the holder among others ("eight planets: Mercury, Venus …").
+                || record.as_ref().is_some_and(|(word, _, _)| !says_record(sentence, word))
                 || (typed_slot && !fits && !by_name)
                 || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
                 || class.is_some_and(|c| {
@@ -1341,6 +1350,27 @@ mod tests {
         let senses = "anxiety (noun): a vague unpleasant emotion. anxiety (noun): a cognitive state of worry.";
         let from_dictionary = candidates_of("what is anxiety", &[hit("anxiety", senses, "WordNet 3.0")]);
         assert_eq!(from_dictionary[0].text, "anxiety (noun): a vague unpleasant emotion.");
+    }
+
+    #[test]
+    fn a_record_is_answered_only_by_a_sentence_that_says_it() {
+        let planets = "The Solar System has eight planets: Mercury, Venus, Earth and Mars, and the giants. \
+                       Mercury is the smallest planet and the nearest to the Sun.";
+        let found = candidates_of(
+            "smallest planet in the solar system",
+            &[hit("Planet", planets, "Wikipedia")],
+        );
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|c| c.text.contains("smallest")), "{found:?}");
+        let pacific = "Pacific Ocean stretches from the Arctic Ocean in the north to the Southern Ocean.";
+        assert!(candidates_of("largest ocean on earth", &[hit("Pacific Ocean", pacific, "Wikipedia")]).is_empty());
+        // Its twin says it too.
+        let everest = "Mount Everest is the highest mountain on Earth above sea level.";
+        assert!(!candidates_of(
+            "tallest mountain in the world",
+            &[hit("Mount Everest", everest, "Wikipedia")]
+        )
+        .is_empty());
     }
 
     #[test]
