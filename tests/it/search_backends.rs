@@ -160,7 +160,7 @@ async fn every_example_config_queries_its_engine_and_answers_from_its_response()
             path: "/res/v1/web/search",
             auth_header: "x-subscription-token",
             auth_value: "secret-of-BRAVE_API_KEY",
-            answer: "The capital of Peru is Lima.",
+            answer: "Lima is the capital and largest city of Peru.",
         },
         Expect {
             example: "meilisearch",
