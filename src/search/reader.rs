@@ -672,6 +672,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 // A record is answered by a sentence that says it ("the smallest planet"), not by
                 // one that names the holder among others ("eight planets: Mercury, Venus …").
                 || record.as_ref().is_some_and(|(word, _, _)| !says_record(sentence, word))
+                // "how many moons": a figure of moons, not the Moon's distance in kilometres.
+                || counted.as_ref().is_some_and(|c| !PEOPLE.contains(&c.as_str()) && !counts(sentence, c))
                 || (typed_slot && !fits && !by_name)
                 || kind.as_ref().is_some_and(|k| !words(sentence).any(|w| &w == k))
                 || class.is_some_and(|c| {
@@ -1079,13 +1081,23 @@ fn counted_noun(question: &str) -> Option<String> {
     Some(crate::classify::text::stem(&word).to_string())
 }
 
-/// Whether the sentence gives a number of the thing counted: a figure within three words before it.
+/// "how many people live in X" is read as "population of X", which a population answers without
+/// saying "people".
+const PEOPLE: &[&str] = &["peopl", "person", "inhabit", "resid", "citizen"];
+
+/// Whether the sentence gives a number of the thing counted: a figure within four words before it
+/// ("88 black and white keys").
 fn counts(sentence: &str, counted: &str) -> bool {
-    let tokens: Vec<String> = sentence.split_whitespace().map(str::to_lowercase).collect();
+    // "an eight-sided polygon": the figure and the thing are one token.
+    let tokens: Vec<String> = sentence
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '–' | '—'))
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     tokens.iter().enumerate().any(|(i, w)| {
         let word = w.trim_matches(|c: char| !c.is_alphanumeric());
         crate::classify::text::stem(word) == counted
-            && tokens[i.saturating_sub(3)..i].iter().any(|t| {
+            && tokens[i.saturating_sub(4)..i].iter().any(|t| {
                 let t = t.trim_matches(|c: char| !c.is_alphanumeric());
                 t.chars().next().is_some_and(|c| c.is_ascii_digit()) || evidence::NUMBER_WORDS.contains(&t)
             })
@@ -1350,6 +1362,27 @@ mod tests {
         let senses = "anxiety (noun): a vague unpleasant emotion. anxiety (noun): a cognitive state of worry.";
         let from_dictionary = candidates_of("what is anxiety", &[hit("anxiety", senses, "WordNet 3.0")]);
         assert_eq!(from_dictionary[0].text, "anxiety (noun): a vague unpleasant emotion.");
+    }
+
+    #[test]
+    fn a_count_is_answered_only_by_a_figure_of_the_thing_counted() {
+        let moon = "The Moon orbits around Earth at an average distance of 384,399 kilometers.";
+        assert!(candidates_of("How many moons does the Earth have?", &[hit("Moon", moon, "Wikipedia")]).is_empty());
+        let piano = "Modern pianos have a row of 88 black and white keys—with the exception of a few.";
+        assert!(!candidates_of("how many keys on a piano", &[hit("Piano", piano, "Wikipedia")]).is_empty());
+        let octagon = "octagon (noun): an eight-sided polygon.";
+        assert!(!candidates_of(
+            "how many sides does an octagon have",
+            &[hit("octagon", octagon, "WordNet 3.0")]
+        )
+        .is_empty());
+        // "How many people live in Canada" is asked as its population.
+        let canada = "The population of Canada is 39,187,155 (2025 est.).";
+        assert!(!candidates_of(
+            "how many people live in canada",
+            &[hit("Canada", canada, "CIA World Factbook 2025")]
+        )
+        .is_empty());
     }
 
     #[test]
