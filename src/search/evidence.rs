@@ -134,6 +134,12 @@ static PLACE_CUES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 static LIFE_YEARS: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\(\s*(?:c\. |born )?\d{3,4}\s*(?:BC\s*)?[–-]\s*\d{0,4}\s*(?:BC|AD)?\s*\)").ok());
 
+/// Whether the sentence gives a life's years in parentheses ("(1878-1967)"): in a dictionary
+/// gloss they are its headword's, whoever else the gloss names.
+pub(super) fn has_life_years(sentence: &str) -> bool {
+    LIFE_YEARS.as_ref().is_some_and(|re| re.is_match(sentence))
+}
+
 /// The sentence with what the patterns match taken out.
 fn without(sentence: &str, patterns: &[&LazyLock<Option<Regex>>]) -> String {
     patterns

@@ -557,6 +557,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         })
         .collect();
     let named_in_full = named_shares.iter().any(|&share| share >= 1.0);
+    let life_asked = asked.terms.iter().any(|t| t == "born" || t == "die");
     // What each hit's sentences offer for the slot: an answer that several independent hits give
     // ("1989" in the Berlin Wall's entry and in Honecker's) is more often right than one only one
     // hit gives. Definitions are left out: their fillers are any words of a gloss.
@@ -672,6 +673,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 // A record is answered by a sentence that says it ("the smallest planet"), not by
                 // one that names the holder among others ("eight planets: Mercury, Venus …").
                 || record.as_ref().is_some_and(|(word, _, _)| !says_record(sentence, word))
+                // "when was abraham lincoln born": the years in Carl Sandburg's gloss ("… his
+                // biography of Abraham Lincoln (1878-1967)") are Sandburg's.
+                || (life_asked && named_share == 0.0 && evidence::has_life_years(sentence))
                 // "how many moons": a figure of moons, not the Moon's distance in kilometres.
                 || counted.as_ref().is_some_and(|c| !PEOPLE.contains(&c.as_str()) && !counts(sentence, c))
                 || (typed_slot && !fits && !by_name)
@@ -1394,6 +1398,26 @@ mod tests {
             "Canada",
             canada,
             "CIA World Factbook 2025"
+        ));
+    }
+
+    #[test]
+    fn the_years_of_a_life_are_those_of_the_entry_they_stand_in() {
+        let sandburg =
+            "Sandburg (noun): United States writer remembered for his biography of Abraham Lincoln (1878-1967).";
+        assert!(!readable(
+            "when was abraham lincoln born",
+            "Sandburg",
+            sandburg,
+            "WordNet 3.0"
+        ));
+        let shakespeare =
+            "Shakespeare (noun): English poet and dramatist (1564-1616); also called William Shakespeare.";
+        assert!(readable(
+            "when did shakespeare die",
+            "Shakespeare",
+            shakespeare,
+            "WordNet 3.0"
         ));
     }
 
