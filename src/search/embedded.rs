@@ -322,6 +322,8 @@ impl EmbeddedIndex {
         let key_query: Box<dyn Query> = Box::new(BooleanQuery::new(keys));
         let searcher = self.reader.searcher();
         let mut typos: Vec<String> = Vec::new();
+        // Per content word, the forms the index has as one word each: what `pair_query` pairs.
+        let mut pair_forms: Vec<Vec<Term>> = Vec::with_capacity(content.len());
         for word in &content {
             // Each word of the question by any of its forms ("wrote": written, writer, author),
             // or, when the index has none of them, by a spelling one or two edits away
@@ -332,14 +334,27 @@ impl EmbeddedIndex {
                 Some(pack) => pack.surface_forms(word),
                 None => question::surface_forms(word).into_iter().map(str::to_string).collect(),
             };
+            let mut paired: Vec<Term> = Vec::new();
             for form in &forms_of {
                 let mut stream = analyzer.token_stream(form);
+                let mut tokens: Vec<(Term, bool)> = Vec::new();
                 while let Some(token) = stream.next() {
                     let term = Term::from_field_text(self.fields.body, &token.text);
-                    known |= searcher.doc_freq(&term).unwrap_or(0) > 0;
+                    let indexed = searcher.doc_freq(&term).unwrap_or(0) > 0;
+                    known |= indexed;
+                    tokens.push((term, indexed));
+                }
+                // A form the analyzer splits ("co-founded") is left to the bag of words.
+                if let [(term, true)] = tokens.as_slice() {
+                    if paired.len() < PAIR_FORMS && !paired.contains(term) {
+                        paired.push(term.clone());
+                    }
+                }
+                for (term, _) in tokens {
                     forms.push(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)));
                 }
             }
+            pair_forms.push(paired);
             let typo_distance = match word.chars().count() {
                 0..=4 => 0,
                 5..=7 => 1,
@@ -370,7 +385,7 @@ impl EmbeddedIndex {
         if per_word.is_empty() {
             return Ok(Vec::new());
         }
-        let pairs = self.pair_query(&searcher, &content);
+        let pairs = pair_query(&pair_forms);
         let run = |occur: Occur| -> Result<Vec<(f32, tantivy::DocAddress)>, SearchError> {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = per_word.iter().map(|q| (occur, q.box_clone())).collect();
             clauses.push((Occur::Should, key_query.box_clone()));
@@ -426,60 +441,25 @@ impl EmbeddedIndex {
     }
 }
 
-impl EmbeddedIndex {
-    /// Each two neighbouring content words of the question, by any of their forms, as a phrase
-    /// that may have up to `PAIR_SLOP` words between them; `None` for a one-word question.
-    fn pair_query(&self, searcher: &tantivy::Searcher, content: &[String]) -> Option<Box<dyn Query>> {
-        let mut analyzer = self.analyzer.clone();
-        let mut token_of = |form: &str| -> Option<Term> {
-            let mut stream = analyzer.token_stream(form);
-            let mut tokens = Vec::new();
-            while let Some(token) = stream.next() {
-                tokens.push(token.text.clone());
-            }
-            // A form the analyzer splits ("co-founded") is left to the bag of words.
-            match tokens.as_slice() {
-                [one] => Some(Term::from_field_text(self.fields.body, one)),
-                _ => None,
-            }
-        };
-        let forms: Vec<Vec<Term>> = content
-            .iter()
-            .map(|word| {
-                let forms_of: Vec<String> = match &self.pack {
-                    Some(pack) => pack.surface_forms(word),
-                    None => question::surface_forms(word).into_iter().map(str::to_string).collect(),
-                };
-                let mut terms: Vec<Term> = Vec::new();
-                for form in &forms_of {
-                    if let Some(term) = token_of(form) {
-                        if !terms.contains(&term) && searcher.doc_freq(&term).unwrap_or(0) > 0 {
-                            terms.push(term);
-                        }
-                    }
-                    if terms.len() == PAIR_FORMS {
-                        break;
-                    }
+/// Each two neighbouring content words of the question, by any of their forms (`forms`, one list
+/// per word), as a phrase that may have up to `PAIR_SLOP` words between them; `None` for a
+/// one-word question.
+fn pair_query(forms: &[Vec<Term>]) -> Option<Box<dyn Query>> {
+    let mut phrases: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for pair in forms.windows(2) {
+        for first in &pair[0] {
+            for second in &pair[1] {
+                if first == second {
+                    continue;
                 }
-                terms
-            })
-            .collect();
-        let mut phrases: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for pair in forms.windows(2) {
-            for first in &pair[0] {
-                for second in &pair[1] {
-                    if first == second {
-                        continue;
-                    }
-                    let phrase =
-                        PhraseQuery::new_with_offset_and_slop(vec![(0, first.clone()), (1, second.clone())], PAIR_SLOP);
-                    phrases.push((Occur::Should, Box::new(phrase)));
-                }
+                let phrase =
+                    PhraseQuery::new_with_offset_and_slop(vec![(0, first.clone()), (1, second.clone())], PAIR_SLOP);
+                phrases.push((Occur::Should, Box::new(phrase)));
             }
         }
-        (!phrases.is_empty())
-            .then(|| Box::new(BoostQuery::new(Box::new(BooleanQuery::new(phrases)), PAIR_BOOST)) as Box<dyn Query>)
     }
+    (!phrases.is_empty())
+        .then(|| Box::new(BoostQuery::new(Box::new(BooleanQuery::new(phrases)), PAIR_BOOST)) as Box<dyn Query>)
 }
 
 /// Documents a word must be in for a misspelling of it to be taken as meaning it.
