@@ -260,7 +260,7 @@ pub(super) fn new_names_where(sentence: &str, asked: &[String], keep: impl Fn(&s
 /// not answered by the years of a life, and a "who" by a name that only repeats the question.
 pub(super) fn fits_question(asked: &Asked, sentence: &str) -> bool {
     match asked.expected {
-        AnswerType::Year if !asked.terms.iter().any(|t| t == "born" || t == "die") => {
+        AnswerType::Year if !asked.asks_life() => {
             AnswerType::Year.fits(&without(sentence, &[&LIFE_YEARS, &LIFE_EVENTS, &YEAR_OF_ANOTHER]))
         }
         AnswerType::Person if asked.asks_maker => {
@@ -535,6 +535,13 @@ pub(super) struct Asked {
     /// "largest ocean", "longest river": the answer is whatever a sentence in the present tense
     /// says holds that record ("is the longest river"), matched by this pattern.
     pub(super) superlative: Option<Regex>,
+}
+
+impl Asked {
+    /// "when was X born", "when did X die": the years of a life answer it.
+    pub(super) fn asks_life(&self) -> bool {
+        self.terms.iter().any(|t| t == "born" || t == "die")
+    }
 }
 
 /// For a question after the record holder of a kind ("the largest ocean"): a pattern for a

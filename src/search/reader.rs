@@ -557,7 +557,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         })
         .collect();
     let named_in_full = named_shares.iter().any(|&share| share >= 1.0);
-    let life_asked = asked.terms.iter().any(|t| t == "born" || t == "die");
+    let life_asked = asked.asks_life();
     // What each hit's sentences offer for the slot: an answer that several independent hits give
     // ("1989" in the Berlin Wall's entry and in Honecker's) is more often right than one only one
     // hit gives. Definitions are left out: their fillers are any words of a gloss.
