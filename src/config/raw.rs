@@ -524,7 +524,7 @@ pub(crate) struct RawClassifier {
 impl Default for RawClassifier {
     fn default() -> Self {
         Self {
-            lookup_threshold: 0.920,
+            lookup_threshold: 0.915,
             model: "builtin".into(),
             allow_search_override: false,
         }

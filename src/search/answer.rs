@@ -467,6 +467,10 @@ fn small_talk(question: &str) -> bool {
         "guys",
         "mate",
         "friend",
+        // "Hello world" and "test" are what a developer sends to see the endpoint answer.
+        "world",
+        "test",
+        "testing",
     ];
     words(question).all(|w| WORDS.contains(&w.as_str()))
 }
@@ -883,6 +887,7 @@ mod tests {
             Refusal::NotAFact { .. }
         ));
         assert!(matches!(refused("Hi there"), Refusal::NotAFact { .. }));
+        assert!(matches!(refused("Hello world"), Refusal::NotAFact { .. }));
         assert!(matches!(refused("what is the"), Refusal::NoContentWords));
     }
 
