@@ -219,7 +219,7 @@ fn definition_subject(question: &str) -> Option<String> {
         regex::Regex::new(r"(?i)^\s*(?:(?:what|who)(?:'s|’s| is| are| was| were|s)|define|definition of|meaning of|explain what)\s+(?:(?:a|an|the)\s+)?(.+?)[\s?.!]*$").ok()
     });
     let caps = DEFINITION.as_ref()?.captures(question)?;
-    let subject = caps.get(1)?.as_str().trim();
+    let subject = without_field(caps.get(1)?.as_str().trim());
     let n = words(subject).count();
     // "What is the capital of Peru" asks something about Peru, not what "capital of Peru" is.
     let relational = words(subject).any(|w| {
@@ -231,6 +231,81 @@ fn definition_subject(question: &str) -> Option<String> {
     // "What is the largest ocean" asks which thing holds a record, not what "largest ocean" is.
     let record = words(subject).any(|w| superlative(&w));
     ((1..=4).contains(&n) && !relational && !record).then(|| subject.to_string())
+}
+
+/// A definition asked within a field ("what is a deductible in insurance", "velocity in physics")
+/// asks what the term is, not something about a place: the subject is the term, so that another
+/// entry that merely mentions the term ("take-home pay: … after deductions for … insurance") is not
+/// read as its definition. Only fields of knowledge are dropped, never a place ("the currency in
+/// Brazil" stays a question about Brazil).
+fn without_field(subject: &str) -> &str {
+    const FIELDS: &[&str] = &[
+        "physics",
+        "chemistry",
+        "biology",
+        "mathematics",
+        "maths",
+        "math",
+        "statistics",
+        "economics",
+        "finance",
+        "accounting",
+        "insurance",
+        "banking",
+        "investing",
+        "law",
+        "medicine",
+        "grammar",
+        "music",
+        "literature",
+        "poetry",
+        "linguistics",
+        "philosophy",
+        "psychology",
+        "geology",
+        "astronomy",
+        "ecology",
+        "genetics",
+        "typography",
+        "photography",
+        "cooking",
+        "computing",
+        "programming",
+        "computer science",
+        "machine learning",
+        "deep learning",
+        "ai",
+        "networking",
+        "databases",
+        "a database",
+        "cryptography",
+        "security",
+        "cybersecurity",
+        "software",
+        "software engineering",
+        "distributed systems",
+        "python",
+        "java",
+        "javascript",
+        "typescript",
+        "rust",
+        "sql",
+        "git",
+        "linux",
+        "business",
+        "marketing",
+    ];
+    // ASCII case folding keeps byte offsets, so the tail found in `lower` cuts `subject` too.
+    let lower = subject.to_ascii_lowercase();
+    for field in FIELDS {
+        for lead in [" in ", " in the context of "] {
+            let tail = format!("{lead}{field}");
+            if lower.len() > tail.len() && lower.ends_with(&tail) {
+                return subject[..subject.len() - tail.len()].trim_end();
+            }
+        }
+    }
+    subject
 }
 
 /// The one word a request for its meaning asks about: "what does 'vicarious' mean", "melancholy
@@ -1308,6 +1383,15 @@ mod tests {
         );
         assert_eq!(definition_subject("define entropy").as_deref(), Some("entropy"));
         assert_eq!(definition_subject("what is the capital of peru"), None);
+        assert_eq!(
+            definition_subject("what is a deductible in insurance").as_deref(),
+            Some("deductible")
+        );
+        assert_eq!(
+            definition_subject("What is velocity in physics?").as_deref(),
+            Some("velocity")
+        );
+        assert_eq!(definition_subject("what is the currency in brazil"), None);
         assert_eq!(definition_subject("what is the largest ocean"), None);
         assert_eq!(definition_subject("whats the tallest building"), None);
         assert_eq!(
