@@ -19,7 +19,7 @@ use super::evidence::{
     asks_about_now, asks_beyond_facts, asks_superlative, content_terms, normalize_question, with_life_dates, Asked,
     MAKER_TERMS,
 };
-use super::question::words;
+use super::question::{words, Field};
 use super::{question, Hit};
 
 /// How far the adequacy check trusts a backend's ranking.
@@ -340,6 +340,13 @@ pub(crate) fn ranked_candidates(question: &str, hits: &[Hit], n: usize) -> Vec<(
 type Read<'h> = (Asked, Vec<Cow<'h, Hit>>, Vec<super::reader::Candidate>, Option<String>);
 
 fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
+    // "What is a cache in computing" is read as "what is a cache?", and only the senses of the
+    // field answer it (below).
+    let defined = question::in_field(question);
+    let (question, field) = match &defined {
+        Some((definition, field)) => (definition.as_str(), Some(*field)),
+        None => (question, None),
+    };
     let said = question;
     let respelt = question::respell(
         question,
@@ -363,6 +370,20 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
             said_in(&hit.title) || said_in(&c.text)
         });
     }
+    if let Some(field) = field {
+        let of_field = |c: &super::reader::Candidate| of_the_field(refs[c.hit], &c.text, field);
+        match field {
+            // "cache", "bond": a dictionary's first sense is the wrong one, so only the field's
+            // senses answer.
+            Field::Computing | Field::Learning | Field::Named(_) | Field::Money => candidates.retain(of_field),
+            // "velocity in physics": a gloss need not name physics; one that does is preferred.
+            Field::Other(_) => {
+                if candidates.iter().any(of_field) {
+                    candidates.retain(of_field);
+                }
+            }
+        }
+    }
     // One verdict per hit, not per sentence of it. As the user spelt it: a word respelt to a
     // program's name is no mention of the program.
     let senses: Vec<Option<Sense>> = refs
@@ -375,7 +396,11 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
         })
         .collect();
     let mut other = None;
+    // The field has picked the sense already: "IDE" in programming is the development
+    // environment, and the drive interface is no rival.
+    let sense_chosen = field.is_some_and(|f| !matches!(f, Field::Other(_)));
     candidates.retain(|c| match &senses[c.hit] {
+        Some(Sense::Other(_)) if sense_chosen => true,
         Some(Sense::Other(sense)) => {
             other.get_or_insert_with(|| sense.clone());
             false
@@ -384,6 +409,70 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
         None => true,
     });
     Ok((asked, hits, candidates, other))
+}
+
+/// Whether a sentence speaks of the field a definition is asked within: from a computing
+/// dictionary or a program's description, or with words of the field in it or its entry's title
+/// ("(computer science) RAM memory that is set aside…" for a cache; "a certificate of debt" for a
+/// bond, not "an electrical force linking atoms" in the same entry).
+fn of_the_field(hit: &Hit, sentence: &str, field: Field) -> bool {
+    const COMPUTING_WORDS: &[&str] = &[
+        "comput",
+        "program",
+        "software",
+        "network",
+        "internet",
+        "data",
+        "algorithm",
+        "digital",
+        "code",
+        "server",
+        "processor",
+        "memory",
+        "file",
+        "protocol",
+        "neural",
+        "machine learning",
+        "web",
+        "byte",
+        "encrypt",
+    ];
+    const LEARNING_WORDS: &[&str] = &[
+        "learn",
+        "neural",
+        "train",
+        "model",
+        "artificial intelligence",
+        "language processing",
+        "classif",
+        "predict",
+    ];
+    const MONEY_WORDS: &[&str] = &[
+        "financ", "money", "invest", "bank", "debt", "loan", "stock", "share", "asset", "price", "interest", "payment",
+        "econom", "market", "insur", "tax", "fund", "securit", "cost", "income", "profit", "capital", "cash",
+        "account", "credit",
+    ];
+    let source = hit.source.to_lowercase();
+    let text = format!("{} {sentence}", hit.title).to_lowercase();
+    let says = |cues: &[&str]| {
+        words(&text).any(|w| cues.iter().any(|c| !c.contains(' ') && w.starts_with(c)))
+            || cues.iter().any(|c| c.contains(' ') && text.contains(c))
+    };
+    match field {
+        Field::Computing => {
+            source.contains("foldoc")
+                || source.contains("v.e.r.a")
+                || source.contains("debian")
+                || says(COMPUTING_WORDS)
+        }
+        Field::Learning => says(LEARNING_WORDS),
+        Field::Named(names) => words(&text).any(|w| names.contains(&w.as_str())),
+        Field::Money => says(MONEY_WORDS),
+        Field::Other(name) => {
+            let stem: String = name.chars().take(5).collect();
+            words(&text).any(|w| w.starts_with(&stem))
+        }
+    }
 }
 
 /// Names whose signs are part of them ("c++", "c#", "f#"), lower-cased, as the question writes them.
@@ -543,6 +632,44 @@ mod tests {
             url: format!("https://example.org/{id}"),
             score: 1.0,
         }
+    }
+
+    #[test]
+    fn a_definition_within_a_field_is_answered_only_in_the_fields_sense() {
+        let sourced = |id: &str, title: &str, text: &str, source: &str| Hit {
+            source: source.into(),
+            ..hit(id, title, text)
+        };
+        let money = sourced(
+            "wn/cache",
+            "cache",
+            "cache (noun): a secret store of valuables or money; also called hoard, stash.",
+            "WordNet 3.0",
+        );
+        let memory = sourced(
+            "foldoc/cache",
+            "cache",
+            "cache: A small fast memory holding recently accessed data, designed to speed up subsequent access to the same data.",
+            "FOLDOC",
+        );
+        let field = Field::Computing;
+        assert!(!of_the_field(&money, &money.text, field));
+        assert!(of_the_field(&memory, &memory.text, field));
+        // The dictionary's sense is read for the question without a field, never with one.
+        let (_, _, plain, _) = read("what is a cache?", std::slice::from_ref(&money)).unwrap();
+        assert!(!plain.is_empty());
+        let (_, _, within, _) = read("What is a cache in computing?", std::slice::from_ref(&money)).unwrap();
+        assert!(within.is_empty());
+        let (_, _, within, _) = read("What is a cache in computing?", &[money, memory]).unwrap();
+        assert!(!within.is_empty() && within.iter().all(|c| c.hit == 1));
+        // A platform must be named: "lambda in python" is not the lambda calculus.
+        let calculus = sourced(
+            "foldoc/lambda",
+            "LAMBDA",
+            "LAMBDA: A version of typed lambda-calculus, used to describe semantic domains.",
+            "FOLDOC",
+        );
+        assert!(!of_the_field(&calculus, &calculus.text, Field::Named(&["python"])));
     }
 
     #[test]

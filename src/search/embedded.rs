@@ -284,7 +284,18 @@ impl EmbeddedIndex {
     pub fn search_sync(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
         #[cfg(feature = "test-hooks")]
         test_hooks::slow_search(query);
-        self.search_inner(query, limit, true)
+        // "What is bandwidth in networking": documents naming both words in passing outrank the
+        // entry of "bandwidth", so the term is also searched alone and the two lists alternate
+        // (the whole question still finds "Network Address Translation" for "nat in networking",
+        // where "nat" alone finds a town). The reader picks the field's sense among them.
+        match question::in_field(query) {
+            Some((definition, _)) => {
+                let alone = self.search_inner(&definition, limit, true)?;
+                let whole = self.search_inner(query, limit, true)?;
+                Ok(alternate(alone, whole, limit))
+            }
+            None => self.search_inner(query, limit, true),
+        }
     }
 
     fn search_inner(&self, query: &str, limit: usize, fill: bool) -> Result<Vec<Hit>, SearchError> {
@@ -765,9 +776,48 @@ fn holds_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
 
+/// Two result lists taken in turn, each document once, up to `limit`.
+fn alternate(first: Vec<Hit>, second: Vec<Hit>, limit: usize) -> Vec<Hit> {
+    let mut merged: Vec<Hit> = Vec::with_capacity(limit);
+    let mut first = first.into_iter();
+    let mut second = second.into_iter();
+    loop {
+        let (a, b) = (first.next(), second.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        for hit in [a, b].into_iter().flatten() {
+            if merged.len() < limit && !merged.iter().any(|m| m.id == hit.id) {
+                merged.push(hit);
+            }
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_result_lists_alternate_without_repeating_a_document() {
+        let hit = |id: &str| Hit {
+            id: id.into(),
+            title: id.into(),
+            text: String::new(),
+            source: String::new(),
+            url: String::new(),
+            score: 0.0,
+        };
+        let ids = |hits: Vec<Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+        let merged = alternate(
+            vec![hit("a"), hit("b"), hit("c")],
+            vec![hit("x"), hit("a"), hit("y")],
+            4,
+        );
+        assert_eq!(ids(merged), ["a", "x", "b", "c"]);
+        assert_eq!(ids(alternate(vec![], vec![hit("x")], 3)), ["x"]);
+    }
 
     fn doc(id: &str, title: &str, text: &str) -> Result<CorpusDoc, Error> {
         Ok(CorpusDoc {

@@ -10,6 +10,8 @@
 //! - [`surface_forms`]: the other way round, for a search engine that matches words as written.
 //! - [`words`]: a text's words in lower case with accents off, as search compares them.
 //! - [`same_term`]: equality that forgives one typo in five letters, two in eight ("austrailia").
+//! - [`in_field`]: a definition asked within a field ("what is a cache in computing") as the
+//!   definition alone, with the field that picks its sense.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -428,6 +430,176 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
         .any(|&n| spells(rest, &letters[n..], false))
 }
 
+/// The field of knowledge a definition is asked within: what picks the sense of its term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// Programming, networking, databases…: "cache", "kernel" and "index" mean something else in
+    /// a dictionary's first sense.
+    Computing,
+    /// Machine learning, AI, NLP: a computing dictionary of the 1990s gives "epoch", "embedding"
+    /// and "GAN" older senses, so the sense must speak of learning.
+    Learning,
+    /// A language, a program or a platform ("lambda in python", "lambda in aws", "closure in
+    /// js"): the sense must name it (any of these names).
+    Named(&'static [&'static str]),
+    /// Finance, investing, accounting, insurance…: "bond", "equity", "liquidity".
+    Money,
+    /// Any other (physics, chemistry, grammar…), by its name: a sense that names it is preferred.
+    Other(&'static str),
+}
+
+const COMPUTING: &[&str] = &[
+    "programming",
+    "computing",
+    "computer science",
+    "computers",
+    "a computer",
+    "networking",
+    "networks",
+    "databases",
+    "a database",
+    "software",
+    "software engineering",
+    "software development",
+    "web development",
+    "distributed systems",
+    "operating systems",
+    "an operating system",
+    "os",
+    "data structures",
+    "the cloud",
+    "cloud computing",
+    "security",
+    "cybersecurity",
+    "cryptography",
+];
+const LEARNING: &[&str] = &[
+    "machine learning",
+    "ml",
+    "deep learning",
+    "ai",
+    "nlp",
+    "neural networks",
+    "neural nets",
+    "llms",
+    "data science",
+];
+/// Each platform by the names a sentence may call it.
+const NAMED: &[&[&str]] = &[
+    &["python"],
+    &["java"],
+    &["javascript", "js"],
+    &["typescript"],
+    &["rust"],
+    &["sql"],
+    &["git"],
+    &["linux"],
+    &["docker"],
+    &["kubernetes", "k8s"],
+    &["aws", "amazon web services"],
+    &["excel"],
+];
+const MONEY: &[&str] = &[
+    "finance",
+    "investing",
+    "banking",
+    "accounting",
+    "economics",
+    "business",
+    "insurance",
+    "marketing",
+    "the stock market",
+    "stocks",
+    "trading",
+];
+const OTHER: &[&str] = &[
+    "physics",
+    "chemistry",
+    "biology",
+    "mathematics",
+    "maths",
+    "math",
+    "statistics",
+    "law",
+    "medicine",
+    "grammar",
+    "music",
+    "literature",
+    "poetry",
+    "linguistics",
+    "philosophy",
+    "psychology",
+    "geology",
+    "astronomy",
+    "ecology",
+    "genetics",
+    "typography",
+    "photography",
+    "cooking",
+];
+
+/// "What is a cache in computing?", "what does TTL mean in networking", "In machine learning, what
+/// is a confusion matrix?": the definition asked without its field ("what is a cache?"), and the
+/// field. The field's words would otherwise outrank the term in retrieval (entries that name both
+/// "bandwidth" and "networking" in passing before the entry of "bandwidth") and in the reader's
+/// coverage of the question. `None` for anything but a definition ("the currency in Brazil" keeps
+/// its place: only fields of knowledge are read).
+pub(crate) fn in_field(question: &str) -> Option<(String, Field)> {
+    static SUFFIX: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(.+?),?\s+(?:in the context of|when talking about|in)\s+([a-z+# ]+?)\s*[?.!]*$").ok()
+    });
+    static PREFIX: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)^in\s+([a-z+# ]+?),\s*(.+?)\s*[?.!]*$").ok());
+    static DEFINITION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r#"(?i)^(?:what(?:'s|’s|s| is| are)\s|whats\s|define\s|what does\s.+\s(?:mean|stand for)$)"#).ok()
+    });
+    let question = question.trim();
+    let (head, field) = if let Some(c) = SUFFIX.as_ref()?.captures(question) {
+        (c.get(1)?.as_str(), c.get(2)?.as_str())
+    } else {
+        let c = PREFIX.as_ref()?.captures(question)?;
+        (c.get(2)?.as_str(), c.get(1)?.as_str())
+    };
+    let field = field.to_lowercase();
+    let field = if COMPUTING.contains(&field.as_str()) {
+        Field::Computing
+    } else if LEARNING.contains(&field.as_str()) {
+        Field::Learning
+    } else if let Some(names) = NAMED.iter().find(|names| names.contains(&field.as_str())) {
+        Field::Named(names)
+    } else if MONEY.contains(&field.as_str()) {
+        Field::Money
+    } else {
+        Field::Other(OTHER.iter().find(|f| **f == field)?)
+    };
+    let head = head.trim_end_matches(['?', '.', '!', ' ']);
+    // Something must be left to define: "what is it in python" is no definition.
+    let defined = DEFINITION.as_ref()?.is_match(head) && words(head).filter(|w| !is_frame_word(w)).count() >= 1;
+    defined.then(|| (format!("{head}?"), field))
+}
+
+fn is_frame_word(word: &str) -> bool {
+    matches!(
+        word,
+        "what"
+            | "whats"
+            | "s"
+            | "is"
+            | "are"
+            | "a"
+            | "an"
+            | "the"
+            | "define"
+            | "does"
+            | "mean"
+            | "stand"
+            | "for"
+            | "it"
+            | "this"
+            | "that"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,5 +778,40 @@ mod tests {
             let slow: String = text.nfkd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect();
             proptest::prop_assert_eq!(fold(&text), slow);
         }
+    }
+    #[test]
+    fn a_definition_within_a_field_is_the_definition_and_the_field() {
+        assert_eq!(
+            in_field("What is a cache in computing?"),
+            Some(("What is a cache?".to_string(), Field::Computing))
+        );
+        assert_eq!(
+            in_field("what does ttl mean in networking"),
+            Some(("what does ttl mean?".to_string(), Field::Computing))
+        );
+        assert_eq!(
+            in_field("In machine learning, what is a confusion matrix?"),
+            Some(("what is a confusion matrix?".to_string(), Field::Learning))
+        );
+        assert_eq!(
+            in_field("what is a bond in finance"),
+            Some(("what is a bond?".to_string(), Field::Money))
+        );
+        assert_eq!(
+            in_field("What is a catalyst in chemistry?"),
+            Some(("What is a catalyst?".to_string(), Field::Other("chemistry")))
+        );
+        assert_eq!(in_field("what is the currency in brazil"), None);
+        assert_eq!(in_field("what is the speed of sound in air"), None);
+        assert_eq!(in_field("who invented the telephone in america"), None);
+        assert_eq!(in_field("what is it in python"), None);
+        assert_eq!(
+            in_field("whats a closure in js"),
+            Some(("whats a closure?".to_string(), Field::Named(&["javascript", "js"])))
+        );
+        assert_eq!(
+            in_field("What is an epoch in machine learning?"),
+            Some(("What is an epoch?".to_string(), Field::Learning))
+        );
     }
 }
