@@ -662,6 +662,14 @@ fn arithmetic(text: &str) -> Option<Calculation> {
     ] {
         expr = expr.replace(words, symbol);
     }
+    // "7x8", "12X12": a times sign between digits, written without spaces as typed.
+    static TIMES: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(\d)\s*[xX×]\s*(\d)").ok());
+    if let Some(times) = TIMES.as_ref() {
+        // Twice: "2x3x4" overlaps, as each match takes the digit the next one needs.
+        for _ in 0..2 {
+            expr = times.replace_all(&expr, "$1 * $2").into_owned();
+        }
+    }
     let tokens = tokenize(expr.trim())?;
     // A sum needs an operator: "1984" alone is a year, not a question.
     if !tokens.iter().any(|t| matches!(t, Token::Op(_) | Token::Sqrt)) {
@@ -882,6 +890,8 @@ mod tests {
     fn sums_and_percentages() {
         assert_eq!(answer("12*17"), "12 × 17 = 204");
         assert_eq!(answer("What is 17 times 23?"), "17 × 23 = 391");
+        assert_eq!(answer("7x8"), "7 × 8 = 56");
+        assert_eq!(answer("what is 2x3x4"), "2 × 3 × 4 = 24");
         assert_eq!(answer("what is 2 + 2 ?"), "2 + 2 = 4");
         assert_eq!(answer("(3+4)^2"), "(3 + 4) ^ 2 = 49");
         assert_eq!(answer("2 + 3 * 4"), "2 + 3 × 4 = 14");
