@@ -348,12 +348,21 @@ fn named_question(question: &str) -> &str {
     ) {
         return question;
     }
+    let verb = i;
     i += 1;
     if lower.get(i).map(String::as_str) == Some("to") && lower.get(i + 1).map(String::as_str) == Some("me") {
         i += 2;
     }
     match lower.get(i).map(String::as_str) {
         Some("what" | "who") => &question[spans[i].0..],
+        // "Can you define "ambiguous" for me?" asks what "define ambiguous" asks.
+        Some(_) if lower[verb] == "define" => {
+            let asked = question[spans[verb].0..].trim_end_matches(['?', '.', '!', ' ']);
+            asked
+                .strip_suffix(" for me")
+                .or_else(|| asked.strip_suffix(" please"))
+                .unwrap_or(asked)
+        }
         _ => question,
     }
 }
@@ -754,6 +763,11 @@ mod tests {
             requested_question("Could you explain what compound interest is?"),
             "what compound interest is?"
         );
+        assert_eq!(
+            requested_question("Can you define \"ambiguous\" for me?"),
+            "define \"ambiguous\""
+        );
+        assert_eq!(requested_question("Could you define entropy?"), "define entropy");
         assert_eq!(
             requested_question("can you please explain to me who Ada Lovelace was"),
             "who Ada Lovelace was"
