@@ -1120,6 +1120,14 @@ mod tests {
         assert!(asks_beyond_facts("What are the Four Noble Truths of Buddhism?").is_some());
         assert!(asks_beyond_facts("What were the intention/conclusions for the experiment?").is_some());
         assert_eq!(asks_beyond_facts("what is tcp/ip"), None);
+        assert_eq!(asks_beyond_facts("Who is the author of The Catcher in the Rye?"), None);
+        assert!(asks_beyond_facts("Who was Rhett Butler in Gone with the Wind?").is_some());
+        assert_eq!(
+            asks_beyond_facts("In bowling, what do you call knocking down all ten pins with the first ball?"),
+            None
+        );
+        assert_eq!(asks_beyond_facts("what does an anemometer measure"), None);
+        assert!(asks_beyond_facts("what does a teacher do with the grades").is_some());
         assert!(asks_beyond_facts("Name the currency used in the country whose capital is Nairobi.").is_some());
         assert_eq!(asks_beyond_facts("whose face is on the 100 dollar bill"), None);
         assert!(asks_beyond_facts("What river flows through the capital of Hungary?").is_some());

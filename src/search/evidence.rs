@@ -711,10 +711,12 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
         Regex::new(r"(?i)^\s*(?:list|enumerate|name all|name every)\b|\b(?:which|what)(?: one)? (?:is|was|are|were) (?:better|worse)\b|\bbetter than\b|\b(?:top )?(?:[2-9]|[1-9][0-9]) (?:\w+est|most|best)\b|^\s*what (?:are|were) (?:the )?(?:two|three|four|five|six|seven|eight|nine|ten|twelve|[2-9]|[1-9][0-9]) \w|\b[a-z]{4,}/[a-z]{4,}\b").ok()
     });
     // "What does X stand for / mean" ask for a definition; "what money do they use in Mexico"
-    // means people there in general; "what do you call a baby kangaroo" asks a name.
+    // means people there in general; "what do you call a baby kangaroo" asks a name (also after
+    // a lead-in: "In bowling, what do you call …"); "what does an anemometer measure", "what do
+    // pandas eat" ask what a thing is for, which its entry says.
     static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b|^\s*what (?:do|does) (?:you|we|people|one) call (?:a|an|the)\b",
+            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b|\bwhat (?:do|does) (?:you|we|people|one) call\b|^\s*what (?:do|does) (?:an? |the )?[\w-]+(?: [\w-]+)? (?:measure|detect|produce|secrete|eat)\s*[?.!]*$",
         )
         .ok()
     });
@@ -722,6 +724,10 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // names among others.
     static ROLE_IN_WORK: LazyLock<Option<Regex>> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*who (?:is|was|played) .+ in (?:the )?[a-z]").ok());
+    // "Who is the author of The Catcher in the Rye": the maker of a work, not a role in it.
+    static MAKER_OF: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*who (?:is|was) the (?:author|writer|creator|director|composer|painter|founder|inventor|designer|architect|(?:lead )?singer) of\b").ok()
+    });
     // "Who was the first person in space": a record, not a role.
     static RECORD_HOLDER: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(r"(?i)^\s*who (?:is|was) the (?:first|last|only|youngest|oldest) (?:\w+ ){1,3}(?:in|on|to) ").ok()
@@ -752,6 +758,7 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
         None
     } else if ROLE_IN_WORK.as_ref().is_some_and(|re| re.is_match(question))
         && !question.contains(" in the world")
+        && !MAKER_OF.as_ref().is_some_and(|re| re.is_match(question))
         && !RECORD_HOLDER.as_ref().is_some_and(|re| re.is_match(question))
     {
         Some("who someone is in a story")
