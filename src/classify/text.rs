@@ -168,7 +168,14 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
     if lead.contains(['?', '`', '{', '=', '"']) || lead.chars().any(|c| c.is_ascii_digit()) {
         return 0;
     }
-    let points_back = lower[q..].iter().any(|w| POINTING_BACK.contains(&w.as_str()));
+    // "… my LDL. What is that?": "that" stands for the term before, as "it" does.
+    let asks_about_that = lower[q..].iter().all(|w| {
+        matches!(
+            w.as_str(),
+            "what" | "whats" | "s" | "is" | "does" | "that" | "mean" | "stand" | "for" | "exactly"
+        )
+    }) && lower[q..].iter().any(|w| w == "that");
+    let points_back = asks_about_that || lower[q..].iter().any(|w| POINTING_BACK.contains(&w.as_str()));
     if points_back {
         0
     } else {
@@ -246,11 +253,29 @@ static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+/// "My teammate mentioned a 'flaky test'. What does that mean?", "My doctor mentioned my LDL.
+/// What is that?": the term the first sentence quotes, or the abbreviation it spells in capitals,
+/// is what the second asks about.
+static QUOTED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r#"(?i)^[^?]{0,80}?["'“‘]([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’][^?"'“”‘’]{0,40}?[.!]\s+(?:so\s+)?(?:what\s+(?:is|does)|what's)\s+(?:it|that|this)(?:\s+(mean|stand\s+for))?\s*\??\s*$"#,
+    )
+    .ok()
+});
+static CAPITALS_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r#"^[^?]{0,80}?\b([A-Z]{2,6})\b[^?A-Z]{0,40}?[.!]\s+(?:[Ss]o\s+)?(?:[Ww]hat\s+(?:is|does)|[Ww]hat's)\s+(?:it|that|this)(?:\s+(mean|stand\s+for))?\s*\??\s*$"#,
+    )
+    .ok()
+});
+
 /// Compiles [`typed_form`]'s tables now: every request reads its question through them.
 pub(crate) fn warm_up() {
     LazyLock::force(&SHORTHAND);
     LazyLock::force(&TERSE);
     LazyLock::force(&NAMED_THEN_ASKED);
+    LazyLock::force(&QUOTED_THEN_ASKED);
+    LazyLock::force(&CAPITALS_THEN_ASKED);
 }
 
 /// A terse lookup in the form the labelled sources ask it: "whats a mutex" as "what is a mutex",
@@ -266,6 +291,25 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     let lower = question.to_lowercase();
     let end = lower.trim_end_matches(|c: char| c == '?' || c.is_whitespace());
     let named = lower.contains("mean") || lower.contains("stand");
+    let that = ["what is that", "what is it", "what's that", "what is this"]
+        .iter()
+        .any(|w| end.ends_with(w));
+    if named || that {
+        if let Some(c) = [&QUOTED_THEN_ASKED, &CAPITALS_THEN_ASKED]
+            .iter()
+            .find_map(|re| re.as_ref().and_then(|re| re.captures(question)))
+        {
+            if let Some(term) = c.get(1) {
+                return Cow::Owned(match c.get(2) {
+                    Some(asks) if asks.as_str().to_lowercase().starts_with("mean") => {
+                        format!("what does {} mean", term.as_str())
+                    }
+                    Some(_) => format!("what does {} stand for", term.as_str()),
+                    None => format!("what is {}", term.as_str()),
+                });
+            }
+        }
+    }
     let shorthand = TYPED_QUESTION_WORDS
         .iter()
         .flat_map(|(typed, _)| typed.iter())
@@ -324,36 +368,48 @@ fn named_question(question: &str) -> &str {
     let spans: Vec<(usize, usize)> = word_spans(question).collect();
     let lower: Vec<String> = spans
         .iter()
-        .take(7)
+        .take(12)
         .map(|&(s, e)| question[s..e].to_lowercase())
         .collect();
+    let at = |i: usize| lower.get(i).map(String::as_str);
+    // "How would you define gravity?" asks what "define gravity" asks.
+    if (at(0), at(1), at(2), at(3)) == (Some("how"), Some("would"), Some("you"), Some("define")) && spans.len() > 4 {
+        return question[spans[3].0..].trim_end_matches(['?', '.', '!', ' ']);
+    }
     let mut i = 0;
-    if !matches!(
-        lower.first().map(String::as_str),
-        Some("can" | "could" | "would" | "will")
-    ) {
+    if !matches!(at(i), Some("can" | "could" | "would" | "will")) {
         return question;
     }
     i += 1;
-    if lower.get(i).map(String::as_str) != Some("you") {
+    // "Can someone explain what a cookie is": anyone asked is the assistant.
+    if !matches!(at(i), Some("you" | "u" | "someone" | "anyone" | "somebody")) {
         return question;
     }
     i += 1;
-    if lower.get(i).map(String::as_str) == Some("please") {
+    while matches!(at(i), Some("please" | "briefly" | "quickly" | "simply" | "just")) {
         i += 1;
     }
-    if !matches!(
-        lower.get(i).map(String::as_str),
-        Some("explain" | "define" | "describe")
-    ) {
+    if !matches!(at(i), Some("explain" | "define" | "describe" | "tell")) {
         return question;
     }
     let verb = i;
     i += 1;
-    if lower.get(i).map(String::as_str) == Some("to") && lower.get(i + 1).map(String::as_str) == Some("me") {
+    if at(verb) == Some("tell") {
+        // Only "tell me what …": "tell me a joke" is a task.
+        if at(i) != Some("me") {
+            return question;
+        }
+        i += 1;
+    } else if at(i) == Some("to") && at(i + 1) == Some("me") {
         i += 2;
     }
-    match lower.get(i).map(String::as_str) {
+    // "Can you explain in one line / in simple terms what a CDN is": how to say it, not what.
+    if at(i) == Some("in") && matches!(at(i + 1), Some("one" | "simple" | "plain" | "a")) {
+        i += 3;
+    } else if matches!(at(i), Some("briefly" | "simply" | "quickly")) {
+        i += 1;
+    }
+    match at(i) {
         Some("what" | "who") => &question[spans[i].0..],
         // "Can you define "ambiguous" for me?" asks what "define ambiguous" asks.
         Some(_) if lower[verb] == "define" => {
@@ -768,6 +824,29 @@ mod tests {
             "define \"ambiguous\""
         );
         assert_eq!(requested_question("Could you define entropy?"), "define entropy");
+        assert_eq!(requested_question("How would you define gravity?"), "define gravity");
+        assert_eq!(
+            requested_question("Can someone explain what a credit score is?"),
+            "what a credit score is?"
+        );
+        assert_eq!(
+            requested_question("Can you explain in one line what a CDN is?"),
+            "what a CDN is?"
+        );
+        assert_eq!(
+            requested_question("Could you briefly tell me what a firewall is?"),
+            "what a firewall is?"
+        );
+        assert_eq!(requested_question("Can you tell me a joke?"), "Can you tell me a joke?");
+        assert_eq!(typed_form("My doctor mentioned my LDL. What is that?"), "what is LDL");
+        assert_eq!(
+            typed_form("My teammate mentioned a 'flaky test'. What does that mean?"),
+            "what does flaky test mean"
+        );
+        assert_eq!(
+            typed_form("I went to Paris last week. What is that?"),
+            "I went to Paris last week. What is that?"
+        );
         assert_eq!(
             requested_question("can you please explain to me who Ada Lovelace was"),
             "who Ada Lovelace was"
