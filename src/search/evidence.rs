@@ -699,7 +699,7 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // "What vitamin do you get from sunlight", "in which country would I find X": "you" is anyone,
     // asked which thing; "how many trees do you need to plant" asks for advice.
     static GENERIC_PERSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:which|what) [\w-]+(?: [\w-]+)? (?:do|does|would|can|could|will) (?:you|we|i) (?:get|find|see|visit|perform|hear|use|call|eat)\b").ok()
+        Regex::new(r"(?i)\b(?:which|what) [\w-]+(?: [\w-]+)? (?:do|does|would|can|could|will) (?:you|we|i) (?:get|find|see|visit|perform|hear|use|call|eat|hit|do|play|score|throw|kick|wear)\b").ok()
     });
     // "Is Ganymede in the Milky Way?": a yes or no, which a sentence about one of its words is not.
     static YES_NO: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -716,7 +716,7 @@ pub(super) fn asks_beyond_facts(question: &str) -> Option<&'static str> {
     // pandas eat" ask what a thing is for, which its entry says.
     static DEFINITION_OR_HABIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate)\b[^?]*\bin\b|\bwhat (?:do|does) (?:you|we|people|one) call\b|^\s*what (?:do|does) (?:an? |the )?[\w-]+(?: [\w-]+)? (?:measure|detect|produce|secrete|eat)\s*[?.!]*$",
+            r"(?i)\b(?:stand for|short for|mean|means)\b|\bdo (?:they|people) (?:speak|call|celebrate|use|eat|drink)\b[^?]*\bin\b|\bwhat (?:do|does) (?:you|we|people|one) call\b|^\s*what (?:do|does) (?:an? |the )?[\w-]+(?: [\w-]+)? (?:measure|detect|produce|secrete|eat)\s*[?.!]*$",
         )
         .ok()
     });
@@ -784,16 +784,29 @@ fn asks_through_another(question: &str) -> bool {
     });
     static ASKS_THE_RELATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r"(?i)^\s*(?:(?:[\w']+\s+){0,3}(?:is|was|are|were)|(?:what|who|which|where)(?:'s|s)?|name|tell me)?\s*$",
+            r"(?i)^\s*(?:(?:[\w']+\s+){0,3}(?:is|was|are|were|serves as|served as|acts as)|(?:what|who|which|where)(?:'s|s)?|name|tell me)?\s*$",
         )
         .ok()
     });
+    // The question is the last sentence: "Going on safari soon! What's the currency of Kenya?"
+    // asks the relation itself.
+    let question = last_sentence(question);
     let nested = RELATION_OF.as_ref().and_then(|re| re.find(question)).is_some_and(|m| {
         !ASKS_THE_RELATION
             .as_ref()
             .is_some_and(|re| re.is_match(&question[..m.start()]))
     });
     nested || WHOSE.as_ref().is_some_and(|re| re.is_match(question))
+}
+
+/// The last sentence of a message ("I'm doing a crossword. What's the capital of Portugal?" →
+/// "What's the capital of Portugal?").
+fn last_sentence(text: &str) -> &str {
+    let body = text.trim_end().trim_end_matches(['?', '!', '.']);
+    match body.rfind(['.', '!', '?']) {
+        Some(at) if text[at + 1..].starts_with(char::is_whitespace) => text[at + 1..].trim_start(),
+        _ => text,
+    }
 }
 
 /// For "how many X in a Y": Y.
