@@ -269,6 +269,11 @@ static CAPITALS_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+static DOES_DO: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)^\s*what\s+does\s+(an?|the)\s+([\w-]+(?:\s+[\w-]+){0,2}?)\s+(?:actually\s+)?do\s*\??\s*$")
+        .ok()
+});
+
 /// Compiles [`typed_form`]'s tables now: every request reads its question through them.
 pub(crate) fn warm_up() {
     LazyLock::force(&SHORTHAND);
@@ -276,6 +281,7 @@ pub(crate) fn warm_up() {
     LazyLock::force(&NAMED_THEN_ASKED);
     LazyLock::force(&QUOTED_THEN_ASKED);
     LazyLock::force(&CAPITALS_THEN_ASKED);
+    LazyLock::force(&DOES_DO);
 }
 
 /// A terse lookup in the form the labelled sources ask it: "whats a mutex" as "what is a mutex",
@@ -290,6 +296,14 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     // Every request passes here: the patterns run only where their words are.
     let lower = question.to_lowercase();
     let end = lower.trim_end_matches(|c: char| c == '?' || c.is_whitespace());
+    // "What does a cardiologist do?" asks what a cardiologist is: the entry says what one does.
+    if end.ends_with(" do") && lower.starts_with("what does ") {
+        if let Some(c) = DOES_DO.as_ref().and_then(|re| re.captures(question)) {
+            if let (Some(article), Some(thing)) = (c.get(1), c.get(2)) {
+                return Cow::Owned(format!("what is {} {}", article.as_str(), thing.as_str()));
+            }
+        }
+    }
     let named = lower.contains("mean") || lower.contains("stand");
     let that = ["what is that", "what is it", "what's that", "what is this"]
         .iter()
@@ -846,6 +860,12 @@ mod tests {
         assert_eq!(
             typed_form("I went to Paris last week. What is that?"),
             "I went to Paris last week. What is that?"
+        );
+        assert_eq!(typed_form("what does a cardiologist do"), "what is a cardiologist");
+        assert_eq!(typed_form("What does a DHCP server do?"), "what is a DHCP server");
+        assert_eq!(
+            typed_form("what does a teacher do with the grades"),
+            "what does a teacher do with the grades"
         );
         assert_eq!(
             requested_question("can you please explain to me who Ada Lovelace was"),
