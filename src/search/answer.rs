@@ -590,7 +590,9 @@ pub(super) fn read_question<'h>(question: &str, hits: &'h [Hit]) -> Result<(Aske
     // "Who wrote And Can It Be That I Should Gain": a title of small words leaves one or two
     // words to match, and those match anything.
     let length = words(question).count();
-    if length >= 8 && terms.len() * 4 < length {
+    // "What's the meaning of the word 'serendipity'?" is small words around the one asked.
+    let one_word_asked = super::reader::meaning_word(question).is_some();
+    if length >= 8 && terms.len() * 4 < length && !one_word_asked {
         return Err(Refusal::NotAFact {
             why: "questions made mostly of small words (a quoted title?)",
         });

@@ -310,7 +310,7 @@ fn without_field(subject: &str) -> &str {
 
 /// The one word a request for its meaning asks about: "what does 'vicarious' mean", "melancholy
 /// meaning", "define gregarious", "the meaning of the word ostracize". `None` for anything else.
-fn meaning_word(question: &str) -> Option<String> {
+pub(super) fn meaning_word(question: &str) -> Option<String> {
     static MEANING: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
         [
             r#"(?i)^\s*what does (?:the (?:word|term) )?["'“‘]?([a-z][a-z-]+)["'”’]? mean\b"#,
