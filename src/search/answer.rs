@@ -370,6 +370,11 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
             said_in(&hit.title) || said_in(&c.text)
         });
     }
+    // "How long is a marathon in miles" is not answered by "42.195 kilometres": a measure asked in
+    // a unit is answered in that unit.
+    if let Some(unit) = unit_asked(question) {
+        candidates.retain(|c| says_unit(&c.text, unit));
+    }
     if let Some(field) = field {
         let of_field = |c: &super::reader::Candidate| of_the_field(refs[c.hit], &c.text, field);
         match field {
@@ -409,6 +414,53 @@ fn read<'h>(question: &str, hits: &'h [Hit]) -> Result<Read<'h>, Refusal> {
         None => true,
     });
     Ok((asked, hits, candidates, other))
+}
+
+/// The unit a measure is asked in, by the words that name it: "… in miles" → ["mile", "mi"].
+fn unit_asked(question: &str) -> Option<&'static [&'static str]> {
+    const UNITS: &[&[&str]] = &[
+        &["mile", "mi"],
+        &["kilometer", "kilometre", "km"],
+        &["meter", "metre", "m"],
+        &["feet", "foot", "ft"],
+        &["inch", "inches", "in"],
+        &["pound", "lb", "lbs"],
+        &["kilogram", "kg"],
+        &["gram", "g"],
+        &["ounce", "oz"],
+        &["celsius", "°c", "c"],
+        &["fahrenheit", "°f", "f"],
+        &["kelvin", "k"],
+        &["liter", "litre", "l"],
+        &["gallon", "gal"],
+        &["mph", "miles per hour"],
+        &["km/h", "kph", "kilometres per hour", "kilometers per hour"],
+    ];
+    static IN_UNIT: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)\bin (?:degrees )?([a-z/°]+)\s*[?.!]*\s*$").ok());
+    let asked = IN_UNIT.as_ref()?.captures(question)?.get(1)?.as_str().to_lowercase();
+    let asked = asked.trim_end_matches('s');
+    UNITS
+        .iter()
+        .find(|names| names[0].trim_end_matches('s') == asked || (names.len() > 1 && names[1..].contains(&asked)))
+        .copied()
+        // One letter alone ("in m") is too often something else to be read as a unit.
+        .filter(|_| asked.len() > 1)
+}
+
+/// Whether a sentence gives a figure in one of a unit's names ("26.2 miles", "26 mi").
+fn says_unit(sentence: &str, names: &[&str]) -> bool {
+    let lower = sentence.to_lowercase();
+    let tokens: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '.'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens.iter().any(|t| {
+        let t = t.trim_end_matches('s');
+        names
+            .iter()
+            .any(|n| t == n.trim_end_matches('s') || (n.len() > 2 && t.ends_with(n)))
+    }) || names.iter().any(|n| n.contains(' ') && lower.contains(n))
 }
 
 /// Whether a sentence speaks of the field a definition is asked within: from a computing
@@ -634,6 +686,17 @@ mod tests {
             url: format!("https://example.org/{id}"),
             score: 1.0,
         }
+    }
+
+    #[test]
+    fn a_measure_asked_in_a_unit_is_answered_in_it() {
+        let miles = unit_asked("how long is a marathon in miles").unwrap();
+        assert!(!says_unit("(Long-distance running event of 42.195 kilometres.)", miles));
+        assert!(says_unit("A marathon is 26.2 miles (42.195 km) long.", miles));
+        let celsius = unit_asked("What is absolute zero in degrees Celsius?").unwrap();
+        assert!(says_unit("Absolute zero is −273.15 °C.", celsius) || says_unit("−273.15 degrees Celsius", celsius));
+        assert!(unit_asked("what is the speed of sound in air").is_none());
+        assert!(unit_asked("who was born in m").is_none());
     }
 
     #[test]
