@@ -560,22 +560,28 @@ pub(crate) fn in_field(question: &str) -> Option<(String, Field)> {
         let c = PREFIX.as_ref()?.captures(question)?;
         (c.get(2)?.as_str(), c.get(1)?.as_str())
     };
-    let field = field.to_lowercase();
-    let field = if COMPUTING.contains(&field.as_str()) {
-        Field::Computing
-    } else if LEARNING.contains(&field.as_str()) {
-        Field::Learning
-    } else if let Some(names) = NAMED.iter().find(|names| names.contains(&field.as_str())) {
-        Field::Named(names)
-    } else if MONEY.contains(&field.as_str()) {
-        Field::Money
-    } else {
-        Field::Other(OTHER.iter().find(|f| **f == field)?)
-    };
+    let field = field_named(field)?;
     let head = head.trim_end_matches(['?', '.', '!', ' ']);
     // Something must be left to define: "what is it in python" is no definition.
     let defined = DEFINITION.as_ref()?.is_match(head) && words(head).filter(|w| !is_frame_word(w)).count() >= 1;
     defined.then(|| (format!("{head}?"), field))
+}
+
+/// The field of knowledge a phrase names ("networking", "machine learning", "js"), if any.
+pub(crate) fn field_named(phrase: &str) -> Option<Field> {
+    let phrase = phrase.trim().to_lowercase();
+    let phrase = phrase.as_str();
+    Some(if COMPUTING.contains(&phrase) {
+        Field::Computing
+    } else if LEARNING.contains(&phrase) {
+        Field::Learning
+    } else if let Some(names) = NAMED.iter().find(|names| names.contains(&phrase)) {
+        Field::Named(names)
+    } else if MONEY.contains(&phrase) {
+        Field::Money
+    } else {
+        Field::Other(OTHER.iter().find(|f| **f == phrase)?)
+    })
 }
 
 fn is_frame_word(word: &str) -> bool {

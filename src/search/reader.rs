@@ -239,69 +239,10 @@ fn definition_subject(question: &str) -> Option<String> {
 /// read as its definition. Only fields of knowledge are dropped, never a place ("the currency in
 /// Brazil" stays a question about Brazil).
 fn without_field(subject: &str) -> &str {
-    const FIELDS: &[&str] = &[
-        "physics",
-        "chemistry",
-        "biology",
-        "mathematics",
-        "maths",
-        "math",
-        "statistics",
-        "economics",
-        "finance",
-        "accounting",
-        "insurance",
-        "banking",
-        "investing",
-        "law",
-        "medicine",
-        "grammar",
-        "music",
-        "literature",
-        "poetry",
-        "linguistics",
-        "philosophy",
-        "psychology",
-        "geology",
-        "astronomy",
-        "ecology",
-        "genetics",
-        "typography",
-        "photography",
-        "cooking",
-        "computing",
-        "programming",
-        "computer science",
-        "machine learning",
-        "deep learning",
-        "ai",
-        "networking",
-        "databases",
-        "a database",
-        "cryptography",
-        "security",
-        "cybersecurity",
-        "software",
-        "software engineering",
-        "distributed systems",
-        "python",
-        "java",
-        "javascript",
-        "typescript",
-        "rust",
-        "sql",
-        "git",
-        "linux",
-        "business",
-        "marketing",
-    ];
-    // ASCII case folding keeps byte offsets, so the tail found in `lower` cuts `subject` too.
-    let lower = subject.to_ascii_lowercase();
-    for field in FIELDS {
-        for lead in [" in ", " in the context of "] {
-            let tail = format!("{lead}{field}");
-            if lower.len() > tail.len() && lower.ends_with(&tail) {
-                return subject[..subject.len() - tail.len()].trim_end();
+    for lead in [" in the context of ", " in "] {
+        if let Some(at) = subject.to_ascii_lowercase().rfind(lead) {
+            if at > 0 && question::field_named(&subject[at + lead.len()..]).is_some() {
+                return subject[..at].trim_end();
             }
         }
     }
