@@ -298,6 +298,25 @@ fn find_unit(name: &str) -> Option<&'static Unit> {
     exact(name)
         .or_else(|| name.strip_suffix('s').and_then(exact))
         .or_else(|| name.strip_suffix("es").and_then(exact))
+        .or_else(|| misspelt_unit(name))
+}
+
+/// "ounzes", "kilometrs": a unit name of five or more letters typed one edit off (never in its
+/// first letter), when exactly one unit is that close.
+fn misspelt_unit(name: &str) -> Option<&'static Unit> {
+    if name.chars().count() < 5 || !name.chars().all(char::is_alphabetic) {
+        return None;
+    }
+    let near = |n: &str| {
+        n.chars().count() >= 5 && n.chars().next() == name.chars().next() && strsim::damerau_levenshtein(n, name) == 1
+    };
+    let mut close = UNITS
+        .iter()
+        .filter(|u| u.names.iter().any(|n| near(n)) || near(u.plural));
+    let unit = close.next()?;
+    close
+        .all(|other| other.dimension == unit.dimension && other.names == unit.names)
+        .then_some(unit)
 }
 
 /// A number as written: digits with thousands separators or a decimal point, or a small number word.
@@ -891,6 +910,9 @@ mod tests {
         assert_eq!(answer("12*17"), "12 × 17 = 204");
         assert_eq!(answer("What is 17 times 23?"), "17 × 23 = 391");
         assert_eq!(answer("7x8"), "7 × 8 = 56");
+        assert!(answer("how many ounzes in a pound").starts_with("1 pound = 16 ounces"));
+        assert!(misspelt_unit("ounzes").is_some());
+        assert!(misspelt_unit("pond").is_none());
         assert_eq!(answer("what is 2x3x4"), "2 × 3 × 4 = 24");
         assert_eq!(answer("what is 2 + 2 ?"), "2 + 2 = 4");
         assert_eq!(answer("(3+4)^2"), "(3 + 4) ^ 2 = 49");
