@@ -33,7 +33,7 @@ pub(crate) use super::ingest::CorpusDoc;
 
 const STAMP_FILE: &str = "ecoroute-corpus.stamp";
 /// Bump when the schema or the analysis changes: the stamp then differs and the index is rebuilt.
-const INDEX_SCHEMA_VERSION: u32 = 8;
+const INDEX_SCHEMA_VERSION: u32 = 9;
 const TITLE_KEY_BOOST: f32 = 8.0;
 const PHRASE_KEY_BOOST: f32 = 2.0;
 const MAX_QUERY_TERMS: usize = 16;
@@ -300,6 +300,7 @@ impl EmbeddedIndex {
 
     fn search_inner(&self, query: &str, limit: usize, fill: bool) -> Result<Vec<Hit>, SearchError> {
         let limit = limit.max(1);
+        let query = &*question::spell_signs(query);
         let mut analyzer = self.analyzer.clone();
         let mut per_word: Vec<Box<dyn Query>> = Vec::new();
         let content: Vec<String> = match &self.pack {
@@ -679,8 +680,9 @@ impl DocWriter {
             Some(said) if !doc.text.contains(&said) => format!("{} {said}", doc.text),
             _ => doc.text,
         };
-        // Accents off in every index: "les miserables" as typed finds "Les Misérables".
-        let fold = |s: String| question::fold(&s);
+        // Accents off in every index: "les miserables" as typed finds "Les Misérables"; "C++" a
+        // word of its own.
+        let fold = |s: String| question::spell_signs(&question::fold(&s)).into_owned();
         let mut document = doc!(
             fields.id => doc.id,
             fields.title_key => fold(subject.to_lowercase()),

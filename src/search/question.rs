@@ -430,6 +430,23 @@ fn spells(words: &[String], letters: &[char], first: bool) -> bool {
         .any(|&n| spells(rest, &letters[n..], false))
 }
 
+/// "C++", "C#", "F#" as words a search engine keeps: its tokenizer would leave "c" of each, so
+/// "who created c++" met the C language. Applied to the indexed text and to the question alike.
+pub(crate) fn spell_signs(text: &str) -> Cow<'_, str> {
+    static SIGNED: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)(^|[^\w+#])([cf])(\+\+|#)").ok());
+    if !text.contains(['+', '#']) {
+        return Cow::Borrowed(text);
+    }
+    let Some(re) = SIGNED.as_ref() else {
+        return Cow::Borrowed(text);
+    };
+    re.replace_all(text, |c: &regex::Captures| {
+        let letter = c[2].to_lowercase();
+        let sign = if &c[3] == "++" { "plusplus" } else { "sharp" };
+        format!("{}{letter}{sign}", &c[1])
+    })
+}
+
 /// The field of knowledge a definition is asked within: what picks the sense of its term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -785,6 +802,16 @@ mod tests {
             proptest::prop_assert_eq!(fold(&text), slow);
         }
     }
+    #[test]
+    fn signed_language_names_are_words() {
+        assert_eq!(spell_signs("who created C++?"), "who created cplusplus?");
+        assert_eq!(spell_signs("c# meaning"), "csharp meaning");
+        assert_eq!(spell_signs("C++: a superset of C"), "cplusplus: a superset of C");
+        assert_eq!(spell_signs("F# and C"), "fsharp and C");
+        assert_eq!(spell_signs("a + b"), "a + b");
+        assert_eq!(spell_signs("abc++"), "abc++");
+    }
+
     #[test]
     fn a_definition_within_a_field_is_the_definition_and_the_field() {
         assert_eq!(
