@@ -294,6 +294,17 @@ fn is_entry_of(hit: &Hit, word: &str) -> bool {
     }
 }
 
+/// Whether `hit` is a dictionary's noun or adjective entry of the stem of `word`, a word in
+/// "-ing" ("gaslight (noun)" for "gaslighting").
+fn names_a_thing_for_a_doing(hit: &Hit, word: &str) -> bool {
+    let title = evidence::entity(&hit.title).to_lowercase();
+    word.len() > 5
+        && word.ends_with("ing")
+        && !title.ends_with("ing")
+        && source_kind(&hit.source) == "wordnet"
+        && !hit.text.contains("(verb)")
+}
+
 /// Whether an entry's title names any word of the subject, or spells one out: "JSON" for "a json
 /// file", "comma separated values" for "a csv file", "Assembly language" for "the arm assembly
 /// language"; not "sharding" for "a load balancer".
@@ -626,6 +637,11 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
         // word's that uses it ("vicarship: … vicariate", "Coventry: … ostracized"). An
         // abbreviation is read by the letters it stands for instead.
         if asked.abbreviation.is_none() && meaning.as_deref().is_some_and(|w| !is_entry_of(hit, w)) {
+            continue;
+        }
+        // "gaslighting meaning" is not the gas light: a word in "-ing" asked is the doing, which
+        // the entry of the bare noun does not say ("ghosting", "gaslighting").
+        if meaning.as_deref().is_some_and(|w| names_a_thing_for_a_doing(hit, w)) {
             continue;
         }
         // "What is kriging" is not answered by an entry on something else that names kriging in
@@ -1333,6 +1349,16 @@ mod tests {
             Some("velocity")
         );
         assert_eq!(definition_subject("what is the currency in brazil"), None);
+        let lamp = Hit {
+            id: "wn/gaslight".into(),
+            title: "gaslight".into(),
+            text: "gaslight (noun): light yielded by the combustion of illuminating gas.".into(),
+            source: "WordNet 3.0".into(),
+            url: String::new(),
+            score: 1.0,
+        };
+        assert!(names_a_thing_for_a_doing(&lamp, "gaslighting"));
+        assert!(!names_a_thing_for_a_doing(&lamp, "gaslight"));
         assert_eq!(definition_subject("what is the largest ocean"), None);
         assert_eq!(definition_subject("whats the tallest building"), None);
         assert_eq!(
