@@ -54,6 +54,11 @@ fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 /// A request with a task in its lead-in keeps it: "Can you explain what a monad is" has
 /// "explain", which is not filler. Returns a slice of `text`, never an empty one.
 pub fn core_question(text: &str) -> &str {
+    // "I'm trying to remember who invented dynamite. Do you know?": the question is before the
+    // tag that hands it over.
+    if let Some(asked) = before_tag_question(text) {
+        return core_question(asked);
+    }
     let spans: Vec<(usize, usize)> = word_spans(text).collect();
     let lower: Vec<String> = spans.iter().map(|&(s, e)| text[s..e].to_lowercase()).collect();
     let mut first = 0;
@@ -138,6 +143,21 @@ pub fn core_question(text: &str) -> &str {
         spans[last - 1].1 + keep
     };
     text[start..end].trim_end_matches([',', ' ', ';', '-'])
+}
+
+/// The text before a closing tag question ("… Do you know?", "… What's the answer?", "… Any
+/// idea?"), when that text asks something itself.
+fn before_tag_question(text: &str) -> Option<&str> {
+    static TAG: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)[.!?;]\s*(?:do you know|does anyone know|what'?s the answer|what is the answer|any idea|any ideas)\s*[?.!]*\s*$").ok()
+    });
+    let tag = TAG.as_ref()?.find(text)?;
+    let asked = text[..tag.start() + 1].trim_end();
+    let spans: Vec<(usize, usize)> = word_spans(asked).collect();
+    spans
+        .iter()
+        .any(|&(s, e)| is_question_word(&asked[s..e].to_lowercase()))
+        .then_some(asked)
 }
 
 /// Where the question starts after a lead-in that only says why it is asked: "I'm doing a
@@ -551,6 +571,20 @@ fn is_frame_word(word: &str) -> bool {
                 | "a"
                 | "have"
                 | "got"
+                // "I'm trying to remember who …", "My son asked me what …": who asks, not what.
+                | "trying"
+                | "remember"
+                | "recall"
+                | "forgot"
+                | "forget"
+                | "asked"
+                | "wants"
+                | "my"
+                | "kid"
+                | "son"
+                | "daughter"
+                | "child"
+                | "friend"
         )
 }
 
@@ -702,6 +736,18 @@ mod tests {
     fn chat_frames_are_removed_around_the_question() {
         for (framed, core) in [
             ("Hey, can you tell me who wrote Hamlet? Thanks!", "who wrote Hamlet?"),
+            (
+                "I'm trying to remember who invented dynamite. Do you know?",
+                "who invented dynamite.",
+            ),
+            (
+                "My kid asked me how many legs an insect has. What's the answer?",
+                "how many legs an insect has.",
+            ),
+            (
+                "My daughter wants to know what the tallest mountain is.",
+                "what the tallest mountain is.",
+            ),
             (
                 "Could you let me know when the Berlin Wall fell",
                 "when the Berlin Wall fell",
