@@ -1013,9 +1013,27 @@ fn scoped_elsewhere(sentence: &str, twins: &[&str], asked: &[String]) -> Vec<boo
             let Some(at) = after.iter().position(|t| *t == "in" || *t == "of") else {
                 return false;
             };
+            // "in the province of Quebec", "in the state of Texas": the place is the name after
+            // the kind of place.
+            const KINDS: &[&str] = &[
+                "province",
+                "state",
+                "region",
+                "county",
+                "country",
+                "city",
+                "island",
+                "canton",
+                "prefecture",
+                "department",
+                "territory",
+                "district",
+                "of",
+            ];
             let place: Vec<&str> = after[at + 1..]
                 .iter()
                 .skip_while(|t| t.eq_ignore_ascii_case("the"))
+                .skip_while(|t| KINDS.contains(t))
                 .take_while(|t| capitalised(t))
                 .copied()
                 .collect();
@@ -1839,6 +1857,11 @@ mod tests {
         assert!(has("what is the largest ocean", pacific, "recordword=true&near=true"));
         assert!(has("biggest ocean in the world", pacific, "recordword=true&near=true"));
         assert!(has("what is the deepest lake", pacific, "recordword=true&near=false"));
+        assert!(only_below_first(
+            "Montreal is the largest city in the province of Quebec, the second-largest in Canada, and the eighth-largest in North America.",
+            "largest",
+            &["largest".to_string(), "citi".to_string(), "canada".to_string()],
+        ));
         assert!(evidence::ranked_below_first(
             "a major African river (one of the world's longest)"
         ));
