@@ -328,8 +328,9 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
     let that = ["what is that", "what is it", "what's that", "what is this"]
         .iter()
         .any(|w| end.ends_with(w));
+    // A term named in a first sentence, then asked about by "it" or "that" in the second.
     if named || that {
-        if let Some(c) = [&QUOTED_THEN_ASKED, &CAPITALS_THEN_ASKED]
+        if let Some(c) = [&QUOTED_THEN_ASKED, &CAPITALS_THEN_ASKED, &NAMED_THEN_ASKED]
             .iter()
             .find_map(|re| re.as_ref().and_then(|re| re.captures(question)))
         {
@@ -354,20 +355,6 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
         || end.contains("full form");
     if !named && !shorthand && !terse {
         return Cow::Borrowed(question);
-    }
-    if let Some(c) = NAMED_THEN_ASKED
-        .as_ref()
-        .filter(|_| named)
-        .and_then(|re| re.captures(question))
-    {
-        if let (Some(word), Some(asks)) = (c.get(1), c.get(2)) {
-            let asks = if asks.as_str().to_lowercase().starts_with("mean") {
-                "mean"
-            } else {
-                "stand for"
-            };
-            return Cow::Owned(format!("what does {} {asks}", word.as_str()));
-        }
     }
     let mut text = Cow::Borrowed(question);
     for (re, replacement) in SHORTHAND.iter().filter(|_| shorthand) {

@@ -504,17 +504,17 @@ fn of_the_field(hit: &Hit, sentence: &str, field: Field) -> bool {
         "econom", "market", "insur", "tax", "fund", "securit", "cost", "income", "profit", "capital", "cash",
         "account", "credit",
     ];
-    let source = hit.source.to_lowercase();
     let text = format!("{} {sentence}", hit.title).to_lowercase();
     let says = |cues: &[&str]| {
         words(&text).any(|w| cues.iter().any(|c| !c.contains(' ') && w.starts_with(c)))
             || cues.iter().any(|c| c.contains(' ') && text.contains(c))
     };
     match field {
+        // A computing dictionary, V.E.R.A.'s computing abbreviations (which `source_kind` files
+        // with WordNet's under "abbreviations") or a program's description.
         Field::Computing => {
-            source.contains("foldoc")
-                || source.contains("v.e.r.a")
-                || source.contains("debian")
+            matches!(super::reader::source_kind(&hit.source), "foldoc" | "software")
+                || hit.source.to_lowercase().contains("v.e.r.a")
                 || says(COMPUTING_WORDS)
         }
         Field::Learning => says(LEARNING_WORDS),
