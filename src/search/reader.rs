@@ -91,10 +91,39 @@ impl ReaderModel {
     }
 }
 
+/// "samsung is from what country", "blue and yellow make what color": "which" or "what" before a
+/// noun, after the words it asks about ("explain what an algorithm is" asks no kind).
+fn asks_which_at_the_end(q: &str) -> bool {
+    let said: Vec<&str> = q.split_whitespace().collect();
+    said.windows(2).skip(1).any(|pair| {
+        matches!(pair[0], "which" | "what")
+            && !matches!(
+                pair[1],
+                "is" | "was" | "are" | "were" | "does" | "do" | "did" | "a" | "an" | "the" | "it" | "this" | "that"
+            )
+    })
+}
+
+/// Prepositions a typed question may open with before its question word.
+const LEADING_PREPOSITIONS: &[&str] = &[
+    "in", "on", "at", "from", "to", "by", "for", "during", "of", "with", "into",
+];
+
 /// What a question asks for, as one word: the model learns a bias and interactions per type.
 fn question_type(question: &str) -> &'static str {
     let q = question.trim_start().to_lowercase();
     let q = q.strip_prefix("and ").unwrap_or(&q);
+    // "In which country is Petra?", "By whom was Hamlet written?": the question word after a
+    // leading preposition is the type asked, as at the start.
+    let q = q
+        .split_once(' ')
+        .filter(|(first, rest)| {
+            LEADING_PREPOSITIONS.contains(first)
+                && ["which ", "what ", "whom ", "whose "]
+                    .iter()
+                    .any(|w| rest.starts_with(w))
+        })
+        .map_or(q, |(_, rest)| rest);
     let starts = |w: &str| q.starts_with(w) && q[w.len()..].starts_with([' ', '\'', '’', 's']);
     if definition_subject(question).is_some() {
         "definition"
@@ -125,6 +154,8 @@ fn question_type(question: &str) -> &'static str {
         "what"
     } else if starts("name") || starts("list") {
         "name"
+    } else if asks_which_at_the_end(q) {
+        "which"
     } else {
         "other"
     }
@@ -137,7 +168,7 @@ fn question_type(question: &str) -> &'static str {
 fn closed_class_asked(question: &str) -> Option<&'static str> {
     static CLASS: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
         regex::Regex::new(
-            r"(?i)\b(?:(?:which|what)\s+(?:[a-z-]+\s+)?|(?:largest|biggest|smallest|hottest|coldest|closest|nearest|farthest|furthest|brightest|densest)\s+)(country|continent|planet|ocean)\b",
+            r"(?i)\b(?:(?:which|what)\s+(?:[a-z-]+\s+)?|(?:largest|biggest|smallest|hottest|coldest|closest|nearest|farthest|furthest|brightest|densest)\s+)(country|continent|planet|ocean|sport|instrument)\b",
         )
         .ok()
     });
@@ -146,14 +177,33 @@ fn closed_class_asked(question: &str) -> Option<&'static str> {
         "country" => "country",
         "continent" => "continent",
         "planet" => "planet",
-        _ => "ocean",
+        "ocean" => "ocean",
+        "sport" => "sport",
+        _ => "instrument",
     })
 }
+
+/// Sports, and those who play them.
+const SPORTS: &str = "tennis, golf, golfer, football, footballer, soccer, basketball, baseball, cricket, \
+     cricketer, rugby, hockey, ice hockey, boxing, boxer, swimming, swimmer, cycling, cyclist, \
+     athletics, sprinter, gymnastics, gymnast, skiing, skier, volleyball, badminton, table \
+     tennis, wrestling, wrestler, snooker, chess, racing driver, skating, skater, surfing, \
+     surfer, fencing, fencer, rowing, rower, sailing, polo, handball, lacrosse, softball, \
+     archery, judo, karate, taekwondo, triathlon, curling, bowling, darts, marathon, sumo, \
+     squash, netball, motorsport, climbing, mountaineer, weightlifting, decathlon";
+/// Instruments, and those who play them.
+const INSTRUMENTS: &str = "piano, pianist, guitar, guitarist, violin, violinist, trumpet, trumpeter, saxophone, \
+     saxophonist, drums, drummer, cello, cellist, bass, bassist, flute, flautist, flutist, \
+     clarinet, clarinetist, clarinettist, organ, organist, harp, harpist, trombone, trombonist, \
+     viola, violist, banjo, harmonica, accordion, sitar, ukulele, oboe, bassoon, tuba, keyboard, \
+     keyboardist, harpsichord, lute, mandolin, percussion, percussionist";
 
 /// The members of each closed class, by their names as written.
 static CLASS_MEMBERS: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
     let mut members: HashMap<&'static str, &'static str> =
         crate::calc::country_names().map(|name| (name, "country")).collect();
+    // A sport or an instrument is also named by its player ("a professional golfer", "a jazz
+    // trumpeter"), which is how an entry's lead says what someone plays.
     let fixed: [(&str, &[&str]); 3] = [
         (
             "continent",
@@ -184,6 +234,11 @@ static CLASS_MEMBERS: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::
             members.insert(name, class);
         }
     }
+    for (class, names) in [("sport", SPORTS), ("instrument", INSTRUMENTS)] {
+        for name in names.split(", ") {
+            members.insert(name, class);
+        }
+    }
     members
 });
 
@@ -203,7 +258,11 @@ fn names_member(text: &str, class: &str, asked: &[String], any_case: bool) -> bo
             } else {
                 span.join(" ")
             };
-            CLASS_MEMBERS.get(name.as_str()).is_some_and(|c| *c == class)
+            // Sports and instruments are common nouns, written in any case. (Colours are no class:
+            // "Yellow is a color between green and orange" names one in passing.)
+            let common = matches!(class, "sport" | "instrument");
+            let member = |name: &str| CLASS_MEMBERS.get(name).is_some_and(|c| *c == class);
+            (member(&name) || (common && member(&name.to_lowercase())))
                 && !span.iter().any(|w| {
                     asked
                         .iter()
@@ -1654,6 +1713,18 @@ mod tests {
     }
 
     #[test]
+    fn the_type_asked_is_read_past_a_leading_preposition_and_at_the_end() {
+        assert_eq!(question_type("In which country is Petra?"), "which");
+        assert_eq!(question_type("By whom was Hamlet written?"), "who");
+        assert_eq!(question_type("In what year did the Berlin Wall fall?"), "when");
+        assert_eq!(question_type("samsung is from what country"), "which");
+        assert_eq!(question_type("please explain what an algorithm is"), "other");
+        assert_eq!(question_type("In Norse mythology, what is the hall called?"), "other");
+        // A preposition before anything else is no question word.
+        assert_eq!(question_type("in the summer, rain"), "other");
+    }
+
+    #[test]
     fn a_closed_class_asked_is_answered_by_one_of_its_members() {
         assert_eq!(
             closed_class_asked("what country is the leaning tower of pisa in"),
@@ -1664,6 +1735,23 @@ mod tests {
             Some("planet")
         );
         assert_eq!(closed_class_asked("largest ocean"), Some("ocean"));
+        assert_eq!(
+            closed_class_asked("what sport does serena williams play"),
+            Some("sport")
+        );
+        assert_eq!(
+            closed_class_asked("what musical instrument did louis armstrong play"),
+            Some("instrument")
+        );
+        assert_eq!(closed_class_asked("blue and yellow make what color"), None);
+        let armstrong = [hit(
+            "Louis Armstrong",
+            "Louis Daniel Armstrong was an American jazz trumpeter and vocalist. He was born in New Orleans.",
+            "Wikipedia",
+        )];
+        let read = candidates_of("what instrument did louis armstrong play", &armstrong);
+        assert_eq!(read.len(), 1, "{:?}", read.iter().map(|c| &c.text).collect::<Vec<_>>());
+        assert!(read[0].text.contains("trumpeter"));
         assert_eq!(closed_class_asked("who wrote hamlet"), None);
         let pisa = [hit(
             "Leaning Tower",
