@@ -168,11 +168,13 @@ fn before_tag_question(text: &str) -> Option<&str> {
 /// ("… Angkor Wat. Which country is it in?") keeps it, and so goes to the LLM. 0 when there is
 /// no such lead-in.
 fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usize {
+    // "Looking at laptops — what is an SSD?", "Setting up a database — …": what the asker is
+    // doing, said in a gerund, is about the asker too.
     let opens_about_asker = lower.first().is_some_and(|w| {
         matches!(
             w.as_str(),
             "i" | "my" | "we" | "our" | "me" | "for" | "just" | "settling" | "crossword" | "trivia" | "quiz"
-        )
+        ) || (w.len() > 5 && w.ends_with("ing"))
     });
     if !opens_about_asker {
         return 0;
@@ -195,7 +197,12 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
             "what" | "whats" | "s" | "is" | "does" | "that" | "mean" | "stand" | "for" | "exactly"
         )
     }) && lower[q..].iter().any(|w| w == "that");
-    let points_back = asks_about_that || lower[q..].iter().any(|w| POINTING_BACK.contains(&w.as_str()));
+    // "what does it mean to braise": that "it" stands for nothing before.
+    let dummy_it = |i: usize| {
+        lower[i] == "it" && lower.get(i + 1).is_some_and(|w| w == "mean") && lower.get(i + 2).is_some_and(|w| w == "to")
+    };
+    let points_back =
+        asks_about_that || (q..lower.len()).any(|i| POINTING_BACK.contains(&lower[i].as_str()) && !dummy_it(i));
     if points_back {
         0
     } else {
@@ -572,6 +579,16 @@ fn is_frame_word(word: &str) -> bool {
                 | "daughter"
                 | "child"
                 | "friend"
+                // "Sorry if this is basic, but what is …", "Quick question: who …": an apology or
+                // a label for the question, not part of it.
+                | "sorry"
+                | "if"
+                | "this"
+                | "is"
+                | "basic"
+                | "quick"
+                | "question"
+                | "random"
         )
 }
 
@@ -703,6 +720,11 @@ mod tests {
                 "We're settling a bet. Which planet is the hottest?",
                 "Which planet is the hottest?",
             ),
+            ("Looking at laptops — what is an SSD?", "what is an SSD?"),
+            (
+                "I'm new to cooking — what does it mean to braise something?",
+                "what does it mean to braise something?",
+            ),
         ] {
             assert_eq!(core_question(framed), core, "{framed}");
         }
@@ -714,6 +736,7 @@ mod tests {
             "I asked my teacher, was he right? What is a monad",
             "Write a poem about the sea. What rhymes with orange?",
             "The Nile is long — what is the longest river?",
+            "Watching Apocalypse Now tonight — who directed it?",
         ] {
             assert_eq!(core_question(text), text, "{text}");
         }
@@ -735,6 +758,11 @@ mod tests {
                 "My daughter wants to know what the tallest mountain is.",
                 "what the tallest mountain is.",
             ),
+            (
+                "Sorry if this is basic, but what is a hypervisor?",
+                "what is a hypervisor?",
+            ),
+            ("Quick question: what is a webhook?", "what is a webhook?"),
             (
                 "Could you let me know when the Berlin Wall fell",
                 "when the Berlin Wall fell",
