@@ -571,8 +571,13 @@ pub(crate) fn in_field(question: &str) -> Option<(String, Field)> {
         Regex::new(r#"(?i)^(?:what(?:'s|’s|s| is| are)\s|whats\s|define\s|what does\s.+\s(?:mean|stand for)$)"#).ok()
     });
     let question = question.trim();
+    // "Python question: what is a decorator?": the field as the question's label.
+    static LABEL: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)^([a-z+# ]+?)\s+question\s*[:—–-]+\s*(.+?)\s*[?.!]*$").ok());
     let (head, field) = if let Some(c) = SUFFIX.as_ref()?.captures(question) {
         (c.get(1)?.as_str(), c.get(2)?.as_str())
+    } else if let Some(c) = LABEL.as_ref()?.captures(question) {
+        (c.get(2)?.as_str(), c.get(1)?.as_str())
     } else {
         let c = PREFIX.as_ref()?.captures(question)?;
         (c.get(2)?.as_str(), c.get(1)?.as_str())
@@ -834,6 +839,11 @@ mod tests {
             in_field("What is a catalyst in chemistry?"),
             Some(("What is a catalyst?".to_string(), Field::Other("chemistry")))
         );
+        assert_eq!(
+            in_field("Python question: what is a decorator?"),
+            Some(("what is a decorator?".into(), Field::Named(&["python"])))
+        );
+        assert_eq!(in_field("Movie question: who directed Jaws?"), None);
         assert_eq!(in_field("what is the currency in brazil"), None);
         assert_eq!(in_field("what is the speed of sound in air"), None);
         assert_eq!(in_field("who invented the telephone in america"), None);
