@@ -821,6 +821,15 @@ pub(super) fn per_unit(question: &str) -> Option<String> {
 /// A sentence from the middle of a summary says "It is the highest mountain in Africa"; alone, as
 /// an answer, it must say what "it" is.
 pub(super) fn name_the_subject(sentence: &str, subject: &str) -> String {
+    // An entry's short description, which the corpus keeps in parentheses after its summary
+    // ("(American tennis player (born 1981).)"), is shown as what it describes.
+    if let Some(inner) = sentence.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
+        if !subject.is_empty()
+            && inner.chars().filter(|&c| c == '(').count() == inner.chars().filter(|&c| c == ')').count()
+        {
+            return format!("{subject}: {inner}");
+        }
+    }
     for pronoun in ["It ", "He ", "She ", "They "] {
         if let Some(rest) = sentence.strip_prefix(pronoun) {
             if !subject.is_empty() {
@@ -842,6 +851,23 @@ fn about_a_person(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_alone_says_what_it_is_about() {
+        assert_eq!(
+            name_the_subject("It is the highest mountain in Africa.", "Kilimanjaro"),
+            "Kilimanjaro is the highest mountain in Africa."
+        );
+        assert_eq!(
+            name_the_subject("(American tennis player (born 1981).)", "Serena Williams"),
+            "Serena Williams: American tennis player (born 1981)."
+        );
+        // Not one parenthesis holding the whole sentence.
+        assert_eq!(
+            name_the_subject("(a) first, (b) second", "List"),
+            "(a) first, (b) second"
+        );
+    }
 
     #[test]
     fn a_maker_is_not_the_person_a_work_is_named_after() {

@@ -887,10 +887,19 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             }
             // The conjunctions a linear model cannot form alone: the subject named, every other
             // word of the question in the sentence, the answer type fits, and something new said.
+            // A closed class asked ("what sport", "which country") is said by naming a member,
+            // which every candidate of such a question does, and a sport or an instrument that
+            // someone plays by naming the player: "Tiger Woods is an American professional golfer".
+            let class_terms: Vec<String> = match class {
+                Some(c @ ("sport" | "instrument")) => vec![question::term(c), question::term("play")],
+                Some(c) => vec![question::term(c)],
+                None => Vec::new(),
+            };
             let focus_in_sentence = asked
                 .terms
                 .iter()
                 .filter(|t| !mentions(&subject, t))
+                .filter(|t| !class_terms.iter().any(|c| question::same_term(t, c)))
                 .all(|t| mentions(&said, t));
             let says_new = new_name || new_number || definition.is_some();
             let strict = named_share >= 1.0 && focus_in_sentence && fits && says_new;
