@@ -622,6 +622,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let record = evidence::record_asked(question);
     let measure = measure_asked(question);
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
+    let making = |t: &String| MAKING.iter().any(|v| question::same_term(t, &question::term(v)));
+    let asks_making = matches!(qt, "who" | "which") && asked.terms.iter().any(making);
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -778,9 +780,13 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 continue;
             }
             let said = evidence::term_set(sentence);
+            // "who made javascript" is answered in JavaScript's own entry by "Created by Brendan
+            // Eich": any verb of making, with the maker's name after "by", says the verb asked.
+            let made_by = named_share >= 1.0 && asks_making && made_by_a_name(sentence, &asked.terms);
+            let says = |words: &HashSet<String>, t: &String| mentions(words, t) || (made_by && making(t));
             let with_title = evidence::term_set(&format!("{} {sentence}", hit.title));
-            let in_sentence = asked.terms.iter().filter(|t| mentions(&said, t)).count();
-            let covered = asked.terms.iter().filter(|t| mentions(&with_title, t)).count();
+            let in_sentence = asked.terms.iter().filter(|t| says(&said, t)).count();
+            let covered = asked.terms.iter().filter(|t| says(&with_title, t)).count();
             let missing = asked
                 .terms
                 .iter()
@@ -900,6 +906,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .iter()
                 .filter(|t| !mentions(&subject, t))
                 .filter(|t| !class_terms.iter().any(|c| question::same_term(t, c)))
+                .filter(|t| !(made_by && making(t)))
                 .all(|t| mentions(&said, t));
             let says_new = new_name || new_number || definition.is_some();
             let strict = named_share >= 1.0 && focus_in_sentence && fits && says_new;
@@ -1159,6 +1166,45 @@ fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet
             })
             .collect(),
     }
+}
+
+/// The verbs a question asks a maker with, any of which an entry may say instead of another.
+const MAKING: &[&str] = &[
+    "made",
+    "make",
+    "makes",
+    "created",
+    "create",
+    "creates",
+    "developed",
+    "develop",
+    "designed",
+    "design",
+    "invented",
+    "invent",
+    "founded",
+    "found",
+    "built",
+    "build",
+    "started",
+    "start",
+];
+
+/// "Created by Brendan Eich in 1995", "developed primarily by Bjarne Stroustrup": a verb of
+/// making, then "by" and a name the question does not hold.
+fn made_by_a_name(sentence: &str, asked: &[String]) -> bool {
+    static MADE_BY: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"\b(?i:created|developed|designed|invented|founded|co-founded|made|built|started)\s+(?:\w+ly\s+)?by\s+(?:[a-z]+\s+)?([A-Z][\w'’-]+)",
+        )
+        .ok()
+    });
+    MADE_BY.as_ref().is_some_and(|re| {
+        re.captures_iter(sentence).any(|c| {
+            let word = c[1].to_lowercase();
+            !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
+        })
+    })
 }
 
 /// "… was written by Homer": a capitalised word after "by" that the question does not hold.
@@ -1719,6 +1765,34 @@ mod tests {
         assert!(candidates_of("how deep is the mariana trench", &deepest).is_empty());
         let long = candidates_of("how long is the mariana trench", &hits);
         assert!(long.iter().any(|c| c.text.contains("length")));
+    }
+
+    #[test]
+    fn a_maker_is_said_by_any_verb_of_making_with_a_name() {
+        let asked = evidence::content_terms("who made javascript");
+        assert!(made_by_a_name(
+            "Created by Brendan Eich in 1995, it is maintained by Ecma.",
+            &asked
+        ));
+        assert!(made_by_a_name(
+            "a language developed primarily by Bjarne Stroustrup",
+            &asked
+        ));
+        assert!(!made_by_a_name("It is maintained by Ecma International.", &asked));
+        assert!(!made_by_a_name("JavaScript was created by JavaScript fans.", &asked));
+        let js = [hit(
+            "JavaScript",
+            "JavaScript is a programming language of the Web. Created by Brendan Eich in 1995, it is maintained by Ecma.",
+            "Wikipedia",
+        )];
+        let read = candidates_of("who made javascript", &js);
+        let strict = |c: &Candidate| c.features.iter().any(|(n, _)| n == "strict=true&qt=who");
+        let eich: Vec<_> = read
+            .iter()
+            .filter(|c| c.text.contains("Eich"))
+            .map(|c| &c.features)
+            .collect();
+        assert!(read.iter().any(|c| c.text.contains("Eich") && strict(c)), "{eich:?}");
     }
 
     #[test]
