@@ -624,6 +624,8 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
     let making = |t: &String| MAKING.iter().any(|v| question::same_term(t, &question::term(v)));
     let asks_making = matches!(qt, "who" | "which") && asked.terms.iter().any(making);
+    let composition = |t: &String| COMPOSITION.iter().any(|v| question::same_term(t, &question::term(v)));
+    let asks_composition = asks_composition(question);
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -783,7 +785,12 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             // "who made javascript" is answered in JavaScript's own entry by "Created by Brendan
             // Eich": any verb of making, with the maker's name after "by", says the verb asked.
             let made_by = named_share >= 1.0 && asks_making && made_by_a_name(sentence, &asked.terms);
-            let says = |words: &HashSet<String>, t: &String| mentions(words, t) || (made_by && making(t));
+            // "main ingredient in hummus", "what is miso made from": its own entry says what it is
+            // made of ("a thick spread made from mashed chickpeas…") in other words.
+            let composed = named_share >= 1.0 && asks_composition && states_composition(sentence);
+            let says = |words: &HashSet<String>, t: &String| {
+                mentions(words, t) || (made_by && making(t)) || (composed && composition(t))
+            };
             let with_title = evidence::term_set(&format!("{} {sentence}", hit.title));
             let in_sentence = asked.terms.iter().filter(|t| says(&said, t)).count();
             let covered = asked.terms.iter().filter(|t| says(&with_title, t)).count();
@@ -906,9 +913,9 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
                 .iter()
                 .filter(|t| !mentions(&subject, t))
                 .filter(|t| !class_terms.iter().any(|c| question::same_term(t, c)))
-                .filter(|t| !(made_by && making(t)))
+                .filter(|t| !((made_by && making(t)) || (composed && composition(t))))
                 .all(|t| mentions(&said, t));
-            let says_new = new_name || new_number || definition.is_some();
+            let says_new = new_name || new_number || definition.is_some() || composed;
             let strict = named_share >= 1.0 && focus_in_sentence && fits && says_new;
             on(format!("strict={strict}&qt={qt}"));
             // "how many moons": a number next to "moons", not any number in a sentence on the Moon.
@@ -1166,6 +1173,45 @@ fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet
             })
             .collect(),
     }
+}
+
+/// The words of a question on what something is made of, which its entry says otherwise.
+const COMPOSITION: &[&str] = &[
+    "main",
+    "ingredient",
+    "ingredients",
+    "made",
+    "make",
+    "traditionally",
+    "traditional",
+    "mainly",
+    "usually",
+    "primarily",
+    "typically",
+    "herb",
+    "herbs",
+    "spice",
+    "base",
+    "key",
+];
+
+/// "main ingredient in guacamole", "what is haggis made of", "what is tofu made from".
+fn asks_composition(question: &str) -> bool {
+    static ASKS: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)\b(?:ingredients?|made (?:from|of|with)|consists? of|composed of|(?:main|key) (?:herb|spice))\b",
+        )
+        .ok()
+    });
+    ASKS.as_ref().is_some_and(|re| re.is_match(question))
+}
+
+/// "made from mashed chickpeas", "consisting of a ball of cork", "contains crushed basil".
+fn states_composition(sentence: &str) -> bool {
+    static STATES: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(?:made (?:from|of|with)|consist(?:s|ing)? of|contains?|containing|composed of|prepared (?:from|with))\b").ok()
+    });
+    STATES.as_ref().is_some_and(|re| re.is_match(sentence))
 }
 
 /// The verbs a question asks a maker with, any of which an entry may say instead of another.
@@ -1765,6 +1811,29 @@ mod tests {
         assert!(candidates_of("how deep is the mariana trench", &deepest).is_empty());
         let long = candidates_of("how long is the mariana trench", &hits);
         assert!(long.iter().any(|c| c.text.contains("length")));
+    }
+
+    #[test]
+    fn what_a_thing_is_made_of_is_said_in_its_entry() {
+        assert!(asks_composition("What's the main ingredient in hummus?"));
+        assert!(asks_composition("what is miso made from"));
+        assert!(!asks_composition("who made javascript"));
+        let hummus = [hit(
+            "hummus",
+            "hummus (noun): a thick spread made from mashed chickpeas, tahini, lemon juice and garlic.",
+            "WordNet 3.0",
+        )];
+        let read = candidates_of("main ingredient in hummus", &hummus);
+        let strict = |c: &Candidate| c.features.iter().any(|(n, _)| n.starts_with("strict=true"));
+        let feats: Vec<_> = read.iter().map(|c| &c.features).collect();
+        assert!(read.iter().any(strict), "{feats:?}");
+        // Not a sentence that does not say what it is made of.
+        let other = [hit(
+            "hummus",
+            "hummus (noun): a dish popular in the Middle East.",
+            "WordNet 3.0",
+        )];
+        assert!(!candidates_of("main ingredient in hummus", &other).iter().any(strict));
     }
 
     #[test]
