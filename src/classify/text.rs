@@ -239,6 +239,8 @@ const TYPED_QUESTION_WORDS: &[(&[&str], &str)] = &[
     (&["whos"], "who is"),
     (&["wat", "wht", "waht", "whta"], "what"),
     (&["wich", "whcih", "whihc"], "which"),
+    // "what yr did the berlin wall fall": the year asked, shortened.
+    (&["yr"], "year"),
 ];
 
 static SHORTHAND: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
@@ -857,6 +859,11 @@ mod tests {
     #[test]
     fn terse_lookups_are_asked_in_full() {
         assert_eq!(typed_form("whats a mutex"), "what is a mutex");
+        assert_eq!(
+            typed_form("what yr did the berlin wall fall"),
+            "what year did the berlin wall fall"
+        );
+        assert_eq!(typed_form("maple syrup"), "maple syrup");
         assert_eq!(typed_form("http stands for"), "what does http stand for");
         assert_eq!(typed_form("SaaS stands for?"), "what does SaaS stand for");
         assert_eq!(typed_form("full form of CPU"), "what does CPU stand for");
