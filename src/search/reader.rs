@@ -1045,11 +1045,21 @@ fn only_below_first(sentence: &str, record: &str, asked: &[String]) -> bool {
                 && w.starts_with(|c: char| c.is_ascii_digit())
                 && ["nd", "rd", "th"].iter().any(|s| w.ends_with(s)))
     };
+    let asked_word = |w: &str| asked.iter().any(|t| question::same_term(t, &question::term(w)));
+    // "one of the longest rivers", "the largest by population" (for the largest by area): a
+    // record among several, or by a measure the question does not ask for.
+    let among_several = |i: usize| i >= 3 && said[i - 3..i] == ["one", "of", "the"];
+    let by_another_measure = |i: usize| {
+        (i + 1..(i + 4).min(said.len()))
+            .find(|&j| said[j] == "by")
+            .and_then(|j| said.get(j + 1))
+            .is_some_and(|measure| !asked_word(measure))
+    };
     let ranks: Vec<bool> = said
         .iter()
         .enumerate()
         .filter(|(_, w)| twins.contains(&w.as_str()))
-        .map(|(i, _)| i > 0 && ordinal(&said[i - 1]))
+        .map(|(i, _)| (i > 0 && ordinal(&said[i - 1])) || among_several(i) || by_another_measure(i))
         .collect();
     let scopes = scoped_elsewhere(sentence, twins, asked);
     !ranks.is_empty()
@@ -1995,6 +2005,19 @@ mod tests {
             brasil,
             "largest",
             &asked("largest country in the world")
+        ));
+        // A record among several, or by another measure than the one asked.
+        assert!(only_below_first(
+            "The Orinoco is one of the longest rivers in South America.",
+            "longest",
+            &asked("longest river in south america")
+        ));
+        let india = "India is the world's seventh-largest country by area and the largest by population.";
+        assert!(only_below_first(india, "largest", &asked("largest country by area")));
+        assert!(!only_below_first(
+            india,
+            "largest",
+            &asked("largest country by population")
         ));
         // "of" a common noun is no place: "the largest of the oceans".
         assert!(!only_below_first(
