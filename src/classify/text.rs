@@ -460,7 +460,7 @@ fn is_question_word(word: &str) -> bool {
     )
 }
 
-fn is_preposition(word: &str) -> bool {
+pub(crate) fn is_preposition(word: &str) -> bool {
     matches!(
         word,
         "in" | "on"

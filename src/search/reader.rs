@@ -104,11 +104,6 @@ fn asks_which_at_the_end(q: &str) -> bool {
     })
 }
 
-/// Prepositions a typed question may open with before its question word.
-const LEADING_PREPOSITIONS: &[&str] = &[
-    "in", "on", "at", "from", "to", "by", "for", "during", "of", "with", "into",
-];
-
 /// What a question asks for, as one word: the model learns a bias and interactions per type.
 fn question_type(question: &str) -> &'static str {
     let q = question.trim_start().to_lowercase();
@@ -118,7 +113,7 @@ fn question_type(question: &str) -> &'static str {
     let q = q
         .split_once(' ')
         .filter(|(first, rest)| {
-            LEADING_PREPOSITIONS.contains(first)
+            crate::classify::text::is_preposition(first)
                 && ["which ", "what ", "whom ", "whose "]
                     .iter()
                     .any(|w| rest.starts_with(w))
@@ -1255,23 +1250,23 @@ fn made_by_a_name(sentence: &str, asked: &[String]) -> bool {
         )
         .ok()
     });
-    MADE_BY.as_ref().is_some_and(|re| {
-        re.captures_iter(sentence).any(|c| {
-            let word = c[1].to_lowercase();
-            !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
-        })
+    MADE_BY
+        .as_ref()
+        .is_some_and(|re| names_one_not_asked(re, sentence, asked))
+}
+
+/// Whether a name the pattern captures (its first group) is one the question does not hold.
+fn names_one_not_asked(re: &regex::Regex, sentence: &str, asked: &[String]) -> bool {
+    re.captures_iter(sentence).any(|c| {
+        let word = c[1].to_lowercase();
+        !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
     })
 }
 
 /// "… was written by Homer": a capitalised word after "by" that the question does not hold.
 fn by_a_name(sentence: &str, asked: &[String]) -> bool {
     static BY: LazyLock<Option<regex::Regex>> = LazyLock::new(|| regex::Regex::new(r"\bby ([A-Z][\w'’-]+)").ok());
-    BY.as_ref().is_some_and(|re| {
-        re.captures_iter(sentence).any(|c| {
-            let word = c[1].to_lowercase();
-            !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
-        })
-    })
+    BY.as_ref().is_some_and(|re| names_one_not_asked(re, sentence, asked))
 }
 
 const MONTHS: [&str; 12] = [
