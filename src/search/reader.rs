@@ -710,7 +710,16 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             .as_deref()
             .filter(|d| !definition_matches && meaning.is_none() && !titled_like(&hit.title, d));
         let all_sentences = evidence::sentences(&hit.text);
+        let common_noun = asks_a_common_noun(question, &hit.title);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
+            // "what a limerick is": a dictionary's sense that names one place or one person ("port
+            // city in southwestern Ireland") is not what "a limerick" is.
+            if common_noun
+                && ((source == "wordnet" && names_one_place_or_person(sentence))
+                    || matches!(source, "geonames" | "factbook"))
+            {
+                continue;
+            }
             if elsewhere.is_some_and(|d| !names_subject(sentence, d)) {
                 continue;
             }
@@ -1178,6 +1187,29 @@ fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet
             })
             .collect(),
     }
+}
+
+/// Whether the question asks about "a" or "an" of the title's word, in lower case: a thing of a
+/// kind, not the place or person the word also names ("what a limerick is").
+fn asks_a_common_noun(question: &str, title: &str) -> bool {
+    let word = title.to_lowercase();
+    let said: Vec<&str> = question
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .collect();
+    !word.contains(' ')
+        && said
+            .windows(2)
+            .any(|pair| matches!(pair[0].to_lowercase().as_str(), "a" | "an") && pair[1] == word)
+}
+
+/// A dictionary's sense of one place or one person: "port city in southwestern Ireland",
+/// "United States writer (1835-1910)".
+fn names_one_place_or_person(sentence: &str) -> bool {
+    static ONE: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(r"^[^:]*\(noun\):\s*(?:(?:a|an|the)\s+)?(?:[\w-]+\s+){0,2}?(?:city|town|village|port|river|region|island|lake|province|county|capital)\s+(?:in|of|on|near)\s+(?:[a-z-]+\s+){0,2}[A-Z]|\(\d{3,4}-\d{3,4}\)|\(born\b").ok()
+    });
+    ONE.as_ref().is_some_and(|re| re.is_match(sentence))
 }
 
 /// The words of a question on what something is made of, which its entry says otherwise.
@@ -1816,6 +1848,36 @@ mod tests {
         assert!(candidates_of("how deep is the mariana trench", &deepest).is_empty());
         let long = candidates_of("how long is the mariana trench", &hits);
         assert!(long.iter().any(|c| c.text.contains("length")));
+    }
+
+    #[test]
+    fn a_thing_of_a_kind_is_not_the_place_its_word_names() {
+        assert!(asks_a_common_noun("Could you tell me what a limerick is?", "Limerick"));
+        assert!(!asks_a_common_noun("where is Limerick", "Limerick"));
+        assert!(names_one_place_or_person(
+            "Limerick (noun): port city in southwestern Ireland."
+        ));
+        assert!(!names_one_place_or_person(
+            "Limerick (noun): a humorous verse form of 5 anapestic lines with a rhyme scheme aabba."
+        ));
+        assert!(!names_one_place_or_person(
+            "recession (noun): the state of the economy declines; a widespread decline in the GDP."
+        ));
+        assert!(!names_one_place_or_person(
+            "annuity (noun): income from capital investment paid in a series of regular payments."
+        ));
+        let limerick = [hit(
+            "Limerick",
+            "Limerick (noun): port city in southwestern Ireland. Limerick (noun): a humorous verse form of 5 anapestic lines.",
+            "WordNet 3.0",
+        )];
+        let read = candidates_of("what is a limerick", &limerick);
+        assert!(!read.is_empty());
+        assert!(
+            read.iter().all(|c| c.text.contains("verse")),
+            "{:?}",
+            read.iter().map(|c| &c.text).collect::<Vec<_>>()
+        );
     }
 
     #[test]
