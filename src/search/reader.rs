@@ -258,11 +258,7 @@ fn names_member(text: &str, class: &str, asked: &[String], any_case: bool) -> bo
             let common = matches!(class, "sport" | "instrument");
             let member = |name: &str| CLASS_MEMBERS.get(name).is_some_and(|c| *c == class);
             (member(&name) || (common && member(&name.to_lowercase())))
-                && !span.iter().any(|w| {
-                    asked
-                        .iter()
-                        .any(|q| question::same_term(q, &question::term(&w.to_lowercase())))
-                })
+                && !span.iter().any(|w| holds_word(asked, &w.to_lowercase()))
         })
     })
 }
@@ -617,10 +613,21 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
     let record = evidence::record_asked(question);
     let measure = measure_asked(question);
     let question_seq: Vec<String> = words(question).map(|w| question::term(&w)).collect();
-    let making = |t: &String| MAKING.iter().any(|v| question::same_term(t, &question::term(v)));
+    let making_terms: Vec<String> = MAKING.iter().map(|v| question::term(v)).collect();
+    let making = |t: &String| making_terms.iter().any(|v| question::same_term(t, v));
     let asks_making = matches!(qt, "who" | "which") && asked.terms.iter().any(making);
-    let composition = |t: &String| COMPOSITION.iter().any(|v| question::same_term(t, &question::term(v)));
+    let composition_terms: Vec<String> = COMPOSITION.iter().map(|v| question::term(v)).collect();
+    let composition = |t: &String| composition_terms.iter().any(|v| question::same_term(t, v));
     let asks_composition = asks_composition(question);
+    // A closed class asked ("what sport", "which country") is said by naming a member, which
+    // every candidate of such a question does, and a sport or an instrument that someone plays by
+    // naming the player: "Tiger Woods is an American professional golfer".
+    let class_terms: Vec<String> = match class {
+        Some(c @ ("sport" | "instrument")) => vec![question::term(c), question::term("play")],
+        Some(c) => vec![question::term(c)],
+        None => Vec::new(),
+    };
+    let after_article = words_after_an_article(question);
     let question_digits: HashSet<&str> = question
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
@@ -710,7 +717,7 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             .as_deref()
             .filter(|d| !definition_matches && meaning.is_none() && !titled_like(&hit.title, d));
         let all_sentences = evidence::sentences(&hit.text);
-        let common_noun = asks_a_common_noun(question, &hit.title);
+        let common_noun = asks_a_common_noun(&after_article, &hit.title);
         for (index, &sentence) in all_sentences.iter().take(SENTENCES_PER_HIT).enumerate() {
             // "what a limerick is": a dictionary's sense that names one place or one person ("port
             // city in southwestern Ireland") is not what "a limerick" is.
@@ -904,21 +911,12 @@ pub(super) fn candidates(question: &str, asked: &Asked, hits: &[&Hit]) -> Vec<Ca
             }
             // The conjunctions a linear model cannot form alone: the subject named, every other
             // word of the question in the sentence, the answer type fits, and something new said.
-            // A closed class asked ("what sport", "which country") is said by naming a member,
-            // which every candidate of such a question does, and a sport or an instrument that
-            // someone plays by naming the player: "Tiger Woods is an American professional golfer".
-            let class_terms: Vec<String> = match class {
-                Some(c @ ("sport" | "instrument")) => vec![question::term(c), question::term("play")],
-                Some(c) => vec![question::term(c)],
-                None => Vec::new(),
-            };
             let focus_in_sentence = asked
                 .terms
                 .iter()
                 .filter(|t| !mentions(&subject, t))
                 .filter(|t| !class_terms.iter().any(|c| question::same_term(t, c)))
-                .filter(|t| !((made_by && making(t)) || (composed && composition(t))))
-                .all(|t| mentions(&said, t));
+                .all(|t| says(&said, t));
             let says_new = new_name || new_number || definition.is_some() || composed;
             let strict = named_share >= 1.0 && focus_in_sentence && fits && says_new;
             on(format!("strict={strict}&qt={qt}"));
@@ -1049,7 +1047,6 @@ fn only_below_first(sentence: &str, record: &str, asked: &[String]) -> bool {
                 && w.starts_with(|c: char| c.is_ascii_digit())
                 && ["nd", "rd", "th"].iter().any(|s| w.ends_with(s)))
     };
-    let asked_word = |w: &str| asked.iter().any(|t| question::same_term(t, &question::term(w)));
     // "one of the longest rivers", "the largest by population" (for the largest by area): a
     // record among several, or by a measure the question does not ask for.
     let among_several = |i: usize| i >= 3 && said[i - 3..i] == ["one", "of", "the"];
@@ -1057,7 +1054,7 @@ fn only_below_first(sentence: &str, record: &str, asked: &[String]) -> bool {
         (i + 1..(i + 4).min(said.len()))
             .find(|&j| said[j] == "by")
             .and_then(|j| said.get(j + 1))
-            .is_some_and(|measure| !asked_word(measure))
+            .is_some_and(|measure| !holds_word(asked, measure))
     };
     let ranks: Vec<bool> = said
         .iter()
@@ -1094,7 +1091,7 @@ fn scoped_elsewhere(sentence: &str, twins: &[&str], asked: &[String]) -> Vec<boo
     let capitalised = |t: &str| t.starts_with(|c: char| c.is_uppercase());
     let asked_word = |t: &str| {
         let lower = t.to_lowercase();
-        everywhere.contains(&lower.as_str()) || asked.iter().any(|q| question::same_term(q, &question::term(&lower)))
+        everywhere.contains(&lower.as_str()) || holds_word(asked, &lower)
     };
     tokens
         .iter()
@@ -1182,25 +1179,28 @@ fn fillers(qt: &str, sentence: &str, asked: &[String], question_digits: &HashSet
             .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
             .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
             .flat_map(|w| words(w).collect::<Vec<_>>())
-            .filter(|w| {
-                w.len() > 2 && !is_stopword(w) && !asked.iter().any(|t| question::same_term(t, &question::term(w)))
-            })
+            .filter(|w| w.len() > 2 && !is_stopword(w) && !holds_word(asked, w))
             .collect(),
     }
 }
 
-/// Whether the question asks about "a" or "an" of the title's word, in lower case: a thing of a
-/// kind, not the place or person the word also names ("what a limerick is").
-fn asks_a_common_noun(question: &str, title: &str) -> bool {
-    let word = title.to_lowercase();
+/// The words the question writes after "a" or "an", as written ("what a limerick is": "limerick").
+fn words_after_an_article(question: &str) -> Vec<&str> {
     let said: Vec<&str> = question
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
         .collect();
-    !word.contains(' ')
-        && said
-            .windows(2)
-            .any(|pair| matches!(pair[0].to_lowercase().as_str(), "a" | "an") && pair[1] == word)
+    said.windows(2)
+        .filter(|pair| matches!(pair[0].to_lowercase().as_str(), "a" | "an"))
+        .map(|pair| pair[1])
+        .collect()
+}
+
+/// Whether the question asks about "a" or "an" of the title's word, in lower case: a thing of a
+/// kind, not the place or person the word also names ("what a limerick is").
+fn asks_a_common_noun(after_article: &[&str], title: &str) -> bool {
+    let word = title.to_lowercase();
+    !word.contains(' ') && after_article.contains(&word.as_str())
 }
 
 /// A dictionary's sense of one place or one person: "port city in southwestern Ireland",
@@ -1287,12 +1287,16 @@ fn made_by_a_name(sentence: &str, asked: &[String]) -> bool {
         .is_some_and(|re| names_one_not_asked(re, sentence, asked))
 }
 
+/// Whether the question's content terms hold `word`, by any of its forms.
+fn holds_word(asked: &[String], word: &str) -> bool {
+    let word = question::term(word);
+    asked.iter().any(|t| question::same_term(t, &word))
+}
+
 /// Whether a name the pattern captures (its first group) is one the question does not hold.
 fn names_one_not_asked(re: &regex::Regex, sentence: &str, asked: &[String]) -> bool {
-    re.captures_iter(sentence).any(|c| {
-        let word = c[1].to_lowercase();
-        !asked.iter().any(|t| question::same_term(t, &question::term(&word)))
-    })
+    re.captures_iter(sentence)
+        .any(|c| !holds_word(asked, &c[1].to_lowercase()))
 }
 
 /// "… was written by Homer": a capitalised word after "by" that the question does not hold.
@@ -1852,8 +1856,9 @@ mod tests {
 
     #[test]
     fn a_thing_of_a_kind_is_not_the_place_its_word_names() {
-        assert!(asks_a_common_noun("Could you tell me what a limerick is?", "Limerick"));
-        assert!(!asks_a_common_noun("where is Limerick", "Limerick"));
+        let asked = |q: &'static str, title: &str| asks_a_common_noun(&words_after_an_article(q), title);
+        assert!(asked("Could you tell me what a limerick is?", "Limerick"));
+        assert!(!asked("where is Limerick", "Limerick"));
         assert!(names_one_place_or_person(
             "Limerick (noun): port city in southwestern Ireland."
         ));
