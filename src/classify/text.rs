@@ -182,7 +182,11 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
     let Some(q) = (1..lower.len().min(MAX_CONTEXT_WORDS + 1)).find(|&i| {
         let gap = &text[spans[i - 1].1..spans[i].0];
         is_question_word(&lower[i])
-            && (gap.contains(['—', '–', ':', ';']) || gap.contains(". ") || gap.contains("! ") || gap.contains(" - "))
+            && (gap.contains(['—', '–', ':', ';'])
+                || gap.contains(". ")
+                || gap.contains("! ")
+                || gap.contains(" - ")
+                || (gap.trim_end() == "," && comma_lead_in(&lower[..i], &lower[i..])))
     }) else {
         return 0;
     };
@@ -208,6 +212,92 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
     } else {
         q
     }
+}
+
+/// A lead-in set apart only by a comma is taken off when it cannot hold what the question needs:
+/// it says the asker is curious ("I'm curious, which company …", "Just curious, what is …"), or
+/// the question after it asks what a term is, which names its own subject ("I'm new to investing,
+/// what's a dividend?", "I keep seeing 'idempotent' in API docs, what does 'idempotent' mean?").
+/// "I'm in Japan, what currency should I bring?" keeps its lead-in: the question needs it.
+fn comma_lead_in(lead: &[String], question: &[String]) -> bool {
+    let curious = lead.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "curious" | "wondered" | "wondering" | "quiz" | "trivia" | "crossword"
+        )
+    });
+    curious || (asks_what_a_term_is(question) && !names_a_technical_setting(lead))
+}
+
+/// "I'm new to programming", "in the API docs", "at work on our servers": a setting in which a
+/// term has a technical sense that its dictionary entry may not give ("function", "idempotent"
+/// in mathematics). A question after such a lead-in keeps it, and so goes to the LLM.
+pub(crate) fn names_a_technical_setting(lead: &[String]) -> bool {
+    lead.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "programming"
+                | "coding"
+                | "code"
+                | "codebase"
+                | "api"
+                | "apis"
+                | "docs"
+                | "documentation"
+                | "developer"
+                | "developers"
+                | "software"
+                | "computer"
+                | "computers"
+                | "tech"
+                | "data"
+                | "network"
+                | "networking"
+                | "cloud"
+                | "database"
+                | "databases"
+                | "server"
+                | "servers"
+                | "web"
+                | "app"
+                | "apps"
+                | "devops"
+                | "engineering"
+                | "logs"
+                | "sql"
+                | "python"
+                | "javascript"
+                | "java"
+                | "linux"
+                | "git"
+                | "github"
+                | "ml"
+                | "ai"
+        )
+    })
+}
+
+/// "what is a dividend", "what are embeddings", "what's osmosis", "what does mTLS mean": a
+/// question that asks only what a term of at most four words is, the term its own subject (no
+/// "the", no pronoun, no question or verb beyond "is" and "mean").
+fn asks_what_a_term_is(question: &[String]) -> bool {
+    let term = match question {
+        [what, be, rest @ ..] if what == "what" && matches!(be.as_str(), "is" | "are" | "s") => match rest {
+            [article, term @ ..] if matches!(article.as_str(), "a" | "an") => term,
+            term => term,
+        },
+        [what, does, rest @ .., mean] if what == "what" && does == "does" && mean == "mean" => rest,
+        _ => return false,
+    };
+    (1..=4).contains(&term.len())
+        && term.iter().all(|w| {
+            !is_question_word(w)
+                && !POINTING_BACK.contains(&w.as_str())
+                && !matches!(
+                    w.as_str(),
+                    "the" | "that" | "is" | "are" | "my" | "your" | "i" | "you" | "we" | "our" | "best"
+                )
+        })
 }
 
 /// Pronouns that stand for something said before: a question holding one needs what came before
@@ -283,11 +373,11 @@ static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
 });
 
 /// "My teammate mentioned a 'flaky test'. What does that mean?", "My doctor mentioned my LDL.
-/// What is that?": the term the first sentence quotes, or the abbreviation it spells in capitals,
-/// is what the second asks about.
+/// What is that?", "My kid keeps saying 'rizz', what does it mean?": the term the first sentence
+/// (or clause) quotes, or the abbreviation it spells in capitals, is what the second asks about.
 static QUOTED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
     regex::Regex::new(
-        r#"(?i)^[^?]{0,80}?["'“‘]([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’][^?"'“”‘’]{0,40}?[.!]\s+(?:so\s+)?(?:what\s+(?:is|does)|what's)\s+(?:it|that|this)(?:\s+(mean|stand\s+for))?\s*\??\s*$"#,
+        r#"(?i)^[^?]{0,80}?["'“‘]([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’][^?"'“”‘’]{0,40}?(?:[.!]\s+|\s*[,;:—–]\s*|\s+-\s+)(?:so\s+)?(?:what\s+(?:is|does)|what's)\s+(?:it|that|this)(?:\s+(mean|stand\s+for))?\s*\??\s*$"#,
     )
     .ok()
 });
@@ -343,7 +433,15 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
             .iter()
             .find_map(|re| re.as_ref().and_then(|re| re.captures(question)))
         {
-            if let Some(term) = c.get(1) {
+            // "I keep seeing 'idempotent' in API docs, …": the term in its technical sense, which
+            // the dictionary entry the bare term finds may not give.
+            let setting: Vec<String> = match c.get(1) {
+                Some(term) => words(&question[..term.start()])
+                    .chain(words(&question[term.end()..]))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if let Some(term) = c.get(1).filter(|_| !names_a_technical_setting(&setting)) {
                 return Cow::Owned(match c.get(2) {
                     Some(asks) if asks.as_str().to_lowercase().starts_with("mean") => {
                         format!("what does {} mean", term.as_str())
@@ -727,6 +825,12 @@ mod tests {
                 "I'm new to cooking — what does it mean to braise something?",
                 "what does it mean to braise something?",
             ),
+            ("I'm new to investing, what's a dividend?", "what's a dividend?"),
+            (
+                "I'm curious, which company created TypeScript?",
+                "which company created TypeScript?",
+            ),
+            ("I hear the word 'cache' a lot, what is a cache?", "what is a cache?"),
         ] {
             assert_eq!(core_question(framed), core, "{framed}");
         }
@@ -739,6 +843,12 @@ mod tests {
             "Write a poem about the sea. What rhymes with orange?",
             "The Nile is long — what is the longest river?",
             "Watching Apocalypse Now tonight — who directed it?",
+            // After a comma only a question that names its own term, or a curious asker.
+            "I'm in Japan, what currency should I bring?",
+            "I live in Paris, what is the best museum?",
+            "My laptop is slow, what is it doing?",
+            // A term in its technical sense, which the dictionary may not give.
+            "I'm new to programming, what is a function?",
         ] {
             assert_eq!(core_question(text), text, "{text}");
         }
@@ -924,6 +1034,18 @@ mod tests {
         assert_eq!(
             typed_form("My teammate mentioned a 'flaky test'. What does that mean?"),
             "what does flaky test mean"
+        );
+        assert_eq!(
+            question_of("My kid keeps saying 'rizz', what does it mean?"),
+            "what does rizz mean"
+        );
+        assert_eq!(
+            question_of("I keep seeing 'idempotent' in API docs, what does it mean?"),
+            "I keep seeing 'idempotent' in API docs, what does it mean?"
+        );
+        assert_eq!(
+            question_of("My manager mentioned 'technical debt' — what does that mean?"),
+            "what does technical debt mean"
         );
         assert_eq!(
             typed_form("I went to Paris last week. What is that?"),
