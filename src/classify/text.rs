@@ -146,10 +146,11 @@ pub fn core_question(text: &str) -> &str {
 }
 
 /// The text before a closing tag question ("… Do you know?", "… What's the answer?", "… Any
-/// idea?"), when that text asks something itself.
+/// idea?", "My daughter asked me what a marsupial is, what should I tell her?", "… How do I
+/// explain it?"), when that text asks something itself.
 fn before_tag_question(text: &str) -> Option<&str> {
     static TAG: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)[.!?;]\s*(?:do you know|does anyone know|what'?s the answer|what is the answer|any idea|any ideas)\s*[?.!]*\s*$").ok()
+        regex::Regex::new(r"(?i)(?:[.!?;]|,\s*(?:so\s+)?(?:what|how))\s*(?:do you know|does anyone know|what'?s the answer|what is the answer|any idea|any ideas|(?:what|how)?\s*(?:should|do|can|would)\s+i\s+(?:tell|say\s+to|explain\s+(?:it|that|this))(?:\s+(?:to\s+)?(?:her|him|them|my\s+\w+))?)\s*[?.!]*\s*$").ok()
     });
     let tag = TAG.as_ref()?.find(text)?;
     let asked = text[..tag.start() + 1].trim_end();
@@ -865,6 +866,14 @@ mod tests {
             (
                 "My kid asked me how many legs an insect has. What's the answer?",
                 "how many legs an insect has.",
+            ),
+            (
+                "My daughter asked me what a marsupial is, what should I tell her?",
+                "what a marsupial is",
+            ),
+            (
+                "My kid asked me what an isthmus is. How do I explain it?",
+                "what an isthmus is.",
             ),
             (
                 "My daughter wants to know what the tallest mountain is.",
