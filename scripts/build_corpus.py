@@ -31,6 +31,8 @@ import re
 import sys
 from pathlib import Path
 
+import abbreviations
+
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -792,6 +794,7 @@ def main():
     texts, originals = [], []
     # Subjects only the dictionary has, and those of them that also name well-known software.
     dictionary_only, software_words = set(), set()
+    senses = abbreviations.meant()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
         wiki_titles = {d["title"].lower() for d in wiki_docs(src)}
         fb_names = {name for name, *_ in factbook_countries(src)}
@@ -804,6 +807,10 @@ def main():
                 # summary of the same subject would make "what is X" ambiguous, and two population
                 # figures of different years would contradict each other.
                 if doc["source"] == "WordNet 3.0" and doc["title"].lower() in wiki_titles:
+                    continue
+                # A gloss of another sense of an abbreviation the team's list has ("ETA (noun): a
+                # terrorist organization …" for the estimated time of arrival).
+                if abbreviations.replaces(doc, senses):
                     continue
                 if doc["source"] == "GeoNames" and doc["id"].rsplit("/", 1)[-1] in ("population", "area") \
                         and doc["title"] in fb_names:
@@ -844,15 +851,21 @@ def main():
         for text in originals:
             for word in re.findall(r"\b[A-Z][A-Z0-9]{1,9}\b", text):
                 used[word] = used.get(word, 0) + 1
-        # The dictionary's expansions first; V.E.R.A.'s computing ones only where it has none.
-        expanded = set()
+        # The dictionary's expansions first; V.E.R.A.'s computing ones only where it has none; the
+        # team's list of everyday abbreviations (scripts/abbreviations.py) in place of both, last.
+        expanded = abbreviations.listed()
         for doc in wordnet_abbreviation_docs(src):
+            if doc["title"].replace(".", "").lower() in expanded:
+                continue
             expanded.add(doc["title"].replace(".", "").lower())
             gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
             counts[doc["source"]] = counts.get(doc["source"], 0) + 1
         for doc in vera_docs(src, "\n".join(texts), wordnet_words, defined, used):
             if doc["title"].lower() in expanded:
                 continue
+            gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
+            counts[doc["source"]] = counts.get(doc["source"], 0) + 1
+        for doc in abbreviations.docs():
             gz.write((json.dumps(doc, ensure_ascii=False) + "\n").encode())
             counts[doc["source"]] = counts.get(doc["source"], 0) + 1
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -349,9 +349,16 @@ pub(crate) fn abbreviation_asked(question: &str) -> Option<String> {
 /// Whether `text` spells out `abbreviation` ("cpu") as consecutive words whose initials are its
 /// letters ("central processing unit"), small words allowed in between ("Bank of America").
 pub(crate) fn expands(text: &str, abbreviation: &str) -> bool {
+    // An elided word is one with the word it leans on: "répondez s'il vous plaît" spells RSVP
+    // with "s'il", where a letter said alone would not count.
+    static ELIDED: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\b(\w)['’](\w)").ok());
+    let text = match ELIDED.as_ref() {
+        Some(re) if text.contains(['\'', '’']) => re.replace_all(text, "$1$2"),
+        _ => Cow::Borrowed(text),
+    };
     // The abbreviation itself is no expansion of it, and neither is it with the next word:
     // "pin (noun): a piece of jewelry" must not read as p-i from "pin" and n from "noun".
-    let words: Vec<String> = self::words(text).filter(|w| w != abbreviation).collect();
+    let words: Vec<String> = self::words(&text).filter(|w| w != abbreviation).collect();
     let letters: Vec<char> = abbreviation.chars().collect();
     (0..words.len()).any(|start| spells(&words[start..], &letters, true))
 }
@@ -776,6 +783,7 @@ mod tests {
         );
         assert!(!expands("a vitamin that is essential for reproduction", "ie"));
         assert!(expands("asap: As soon as possible.", "asap"));
+        assert!(expands("RSVP stands for répondez s'il vous plaît.", "rsvp"));
         assert!(expands("A central processing unit (CPU) is ...", "cpu"));
         assert!(expands("the National Aeronautics and Space Administration", "nasa"));
         assert!(expands("Bank of America", "boa"));

@@ -1831,6 +1831,18 @@ mod tests {
         assert!(!candidates_of("which country is gracia in", &town).is_empty());
         let expansion = [hit("JWT", "JWT stands for JSON Web Token.", "V.E.R.A.")];
         assert!(!candidates_of("what does JWT stand for", &expansion).is_empty());
+        let expansion = [hit(
+            "IaaS",
+            "IaaS stands for infrastructure as a service.",
+            "Common abbreviations (ecoroute)",
+        )];
+        assert!(!candidates_of("what does IaaS stand for?", &expansion).is_empty());
+        let expansion = [hit(
+            "RSVP",
+            "RSVP stands for répondez s'il vous plaît, French for \"please reply\".",
+            "Common abbreviations (ecoroute)",
+        )];
+        assert!(!candidates_of("what does rsvp stand for", &expansion).is_empty());
     }
 
     #[test]
