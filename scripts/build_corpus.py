@@ -31,8 +31,6 @@ import re
 import sys
 from pathlib import Path
 
-import abbreviations
-
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -794,6 +792,9 @@ def main():
     texts, originals = [], []
     # Subjects only the dictionary has, and those of them that also name well-known software.
     dictionary_only, software_words = set(), set()
+    # Beside this script; imported once the sources are known to be there, so that a copy of this
+    # script run alone still says what is missing.
+    import abbreviations
     senses = abbreviations.meant()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
         wiki_titles = {d["title"].lower() for d in wiki_docs(src)}
