@@ -366,6 +366,14 @@ static TERSE: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
 // "I keep seeing the word 'lucid'. What does it mean?": the word named, then asked about by
 // "it". Only a word set apart as one (quoted, or after "word"/"term") and a closing question
 // that asks nothing else.
+// "udp meaning networking", "nlp meaning in ai": a terse definition with its field after it.
+static FIELDED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)^\s*((?:[\w.&+/-]+\s+){0,2}[\w.&+/-]+)\s+(meaning|definition|stands?\s+for|full\s+form)\s+(?:in\s+)?([a-z+# ]+?)\s*\??\s*$",
+    )
+    .ok()
+});
+
 static NAMED_THEN_ASKED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
     regex::Regex::new(
         r#"(?i)^[^?]{0,80}?\b(?:word|term|phrase|expression|acronym|abbreviation)\s+["'“‘]?([\w&+/-]+(?:[ .][\w&+/-]+){0,2})["'”’]?\s*[.,;:!]?\s+(?:so\s+|but\s+)?what\s+(?:does|do)\s+(?:it|that|this)\s+(mean|stand\s+for)\s*\??\s*$"#,
@@ -398,6 +406,7 @@ static DOES_DO: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
 pub(crate) fn warm_up() {
     LazyLock::force(&SHORTHAND);
     LazyLock::force(&TERSE);
+    LazyLock::force(&FIELDED);
     LazyLock::force(&NAMED_THEN_ASKED);
     LazyLock::force(&QUOTED_THEN_ASKED);
     LazyLock::force(&CAPITALS_THEN_ASKED);
@@ -450,6 +459,22 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
                     Some(_) => format!("what does {} stand for", term.as_str()),
                     None => format!("what is {}", term.as_str()),
                 });
+            }
+        }
+    }
+    if named || lower.contains("definition") || lower.contains("full form") {
+        if let Some(c) = FIELDED.as_ref().and_then(|re| re.captures(question)) {
+            if let (Some(subject), Some(asks), Some(field)) = (c.get(1), c.get(2), c.get(3)) {
+                let subject = subject.as_str();
+                let plain = !lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w));
+                if plain && fields::is_field(field.as_str()) {
+                    let asks = if asks.as_str().to_lowercase().starts_with("stand") || asks.as_str().ends_with("form") {
+                        "stand for"
+                    } else {
+                        "mean"
+                    };
+                    return Cow::Owned(format!("what does {subject} {asks} in {}", field.as_str()));
+                }
             }
         }
     }
@@ -796,6 +821,113 @@ pub(crate) fn stem(word: &str) -> &str {
     w
 }
 
+/// The fields of knowledge a definition may be asked within ("what is a cache in computing",
+/// "udp meaning networking"), by the names people give them: the question reader
+/// (`search::question::in_field`) reads the sense from them, and [`typed_form`] reads a terse
+/// "X meaning <field>" as the question in that field.
+pub(crate) mod fields {
+    pub(crate) const COMPUTING: &[&str] = &[
+        "computer",
+        "programming",
+        "computing",
+        "computer science",
+        "computers",
+        "a computer",
+        "networking",
+        "networks",
+        "databases",
+        "a database",
+        "software",
+        "software engineering",
+        "software development",
+        "web development",
+        "distributed systems",
+        "operating systems",
+        "an operating system",
+        "os",
+        "data structures",
+        "the cloud",
+        "cloud computing",
+        "security",
+        "cybersecurity",
+        "cryptography",
+    ];
+    pub(crate) const LEARNING: &[&str] = &[
+        "machine learning",
+        "ml",
+        "deep learning",
+        "ai",
+        "nlp",
+        "neural networks",
+        "neural nets",
+        "llms",
+        "data science",
+    ];
+    /// Each platform by the names a sentence may call it.
+    pub(crate) const NAMED: &[&[&str]] = &[
+        &["python"],
+        &["java"],
+        &["javascript", "js"],
+        &["typescript"],
+        &["rust"],
+        &["sql"],
+        &["git"],
+        &["linux"],
+        &["docker"],
+        &["kubernetes", "k8s"],
+        &["aws", "amazon web services"],
+        &["excel"],
+    ];
+    pub(crate) const MONEY: &[&str] = &[
+        "finance",
+        "investing",
+        "banking",
+        "accounting",
+        "economics",
+        "business",
+        "insurance",
+        "marketing",
+        "the stock market",
+        "stocks",
+        "trading",
+    ];
+    pub(crate) const OTHER: &[&str] = &[
+        "physics",
+        "chemistry",
+        "biology",
+        "mathematics",
+        "maths",
+        "math",
+        "statistics",
+        "law",
+        "medicine",
+        "grammar",
+        "music",
+        "literature",
+        "poetry",
+        "linguistics",
+        "philosophy",
+        "psychology",
+        "geology",
+        "astronomy",
+        "ecology",
+        "genetics",
+        "typography",
+        "photography",
+        "cooking",
+    ];
+
+    /// Whether `phrase` ("networking", "machine learning", "os") names a field.
+    pub(crate) fn is_field(phrase: &str) -> bool {
+        let phrase = phrase.trim().to_lowercase();
+        let phrase = phrase.as_str();
+        [COMPUTING, LEARNING, MONEY, OTHER]
+            .iter()
+            .any(|names| names.contains(&phrase))
+            || NAMED.iter().any(|names| names.contains(&phrase))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1060,6 +1192,14 @@ mod tests {
             typed_form("I went to Paris last week. What is that?"),
             "I went to Paris last week. What is that?"
         );
+        assert_eq!(typed_form("udp meaning networking"), "what does udp mean in networking");
+        assert_eq!(typed_form("nlp meaning in ai"), "what does nlp mean in ai");
+        assert_eq!(
+            typed_form("ram full form computer"),
+            "what does ram stand for in computer"
+        );
+        // Not a field: a translation, kept as typed.
+        assert_eq!(typed_form("thank you meaning in hindi"), "thank you meaning in hindi");
         assert_eq!(typed_form("what does a cardiologist do"), "what is a cardiologist");
         assert_eq!(typed_form("What does a DHCP server do?"), "what is a DHCP server");
         assert_eq!(

@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::classify::text::fields::{COMPUTING, LEARNING, MONEY, NAMED, OTHER};
 use crate::classify::text::stem;
 
 /// The lower-case words of a text with accents off ("Misérables" → "miserables"): people type
@@ -471,96 +472,6 @@ pub(crate) enum Field {
     /// Any other (physics, chemistry, grammar…), by its name: a sense that names it is preferred.
     Other(&'static str),
 }
-
-const COMPUTING: &[&str] = &[
-    "programming",
-    "computing",
-    "computer science",
-    "computers",
-    "a computer",
-    "networking",
-    "networks",
-    "databases",
-    "a database",
-    "software",
-    "software engineering",
-    "software development",
-    "web development",
-    "distributed systems",
-    "operating systems",
-    "an operating system",
-    "os",
-    "data structures",
-    "the cloud",
-    "cloud computing",
-    "security",
-    "cybersecurity",
-    "cryptography",
-];
-const LEARNING: &[&str] = &[
-    "machine learning",
-    "ml",
-    "deep learning",
-    "ai",
-    "nlp",
-    "neural networks",
-    "neural nets",
-    "llms",
-    "data science",
-];
-/// Each platform by the names a sentence may call it.
-const NAMED: &[&[&str]] = &[
-    &["python"],
-    &["java"],
-    &["javascript", "js"],
-    &["typescript"],
-    &["rust"],
-    &["sql"],
-    &["git"],
-    &["linux"],
-    &["docker"],
-    &["kubernetes", "k8s"],
-    &["aws", "amazon web services"],
-    &["excel"],
-];
-const MONEY: &[&str] = &[
-    "finance",
-    "investing",
-    "banking",
-    "accounting",
-    "economics",
-    "business",
-    "insurance",
-    "marketing",
-    "the stock market",
-    "stocks",
-    "trading",
-];
-const OTHER: &[&str] = &[
-    "physics",
-    "chemistry",
-    "biology",
-    "mathematics",
-    "maths",
-    "math",
-    "statistics",
-    "law",
-    "medicine",
-    "grammar",
-    "music",
-    "literature",
-    "poetry",
-    "linguistics",
-    "philosophy",
-    "psychology",
-    "geology",
-    "astronomy",
-    "ecology",
-    "genetics",
-    "typography",
-    "photography",
-    "cooking",
-];
 
 /// "What is a cache in computing?", "what does TTL mean in networking", "In machine learning, what
 /// is a confusion matrix?": the definition asked without its field ("what is a cache?"), and the
