@@ -19,7 +19,7 @@ use super::evidence::{
     asks_about_now, asks_beyond_facts, asks_superlative, content_terms, normalize_question, with_life_dates, Asked,
     MAKER_TERMS,
 };
-use super::question::{words, Field};
+use super::question::{term, words, Field};
 use super::{question, Hit};
 
 /// How far the adequacy check trusts a backend's ranking.
@@ -183,6 +183,29 @@ impl Refusal {
 /// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
     let (asked, hits, candidates, other_sense) = read(question, hits)?;
+    // "What is a young swan called?": the name is the entry the dictionary defines by those very
+    // words, or the other name of the entry so described; any other sentence answers something
+    // else ("male duck called" → a diving duck whose males have bushy plumage).
+    if let Some(described) = name_asked(question) {
+        return hits
+            .iter()
+            .find_map(|hit| {
+                super::evidence::sentences(&hit.text)
+                    .into_iter()
+                    .find(|s| gives_the_name(s, &described))
+                    .map(|sentence| Answer {
+                        sentence: sentence.to_string(),
+                        title: hit.title.clone(),
+                        source: hit.source.clone(),
+                        url: hit.url.clone(),
+                        doc_id: hit.id.clone(),
+                        confidence: NAMED_CONFIDENCE,
+                    })
+            })
+            .ok_or(Refusal::NoFiller {
+                expected: AnswerType::Any,
+            });
+    }
     let Some(model) = super::reader::ReaderModel::builtin() else {
         return Err(Refusal::NoHits);
     };
@@ -217,6 +240,84 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
         doc_id: hit.id.clone(),
         confidence: probability,
     })
+}
+
+/// The confidence stated for a name read off the dictionary entry its description defines: not
+/// the reader's probability (the reader was not trained on these questions), but a sentence that
+/// says "X (noun): a young swan" names what a young swan is called by construction.
+const NAMED_CONFIDENCE: f64 = 0.9;
+
+/// "What is a young swan called?", "what do you call a group of lions", "female horse called":
+/// the thing described, in comparable words ("young", "swan"), when it is a young, female or male
+/// animal or a group of them: the names the dictionary defines by such a description. `None` for
+/// any other question.
+fn name_asked(question: &str) -> Option<Vec<String>> {
+    static ASKS: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^\s*(?:what(?:'s|’s| is| are)?\s+(?:an?\s+|the\s+)?(.+?)\s+called|what\s+do\s+(?:you|we|people)\s+call\s+(?:an?\s+|the\s+)?(.+?)|(?:an?\s+|the\s+)?(.+?)\s+(?:is\s+)?called(?:\s+an?)?)\s*[?.!]*\s*$",
+        )
+        .ok()
+    });
+    let c = ASKS.as_ref()?.captures(question)?;
+    let described = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3))?.as_str();
+    // "baby" as the dictionary says it: "young".
+    let words: Vec<String> = words(described)
+        .enumerate()
+        .map(|(i, w)| if i == 0 && w == "baby" { "young".to_string() } else { w })
+        .collect();
+    let kind = words.first()?.as_str();
+    let animal_like = match kind {
+        "young" | "female" | "male" => words.len() == 2,
+        "group" | "flock" | "herd" | "pack" => words.len() == 3 && words[1] == "of",
+        _ => false,
+    };
+    animal_like.then_some(words)
+}
+
+/// Whether a dictionary sentence names the thing `described` ("young", "swan"): "cygnet (noun): a
+/// young swan.", "kitten (noun): young domestic cat", "gaggle (noun): a flock of geese", or the
+/// entry of the description itself giving another name ("female horse (noun): female equine
+/// animal; also called mare").
+fn gives_the_name(sentence: &str, described: &[String]) -> bool {
+    static SENSE: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(r"^\s*([^():]+?) \(noun\): ([^;.]+)(;[^.]*)?\.?\s*$").ok());
+    let Some(c) = SENSE.as_ref().and_then(|re| re.captures(sentence)) else {
+        return false;
+    };
+    let (head, gloss) = (c[1].to_lowercase(), c[2].to_lowercase());
+    let head_words: Vec<String> = words(&head).collect();
+    if head_words == described {
+        return c.get(3).is_some_and(|rest| rest.as_str().contains("also called"));
+    }
+    // The name is one word that is not the animal itself ("lion cub" is a young lion, but
+    // it is no name).
+    let animal = term(&described[described.len() - 1]);
+    if head_words.len() != 1 || term(&head_words[0]) == animal {
+        return false;
+    }
+    let same = |asked: &str, said: &str| {
+        term(asked) == term(said)
+            || (matches!(asked, "group" | "flock" | "herd" | "pack")
+                && matches!(said, "group" | "flock" | "herd" | "pack"))
+    };
+    let mut said: Vec<String> = words(&gloss).collect();
+    if said.first().is_some_and(|w| w == "a" || w == "an") {
+        said.remove(0);
+    }
+    // One describing word may come between ("young domestic cat", "adult male deer").
+    match said.len().checked_sub(described.len()) {
+        Some(0) => said.iter().zip(described).all(|(s, d)| same(d, s)),
+        Some(1) => (0..said.len()).any(|skip| {
+            let kept: Vec<&String> = said
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, w)| w)
+                .collect();
+            skip != 0 && skip != said.len() - 1 && kept.iter().zip(described).all(|(s, d)| same(d, s))
+        }),
+        _ => false,
+    }
 }
 
 /// Dictionary words that also name well-known software ("git", "docker", "maven"), written by
@@ -668,6 +769,51 @@ mod tests {
     use super::super::evidence::fits_question;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_name_asked_by_description_is_the_entry_so_defined() {
+        let d = |q: &str| name_asked(q);
+        assert_eq!(
+            d("What is a young swan called?"),
+            Some(vec!["young".into(), "swan".into()])
+        );
+        assert_eq!(
+            d("what do you call a group of lions"),
+            Some(vec!["group".into(), "of".into(), "lions".into()])
+        );
+        assert_eq!(d("male duck called"), Some(vec!["male".into(), "duck".into()]));
+        assert_eq!(d("What's a baby owl called?"), Some(vec!["young".into(), "owl".into()]));
+        assert_eq!(d("what is the capital of peru called"), None);
+        assert_eq!(d("who is called the father of computers"), None);
+        let swan = d("What is a young swan called?").unwrap();
+        assert!(gives_the_name("cygnet (noun): a young swan.", &swan));
+        assert!(!gives_the_name(
+            "swan (noun): stately heavy-bodied aquatic bird.",
+            &swan
+        ));
+        assert!(!gives_the_name("cygnet (noun): a young swan that is grey.", &swan));
+        let cat = d("what is a young cat called").unwrap();
+        assert!(gives_the_name(
+            "kitten (noun): young domestic cat; also called kitty.",
+            &cat
+        ));
+        let horse = d("What is a female horse called?").unwrap();
+        assert!(gives_the_name(
+            "female horse (noun): female equine animal; also called mare.",
+            &horse
+        ));
+        assert!(!gives_the_name("female horse (noun): female equine animal.", &horse));
+        let geese = d("what is a group of geese called").unwrap();
+        assert!(gives_the_name("gaggle (noun): a flock of geese.", &geese));
+        let lion = d("what is a young lion called").unwrap();
+        assert!(!gives_the_name("lion cub (noun): a young lion.", &lion));
+        // Only an entry defined by the description: not a kind of duck whose males are described.
+        let duck = d("male duck called").unwrap();
+        assert!(!gives_the_name(
+            "bufflehead (noun): small North American diving duck; males have bushy head plumage.",
+            &duck
+        ));
+    }
 
     fn adequacy(min_confidence: f64) -> Adequacy {
         Adequacy {

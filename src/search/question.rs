@@ -277,6 +277,9 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bwhat (?:does|do) (?:the (?:abbreviation|acronym) )?(.+?) stand for\b", "$1"),
         (r#"(?i)^\s*(?:define|(?:what(?:'s| is) )?(?:the )?(?:definition|meaning) of)\s+(?:the (?:[a-z]+ )?(?:word|term|phrase|expression|idiom) )?["'“‘]?"#, ""),
         (r"(?i)\bwhat (?:are|is) (?:the )?(?:people|a person|someone|residents|inhabitants|natives|citizens) (?:from|of|in) (.+?) called\b", "nationality of $1"),
+        // "What is a baby swan called?": the dictionary defines the name by "a young swan"
+        // ("cygnet (noun): a young swan"), which "baby" would not find.
+        (r"(?i)\bbaby ([a-z]+)((?: is)? called\b|\?*\s*$)", "young $1$2"),
     ]
     .into_iter()
     .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
@@ -600,6 +603,10 @@ mod tests {
             rewrite("what is really simple syndication"),
             "what is really simple syndication"
         );
+        assert_eq!(rewrite("What is a baby swan called?"), "What is a young swan called?");
+        assert_eq!(rewrite("what do you call a baby goat"), "what do you call a young goat");
+        assert_eq!(rewrite("baby kangaroo called"), "young kangaroo called");
+        assert_eq!(rewrite("what is baby oil made of"), "what is baby oil made of");
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
 
