@@ -224,11 +224,22 @@ fn has_person_name(sentence: &str, asked: &[String], whole: bool) -> bool {
         return false;
     };
     let text = format!(". {sentence}");
+    // "VIM: 1. Vendor Independent Messaging.": the words an abbreviation of the sentence stands
+    // for are no person's name.
+    let abbreviations: Vec<String> = sentence
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| (2..=6).contains(&w.len()) && w.chars().all(|c| c.is_ascii_uppercase()))
+        .map(str::to_lowercase)
+        .collect();
     re.find_iter(&text).any(|m| {
         // The match starts with the character before the name.
         let name: Vec<&str> = m.as_str().split_whitespace().skip(1).collect();
         let last = name.last().copied().unwrap_or("").to_lowercase();
         let parts: Vec<String> = name.iter().flat_map(|part| words(part).collect::<Vec<_>>()).collect();
+        let spelt = parts.join(" ");
+        if abbreviations.iter().any(|a| question::expands(&spelt, a)) {
+            return false;
+        }
         let is_asked = |w: &String| asked.iter().any(|t| same_term(t, &term(w)));
         let new = if whole {
             !parts.iter().any(is_asked)
@@ -971,6 +982,9 @@ mod tests {
         assert!(AnswerType::Person.fits("Discovered by Henry Cavendish in 1776."));
         assert!(AnswerType::Person.fits("shakespeare (noun): English poet and dramatist (1564-1616)."));
         assert!(!AnswerType::Person.fits("hamlet (noun): a community of people smaller than a village."));
+        // What an abbreviation stands for is no name, however capitalised.
+        assert!(!AnswerType::Person.fits("VIM: 1. <messaging> Vendor Independent Messaging."));
+        assert!(AnswerType::Person.fits("VIM was written by Bram Moolenaar."));
         assert!(AnswerType::Place.fits("Lima is a city in Peru."));
         assert!(!AnswerType::Place.fits("entropy (noun): a measure of disorder."));
     }
