@@ -848,6 +848,18 @@ pub(super) fn name_the_subject(sentence: &str, subject: &str) -> String {
             }
         }
     }
+    // "At the mean surface level, the atmosphere reaches 737 K, making it the hottest planet":
+    // a sentence that says "it" or "its" of a subject it never names is shown with that subject.
+    let said: HashSet<String> = words(sentence).collect();
+    let names_subject = words(subject).any(|w| said.contains(&w));
+    if !subject.is_empty()
+        && !names_subject
+        && ["it", "its", "he", "his", "she", "her", "they", "their"]
+            .iter()
+            .any(|p| said.contains(*p))
+    {
+        return format!("{subject}: {sentence}");
+    }
     sentence.to_string()
 }
 
@@ -868,6 +880,17 @@ mod tests {
         assert_eq!(
             name_the_subject("It is the highest mountain in Africa.", "Kilimanjaro"),
             "Kilimanjaro is the highest mountain in Africa."
+        );
+        assert_eq!(
+            name_the_subject(
+                "At the surface it reaches 737 K, making it the hottest planet.",
+                "Venus"
+            ),
+            "Venus: At the surface it reaches 737 K, making it the hottest planet."
+        );
+        assert_eq!(
+            name_the_subject("Venus is hot; its air is thick.", "Venus"),
+            "Venus is hot; its air is thick."
         );
         assert_eq!(
             name_the_subject("(American tennis player (born 1981).)", "Serena Williams"),
