@@ -218,8 +218,8 @@ fn after_context(text: &str, spans: &[(usize, usize)], lower: &[String]) -> usiz
 /// A lead-in set apart only by a comma is taken off when it cannot hold what the question needs:
 /// it says the asker is curious ("I'm curious, which company …", "Just curious, what is …"), or
 /// the question after it asks what a term is, which names its own subject ("I'm new to investing,
-/// what's a dividend?", "I keep seeing 'idempotent' in API docs, what does 'idempotent' mean?").
-/// "I'm in Japan, what currency should I bring?" keeps its lead-in: the question needs it.
+/// what's a dividend?", "I hear the word 'cache' a lot, what is a cache?"). "I'm in Japan, what
+/// currency should I bring?" keeps its lead-in: the question needs it.
 fn comma_lead_in(lead: &[String], question: &[String]) -> bool {
     let curious = lead.iter().any(|w| {
         matches!(
@@ -233,7 +233,7 @@ fn comma_lead_in(lead: &[String], question: &[String]) -> bool {
 /// "I'm new to programming", "in the API docs", "at work on our servers": a setting in which a
 /// term has a technical sense that its dictionary entry may not give ("function", "idempotent"
 /// in mathematics). A question after such a lead-in keeps it, and so goes to the LLM.
-pub(crate) fn names_a_technical_setting(lead: &[String]) -> bool {
+fn names_a_technical_setting(lead: &[String]) -> bool {
     lead.iter().any(|w| {
         matches!(
             w.as_str(),
@@ -468,7 +468,8 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
                 let subject = subject.as_str();
                 let plain = !lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w));
                 if plain && fields::is_field(field.as_str()) {
-                    let asks = if asks.as_str().to_lowercase().starts_with("stand") || asks.as_str().ends_with("form") {
+                    let asks = asks.as_str().to_lowercase();
+                    let asks = if asks.starts_with("stand") || asks.ends_with("form") {
                         "stand for"
                     } else {
                         "mean"

@@ -183,10 +183,21 @@ impl Refusal {
 /// probability of being right reaches the threshold.
 pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answer, Refusal> {
     let (asked, hits, candidates, other_sense) = read(question, hits)?;
+    let Some(model) = super::reader::ReaderModel::builtin() else {
+        return Err(Refusal::NoHits);
+    };
+    let threshold = adequacy.reader_threshold.unwrap_or(model.threshold);
     // "What is a young swan called?": the name is the entry the dictionary defines by those very
     // words, or the other name of the entry so described; any other sentence answers something
-    // else ("male duck called" → a diving duck whose males have bushy plumage).
+    // else ("male duck called" → a diving duck whose males have bushy plumage). A team that asks
+    // for more than this rule's stated confidence gets the LLM instead.
     if let Some(described) = name_asked(question) {
+        if NAMED_CONFIDENCE < threshold {
+            return Err(Refusal::LowConfidence {
+                confidence: NAMED_CONFIDENCE,
+                threshold,
+            });
+        }
         return hits
             .iter()
             .find_map(|hit| {
@@ -206,10 +217,6 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
                 expected: AnswerType::Any,
             });
     }
-    let Some(model) = super::reader::ReaderModel::builtin() else {
-        return Err(Refusal::NoHits);
-    };
-    let threshold = adequacy.reader_threshold.unwrap_or(model.threshold);
     let Some((best, probability)) = super::reader::best(model, &candidates) else {
         return Err(match other_sense {
             Some(other) => Refusal::Ambiguous { confidence: 0.0, other },
@@ -807,6 +814,26 @@ mod tests {
         assert!(gives_the_name("gaggle (noun): a flock of geese.", &geese));
         let lion = d("what is a young lion called").unwrap();
         assert!(!gives_the_name("lion cub (noun): a young lion.", &lion));
+        // Through `answer`: the entry so defined, at the shipped threshold; the LLM when the team
+        // asks for more confidence than the rule states, or when no entry is so defined.
+        let hits = [
+            source(
+                hit(
+                    "wn/swan",
+                    "swan",
+                    "swan (noun): stately heavy-bodied aquatic bird with very long neck.",
+                ),
+                "WordNet 3.0",
+            ),
+            source(
+                hit("wn/cygnet", "cygnet", "cygnet (noun): a young swan."),
+                "WordNet 3.0",
+            ),
+        ];
+        let a = answer("What is a baby swan called?", &hits, &Adequacy::default()).unwrap();
+        assert_eq!(a.sentence, "cygnet (noun): a young swan.");
+        assert!(answer("What is a baby swan called?", &hits, &reader_threshold(0.95)).is_err());
+        assert!(answer("What is a baby swan called?", &hits[..1], &Adequacy::default()).is_err());
         // Only an entry defined by the description: not a kind of duck whose males are described.
         let duck = d("male duck called").unwrap();
         assert!(!gives_the_name(

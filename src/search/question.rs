@@ -279,7 +279,8 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\bwhat (?:are|is) (?:the )?(?:people|a person|someone|residents|inhabitants|natives|citizens) (?:from|of|in) (.+?) called\b", "nationality of $1"),
         // "What is a baby swan called?": the dictionary defines the name by "a young swan"
         // ("cygnet (noun): a young swan"), which "baby" would not find.
-        (r"(?i)\bbaby ([a-z]+)((?: is)? called\b|\?*\s*$)", "young $1$2"),
+        (r"(?i)\bbaby ([a-z]+)((?: is)? called\b)", "young $1$2"),
+        (r"(?i)\b(call (?:a|an) )baby ([a-z]+)(\s*\?*\s*)$", "${1}young $2$3"),
     ]
     .into_iter()
     .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement)))
@@ -607,6 +608,7 @@ mod tests {
         assert_eq!(rewrite("what do you call a baby goat"), "what do you call a young goat");
         assert_eq!(rewrite("baby kangaroo called"), "young kangaroo called");
         assert_eq!(rewrite("what is baby oil made of"), "what is baby oil made of");
+        assert_eq!(rewrite("who sang baby shark?"), "who sang baby shark?");
         assert_eq!(rewrite("What are people from Hamburg called"), "nationality of Hamburg");
     }
 
