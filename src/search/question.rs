@@ -147,7 +147,13 @@ pub(crate) fn respell<'a>(
     let mut out = question.to_string();
     let mut changed = false;
     for word in words(question) {
-        if word.chars().count() < 5 || !word.chars().all(char::is_alphabetic) || stems.contains(stem(&word)) {
+        // A small word is never a typo of another: "Where were the first modern Olympic Games
+        // held?" had "where" respelt to "were", and read as a yes-or-no question.
+        if word.chars().count() < 5
+            || !word.chars().all(char::is_alphabetic)
+            || stems.contains(stem(&word))
+            || crate::classify::text::is_stopword(&word)
+        {
             continue;
         }
         let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -645,6 +651,10 @@ mod tests {
         // Spelt as the results spell it, or too short to tell: nothing changes.
         assert_eq!(respell("what currency does turkey use", results, 1), None);
         assert_eq!(respell("what is lyra", ["lira"], 1), None);
+        assert_eq!(
+            respell("Where were the first Games held?", ["they were held in Athens"], 1),
+            None
+        );
         assert_eq!(respell("which state is it", ["the states of it"], 1), None);
         // Fewer results than asked for: a rare word is not taken for a typo of another.
         assert_eq!(respell("what currancy does turkey use", results, 3), None);
