@@ -59,6 +59,11 @@ pub fn core_question(text: &str) -> &str {
     if let Some(asked) = before_tag_question(text) {
         return core_question(asked);
     }
+    // "Can you help me with something? What does UNESCO stand for?", "I have a question. Who …":
+    // a first sentence that only asks to ask.
+    if let Some(asked) = after_asking_to_ask(text) {
+        return core_question(asked);
+    }
     let spans: Vec<(usize, usize)> = word_spans(text).collect();
     let lower: Vec<String> = spans.iter().map(|&(s, e)| text[s..e].to_lowercase()).collect();
     let mut first = 0;
@@ -159,6 +164,22 @@ fn before_tag_question(text: &str) -> Option<&str> {
         .iter()
         .any(|&(s, e)| is_question_word(&asked[s..e].to_lowercase()))
         .then_some(asked)
+}
+
+/// The text after a first sentence that only asks to ask ("Can you help me with something?", "I
+/// have a quick question.", "Hi, I need some help!"), when that text asks something itself.
+fn after_asking_to_ask(text: &str) -> Option<&str> {
+    let end = text.find(['?', '.', '!'])?;
+    let (first, rest) = (&text[..end], text[end + 1..].trim_start_matches(['?', '.', '!', ' ']));
+    let asks_to_ask = words(first).all(|w| {
+        is_frame_word(&w)
+            || matches!(
+                w.as_str(),
+                "help" | "with" | "something" | "question" | "questions" | "some" | "little" | "quick" | "ask"
+            )
+    }) && words(first).any(|w| matches!(w.as_str(), "help" | "question" | "ask" | "something"));
+    let asks_itself = words(rest).any(|w| is_question_word(&w));
+    (asks_to_ask && asks_itself && !rest.is_empty()).then_some(rest)
 }
 
 /// Where the question starts after a lead-in that only says why it is asked: "I'm doing a
@@ -977,6 +998,7 @@ mod tests {
             "Write a poem about the sea. What rhymes with orange?",
             "The Nile is long — what is the longest river?",
             "Watching Apocalypse Now tonight — who directed it?",
+            "Can you help me with my essay? What should I write about?",
             // After a comma only a question that names its own term, or a curious asker.
             "I'm in Japan, what currency should I bring?",
             "I live in Paris, what is the best museum?",
@@ -1017,6 +1039,11 @@ mod tests {
                 "what is a hypervisor?",
             ),
             ("Quick question: what is a webhook?", "what is a webhook?"),
+            (
+                "Can you help me with something? What does UNESCO stand for?",
+                "What does UNESCO stand for?",
+            ),
+            ("I have a quick question. Who wrote Hamlet?", "Who wrote Hamlet?"),
             (
                 "Could you let me know when the Berlin Wall fell",
                 "when the Berlin Wall fell",
