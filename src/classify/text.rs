@@ -488,7 +488,7 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
             if let (Some(subject), Some(asks), Some(field)) = (c.get(1), c.get(2), c.get(3)) {
                 let subject = subject.as_str();
                 let plain = !lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w));
-                if plain && fields::is_field(field.as_str()) {
+                if plain && fields::field_named(field.as_str()).is_some() {
                     let asks = asks.as_str().to_lowercase();
                     let asks = if asks.starts_with("stand") || asks.ends_with("form") {
                         "stand for"
@@ -848,7 +848,7 @@ pub(crate) fn stem(word: &str) -> &str {
 /// (`search::question::in_field`) reads the sense from them, and [`typed_form`] reads a terse
 /// "X meaning <field>" as the question in that field.
 pub(crate) mod fields {
-    pub(crate) const COMPUTING: &[&str] = &[
+    const COMPUTING: &[&str] = &[
         "computer",
         "programming",
         "computing",
@@ -874,7 +874,7 @@ pub(crate) mod fields {
         "cybersecurity",
         "cryptography",
     ];
-    pub(crate) const LEARNING: &[&str] = &[
+    const LEARNING: &[&str] = &[
         "machine learning",
         "ml",
         "deep learning",
@@ -886,7 +886,7 @@ pub(crate) mod fields {
         "data science",
     ];
     /// Each platform by the names a sentence may call it.
-    pub(crate) const NAMED: &[&[&str]] = &[
+    const NAMED: &[&[&str]] = &[
         &["python"],
         &["java"],
         &["javascript", "js"],
@@ -900,7 +900,7 @@ pub(crate) mod fields {
         &["aws", "amazon web services"],
         &["excel"],
     ];
-    pub(crate) const MONEY: &[&str] = &[
+    const MONEY: &[&str] = &[
         "finance",
         "investing",
         "banking",
@@ -913,7 +913,7 @@ pub(crate) mod fields {
         "stocks",
         "trading",
     ];
-    pub(crate) const OTHER: &[&str] = &[
+    const OTHER: &[&str] = &[
         "physics",
         "chemistry",
         "biology",
@@ -939,14 +939,39 @@ pub(crate) mod fields {
         "cooking",
     ];
 
-    /// Whether `phrase` ("networking", "machine learning", "os") names a field.
-    pub(crate) fn is_field(phrase: &str) -> bool {
+    /// The field of knowledge a definition is asked within: what picks the sense of its term.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Field {
+        /// Programming, networking, databases…: "cache", "kernel" and "index" mean something else in
+        /// a dictionary's first sense.
+        Computing,
+        /// Machine learning, AI, NLP: a computing dictionary of the 1990s gives "epoch", "embedding"
+        /// and "GAN" older senses, so the sense must speak of learning.
+        Learning,
+        /// A language, a program or a platform ("lambda in python", "lambda in aws", "closure in
+        /// js"): the sense must name it (any of these names).
+        Named(&'static [&'static str]),
+        /// Finance, investing, accounting, insurance…: "bond", "equity", "liquidity".
+        Money,
+        /// Any other (physics, chemistry, grammar…), by its name: a sense that names it is preferred.
+        Other(&'static str),
+    }
+
+    /// The field of knowledge a phrase names ("networking", "machine learning", "js"), if any.
+    pub(crate) fn field_named(phrase: &str) -> Option<Field> {
         let phrase = phrase.trim().to_lowercase();
         let phrase = phrase.as_str();
-        [COMPUTING, LEARNING, MONEY, OTHER]
-            .iter()
-            .any(|names| names.contains(&phrase))
-            || NAMED.iter().any(|names| names.contains(&phrase))
+        Some(if COMPUTING.contains(&phrase) {
+            Field::Computing
+        } else if LEARNING.contains(&phrase) {
+            Field::Learning
+        } else if let Some(names) = NAMED.iter().find(|names| names.contains(&phrase)) {
+            Field::Named(names)
+        } else if MONEY.contains(&phrase) {
+            Field::Money
+        } else {
+            Field::Other(OTHER.iter().find(|f| **f == phrase)?)
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::classify::text::fields::{COMPUTING, LEARNING, MONEY, NAMED, OTHER};
+pub(crate) use crate::classify::text::fields::{field_named, Field};
 use crate::classify::text::stem;
 
 /// The lower-case words of a text with accents off ("Misérables" → "miserables"): people type
@@ -465,24 +465,6 @@ pub(crate) fn spell_signs(text: &str) -> Cow<'_, str> {
     })
 }
 
-/// The field of knowledge a definition is asked within: what picks the sense of its term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    /// Programming, networking, databases…: "cache", "kernel" and "index" mean something else in
-    /// a dictionary's first sense.
-    Computing,
-    /// Machine learning, AI, NLP: a computing dictionary of the 1990s gives "epoch", "embedding"
-    /// and "GAN" older senses, so the sense must speak of learning.
-    Learning,
-    /// A language, a program or a platform ("lambda in python", "lambda in aws", "closure in
-    /// js"): the sense must name it (any of these names).
-    Named(&'static [&'static str]),
-    /// Finance, investing, accounting, insurance…: "bond", "equity", "liquidity".
-    Money,
-    /// Any other (physics, chemistry, grammar…), by its name: a sense that names it is preferred.
-    Other(&'static str),
-}
-
 /// "What is a cache in computing?", "what does TTL mean in networking", "In machine learning, what
 /// is a confusion matrix?": the definition asked without its field ("what is a cache?"), and the
 /// field. The field's words would otherwise outrank the term in retrieval (entries that name both
@@ -515,23 +497,6 @@ pub(crate) fn in_field(question: &str) -> Option<(String, Field)> {
     // Something must be left to define: "what is it in python" is no definition.
     let defined = DEFINITION.as_ref()?.is_match(head) && words(head).filter(|w| !is_frame_word(w)).count() >= 1;
     defined.then(|| (format!("{head}?"), field))
-}
-
-/// The field of knowledge a phrase names ("networking", "machine learning", "js"), if any.
-pub(crate) fn field_named(phrase: &str) -> Option<Field> {
-    let phrase = phrase.trim().to_lowercase();
-    let phrase = phrase.as_str();
-    Some(if COMPUTING.contains(&phrase) {
-        Field::Computing
-    } else if LEARNING.contains(&phrase) {
-        Field::Learning
-    } else if let Some(names) = NAMED.iter().find(|names| names.contains(&phrase)) {
-        Field::Named(names)
-    } else if MONEY.contains(&phrase) {
-        Field::Money
-    } else {
-        Field::Other(OTHER.iter().find(|f| **f == phrase)?)
-    })
 }
 
 fn is_frame_word(word: &str) -> bool {
