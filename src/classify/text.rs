@@ -487,8 +487,7 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
         if let Some(c) = FIELDED.as_ref().and_then(|re| re.captures(question)) {
             if let (Some(subject), Some(asks), Some(field)) = (c.get(1), c.get(2), c.get(3)) {
                 let subject = subject.as_str();
-                let plain = !lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w));
-                if plain && fields::field_named(field.as_str()).is_some() {
+                if names_the_thing(subject) && fields::field_named(field.as_str()).is_some() {
                     let asks = asks.as_str().to_lowercase();
                     let asks = if asks.starts_with("stand") || asks.ends_with("form") {
                         "stand for"
@@ -521,13 +520,18 @@ pub fn typed_form(question: &str) -> std::borrow::Cow<'_, str> {
         let Some(subject) = re.captures(&text).and_then(|c| c.get(1)).map(|m| m.as_str()) else {
             continue;
         };
-        // "what is the meaning", "the word meaning": the subject must be the thing itself.
-        if lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w)) {
+        if !names_the_thing(subject) {
             continue;
         }
         return Cow::Owned(format!("what does {subject} {asks}"));
     }
     text
+}
+
+/// "what is the meaning", "the word meaning": the subject of a terse "X meaning" must be the thing
+/// itself, no question word or small word.
+fn names_the_thing(subject: &str) -> bool {
+    !lower_words(subject).any(|w| is_question_word(&w) || is_stopword(&w))
 }
 
 /// The question search reads in a request for a definition: "Could you explain what compound
