@@ -481,14 +481,7 @@ impl LanguagePack {
         if !holds(expected, sentence) || (expected == AnswerType::Year && !self.dated_near(sentence, &asked)) {
             return Err(Refusal::WrongAnswerType { expected });
         }
-        Ok(Answer {
-            sentence: sentence.to_string(),
-            title: best.title.clone(),
-            source: best.source.clone(),
-            url: best.url.clone(),
-            doc_id: best.id.clone(),
-            confidence,
-        })
+        Ok(Answer::from_hit(best, sentence.to_string(), confidence))
     }
 
     /// The sentence of the hit that says most of what is asked beyond its subject; the first wins ties.

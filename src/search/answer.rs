@@ -63,6 +63,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// `sentence` of `hit` as the answer, with the hit's title, source and link.
+    pub(crate) fn from_hit(hit: &Hit, sentence: String, confidence: f64) -> Answer {
+        Answer {
+            sentence,
+            title: hit.title.clone(),
+            source: hit.source.clone(),
+            url: hit.url.clone(),
+            doc_id: hit.id.clone(),
+            confidence,
+        }
+    }
+
     /// Where the answer comes from, for the ledger: the source URL, else the document id.
     pub(crate) fn source_ref(&self) -> String {
         if self.url.is_empty() {
@@ -204,14 +216,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
                 super::evidence::sentences(&hit.text)
                     .into_iter()
                     .find(|s| gives_the_name(s, &described))
-                    .map(|sentence| Answer {
-                        sentence: sentence.to_string(),
-                        title: hit.title.clone(),
-                        source: hit.source.clone(),
-                        url: hit.url.clone(),
-                        doc_id: hit.id.clone(),
-                        confidence: NAMED_CONFIDENCE,
-                    })
+                    .map(|sentence| Answer::from_hit(hit, sentence.to_string(), NAMED_CONFIDENCE))
             })
             .ok_or(Refusal::NoFiller {
                 expected: AnswerType::Any,
@@ -239,14 +244,7 @@ pub fn answer(question: &str, hits: &[Hit], adequacy: &Adequacy) -> Result<Answe
             title: hit.title.clone(),
         });
     }
-    Ok(Answer {
-        sentence: best.text.clone(),
-        title: hit.title.clone(),
-        source: hit.source.clone(),
-        url: hit.url.clone(),
-        doc_id: hit.id.clone(),
-        confidence: probability,
-    })
+    Ok(Answer::from_hit(hit, best.text.clone(), probability))
 }
 
 /// The confidence stated for a name read off the dictionary entry its description defines: not
