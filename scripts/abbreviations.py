@@ -68,7 +68,7 @@ def replaces(doc, senses):
     if doc["source"] == "WordNet 3.0" and doc["title"] in senses:
         # Another sense shares no word of the list's expansion ("estimated time of arrival"); the
         # same sense says some of them, though not always in that form ("posttraumatic").
-        said = set(re.findall(r"[a-z]{4,}", flat(doc["text"]).replace(" ", " ")))
+        said = set(re.findall(r"[a-z]{4,}", flat(doc["text"])))
         words = set(re.findall(r"[a-z]{4,}", senses[doc["title"]]))
         return bool(words) and not words & said
     return False
